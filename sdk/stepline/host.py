@@ -1,0 +1,166 @@
+"""`ExecutorHost`: the ExecutorService's behaviour, without the transport.
+
+It keeps one executor object per (run, executor id) and turns requests into
+responses. `stepline.serve` puts it behind gRPC; the runner's unit tests call
+it in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+
+from stepline import __version__, payloads
+from stepline.executor import BATCH_TYPE, Executor, HandlerSpec, WorkflowContext
+from stepline.v1 import executor_pb2, payload_pb2
+
+ExecutorFactory = Callable[[], Executor]
+STATE_CONTENT_TYPE = payloads.JSON
+
+
+class UnknownExecutorType(LookupError):
+    """The service hosts no executor type of that name."""
+
+
+class NoSuchExecutorObject(LookupError):
+    """The service holds no object for that (run, executor): it never ran here,
+    its run ended, or the service restarted since."""
+
+
+class ExecutorHost:
+    """Hosts executor types and the per-run objects made from them."""
+
+    def __init__(self, executors: Mapping[str, type[Executor] | ExecutorFactory]) -> None:
+        if not executors:
+            raise ValueError("an executor service must host at least one executor type")
+        self._factories: dict[str, ExecutorFactory] = dict(executors)
+        self._specs = {name: _specs_of(factory) for name, factory in executors.items()}
+        self._objects: dict[tuple[str, str], Executor] = {}
+        self.incarnation_id = uuid.uuid4().hex
+
+    @property
+    def object_count(self) -> int:
+        """How many (run, executor) objects are alive."""
+        return len(self._objects)
+
+    def describe(self) -> executor_pb2.DescribeResponse:
+        response = executor_pb2.DescribeResponse(
+            incarnation_id=self.incarnation_id, sdk=f"stepline-python/{__version__}"
+        )
+        for name, specs in self._specs.items():
+            response.executor_types.add(
+                name=name,
+                input_types=sorted(specs),
+                output_types=sorted({t for s in specs.values() for t in s.sends}),
+                yield_types=sorted({t for s in specs.values() for t in s.yields}),
+            )
+        return response
+
+    async def execute(self, request: executor_pb2.ExecuteRequest) -> executor_pb2.ExecuteResponse:
+        key = (request.run_id, request.executor_id)
+        executor = self._objects.get(key)
+        if executor is None:
+            executor = self._objects[key] = self._create(request.executor_type)
+        ctx = WorkflowContext(
+            run_id=request.run_id,
+            executor_id=request.executor_id,
+            superstep=request.superstep,
+            attempt=request.attempt,
+            shared_state=dict(request.shared_state),
+        )
+        ctx.result.incarnation_id = self.incarnation_id
+        specs = self._specs[request.executor_type or request.executor_id]
+        try:
+            for message in request.messages:
+                spec = _handler_for(specs, message.payload, request.executor_id)
+                value = _decode(message.payload, spec)
+                await getattr(executor, spec.name)(value, ctx)
+        except Exception as exc:
+            failed = executor_pb2.ExecuteResponse(incarnation_id=self.incarnation_id)
+            failed.error.type = type(exc).__name__
+            failed.error.message = str(exc)
+            failed.error.traceback = traceback.format_exc()
+            failed.error.executor_id = request.executor_id
+            return failed
+        return ctx.result
+
+    def save(
+        self, request: executor_pb2.SaveCheckpointRequest
+    ) -> executor_pb2.SaveCheckpointResponse:
+        executor = self._objects.get((request.run_id, request.executor_id))
+        if executor is None:
+            raise NoSuchExecutorObject(
+                f"no state for run {request.run_id!r}, executor {request.executor_id!r} "
+                f"in this service (incarnation {self.incarnation_id}): it never ran here, "
+                "its run ended, or the service restarted"
+            )
+        state = _encode_state(request.executor_type or request.executor_id, executor)
+        response = executor_pb2.SaveCheckpointResponse(incarnation_id=self.incarnation_id)
+        if request.known_state_hash and payloads.state_hash(state) == request.known_state_hash:
+            response.unchanged = True
+        else:
+            response.state.CopyFrom(state)
+        return response
+
+    def restore(
+        self, request: executor_pb2.RestoreCheckpointRequest
+    ) -> executor_pb2.RestoreCheckpointResponse:
+        executor = self._create(request.executor_type or request.executor_id)
+        if request.HasField("state") and request.state.data:
+            state = payloads.json_value(request.state)
+            if not isinstance(state, dict):
+                raise payloads.PayloadError("an executor state must be a JSON object")
+            executor.on_checkpoint_restore(state)
+        self._objects[(request.run_id, request.executor_id)] = executor
+        return executor_pb2.RestoreCheckpointResponse(incarnation_id=self.incarnation_id)
+
+    def end_run(self, request: executor_pb2.EndRunRequest) -> executor_pb2.EndRunResponse:
+        keys = [key for key in self._objects if key[0] == request.run_id]
+        for key in keys:
+            del self._objects[key]
+        return executor_pb2.EndRunResponse(released=len(keys))
+
+    def _create(self, executor_type: str) -> Executor:
+        factory = self._factories.get(executor_type)
+        if factory is None:
+            raise UnknownExecutorType(
+                f"this service hosts no executor type {executor_type!r}; "
+                f"it hosts: {', '.join(sorted(self._factories))}"
+            )
+        return factory()
+
+
+def _specs_of(factory: type[Executor] | ExecutorFactory) -> dict[str, HandlerSpec]:
+    if isinstance(factory, type) and issubclass(factory, Executor):
+        return factory.handler_specs()
+    return factory().handler_specs()
+
+
+def _handler_for(
+    specs: dict[str, HandlerSpec], payload: payload_pb2.Payload, executor_id: str
+) -> HandlerSpec:
+    spec = specs.get(payload.type_name) or specs.get("*")
+    if spec is None:
+        raise payloads.PayloadError(
+            f"executor {executor_id!r} has no handler for type {payload.type_name!r}; "
+            f"it takes: {', '.join(sorted(specs))}"
+        )
+    return spec
+
+
+def _decode(payload: payload_pb2.Payload, spec: HandlerSpec) -> object:
+    if spec.type_name != BATCH_TYPE:
+        return payloads.decode(payload, spec.message_type)
+    batch = payloads.decode(payload, payload_pb2.MessageBatch)
+    (item_type,) = spec.message_type.__args__
+    return [payloads.decode(m.payload, item_type) for m in batch.messages]
+
+
+def _encode_state(executor_type: str, executor: Executor) -> payload_pb2.Payload:
+    state = executor.on_checkpoint_save()
+    data = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
+    return payload_pb2.Payload(
+        type_name=f"{executor_type}.state", content_type=STATE_CONTENT_TYPE, data=data
+    )

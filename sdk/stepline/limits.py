@@ -1,0 +1,10 @@
+"""Size limits shared by the runner, the SDK's services and its client."""
+
+# gRPC's default cap is 4 MiB; executor states may be far larger (issue: 64 MiB
+# states must work end to end), so every channel and server raises it to this.
+MAX_MESSAGE_BYTES = 128 * 1024 * 1024
+
+GRPC_MESSAGE_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+]

@@ -1,0 +1,130 @@
+"""Serve executors over gRPC: `serve_executors` (async) and `run_executors`."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
+
+from stepline import payloads
+from stepline.executor import Executor
+from stepline.host import ExecutorFactory, ExecutorHost, NoSuchExecutorObject, UnknownExecutorType
+from stepline.limits import GRPC_MESSAGE_OPTIONS
+from stepline.v1 import executor_pb2, executor_pb2_grpc
+
+if TYPE_CHECKING:
+    Ctx = grpc.aio.ServicerContext[Any, Any]
+
+Executors = Mapping[str, type[Executor] | ExecutorFactory]
+
+
+class _Servicer(executor_pb2_grpc.ExecutorServiceServicer):
+    """Translates between gRPC and `ExecutorHost`; errors become statuses."""
+
+    def __init__(self, host: ExecutorHost) -> None:
+        self.host = host
+
+    async def Describe(
+        self, request: executor_pb2.DescribeRequest, context: Ctx
+    ) -> executor_pb2.DescribeResponse:
+        return self.host.describe()
+
+    async def Execute(
+        self, request: executor_pb2.ExecuteRequest, context: Ctx
+    ) -> executor_pb2.ExecuteResponse:
+        try:
+            return await self.host.execute(request)
+        except Exception as exc:
+            await _abort(context, exc)
+            raise
+
+    async def SaveCheckpoint(
+        self, request: executor_pb2.SaveCheckpointRequest, context: Ctx
+    ) -> executor_pb2.SaveCheckpointResponse:
+        try:
+            return self.host.save(request)
+        except Exception as exc:
+            await _abort(context, exc)
+            raise
+
+    async def RestoreCheckpoint(
+        self, request: executor_pb2.RestoreCheckpointRequest, context: Ctx
+    ) -> executor_pb2.RestoreCheckpointResponse:
+        try:
+            return self.host.restore(request)
+        except Exception as exc:
+            await _abort(context, exc)
+            raise
+
+    async def EndRun(
+        self, request: executor_pb2.EndRunRequest, context: Ctx
+    ) -> executor_pb2.EndRunResponse:
+        return self.host.end_run(request)
+
+
+async def _abort(context: Ctx, exc: Exception) -> None:
+    if isinstance(exc, UnknownExecutorType):
+        await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+    if isinstance(exc, NoSuchExecutorObject):
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+    if isinstance(exc, payloads.PayloadError):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+
+@dataclass
+class ExecutorServer:
+    """A running executor service."""
+
+    server: grpc.aio.Server
+    host: ExecutorHost
+    port: int
+
+    async def stop(self, grace: float | None = 1.0) -> None:
+        await self.server.stop(grace)
+
+    async def wait_for_termination(self) -> None:
+        await self.server.wait_for_termination()
+
+
+async def serve_executors(
+    executors: Executors, *, host: str = "127.0.0.1", port: int = 0
+) -> ExecutorServer:
+    """Start an executor service hosting `executors` (type name -> class or factory).
+
+    Port 0 picks a free port; the returned server says which.
+    """
+    executor_host = ExecutorHost(executors)
+    server = grpc.aio.server(options=GRPC_MESSAGE_OPTIONS)
+    executor_pb2_grpc.add_ExecutorServiceServicer_to_server(_Servicer(executor_host), server)
+    health_servicer = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot listen on {host}:{port}")
+    await server.start()
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    return ExecutorServer(server, executor_host, bound)
+
+
+def run_executors(executors: Executors, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    """Serve until SIGTERM or SIGINT; print `listening on HOST:PORT` once ready."""
+
+    async def main() -> None:
+        server = await serve_executors(executors, host=host, port=port)
+        print(f"stepline executors listening on {host}:{server.port}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await server.stop()
+
+    asyncio.run(main())
+    sys.stdout.flush()

@@ -1,0 +1,306 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from stepline.v1 import events_pb2 as _events_pb2
+from stepline.v1 import payload_pb2 as _payload_pb2
+from stepline.v1 import workflow_pb2 as _workflow_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RegisterWorkflowRequest(_message.Message):
+    __slots__ = ("workflow",)
+    WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    workflow: _workflow_pb2.WorkflowDefinition
+    def __init__(self, workflow: _Optional[_Union[_workflow_pb2.WorkflowDefinition, _Mapping]] = ...) -> None: ...
+
+class RegisterWorkflowResponse(_message.Message):
+    __slots__ = ("workflow_id", "graph_signature")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    GRAPH_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    graph_signature: str
+    def __init__(self, workflow_id: _Optional[str] = ..., graph_signature: _Optional[str] = ...) -> None: ...
+
+class GetWorkflowRequest(_message.Message):
+    __slots__ = ("workflow_id",)
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    def __init__(self, workflow_id: _Optional[str] = ...) -> None: ...
+
+class GetWorkflowResponse(_message.Message):
+    __slots__ = ("workflow", "graph_signature")
+    WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    GRAPH_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    workflow: _workflow_pb2.WorkflowDefinition
+    graph_signature: str
+    def __init__(self, workflow: _Optional[_Union[_workflow_pb2.WorkflowDefinition, _Mapping]] = ..., graph_signature: _Optional[str] = ...) -> None: ...
+
+class Run(_message.Message):
+    __slots__ = ("run_id", "workflow_id", "status", "superstep", "latest_checkpoint_id", "parent_checkpoint_id", "parent_run_id", "error", "last_sequence", "created_at", "updated_at", "graph_signature")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SUPERSTEP_FIELD_NUMBER: _ClassVar[int]
+    LATEST_CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    PARENT_CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    PARENT_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    GRAPH_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    workflow_id: str
+    status: _events_pb2.RunStatus
+    superstep: int
+    latest_checkpoint_id: str
+    parent_checkpoint_id: str
+    parent_run_id: str
+    error: _payload_pb2.ErrorInfo
+    last_sequence: int
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    graph_signature: str
+    def __init__(self, run_id: _Optional[str] = ..., workflow_id: _Optional[str] = ..., status: _Optional[_Union[_events_pb2.RunStatus, str]] = ..., superstep: _Optional[int] = ..., latest_checkpoint_id: _Optional[str] = ..., parent_checkpoint_id: _Optional[str] = ..., parent_run_id: _Optional[str] = ..., error: _Optional[_Union[_payload_pb2.ErrorInfo, _Mapping]] = ..., last_sequence: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., graph_signature: _Optional[str] = ...) -> None: ...
+
+class StartRunRequest(_message.Message):
+    __slots__ = ("workflow_id", "input", "run_id")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    input: _payload_pb2.Payload
+    run_id: str
+    def __init__(self, workflow_id: _Optional[str] = ..., input: _Optional[_Union[_payload_pb2.Payload, _Mapping]] = ..., run_id: _Optional[str] = ...) -> None: ...
+
+class StartRunResponse(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+
+class GetRunRequest(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class GetRunResponse(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+
+class ListRunsRequest(_message.Message):
+    __slots__ = ("workflow_id", "page_size", "page_token")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, workflow_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListRunsResponse(_message.Message):
+    __slots__ = ("runs", "next_page_token")
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[Run]
+    next_page_token: str
+    def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CancelRunRequest(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class CancelRunResponse(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+
+class WatchRunRequest(_message.Message):
+    __slots__ = ("run_id", "after_sequence", "kinds", "follow_after_end")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_AFTER_END_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    after_sequence: int
+    kinds: _containers.RepeatedScalarFieldContainer[_events_pb2.EventKind]
+    follow_after_end: bool
+    def __init__(self, run_id: _Optional[str] = ..., after_sequence: _Optional[int] = ..., kinds: _Optional[_Iterable[_Union[_events_pb2.EventKind, str]]] = ..., follow_after_end: _Optional[bool] = ...) -> None: ...
+
+class WatchRunResponse(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: _events_pb2.Event
+    def __init__(self, event: _Optional[_Union[_events_pb2.Event, _Mapping]] = ...) -> None: ...
+
+class WatchRunsRequest(_message.Message):
+    __slots__ = ("workflow_id", "kinds")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    kinds: _containers.RepeatedScalarFieldContainer[_events_pb2.EventKind]
+    def __init__(self, workflow_id: _Optional[str] = ..., kinds: _Optional[_Iterable[_Union[_events_pb2.EventKind, str]]] = ...) -> None: ...
+
+class WatchRunsResponse(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: _events_pb2.Event
+    def __init__(self, event: _Optional[_Union[_events_pb2.Event, _Mapping]] = ...) -> None: ...
+
+class Checkpoint(_message.Message):
+    __slots__ = ("checkpoint_id", "run_id", "superstep", "parent_checkpoint_id", "graph_signature", "created_at", "content")
+    CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SUPERSTEP_FIELD_NUMBER: _ClassVar[int]
+    PARENT_CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    GRAPH_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    checkpoint_id: str
+    run_id: str
+    superstep: int
+    parent_checkpoint_id: str
+    graph_signature: str
+    created_at: _timestamp_pb2.Timestamp
+    content: CheckpointContent
+    def __init__(self, checkpoint_id: _Optional[str] = ..., run_id: _Optional[str] = ..., superstep: _Optional[int] = ..., parent_checkpoint_id: _Optional[str] = ..., graph_signature: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., content: _Optional[_Union[CheckpointContent, _Mapping]] = ...) -> None: ...
+
+class CheckpointContent(_message.Message):
+    __slots__ = ("executor_states", "pending_messages", "fan_in_buffers", "shared_state", "pending_requests", "pending_responses")
+    class ExecutorStatesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _payload_pb2.Payload
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_payload_pb2.Payload, _Mapping]] = ...) -> None: ...
+    class SharedStateEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _payload_pb2.Payload
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_payload_pb2.Payload, _Mapping]] = ...) -> None: ...
+    EXECUTOR_STATES_FIELD_NUMBER: _ClassVar[int]
+    PENDING_MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    FAN_IN_BUFFERS_FIELD_NUMBER: _ClassVar[int]
+    SHARED_STATE_FIELD_NUMBER: _ClassVar[int]
+    PENDING_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    PENDING_RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    executor_states: _containers.MessageMap[str, _payload_pb2.Payload]
+    pending_messages: _containers.RepeatedCompositeFieldContainer[_payload_pb2.Message]
+    fan_in_buffers: _containers.RepeatedCompositeFieldContainer[FanInBuffer]
+    shared_state: _containers.MessageMap[str, _payload_pb2.Payload]
+    pending_requests: _containers.RepeatedCompositeFieldContainer[_payload_pb2.InputRequest]
+    pending_responses: _containers.RepeatedCompositeFieldContainer[_payload_pb2.InputResponse]
+    def __init__(self, executor_states: _Optional[_Mapping[str, _payload_pb2.Payload]] = ..., pending_messages: _Optional[_Iterable[_Union[_payload_pb2.Message, _Mapping]]] = ..., fan_in_buffers: _Optional[_Iterable[_Union[FanInBuffer, _Mapping]]] = ..., shared_state: _Optional[_Mapping[str, _payload_pb2.Payload]] = ..., pending_requests: _Optional[_Iterable[_Union[_payload_pb2.InputRequest, _Mapping]]] = ..., pending_responses: _Optional[_Iterable[_Union[_payload_pb2.InputResponse, _Mapping]]] = ...) -> None: ...
+
+class FanInBuffer(_message.Message):
+    __slots__ = ("edge_index", "messages")
+    EDGE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    edge_index: int
+    messages: _containers.RepeatedCompositeFieldContainer[_payload_pb2.Message]
+    def __init__(self, edge_index: _Optional[int] = ..., messages: _Optional[_Iterable[_Union[_payload_pb2.Message, _Mapping]]] = ...) -> None: ...
+
+class ListCheckpointsRequest(_message.Message):
+    __slots__ = ("run_id", "page_size", "page_token")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, run_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListCheckpointsResponse(_message.Message):
+    __slots__ = ("checkpoints", "next_page_token")
+    CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    checkpoints: _containers.RepeatedCompositeFieldContainer[Checkpoint]
+    next_page_token: str
+    def __init__(self, checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetCheckpointRequest(_message.Message):
+    __slots__ = ("checkpoint_id", "include_content")
+    CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_CONTENT_FIELD_NUMBER: _ClassVar[int]
+    checkpoint_id: str
+    include_content: bool
+    def __init__(self, checkpoint_id: _Optional[str] = ..., include_content: _Optional[bool] = ...) -> None: ...
+
+class GetCheckpointResponse(_message.Message):
+    __slots__ = ("checkpoint",)
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    checkpoint: Checkpoint
+    def __init__(self, checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ...) -> None: ...
+
+class DeleteCheckpointRequest(_message.Message):
+    __slots__ = ("checkpoint_id",)
+    CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    checkpoint_id: str
+    def __init__(self, checkpoint_id: _Optional[str] = ...) -> None: ...
+
+class DeleteCheckpointResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ResumeRunRequest(_message.Message):
+    __slots__ = ("checkpoint_id", "fork", "new_run_id")
+    CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    FORK_FIELD_NUMBER: _ClassVar[int]
+    NEW_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    checkpoint_id: str
+    fork: bool
+    new_run_id: str
+    def __init__(self, checkpoint_id: _Optional[str] = ..., fork: _Optional[bool] = ..., new_run_id: _Optional[str] = ...) -> None: ...
+
+class ResumeRunResponse(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+
+class SendResponsesRequest(_message.Message):
+    __slots__ = ("run_id", "responses")
+    class ResponsesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _payload_pb2.Payload
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_payload_pb2.Payload, _Mapping]] = ...) -> None: ...
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    responses: _containers.MessageMap[str, _payload_pb2.Payload]
+    def __init__(self, run_id: _Optional[str] = ..., responses: _Optional[_Mapping[str, _payload_pb2.Payload]] = ...) -> None: ...
+
+class SendResponsesResponse(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+
+class ListPendingRequestsRequest(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class ListPendingRequestsResponse(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[_payload_pb2.InputRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[_payload_pb2.InputRequest, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,1 @@
+"""The Stepline runner: drives workflow graphs of remote executors in supersteps."""

@@ -1,0 +1,1 @@
+"""The gRPC layer: translates between the wire and the engine, nothing more."""

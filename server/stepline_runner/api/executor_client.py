@@ -1,0 +1,70 @@
+"""`GrpcExecutors`: the engine's `ExecutorPort` over gRPC, one channel per endpoint."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import grpc
+
+from stepline.limits import GRPC_MESSAGE_OPTIONS
+from stepline.v1 import executor_pb2, executor_pb2_grpc
+
+from ..engine.ports import ExecutorCallError
+
+END_RUN_TIMEOUT = 5.0
+
+
+class GrpcExecutors:
+    def __init__(self) -> None:
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._stubs: dict[str, executor_pb2_grpc.ExecutorServiceStub] = {}
+
+    async def describe(
+        self, endpoint: str, timeout: float | None = None
+    ) -> executor_pb2.DescribeResponse:
+        response = await self._call(endpoint, "Describe", executor_pb2.DescribeRequest(), timeout)
+        return cast(executor_pb2.DescribeResponse, response)
+
+    async def execute(
+        self, endpoint: str, request: executor_pb2.ExecuteRequest, timeout: float | None = None
+    ) -> executor_pb2.ExecuteResponse:
+        return cast(
+            executor_pb2.ExecuteResponse, await self._call(endpoint, "Execute", request, timeout)
+        )
+
+    async def save(
+        self, endpoint: str, request: executor_pb2.SaveCheckpointRequest
+    ) -> executor_pb2.SaveCheckpointResponse:
+        response = await self._call(endpoint, "SaveCheckpoint", request)
+        return cast(executor_pb2.SaveCheckpointResponse, response)
+
+    async def restore(
+        self, endpoint: str, request: executor_pb2.RestoreCheckpointRequest
+    ) -> executor_pb2.RestoreCheckpointResponse:
+        response = await self._call(endpoint, "RestoreCheckpoint", request)
+        return cast(executor_pb2.RestoreCheckpointResponse, response)
+
+    async def end_run(
+        self, endpoint: str, request: executor_pb2.EndRunRequest
+    ) -> executor_pb2.EndRunResponse:
+        response = await self._call(endpoint, "EndRun", request, END_RUN_TIMEOUT)
+        return cast(executor_pb2.EndRunResponse, response)
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close(None)
+        self._channels.clear()
+        self._stubs.clear()
+
+    async def _call(
+        self, endpoint: str, method: str, request: Any, timeout: float | None = None
+    ) -> Any:
+        stub = self._stubs.get(endpoint)
+        if stub is None:
+            channel = grpc.aio.insecure_channel(endpoint, options=GRPC_MESSAGE_OPTIONS)
+            self._channels[endpoint] = channel
+            stub = self._stubs[endpoint] = executor_pb2_grpc.ExecutorServiceStub(channel)
+        try:
+            return await getattr(stub, method)(request, timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise ExecutorCallError(endpoint, exc.code().name, exc.details() or "") from exc

@@ -1,0 +1,133 @@
+"""`RunnerService` over gRPC: unpack the request, call the `Runner`, pack the
+answer. Engine errors become gRPC statuses in one place, `_status`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import grpc
+
+from stepline.v1 import runner_pb2, runner_pb2_grpc
+
+from ..engine import errors
+from ..engine.runner import Runner
+from ..store.sqlite import CorruptBlob
+
+T = TypeVar("T")
+if TYPE_CHECKING:
+    Ctx = grpc.aio.ServicerContext[Any, Any]
+
+_CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
+    (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.NotFound, grpc.StatusCode.NOT_FOUND),
+    (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
+    (CorruptBlob, grpc.StatusCode.DATA_LOSS),
+]
+
+
+async def _status(context: Ctx, call: Awaitable[T]) -> T:
+    try:
+        return await call
+    except tuple(e for e, _ in _CODES) as exc:
+        code = next(c for e, c in _CODES if isinstance(exc, e))
+        await context.abort(code, str(exc))
+        raise  # abort raises; this keeps type checkers informed
+
+
+class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    async def RegisterWorkflow(
+        self, request: runner_pb2.RegisterWorkflowRequest, context: Ctx
+    ) -> runner_pb2.RegisterWorkflowResponse:
+        signature = await _status(context, self.runner.register_workflow(request.workflow))
+        return runner_pb2.RegisterWorkflowResponse(
+            workflow_id=request.workflow.workflow_id, graph_signature=signature
+        )
+
+    async def GetWorkflow(
+        self, request: runner_pb2.GetWorkflowRequest, context: Ctx
+    ) -> runner_pb2.GetWorkflowResponse:
+        definition, signature = await _status(
+            context, self.runner.workflows.definition(request.workflow_id)
+        )
+        return runner_pb2.GetWorkflowResponse(workflow=definition, graph_signature=signature)
+
+    async def StartRun(
+        self, request: runner_pb2.StartRunRequest, context: Ctx
+    ) -> runner_pb2.StartRunResponse:
+        run = await _status(
+            context, self.runner.start_run(request.workflow_id, request.input, request.run_id)
+        )
+        return runner_pb2.StartRunResponse(run=run)
+
+    async def GetRun(
+        self, request: runner_pb2.GetRunRequest, context: Ctx
+    ) -> runner_pb2.GetRunResponse:
+        return runner_pb2.GetRunResponse(
+            run=await _status(context, self.runner.get_run(request.run_id))
+        )
+
+    async def ListRuns(
+        self, request: runner_pb2.ListRunsRequest, context: Ctx
+    ) -> runner_pb2.ListRunsResponse:
+        runs, token = await _status(
+            context,
+            self.runner.list_runs(request.workflow_id, request.page_size, request.page_token),
+        )
+        return runner_pb2.ListRunsResponse(runs=runs, next_page_token=token)
+
+    async def CancelRun(
+        self, request: runner_pb2.CancelRunRequest, context: Ctx
+    ) -> runner_pb2.CancelRunResponse:
+        return runner_pb2.CancelRunResponse(
+            run=await _status(context, self.runner.cancel_run(request.run_id))
+        )
+
+    async def WatchRun(
+        self, request: runner_pb2.WatchRunRequest, context: Ctx
+    ) -> AsyncIterator[runner_pb2.WatchRunResponse]:
+        events = self.runner.watch(
+            request.run_id, request.after_sequence, request.kinds, request.follow_after_end
+        )
+        while True:
+            event = await _status(context, _next(events))
+            if event is None:
+                return
+            yield runner_pb2.WatchRunResponse(event=event)
+
+    async def ListCheckpoints(
+        self, request: runner_pb2.ListCheckpointsRequest, context: Ctx
+    ) -> runner_pb2.ListCheckpointsResponse:
+        checkpoints, token = await _status(
+            context,
+            self.runner.list_checkpoints(request.run_id, request.page_size, request.page_token),
+        )
+        return runner_pb2.ListCheckpointsResponse(checkpoints=checkpoints, next_page_token=token)
+
+    async def GetCheckpoint(
+        self, request: runner_pb2.GetCheckpointRequest, context: Ctx
+    ) -> runner_pb2.GetCheckpointResponse:
+        checkpoint = await _status(
+            context, self.runner.get_checkpoint(request.checkpoint_id, request.include_content)
+        )
+        return runner_pb2.GetCheckpointResponse(checkpoint=checkpoint)
+
+    async def ResumeRun(
+        self, request: runner_pb2.ResumeRunRequest, context: Ctx
+    ) -> runner_pb2.ResumeRunResponse:
+        run = await _status(
+            context, self.runner.resume(request.checkpoint_id, request.fork, request.new_run_id)
+        )
+        return runner_pb2.ResumeRunResponse(run=run)
+
+
+async def _next(iterator: AsyncIterator[T]) -> T | None:
+    try:
+        return await anext(iterator)
+    except StopAsyncIteration:
+        return None

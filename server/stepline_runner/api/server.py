@@ -1,0 +1,58 @@
+"""Assemble the runner: store, engine, gRPC server with health and reflection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
+from grpc_reflection.v1alpha import reflection
+
+from stepline.limits import GRPC_MESSAGE_OPTIONS
+from stepline.v1 import runner_pb2, runner_pb2_grpc
+
+from ..engine.runner import Runner
+from ..store import SqliteStore
+from .executor_client import GrpcExecutors
+from .runner_service import RunnerServicer
+
+
+@dataclass
+class RunnerServer:
+    """A running runner service; `stop()` shuts it down gracefully."""
+
+    server: grpc.aio.Server
+    runner: Runner
+    store: SqliteStore
+    executors: GrpcExecutors
+    health: health_aio.HealthServicer
+    port: int
+
+    async def stop(self, grace: float = 2.0) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.runner.close()
+        await self.server.stop(grace)
+        await self.executors.close()
+        await self.store.close()
+
+
+async def start_runner(db: str | Path, host: str = "127.0.0.1", port: int = 0) -> RunnerServer:
+    """Open the database and serve RunnerService on host:port (0 picks a port)."""
+    store = await SqliteStore.open(db)
+    executors = GrpcExecutors()
+    runner = Runner(store, executors)
+    server = grpc.aio.server(options=GRPC_MESSAGE_OPTIONS)
+    runner_pb2_grpc.add_RunnerServiceServicer_to_server(RunnerServicer(runner), server)
+    health_servicer = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    service_name = runner_pb2.DESCRIPTOR.services_by_name["RunnerService"].full_name
+    reflection.enable_server_reflection(
+        (service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    bound = server.add_insecure_port(f"{host}:{port}")
+    await server.start()
+    for name in ("", service_name):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return RunnerServer(server, runner, store, executors, health_servicer, bound)

@@ -1,0 +1,278 @@
+"""`RunDriver`: drives one run, superstep after superstep, until it finishes,
+fails, waits for input or is cancelled."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from stepline.v1 import events_pb2, executor_pb2, payload_pb2
+
+from ..store import NewCheckpoint, RunUpdate, StateRef, Store
+from . import events as ev
+from .hub import EventHub
+from .ports import ExecutorCallError, ExecutorPort
+from .routing import ConditionError, route
+from .state import RunState
+
+E = events_pb2
+
+
+@dataclass
+class _Outcome:
+    executor_id: str
+    response: executor_pb2.ExecuteResponse | None = None
+    error: payload_pb2.ErrorInfo | None = None
+
+
+class RunDriver:
+    def __init__(
+        self,
+        state: RunState,
+        store: Store,
+        executors: ExecutorPort,
+        hub: EventHub,
+        accepts: Mapping[str, frozenset[str]],
+        status: E.RunStatus = E.RUN_STATUS_RUNNING,
+    ) -> None:
+        self.state = state
+        self.store = store
+        self.executors = executors
+        self.hub = hub
+        self.accepts = accepts
+        self.status = status
+
+    async def run(self) -> None:
+        """Run supersteps until there is nothing left to do now."""
+        while self.state.has_work:
+            if self.state.superstep >= self.state.graph.max_supersteps:
+                await self._fail(
+                    payload_pb2.ErrorInfo(
+                        type="SuperstepLimitExceeded",
+                        message=f"the run reached its limit of {self.state.graph.max_supersteps} "
+                        "supersteps with messages still to deliver; raise max_supersteps in the "
+                        "workflow definition if the loop is intended",
+                    ),
+                    [],
+                )
+                return
+            if not await self._superstep():
+                return
+        if self.status not in (E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS, E.RUN_STATUS_COMPLETED):
+            # Resumed with nothing to deliver: settle the status now.
+            await self._commit([], self._settled_status())
+
+    def _settled_status(self) -> E.RunStatus:
+        if self.state.has_work:
+            return (
+                E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS
+                if self.state.pending_requests
+                else E.RUN_STATUS_RUNNING
+            )
+        if self.state.pending_requests:
+            return E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS
+        return E.RUN_STATUS_COMPLETED
+
+    async def _superstep(self) -> bool:
+        """Run one superstep and commit it; False when the run failed."""
+        state = self.state
+        step = state.superstep + 1
+        inboxes: dict[str, list[payload_pb2.Message]] = {}
+        for message in state.pending:
+            inboxes.setdefault(message.target_id, []).append(message)
+        responses: dict[str, list[payload_pb2.InputResponse]] = {}
+        for answer in state.pending_responses:
+            responses.setdefault(answer.request.executor_id, []).append(answer)
+        invoked = [n for n in state.graph.nodes if n in inboxes or n in responses]
+
+        events = [ev.event(E.EVENT_KIND_SUPERSTEP_STARTED, step)]
+        events += [ev.event(E.EVENT_KIND_EXECUTOR_INVOKED, step, executor_id=x) for x in invoked]
+        outcomes = await asyncio.gather(
+            *(self._execute(x, step, inboxes.get(x, []), responses.get(x, [])) for x in invoked)
+        )
+        failed = [o for o in outcomes if o.error is not None]
+        if failed:
+            for o in failed:
+                events.append(
+                    ev.event(
+                        E.EVENT_KIND_EXECUTOR_FAILED, step, executor_id=o.executor_id, error=o.error
+                    )
+                )
+            assert failed[0].error is not None
+            await self._fail(failed[0].error, events, step)
+            return False
+
+        sent: list[payload_pb2.Message] = []
+        shared_state = dict(state.shared_state)
+        requests = dict(state.pending_requests)
+        for o in outcomes:
+            assert o.response is not None
+            r = o.response
+            x = o.executor_id
+            events.append(ev.event(E.EVENT_KIND_EXECUTOR_COMPLETED, step, executor_id=x))
+            events += [
+                ev.event(E.EVENT_KIND_OUTPUT, step, executor_id=x, data=p) for p in r.outputs
+            ]
+            events += [
+                ev.event(E.EVENT_KIND_CUSTOM, step, executor_id=x, name=c.name, data=c.data)
+                for c in r.events
+            ]
+            for i, request in enumerate(r.requests):
+                pending = payload_pb2.InputRequest()
+                pending.CopyFrom(request)
+                pending.request_id = request.request_id or f"{state.run_id}:{step}:{x}:{i}"
+                pending.executor_id = x
+                pending.superstep = step
+                requests[pending.request_id] = pending
+                events.append(
+                    ev.event(E.EVENT_KIND_REQUEST_INFO, step, executor_id=x, request=pending)
+                )
+            for write in r.shared_state_writes:
+                if write.delete:
+                    shared_state.pop(write.key, None)
+                else:
+                    shared_state[write.key] = write.value
+            for message in r.sent:
+                message.source_id = x
+                sent.append(message)
+
+        fan_in = {i: list(m) for i, m in state.fan_in.items()}
+        try:
+            routed = route(state.graph, sent, fan_in, self.accepts)
+        except ConditionError as exc:
+            await self._fail(
+                payload_pb2.ErrorInfo(type="RoutingError", message=str(exc)), events, step
+            )
+            return False
+        events += [
+            ev.event(E.EVENT_KIND_WARNING, step, executor_id=x, message=text)
+            for x, text in routed.warnings
+        ]
+
+        try:
+            states = await self._save_states(invoked)
+        except ExecutorCallError as exc:
+            error = payload_pb2.ErrorInfo(
+                type="SaveCheckpointFailed", message=str(exc), executor_id=exc.endpoint
+            )
+            await self._fail(error, events, step)
+            return False
+
+        parent = state.checkpoint_id
+        state.superstep = step
+        state.pending = routed.deliveries
+        state.fan_in = fan_in
+        state.shared_state = shared_state
+        state.pending_requests = requests
+        state.pending_responses = []
+        state.states.update(states)
+        checkpoint = state.checkpoint(parent)
+        state.checkpoint_id = checkpoint.checkpoint_id
+        events.append(
+            ev.event(E.EVENT_KIND_SUPERSTEP_COMPLETED, step, checkpoint_id=checkpoint.checkpoint_id)
+        )
+        await self._commit(events, self._settled_status(), checkpoint)
+        return True
+
+    async def _execute(
+        self,
+        executor_id: str,
+        step: int,
+        messages: list[payload_pb2.Message],
+        responses: list[payload_pb2.InputResponse],
+    ) -> _Outcome:
+        node = self.state.graph.nodes[executor_id]
+        request = executor_pb2.ExecuteRequest(
+            run_id=self.state.run_id,
+            executor_id=executor_id,
+            executor_type=self.state.graph.node_type(executor_id),
+            superstep=step,
+            messages=messages,
+            responses=responses,
+            shared_state=self.state.shared_state,
+            attempt=1,
+        )
+        timeout = node.execute_timeout.ToTimedelta().total_seconds() or None
+        try:
+            response = await self.executors.execute(node.endpoint, request, timeout)
+        except ExecutorCallError as exc:
+            kind = (
+                "ExecuteDeadlineExceeded"
+                if exc.code == "DEADLINE_EXCEEDED"
+                else "ExecutorCallFailed"
+            )
+            detail = (
+                f"Execute did not return within {timeout:g}s (execute_timeout)"
+                if exc.code == "DEADLINE_EXCEEDED" and timeout
+                else f"{exc.code}: {exc.message}"
+            )
+            return _Outcome(
+                executor_id,
+                error=payload_pb2.ErrorInfo(
+                    type=kind,
+                    message=f"executor {executor_id!r} at {node.endpoint}: {detail}",
+                    executor_id=executor_id,
+                ),
+            )
+        if response.HasField("error"):
+            error = payload_pb2.ErrorInfo()
+            error.CopyFrom(response.error)
+            error.executor_id = executor_id
+            return _Outcome(executor_id, error=error)
+        return _Outcome(executor_id, response=response)
+
+    async def _save_states(self, executor_ids: list[str]) -> dict[str, StateRef]:
+        """Collect the state of every executor that ran: the others' states
+        cannot have changed, so their last saved state stands."""
+
+        async def save(executor_id: str) -> tuple[str, StateRef]:
+            node = self.state.graph.nodes[executor_id]
+            known = self.state.states.get(executor_id)
+            response = await self.executors.save(
+                node.endpoint,
+                executor_pb2.SaveCheckpointRequest(
+                    run_id=self.state.run_id,
+                    executor_id=executor_id,
+                    executor_type=self.state.graph.node_type(executor_id),
+                    known_state_hash=known.hash if known else "",
+                ),
+            )
+            if response.unchanged and known is not None:
+                return executor_id, StateRef(known.hash, known.type_name, known.content_type)
+            p = response.state
+            digest = hashlib.sha256(p.data).hexdigest()
+            data = None if known is not None and known.hash == digest else p.data
+            return executor_id, StateRef(digest, p.type_name, p.content_type, data)
+
+        return dict(await asyncio.gather(*(save(x) for x in executor_ids)))
+
+    async def _fail(
+        self, error: payload_pb2.ErrorInfo, events: list[events_pb2.Event], step: int | None = None
+    ) -> None:
+        step = self.state.superstep if step is None else step
+        events.append(
+            ev.event(E.EVENT_KIND_RUN_FAILED, step, error=error, executor_id=error.executor_id)
+        )
+        await self._commit(events, E.RUN_STATUS_FAILED, error=error)
+
+    async def _commit(
+        self,
+        events: list[events_pb2.Event],
+        status: E.RunStatus,
+        checkpoint: NewCheckpoint | None = None,
+        error: payload_pb2.ErrorInfo | None = None,
+    ) -> None:
+        if status != self.status:
+            events.append(ev.status_changed(status, self.state.superstep))
+            self.status = status
+        update = RunUpdate(status, self.state.superstep, error)
+        # Shielded: once a commit starts, a cancel must not leave it unpublished.
+        await asyncio.shield(self._store_and_publish(update, events, checkpoint))
+
+    async def _store_and_publish(
+        self, update: RunUpdate, events: list[events_pb2.Event], checkpoint: NewCheckpoint | None
+    ) -> None:
+        stored = await self.store.commit(self.state.run_id, update, events, checkpoint)
+        self.hub.publish(self.state.run_id, stored)

@@ -1,0 +1,21 @@
+"""Building events. Sequence numbers are assigned by the store at commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from stepline.v1 import events_pb2
+
+Kind = events_pb2.EventKind
+
+
+def event(kind: Kind, superstep: int = 0, **fields: Any) -> events_pb2.Event:
+    now = Timestamp()
+    now.GetCurrentTime()
+    return events_pb2.Event(kind=kind, superstep=superstep, time=now, **fields)
+
+
+def status_changed(status: events_pb2.RunStatus, superstep: int) -> events_pb2.Event:
+    return event(events_pb2.EVENT_KIND_STATUS_CHANGED, superstep, status=status)

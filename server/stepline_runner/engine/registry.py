@@ -1,0 +1,128 @@
+"""Workflow registration: validate a definition against the executors that
+will run it, store it, and keep it compiled for runs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from stepline.v1 import executor_pb2, workflow_pb2
+
+from ..store import Store
+from .errors import FailedPrecondition, InvalidArgument, NotFound
+from .graph import Graph
+from .ports import ExecutorCallError, ExecutorPort
+from .routing import BATCH_TYPE
+
+DESCRIBE_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Workflow:
+    graph: Graph
+    # Executor id -> the payload type names it takes (from Describe).
+    accepts: dict[str, frozenset[str]]
+
+
+class WorkflowRegistry:
+    def __init__(self, store: Store, executors: ExecutorPort) -> None:
+        self._store = store
+        self._executors = executors
+        self._compiled: dict[str, Workflow] = {}
+
+    async def register(self, definition: workflow_pb2.WorkflowDefinition) -> Workflow:
+        graph = Graph.compile(definition)
+        workflow = await self._bind(graph)
+        _check_edge_types(graph, workflow.accepts, await self._describe_all(graph))
+        await self._store.put_workflow(definition, graph.signature)
+        self._compiled[graph.workflow_id] = workflow
+        return workflow
+
+    async def get(self, workflow_id: str) -> Workflow:
+        """The registered workflow, described afresh after a runner restart."""
+        workflow = self._compiled.get(workflow_id)
+        if workflow is not None:
+            return workflow
+        stored = await self._store.get_workflow(workflow_id)
+        if stored is None:
+            raise NotFound(f"no workflow {workflow_id!r} is registered; register it first")
+        workflow = await self._bind(Graph.compile(stored[0]))
+        self._compiled[workflow_id] = workflow
+        return workflow
+
+    async def definition(self, workflow_id: str) -> tuple[workflow_pb2.WorkflowDefinition, str]:
+        stored = await self._store.get_workflow(workflow_id)
+        if stored is None:
+            raise NotFound(f"no workflow {workflow_id!r} is registered")
+        return stored
+
+    async def _describe_all(self, graph: Graph) -> dict[str, executor_pb2.DescribeResponse]:
+        endpoints = sorted({n.endpoint for n in graph.nodes.values()})
+        results = await asyncio.gather(
+            *(self._executors.describe(e, DESCRIBE_TIMEOUT) for e in endpoints),
+            return_exceptions=True,
+        )
+        described: dict[str, executor_pb2.DescribeResponse] = {}
+        for endpoint, result in zip(endpoints, results, strict=True):
+            if isinstance(result, ExecutorCallError):
+                users = ", ".join(n.id for n in graph.nodes.values() if n.endpoint == endpoint)
+                raise FailedPrecondition(
+                    f"executor service at {endpoint} (used by {users}) did not answer Describe: "
+                    f"{result.code}: {result.message}. Start it, or fix the endpoint"
+                )
+            if isinstance(result, BaseException):
+                raise result
+            described[endpoint] = result
+        return described
+
+    async def _bind(self, graph: Graph) -> Workflow:
+        described = await self._describe_all(graph)
+        accepts: dict[str, frozenset[str]] = {}
+        for node in graph.nodes.values():
+            types = {t.name: t for t in described[node.endpoint].executor_types}
+            node_type = graph.node_type(node.id)
+            if node_type not in types:
+                raise FailedPrecondition(
+                    f"executor {node.id!r}: the service at {node.endpoint} hosts no executor type "
+                    f"{node_type!r}; it hosts: {', '.join(sorted(types)) or 'nothing'}"
+                )
+            accepts[node.id] = frozenset(types[node_type].input_types)
+        return Workflow(graph, accepts)
+
+
+def _check_edge_types(
+    graph: Graph,
+    accepts: dict[str, frozenset[str]],
+    described: dict[str, executor_pb2.DescribeResponse],
+) -> None:
+    """Refuse edges whose target takes none of the types its source sends."""
+
+    def sends(executor_id: str) -> frozenset[str]:
+        node = graph.nodes[executor_id]
+        for t in described[node.endpoint].executor_types:
+            if t.name == graph.node_type(executor_id):
+                return frozenset(t.output_types)
+        return frozenset()
+
+    def check(source: str, target: str, edge_index: int, takes: Iterable[str]) -> None:
+        out = sends(source)
+        takes = frozenset(takes)
+        if out and takes and "*" not in takes and not (out & takes):
+            raise InvalidArgument(
+                f"edges[{edge_index}]: {target!r} takes {', '.join(sorted(takes))} but "
+                f"{source!r} sends only {', '.join(sorted(out))}"
+            )
+
+    for edge in graph.edges:
+        if edge.kind == "fan_in":
+            target = edge.targets[0]
+            if accepts[target] and BATCH_TYPE not in accepts[target] and "*" not in accepts[target]:
+                raise InvalidArgument(
+                    f"edges[{edge.index}]: fan-in target {target!r} needs a handler that takes a "
+                    "list of messages (type stepline.v1.MessageBatch)"
+                )
+            continue
+        for source in edge.sources:
+            for target in edge.targets:
+                check(source, target, edge.index, accepts[target])

@@ -1,0 +1,139 @@
+"""Routing: which messages each executor receives in the next superstep."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from stepline.v1 import payload_pb2
+
+from .graph import CompiledEdge, Graph, message_value
+
+BATCH_TYPE = "stepline.v1.MessageBatch"
+PROTOBUF = "application/x-protobuf"
+
+
+@dataclass
+class RoutingResult:
+    deliveries: list[payload_pb2.Message] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (executor id, text)
+
+
+class ConditionError(Exception):
+    """A condition or selection could not be evaluated on a message."""
+
+
+def route(
+    graph: Graph,
+    sent: list[payload_pb2.Message],
+    fan_in: dict[int, list[payload_pb2.Message]],
+    accepts: Mapping[str, frozenset[str]],
+) -> RoutingResult:
+    """Route messages sent in one superstep, in send order.
+
+    `fan_in` (edge index -> buffered messages) is updated in place. `accepts`
+    holds each executor's input types; an executor without an entry takes all.
+    """
+    result = RoutingResult()
+
+    def deliver(target: str, message: payload_pb2.Message) -> None:
+        types = accepts.get(target)
+        type_name = message.payload.type_name
+        if types and type_name not in types and "*" not in types:
+            result.warnings.append(
+                (
+                    target,
+                    f"message of type {type_name!r} from {message.source_id!r} not delivered: "
+                    f"{target!r} takes {', '.join(sorted(types))}",
+                )
+            )
+            return
+        result.deliveries.append(
+            payload_pb2.Message(
+                source_id=message.source_id, target_id=target, payload=message.payload
+            )
+        )
+
+    for message in sent:
+        source = message.source_id
+        explicit = message.target_id
+        if explicit and not graph.connected(source, explicit):
+            result.warnings.append(
+                (source, f"message to {explicit!r} dropped: no edge connects {source!r} to it")
+            )
+            continue
+        routed = False
+        for edge in graph.edges_from(source):
+            targets = _targets(edge, message)
+            if explicit:
+                targets = [t for t in targets if t == explicit] or (
+                    [explicit] if edge.kind == "fan_in" and explicit in edge.targets else []
+                )
+            if not targets:
+                continue
+            routed = True
+            if edge.kind == "fan_in":
+                _buffer(edge, message, fan_in, deliver)
+            else:
+                for target in targets:
+                    deliver(target, message)
+        if not routed:
+            result.warnings.append(
+                (source, f"message of type {message.payload.type_name!r} matched no edge")
+            )
+    return result
+
+
+def _targets(edge: CompiledEdge, message: payload_pb2.Message) -> list[str]:
+    if edge.kind == "fan_in":
+        return list(edge.targets)
+    value: Any = None
+    if edge.condition or edge.selection or edge.cases:
+        value = message_value(message.payload)
+    type_name = message.payload.type_name
+    try:
+        if edge.kind == "direct":
+            if edge.condition and edge.condition.evaluate(value, type_name) is not True:
+                return []
+            return list(edge.targets)
+        if edge.kind == "fan_out":
+            if edge.selection is None:
+                return list(edge.targets)
+            chosen = edge.selection.evaluate(value, type_name)
+            if not isinstance(chosen, list):
+                raise ConditionError(f"selection returned {chosen!r}, not a list of ids")
+            return [t for t in edge.targets if t in chosen]
+        for condition, target in edge.cases:
+            if condition.evaluate(value, type_name) is True:
+                return [target]
+        return [edge.default_target]
+    except ConditionError:
+        raise
+    except Exception as exc:
+        where = (edge.condition or edge.selection or edge.cases[0][0]).where
+        raise ConditionError(
+            f"{where}: evaluating on a {type_name!r} message failed: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _buffer(
+    edge: CompiledEdge,
+    message: payload_pb2.Message,
+    fan_in: dict[int, list[payload_pb2.Message]],
+    deliver: Any,
+) -> None:
+    buffered = fan_in.setdefault(edge.index, [])
+    buffered.append(message)
+    if {m.source_id for m in buffered} >= set(edge.sources):
+        batch = payload_pb2.MessageBatch(messages=buffered)
+        del fan_in[edge.index]
+        deliver(
+            edge.targets[0],
+            payload_pb2.Message(
+                source_id="",
+                payload=payload_pb2.Payload(
+                    type_name=BATCH_TYPE, content_type=PROTOBUF, data=batch.SerializeToString()
+                ),
+            ),
+        )

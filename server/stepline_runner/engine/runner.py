@@ -1,0 +1,353 @@
+"""`Runner`: the engine's front door. Starts, resumes, cancels and watches
+runs; the gRPC layer translates its calls and errors, nothing more."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping
+
+from stepline.v1 import events_pb2, executor_pb2, payload_pb2, runner_pb2, workflow_pb2
+
+from ..store import RunUpdate, Store
+from ..store.sqlite import decode_token
+from . import events as ev
+from .driver import RunDriver
+from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from .hub import TERMINAL_STATUSES, EventHub, is_terminal
+from .ports import ExecutorCallError, ExecutorPort
+from .registry import Workflow, WorkflowRegistry
+from .state import RunState
+
+E = events_pb2
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+CONTENT_TYPES = ("", "application/json", "application/x-protobuf")
+MAX_PAGE_SIZE = 1000
+
+
+class Runner:
+    def __init__(self, store: Store, executors: ExecutorPort, hub: EventHub | None = None) -> None:
+        self.store = store
+        self.executors = executors
+        self.hub = hub or EventHub()
+        self.workflows = WorkflowRegistry(store, executors)
+        self._active: dict[str, asyncio.Task[None]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._closing = False
+
+    # -- workflows
+
+    async def register_workflow(self, definition: workflow_pb2.WorkflowDefinition) -> str:
+        """Validate and store a definition; return its graph signature."""
+        workflow = await self.workflows.register(definition)
+        return workflow.graph.signature
+
+    # -- runs
+
+    async def start_run(
+        self, workflow_id: str, payload: payload_pb2.Payload, run_id: str = ""
+    ) -> runner_pb2.Run:
+        self._check_open()
+        _check_payload(payload, "input")
+        if run_id and not RUN_ID.match(run_id):
+            raise InvalidArgument(
+                f"run_id {run_id!r} must be 1-128 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
+        workflow = await self.workflows.get(workflow_id)
+        start = workflow.graph.start_id
+        takes = workflow.accepts[start]
+        if takes and payload.type_name not in takes and "*" not in takes:
+            raise InvalidArgument(
+                f"start executor {start!r} takes {', '.join(sorted(takes))}; "
+                f"the input has type {payload.type_name!r}"
+            )
+        input_hash = hashlib.sha256(payload.SerializeToString(deterministic=True)).hexdigest()
+        run_id = run_id or uuid.uuid4().hex
+        async with self._lock(run_id):
+            existing = await self.store.get_run(run_id)
+            if existing is not None:
+                if (
+                    existing.workflow_id == workflow_id
+                    and await self.store.get_run_input_hash(run_id) == input_hash
+                ):
+                    return existing
+                raise AlreadyExists(
+                    f"run {run_id!r} exists with another workflow or input; choose another run_id"
+                )
+            state = RunState(run_id, workflow.graph, superstep=0, checkpoint_id="")
+            state.pending = [payload_pb2.Message(target_id=start, payload=payload)]
+            checkpoint = state.checkpoint(parent_checkpoint_id="")
+            state.checkpoint_id = checkpoint.checkpoint_id
+            run = runner_pb2.Run(
+                run_id=run_id,
+                workflow_id=workflow_id,
+                status=E.RUN_STATUS_RUNNING,
+                graph_signature=workflow.graph.signature,
+            )
+            events = [
+                ev.event(E.EVENT_KIND_RUN_STARTED, workflow_id=workflow_id, data=payload),
+                ev.status_changed(E.RUN_STATUS_RUNNING, 0),
+            ]
+            stored = await self.store.create_run(run, input_hash, checkpoint, events)
+            self.hub.publish(run_id, stored)
+            self._launch(state, workflow)
+        return await self.get_run(run_id)
+
+    async def get_run(self, run_id: str) -> runner_pb2.Run:
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise NotFound(f"no run {run_id!r}")
+        return run
+
+    async def list_runs(
+        self, workflow_id: str, page_size: int, page_token: str
+    ) -> tuple[list[runner_pb2.Run], str]:
+        size = _page_size(page_size)
+        _check_token(page_token)
+        return await self.store.list_runs(workflow_id, size, page_token)
+
+    async def cancel_run(self, run_id: str) -> runner_pb2.Run:
+        async with self._lock(run_id):
+            run = await self.get_run(run_id)
+            if run.status in TERMINAL_STATUSES:
+                raise FailedPrecondition(
+                    f"run {run_id!r} already ended ({E.RunStatus.Name(run.status)})"
+                )
+            task = self._active.pop(run_id, None)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            run = await self.get_run(run_id)
+            if run.status not in TERMINAL_STATUSES:
+                events = [ev.status_changed(E.RUN_STATUS_CANCELLED, run.superstep)]
+                update = RunUpdate(E.RUN_STATUS_CANCELLED, run.superstep)
+                self.hub.publish(run_id, await self.store.commit(run_id, update, events))
+        await self._end_run(
+            run_id, (await self.workflows.get(run.workflow_id)).graph.nodes.values()
+        )
+        return await self.get_run(run_id)
+
+    async def resume(
+        self, checkpoint_id: str, fork: bool = False, new_run_id: str = ""
+    ) -> runner_pb2.Run:
+        """Continue from a checkpoint: the same run from its latest, else a fork."""
+        self._check_open()
+        checkpoint = await self._checkpoint(checkpoint_id, include_content=True)
+        source = await self.get_run(checkpoint.run_id)
+        workflow = await self.workflows.get(source.workflow_id)
+        if checkpoint.graph_signature != workflow.graph.signature:
+            raise FailedPrecondition(
+                f"checkpoint {checkpoint_id} was taken with another graph of workflow "
+                f"{source.workflow_id!r} (signature {checkpoint.graph_signature}, now "
+                f"{workflow.graph.signature}); register the original graph to resume it"
+            )
+        if fork or checkpoint_id != source.latest_checkpoint_id:
+            return await self._fork(checkpoint, source, workflow, new_run_id)
+        run_id = source.run_id
+        async with self._lock(run_id):
+            if run_id in self._active:
+                raise FailedPrecondition(
+                    f"run {run_id!r} is active; cancel it first, or fork the checkpoint"
+                )
+            source = await self.get_run(run_id)
+            if source.status == E.RUN_STATUS_COMPLETED:
+                raise FailedPrecondition(
+                    f"run {run_id!r} completed; fork one of its checkpoints to run it again"
+                )
+            state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
+            await self._restore(state, checkpoint.content.executor_states)
+            events = [
+                ev.event(E.EVENT_KIND_RUN_RESUMED, state.superstep, checkpoint_id=checkpoint_id),
+            ]
+            status = E.RUN_STATUS_RUNNING
+            if source.status != status:
+                events.append(ev.status_changed(status, state.superstep))
+            update = RunUpdate(status, state.superstep)
+            self.hub.publish(run_id, await self.store.commit(run_id, update, events))
+            self._launch(state, workflow)
+        return await self.get_run(run_id)
+
+    async def _fork(
+        self,
+        checkpoint: runner_pb2.Checkpoint,
+        source: runner_pb2.Run,
+        workflow: Workflow,
+        new_run_id: str,
+    ) -> runner_pb2.Run:
+        if new_run_id and not RUN_ID.match(new_run_id):
+            raise InvalidArgument(f"new_run_id {new_run_id!r} is not a valid run id")
+        run_id = new_run_id or uuid.uuid4().hex
+        async with self._lock(run_id):
+            if await self.store.get_run(run_id) is not None:
+                raise AlreadyExists(f"run {run_id!r} exists; choose another new_run_id")
+            state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
+            await self._restore(state, checkpoint.content.executor_states)
+            first = state.checkpoint(parent_checkpoint_id=checkpoint.checkpoint_id)
+            state.checkpoint_id = first.checkpoint_id
+            run = runner_pb2.Run(
+                run_id=run_id,
+                workflow_id=source.workflow_id,
+                status=E.RUN_STATUS_RUNNING,
+                parent_checkpoint_id=checkpoint.checkpoint_id,
+                parent_run_id=source.run_id,
+                graph_signature=workflow.graph.signature,
+            )
+            events = [
+                ev.event(E.EVENT_KIND_RUN_STARTED, state.superstep, workflow_id=source.workflow_id),
+                ev.event(
+                    E.EVENT_KIND_RUN_RESUMED,
+                    state.superstep,
+                    checkpoint_id=checkpoint.checkpoint_id,
+                    message=f"forked from run {source.run_id}",
+                ),
+                ev.status_changed(E.RUN_STATUS_RUNNING, state.superstep),
+            ]
+            stored = await self.store.create_run(run, "", first, events)
+            self.hub.publish(run_id, stored)
+            self._launch(state, workflow)
+        return await self.get_run(run_id)
+
+    # -- checkpoints
+
+    async def list_checkpoints(
+        self, run_id: str, page_size: int, page_token: str
+    ) -> tuple[list[runner_pb2.Checkpoint], str]:
+        await self.get_run(run_id)
+        _check_token(page_token)
+        return await self.store.list_checkpoints(run_id, _page_size(page_size), page_token)
+
+    async def get_checkpoint(
+        self, checkpoint_id: str, include_content: bool
+    ) -> runner_pb2.Checkpoint:
+        return await self._checkpoint(checkpoint_id, include_content)
+
+    async def _checkpoint(self, checkpoint_id: str, include_content: bool) -> runner_pb2.Checkpoint:
+        if not checkpoint_id:
+            raise InvalidArgument("checkpoint_id is required")
+        checkpoint = await self.store.get_checkpoint(checkpoint_id, include_content)
+        if checkpoint is None:
+            raise NotFound(f"no checkpoint {checkpoint_id!r}")
+        return checkpoint
+
+    # -- events
+
+    async def watch(
+        self,
+        run_id: str,
+        after_sequence: int = 0,
+        kinds: Iterable[E.EventKind] = (),
+        follow_after_end: bool = False,
+    ) -> AsyncIterator[events_pb2.Event]:
+        """The run's events after `after_sequence`, stored then live."""
+        run = await self.get_run(run_id)
+        if after_sequence < 0:
+            raise InvalidArgument("after_sequence must be 0 or more")
+        wanted = frozenset(kinds)
+        seen = after_sequence
+        ended = run.status in TERMINAL_STATUSES and run.last_sequence <= seen
+        while not (ended and not follow_after_end):
+            batch = self.hub.recent(run_id, seen) or await self.store.read_events(run_id, seen, 256)
+            if not batch:
+                await self.hub.wait(run_id, seen)
+                continue
+            for event in batch:
+                seen = event.sequence
+                if not wanted or event.kind in wanted:
+                    yield event
+                if is_terminal(event):
+                    ended = True
+                    if not follow_after_end:
+                        return
+
+    # -- lifecycle
+
+    async def close(self) -> None:
+        """Stop driving runs. They stay as stored, to be resumed on restart."""
+        self._closing = True
+        tasks = list(self._active.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _check_open(self) -> None:
+        if self._closing:
+            raise Unavailable("the runner is shutting down")
+
+    def _lock(self, run_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(run_id, asyncio.Lock())
+
+    def _launch(self, state: RunState, workflow: Workflow) -> None:
+        driver = RunDriver(state, self.store, self.executors, self.hub, workflow.accepts)
+        task = asyncio.create_task(self._drive(driver), name=f"run-{state.run_id}")
+        self._active[state.run_id] = task
+
+    async def _drive(self, driver: RunDriver) -> None:
+        run_id = driver.state.run_id
+        try:
+            await driver.run()
+        finally:
+            if self._active.get(run_id) is asyncio.current_task():
+                del self._active[run_id]
+                self._locks.pop(run_id, None)
+        if driver.status in TERMINAL_STATUSES:
+            await self._end_run(run_id, driver.state.graph.nodes.values())
+
+    async def _restore(self, state: RunState, saved: Mapping[str, payload_pb2.Payload]) -> None:
+        """Put every executor of the run back to the checkpoint's state; those
+        without a saved state get a fresh object."""
+        graph = state.graph
+
+        async def restore(node: workflow_pb2.ExecutorNode) -> None:
+            request = executor_pb2.RestoreCheckpointRequest(
+                run_id=state.run_id, executor_id=node.id, executor_type=graph.node_type(node.id)
+            )
+            if node.id in saved:
+                request.state.CopyFrom(saved[node.id])
+            try:
+                await self.executors.restore(node.endpoint, request)
+            except ExecutorCallError as exc:
+                raise FailedPrecondition(
+                    f"cannot restore executor {node.id!r} at {node.endpoint}: {exc.code}: "
+                    f"{exc.message}"
+                ) from exc
+
+        await asyncio.gather(*(restore(n) for n in graph.nodes.values()))
+
+    async def _end_run(self, run_id: str, nodes: Iterable[workflow_pb2.ExecutorNode]) -> None:
+        """Let executor services release the run's objects (best effort)."""
+        endpoints = {n.endpoint for n in nodes}
+        await asyncio.gather(
+            *(
+                self.executors.end_run(e, executor_pb2.EndRunRequest(run_id=run_id))
+                for e in endpoints
+            ),
+            return_exceptions=True,
+        )
+
+
+def _check_payload(payload: payload_pb2.Payload, what: str) -> None:
+    if not payload.type_name:
+        raise InvalidArgument(f"{what}: type_name is required")
+    if payload.content_type not in CONTENT_TYPES:
+        raise InvalidArgument(
+            f"{what}: content_type {payload.content_type!r} is not supported; use "
+            "application/json or application/x-protobuf"
+        )
+
+
+def _page_size(page_size: int) -> int:
+    if page_size < 0:
+        raise InvalidArgument("page_size must be 0 or more")
+    return min(page_size or 50, MAX_PAGE_SIZE)
+
+
+def _check_token(token: str) -> None:
+    try:
+        decode_token(token)
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from exc

@@ -1,0 +1,75 @@
+"""`RunState`: what an active run holds between supersteps, and its checkpoint form."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from stepline.v1 import payload_pb2, runner_pb2
+
+from ..store import NewCheckpoint, StateRef
+from .graph import Graph
+
+
+@dataclass
+class RunState:
+    run_id: str
+    graph: Graph
+    superstep: int
+    checkpoint_id: str
+    # Routed messages for the next superstep, in send order.
+    pending: list[payload_pb2.Message] = field(default_factory=list)
+    fan_in: dict[int, list[payload_pb2.Message]] = field(default_factory=dict)
+    shared_state: dict[str, payload_pb2.Payload] = field(default_factory=dict)
+    pending_requests: dict[str, payload_pb2.InputRequest] = field(default_factory=dict)
+    pending_responses: list[payload_pb2.InputResponse] = field(default_factory=list)
+    # Last saved state of each executor that has one.
+    states: dict[str, StateRef] = field(default_factory=dict)
+
+    @property
+    def has_work(self) -> bool:
+        return bool(self.pending or self.pending_responses)
+
+    def checkpoint(self, parent_checkpoint_id: str) -> NewCheckpoint:
+        content = runner_pb2.CheckpointContent(
+            pending_messages=self.pending,
+            fan_in_buffers=[
+                runner_pb2.FanInBuffer(edge_index=i, messages=m)
+                for i, m in sorted(self.fan_in.items())
+            ],
+            shared_state=self.shared_state,
+            pending_requests=self.pending_requests.values(),
+            pending_responses=self.pending_responses,
+        )
+        return NewCheckpoint(
+            checkpoint_id=uuid.uuid4().hex,
+            superstep=self.superstep,
+            parent_checkpoint_id=parent_checkpoint_id,
+            graph_signature=self.graph.signature,
+            states=dict(self.states),
+            content=content,
+        )
+
+    @classmethod
+    def from_checkpoint(
+        cls, run_id: str, graph: Graph, checkpoint: runner_pb2.Checkpoint
+    ) -> RunState:
+        """The state a checkpoint (read with its content) describes."""
+        from stepline.payloads import state_hash
+
+        content = checkpoint.content
+        return cls(
+            run_id=run_id,
+            graph=graph,
+            superstep=checkpoint.superstep,
+            checkpoint_id=checkpoint.checkpoint_id,
+            pending=list(content.pending_messages),
+            fan_in={b.edge_index: list(b.messages) for b in content.fan_in_buffers},
+            shared_state=dict(content.shared_state),
+            pending_requests={r.request_id: r for r in content.pending_requests},
+            pending_responses=list(content.pending_responses),
+            states={
+                executor_id: StateRef(state_hash(p), p.type_name, p.content_type)
+                for executor_id, p in content.executor_states.items()
+            },
+        )

@@ -1,0 +1,95 @@
+"""The store interface and the records that cross it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
+
+
+@dataclass(frozen=True)
+class StateRef:
+    """An executor state by content hash. `data` is None when the store
+    already holds those bytes (the state did not change)."""
+
+    hash: str
+    type_name: str
+    content_type: str
+    data: bytes | None = None
+
+
+@dataclass
+class NewCheckpoint:
+    checkpoint_id: str
+    superstep: int
+    parent_checkpoint_id: str
+    graph_signature: str
+    states: dict[str, StateRef]
+    # Everything but executor_states, which travel as `states`.
+    content: runner_pb2.CheckpointContent
+
+
+@dataclass(frozen=True)
+class RunUpdate:
+    status: events_pb2.RunStatus
+    superstep: int
+    error: payload_pb2.ErrorInfo | None = None
+
+
+class Store(Protocol):
+    """Runs, checkpoints and events. Every write is one atomic transaction."""
+
+    async def put_workflow(
+        self, definition: workflow_pb2.WorkflowDefinition, signature: str
+    ) -> None: ...
+
+    async def get_workflow(
+        self, workflow_id: str
+    ) -> tuple[workflow_pb2.WorkflowDefinition, str] | None: ...
+
+    async def create_run(
+        self,
+        run: runner_pb2.Run,
+        input_hash: str,
+        checkpoint: NewCheckpoint,
+        events: list[events_pb2.Event],
+    ) -> list[events_pb2.Event]:
+        """Insert a run with its first checkpoint and events; return the events
+        with their sequence numbers."""
+        ...
+
+    async def commit(
+        self,
+        run_id: str,
+        update: RunUpdate,
+        events: list[events_pb2.Event],
+        checkpoint: NewCheckpoint | None = None,
+    ) -> list[events_pb2.Event]:
+        """Store a checkpoint (if any), the events and the run's new status in
+        one transaction; return the events with their sequence numbers."""
+        ...
+
+    async def get_run(self, run_id: str) -> runner_pb2.Run | None: ...
+
+    async def get_run_input_hash(self, run_id: str) -> str | None: ...
+
+    async def list_runs(
+        self, workflow_id: str, page_size: int, page_token: str
+    ) -> tuple[list[runner_pb2.Run], str]: ...
+
+    async def list_unfinished_runs(self) -> list[runner_pb2.Run]: ...
+
+    async def list_checkpoints(
+        self, run_id: str, page_size: int, page_token: str
+    ) -> tuple[list[runner_pb2.Checkpoint], str]: ...
+
+    async def get_checkpoint(
+        self, checkpoint_id: str, include_content: bool
+    ) -> runner_pb2.Checkpoint | None: ...
+
+    async def read_events(
+        self, run_id: str, after_sequence: int, limit: int
+    ) -> list[events_pb2.Event]: ...
+
+    async def close(self) -> None: ...

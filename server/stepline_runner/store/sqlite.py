@@ -1,0 +1,387 @@
+"""`SqliteStore`: the embedded default store, one file, WAL, a single writer.
+
+All writes go through one connection and one lock, so a transaction is never
+interleaved with another coroutine's; reads use a second connection, which
+WAL lets proceed while a write is in progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
+
+from .base import NewCheckpoint, RunUpdate
+from .schema import SCHEMA, SCHEMA_VERSION
+
+TERMINAL = (
+    events_pb2.RUN_STATUS_COMPLETED,
+    events_pb2.RUN_STATUS_FAILED,
+    events_pb2.RUN_STATUS_CANCELLED,
+)
+
+
+class SchemaError(RuntimeError):
+    """The database was written by a newer Stepline, or is not a Stepline database."""
+
+
+class CorruptBlob(RuntimeError):
+    """A stored state's bytes no longer match their hash."""
+
+
+class SqliteStore:
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str | Path, synchronous: str = "NORMAL") -> SqliteStore:
+        writer = await aiosqlite.connect(str(path), isolation_level=None)
+        await writer.execute("PRAGMA journal_mode=WAL")
+        await writer.execute(f"PRAGMA synchronous={synchronous}")
+        await writer.execute("PRAGMA busy_timeout=5000")
+        await _migrate(writer)
+        reader = await aiosqlite.connect(str(path), isolation_level=None)
+        await reader.execute("PRAGMA busy_timeout=5000")
+        return cls(writer, reader)
+
+    async def close(self) -> None:
+        await self._reader.close()
+        await self._writer.close()
+
+    # -- workflows
+
+    async def put_workflow(
+        self, definition: workflow_pb2.WorkflowDefinition, signature: str
+    ) -> None:
+        async with self._lock:
+            await self._writer.execute(
+                "INSERT INTO workflows VALUES (?, ?, ?, ?) ON CONFLICT (workflow_id) DO UPDATE "
+                "SET definition = excluded.definition, graph_signature = excluded.graph_signature,"
+                " updated_at = excluded.updated_at",
+                (definition.workflow_id, definition.SerializeToString(), signature, time.time()),
+            )
+
+    async def get_workflow(
+        self, workflow_id: str
+    ) -> tuple[workflow_pb2.WorkflowDefinition, str] | None:
+        row = await self._one(
+            "SELECT definition, graph_signature FROM workflows WHERE workflow_id = ?",
+            (workflow_id,),
+        )
+        if row is None:
+            return None
+        return workflow_pb2.WorkflowDefinition.FromString(row[0]), row[1]
+
+    # -- runs
+
+    async def create_run(
+        self,
+        run: runner_pb2.Run,
+        input_hash: str,
+        checkpoint: NewCheckpoint,
+        events: list[events_pb2.Event],
+    ) -> list[events_pb2.Event]:
+        now = time.time()
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO runs (run_id, workflow_id, status, superstep, latest_checkpoint_id,"
+                " parent_checkpoint_id, parent_run_id, error, last_sequence, graph_signature,"
+                " input_hash, created_at, updated_at) VALUES (?,?,?,?,?,?,?,NULL,0,?,?,?,?)",
+                (
+                    run.run_id,
+                    run.workflow_id,
+                    run.status,
+                    checkpoint.superstep,
+                    checkpoint.checkpoint_id,
+                    run.parent_checkpoint_id,
+                    run.parent_run_id,
+                    run.graph_signature,
+                    input_hash,
+                    now,
+                    now,
+                ),
+            )
+            await self._insert_checkpoint(db, run.run_id, checkpoint, now)
+            return await self._append_events(db, run.run_id, events)
+
+    async def commit(
+        self,
+        run_id: str,
+        update: RunUpdate,
+        events: list[events_pb2.Event],
+        checkpoint: NewCheckpoint | None = None,
+    ) -> list[events_pb2.Event]:
+        now = time.time()
+        async with self._transaction() as db:
+            if checkpoint is not None:
+                await self._insert_checkpoint(db, run_id, checkpoint, now)
+            await db.execute(
+                "UPDATE runs SET status = ?, superstep = ?, error = ?, updated_at = ?,"
+                " latest_checkpoint_id = COALESCE(?, latest_checkpoint_id) WHERE run_id = ?",
+                (
+                    update.status,
+                    update.superstep,
+                    update.error.SerializeToString() if update.error else None,
+                    now,
+                    checkpoint.checkpoint_id if checkpoint else None,
+                    run_id,
+                ),
+            )
+            return await self._append_events(db, run_id, events)
+
+    async def get_run(self, run_id: str) -> runner_pb2.Run | None:
+        row = await self._one(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
+        return None if row is None else _run(row)
+
+    async def get_run_input_hash(self, run_id: str) -> str | None:
+        row = await self._one("SELECT input_hash FROM runs WHERE run_id = ?", (run_id,))
+        return None if row is None else str(row[0])
+
+    async def list_runs(
+        self, workflow_id: str, page_size: int, page_token: str
+    ) -> tuple[list[runner_pb2.Run], str]:
+        before = decode_token(page_token) or 2**62
+        where = "seq < ?" + (" AND workflow_id = ?" if workflow_id else "")
+        params: tuple[Any, ...] = (before, workflow_id) if workflow_id else (before,)
+        rows = await self._all(
+            f"SELECT {_RUN_COLUMNS}, seq FROM runs WHERE {where} ORDER BY seq DESC LIMIT ?",
+            (*params, page_size + 1),
+        )
+        token = encode_token(rows[page_size - 1][-1]) if len(rows) > page_size else ""
+        return [_run(r) for r in rows[:page_size]], token
+
+    async def list_unfinished_runs(self) -> list[runner_pb2.Run]:
+        rows = await self._all(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE status NOT IN (?, ?, ?) ORDER BY seq",
+            TERMINAL,
+        )
+        return [_run(r) for r in rows]
+
+    # -- checkpoints
+
+    async def list_checkpoints(
+        self, run_id: str, page_size: int, page_token: str
+    ) -> tuple[list[runner_pb2.Checkpoint], str]:
+        after = decode_token(page_token)
+        rows = await self._all(
+            f"SELECT {_CHECKPOINT_COLUMNS}, seq FROM checkpoints WHERE run_id = ? AND seq > ?"
+            " ORDER BY seq LIMIT ?",
+            (run_id, after, page_size + 1),
+        )
+        token = encode_token(rows[page_size - 1][-1]) if len(rows) > page_size else ""
+        return [_checkpoint(r) for r in rows[:page_size]], token
+
+    async def get_checkpoint(
+        self, checkpoint_id: str, include_content: bool
+    ) -> runner_pb2.Checkpoint | None:
+        row = await self._one(
+            f"SELECT {_CHECKPOINT_COLUMNS}, content FROM checkpoints WHERE checkpoint_id = ?",
+            (checkpoint_id,),
+        )
+        if row is None:
+            return None
+        checkpoint = _checkpoint(row)
+        if include_content:
+            checkpoint.content.ParseFromString(row[-1])
+            states = await self._all(
+                "SELECT s.executor_id, s.blob_hash, s.type_name, s.content_type, b.data"
+                " FROM checkpoint_states s JOIN blobs b ON b.hash = s.blob_hash"
+                " WHERE s.checkpoint_id = ?",
+                (checkpoint_id,),
+            )
+            for executor_id, blob_hash, type_name, content_type, data in states:
+                if hashlib.sha256(data).hexdigest() != blob_hash:
+                    raise CorruptBlob(
+                        f"checkpoint {checkpoint_id}: the stored state of {executor_id!r} does "
+                        f"not match its hash {blob_hash}; the database file was altered"
+                    )
+                checkpoint.content.executor_states[executor_id].CopyFrom(
+                    payload_pb2.Payload(type_name=type_name, content_type=content_type, data=data)
+                )
+        return checkpoint
+
+    # -- events
+
+    async def read_events(
+        self, run_id: str, after_sequence: int, limit: int
+    ) -> list[events_pb2.Event]:
+        rows = await self._all(
+            "SELECT body FROM events WHERE run_id = ? AND sequence > ? ORDER BY sequence LIMIT ?",
+            (run_id, after_sequence, limit),
+        )
+        return [events_pb2.Event.FromString(r[0]) for r in rows]
+
+    # -- helpers
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._writer, self._lock)
+
+    async def _insert_checkpoint(
+        self, db: aiosqlite.Connection, run_id: str, checkpoint: NewCheckpoint, now: float
+    ) -> None:
+        new_blobs = [(s.hash, s.data) for s in checkpoint.states.values() if s.data is not None]
+        if new_blobs:
+            await db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?)", new_blobs)
+        await db.execute(
+            "INSERT INTO checkpoints (checkpoint_id, run_id, superstep, parent_checkpoint_id,"
+            " graph_signature, created_at, content) VALUES (?,?,?,?,?,?,?)",
+            (
+                checkpoint.checkpoint_id,
+                run_id,
+                checkpoint.superstep,
+                checkpoint.parent_checkpoint_id,
+                checkpoint.graph_signature,
+                now,
+                checkpoint.content.SerializeToString(),
+            ),
+        )
+        if checkpoint.states:
+            await db.executemany(
+                "INSERT INTO checkpoint_states VALUES (?, ?, ?, ?, ?)",
+                [
+                    (checkpoint.checkpoint_id, executor_id, s.hash, s.type_name, s.content_type)
+                    for executor_id, s in checkpoint.states.items()
+                ],
+            )
+
+    async def _append_events(
+        self, db: aiosqlite.Connection, run_id: str, events: list[events_pb2.Event]
+    ) -> list[events_pb2.Event]:
+        if not events:
+            return []
+        async with db.execute(
+            "UPDATE runs SET last_sequence = last_sequence + ? WHERE run_id = ?"
+            " RETURNING last_sequence",
+            (len(events), run_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        assert row is not None, f"run {run_id} vanished inside its own transaction"
+        first = int(row[0]) - len(events) + 1
+        for offset, event in enumerate(events):
+            event.run_id = run_id
+            event.sequence = first + offset
+        await db.executemany(
+            "INSERT INTO events VALUES (?, ?, ?, ?)",
+            [(run_id, e.sequence, e.kind, e.SerializeToString()) for e in events],
+        )
+        return events
+
+    async def _one(self, sql: str, params: Iterable[Any]) -> Any:
+        async with self._reader.execute(sql, tuple(params)) as cursor:
+            return await cursor.fetchone()
+
+    async def _all(self, sql: str, params: Iterable[Any]) -> list[Any]:
+        async with self._reader.execute(sql, tuple(params)) as cursor:
+            return list(await cursor.fetchall())
+
+
+class _Transaction:
+    """`async with`: take the write lock, BEGIN IMMEDIATE, COMMIT or ROLLBACK."""
+
+    def __init__(self, db: aiosqlite.Connection, lock: asyncio.Lock) -> None:
+        self._db = db
+        self._lock = lock
+
+    async def __aenter__(self) -> aiosqlite.Connection:
+        await self._lock.acquire()
+        try:
+            await self._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._lock.release()
+            raise
+        return self._db
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            await self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        finally:
+            self._lock.release()
+
+
+async def _migrate(db: aiosqlite.Connection) -> None:
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    version = int(row[0]) if row else 0
+    if version > SCHEMA_VERSION:
+        raise SchemaError(
+            f"the database has schema version {version}, newer than this runner's "
+            f"{SCHEMA_VERSION}: upgrade Stepline, or point --db at another file"
+        )
+    if version == 0:
+        async with db.execute("SELECT count(*) FROM sqlite_master") as cursor:
+            row = await cursor.fetchone()
+        if row and row[0]:
+            raise SchemaError("the database is not a Stepline database (it has other tables)")
+        await db.executescript(
+            "BEGIN;" + SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
+        )
+
+
+_RUN_COLUMNS = (
+    "run_id, workflow_id, status, superstep, latest_checkpoint_id, parent_checkpoint_id,"
+    " parent_run_id, error, last_sequence, graph_signature, created_at, updated_at"
+)
+_CHECKPOINT_COLUMNS = (
+    "checkpoint_id, run_id, superstep, parent_checkpoint_id, graph_signature, created_at"
+)
+
+
+def _timestamp(seconds: float) -> Timestamp:
+    ts = Timestamp()
+    ts.FromNanoseconds(int(seconds * 1e9))
+    return ts
+
+
+def _run(row: Any) -> runner_pb2.Run:
+    run = runner_pb2.Run(
+        run_id=row[0],
+        workflow_id=row[1],
+        status=row[2],
+        superstep=row[3],
+        latest_checkpoint_id=row[4],
+        parent_checkpoint_id=row[5],
+        parent_run_id=row[6],
+        last_sequence=row[8],
+        graph_signature=row[9],
+        created_at=_timestamp(row[10]),
+        updated_at=_timestamp(row[11]),
+    )
+    if row[7]:
+        run.error.ParseFromString(row[7])
+    return run
+
+
+def _checkpoint(row: Any) -> runner_pb2.Checkpoint:
+    return runner_pb2.Checkpoint(
+        checkpoint_id=row[0],
+        run_id=row[1],
+        superstep=row[2],
+        parent_checkpoint_id=row[3],
+        graph_signature=row[4],
+        created_at=_timestamp(row[5]),
+    )
+
+
+def encode_token(seq: int) -> str:
+    return base64.urlsafe_b64encode(str(seq).encode()).decode()
+
+
+def decode_token(token: str) -> int:
+    """0 for an empty token; ValueError for one this store did not make."""
+    if not token:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(token.encode()).decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"page_token {token!r} is not one this runner issued") from exc
