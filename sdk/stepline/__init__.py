@@ -1,3 +1,35 @@
 """Stepline's Python SDK: write executors, serve them, build workflows, drive runs."""
 
 __version__ = "0.1.0"
+
+from stepline.builder import WorkflowBuilder
+from stepline.client import RunnerClient, RunResult
+from stepline.errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    RunFailedError,
+    SteplineError,
+    UnavailableError,
+)
+from stepline.executor import Executor, WorkflowContext, handler
+from stepline.serve import run_executors, serve_executors
+
+__all__ = [
+    "AlreadyExistsError",
+    "Executor",
+    "FailedPreconditionError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "RunFailedError",
+    "RunResult",
+    "RunnerClient",
+    "SteplineError",
+    "UnavailableError",
+    "WorkflowBuilder",
+    "WorkflowContext",
+    "handler",
+    "run_executors",
+    "serve_executors",
+]

@@ -133,9 +133,8 @@ class ExecutorHost:
 
 
 def _specs_of(factory: type[Executor] | ExecutorFactory) -> dict[str, HandlerSpec]:
-    if isinstance(factory, type) and issubclass(factory, Executor):
-        return factory.handler_specs()
-    return factory().handler_specs()
+    executor: Executor = factory()  # one throwaway object: factories may be closures
+    return executor.handler_specs()
 
 
 def _handler_for(

@@ -1,0 +1,198 @@
+"""`RunnerClient`: the async Python client of a Stepline runner."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+import grpc
+
+from stepline import payloads
+from stepline.errors import RunFailedError, from_rpc_error
+from stepline.limits import GRPC_MESSAGE_OPTIONS
+from stepline.v1 import events_pb2, runner_pb2, runner_pb2_grpc, workflow_pb2
+
+Event = events_pb2.Event
+Run = runner_pb2.Run
+Checkpoint = runner_pb2.Checkpoint
+EventKind = events_pb2.EventKind
+RunStatus = events_pb2.RunStatus
+
+
+@dataclass
+class RunResult:
+    """What `RunnerClient.run` returns: the final run and what it yielded."""
+
+    run: runner_pb2.Run
+    outputs: list[Any] = field(default_factory=list)
+    events: list[events_pb2.Event] = field(default_factory=list)
+
+
+class RunnerClient:
+    """Talk to a runner at `address` ("host:port")::
+
+    async with RunnerClient("127.0.0.1:7070") as client:
+        await client.register_workflow(definition)
+        result = await client.run("orders", Order(id=1))
+    """
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self._channel = grpc.aio.insecure_channel(address, options=GRPC_MESSAGE_OPTIONS)
+        self._stub = runner_pb2_grpc.RunnerServiceStub(self._channel)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close(None)
+
+    async def _call(self, method: str, request: Any) -> Any:
+        try:
+            return await getattr(self._stub, method)(request)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from exc
+
+    async def register_workflow(self, definition: workflow_pb2.WorkflowDefinition) -> str:
+        """Register (or replace) a workflow; returns its graph signature."""
+        response = await self._call(
+            "RegisterWorkflow", runner_pb2.RegisterWorkflowRequest(workflow=definition)
+        )
+        return str(response.graph_signature)
+
+    async def start_run(self, workflow_id: str, input: Any, *, run_id: str = "") -> Run:
+        """Start a run with `input` (any value `stepline.payloads.encode` takes).
+
+        With `run_id`, a retried start returns the run the first call started.
+        """
+        request = runner_pb2.StartRunRequest(
+            workflow_id=workflow_id, input=payloads.encode(input), run_id=run_id
+        )
+        response = await self._call("StartRun", request)
+        run: Run = response.run
+        return run
+
+    async def get_run(self, run_id: str) -> Run:
+        response = await self._call("GetRun", runner_pb2.GetRunRequest(run_id=run_id))
+        run: Run = response.run
+        return run
+
+    async def list_runs(self, workflow_id: str = "", *, page_size: int = 100) -> AsyncIterator[Run]:
+        """Every run (of one workflow, if given), newest first, page by page."""
+        token = ""
+        while True:
+            response = await self._call(
+                "ListRuns",
+                runner_pb2.ListRunsRequest(
+                    workflow_id=workflow_id, page_size=page_size, page_token=token
+                ),
+            )
+            for run in response.runs:
+                yield run
+            token = response.next_page_token
+            if not token:
+                return
+
+    async def cancel_run(self, run_id: str) -> Run:
+        response = await self._call("CancelRun", runner_pb2.CancelRunRequest(run_id=run_id))
+        run: Run = response.run
+        return run
+
+    async def watch(
+        self,
+        run_id: str,
+        *,
+        after: int = 0,
+        kinds: Iterable[events_pb2.EventKind] = (),
+        follow_after_end: bool = False,
+    ) -> AsyncIterator[Event]:
+        """The run's events after sequence `after`, stored then live, until the
+        run ends (or for ever with `follow_after_end`)."""
+        request = runner_pb2.WatchRunRequest(
+            run_id=run_id, after_sequence=after, kinds=kinds, follow_after_end=follow_after_end
+        )
+        stream = self._stub.WatchRun(request)
+        try:
+            async for response in stream:
+                yield response.event
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from exc
+        finally:
+            stream.cancel()
+
+    async def wait(self, run_id: str, *, output_type: Any = None) -> RunResult:
+        """Wait for the run to end; return its outputs, decoded as `output_type`
+        when given. Raises `RunFailedError` if it failed or was cancelled."""
+        result = RunResult(run=Run())
+        async for event in self.watch(run_id):
+            result.events.append(event)
+            if event.kind == events_pb2.EVENT_KIND_OUTPUT:
+                value = event.data
+                result.outputs.append(
+                    payloads.decode(value, output_type) if output_type is not None else value
+                )
+        result.run = await self.get_run(run_id)
+        if result.run.status in (events_pb2.RUN_STATUS_FAILED, events_pb2.RUN_STATUS_CANCELLED):
+            error = result.run.error
+            raise RunFailedError(
+                f"run {run_id} {events_pb2.RunStatus.Name(result.run.status)}: "
+                f"{error.type}: {error.message}".rstrip(": ")
+            )
+        return result
+
+    async def run(
+        self, workflow_id: str, input: Any, *, run_id: str = "", output_type: Any = None
+    ) -> RunResult:
+        """Start a run and wait for it to end (see `wait`)."""
+        run = await self.start_run(workflow_id, input, run_id=run_id)
+        return await self.wait(run.run_id, output_type=output_type)
+
+    async def list_checkpoints(self, run_id: str, *, page_size: int = 100) -> list[Checkpoint]:
+        """All of a run's checkpoints, oldest first."""
+        checkpoints: list[Checkpoint] = []
+        token = ""
+        while True:
+            response = await self._call(
+                "ListCheckpoints",
+                runner_pb2.ListCheckpointsRequest(
+                    run_id=run_id, page_size=page_size, page_token=token
+                ),
+            )
+            checkpoints.extend(response.checkpoints)
+            token = response.next_page_token
+            if not token:
+                return checkpoints
+
+    async def get_checkpoint(
+        self, checkpoint_id: str, *, include_content: bool = False
+    ) -> Checkpoint:
+        response = await self._call(
+            "GetCheckpoint",
+            runner_pb2.GetCheckpointRequest(
+                checkpoint_id=checkpoint_id, include_content=include_content
+            ),
+        )
+        checkpoint: Checkpoint = response.checkpoint
+        return checkpoint
+
+    async def resume(self, checkpoint_id: str, *, fork: bool = False, new_run_id: str = "") -> Run:
+        """Continue from a checkpoint: its run, if it is the run's latest; else
+        (or with `fork`) a new run whose parent is the checkpoint."""
+        response = await self._call(
+            "ResumeRun",
+            runner_pb2.ResumeRunRequest(
+                checkpoint_id=checkpoint_id, fork=fork, new_run_id=new_run_id
+            ),
+        )
+        run: Run = response.run
+        return run
