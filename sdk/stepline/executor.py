@@ -77,6 +77,8 @@ class Executor:
     """Base class of executors. Subclass it and mark handlers with `@handler`."""
 
     _handlers: ClassVar[dict[str, HandlerSpec]] = {}
+    #: The executor id in the workflow; set by the SDK when it creates the object.
+    id: str = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -62,7 +62,7 @@ class ExecutorHost:
         key = (request.run_id, request.executor_id)
         executor = self._objects.get(key)
         if executor is None:
-            executor = self._objects[key] = self._create(request.executor_type)
+            executor = self._objects[key] = self._create(request.executor_type, request.executor_id)
         ctx = WorkflowContext(
             run_id=request.run_id,
             executor_id=request.executor_id,
@@ -107,7 +107,7 @@ class ExecutorHost:
     def restore(
         self, request: executor_pb2.RestoreCheckpointRequest
     ) -> executor_pb2.RestoreCheckpointResponse:
-        executor = self._create(request.executor_type or request.executor_id)
+        executor = self._create(request.executor_type, request.executor_id)
         if request.HasField("state") and request.state.data:
             state = payloads.json_value(request.state)
             if not isinstance(state, dict):
@@ -122,14 +122,17 @@ class ExecutorHost:
             del self._objects[key]
         return executor_pb2.EndRunResponse(released=len(keys))
 
-    def _create(self, executor_type: str) -> Executor:
+    def _create(self, executor_type: str, executor_id: str) -> Executor:
+        executor_type = executor_type or executor_id
         factory = self._factories.get(executor_type)
         if factory is None:
             raise UnknownExecutorType(
                 f"this service hosts no executor type {executor_type!r}; "
                 f"it hosts: {', '.join(sorted(self._factories))}"
             )
-        return factory()
+        executor = factory()
+        executor.id = executor_id
+        return executor
 
 
 def _specs_of(factory: type[Executor] | ExecutorFactory) -> dict[str, HandlerSpec]:
