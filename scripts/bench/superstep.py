@@ -1,0 +1,327 @@
+"""Superstep benchmark: a self-loop workflow against its floor.
+
+One executor (`scripts/bench/loop_executor.py`, its own process) sends itself a
+message every superstep, its state changing each time, for `--steps`
+supersteps; the runner (`python -m stepline_runner`, its own process, a fresh
+SQLite file) checkpoints every superstep. The time of one superstep is the
+interval between consecutive SUPERSTEP_COMPLETED events (their `time` is set
+in the runner when the event is made, just before the superstep's commit).
+
+The floor is one plain gRPC round trip plus one SQLite commit, measured by
+`scripts/bench/floor_probe.py`, a process of its own calling the same executor
+service and committing to a SQLite file in the same directory with the
+runner's settings; it runs right before and right after each workflow run.
+
+Everything is repeated `--repeats` times, each with fresh processes and files.
+It prints a table and verdicts and exits 0: a report, not a test.
+
+    python scripts/bench/superstep.py [--steps 1000] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stepline import RunnerClient, WorkflowBuilder, payloads
+from stepline.v1 import events_pb2, payload_pb2
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+READY = re.compile(rb"listening on (\S+:\d+)")
+E = events_pb2
+TERMINAL = (E.RUN_STATUS_COMPLETED, E.RUN_STATUS_FAILED, E.RUN_STATUS_CANCELLED)
+WITHIN = 3.0  # the issue's bound, times the floor
+TARGET = 1.5  # the product's target, times the floor
+GROWTH_LIMIT = 1.2  # "must not grow": step N over step 10 above this counts as growth
+
+
+# -- processes
+
+
+@dataclass
+class Service:
+    name: str
+    process: asyncio.subprocess.Process
+    address: str
+    drain: asyncio.Task[None]
+
+
+async def spawn(name: str, args: list[str], log: Path, timeout: float = 30) -> Service:
+    """Run `python *args` (stderr to `log`) and wait for its `listening on` line."""
+    with log.open("wb") as err:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=err, cwd=ROOT
+        )
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                line = await process.stdout.readline()
+                if not line:
+                    code = await process.wait()
+                    raise RuntimeError(f"{name} exited with {code} before serving:\n{_tail(log)}")
+                match = READY.search(line)
+                if match:
+                    break
+    except BaseException:
+        await stop(process)
+        raise
+    return Service(name, process, match.group(1).decode(), asyncio.create_task(_drain(process)))
+
+
+async def _drain(process: asyncio.subprocess.Process) -> None:
+    assert process.stdout is not None
+    while await process.stdout.readline():
+        pass
+
+
+async def stop(process: asyncio.subprocess.Process, grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `grace` seconds."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(grace):
+                await process.wait()
+        except TimeoutError:
+            process.kill()
+    await process.wait()
+
+
+def _tail(log: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+# -- measurements
+
+
+@dataclass
+class Floor:
+    """Floor samples in seconds (see floor_probe.py)."""
+
+    rtt: list[float] = field(default_factory=list)
+    commit: list[float] = field(default_factory=list)
+    total: list[float] = field(default_factory=list)
+
+    def extend(self, other: Floor) -> None:
+        self.rtt += other.rtt
+        self.commit += other.commit
+        self.total += other.total
+
+
+async def measure_floor(endpoint: str, db: Path, iterations: int) -> Floor:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(HERE / "floor_probe.py"),
+        "--endpoint",
+        endpoint,
+        "--db",
+        str(db),
+        "--iterations",
+        str(iterations),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
+    try:
+        out, _ = await process.communicate()
+    finally:
+        await stop(process)
+    if process.returncode != 0:
+        raise RuntimeError(f"floor_probe.py exited with {process.returncode}")
+    data = json.loads(out)
+    return Floor(rtt=data["rtt"], commit=data["commit"], total=data["total"])
+
+
+async def run_loop(runner: str, executor: str, steps: int, timeout: float) -> dict[int, float]:
+    """Run the loop workflow; return superstep -> time (epoch seconds) of its
+    SUPERSTEP_COMPLETED event.
+
+    The run is not watched live (a watcher costs the runner work on every
+    commit); we poll its status slowly and read the events once it ended.
+    """
+    definition = (
+        WorkflowBuilder("bench-loop", max_supersteps=steps + 10)
+        .add_executor("loop", executor, type="loop")
+        .add_edge("loop", "loop")
+        .set_start_executor("loop")
+        .build()
+    )
+    async with RunnerClient(runner) as client:
+        await client.register_workflow(definition)
+        run = await client.start_run("bench-loop", _tick(1, steps))
+        async with asyncio.timeout(timeout):
+            while run.status not in TERMINAL:
+                await asyncio.sleep(0.25)
+                run = await client.get_run(run.run_id)
+        if run.status != E.RUN_STATUS_COMPLETED:
+            raise RuntimeError(
+                f"the run ended {E.RunStatus.Name(run.status)}: {run.error.type}: "
+                f"{run.error.message}"
+            )
+        times: dict[int, float] = {}
+        async for event in client.watch(run.run_id, kinds=[E.EVENT_KIND_SUPERSTEP_COMPLETED]):
+            times[event.superstep] = event.time.ToNanoseconds() / 1e9
+    if sorted(times) != list(range(1, steps + 1)):
+        raise RuntimeError(f"expected SUPERSTEP_COMPLETED for 1..{steps}, got {len(times)}")
+    return times
+
+
+def _tick(step: int, limit: int) -> payload_pb2.Payload:
+    """The executor's `Tick` dataclass as it travels: its type name, JSON fields."""
+    return payloads.encode({"step": step, "limit": limit}, type_name="Tick")
+
+
+@dataclass
+class Repeat:
+    intervals: dict[int, float]  # superstep k -> time(k) - time(k - 1), for k >= 2
+    floor: Floor
+    wall: float  # first to last SUPERSTEP_COMPLETED
+
+    def window(self, lo: int, hi: int) -> float:
+        return statistics.median(v for k, v in self.intervals.items() if lo <= k <= hi)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.intervals.values())
+
+    @property
+    def floor_median(self) -> float:
+        return statistics.median(self.floor.total)
+
+
+async def one_repeat(steps: int, floor_iterations: int, workdir: Path) -> Repeat:
+    runner_db = workdir / "runner.db"
+    executor = await spawn(
+        "executor", [str(HERE / "loop_executor.py")], workdir / "executor.log"
+    )
+    try:
+        runner = await spawn(
+            "runner",
+            ["-m", "stepline_runner", "--db", str(runner_db), "--port", "0"],
+            workdir / "runner.log",
+        )
+        try:
+            floor = await measure_floor(executor.address, workdir / "floor.db", floor_iterations)
+            try:
+                times = await run_loop(runner.address, executor.address, steps, timeout=600)
+            except BaseException:
+                print(_tail(workdir / "runner.log"), file=sys.stderr)
+                raise
+            floor.extend(
+                await measure_floor(executor.address, workdir / "floor.db", floor_iterations)
+            )
+        finally:
+            await stop(runner.process)
+    finally:
+        await stop(executor.process)
+    intervals = {k: times[k] - times[k - 1] for k in range(2, steps + 1)}
+    return Repeat(intervals, floor, times[steps] - times[1])
+
+
+# -- report
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:7.3f}"
+
+
+def report(repeats: list[Repeat], steps: int) -> None:
+    early = (5, 15)
+    late = (max(steps - 10, 2), steps)
+    wide_early = (2, min(101, steps))
+    wide_late = (max(steps - 99, 2), steps)
+    print()
+    print(f"superstep benchmark: self-loop, {steps} supersteps, checkpoint every superstep")
+    print("times in ms; superstep = interval between consecutive SUPERSTEP_COMPLETED events")
+    print("floor = one gRPC round trip (Describe) + one SQLite commit, separate process,")
+    print("        same executor service, same settings, before and after each run")
+    print()
+    header = (
+        f"{'repeat':>6} {'step med':>8} {f'~{10}':>8} {f'~{steps}':>8} {'N/10':>6}"
+        f" {'rtt':>8} {'commit':>8} {'floor':>8} {'x floor':>7} {'run s':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    rows: list[tuple[float, float, float, float, float, float, float]] = []
+    for i, r in enumerate(repeats, 1):
+        s10, sn = r.window(*early), r.window(*late)
+        rtt, commit = statistics.median(r.floor.rtt), statistics.median(r.floor.commit)
+        ratio = r.median / r.floor_median
+        rows.append((r.median, s10, sn, rtt, commit, r.floor_median, ratio))
+        print(
+            f"{i:>6} {ms(r.median):>8} {ms(s10):>8} {ms(sn):>8} {sn / s10:>6.2f}"
+            f" {ms(rtt):>8} {ms(commit):>8} {ms(r.floor_median):>8} {ratio:>7.2f}"
+            f" {r.wall:>6.2f}"
+        )
+    med = [statistics.median(col) for col in zip(*rows, strict=True)]
+    print("-" * len(header))
+    print(
+        f"{'median':>6} {ms(med[0]):>8} {ms(med[1]):>8} {ms(med[2]):>8} {med[2] / med[1]:>6.2f}"
+        f" {ms(med[3]):>8} {ms(med[4]):>8} {ms(med[5]):>8} {med[6]:>7.2f}"
+    )
+    wide = statistics.median(r.window(*wide_late) / r.window(*wide_early) for r in repeats)
+    growth = statistics.median(r.window(*late) / r.window(*early) for r in repeats)
+    print()
+    print(f"~10 = median of supersteps {early[0]}-{early[1]}; ~{steps} = {late[0]}-{late[1]}")
+    print(
+        f"wider windows: supersteps {wide_late[0]}-{wide_late[1]} over "
+        f"{wide_early[0]}-{wide_early[1]}: {wide:.2f}"
+    )
+    print()
+    ratio = med[6]
+    print(f"superstep / floor (median of repeats): {ratio:.2f}x")
+    print(f"WITHIN {WITHIN:g}x FLOOR: {'yes' if ratio <= WITHIN else 'no'}")
+    print(f"WITHIN {TARGET:g}x TARGET: {'yes' if ratio <= TARGET else 'no'}")
+    print(
+        f"STEP {steps} vs STEP 10: {growth:.2f}x "
+        f"({'no growth' if growth <= GROWTH_LIMIT else 'GROWS'}; limit {GROWTH_LIMIT:g}x)"
+    )
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    repeats: list[Repeat] = []
+    started = time.monotonic()
+    for i in range(1, args.repeats + 1):
+        with tempfile.TemporaryDirectory(prefix="stepline-bench-") as tmp:
+            r = await one_repeat(args.steps, args.floor_iterations, Path(tmp))
+        print(
+            f"repeat {i}/{args.repeats}: superstep {r.median * 1000:.3f} ms, "
+            f"floor {r.floor_median * 1000:.3f} ms ({time.monotonic() - started:.0f}s)",
+            flush=True,
+        )
+        repeats.append(r)
+    report(repeats, args.steps)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=1000, help="supersteps (default: 1000)")
+    parser.add_argument("--repeats", type=int, default=3, help="fresh repeats (default: 3)")
+    parser.add_argument(
+        "--floor-iterations",
+        type=int,
+        default=500,
+        help="floor samples before and after each run (default: 500)",
+    )
+    args = parser.parse_args()
+    if args.steps < 30:
+        parser.error("--steps must be at least 30")
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
