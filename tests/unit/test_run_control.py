@@ -1,0 +1,134 @@
+"""Cancelling, changed graphs, forks and releasing executor objects."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from stepline import WorkflowBuilder, payloads
+from stepline.executor import Executor, WorkflowContext, handler
+from stepline.v1 import events_pb2 as E
+from stepline_runner.engine.errors import FailedPrecondition, NotFound
+from tests.unit.conftest import Harness, of_kind, outputs
+
+entered: asyncio.Event | None = None
+release: asyncio.Event | None = None
+
+
+class Stepper(Executor):
+    """Counts to `n`; blocks at 3 while `release` is unset."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @handler
+    async def step(self, n: int, ctx: WorkflowContext) -> None:
+        self.count += 1
+        if n == 3 and release is not None and not release.is_set():
+            assert entered is not None
+            entered.set()
+            await release.wait()
+        if n < 5:
+            await ctx.send_message(n + 1)
+        else:
+            await ctx.yield_output(self.count)
+
+    def on_checkpoint_save(self) -> dict[str, int]:
+        return {"count": self.count}
+
+    def on_checkpoint_restore(self, state: dict[str, int]) -> None:
+        self.count = state["count"]
+
+
+def loop(workflow_id: str = "w") -> WorkflowBuilder:
+    return (
+        WorkflowBuilder(workflow_id)
+        .add_executor("s", "svc", type="stepper")
+        .add_edge("s", "s")
+        .set_start_executor("s")
+    )
+
+
+@pytest.fixture(autouse=True)
+def gates() -> None:
+    global entered, release
+    entered, release = asyncio.Event(), asyncio.Event()
+
+
+async def test_cancel_stops_an_in_flight_run_and_its_checkpoint_stays_resumable(
+    harness: Harness,
+) -> None:
+    harness.host("svc", {"stepper": Stepper})
+    await harness.runner.register_workflow(loop().build())
+    run = await harness.runner.start_run("w", payloads.encode(0))
+    assert entered is not None and release is not None
+    await entered.wait()
+
+    cancelled = await harness.runner.cancel_run(run.run_id)
+
+    assert cancelled.status == E.RUN_STATUS_CANCELLED
+    assert cancelled.superstep == 3  # supersteps 1-3 done; 4 was in flight
+    events = [e async for e in harness.runner.watch(run.run_id)]
+    assert events[-1].status == E.RUN_STATUS_CANCELLED
+    with pytest.raises(FailedPrecondition):
+        await harness.runner.cancel_run(run.run_id)
+
+    release.set()
+    await harness.runner.resume(cancelled.latest_checkpoint_id)
+    rest = [e async for e in harness.runner.watch(run.run_id, events[-1].sequence)]
+    assert outputs(rest) == [6]  # count 3 restored; steps 4, 5, 6
+    assert rest[-1].status == E.RUN_STATUS_COMPLETED
+
+
+async def test_resuming_under_a_changed_graph_is_refused(harness: Harness) -> None:
+    harness.host("svc", {"stepper": Stepper})
+    await harness.runner.register_workflow(loop().build())
+    run = await harness.runner.start_run("w", payloads.encode(0))
+    assert entered is not None
+    await entered.wait()
+    cancelled = await harness.runner.cancel_run(run.run_id)
+    changed = loop().add_executor("extra", "svc", type="stepper").add_edge("s", "extra")
+    await harness.runner.register_workflow(changed.build())
+
+    with pytest.raises(FailedPrecondition) as refused:
+        await harness.runner.resume(cancelled.latest_checkpoint_id)
+
+    assert "taken with another graph" in str(refused.value)
+
+
+async def test_fork_from_an_older_checkpoint_leaves_the_original_alone(harness: Harness) -> None:
+    assert release is not None
+    release.set()
+    harness.host("svc", {"stepper": Stepper})
+    await harness.runner.register_workflow(loop().build())
+    run = await harness.runner.start_run("w", payloads.encode(0))
+    original = [e async for e in harness.runner.watch(run.run_id)]
+    checkpoints, _ = await harness.runner.list_checkpoints(run.run_id, 0, "")
+
+    fork = await harness.runner.resume(checkpoints[2].checkpoint_id)
+    forked = [e async for e in harness.runner.watch(fork.run_id)]
+
+    assert fork.run_id != run.run_id and fork.parent_run_id == run.run_id
+    assert fork.parent_checkpoint_id == checkpoints[2].checkpoint_id
+    assert outputs(forked) == outputs(original) == [6]
+    assert [e.sequence for e in forked] == list(range(1, len(forked) + 1))
+    after = [e async for e in harness.runner.watch(run.run_id)]
+    assert after == original
+    with pytest.raises(FailedPrecondition):
+        await harness.runner.resume(checkpoints[-1].checkpoint_id)  # completed
+    with pytest.raises(NotFound):
+        await harness.runner.resume("nope")
+
+
+async def test_executor_objects_are_released_when_runs_end(harness: Harness) -> None:
+    assert release is not None
+    release.set()
+    host = harness.host("svc", {"stepper": Stepper})
+    await harness.runner.register_workflow(loop().build())
+
+    runs = await asyncio.gather(*(harness.run("w", 0) for _ in range(20)))
+
+    assert all(outputs(events) == [6] for events in runs)
+    assert all(of_kind(events, E.EVENT_KIND_RUN_FAILED) == [] for events in runs)
+    assert host.object_count == 0
