@@ -93,6 +93,15 @@ class Joiner(Executor):
         self.batches = state["batches"]
 
 
+class Relay(Executor):
+    """A slow hop: passes a result on after 100 ms of work."""
+
+    @handler(sends=(Result,))
+    async def relay(self, result: Result, ctx: WorkflowContext) -> None:
+        await asyncio.sleep(0.1)  # stands for real work
+        await ctx.send_message(Result(result.by, result.n + 1))
+
+
 class Counter(Executor):
     @handler(sends=(Job,))
     async def count(self, job: Job, ctx: WorkflowContext) -> None:
@@ -106,6 +115,7 @@ TYPES: dict[str, type[Executor]] = {
     "result-leaf": ResultLeaf,
     "join": Joiner,
     "counter": Counter,
+    "relay": Relay,
 }
 
 if __name__ == "__main__":
