@@ -278,12 +278,14 @@ class SqliteStore:
         return events
 
     async def _one(self, sql: str, params: Iterable[Any]) -> Any:
-        async with self._reader.execute(sql, tuple(params)) as cursor:
-            return await cursor.fetchone()
+        rows = await self._all(sql, params)
+        return rows[0] if rows else None
 
     async def _all(self, sql: str, params: Iterable[Any]) -> list[Any]:
-        async with self._reader.execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
+        # One call, so the statement is finished before any other coroutine's
+        # query runs on this connection: a statement left open would pin the
+        # read snapshot, and a run committed meanwhile would look missing.
+        return list(await self._reader.execute_fetchall(sql, tuple(params)))
 
 
 class _Transaction:
