@@ -204,9 +204,7 @@ class Repeat:
 
 async def one_repeat(steps: int, floor_iterations: int, workdir: Path) -> Repeat:
     runner_db = workdir / "runner.db"
-    executor = await spawn(
-        "executor", [str(HERE / "loop_executor.py")], workdir / "executor.log"
-    )
+    executor = await spawn("executor", [str(HERE / "loop_executor.py")], workdir / "executor.log")
     try:
         runner = await spawn(
             "runner",
@@ -267,13 +265,13 @@ def report(repeats: list[Repeat], steps: int) -> None:
             f" {r.wall:>6.2f}"
         )
     med = [statistics.median(col) for col in zip(*rows, strict=True)]
+    growth = statistics.median(r.window(*late) / r.window(*early) for r in repeats)
+    wide = statistics.median(r.window(*wide_late) / r.window(*wide_early) for r in repeats)
     print("-" * len(header))
     print(
-        f"{'median':>6} {ms(med[0]):>8} {ms(med[1]):>8} {ms(med[2]):>8} {med[2] / med[1]:>6.2f}"
+        f"{'median':>6} {ms(med[0]):>8} {ms(med[1]):>8} {ms(med[2]):>8} {growth:>6.2f}"
         f" {ms(med[3]):>8} {ms(med[4]):>8} {ms(med[5]):>8} {med[6]:>7.2f}"
     )
-    wide = statistics.median(r.window(*wide_late) / r.window(*wide_early) for r in repeats)
-    growth = statistics.median(r.window(*late) / r.window(*early) for r in repeats)
     print()
     print(f"~10 = median of supersteps {early[0]}-{early[1]}; ~{steps} = {late[0]}-{late[1]}")
     print(

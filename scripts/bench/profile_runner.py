@@ -1,0 +1,266 @@
+"""Where a superstep's time goes: the loop workflow with the runner in-process.
+
+The executor service runs as its own process, as in `superstep.py`; the runner
+(store, engine, gRPC front) runs inside this process so that its calls can be
+timed: every Execute and SaveCheckpoint call, every store commit, and every
+SQLite statement the commit sends through aiosqlite's thread. The rest of the
+superstep is the engine's own Python. With `--cprofile` it also prints the
+functions that cost most, under cProfile.
+
+    python scripts/bench/profile_runner.py [--steps 1000] [--cprofile]
+
+Nothing is changed in the runner: the timing wraps the objects' methods here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from superstep import HERE, _tick, spawn, stop  # type: ignore[import-not-found]
+
+from stepline import WorkflowBuilder
+from stepline.v1 import events_pb2
+from stepline_runner.api.server import start_runner
+from stepline_runner.store import NewCheckpoint, RunUpdate, SqliteStore
+
+E = events_pb2
+Timings = defaultdict[str, list[float]]
+
+
+def timed(name: str, fn: Callable[..., Awaitable[Any]], into: Timings) -> Callable[..., Any]:
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            into[name].append(time.perf_counter() - t0)
+
+    return wrapper
+
+
+# -- what-if: the same commit in one trip to the SQLite thread
+
+
+def _commit_sync(
+    conn: sqlite3.Connection,
+    run_id: str,
+    update: RunUpdate,
+    events: list[events_pb2.Event],
+    checkpoint: NewCheckpoint | None,
+    now: float,
+) -> list[events_pb2.Event]:
+    """`SqliteStore.commit`'s statements, run as one function on its thread."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if checkpoint is not None:
+            blobs = [(s.hash, s.data) for s in checkpoint.states.values() if s.data is not None]
+            conn.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?)", blobs)
+            conn.execute(
+                "INSERT INTO checkpoints (checkpoint_id, run_id, superstep, parent_checkpoint_id,"
+                " graph_signature, created_at, content) VALUES (?,?,?,?,?,?,?)",
+                (
+                    checkpoint.checkpoint_id,
+                    run_id,
+                    checkpoint.superstep,
+                    checkpoint.parent_checkpoint_id,
+                    checkpoint.graph_signature,
+                    now,
+                    checkpoint.content.SerializeToString(),
+                ),
+            )
+            conn.executemany(
+                "INSERT INTO checkpoint_states VALUES (?, ?, ?, ?, ?)",
+                [
+                    (checkpoint.checkpoint_id, x, s.hash, s.type_name, s.content_type)
+                    for x, s in checkpoint.states.items()
+                ],
+            )
+        row = conn.execute(
+            "UPDATE runs SET status = ?, superstep = ?, error = ?, updated_at = ?,"
+            " latest_checkpoint_id = COALESCE(?, latest_checkpoint_id),"
+            " last_sequence = last_sequence + ? WHERE run_id = ? RETURNING last_sequence",
+            (
+                update.status,
+                update.superstep,
+                update.error.SerializeToString() if update.error else None,
+                now,
+                checkpoint.checkpoint_id if checkpoint else None,
+                len(events),
+                run_id,
+            ),
+        ).fetchone()
+        first = int(row[0]) - len(events) + 1
+        for offset, event in enumerate(events):
+            event.run_id = run_id
+            event.sequence = first + offset
+        conn.executemany(
+            "INSERT INTO events VALUES (?, ?, ?, ?)",
+            [(run_id, e.sequence, e.kind, e.SerializeToString()) for e in events],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return events
+
+
+def one_hop_commit(store: SqliteStore) -> Callable[..., Awaitable[list[events_pb2.Event]]]:
+    """A drop-in `store.commit` that makes one trip to aiosqlite's thread, not ~9."""
+    writer: Any = store._writer
+
+    async def commit(
+        run_id: str,
+        update: RunUpdate,
+        events: list[events_pb2.Event],
+        checkpoint: NewCheckpoint | None = None,
+    ) -> list[events_pb2.Event]:
+        async with store._lock:
+            result: list[events_pb2.Event] = await writer._execute(
+                _commit_sync, writer._connection, run_id, update, events, checkpoint, time.time()
+            )
+            return result
+
+    return commit
+
+
+class _TimedCursorContext:
+    """Times `async with db.execute(...)` (aiosqlite's context-manager form)."""
+
+    def __init__(self, name: str, inner: Any, into: Timings) -> None:
+        self._name, self._inner, self._into = name, inner, into
+
+    def __await__(self) -> Any:
+        return timed(self._name, self._inner.__aenter__, self._into)().__await__()
+
+    async def __aenter__(self) -> Any:
+        t0 = time.perf_counter()
+        cursor = await self._inner.__aenter__()
+        self._into[self._name].append(time.perf_counter() - t0)
+        return cursor
+
+    async def __aexit__(self, *exc: object) -> None:
+        t0 = time.perf_counter()
+        await self._inner.__aexit__(*exc)
+        self._into["sql: close cursor"].append(time.perf_counter() - t0)
+
+
+def instrument_sql(db: Any, into: Timings) -> None:
+    execute, executemany = db.execute, db.executemany
+
+    def label(sql: str) -> str:
+        return "sql: " + " ".join(sql.split()[:3])[:40]
+
+    def timed_execute(sql: str, *args: Any) -> Any:
+        return _TimedCursorContext(label(sql), execute(sql, *args), into)
+
+    def timed_executemany(sql: str, *args: Any) -> Any:
+        return _TimedCursorContext(label(sql) + " (many)", executemany(sql, *args), into)
+
+    db.execute = timed_execute
+    db.executemany = timed_executemany
+
+
+async def profile(steps: int, use_cprofile: bool, one_hop: bool, workdir: Path) -> None:
+    executor = await spawn("executor", [str(HERE / "loop_executor.py")], workdir / "executor.log")
+    server = await start_runner(workdir / "runner.db")
+    timings: Timings = defaultdict(list)
+    try:
+        runner = server.runner
+        executors = server.executors
+        executors.execute = timed("rpc: Execute", executors.execute, timings)  # type: ignore[method-assign]
+        executors.save = timed("rpc: SaveCheckpoint", executors.save, timings)  # type: ignore[method-assign]
+        store = server.store
+        if one_hop:
+            store.commit = one_hop_commit(store)  # type: ignore[method-assign, assignment]
+        store.commit = timed("store.commit (whole)", store.commit, timings)  # type: ignore[method-assign]
+        instrument_sql(store._writer, timings)
+        definition = (
+            WorkflowBuilder("bench-loop", max_supersteps=steps + 10)
+            .add_executor("loop", executor.address, type="loop")
+            .add_edge("loop", "loop")
+            .set_start_executor("loop")
+            .build()
+        )
+        await runner.register_workflow(definition)
+        profiler = cProfile.Profile() if use_cprofile else None
+        timings.clear()
+        started = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        run = await runner.start_run("bench-loop", _tick(1, steps))
+        task = runner._active.get(run.run_id)
+        if task is not None:
+            await task
+        elapsed = time.perf_counter() - started
+        if profiler:
+            profiler.disable()
+        run = await runner.get_run(run.run_id)
+        assert run.status == E.RUN_STATUS_COMPLETED, E.RunStatus.Name(run.status)
+    finally:
+        await server.stop()
+        await stop(executor.process)
+
+    per_step = elapsed / steps
+    print(f"{steps} supersteps in {elapsed:.2f}s: {per_step * 1000:.3f} ms per superstep (mean)")
+    print()
+    print(f"{'call':<44} {'count':>6} {'median ms':>10} {'mean ms':>8} {'ms/step':>8} {'share':>6}")
+    accounted = 0.0
+    for name, values in sorted(timings.items(), key=lambda kv: -sum(kv[1])):
+        total = sum(values)
+        if not name.startswith("sql:"):
+            accounted += total
+        print(
+            f"{name:<44} {len(values):>6} {statistics.median(values) * 1000:>10.3f}"
+            f" {total / len(values) * 1000:>8.3f} {total / steps * 1000:>8.3f}"
+            f" {total / elapsed:>6.1%}"
+        )
+    rest = elapsed - accounted
+    print(
+        f"{'engine Python, event loop, scheduling (rest)':<44} {'':>6} {'':>10} {'':>8}"
+        f" {rest / steps * 1000:>8.3f} {rest / elapsed:>6.1%}"
+    )
+    print("(sql: lines are inside store.commit; the rest is elapsed minus rpc and commit)")
+    print()
+    print("median ms by tenth of the run (growth shows as a rising row):")
+    for name in ("rpc: Execute", "rpc: SaveCheckpoint", "store.commit (whole)"):
+        values = timings[name]
+        tenth = max(len(values) // 10, 1)
+        cells = " ".join(
+            f"{statistics.median(values[i : i + tenth]) * 1000:6.3f}"
+            for i in range(0, tenth * 10, tenth)
+        )
+        print(f"  {name:<22} {cells}")
+    if profiler:
+        print()
+        stats = pstats.Stats(profiler, stream=sys.stdout)
+        stats.sort_stats("tottime").print_stats(25)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--cprofile", action="store_true", help="also print cProfile's top 25")
+    parser.add_argument(
+        "--one-hop-commit",
+        action="store_true",
+        help="what-if: replace the store's commit by the same SQL run in one trip to its thread",
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="stepline-profile-") as tmp:
+        asyncio.run(profile(args.steps, args.cprofile, args.one_hop_commit, Path(tmp)))
+
+
+if __name__ == "__main__":
+    main()
