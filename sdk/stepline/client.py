@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -10,7 +11,7 @@ from typing import Any, Self
 import grpc
 
 from stepline import payloads
-from stepline.errors import RunFailedError, from_rpc_error
+from stepline.errors import RunFailedError, UnavailableError, from_rpc_error
 from stepline.limits import GRPC_MESSAGE_OPTIONS
 from stepline.v1 import events_pb2, runner_pb2, runner_pb2_grpc, workflow_pb2
 
@@ -19,6 +20,16 @@ Run = runner_pb2.Run
 Checkpoint = runner_pb2.Checkpoint
 EventKind = events_pb2.EventKind
 RunStatus = events_pb2.RunStatus
+
+
+# Reconnect soon after a runner restart rather than after gRPC's default
+# backoff, which grows to minutes.
+_CHANNEL_OPTIONS = [
+    *GRPC_MESSAGE_OPTIONS,
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
 
 
 @dataclass
@@ -40,7 +51,7 @@ class RunnerClient:
 
     def __init__(self, address: str) -> None:
         self.address = address
-        self._channel = grpc.aio.insecure_channel(address, options=GRPC_MESSAGE_OPTIONS)
+        self._channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
         self._stub = runner_pb2_grpc.RunnerServiceStub(self._channel)
 
     async def __aenter__(self) -> Self:
@@ -56,6 +67,19 @@ class RunnerClient:
 
     async def close(self) -> None:
         await self._channel.close(None)
+
+    async def wait_for_ready(self, timeout: float = 30.0) -> None:
+        """Wait until the runner accepts connections (after it starts or restarts).
+
+        Calls fail fast with `UnavailableError` while it cannot be reached;
+        this waits instead, up to `timeout` seconds.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self._channel.channel_ready()
+        except TimeoutError:
+            message = f"runner at {self.address} not reachable after {timeout}s"
+            raise UnavailableError(message) from None
 
     async def _call(self, method: str, request: Any) -> Any:
         try:
@@ -115,13 +139,43 @@ class RunnerClient:
         after: int = 0,
         kinds: Iterable[events_pb2.EventKind] = (),
         follow_after_end: bool = False,
+        reconnect_timeout: float = 60.0,
     ) -> AsyncIterator[Event]:
         """The run's events after sequence `after`, stored then live, until the
-        run ends (or for ever with `follow_after_end`)."""
-        request = runner_pb2.WatchRunRequest(
-            run_id=run_id, after_sequence=after, kinds=kinds, follow_after_end=follow_after_end
-        )
-        stream = self._stub.WatchRun(request)
+        run ends (or for ever with `follow_after_end`).
+
+        If the runner becomes unreachable (a restart), the watch reconnects by
+        itself for up to `reconnect_timeout` seconds and goes on after the last
+        event it delivered: nothing is missed and nothing comes twice.
+        """
+        kinds = list(kinds)
+        while True:
+            request = runner_pb2.WatchRunRequest(
+                run_id=run_id, after_sequence=after, kinds=kinds, follow_after_end=follow_after_end
+            )
+            stream = self._stub.WatchRun(request)
+            try:
+                async for response in stream:
+                    after = response.event.sequence
+                    yield response.event
+                return
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise from_rpc_error(exc) from exc
+                await self._reconnect(exc, reconnect_timeout)
+            finally:
+                stream.cancel()
+
+    async def watch_all(
+        self, *, workflow_id: str = "", kinds: Iterable[events_pb2.EventKind] = ()
+    ) -> AsyncIterator[Event]:
+        """Live events of every run (or of one workflow's runs), for dashboards.
+
+        Raises `SteplineError` with RESOURCE_EXHAUSTED if the caller reads so
+        slowly that the runner's buffer for it overflows.
+        """
+        request = runner_pb2.WatchRunsRequest(workflow_id=workflow_id, kinds=kinds)
+        stream = self._stub.WatchRuns(request)
         try:
             async for response in stream:
                 yield response.event
@@ -129,6 +183,14 @@ class RunnerClient:
             raise from_rpc_error(exc) from exc
         finally:
             stream.cancel()
+
+    async def _reconnect(self, error: grpc.aio.AioRpcError, timeout: float) -> None:
+        """Wait (on the channel, not a clock) until the runner answers again."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._channel.channel_ready()
+        except TimeoutError:
+            raise from_rpc_error(error) from error
 
     async def wait(self, run_id: str, *, output_type: Any = None) -> RunResult:
         """Wait for the run to end; return its outputs, decoded as `output_type`

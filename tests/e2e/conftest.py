@@ -32,7 +32,7 @@ class Cluster:
         """a -> b -> c -> a, a and b in one process, c in the other."""
         first, second = self.executors
         return (
-            WorkflowBuilder(workflow_id)
+            WorkflowBuilder(workflow_id, max_supersteps=1000)
             .add_executor("a", first.address, type="stage")
             .add_executor("b", first.address, type="stage")
             .add_executor("c", second.address, type="stage")

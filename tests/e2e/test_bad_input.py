@@ -3,7 +3,6 @@ leaves the database exactly as it was."""
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,6 +14,7 @@ from stepline import RunnerClient, SteplineError, WorkflowBuilder
 from stepline.v1 import runner_pb2, workflow_pb2
 from tests.e2e.conftest import Cluster
 from tests.executors.stages import Token
+from tests.support.processes import free_port
 
 Call = Callable[[RunnerClient, Cluster], Awaitable[Any]]
 
@@ -22,12 +22,6 @@ Call = Callable[[RunnerClient, Cluster], Awaitable[Any]]
 def dump(cluster: Cluster) -> list[str]:
     with sqlite3.connect(cluster.db) as db:
         return list(db.iterdump())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def unknown_workflow(client: RunnerClient, cluster: Cluster) -> Any:

@@ -10,6 +10,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,8 +71,16 @@ async def _drain(stream: asyncio.StreamReader) -> None:
         pass
 
 
-async def start_runner(db: Path) -> Service:
-    return await spawn("-m", "stepline_runner", "--db", str(db), "--port", "0")
+async def start_runner(db: Path, port: int = 0) -> Service:
+    return await spawn("-m", "stepline_runner", "--db", str(db), "--port", str(port))
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (for a runner that must come back
+    on the same address after a restart)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 async def start_executors(script: str, env: dict[str, str] | None = None) -> Service:

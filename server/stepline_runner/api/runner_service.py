@@ -24,6 +24,7 @@ _CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
     (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
+    (errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (CorruptBlob, grpc.StatusCode.DATA_LOSS),
 ]
 
@@ -99,6 +100,16 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             if event is None:
                 return
             yield runner_pb2.WatchRunResponse(event=event)
+
+    async def WatchRuns(
+        self, request: runner_pb2.WatchRunsRequest, context: Ctx
+    ) -> AsyncIterator[runner_pb2.WatchRunsResponse]:
+        events = self.runner.watch_all(request.workflow_id, request.kinds)
+        while True:
+            event = await _status(context, _next(events))
+            if event is None:
+                return
+            yield runner_pb2.WatchRunsResponse(event=event)
 
     async def ListCheckpoints(
         self, request: runner_pb2.ListCheckpointsRequest, context: Ctx

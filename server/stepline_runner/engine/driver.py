@@ -275,4 +275,4 @@ class RunDriver:
         self, update: RunUpdate, events: list[events_pb2.Event], checkpoint: NewCheckpoint | None
     ) -> None:
         stored = await self.store.commit(self.state.run_id, update, events, checkpoint)
-        self.hub.publish(self.state.run_id, stored)
+        self.hub.publish(self.state.run_id, self.state.graph.workflow_id, stored)

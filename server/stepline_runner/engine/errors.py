@@ -21,5 +21,9 @@ class FailedPrecondition(SteplineError):
     """The request is well formed but the system is not in a state to do it."""
 
 
+class ResourceExhausted(SteplineError):
+    """A limit was reached (for example a watcher fell too far behind)."""
+
+
 class Unavailable(SteplineError):
     """The runner is shutting down; try again."""

@@ -1,18 +1,24 @@
 """Live delivery of committed events to watchers.
 
-Watchers pull: each reads what it has not seen from a short in-memory tail of
-the run, or from the store when it fell further behind, then waits for the
-next commit. Nothing is queued per watcher, so a stalled one costs no memory
-and never slows the run or the other watchers.
+Watchers of one run pull: each reads what it has not seen from a short
+in-memory tail of the run, or from the store when it fell further behind, then
+waits for the next commit. Nothing is queued per watcher, so a stalled one
+costs no memory and never slows the run or the other watchers.
+
+Watchers of all runs (dashboards) get a bounded live buffer each; one that
+falls further behind than the buffer is told so and must reconnect.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 
 from stepline.v1 import events_pb2
+
+from .errors import ResourceExhausted
 
 TERMINAL_STATUSES = frozenset(
     {
@@ -35,10 +41,34 @@ class _RunTail:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+@dataclass(eq=False)  # kept in a set, by identity
+class _Subscriber:
+    workflow_id: str
+    kinds: Collection[events_pb2.EventKind]
+    limit: int
+    buffer: deque[events_pb2.Event] = field(default_factory=deque)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    overflowed: bool = False
+
+    def offer(self, workflow_id: str, events: list[events_pb2.Event]) -> None:
+        if self.overflowed or (self.workflow_id and workflow_id != self.workflow_id):
+            return
+        for event in events:
+            if self.kinds and event.kind not in self.kinds:
+                continue
+            if len(self.buffer) >= self.limit:
+                self.overflowed = True
+                break
+            self.buffer.append(event)
+        self.ready.set()
+
+
 class EventHub:
-    def __init__(self, tail_size: int = 512) -> None:
+    def __init__(self, tail_size: int = 512, subscriber_buffer: int = 4096) -> None:
         self._tail_size = tail_size
+        self._subscriber_buffer = subscriber_buffer
         self._runs: dict[str, _RunTail] = {}
+        self._subscribers: set[_Subscriber] = set()
 
     def _tail(self, run_id: str) -> _RunTail:
         tail = self._runs.get(run_id)
@@ -46,10 +76,12 @@ class EventHub:
             tail = self._runs[run_id] = _RunTail(deque(maxlen=self._tail_size))
         return tail
 
-    def publish(self, run_id: str, events: list[events_pb2.Event]) -> None:
+    def publish(self, run_id: str, workflow_id: str, events: list[events_pb2.Event]) -> None:
         """Announce events that are committed, in sequence order."""
         if not events:
             return
+        for subscriber in self._subscribers:
+            subscriber.offer(workflow_id, events)
         tail = self._tail(run_id)
         tail.events.extend(events)
         tail.last_sequence = events[-1].sequence
@@ -75,3 +107,23 @@ class EventHub:
         if tail.last_sequence > after_sequence:
             return
         await tail.changed.wait()
+
+    async def follow_all(
+        self, workflow_id: str = "", kinds: Collection[events_pb2.EventKind] = ()
+    ) -> AsyncIterator[events_pb2.Event]:
+        """Live events of every run (or one workflow's runs) from now on."""
+        subscriber = _Subscriber(workflow_id, frozenset(kinds), self._subscriber_buffer)
+        self._subscribers.add(subscriber)
+        try:
+            while True:
+                while subscriber.buffer:
+                    yield subscriber.buffer.popleft()
+                if subscriber.overflowed:
+                    raise ResourceExhausted(
+                        f"this watcher fell more than {subscriber.limit} events behind; "
+                        "reconnect, and use WatchRun with after_sequence to catch up on a run"
+                    )
+                subscriber.ready.clear()
+                await subscriber.ready.wait()
+        finally:
+            self._subscribers.discard(subscriber)

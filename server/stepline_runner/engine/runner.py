@@ -93,7 +93,7 @@ class Runner:
                 ev.status_changed(E.RUN_STATUS_RUNNING, 0),
             ]
             stored = await self.store.create_run(run, input_hash, checkpoint, events)
-            self.hub.publish(run_id, stored)
+            self.hub.publish(run_id, workflow_id, stored)
             self._launch(state, workflow)
         return await self.get_run(run_id)
 
@@ -126,7 +126,8 @@ class Runner:
             if run.status not in TERMINAL_STATUSES:
                 events = [ev.status_changed(E.RUN_STATUS_CANCELLED, run.superstep)]
                 update = RunUpdate(E.RUN_STATUS_CANCELLED, run.superstep)
-                self.hub.publish(run_id, await self.store.commit(run_id, update, events))
+                stored = await self.store.commit(run_id, update, events)
+                self.hub.publish(run_id, run.workflow_id, stored)
         await self._end_run(
             run_id, (await self.workflows.get(run.workflow_id)).graph.nodes.values()
         )
@@ -168,7 +169,8 @@ class Runner:
             if source.status != status:
                 events.append(ev.status_changed(status, state.superstep))
             update = RunUpdate(status, state.superstep)
-            self.hub.publish(run_id, await self.store.commit(run_id, update, events))
+            stored = await self.store.commit(run_id, update, events)
+            self.hub.publish(run_id, source.workflow_id, stored)
             self._launch(state, workflow)
         return await self.get_run(run_id)
 
@@ -208,7 +210,7 @@ class Runner:
                 ev.status_changed(E.RUN_STATUS_RUNNING, state.superstep),
             ]
             stored = await self.store.create_run(run, "", first, events)
-            self.hub.publish(run_id, stored)
+            self.hub.publish(run_id, source.workflow_id, stored)
             self._launch(state, workflow)
         return await self.get_run(run_id)
 
@@ -263,6 +265,15 @@ class Runner:
                     ended = True
                     if not follow_after_end:
                         return
+
+    async def watch_all(
+        self, workflow_id: str = "", kinds: Iterable[E.EventKind] = ()
+    ) -> AsyncIterator[events_pb2.Event]:
+        """Live events of every run, or of one workflow's runs."""
+        if workflow_id:
+            await self.workflows.definition(workflow_id)
+        async for event in self.hub.follow_all(workflow_id, frozenset(kinds)):
+            yield event
 
     # -- lifecycle
 
