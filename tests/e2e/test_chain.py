@@ -102,3 +102,11 @@ async def _stored_superstep(cluster: Cluster, run_id: str) -> int:
     with sqlite3.connect(cluster.db) as db:
         row = db.execute("SELECT superstep FROM runs WHERE run_id = ?", (run_id,)).fetchone()
     return int(row[0])
+
+
+async def test_sigterm_shuts_the_runner_down_gracefully(cluster: Cluster) -> None:
+    client = cluster.client()
+    await client.register_workflow(cluster.chain())
+    await client.run("chain", Token(value=1, hops=0, limit=3))
+
+    assert await cluster.runner.terminate() == 0

@@ -132,3 +132,24 @@ async def test_executor_objects_are_released_when_runs_end(harness: Harness) -> 
     assert all(outputs(events) == [6] for events in runs)
     assert all(of_kind(events, E.EVENT_KIND_RUN_FAILED) == [] for events in runs)
     assert host.object_count == 0
+
+
+async def test_watch_after_the_end_waits_for_new_events(harness: Harness) -> None:
+    harness.host("svc", {"stepper": Stepper})
+    await harness.runner.register_workflow(loop().build())
+    run = await harness.runner.start_run("w", payloads.encode(0))
+    assert entered is not None and release is not None
+    await entered.wait()
+    current = (await harness.get_run(run.run_id)).last_sequence
+    beyond = current + 3
+
+    watcher = asyncio.create_task(_collect(harness, run.run_id, beyond))
+    release.set()
+    events = await watcher
+
+    assert events[0].sequence == beyond + 1
+    assert events[-1].status == E.RUN_STATUS_COMPLETED
+
+
+async def _collect(harness: Harness, run_id: str, after: int) -> list[E.Event]:
+    return [e async for e in harness.runner.watch(run_id, after)]
