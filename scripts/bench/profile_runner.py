@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import cProfile
 import pstats
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -33,7 +32,6 @@ from superstep import HERE, _tick, spawn, stop  # type: ignore[import-not-found]
 from stepline import WorkflowBuilder
 from stepline.v1 import events_pb2
 from stepline_runner.api.server import start_runner
-from stepline_runner.store import NewCheckpoint, RunUpdate, SqliteStore
 
 E = events_pb2
 Timings = defaultdict[str, list[float]]
@@ -51,88 +49,6 @@ def timed(name: str, fn: Callable[..., Awaitable[Any]], into: Timings) -> Callab
 
 
 # -- what-if: the same commit in one trip to the SQLite thread
-
-
-def _commit_sync(
-    conn: sqlite3.Connection,
-    run_id: str,
-    update: RunUpdate,
-    events: list[events_pb2.Event],
-    checkpoint: NewCheckpoint | None,
-    now: float,
-) -> list[events_pb2.Event]:
-    """`SqliteStore.commit`'s statements, run as one function on its thread."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        if checkpoint is not None:
-            blobs = [(s.hash, s.data) for s in checkpoint.states.values() if s.data is not None]
-            conn.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?)", blobs)
-            conn.execute(
-                "INSERT INTO checkpoints (checkpoint_id, run_id, superstep, parent_checkpoint_id,"
-                " graph_signature, created_at, content) VALUES (?,?,?,?,?,?,?)",
-                (
-                    checkpoint.checkpoint_id,
-                    run_id,
-                    checkpoint.superstep,
-                    checkpoint.parent_checkpoint_id,
-                    checkpoint.graph_signature,
-                    now,
-                    checkpoint.content.SerializeToString(),
-                ),
-            )
-            conn.executemany(
-                "INSERT INTO checkpoint_states VALUES (?, ?, ?, ?, ?)",
-                [
-                    (checkpoint.checkpoint_id, x, s.hash, s.type_name, s.content_type)
-                    for x, s in checkpoint.states.items()
-                ],
-            )
-        row = conn.execute(
-            "UPDATE runs SET status = ?, superstep = ?, error = ?, updated_at = ?,"
-            " latest_checkpoint_id = COALESCE(?, latest_checkpoint_id),"
-            " last_sequence = last_sequence + ? WHERE run_id = ? RETURNING last_sequence",
-            (
-                update.status,
-                update.superstep,
-                update.error.SerializeToString() if update.error else None,
-                now,
-                checkpoint.checkpoint_id if checkpoint else None,
-                len(events),
-                run_id,
-            ),
-        ).fetchone()
-        first = int(row[0]) - len(events) + 1
-        for offset, event in enumerate(events):
-            event.run_id = run_id
-            event.sequence = first + offset
-        conn.executemany(
-            "INSERT INTO events VALUES (?, ?, ?, ?)",
-            [(run_id, e.sequence, e.kind, e.SerializeToString()) for e in events],
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return events
-
-
-def one_hop_commit(store: SqliteStore) -> Callable[..., Awaitable[list[events_pb2.Event]]]:
-    """A drop-in `store.commit` that makes one trip to aiosqlite's thread, not ~9."""
-    writer: Any = store._writer
-
-    async def commit(
-        run_id: str,
-        update: RunUpdate,
-        events: list[events_pb2.Event],
-        checkpoint: NewCheckpoint | None = None,
-    ) -> list[events_pb2.Event]:
-        async with store._lock:
-            result: list[events_pb2.Event] = await writer._execute(
-                _commit_sync, writer._connection, run_id, update, events, checkpoint, time.time()
-            )
-            return result
-
-    return commit
 
 
 class _TimedCursorContext:
@@ -172,7 +88,7 @@ def instrument_sql(db: Any, into: Timings) -> None:
     db.executemany = timed_executemany
 
 
-async def profile(steps: int, use_cprofile: bool, one_hop: bool, workdir: Path) -> None:
+async def profile(steps: int, use_cprofile: bool, workdir: Path) -> None:
     executor = await spawn("executor", [str(HERE / "loop_executor.py")], workdir / "executor.log")
     server = await start_runner(workdir / "runner.db")
     timings: Timings = defaultdict(list)
@@ -182,8 +98,6 @@ async def profile(steps: int, use_cprofile: bool, one_hop: bool, workdir: Path) 
         executors.execute = timed("rpc: Execute", executors.execute, timings)  # type: ignore[method-assign]
         executors.save = timed("rpc: SaveCheckpoint", executors.save, timings)  # type: ignore[method-assign]
         store = server.store
-        if one_hop:
-            store.commit = one_hop_commit(store)  # type: ignore[method-assign, assignment]
         store.commit = timed("store.commit (whole)", store.commit, timings)  # type: ignore[method-assign]
         instrument_sql(store._writer, timings)
         definition = (
@@ -252,14 +166,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--cprofile", action="store_true", help="also print cProfile's top 25")
-    parser.add_argument(
-        "--one-hop-commit",
-        action="store_true",
-        help="what-if: replace the store's commit by the same SQL run in one trip to its thread",
-    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="stepline-profile-") as tmp:
-        asyncio.run(profile(args.steps, args.cprofile, args.one_hop_commit, Path(tmp)))
+        asyncio.run(profile(args.steps, args.cprofile, Path(tmp)))
 
 
 if __name__ == "__main__":
