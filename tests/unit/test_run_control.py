@@ -153,3 +153,37 @@ async def test_watch_after_the_end_waits_for_new_events(harness: Harness) -> Non
 
 async def _collect(harness: Harness, run_id: str, after: int) -> list[E.Event]:
     return [e async for e in harness.runner.watch(run_id, after)]
+
+
+async def test_a_watcher_whose_read_races_the_final_commit_still_ends(harness: Harness) -> None:
+    """The run ends while the watcher's store read is in flight (the read sees
+    nothing new); the watcher must not then wait for ever."""
+    harness.host("svc", {"stepper": Stepper})
+    await harness.runner.register_workflow(loop().build())
+    run = await harness.runner.start_run("w", payloads.encode(0))
+    assert entered is not None and release is not None
+    await entered.wait()
+    store, hub = harness.runner.store, harness.runner.hub
+    ended = asyncio.Event()
+    publish, read_events = hub.publish, store.read_events
+
+    def spy_publish(run_id: str, workflow_id: str, events: list[E.Event]) -> None:
+        publish(run_id, workflow_id, events)
+        if events and events[-1].status == E.RUN_STATUS_COMPLETED:
+            ended.set()
+
+    async def stale_read(run_id: str, after_sequence: int, limit: int) -> list[E.Event]:
+        events = await read_events(run_id, after_sequence, limit)
+        if not events and not ended.is_set():
+            release.set()  # let the run finish while this read is "in flight"
+            await ended.wait()
+        return events
+
+    hub.publish = spy_publish  # type: ignore[method-assign]
+    store.read_events = stale_read  # type: ignore[method-assign]
+    last = (await harness.get_run(run.run_id)).last_sequence
+
+    async with asyncio.timeout(10):
+        events = await _collect(harness, run.run_id, last)
+
+    assert events[-1].status == E.RUN_STATUS_COMPLETED

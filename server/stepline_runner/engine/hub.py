@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 
 from stepline.v1 import events_pb2
@@ -101,12 +101,26 @@ class EventHub:
             return None
         return list(tail.events)[after_sequence + 1 - first :]
 
-    async def wait(self, run_id: str, after_sequence: int) -> None:
-        """Return once an event after `after_sequence` may have been committed."""
+    async def wait(
+        self,
+        run_id: str,
+        after_sequence: int,
+        stored_last_sequence: Callable[[], Awaitable[int]],
+    ) -> None:
+        """Return once an event after `after_sequence` may have been committed.
+
+        A run's tail is dropped when it ends, so a waiter that finds none asks
+        the store too: the run's last commit may have been published while the
+        waiter was reading, and nothing would ever wake it.
+        """
+        fresh = run_id not in self._runs
         tail = self._tail(run_id)
         if tail.last_sequence > after_sequence:
             return
-        await tail.changed.wait()
+        changed = tail.changed  # taken first: a publish during the read below sets it
+        if fresh and await stored_last_sequence() > after_sequence:
+            return
+        await changed.wait()
 
     async def follow_all(
         self, workflow_id: str = "", kinds: Collection[events_pb2.EventKind] = ()

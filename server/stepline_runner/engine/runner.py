@@ -255,7 +255,7 @@ class Runner:
         while not (ended and not follow_after_end):
             batch = self.hub.recent(run_id, seen) or await self.store.read_events(run_id, seen, 256)
             if not batch:
-                await self.hub.wait(run_id, seen)
+                await self.hub.wait(run_id, seen, lambda: self._last_sequence(run_id))
                 continue
             for event in batch:
                 seen = event.sequence
@@ -274,6 +274,9 @@ class Runner:
             await self.workflows.definition(workflow_id)
         async for event in self.hub.follow_all(workflow_id, frozenset(kinds)):
             yield event
+
+    async def _last_sequence(self, run_id: str) -> int:
+        return (await self.get_run(run_id)).last_sequence
 
     # -- lifecycle
 
