@@ -1,0 +1,309 @@
+'use strict';
+// A Stepline ExecutorService in JavaScript, loading the contract straight from
+// protos/ (no copied or generated code). It mirrors the Python SDK's
+// behaviour (sdk/stepline/host.py and serve.py), which is the reference:
+//
+// - one object per (run_id, executor_id), made from the executor type's class;
+// - Execute runs the handlers in message order and returns what they did; a
+//   handler that throws comes back in ExecuteResponse.error, not as a status;
+// - unknown executor type -> NOT_FOUND; SaveCheckpoint for a pair it holds no
+//   object for -> FAILED_PRECONDITION; a state it cannot take -> INVALID_ARGUMENT;
+// - states are JSON objects; incarnation_id is new every time the process starts.
+//
+// An executor type is a class:
+//
+//   class Counter {
+//     static handlers = { integer: 'add' };   // payload type name -> method
+//     static sends = ['integer'];             // type names it sends (Describe)
+//     static yields = [];                     // type names it yields (Describe)
+//     constructor(executorId) { this.total = 0; }
+//     async add(n, ctx) { this.total += n; ctx.sendMessage('integer', this.total); }
+//     save() { return { total: this.total }; }          // -> a JSON object
+//     restore(state) { this.total = state.total; }      // throw PayloadError if unusable
+//   }
+//
+// A '*' handler receives the undecoded payload ({type_name, content_type, data}).
+
+const crypto = require('node:crypto');
+const path = require('node:path');
+const { parseArgs } = require('node:util');
+const grpc = require('@grpc/grpc-js');
+const protoLoader = require('@grpc/proto-loader');
+const { version } = require('./package.json');
+
+const PROTOS = path.resolve(__dirname, '..', '..', 'protos');
+const JSON_TYPE = 'application/json';
+// Same cap as sdk/stepline/limits.py: states may be far larger than gRPC's 4 MiB default.
+const MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
+
+/** A payload that cannot be decoded as what the executor expects. */
+class PayloadError extends Error {
+  get name() {
+    return 'PayloadError';
+  }
+}
+
+/** An error that must reach the caller as this gRPC status. */
+class StatusError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
+function loadExecutorService() {
+  const definition = protoLoader.loadSync('stepline/v1/executor.proto', {
+    includeDirs: [PROTOS],
+    keepCase: true, // field names as in the .proto: run_id, executor_id...
+    longs: Number, // superstep is an int64; supersteps never get near 2^53
+    defaults: true, // absent scalars read as '' / 0 / [], an unset message as null
+  });
+  return grpc.loadPackageDefinition(definition).stepline.v1.ExecutorService;
+}
+
+/**
+ * JSON as the Python SDK writes it (sort_keys, compact separators, non-ASCII
+ * escaped), so equal values give equal bytes in both languages and the state
+ * hash the runner keeps matches what we would send again.
+ */
+function canonicalJson(value) {
+  const sorted = (_key, v) =>
+    v && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v)
+      ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]]))
+      : v;
+  return JSON.stringify(value, sorted).replace(
+    /[\u0080-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+function jsonPayload(typeName, value) {
+  return { type_name: typeName, content_type: JSON_TYPE, data: Buffer.from(canonicalJson(value)) };
+}
+
+function decodeJson(payload) {
+  if ((payload.content_type || JSON_TYPE) !== JSON_TYPE) {
+    throw new PayloadError(`${payload.type_name}: expected ${JSON_TYPE}, got ${payload.content_type}`);
+  }
+  if (!payload.data || payload.data.length === 0) return null;
+  try {
+    return JSON.parse(payload.data.toString('utf8'));
+  } catch (err) {
+    throw new PayloadError(`${payload.type_name}: invalid JSON: ${err.message}`);
+  }
+}
+
+/** What a handler can do besides changing its own state; collected into the ExecuteResponse. */
+class Context {
+  constructor(request, result) {
+    this.runId = request.run_id;
+    this.executorId = request.executor_id;
+    this.superstep = request.superstep;
+    this.attempt = request.attempt;
+    this.sharedState = request.shared_state;
+    this._result = result;
+  }
+
+  /** Send a message along the edges (or to one connected target); delivered next superstep. */
+  sendMessage(typeName, value, targetId = '') {
+    const payload = jsonPayload(typeName, value);
+    this._result.sent.push({ source_id: this.executorId, target_id: targetId, payload });
+  }
+
+  /** Yield a run output. */
+  yieldOutput(typeName, value) {
+    this._result.outputs.push(jsonPayload(typeName, value));
+  }
+}
+
+/** The ExecutorService's behaviour, without the transport. */
+class ExecutorHost {
+  constructor(types) {
+    if (Object.keys(types).length === 0) throw new Error('host at least one executor type');
+    this.types = types;
+    this.runs = new Map(); // run_id -> Map(executor_id -> object)
+    // Fresh per process: a new id tells the runner this service lost its memory.
+    this.incarnationId = crypto.randomUUID().replaceAll('-', '');
+  }
+
+  describe() {
+    const executorTypes = Object.entries(this.types).map(([name, cls]) => ({
+      name,
+      input_types: Object.keys(cls.handlers).sort(),
+      output_types: [...(cls.sends ?? [])].sort(),
+      yield_types: [...(cls.yields ?? [])].sort(),
+    }));
+    return {
+      incarnation_id: this.incarnationId,
+      executor_types: executorTypes,
+      sdk: `stepline-node-example/${version}`,
+    };
+  }
+
+  async execute(request) {
+    let executor = this._object(request.run_id, request.executor_id);
+    if (!executor) {
+      executor = this._create(request.executor_type, request.executor_id);
+      this._put(request.run_id, request.executor_id, executor);
+    }
+    const result = { sent: [], outputs: [], incarnation_id: this.incarnationId };
+    const ctx = new Context(request, result);
+    try {
+      for (const message of request.messages) {
+        const payload = message.payload ?? { type_name: '', content_type: '', data: Buffer.alloc(0) };
+        const { handlers } = executor.constructor;
+        const exact = Object.hasOwn(handlers, payload.type_name);
+        const method = exact ? handlers[payload.type_name] : handlers['*'];
+        if (!method) {
+          throw new PayloadError(
+            `executor '${request.executor_id}' has no handler for type '${payload.type_name}'; ` +
+              `it takes: ${Object.keys(handlers).sort().join(', ')}`,
+          );
+        }
+        const value = exact ? decodeJson(payload) : payload;
+        await executor[method](value, ctx);
+      }
+    } catch (err) {
+      // A handler's failure fails the run with this error; the call itself succeeded.
+      const error = err instanceof Error ? err : new Error(String(err));
+      return {
+        incarnation_id: this.incarnationId,
+        error: {
+          type: error.name,
+          message: error.message,
+          traceback: error.stack ?? '',
+          executor_id: request.executor_id,
+        },
+      };
+    }
+    return result;
+  }
+
+  saveCheckpoint(request) {
+    const executor = this._object(request.run_id, request.executor_id);
+    if (!executor) {
+      throw new StatusError(
+        grpc.status.FAILED_PRECONDITION,
+        `no state for run '${request.run_id}', executor '${request.executor_id}' in this ` +
+          `service (incarnation ${this.incarnationId}): it never ran here, its run ended, ` +
+          'or the service restarted',
+      );
+    }
+    const type = request.executor_type || request.executor_id;
+    const state = jsonPayload(`${type}.state`, executor.save());
+    const hash = crypto.createHash('sha256').update(state.data).digest('hex');
+    if (request.known_state_hash && request.known_state_hash === hash) {
+      return { unchanged: true, incarnation_id: this.incarnationId };
+    }
+    return { state, incarnation_id: this.incarnationId };
+  }
+
+  restoreCheckpoint(request) {
+    const executor = this._create(request.executor_type, request.executor_id);
+    // An unset state (or one without bytes) means a fresh object.
+    if (request.state && request.state.data.length > 0) {
+      const state = decodeJson(request.state);
+      if (!state || typeof state !== 'object' || Array.isArray(state)) {
+        throw new PayloadError('an executor state must be a JSON object');
+      }
+      executor.restore(state);
+    }
+    this._put(request.run_id, request.executor_id, executor);
+    return { incarnation_id: this.incarnationId };
+  }
+
+  endRun(request) {
+    const objects = this.runs.get(request.run_id);
+    this.runs.delete(request.run_id);
+    return { released: objects ? objects.size : 0 };
+  }
+
+  _create(executorType, executorId) {
+    const name = executorType || executorId;
+    const cls = Object.hasOwn(this.types, name) ? this.types[name] : undefined;
+    if (!cls) {
+      throw new StatusError(
+        grpc.status.NOT_FOUND,
+        `this service hosts no executor type '${name}'; ` +
+          `it hosts: ${Object.keys(this.types).sort().join(', ')}`,
+      );
+    }
+    return new cls(executorId);
+  }
+
+  _object(runId, executorId) {
+    return this.runs.get(runId)?.get(executorId);
+  }
+
+  _put(runId, executorId, executor) {
+    if (!this.runs.has(runId)) this.runs.set(runId, new Map());
+    this.runs.get(runId).set(executorId, executor);
+  }
+}
+
+function toStatus(err) {
+  if (err instanceof StatusError) return { code: err.code, details: err.message };
+  if (err instanceof PayloadError) return { code: grpc.status.INVALID_ARGUMENT, details: err.message };
+  console.error(err);
+  return { code: grpc.status.UNKNOWN, details: `${err?.name}: ${err?.message}` };
+}
+
+/** A gRPC unary handler around a (possibly async) function of the request. */
+function unary(fn) {
+  return (call, callback) => {
+    Promise.resolve()
+      .then(() => fn(call.request))
+      .then(
+        (response) => callback(null, response),
+        (err) => callback(toStatus(err)),
+      );
+  };
+}
+
+/** Serve `types` (executor type name -> class); resolves once bound, with the port. */
+function serveExecutors(types, { host = '127.0.0.1', port = 0 } = {}) {
+  const executorHost = new ExecutorHost(types);
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  });
+  server.addService(loadExecutorService().service, {
+    Describe: unary(() => executorHost.describe()),
+    Execute: unary((request) => executorHost.execute(request)),
+    SaveCheckpoint: unary((request) => executorHost.saveCheckpoint(request)),
+    RestoreCheckpoint: unary((request) => executorHost.restoreCheckpoint(request)),
+    EndRun: unary((request) => executorHost.endRun(request)),
+  });
+  return new Promise((resolve, reject) => {
+    const credentials = grpc.ServerCredentials.createInsecure();
+    server.bindAsync(`${host}:${port}`, credentials, (err, bound) =>
+      err ? reject(err) : resolve({ server, host: executorHost, port: bound }),
+    );
+  });
+}
+
+/**
+ * Serve `types` from the command line (`--host H --port N`, defaults
+ * 127.0.0.1 and 0 = a free port) until SIGTERM or Ctrl-C. Prints
+ * `stepline executors listening on HOST:PORT` once serving, like the Python SDK.
+ */
+async function runExecutors(types, argv = process.argv.slice(2)) {
+  const { values } = parseArgs({
+    args: argv,
+    options: { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '0' } },
+  });
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`--port must be a port number, got '${values.port}'`);
+  }
+  const { server, port: bound } = await serveExecutors(types, { host: values.host, port });
+  console.log(`stepline executors listening on ${values.host}:${bound}`);
+  const stop = () => {
+    server.tryShutdown(() => process.exit(0));
+    setTimeout(() => process.exit(0), 1000).unref(); // a grace period, as the Python SDK's
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+module.exports = { ExecutorHost, PayloadError, canonicalJson, runExecutors, serveExecutors };
