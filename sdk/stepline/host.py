@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 
 from stepline import __version__, payloads
 from stepline.executor import BATCH_TYPE, Executor, HandlerSpec, WorkflowContext
+from stepline.limits import MAX_STATE_BYTES
 from stepline.v1 import executor_pb2, payload_pb2
 
 ExecutorFactory = Callable[[], Executor]
@@ -22,6 +23,10 @@ STATE_CONTENT_TYPE = payloads.JSON
 
 class UnknownExecutorType(LookupError):
     """The service hosts no executor type of that name."""
+
+
+class StateTooLarge(ValueError):
+    """An executor's state is over `MAX_STATE_BYTES`."""
 
 
 class NoSuchExecutorObject(LookupError):
@@ -97,6 +102,12 @@ class ExecutorHost:
                 "its run ended, or the service restarted"
             )
         state = _encode_state(request.executor_type or request.executor_id, executor)
+        if len(state.data) > MAX_STATE_BYTES:
+            raise StateTooLarge(
+                f"the state of executor {request.executor_id!r} is {len(state.data):,} bytes, over "
+                f"the cap of {MAX_STATE_BYTES:,}; keep large data outside the state and save a "
+                "reference to it"
+            )
         response = executor_pb2.SaveCheckpointResponse(incarnation_id=self.incarnation_id)
         if request.known_state_hash and payloads.state_hash(state) == request.known_state_hash:
             response.unchanged = True

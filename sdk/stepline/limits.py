@@ -4,6 +4,10 @@
 # states must work end to end), so every channel and server raises it to this.
 MAX_MESSAGE_BYTES = 128 * 1024 * 1024
 
+# Largest executor state the SDK will send: the message cap less room for the
+# rest of the response. Larger data belongs outside the state (store a reference).
+MAX_STATE_BYTES = MAX_MESSAGE_BYTES - 1024 * 1024
+
 GRPC_MESSAGE_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

@@ -15,7 +15,13 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 
 from stepline import payloads
 from stepline.executor import Executor
-from stepline.host import ExecutorFactory, ExecutorHost, NoSuchExecutorObject, UnknownExecutorType
+from stepline.host import (
+    ExecutorFactory,
+    ExecutorHost,
+    NoSuchExecutorObject,
+    StateTooLarge,
+    UnknownExecutorType,
+)
 from stepline.limits import GRPC_MESSAGE_OPTIONS
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 
@@ -74,6 +80,8 @@ async def _abort(context: Ctx, exc: Exception) -> None:
         await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
     if isinstance(exc, NoSuchExecutorObject):
         await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+    if isinstance(exc, StateTooLarge):
+        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
     if isinstance(exc, payloads.PayloadError):
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
 

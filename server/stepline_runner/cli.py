@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import logging
 import signal
+import sqlite3
 
 from .api.server import start_runner
+from .store.sqlite import SchemaError
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,7 +27,12 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(_serve(args.db, args.host, args.port))
+    try:
+        asyncio.run(_serve(args.db, args.host, args.port))
+    except (SchemaError, sqlite3.Error) as exc:
+        parser.exit(2, f"stepline-runner: cannot use database {args.db}: {exc}\n")
+    except OSError as exc:
+        parser.exit(2, f"stepline-runner: {exc}\n")
 
 
 async def _serve(db: str, host: str, port: int) -> None:

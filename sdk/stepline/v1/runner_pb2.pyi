@@ -41,7 +41,7 @@ class GetWorkflowResponse(_message.Message):
     def __init__(self, workflow: _Optional[_Union[_workflow_pb2.WorkflowDefinition, _Mapping]] = ..., graph_signature: _Optional[str] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("run_id", "workflow_id", "status", "superstep", "latest_checkpoint_id", "parent_checkpoint_id", "parent_run_id", "error", "last_sequence", "created_at", "updated_at", "graph_signature")
+    __slots__ = ("run_id", "workflow_id", "status", "superstep", "latest_checkpoint_id", "parent_checkpoint_id", "parent_run_id", "error", "last_sequence", "created_at", "updated_at", "graph_signature", "checkpoint_policy")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +54,7 @@ class Run(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     GRAPH_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_POLICY_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     workflow_id: str
     status: _events_pb2.RunStatus
@@ -66,17 +67,20 @@ class Run(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
     graph_signature: str
-    def __init__(self, run_id: _Optional[str] = ..., workflow_id: _Optional[str] = ..., status: _Optional[_Union[_events_pb2.RunStatus, str]] = ..., superstep: _Optional[int] = ..., latest_checkpoint_id: _Optional[str] = ..., parent_checkpoint_id: _Optional[str] = ..., parent_run_id: _Optional[str] = ..., error: _Optional[_Union[_payload_pb2.ErrorInfo, _Mapping]] = ..., last_sequence: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., graph_signature: _Optional[str] = ...) -> None: ...
+    checkpoint_policy: _workflow_pb2.CheckpointPolicy
+    def __init__(self, run_id: _Optional[str] = ..., workflow_id: _Optional[str] = ..., status: _Optional[_Union[_events_pb2.RunStatus, str]] = ..., superstep: _Optional[int] = ..., latest_checkpoint_id: _Optional[str] = ..., parent_checkpoint_id: _Optional[str] = ..., parent_run_id: _Optional[str] = ..., error: _Optional[_Union[_payload_pb2.ErrorInfo, _Mapping]] = ..., last_sequence: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., graph_signature: _Optional[str] = ..., checkpoint_policy: _Optional[_Union[_workflow_pb2.CheckpointPolicy, _Mapping]] = ...) -> None: ...
 
 class StartRunRequest(_message.Message):
-    __slots__ = ("workflow_id", "input", "run_id")
+    __slots__ = ("workflow_id", "input", "run_id", "checkpoint_policy")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_POLICY_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     input: _payload_pb2.Payload
     run_id: str
-    def __init__(self, workflow_id: _Optional[str] = ..., input: _Optional[_Union[_payload_pb2.Payload, _Mapping]] = ..., run_id: _Optional[str] = ...) -> None: ...
+    checkpoint_policy: _workflow_pb2.CheckpointPolicy
+    def __init__(self, workflow_id: _Optional[str] = ..., input: _Optional[_Union[_payload_pb2.Payload, _Mapping]] = ..., run_id: _Optional[str] = ..., checkpoint_policy: _Optional[_Union[_workflow_pb2.CheckpointPolicy, _Mapping]] = ...) -> None: ...
 
 class StartRunResponse(_message.Message):
     __slots__ = ("run",)
@@ -253,8 +257,10 @@ class DeleteCheckpointRequest(_message.Message):
     def __init__(self, checkpoint_id: _Optional[str] = ...) -> None: ...
 
 class DeleteCheckpointResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("blobs_removed",)
+    BLOBS_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    blobs_removed: int
+    def __init__(self, blobs_removed: _Optional[int] = ...) -> None: ...
 
 class ResumeRunRequest(_message.Message):
     __slots__ = ("checkpoint_id", "fork", "new_run_id")

@@ -61,8 +61,10 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
     async def StartRun(
         self, request: runner_pb2.StartRunRequest, context: Ctx
     ) -> runner_pb2.StartRunResponse:
+        policy = request.checkpoint_policy if request.HasField("checkpoint_policy") else None
         run = await _status(
-            context, self.runner.start_run(request.workflow_id, request.input, request.run_id)
+            context,
+            self.runner.start_run(request.workflow_id, request.input, request.run_id, policy),
         )
         return runner_pb2.StartRunResponse(run=run)
 
@@ -127,6 +129,12 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             context, self.runner.get_checkpoint(request.checkpoint_id, request.include_content)
         )
         return runner_pb2.GetCheckpointResponse(checkpoint=checkpoint)
+
+    async def DeleteCheckpoint(
+        self, request: runner_pb2.DeleteCheckpointRequest, context: Ctx
+    ) -> runner_pb2.DeleteCheckpointResponse:
+        removed = await _status(context, self.runner.delete_checkpoint(request.checkpoint_id))
+        return runner_pb2.DeleteCheckpointResponse(blobs_removed=removed)
 
     async def ResumeRun(
         self, request: runner_pb2.ResumeRunRequest, context: Ctx

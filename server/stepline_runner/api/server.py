@@ -52,6 +52,9 @@ async def start_runner(db: str | Path, host: str = "127.0.0.1", port: int = 0) -
         (service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        await store.close()
+        raise OSError(f"cannot listen on {host}:{port}")
     await server.start()
     for name in ("", service_name):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -8,7 +8,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from stepline.v1 import events_pb2, executor_pb2, payload_pb2
+from stepline.v1 import events_pb2, executor_pb2, payload_pb2, workflow_pb2
 
 from ..store import NewCheckpoint, RunUpdate, StateRef, Store
 from . import events as ev
@@ -18,6 +18,8 @@ from .routing import ConditionError, route
 from .state import RunState
 
 E = events_pb2
+Mode = workflow_pb2.CheckpointPolicy
+RUNNING = (E.RUN_STATUS_RUNNING, E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS)
 
 
 @dataclass
@@ -35,6 +37,7 @@ class RunDriver:
         executors: ExecutorPort,
         hub: EventHub,
         accepts: Mapping[str, frozenset[str]],
+        policy: workflow_pb2.CheckpointPolicy | None = None,
         status: E.RunStatus = E.RUN_STATUS_RUNNING,
     ) -> None:
         self.state = state
@@ -42,12 +45,20 @@ class RunDriver:
         self.executors = executors
         self.hub = hub
         self.accepts = accepts
+        self.policy = policy or workflow_pb2.CheckpointPolicy()
         self.status = status
+        # Supersteps run since the last checkpoint (sparse checkpoint policies):
+        # their events wait for it, and so do the states of who ran in them.
+        self.held: list[events_pb2.Event] = []
+        self.dirty: set[str] = set()
+        self.committed_superstep = state.superstep
 
     async def run(self) -> None:
         """Run supersteps until there is nothing left to do now."""
         while self.state.has_work:
             if self.state.superstep >= self.state.graph.max_supersteps:
+                if self.held and not await self._checkpoint([], self.status):
+                    return
                 await self._fail(
                     payload_pb2.ErrorInfo(
                         type="SuperstepLimitExceeded",
@@ -151,29 +162,55 @@ class RunDriver:
             for x, text in routed.warnings
         ]
 
-        try:
-            states = await self._save_states(invoked)
-        except ExecutorCallError as exc:
-            error = payload_pb2.ErrorInfo(
-                type="SaveCheckpointFailed", message=str(exc), executor_id=exc.endpoint
-            )
-            await self._fail(error, events, step)
-            return False
-
-        parent = state.checkpoint_id
         state.superstep = step
         state.pending = routed.deliveries
         state.fan_in = fan_in
         state.shared_state = shared_state
         state.pending_requests = requests
         state.pending_responses = []
-        state.states.update(states)
-        checkpoint = state.checkpoint(parent)
+        self.dirty.update(invoked)
+        status = self._settled_status()
+        if self._checkpoint_due(step, status):
+            return await self._checkpoint(events, status)
+        events.append(ev.event(E.EVENT_KIND_SUPERSTEP_COMPLETED, step))
+        if status != self.status:
+            events.append(ev.status_changed(status, step))
+            self.status = status
+        self.held += events
+        return True
+
+    def _checkpoint_due(self, step: int, status: E.RunStatus) -> bool:
+        mode = self.policy.mode
+        if mode in (Mode.MODE_UNSPECIFIED, Mode.MODE_EVERY_SUPERSTEP) or status not in RUNNING:
+            return True
+        return mode == Mode.MODE_EVERY_N_SUPERSTEPS and step % self.policy.every_n == 0
+
+    async def _checkpoint(self, events: list[events_pb2.Event], status: E.RunStatus) -> bool:
+        """Save the states of who ran since the last checkpoint, then commit the
+        checkpoint with every event held since; False when the run failed."""
+        state = self.state
+        try:
+            state.states.update(await self._save_states(sorted(self.dirty)))
+        except ExecutorCallError as exc:
+            error = payload_pb2.ErrorInfo(
+                type="SaveCheckpointFailed", message=str(exc), executor_id=exc.endpoint
+            )
+            self.held += events
+            await self._fail(error, [], state.superstep)
+            return False
+        checkpoint = state.checkpoint(parent_checkpoint_id=state.checkpoint_id)
         state.checkpoint_id = checkpoint.checkpoint_id
+        self.dirty.clear()
+        events = self.held + events
+        self.held = []
         events.append(
-            ev.event(E.EVENT_KIND_SUPERSTEP_COMPLETED, step, checkpoint_id=checkpoint.checkpoint_id)
+            ev.event(
+                E.EVENT_KIND_SUPERSTEP_COMPLETED,
+                state.superstep,
+                checkpoint_id=checkpoint.checkpoint_id,
+            )
         )
-        await self._commit(events, self._settled_status(), checkpoint)
+        await self._commit(events, status, checkpoint)
         return True
 
     async def _execute(
@@ -252,6 +289,20 @@ class RunDriver:
         self, error: payload_pb2.ErrorInfo, events: list[events_pb2.Event], step: int | None = None
     ) -> None:
         step = self.state.superstep if step is None else step
+        if self.held:
+            # Not checkpointed, so they re-run on resume: logging them now
+            # would log their outputs twice.
+            first, last = self.committed_superstep + 1, self.state.superstep
+            events.insert(
+                0,
+                ev.event(
+                    E.EVENT_KIND_WARNING,
+                    step,
+                    message=f"superstep(s) {first}-{last} were not checkpointed; their events "
+                    "are dropped and they re-run on resume",
+                ),
+            )
+            self.held = []
         events.append(
             ev.event(E.EVENT_KIND_RUN_FAILED, step, error=error, executor_id=error.executor_id)
         )
@@ -267,12 +318,15 @@ class RunDriver:
         if status != self.status:
             events.append(ev.status_changed(status, self.state.superstep))
             self.status = status
-        update = RunUpdate(status, self.state.superstep, error)
+        if checkpoint is not None:
+            self.committed_superstep = checkpoint.superstep
+        update = RunUpdate(status, self.committed_superstep, error)
         # Shielded: once a commit starts, a cancel must not leave it unpublished.
         await asyncio.shield(self._store_and_publish(update, events, checkpoint))
 
     async def _store_and_publish(
         self, update: RunUpdate, events: list[events_pb2.Event], checkpoint: NewCheckpoint | None
     ) -> None:
-        stored = await self.store.commit(self.state.run_id, update, events, checkpoint)
+        keep_last = self.state.graph.definition.retention.keep_last
+        stored = await self.store.commit(self.state.run_id, update, events, checkpoint, keep_last)
         self.hub.publish(self.state.run_id, self.state.graph.workflow_id, stored)

@@ -102,8 +102,16 @@ class Graph:
             )
         if definition.max_supersteps < 0:
             raise InvalidArgument("max_supersteps must be positive (0 means the default)")
+        if definition.retention.keep_last < 0:
+            raise InvalidArgument("retention.keep_last must be 0 (keep all) or more")
+        check_policy(definition.checkpoint_policy, "checkpoint_policy")
         edges = [_compile_edge(i, e, nodes) for i, e in enumerate(definition.edges)]
         return cls(definition, nodes, edges, signature_of(definition))
+
+
+def check_policy(policy: workflow_pb2.CheckpointPolicy, where: str) -> None:
+    if policy.mode == workflow_pb2.CheckpointPolicy.MODE_EVERY_N_SUPERSTEPS and policy.every_n < 1:
+        raise InvalidArgument(f"{where}: MODE_EVERY_N_SUPERSTEPS needs every_n of 1 or more")
 
 
 def signature_of(definition: workflow_pb2.WorkflowDefinition) -> str:

@@ -17,6 +17,7 @@ from ..store.sqlite import decode_token
 from . import events as ev
 from .driver import RunDriver
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from .graph import check_policy
 from .hub import TERMINAL_STATUSES, EventHub, is_terminal
 from .ports import ExecutorCallError, ExecutorPort
 from .registry import Workflow, WorkflowRegistry
@@ -48,9 +49,16 @@ class Runner:
     # -- runs
 
     async def start_run(
-        self, workflow_id: str, payload: payload_pb2.Payload, run_id: str = ""
+        self,
+        workflow_id: str,
+        payload: payload_pb2.Payload,
+        run_id: str = "",
+        policy: workflow_pb2.CheckpointPolicy | None = None,
     ) -> runner_pb2.Run:
+        """Start a run; `policy` overrides the workflow's checkpoint policy."""
         self._check_open()
+        if policy is not None:
+            check_policy(policy, "checkpoint_policy")
         _check_payload(payload, "input")
         if run_id and not RUN_ID.match(run_id):
             raise InvalidArgument(
@@ -87,6 +95,9 @@ class Runner:
                 workflow_id=workflow_id,
                 status=E.RUN_STATUS_RUNNING,
                 graph_signature=workflow.graph.signature,
+                checkpoint_policy=policy
+                if policy is not None and policy.mode
+                else workflow.graph.definition.checkpoint_policy,
             )
             events = [
                 ev.event(E.EVENT_KIND_RUN_STARTED, workflow_id=workflow_id, data=payload),
@@ -94,7 +105,7 @@ class Runner:
             ]
             stored = await self.store.create_run(run, input_hash, checkpoint, events)
             self.hub.publish(run_id, workflow_id, stored)
-            self._launch(state, workflow)
+            self._launch(state, workflow, run.checkpoint_policy)
         return await self.get_run(run_id)
 
     async def get_run(self, run_id: str) -> runner_pb2.Run:
@@ -171,7 +182,7 @@ class Runner:
             update = RunUpdate(status, state.superstep)
             stored = await self.store.commit(run_id, update, events)
             self.hub.publish(run_id, source.workflow_id, stored)
-            self._launch(state, workflow)
+            self._launch(state, workflow, source.checkpoint_policy)
         return await self.get_run(run_id)
 
     async def _fork(
@@ -198,6 +209,7 @@ class Runner:
                 parent_checkpoint_id=checkpoint.checkpoint_id,
                 parent_run_id=source.run_id,
                 graph_signature=workflow.graph.signature,
+                checkpoint_policy=source.checkpoint_policy,
             )
             events = [
                 ev.event(E.EVENT_KIND_RUN_STARTED, state.superstep, workflow_id=source.workflow_id),
@@ -211,7 +223,7 @@ class Runner:
             ]
             stored = await self.store.create_run(run, "", first, events)
             self.hub.publish(run_id, source.workflow_id, stored)
-            self._launch(state, workflow)
+            self._launch(state, workflow, source.checkpoint_policy)
         return await self.get_run(run_id)
 
     # -- checkpoints
@@ -227,6 +239,17 @@ class Runner:
         self, checkpoint_id: str, include_content: bool
     ) -> runner_pb2.Checkpoint:
         return await self._checkpoint(checkpoint_id, include_content)
+
+    async def delete_checkpoint(self, checkpoint_id: str) -> int:
+        """Delete a checkpoint that is not its run's latest; return blobs removed."""
+        checkpoint = await self._checkpoint(checkpoint_id, include_content=False)
+        run = await self.get_run(checkpoint.run_id)
+        if run.latest_checkpoint_id == checkpoint_id:
+            raise FailedPrecondition(
+                f"checkpoint {checkpoint_id} is the latest of run {run.run_id!r}, which resumes "
+                "from it; delete older ones, or set a retention policy"
+            )
+        return await self.store.delete_checkpoint(checkpoint_id)
 
     async def _checkpoint(self, checkpoint_id: str, include_content: bool) -> runner_pb2.Checkpoint:
         if not checkpoint_id:
@@ -295,8 +318,10 @@ class Runner:
     def _lock(self, run_id: str) -> asyncio.Lock:
         return self._locks.setdefault(run_id, asyncio.Lock())
 
-    def _launch(self, state: RunState, workflow: Workflow) -> None:
-        driver = RunDriver(state, self.store, self.executors, self.hub, workflow.accepts)
+    def _launch(
+        self, state: RunState, workflow: Workflow, policy: workflow_pb2.CheckpointPolicy
+    ) -> None:
+        driver = RunDriver(state, self.store, self.executors, self.hub, workflow.accepts, policy)
         task = asyncio.create_task(self._drive(driver), name=f"run-{state.run_id}")
         self._active[state.run_id] = task
 

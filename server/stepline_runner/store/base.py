@@ -65,9 +65,16 @@ class Store(Protocol):
         update: RunUpdate,
         events: list[events_pb2.Event],
         checkpoint: NewCheckpoint | None = None,
+        keep_last: int = 0,
     ) -> list[events_pb2.Event]:
         """Store a checkpoint (if any), the events and the run's new status in
-        one transaction; return the events with their sequence numbers."""
+        one transaction; return the events with their sequence numbers. With
+        `keep_last`, older checkpoints of the run beyond that many go, with the
+        state blobs nothing else references."""
+        ...
+
+    async def delete_checkpoint(self, checkpoint_id: str) -> int:
+        """Delete one checkpoint and its unreferenced blobs; return the blob count."""
         ...
 
     async def get_run(self, run_id: str) -> runner_pb2.Run | None: ...

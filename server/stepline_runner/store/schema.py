@@ -1,6 +1,20 @@
-"""The SQLite schema and its version. Bump SCHEMA_VERSION with a migration."""
+"""The SQLite schema, its version, and the migration of older databases.
 
-SCHEMA_VERSION = 1
+A change to the schema bumps SCHEMA_VERSION, edits SCHEMA (what a new
+database gets) and adds to MIGRATIONS the statements that bring a database of
+the previous version to the new one.
+"""
+
+from __future__ import annotations
+
+import aiosqlite
+
+SCHEMA_VERSION = 2
+
+# version -> statements that turn a database of that version into the next.
+MIGRATIONS: dict[int, str] = {
+    1: "ALTER TABLE runs ADD COLUMN checkpoint_policy BLOB;",
+}
 
 SCHEMA = """
 CREATE TABLE workflows (
@@ -23,7 +37,8 @@ CREATE TABLE runs (
     graph_signature TEXT NOT NULL,
     input_hash TEXT NOT NULL,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    checkpoint_policy BLOB             -- CheckpointPolicy; NULL: the workflow's
 );
 CREATE INDEX runs_by_workflow ON runs (workflow_id, seq);
 CREATE INDEX runs_by_status ON runs (status);
@@ -60,3 +75,27 @@ CREATE TABLE events (
     PRIMARY KEY (run_id, sequence)
 ) WITHOUT ROWID;
 """
+
+
+class SchemaError(RuntimeError):
+    """The database was written by a newer Stepline, or is not a Stepline database."""
+
+
+async def migrate(db: aiosqlite.Connection) -> None:
+    rows = await db.execute_fetchall("PRAGMA user_version")
+    version = int(next(iter(rows))[0])
+    if version > SCHEMA_VERSION:
+        raise SchemaError(
+            f"the database has schema version {version}, newer than this runner's "
+            f"{SCHEMA_VERSION}: upgrade Stepline, or point --db at another file"
+        )
+    if version == 0:
+        rows = await db.execute_fetchall("SELECT count(*) FROM sqlite_master")
+        if next(iter(rows))[0]:
+            raise SchemaError("the database is not a Stepline database (it has other tables)")
+        script = SCHEMA
+    else:
+        script = "".join(MIGRATIONS[v] for v in range(version, SCHEMA_VERSION))
+    if version != SCHEMA_VERSION:
+        # One transaction: a crash mid-migration leaves the old version intact.
+        await db.executescript(f"BEGIN;{script}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")

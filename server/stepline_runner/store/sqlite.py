@@ -14,7 +14,6 @@ reserves the events' sequence numbers.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import time
 from collections.abc import Iterable
@@ -22,22 +21,25 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
 
 from .base import NewCheckpoint, RunUpdate
-from .schema import SCHEMA, SCHEMA_VERSION
+from .rows import (
+    CHECKPOINT_COLUMNS,
+    RUN_COLUMNS,
+    checkpoint_row,
+    decode_token,
+    encode_token,
+    run_row,
+)
+from .schema import SchemaError, migrate
 
 TERMINAL = (
     events_pb2.RUN_STATUS_COMPLETED,
     events_pb2.RUN_STATUS_FAILED,
     events_pb2.RUN_STATUS_CANCELLED,
 )
-
-
-class SchemaError(RuntimeError):
-    """The database was written by a newer Stepline, or is not a Stepline database."""
 
 
 class CorruptBlob(RuntimeError):
@@ -53,10 +55,14 @@ class SqliteStore:
     @classmethod
     async def open(cls, path: str | Path, synchronous: str = "NORMAL") -> SqliteStore:
         writer = await aiosqlite.connect(str(path), isolation_level="IMMEDIATE")
-        await writer.execute("PRAGMA journal_mode=WAL")
-        await writer.execute(f"PRAGMA synchronous={synchronous}")
-        await writer.execute("PRAGMA busy_timeout=5000")
-        await _migrate(writer)
+        try:
+            await writer.execute("PRAGMA journal_mode=WAL")
+            await writer.execute(f"PRAGMA synchronous={synchronous}")
+            await writer.execute("PRAGMA busy_timeout=5000")
+            await migrate(writer)
+        except BaseException:
+            await writer.close()  # its thread would keep the process alive
+            raise
         reader = await aiosqlite.connect(str(path), isolation_level=None)
         await reader.execute("PRAGMA busy_timeout=5000")
         return cls(writer, reader)
@@ -103,7 +109,8 @@ class SqliteStore:
             await db.execute(
                 "INSERT INTO runs (run_id, workflow_id, status, superstep, latest_checkpoint_id,"
                 " parent_checkpoint_id, parent_run_id, error, last_sequence, graph_signature,"
-                " input_hash, created_at, updated_at) VALUES (?,?,?,?,?,?,?,NULL,?,?,?,?,?)",
+                " input_hash, created_at, updated_at, checkpoint_policy)"
+                " VALUES (?,?,?,?,?,?,?,NULL,?,?,?,?,?,?)",
                 (
                     run.run_id,
                     run.workflow_id,
@@ -117,6 +124,9 @@ class SqliteStore:
                     input_hash,
                     now,
                     now,
+                    run.checkpoint_policy.SerializeToString()
+                    if run.HasField("checkpoint_policy")
+                    else None,
                 ),
             )
             await self._insert_checkpoint(db, run.run_id, checkpoint, now)
@@ -128,11 +138,19 @@ class SqliteStore:
         update: RunUpdate,
         events: list[events_pb2.Event],
         checkpoint: NewCheckpoint | None = None,
+        keep_last: int = 0,
     ) -> list[events_pb2.Event]:
         now = time.time()
         async with self._transaction() as db:
             if checkpoint is not None:
                 await self._insert_checkpoint(db, run_id, checkpoint, now)
+                if keep_last:
+                    rows = await db.execute_fetchall(
+                        "SELECT checkpoint_id FROM checkpoints WHERE run_id = ?"
+                        " ORDER BY seq DESC LIMIT -1 OFFSET ?",
+                        (run_id, keep_last),
+                    )
+                    await _delete_checkpoints(db, [r[0] for r in rows])
             rows = await db.execute_fetchall(
                 "UPDATE runs SET status = ?, superstep = ?, error = ?, updated_at = ?,"
                 " latest_checkpoint_id = COALESCE(?, latest_checkpoint_id),"
@@ -151,8 +169,8 @@ class SqliteStore:
             return await _insert_events(db, run_id, events, last_sequence=int(row[0]))
 
     async def get_run(self, run_id: str) -> runner_pb2.Run | None:
-        row = await self._one(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
-        return None if row is None else _run(row)
+        row = await self._one(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
+        return None if row is None else run_row(row)
 
     async def get_run_input_hash(self, run_id: str) -> str | None:
         row = await self._one("SELECT input_hash FROM runs WHERE run_id = ?", (run_id,))
@@ -165,18 +183,18 @@ class SqliteStore:
         where = "seq < ?" + (" AND workflow_id = ?" if workflow_id else "")
         params: tuple[Any, ...] = (before, workflow_id) if workflow_id else (before,)
         rows = await self._all(
-            f"SELECT {_RUN_COLUMNS}, seq FROM runs WHERE {where} ORDER BY seq DESC LIMIT ?",
+            f"SELECT {RUN_COLUMNS}, seq FROM runs WHERE {where} ORDER BY seq DESC LIMIT ?",
             (*params, page_size + 1),
         )
         token = encode_token(rows[page_size - 1][-1]) if len(rows) > page_size else ""
-        return [_run(r) for r in rows[:page_size]], token
+        return [run_row(r) for r in rows[:page_size]], token
 
     async def list_unfinished_runs(self) -> list[runner_pb2.Run]:
         rows = await self._all(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE status NOT IN (?, ?, ?) ORDER BY seq",
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE status NOT IN (?, ?, ?) ORDER BY seq",
             TERMINAL,
         )
-        return [_run(r) for r in rows]
+        return [run_row(r) for r in rows]
 
     # -- checkpoints
 
@@ -185,23 +203,23 @@ class SqliteStore:
     ) -> tuple[list[runner_pb2.Checkpoint], str]:
         after = decode_token(page_token)
         rows = await self._all(
-            f"SELECT {_CHECKPOINT_COLUMNS}, seq FROM checkpoints WHERE run_id = ? AND seq > ?"
+            f"SELECT {CHECKPOINT_COLUMNS}, seq FROM checkpoints WHERE run_id = ? AND seq > ?"
             " ORDER BY seq LIMIT ?",
             (run_id, after, page_size + 1),
         )
         token = encode_token(rows[page_size - 1][-1]) if len(rows) > page_size else ""
-        return [_checkpoint(r) for r in rows[:page_size]], token
+        return [checkpoint_row(r) for r in rows[:page_size]], token
 
     async def get_checkpoint(
         self, checkpoint_id: str, include_content: bool
     ) -> runner_pb2.Checkpoint | None:
         row = await self._one(
-            f"SELECT {_CHECKPOINT_COLUMNS}, content FROM checkpoints WHERE checkpoint_id = ?",
+            f"SELECT {CHECKPOINT_COLUMNS}, content FROM checkpoints WHERE checkpoint_id = ?",
             (checkpoint_id,),
         )
         if row is None:
             return None
-        checkpoint = _checkpoint(row)
+        checkpoint = checkpoint_row(row)
         if include_content:
             checkpoint.content.ParseFromString(row[-1])
             states = await self._all(
@@ -220,6 +238,10 @@ class SqliteStore:
                     payload_pb2.Payload(type_name=type_name, content_type=content_type, data=data)
                 )
         return checkpoint
+
+    async def delete_checkpoint(self, checkpoint_id: str) -> int:
+        async with self._transaction() as db:
+            return await _delete_checkpoints(db, [checkpoint_id])
 
     # -- events
 
@@ -276,6 +298,33 @@ class SqliteStore:
         return list(await self._reader.execute_fetchall(sql, tuple(params)))
 
 
+async def _delete_checkpoints(db: aiosqlite.Connection, checkpoint_ids: list[str]) -> int:
+    """Delete checkpoints and the state blobs no remaining checkpoint references;
+    return how many blobs went."""
+    if not checkpoint_ids:
+        return 0
+    marks = ",".join("?" * len(checkpoint_ids))
+    hashes = [
+        r[0]
+        for r in await db.execute_fetchall(
+            f"SELECT DISTINCT blob_hash FROM checkpoint_states WHERE checkpoint_id IN ({marks})",
+            checkpoint_ids,
+        )
+    ]
+    await db.execute(
+        f"DELETE FROM checkpoint_states WHERE checkpoint_id IN ({marks})", checkpoint_ids
+    )
+    await db.execute(f"DELETE FROM checkpoints WHERE checkpoint_id IN ({marks})", checkpoint_ids)
+    if not hashes:
+        return 0
+    rows = await db.execute_fetchall(
+        f"DELETE FROM blobs WHERE hash IN ({','.join('?' * len(hashes))}) AND NOT EXISTS"
+        " (SELECT 1 FROM checkpoint_states s WHERE s.blob_hash = blobs.hash) RETURNING hash",
+        hashes,
+    )
+    return len(list(rows))
+
+
 async def _insert_events(
     db: aiosqlite.Connection, run_id: str, events: list[events_pb2.Event], last_sequence: int
 ) -> list[events_pb2.Event]:
@@ -314,79 +363,4 @@ class _Transaction:
             self._lock.release()
 
 
-async def _migrate(db: aiosqlite.Connection) -> None:
-    async with db.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
-    version = int(row[0]) if row else 0
-    if version > SCHEMA_VERSION:
-        raise SchemaError(
-            f"the database has schema version {version}, newer than this runner's "
-            f"{SCHEMA_VERSION}: upgrade Stepline, or point --db at another file"
-        )
-    if version == 0:
-        async with db.execute("SELECT count(*) FROM sqlite_master") as cursor:
-            row = await cursor.fetchone()
-        if row and row[0]:
-            raise SchemaError("the database is not a Stepline database (it has other tables)")
-        await db.executescript(
-            "BEGIN;" + SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
-        )
-
-
-_RUN_COLUMNS = (
-    "run_id, workflow_id, status, superstep, latest_checkpoint_id, parent_checkpoint_id,"
-    " parent_run_id, error, last_sequence, graph_signature, created_at, updated_at"
-)
-_CHECKPOINT_COLUMNS = (
-    "checkpoint_id, run_id, superstep, parent_checkpoint_id, graph_signature, created_at"
-)
-
-
-def _timestamp(seconds: float) -> Timestamp:
-    ts = Timestamp()
-    ts.FromNanoseconds(int(seconds * 1e9))
-    return ts
-
-
-def _run(row: Any) -> runner_pb2.Run:
-    run = runner_pb2.Run(
-        run_id=row[0],
-        workflow_id=row[1],
-        status=row[2],
-        superstep=row[3],
-        latest_checkpoint_id=row[4],
-        parent_checkpoint_id=row[5],
-        parent_run_id=row[6],
-        last_sequence=row[8],
-        graph_signature=row[9],
-        created_at=_timestamp(row[10]),
-        updated_at=_timestamp(row[11]),
-    )
-    if row[7]:
-        run.error.ParseFromString(row[7])
-    return run
-
-
-def _checkpoint(row: Any) -> runner_pb2.Checkpoint:
-    return runner_pb2.Checkpoint(
-        checkpoint_id=row[0],
-        run_id=row[1],
-        superstep=row[2],
-        parent_checkpoint_id=row[3],
-        graph_signature=row[4],
-        created_at=_timestamp(row[5]),
-    )
-
-
-def encode_token(seq: int) -> str:
-    return base64.urlsafe_b64encode(str(seq).encode()).decode()
-
-
-def decode_token(token: str) -> int:
-    """0 for an empty token; ValueError for one this store did not make."""
-    if not token:
-        return 0
-    try:
-        return int(base64.urlsafe_b64decode(token.encode()).decode())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"page_token {token!r} is not one this runner issued") from exc
+__all__ = ["CorruptBlob", "SchemaError", "SqliteStore", "decode_token", "encode_token"]

@@ -1,0 +1,71 @@
+"""Rows of the SQLite store to protobuf messages, and page tokens."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from stepline.v1 import runner_pb2
+
+RUN_COLUMNS = (
+    "run_id, workflow_id, status, superstep, latest_checkpoint_id, parent_checkpoint_id,"
+    " parent_run_id, error, last_sequence, graph_signature, created_at, updated_at,"
+    " checkpoint_policy"
+)
+CHECKPOINT_COLUMNS = (
+    "checkpoint_id, run_id, superstep, parent_checkpoint_id, graph_signature, created_at"
+)
+
+
+def _timestamp(seconds: float) -> Timestamp:
+    ts = Timestamp()
+    ts.FromNanoseconds(int(seconds * 1e9))
+    return ts
+
+
+def run_row(row: Any) -> runner_pb2.Run:
+    run = runner_pb2.Run(
+        run_id=row[0],
+        workflow_id=row[1],
+        status=row[2],
+        superstep=row[3],
+        latest_checkpoint_id=row[4],
+        parent_checkpoint_id=row[5],
+        parent_run_id=row[6],
+        last_sequence=row[8],
+        graph_signature=row[9],
+        created_at=_timestamp(row[10]),
+        updated_at=_timestamp(row[11]),
+    )
+    if row[7]:
+        run.error.ParseFromString(row[7])
+    if row[12]:
+        run.checkpoint_policy.ParseFromString(row[12])
+    return run
+
+
+def checkpoint_row(row: Any) -> runner_pb2.Checkpoint:
+    return runner_pb2.Checkpoint(
+        checkpoint_id=row[0],
+        run_id=row[1],
+        superstep=row[2],
+        parent_checkpoint_id=row[3],
+        graph_signature=row[4],
+        created_at=_timestamp(row[5]),
+    )
+
+
+def encode_token(seq: int) -> str:
+    return base64.urlsafe_b64encode(str(seq).encode()).decode()
+
+
+def decode_token(token: str) -> int:
+    """0 for an empty token; ValueError for one this store did not make."""
+    if not token:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(token.encode()).decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"page_token {token!r} is not one this runner issued") from exc

@@ -1,0 +1,183 @@
+"""Checkpoints that cost what changed: dedup, policies, retention, GC, integrity."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from stepline import WorkflowBuilder, payloads
+from stepline.executor import Executor, WorkflowContext, handler
+from stepline.v1 import events_pb2 as E
+from stepline.v1 import workflow_pb2
+from stepline_runner.engine.errors import FailedPrecondition, InvalidArgument, NotFound
+from stepline_runner.store.sqlite import CorruptBlob
+from tests.unit.conftest import Harness, of_kind, outputs
+
+Mode = workflow_pb2.CheckpointPolicy
+
+
+class Plateau(Executor):
+    """State grows to 3, then stays: later saves are `unchanged`."""
+
+    def __init__(self) -> None:
+        self.level = 0
+
+    @handler
+    async def step(self, n: int, ctx: WorkflowContext) -> None:
+        self.level = min(n, 3)
+        if n < 8:
+            await ctx.send_message(n + 1)
+        else:
+            await ctx.yield_output(self.level)
+
+    def on_checkpoint_save(self) -> dict[str, int]:
+        return {"level": self.level}
+
+    def on_checkpoint_restore(self, state: dict[str, int]) -> None:
+        self.level = state["level"]
+
+
+def loop(keep_last: int = 0, policy: Mode | None = None) -> workflow_pb2.WorkflowDefinition:
+    definition = (
+        WorkflowBuilder("w")
+        .add_executor("p", "svc", type="plateau")
+        .add_edge("p", "p")
+        .set_start_executor("p")
+        .build()
+    )
+    definition.retention.keep_last = keep_last
+    if policy is not None:
+        definition.checkpoint_policy.CopyFrom(policy)
+    return definition
+
+
+def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db) as conn:
+        return list(conn.execute(sql))
+
+
+async def test_an_unchanged_state_costs_no_new_bytes(harness: Harness, tmp_path: Path) -> None:
+    host = harness.host("svc", {"plateau": Plateau})
+    await harness.runner.register_workflow(loop())
+    saves: list[bool] = []
+    save = host.save
+
+    def spy(request):  # type: ignore[no-untyped-def]
+        response = save(request)
+        saves.append(response.unchanged)
+        return response
+
+    host.save = spy  # type: ignore[method-assign]
+
+    events = await harness.run("w", 0)
+
+    assert outputs(events) == [3]
+    db = tmp_path / "stepline.db"
+    assert rows(db, "SELECT count(*) FROM checkpoints") == [(10,)]  # 0..9
+    assert rows(db, "SELECT count(*) FROM checkpoint_states") == [(9,)]
+    assert rows(db, "SELECT count(*) FROM blobs") == [(4,)]  # levels 0, 1, 2, 3
+    assert saves.count(True) == 5  # supersteps 5-9: the executor said "unchanged"
+
+
+async def test_retention_keeps_the_last_n_and_collects_garbage(
+    harness: Harness, tmp_path: Path
+) -> None:
+    harness.host("svc", {"plateau": Plateau})
+    await harness.runner.register_workflow(loop(keep_last=2))
+
+    events = await harness.run("w", 0)
+
+    checkpoints, _ = await harness.runner.list_checkpoints(events[0].run_id, 0, "")
+    assert [c.superstep for c in checkpoints] == [8, 9]
+    db = tmp_path / "stepline.db"
+    assert rows(db, "SELECT count(*) FROM blobs") == [(1,)]  # only level 3 is referenced
+    latest = await harness.runner.get_checkpoint(checkpoints[-1].checkpoint_id, True)
+    assert payloads.json_value(latest.content.executor_states["p"]) == {"level": 3}
+
+
+async def test_deleting_never_removes_a_blob_another_checkpoint_references(
+    harness: Harness,
+) -> None:
+    harness.host("svc", {"plateau": Plateau})
+    await harness.runner.register_workflow(loop())
+    events = await harness.run("w", 0)
+    run_id = events[0].run_id
+    checkpoints, _ = await harness.runner.list_checkpoints(run_id, 0, "")
+
+    with pytest.raises(FailedPrecondition, match="is the latest of run"):
+        await harness.runner.delete_checkpoint(checkpoints[-1].checkpoint_id)
+    with pytest.raises(NotFound):
+        await harness.runner.delete_checkpoint("nope")
+    # Level 3 is also in checkpoints 4-9, so deleting 4 frees nothing...
+    assert await harness.runner.delete_checkpoint(checkpoints[4].checkpoint_id) == 0
+    # ...while level 1 lives only in checkpoint 2.
+    assert await harness.runner.delete_checkpoint(checkpoints[2].checkpoint_id) == 1
+    remaining, _ = await harness.runner.list_checkpoints(run_id, 0, "")
+    assert len(remaining) == 8
+    for checkpoint in remaining:
+        await harness.runner.get_checkpoint(checkpoint.checkpoint_id, include_content=True)
+
+
+@pytest.mark.parametrize(
+    ("policy", "checkpointed"),
+    [
+        (Mode(mode=Mode.MODE_EVERY_N_SUPERSTEPS, every_n=3), [0, 3, 6, 9]),
+        (Mode(mode=Mode.MODE_ON_PAUSE_OR_FINISH), [0, 9]),
+    ],
+)
+async def test_sparse_checkpoint_policies(
+    harness: Harness, policy: Mode, checkpointed: list[int]
+) -> None:
+    harness.host("svc", {"plateau": Plateau})
+    await harness.runner.register_workflow(loop(policy=policy))
+
+    events = await harness.run("w", 0)
+
+    checkpoints, _ = await harness.runner.list_checkpoints(events[0].run_id, 0, "")
+    assert [c.superstep for c in checkpoints] == checkpointed
+    completed = of_kind(events, E.EVENT_KIND_SUPERSTEP_COMPLETED)
+    assert [c.superstep for c in completed] == list(range(1, 10))
+    assert [c.superstep for c in completed if c.checkpoint_id] == checkpointed[1:]
+    assert outputs(events) == [3]
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    final = await harness.runner.get_checkpoint(checkpoints[-1].checkpoint_id, True)
+    assert payloads.json_value(final.content.executor_states["p"]) == {"level": 3}
+
+
+async def test_a_run_can_override_the_workflow_policy(harness: Harness) -> None:
+    harness.host("svc", {"plateau": Plateau})
+    await harness.runner.register_workflow(loop())
+    policy = Mode(mode=Mode.MODE_ON_PAUSE_OR_FINISH)
+
+    run = await harness.runner.start_run("w", payloads.encode(0), policy=policy)
+    [e async for e in harness.runner.watch(run.run_id)]
+
+    checkpoints, _ = await harness.runner.list_checkpoints(run.run_id, 0, "")
+    assert [c.superstep for c in checkpoints] == [0, 9]
+    assert (await harness.get_run(run.run_id)).checkpoint_policy == policy
+    with pytest.raises(InvalidArgument, match="every_n"):
+        await harness.runner.start_run(
+            "w", payloads.encode(0), policy=Mode(mode=Mode.MODE_EVERY_N_SUPERSTEPS)
+        )
+
+
+async def test_a_corrupted_blob_is_refused_and_nothing_changes(
+    harness: Harness, tmp_path: Path
+) -> None:
+    harness.host("svc", {"plateau": Plateau})
+    await harness.runner.register_workflow(loop())
+    events = await harness.run("w", 0)
+    checkpoints, _ = await harness.runner.list_checkpoints(events[0].run_id, 0, "")
+    db = tmp_path / "stepline.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE blobs SET data = CAST('{\"level\":99}' AS BLOB)")
+    before = rows(db, "SELECT count(*), max(superstep) FROM checkpoints")
+
+    with pytest.raises(CorruptBlob, match="does not match its hash"):
+        await harness.runner.resume(checkpoints[5].checkpoint_id)
+
+    assert rows(db, "SELECT count(*), max(superstep) FROM checkpoints") == before
+    runs, _ = await harness.runner.list_runs("", 0, "")
+    assert len(runs) == 1

@@ -1,0 +1,77 @@
+"""The database schema has a version: older ones migrate, newer ones are refused."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from stepline_runner.store import SqliteStore
+from stepline_runner.store.schema import SCHEMA_VERSION
+from stepline_runner.store.sqlite import SchemaError
+
+
+async def test_a_schema_from_the_future_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "stepline.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+
+    with pytest.raises(SchemaError, match="newer than this runner's"):
+        await SqliteStore.open(db)
+
+
+async def test_the_runner_says_so_and_exits(tmp_path: Path) -> None:
+    db = tmp_path / "stepline.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "stepline_runner",
+        "--db",
+        str(db),
+        "--port",
+        "0",
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await process.communicate()
+
+    assert process.returncode == 2
+    assert b"upgrade Stepline" in stderr and b"Traceback" not in stderr
+
+
+async def test_a_version_1_database_is_migrated_with_its_runs(tmp_path: Path) -> None:
+    db = tmp_path / "stepline.db"
+    store = await SqliteStore.open(db)
+    await store.close()
+    with sqlite3.connect(db) as conn:  # turn it back into what version 1 wrote
+        conn.execute("ALTER TABLE runs DROP COLUMN checkpoint_policy")
+        conn.execute(
+            "INSERT INTO runs (run_id, workflow_id, status, superstep, latest_checkpoint_id,"
+            " parent_checkpoint_id, parent_run_id, last_sequence, graph_signature, input_hash,"
+            " created_at, updated_at) VALUES ('old', 'w', 4, 3, 'c', '', '', 9, 's', 'h', 0, 0)"
+        )
+        conn.execute("PRAGMA user_version = 1")
+
+    store = await SqliteStore.open(db)
+    try:
+        run = await store.get_run("old")
+    finally:
+        await store.close()
+
+    assert run is not None and run.superstep == 3 and run.last_sequence == 9
+    assert not run.HasField("checkpoint_policy")
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+def test_a_file_that_is_not_a_stepline_database_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "other.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE mine (x)")
+
+    with pytest.raises(SchemaError, match="not a Stepline database"):
+        asyncio.run(SqliteStore.open(db))
