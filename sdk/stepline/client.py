@@ -94,13 +94,24 @@ class RunnerClient:
         )
         return str(response.graph_signature)
 
-    async def start_run(self, workflow_id: str, input: Any, *, run_id: str = "") -> Run:
+    async def start_run(
+        self,
+        workflow_id: str,
+        input: Any,
+        *,
+        run_id: str = "",
+        checkpoint_policy: workflow_pb2.CheckpointPolicy | None = None,
+    ) -> Run:
         """Start a run with `input` (any value `stepline.payloads.encode` takes).
 
         With `run_id`, a retried start returns the run the first call started.
+        `checkpoint_policy` overrides the workflow's for this run.
         """
         request = runner_pb2.StartRunRequest(
-            workflow_id=workflow_id, input=payloads.encode(input), run_id=run_id
+            workflow_id=workflow_id,
+            input=payloads.encode(input),
+            run_id=run_id,
+            checkpoint_policy=checkpoint_policy,
         )
         response = await self._call("StartRun", request)
         run: Run = response.run
@@ -246,6 +257,22 @@ class RunnerClient:
         )
         checkpoint: Checkpoint = response.checkpoint
         return checkpoint
+
+    async def get_checkpoint_states(self, checkpoint_id: str) -> dict[str, Any]:
+        """The executor states a checkpoint holds, decoded from JSON, by executor id."""
+        checkpoint = await self.get_checkpoint(checkpoint_id, include_content=True)
+        return {
+            executor_id: payloads.json_value(state)
+            for executor_id, state in checkpoint.content.executor_states.items()
+        }
+
+    async def delete_checkpoint(self, checkpoint_id: str) -> int:
+        """Delete a checkpoint (not its run's latest); returns how many state
+        blobs went with it (those no other checkpoint references)."""
+        response = await self._call(
+            "DeleteCheckpoint", runner_pb2.DeleteCheckpointRequest(checkpoint_id=checkpoint_id)
+        )
+        return int(response.blobs_removed)
 
     async def resume(self, checkpoint_id: str, *, fork: bool = False, new_run_id: str = "") -> Run:
         """Continue from a checkpoint: its run, if it is the run's latest; else
