@@ -1,0 +1,253 @@
+"""`Probe`: the suite's client of the executor service under test.
+
+It wraps the generated stub so that checks read as a list of steps: every call
+has a deadline, every run id it makes is remembered (so the suite can end its
+runs afterwards), every response's `incarnation_id` is compared with the one
+`Describe` gave, and a failed call becomes a `CheckFailed` that names the RPC.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from stepline import payloads
+from stepline.limits import GRPC_MESSAGE_OPTIONS
+from stepline.v1 import executor_pb2, executor_pb2_grpc, payload_pb2
+
+Payload = payload_pb2.Payload
+
+
+class CheckFailed(Exception):
+    """A check found the executor service at fault; the message says how."""
+
+
+class RpcFailed(CheckFailed):
+    """An RPC answered with an error status."""
+
+    def __init__(self, method: str, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(f"{method} failed with {code.name}: {details}")
+        self.method = method
+        self.code = code
+        self.details = details
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to test: a service, one of its executor types, and messages it takes.
+
+    `messages` are payloads the type handles without error, in any state; the
+    suite sends them in various orders and combinations (see the package doc).
+    """
+
+    address: str
+    executor_type: str
+    messages: tuple[Payload, ...]
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Effects:
+    """What one or more `Execute` calls did, apart from the incarnation id."""
+
+    sent: tuple[payload_pb2.Message, ...] = ()
+    outputs: tuple[Payload, ...] = ()
+    events: tuple[executor_pb2.CustomEvent, ...] = ()
+    requests: tuple[payload_pb2.InputRequest, ...] = ()
+    shared_state_writes: tuple[payload_pb2.SharedStateWrite, ...] = ()
+
+    @classmethod
+    def of(cls, response: executor_pb2.ExecuteResponse) -> Effects:
+        return cls(
+            tuple(response.sent),
+            tuple(response.outputs),
+            tuple(response.events),
+            tuple(response.requests),
+            tuple(response.shared_state_writes),
+        )
+
+    def __add__(self, other: Effects) -> Effects:
+        return Effects(
+            self.sent + other.sent,
+            self.outputs + other.outputs,
+            self.events + other.events,
+            self.requests + other.requests,
+            self.shared_state_writes + other.shared_state_writes,
+        )
+
+    def __bool__(self) -> bool:
+        return any((self.sent, self.outputs, self.events, self.requests, self.shared_state_writes))
+
+
+class Probe:
+    """Calls the service under test on behalf of the checks."""
+
+    def __init__(
+        self,
+        target: Target,
+        channel: grpc.aio.Channel,
+        incarnation_id: str,
+        input_types: frozenset[str],
+    ) -> None:
+        self.target = target
+        #: From the first Describe; every later answer must carry the same.
+        self.incarnation_id = incarnation_id
+        #: The input_types Describe lists for the type under test.
+        self.input_types = input_types
+        self.runs: list[str] = []
+        self._stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+
+    @staticmethod
+    def channel(address: str) -> grpc.aio.Channel:
+        return grpc.aio.insecure_channel(address, options=GRPC_MESSAGE_OPTIONS)
+
+    def new_run(self) -> str:
+        """A run id no other check (nor any earlier suite run) uses."""
+        run_id = f"conformance-{uuid.uuid4().hex}"
+        self.runs.append(run_id)
+        return run_id
+
+    async def describe(self) -> executor_pb2.DescribeResponse:
+        response: executor_pb2.DescribeResponse = await self.call(
+            "Describe", executor_pb2.DescribeRequest()
+        )
+        return response
+
+    async def execute(
+        self,
+        run_id: str,
+        executor_id: str,
+        messages: Sequence[Payload],
+        *,
+        executor_type: str | None = None,
+        superstep: int = 1,
+    ) -> executor_pb2.ExecuteResponse:
+        """One `Execute`; a handler error in the response fails the check
+        (the messages are meant to be ones the executor handles)."""
+        response = await self.execute_raw(
+            run_id, executor_id, messages, executor_type=executor_type, superstep=superstep
+        )
+        if response.HasField("error"):
+            raise CheckFailed(
+                f"Execute of {len(messages)} message(s) to a {self.target.executor_type!r} "
+                f"returned a handler error, {response.error.type}: {response.error.message} "
+                "(the suite's messages must be ones the executor handles; see --message)"
+            )
+        return response
+
+    async def execute_raw(
+        self,
+        run_id: str,
+        executor_id: str,
+        messages: Sequence[Payload],
+        *,
+        executor_type: str | None = None,
+        superstep: int = 1,
+    ) -> executor_pb2.ExecuteResponse:
+        request = executor_pb2.ExecuteRequest(
+            run_id=run_id,
+            executor_id=executor_id,
+            executor_type=self.target.executor_type if executor_type is None else executor_type,
+            superstep=superstep,
+            attempt=1,
+        )
+        for payload in messages:
+            request.messages.add(payload=payload)
+        response: executor_pb2.ExecuteResponse = await self.call("Execute", request)
+        return response
+
+    async def save(
+        self, run_id: str, executor_id: str, known_state_hash: str = ""
+    ) -> executor_pb2.SaveCheckpointResponse:
+        request = executor_pb2.SaveCheckpointRequest(
+            run_id=run_id,
+            executor_id=executor_id,
+            executor_type=self.target.executor_type,
+            known_state_hash=known_state_hash,
+        )
+        response: executor_pb2.SaveCheckpointResponse = await self.call("SaveCheckpoint", request)
+        return response
+
+    async def state(self, run_id: str, executor_id: str) -> Payload:
+        """SaveCheckpoint without a known hash: the answer must carry the state."""
+        response = await self.save(run_id, executor_id)
+        if response.unchanged or not response.HasField("state"):
+            raise CheckFailed(
+                f"SaveCheckpoint for ({run_id}, {executor_id}) without known_state_hash "
+                "answered without a state"
+            )
+        return response.state
+
+    async def restore(
+        self,
+        run_id: str,
+        executor_id: str,
+        state: Payload | None,
+        *,
+        executor_type: str | None = None,
+    ) -> executor_pb2.RestoreCheckpointResponse:
+        request = executor_pb2.RestoreCheckpointRequest(
+            run_id=run_id,
+            executor_id=executor_id,
+            executor_type=self.target.executor_type if executor_type is None else executor_type,
+        )
+        if state is not None:
+            request.state.CopyFrom(state)
+        response: executor_pb2.RestoreCheckpointResponse = await self.call(
+            "RestoreCheckpoint", request
+        )
+        return response
+
+    async def end_run(self, run_id: str) -> int:
+        response: executor_pb2.EndRunResponse = await self.call(
+            "EndRun", executor_pb2.EndRunRequest(run_id=run_id)
+        )
+        return response.released
+
+    async def call(self, method: str, request: Any) -> Any:
+        try:
+            response = await getattr(self._stub, method)(request, timeout=self.target.timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise RpcFailed(method, exc.code(), exc.details() or "") from exc
+        got = getattr(response, "incarnation_id", self.incarnation_id)
+        if got != self.incarnation_id:
+            raise CheckFailed(
+                f"{method} answered with incarnation_id {got!r}, but Describe said "
+                f"{self.incarnation_id!r}: one process must keep one id (did it restart?)"
+            )
+        return response
+
+    async def expect_status(self, code: grpc.StatusCode, what: str, call: Any) -> str:
+        """Await `call`, which must fail with `code`; returns the status details."""
+        try:
+            await call
+        except RpcFailed as exc:
+            if exc.code != code:
+                raise CheckFailed(
+                    f"{what}: expected status {code.name}, got {exc.code.name}: {exc.details}"
+                ) from exc
+            if not exc.details.strip():
+                raise CheckFailed(f"{what}: {code.name} came without a message saying why") from exc
+            return exc.details
+        raise CheckFailed(f"{what}: expected status {code.name}, but the call succeeded")
+
+
+def same_state(a: Payload, b: Payload) -> bool:
+    """Equal states: same type name, content type (empty means JSON) and bytes."""
+    return (a.type_name, a.content_type or payloads.JSON, a.data) == (
+        b.type_name,
+        b.content_type or payloads.JSON,
+        b.data,
+    )
+
+
+def show(payload: Payload, limit: int = 120) -> str:
+    """A payload, briefly, for failure messages."""
+    data = payload.data.decode("utf-8", "replace") if payload.data else ""
+    if len(data) > limit:
+        data = data[:limit] + f"... ({len(payload.data)} bytes)"
+    return f"{payload.type_name or '(no type)'} {data}"
