@@ -1,0 +1,22 @@
+"""Start the Node.js `stage` service (examples/node-executor/stage.js) in place
+of this process.
+
+`exec` keeps the process id, so the e2e helpers that start
+`tests/executors/<name>.py` (wait for the ready line, SIGKILL) work on the
+Node service unchanged. Arguments and STEPLINE_TEST_LOG pass through.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+SERVICE = Path(__file__).resolve().parents[2] / "examples" / "node-executor" / "stage.js"
+
+if __name__ == "__main__":
+    node = shutil.which("node")
+    if node is None:
+        sys.exit("node is not on PATH: the Node executor service needs Node.js 20")
+    os.execv(node, [node, str(SERVICE), *sys.argv[1:]])
