@@ -167,8 +167,9 @@ class RunnerClient:
             stream = self._stub.WatchRun(request)
             try:
                 async for response in stream:
-                    after = response.event.sequence
-                    yield response.event
+                    for event in response.events:
+                        after = event.sequence
+                        yield event
                 return
             except grpc.aio.AioRpcError as exc:
                 if exc.code() != grpc.StatusCode.UNAVAILABLE:
@@ -189,7 +190,8 @@ class RunnerClient:
         stream = self._stub.WatchRuns(request)
         try:
             async for response in stream:
-                yield response.event
+                for event in response.events:
+                    yield event
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from exc
         finally:

@@ -29,10 +29,14 @@ class Harness:
     async def run(self, workflow_id: str, value: Any, run_id: str = "") -> list[events_pb2.Event]:
         run = await self.runner.start_run(workflow_id, payloads.encode(value), run_id)
         driver = self.runner._active.get(run.run_id)
-        events = [e async for e in self.runner.watch(run.run_id)]
+        events = await self.events(run.run_id)
         if driver is not None:
             await driver  # its clean-up (EndRun) follows the terminal event
         return events
+
+    async def events(self, run_id: str, after_sequence: int = 0) -> list[events_pb2.Event]:
+        """Every event the runner's watch yields, its batches flattened."""
+        return [e async for b in self.runner.watch(run_id, after_sequence) for e in b]
 
     async def get_run(self, run_id: str) -> runner_pb2.Run:
         return await self.runner.get_run(run_id)

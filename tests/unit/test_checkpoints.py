@@ -152,7 +152,7 @@ async def test_a_run_can_override_the_workflow_policy(harness: Harness) -> None:
     policy = Mode(mode=Mode.MODE_ON_PAUSE_OR_FINISH)
 
     run = await harness.runner.start_run("w", payloads.encode(0), policy=policy)
-    [e async for e in harness.runner.watch(run.run_id)]
+    await harness.events(run.run_id)
 
     checkpoints, _ = await harness.runner.list_checkpoints(run.run_id, 0, "")
     assert [c.superstep for c in checkpoints] == [0, 9]

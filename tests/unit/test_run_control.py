@@ -69,14 +69,14 @@ async def test_cancel_stops_an_in_flight_run_and_its_checkpoint_stays_resumable(
 
     assert cancelled.status == E.RUN_STATUS_CANCELLED
     assert cancelled.superstep == 3  # supersteps 1-3 done; 4 was in flight
-    events = [e async for e in harness.runner.watch(run.run_id)]
+    events = await harness.events(run.run_id)
     assert events[-1].status == E.RUN_STATUS_CANCELLED
     with pytest.raises(FailedPrecondition):
         await harness.runner.cancel_run(run.run_id)
 
     release.set()
     await harness.runner.resume(cancelled.latest_checkpoint_id)
-    rest = [e async for e in harness.runner.watch(run.run_id, events[-1].sequence)]
+    rest = await harness.events(run.run_id, events[-1].sequence)
     assert outputs(rest) == [6]  # count 3 restored; steps 4, 5, 6
     assert rest[-1].status == E.RUN_STATUS_COMPLETED
 
@@ -103,17 +103,17 @@ async def test_fork_from_an_older_checkpoint_leaves_the_original_alone(harness: 
     harness.host("svc", {"stepper": Stepper})
     await harness.runner.register_workflow(loop().build())
     run = await harness.runner.start_run("w", payloads.encode(0))
-    original = [e async for e in harness.runner.watch(run.run_id)]
+    original = await harness.events(run.run_id)
     checkpoints, _ = await harness.runner.list_checkpoints(run.run_id, 0, "")
 
     fork = await harness.runner.resume(checkpoints[2].checkpoint_id)
-    forked = [e async for e in harness.runner.watch(fork.run_id)]
+    forked = await harness.events(fork.run_id)
 
     assert fork.run_id != run.run_id and fork.parent_run_id == run.run_id
     assert fork.parent_checkpoint_id == checkpoints[2].checkpoint_id
     assert outputs(forked) == outputs(original) == [6]
     assert [e.sequence for e in forked] == list(range(1, len(forked) + 1))
-    after = [e async for e in harness.runner.watch(run.run_id)]
+    after = await harness.events(run.run_id)
     assert after == original
     with pytest.raises(FailedPrecondition):
         await harness.runner.resume(checkpoints[-1].checkpoint_id)  # completed
@@ -152,7 +152,7 @@ async def test_watch_after_the_end_waits_for_new_events(harness: Harness) -> Non
 
 
 async def _collect(harness: Harness, run_id: str, after: int) -> list[E.Event]:
-    return [e async for e in harness.runner.watch(run_id, after)]
+    return await harness.events(run_id, after)
 
 
 async def test_a_watcher_whose_read_races_the_final_commit_still_ends(harness: Harness) -> None:
@@ -179,6 +179,7 @@ async def test_a_watcher_whose_read_races_the_final_commit_still_ends(harness: H
             await ended.wait()
         return events
 
+    hub._runs.pop(run.run_id)  # as after a runner restart: the watcher must read the store
     hub.publish = spy_publish  # type: ignore[method-assign]
     store.read_events = stale_read  # type: ignore[method-assign]
     last = (await harness.get_run(run.run_id)).last_sequence

@@ -186,7 +186,7 @@ async def test_executor_error_fails_the_run_and_it_resumes_from_the_last_good_ch
 
     Flaky.fail = False
     await harness.runner.resume(checkpoints[-1].checkpoint_id)
-    rest = [e async for e in harness.runner.watch(run_id, after_sequence=events[-1].sequence)]
+    rest = await harness.events(run_id, after_sequence=events[-1].sequence)
 
     assert outputs(rest) == [4]  # seen=2 restored, superstep 3 re-run, then superstep 4
     assert rest[-1].status == E.RUN_STATUS_COMPLETED

@@ -98,20 +98,20 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             request.run_id, request.after_sequence, request.kinds, request.follow_after_end
         )
         while True:
-            event = await _status(context, _next(events))
-            if event is None:
+            batch = await _status(context, _next(events))
+            if batch is None:
                 return
-            yield runner_pb2.WatchRunResponse(event=event)
+            yield runner_pb2.WatchRunResponse(events=batch)
 
     async def WatchRuns(
         self, request: runner_pb2.WatchRunsRequest, context: Ctx
     ) -> AsyncIterator[runner_pb2.WatchRunsResponse]:
         events = self.runner.watch_all(request.workflow_id, request.kinds)
         while True:
-            event = await _status(context, _next(events))
-            if event is None:
+            batch = await _status(context, _next(events))
+            if batch is None:
                 return
-            yield runner_pb2.WatchRunsResponse(event=event)
+            yield runner_pb2.WatchRunsResponse(events=batch)
 
     async def ListCheckpoints(
         self, request: runner_pb2.ListCheckpointsRequest, context: Ctx

@@ -12,6 +12,7 @@ falls further behind than the buffer is told so and must reconnect.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field
@@ -92,14 +93,17 @@ class EventHub:
             del self._runs[run_id]
 
     def recent(self, run_id: str, after_sequence: int) -> list[events_pb2.Event] | None:
-        """Events after `after_sequence` if the tail holds all of them, else None."""
+        """Events after `after_sequence` from the tail: [] when the caller is up
+        to date, None when the tail does not hold them all (read the store)."""
         tail = self._runs.get(run_id)
-        if tail is None or not tail.events or tail.last_sequence <= after_sequence:
+        if tail is None or not tail.last_sequence:
             return None
+        if tail.last_sequence <= after_sequence:
+            return []
         first = tail.events[0].sequence
         if first > after_sequence + 1:
             return None
-        return list(tail.events)[after_sequence + 1 - first :]
+        return list(itertools.islice(tail.events, after_sequence + 1 - first, None))
 
     async def wait(
         self,
@@ -124,14 +128,16 @@ class EventHub:
 
     async def follow_all(
         self, workflow_id: str = "", kinds: Collection[events_pb2.EventKind] = ()
-    ) -> AsyncIterator[events_pb2.Event]:
-        """Live events of every run (or one workflow's runs) from now on."""
+    ) -> AsyncIterator[list[events_pb2.Event]]:
+        """Live events of every run (or one workflow's runs) from now on, in batches."""
         subscriber = _Subscriber(workflow_id, frozenset(kinds), self._subscriber_buffer)
         self._subscribers.add(subscriber)
         try:
             while True:
-                while subscriber.buffer:
-                    yield subscriber.buffer.popleft()
+                if subscriber.buffer:
+                    batch = list(subscriber.buffer)
+                    subscriber.buffer.clear()
+                    yield batch
                 if subscriber.overflowed:
                     raise ResourceExhausted(
                         f"this watcher fell more than {subscriber.limit} events behind; "

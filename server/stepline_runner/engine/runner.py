@@ -267,8 +267,9 @@ class Runner:
         after_sequence: int = 0,
         kinds: Iterable[E.EventKind] = (),
         follow_after_end: bool = False,
-    ) -> AsyncIterator[events_pb2.Event]:
-        """The run's events after `after_sequence`, stored then live."""
+    ) -> AsyncIterator[list[events_pb2.Event]]:
+        """The run's events after `after_sequence`, stored then live, in batches
+        of consecutive events; until the run ends unless `follow_after_end`."""
         run = await self.get_run(run_id)
         if after_sequence < 0:
             raise InvalidArgument("after_sequence must be 0 or more")
@@ -276,27 +277,29 @@ class Runner:
         seen = after_sequence
         ended = run.status in TERMINAL_STATUSES and run.last_sequence <= seen
         while not (ended and not follow_after_end):
-            batch = self.hub.recent(run_id, seen) or await self.store.read_events(run_id, seen, 256)
+            batch = self.hub.recent(run_id, seen)
+            if batch is None:
+                batch = await self.store.read_events(run_id, seen, 256)
             if not batch:
                 await self.hub.wait(run_id, seen, lambda: self._last_sequence(run_id))
                 continue
-            for event in batch:
-                seen = event.sequence
-                if not wanted or event.kind in wanted:
-                    yield event
-                if is_terminal(event):
-                    ended = True
-                    if not follow_after_end:
-                        return
+            end = next((i for i, e in enumerate(batch) if is_terminal(e)), None)
+            if end is not None:
+                batch = batch[: end + 1]
+                ended = True
+            seen = batch[-1].sequence
+            chosen = [e for e in batch if e.kind in wanted] if wanted else batch
+            if chosen:
+                yield chosen
 
     async def watch_all(
         self, workflow_id: str = "", kinds: Iterable[E.EventKind] = ()
-    ) -> AsyncIterator[events_pb2.Event]:
-        """Live events of every run, or of one workflow's runs."""
+    ) -> AsyncIterator[list[events_pb2.Event]]:
+        """Live events of every run, or of one workflow's runs, in batches."""
         if workflow_id:
             await self.workflows.definition(workflow_id)
-        async for event in self.hub.follow_all(workflow_id, frozenset(kinds)):
-            yield event
+        async for batch in self.hub.follow_all(workflow_id, frozenset(kinds)):
+            yield batch
 
     async def _last_sequence(self, run_id: str) -> int:
         return (await self.get_run(run_id)).last_sequence
