@@ -30,6 +30,7 @@ __all__ = [
     "WorkflowBuilder",
     "WorkflowContext",
     "handler",
+    "response_handler",
     "run_executors",
     "serve_executors",
 ]

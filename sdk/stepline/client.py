@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -13,11 +13,12 @@ import grpc
 from stepline import payloads
 from stepline.errors import RunFailedError, UnavailableError, from_rpc_error
 from stepline.limits import GRPC_MESSAGE_OPTIONS
-from stepline.v1 import events_pb2, runner_pb2, runner_pb2_grpc, workflow_pb2
+from stepline.v1 import events_pb2, payload_pb2, runner_pb2, runner_pb2_grpc, workflow_pb2
 
 Event = events_pb2.Event
 Run = runner_pb2.Run
 Checkpoint = runner_pb2.Checkpoint
+InputRequest = payload_pb2.InputRequest
 EventKind = events_pb2.EventKind
 RunStatus = events_pb2.RunStatus
 
@@ -231,6 +232,26 @@ class RunnerClient:
         """Start a run and wait for it to end (see `wait`)."""
         run = await self.start_run(workflow_id, input, run_id=run_id)
         return await self.wait(run.run_id, output_type=output_type)
+
+    async def send_responses(self, run_id: str, responses: Mapping[str, Any]) -> Run:
+        """Answer a waiting run's requests for input: request id -> response value.
+
+        Some may be answered now and others later; the run goes on with these.
+        """
+        request = runner_pb2.SendResponsesRequest(
+            run_id=run_id,
+            responses={rid: payloads.encode(value) for rid, value in responses.items()},
+        )
+        response = await self._call("SendResponses", request)
+        run: Run = response.run
+        return run
+
+    async def list_pending_requests(self, run_id: str) -> list[InputRequest]:
+        """The run's open requests for input."""
+        response = await self._call(
+            "ListPendingRequests", runner_pb2.ListPendingRequestsRequest(run_id=run_id)
+        )
+        return list(response.requests)
 
     async def list_checkpoints(self, run_id: str, *, page_size: int = 100) -> list[Checkpoint]:
         """All of a run's checkpoints, oldest first."""

@@ -73,18 +73,60 @@ def handler(
     return mark(fn) if fn is not None else mark
 
 
+@overload
+def response_handler(fn: F) -> F: ...
+@overload
+def response_handler(
+    *, sends: tuple[Any, ...] = (), yields: tuple[Any, ...] = ()
+) -> Callable[[F], F]: ...
+
+
+def response_handler(
+    fn: F | None = None, *, sends: tuple[Any, ...] = (), yields: tuple[Any, ...] = ()
+) -> F | Callable[[F], F]:
+    """Mark an `async def name(self, request: Q, response: R, ctx: WorkflowContext)`
+    as the handler of responses of type R to this executor's requests for input
+    (`ctx.request_info`). It receives the original request too."""
+
+    def mark(f: F) -> F:
+        f.__stepline_response_handler__ = (  # type: ignore[attr-defined]
+            tuple(payloads.type_name_of(t) for t in sends),
+            tuple(payloads.type_name_of(t) for t in yields),
+        )
+        return f
+
+    return mark(fn) if fn is not None else mark
+
+
+@dataclass(frozen=True)
+class ResponseHandlerSpec:
+    """A response handler: the request type it was asked with, the response it takes."""
+
+    name: str
+    request_type: Any
+    response_type: Any
+    sends: tuple[str, ...] = ()
+    yields: tuple[str, ...] = ()
+
+
 class Executor:
     """Base class of executors. Subclass it and mark handlers with `@handler`."""
 
     _handlers: ClassVar[dict[str, HandlerSpec]] = {}
+    _response_handlers: ClassVar[dict[str, ResponseHandlerSpec]] = {}
     #: The executor id in the workflow; set by the SDK when it creates the object.
     id: str = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         found: dict[str, HandlerSpec] = {}
+        responses: dict[str, ResponseHandlerSpec] = {}
         for klass in reversed(cls.__mro__):
             for name, member in vars(klass).items():
+                response_marks = getattr(member, "__stepline_response_handler__", None)
+                if response_marks is not None:
+                    spec_r = _response_handler_spec(cls, name, member, response_marks)
+                    responses[payloads.type_name_of(spec_r.response_type)] = spec_r
                 marks = getattr(member, "__stepline_handler__", None)
                 if marks is None:
                     continue
@@ -97,6 +139,7 @@ class Executor:
                     )
                 found[spec.type_name] = spec
         cls._handlers = found
+        cls._response_handlers = responses
 
     def on_checkpoint_save(self) -> dict[str, Any]:
         """Return this executor's state for a checkpoint (JSON-serialisable)."""
@@ -109,6 +152,11 @@ class Executor:
     def handler_specs(cls) -> dict[str, HandlerSpec]:
         """The handlers by the type name they accept."""
         return dict(cls._handlers)
+
+    @classmethod
+    def response_handler_specs(cls) -> dict[str, ResponseHandlerSpec]:
+        """The response handlers by the response type name they accept."""
+        return dict(cls._response_handlers)
 
 
 def _handler_spec(
@@ -131,6 +179,19 @@ def _handler_spec(
 
 
 BATCH_TYPE = "stepline.v1.MessageBatch"
+
+
+def _response_handler_spec(
+    cls: type, name: str, fn: Any, marks: tuple[tuple[str, ...], tuple[str, ...]]
+) -> ResponseHandlerSpec:
+    params = list(inspect.signature(fn).parameters.values())
+    hints = typing.get_type_hints(fn)
+    if len(params) != 4 or params[1].name not in hints or params[2].name not in hints:
+        raise TypeError(
+            f"{cls.__name__}.{name}: a response handler takes (self, request: Q, response: R, "
+            "ctx), with Q and R annotated"
+        )
+    return ResponseHandlerSpec(name, hints[params[1].name], hints[params[2].name], *marks)
 
 
 @dataclass
@@ -173,6 +234,16 @@ class WorkflowContext:
     async def set_shared_state(self, key: str, value: Any) -> None:
         """Write `key`; other executors see it from the next superstep on."""
         self.result.shared_state_writes.add(key=key, value=payloads.encode(value))
+
+    async def request_info(self, data: Any, response_type: Any) -> None:
+        """Ask for outside input (a person's approval, another system's answer).
+
+        The run waits for the answer, which a `@response_handler` for
+        `response_type` receives, with `data`, in a later superstep.
+        """
+        self.result.requests.add(
+            data=payloads.encode(data), response_type=payloads.type_name_of(response_type)
+        )
 
     async def delete_shared_state(self, key: str) -> None:
         """Remove `key` from the next superstep on."""

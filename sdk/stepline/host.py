@@ -13,7 +13,13 @@ import uuid
 from collections.abc import Callable, Mapping
 
 from stepline import __version__, payloads
-from stepline.executor import BATCH_TYPE, Executor, HandlerSpec, WorkflowContext
+from stepline.executor import (
+    BATCH_TYPE,
+    Executor,
+    HandlerSpec,
+    ResponseHandlerSpec,
+    WorkflowContext,
+)
 from stepline.limits import MAX_STATE_BYTES
 from stepline.v1 import executor_pb2, payload_pb2
 
@@ -42,6 +48,9 @@ class ExecutorHost:
             raise ValueError("an executor service must host at least one executor type")
         self._factories: dict[str, ExecutorFactory] = dict(executors)
         self._specs = {name: _specs_of(factory) for name, factory in executors.items()}
+        self._response_specs = {
+            name: factory().response_handler_specs() for name, factory in executors.items()
+        }
         self._objects: dict[tuple[str, str], Executor] = {}
         self.incarnation_id = uuid.uuid4().hex
 
@@ -55,11 +64,14 @@ class ExecutorHost:
             incarnation_id=self.incarnation_id, sdk=f"stepline-python/{__version__}"
         )
         for name, specs in self._specs.items():
+            answers = self._response_specs[name]
+            every: list[HandlerSpec | ResponseHandlerSpec] = [*specs.values(), *answers.values()]
             response.executor_types.add(
                 name=name,
                 input_types=sorted(specs),
-                output_types=sorted({t for s in specs.values() for t in s.sends}),
-                yield_types=sorted({t for s in specs.values() for t in s.yields}),
+                output_types=sorted({t for s in every for t in s.sends}),
+                yield_types=sorted({t for s in every for t in s.yields}),
+                response_types=sorted(answers),
             )
         return response
 
@@ -76,8 +88,21 @@ class ExecutorHost:
             shared_state=dict(request.shared_state),
         )
         ctx.result.incarnation_id = self.incarnation_id
-        specs = self._specs[request.executor_type or request.executor_id]
+        executor_type = request.executor_type or request.executor_id
+        specs = self._specs[executor_type]
         try:
+            for answer in request.responses:
+                handler = self._response_specs[executor_type].get(answer.response.type_name)
+                if handler is None:
+                    raise payloads.PayloadError(
+                        f"executor {request.executor_id!r} has no response handler for "
+                        f"{answer.response.type_name!r}"
+                    )
+                await getattr(executor, handler.name)(
+                    payloads.decode(answer.request.data, handler.request_type),
+                    payloads.decode(answer.response, handler.response_type),
+                    ctx,
+                )
             for message in request.messages:
                 spec = _handler_for(specs, message.payload, request.executor_id)
                 value = _decode(message.payload, spec)

@@ -136,6 +136,18 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         removed = await _status(context, self.runner.delete_checkpoint(request.checkpoint_id))
         return runner_pb2.DeleteCheckpointResponse(blobs_removed=removed)
 
+    async def SendResponses(
+        self, request: runner_pb2.SendResponsesRequest, context: Ctx
+    ) -> runner_pb2.SendResponsesResponse:
+        run = await _status(context, self.runner.send_responses(request.run_id, request.responses))
+        return runner_pb2.SendResponsesResponse(run=run)
+
+    async def ListPendingRequests(
+        self, request: runner_pb2.ListPendingRequestsRequest, context: Ctx
+    ) -> runner_pb2.ListPendingRequestsResponse:
+        requests = await _status(context, self.runner.pending_requests(request.run_id))
+        return runner_pb2.ListPendingRequestsResponse(requests=requests)
+
     async def ResumeRun(
         self, request: runner_pb2.ResumeRunRequest, context: Ctx
     ) -> runner_pb2.ResumeRunResponse:

@@ -6,27 +6,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import re
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 
 from stepline.v1 import events_pb2, executor_pb2, payload_pb2, runner_pb2, workflow_pb2
 
 from ..store import RunUpdate, Store
-from ..store.sqlite import decode_token
 from . import events as ev
 from .driver import RunDriver
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from .graph import check_policy
-from .hub import TERMINAL_STATUSES, EventHub, is_terminal
+from .hub import TERMINAL_STATUSES, EventHub
 from .ports import ExecutorCallError, ExecutorPort
 from .registry import Workflow, WorkflowRegistry
+from .requests import accept_responses
 from .state import RunState
+from .validation import check_payload, check_run_id, check_token, clamp_page_size
+from .watch import follow_run
 
 E = events_pb2
-RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-CONTENT_TYPES = ("", "application/json", "application/x-protobuf")
-MAX_PAGE_SIZE = 1000
 
 
 class Runner:
@@ -36,6 +34,7 @@ class Runner:
         self.hub = hub or EventHub()
         self.workflows = WorkflowRegistry(store, executors)
         self._active: dict[str, asyncio.Task[None]] = {}
+        self._drivers: dict[str, RunDriver] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._closing = False
 
@@ -59,12 +58,9 @@ class Runner:
         self._check_open()
         if policy is not None:
             check_policy(policy, "checkpoint_policy")
-        _check_payload(payload, "input")
-        if run_id and not RUN_ID.match(run_id):
-            raise InvalidArgument(
-                f"run_id {run_id!r} must be 1-128 letters, digits, '.', '_' or '-', "
-                "starting with a letter or digit"
-            )
+        check_payload(payload, "input")
+        if run_id:
+            check_run_id(run_id)
         workflow = await self.workflows.get(workflow_id)
         start = workflow.graph.start_id
         takes = workflow.accepts[start]
@@ -117,8 +113,8 @@ class Runner:
     async def list_runs(
         self, workflow_id: str, page_size: int, page_token: str
     ) -> tuple[list[runner_pb2.Run], str]:
-        size = _page_size(page_size)
-        _check_token(page_token)
+        size = clamp_page_size(page_size)
+        check_token(page_token)
         return await self.store.list_runs(workflow_id, size, page_token)
 
     async def cancel_run(self, run_id: str) -> runner_pb2.Run:
@@ -129,6 +125,7 @@ class Runner:
                     f"run {run_id!r} already ended ({E.RunStatus.Name(run.status)})"
                 )
             task = self._active.pop(run_id, None)
+            self._drivers.pop(run_id, None)
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -192,8 +189,8 @@ class Runner:
         workflow: Workflow,
         new_run_id: str,
     ) -> runner_pb2.Run:
-        if new_run_id and not RUN_ID.match(new_run_id):
-            raise InvalidArgument(f"new_run_id {new_run_id!r} is not a valid run id")
+        if new_run_id:
+            check_run_id(new_run_id, "new_run_id")
         run_id = new_run_id or uuid.uuid4().hex
         async with self._lock(run_id):
             if await self.store.get_run(run_id) is not None:
@@ -226,14 +223,58 @@ class Runner:
             self._launch(state, workflow, source.checkpoint_policy)
         return await self.get_run(run_id)
 
+    # -- requests for input
+
+    async def send_responses(
+        self, run_id: str, responses: Mapping[str, payload_pb2.Payload]
+    ) -> runner_pb2.Run:
+        """Answer open requests of a run that waits for input; it goes on at once."""
+        self._check_open()
+        async with self._lock(run_id):
+            run = await self.get_run(run_id)
+            if run_id in self._active or run.status != E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS:
+                raise FailedPrecondition(
+                    f"run {run_id!r} is not waiting for input "
+                    f"({E.RunStatus.Name(run.status)}); answer when its status is "
+                    "RUN_STATUS_IDLE_WITH_PENDING_REQUESTS"
+                )
+            checkpoint = await self._checkpoint(run.latest_checkpoint_id, include_content=True)
+            workflow = await self.workflows.get(run.workflow_id)
+            state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
+            accept_responses(state, responses, await self.store.request_ids(run_id))
+            # The executors may have restarted while the run waited (days, maybe).
+            await self._restore(state, checkpoint.content.executor_states)
+            answered = state.checkpoint(parent_checkpoint_id=checkpoint.checkpoint_id)
+            state.checkpoint_id = answered.checkpoint_id
+            status = (
+                E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS
+                if state.pending_requests
+                else E.RUN_STATUS_RUNNING
+            )
+            events = [ev.status_changed(status, state.superstep)]
+            update = RunUpdate(status, state.superstep)
+            stored = await self.store.commit(run_id, update, events, answered)
+            self.hub.publish(run_id, run.workflow_id, stored)
+            self._launch(state, workflow, run.checkpoint_policy, status)
+        return await self.get_run(run_id)
+
+    async def pending_requests(self, run_id: str) -> list[payload_pb2.InputRequest]:
+        """The run's open requests for input, oldest first."""
+        run = await self.get_run(run_id)
+        driver = self._drivers.get(run_id)
+        if driver is not None:
+            return list(driver.state.pending_requests.values())
+        checkpoint = await self._checkpoint(run.latest_checkpoint_id, include_content=True)
+        return list(checkpoint.content.pending_requests)
+
     # -- checkpoints
 
     async def list_checkpoints(
         self, run_id: str, page_size: int, page_token: str
     ) -> tuple[list[runner_pb2.Checkpoint], str]:
         await self.get_run(run_id)
-        _check_token(page_token)
-        return await self.store.list_checkpoints(run_id, _page_size(page_size), page_token)
+        check_token(page_token)
+        return await self.store.list_checkpoints(run_id, clamp_page_size(page_size), page_token)
 
     async def get_checkpoint(
         self, checkpoint_id: str, include_content: bool
@@ -273,24 +314,10 @@ class Runner:
         run = await self.get_run(run_id)
         if after_sequence < 0:
             raise InvalidArgument("after_sequence must be 0 or more")
-        wanted = frozenset(kinds)
-        seen = after_sequence
-        ended = run.status in TERMINAL_STATUSES and run.last_sequence <= seen
-        while not (ended and not follow_after_end):
-            batch = self.hub.recent(run_id, seen)
-            if batch is None:
-                batch = await self.store.read_events(run_id, seen, 256)
-            if not batch:
-                await self.hub.wait(run_id, seen, lambda: self._last_sequence(run_id))
-                continue
-            end = next((i for i, e in enumerate(batch) if is_terminal(e)), None)
-            if end is not None:
-                batch = batch[: end + 1]
-                ended = True
-            seen = batch[-1].sequence
-            chosen = [e for e in batch if e.kind in wanted] if wanted else batch
-            if chosen:
-                yield chosen
+        async for batch in follow_run(
+            self.store, self.hub, run, after_sequence, frozenset(kinds), follow_after_end
+        ):
+            yield batch
 
     async def watch_all(
         self, workflow_id: str = "", kinds: Iterable[E.EventKind] = ()
@@ -300,9 +327,6 @@ class Runner:
             await self.workflows.definition(workflow_id)
         async for batch in self.hub.follow_all(workflow_id, frozenset(kinds)):
             yield batch
-
-    async def _last_sequence(self, run_id: str) -> int:
-        return (await self.get_run(run_id)).last_sequence
 
     # -- lifecycle
 
@@ -322,11 +346,18 @@ class Runner:
         return self._locks.setdefault(run_id, asyncio.Lock())
 
     def _launch(
-        self, state: RunState, workflow: Workflow, policy: workflow_pb2.CheckpointPolicy
+        self,
+        state: RunState,
+        workflow: Workflow,
+        policy: workflow_pb2.CheckpointPolicy,
+        status: E.RunStatus = E.RUN_STATUS_RUNNING,
     ) -> None:
-        driver = RunDriver(state, self.store, self.executors, self.hub, workflow.accepts, policy)
+        driver = RunDriver(
+            state, self.store, self.executors, self.hub, workflow.accepts, policy, status
+        )
         task = asyncio.create_task(self._drive(driver), name=f"run-{state.run_id}")
         self._active[state.run_id] = task
+        self._drivers[state.run_id] = driver
 
     async def _drive(self, driver: RunDriver) -> None:
         run_id = driver.state.run_id
@@ -335,6 +366,7 @@ class Runner:
         finally:
             if self._active.get(run_id) is asyncio.current_task():
                 del self._active[run_id]
+                del self._drivers[run_id]
                 self._locks.pop(run_id, None)
         if driver.status in TERMINAL_STATUSES:
             await self._end_run(run_id, driver.state.graph.nodes.values())
@@ -370,26 +402,3 @@ class Runner:
             ),
             return_exceptions=True,
         )
-
-
-def _check_payload(payload: payload_pb2.Payload, what: str) -> None:
-    if not payload.type_name:
-        raise InvalidArgument(f"{what}: type_name is required")
-    if payload.content_type not in CONTENT_TYPES:
-        raise InvalidArgument(
-            f"{what}: content_type {payload.content_type!r} is not supported; use "
-            "application/json or application/x-protobuf"
-        )
-
-
-def _page_size(page_size: int) -> int:
-    if page_size < 0:
-        raise InvalidArgument("page_size must be 0 or more")
-    return min(page_size or 50, MAX_PAGE_SIZE)
-
-
-def _check_token(token: str) -> None:
-    try:
-        decode_token(token)
-    except ValueError as exc:
-        raise InvalidArgument(str(exc)) from exc

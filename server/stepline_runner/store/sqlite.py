@@ -254,6 +254,14 @@ class SqliteStore:
         )
         return [events_pb2.Event.FromString(r[0]) for r in rows]
 
+    async def request_ids(self, run_id: str) -> set[str]:
+        """Every request for input the run's log holds."""
+        rows = await self._all(
+            "SELECT body FROM events WHERE run_id = ? AND kind = ?",
+            (run_id, events_pb2.EVENT_KIND_REQUEST_INFO),
+        )
+        return {events_pb2.Event.FromString(r[0]).request.request_id for r in rows}
+
     # -- helpers
 
     def _transaction(self) -> _Transaction:

@@ -1,0 +1,39 @@
+"""Requests for outside input: checking responses and handing them to a run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from stepline.v1 import payload_pb2
+
+from .errors import FailedPrecondition, InvalidArgument, NotFound
+from .state import RunState
+from .validation import check_payload
+
+
+def accept_responses(
+    state: RunState, responses: Mapping[str, payload_pb2.Payload], asked: set[str]
+) -> None:
+    """Move answered requests from pending to the responses the next superstep
+    delivers. Every response is checked before anything changes; `asked` holds
+    every request id the run ever logged, to tell "answered" from "unknown"."""
+    if not responses:
+        raise InvalidArgument("responses is empty: map at least one request_id to a payload")
+    for request_id, payload in responses.items():
+        check_payload(payload, f"response to {request_id}")
+        request = state.pending_requests.get(request_id)
+        if request is None:
+            if request_id in asked:
+                raise FailedPrecondition(f"request {request_id!r} was already answered")
+            pending = ", ".join(sorted(state.pending_requests)) or "none"
+            raise NotFound(
+                f"run {state.run_id!r} has no request {request_id!r}; pending: {pending}"
+            )
+        if request.response_type and payload.type_name != request.response_type:
+            raise InvalidArgument(
+                f"request {request_id!r} wants a response of type {request.response_type!r}, "
+                f"not {payload.type_name!r}"
+            )
+    for request_id, payload in responses.items():
+        request = state.pending_requests.pop(request_id)
+        state.pending_responses.append(payload_pb2.InputResponse(request=request, response=payload))

@@ -1,0 +1,47 @@
+"""Following one run's events: stored ones first, then live, never twice."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection
+
+from stepline.v1 import events_pb2, runner_pb2
+
+from ..store import Store
+from .hub import TERMINAL_STATUSES, EventHub, is_terminal
+
+READ_BATCH = 256
+
+
+async def follow_run(
+    store: Store,
+    hub: EventHub,
+    run: runner_pb2.Run,
+    after_sequence: int,
+    kinds: Collection[events_pb2.EventKind],
+    follow_after_end: bool,
+) -> AsyncIterator[list[events_pb2.Event]]:
+    """Batches of the run's events after `after_sequence` (only `kinds`, if
+    any), until its terminal event unless `follow_after_end`."""
+    run_id = run.run_id
+
+    async def stored_last_sequence() -> int:
+        current = await store.get_run(run_id)
+        return current.last_sequence if current else 0
+
+    seen = after_sequence
+    ended = run.status in TERMINAL_STATUSES and run.last_sequence <= seen
+    while not (ended and not follow_after_end):
+        batch = hub.recent(run_id, seen)
+        if batch is None:
+            batch = await store.read_events(run_id, seen, READ_BATCH)
+        if not batch:
+            await hub.wait(run_id, seen, stored_last_sequence)
+            continue
+        end = next((i for i, e in enumerate(batch) if is_terminal(e)), None)
+        if end is not None:
+            batch = batch[: end + 1]
+            ended = True
+        seen = batch[-1].sequence
+        chosen = [e for e in batch if e.kind in kinds] if kinds else batch
+        if chosen:
+            yield chosen
