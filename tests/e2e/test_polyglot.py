@@ -251,21 +251,28 @@ class Services:
             await service.kill()
 
     @classmethod
-    async def start(cls, tmp: Path, incarnation: int) -> Services:
-        """Logs go to python-N.jsonl and node-N.jsonl, N = `incarnation`."""
-        python = await start_executors(
-            "stages", {"STEPLINE_TEST_LOG": str(tmp / f"python-{incarnation}.jsonl")}
-        )
-        node = await start_node_executors(
-            {"STEPLINE_TEST_LOG": str(tmp / f"node-{incarnation}.jsonl")}
-        )
+    async def start(cls, tmp: Path) -> Services:
+        python = await start_executors("stages", _log_env(tmp, "python", 1))
+        node = await start_node_executors(_log_env(tmp, "node", 1))
         return cls(tmp, await start_runner(tmp / "stepline.db"), python, node)
+
+    async def restart(self, incarnation: int) -> None:
+        """Start all three again (after `kill_all`), on new ports. Each is kept
+        as soon as it serves, so the fixture stops it whatever happens next."""
+        self.python = await start_executors("stages", _log_env(self.tmp, "python", incarnation))
+        self.node = await start_node_executors(_log_env(self.tmp, "node", incarnation))
+        self.runner = await start_runner(self.tmp / "stepline.db")
+
+
+def _log_env(tmp: Path, service: str, incarnation: int) -> dict[str, str]:
+    """Each service process logs its saves and restores to its own file."""
+    return {"STEPLINE_TEST_LOG": str(tmp / f"{service}-{incarnation}.jsonl")}
 
 
 @pytest.fixture
 async def services(tmp_path: Path) -> AsyncIterator[Services]:
     require_node()
-    services = await Services.start(tmp_path, 1)
+    services = await Services.start(tmp_path)
     try:
         yield services
     finally:
@@ -308,12 +315,7 @@ async def test_mixed_chain_resumes_after_sigkill_like_an_all_python_chain(
     node_saves = by_executor(services.log("node-1.jsonl"), "save")
     assert set(node_saves) == {"b"}, "only b runs in the Node service"
 
-    restarted = await Services.start(services.tmp, 2)
-    services.runner, services.python, services.node = (
-        restarted.runner,
-        restarted.python,
-        restarted.node,
-    )
+    await services.restart(2)
     async with RunnerClient(services.runner.address) as client:
         # The services moved to new ports; the topology (and so the signature) is the same.
         await services.register(client)
