@@ -13,7 +13,7 @@ from stepline.errors import (
     SteplineError,
     UnavailableError,
 )
-from stepline.executor import Executor, WorkflowContext, handler
+from stepline.executor import Executor, WorkflowContext, handler, response_handler
 from stepline.serve import run_executors, serve_executors
 
 __all__ = [
