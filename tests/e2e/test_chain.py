@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from typing import Any
 
 from stepline import RunnerClient, payloads
@@ -50,22 +51,20 @@ async def test_resume_after_sigkill_of_runner_and_executors(cluster: Cluster) ->
         if event.kind == E.EVENT_KIND_SUPERSTEP_COMPLETED and event.superstep >= 5:
             break
     await cluster.kill_all()
-    killed_at = await _stored_superstep(cluster, run.run_id)
+    killed_at, last_checkpoint = _stored(cluster, run.run_id)
     assert 5 <= killed_at < 24, "the kill must land mid-run"
     cluster.log.write_text("")
 
     await cluster.start_all()
     client = cluster.client()
-    # The executors moved to new ports; the topology (and so the signature) is the same.
+    # The executors moved to new ports; the topology (and so the signature) is
+    # the same. The restarted runner resumes the run by itself once they answer.
     await client.register_workflow(cluster.chain())
-    stored = await client.get_run(run.run_id)
-    assert stored.status == E.RUN_STATUS_RUNNING
-    await client.resume(stored.latest_checkpoint_id)
     resumed = await client.wait(run.run_id, output_type=dict)
 
     assert resumed.outputs == reference.outputs
     assert await final_states(client, run.run_id) == reference_states
-    checkpoint = await client.get_checkpoint(stored.latest_checkpoint_id, include_content=True)
+    checkpoint = await client.get_checkpoint(last_checkpoint, include_content=True)
     saved = {x: payloads.json_value(p) for x, p in checkpoint.content.executor_states.items()}
     restored = {
         line["executor"]: line["state"]
@@ -77,6 +76,8 @@ async def test_resume_after_sigkill_of_runner_and_executors(cluster: Cluster) ->
     assert sequences == list(range(1, len(sequences) + 1))
     outputs = [e for e in resumed.events if e.kind == E.EVENT_KIND_OUTPUT]
     assert len(outputs) == 1
+    resumes = [e for e in resumed.events if e.kind == E.EVENT_KIND_RUN_RESUMED]
+    assert [e.checkpoint_id for e in resumes] == [last_checkpoint]
 
 
 async def test_two_concurrent_runs_keep_executor_states_apart(cluster: Cluster) -> None:
@@ -96,12 +97,13 @@ async def test_two_concurrent_runs_keep_executor_states_apart(cluster: Cluster) 
         assert await final_states(client, result.run.run_id) == solo[value]
 
 
-async def _stored_superstep(cluster: Cluster, run_id: str) -> int:
-    import sqlite3
-
+def _stored(cluster: Cluster, run_id: str) -> tuple[int, str]:
+    """The run's superstep and latest checkpoint as the database has them."""
     with sqlite3.connect(cluster.db) as db:
-        row = db.execute("SELECT superstep FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-    return int(row[0])
+        row = db.execute(
+            "SELECT superstep, latest_checkpoint_id FROM runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
+    return int(row[0]), str(row[1])
 
 
 async def test_sigterm_shuts_the_runner_down_gracefully(cluster: Cluster) -> None:

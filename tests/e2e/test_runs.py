@@ -24,7 +24,8 @@ class Services:
 
     async def start(self) -> RunnerClient:
         self.executors = [await start_executors("shapes") for _ in range(2)]
-        self.runner = await start_runner(self.db)
+        # Resumes are explicit here: the runner's own is tested elsewhere.
+        self.runner = await start_runner(self.db, 0, "--no-auto-resume")
         self.client = RunnerClient(self.runner.address)
         return self.client
 

@@ -71,8 +71,9 @@ async def _drain(stream: asyncio.StreamReader) -> None:
         pass
 
 
-async def start_runner(db: Path, port: int = 0) -> Service:
-    return await spawn("-m", "stepline_runner", "--db", str(db), "--port", str(port))
+async def start_runner(db: Path, port: int = 0, *options: str) -> Service:
+    """The runner on `db`; `options` are more command-line flags."""
+    return await spawn("-m", "stepline_runner", "--db", str(db), "--port", str(port), *options)
 
 
 def free_port() -> int:

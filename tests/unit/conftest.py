@@ -28,7 +28,7 @@ class Harness:
 
     async def run(self, workflow_id: str, value: Any, run_id: str = "") -> list[events_pb2.Event]:
         run = await self.runner.start_run(workflow_id, payloads.encode(value), run_id)
-        driver = self.runner._active.get(run.run_id)
+        driver = self.runner.runs.task(run.run_id)
         events = await self.events(run.run_id)
         if driver is not None:
             await driver  # its clean-up (EndRun) follows the terminal event

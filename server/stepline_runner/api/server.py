@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 from stepline.limits import GRPC_MESSAGE_OPTIONS
 from stepline.v1 import runner_pb2, runner_pb2_grpc
 
+from ..engine.recovery import RetryPolicy
 from ..engine.runner import Runner
 from ..store import SqliteStore
 from .executor_client import GrpcExecutors
@@ -38,11 +39,25 @@ class RunnerServer:
         await self.store.close()
 
 
-async def start_runner(db: str | Path, host: str = "127.0.0.1", port: int = 0) -> RunnerServer:
-    """Open the database and serve RunnerService on host:port (0 picks a port)."""
-    store = await SqliteStore.open(db)
+async def start_runner(
+    db: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    auto_resume: bool = True,
+    retry: RetryPolicy | None = None,
+    durability: str = "normal",
+) -> RunnerServer:
+    """Open the database and serve RunnerService on host:port (0 picks a port).
+
+    With `auto_resume`, runs that were running when the runner stopped go on
+    from their latest checkpoint. `durability` "normal" (WAL, synchronous
+    NORMAL) survives process crashes; "full" also survives power loss, for a
+    commit that waits for the disk.
+    """
+    store = await SqliteStore.open(db, synchronous=durability.upper())
     executors = GrpcExecutors()
-    runner = Runner(store, executors)
+    runner = Runner(store, executors, retry=retry)
     server = grpc.aio.server(options=GRPC_MESSAGE_OPTIONS)
     runner_pb2_grpc.add_RunnerServiceServicer_to_server(RunnerServicer(runner), server)
     health_servicer = health_aio.HealthServicer()
@@ -58,4 +73,6 @@ async def start_runner(db: str | Path, host: str = "127.0.0.1", port: int = 0) -
     await server.start()
     for name in ("", service_name):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    if auto_resume:
+        await runner.resume_unfinished()
     return RunnerServer(server, runner, store, executors, health_servicer, bound)

@@ -14,6 +14,7 @@ from ..store import NewCheckpoint, RunUpdate, StateRef, Store
 from . import events as ev
 from .hub import EventHub
 from .ports import ExecutorCallError, ExecutorPort
+from .recovery import ExecutorLost, RetryPolicy, restore_with_retries
 from .routing import ConditionError, route
 from .state import RunState
 
@@ -27,6 +28,7 @@ class _Outcome:
     executor_id: str
     response: executor_pb2.ExecuteResponse | None = None
     error: payload_pb2.ErrorInfo | None = None
+    lost: str = ""  # why the executor may have lost its state
 
 
 class RunDriver:
@@ -39,6 +41,8 @@ class RunDriver:
         accepts: Mapping[str, frozenset[str]],
         policy: workflow_pb2.CheckpointPolicy | None = None,
         status: E.RunStatus = E.RUN_STATUS_RUNNING,
+        retry: RetryPolicy | None = None,
+        restore_first: bool = False,
     ) -> None:
         self.state = state
         self.store = store
@@ -52,28 +56,90 @@ class RunDriver:
         self.held: list[events_pb2.Event] = []
         self.dirty: set[str] = set()
         self.committed_superstep = state.superstep
+        self.retry = retry or RetryPolicy()
+        # After a runner restart the executors may hold anything: restore them.
+        self.restore_first = restore_first
+        # Rollbacks since the last checkpoint; Execute's attempt is one more.
+        self.rollbacks = 0
+        # Endpoint -> incarnation id seen: a new one means it restarted.
+        self.incarnations: dict[str, str] = {}
 
     async def run(self) -> None:
-        """Run supersteps until there is nothing left to do now."""
+        """Run supersteps until there is nothing left to do now. An executor
+        that restarts or goes away costs a rollback to the last checkpoint."""
+        if self.restore_first and not await self._recover(None):
+            return
         while self.state.has_work:
-            if self.state.superstep >= self.state.graph.max_supersteps:
-                if self.held and not await self._checkpoint([], self.status):
+            try:
+                if not await self._next():
                     return
-                await self._fail(
-                    payload_pb2.ErrorInfo(
-                        type="SuperstepLimitExceeded",
-                        message=f"the run reached its limit of {self.state.graph.max_supersteps} "
-                        "supersteps with messages still to deliver; raise max_supersteps in the "
-                        "workflow definition if the loop is intended",
-                    ),
-                    [],
-                )
-                return
-            if not await self._superstep():
-                return
+            except ExecutorLost as lost:
+                if not await self._recover(str(lost)):
+                    return
         if self.status not in (E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS, E.RUN_STATUS_COMPLETED):
             # Resumed with nothing to deliver: settle the status now.
             await self._commit([], self._settled_status())
+
+    async def _next(self) -> bool:
+        """The next superstep, or the end at the limit; False when the run ended."""
+        if self.state.superstep >= self.state.graph.max_supersteps:
+            if self.held and not await self._checkpoint([], self.status):
+                return False
+            await self._fail(
+                payload_pb2.ErrorInfo(
+                    type="SuperstepLimitExceeded",
+                    message=f"the run reached its limit of {self.state.graph.max_supersteps} "
+                    "supersteps with messages still to deliver; raise max_supersteps in the "
+                    "workflow definition if the loop is intended",
+                ),
+                [],
+            )
+            return False
+        return await self._superstep()
+
+    async def _recover(self, reason: str | None) -> bool:
+        """Restore every executor of the run to the last checkpoint (waiting for
+        those that are away) and go on from there; False when the run failed.
+        `reason` None means the runner itself restarted."""
+        self.rollbacks += 1
+        if self.rollbacks > self.retry.attempts:
+            error = payload_pb2.ErrorInfo(
+                type="ExecutorLost",
+                message=f"rolled back {self.retry.attempts} times without progress; last: {reason}",
+            )
+            await self._fail(error, [])
+            return False
+        checkpoint = await self.store.get_checkpoint(self.state.checkpoint_id, True)
+        assert checkpoint is not None, "a run's latest checkpoint is never deleted"
+        try:
+            self.incarnations = await restore_with_retries(
+                self.executors,
+                self.state.run_id,
+                self.state.graph,
+                checkpoint.content.executor_states,
+                self.retry,
+            )
+        except ExecutorCallError as exc:
+            error = payload_pb2.ErrorInfo(
+                type="ExecutorUnavailable",
+                message=f"executor service at {exc.endpoint} did not come back after "
+                f"{self.retry.attempts} attempts ({exc.code}: {exc.message}); the run can be "
+                f"resumed from checkpoint {checkpoint.checkpoint_id} once it is back",
+            )
+            await self._fail(error, [])
+            return False
+        self.state = RunState.from_checkpoint(self.state.run_id, self.state.graph, checkpoint)
+        self.held, self.dirty = [], set()
+        self.committed_superstep = checkpoint.superstep
+        if reason is None:
+            kind, message = E.EVENT_KIND_RUN_RESUMED, "the runner restarted"
+        else:
+            kind, message = E.EVENT_KIND_ROLLBACK, reason
+        event = ev.event(
+            kind, checkpoint.superstep, checkpoint_id=checkpoint.checkpoint_id, message=message
+        )
+        await self._commit([event], self._settled_status())
+        return True
 
     def _settled_status(self) -> E.RunStatus:
         if self.state.has_work:
@@ -103,6 +169,9 @@ class RunDriver:
         outcomes = await asyncio.gather(
             *(self._execute(x, step, inboxes.get(x, []), responses.get(x, [])) for x in invoked)
         )
+        lost = [o.lost for o in outcomes if o.lost]
+        if lost:
+            raise ExecutorLost(lost[0])
         failed = [o for o in outcomes if o.error is not None]
         if failed:
             for o in failed:
@@ -201,6 +270,7 @@ class RunDriver:
         checkpoint = state.checkpoint(parent_checkpoint_id=state.checkpoint_id)
         state.checkpoint_id = checkpoint.checkpoint_id
         self.dirty.clear()
+        self.rollbacks = 0
         events = self.held + events
         self.held = []
         events.append(
@@ -229,12 +299,14 @@ class RunDriver:
             messages=messages,
             responses=responses,
             shared_state=self.state.shared_state,
-            attempt=1,
+            attempt=self.rollbacks + 1,
         )
         timeout = node.execute_timeout.ToTimedelta().total_seconds() or None
         try:
             response = await self.executors.execute(node.endpoint, request, timeout)
         except ExecutorCallError as exc:
+            if exc.code == "UNAVAILABLE":
+                return _Outcome(executor_id, lost=f"Execute on {executor_id!r}: {exc}")
             kind = (
                 "ExecuteDeadlineExceeded"
                 if exc.code == "DEADLINE_EXCEEDED"
@@ -253,12 +325,22 @@ class RunDriver:
                     executor_id=executor_id,
                 ),
             )
+        restarted = self._restarted(node.endpoint, response.incarnation_id)
+        if restarted:
+            return _Outcome(executor_id, lost=restarted)
         if response.HasField("error"):
             error = payload_pb2.ErrorInfo()
             error.CopyFrom(response.error)
             error.executor_id = executor_id
             return _Outcome(executor_id, error=error)
         return _Outcome(executor_id, response=response)
+
+    def _restarted(self, endpoint: str, incarnation_id: str) -> str:
+        """Why the service at `endpoint` lost its memory, or "" if it did not."""
+        known = self.incarnations.setdefault(endpoint, incarnation_id)
+        if incarnation_id and known and incarnation_id != known:
+            return f"executor service at {endpoint} restarted ({known} -> {incarnation_id})"
+        return ""
 
     async def _save_states(self, executor_ids: list[str]) -> dict[str, StateRef]:
         """Collect the state of every executor that ran: the others' states
@@ -267,15 +349,24 @@ class RunDriver:
         async def save(executor_id: str) -> tuple[str, StateRef]:
             node = self.state.graph.nodes[executor_id]
             known = self.state.states.get(executor_id)
-            response = await self.executors.save(
-                node.endpoint,
-                executor_pb2.SaveCheckpointRequest(
-                    run_id=self.state.run_id,
-                    executor_id=executor_id,
-                    executor_type=self.state.graph.node_type(executor_id),
-                    known_state_hash=known.hash if known else "",
-                ),
-            )
+            try:
+                response = await self.executors.save(
+                    node.endpoint,
+                    executor_pb2.SaveCheckpointRequest(
+                        run_id=self.state.run_id,
+                        executor_id=executor_id,
+                        executor_type=self.state.graph.node_type(executor_id),
+                        known_state_hash=known.hash if known else "",
+                    ),
+                )
+            except ExecutorCallError as exc:
+                # FAILED_PRECONDITION: it holds no object for the run any more.
+                if exc.code in ("UNAVAILABLE", "FAILED_PRECONDITION"):
+                    raise ExecutorLost(f"SaveCheckpoint on {executor_id!r}: {exc}") from exc
+                raise
+            restarted = self._restarted(node.endpoint, response.incarnation_id)
+            if restarted:
+                raise ExecutorLost(restarted)
             if response.unchanged and known is not None:
                 return executor_id, StateRef(known.hash, known.type_name, known.content_type)
             p = response.state

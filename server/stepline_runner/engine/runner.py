@@ -3,24 +3,23 @@ runs; the gRPC layer translates its calls and errors, nothing more."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 
-from stepline.v1 import events_pb2, executor_pb2, payload_pb2, runner_pb2, workflow_pb2
+from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
 
 from ..store import RunUpdate, Store
 from . import events as ev
-from .driver import RunDriver
-from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from .graph import check_policy
 from .hub import TERMINAL_STATUSES, EventHub
-from .ports import ExecutorCallError, ExecutorPort
+from .ports import ExecutorPort
+from .recovery import RetryPolicy
 from .registry import Workflow, WorkflowRegistry
 from .requests import accept_responses
 from .state import RunState
+from .supervisor import Supervisor
 from .validation import check_payload, check_run_id, check_token, clamp_page_size
 from .watch import follow_run
 
@@ -28,15 +27,19 @@ E = events_pb2
 
 
 class Runner:
-    def __init__(self, store: Store, executors: ExecutorPort, hub: EventHub | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        executors: ExecutorPort,
+        hub: EventHub | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
         self.store = store
         self.executors = executors
         self.hub = hub or EventHub()
+        self.retry = retry or RetryPolicy()
         self.workflows = WorkflowRegistry(store, executors)
-        self._active: dict[str, asyncio.Task[None]] = {}
-        self._drivers: dict[str, RunDriver] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._closing = False
+        self.runs = Supervisor(store, executors, self.hub, self.workflows, self.retry)
 
     # -- workflows
 
@@ -55,7 +58,7 @@ class Runner:
         policy: workflow_pb2.CheckpointPolicy | None = None,
     ) -> runner_pb2.Run:
         """Start a run; `policy` overrides the workflow's checkpoint policy."""
-        self._check_open()
+        self.runs.check_open()
         if policy is not None:
             check_policy(policy, "checkpoint_policy")
         check_payload(payload, "input")
@@ -71,7 +74,7 @@ class Runner:
             )
         input_hash = hashlib.sha256(payload.SerializeToString(deterministic=True)).hexdigest()
         run_id = run_id or uuid.uuid4().hex
-        async with self._lock(run_id):
+        async with self.runs.lock(run_id):
             existing = await self.store.get_run(run_id)
             if existing is not None:
                 if (
@@ -101,7 +104,7 @@ class Runner:
             ]
             stored = await self.store.create_run(run, input_hash, checkpoint, events)
             self.hub.publish(run_id, workflow_id, stored)
-            self._launch(state, workflow, run.checkpoint_policy)
+            self.runs.launch(state, workflow, run.checkpoint_policy)
         return await self.get_run(run_id)
 
     async def get_run(self, run_id: str) -> runner_pb2.Run:
@@ -118,25 +121,20 @@ class Runner:
         return await self.store.list_runs(workflow_id, size, page_token)
 
     async def cancel_run(self, run_id: str) -> runner_pb2.Run:
-        async with self._lock(run_id):
+        async with self.runs.lock(run_id):
             run = await self.get_run(run_id)
             if run.status in TERMINAL_STATUSES:
                 raise FailedPrecondition(
                     f"run {run_id!r} already ended ({E.RunStatus.Name(run.status)})"
                 )
-            task = self._active.pop(run_id, None)
-            self._drivers.pop(run_id, None)
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await self.runs.stop(run_id)
             run = await self.get_run(run_id)
             if run.status not in TERMINAL_STATUSES:
                 events = [ev.status_changed(E.RUN_STATUS_CANCELLED, run.superstep)]
                 update = RunUpdate(E.RUN_STATUS_CANCELLED, run.superstep)
                 stored = await self.store.commit(run_id, update, events)
                 self.hub.publish(run_id, run.workflow_id, stored)
-        await self._end_run(
+        await self.runs.end_run(
             run_id, (await self.workflows.get(run.workflow_id)).graph.nodes.values()
         )
         return await self.get_run(run_id)
@@ -145,7 +143,7 @@ class Runner:
         self, checkpoint_id: str, fork: bool = False, new_run_id: str = ""
     ) -> runner_pb2.Run:
         """Continue from a checkpoint: the same run from its latest, else a fork."""
-        self._check_open()
+        self.runs.check_open()
         checkpoint = await self._checkpoint(checkpoint_id, include_content=True)
         source = await self.get_run(checkpoint.run_id)
         workflow = await self.workflows.get(source.workflow_id)
@@ -158,8 +156,8 @@ class Runner:
         if fork or checkpoint_id != source.latest_checkpoint_id:
             return await self._fork(checkpoint, source, workflow, new_run_id)
         run_id = source.run_id
-        async with self._lock(run_id):
-            if run_id in self._active:
+        async with self.runs.lock(run_id):
+            if self.runs.is_active(run_id):
                 raise FailedPrecondition(
                     f"run {run_id!r} is active; cancel it first, or fork the checkpoint"
                 )
@@ -169,7 +167,7 @@ class Runner:
                     f"run {run_id!r} completed; fork one of its checkpoints to run it again"
                 )
             state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
-            await self._restore(state, checkpoint.content.executor_states)
+            await self.runs.restore(state, checkpoint.content.executor_states)
             events = [
                 ev.event(E.EVENT_KIND_RUN_RESUMED, state.superstep, checkpoint_id=checkpoint_id),
             ]
@@ -179,7 +177,7 @@ class Runner:
             update = RunUpdate(status, state.superstep)
             stored = await self.store.commit(run_id, update, events)
             self.hub.publish(run_id, source.workflow_id, stored)
-            self._launch(state, workflow, source.checkpoint_policy)
+            self.runs.launch(state, workflow, source.checkpoint_policy)
         return await self.get_run(run_id)
 
     async def _fork(
@@ -192,11 +190,11 @@ class Runner:
         if new_run_id:
             check_run_id(new_run_id, "new_run_id")
         run_id = new_run_id or uuid.uuid4().hex
-        async with self._lock(run_id):
+        async with self.runs.lock(run_id):
             if await self.store.get_run(run_id) is not None:
                 raise AlreadyExists(f"run {run_id!r} exists; choose another new_run_id")
             state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
-            await self._restore(state, checkpoint.content.executor_states)
+            await self.runs.restore(state, checkpoint.content.executor_states)
             first = state.checkpoint(parent_checkpoint_id=checkpoint.checkpoint_id)
             state.checkpoint_id = first.checkpoint_id
             run = runner_pb2.Run(
@@ -220,7 +218,7 @@ class Runner:
             ]
             stored = await self.store.create_run(run, "", first, events)
             self.hub.publish(run_id, source.workflow_id, stored)
-            self._launch(state, workflow, source.checkpoint_policy)
+            self.runs.launch(state, workflow, source.checkpoint_policy)
         return await self.get_run(run_id)
 
     # -- requests for input
@@ -229,10 +227,10 @@ class Runner:
         self, run_id: str, responses: Mapping[str, payload_pb2.Payload]
     ) -> runner_pb2.Run:
         """Answer open requests of a run that waits for input; it goes on at once."""
-        self._check_open()
-        async with self._lock(run_id):
+        self.runs.check_open()
+        async with self.runs.lock(run_id):
             run = await self.get_run(run_id)
-            if run_id in self._active or run.status != E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS:
+            if self.runs.is_active(run_id) or run.status != E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS:
                 raise FailedPrecondition(
                     f"run {run_id!r} is not waiting for input "
                     f"({E.RunStatus.Name(run.status)}); answer when its status is "
@@ -243,7 +241,7 @@ class Runner:
             state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
             accept_responses(state, responses, await self.store.request_ids(run_id))
             # The executors may have restarted while the run waited (days, maybe).
-            await self._restore(state, checkpoint.content.executor_states)
+            await self.runs.restore(state, checkpoint.content.executor_states)
             answered = state.checkpoint(parent_checkpoint_id=checkpoint.checkpoint_id)
             state.checkpoint_id = answered.checkpoint_id
             status = (
@@ -255,13 +253,13 @@ class Runner:
             update = RunUpdate(status, state.superstep)
             stored = await self.store.commit(run_id, update, events, answered)
             self.hub.publish(run_id, run.workflow_id, stored)
-            self._launch(state, workflow, run.checkpoint_policy, status)
+            self.runs.launch(state, workflow, run.checkpoint_policy, status)
         return await self.get_run(run_id)
 
     async def pending_requests(self, run_id: str) -> list[payload_pb2.InputRequest]:
         """The run's open requests for input, oldest first."""
         run = await self.get_run(run_id)
-        driver = self._drivers.get(run_id)
+        driver = self.runs.driver(run_id)
         if driver is not None:
             return list(driver.state.pending_requests.values())
         checkpoint = await self._checkpoint(run.latest_checkpoint_id, include_content=True)
@@ -330,75 +328,11 @@ class Runner:
 
     # -- lifecycle
 
+    async def resume_unfinished(self) -> list[str]:
+        """After a restart: go on with every run that was running, from its
+        latest checkpoint, without a human. Returns their ids."""
+        return await self.runs.resume_unfinished()
+
     async def close(self) -> None:
         """Stop driving runs. They stay as stored, to be resumed on restart."""
-        self._closing = True
-        tasks = list(self._active.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    def _check_open(self) -> None:
-        if self._closing:
-            raise Unavailable("the runner is shutting down")
-
-    def _lock(self, run_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(run_id, asyncio.Lock())
-
-    def _launch(
-        self,
-        state: RunState,
-        workflow: Workflow,
-        policy: workflow_pb2.CheckpointPolicy,
-        status: E.RunStatus = E.RUN_STATUS_RUNNING,
-    ) -> None:
-        driver = RunDriver(
-            state, self.store, self.executors, self.hub, workflow.accepts, policy, status
-        )
-        task = asyncio.create_task(self._drive(driver), name=f"run-{state.run_id}")
-        self._active[state.run_id] = task
-        self._drivers[state.run_id] = driver
-
-    async def _drive(self, driver: RunDriver) -> None:
-        run_id = driver.state.run_id
-        try:
-            await driver.run()
-        finally:
-            if self._active.get(run_id) is asyncio.current_task():
-                del self._active[run_id]
-                del self._drivers[run_id]
-                self._locks.pop(run_id, None)
-        if driver.status in TERMINAL_STATUSES:
-            await self._end_run(run_id, driver.state.graph.nodes.values())
-
-    async def _restore(self, state: RunState, saved: Mapping[str, payload_pb2.Payload]) -> None:
-        """Put every executor of the run back to the checkpoint's state; those
-        without a saved state get a fresh object."""
-        graph = state.graph
-
-        async def restore(node: workflow_pb2.ExecutorNode) -> None:
-            request = executor_pb2.RestoreCheckpointRequest(
-                run_id=state.run_id, executor_id=node.id, executor_type=graph.node_type(node.id)
-            )
-            if node.id in saved:
-                request.state.CopyFrom(saved[node.id])
-            try:
-                await self.executors.restore(node.endpoint, request)
-            except ExecutorCallError as exc:
-                raise FailedPrecondition(
-                    f"cannot restore executor {node.id!r} at {node.endpoint}: {exc.code}: "
-                    f"{exc.message}"
-                ) from exc
-
-        await asyncio.gather(*(restore(n) for n in graph.nodes.values()))
-
-    async def _end_run(self, run_id: str, nodes: Iterable[workflow_pb2.ExecutorNode]) -> None:
-        """Let executor services release the run's objects (best effort)."""
-        endpoints = {n.endpoint for n in nodes}
-        await asyncio.gather(
-            *(
-                self.executors.end_run(e, executor_pb2.EndRunRequest(run_id=run_id))
-                for e in endpoints
-            ),
-            return_exceptions=True,
-        )
+        await self.runs.close()

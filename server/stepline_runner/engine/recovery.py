@@ -1,0 +1,76 @@
+"""Putting a run's executors back to a checkpoint, retrying while they are away."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from stepline.v1 import executor_pb2, payload_pb2
+
+from .graph import Graph
+from .ports import ExecutorCallError, ExecutorPort
+
+
+class ExecutorLost(Exception):
+    """An executor of the run lost, or may have lost, what it held: it
+    restarted, or it could not be reached. The run rolls back."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long to wait for an executor service that is away: `attempts`
+    tries, the pause doubling from `initial_backoff` up to `max_backoff`."""
+
+    attempts: int = 8
+    initial_backoff: float = 0.2
+    max_backoff: float = 5.0
+
+    def pauses(self) -> Iterator[float]:
+        """The pauses between attempts (one fewer than the attempts)."""
+        pause = self.initial_backoff
+        for _ in range(self.attempts - 1):
+            yield pause
+            pause = min(pause * 2, self.max_backoff)
+
+
+async def restore_executors(
+    executors: ExecutorPort,
+    run_id: str,
+    graph: Graph,
+    saved: Mapping[str, payload_pb2.Payload],
+) -> dict[str, str]:
+    """RestoreCheckpoint on every executor of the run, in parallel; those
+    without a saved state get a fresh object. Returns each endpoint's
+    incarnation id; raises the first `ExecutorCallError`."""
+
+    async def restore(executor_id: str) -> tuple[str, str]:
+        node = graph.nodes[executor_id]
+        request = executor_pb2.RestoreCheckpointRequest(
+            run_id=run_id, executor_id=executor_id, executor_type=graph.node_type(executor_id)
+        )
+        if executor_id in saved:
+            request.state.CopyFrom(saved[executor_id])
+        response = await executors.restore(node.endpoint, request)
+        return node.endpoint, response.incarnation_id
+
+    return dict(await asyncio.gather(*(restore(x) for x in graph.nodes)))
+
+
+async def restore_with_retries(
+    executors: ExecutorPort,
+    run_id: str,
+    graph: Graph,
+    saved: Mapping[str, payload_pb2.Payload],
+    retry: RetryPolicy,
+) -> dict[str, str]:
+    """`restore_executors`, tried again while an executor is unreachable."""
+    pauses = retry.pauses()
+    while True:
+        try:
+            return await restore_executors(executors, run_id, graph, saved)
+        except ExecutorCallError as exc:
+            pause = next(pauses, None)
+            if not exc.unreachable or pause is None:
+                raise
+            await asyncio.sleep(pause)  # backoff before the next attempt

@@ -1,0 +1,185 @@
+"""`Supervisor`: the runs this runner drives right now: their tasks, their
+locks, and bringing them back after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Mapping
+
+from stepline.v1 import events_pb2, executor_pb2, payload_pb2, runner_pb2, workflow_pb2
+
+from ..store import RunUpdate, Store
+from . import events as ev
+from .driver import RunDriver
+from .errors import FailedPrecondition, Unavailable
+from .hub import TERMINAL_STATUSES, EventHub
+from .ports import ExecutorCallError, ExecutorPort
+from .recovery import RetryPolicy, restore_executors
+from .registry import Workflow, WorkflowRegistry
+from .state import RunState
+
+E = events_pb2
+
+
+class Supervisor:
+    def __init__(
+        self,
+        store: Store,
+        executors: ExecutorPort,
+        hub: EventHub,
+        workflows: WorkflowRegistry,
+        retry: RetryPolicy,
+    ) -> None:
+        self.store = store
+        self.executors = executors
+        self.hub = hub
+        self.workflows = workflows
+        self.retry = retry
+        self._active: dict[str, asyncio.Task[None]] = {}
+        self._drivers: dict[str, RunDriver] = {}
+        self._recovering: set[asyncio.Task[None]] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._closing = False
+
+    def lock(self, run_id: str) -> asyncio.Lock:
+        """Held while a call changes what drives the run (start, resume, cancel...)."""
+        return self._locks.setdefault(run_id, asyncio.Lock())
+
+    def is_active(self, run_id: str) -> bool:
+        return run_id in self._active
+
+    def driver(self, run_id: str) -> RunDriver | None:
+        return self._drivers.get(run_id)
+
+    def task(self, run_id: str) -> asyncio.Task[None] | None:
+        return self._active.get(run_id)
+
+    def check_open(self) -> None:
+        if self._closing:
+            raise Unavailable("the runner is shutting down")
+
+    async def stop(self, run_id: str) -> None:
+        """Cancel the run's driver, in-flight calls included, and wait for it."""
+        task = self._active.pop(run_id, None)
+        self._drivers.pop(run_id, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def resume_unfinished(self) -> list[str]:
+        """After a restart: go on with every run that was running, from its
+        latest checkpoint, without a human. Returns their ids."""
+        runs = [
+            r
+            for r in await self.store.list_unfinished_runs()
+            if r.status != E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS
+        ]
+        for run in runs:
+            task = asyncio.create_task(self._resume_unfinished(run), name=f"recover-{run.run_id}")
+            self._recovering.add(task)
+            task.add_done_callback(self._recovering.discard)
+        return [r.run_id for r in runs]
+
+    async def _resume_unfinished(self, run: runner_pb2.Run) -> None:
+        pauses = self.retry.pauses()
+        while True:
+            try:
+                workflow = await self.workflows.get(run.workflow_id)
+                break
+            except FailedPrecondition as exc:  # its executors are not back yet
+                pause = next(pauses, None)
+                if pause is None:
+                    await self._fail_stored(run, "ExecutorUnavailable", str(exc))
+                    return
+                await asyncio.sleep(pause)  # backoff before the next attempt
+        if workflow.graph.signature != run.graph_signature:
+            await self._fail_stored(
+                run,
+                "GraphChanged",
+                f"workflow {run.workflow_id!r} was registered with another graph since this "
+                "run started; register the original graph and resume the run",
+            )
+            return
+        checkpoint = await self.store.get_checkpoint(run.latest_checkpoint_id, True)
+        assert checkpoint is not None, "a run's latest checkpoint is never deleted"
+        async with self.lock(run.run_id):
+            if run.run_id not in self._active and not self._closing:
+                state = RunState.from_checkpoint(run.run_id, workflow.graph, checkpoint)
+                self.launch(state, workflow, run.checkpoint_policy, run.status, True)
+
+    async def _fail_stored(self, run: runner_pb2.Run, kind: str, message: str) -> None:
+        error = payload_pb2.ErrorInfo(type=kind, message=message)
+        events = [
+            ev.event(E.EVENT_KIND_RUN_FAILED, run.superstep, error=error),
+            ev.status_changed(E.RUN_STATUS_FAILED, run.superstep),
+        ]
+        update = RunUpdate(E.RUN_STATUS_FAILED, run.superstep, error)
+        self.hub.publish(
+            run.run_id, run.workflow_id, await self.store.commit(run.run_id, update, events)
+        )
+
+    async def close(self) -> None:
+        """Stop driving runs. They stay as stored, to be resumed on restart."""
+        self._closing = True
+        tasks = [*self._active.values(), *self._recovering]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def launch(
+        self,
+        state: RunState,
+        workflow: Workflow,
+        policy: workflow_pb2.CheckpointPolicy,
+        status: E.RunStatus = E.RUN_STATUS_RUNNING,
+        restore_first: bool = False,
+    ) -> None:
+        driver = RunDriver(
+            state,
+            self.store,
+            self.executors,
+            self.hub,
+            workflow.accepts,
+            policy,
+            status,
+            self.retry,
+            restore_first,
+        )
+        task = asyncio.create_task(self._drive(driver), name=f"run-{state.run_id}")
+        self._active[state.run_id] = task
+        self._drivers[state.run_id] = driver
+
+    async def _drive(self, driver: RunDriver) -> None:
+        run_id = driver.state.run_id
+        try:
+            await driver.run()
+        finally:
+            if self._active.get(run_id) is asyncio.current_task():
+                del self._active[run_id]
+                del self._drivers[run_id]
+                self._locks.pop(run_id, None)
+        if driver.status in TERMINAL_STATUSES:
+            await self.end_run(run_id, driver.state.graph.nodes.values())
+
+    async def restore(self, state: RunState, saved: Mapping[str, payload_pb2.Payload]) -> None:
+        """Put every executor of the run back to the checkpoint's state."""
+        try:
+            await restore_executors(self.executors, state.run_id, state.graph, saved)
+        except ExecutorCallError as exc:
+            raise FailedPrecondition(
+                f"cannot restore the run's executors: the service at {exc.endpoint} answered "
+                f"{exc.code}: {exc.message}"
+            ) from exc
+
+    async def end_run(self, run_id: str, nodes: Iterable[workflow_pb2.ExecutorNode]) -> None:
+        """Let executor services release the run's objects (best effort)."""
+        endpoints = {n.endpoint for n in nodes}
+        await asyncio.gather(
+            *(
+                self.executors.end_run(e, executor_pb2.EndRunRequest(run_id=run_id))
+                for e in endpoints
+            ),
+            return_exceptions=True,
+        )
