@@ -4,8 +4,8 @@
    running word count (examples/demo_executors.py).
 2. Register the workflow, start a run and print its events as they arrive.
 3. After a few supersteps, SIGKILL the runner: no goodbye, no flush.
-4. Start a new runner on the same file and resume the run from its latest
-   checkpoint; the events go on from where the printout stopped.
+4. Start a new runner on the same file: it resumes the run from its latest
+   checkpoint by itself; the events go on from where the printout stopped.
 5. Run the same input again without interruption, and check that both runs
    yielded the same outputs and left the executors in the same states.
 
@@ -232,18 +232,12 @@ async def demo(services: Services, db: Path) -> bool:
     # The run goes on without us watching, so the kill lands mid-superstep.
     await services.kill(runner)
 
-    # A new runner on the same file. Nothing drives the run until it is resumed.
+    # A new runner on the same file finds the run unfinished and resumes it by
+    # itself: it restores every executor to the latest checkpoint (the
+    # superstep that was under way runs again), and the log goes on after it.
     runner = await services.start_runner(db)
     async with RunnerClient(runner.address) as client:
-        stored = await client.get_run(run_id)
-        checkpoint = stored.latest_checkpoint_id
-        print(
-            f"[run]   stored as {_status(stored.status)}, last committed superstep "
-            f"{stored.superstep}; resuming from its checkpoint {checkpoint[:8]}"
-        )
-        # Resuming restores every executor to that checkpoint (the superstep
-        # that was under way runs again), and the log goes on after it.
-        await client.resume(checkpoint)
+        print("[run]   a new runner on the same file resumes the run by itself")
         await transcript.follow(client, run_id)
         resumed = await outcome(client, run_id, transcript.outputs)
 
