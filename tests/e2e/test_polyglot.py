@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -242,6 +243,15 @@ class Services:
         await client.register_workflow(self.chain("all-python", self.python))
         await client.register_workflow(self.chain("mixed", self.node))
 
+    def stored(self, run_id: str) -> tuple[int, str]:
+        """The run's superstep and latest checkpoint as the database has them
+        (read while the runner is down)."""
+        with sqlite3.connect(self.tmp / "stepline.db") as db:
+            row = db.execute(
+                "SELECT superstep, latest_checkpoint_id FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+        return int(row[0]), str(row[1])
+
     def log(self, name: str) -> list[dict[str, Any]]:
         path = self.tmp / name
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
@@ -312,26 +322,27 @@ async def test_mixed_chain_resumes_after_sigkill_like_an_all_python_chain(
             if event.kind == E.EVENT_KIND_SUPERSTEP_COMPLETED and event.superstep >= 5:
                 break
     await services.kill_all()
+    killed_at, last_checkpoint = services.stored(run.run_id)
+    assert 5 <= killed_at < 24, "the kill must land mid-run"
     node_saves = by_executor(services.log("node-1.jsonl"), "save")
     assert set(node_saves) == {"b"}, "only b runs in the Node service"
 
     await services.restart(2)
     async with RunnerClient(services.runner.address) as client:
-        # The services moved to new ports; the topology (and so the signature) is the same.
+        # The services moved to new ports; the topology (and so the signature) is
+        # the same. The restarted runner resumes the run by itself once they answer.
         await services.register(client)
-        stored = await client.get_run(run.run_id)
-        assert stored.status == E.RUN_STATUS_RUNNING
-        assert 5 <= stored.superstep < 24, "the kill must land mid-run"
-        checkpoint = await client.get_checkpoint(stored.latest_checkpoint_id, include_content=True)
-        await client.resume(stored.latest_checkpoint_id)
         resumed = await client.wait(run.run_id, output_type=dict)
         final_states = await stored_states(client, run.run_id)
+        checkpoint = await client.get_checkpoint(last_checkpoint, include_content=True)
 
     assert resumed.outputs == reference.outputs
     assert final_states == reference_states
     sequences = [e.sequence for e in resumed.events]
     assert sequences == list(range(1, len(sequences) + 1))
     assert len([e for e in resumed.events if e.kind == E.EVENT_KIND_OUTPUT]) == 1
+    resumes = [e for e in resumed.events if e.kind == E.EVENT_KIND_RUN_RESUMED]
+    assert [e.checkpoint_id for e in resumes] == [last_checkpoint]
 
     # b's state went Node save -> SQLite -> Node restore without a change: the
     # restored value is the stored one, which is one the Node service saved, and
