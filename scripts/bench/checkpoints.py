@@ -1,0 +1,713 @@
+"""Checkpoint storage benchmark: database bytes per superstep against the bytes
+of state that changed, and the time to save and to restore a checkpoint.
+
+The issue's workload: 32 executors with ~10 KB of state each, one of them
+changing per superstep, 1,000 supersteps; target: database bytes per superstep
+at most 2x the changed bytes plus a small fixed overhead.
+
+32 `cell` executors and one `driver` (`scripts/bench/checkpoint_executors.py`)
+are spread over `--processes` executor services, each its own process; each
+variant gets a runner of its own (`python -m stepline_runner`, its own process,
+a fresh SQLite file) that checkpoints every superstep. Variants:
+
+- `all`: every cell loops to itself, so all 32 run in every superstep and the
+  runner asks all 32 for their state; 31 answer `unchanged`, one sends its
+  new 10 KB. The tougher case for storage: every checkpoint references 33
+  states, and the superstep logs 32 invocations.
+- `one`: the cells form a ring, so one cell runs per superstep (the one whose
+  turn it is) and only it is asked for its state.
+- `tiny`: `all` with 16-character states (`--control-steps` supersteps): what a
+  superstep of that graph costs without state bytes, in bytes and in time.
+
+Database bytes are logical: page_count x page_size, read with the per-table
+`dbstat` view in one read transaction from a separate connection, with the
+superstep the run has committed in that same snapshot; sampled once the run
+passes `--warmup` supersteps and again when it has ended, so bytes/superstep =
+delta / supersteps between the two and the start-up (every state new) is left
+out. Changed bytes/superstep = growth of sum(length(blobs.data)) over the
+same supersteps: the state bytes that were new. The verdict:
+
+    DB bytes/superstep <= 2 x changed bytes/superstep + `--fixed-bytes`
+
+`--fixed-bytes` (default 4096, one SQLite page) is the "small fixed overhead".
+
+Time to save: the SaveCheckpoint phase, called on the executor services
+directly from this process as the runner calls it (in parallel, 32 x 10 KB
+states restored under a probe run): all 32 full, 1 full + 31 `unchanged`
+(variant `all`), one full (variant `one`); and end to end, the median superstep
+of `all` against `tiny`. Time to restore: `RunnerClient.resume(checkpoint,
+fork=True)` of the `all` run's last checkpoint (33 states, 32 x 10 KB): the
+runner reads it from SQLite, verifies the hashes, calls RestoreCheckpoint on
+all 33 executors in parallel and commits the fork's first checkpoint before
+it answers; median of `--forks`. Each fork has nothing left to do and ends at
+once; the next fork starts after it has ended.
+
+It prints the numbers and verdicts and exits 0: a report, not a test.
+
+    python scripts/bench/checkpoints.py [--steps 1000] [--cells 32] [--size 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import re
+import signal
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from stepline import RunnerClient, WorkflowBuilder, payloads
+from stepline.limits import GRPC_MESSAGE_OPTIONS
+from stepline.v1 import events_pb2, executor_pb2, executor_pb2_grpc, payload_pb2, workflow_pb2
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+READY = re.compile(rb"listening on (\S+:\d+)")
+E = events_pb2
+TABLES = ("blobs", "checkpoint_states", "checkpoints", "events", "runs", "workflows")
+
+
+# -- processes
+
+
+@dataclass
+class Service:
+    name: str
+    process: asyncio.subprocess.Process
+    address: str
+    drain: asyncio.Task[None]
+
+
+async def spawn(name: str, args: list[str], log: Path, timeout: float = 30) -> Service:
+    """Run `python *args` (stderr to `log`) and wait for its `listening on` line."""
+    with log.open("wb") as err:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=err, cwd=ROOT
+        )
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                line = await process.stdout.readline()
+                if not line:
+                    code = await process.wait()
+                    raise RuntimeError(f"{name} exited with {code} before serving:\n{_tail(log)}")
+                match = READY.search(line)
+                if match:
+                    break
+    except BaseException:
+        await stop(process)
+        raise
+    return Service(name, process, match.group(1).decode(), asyncio.create_task(_drain(process)))
+
+
+async def _drain(process: asyncio.subprocess.Process) -> None:
+    assert process.stdout is not None
+    while await process.stdout.readline():
+        pass
+
+
+async def stop(process: asyncio.subprocess.Process, grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `grace` seconds."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(grace):
+                await process.wait()
+        except TimeoutError:
+            process.kill()
+    await process.wait()
+
+
+def _tail(log: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+# -- the database, as the runner left it
+
+
+@dataclass
+class Sample:
+    """One consistent snapshot of the runner's database."""
+
+    superstep: int  # what the run had committed in this snapshot
+    db_bytes: int  # page_count x page_size
+    freelist_bytes: int
+    page_size: int
+    table_bytes: dict[str, int]  # the table's b-tree alone
+    index_bytes: dict[str, int]  # its indexes together
+    payload: dict[str, int]  # record bytes in the table's own b-tree (leaf + overflow pages)
+    rows: dict[str, int]
+    blob_data: int  # sum(length(blobs.data))
+
+
+def sample_db(path: Path) -> Sample:
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        con.execute("BEGIN")  # one snapshot for everything below
+        (superstep,) = con.execute("SELECT max(superstep) FROM checkpoints").fetchone()
+        owner = dict(
+            con.execute("SELECT name, tbl_name FROM sqlite_master WHERE type IN ('table','index')")
+        )
+        table_bytes: dict[str, int] = {}
+        index_bytes: dict[str, int] = {}
+        payload: dict[str, int] = {}
+        for name, size, data in con.execute(
+            "SELECT name, sum(pgsize), sum(CASE WHEN pagetype = 'internal' THEN 0 ELSE payload"
+            " END) FROM dbstat GROUP BY name"
+        ):
+            table = owner.get(name, "(schema)")
+            if name == table or table == "(schema)":
+                table_bytes[table] = table_bytes.get(table, 0) + size
+                payload[table] = payload.get(table, 0) + data
+            else:
+                index_bytes[table] = index_bytes.get(table, 0) + size
+        rows = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+        (blob_data,) = con.execute("SELECT coalesce(sum(length(data)), 0) FROM blobs").fetchone()
+        (page_size,) = con.execute("PRAGMA page_size").fetchone()
+        (page_count,) = con.execute("PRAGMA page_count").fetchone()
+        (freelist,) = con.execute("PRAGMA freelist_count").fetchone()
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    return Sample(
+        superstep=int(superstep or 0),
+        db_bytes=page_count * page_size,
+        freelist_bytes=freelist * page_size,
+        page_size=page_size,
+        table_bytes=table_bytes,
+        index_bytes=index_bytes,
+        payload=payload,
+        rows=rows,
+        blob_data=int(blob_data),
+    )
+
+
+def fresh(db: Path) -> Path:
+    """`db`, with the files of an earlier run in a kept directory gone."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    return db
+
+
+def truncate_wal(path: Path) -> tuple[int, int]:
+    """Checkpoint the WAL into the file from a connection of our own; return
+    (busy flag, file size afterwards)."""
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        (busy, _, _) = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        con.close()
+    return int(busy), path.stat().st_size
+
+
+# -- variants
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    invoke: str  # "all" or "one"
+    size: int  # characters of text per cell state
+    steps: int
+    forks: int = 0  # restore timing from the run's last checkpoint
+
+
+@dataclass
+class Result:
+    variant: Variant
+    early: Sample
+    final: Sample
+    times: dict[int, float]  # superstep -> time of its SUPERSTEP_COMPLETED
+    file_bytes: int  # db file after wal_checkpoint(TRUNCATE), whole run
+    wal_busy: int
+    warmup: int
+    load: list[float] = field(default_factory=list)  # GetCheckpoint(include_content)
+    forks: list[float] = field(default_factory=list)  # ResumeRun(fork=True)
+    fork_states: int = 0
+    fork_state_bytes: int = 0
+
+    @property
+    def span(self) -> int:
+        return self.final.superstep - self.early.superstep
+
+    def per_step(self, f: Callable[[Sample], int]) -> float:
+        return (f(self.final) - f(self.early)) / self.span
+
+    @property
+    def db_per_step(self) -> float:
+        return self.per_step(lambda s: s.db_bytes)
+
+    @property
+    def changed_per_step(self) -> float:
+        return self.per_step(lambda s: s.blob_data)
+
+    def superstep_median(self) -> float:
+        ks = [k for k in self.times if k > self.warmup and k - 1 in self.times]
+        return statistics.median(self.times[k] - self.times[k - 1] for k in ks)
+
+
+def cell_id(i: int) -> str:
+    return f"cell-{i:02d}"
+
+
+def definition(
+    workflow_id: str, invoke: str, cells: int, endpoints: list[str], steps: int
+) -> workflow_pb2.WorkflowDefinition:
+    """Cell i on service i % len(endpoints); the driver on the first."""
+    b = WorkflowBuilder(workflow_id, max_supersteps=steps + 10)
+    b.add_executor("driver", endpoints[0], type="driver")
+    ids = [cell_id(i) for i in range(cells)]
+    for i, x in enumerate(ids):
+        b.add_executor(x, endpoints[i % len(endpoints)], type="cell")
+    if invoke == "all":
+        b.add_fan_out("driver", ids)
+        for x in ids:
+            b.add_edge(x, x)
+    else:
+        b.add_edge("driver", ids[2 % cells])  # the cell whose turn superstep 2 is
+        for i, x in enumerate(ids):
+            b.add_edge(x, ids[(i + 1) % cells])
+    return b.set_start_executor("driver").build()
+
+
+def tick(cells: int, limit: int, size: int) -> payload_pb2.Payload:
+    """The executors' `Tick` dataclass as it travels."""
+    return payloads.encode({"cells": cells, "limit": limit, "size": size}, type_name="Tick")
+
+
+async def run_variant(
+    v: Variant, cells: int, endpoints: list[str], warmup: int, workdir: Path
+) -> Result:
+    db = fresh(workdir / f"{v.name}.db")
+    runner = await spawn(
+        "runner",
+        ["-m", "stepline_runner", "--db", str(db), "--port", "0"],
+        workdir / f"runner-{v.name}.log",
+    )
+    try:
+        async with RunnerClient(runner.address) as client:
+            workflow_id = f"bench-checkpoints-{v.name}"
+            await client.register_workflow(
+                definition(workflow_id, v.invoke, cells, endpoints, v.steps)
+            )
+            run = await client.start_run(workflow_id, tick(cells, v.steps, v.size))
+            times: dict[int, float] = {}
+            early: asyncio.Task[Sample] | None = None
+            async with asyncio.timeout(600):
+                async for event in client.watch(
+                    run.run_id, kinds=[E.EVENT_KIND_SUPERSTEP_COMPLETED]
+                ):
+                    times[event.superstep] = event.time.ToNanoseconds() / 1e9
+                    if early is None and event.superstep >= warmup:
+                        early = asyncio.create_task(asyncio.to_thread(sample_db, db))
+            run = await client.get_run(run.run_id)
+            if run.status != E.RUN_STATUS_COMPLETED:
+                print(_tail(workdir / f"runner-{v.name}.log"), file=sys.stderr)
+                raise RuntimeError(
+                    f"variant {v.name}: the run ended {E.RunStatus.Name(run.status)}: "
+                    f"{run.error.type}: {run.error.message}"
+                )
+            if early is None or sorted(times) != list(range(1, v.steps + 1)):
+                raise RuntimeError(f"variant {v.name}: expected supersteps 1..{v.steps}")
+            first = await early
+            final = await asyncio.to_thread(sample_db, db)
+            if final.superstep != v.steps or first.superstep >= final.superstep:
+                raise RuntimeError(
+                    f"variant {v.name}: samples at supersteps {first.superstep}, {final.superstep}"
+                )
+            busy, file_bytes = await asyncio.to_thread(truncate_wal, db)
+            result = Result(v, first, final, times, file_bytes, busy, warmup)
+            if v.forks:
+                await time_restore(client, run.latest_checkpoint_id, v.forks, result)
+    finally:
+        await stop(runner.process)
+    return result
+
+
+async def timed(call: Awaitable[Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    value = await call
+    return time.perf_counter() - t0, value
+
+
+async def time_restore(client: RunnerClient, checkpoint_id: str, forks: int, out: Result) -> None:
+    checkpoint = await client.get_checkpoint(checkpoint_id, include_content=True)
+    states = checkpoint.content.executor_states
+    out.fork_states = len(states)
+    out.fork_state_bytes = sum(len(p.data) for p in states.values())
+    for i in range(forks + 2):  # the first two warm up
+        seconds, _ = await timed(client.get_checkpoint(checkpoint_id, include_content=True))
+        if i >= 2:
+            out.load.append(seconds)
+    for i in range(forks + 2):
+        seconds, fork = await timed(client.resume(checkpoint_id, fork=True))
+        result = await client.wait(fork.run_id)  # raises unless it completed
+        if result.run.status != E.RUN_STATUS_COMPLETED:
+            raise RuntimeError(f"fork {fork.run_id} ended {result.run.status}")
+        if i >= 2:
+            out.forks.append(seconds)
+
+
+# -- SaveCheckpoint and RestoreCheckpoint, called directly
+
+
+@dataclass
+class Probe:
+    restore_all: list[float] = field(default_factory=list)
+    save_full: list[float] = field(default_factory=list)
+    save_mixed: list[float] = field(default_factory=list)
+    save_unchanged: list[float] = field(default_factory=list)
+    save_one: list[float] = field(default_factory=list)
+    state_bytes: int = 0
+
+
+async def probe_executors(endpoints: list[str], cells: int, size: int, rounds: int) -> Probe:
+    """Restore `cells` cells with a `size`-character state under a probe run on
+    the executor services, then time parallel SaveCheckpoint calls as the
+    runner makes them."""
+    channels = [grpc.aio.insecure_channel(e, options=GRPC_MESSAGE_OPTIONS) for e in endpoints]
+    stubs = [executor_pb2_grpc.ExecutorServiceStub(c) for c in channels]
+    run_id = "checkpoint-probe"
+    ids = [cell_id(i) for i in range(cells)]
+
+    def stub(i: int) -> Any:
+        return stubs[i % len(stubs)]
+
+    text = base64.b64encode(os.urandom(size)).decode()[:size]
+    state = json.dumps({"text": text, "version": 0}, separators=(",", ":")).encode()
+
+    def restore_request(x: str) -> executor_pb2.RestoreCheckpointRequest:
+        return executor_pb2.RestoreCheckpointRequest(
+            run_id=run_id,
+            executor_id=x,
+            executor_type="cell",
+            state=payload_pb2.Payload(
+                type_name="cell.state", content_type=payloads.JSON, data=state
+            ),
+        )
+
+    def save_request(x: str, known: str) -> executor_pb2.SaveCheckpointRequest:
+        return executor_pb2.SaveCheckpointRequest(
+            run_id=run_id, executor_id=x, executor_type="cell", known_state_hash=known
+        )
+
+    probe = Probe()
+    try:
+        await asyncio.gather(
+            *(stub(i).RestoreCheckpoint(restore_request(x)) for i, x in enumerate(ids))
+        )
+        saved = await stub(0).SaveCheckpoint(save_request(ids[0], ""))
+        probe.state_bytes = len(saved.state.data)
+        known = hashlib.sha256(saved.state.data).hexdigest()
+
+        async def parallel(requests: list[tuple[int, Any]], method: str) -> list[Any]:
+            return list(await asyncio.gather(*(getattr(stub(i), method)(r) for i, r in requests)))
+
+        restore = [(i, restore_request(x)) for i, x in enumerate(ids)]
+        full = [(i, save_request(x, "")) for i, x in enumerate(ids)]
+        unchanged = [(i, save_request(x, known)) for i, x in enumerate(ids)]
+        mixed = [full[0], *unchanged[1:]]
+        plans: list[tuple[list[float], list[tuple[int, Any]], str]] = [
+            (probe.restore_all, restore, "RestoreCheckpoint"),
+            (probe.save_full, full, "SaveCheckpoint"),
+            (probe.save_mixed, mixed, "SaveCheckpoint"),
+            (probe.save_unchanged, unchanged, "SaveCheckpoint"),
+            (probe.save_one, full[:1], "SaveCheckpoint"),
+        ]
+        for samples, requests, method in plans:
+            for r in range(rounds + 3):
+                seconds, responses = await timed(parallel(requests, method))
+                if method == "SaveCheckpoint":
+                    answered = sum(len(x.state.data) for x in responses)
+                    expected = sum(
+                        0 if q.known_state_hash else probe.state_bytes for _, q in requests
+                    )
+                    if answered != expected:
+                        raise RuntimeError(f"SaveCheckpoint sent {answered} bytes, not {expected}")
+                if r >= 3:
+                    samples.append(seconds)
+        for s in stubs[: min(len(stubs), cells)]:
+            await s.EndRun(executor_pb2.EndRunRequest(run_id=run_id))
+    finally:
+        for c in channels:
+            await c.close(None)
+    return probe
+
+
+# -- report
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def med(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def describe(v: Variant, cells: int) -> str:
+    who = (
+        f"all {cells} cells run every superstep and are asked for their state"
+        if v.invoke == "all"
+        else "one cell runs per superstep and is asked for its state"
+    )
+    return f"{who}; one {v.size:,}-character state changes per superstep"
+
+
+def breakdown(r: Result) -> None:
+    a, b = r.early, r.final
+    tables = sorted(
+        set(a.table_bytes) | set(b.table_bytes) | set(b.index_bytes),
+        key=lambda t: (
+            -(
+                b.table_bytes.get(t, 0)
+                + b.index_bytes.get(t, 0)
+                - a.table_bytes.get(t, 0)
+                - a.index_bytes.get(t, 0)
+            )
+        ),
+    )
+    header = (
+        f"    {'table':<18} {'bytes/step':>10} {'index of it':>11} {'rows/step':>9}"
+        f" {'bytes/row':>9} {'record/row':>10}"
+    )
+    print(header)
+    print("    " + "-" * (len(header) - 4))
+    for t in tables:
+        own = b.table_bytes.get(t, 0) - a.table_bytes.get(t, 0)
+        idx = b.index_bytes.get(t, 0) - a.index_bytes.get(t, 0)
+        rows = b.rows.get(t, 0) - a.rows.get(t, 0)
+        data = b.payload.get(t, 0) - a.payload.get(t, 0)
+        if own == idx == rows == 0:
+            continue
+        per_row = f"{(own + idx) / rows:9,.0f}" if rows else f"{'-':>9}"
+        record = f"{data / rows:10,.0f}" if rows else f"{'-':>10}"
+        print(
+            f"    {t:<18} {(own + idx) / r.span:10,.0f} {idx / r.span:11,.0f}"
+            f" {rows / r.span:9.2f} {per_row} {record}"
+        )
+    free = (b.freelist_bytes - a.freelist_bytes) / r.span
+    if free:
+        print(f"    {'(free pages)':<18} {free:10,.0f}")
+    print("    " + "-" * (len(header) - 4))
+    print(f"    {'total':<18} {r.db_per_step:10,.0f}")
+    print(
+        "    bytes/row: the table's and its indexes' pages per row added; record/row:"
+        " bytes of\n    the table's own records (leaf and overflow pages) per row added"
+    )
+
+
+def table_total(s: Sample, table: str) -> int:
+    """Bytes of a table's pages and its indexes' pages."""
+    return s.table_bytes.get(table, 0) + s.index_bytes.get(table, 0)
+
+
+def per_table(r: Result) -> dict[str, float]:
+    """Bytes per superstep of each table with its indexes."""
+    return {
+        t: (table_total(r.final, t) - table_total(r.early, t)) / r.span
+        for t in TABLES
+        if table_total(r.final, t) != table_total(r.early, t)
+    }
+
+
+def report(
+    results: list[Result], probe: Probe, cells: int, processes: int, fixed: int, warmup: int
+) -> None:
+    print()
+    print(
+        f"checkpoint benchmark: {cells} cells + 1 driver over {processes} executor processes,"
+        f" a checkpoint every superstep"
+    )
+    verdicts: list[str] = []
+    for r in results:
+        v = r.variant
+        print()
+        print(f"== variant {v.name}: {v.steps} supersteps; {describe(v, cells)}")
+        print(
+            f"  sampled at supersteps {r.early.superstep} and {r.final.superstep}"
+            f" ({r.span} supersteps between); page size {r.final.page_size}"
+        )
+        breakdown(r)
+        changed = r.changed_per_step
+        db = r.db_per_step
+        ckpt = sum(
+            n for t, n in per_table(r).items() if t in ("blobs", "checkpoints", "checkpoint_states")
+        )
+        print(f"  DB bytes/superstep:      {db:10,.0f}")
+        print(f"  changed bytes/superstep: {changed:10,.0f}  (new state bytes, blobs.data)")
+        print(f"  ratio:                   {db / changed:10.2f}x")
+        print(
+            f"  checkpoint tables only (blobs, checkpoints, checkpoint_states):"
+            f" {ckpt:,.0f} bytes/superstep, {ckpt / changed:.2f}x"
+        )
+        print(
+            f"  whole file after wal_checkpoint(TRUNCATE{', busy' if r.wal_busy else ''}):"
+            f" {r.file_bytes:,} bytes = {r.file_bytes / v.steps:,.0f} bytes/superstep"
+            " including start-up"
+        )
+        print(f"  superstep median (after superstep {warmup}): {ms(r.superstep_median())}")
+        if v.size >= 1000:
+            ok = db <= 2 * changed + fixed
+            line = (
+                f"WITHIN 2x CHANGED + FIXED: {'yes' if ok else 'no'}"
+                f" (fixed overhead = {fixed:,} bytes; variant {v.name}:"
+                f" {db:,.0f} vs limit {2 * changed + fixed:,.0f})"
+            )
+            print("  " + line)
+            verdicts.append(line)
+        if r.forks:
+            print(f"  restore: checkpoint of {r.fork_states} states, {r.fork_state_bytes:,} bytes")
+            print(
+                f"    GetCheckpoint(include_content) from a client, median of {len(r.load)}:"
+                f" {ms(med(r.load))}"
+            )
+            print(
+                f"    ResumeRun(fork=True) (load + {r.fork_states} RestoreCheckpoint + commit),"
+                f" median of {len(r.forks)}: {ms(med(r.forks))}"
+                f" (min {ms(min(r.forks))}, max {ms(max(r.forks))})"
+            )
+
+    print()
+    print(
+        f"== SaveCheckpoint / RestoreCheckpoint, called in parallel from this process,"
+        f" {cells} cells with {probe.state_bytes:,}-byte states, median of"
+        f" {len(probe.save_full)}"
+    )
+    print(f"  save, all {cells} full:                    {ms(med(probe.save_full))}")
+    print(f"  save, 1 full + {cells - 1} unchanged (variant all): {ms(med(probe.save_mixed))}")
+    print(f"  save, all {cells} unchanged:               {ms(med(probe.save_unchanged))}")
+    print(f"  save, 1 full (variant one):             {ms(med(probe.save_one))}")
+    print(f"  restore, all {cells}:                      {ms(med(probe.restore_all))}")
+    by_name = {r.variant.name: r for r in results}
+    if "all" in by_name and "tiny" in by_name:
+        big, small = by_name["all"].superstep_median(), by_name["tiny"].superstep_median()
+        print(
+            f"  superstep median, variant all vs tiny: {ms(big)} vs {ms(small)}"
+            f" (difference {ms(big - small)}; noise under load is of that order)"
+        )
+    print()
+    print("== summary")
+    for r in results:
+        if r.variant.size < 1000:
+            continue
+        top = ", ".join(
+            f"{t} {n:,.0f}" for t, n in sorted(per_table(r).items(), key=lambda kv: -kv[1])
+        )
+        print(
+            f"  variant {r.variant.name}: DB bytes/superstep {r.db_per_step:,.0f}, changed"
+            f" bytes/superstep {r.changed_per_step:,.0f}, ratio"
+            f" {r.db_per_step / r.changed_per_step:.2f}x ({top})"
+        )
+    if "all" in by_name:
+        r = by_name["all"]
+        print(
+            f"  time to save (variant all): SaveCheckpoint of 1 full + {cells - 1} unchanged in"
+            f" parallel {ms(med(probe.save_mixed))}; superstep {ms(r.superstep_median())}"
+        )
+        if r.forks:
+            print(
+                f"  time to restore ({r.fork_states} states, {r.fork_state_bytes:,} bytes):"
+                f" ResumeRun(fork=True) {ms(med(r.forks))}"
+            )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"  load average at the end: {load} on {os.cpu_count()} CPUs (times are noisy under load)"
+    )
+    print()
+    for line in verdicts:
+        print(line)
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    started = time.monotonic()
+    variants = [
+        Variant("all", "all", args.size, args.steps, forks=args.forks),
+        Variant("one", "one", args.size, args.steps),
+        Variant("tiny", "all", 16, args.control_steps),
+    ]
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="stepline-bench-") as tmp:
+        workdir = Path(args.keep or tmp)
+        services: list[Service] = []
+        try:
+            for i in range(args.processes):
+                services.append(
+                    await spawn(
+                        f"executors-{i}",
+                        [str(HERE / "checkpoint_executors.py")],
+                        workdir / f"executors-{i}.log",
+                    )
+                )
+            endpoints = [s.address for s in services]
+            for v in variants:
+                r = await run_variant(v, args.cells, endpoints, args.warmup, workdir)
+                print(
+                    f"variant {v.name}: {r.db_per_step:,.0f} DB bytes/superstep,"
+                    f" superstep {ms(r.superstep_median())} ({time.monotonic() - started:.0f}s)",
+                    flush=True,
+                )
+                results.append(r)
+            probe = await probe_executors(endpoints, args.cells, args.size, args.rounds)
+        finally:
+            for s in services:
+                await stop(s.process)
+    report(results, probe, args.cells, args.processes, args.fixed_bytes, args.warmup)
+    print(f"\n({time.monotonic() - started:.0f}s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=1000, help="supersteps (default: 1000)")
+    parser.add_argument("--cells", type=int, default=32, help="cell executors (default: 32)")
+    parser.add_argument(
+        "--size", type=int, default=10_000, help="characters per cell state (default: 10000)"
+    )
+    parser.add_argument("--processes", type=int, default=2, help="executor processes (default: 2)")
+    parser.add_argument(
+        "--warmup", type=int, default=100, help="first sample after this superstep (default: 100)"
+    )
+    parser.add_argument(
+        "--control-steps", type=int, default=300, help="supersteps of variant tiny (default: 300)"
+    )
+    parser.add_argument("--forks", type=int, default=20, help="timed forks (default: 20)")
+    parser.add_argument(
+        "--rounds", type=int, default=50, help="rounds of each direct call (default: 50)"
+    )
+    parser.add_argument(
+        "--fixed-bytes",
+        type=int,
+        default=4096,
+        help="the allowed fixed overhead per superstep (default: 4096, one page)",
+    )
+    parser.add_argument(
+        "--keep", metavar="DIR", help="keep the SQLite files and logs in DIR (default: a temp dir)"
+    )
+    args = parser.parse_args()
+    if args.cells < 3 or args.steps < args.warmup + 50 or args.control_steps < args.warmup + 50:
+        parser.error("need --cells >= 3 and --steps, --control-steps >= --warmup + 50")
+    if args.keep:
+        Path(args.keep).mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
