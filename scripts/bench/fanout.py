@@ -1,0 +1,570 @@
+"""Fan-out and runner-memory benchmark.
+
+Part 1, fan-out: a `hub` executor fans a message out to 16 `spoke` executors
+spread over 4 executor processes (4 each; the hub lives in the first), the
+spokes fan in back to the hub as one list, and the hub fans out again, for
+`--supersteps` supersteps (`scripts/bench/fanout_executors.py`). The runner
+(`python -m stepline_runner`) is its own process on a fresh SQLite file. It
+reports
+
+- messages delivered per second: every message a spoke receives plus each
+  fan-in list the hub receives (and the start input), counted from the
+  checkpoints' undelivered messages, over the time from RUN_STARTED to the last
+  SUPERSTEP_COMPLETED;
+- superstep times: consecutive differences of the SUPERSTEP_COMPLETED events'
+  `time`, overall and for spoke and hub supersteps apart.
+
+Part 2, memory: a fresh runner; its RSS (VmRSS of /proc/<pid>/status) at idle
+after start, the peak while `--runs` runs of a small ring workflow (4 executors,
+one per process, `--ring-hops` supersteps) are in flight at once, and after
+they all finished; then again for each further batch, to show whether RSS grows
+with finished runs.
+
+It prints a summary and exits 0: a report, not a test.
+
+    python scripts/bench/fanout.py [--supersteps 100] [--repeats 3] [--runs 200] [--batches 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from stepline import RunnerClient, WorkflowBuilder, payloads
+from stepline.v1 import events_pb2, runner_pb2, workflow_pb2
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+READY = re.compile(rb"listening on (\S+:\d+)")
+E = events_pb2
+TERMINAL = (E.RUN_STATUS_COMPLETED, E.RUN_STATUS_FAILED, E.RUN_STATUS_CANCELLED)
+PROCESSES = 4
+SPOKES_PER_PROCESS = 4
+FANOUT_WORKFLOW = "bench-fanout"
+RING_WORKFLOW = "bench-ring"
+
+
+# -- processes
+
+
+@dataclass
+class Service:
+    name: str
+    process: asyncio.subprocess.Process
+    address: str
+    log: Path
+    drain: asyncio.Task[None]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+async def spawn(name: str, args: list[str], log: Path, timeout: float = 30) -> Service:
+    """Run `python *args` (stderr to `log`) and wait for its `listening on` line."""
+    with log.open("wb") as err:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=err, cwd=ROOT
+        )
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                line = await process.stdout.readline()
+                if not line:
+                    code = await process.wait()
+                    raise RuntimeError(f"{name} exited with {code} before serving:\n{tail(log)}")
+                match = READY.search(line)
+                if match:
+                    break
+    except BaseException:
+        await stop(process)
+        raise
+    drain = asyncio.create_task(_drain(process))
+    return Service(name, process, match.group(1).decode(), log, drain)
+
+
+async def _drain(process: asyncio.subprocess.Process) -> None:
+    assert process.stdout is not None
+    while await process.stdout.readline():
+        pass
+
+
+async def stop(process: asyncio.subprocess.Process, grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `grace` seconds."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(grace):
+                await process.wait()
+        except TimeoutError:
+            process.kill()
+    await process.wait()
+
+
+@contextlib.asynccontextmanager
+async def service(name: str, args: list[str], log: Path) -> AsyncIterator[Service]:
+    """A service for the `async with` block; stopped however the block ends."""
+    s = await spawn(name, args, log)
+    try:
+        yield s
+    finally:
+        await stop(s.process)
+        s.drain.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await s.drain
+
+
+def runner_args(db: Path) -> list[str]:
+    return ["-m", "stepline_runner", "--db", str(db), "--port", "0"]
+
+
+def tail(log: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def rss_kib(pid: int, field_name: str = "VmRSS") -> int:
+    """A memory field of /proc/<pid>/status, in KiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field_name} in /proc/{pid}/status")
+
+
+def seconds(ts: Timestamp) -> float:
+    """A protobuf Timestamp as epoch seconds."""
+    return ts.ToNanoseconds() / 1e9
+
+
+def mib(kib: int) -> str:
+    return f"{kib / 1024:7.1f} MiB"
+
+
+# -- part 1: fan-out
+
+
+@dataclass
+class FanoutResult:
+    supersteps: int
+    delivered: int  # messages delivered to executors over the run
+    spoke_deliveries: int
+    batches: int
+    pongs: int  # Pongs carried inside the fan-in lists
+    executes: int  # Execute calls (EXECUTOR_INVOKED events)
+    duration: float  # RUN_STARTED to the last SUPERSTEP_COMPLETED, seconds
+    intervals: dict[int, float]  # superstep k -> time(k) - time(k - 1), k >= 2
+    spoke_steps: set[int] = field(default_factory=set)
+
+    @property
+    def rate(self) -> float:
+        return self.delivered / self.duration
+
+    def median(self, which: str = "all") -> float:
+        values = [
+            v
+            for k, v in self.intervals.items()
+            if which == "all" or (which == "spoke") == (k in self.spoke_steps)
+        ]
+        return statistics.median(values)
+
+    def round_median(self) -> float:
+        """Median of a spoke superstep plus the hub superstep after it."""
+        return statistics.median(
+            self.intervals[k] + self.intervals[k + 1]
+            for k in sorted(self.spoke_steps)
+            if k + 1 in self.intervals
+        )
+
+    def quantile(self, q: float) -> float:
+        values = sorted(self.intervals.values())
+        return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def fanout_definition(endpoints: list[str], supersteps: int) -> workflow_pb2.WorkflowDefinition:
+    spokes = [f"spoke-{i}" for i in range(PROCESSES * SPOKES_PER_PROCESS)]
+    builder = WorkflowBuilder(FANOUT_WORKFLOW, max_supersteps=supersteps + 10)
+    builder.add_executor("hub", endpoints[0], type="hub")
+    for i, spoke in enumerate(spokes):
+        builder.add_executor(spoke, endpoints[i // SPOKES_PER_PROCESS], type="spoke")
+    return (
+        builder.add_fan_out("hub", spokes)
+        .add_fan_in(spokes, "hub")
+        .set_start_executor("hub")
+        .build()
+    )
+
+
+async def wait_run(client: RunnerClient, run_id: str, timeout: float) -> runner_pb2.Run:
+    """Poll slowly until the run ends (a live watcher would cost the runner work)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            run = await client.get_run(run_id)
+            if run.status in TERMINAL:
+                return run
+            await asyncio.sleep(0.2)
+
+
+async def run_fanout(runner: str, endpoints: list[str], supersteps: int) -> FanoutResult:
+    async with RunnerClient(runner) as client:
+        await client.register_workflow(fanout_definition(endpoints, supersteps))
+        start = payloads.encode({"supersteps": supersteps}, type_name="FanoutStart")
+        run = await client.start_run(FANOUT_WORKFLOW, start)
+        run = await wait_run(client, run.run_id, timeout=300)
+        if run.status != E.RUN_STATUS_COMPLETED:
+            raise RuntimeError(
+                f"the fan-out run ended {E.RunStatus.Name(run.status)}: "
+                f"{run.error.type}: {run.error.message}"
+            )
+        completed: dict[int, float] = {}
+        started = 0.0
+        executes = 0
+        output = None
+        async for event in client.watch(run.run_id):
+            if event.kind == E.EVENT_KIND_RUN_STARTED:
+                started = seconds(event.time)
+            elif event.kind == E.EVENT_KIND_SUPERSTEP_COMPLETED:
+                completed[event.superstep] = seconds(event.time)
+            elif event.kind == E.EVENT_KIND_EXECUTOR_INVOKED:
+                executes += 1
+            elif event.kind == E.EVENT_KIND_OUTPUT:
+                output = payloads.json_value(event.data)
+        # What each superstep delivered: the messages its parent checkpoint left.
+        spoke_deliveries = batches = delivered = 0
+        spoke_steps: set[int] = set()
+        for checkpoint in await client.list_checkpoints(run.run_id, page_size=1000):
+            content = await client.get_checkpoint(checkpoint.checkpoint_id, include_content=True)
+            for message in content.content.pending_messages:
+                delivered += 1
+                if message.target_id.startswith("spoke-"):
+                    spoke_deliveries += 1
+                    spoke_steps.add(checkpoint.superstep + 1)
+                elif message.payload.type_name == "stepline.v1.MessageBatch":
+                    batches += 1
+    if sorted(completed) != list(range(1, supersteps + 1)):
+        raise RuntimeError(f"expected SUPERSTEP_COMPLETED for 1..{supersteps}, got {completed}")
+    if not isinstance(output, dict):
+        raise RuntimeError(f"the hub yielded {output!r}, not its summary")
+    spokes = PROCESSES * SPOKES_PER_PROCESS
+    rounds = (supersteps - 1) // 2
+    if output["rounds"] != rounds or output["pongs"] != rounds * spokes:
+        raise RuntimeError(f"the hub saw {output}; expected {rounds} rounds of {spokes}")
+    intervals = {k: completed[k] - completed[k - 1] for k in range(2, supersteps + 1)}
+    return FanoutResult(
+        supersteps=supersteps,
+        delivered=delivered,
+        spoke_deliveries=spoke_deliveries,
+        batches=batches,
+        pongs=int(output["pongs"]),
+        executes=executes,
+        duration=completed[supersteps] - started,
+        intervals=intervals,
+        spoke_steps=spoke_steps,
+    )
+
+
+async def part_fanout(
+    endpoints: list[str], supersteps: int, repeats: int, workdir: Path
+) -> list[FanoutResult]:
+    results: list[FanoutResult] = []
+    for i in range(1, repeats + 1):
+        log = workdir / f"runner-fanout-{i}.log"
+        async with service("runner", runner_args(workdir / f"fanout-{i}.db"), log) as runner:
+            try:
+                result = await run_fanout(runner.address, endpoints, supersteps)
+            except BaseException:
+                print(tail(log), file=sys.stderr)
+                raise
+        print(
+            f"fan-out {i}/{repeats}: {result.rate:.0f} messages/s, superstep median "
+            f"{result.median() * 1000:.2f} ms",
+            flush=True,
+        )
+        results.append(result)
+    return results
+
+
+# -- part 2: memory
+
+
+@dataclass
+class Batch:
+    peak_kib: int  # highest VmRSS sampled while the batch ran
+    after_kib: int  # VmRSS once every run ended and the runner settled
+    max_in_flight: int  # most runs between their start and their end at one time
+    seconds: float  # first start to last end
+    failed: int
+    executors_kib: list[int]  # each executor process's VmRSS after the batch
+
+
+@dataclass
+class MemoryResult:
+    idle_kib: int
+    registered_kib: int
+    batches: list[Batch]
+    hwm_kib: int  # VmHWM at the end: the kernel's own peak
+
+
+def ring_definition(endpoints: list[str], hops: int) -> workflow_pb2.WorkflowDefinition:
+    nodes = [f"ring-{i}" for i in range(len(endpoints))]
+    builder = WorkflowBuilder(RING_WORKFLOW, max_supersteps=hops + 5)
+    for node, endpoint in zip(nodes, endpoints, strict=True):
+        builder.add_executor(node, endpoint, type="ring")
+    return (
+        builder.add_chain(nodes).add_edge(nodes[-1], nodes[0]).set_start_executor(nodes[0]).build()
+    )
+
+
+async def sample_rss(pid: int, peak: list[int], every: float = 0.01) -> None:
+    """Keep `peak[0]` at the highest VmRSS seen, until cancelled."""
+    while True:
+        peak[0] = max(peak[0], rss_kib(pid))
+        await asyncio.sleep(every)
+
+
+def most_overlapping(runs: list[runner_pb2.Run]) -> int:
+    """The most runs in flight at one moment: created_at to (final) updated_at."""
+    edges = sorted(
+        [(seconds(r.created_at), 1) for r in runs] + [(seconds(r.updated_at), -1) for r in runs]
+    )
+    current = best = 0
+    for _, delta in edges:
+        current += delta
+        best = max(best, current)
+    return best
+
+
+async def batch_runs(client: RunnerClient, prefix: str, count: int) -> list[runner_pb2.Run]:
+    """This batch's runs: every start has returned, so they are the newest `count`."""
+    runs: list[runner_pb2.Run] = []
+    async for run in client.list_runs(RING_WORKFLOW, page_size=count):
+        if not run.run_id.startswith(prefix) or len(runs) == count:
+            break
+        runs.append(run)
+    return runs
+
+
+async def one_batch(
+    client: RunnerClient,
+    runner_pid: int,
+    executor_pids: list[int],
+    batch: int,
+    runs: int,
+    hops: int,
+    delay_ms: int,
+    settle: float,
+) -> Batch:
+    prefix = f"b{batch}-"
+    lap = payloads.encode({"hops_left": hops, "delay_ms": delay_ms}, type_name="Lap")
+    peak = [rss_kib(runner_pid)]
+    sampler = asyncio.create_task(sample_rss(runner_pid, peak))
+    try:
+        await asyncio.gather(
+            *(client.start_run(RING_WORKFLOW, lap, run_id=f"{prefix}{i}") for i in range(runs))
+        )
+        async with asyncio.timeout(300):
+            while True:
+                listed = await batch_runs(client, prefix, runs)
+                if len(listed) == runs and all(r.status in TERMINAL for r in listed):
+                    break
+                await asyncio.sleep(0.25)
+    finally:
+        sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampler
+    await asyncio.sleep(settle)
+    first = min(seconds(r.created_at) for r in listed)
+    last = max(seconds(r.updated_at) for r in listed)
+    return Batch(
+        peak_kib=peak[0],
+        after_kib=rss_kib(runner_pid),
+        max_in_flight=most_overlapping(listed),
+        seconds=last - first,
+        failed=sum(r.status != E.RUN_STATUS_COMPLETED for r in listed),
+        executors_kib=[rss_kib(pid) for pid in executor_pids],
+    )
+
+
+async def part_memory(
+    endpoints: list[str],
+    executor_pids: list[int],
+    runs: int,
+    batches: int,
+    hops: int,
+    delay_ms: int,
+    settle: float,
+    workdir: Path,
+) -> MemoryResult:
+    log = workdir / "runner-memory.log"
+    async with service("runner", runner_args(workdir / "memory.db"), log) as runner:
+        await asyncio.sleep(settle)
+        idle = rss_kib(runner.pid)
+        async with RunnerClient(runner.address) as client:
+            await client.register_workflow(ring_definition(endpoints, hops))
+            await asyncio.sleep(settle)
+            registered = rss_kib(runner.pid)
+            done: list[Batch] = []
+            for b in range(1, batches + 1):
+                try:
+                    result = await one_batch(
+                        client, runner.pid, executor_pids, b, runs, hops, delay_ms, settle
+                    )
+                except BaseException:
+                    print(tail(log), file=sys.stderr)
+                    raise
+                print(
+                    f"memory batch {b}/{batches}: peak {mib(result.peak_kib)}, after "
+                    f"{mib(result.after_kib)}, {result.max_in_flight} in flight at most",
+                    flush=True,
+                )
+                done.append(result)
+        hwm = rss_kib(runner.pid, "VmHWM")
+    return MemoryResult(idle, registered, done, hwm)
+
+
+# -- report
+
+
+def report_fanout(results: list[FanoutResult]) -> None:
+    r = results[0]
+    spokes = PROCESSES * SPOKES_PER_PROCESS
+    print()
+    print(
+        f"FAN-OUT: hub -> {spokes} spokes over {PROCESSES} executor processes "
+        f"({SPOKES_PER_PROCESS} each) -> fan-in -> hub, {r.supersteps} supersteps"
+    )
+    print(
+        f"  per run: {r.delivered} messages delivered = {r.spoke_deliveries} to spokes + "
+        f"{r.batches} fan-in lists (carrying {r.pongs} replies) + "
+        f"{r.delivered - r.spoke_deliveries - r.batches} start input; {r.executes} Execute calls"
+    )
+    header = (
+        f"  {'run':>4} {'msgs/s':>8} {'Execute/s':>9} {'run s':>6} {'step med':>9}"
+        f" {'p90':>8} {'spoke med':>9} {'hub med':>8} {'round med':>9}"
+    )
+    print(header)
+    for i, x in enumerate(results, 1):
+        print(
+            f"  {i:>4} {x.rate:>8.0f} {x.executes / x.duration:>9.0f} {x.duration:>6.2f}"
+            f" {x.median() * 1000:>9.2f} {x.quantile(0.9) * 1000:>8.2f}"
+            f" {x.median('spoke') * 1000:>9.2f} {x.median('hub') * 1000:>8.2f}"
+            f" {x.round_median() * 1000:>9.2f}"
+        )
+    print("  times in ms. A spoke superstep is 16 Execute + 16 SaveCheckpoint calls + a commit,")
+    print("  a hub superstep 1 + 1 + a commit: the two alternate, so 'step med' (all supersteps)")
+    print("  falls between the two; 'round med' is a spoke superstep plus the hub one after it.")
+    if len(results) > 1:
+        print(
+            f"  median of runs: {statistics.median(x.rate for x in results):.0f} messages/s, "
+            f"superstep {statistics.median(x.median() for x in results) * 1000:.2f} ms"
+        )
+
+
+def report_memory(m: MemoryResult, runs: int, hops: int, delay_ms: int) -> None:
+    print()
+    print(
+        f"RUNNER MEMORY (VmRSS): batches of {runs} concurrent runs of a 4-executor ring, "
+        f"{hops} supersteps each, {delay_ms} ms of work per Execute"
+    )
+    print(f"  idle after start         {mib(m.idle_kib)}")
+    print(f"  after registering        {mib(m.registered_kib)}")
+    for i, b in enumerate(m.batches, 1):
+        print(
+            f"  batch {i}: peak in flight {mib(b.peak_kib)}  ({b.max_in_flight}/{runs} at once, "
+            f"{b.seconds:.1f} s, {b.failed} failed)"
+        )
+        print(f"  batch {i}: after finish   {mib(b.after_kib)}")
+    print(f"  VmHWM (kernel peak)      {mib(m.hwm_kib)}")
+    print(
+        "  executor processes after the last batch: "
+        + ", ".join(mib(k).strip() for k in m.batches[-1].executors_kib)
+    )
+    if len(m.batches) > 1:
+        first, last = m.batches[0], m.batches[-1]
+        finished = runs * (len(m.batches) - 1)
+        grown = last.after_kib - first.after_kib
+        print(
+            f"  after batch {len(m.batches)} vs after batch 1: {grown / 1024:+.1f} MiB over "
+            f"{finished} more finished runs ({grown * 1024 / finished:+.0f} bytes/run); "
+            f"peak {(last.peak_kib - first.peak_kib) / 1024:+.1f} MiB"
+        )
+        kept = last.after_kib > first.peak_kib
+        print(
+            "  RSS after a batch moves by a few MiB either way (the allocator keeps some freed\n"
+            "  memory); finished runs kept in memory would lift it above the first batch's peak:\n"
+            f"  {'GROWS: above the first peak' if kept else 'does not grow with finished runs'}"
+        )
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="stepline-fanout-") as tmp:
+        workdir = Path(tmp)
+        async with contextlib.AsyncExitStack() as stack:
+            executors = [
+                await stack.enter_async_context(
+                    service(
+                        f"executors-{i}",
+                        [str(HERE / "fanout_executors.py")],
+                        workdir / f"executors-{i}.log",
+                    )
+                )
+                for i in range(PROCESSES)
+            ]
+            endpoints = [e.address for e in executors]
+            fanout = await part_fanout(endpoints, args.supersteps, args.repeats, workdir)
+            memory = await part_memory(
+                endpoints,
+                [e.pid for e in executors],
+                args.runs,
+                args.batches,
+                args.ring_hops,
+                args.delay_ms,
+                args.settle,
+                workdir,
+            )
+    report_fanout(fanout)
+    report_memory(memory, args.runs, args.ring_hops, args.delay_ms)
+    print(f"\n({time.monotonic() - began:.0f} s in all)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--supersteps", type=int, default=100, help="fan-out run (default: 100)")
+    parser.add_argument("--repeats", type=int, default=3, help="fan-out runs (default: 3)")
+    parser.add_argument("--runs", type=int, default=200, help="runs per batch (default: 200)")
+    parser.add_argument("--batches", type=int, default=3, help="memory batches (default: 3)")
+    parser.add_argument(
+        "--ring-hops", type=int, default=10, help="supersteps of a ring run (default: 10)"
+    )
+    parser.add_argument(
+        "--delay-ms", type=int, default=20, help="work per ring Execute (default: 20)"
+    )
+    parser.add_argument(
+        "--settle", type=float, default=2.0, help="seconds before reading idle RSS (default: 2)"
+    )
+    args = parser.parse_args()
+    if args.supersteps < 3:
+        parser.error("--supersteps must be at least 3")
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
