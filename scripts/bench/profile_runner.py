@@ -114,7 +114,7 @@ async def profile(steps: int, use_cprofile: bool, workdir: Path) -> None:
         if profiler:
             profiler.enable()
         run = await runner.start_run("bench-loop", _tick(1, steps))
-        task = runner._active.get(run.run_id)
+        task = runner.runs.task(run.run_id)
         if task is not None:
             await task
         elapsed = time.perf_counter() - started

@@ -29,8 +29,9 @@ class Desk:
         self.runner = await start_runner(self.db, self.port)
         self.client = RunnerClient(self.runner.address)
 
-    async def until_waiting(self, run_id: str) -> E.Event:
-        async for event in self.client.watch(run_id):
+    async def until_waiting(self, run_id: str, after: int = 0) -> E.Event:
+        """The next time (after sequence `after`) the run waits for input."""
+        async for event in self.client.watch(run_id, after=after):
             if event.status == E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS:
                 return event
         raise AssertionError(f"run {run_id} ended without waiting for input")
@@ -104,7 +105,7 @@ async def test_two_parallel_requests_answered_in_two_calls(desk: Desk) -> None:
         run.run_id, {requests["legal"].request_id: Decision(True, "lee")}
     )
     assert after_first.status == E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS
-    await desk.until_waiting(run.run_id)
+    await desk.until_waiting(run.run_id, after_first.last_sequence)
     (left,) = await desk.client.list_pending_requests(run.run_id)
     assert left.executor_id == "finance"
     await desk.client.send_responses(run.run_id, {left.request_id: Decision(True, "fay")})
@@ -146,8 +147,10 @@ async def test_bad_responses_get_precise_statuses(desk: Desk) -> None:
         for r in await desk.client.list_pending_requests(second.run_id)
         if r.executor_id == "legal"
     )
-    await desk.client.send_responses(second.run_id, {legal.request_id: Decision(True, "lee")})
-    await desk.until_waiting(second.run_id)
+    answered = await desk.client.send_responses(
+        second.run_id, {legal.request_id: Decision(True, "lee")}
+    )
+    await desk.until_waiting(second.run_id, answered.last_sequence)
     assert (
         await code_of({legal.request_id: Decision(True, "lee")}, second.run_id)
         == grpc.StatusCode.FAILED_PRECONDITION

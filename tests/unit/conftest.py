@@ -12,6 +12,7 @@ from stepline import payloads
 from stepline.executor import Executor
 from stepline.host import ExecutorHost
 from stepline.v1 import events_pb2, runner_pb2
+from stepline_runner.engine.recovery import RetryPolicy
 from stepline_runner.engine.runner import Runner
 from stepline_runner.store import SqliteStore
 from tests.unit.fakes import InProcessExecutors
@@ -54,7 +55,7 @@ def outputs(events: list[events_pb2.Event]) -> list[Any]:
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     store = await SqliteStore.open(tmp_path / "stepline.db")
     executors = InProcessExecutors({})
-    runner = Runner(store, executors)
+    runner = Runner(store, executors, retry=RetryPolicy(attempts=4, initial_backoff=0.001))
     try:
         yield Harness(runner, executors)
     finally:

@@ -3,46 +3,70 @@ behind the engine's `ExecutorPort`, with no network in between."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from stepline.host import ExecutorHost
+from stepline.host import ExecutorHost, NoSuchExecutorObject, StateTooLarge, UnknownExecutorType
+from stepline.payloads import PayloadError
 from stepline.v1 import executor_pb2
 from stepline_runner.engine.ports import ExecutorCallError
+
+STATUS: dict[type[Exception], str] = {
+    UnknownExecutorType: "NOT_FOUND",
+    NoSuchExecutorObject: "FAILED_PRECONDITION",
+    StateTooLarge: "RESOURCE_EXHAUSTED",
+    PayloadError: "INVALID_ARGUMENT",
+}
 
 
 class InProcessExecutors:
     def __init__(self, hosts: Mapping[str, ExecutorHost]) -> None:
         self.hosts = dict(hosts)
         self.calls: list[tuple[str, str]] = []  # (endpoint, method)
+        # Endpoint -> how many more calls find it unreachable (an outage).
+        self.down: dict[str, int] = {}
 
     def _host(self, endpoint: str, method: str) -> ExecutorHost:
         self.calls.append((endpoint, method))
         host = self.hosts.get(endpoint)
+        if self.down.get(endpoint, 0) > 0:
+            self.down[endpoint] -= 1
+            host = None
         if host is None:
             raise ExecutorCallError(endpoint, "UNAVAILABLE", "connection refused")
         return host
 
+    async def _call(self, endpoint: str, method: str, call: Callable[[ExecutorHost], Any]) -> Any:
+        """Call the host as the SDK's gRPC servicer would, errors becoming statuses."""
+        host = self._host(endpoint, method)
+        try:
+            result = call(host)
+            return await result if inspect.isawaitable(result) else result
+        except (UnknownExecutorType, NoSuchExecutorObject, StateTooLarge, PayloadError) as exc:
+            raise ExecutorCallError(endpoint, STATUS[type(exc)], str(exc)) from exc
+
     async def describe(
         self, endpoint: str, timeout: float | None = None
     ) -> executor_pb2.DescribeResponse:
-        return self._host(endpoint, "Describe").describe()
+        return await self._call(endpoint, "Describe", lambda h: h.describe())  # type: ignore[no-any-return]
 
     async def execute(
         self, endpoint: str, request: executor_pb2.ExecuteRequest, timeout: float | None = None
     ) -> executor_pb2.ExecuteResponse:
-        return await self._host(endpoint, "Execute").execute(request)
+        return await self._call(endpoint, "Execute", lambda h: h.execute(request))  # type: ignore[no-any-return]
 
     async def save(
         self, endpoint: str, request: executor_pb2.SaveCheckpointRequest
     ) -> executor_pb2.SaveCheckpointResponse:
-        return self._host(endpoint, "SaveCheckpoint").save(request)
+        return await self._call(endpoint, "SaveCheckpoint", lambda h: h.save(request))  # type: ignore[no-any-return]
 
     async def restore(
         self, endpoint: str, request: executor_pb2.RestoreCheckpointRequest
     ) -> executor_pb2.RestoreCheckpointResponse:
-        return self._host(endpoint, "RestoreCheckpoint").restore(request)
+        return await self._call(endpoint, "RestoreCheckpoint", lambda h: h.restore(request))  # type: ignore[no-any-return]
 
     async def end_run(
         self, endpoint: str, request: executor_pb2.EndRunRequest
     ) -> executor_pb2.EndRunResponse:
-        return self._host(endpoint, "EndRun").end_run(request)
+        return await self._call(endpoint, "EndRun", lambda h: h.end_run(request))  # type: ignore[no-any-return]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -375,6 +376,17 @@ class RunDriver:
             return executor_id, StateRef(digest, p.type_name, p.content_type, data)
 
         return dict(await asyncio.gather(*(save(x) for x in executor_ids)))
+
+    async def fail_internal(self, exc: Exception) -> None:
+        """Fail the run for an error of the runner itself."""
+        error = payload_pb2.ErrorInfo(
+            type="InternalError",
+            message=f"the runner failed driving this run ({type(exc).__name__}: {exc}); it can "
+            "be resumed from its latest checkpoint",
+            traceback="".join(traceback.format_exception(exc)),
+        )
+        self.held = []
+        await self._fail(error, [])
 
     async def _fail(
         self, error: payload_pb2.ErrorInfo, events: list[events_pb2.Event], step: int | None = None

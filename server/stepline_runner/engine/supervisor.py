@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Iterable, Mapping
 
 from stepline.v1 import events_pb2, executor_pb2, payload_pb2, runner_pb2, workflow_pb2
@@ -20,6 +21,7 @@ from .registry import Workflow, WorkflowRegistry
 from .state import RunState
 
 E = events_pb2
+log = logging.getLogger(__name__)
 
 
 class Supervisor:
@@ -155,6 +157,11 @@ class Supervisor:
         run_id = driver.state.run_id
         try:
             await driver.run()
+        except Exception as exc:
+            # A bug must not leave the run "running" with watchers waiting for
+            # ever: fail it, resumable, and keep the traceback in the log.
+            log.exception("run %s: the driver failed", run_id)
+            await driver.fail_internal(exc)
         finally:
             if self._active.get(run_id) is asyncio.current_task():
                 del self._active[run_id]

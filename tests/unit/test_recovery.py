@@ -1,0 +1,116 @@
+"""Executors that restart or go away cost a rollback, not the run."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from stepline import WorkflowBuilder, payloads
+from stepline.executor import Executor, WorkflowContext, handler
+from stepline.host import ExecutorHost
+from stepline.v1 import events_pb2 as E
+from tests.unit.conftest import Harness, of_kind, outputs
+
+# Test hooks, run by the executor at the start of a superstep it is told of.
+hooks: dict[int, Any] = {}
+
+
+class Counter(Executor):
+    def __init__(self) -> None:
+        self.total = 0
+        self.attempts: list[int] = []
+
+    @handler
+    async def step(self, n: int, ctx: WorkflowContext) -> None:
+        hook = hooks.pop(n, None)
+        if hook is not None:
+            await hook()
+        self.total += n
+        self.attempts.append(ctx.attempt)
+        if n < 6:
+            await ctx.send_message(n + 1)
+        else:
+            await ctx.yield_output({"total": self.total, "attempts": self.attempts})
+
+    def on_checkpoint_save(self) -> dict[str, Any]:
+        return {"total": self.total, "attempts": self.attempts}
+
+    def on_checkpoint_restore(self, state: dict[str, Any]) -> None:
+        self.total = state["total"]
+        self.attempts = list(state["attempts"])
+
+
+def counting(workflow_id: str, endpoint: str) -> Any:
+    return (
+        WorkflowBuilder(workflow_id)
+        .add_executor("c", endpoint, type="counter")
+        .add_edge("c", "c")
+        .set_start_executor("c")
+        .build()
+    )
+
+
+async def test_an_executor_restart_rolls_the_run_back_and_reruns_the_superstep(
+    harness: Harness,
+) -> None:
+    harness.host("svc", {"counter": Counter})
+    harness.host("other", {"counter": Counter})
+    await harness.runner.register_workflow(counting("w", "svc"))
+    await harness.runner.register_workflow(counting("bystander", "other"))
+
+    async def restart() -> None:  # the service loses everything it held
+        harness.executors.hosts["svc"] = ExecutorHost({"counter": Counter})
+
+    hooks[3] = restart
+    events, bystander = await asyncio.gather(harness.run("w", 1), harness.run("bystander", 1))
+
+    (rollback,) = of_kind(events, E.EVENT_KIND_ROLLBACK)
+    assert "restarted" in rollback.message
+    # Superstep 3's result came back from the old incarnation: it ran again.
+    assert outputs(events) == [{"total": 21, "attempts": [1, 1, 2, 1, 1, 1]}]
+    assert of_kind(bystander, E.EVENT_KIND_ROLLBACK) == []
+    assert outputs(bystander) == [{"total": 21, "attempts": [1] * 6}]
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    assert len(of_kind(events, E.EVENT_KIND_OUTPUT)) == 1
+
+
+async def test_an_outage_is_waited_out_with_backoff(harness: Harness) -> None:
+    harness.host("svc", {"counter": Counter})
+    await harness.runner.register_workflow(counting("w", "svc"))
+
+    async def outage() -> None:
+        harness.executors.down["svc"] = 3  # this Execute's reply and two restores fail
+
+    hooks[4] = outage
+    events = await harness.run("w", 1)
+
+    assert [e.message for e in of_kind(events, E.EVENT_KIND_ROLLBACK)] != []
+    assert outputs(events)[0]["total"] == 21
+    assert events[-1].status == E.RUN_STATUS_COMPLETED
+
+
+async def test_an_executor_that_never_comes_back_fails_the_run_which_resumes_later(
+    harness: Harness,
+) -> None:
+    harness.host("svc", {"counter": Counter})
+    await harness.runner.register_workflow(counting("w", "svc"))
+
+    async def gone() -> None:
+        harness.executors.down["svc"] = 1000
+
+    hooks[4] = gone
+    events = await harness.run("w", 1)
+
+    (failed,) = of_kind(events, E.EVENT_KIND_RUN_FAILED)
+    assert failed.error.type == "ExecutorUnavailable"
+    assert "did not come back after 4 attempts" in failed.error.message
+    run = await harness.get_run(events[0].run_id)
+    assert run.status == E.RUN_STATUS_FAILED
+
+    harness.executors.down["svc"] = 0
+    await harness.runner.resume(run.latest_checkpoint_id)
+    rest = await harness.events(run.run_id, events[-1].sequence)
+    assert outputs(rest)[0]["total"] == 21
+    assert rest[-1].status == E.RUN_STATUS_COMPLETED
+    payload = payloads.encode(1)
+    assert payload.type_name == "integer"
