@@ -206,11 +206,13 @@ class RunnerClient:
         except TimeoutError:
             raise from_rpc_error(error) from error
 
-    async def wait(self, run_id: str, *, output_type: Any = None) -> RunResult:
-        """Wait for the run to end; return its outputs, decoded as `output_type`
-        when given. Raises `RunFailedError` if it failed or was cancelled."""
+    async def wait(self, run_id: str, *, output_type: Any = None, after: int = 0) -> RunResult:
+        """Wait for the run to end; return its outputs (those after sequence
+        `after`), decoded as `output_type` when given. Raises `RunFailedError`
+        if it failed or was cancelled. After a resume of a failed or cancelled
+        run, pass the sequence of its end as `after`."""
         result = RunResult(run=Run())
-        async for event in self.watch(run_id):
+        async for event in self.watch(run_id, after=after):
             result.events.append(event)
             if event.kind == events_pb2.EVENT_KIND_OUTPUT:
                 value = event.data

@@ -1,7 +1,8 @@
 """Stateful test executors: a `Stage` counts and sums the tokens it sees and
 passes each on, transformed, until the token has made `limit` hops.
 
-Run as a script, it serves the `stage` type on a free port. With
+Run as a script, it serves the `stage` type on a free port, or on
+STEPLINE_PORT. With
 STEPLINE_TEST_LOG set, every save and restore appends a JSON line there, so a
 test can check that restore received exactly what save returned.
 """
@@ -64,4 +65,6 @@ class Stage(Executor):
 
 
 if __name__ == "__main__":
-    run_executors({"stage": Stage})
+    # A fixed port (STEPLINE_PORT) lets a restarted service come back at the
+    # address the workflow names.
+    run_executors({"stage": Stage}, port=int(os.environ.get("STEPLINE_PORT", "0")))

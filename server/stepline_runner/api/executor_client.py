@@ -12,6 +12,15 @@ from stepline.v1 import executor_pb2, executor_pb2_grpc
 from ..engine.ports import ExecutorCallError
 
 END_RUN_TIMEOUT = 5.0
+RESTORE_TIMEOUT = 2.0
+# Notice a restarted executor service within a fraction of a second, not after
+# gRPC's default reconnect backoff, which grows to minutes.
+_CHANNEL_OPTIONS = [
+    *GRPC_MESSAGE_OPTIONS,
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
 
 
 class GrpcExecutors:
@@ -41,7 +50,11 @@ class GrpcExecutors:
     async def restore(
         self, endpoint: str, request: executor_pb2.RestoreCheckpointRequest
     ) -> executor_pb2.RestoreCheckpointResponse:
-        response = await self._call(endpoint, "RestoreCheckpoint", request)
+        # Restores follow a restart of the service more often than not: wait
+        # (briefly) for it to accept connections rather than fail at once.
+        response = await self._call(
+            endpoint, "RestoreCheckpoint", request, RESTORE_TIMEOUT, wait_for_ready=True
+        )
         return cast(executor_pb2.RestoreCheckpointResponse, response)
 
     async def end_run(
@@ -57,14 +70,21 @@ class GrpcExecutors:
         self._stubs.clear()
 
     async def _call(
-        self, endpoint: str, method: str, request: Any, timeout: float | None = None
+        self,
+        endpoint: str,
+        method: str,
+        request: Any,
+        timeout: float | None = None,
+        wait_for_ready: bool = False,
     ) -> Any:
         stub = self._stubs.get(endpoint)
         if stub is None:
-            channel = grpc.aio.insecure_channel(endpoint, options=GRPC_MESSAGE_OPTIONS)
+            channel = grpc.aio.insecure_channel(endpoint, options=_CHANNEL_OPTIONS)
             self._channels[endpoint] = channel
             stub = self._stubs[endpoint] = executor_pb2_grpc.ExecutorServiceStub(channel)
         try:
-            return await getattr(stub, method)(request, timeout=timeout)
+            return await getattr(stub, method)(
+                request, timeout=timeout, wait_for_ready=wait_for_ready
+            )
         except grpc.aio.AioRpcError as exc:
             raise ExecutorCallError(endpoint, exc.code().name, exc.details() or "") from exc

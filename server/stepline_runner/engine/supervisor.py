@@ -16,7 +16,7 @@ from .driver import RunDriver
 from .errors import FailedPrecondition, Unavailable
 from .hub import TERMINAL_STATUSES, EventHub
 from .ports import ExecutorCallError, ExecutorPort
-from .recovery import RetryPolicy, restore_executors
+from .recovery import RetryPolicy, restore_with_retries
 from .registry import Workflow, WorkflowRegistry
 from .state import RunState
 
@@ -171,9 +171,10 @@ class Supervisor:
             await self.end_run(run_id, driver.state.graph.nodes.values())
 
     async def restore(self, state: RunState, saved: Mapping[str, payload_pb2.Payload]) -> None:
-        """Put every executor of the run back to the checkpoint's state."""
+        """Put every executor of the run back to the checkpoint's state, waiting
+        (with the retry policy) for services that are just coming back."""
         try:
-            await restore_executors(self.executors, state.run_id, state.graph, saved)
+            await restore_with_retries(self.executors, state.run_id, state.graph, saved, self.retry)
         except ExecutorCallError as exc:
             raise FailedPrecondition(
                 f"cannot restore the run's executors: the service at {exc.endpoint} answered "
