@@ -89,7 +89,9 @@ class ExecutorHost:
         )
         ctx.result.incarnation_id = self.incarnation_id
         executor_type = request.executor_type or request.executor_id
-        specs = self._specs[executor_type]
+        specs = self._specs.get(executor_type)
+        if specs is None:
+            raise self._unknown(executor_type)
         try:
             for answer in request.responses:
                 handler = self._response_specs[executor_type].get(answer.response.type_name)
@@ -148,7 +150,14 @@ class ExecutorHost:
             state = payloads.json_value(request.state)
             if not isinstance(state, dict):
                 raise payloads.PayloadError("an executor state must be a JSON object")
-            executor.on_checkpoint_restore(state)
+            try:
+                executor.on_checkpoint_restore(state)
+            except (KeyError, TypeError, ValueError) as exc:
+                # A state of another shape than this executor saves.
+                raise payloads.PayloadError(
+                    f"executor {request.executor_id!r} cannot restore this state: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
         self._objects[(request.run_id, request.executor_id)] = executor
         return executor_pb2.RestoreCheckpointResponse(incarnation_id=self.incarnation_id)
 
@@ -162,13 +171,16 @@ class ExecutorHost:
         executor_type = executor_type or executor_id
         factory = self._factories.get(executor_type)
         if factory is None:
-            raise UnknownExecutorType(
-                f"this service hosts no executor type {executor_type!r}; "
-                f"it hosts: {', '.join(sorted(self._factories))}"
-            )
+            raise self._unknown(executor_type)
         executor = factory()
         executor.id = executor_id
         return executor
+
+    def _unknown(self, executor_type: str) -> UnknownExecutorType:
+        return UnknownExecutorType(
+            f"this service hosts no executor type {executor_type!r}; "
+            f"it hosts: {', '.join(sorted(self._factories))}"
+        )
 
 
 def _specs_of(factory: type[Executor] | ExecutorFactory) -> dict[str, HandlerSpec]:

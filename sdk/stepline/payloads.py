@@ -117,7 +117,10 @@ def json_value(payload: payload_pb2.Payload) -> Any:
     """The payload's JSON value, whatever its type name."""
     if (payload.content_type or JSON) != JSON:
         raise PayloadError(f"{payload.type_name}: not a JSON payload")
-    return json.loads(payload.data) if payload.data else None
+    try:
+        return json.loads(payload.data) if payload.data else None
+    except ValueError as exc:
+        raise PayloadError(f"{payload.type_name}: invalid JSON: {exc}") from exc
 
 
 def state_hash(payload: payload_pb2.Payload) -> str:
