@@ -76,9 +76,18 @@ async def test_an_unchanged_state_costs_no_new_bytes(harness: Harness, tmp_path:
     assert outputs(events) == [3]
     db = tmp_path / "stepline.db"
     assert rows(db, "SELECT count(*) FROM checkpoints") == [(10,)]  # 0..9
-    assert rows(db, "SELECT count(*) FROM checkpoint_states") == [(9,)]
+    # A reference only where the state changed (supersteps 1-4), bytes once each.
+    assert rows(db, "SELECT count(*) FROM checkpoint_states") == [(4,)]
     assert rows(db, "SELECT count(*) FROM blobs") == [(4,)]  # levels 0, 1, 2, 3
     assert saves.count(True) == 5  # supersteps 5-9: the executor said "unchanged"
+    checkpoints, _ = await harness.runner.list_checkpoints(events[0].run_id, 0, "")
+    levels = []
+    for checkpoint in checkpoints:
+        content = (await harness.runner.get_checkpoint(checkpoint.checkpoint_id, True)).content
+        levels.append(
+            payloads.json_value(content.executor_states["p"]) if content.executor_states else None
+        )
+    assert levels == [None, *({"level": n} for n in (0, 1, 2, 3, 3, 3, 3, 3, 3))]
 
 
 async def test_retention_keeps_the_last_n_and_collects_garbage(

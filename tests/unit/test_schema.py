@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sqlite3
 import sys
 from pathlib import Path
@@ -43,27 +44,41 @@ async def test_the_runner_says_so_and_exits(tmp_path: Path) -> None:
     assert b"upgrade Stepline" in stderr and b"Traceback" not in stderr
 
 
-async def test_a_version_1_database_is_migrated_with_its_runs(tmp_path: Path) -> None:
+async def test_a_version_1_database_is_migrated_with_its_runs_and_states(
+    tmp_path: Path,
+) -> None:
     db = tmp_path / "stepline.db"
-    store = await SqliteStore.open(db)
-    await store.close()
-    with sqlite3.connect(db) as conn:  # turn it back into what version 1 wrote
-        conn.execute("ALTER TABLE runs DROP COLUMN checkpoint_policy")
+    state = b'{"n":1}'
+    digest = hashlib.sha256(state).hexdigest()
+    with sqlite3.connect(db) as conn:  # what Stepline's first schema wrote
+        conn.executescript((Path(__file__).parent / "data" / "schema_v1.sql").read_text())
         conn.execute(
             "INSERT INTO runs (run_id, workflow_id, status, superstep, latest_checkpoint_id,"
             " parent_checkpoint_id, parent_run_id, last_sequence, graph_signature, input_hash,"
-            " created_at, updated_at) VALUES ('old', 'w', 4, 3, 'c', '', '', 9, 's', 'h', 0, 0)"
+            " created_at, updated_at) VALUES ('old', 'w', 4, 3, 'c3', '', '', 9, 's', 'h', 0, 0)"
+        )
+        conn.execute(
+            "INSERT INTO checkpoints (checkpoint_id, run_id, superstep, parent_checkpoint_id,"
+            " graph_signature, created_at, content) VALUES ('c3', 'old', 3, '', 's', 0, x'')"
+        )
+        conn.execute("INSERT INTO blobs VALUES (?, ?)", (digest, state))
+        conn.execute(
+            "INSERT INTO checkpoint_states VALUES ('c3', 'x', ?, 'x.state', 'application/json')",
+            (digest,),
         )
         conn.execute("PRAGMA user_version = 1")
 
     store = await SqliteStore.open(db)
     try:
         run = await store.get_run("old")
+        checkpoint = await store.get_checkpoint("c3", include_content=True)
     finally:
         await store.close()
 
     assert run is not None and run.superstep == 3 and run.last_sequence == 9
     assert not run.HasField("checkpoint_policy")
+    assert checkpoint is not None
+    assert checkpoint.content.executor_states["x"].data == state
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
 

@@ -260,7 +260,7 @@ class RunDriver:
         checkpoint with every event held since; False when the run failed."""
         state = self.state
         try:
-            state.states.update(await self._save_states(sorted(self.dirty)))
+            saved = await self._save_states(sorted(self.dirty))
         except ExecutorCallError as exc:
             error = payload_pb2.ErrorInfo(
                 type="SaveCheckpointFailed", message=str(exc), executor_id=exc.endpoint
@@ -268,7 +268,11 @@ class RunDriver:
             self.held += events
             await self._fail(error, [], state.superstep)
             return False
-        checkpoint = state.checkpoint(parent_checkpoint_id=state.checkpoint_id)
+        changed = frozenset(x for x, ref in saved.items() if state.states.get(x) != ref.stored())
+        state.states.update(saved)
+        checkpoint = state.checkpoint(state.checkpoint_id, changed)
+        # The checkpoint carries the bytes to the store; the run keeps hashes.
+        state.states = {x: ref.stored() for x, ref in state.states.items()}
         state.checkpoint_id = checkpoint.checkpoint_id
         self.dirty.clear()
         self.rollbacks = 0

@@ -242,7 +242,7 @@ class Runner:
             accept_responses(state, responses, await self.store.request_ids(run_id))
             # The executors may have restarted while the run waited (days, maybe).
             await self.runs.restore(state, checkpoint.content.executor_states)
-            answered = state.checkpoint(parent_checkpoint_id=checkpoint.checkpoint_id)
+            answered = state.checkpoint(checkpoint.checkpoint_id, changed=frozenset())
             state.checkpoint_id = answered.checkpoint_id
             status = (
                 E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS
@@ -288,7 +288,7 @@ class Runner:
                 f"checkpoint {checkpoint_id} is the latest of run {run.run_id!r}, which resumes "
                 "from it; delete older ones, or set a retention policy"
             )
-        return await self.store.delete_checkpoint(checkpoint_id)
+        return await self.store.delete_checkpoint(run.run_id, checkpoint_id)
 
     async def _checkpoint(self, checkpoint_id: str, include_content: bool) -> runner_pb2.Checkpoint:
         if not checkpoint_id:

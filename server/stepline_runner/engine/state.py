@@ -30,7 +30,11 @@ class RunState:
     def has_work(self) -> bool:
         return bool(self.pending or self.pending_responses)
 
-    def checkpoint(self, parent_checkpoint_id: str) -> NewCheckpoint:
+    def checkpoint(
+        self, parent_checkpoint_id: str, changed: frozenset[str] | None = None
+    ) -> NewCheckpoint:
+        """This state as a checkpoint; `changed` names the executors whose state
+        differs from the parent's (None: treat every state as new)."""
         content = runner_pb2.CheckpointContent(
             pending_messages=self.pending,
             fan_in_buffers=[
@@ -48,6 +52,7 @@ class RunState:
             graph_signature=self.graph.signature,
             states=dict(self.states),
             content=content,
+            changed=changed,
         )
 
     @classmethod

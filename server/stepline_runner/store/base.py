@@ -18,6 +18,10 @@ class StateRef:
     content_type: str
     data: bytes | None = None
 
+    def stored(self) -> StateRef:
+        """The same reference without the bytes, once the store has them."""
+        return StateRef(self.hash, self.type_name, self.content_type)
+
 
 @dataclass
 class NewCheckpoint:
@@ -28,6 +32,9 @@ class NewCheckpoint:
     states: dict[str, StateRef]
     # Everything but executor_states, which travel as `states`.
     content: runner_pb2.CheckpointContent
+    # Executors whose state differs from the run's previous checkpoint; None
+    # for a run's first checkpoint (every state is new to it).
+    changed: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ class Store(Protocol):
         state blobs nothing else references."""
         ...
 
-    async def delete_checkpoint(self, checkpoint_id: str) -> int:
+    async def delete_checkpoint(self, run_id: str, checkpoint_id: str) -> int:
         """Delete one checkpoint and its unreferenced blobs; return the blob count."""
         ...
 

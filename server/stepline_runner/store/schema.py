@@ -9,11 +9,30 @@ from __future__ import annotations
 
 import aiosqlite
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # version -> statements that turn a database of that version into the next.
 MIGRATIONS: dict[int, str] = {
     1: "ALTER TABLE runs ADD COLUMN checkpoint_policy BLOB;",
+    # State references by change, not by checkpoint (see states.py). Old rows
+    # stay exact: one per checkpoint and executor.
+    2: """
+ALTER TABLE checkpoint_states RENAME TO checkpoint_states_v2;
+CREATE TABLE checkpoint_states (
+    run_id TEXT NOT NULL,
+    executor_id TEXT NOT NULL,
+    since_seq INTEGER NOT NULL,
+    blob_hash TEXT NOT NULL,
+    type_name TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    PRIMARY KEY (run_id, executor_id, since_seq)
+) WITHOUT ROWID;
+INSERT INTO checkpoint_states
+    SELECT c.run_id, s.executor_id, c.seq, s.blob_hash, s.type_name, s.content_type
+    FROM checkpoint_states_v2 s JOIN checkpoints c USING (checkpoint_id);
+DROP TABLE checkpoint_states_v2;
+CREATE INDEX checkpoint_states_by_blob ON checkpoint_states (blob_hash);
+""",
 }
 
 SCHEMA = """
@@ -58,13 +77,16 @@ CREATE TABLE blobs (
     hash TEXT PRIMARY KEY,
     data BLOB NOT NULL
 ) WITHOUT ROWID;
+-- A state reference where an executor's state changed: it stands for every
+-- checkpoint of the run from since_seq (checkpoints.seq) to the executor's next.
 CREATE TABLE checkpoint_states (
-    checkpoint_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
     executor_id TEXT NOT NULL,
+    since_seq INTEGER NOT NULL,
     blob_hash TEXT NOT NULL,
     type_name TEXT NOT NULL,
     content_type TEXT NOT NULL,
-    PRIMARY KEY (checkpoint_id, executor_id)
+    PRIMARY KEY (run_id, executor_id, since_seq)
 ) WITHOUT ROWID;
 CREATE INDEX checkpoint_states_by_blob ON checkpoint_states (blob_hash);
 CREATE TABLE events (

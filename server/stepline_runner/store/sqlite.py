@@ -14,7 +14,6 @@ reserves the events' sequence numbers.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 
 import aiosqlite
 
-from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
+from stepline.v1 import events_pb2, runner_pb2, workflow_pb2
 
 from .base import NewCheckpoint, RunUpdate
 from .rows import (
@@ -34,16 +33,13 @@ from .rows import (
     run_row,
 )
 from .schema import SchemaError, migrate
+from .states import LOAD_STATES, CorruptBlob, collect_garbage, decode_states, insert_states
 
 TERMINAL = (
     events_pb2.RUN_STATUS_COMPLETED,
     events_pb2.RUN_STATUS_FAILED,
     events_pb2.RUN_STATUS_CANCELLED,
 )
-
-
-class CorruptBlob(RuntimeError):
-    """A stored state's bytes no longer match their hash."""
 
 
 class SqliteStore:
@@ -150,7 +146,7 @@ class SqliteStore:
                         " ORDER BY seq DESC LIMIT -1 OFFSET ?",
                         (run_id, keep_last),
                     )
-                    await _delete_checkpoints(db, [r[0] for r in rows])
+                    await _delete_checkpoints(db, run_id, [r[0] for r in rows])
             rows = await db.execute_fetchall(
                 "UPDATE runs SET status = ?, superstep = ?, error = ?, updated_at = ?,"
                 " latest_checkpoint_id = COALESCE(?, latest_checkpoint_id),"
@@ -214,34 +210,22 @@ class SqliteStore:
         self, checkpoint_id: str, include_content: bool
     ) -> runner_pb2.Checkpoint | None:
         row = await self._one(
-            f"SELECT {CHECKPOINT_COLUMNS}, content FROM checkpoints WHERE checkpoint_id = ?",
+            f"SELECT {CHECKPOINT_COLUMNS}, content, seq FROM checkpoints WHERE checkpoint_id = ?",
             (checkpoint_id,),
         )
         if row is None:
             return None
         checkpoint = checkpoint_row(row)
         if include_content:
-            checkpoint.content.ParseFromString(row[-1])
-            states = await self._all(
-                "SELECT s.executor_id, s.blob_hash, s.type_name, s.content_type, b.data"
-                " FROM checkpoint_states s JOIN blobs b ON b.hash = s.blob_hash"
-                " WHERE s.checkpoint_id = ?",
-                (checkpoint_id,),
-            )
-            for executor_id, blob_hash, type_name, content_type, data in states:
-                if hashlib.sha256(data).hexdigest() != blob_hash:
-                    raise CorruptBlob(
-                        f"checkpoint {checkpoint_id}: the stored state of {executor_id!r} does "
-                        f"not match its hash {blob_hash}; the database file was altered"
-                    )
-                checkpoint.content.executor_states[executor_id].CopyFrom(
-                    payload_pb2.Payload(type_name=type_name, content_type=content_type, data=data)
-                )
+            checkpoint.content.ParseFromString(row[-2])
+            rows = await self._all(LOAD_STATES, (checkpoint.run_id, row[-1]))
+            for executor_id, state in decode_states(checkpoint_id, rows).items():
+                checkpoint.content.executor_states[executor_id].CopyFrom(state)
         return checkpoint
 
-    async def delete_checkpoint(self, checkpoint_id: str) -> int:
+    async def delete_checkpoint(self, run_id: str, checkpoint_id: str) -> int:
         async with self._transaction() as db:
-            return await _delete_checkpoints(db, [checkpoint_id])
+            return await _delete_checkpoints(db, run_id, [checkpoint_id])
 
     # -- events
 
@@ -249,10 +233,16 @@ class SqliteStore:
         self, run_id: str, after_sequence: int, limit: int
     ) -> list[events_pb2.Event]:
         rows = await self._all(
-            "SELECT body FROM events WHERE run_id = ? AND sequence > ? ORDER BY sequence LIMIT ?",
+            "SELECT sequence, body FROM events WHERE run_id = ? AND sequence > ?"
+            " ORDER BY sequence LIMIT ?",
             (run_id, after_sequence, limit),
         )
-        return [events_pb2.Event.FromString(r[0]) for r in rows]
+        events = []
+        for sequence, body in rows:
+            event = events_pb2.Event.FromString(body)
+            event.run_id, event.sequence = run_id, sequence
+            events.append(event)
+        return events
 
     async def request_ids(self, run_id: str) -> set[str]:
         """Every request for input the run's log holds."""
@@ -270,12 +260,9 @@ class SqliteStore:
     async def _insert_checkpoint(
         self, db: aiosqlite.Connection, run_id: str, checkpoint: NewCheckpoint, now: float
     ) -> None:
-        new_blobs = [(s.hash, s.data) for s in checkpoint.states.values() if s.data is not None]
-        if new_blobs:
-            await db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?)", new_blobs)
-        await db.execute(
+        rows = await db.execute_fetchall(
             "INSERT INTO checkpoints (checkpoint_id, run_id, superstep, parent_checkpoint_id,"
-            " graph_signature, created_at, content) VALUES (?,?,?,?,?,?,?)",
+            " graph_signature, created_at, content) VALUES (?,?,?,?,?,?,?) RETURNING seq",
             (
                 checkpoint.checkpoint_id,
                 run_id,
@@ -286,14 +273,8 @@ class SqliteStore:
                 checkpoint.content.SerializeToString(),
             ),
         )
-        if checkpoint.states:
-            await db.executemany(
-                "INSERT INTO checkpoint_states VALUES (?, ?, ?, ?, ?)",
-                [
-                    (checkpoint.checkpoint_id, executor_id, s.hash, s.type_name, s.content_type)
-                    for executor_id, s in checkpoint.states.items()
-                ],
-            )
+        (seq,) = next(iter(rows))
+        await insert_states(db, run_id, seq, checkpoint.states, checkpoint.changed)
 
     async def _one(self, sql: str, params: Iterable[Any]) -> Any:
         rows = await self._all(sql, params)
@@ -306,31 +287,15 @@ class SqliteStore:
         return list(await self._reader.execute_fetchall(sql, tuple(params)))
 
 
-async def _delete_checkpoints(db: aiosqlite.Connection, checkpoint_ids: list[str]) -> int:
-    """Delete checkpoints and the state blobs no remaining checkpoint references;
-    return how many blobs went."""
+async def _delete_checkpoints(
+    db: aiosqlite.Connection, run_id: str, checkpoint_ids: list[str]
+) -> int:
+    """Delete checkpoints of a run, and what only they used; return blobs dropped."""
     if not checkpoint_ids:
         return 0
     marks = ",".join("?" * len(checkpoint_ids))
-    hashes = [
-        r[0]
-        for r in await db.execute_fetchall(
-            f"SELECT DISTINCT blob_hash FROM checkpoint_states WHERE checkpoint_id IN ({marks})",
-            checkpoint_ids,
-        )
-    ]
-    await db.execute(
-        f"DELETE FROM checkpoint_states WHERE checkpoint_id IN ({marks})", checkpoint_ids
-    )
     await db.execute(f"DELETE FROM checkpoints WHERE checkpoint_id IN ({marks})", checkpoint_ids)
-    if not hashes:
-        return 0
-    rows = await db.execute_fetchall(
-        f"DELETE FROM blobs WHERE hash IN ({','.join('?' * len(hashes))}) AND NOT EXISTS"
-        " (SELECT 1 FROM checkpoint_states s WHERE s.blob_hash = blobs.hash) RETURNING hash",
-        hashes,
-    )
-    return len(list(rows))
+    return await collect_garbage(db, run_id)
 
 
 async def _insert_events(
@@ -338,14 +303,15 @@ async def _insert_events(
 ) -> list[events_pb2.Event]:
     """Number the events so the last one is `last_sequence`, and insert them."""
     first = last_sequence - len(events) + 1
+    rows = []
     for offset, event in enumerate(events):
-        event.run_id = run_id
-        event.sequence = first + offset
-    if events:
-        await db.executemany(
-            "INSERT INTO events VALUES (?, ?, ?, ?)",
-            [(run_id, e.sequence, e.kind, e.SerializeToString()) for e in events],
-        )
+        # The key holds the run and the sequence; the body need not repeat them.
+        event.ClearField("run_id")
+        event.ClearField("sequence")
+        rows.append((run_id, first + offset, event.kind, event.SerializeToString()))
+        event.run_id, event.sequence = run_id, first + offset
+    if rows:
+        await db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", rows)
     return events
 
 

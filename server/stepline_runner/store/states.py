@@ -1,0 +1,104 @@
+"""Executor states of checkpoints, stored by what changed.
+
+A state's bytes live once in `blobs`, by hash. A run's checkpoints form one
+line, so `checkpoint_states` holds a reference only where an executor's state
+changed: the row (run, executor, since_seq) stands for every checkpoint of the
+run from `since_seq` until that executor's next row. A checkpoint where one of
+32 executors changed costs one row, not 32.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Mapping
+
+import aiosqlite
+
+from stepline.v1 import payload_pb2
+
+from .base import StateRef
+
+
+class CorruptBlob(RuntimeError):
+    """A stored state's bytes no longer match their hash."""
+
+
+async def insert_states(
+    db: aiosqlite.Connection,
+    run_id: str,
+    checkpoint_seq: int,
+    states: Mapping[str, StateRef],
+    changed: Collection[str] | None,
+) -> None:
+    """Store the states of a new checkpoint: the bytes nobody stored yet, and a
+    reference for each executor in `changed` (None: every executor)."""
+    new_blobs = [(s.hash, s.data) for s in states.values() if s.data is not None]
+    if new_blobs:
+        await db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?)", new_blobs)
+    rows = [
+        (run_id, executor_id, checkpoint_seq, s.hash, s.type_name, s.content_type)
+        for executor_id, s in states.items()
+        if changed is None or executor_id in changed
+    ]
+    if rows:
+        await db.executemany("INSERT INTO checkpoint_states VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+# Each executor's row with the greatest since_seq not after the checkpoint
+# (SQLite takes the bare columns from the row that holds the max).
+LOAD_STATES = """
+WITH refs AS (
+    SELECT executor_id, blob_hash, type_name, content_type, max(since_seq)
+    FROM checkpoint_states WHERE run_id = ? AND since_seq <= ? GROUP BY executor_id
+)
+SELECT refs.executor_id, refs.blob_hash, refs.type_name, refs.content_type, blobs.data
+FROM refs JOIN blobs ON blobs.hash = refs.blob_hash
+"""
+
+
+def decode_states(
+    checkpoint_id: str, rows: list[tuple[str, str, str, str, bytes]]
+) -> dict[str, payload_pb2.Payload]:
+    """Payloads from LOAD_STATES rows, each checked against its hash."""
+    states = {}
+    for executor_id, blob_hash, type_name, content_type, data in rows:
+        if hashlib.sha256(data).hexdigest() != blob_hash:
+            raise CorruptBlob(
+                f"checkpoint {checkpoint_id}: the stored state of {executor_id!r} does not "
+                f"match its hash {blob_hash}; the database file was altered"
+            )
+        states[executor_id] = payload_pb2.Payload(
+            type_name=type_name, content_type=content_type, data=data
+        )
+    return states
+
+
+async def collect_garbage(db: aiosqlite.Connection, run_id: str) -> int:
+    """After checkpoints of a run were deleted: drop the references no remaining
+    checkpoint uses, then the blobs nothing references. Returns blobs dropped."""
+    unused = await db.execute_fetchall(
+        """
+        SELECT s.executor_id, s.since_seq, s.blob_hash FROM checkpoint_states s
+        WHERE s.run_id = ?1 AND NOT EXISTS (
+            SELECT 1 FROM checkpoints c WHERE c.run_id = ?1 AND c.seq >= s.since_seq
+            AND c.seq < coalesce((
+                SELECT min(n.since_seq) FROM checkpoint_states n
+                WHERE n.run_id = ?1 AND n.executor_id = s.executor_id
+                AND n.since_seq > s.since_seq), 1 << 62))
+        """,
+        (run_id,),
+    )
+    unused = list(unused)
+    if not unused:
+        return 0
+    await db.executemany(
+        "DELETE FROM checkpoint_states WHERE run_id = ? AND executor_id = ? AND since_seq = ?",
+        [(run_id, executor_id, since) for executor_id, since, _ in unused],
+    )
+    hashes = sorted({blob_hash for _, _, blob_hash in unused})
+    dropped = await db.execute_fetchall(
+        f"DELETE FROM blobs WHERE hash IN ({','.join('?' * len(hashes))}) AND NOT EXISTS"
+        " (SELECT 1 FROM checkpoint_states s WHERE s.blob_hash = blobs.hash) RETURNING hash",
+        hashes,
+    )
+    return len(list(dropped))
