@@ -8,6 +8,7 @@
 //   handler that throws comes back in ExecuteResponse.error, not as a status;
 // - unknown executor type -> NOT_FOUND; SaveCheckpoint for a pair it holds no
 //   object for -> FAILED_PRECONDITION; a state it cannot take -> INVALID_ARGUMENT;
+//   a state over MAX_STATE_BYTES -> RESOURCE_EXHAUSTED (the run then fails);
 // - states are JSON objects; incarnation_id is new every time the process starts.
 //
 // An executor type is a class:
@@ -33,8 +34,11 @@ const { version } = require('./package.json');
 
 const PROTOS = path.resolve(__dirname, '..', '..', 'protos');
 const JSON_TYPE = 'application/json';
-// Same cap as sdk/stepline/limits.py: states may be far larger than gRPC's 4 MiB default.
+// Same caps as sdk/stepline/limits.py: states may be far larger than gRPC's 4 MiB default.
 const MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
+// Largest state SaveCheckpoint sends: the message cap less room for the rest of
+// the response. Larger data belongs outside the state (save a reference to it).
+const MAX_STATE_BYTES = MAX_MESSAGE_BYTES - 1024 * 1024;
 
 /** A payload that cannot be decoded as what the executor expects. */
 class PayloadError extends Error {
@@ -75,6 +79,11 @@ function canonicalJson(value) {
     /[\u0080-\uffff]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
+}
+
+/** 1234567 -> '1,234,567', as Python's f'{n:,}' writes it. */
+function withThousands(n) {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
 function jsonPayload(typeName, value) {
@@ -191,6 +200,15 @@ class ExecutorHost {
     }
     const type = request.executor_type || request.executor_id;
     const state = jsonPayload(`${type}.state`, executor.save());
+    if (state.data.length > MAX_STATE_BYTES) {
+      // Worded as the Python SDK's StateTooLarge (sdk/stepline/host.py).
+      throw new StatusError(
+        grpc.status.RESOURCE_EXHAUSTED,
+        `the state of executor '${request.executor_id}' is ${withThousands(state.data.length)} ` +
+          `bytes, over the cap of ${withThousands(MAX_STATE_BYTES)}; keep large data outside ` +
+          'the state and save a reference to it',
+      );
+    }
     const hash = crypto.createHash('sha256').update(state.data).digest('hex');
     if (request.known_state_hash && request.known_state_hash === hash) {
       return { unchanged: true, incarnation_id: this.incarnationId };
@@ -306,4 +324,11 @@ async function runExecutors(types, argv = process.argv.slice(2)) {
   process.once('SIGINT', stop);
 }
 
-module.exports = { ExecutorHost, PayloadError, canonicalJson, runExecutors, serveExecutors };
+module.exports = {
+  ExecutorHost,
+  MAX_STATE_BYTES,
+  PayloadError,
+  canonicalJson,
+  runExecutors,
+  serveExecutors,
+};
