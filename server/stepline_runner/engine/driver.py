@@ -4,15 +4,14 @@ fails, waits for input or is cancelled."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-from stepline.v1 import events_pb2, executor_pb2, payload_pb2, workflow_pb2
+from stepline.v1 import events_pb2, payload_pb2, workflow_pb2
 
-from ..store import NewCheckpoint, RunUpdate, StateRef, Store
+from ..store import NewCheckpoint, RunUpdate, Store
 from . import events as ev
+from .calls import RunCalls
 from .hub import EventHub
 from .ports import ExecutorCallError, ExecutorPort
 from .recovery import ExecutorLost, RetryPolicy, restore_with_retries
@@ -22,14 +21,6 @@ from .state import RunState
 E = events_pb2
 Mode = workflow_pb2.CheckpointPolicy
 RUNNING = (E.RUN_STATUS_RUNNING, E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS)
-
-
-@dataclass
-class _Outcome:
-    executor_id: str
-    response: executor_pb2.ExecuteResponse | None = None
-    error: payload_pb2.ErrorInfo | None = None
-    lost: str = ""  # why the executor may have lost its state
 
 
 class RunDriver:
@@ -62,8 +53,7 @@ class RunDriver:
         self.restore_first = restore_first
         # Rollbacks since the last checkpoint; Execute's attempt is one more.
         self.rollbacks = 0
-        # Endpoint -> incarnation id seen: a new one means it restarted.
-        self.incarnations: dict[str, str] = {}
+        self.calls = RunCalls(executors, state.run_id, state.graph)
 
     async def run(self) -> None:
         """Run supersteps until there is nothing left to do now. An executor
@@ -113,7 +103,7 @@ class RunDriver:
         checkpoint = await self.store.get_checkpoint(self.state.checkpoint_id, True)
         assert checkpoint is not None, "a run's latest checkpoint is never deleted"
         try:
-            self.incarnations = await restore_with_retries(
+            self.calls.incarnations = await restore_with_retries(
                 self.executors,
                 self.state.run_id,
                 self.state.graph,
@@ -168,7 +158,17 @@ class RunDriver:
         events = [ev.event(E.EVENT_KIND_SUPERSTEP_STARTED, step)]
         events += [ev.event(E.EVENT_KIND_EXECUTOR_INVOKED, step, executor_id=x) for x in invoked]
         outcomes = await asyncio.gather(
-            *(self._execute(x, step, inboxes.get(x, []), responses.get(x, [])) for x in invoked)
+            *(
+                self.calls.execute(
+                    x,
+                    step,
+                    inboxes.get(x, []),
+                    responses.get(x, []),
+                    state.shared_state,
+                    attempt=self.rollbacks + 1,
+                )
+                for x in invoked
+            )
         )
         lost = [o.lost for o in outcomes if o.lost]
         if lost:
@@ -260,7 +260,7 @@ class RunDriver:
         checkpoint with every event held since; False when the run failed."""
         state = self.state
         try:
-            saved = await self._save_states(sorted(self.dirty))
+            saved = await self.calls.save_states(state.states, sorted(self.dirty))
         except ExecutorCallError as exc:
             error = payload_pb2.ErrorInfo(
                 type="SaveCheckpointFailed", message=str(exc), executor_id=exc.endpoint
@@ -287,99 +287,6 @@ class RunDriver:
         )
         await self._commit(events, status, checkpoint)
         return True
-
-    async def _execute(
-        self,
-        executor_id: str,
-        step: int,
-        messages: list[payload_pb2.Message],
-        responses: list[payload_pb2.InputResponse],
-    ) -> _Outcome:
-        node = self.state.graph.nodes[executor_id]
-        request = executor_pb2.ExecuteRequest(
-            run_id=self.state.run_id,
-            executor_id=executor_id,
-            executor_type=self.state.graph.node_type(executor_id),
-            superstep=step,
-            messages=messages,
-            responses=responses,
-            shared_state=self.state.shared_state,
-            attempt=self.rollbacks + 1,
-        )
-        timeout = node.execute_timeout.ToTimedelta().total_seconds() or None
-        try:
-            response = await self.executors.execute(node.endpoint, request, timeout)
-        except ExecutorCallError as exc:
-            if exc.code == "UNAVAILABLE":
-                return _Outcome(executor_id, lost=f"Execute on {executor_id!r}: {exc}")
-            kind = (
-                "ExecuteDeadlineExceeded"
-                if exc.code == "DEADLINE_EXCEEDED"
-                else "ExecutorCallFailed"
-            )
-            detail = (
-                f"Execute did not return within {timeout:g}s (execute_timeout)"
-                if exc.code == "DEADLINE_EXCEEDED" and timeout
-                else f"{exc.code}: {exc.message}"
-            )
-            return _Outcome(
-                executor_id,
-                error=payload_pb2.ErrorInfo(
-                    type=kind,
-                    message=f"executor {executor_id!r} at {node.endpoint}: {detail}",
-                    executor_id=executor_id,
-                ),
-            )
-        restarted = self._restarted(node.endpoint, response.incarnation_id)
-        if restarted:
-            return _Outcome(executor_id, lost=restarted)
-        if response.HasField("error"):
-            error = payload_pb2.ErrorInfo()
-            error.CopyFrom(response.error)
-            error.executor_id = executor_id
-            return _Outcome(executor_id, error=error)
-        return _Outcome(executor_id, response=response)
-
-    def _restarted(self, endpoint: str, incarnation_id: str) -> str:
-        """Why the service at `endpoint` lost its memory, or "" if it did not."""
-        known = self.incarnations.setdefault(endpoint, incarnation_id)
-        if incarnation_id and known and incarnation_id != known:
-            return f"executor service at {endpoint} restarted ({known} -> {incarnation_id})"
-        return ""
-
-    async def _save_states(self, executor_ids: list[str]) -> dict[str, StateRef]:
-        """Collect the state of every executor that ran: the others' states
-        cannot have changed, so their last saved state stands."""
-
-        async def save(executor_id: str) -> tuple[str, StateRef]:
-            node = self.state.graph.nodes[executor_id]
-            known = self.state.states.get(executor_id)
-            try:
-                response = await self.executors.save(
-                    node.endpoint,
-                    executor_pb2.SaveCheckpointRequest(
-                        run_id=self.state.run_id,
-                        executor_id=executor_id,
-                        executor_type=self.state.graph.node_type(executor_id),
-                        known_state_hash=known.hash if known else "",
-                    ),
-                )
-            except ExecutorCallError as exc:
-                # FAILED_PRECONDITION: it holds no object for the run any more.
-                if exc.code in ("UNAVAILABLE", "FAILED_PRECONDITION"):
-                    raise ExecutorLost(f"SaveCheckpoint on {executor_id!r}: {exc}") from exc
-                raise
-            restarted = self._restarted(node.endpoint, response.incarnation_id)
-            if restarted:
-                raise ExecutorLost(restarted)
-            if response.unchanged and known is not None:
-                return executor_id, StateRef(known.hash, known.type_name, known.content_type)
-            p = response.state
-            digest = hashlib.sha256(p.data).hexdigest()
-            data = None if known is not None and known.hash == digest else p.data
-            return executor_id, StateRef(digest, p.type_name, p.content_type, data)
-
-        return dict(await asyncio.gather(*(save(x) for x in executor_ids)))
 
     async def fail_internal(self, exc: Exception) -> None:
         """Fail the run for an error of the runner itself."""

@@ -1,0 +1,132 @@
+"""The calls a run makes to its executors, and what their answers mean: a
+result, the executor's own error, or a sign that it lost the run's state."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from stepline.v1 import executor_pb2, payload_pb2
+
+from ..store import StateRef
+from .graph import Graph
+from .ports import ExecutorCallError, ExecutorPort
+from .recovery import ExecutorLost
+
+
+@dataclass
+class Outcome:
+    executor_id: str
+    response: executor_pb2.ExecuteResponse | None = None
+    error: payload_pb2.ErrorInfo | None = None
+    lost: str = ""  # why the executor may have lost its state
+
+
+class RunCalls:
+    def __init__(self, executors: ExecutorPort, run_id: str, graph: Graph) -> None:
+        self.executors = executors
+        self.run_id = run_id
+        self.graph = graph
+        # Endpoint -> incarnation id seen: a new one means the service restarted.
+        self.incarnations: dict[str, str] = {}
+
+    async def execute(
+        self,
+        executor_id: str,
+        step: int,
+        messages: list[payload_pb2.Message],
+        responses: list[payload_pb2.InputResponse],
+        shared_state: Mapping[str, payload_pb2.Payload],
+        attempt: int,
+    ) -> Outcome:
+        """One Execute call, and what its answer means."""
+        node = self.graph.nodes[executor_id]
+        request = executor_pb2.ExecuteRequest(
+            run_id=self.run_id,
+            executor_id=executor_id,
+            executor_type=self.graph.node_type(executor_id),
+            superstep=step,
+            messages=messages,
+            responses=responses,
+            shared_state=shared_state,
+            attempt=attempt,
+        )
+        timeout = node.execute_timeout.ToTimedelta().total_seconds() or None
+        try:
+            response = await self.executors.execute(node.endpoint, request, timeout)
+        except ExecutorCallError as exc:
+            if exc.code == "UNAVAILABLE":
+                return Outcome(executor_id, lost=f"Execute on {executor_id!r}: {exc}")
+            kind = (
+                "ExecuteDeadlineExceeded"
+                if exc.code == "DEADLINE_EXCEEDED"
+                else "ExecutorCallFailed"
+            )
+            detail = (
+                f"Execute did not return within {timeout:g}s (execute_timeout)"
+                if exc.code == "DEADLINE_EXCEEDED" and timeout
+                else f"{exc.code}: {exc.message}"
+            )
+            return Outcome(
+                executor_id,
+                error=payload_pb2.ErrorInfo(
+                    type=kind,
+                    message=f"executor {executor_id!r} at {node.endpoint}: {detail}",
+                    executor_id=executor_id,
+                ),
+            )
+        restarted = self.restarted(node.endpoint, response.incarnation_id)
+        if restarted:
+            return Outcome(executor_id, lost=restarted)
+        if response.HasField("error"):
+            error = payload_pb2.ErrorInfo()
+            error.CopyFrom(response.error)
+            error.executor_id = executor_id
+            return Outcome(executor_id, error=error)
+        return Outcome(executor_id, response=response)
+
+    def restarted(self, endpoint: str, incarnation_id: str) -> str:
+        """Why the service at `endpoint` lost its memory, or "" if it did not."""
+        known = self.incarnations.setdefault(endpoint, incarnation_id)
+        if incarnation_id and known and incarnation_id != known:
+            return f"executor service at {endpoint} restarted ({known} -> {incarnation_id})"
+        return ""
+
+    async def save_states(
+        self, known_states: Mapping[str, StateRef], executor_ids: list[str]
+    ) -> dict[str, StateRef]:
+        """Collect the state of every executor that ran, in parallel: the
+        others' states cannot have changed, so their last saved state stands.
+        `known_states` are the states already stored, by executor id."""
+
+        async def save(executor_id: str) -> tuple[str, StateRef]:
+            node = self.graph.nodes[executor_id]
+            known = known_states.get(executor_id)
+            try:
+                response = await self.executors.save(
+                    node.endpoint,
+                    executor_pb2.SaveCheckpointRequest(
+                        run_id=self.run_id,
+                        executor_id=executor_id,
+                        executor_type=self.graph.node_type(executor_id),
+                        known_state_hash=known.hash if known else "",
+                    ),
+                )
+            except ExecutorCallError as exc:
+                # FAILED_PRECONDITION: it holds no object for the run any more.
+                if exc.code in ("UNAVAILABLE", "FAILED_PRECONDITION"):
+                    raise ExecutorLost(f"SaveCheckpoint on {executor_id!r}: {exc}") from exc
+                raise
+            restarted = self.restarted(node.endpoint, response.incarnation_id)
+            if restarted:
+                raise ExecutorLost(restarted)
+            if response.unchanged and known is not None:
+                return executor_id, StateRef(known.hash, known.type_name, known.content_type)
+            p = response.state
+            digest = hashlib.sha256(p.data).hexdigest()
+            data = None if known is not None and known.hash == digest else p.data
+            return executor_id, StateRef(digest, p.type_name, p.content_type, data)
+
+        return dict(await asyncio.gather(*(save(x) for x in executor_ids)))
