@@ -6,9 +6,11 @@ from stepline.builder import WorkflowBuilder
 from stepline.client import RunnerClient, RunResult
 from stepline.errors import (
     AlreadyExistsError,
+    DataLossError,
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    ResourceExhaustedError,
     RunFailedError,
     SteplineError,
     UnavailableError,
@@ -18,10 +20,12 @@ from stepline.serve import run_executors, serve_executors
 
 __all__ = [
     "AlreadyExistsError",
+    "DataLossError",
     "Executor",
     "FailedPreconditionError",
     "InvalidArgumentError",
     "NotFoundError",
+    "ResourceExhaustedError",
     "RunFailedError",
     "RunResult",
     "RunnerClient",

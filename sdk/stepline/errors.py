@@ -46,6 +46,18 @@ class FailedPreconditionError(SteplineError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class ResourceExhaustedError(SteplineError):
+    """A limit was hit: a message over the size cap, or a watcher too far behind."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class DataLossError(SteplineError):
+    """Stored data failed its integrity check (a state blob no longer matches its hash)."""
+
+    code = grpc.StatusCode.DATA_LOSS
+
+
 class UnavailableError(SteplineError):
     """The runner cannot be reached or is shutting down; retrying may help."""
 
@@ -65,6 +77,8 @@ _BY_CODE: dict[grpc.StatusCode, type[SteplineError]] = {
         NotFoundError,
         AlreadyExistsError,
         FailedPreconditionError,
+        ResourceExhaustedError,
+        DataLossError,
         UnavailableError,
     )
 }

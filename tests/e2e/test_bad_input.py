@@ -11,6 +11,7 @@ import grpc
 import pytest
 
 from stepline import RunnerClient, SteplineError, WorkflowBuilder
+from stepline.limits import MAX_MESSAGE_BYTES
 from stepline.v1 import runner_pb2, workflow_pb2
 from tests.e2e.conftest import Cluster
 from tests.executors.stages import Token
@@ -70,6 +71,10 @@ async def bad_page_token(client: RunnerClient, cluster: Cluster) -> Any:
     return await client._call("ListRuns", runner_pb2.ListRunsRequest(page_token="garbage!"))
 
 
+async def oversized_input(client: RunnerClient, cluster: Cluster) -> Any:
+    return await client.start_run("chain", "x" * (MAX_MESSAGE_BYTES + 1))
+
+
 async def bad_run_id(client: RunnerClient, cluster: Cluster) -> Any:
     return await client.start_run("chain", Token(1, 0, 3), run_id="no spaces/or slashes")
 
@@ -85,6 +90,7 @@ CASES: list[tuple[Call, grpc.StatusCode, str]] = [
     (endpoint_not_answering, grpc.StatusCode.FAILED_PRECONDITION, "did not answer Describe"),
     (bad_page_token, grpc.StatusCode.INVALID_ARGUMENT, "page_token"),
     (bad_run_id, grpc.StatusCode.INVALID_ARGUMENT, "run_id"),
+    (oversized_input, grpc.StatusCode.RESOURCE_EXHAUSTED, "larger than max"),
 ]
 
 
