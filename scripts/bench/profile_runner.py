@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from superstep import HERE, _tick, spawn, stop  # type: ignore[import-not-found]
+from superstep import _tick, start_loop_executor  # type: ignore[import-not-found]
 
 from stepline import WorkflowBuilder
 from stepline.v1 import events_pb2
@@ -89,7 +89,7 @@ def instrument_sql(db: Any, into: Timings) -> None:
 
 
 async def profile(steps: int, use_cprofile: bool, workdir: Path) -> None:
-    executor = await spawn("executor", [str(HERE / "loop_executor.py")], workdir / "executor.log")
+    executor = await start_loop_executor(workdir)
     server = await start_runner(workdir / "runner.db")
     timings: Timings = defaultdict(list)
     try:
@@ -124,7 +124,7 @@ async def profile(steps: int, use_cprofile: bool, workdir: Path) -> None:
         assert run.status == E.RUN_STATUS_COMPLETED, E.RunStatus.Name(run.status)
     finally:
         await server.stop()
-        await stop(executor.process)
+        await executor.stop()
 
     per_step = elapsed / steps
     print(f"{steps} supersteps in {elapsed:.2f}s: {per_step * 1000:.3f} ms per superstep (mean)")

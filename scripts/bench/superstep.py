@@ -24,8 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
-import signal
 import statistics
 import sys
 import tempfile
@@ -34,11 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stepline import RunnerClient, WorkflowBuilder, payloads
+from stepline.testing import Service, start_executor_service, start_runner, stop
 from stepline.v1 import events_pb2, payload_pb2
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-READY = re.compile(rb"listening on (\S+:\d+)")
 E = events_pb2
 TERMINAL = (E.RUN_STATUS_COMPLETED, E.RUN_STATUS_FAILED, E.RUN_STATUS_CANCELLED)
 WITHIN = 3.0  # the issue's bound, times the floor
@@ -46,66 +44,13 @@ TARGET = 1.5  # the product's target, times the floor
 GROWTH_LIMIT = 1.2  # "must not grow": step N over step 10 above this counts as growth
 
 
-# -- processes
-
-
-@dataclass
-class Service:
-    name: str
-    process: asyncio.subprocess.Process
-    address: str
-    drain: asyncio.Task[None]
-
-
-async def spawn(name: str, args: list[str], log: Path, timeout: float = 30) -> Service:
-    """Run `python *args` (stderr to `log`) and wait for its `listening on` line."""
-    with log.open("wb") as err:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=err, cwd=ROOT
-        )
-    assert process.stdout is not None
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                line = await process.stdout.readline()
-                if not line:
-                    code = await process.wait()
-                    raise RuntimeError(f"{name} exited with {code} before serving:\n{_tail(log)}")
-                match = READY.search(line)
-                if match:
-                    break
-    except BaseException:
-        await stop(process)
-        raise
-    return Service(name, process, match.group(1).decode(), asyncio.create_task(_drain(process)))
-
-
-async def _drain(process: asyncio.subprocess.Process) -> None:
-    assert process.stdout is not None
-    while await process.stdout.readline():
-        pass
-
-
-async def stop(process: asyncio.subprocess.Process, grace: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within `grace` seconds."""
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            async with asyncio.timeout(grace):
-                await process.wait()
-        except TimeoutError:
-            process.kill()
-    await process.wait()
-
-
-def _tail(log: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
 # -- measurements
+
+
+async def start_loop_executor(workdir: Path) -> Service:
+    """The loop executor's service, its stderr in `workdir`/executor.log."""
+    log = workdir / "executor.log"
+    return await start_executor_service(HERE / "loop_executor.py", name="executor", log=log)
 
 
 @dataclass
@@ -203,28 +148,17 @@ class Repeat:
 
 
 async def one_repeat(steps: int, floor_iterations: int, workdir: Path) -> Repeat:
-    runner_db = workdir / "runner.db"
-    executor = await spawn("executor", [str(HERE / "loop_executor.py")], workdir / "executor.log")
-    try:
-        runner = await spawn(
-            "runner",
-            ["-m", "stepline_runner", "--db", str(runner_db), "--port", "0"],
-            workdir / "runner.log",
-        )
+    async with (
+        await start_loop_executor(workdir) as executor,
+        await start_runner(workdir / "runner.db", log=workdir / "runner.log") as runner,
+    ):
+        floor = await measure_floor(executor.address, workdir / "floor.db", floor_iterations)
         try:
-            floor = await measure_floor(executor.address, workdir / "floor.db", floor_iterations)
-            try:
-                times = await run_loop(runner.address, executor.address, steps, timeout=600)
-            except BaseException:
-                print(_tail(workdir / "runner.log"), file=sys.stderr)
-                raise
-            floor.extend(
-                await measure_floor(executor.address, workdir / "floor.db", floor_iterations)
-            )
-        finally:
-            await stop(runner.process)
-    finally:
-        await stop(executor.process)
+            times = await run_loop(runner.address, executor.address, steps, timeout=600)
+        except BaseException:
+            print(runner.tail(), file=sys.stderr)
+            raise
+        floor.extend(await measure_floor(executor.address, workdir / "floor.db", floor_iterations))
     intervals = {k: times[k] - times[k - 1] for k in range(2, steps + 1)}
     return Repeat(intervals, floor, times[steps] - times[1])
 
