@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> None:
         "--executor-retries",
         type=int,
         default=RetryPolicy.attempts,
-        help="attempts to reach an executor service that is away before the run fails "
-        "(default: %(default)s)",
+        help="attempts to reach an executor service that is away, and rollbacks without "
+        "progress, before the run fails (default: %(default)s)",
     )
     parser.add_argument(
         "--retry-backoff",

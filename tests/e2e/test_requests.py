@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from stepline import RunnerClient, SteplineError, WorkflowBuilder
+from stepline import RunnerClient, SteplineError, WorkflowBuilder, payloads
 from stepline.v1 import events_pb2 as E
 from tests.executors.approvals import Decision, Order
 from tests.support.processes import Service, free_port, start_executors, start_runner
@@ -91,6 +91,9 @@ async def test_an_approval_waits_across_a_runner_restart(
     assert result.outputs == [{"order": "o-1", "status": status, "by": "ann"}]
     asked = [e for e in result.events if e.kind == E.EVENT_KIND_REQUEST_INFO]
     assert [e.request.request_id for e in asked] == [request.request_id]
+    (answer,) = [e for e in result.events if e.kind == E.EVENT_KIND_RESPONSE_RECEIVED]
+    assert answer.request.request_id == request.request_id
+    assert payloads.decode(answer.data, Decision) == Decision(approved, "ann")
     states = await desk.client.get_checkpoint_states(result.run.latest_checkpoint_id)
     assert states["boss"] == {"asked": 1, "decisions": [approved]}
 
@@ -167,6 +170,9 @@ async def test_a_fork_of_a_waiting_checkpoint_waits_without_asking_again(desk: D
     (request,) = await desk.client.list_pending_requests(fork.run_id)
     await desk.client.send_responses(fork.run_id, {request.request_id: Decision(True, "cy")})
     result = await desk.client.wait(fork.run_id, output_type=dict)
+    with pytest.raises(SteplineError) as again:
+        await desk.client.send_responses(fork.run_id, {request.request_id: Decision(True, "cy")})
+    assert again.value.code == grpc.StatusCode.FAILED_PRECONDITION
 
     assert result.outputs == [{"order": "o-5", "status": "approved", "by": "cy"}]
     assert [e for e in result.events if e.kind == E.EVENT_KIND_REQUEST_INFO] == []

@@ -37,6 +37,7 @@ class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_KIND_WARNING: _ClassVar[EventKind]
     EVENT_KIND_ROLLBACK: _ClassVar[EventKind]
     EVENT_KIND_RUN_RESUMED: _ClassVar[EventKind]
+    EVENT_KIND_RESPONSE_RECEIVED: _ClassVar[EventKind]
 RUN_STATUS_UNSPECIFIED: RunStatus
 RUN_STATUS_RUNNING: RunStatus
 RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS: RunStatus
@@ -59,6 +60,7 @@ EVENT_KIND_CUSTOM: EventKind
 EVENT_KIND_WARNING: EventKind
 EVENT_KIND_ROLLBACK: EventKind
 EVENT_KIND_RUN_RESUMED: EventKind
+EVENT_KIND_RESPONSE_RECEIVED: EventKind
 
 class Event(_message.Message):
     __slots__ = ("run_id", "sequence", "kind", "time", "superstep", "executor_id", "status", "checkpoint_id", "data", "error", "request", "name", "message", "workflow_id")

@@ -16,6 +16,16 @@ from .ports import ExecutorCallError, ExecutorPort
 from .recovery import ExecutorLost
 
 
+class SaveFailed(Exception):
+    """An executor refused SaveCheckpoint (its state too large, say): the run fails."""
+
+    def __init__(self, executor_id: str, cause: ExecutorCallError) -> None:
+        super().__init__(
+            f"SaveCheckpoint on {executor_id!r} at {cause.endpoint}: {cause.code}: {cause.message}"
+        )
+        self.executor_id = executor_id
+
+
 @dataclass
 class Outcome:
     executor_id: str
@@ -118,7 +128,7 @@ class RunCalls:
                 # FAILED_PRECONDITION: it holds no object for the run any more.
                 if exc.code in ("UNAVAILABLE", "FAILED_PRECONDITION"):
                     raise ExecutorLost(f"SaveCheckpoint on {executor_id!r}: {exc}") from exc
-                raise
+                raise SaveFailed(executor_id, exc) from exc
             restarted = self.restarted(node.endpoint, response.incarnation_id)
             if restarted:
                 raise ExecutorLost(restarted)

@@ -11,7 +11,7 @@ from stepline.v1 import events_pb2, payload_pb2, workflow_pb2
 
 from ..store import NewCheckpoint, RunUpdate, Store
 from . import events as ev
-from .calls import RunCalls
+from .calls import RunCalls, SaveFailed
 from .hub import EventHub
 from .ports import ExecutorCallError, ExecutorPort
 from .recovery import ExecutorLost, RetryPolicy, restore_with_retries
@@ -51,8 +51,13 @@ class RunDriver:
         self.retry = retry or RetryPolicy()
         # After a runner restart the executors may hold anything: restore them.
         self.restore_first = restore_first
-        # Rollbacks since the last checkpoint; Execute's attempt is one more.
+        # Rollbacks since the last checkpoint, and how often each superstep since
+        # was delivered: Execute's `attempt` tells a retry from a first delivery.
         self.rollbacks = 0
+        self.deliveries: dict[int, int] = {}
+        if restore_first:
+            # The runner stopped; the next superstep may have been under way.
+            self.deliveries[state.superstep + 1] = 1
         self.calls = RunCalls(executors, state.run_id, state.graph)
 
     async def run(self) -> None:
@@ -111,12 +116,20 @@ class RunDriver:
                 self.retry,
             )
         except ExecutorCallError as exc:
-            error = payload_pb2.ErrorInfo(
-                type="ExecutorUnavailable",
-                message=f"executor service at {exc.endpoint} did not come back after "
-                f"{self.retry.attempts} attempts ({exc.code}: {exc.message}); the run can be "
-                f"resumed from checkpoint {checkpoint.checkpoint_id} once it is back",
-            )
+            resumable = f"the run can be resumed from checkpoint {checkpoint.checkpoint_id}"
+            if exc.unreachable:
+                error = payload_pb2.ErrorInfo(
+                    type="ExecutorUnavailable",
+                    message=f"executor service at {exc.endpoint} did not come back after "
+                    f"{self.retry.attempts} attempts ({exc.code}: {exc.message}); {resumable} "
+                    "once it is back",
+                )
+            else:
+                error = payload_pb2.ErrorInfo(
+                    type="RestoreFailed",
+                    message=f"executor service at {exc.endpoint} refused RestoreCheckpoint "
+                    f"({exc.code}: {exc.message}); {resumable} once that is fixed",
+                )
             await self._fail(error, [])
             return False
         self.state = RunState.from_checkpoint(self.state.run_id, self.state.graph, checkpoint)
@@ -157,6 +170,7 @@ class RunDriver:
 
         events = [ev.event(E.EVENT_KIND_SUPERSTEP_STARTED, step)]
         events += [ev.event(E.EVENT_KIND_EXECUTOR_INVOKED, step, executor_id=x) for x in invoked]
+        attempt = self.deliveries[step] = self.deliveries.get(step, 0) + 1
         outcomes = await asyncio.gather(
             *(
                 self.calls.execute(
@@ -165,7 +179,7 @@ class RunDriver:
                     inboxes.get(x, []),
                     responses.get(x, []),
                     state.shared_state,
-                    attempt=self.rollbacks + 1,
+                    attempt=attempt,
                 )
                 for x in invoked
             )
@@ -261,9 +275,9 @@ class RunDriver:
         state = self.state
         try:
             saved = await self.calls.save_states(state.states, sorted(self.dirty))
-        except ExecutorCallError as exc:
+        except SaveFailed as exc:
             error = payload_pb2.ErrorInfo(
-                type="SaveCheckpointFailed", message=str(exc), executor_id=exc.endpoint
+                type="SaveCheckpointFailed", message=str(exc), executor_id=exc.executor_id
             )
             self.held += events
             await self._fail(error, [], state.superstep)
@@ -276,6 +290,7 @@ class RunDriver:
         state.checkpoint_id = checkpoint.checkpoint_id
         self.dirty.clear()
         self.rollbacks = 0
+        self.deliveries.clear()
         events = self.held + events
         self.held = []
         events.append(

@@ -12,18 +12,18 @@ from .validation import check_payload
 
 
 def accept_responses(
-    state: RunState, responses: Mapping[str, payload_pb2.Payload], asked: set[str]
-) -> None:
+    state: RunState, responses: Mapping[str, payload_pb2.Payload], answered: set[str]
+) -> list[payload_pb2.InputResponse]:
     """Move answered requests from pending to the responses the next superstep
-    delivers. Every response is checked before anything changes; `asked` holds
-    every request id the run ever logged, to tell "answered" from "unknown"."""
+    delivers, and return those. Every response is checked before anything
+    changes; `answered` holds the request ids the run answered before."""
     if not responses:
         raise InvalidArgument("responses is empty: map at least one request_id to a payload")
     for request_id, payload in responses.items():
         check_payload(payload, f"response to {request_id}")
         request = state.pending_requests.get(request_id)
         if request is None:
-            if request_id in asked:
+            if request_id in answered:
                 raise FailedPrecondition(f"request {request_id!r} was already answered")
             pending = ", ".join(sorted(state.pending_requests)) or "none"
             raise NotFound(
@@ -34,6 +34,9 @@ def accept_responses(
                 f"request {request_id!r} wants a response of type {request.response_type!r}, "
                 f"not {payload.type_name!r}"
             )
-    for request_id, payload in responses.items():
-        request = state.pending_requests.pop(request_id)
-        state.pending_responses.append(payload_pb2.InputResponse(request=request, response=payload))
+    accepted = [
+        payload_pb2.InputResponse(request=state.pending_requests.pop(request_id), response=payload)
+        for request_id, payload in responses.items()
+    ]
+    state.pending_responses.extend(accepted)
+    return accepted

@@ -167,7 +167,7 @@ class Runner:
                     f"run {run_id!r} completed; fork one of its checkpoints to run it again"
                 )
             state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
-            await self.runs.restore(state, checkpoint.content.executor_states)
+            incarnations = await self.runs.restore(state, checkpoint.content.executor_states)
             events = [
                 ev.event(E.EVENT_KIND_RUN_RESUMED, state.superstep, checkpoint_id=checkpoint_id),
             ]
@@ -177,7 +177,7 @@ class Runner:
             update = RunUpdate(status, state.superstep)
             stored = await self.store.commit(run_id, update, events)
             self.hub.publish(run_id, source.workflow_id, stored)
-            self.runs.launch(state, workflow, source.checkpoint_policy)
+            self.runs.launch(state, workflow, source.checkpoint_policy, incarnations=incarnations)
         return await self.get_run(run_id)
 
     async def _fork(
@@ -194,7 +194,7 @@ class Runner:
             if await self.store.get_run(run_id) is not None:
                 raise AlreadyExists(f"run {run_id!r} exists; choose another new_run_id")
             state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
-            await self.runs.restore(state, checkpoint.content.executor_states)
+            incarnations = await self.runs.restore(state, checkpoint.content.executor_states)
             first = state.checkpoint(parent_checkpoint_id=checkpoint.checkpoint_id)
             state.checkpoint_id = first.checkpoint_id
             run = runner_pb2.Run(
@@ -218,7 +218,7 @@ class Runner:
             ]
             stored = await self.store.create_run(run, "", first, events)
             self.hub.publish(run_id, source.workflow_id, stored)
-            self.runs.launch(state, workflow, source.checkpoint_policy)
+            self.runs.launch(state, workflow, source.checkpoint_policy, incarnations=incarnations)
         return await self.get_run(run_id)
 
     # -- requests for input
@@ -239,21 +239,34 @@ class Runner:
             checkpoint = await self._checkpoint(run.latest_checkpoint_id, include_content=True)
             workflow = await self.workflows.get(run.workflow_id)
             state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
-            accept_responses(state, responses, await self.store.request_ids(run_id))
+            answered = await self.store.answered_request_ids(run_id)
+            accepted = accept_responses(state, responses, answered)
             # The executors may have restarted while the run waited (days, maybe).
-            await self.runs.restore(state, checkpoint.content.executor_states)
-            answered = state.checkpoint(checkpoint.checkpoint_id, changed=frozenset())
-            state.checkpoint_id = answered.checkpoint_id
+            incarnations = await self.runs.restore(state, checkpoint.content.executor_states)
+            checkpointed = state.checkpoint(checkpoint.checkpoint_id, changed=frozenset())
+            state.checkpoint_id = checkpointed.checkpoint_id
             status = (
                 E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS
                 if state.pending_requests
                 else E.RUN_STATUS_RUNNING
             )
-            events = [ev.status_changed(status, state.superstep)]
+            events = [
+                ev.event(
+                    E.EVENT_KIND_RESPONSE_RECEIVED,
+                    state.superstep,
+                    executor_id=a.request.executor_id,
+                    request=a.request,
+                    data=a.response,
+                )
+                for a in accepted
+            ]
+            events.append(ev.status_changed(status, state.superstep))
             update = RunUpdate(status, state.superstep)
-            stored = await self.store.commit(run_id, update, events, answered)
+            stored = await self.store.commit(run_id, update, events, checkpointed)
             self.hub.publish(run_id, run.workflow_id, stored)
-            self.runs.launch(state, workflow, run.checkpoint_policy, status)
+            self.runs.launch(
+                state, workflow, run.checkpoint_policy, status, incarnations=incarnations
+            )
         return await self.get_run(run_id)
 
     async def pending_requests(self, run_id: str) -> list[payload_pb2.InputRequest]:

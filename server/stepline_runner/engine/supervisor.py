@@ -137,7 +137,10 @@ class Supervisor:
         policy: workflow_pb2.CheckpointPolicy,
         status: E.RunStatus = E.RUN_STATUS_RUNNING,
         restore_first: bool = False,
+        incarnations: Mapping[str, str] | None = None,
     ) -> None:
+        """Drive the run in a task of its own. `incarnations` are those the
+        caller's restore saw, so a restart right after it is noticed."""
         driver = RunDriver(
             state,
             self.store,
@@ -149,6 +152,7 @@ class Supervisor:
             self.retry,
             restore_first,
         )
+        driver.calls.incarnations.update(incarnations or {})
         task = asyncio.create_task(self._drive(driver), name=f"run-{state.run_id}")
         self._active[state.run_id] = task
         self._drivers[state.run_id] = driver
@@ -170,11 +174,16 @@ class Supervisor:
         if driver.status in TERMINAL_STATUSES:
             await self.end_run(run_id, driver.state.graph.nodes.values())
 
-    async def restore(self, state: RunState, saved: Mapping[str, payload_pb2.Payload]) -> None:
+    async def restore(
+        self, state: RunState, saved: Mapping[str, payload_pb2.Payload]
+    ) -> dict[str, str]:
         """Put every executor of the run back to the checkpoint's state, waiting
-        (with the retry policy) for services that are just coming back."""
+        (with the retry policy) for services that are just coming back. Returns
+        each endpoint's incarnation id."""
         try:
-            await restore_with_retries(self.executors, state.run_id, state.graph, saved, self.retry)
+            return await restore_with_retries(
+                self.executors, state.run_id, state.graph, saved, self.retry
+            )
         except ExecutorCallError as exc:
             raise FailedPrecondition(
                 f"cannot restore the run's executors: the service at {exc.endpoint} answered "

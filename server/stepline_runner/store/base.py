@@ -106,8 +106,8 @@ class Store(Protocol):
         self, run_id: str, after_sequence: int, limit: int
     ) -> list[events_pb2.Event]: ...
 
-    async def request_ids(self, run_id: str) -> set[str]:
-        """Ids of every request for input in the run's event log."""
+    async def answered_request_ids(self, run_id: str) -> set[str]:
+        """Ids of the requests for input the run's log shows answered."""
         ...
 
     async def close(self) -> None: ...

@@ -244,11 +244,11 @@ class SqliteStore:
             events.append(event)
         return events
 
-    async def request_ids(self, run_id: str) -> set[str]:
-        """Every request for input the run's log holds."""
+    async def answered_request_ids(self, run_id: str) -> set[str]:
+        """The requests for input the run's log shows answered."""
         rows = await self._all(
             "SELECT body FROM events WHERE run_id = ? AND kind = ?",
-            (run_id, events_pb2.EVENT_KIND_REQUEST_INFO),
+            (run_id, events_pb2.EVENT_KIND_RESPONSE_RECEIVED),
         )
         return {events_pb2.Event.FromString(r[0]).request.request_id for r in rows}
 
