@@ -54,7 +54,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import signal
 import statistics
 import sys
@@ -62,17 +61,17 @@ import tempfile
 import time
 import uuid
 from array import array
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from stepline import RunnerClient, WorkflowBuilder, payloads
+from stepline.testing import start_executor_service, start_runner, stop, tail
 from stepline.v1 import events_pb2, payload_pb2
 
 SCRIPT = Path(__file__).resolve()
 HERE = SCRIPT.parent
 ROOT = HERE.parents[1]
-READY = re.compile(rb"listening on (\S+:\d+)")
 E = events_pb2
 TERMINAL = (E.RUN_STATUS_COMPLETED, E.RUN_STATUS_FAILED, E.RUN_STATUS_CANCELLED)
 WORKFLOW = "bench-events"
@@ -81,75 +80,6 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # -- processes
-
-
-@dataclass
-class Service:
-    name: str
-    process: asyncio.subprocess.Process
-    address: str
-    drain: asyncio.Task[None]
-
-
-async def spawn(name: str, args: list[str], log: Path, timeout: float = 30) -> Service:
-    """Run `python *args` (stderr to `log`) and wait for its `listening on` line."""
-    with log.open("wb") as err:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=err, cwd=ROOT
-        )
-    assert process.stdout is not None
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                line = await process.stdout.readline()
-                if not line:
-                    code = await process.wait()
-                    raise RuntimeError(f"{name} exited with {code} before serving:\n{tail(log)}")
-                match = READY.search(line)
-                if match:
-                    break
-    except BaseException:
-        await stop(process)
-        raise
-    return Service(name, process, match.group(1).decode(), asyncio.create_task(_drain(process)))
-
-
-async def _drain(process: asyncio.subprocess.Process) -> None:
-    assert process.stdout is not None
-    while await process.stdout.readline():
-        pass
-
-
-async def stop(process: asyncio.subprocess.Process, grace: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within `grace` seconds."""
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            async with asyncio.timeout(grace):
-                await process.wait()
-        except TimeoutError:
-            process.kill()
-    await process.wait()
-
-
-@contextlib.asynccontextmanager
-async def service(name: str, args: list[str], log: Path) -> AsyncIterator[Service]:
-    """A service for the `async with` block; stopped however the block ends."""
-    s = await spawn(name, args, log)
-    try:
-        yield s
-    finally:
-        await stop(s.process)
-        s.drain.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await s.drain
-
-
-def tail(log: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -281,14 +211,12 @@ async def one_round(steps: int, subscribers: int, per_process: int, workdir: Pat
     out.mkdir()
     async with contextlib.AsyncExitStack() as stack:
         executor = await stack.enter_async_context(
-            service("executor", [str(HERE / "loop_executor.py")], workdir / "executor.log")
+            await start_executor_service(
+                HERE / "loop_executor.py", name="executor", log=workdir / "executor.log"
+            )
         )
         runner = await stack.enter_async_context(
-            service(
-                "runner",
-                ["-m", "stepline_runner", "--db", str(workdir / "runner.db"), "--port", "0"],
-                workdir / "runner.log",
-            )
+            await start_runner(workdir / "runner.db", log=workdir / "runner.log")
         )
         client = await stack.enter_async_context(RunnerClient(runner.address))
         await client.register_workflow(
@@ -325,7 +253,7 @@ async def one_round(steps: int, subscribers: int, per_process: int, workdir: Pat
         if run.status != E.RUN_STATUS_COMPLETED:
             raise RuntimeError(
                 f"the run ended {E.RunStatus.Name(run.status)}: {run.error.message}\n"
-                f"{tail(workdir / 'runner.log')}"
+                f"{runner.tail()}"
             )
         # The run's own timing, from its stored events.
         times = [e.time.ToNanoseconds() / 1e9 async for e in client.watch(run_id)]
