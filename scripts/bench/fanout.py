@@ -31,24 +31,21 @@ import argparse
 import asyncio
 import contextlib
 import os
-import re
-import signal
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from stepline import RunnerClient, WorkflowBuilder, payloads
+from stepline.testing import start_executor_service, start_runner
 from stepline.v1 import events_pb2, runner_pb2, workflow_pb2
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-READY = re.compile(rb"listening on (\S+:\d+)")
 E = events_pb2
 TERMINAL = (E.RUN_STATUS_COMPLETED, E.RUN_STATUS_FAILED, E.RUN_STATUS_CANCELLED)
 PROCESSES = 4
@@ -58,85 +55,6 @@ RING_WORKFLOW = "bench-ring"
 
 
 # -- processes
-
-
-@dataclass
-class Service:
-    name: str
-    process: asyncio.subprocess.Process
-    address: str
-    log: Path
-    drain: asyncio.Task[None]
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-
-async def spawn(name: str, args: list[str], log: Path, timeout: float = 30) -> Service:
-    """Run `python *args` (stderr to `log`) and wait for its `listening on` line."""
-    with log.open("wb") as err:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=err, cwd=ROOT
-        )
-    assert process.stdout is not None
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                line = await process.stdout.readline()
-                if not line:
-                    code = await process.wait()
-                    raise RuntimeError(f"{name} exited with {code} before serving:\n{tail(log)}")
-                match = READY.search(line)
-                if match:
-                    break
-    except BaseException:
-        await stop(process)
-        raise
-    drain = asyncio.create_task(_drain(process))
-    return Service(name, process, match.group(1).decode(), log, drain)
-
-
-async def _drain(process: asyncio.subprocess.Process) -> None:
-    assert process.stdout is not None
-    while await process.stdout.readline():
-        pass
-
-
-async def stop(process: asyncio.subprocess.Process, grace: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within `grace` seconds."""
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            async with asyncio.timeout(grace):
-                await process.wait()
-        except TimeoutError:
-            process.kill()
-    await process.wait()
-
-
-@contextlib.asynccontextmanager
-async def service(name: str, args: list[str], log: Path) -> AsyncIterator[Service]:
-    """A service for the `async with` block; stopped however the block ends."""
-    s = await spawn(name, args, log)
-    try:
-        yield s
-    finally:
-        await stop(s.process)
-        s.drain.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await s.drain
-
-
-def runner_args(db: Path) -> list[str]:
-    return ["-m", "stepline_runner", "--db", str(db), "--port", "0"]
-
-
-def tail(log: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 def rss_kib(pid: int, field_name: str = "VmRSS") -> int:
@@ -285,11 +203,11 @@ async def part_fanout(
     results: list[FanoutResult] = []
     for i in range(1, repeats + 1):
         log = workdir / f"runner-fanout-{i}.log"
-        async with service("runner", runner_args(workdir / f"fanout-{i}.db"), log) as runner:
+        async with await start_runner(workdir / f"fanout-{i}.db", log=log) as runner:
             try:
                 result = await run_fanout(runner.address, endpoints, supersteps)
             except BaseException:
-                print(tail(log), file=sys.stderr)
+                print(runner.tail(), file=sys.stderr)
                 raise
         print(
             f"fan-out {i}/{repeats}: {result.rate:.0f} messages/s, superstep median "
@@ -412,21 +330,22 @@ async def part_memory(
     workdir: Path,
 ) -> MemoryResult:
     log = workdir / "runner-memory.log"
-    async with service("runner", runner_args(workdir / "memory.db"), log) as runner:
+    async with await start_runner(workdir / "memory.db", log=log) as runner:
+        pid = runner.process.pid
         await asyncio.sleep(settle)
-        idle = rss_kib(runner.pid)
+        idle = rss_kib(pid)
         async with RunnerClient(runner.address) as client:
             await client.register_workflow(ring_definition(endpoints, hops))
             await asyncio.sleep(settle)
-            registered = rss_kib(runner.pid)
+            registered = rss_kib(pid)
             done: list[Batch] = []
             for b in range(1, batches + 1):
                 try:
                     result = await one_batch(
-                        client, runner.pid, executor_pids, b, runs, hops, delay_ms, settle
+                        client, pid, executor_pids, b, runs, hops, delay_ms, settle
                     )
                 except BaseException:
-                    print(tail(log), file=sys.stderr)
+                    print(runner.tail(), file=sys.stderr)
                     raise
                 print(
                     f"memory batch {b}/{batches}: peak {mib(result.peak_kib)}, after "
@@ -434,7 +353,7 @@ async def part_memory(
                     flush=True,
                 )
                 done.append(result)
-        hwm = rss_kib(runner.pid, "VmHWM")
+        hwm = rss_kib(pid, "VmHWM")
     return MemoryResult(idle, registered, done, hwm)
 
 
@@ -519,10 +438,10 @@ async def main_async(args: argparse.Namespace) -> None:
         async with contextlib.AsyncExitStack() as stack:
             executors = [
                 await stack.enter_async_context(
-                    service(
-                        f"executors-{i}",
-                        [str(HERE / "fanout_executors.py")],
-                        workdir / f"executors-{i}.log",
+                    await start_executor_service(
+                        HERE / "fanout_executors.py",
+                        name=f"executors-{i}",
+                        log=workdir / f"executors-{i}.log",
                     )
                 )
                 for i in range(PROCESSES)
@@ -531,7 +450,7 @@ async def main_async(args: argparse.Namespace) -> None:
             fanout = await part_fanout(endpoints, args.supersteps, args.repeats, workdir)
             memory = await part_memory(
                 endpoints,
-                [e.pid for e in executors],
+                [e.process.pid for e in executors],
                 args.runs,
                 args.batches,
                 args.ring_hops,
