@@ -55,8 +55,6 @@ import base64
 import hashlib
 import json
 import os
-import re
-import signal
 import sqlite3
 import statistics
 import sys
@@ -71,72 +69,13 @@ import grpc
 
 from stepline import RunnerClient, WorkflowBuilder, payloads
 from stepline.limits import GRPC_MESSAGE_OPTIONS
+from stepline.testing import Service, start_executor_service, start_runner
 from stepline.v1 import events_pb2, executor_pb2, executor_pb2_grpc, payload_pb2, workflow_pb2
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-READY = re.compile(rb"listening on (\S+:\d+)")
 E = events_pb2
 TABLES = ("blobs", "checkpoint_states", "checkpoints", "events", "runs", "workflows")
-
-
-# -- processes
-
-
-@dataclass
-class Service:
-    name: str
-    process: asyncio.subprocess.Process
-    address: str
-    drain: asyncio.Task[None]
-
-
-async def spawn(name: str, args: list[str], log: Path, timeout: float = 30) -> Service:
-    """Run `python *args` (stderr to `log`) and wait for its `listening on` line."""
-    with log.open("wb") as err:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=err, cwd=ROOT
-        )
-    assert process.stdout is not None
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                line = await process.stdout.readline()
-                if not line:
-                    code = await process.wait()
-                    raise RuntimeError(f"{name} exited with {code} before serving:\n{_tail(log)}")
-                match = READY.search(line)
-                if match:
-                    break
-    except BaseException:
-        await stop(process)
-        raise
-    return Service(name, process, match.group(1).decode(), asyncio.create_task(_drain(process)))
-
-
-async def _drain(process: asyncio.subprocess.Process) -> None:
-    assert process.stdout is not None
-    while await process.stdout.readline():
-        pass
-
-
-async def stop(process: asyncio.subprocess.Process, grace: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within `grace` seconds."""
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            async with asyncio.timeout(grace):
-                await process.wait()
-        except TimeoutError:
-            process.kill()
-    await process.wait()
-
-
-def _tail(log: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 # -- the database, as the runner left it
@@ -199,11 +138,12 @@ def sample_db(path: Path) -> Sample:
     )
 
 
-def fresh(db: Path) -> Path:
-    """`db`, with the files of an earlier run in a kept directory gone."""
+def fresh(path: Path) -> Path:
+    """`path` (a SQLite file or a log), with the files of an earlier run in a
+    kept directory gone."""
     for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    return db
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return path
 
 
 def truncate_wal(path: Path) -> tuple[int, int]:
@@ -296,48 +236,37 @@ async def run_variant(
     v: Variant, cells: int, endpoints: list[str], warmup: int, workdir: Path
 ) -> Result:
     db = fresh(workdir / f"{v.name}.db")
-    runner = await spawn(
-        "runner",
-        ["-m", "stepline_runner", "--db", str(db), "--port", "0"],
-        workdir / f"runner-{v.name}.log",
-    )
-    try:
-        async with RunnerClient(runner.address) as client:
-            workflow_id = f"bench-checkpoints-{v.name}"
-            await client.register_workflow(
-                definition(workflow_id, v.invoke, cells, endpoints, v.steps)
+    log = fresh(workdir / f"runner-{v.name}.log")  # spawn appends to it
+    async with await start_runner(db, log=log) as runner, RunnerClient(runner.address) as client:
+        workflow_id = f"bench-checkpoints-{v.name}"
+        await client.register_workflow(definition(workflow_id, v.invoke, cells, endpoints, v.steps))
+        run = await client.start_run(workflow_id, tick(cells, v.steps, v.size))
+        times: dict[int, float] = {}
+        early: asyncio.Task[Sample] | None = None
+        async with asyncio.timeout(600):
+            async for event in client.watch(run.run_id, kinds=[E.EVENT_KIND_SUPERSTEP_COMPLETED]):
+                times[event.superstep] = event.time.ToNanoseconds() / 1e9
+                if early is None and event.superstep >= warmup:
+                    early = asyncio.create_task(asyncio.to_thread(sample_db, db))
+        run = await client.get_run(run.run_id)
+        if run.status != E.RUN_STATUS_COMPLETED:
+            print(runner.tail(), file=sys.stderr)
+            raise RuntimeError(
+                f"variant {v.name}: the run ended {E.RunStatus.Name(run.status)}: "
+                f"{run.error.type}: {run.error.message}"
             )
-            run = await client.start_run(workflow_id, tick(cells, v.steps, v.size))
-            times: dict[int, float] = {}
-            early: asyncio.Task[Sample] | None = None
-            async with asyncio.timeout(600):
-                async for event in client.watch(
-                    run.run_id, kinds=[E.EVENT_KIND_SUPERSTEP_COMPLETED]
-                ):
-                    times[event.superstep] = event.time.ToNanoseconds() / 1e9
-                    if early is None and event.superstep >= warmup:
-                        early = asyncio.create_task(asyncio.to_thread(sample_db, db))
-            run = await client.get_run(run.run_id)
-            if run.status != E.RUN_STATUS_COMPLETED:
-                print(_tail(workdir / f"runner-{v.name}.log"), file=sys.stderr)
-                raise RuntimeError(
-                    f"variant {v.name}: the run ended {E.RunStatus.Name(run.status)}: "
-                    f"{run.error.type}: {run.error.message}"
-                )
-            if early is None or sorted(times) != list(range(1, v.steps + 1)):
-                raise RuntimeError(f"variant {v.name}: expected supersteps 1..{v.steps}")
-            first = await early
-            final = await asyncio.to_thread(sample_db, db)
-            if final.superstep != v.steps or first.superstep >= final.superstep:
-                raise RuntimeError(
-                    f"variant {v.name}: samples at supersteps {first.superstep}, {final.superstep}"
-                )
-            busy, file_bytes = await asyncio.to_thread(truncate_wal, db)
-            result = Result(v, first, final, times, file_bytes, busy, warmup)
-            if v.forks:
-                await time_restore(client, run.latest_checkpoint_id, v.forks, result)
-    finally:
-        await stop(runner.process)
+        if early is None or sorted(times) != list(range(1, v.steps + 1)):
+            raise RuntimeError(f"variant {v.name}: expected supersteps 1..{v.steps}")
+        first = await early
+        final = await asyncio.to_thread(sample_db, db)
+        if final.superstep != v.steps or first.superstep >= final.superstep:
+            raise RuntimeError(
+                f"variant {v.name}: samples at supersteps {first.superstep}, {final.superstep}"
+            )
+        busy, file_bytes = await asyncio.to_thread(truncate_wal, db)
+        result = Result(v, first, final, times, file_bytes, busy, warmup)
+        if v.forks:
+            await time_restore(client, run.latest_checkpoint_id, v.forks, result)
     return result
 
 
@@ -650,10 +579,10 @@ async def main_async(args: argparse.Namespace) -> None:
         try:
             for i in range(args.processes):
                 services.append(
-                    await spawn(
-                        f"executors-{i}",
-                        [str(HERE / "checkpoint_executors.py")],
-                        workdir / f"executors-{i}.log",
+                    await start_executor_service(
+                        HERE / "checkpoint_executors.py",
+                        name=f"executors-{i}",
+                        log=fresh(workdir / f"executors-{i}.log"),
                     )
                 )
             endpoints = [s.address for s in services]
@@ -668,7 +597,7 @@ async def main_async(args: argparse.Namespace) -> None:
             probe = await probe_executors(endpoints, args.cells, args.size, args.rounds)
         finally:
             for s in services:
-                await stop(s.process)
+                await s.stop()
     report(results, probe, args.cells, args.processes, args.fixed_bytes, args.warmup)
     print(f"\n({time.monotonic() - started:.0f}s)")
 
