@@ -13,6 +13,7 @@ from stepline.errors import (
     ResourceExhaustedError,
     RunFailedError,
     SteplineError,
+    UnauthenticatedError,
     UnavailableError,
 )
 from stepline.executor import Executor, WorkflowContext, handler, response_handler
@@ -30,6 +31,7 @@ __all__ = [
     "RunResult",
     "RunnerClient",
     "SteplineError",
+    "UnauthenticatedError",
     "UnavailableError",
     "WorkflowBuilder",
     "WorkflowContext",

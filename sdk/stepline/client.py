@@ -50,10 +50,19 @@ class RunnerClient:
         result = await client.run("orders", Order(id=1))
     """
 
-    def __init__(self, address: str) -> None:
+    def __init__(
+        self, address: str, *, root_certificates: bytes | None = None, token: str | None = None
+    ) -> None:
+        """Connect to `address`; with `root_certificates` (PEM) over TLS, and with
+        `token` sending it as a bearer token on every call."""
         self.address = address
-        self._channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+        if root_certificates is None:
+            self._channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+        else:
+            credentials = grpc.ssl_channel_credentials(root_certificates)
+            self._channel = grpc.aio.secure_channel(address, credentials, options=_CHANNEL_OPTIONS)
         self._stub = runner_pb2_grpc.RunnerServiceStub(self._channel)
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
 
     async def __aenter__(self) -> Self:
         return self
@@ -84,7 +93,7 @@ class RunnerClient:
 
     async def _call(self, method: str, request: Any) -> Any:
         try:
-            return await getattr(self._stub, method)(request)
+            return await getattr(self._stub, method)(request, metadata=self._metadata)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from exc
 
@@ -165,7 +174,7 @@ class RunnerClient:
             request = runner_pb2.WatchRunRequest(
                 run_id=run_id, after_sequence=after, kinds=kinds, follow_after_end=follow_after_end
             )
-            stream = self._stub.WatchRun(request)
+            stream = self._stub.WatchRun(request, metadata=self._metadata)
             try:
                 async for response in stream:
                     for event in response.events:
@@ -188,7 +197,7 @@ class RunnerClient:
         slowly that the runner's buffer for it overflows.
         """
         request = runner_pb2.WatchRunsRequest(workflow_id=workflow_id, kinds=kinds)
-        stream = self._stub.WatchRuns(request)
+        stream = self._stub.WatchRuns(request, metadata=self._metadata)
         try:
             async for response in stream:
                 for event in response.events:

@@ -58,6 +58,12 @@ class DataLossError(SteplineError):
     code = grpc.StatusCode.DATA_LOSS
 
 
+class UnauthenticatedError(SteplineError):
+    """The runner wants a token (or another one): see `RunnerClient(token=...)`."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
 class UnavailableError(SteplineError):
     """The runner cannot be reached or is shutting down; retrying may help."""
 
@@ -79,6 +85,7 @@ _BY_CODE: dict[grpc.StatusCode, type[SteplineError]] = {
         FailedPreconditionError,
         ResourceExhaustedError,
         DataLossError,
+        UnauthenticatedError,
         UnavailableError,
     )
 }

@@ -7,8 +7,10 @@ import asyncio
 import logging
 import signal
 import sqlite3
+from pathlib import Path
 from typing import Any
 
+from .api.security import LOOPBACK, Security
 from .api.server import start_runner
 from .engine.recovery import RetryPolicy
 from .store.sqlite import SchemaError
@@ -52,9 +54,22 @@ def main(argv: list[str] | None = None) -> None:
         help="normal: commits survive a crash of the runner; full: also a power loss, "
         "at the cost of waiting for the disk on every commit (default: %(default)s)",
     )
+    parser.add_argument("--tls-cert", type=Path, help="PEM certificate: serve TLS")
+    parser.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+    parser.add_argument(
+        "--auth-token-file",
+        type=Path,
+        help="file holding the token callers must send as 'authorization: Bearer <token>'",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback --host without TLS and a token (trusted networks only)",
+    )
     args = parser.parse_args(argv)
     if args.executor_retries < 1 or args.retry_backoff <= 0:
         parser.error("--executor-retries must be 1 or more and --retry-backoff positive")
+    security = _security(parser, args)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -62,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         "auto_resume": args.auto_resume,
         "retry": RetryPolicy(args.executor_retries, args.retry_backoff),
         "durability": args.durability,
+        "security": security,
     }
     try:
         asyncio.run(_serve(args.db, args.host, args.port, options))
@@ -69,6 +85,28 @@ def main(argv: list[str] | None = None) -> None:
         parser.exit(2, f"stepline-runner: cannot use database {args.db}: {exc}\n")
     except OSError as exc:
         parser.exit(2, f"stepline-runner: {exc}\n")
+
+
+def _security(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Security:
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    try:
+        security = Security(
+            tls_cert=args.tls_cert.read_bytes() if args.tls_cert else None,
+            tls_key=args.tls_key.read_bytes() if args.tls_key else None,
+            token=args.auth_token_file.read_text().strip() if args.auth_token_file else None,
+        )
+    except OSError as exc:
+        parser.error(str(exc))
+    if args.auth_token_file and not security.token:
+        parser.error(f"{args.auth_token_file} is empty")
+    exposed = args.host not in LOOPBACK
+    if exposed and not (security.tls_cert and security.token) and not args.insecure:
+        parser.error(
+            f"--host {args.host} exposes the runner beyond this machine: give --tls-cert, "
+            "--tls-key and --auth-token-file, or --insecure on a network you trust"
+        )
+    return security
 
 
 async def _serve(db: str, host: str, port: int, options: dict[str, Any]) -> None:

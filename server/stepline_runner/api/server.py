@@ -18,6 +18,7 @@ from ..engine.runner import Runner
 from ..store import SqliteStore
 from .executor_client import GrpcExecutors
 from .runner_service import RunnerServicer
+from .security import Security
 
 
 @dataclass
@@ -47,18 +48,20 @@ async def start_runner(
     auto_resume: bool = True,
     retry: RetryPolicy | None = None,
     durability: str = "normal",
+    security: Security | None = None,
 ) -> RunnerServer:
     """Open the database and serve RunnerService on host:port (0 picks a port).
 
     With `auto_resume`, runs that were running when the runner stopped go on
     from their latest checkpoint. `durability` "normal" (WAL, synchronous
     NORMAL) survives process crashes; "full" also survives power loss, for a
-    commit that waits for the disk.
+    commit that waits for the disk. `security` adds TLS and a token.
     """
+    security = security or Security()
     store = await SqliteStore.open(db, synchronous=durability.upper())
     executors = GrpcExecutors()
     runner = Runner(store, executors, retry=retry)
-    server = grpc.aio.server(options=GRPC_MESSAGE_OPTIONS)
+    server = grpc.aio.server(options=GRPC_MESSAGE_OPTIONS, interceptors=security.interceptors())
     runner_pb2_grpc.add_RunnerServiceServicer_to_server(RunnerServicer(runner), server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -66,7 +69,13 @@ async def start_runner(
     reflection.enable_server_reflection(
         (service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    credentials = security.credentials()
+    address = f"{host}:{port}"
+    bound = (
+        server.add_secure_port(address, credentials)
+        if credentials is not None
+        else server.add_insecure_port(address)
+    )
     if bound == 0:
         await store.close()
         raise OSError(f"cannot listen on {host}:{port}")

@@ -1,0 +1,124 @@
+"""Exposing the runner: TLS and a bearer token, and no exposure by accident."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from stepline import NotFoundError, RunnerClient, UnauthenticatedError, UnavailableError
+from tests.support.processes import Service, start_runner
+
+TOKEN = "s3cret-token"
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and localhost, and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "runner.crt", directory / "runner.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.fixture
+async def secured(tmp_path: Path) -> AsyncIterator[tuple[Service, bytes]]:
+    cert, key = self_signed(tmp_path)
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    runner = await start_runner(
+        tmp_path / "stepline.db",
+        0,
+        "--tls-cert",
+        str(cert),
+        "--tls-key",
+        str(key),
+        "--auth-token-file",
+        str(token_file),
+    )
+    try:
+        yield runner, cert.read_bytes()
+    finally:
+        await runner.kill()
+
+
+async def test_tls_and_the_token_let_a_client_in(secured: tuple[Service, bytes]) -> None:
+    runner, cert = secured
+    async with RunnerClient(runner.address, root_certificates=cert, token=TOKEN) as client:
+        with pytest.raises(NotFoundError):  # past TLS and the token: a real answer
+            await client.get_run("nope")
+        with pytest.raises(NotFoundError):
+            [e async for e in client.watch("nope")]
+
+
+async def test_a_client_without_the_token_is_refused(secured: tuple[Service, bytes]) -> None:
+    runner, cert = secured
+    async with RunnerClient(runner.address, root_certificates=cert) as anonymous:
+        with pytest.raises(UnauthenticatedError, match="needs a token"):
+            await anonymous.get_run("nope")
+        with pytest.raises(UnauthenticatedError):
+            [e async for e in anonymous.watch("nope")]
+    async with RunnerClient(runner.address, root_certificates=cert, token="wrong") as wrong:
+        with pytest.raises(UnauthenticatedError):
+            await wrong.get_run("nope")
+
+
+async def test_a_plaintext_client_cannot_talk_to_a_tls_runner(
+    secured: tuple[Service, bytes],
+) -> None:
+    runner, _ = secured
+    async with RunnerClient(runner.address, token=TOKEN) as plaintext:
+        with pytest.raises(UnavailableError):
+            await plaintext.get_run("nope")
+
+
+async def test_the_runner_will_not_listen_beyond_loopback_by_accident(tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "stepline_runner",
+        "--db",
+        str(tmp_path / "stepline.db"),
+        "--host",
+        "0.0.0.0",
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await process.communicate()
+
+    assert process.returncode == 2
+    assert b"exposes the runner beyond this machine" in stderr
+    assert not (tmp_path / "stepline.db").exists()
