@@ -15,9 +15,7 @@ Run it with `scripts/demo`. It exits non-zero if anything fails or differs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import re
 import signal
 import sys
 import tempfile
@@ -26,12 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from stepline import RunnerClient, SteplineError, WorkflowBuilder, payloads
+from stepline.testing import Service, start_executor_service, start_runner
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import workflow_pb2
 
 EXECUTORS = Path(__file__).resolve().parent / "demo_executors.py"
-READY = re.compile(rb"listening on (\S+:\d+)")  # what every service prints once it serves
-START_TIMEOUT = 30.0
 WORKFLOW = "word-count"
 KILL_AFTER_SUPERSTEP = 6  # of 16
 
@@ -63,17 +60,6 @@ def word_count_workflow(text_address: str, count_address: str) -> workflow_pb2.W
 # -- processes
 
 
-@dataclass
-class Service:
-    """A child process; it serves gRPC at `address` once it has said so."""
-
-    name: str
-    process: asyncio.subprocess.Process
-    log: Path  # its stderr
-    address: str = ""
-    stdout_reader: asyncio.Task[None] | None = None
-
-
 class Services:
     """Starts the demo's processes and makes sure none outlives the demo."""
 
@@ -81,63 +67,28 @@ class Services:
         self.workdir = workdir
         self.started: list[Service] = []
 
-    async def start(self, name: str, *args: str) -> Service:
-        """Run `python *args` and wait for its "listening on" line: no sleeping."""
-        log = self.workdir / f"{name.replace(' ', '-')}.log"
-        with log.open("ab") as stderr:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=stderr
-            )
-        service = Service(name, process, log)
-        self.started.append(service)
-        assert process.stdout is not None
-        try:
-            async with asyncio.timeout(START_TIMEOUT):
-                while line := await process.stdout.readline():
-                    if match := READY.search(line):
-                        service.address = match.group(1).decode()
-                        # Read on, so that a chatty child never blocks on a full pipe.
-                        service.stdout_reader = asyncio.create_task(_read_to_end(process.stdout))
-                        print(f"[start] {name:<15} pid {process.pid:<7} at {service.address}")
-                        return service
-        except TimeoutError:
-            raise RuntimeError(f"{name} did not start within {START_TIMEOUT:g} s") from None
-        raise RuntimeError(f"{name} exited with code {await process.wait()} before serving")
-
     async def start_runner(self, db: Path) -> Service:
-        return await self.start("runner", "-m", "stepline_runner", "--db", str(db), "--port", "0")
+        return self._started(await start_runner(db, log=self.workdir / "runner.log"))
 
     async def start_executors(self, service: str) -> Service:
-        return await self.start(f"executors {service}", str(EXECUTORS), service)
+        log = self.workdir / f"executors-{service}.log"
+        name = f"executors {service}"
+        return self._started(await start_executor_service(EXECUTORS, service, name=name, log=log))
+
+    def _started(self, service: Service) -> Service:
+        self.started.append(service)
+        pid = service.process.pid
+        print(f"[start] {service.name:<15} pid {pid:<7} at {service.address}")
+        return service
 
     async def kill(self, service: Service) -> None:
         """SIGKILL: the process gets no chance to clean up or flush anything."""
-        with contextlib.suppress(ProcessLookupError):  # unless it died already
-            service.process.send_signal(signal.SIGKILL)
-        await service.process.wait()
+        await service.kill()
         print(f"[kill]  {service.name:<15} pid {service.process.pid:<7} SIGKILL")
 
     async def stop_all(self) -> None:
         """SIGTERM whatever still runs, then SIGKILL what has not exited in 5 s."""
-        running = [s.process for s in self.started if s.process.returncode is None]
-        for process in running:
-            with contextlib.suppress(ProcessLookupError):
-                process.terminate()
-        for process in running:
-            try:
-                await asyncio.wait_for(process.wait(), 5)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-
-
-async def _read_to_end(stream: asyncio.StreamReader) -> None:
-    while await stream.readline():
-        pass
-
-
-def _tail(log: Path, lines: int = 15) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) or "(empty)"
+        await asyncio.gather(*(service.stop(grace=5) for service in self.started))
 
 
 # -- events
@@ -289,7 +240,7 @@ async def main() -> int:
         except (SteplineError, RuntimeError) as exc:
             print(f"[fail]  {type(exc).__name__}: {exc}")
             for service in services.started:  # their stderr may say why
-                print(f"--- {service.name}'s log:\n{_tail(service.log)}")
+                print(f"--- {service.name}'s log:\n{service.tail(15) or '(empty)'}")
             return 1
         finally:
             await services.stop_all()

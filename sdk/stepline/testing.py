@@ -88,14 +88,14 @@ async def spawn(*args: str, **options: Unpack[SpawnOptions]) -> Service:
                 if match := READY.search(line):
                     drain = asyncio.create_task(_drain(process.stdout))
                     return Service(process, match.group(1).decode(), name, log, drain)
-        problem = f"exited with {await process.wait()}"
+        problem = f"exited with {await process.wait()} before serving"
     except TimeoutError:
-        problem = f"did not start within {timeout:g} s"
+        problem = f"did not serve within {timeout:g} s"
     except BaseException:
         await stop(process)
         raise
     await stop(process)
-    raise RuntimeError(f"{name} {problem} before serving" + (f":\n{tail(log)}" if log else ""))
+    raise RuntimeError(f"{name} {problem}" + (f":\n{tail(log)}" if log else ""))
 
 
 async def start_runner(
