@@ -12,3 +12,7 @@ GRPC_MESSAGE_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
 ]
+
+# Servers: gRPC lets two processes share a port by default (SO_REUSEPORT); a
+# service must rather fail to start than answer for another one.
+GRPC_SERVER_OPTIONS = [*GRPC_MESSAGE_OPTIONS, ("grpc.so_reuseport", 0)]

@@ -22,7 +22,7 @@ from stepline.host import (
     StateTooLarge,
     UnknownExecutorType,
 )
-from stepline.limits import GRPC_MESSAGE_OPTIONS
+from stepline.limits import GRPC_SERVER_OPTIONS
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ async def serve_executors(
     Port 0 picks a free port; the returned server says which.
     """
     executor_host = ExecutorHost(executors)
-    server = grpc.aio.server(options=GRPC_MESSAGE_OPTIONS)
+    server = grpc.aio.server(options=GRPC_SERVER_OPTIONS)
     executor_pb2_grpc.add_ExecutorServiceServicer_to_server(_Servicer(executor_host), server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

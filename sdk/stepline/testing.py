@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import re
 import signal
 import socket
@@ -124,10 +125,23 @@ async def stop(process: asyncio.subprocess.Process, grace: float = 5.0) -> int:
 
 
 def free_port() -> int:
-    """A loopback port nothing listens on now (for a runner to restart on)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nothing listens on now, for a service that must come
+    back at the same address after a restart. It lies below the range the
+    kernel hands out to outgoing connections, so none of those can take it
+    while the service is down."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s, contextlib.suppress(OSError):
+            s.bind(("127.0.0.1", port))
+            return port
+    raise OSError(f"no free port found below {low}")
+
+
+def _ephemeral_low() -> int:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    return 32768
 
 
 def tail(path: Path, lines: int = 20) -> str:

@@ -38,7 +38,13 @@ async def test_the_runner_says_so_and_exits(tmp_path: Path) -> None:
         "0",
         stderr=asyncio.subprocess.PIPE,
     )
-    _, stderr = await process.communicate()
+    try:
+        async with asyncio.timeout(30):
+            _, stderr = await process.communicate()
+    finally:
+        if process.returncode is None:  # it went on serving: do not leave it behind
+            process.kill()
+            await process.wait()
 
     assert process.returncode == 2
     assert b"upgrade Stepline" in stderr and b"Traceback" not in stderr

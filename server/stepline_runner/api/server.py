@@ -10,7 +10,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
 
-from stepline.limits import GRPC_MESSAGE_OPTIONS
+from stepline.limits import GRPC_SERVER_OPTIONS
 from stepline.v1 import runner_pb2, runner_pb2_grpc
 
 from ..engine.recovery import RetryPolicy
@@ -61,7 +61,7 @@ async def start_runner(
     store = await SqliteStore.open(db, synchronous=durability.upper())
     executors = GrpcExecutors()
     runner = Runner(store, executors, retry=retry)
-    server = grpc.aio.server(options=GRPC_MESSAGE_OPTIONS, interceptors=security.interceptors())
+    server = grpc.aio.server(options=GRPC_SERVER_OPTIONS, interceptors=security.interceptors())
     runner_pb2_grpc.add_RunnerServiceServicer_to_server(RunnerServicer(runner), server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
