@@ -43,10 +43,13 @@ class _RunTail:
 
 
 @dataclass(eq=False)  # kept in a set, by identity
-class _Subscriber:
+class Subscription:
+    """One watcher of all runs: a bounded buffer the hub fills as it publishes."""
+
     workflow_id: str
     kinds: Collection[events_pb2.EventKind]
     limit: int
+    _close: Callable[[Subscription], None]
     buffer: deque[events_pb2.Event] = field(default_factory=deque)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     overflowed: bool = False
@@ -63,13 +66,32 @@ class _Subscriber:
             self.buffer.append(event)
         self.ready.set()
 
+    async def batches(self) -> AsyncIterator[list[events_pb2.Event]]:
+        """What was published since the last batch, as it comes; ends the
+        subscription when the caller stops."""
+        try:
+            while True:
+                if self.buffer:
+                    batch = list(self.buffer)
+                    self.buffer.clear()
+                    yield batch
+                if self.overflowed:
+                    raise ResourceExhausted(
+                        f"this watcher fell more than {self.limit} events behind; "
+                        "reconnect, and use WatchRun with after_sequence to catch up on a run"
+                    )
+                self.ready.clear()
+                await self.ready.wait()
+        finally:
+            self._close(self)
+
 
 class EventHub:
     def __init__(self, tail_size: int = 512, subscriber_buffer: int = 4096) -> None:
         self._tail_size = tail_size
         self._subscriber_buffer = subscriber_buffer
         self._runs: dict[str, _RunTail] = {}
-        self._subscribers: set[_Subscriber] = set()
+        self._subscribers: set[Subscription] = set()
 
     def _tail(self, run_id: str) -> _RunTail:
         tail = self._runs.get(run_id)
@@ -126,24 +148,12 @@ class EventHub:
             return
         await changed.wait()
 
-    async def follow_all(
+    def subscribe_all(
         self, workflow_id: str = "", kinds: Collection[events_pb2.EventKind] = ()
-    ) -> AsyncIterator[list[events_pb2.Event]]:
-        """Live events of every run (or one workflow's runs) from now on, in batches."""
-        subscriber = _Subscriber(workflow_id, frozenset(kinds), self._subscriber_buffer)
-        self._subscribers.add(subscriber)
-        try:
-            while True:
-                if subscriber.buffer:
-                    batch = list(subscriber.buffer)
-                    subscriber.buffer.clear()
-                    yield batch
-                if subscriber.overflowed:
-                    raise ResourceExhausted(
-                        f"this watcher fell more than {subscriber.limit} events behind; "
-                        "reconnect, and use WatchRun with after_sequence to catch up on a run"
-                    )
-                subscriber.ready.clear()
-                await subscriber.ready.wait()
-        finally:
-            self._subscribers.discard(subscriber)
+    ) -> Subscription:
+        """Live events of every run (or one workflow's runs) from now on."""
+        subscription = Subscription(
+            workflow_id, frozenset(kinds), self._subscriber_buffer, self._subscribers.discard
+        )
+        self._subscribers.add(subscription)
+        return subscription

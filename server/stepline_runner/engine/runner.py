@@ -336,7 +336,7 @@ class Runner:
         """Live events of every run, or of one workflow's runs, in batches."""
         if workflow_id:
             await self.workflows.definition(workflow_id)
-        async for batch in self.hub.follow_all(workflow_id, frozenset(kinds)):
+        async for batch in self.hub.subscribe_all(workflow_id, frozenset(kinds)).batches():
             yield batch
 
     # -- lifecycle

@@ -1,0 +1,38 @@
+"""Live delivery to watchers of all runs: bounded per watcher."""
+
+from __future__ import annotations
+
+import pytest
+
+from stepline.v1 import events_pb2 as E
+from stepline_runner.engine.errors import ResourceExhausted
+from stepline_runner.engine.hub import EventHub
+
+
+def batch(run_id: str, first: int, count: int) -> list[E.Event]:
+    return [
+        E.Event(run_id=run_id, sequence=n, kind=E.EVENT_KIND_CUSTOM)
+        for n in range(first, first + count)
+    ]
+
+
+async def test_a_dashboard_sees_each_workflows_events_in_commit_order() -> None:
+    hub = EventHub()
+    stream = hub.subscribe_all(workflow_id="w").batches()
+    hub.publish("r1", "other", batch("r1", 1, 2))
+    hub.publish("r2", "w", batch("r2", 1, 3))
+
+    received = await anext(stream)
+
+    assert [(e.run_id, e.sequence) for e in received] == [("r2", 1), ("r2", 2), ("r2", 3)]
+
+
+async def test_a_dashboard_that_falls_too_far_behind_is_told_and_costs_bounded_memory() -> None:
+    hub = EventHub(subscriber_buffer=3)
+    stream = hub.subscribe_all().batches()
+    hub.publish("r", "w", batch("r", 1, 10))  # nobody reads meanwhile
+
+    first = await anext(stream)
+    assert [e.sequence for e in first] == [1, 2, 3]  # what fitted, no more
+    with pytest.raises(ResourceExhausted, match="fell more than 3 events behind"):
+        await anext(stream)
