@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,23 +101,34 @@ async def until_superstep(client: RunnerClient, run_id: str, superstep: int) -> 
     raise AssertionError(f"run {run_id} ended before superstep {superstep}")
 
 
-async def test_runs_survive_runner_kills_at_random_moments(
-    chaos: Chaos, capsys: pytest.CaptureFixture[str]
-) -> None:
+Kill = Callable[[random.Random], Awaitable[None]]
+
+
+async def survive(chaos: Chaos, rng: random.Random, kill: Kill) -> int:
+    """Run TRIALS runs, `kill` striking each at a random moment; every run must
+    end by itself exactly as an uninterrupted one. Returns the kills survived."""
     client = await chaos.start()
     reference = await final(client, await client.run("chaos", TOKEN))
-    rng = random.Random(SEED)
     survived = 0
-
     for _ in range(TRIALS):
         run = await client.start_run("chaos", TOKEN)
         await until_superstep(client, run.run_id, rng.randint(1, STEPS - 5))
         await asyncio.sleep(rng.random() * 0.005)  # chaos: land anywhere in the next superstep
-        await chaos.restart_runner()  # SIGKILL, then a new runner on the same file and port
+        await kill(rng)
         result = await client.wait(run.run_id)
         check_log(result)
         assert await final(client, result) == reference
         survived += 1
+    return survived
+
+
+async def test_runs_survive_runner_kills_at_random_moments(
+    chaos: Chaos, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def kill_runner(rng: random.Random) -> None:
+        await chaos.restart_runner()  # SIGKILL, then a new runner on the same file and port
+
+    survived = await survive(chaos, random.Random(SEED), kill_runner)
 
     with capsys.disabled():
         print(f"\nchaos: {survived} runner kills survived (seed {SEED})")
@@ -127,25 +138,15 @@ async def test_runs_survive_runner_kills_at_random_moments(
 async def test_runs_survive_executor_kills_at_random_moments(
     chaos: Chaos, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    client = await chaos.start()
-    assert chaos.executors is not None
-    reference = await final(client, await client.run("chaos", TOKEN))
-    rng = random.Random(SEED + 1)
-    survived = 0
-
-    for _ in range(TRIALS):
-        run = await client.start_run("chaos", TOKEN)
-        await until_superstep(client, run.run_id, rng.randint(1, STEPS - 5))
-        await asyncio.sleep(rng.random() * 0.005)  # chaos: land anywhere in the next superstep
+    async def kill_an_executor(rng: random.Random) -> None:
+        assert chaos.executors is not None
         victim = rng.randrange(3)
         service = chaos.executors[victim]
         assert service is not None
         await service.kill()
         chaos.executors[victim] = await chaos.start_executor(victim)
-        result = await client.wait(run.run_id)
-        check_log(result)
-        assert await final(client, result) == reference
-        survived += 1
+
+    survived = await survive(chaos, random.Random(SEED + 1), kill_an_executor)
 
     with capsys.disabled():
         print(f"\nchaos: {survived} executor kills survived (seed {SEED})")
