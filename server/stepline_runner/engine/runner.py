@@ -134,9 +134,10 @@ class Runner:
                 update = RunUpdate(E.RUN_STATUS_CANCELLED, run.superstep)
                 stored = await self.store.commit(run_id, update, events)
                 self.hub.publish(run_id, run.workflow_id, stored)
-        await self.runs.end_run(
-            run_id, (await self.workflows.get(run.workflow_id)).graph.nodes.values()
-        )
+        # The stored definition, not a described one: cancelling must work
+        # while executor services are down.
+        definition, _ = await self.workflows.definition(run.workflow_id)
+        await self.runs.end_run(run_id, definition.executors)
         return await self.get_run(run_id)
 
     async def resume(

@@ -22,6 +22,7 @@ from .state import RunState
 
 E = events_pb2
 log = logging.getLogger(__name__)
+RUNNING = (E.RUN_STATUS_RUNNING, E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS)
 
 
 class Supervisor:
@@ -76,7 +77,7 @@ class Supervisor:
         runs = [
             r
             for r in await self.store.list_unfinished_runs()
-            if r.status != E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS
+            if r.status in RUNNING
         ]
         for run in runs:
             task = asyncio.create_task(self._resume_unfinished(run), name=f"recover-{run.run_id}")
@@ -85,31 +86,43 @@ class Supervisor:
         return [r.run_id for r in runs]
 
     async def _resume_unfinished(self, run: runner_pb2.Run) -> None:
+        run_id = run.run_id
+        workflow: Workflow | None = None
+        failure: tuple[str, str] | None = None
         pauses = self.retry.pauses()
-        while True:
+        while workflow is None and failure is None:
             try:
                 workflow = await self.workflows.get(run.workflow_id)
-                break
             except FailedPrecondition as exc:  # its executors are not back yet
                 pause = next(pauses, None)
                 if pause is None:
-                    await self._fail_stored(run, "ExecutorUnavailable", str(exc))
-                    return
-                await asyncio.sleep(pause)  # backoff before the next attempt
-        if workflow.graph.signature != run.graph_signature:
-            await self._fail_stored(
-                run,
+                    failure = ("ExecutorUnavailable", str(exc))
+                else:
+                    await asyncio.sleep(pause)  # backoff before the next attempt
+        if workflow is not None and workflow.graph.signature != run.graph_signature:
+            failure = (
                 "GraphChanged",
                 f"workflow {run.workflow_id!r} was registered with another graph since this "
                 "run started; register the original graph and resume the run",
             )
-            return
-        checkpoint = await self.store.get_checkpoint(run.latest_checkpoint_id, True)
-        assert checkpoint is not None, "a run's latest checkpoint is never deleted"
-        async with self.lock(run.run_id):
-            if run.run_id not in self._active and not self._closing:
-                state = RunState.from_checkpoint(run.run_id, workflow.graph, checkpoint)
-                self.launch(state, workflow, run.checkpoint_policy, run.status, True)
+        async with self.lock(run_id):
+            # While we waited, a caller may have resumed, cancelled or finished it.
+            current = await self.store.get_run(run_id)
+            if (
+                current is None
+                or current.status not in RUNNING
+                or run_id in self._active
+                or self._closing
+            ):
+                return
+            if failure is not None or workflow is None:
+                kind, message = failure or ("InternalError", "no workflow")
+                await self._fail_stored(current, kind, message)
+                return
+            checkpoint = await self.store.get_checkpoint(current.latest_checkpoint_id, True)
+            assert checkpoint is not None, "a run's latest checkpoint is never deleted"
+            state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
+            self.launch(state, workflow, current.checkpoint_policy, current.status, True)
 
     async def _fail_stored(self, run: runner_pb2.Run, kind: str, message: str) -> None:
         error = payload_pb2.ErrorInfo(type=kind, message=message)
