@@ -43,11 +43,14 @@ class RunDriver:
         self.accepts = accepts
         self.policy = policy or workflow_pb2.CheckpointPolicy()
         self.status = status
+        # `status` runs ahead of the store while supersteps are held back.
+        self.committed_status = status
         # Supersteps run since the last checkpoint (sparse checkpoint policies):
         # their events wait for it, and so do the states of who ran in them.
         self.held: list[events_pb2.Event] = []
         self.dirty: set[str] = set()
         self.committed_superstep = state.superstep
+        self._committing: asyncio.Future[None] | None = None
         self.retry = retry or RetryPolicy()
         # After a runner restart the executors may hold anything: restore them.
         self.restore_first = restore_first
@@ -135,6 +138,7 @@ class RunDriver:
         self.state = RunState.from_checkpoint(self.state.run_id, self.state.graph, checkpoint)
         self.held, self.dirty = [], set()
         self.committed_superstep = checkpoint.superstep
+        self.status = self.committed_status
         if reason is None:
             kind, message = E.EVENT_KIND_RUN_RESUMED, "the runner restarted"
         else:
@@ -199,6 +203,9 @@ class RunDriver:
             await self._fail(failed[0].error, events, step)
             return False
 
+        # What the executors produced goes in the log only if the superstep
+        # completes: a failure now means it runs again on resume.
+        produced: list[events_pb2.Event] = []
         sent: list[payload_pb2.Message] = []
         shared_state = dict(state.shared_state)
         requests = dict(state.pending_requests)
@@ -206,11 +213,11 @@ class RunDriver:
             assert o.response is not None
             r = o.response
             x = o.executor_id
-            events.append(ev.event(E.EVENT_KIND_EXECUTOR_COMPLETED, step, executor_id=x))
-            events += [
+            produced.append(ev.event(E.EVENT_KIND_EXECUTOR_COMPLETED, step, executor_id=x))
+            produced += [
                 ev.event(E.EVENT_KIND_OUTPUT, step, executor_id=x, data=p) for p in r.outputs
             ]
-            events += [
+            produced += [
                 ev.event(E.EVENT_KIND_CUSTOM, step, executor_id=x, name=c.name, data=c.data)
                 for c in r.events
             ]
@@ -220,8 +227,17 @@ class RunDriver:
                 pending.request_id = request.request_id or f"{state.run_id}:{step}:{x}:{i}"
                 pending.executor_id = x
                 pending.superstep = step
+                if pending.request_id in requests:
+                    error = payload_pb2.ErrorInfo(
+                        type="DuplicateRequestId",
+                        message=f"executor {x!r} asked again with request id "
+                        f"{pending.request_id!r}, which is still open; ids must be unique",
+                        executor_id=x,
+                    )
+                    await self._fail(error, events, step)
+                    return False
                 requests[pending.request_id] = pending
-                events.append(
+                produced.append(
                     ev.event(E.EVENT_KIND_REQUEST_INFO, step, executor_id=x, request=pending)
                 )
             for write in r.shared_state_writes:
@@ -241,6 +257,7 @@ class RunDriver:
                 payload_pb2.ErrorInfo(type="RoutingError", message=str(exc)), events, step
             )
             return False
+        events += produced
         events += [
             ev.event(E.EVENT_KIND_WARNING, step, executor_id=x, message=text)
             for x, text in routed.warnings
@@ -303,6 +320,11 @@ class RunDriver:
         await self._commit(events, status, checkpoint)
         return True
 
+    async def settle(self) -> None:
+        """Wait for a commit that a cancel interrupted to finish."""
+        if self._committing is not None:
+            await asyncio.wait([self._committing])
+
     async def fail_internal(self, exc: Exception) -> None:
         """Fail the run for an error of the runner itself."""
         error = payload_pb2.ErrorInfo(
@@ -350,12 +372,16 @@ class RunDriver:
         if checkpoint is not None:
             self.committed_superstep = checkpoint.superstep
         update = RunUpdate(status, self.committed_superstep, error)
-        # Shielded: once a commit starts, a cancel must not leave it unpublished.
-        await asyncio.shield(self._store_and_publish(update, events, checkpoint))
+        # Once a commit starts it finishes, cancel or not; `settle` waits for it.
+        self._committing = asyncio.ensure_future(
+            self._store_and_publish(update, events, checkpoint)
+        )
+        await asyncio.shield(self._committing)
 
     async def _store_and_publish(
         self, update: RunUpdate, events: list[events_pb2.Event], checkpoint: NewCheckpoint | None
     ) -> None:
         keep_last = self.state.graph.definition.retention.keep_last
         stored = await self.store.commit(self.state.run_id, update, events, checkpoint, keep_last)
+        self.committed_status = update.status
         self.hub.publish(self.state.run_id, self.state.graph.workflow_id, stored)

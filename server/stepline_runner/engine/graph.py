@@ -18,6 +18,7 @@ from stepline.v1 import payload_pb2, workflow_pb2
 from .errors import InvalidArgument
 
 DEFAULT_MAX_SUPERSTEPS = 100
+MAX_EXECUTE_TIMEOUT = 7 * 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,12 @@ class Graph:
             _require(node.endpoint, f"executor {node.id!r}: endpoint (host:port) is required")
             if node.id in nodes:
                 raise InvalidArgument(f"duplicate executor id {node.id!r}")
+            timeout = node.execute_timeout.ToTimedelta().total_seconds()
+            if not 0 <= timeout <= MAX_EXECUTE_TIMEOUT:
+                raise InvalidArgument(
+                    f"executor {node.id!r}: execute_timeout must be between 0 (none) and "
+                    f"{MAX_EXECUTE_TIMEOUT:g} seconds"
+                )
             nodes[node.id] = node
         _require(nodes, "a workflow needs at least one executor")
         _require(definition.start_executor_id, "start_executor_id is required")

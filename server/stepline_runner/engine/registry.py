@@ -33,8 +33,9 @@ class WorkflowRegistry:
 
     async def register(self, definition: workflow_pb2.WorkflowDefinition) -> Workflow:
         graph = Graph.compile(definition)
-        workflow = await self._bind(graph)
-        _check_edge_types(graph, workflow.accepts, await self._describe_all(graph))
+        described = await self._describe_all(graph)
+        workflow = self._bind(graph, described)
+        _check_edge_types(graph, workflow.accepts, described)
         await self._store.put_workflow(definition, graph.signature)
         self._compiled[graph.workflow_id] = workflow
         return workflow
@@ -47,7 +48,8 @@ class WorkflowRegistry:
         stored = await self._store.get_workflow(workflow_id)
         if stored is None:
             raise NotFound(f"no workflow {workflow_id!r} is registered; register it first")
-        workflow = await self._bind(Graph.compile(stored[0]))
+        graph = Graph.compile(stored[0])
+        workflow = self._bind(graph, await self._describe_all(graph))
         self._compiled[workflow_id] = workflow
         return workflow
 
@@ -76,8 +78,7 @@ class WorkflowRegistry:
             described[endpoint] = result
         return described
 
-    async def _bind(self, graph: Graph) -> Workflow:
-        described = await self._describe_all(graph)
+    def _bind(self, graph: Graph, described: dict[str, executor_pb2.DescribeResponse]) -> Workflow:
         accepts: dict[str, frozenset[str]] = {}
         for node in graph.nodes.values():
             types = {t.name: t for t in described[node.endpoint].executor_types}

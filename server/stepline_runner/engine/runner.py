@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import replace
 
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
 
@@ -134,10 +135,11 @@ class Runner:
                 update = RunUpdate(E.RUN_STATUS_CANCELLED, run.superstep)
                 stored = await self.store.commit(run_id, update, events)
                 self.hub.publish(run_id, run.workflow_id, stored)
-        # The stored definition, not a described one: cancelling must work
-        # while executor services are down.
-        definition, _ = await self.workflows.definition(run.workflow_id)
-        await self.runs.end_run(run_id, definition.executors)
+            # Under the lock, so it cannot land after a resume's restore. The
+            # stored definition, not a described one: cancelling must work
+            # while executor services are down.
+            definition, _ = await self.workflows.definition(run.workflow_id)
+            await self.runs.end_run(run_id, definition.executors)
         return await self.get_run(run_id)
 
     async def resume(
@@ -148,13 +150,8 @@ class Runner:
         checkpoint = await self._checkpoint(checkpoint_id, include_content=True)
         source = await self.get_run(checkpoint.run_id)
         workflow = await self.workflows.get(source.workflow_id)
-        if checkpoint.graph_signature != workflow.graph.signature:
-            raise FailedPrecondition(
-                f"checkpoint {checkpoint_id} was taken with another graph of workflow "
-                f"{source.workflow_id!r} (signature {checkpoint.graph_signature}, now "
-                f"{workflow.graph.signature}); register the original graph to resume it"
-            )
-        if fork or checkpoint_id != source.latest_checkpoint_id:
+        _check_signature(checkpoint, workflow)
+        if fork or new_run_id or checkpoint_id != source.latest_checkpoint_id:
             return await self._fork(checkpoint, source, workflow, new_run_id)
         run_id = source.run_id
         async with self.runs.lock(run_id):
@@ -197,6 +194,9 @@ class Runner:
             state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
             incarnations = await self.runs.restore(state, checkpoint.content.executor_states)
             first = state.checkpoint(parent_checkpoint_id=checkpoint.checkpoint_id)
+            # With the bytes: the source checkpoint may be deleted meanwhile.
+            saved = checkpoint.content.executor_states
+            first.states = {x: replace(ref, data=saved[x].data) for x, ref in first.states.items()}
             state.checkpoint_id = first.checkpoint_id
             run = runner_pb2.Run(
                 run_id=run_id,
@@ -239,6 +239,7 @@ class Runner:
                 )
             checkpoint = await self._checkpoint(run.latest_checkpoint_id, include_content=True)
             workflow = await self.workflows.get(run.workflow_id)
+            _check_signature(checkpoint, workflow)
             state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
             answered = await self.store.answered_request_ids(run_id)
             accepted = accept_responses(state, responses, answered)
@@ -350,3 +351,12 @@ class Runner:
     async def close(self) -> None:
         """Stop driving runs. They stay as stored, to be resumed on restart."""
         await self.runs.close()
+
+
+def _check_signature(checkpoint: runner_pb2.Checkpoint, workflow: Workflow) -> None:
+    if checkpoint.graph_signature != workflow.graph.signature:
+        raise FailedPrecondition(
+            f"checkpoint {checkpoint.checkpoint_id} was taken with another graph of workflow "
+            f"{workflow.graph.workflow_id!r} (signature {checkpoint.graph_signature}, now "
+            f"{workflow.graph.signature}); register the original graph to go on with it"
+        )

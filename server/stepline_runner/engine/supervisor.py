@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Iterable, Mapping
 
 from stepline.v1 import events_pb2, executor_pb2, payload_pb2, runner_pb2, workflow_pb2
 
 from ..store import RunUpdate, Store
+from ..store.states import CorruptBlob
 from . import events as ev
 from .driver import RunDriver
 from .errors import FailedPrecondition, Unavailable
@@ -42,12 +44,16 @@ class Supervisor:
         self._active: dict[str, asyncio.Task[None]] = {}
         self._drivers: dict[str, RunDriver] = {}
         self._recovering: set[asyncio.Task[None]] = set()
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._closing = False
 
     def lock(self, run_id: str) -> asyncio.Lock:
-        """Held while a call changes what drives the run (start, resume, cancel...)."""
-        return self._locks.setdefault(run_id, asyncio.Lock())
+        """Held while a call changes what drives the run (start, resume, cancel...).
+        A lock lives as long as someone holds or awaits it."""
+        lock = self._locks.get(run_id)
+        if lock is None:
+            lock = self._locks[run_id] = asyncio.Lock()
+        return lock
 
     def is_active(self, run_id: str) -> bool:
         return run_id in self._active
@@ -65,20 +71,18 @@ class Supervisor:
     async def stop(self, run_id: str) -> None:
         """Cancel the run's driver, in-flight calls included, and wait for it."""
         task = self._active.pop(run_id, None)
-        self._drivers.pop(run_id, None)
+        driver = self._drivers.pop(run_id, None)
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if driver is not None:
+            await driver.settle()  # its last commit lands before the caller's
 
     async def resume_unfinished(self) -> list[str]:
         """After a restart: go on with every run that was running, from its
         latest checkpoint, without a human. Returns their ids."""
-        runs = [
-            r
-            for r in await self.store.list_unfinished_runs()
-            if r.status in RUNNING
-        ]
+        runs = [r for r in await self.store.list_unfinished_runs() if r.status in RUNNING]
         for run in runs:
             task = asyncio.create_task(self._resume_unfinished(run), name=f"recover-{run.run_id}")
             self._recovering.add(task)
@@ -86,6 +90,22 @@ class Supervisor:
         return [r.run_id for r in runs]
 
     async def _resume_unfinished(self, run: runner_pb2.Run) -> None:
+        try:
+            await self._try_resume_unfinished(run)
+        except Exception as exc:
+            # Never leave a run "running" with nothing driving it.
+            log.exception("run %s: resuming it after the restart failed", run.run_id)
+            kind = "DataLoss" if isinstance(exc, CorruptBlob) else "InternalError"
+            async with self.lock(run.run_id):
+                current = await self.store.get_run(run.run_id)
+                if (
+                    current is not None
+                    and current.status in RUNNING
+                    and not self.is_active(run.run_id)
+                ):
+                    await self._fail_stored(current, kind, f"{type(exc).__name__}: {exc}")
+
+    async def _try_resume_unfinished(self, run: runner_pb2.Run) -> None:
         run_id = run.run_id
         workflow: Workflow | None = None
         failure: tuple[str, str] | None = None
@@ -115,10 +135,10 @@ class Supervisor:
                 or self._closing
             ):
                 return
-            if failure is not None or workflow is None:
-                kind, message = failure or ("InternalError", "no workflow")
-                await self._fail_stored(current, kind, message)
+            if failure is not None:
+                await self._fail_stored(current, *failure)
                 return
+            assert workflow is not None
             checkpoint = await self.store.get_checkpoint(current.latest_checkpoint_id, True)
             assert checkpoint is not None, "a run's latest checkpoint is never deleted"
             state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
@@ -154,6 +174,7 @@ class Supervisor:
     ) -> None:
         """Drive the run in a task of its own. `incarnations` are those the
         caller's restore saw, so a restart right after it is noticed."""
+        self.check_open()
         driver = RunDriver(
             state,
             self.store,
@@ -173,19 +194,23 @@ class Supervisor:
     async def _drive(self, driver: RunDriver) -> None:
         run_id = driver.state.run_id
         try:
-            await driver.run()
-        except Exception as exc:
-            # A bug must not leave the run "running" with watchers waiting for
-            # ever: fail it, resumable, and keep the traceback in the log.
-            log.exception("run %s: the driver failed", run_id)
-            await driver.fail_internal(exc)
+            try:
+                await driver.run()
+            except Exception as exc:
+                # A bug must not leave the run "running" with watchers waiting
+                # for ever: fail it, resumable, and keep the traceback.
+                log.exception("run %s: the driver failed", run_id)
+                try:
+                    await driver.fail_internal(exc)
+                except Exception:
+                    log.exception("run %s: could not record the failure", run_id)
+            # Still counted active, so a resume cannot race this EndRun.
+            if driver.status in TERMINAL_STATUSES:
+                await self.end_run(run_id, driver.state.graph.nodes.values())
         finally:
             if self._active.get(run_id) is asyncio.current_task():
                 del self._active[run_id]
                 del self._drivers[run_id]
-                self._locks.pop(run_id, None)
-        if driver.status in TERMINAL_STATUSES:
-            await self.end_run(run_id, driver.state.graph.nodes.values())
 
     async def restore(
         self, state: RunState, saved: Mapping[str, payload_pb2.Payload]

@@ -66,6 +66,9 @@ def decode_token(token: str) -> int:
     if not token:
         return 0
     try:
-        return int(base64.urlsafe_b64decode(token.encode()).decode())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"page_token {token!r} is not one this runner issued") from exc
+        seq = int(base64.urlsafe_b64decode(token.encode()).decode())
+    except (ValueError, UnicodeDecodeError):
+        seq = -1
+    if not 0 < seq < 2**62:
+        raise ValueError(f"page_token {token!r} is not one this runner issued")
+    return seq

@@ -52,16 +52,21 @@ WITH refs AS (
     FROM checkpoint_states WHERE run_id = ? AND since_seq <= ? GROUP BY executor_id
 )
 SELECT refs.executor_id, refs.blob_hash, refs.type_name, refs.content_type, blobs.data
-FROM refs JOIN blobs ON blobs.hash = refs.blob_hash
+FROM refs LEFT JOIN blobs ON blobs.hash = refs.blob_hash
 """
 
 
 def decode_states(
-    checkpoint_id: str, rows: list[tuple[str, str, str, str, bytes]]
+    checkpoint_id: str, rows: list[tuple[str, str, str, str, bytes | None]]
 ) -> dict[str, payload_pb2.Payload]:
     """Payloads from LOAD_STATES rows, each checked against its hash."""
     states = {}
     for executor_id, blob_hash, type_name, content_type, data in rows:
+        if data is None:
+            raise CorruptBlob(
+                f"checkpoint {checkpoint_id}: the stored state of {executor_id!r} "
+                f"(blob {blob_hash}) is missing; the database file was altered"
+            )
         if hashlib.sha256(data).hexdigest() != blob_hash:
             raise CorruptBlob(
                 f"checkpoint {checkpoint_id}: the stored state of {executor_id!r} does not "
