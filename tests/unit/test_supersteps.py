@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from stepline import WorkflowBuilder, payloads
+from stepline import WorkflowBuilder
 from stepline.executor import Executor, WorkflowContext, handler
 from stepline.v1 import events_pb2 as E
 from tests.unit.conftest import Harness, of_kind, outputs
@@ -190,4 +190,3 @@ async def test_executor_error_fails_the_run_and_it_resumes_from_the_last_good_ch
 
     assert outputs(rest) == [4]  # seen=2 restored, superstep 3 re-run, then superstep 4
     assert rest[-1].status == E.RUN_STATUS_COMPLETED
-    assert payloads.json_value(rest[-1].data) is None
