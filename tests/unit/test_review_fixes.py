@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -139,3 +140,36 @@ async def test_a_forged_page_token_is_refused(harness: Harness) -> None:
     forged = base64.urlsafe_b64encode(str(10**30).encode()).decode()
     with pytest.raises(InvalidArgument, match="not one this runner issued"):
         await harness.runner.list_runs("", 0, forged)
+
+
+async def test_a_cancel_that_meets_the_final_commit_lets_it_land_first(harness: Harness) -> None:
+    harness.host("svc", {"plateau": Plateau})
+    await harness.runner.register_workflow(loop())
+    store, runs = harness.runner.store, harness.runner.runs
+    commit, stop = store.commit, runs.stop
+    at_commit, stopping, gate = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def slow_final_commit(run_id: str, update: Any, *args: Any) -> Any:
+        if update.status == E.RUN_STATUS_COMPLETED:
+            at_commit.set()
+            await gate.wait()
+        return await commit(run_id, update, *args)
+
+    async def noticed_stop(run_id: str) -> None:
+        stopping.set()
+        await stop(run_id)
+
+    store.commit = slow_final_commit  # type: ignore[method-assign, assignment]
+    runs.stop = noticed_stop  # type: ignore[method-assign]
+    run = await harness.runner.start_run("w", payloads.encode(0))
+    await at_commit.wait()
+    cancel = asyncio.create_task(harness.runner.cancel_run(run.run_id))
+    await stopping.wait()
+    gate.set()
+    ended = await cancel
+
+    assert ended.status == E.RUN_STATUS_COMPLETED
+    statuses = [
+        e.status for e in of_kind(await harness.events(run.run_id), E.EVENT_KIND_STATUS_CHANGED)
+    ]
+    assert statuses == [E.RUN_STATUS_RUNNING, E.RUN_STATUS_COMPLETED]
