@@ -13,7 +13,7 @@ from typing import Any
 from .api.security import LOOPBACK, Security
 from .api.server import start_runner
 from .engine.recovery import RetryPolicy
-from .store.sqlite import SchemaError
+from .store.sqlite import DatabaseInUse, SchemaError
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     try:
         asyncio.run(_serve(args.db, args.host, args.port, options))
-    except (SchemaError, sqlite3.Error) as exc:
+    except (SchemaError, DatabaseInUse, sqlite3.Error) as exc:
         parser.exit(2, f"stepline-runner: cannot use database {args.db}: {exc}\n")
     except OSError as exc:
         parser.exit(2, f"stepline-runner: {exc}\n")

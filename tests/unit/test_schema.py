@@ -12,7 +12,7 @@ import pytest
 
 from stepline_runner.store import SqliteStore
 from stepline_runner.store.schema import SCHEMA_VERSION
-from stepline_runner.store.sqlite import SchemaError
+from stepline_runner.store.sqlite import DatabaseInUse, SchemaError
 
 
 async def test_a_schema_from_the_future_is_refused(tmp_path: Path) -> None:
@@ -96,3 +96,15 @@ def test_a_file_that_is_not_a_stepline_database_is_refused(tmp_path: Path) -> No
 
     with pytest.raises(SchemaError, match="not a Stepline database"):
         asyncio.run(SqliteStore.open(db))
+
+
+async def test_a_second_runner_on_the_same_file_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "stepline.db"
+    first = await SqliteStore.open(db)
+    try:
+        with pytest.raises(DatabaseInUse, match="another runner has"):
+            await SqliteStore.open(db)
+    finally:
+        await first.close()
+    second = await SqliteStore.open(db)  # free again once the first closed
+    await second.close()

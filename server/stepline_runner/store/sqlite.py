@@ -14,10 +14,11 @@ reserves the events' sequence numbers.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import aiosqlite
 
@@ -42,14 +43,30 @@ TERMINAL = (
 )
 
 
+class DatabaseInUse(RuntimeError):
+    """Another runner has the database open."""
+
+
 class SqliteStore:
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(
+        self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, owner: IO[bytes]
+    ) -> None:
         self._writer = writer
         self._reader = reader
+        self._owner = owner
         self._lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: str | Path, synchronous: str = "NORMAL") -> SqliteStore:
+        owner = _own(Path(path))
+        try:
+            return await cls._open(path, synchronous, owner)
+        except BaseException:
+            owner.close()
+            raise
+
+    @classmethod
+    async def _open(cls, path: str | Path, synchronous: str, owner: IO[bytes]) -> SqliteStore:
         writer = await aiosqlite.connect(str(path), isolation_level="IMMEDIATE")
         try:
             await writer.execute("PRAGMA journal_mode=WAL")
@@ -61,11 +78,12 @@ class SqliteStore:
             raise
         reader = await aiosqlite.connect(str(path), isolation_level=None)
         await reader.execute("PRAGMA busy_timeout=5000")
-        return cls(writer, reader)
+        return cls(writer, reader, owner)
 
     async def close(self) -> None:
         await self._reader.close()
         await self._writer.close()
+        self._owner.close()
 
     # -- workflows
 
@@ -287,6 +305,20 @@ class SqliteStore:
         return list(await self._reader.execute_fetchall(sql, tuple(params)))
 
 
+def _own(path: Path) -> IO[bytes]:
+    """Lock `<db>.lock` for this process: two runners on one file would both
+    drive (and resume) the same runs. The kernel drops the lock if we die."""
+    owner = open(f"{path}.lock", "ab")  # noqa: SIM115 - held until close()
+    try:
+        fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        owner.close()
+        raise DatabaseInUse(
+            f"another runner has {path} open; stop it, or give this one another --db"
+        ) from None
+    return owner
+
+
 async def _delete_checkpoints(
     db: aiosqlite.Connection, run_id: str, checkpoint_ids: list[str]
 ) -> int:
@@ -337,4 +369,11 @@ class _Transaction:
             self._lock.release()
 
 
-__all__ = ["CorruptBlob", "SchemaError", "SqliteStore", "decode_token", "encode_token"]
+__all__ = [
+    "CorruptBlob",
+    "DatabaseInUse",
+    "SchemaError",
+    "SqliteStore",
+    "decode_token",
+    "encode_token",
+]
