@@ -14,7 +14,7 @@ from stepline.v1 import events_pb2, executor_pb2, payload_pb2, runner_pb2, workf
 from ..store import RunUpdate, Store
 from ..store.states import CorruptBlob
 from . import events as ev
-from .driver import RunDriver
+from .driver import RUNNING, RunDriver
 from .errors import FailedPrecondition, Unavailable
 from .hub import TERMINAL_STATUSES, EventHub
 from .ports import ExecutorCallError, ExecutorPort
@@ -24,7 +24,6 @@ from .state import RunState
 
 E = events_pb2
 log = logging.getLogger(__name__)
-RUNNING = (E.RUN_STATUS_RUNNING, E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS)
 
 
 class Supervisor:
