@@ -11,6 +11,7 @@ from stepline.host import ExecutorHost
 from stepline.v1 import events_pb2 as E
 from stepline_runner.engine.runner import Runner
 from tests.unit.conftest import Harness, of_kind, outputs
+from tests.unit.gated import Stepper, loop
 
 # Test hooks, run by the executor at the start of a superstep it is told of.
 hooks: dict[int, Any] = {}
@@ -115,53 +116,16 @@ async def test_an_executor_that_never_comes_back_fails_the_run_which_resumes_lat
     assert rest[-1].status == E.RUN_STATUS_COMPLETED
 
 
-class Gate(Executor):
-    """Counts to 5; holds superstep 3 until `opened` is set."""
-
-    entered: asyncio.Event
-    opened: asyncio.Event
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    @handler
-    async def step(self, n: int, ctx: WorkflowContext) -> None:
-        if n == 3 and not Gate.opened.is_set():
-            Gate.entered.set()
-            await Gate.opened.wait()
-        self.count += 1
-        if n < 5:
-            await ctx.send_message(n + 1)
-        else:
-            await ctx.yield_output(self.count)
-
-    def on_checkpoint_save(self) -> dict[str, int]:
-        return {"count": self.count}
-
-    def on_checkpoint_restore(self, state: dict[str, int]) -> None:
-        self.count = state["count"]
-
-
-def gated() -> Any:
-    Gate.entered, Gate.opened = asyncio.Event(), asyncio.Event()
-    return (
-        WorkflowBuilder("g")
-        .add_executor("g", "svc", type="gate")
-        .add_edge("g", "g")
-        .set_start_executor("g")
-        .build()
-    )
-
-
 async def test_a_new_runner_resumes_what_the_old_one_was_running(harness: Harness) -> None:
-    harness.host("svc", {"gate": Gate})
-    await harness.runner.register_workflow(gated())
-    run = await harness.runner.start_run("g", payloads.encode(1))
-    await Gate.entered.wait()
+    harness.host("svc", {"stepper": Stepper})
+    Stepper.reset()
+    await harness.runner.register_workflow(loop().build())
+    run = await harness.runner.start_run("w", payloads.encode(1))
+    await Stepper.entered.wait()
     await harness.runner.close()  # the run stays RUNNING in the store
 
     restarted = Runner(harness.runner.store, harness.executors, retry=harness.runner.retry)
-    Gate.opened.set()
+    Stepper.release.set()
     assert await restarted.resume_unfinished() == [run.run_id]
     events = [e async for b in restarted.watch(run.run_id) for e in b]
     await restarted.close()
@@ -175,10 +139,11 @@ async def test_a_new_runner_resumes_what_the_old_one_was_running(harness: Harnes
 async def test_a_run_cancelled_while_waiting_to_be_resumed_stays_cancelled(
     harness: Harness,
 ) -> None:
-    harness.host("svc", {"gate": Gate})
-    await harness.runner.register_workflow(gated())
-    run = await harness.runner.start_run("g", payloads.encode(1))
-    await Gate.entered.wait()
+    harness.host("svc", {"stepper": Stepper})
+    Stepper.reset()
+    await harness.runner.register_workflow(loop().build())
+    run = await harness.runner.start_run("w", payloads.encode(1))
+    await Stepper.entered.wait()
     await harness.runner.close()
     harness.executors.down["svc"] = 1000  # its executors are not back yet
 

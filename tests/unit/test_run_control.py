@@ -6,54 +6,16 @@ import asyncio
 
 import pytest
 
-from stepline import WorkflowBuilder, payloads
-from stepline.executor import Executor, WorkflowContext, handler
+from stepline import payloads
 from stepline.v1 import events_pb2 as E
 from stepline_runner.engine.errors import FailedPrecondition, NotFound
 from tests.unit.conftest import Harness, of_kind, outputs
-
-entered: asyncio.Event | None = None
-release: asyncio.Event | None = None
-
-
-class Stepper(Executor):
-    """Counts to `n`; blocks at 3 while `release` is unset."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    @handler
-    async def step(self, n: int, ctx: WorkflowContext) -> None:
-        self.count += 1
-        if n == 3 and release is not None and not release.is_set():
-            assert entered is not None
-            entered.set()
-            await release.wait()
-        if n < 5:
-            await ctx.send_message(n + 1)
-        else:
-            await ctx.yield_output(self.count)
-
-    def on_checkpoint_save(self) -> dict[str, int]:
-        return {"count": self.count}
-
-    def on_checkpoint_restore(self, state: dict[str, int]) -> None:
-        self.count = state["count"]
-
-
-def loop(workflow_id: str = "w") -> WorkflowBuilder:
-    return (
-        WorkflowBuilder(workflow_id)
-        .add_executor("s", "svc", type="stepper")
-        .add_edge("s", "s")
-        .set_start_executor("s")
-    )
+from tests.unit.gated import Stepper, loop
 
 
 @pytest.fixture(autouse=True)
 def gates() -> None:
-    global entered, release
-    entered, release = asyncio.Event(), asyncio.Event()
+    Stepper.reset()
 
 
 async def test_cancel_stops_an_in_flight_run_and_its_checkpoint_stays_resumable(
@@ -62,8 +24,7 @@ async def test_cancel_stops_an_in_flight_run_and_its_checkpoint_stays_resumable(
     harness.host("svc", {"stepper": Stepper})
     await harness.runner.register_workflow(loop().build())
     run = await harness.runner.start_run("w", payloads.encode(0))
-    assert entered is not None and release is not None
-    await entered.wait()
+    await Stepper.entered.wait()
 
     cancelled = await harness.runner.cancel_run(run.run_id)
 
@@ -74,7 +35,7 @@ async def test_cancel_stops_an_in_flight_run_and_its_checkpoint_stays_resumable(
     with pytest.raises(FailedPrecondition):
         await harness.runner.cancel_run(run.run_id)
 
-    release.set()
+    Stepper.release.set()
     await harness.runner.resume(cancelled.latest_checkpoint_id)
     rest = await harness.events(run.run_id, events[-1].sequence)
     assert outputs(rest) == [6]  # count 3 restored; steps 4, 5, 6
@@ -85,8 +46,7 @@ async def test_resuming_under_a_changed_graph_is_refused(harness: Harness) -> No
     harness.host("svc", {"stepper": Stepper})
     await harness.runner.register_workflow(loop().build())
     run = await harness.runner.start_run("w", payloads.encode(0))
-    assert entered is not None
-    await entered.wait()
+    await Stepper.entered.wait()
     cancelled = await harness.runner.cancel_run(run.run_id)
     changed = loop().add_executor("extra", "svc", type="stepper").add_edge("s", "extra")
     await harness.runner.register_workflow(changed.build())
@@ -98,8 +58,7 @@ async def test_resuming_under_a_changed_graph_is_refused(harness: Harness) -> No
 
 
 async def test_fork_from_an_older_checkpoint_leaves_the_original_alone(harness: Harness) -> None:
-    assert release is not None
-    release.set()
+    Stepper.release.set()
     harness.host("svc", {"stepper": Stepper})
     await harness.runner.register_workflow(loop().build())
     run = await harness.runner.start_run("w", payloads.encode(0))
@@ -122,8 +81,7 @@ async def test_fork_from_an_older_checkpoint_leaves_the_original_alone(harness: 
 
 
 async def test_executor_objects_are_released_when_runs_end(harness: Harness) -> None:
-    assert release is not None
-    release.set()
+    Stepper.release.set()
     host = harness.host("svc", {"stepper": Stepper})
     await harness.runner.register_workflow(loop().build())
 
@@ -138,13 +96,12 @@ async def test_watch_after_the_end_waits_for_new_events(harness: Harness) -> Non
     harness.host("svc", {"stepper": Stepper})
     await harness.runner.register_workflow(loop().build())
     run = await harness.runner.start_run("w", payloads.encode(0))
-    assert entered is not None and release is not None
-    await entered.wait()
+    await Stepper.entered.wait()
     current = (await harness.get_run(run.run_id)).last_sequence
     beyond = current + 3
 
     watcher = asyncio.create_task(_collect(harness, run.run_id, beyond))
-    release.set()
+    Stepper.release.set()
     events = await watcher
 
     assert events[0].sequence == beyond + 1
@@ -161,8 +118,7 @@ async def test_a_watcher_whose_read_races_the_final_commit_still_ends(harness: H
     harness.host("svc", {"stepper": Stepper})
     await harness.runner.register_workflow(loop().build())
     run = await harness.runner.start_run("w", payloads.encode(0))
-    assert entered is not None and release is not None
-    await entered.wait()
+    await Stepper.entered.wait()
     store, hub = harness.runner.store, harness.runner.hub
     ended = asyncio.Event()
     publish, read_events = hub.publish, store.read_events
@@ -175,7 +131,7 @@ async def test_a_watcher_whose_read_races_the_final_commit_still_ends(harness: H
     async def stale_read(run_id: str, after_sequence: int, limit: int) -> list[E.Event]:
         events = await read_events(run_id, after_sequence, limit)
         if not events and not ended.is_set():
-            release.set()  # let the run finish while this read is "in flight"
+            Stepper.release.set()  # let the run finish while this read is "in flight"
             await ended.wait()
         return events
 
