@@ -241,7 +241,10 @@ class Runner:
             workflow = await self.workflows.get(run.workflow_id)
             _check_signature(checkpoint, workflow)
             state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
-            answered = await self.store.answered_request_ids(run_id)
+            # The log is read only to tell "answered" from "unknown" for an id
+            # that is not pending.
+            unknown = not responses.keys() <= state.pending_requests.keys()
+            answered = await self.store.answered_request_ids(run_id) if unknown else set()
             accepted = accept_responses(state, responses, answered)
             # The executors may have restarted while the run waited (days, maybe).
             incarnations = await self.runs.restore(state, checkpoint.content.executor_states)
@@ -277,7 +280,10 @@ class Runner:
         driver = self.runs.driver(run_id)
         if driver is not None:
             return list(driver.state.pending_requests.values())
-        checkpoint = await self._checkpoint(run.latest_checkpoint_id, include_content=True)
+        checkpoint = await self.store.get_checkpoint(
+            run.latest_checkpoint_id, include_content=True, include_states=False
+        )
+        assert checkpoint is not None, "a run's latest checkpoint is never deleted"
         return list(checkpoint.content.pending_requests)
 
     # -- checkpoints

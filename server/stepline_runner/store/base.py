@@ -99,8 +99,11 @@ class Store(Protocol):
     ) -> tuple[list[runner_pb2.Checkpoint], str]: ...
 
     async def get_checkpoint(
-        self, checkpoint_id: str, include_content: bool
-    ) -> runner_pb2.Checkpoint | None: ...
+        self, checkpoint_id: str, include_content: bool, include_states: bool = True
+    ) -> runner_pb2.Checkpoint | None:
+        """A checkpoint; with `include_content` what it holds, executor states
+        too unless `include_states` is False (they may be large)."""
+        ...
 
     async def read_events(
         self, run_id: str, after_sequence: int, limit: int

@@ -225,10 +225,11 @@ class SqliteStore:
         return [checkpoint_row(r) for r in rows[:page_size]], token
 
     async def get_checkpoint(
-        self, checkpoint_id: str, include_content: bool
+        self, checkpoint_id: str, include_content: bool, include_states: bool = True
     ) -> runner_pb2.Checkpoint | None:
+        content = "content" if include_content else "NULL"
         row = await self._one(
-            f"SELECT {CHECKPOINT_COLUMNS}, content, seq FROM checkpoints WHERE checkpoint_id = ?",
+            f"SELECT {CHECKPOINT_COLUMNS}, {content}, seq FROM checkpoints WHERE checkpoint_id = ?",
             (checkpoint_id,),
         )
         if row is None:
@@ -236,6 +237,7 @@ class SqliteStore:
         checkpoint = checkpoint_row(row)
         if include_content:
             checkpoint.content.ParseFromString(row[-2])
+        if include_content and include_states:
             rows = await self._all(LOAD_STATES, (checkpoint.run_id, row[-1]))
             for executor_id, state in decode_states(checkpoint_id, rows).items():
                 checkpoint.content.executor_states[executor_id].CopyFrom(state)
