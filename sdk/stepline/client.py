@@ -18,6 +18,7 @@ from stepline.v1 import events_pb2, payload_pb2, runner_pb2, runner_pb2_grpc, wo
 Event = events_pb2.Event
 Run = runner_pb2.Run
 Checkpoint = runner_pb2.Checkpoint
+WorkflowSummary = runner_pb2.WorkflowSummary
 InputRequest = payload_pb2.InputRequest
 EventKind = events_pb2.EventKind
 RunStatus = events_pb2.RunStatus
@@ -103,6 +104,27 @@ class RunnerClient:
             "RegisterWorkflow", runner_pb2.RegisterWorkflowRequest(workflow=definition)
         )
         return str(response.graph_signature)
+
+    async def get_workflow(self, workflow_id: str) -> tuple[workflow_pb2.WorkflowDefinition, str]:
+        """A registered workflow's definition and graph signature."""
+        response = await self._call(
+            "GetWorkflow", runner_pb2.GetWorkflowRequest(workflow_id=workflow_id)
+        )
+        return response.workflow, str(response.graph_signature)
+
+    async def list_workflows(self, *, page_size: int = 100) -> AsyncIterator[WorkflowSummary]:
+        """Every registered workflow (without its definition), oldest registration first."""
+        token = ""
+        while True:
+            response = await self._call(
+                "ListWorkflows",
+                runner_pb2.ListWorkflowsRequest(page_size=page_size, page_token=token),
+            )
+            for summary in response.workflows:
+                yield summary
+            token = response.next_page_token
+            if not token:
+                return
 
     async def start_run(
         self,

@@ -16,8 +16,8 @@ from .engine.recovery import RetryPolicy
 from .store.sqlite import DatabaseInUse, SchemaError
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="stepline-runner", description=__doc__)
+def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("--db", default="stepline.db", help="SQLite file (default: %(default)s)")
     parser.add_argument(
         "--host",

@@ -40,6 +40,38 @@ class GetWorkflowResponse(_message.Message):
     graph_signature: str
     def __init__(self, workflow: _Optional[_Union[_workflow_pb2.WorkflowDefinition, _Mapping]] = ..., graph_signature: _Optional[str] = ...) -> None: ...
 
+class ListWorkflowsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class WorkflowSummary(_message.Message):
+    __slots__ = ("workflow_id", "graph_signature", "start_executor_id", "executor_count", "edge_count", "updated_at")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    GRAPH_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    START_EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_COUNT_FIELD_NUMBER: _ClassVar[int]
+    EDGE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    graph_signature: str
+    start_executor_id: str
+    executor_count: int
+    edge_count: int
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, workflow_id: _Optional[str] = ..., graph_signature: _Optional[str] = ..., start_executor_id: _Optional[str] = ..., executor_count: _Optional[int] = ..., edge_count: _Optional[int] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListWorkflowsResponse(_message.Message):
+    __slots__ = ("workflows", "next_page_token")
+    WORKFLOWS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    workflows: _containers.RepeatedCompositeFieldContainer[WorkflowSummary]
+    next_page_token: str
+    def __init__(self, workflows: _Optional[_Iterable[_Union[WorkflowSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
 class Run(_message.Message):
     __slots__ = ("run_id", "workflow_id", "status", "superstep", "latest_checkpoint_id", "parent_checkpoint_id", "parent_run_id", "error", "last_sequence", "created_at", "updated_at", "graph_signature", "checkpoint_policy")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]

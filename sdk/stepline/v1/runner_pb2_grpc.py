@@ -45,6 +45,11 @@ class RunnerServiceStub:
                 request_serializer=stepline_dot_v1_dot_runner__pb2.GetWorkflowRequest.SerializeToString,
                 response_deserializer=stepline_dot_v1_dot_runner__pb2.GetWorkflowResponse.FromString,
                 _registered_method=True)
+        self.ListWorkflows = channel.unary_unary(
+                '/stepline.v1.RunnerService/ListWorkflows',
+                request_serializer=stepline_dot_v1_dot_runner__pb2.ListWorkflowsRequest.SerializeToString,
+                response_deserializer=stepline_dot_v1_dot_runner__pb2.ListWorkflowsResponse.FromString,
+                _registered_method=True)
         self.StartRun = channel.unary_unary(
                 '/stepline.v1.RunnerService/StartRun',
                 request_serializer=stepline_dot_v1_dot_runner__pb2.StartRunRequest.SerializeToString,
@@ -120,6 +125,13 @@ class RunnerServiceServicer:
 
     def GetWorkflow(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWorkflows(self, request, context):
+        """The registered workflows, oldest registration first.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -216,6 +228,11 @@ def add_RunnerServiceServicer_to_server(servicer, server):
                     servicer.GetWorkflow,
                     request_deserializer=stepline_dot_v1_dot_runner__pb2.GetWorkflowRequest.FromString,
                     response_serializer=stepline_dot_v1_dot_runner__pb2.GetWorkflowResponse.SerializeToString,
+            ),
+            'ListWorkflows': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkflows,
+                    request_deserializer=stepline_dot_v1_dot_runner__pb2.ListWorkflowsRequest.FromString,
+                    response_serializer=stepline_dot_v1_dot_runner__pb2.ListWorkflowsResponse.SerializeToString,
             ),
             'StartRun': grpc.unary_unary_rpc_method_handler(
                     servicer.StartRun,
@@ -333,6 +350,33 @@ class RunnerService:
             '/stepline.v1.RunnerService/GetWorkflow',
             stepline_dot_v1_dot_runner__pb2.GetWorkflowRequest.SerializeToString,
             stepline_dot_v1_dot_runner__pb2.GetWorkflowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWorkflows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stepline.v1.RunnerService/ListWorkflows',
+            stepline_dot_v1_dot_runner__pb2.ListWorkflowsRequest.SerializeToString,
+            stepline_dot_v1_dot_runner__pb2.ListWorkflowsResponse.FromString,
             options,
             channel_credentials,
             insecure,

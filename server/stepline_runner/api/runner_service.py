@@ -58,6 +58,14 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         )
         return runner_pb2.GetWorkflowResponse(workflow=definition, graph_signature=signature)
 
+    async def ListWorkflows(
+        self, request: runner_pb2.ListWorkflowsRequest, context: Ctx
+    ) -> runner_pb2.ListWorkflowsResponse:
+        workflows, token = await _status(
+            context, self.runner.list_workflows(request.page_size, request.page_token)
+        )
+        return runner_pb2.ListWorkflowsResponse(workflows=workflows, next_page_token=token)
+
     async def StartRun(
         self, request: runner_pb2.StartRunRequest, context: Ctx
     ) -> runner_pb2.StartRunResponse:

@@ -49,6 +49,13 @@ class Runner:
         workflow = await self.workflows.register(definition)
         return workflow.graph.signature
 
+    async def list_workflows(
+        self, page_size: int, page_token: str
+    ) -> tuple[list[runner_pb2.WorkflowSummary], str]:
+        size = clamp_page_size(page_size)
+        check_token(page_token)
+        return await self.store.list_workflows(size, page_token)
+
     # -- runs
 
     async def start_run(

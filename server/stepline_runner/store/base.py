@@ -55,6 +55,12 @@ class Store(Protocol):
         self, workflow_id: str
     ) -> tuple[workflow_pb2.WorkflowDefinition, str] | None: ...
 
+    async def list_workflows(
+        self, page_size: int, page_token: str
+    ) -> tuple[list[runner_pb2.WorkflowSummary], str]:
+        """Registered workflows in registration order, a page at a time."""
+        ...
+
     async def create_run(
         self,
         run: runner_pb2.Run,

@@ -7,7 +7,7 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from stepline.v1 import runner_pb2
+from stepline.v1 import runner_pb2, workflow_pb2
 
 RUN_COLUMNS = (
     "run_id, workflow_id, status, superstep, latest_checkpoint_id, parent_checkpoint_id,"
@@ -46,6 +46,19 @@ def run_row(row: Any) -> runner_pb2.Run:
     return run
 
 
+def workflow_row(row: Any) -> runner_pb2.WorkflowSummary:
+    """A summary from (definition, graph_signature, updated_at, ...)."""
+    definition = workflow_pb2.WorkflowDefinition.FromString(row[0])
+    return runner_pb2.WorkflowSummary(
+        workflow_id=definition.workflow_id,
+        graph_signature=row[1],
+        start_executor_id=definition.start_executor_id,
+        executor_count=len(definition.executors),
+        edge_count=len(definition.edges),
+        updated_at=_timestamp(row[2]),
+    )
+
+
 def checkpoint_row(row: Any) -> runner_pb2.Checkpoint:
     return runner_pb2.Checkpoint(
         checkpoint_id=row[0],
@@ -70,5 +83,5 @@ def decode_token(token: str) -> int:
     except (ValueError, UnicodeDecodeError):
         seq = -1
     if not 0 < seq < 2**62:
-        raise ValueError(f"page_token {token!r} is not one this runner issued")
+        raise ValueError(f"page_token {token[:40]!r} is not one this runner issued")
     return seq

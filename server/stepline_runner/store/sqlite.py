@@ -32,6 +32,7 @@ from .rows import (
     decode_token,
     encode_token,
     run_row,
+    workflow_row,
 )
 from .schema import SchemaError, migrate
 from .states import LOAD_STATES, CorruptBlob, collect_garbage, decode_states, insert_states
@@ -108,6 +109,18 @@ class SqliteStore:
         if row is None:
             return None
         return workflow_pb2.WorkflowDefinition.FromString(row[0]), row[1]
+
+    async def list_workflows(
+        self, page_size: int, page_token: str
+    ) -> tuple[list[runner_pb2.WorkflowSummary], str]:
+        # rowid: registration order; re-registering (an UPSERT) keeps it.
+        rows = await self._all(
+            "SELECT definition, graph_signature, updated_at, rowid FROM workflows"
+            " WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            (decode_token(page_token), page_size + 1),
+        )
+        token = encode_token(rows[page_size - 1][-1]) if len(rows) > page_size else ""
+        return [workflow_row(r) for r in rows[:page_size]], token
 
     # -- runs
 

@@ -1,0 +1,3 @@
+from stepline.cli.app import main
+
+main()

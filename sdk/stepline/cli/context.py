@@ -1,0 +1,99 @@
+"""What every command shares: the connection to the runner, and running an
+async operation under the command's exit codes.
+
+Exit codes: 0 the operation succeeded, 1 it failed (the runner's gRPC status
+and message go to stderr), 2 the command line was wrong (typer's own usage
+errors, and values such as malformed JSON that a command rejects itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+from typing import NoReturn, TypeVar
+
+import typer
+
+from stepline.client import RunnerClient
+from stepline.errors import SteplineError
+
+from .output import error_console
+
+T = TypeVar("T")
+
+DEFAULT_ADDRESS = "127.0.0.1:7070"
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the runner is and how to reach it (the root command's options)."""
+
+    address: str = DEFAULT_ADDRESS
+    token_file: Path | None = None
+    ca_file: Path | None = None
+
+    def client(self) -> RunnerClient:
+        """A client of the runner; a token or CA file that cannot be read is a usage error."""
+        return RunnerClient(self.address, root_certificates=self._ca(), token=self._token() or None)
+
+    def _token(self) -> str:
+        if self.token_file is None:
+            return ""
+        token = _read(self.token_file, "--token-file").decode(errors="replace").strip()
+        if not token:
+            usage_error(f"--token-file {self.token_file} is empty")
+        return token
+
+    def _ca(self) -> bytes | None:
+        return None if self.ca_file is None else _read(self.ca_file, "--ca-file")
+
+
+def _read(path: Path, option: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        usage_error(f"{option}: cannot read {path}: {exc.strerror or exc}")
+
+
+def connection(ctx: typer.Context) -> Connection:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, Connection) else Connection()
+
+
+def call(ctx: typer.Context, operation: Callable[[RunnerClient], Awaitable[T]]) -> T:
+    """Run `operation` with a client of the runner; a failure exits with 1."""
+    conn = connection(ctx)
+
+    async def with_client() -> T:
+        async with conn.client() as client:
+            return await operation(client)
+
+    try:
+        return asyncio.run(with_client())
+    except SteplineError as exc:
+        fail(exc)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def fail(exc: SteplineError) -> NoReturn:
+    """Print the status and message of a failed operation, and exit 1."""
+    reason = getattr(exc, "reason", "") or ""
+    detail = f" [{reason}]" if reason else ""
+    error_console().print(f"error: {exc.code.name}{detail}: {exc}", markup=False, highlight=False)
+    raise typer.Exit(ExitCode.FAILED)
+
+
+def usage_error(message: str) -> NoReturn:
+    """Reject the command line (exit 2), as typer does with its own checks."""
+    error_console().print(f"usage error: {message}", markup=False, highlight=False)
+    raise typer.Exit(ExitCode.USAGE)
