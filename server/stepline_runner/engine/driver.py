@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from stepline.v1 import events_pb2, payload_pb2, workflow_pb2
 
+from ..statuses import is_running
 from ..store import NewCheckpoint, RunUpdate, Store
 from . import events as ev
 from .calls import RunCalls, SaveFailed
@@ -20,7 +21,6 @@ from .state import RunState
 
 E = events_pb2
 Mode = workflow_pb2.CheckpointPolicy
-RUNNING = (E.RUN_STATUS_RUNNING, E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS)
 
 
 class RunDriver:
@@ -75,9 +75,9 @@ class RunDriver:
             except ExecutorLost as lost:
                 if not await self._recover(str(lost)):
                     return
-        if self.status not in (E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS, E.RUN_STATUS_COMPLETED):
+        if is_running(self.status):
             # Resumed with nothing to deliver: settle the status now.
-            await self._commit([], self._settled_status())
+            await self._commit([], self.state.settled_status)
 
     async def _next(self) -> bool:
         """The next superstep, or the end at the limit; False when the run ended."""
@@ -146,19 +146,8 @@ class RunDriver:
         event = ev.event(
             kind, checkpoint.superstep, checkpoint_id=checkpoint.checkpoint_id, message=message
         )
-        await self._commit([event], self._settled_status())
+        await self._commit([event], self.state.settled_status)
         return True
-
-    def _settled_status(self) -> E.RunStatus:
-        if self.state.has_work:
-            return (
-                E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS
-                if self.state.pending_requests
-                else E.RUN_STATUS_RUNNING
-            )
-        if self.state.pending_requests:
-            return E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS
-        return E.RUN_STATUS_COMPLETED
 
     async def _superstep(self) -> bool:
         """Run one superstep and commit it; False when the run failed."""
@@ -270,7 +259,7 @@ class RunDriver:
         state.pending_requests = requests
         state.pending_responses = []
         self.dirty.update(invoked)
-        status = self._settled_status()
+        status = self.state.settled_status
         if self._checkpoint_due(step, status):
             return await self._checkpoint(events, status)
         events.append(ev.event(E.EVENT_KIND_SUPERSTEP_COMPLETED, step))
@@ -282,7 +271,7 @@ class RunDriver:
 
     def _checkpoint_due(self, step: int, status: E.RunStatus) -> bool:
         mode = self.policy.mode
-        if mode in (Mode.MODE_UNSPECIFIED, Mode.MODE_EVERY_SUPERSTEP) or status not in RUNNING:
+        if mode in (Mode.MODE_UNSPECIFIED, Mode.MODE_EVERY_SUPERSTEP) or not is_running(status):
             return True
         return mode == Mode.MODE_EVERY_N_SUPERSTEPS and step % self.policy.every_n == 0
 

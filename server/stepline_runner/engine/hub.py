@@ -19,20 +19,8 @@ from dataclasses import dataclass, field
 
 from stepline.v1 import events_pb2
 
+from ..statuses import ends_run
 from .errors import ResourceExhausted
-
-TERMINAL_STATUSES = frozenset(
-    {
-        events_pb2.RUN_STATUS_COMPLETED,
-        events_pb2.RUN_STATUS_FAILED,
-        events_pb2.RUN_STATUS_CANCELLED,
-    }
-)
-
-
-def is_terminal(event: events_pb2.Event) -> bool:
-    """The event that ends a run: a change to a final status."""
-    return event.kind == events_pb2.EVENT_KIND_STATUS_CHANGED and event.status in TERMINAL_STATUSES
 
 
 @dataclass
@@ -110,7 +98,7 @@ class EventHub:
         tail.last_sequence = events[-1].sequence
         tail.changed.set()
         tail.changed = asyncio.Event()
-        if is_terminal(events[-1]):
+        if ends_run(events[-1]):
             # Finished runs are served from the store; waiters already woke.
             del self._runs[run_id]
 

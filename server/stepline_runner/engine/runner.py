@@ -10,11 +10,12 @@ from dataclasses import replace
 
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
 
+from ..statuses import is_terminal
 from ..store import RunUpdate, Store
 from . import events as ev
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from .graph import check_policy
-from .hub import TERMINAL_STATUSES, EventHub
+from .hub import EventHub
 from .ports import ExecutorPort
 from .recovery import RetryPolicy
 from .registry import Workflow, WorkflowRegistry
@@ -131,13 +132,13 @@ class Runner:
     async def cancel_run(self, run_id: str) -> runner_pb2.Run:
         async with self.runs.lock(run_id):
             run = await self.get_run(run_id)
-            if run.status in TERMINAL_STATUSES:
+            if is_terminal(run.status):
                 raise FailedPrecondition(
                     f"run {run_id!r} already ended ({E.RunStatus.Name(run.status)})"
                 )
             await self.runs.stop(run_id)
             run = await self.get_run(run_id)
-            if run.status not in TERMINAL_STATUSES:
+            if not is_terminal(run.status):
                 events = [ev.status_changed(E.RUN_STATUS_CANCELLED, run.superstep)]
                 update = RunUpdate(E.RUN_STATUS_CANCELLED, run.superstep)
                 stored = await self.store.commit(run_id, update, events)
@@ -257,11 +258,7 @@ class Runner:
             incarnations = await self.runs.restore(state, checkpoint.content.executor_states)
             checkpointed = state.checkpoint(checkpoint.checkpoint_id, changed=frozenset())
             state.checkpoint_id = checkpointed.checkpoint_id
-            status = (
-                E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS
-                if state.pending_requests
-                else E.RUN_STATUS_RUNNING
-            )
+            status = state.settled_status
             events = [
                 ev.event(
                     E.EVENT_KIND_RESPONSE_RECEIVED,

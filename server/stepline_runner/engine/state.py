@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from stepline.v1 import payload_pb2, runner_pb2
+from stepline.v1 import events_pb2, payload_pb2, runner_pb2
 
+from ..statuses import settled
 from ..store import NewCheckpoint, StateRef
 from .graph import Graph
 
@@ -29,6 +30,11 @@ class RunState:
     @property
     def has_work(self) -> bool:
         return bool(self.pending or self.pending_responses)
+
+    @property
+    def settled_status(self) -> events_pb2.RunStatus:
+        """The run's status if nothing fails: see `statuses.settled`."""
+        return settled(self.has_work, bool(self.pending_requests))
 
     def checkpoint(
         self, parent_checkpoint_id: str, changed: frozenset[str] | None = None

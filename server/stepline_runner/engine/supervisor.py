@@ -11,12 +11,13 @@ from collections.abc import Iterable, Mapping
 
 from stepline.v1 import events_pb2, executor_pb2, payload_pb2, runner_pb2, workflow_pb2
 
+from ..statuses import is_running, is_terminal
 from ..store import RunUpdate, Store
 from ..store.states import CorruptBlob
 from . import events as ev
-from .driver import RUNNING, RunDriver
+from .driver import RunDriver
 from .errors import FailedPrecondition, Unavailable
-from .hub import TERMINAL_STATUSES, EventHub
+from .hub import EventHub
 from .ports import ExecutorCallError, ExecutorPort
 from .recovery import RetryPolicy, restore_with_retries
 from .registry import Workflow, WorkflowRegistry
@@ -81,7 +82,7 @@ class Supervisor:
     async def resume_unfinished(self) -> list[str]:
         """After a restart: go on with every run that was running, from its
         latest checkpoint, without a human. Returns their ids."""
-        runs = [r for r in await self.store.list_unfinished_runs() if r.status in RUNNING]
+        runs = [r for r in await self.store.list_unfinished_runs() if is_running(r.status)]
         for run in runs:
             task = asyncio.create_task(self._resume_unfinished(run), name=f"recover-{run.run_id}")
             self._recovering.add(task)
@@ -99,7 +100,7 @@ class Supervisor:
                 current = await self.store.get_run(run.run_id)
                 if (
                     current is not None
-                    and current.status in RUNNING
+                    and is_running(current.status)
                     and not self.is_active(run.run_id)
                 ):
                     await self._fail_stored(current, kind, f"{type(exc).__name__}: {exc}")
@@ -129,7 +130,7 @@ class Supervisor:
             current = await self.store.get_run(run_id)
             if (
                 current is None
-                or current.status not in RUNNING
+                or not is_running(current.status)
                 or run_id in self._active
                 or self._closing
             ):
@@ -204,7 +205,7 @@ class Supervisor:
                 except Exception:
                     log.exception("run %s: could not record the failure", run_id)
             # Still counted active, so a resume cannot race this EndRun.
-            if driver.status in TERMINAL_STATUSES:
+            if is_terminal(driver.status):
                 await self.end_run(run_id, driver.state.graph.nodes.values())
         finally:
             if self._active.get(run_id) is asyncio.current_task():

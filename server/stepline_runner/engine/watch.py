@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator, Collection
 
 from stepline.v1 import events_pb2, runner_pb2
 
+from ..statuses import ends_run, is_terminal
 from ..store import Store
-from .hub import TERMINAL_STATUSES, EventHub, is_terminal
+from .hub import EventHub
 
 READ_BATCH = 256
 
@@ -29,7 +30,7 @@ async def follow_run(
         return current.last_sequence if current else 0
 
     seen = after_sequence
-    ended = run.status in TERMINAL_STATUSES and run.last_sequence <= seen
+    ended = is_terminal(run.status) and run.last_sequence <= seen
     while not (ended and not follow_after_end):
         batch = hub.recent(run_id, seen)
         if batch is None:
@@ -37,7 +38,7 @@ async def follow_run(
         if not batch:
             await hub.wait(run_id, seen, stored_last_sequence)
             continue
-        end = next((i for i, e in enumerate(batch) if is_terminal(e)), None)
+        end = next((i for i, e in enumerate(batch) if ends_run(e)), None)
         if end is not None:
             batch = batch[: end + 1]
             ended = True

@@ -24,6 +24,7 @@ import aiosqlite
 
 from stepline.v1 import events_pb2, runner_pb2, workflow_pb2
 
+from ..statuses import TERMINAL
 from .base import NewCheckpoint, RunUpdate
 from .rows import (
     CHECKPOINT_COLUMNS,
@@ -36,12 +37,6 @@ from .rows import (
 )
 from .schema import SchemaError, migrate
 from .states import LOAD_STATES, CorruptBlob, collect_garbage, decode_states, insert_states
-
-TERMINAL = (
-    events_pb2.RUN_STATUS_COMPLETED,
-    events_pb2.RUN_STATUS_FAILED,
-    events_pb2.RUN_STATUS_CANCELLED,
-)
 
 
 class DatabaseInUse(RuntimeError):
@@ -217,9 +212,10 @@ class SqliteStore:
         return [run_row(r) for r in rows[:page_size]], token
 
     async def list_unfinished_runs(self) -> list[runner_pb2.Run]:
+        marks = ",".join("?" * len(TERMINAL))
         rows = await self._all(
-            f"SELECT {RUN_COLUMNS} FROM runs WHERE status NOT IN (?, ?, ?) ORDER BY seq",
-            TERMINAL,
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE status NOT IN ({marks}) ORDER BY seq",
+            sorted(TERMINAL),
         )
         return [run_row(r) for r in rows]
 

@@ -1,0 +1,46 @@
+"""The run status vocabulary: which statuses mean "running", which end a run,
+and what a run's status is once a superstep (or a resume) settles.
+
+It sits below both the engine and the store (it imports only the contract's
+messages): the store needs the terminal statuses to find unfinished runs and
+must not import the engine, so neither may own it.
+"""
+
+from __future__ import annotations
+
+from stepline.v1 import events_pb2
+
+E = events_pb2
+
+RUNNING = frozenset({E.RUN_STATUS_RUNNING, E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS})
+TERMINAL = frozenset({E.RUN_STATUS_COMPLETED, E.RUN_STATUS_FAILED, E.RUN_STATUS_CANCELLED})
+
+
+def is_running(status: E.RunStatus) -> bool:
+    """A status under which the run has work to do (it is driven, or should be)."""
+    return status in RUNNING
+
+
+def is_terminal(status: E.RunStatus) -> bool:
+    """A status that ends a run: nothing drives it again but a fork."""
+    return status in TERMINAL
+
+
+def ends_run(event: events_pb2.Event) -> bool:
+    """The event that ends a run: a change to a terminal status."""
+    return event.kind == E.EVENT_KIND_STATUS_CHANGED and is_terminal(event.status)
+
+
+def settled(has_work: bool, has_pending_requests: bool) -> E.RunStatus:
+    """The status of a run that is not failed or cancelled: running while
+    messages or responses wait for delivery, waiting for input while only
+    requests are open, completed when neither remains."""
+    if has_work:
+        return (
+            E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS
+            if has_pending_requests
+            else E.RUN_STATUS_RUNNING
+        )
+    if has_pending_requests:
+        return E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS
+    return E.RUN_STATUS_COMPLETED
