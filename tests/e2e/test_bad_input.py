@@ -3,7 +3,6 @@ leaves the database exactly as it was."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,16 +12,17 @@ import pytest
 from stepline import RunnerClient, SteplineError, WorkflowBuilder
 from stepline.limits import MAX_MESSAGE_BYTES
 from stepline.v1 import runner_pb2, workflow_pb2
-from tests.e2e.conftest import Cluster
 from tests.executors.stages import Token
+from tests.support.cluster import Cluster, cluster_fixture
 from tests.support.processes import free_port
+from tests.support.runs import stage_loop
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+# One cluster for the module: each case compares the database before and after.
+cluster = cluster_fixture("stages", "stages", scope="module")
 
 Call = Callable[[RunnerClient, Cluster], Awaitable[Any]]
-
-
-def dump(cluster: Cluster) -> list[str]:
-    with sqlite3.connect(cluster.db) as db:
-        return list(db.iterdump())
 
 
 async def unknown_workflow(client: RunnerClient, cluster: Cluster) -> Any:
@@ -46,7 +46,7 @@ async def unknown_checkpoint(client: RunnerClient, cluster: Cluster) -> Any:
 
 
 async def edge_to_undefined_executor(client: RunnerClient, cluster: Cluster) -> Any:
-    definition = cluster.chain("broken")
+    definition = stage_loop("broken", cluster.addresses)
     definition.edges.add().direct.CopyFrom(
         workflow_pb2.DirectEdge(source_id="c", target_id="ghost")
     )
@@ -99,13 +99,13 @@ async def test_bad_input_is_refused_and_changes_nothing(
     cluster: Cluster, call: Call, code: grpc.StatusCode, mentions: str
 ) -> None:
     client = cluster.client()
-    await client.register_workflow(cluster.chain())
+    await client.register_workflow(stage_loop("chain", cluster.addresses))
     await client.run("chain", Token(value=1, hops=0, limit=3))
-    before = dump(cluster)
+    before = cluster.dump()
 
     with pytest.raises(SteplineError) as refused:
         await call(client, cluster)
 
     assert refused.value.code == code, str(refused.value)
     assert mentions in str(refused.value)
-    assert dump(cluster) == before
+    assert cluster.dump() == before

@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 
 import grpc
+import pytest
 
 from stepline import RunnerClient
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import runner_pb2, runner_pb2_grpc
-from tests.e2e.conftest import Cluster
 from tests.executors.stages import Token
-from tests.support.processes import free_port, start_runner
+from tests.support.cluster import Cluster, cluster_fixture
+from tests.support.runs import stage_loop
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+# One cluster for the module; the runner comes back at its address after a kill.
+cluster = cluster_fixture("stages", "stages", scope="module", fixed_ports=True)
 
 
 def key(event: E.Event) -> tuple[int, bytes]:
@@ -21,11 +27,8 @@ def key(event: E.Event) -> tuple[int, bytes]:
 
 
 async def test_a_watcher_survives_a_runner_restart_and_misses_nothing(cluster: Cluster) -> None:
-    port = free_port()
-    await cluster.runner.kill()
-    cluster.runner = await start_runner(cluster.db, port)
     client = cluster.client()
-    await client.register_workflow(cluster.chain())
+    await client.register_workflow(stage_loop("chain", cluster.addresses))
     run = await client.start_run("chain", Token(value=2, hops=0, limit=18, delay_ms=40))
     seen: list[E.Event] = []
     halfway = asyncio.Event()
@@ -38,8 +41,7 @@ async def test_a_watcher_survives_a_runner_restart_and_misses_nothing(cluster: C
 
     watcher = asyncio.create_task(watch())
     await halfway.wait()
-    await cluster.runner.kill()
-    cluster.runner = await start_runner(cluster.db, port)  # resumes the run by itself
+    await cluster.restart_runner()  # SIGKILL; the new runner resumes the run by itself
     async with asyncio.timeout(60):
         await watcher
 
@@ -53,7 +55,7 @@ async def test_a_watcher_survives_a_runner_restart_and_misses_nothing(cluster: C
 
 async def test_a_hundred_subscribers_receive_identical_sequences(cluster: Cluster) -> None:
     client = cluster.client()
-    await client.register_workflow(cluster.chain())
+    await client.register_workflow(stage_loop("chain", cluster.addresses))
     run = await client.start_run("chain", Token(value=5, hops=0, limit=12, delay_ms=10))
 
     async def subscribe() -> list[tuple[int, bytes]]:
@@ -67,7 +69,7 @@ async def test_a_hundred_subscribers_receive_identical_sequences(cluster: Cluste
 
 async def test_a_stalled_subscriber_does_not_hold_up_the_run(cluster: Cluster) -> None:
     client = cluster.client()
-    await client.register_workflow(cluster.chain())
+    await client.register_workflow(stage_loop("chain", cluster.addresses))
     channel = grpc.aio.insecure_channel(cluster.runner.address)
     stalled: list[grpc.aio.UnaryStreamCall[runner_pb2.WatchRunRequest, object]] = []
     try:
@@ -91,7 +93,7 @@ async def test_a_stalled_subscriber_does_not_hold_up_the_run(cluster: Cluster) -
 
 async def test_kinds_filter_and_after_sequence(cluster: Cluster) -> None:
     client = cluster.client()
-    await client.register_workflow(cluster.chain())
+    await client.register_workflow(stage_loop("chain", cluster.addresses))
     result = await client.run("chain", Token(value=1, hops=0, limit=6))
     run_id = result.run.run_id
 
@@ -104,7 +106,7 @@ async def test_kinds_filter_and_after_sequence(cluster: Cluster) -> None:
 
 async def test_watch_all_runs_sees_every_run_of_a_workflow(cluster: Cluster) -> None:
     client = cluster.client()
-    await client.register_workflow(cluster.chain())
+    await client.register_workflow(stage_loop("chain", cluster.addresses))
     starts: list[E.Event] = []
     subscribed = asyncio.Event()
 

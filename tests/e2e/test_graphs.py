@@ -3,8 +3,6 @@ explicit targets and type routing: executors in two separate processes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,9 +11,11 @@ import pytest_asyncio
 from stepline import RunnerClient, WorkflowBuilder
 from stepline.v1 import events_pb2 as E
 from tests.executors.shapes import Job
-from tests.support.processes import Service, start_executors, start_runner
+from tests.support.cluster import Cluster, cluster_fixture
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+cluster = cluster_fixture("shapes", "shapes", scope="module")
 
 
 class Graphs:
@@ -37,17 +37,8 @@ class Graphs:
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def graphs(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Graphs]:
-    tmp: Path = tmp_path_factory.mktemp("graphs")
-    services: list[Service] = [await start_executors("shapes") for _ in range(2)]
-    services.append(await start_runner(tmp / "stepline.db"))
-    client = RunnerClient(services[-1].address)
-    try:
-        yield Graphs(client, services[0].address, services[1].address)
-    finally:
-        await client.close()
-        for service in services:
-            await service.kill()
+async def graphs(cluster: Cluster) -> Graphs:
+    return Graphs(cluster.client(), *cluster.addresses)
 
 
 async def test_conditional_direct_edges(graphs: Graphs) -> None:

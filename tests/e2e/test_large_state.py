@@ -3,36 +3,33 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from stepline import RunFailedError, RunnerClient, WorkflowBuilder
 from stepline.limits import MAX_STATE_BYTES
 from tests.executors.big import Grow
-from tests.support.processes import Service, start_executors, start_runner
+from tests.support.cluster import Cluster, cluster_fixture
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 MIB = 1024 * 1024
 
+cluster = cluster_fixture("big", scope="module")
 
-@pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[RunnerClient]:
-    services: list[Service] = [await start_executors("big"), await start_runner(tmp_path / "db")]
-    client = RunnerClient(services[1].address)
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def client(cluster: Cluster) -> RunnerClient:
+    client = cluster.client()
     await client.register_workflow(
         WorkflowBuilder("big")
-        .add_executor("big", services[0].address)
+        .add_executor("big", cluster.addresses[0])
         .add_edge("big", "big")
         .set_start_executor("big")
         .build()
     )
-    try:
-        yield client
-    finally:
-        await client.close()
-        for service in services:
-            await service.kill()
+    return client
 
 
 async def test_a_64_mib_state_round_trips(client: RunnerClient) -> None:

@@ -12,23 +12,23 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import sqlite3
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
 
-from stepline import RunnerClient, WorkflowBuilder, payloads
+from stepline import RunnerClient, payloads
 from stepline.conformance import CHECKS, CheckResult, connect
 from stepline.host import ExecutorHost, NoSuchExecutorObject, UnknownExecutorType
 from stepline.v1 import events_pb2 as E
-from stepline.v1 import executor_pb2, executor_pb2_grpc, payload_pb2, workflow_pb2
+from stepline.v1 import executor_pb2, executor_pb2_grpc
 from tests.executors.stages import Stage, Token
-from tests.support.processes import ROOT, Service, start_executors, start_runner
+from tests.support.cluster import Cluster
+from tests.support.processes import ROOT, Service, start_executors
+from tests.support.runs import assert_exact_log, latest_payloads, stage_loop, until_superstep
 
 if TYPE_CHECKING:
     Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -218,81 +218,22 @@ def _report(results: list[CheckResult]) -> str:
 # --- a Python -> Node -> Python chain, killed and resumed -----------------------------
 
 
-@dataclass
-class Services:
-    """A runner and two executor services: Python `stage`s and Node `stage`s."""
-
-    tmp: Path
-    runner: Service
-    python: Service
-    node: Service
-
-    def chain(self, workflow_id: str, b_in: Service) -> workflow_pb2.WorkflowDefinition:
-        """a -> b -> c -> a: a and c are Python stages, b runs in `b_in`."""
-        return (
-            WorkflowBuilder(workflow_id, max_supersteps=1000)
-            .add_executor("a", self.python.address, type="stage")
-            .add_executor("b", b_in.address, type="stage")
-            .add_executor("c", self.python.address, type="stage")
-            .add_chain(["a", "b", "c", "a"])
-            .set_start_executor("a")
-            .build()
-        )
-
-    async def register(self, client: RunnerClient) -> None:
-        await client.register_workflow(self.chain("all-python", self.python))
-        await client.register_workflow(self.chain("mixed", self.node))
-
-    def stored(self, run_id: str) -> tuple[int, str]:
-        """The run's superstep and latest checkpoint as the database has them
-        (read while the runner is down)."""
-        with sqlite3.connect(self.tmp / "stepline.db") as db:
-            row = db.execute(
-                "SELECT superstep, latest_checkpoint_id FROM runs WHERE run_id = ?", (run_id,)
-            ).fetchone()
-        return int(row[0]), str(row[1])
-
-    def log(self, name: str) -> list[dict[str, Any]]:
-        path = self.tmp / name
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-    async def kill_all(self) -> None:
-        for service in (self.runner, self.python, self.node):
-            await service.kill()
-
-    @classmethod
-    async def start(cls, tmp: Path) -> Services:
-        python = await start_executors("stages", _log_env(tmp, "python", 1))
-        node = await start_node_executors(_log_env(tmp, "node", 1))
-        return cls(tmp, await start_runner(tmp / "stepline.db"), python, node)
-
-    async def restart(self, incarnation: int) -> None:
-        """Start all three again (after `kill_all`), on new ports. Each is kept
-        as soon as it serves, so the fixture stops it whatever happens next."""
-        self.python = await start_executors("stages", _log_env(self.tmp, "python", incarnation))
-        self.node = await start_node_executors(_log_env(self.tmp, "node", incarnation))
-        self.runner = await start_runner(self.tmp / "stepline.db")
-
-
-def _log_env(tmp: Path, service: str, incarnation: int) -> dict[str, str]:
-    """Each service process logs its saves and restores to its own file."""
-    return {"STEPLINE_TEST_LOG": str(tmp / f"{service}-{incarnation}.jsonl")}
-
-
 @pytest.fixture
-async def services(tmp_path: Path) -> AsyncIterator[Services]:
+async def services(tmp_path: Path) -> AsyncIterator[Cluster]:
+    """A runner and two executor services: Python `stage`s and Node `stage`s."""
     require_node()
-    services = await Services.start(tmp_path)
+    cluster = await Cluster.start(tmp_path, "stages", "node_stages")
     try:
-        yield services
+        yield cluster
     finally:
-        await services.kill_all()
+        await cluster.close()
 
 
-async def stored_states(client: RunnerClient, run_id: str) -> dict[str, payload_pb2.Payload]:
-    run = await client.get_run(run_id)
-    checkpoint = await client.get_checkpoint(run.latest_checkpoint_id, include_content=True)
-    return dict(checkpoint.content.executor_states)
+async def register(client: RunnerClient, cluster: Cluster) -> None:
+    """a -> b -> c -> a: a and c are Python stages, b runs in Python or in Node."""
+    python, node = cluster.addresses
+    await client.register_workflow(stage_loop("all-python", [python, python, python]))
+    await client.register_workflow(stage_loop("mixed", [python, node, python]))
 
 
 def by_executor(log: list[dict[str, Any]], kind: str) -> dict[str, list[Any]]:
@@ -304,43 +245,39 @@ def by_executor(log: list[dict[str, Any]], kind: str) -> dict[str, list[Any]]:
 
 
 async def test_mixed_chain_resumes_after_sigkill_like_an_all_python_chain(
-    services: Services,
+    services: Cluster,
 ) -> None:
     token = Token(value=3, hops=0, limit=24, delay_ms=40)
-    async with RunnerClient(services.runner.address) as client:
-        await services.register(client)
-        reference = await client.run("all-python", token, output_type=dict)
-        reference_states = await stored_states(client, reference.run.run_id)
-        # Uninterrupted, the Node stage is indistinguishable from the Python one,
-        # down to the bytes of its state.
-        uninterrupted = await client.run("mixed", token, output_type=dict)
-        assert uninterrupted.outputs == reference.outputs
-        assert await stored_states(client, uninterrupted.run.run_id) == reference_states
+    client = services.client()
+    await register(client, services)
+    reference = await client.run("all-python", token, output_type=dict)
+    reference_states = await latest_payloads(client, reference.run.run_id)
+    # Uninterrupted, the Node stage is indistinguishable from the Python one,
+    # down to the bytes of its state.
+    uninterrupted = await client.run("mixed", token, output_type=dict)
+    assert uninterrupted.outputs == reference.outputs
+    assert await latest_payloads(client, uninterrupted.run.run_id) == reference_states
 
-        run = await client.start_run("mixed", token)
-        async for event in client.watch(run.run_id):
-            if event.kind == E.EVENT_KIND_SUPERSTEP_COMPLETED and event.superstep >= 5:
-                break
+    run = await client.start_run("mixed", token)
+    await until_superstep(client, run.run_id, 5)
     await services.kill_all()
-    killed_at, last_checkpoint = services.stored(run.run_id)
+    killed_at, last_checkpoint = services.stored_run(run.run_id)
     assert 5 <= killed_at < 24, "the kill must land mid-run"
-    node_saves = by_executor(services.log("node-1.jsonl"), "save")
+    node_saves = by_executor(services.log("node_stages", 1), "save")
     assert set(node_saves) == {"b"}, "only b runs in the Node service"
 
-    await services.restart(2)
-    async with RunnerClient(services.runner.address) as client:
-        # The services moved to new ports; the topology (and so the signature) is
-        # the same. The restarted runner resumes the run by itself once they answer.
-        await services.register(client)
-        resumed = await client.wait(run.run_id, output_type=dict)
-        final_states = await stored_states(client, run.run_id)
-        checkpoint = await client.get_checkpoint(last_checkpoint, include_content=True)
+    await services.start_all()  # each service's second process, on new ports
+    client = services.client()
+    # The services moved to new ports; the topology (and so the signature) is
+    # the same. The restarted runner resumes the run by itself once they answer.
+    await register(client, services)
+    resumed = await client.wait(run.run_id, output_type=dict)
+    final_states = await latest_payloads(client, run.run_id)
+    checkpoint = await client.get_checkpoint(last_checkpoint, include_content=True)
 
     assert resumed.outputs == reference.outputs
     assert final_states == reference_states
-    sequences = [e.sequence for e in resumed.events]
-    assert sequences == list(range(1, len(sequences) + 1))
-    assert len([e for e in resumed.events if e.kind == E.EVENT_KIND_OUTPUT]) == 1
+    assert_exact_log(resumed.events)
     resumes = [e for e in resumed.events if e.kind == E.EVENT_KIND_RUN_RESUMED]
     assert [e.checkpoint_id for e in resumes] == [last_checkpoint]
 
@@ -348,7 +285,7 @@ async def test_mixed_chain_resumes_after_sigkill_like_an_all_python_chain(
     # restored value is the stored one, which is one the Node service saved, and
     # the stored bytes are that value as the Python SDK would encode it.
     saved = checkpoint.content.executor_states
-    node_restores = by_executor(services.log("node-2.jsonl"), "restore")
+    node_restores = by_executor(services.log("node_stages", 2), "restore")
     assert node_restores == {"b": [payloads.json_value(saved["b"])]}
     assert node_restores["b"][0] in node_saves["b"]
     assert saved["b"].type_name == "stage.state"
@@ -356,5 +293,5 @@ async def test_mixed_chain_resumes_after_sigkill_like_an_all_python_chain(
         saved["b"].data
         == json.dumps(node_restores["b"][0], separators=(",", ":"), sort_keys=True).encode()
     )
-    python_restores = by_executor(services.log("python-2.jsonl"), "restore")
+    python_restores = by_executor(services.log("stages", 2), "restore")
     assert python_restores == {x: [payloads.json_value(saved[x])] for x in ("a", "c")}

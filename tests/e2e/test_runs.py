@@ -3,81 +3,56 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
-from stepline import RunFailedError, RunnerClient, WorkflowBuilder
-from stepline.v1 import events_pb2 as E
+from stepline import RunFailedError, WorkflowBuilder
+from stepline.v1 import workflow_pb2
 from tests.executors.shapes import Job
-from tests.support.processes import Service, start_executors, start_runner
+from tests.support.cluster import Cluster, cluster_fixture
+from tests.support.runs import until_superstep
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-class Services:
-    def __init__(self, db: Path) -> None:
-        self.db = db
-        self.executors: list[Service] = []
-        self.runner: Service | None = None
-        self.client: RunnerClient | None = None
-
-    async def start(self) -> RunnerClient:
-        self.executors = [await start_executors("shapes") for _ in range(2)]
-        # Resumes are explicit here: the runner's own is tested elsewhere.
-        self.runner = await start_runner(self.db, 0, "--no-auto-resume")
-        self.client = RunnerClient(self.runner.address)
-        return self.client
-
-    async def kill(self) -> None:
-        if self.client is not None:
-            await self.client.close()
-        for service in (*self.executors, *([self.runner] if self.runner else [])):
-            await service.kill()
-
-    def diamond(self) -> WorkflowBuilder:
-        """src fans out to w1 (fast) and w2 -> r1 -> r2 -> r3 (slow); w1 and r3 fan in."""
-        a, b = (s.address for s in self.executors)
-        return (
-            WorkflowBuilder("slow-diamond")
-            .add_executor("src", a, type="source")
-            .add_executor("w1", a, type="worker")
-            .add_executor("w2", b, type="worker")
-            .add_executor("r1", b, type="relay")
-            .add_executor("r2", a, type="relay")
-            .add_executor("r3", b, type="relay")
-            .add_executor("j", a, type="join")
-            .add_fan_out("src", ["w1", "w2"])
-            .add_chain(["w2", "r1", "r2", "r3"])
-            .add_fan_in(["w1", "r3"], "j")
-            .set_start_executor("src")
-        )
+# Resumes are explicit here: the runner's own is tested elsewhere.
+cluster = cluster_fixture("shapes", "shapes", scope="module", runner_options=["--no-auto-resume"])
 
 
-@pytest.fixture
-async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    services = Services(tmp_path / "stepline.db")
-    try:
-        yield services
-    finally:
-        await services.kill()
+def diamond(a: str, b: str) -> workflow_pb2.WorkflowDefinition:
+    """src fans out to w1 (fast) and w2 -> r1 -> r2 -> r3 (slow); w1 and r3 fan in."""
+    return (
+        WorkflowBuilder("slow-diamond")
+        .add_executor("src", a, type="source")
+        .add_executor("w1", a, type="worker")
+        .add_executor("w2", b, type="worker")
+        .add_executor("r1", b, type="relay")
+        .add_executor("r2", a, type="relay")
+        .add_executor("r3", b, type="relay")
+        .add_executor("j", a, type="join")
+        .add_fan_out("src", ["w1", "w2"])
+        .add_chain(["w2", "r1", "r2", "r3"])
+        .add_fan_in(["w1", "r3"], "j")
+        .set_start_executor("src")
+        .build()
+    )
 
 
 async def test_fan_in_killed_with_a_partial_buffer_resumes_to_the_same_result(
-    services: Services,
+    cluster: Cluster,
 ) -> None:
-    client = await services.start()
-    await client.register_workflow(services.diamond().build())
+    client = cluster.client()
+    await client.register_workflow(diamond(*cluster.addresses))
     reference = await client.run("slow-diamond", Job(5), output_type=dict)
 
     run = await client.start_run("slow-diamond", Job(5))
-    async for event in client.watch(run.run_id):
-        if event.kind == E.EVENT_KIND_SUPERSTEP_COMPLETED and event.superstep == 2:
-            break
-    await services.kill()
+    await until_superstep(client, run.run_id, 2)
+    await cluster.kill_all()
 
-    client = await services.start()
-    await client.register_workflow(services.diamond().build())
+    await cluster.start_all()
+    client = cluster.client()
+    await client.register_workflow(diamond(*cluster.addresses))
     stored = await client.get_run(run.run_id)
     checkpoint = await client.get_checkpoint(stored.latest_checkpoint_id, include_content=True)
     (buffer,) = checkpoint.content.fan_in_buffers
@@ -90,9 +65,9 @@ async def test_fan_in_killed_with_a_partial_buffer_resumes_to_the_same_result(
     )
 
 
-async def test_two_hundred_concurrent_runs_give_their_own_results(services: Services) -> None:
-    client = await services.start()
-    a, b = (s.address for s in services.executors)
+async def test_two_hundred_concurrent_runs_give_their_own_results(cluster: Cluster) -> None:
+    client = cluster.client()
+    a, b = cluster.addresses
     await client.register_workflow(
         WorkflowBuilder("double")
         .add_executor("src", a, type="source")
@@ -112,9 +87,9 @@ async def test_two_hundred_concurrent_runs_give_their_own_results(services: Serv
     ]
 
 
-async def test_an_execute_past_its_deadline_fails_the_run(services: Services) -> None:
-    client = await services.start()
-    a, _ = (s.address for s in services.executors)
+async def test_an_execute_past_its_deadline_fails_the_run(cluster: Cluster) -> None:
+    client = cluster.client()
+    a, _ = cluster.addresses
     await client.register_workflow(
         WorkflowBuilder("deadline")
         .add_executor("src", a, type="source")

@@ -10,13 +10,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from stepline import NotFoundError, RunnerClient, UnauthenticatedError, UnavailableError
-from tests.support.processes import Service, start_runner
+from tests.support.cluster import Cluster
+from tests.support.processes import Service
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 TOKEN = "s3cret-token"
 
@@ -55,25 +59,19 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
-@pytest.fixture
-async def secured(tmp_path: Path) -> AsyncIterator[tuple[Service, bytes]]:
-    cert, key = self_signed(tmp_path)
-    token_file = tmp_path / "token"
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def secured(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Service, bytes]]:
+    """A runner with TLS and a token (and no executors); its certificate."""
+    tmp = tmp_path_factory.mktemp("secured")
+    cert, key = self_signed(tmp)
+    token_file = tmp / "token"
     token_file.write_text(TOKEN + "\n")
-    runner = await start_runner(
-        tmp_path / "stepline.db",
-        0,
-        "--tls-cert",
-        str(cert),
-        "--tls-key",
-        str(key),
-        "--auth-token-file",
-        str(token_file),
-    )
+    options = ["--tls-cert", str(cert), "--tls-key", str(key), "--auth-token-file", str(token_file)]
+    cluster = await Cluster.start(tmp, runner_options=options)
     try:
-        yield runner, cert.read_bytes()
+        yield cluster.runner, cert.read_bytes()
     finally:
-        await runner.kill()
+        await cluster.close()
 
 
 async def test_tls_and_the_token_let_a_client_in(secured: tuple[Service, bytes]) -> None:
