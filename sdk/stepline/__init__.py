@@ -17,12 +17,15 @@ from stepline.errors import (
     UnavailableError,
 )
 from stepline.executor import Executor, WorkflowContext, handler, response_handler
+from stepline.factories import ExecutorFactoryError
+from stepline.lost_state import StateLossWarning
 from stepline.serve import run_executors, serve_executors
 
 __all__ = [
     "AlreadyExistsError",
     "DataLossError",
     "Executor",
+    "ExecutorFactoryError",
     "FailedPreconditionError",
     "InvalidArgumentError",
     "NotFoundError",
@@ -30,6 +33,7 @@ __all__ = [
     "RunFailedError",
     "RunResult",
     "RunnerClient",
+    "StateLossWarning",
     "SteplineError",
     "UnauthenticatedError",
     "UnavailableError",

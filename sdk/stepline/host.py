@@ -7,10 +7,12 @@ it in-process.
 
 from __future__ import annotations
 
+import inspect
 import json
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Mapping
+from typing import Any, TypeVar
 
 from stepline import __version__, payloads
 from stepline.executor import (
@@ -20,11 +22,22 @@ from stepline.executor import (
     ResponseHandlerSpec,
     WorkflowContext,
 )
+from stepline.factories import ExecutorFactory, ExecutorFactoryError, Maker, maker
 from stepline.limits import MAX_STATE_BYTES
+from stepline.lost_state import warn_if_state_is_lost
 from stepline.v1 import executor_pb2, payload_pb2
 
-ExecutorFactory = Callable[[], Executor]
+__all__ = [
+    "ExecutorFactory",
+    "ExecutorFactoryError",
+    "ExecutorHost",
+    "NoSuchExecutorObject",
+    "StateTooLarge",
+    "UnknownExecutorType",
+]
+
 STATE_CONTENT_TYPE = payloads.JSON
+T = TypeVar("T")
 
 
 class UnknownExecutorType(LookupError):
@@ -44,13 +57,18 @@ class ExecutorHost:
     """Hosts executor types and the per-run objects made from them."""
 
     def __init__(self, executors: Mapping[str, type[Executor] | ExecutorFactory]) -> None:
+        """`executors`: type name -> `Executor` class or factory (see
+        `stepline.factories`); `ExecutorFactoryError` if one cannot work."""
         if not executors:
-            raise ValueError("an executor service must host at least one executor type")
-        self._factories: dict[str, ExecutorFactory] = dict(executors)
-        self._specs = {name: _specs_of(factory) for name, factory in executors.items()}
-        self._response_specs = {
-            name: factory().response_handler_specs() for name, factory in executors.items()
+            raise ExecutorFactoryError("an executor service must host at least one executor type")
+        self._makers: dict[str, Maker] = {
+            name: maker(name, factory) for name, factory in executors.items()
         }
+        classes = {name: m.executor_class for name, m in self._makers.items()}
+        for name, cls in classes.items():
+            warn_if_state_is_lost(name, cls)
+        self._specs = {name: cls.handler_specs() for name, cls in classes.items()}
+        self._response_specs = {name: cls.response_handler_specs() for name, cls in classes.items()}
         self._objects: dict[tuple[str, str], Executor] = {}
         self.incarnation_id = uuid.uuid4().hex
 
@@ -71,7 +89,7 @@ class ExecutorHost:
                 input_types=sorted(specs),
                 output_types=sorted({t for s in every for t in s.sends}),
                 yield_types=sorted({t for s in every for t in s.yields}),
-                response_types=sorted(answers),
+                response_types=sorted({response for _, response in answers}),
             )
         return response
 
@@ -80,26 +98,23 @@ class ExecutorHost:
         executor = self._objects.get(key)
         if executor is None:
             executor = self._objects[key] = self._create(request.executor_type, request.executor_id)
-        ctx = WorkflowContext(
+        executor_type = request.executor_type or request.executor_id
+        specs = self._specs.get(executor_type)
+        if specs is None:
+            raise self._unknown(executor_type)
+        answers = self._response_specs[executor_type]
+        ctx: WorkflowContext[Any, Any] = WorkflowContext(
             run_id=request.run_id,
             executor_id=request.executor_id,
             superstep=request.superstep,
             attempt=request.attempt,
             shared_state=dict(request.shared_state),
+            answerable=answers.keys(),
         )
         ctx.result.incarnation_id = self.incarnation_id
-        executor_type = request.executor_type or request.executor_id
-        specs = self._specs.get(executor_type)
-        if specs is None:
-            raise self._unknown(executor_type)
         try:
             for answer in request.responses:
-                handler = self._response_specs[executor_type].get(answer.response.type_name)
-                if handler is None:
-                    raise payloads.PayloadError(
-                        f"executor {request.executor_id!r} has no response handler for "
-                        f"{answer.response.type_name!r}"
-                    )
+                handler = _response_handler_for(answers, answer, request.executor_id)
                 await getattr(executor, handler.name)(
                     payloads.decode(answer.request.data, handler.request_type),
                     payloads.decode(answer.response, handler.response_type),
@@ -118,7 +133,7 @@ class ExecutorHost:
             return failed
         return ctx.result
 
-    def save(
+    async def save(
         self, request: executor_pb2.SaveCheckpointRequest
     ) -> executor_pb2.SaveCheckpointResponse:
         executor = self._objects.get((request.run_id, request.executor_id))
@@ -128,7 +143,10 @@ class ExecutorHost:
                 f"in this service (incarnation {self.incarnation_id}): it never ran here, "
                 "its run ended, or the service restarted"
             )
-        state = _encode_state(request.executor_type or request.executor_id, executor)
+        state = _encode_state(
+            request.executor_type or request.executor_id,
+            await _result(executor.on_checkpoint_save()),
+        )
         if len(state.data) > MAX_STATE_BYTES:
             raise StateTooLarge(
                 f"the state of executor {request.executor_id!r} is {len(state.data):,} bytes, over "
@@ -142,7 +160,7 @@ class ExecutorHost:
             response.state.CopyFrom(state)
         return response
 
-    def restore(
+    async def restore(
         self, request: executor_pb2.RestoreCheckpointRequest
     ) -> executor_pb2.RestoreCheckpointResponse:
         executor = self._create(request.executor_type, request.executor_id)
@@ -151,7 +169,7 @@ class ExecutorHost:
             if not isinstance(state, dict):
                 raise payloads.PayloadError("an executor state must be a JSON object")
             try:
-                executor.on_checkpoint_restore(state)
+                await _result(executor.on_checkpoint_restore(state))
             except (KeyError, TypeError, ValueError) as exc:
                 # A state of another shape than this executor saves.
                 raise payloads.PayloadError(
@@ -168,24 +186,39 @@ class ExecutorHost:
         return executor_pb2.EndRunResponse(released=len(keys))
 
     def _create(self, executor_type: str, executor_id: str) -> Executor:
-        executor_type = executor_type or executor_id
-        factory = self._factories.get(executor_type)
-        if factory is None:
-            raise self._unknown(executor_type)
-        executor = factory()
-        executor.id = executor_id
-        return executor
+        make = self._makers.get(executor_type or executor_id)
+        if make is None:
+            raise self._unknown(executor_type or executor_id)
+        return make(executor_id)
 
     def _unknown(self, executor_type: str) -> UnknownExecutorType:
         return UnknownExecutorType(
             f"this service hosts no executor type {executor_type!r}; "
-            f"it hosts: {', '.join(sorted(self._factories))}"
+            f"it hosts: {', '.join(sorted(self._makers))}"
         )
 
 
-def _specs_of(factory: type[Executor] | ExecutorFactory) -> dict[str, HandlerSpec]:
-    executor: Executor = factory()  # one throwaway object: factories may be closures
-    return executor.handler_specs()
+async def _result(value: T | Awaitable[T]) -> T:
+    """A hook's result, awaited if the hook is `async def`."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def _response_handler_for(
+    answers: Mapping[tuple[str, str], ResponseHandlerSpec],
+    answer: payload_pb2.InputResponse,
+    executor_id: str,
+) -> ResponseHandlerSpec:
+    asked, got = answer.request.data.type_name, answer.response.type_name
+    handler = answers.get((asked, got)) or answers.get(("*", got))
+    if handler is None:
+        takes = ", ".join(f"({q}, {r})" for q, r in sorted(answers)) or "none"
+        raise payloads.PayloadError(
+            f"executor {executor_id!r} has no response handler for a response of type {got!r} "
+            f"to a request of type {asked!r}; it takes: {takes}"
+        )
+    return handler
 
 
 def _handler_for(
@@ -208,8 +241,12 @@ def _decode(payload: payload_pb2.Payload, spec: HandlerSpec) -> object:
     return [payloads.decode(m.payload, item_type) for m in batch.messages]
 
 
-def _encode_state(executor_type: str, executor: Executor) -> payload_pb2.Payload:
-    state = executor.on_checkpoint_save()
+def _encode_state(executor_type: str, state: Any) -> payload_pb2.Payload:
+    if not isinstance(state, dict):
+        raise TypeError(
+            f"on_checkpoint_save of executor type {executor_type!r} returned "
+            f"{type(state).__name__}, not a dict"
+        )
     data = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
     return payload_pb2.Payload(
         type_name=f"{executor_type}.state", content_type=STATE_CONTENT_TYPE, data=data

@@ -17,6 +17,7 @@ from stepline import payloads
 from stepline.executor import Executor
 from stepline.host import (
     ExecutorFactory,
+    ExecutorFactoryError,
     ExecutorHost,
     NoSuchExecutorObject,
     StateTooLarge,
@@ -55,7 +56,7 @@ class _Servicer(executor_pb2_grpc.ExecutorServiceServicer):
         self, request: executor_pb2.SaveCheckpointRequest, context: Ctx
     ) -> executor_pb2.SaveCheckpointResponse:
         try:
-            return self.host.save(request)
+            return await self.host.save(request)
         except Exception as exc:
             await _abort(context, exc)
             raise
@@ -64,7 +65,7 @@ class _Servicer(executor_pb2_grpc.ExecutorServiceServicer):
         self, request: executor_pb2.RestoreCheckpointRequest, context: Ctx
     ) -> executor_pb2.RestoreCheckpointResponse:
         try:
-            return self.host.restore(request)
+            return await self.host.restore(request)
         except Exception as exc:
             await _abort(context, exc)
             raise
@@ -104,9 +105,11 @@ class ExecutorServer:
 async def serve_executors(
     executors: Executors, *, host: str = "127.0.0.1", port: int = 0
 ) -> ExecutorServer:
-    """Start an executor service hosting `executors` (type name -> class or factory).
+    """Start an executor service hosting `executors` (type name -> class or factory,
+    see `stepline.factories`).
 
-    Port 0 picks a free port; the returned server says which.
+    Port 0 picks a free port; the returned server says which. Raises
+    `ExecutorFactoryError` for an executor type that cannot work.
     """
     executor_host = ExecutorHost(executors)
     server = grpc.aio.server(options=GRPC_SERVER_OPTIONS)
@@ -122,10 +125,16 @@ async def serve_executors(
 
 
 def run_executors(executors: Executors, *, host: str = "127.0.0.1", port: int = 0) -> None:
-    """Serve until SIGTERM or SIGINT; print `listening on HOST:PORT` once ready."""
+    """Serve until SIGTERM or SIGINT; print `listening on HOST:PORT` once ready.
+
+    An executor type that cannot work ends the process with one line saying why.
+    """
 
     async def main() -> None:
-        server = await serve_executors(executors, host=host, port=port)
+        try:
+            server = await serve_executors(executors, host=host, port=port)
+        except ExecutorFactoryError as exc:
+            raise SystemExit(f"stepline executors: {exc}") from None
         print(f"stepline executors listening on {host}:{server.port}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

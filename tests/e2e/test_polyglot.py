@@ -146,7 +146,7 @@ class FaultyService(executor_pb2_grpc.ExecutorServiceServicer):
     ) -> executor_pb2.SaveCheckpointResponse:
         request.run_id = self._run_id(request.run_id)
         try:
-            return self.host.save(request)
+            return await self.host.save(request)
         except NoSuchExecutorObject as exc:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
             raise
@@ -159,7 +159,7 @@ class FaultyService(executor_pb2_grpc.ExecutorServiceServicer):
             if self.fault == "lossy-restore" and request.state.data:
                 state = payloads.json_value(request.state)
                 request.state.data = json.dumps({**state, "seen": []}).encode()
-            return self.host.restore(request)
+            return await self.host.restore(request)
         except UnknownExecutorType as exc:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
             raise

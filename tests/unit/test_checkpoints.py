@@ -64,8 +64,8 @@ async def test_an_unchanged_state_costs_no_new_bytes(harness: Harness, tmp_path:
     saves: list[bool] = []
     save = host.save
 
-    def spy(request):  # type: ignore[no-untyped-def]
-        response = save(request)
+    async def spy(request):  # type: ignore[no-untyped-def]
+        response = await save(request)
         saves.append(response.unchanged)
         return response
 

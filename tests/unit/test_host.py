@@ -35,14 +35,14 @@ def restore(data: bytes) -> executor_pb2.RestoreCheckpointRequest:
     )
 
 
-def test_a_state_that_is_not_json_is_a_payload_error() -> None:
+async def test_a_state_that_is_not_json_is_a_payload_error() -> None:
     with pytest.raises(payloads.PayloadError, match="invalid JSON"):
-        ExecutorHost({"keeper": Keeper}).restore(restore(b"{not json"))
+        await ExecutorHost({"keeper": Keeper}).restore(restore(b"{not json"))
 
 
-def test_a_state_of_another_shape_is_a_payload_error() -> None:
+async def test_a_state_of_another_shape_is_a_payload_error() -> None:
     with pytest.raises(payloads.PayloadError, match="cannot restore this state: KeyError"):
-        ExecutorHost({"keeper": Keeper}).restore(restore(b'{"other": 1}'))
+        await ExecutorHost({"keeper": Keeper}).restore(restore(b'{"other": 1}'))
 
 
 async def test_an_unknown_type_is_refused_even_for_a_known_pair() -> None:
@@ -58,8 +58,8 @@ async def test_an_unknown_type_is_refused_even_for_a_known_pair() -> None:
         await host.execute(request)
 
 
-def test_saving_a_pair_it_never_held_names_the_likely_causes() -> None:
+async def test_saving_a_pair_it_never_held_names_the_likely_causes() -> None:
     with pytest.raises(NoSuchExecutorObject, match="the service restarted"):
-        ExecutorHost({"keeper": Keeper}).save(
+        await ExecutorHost({"keeper": Keeper}).save(
             executor_pb2.SaveCheckpointRequest(run_id="r", executor_id="k", executor_type="keeper")
         )
