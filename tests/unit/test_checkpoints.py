@@ -9,11 +9,11 @@ import pytest
 
 from stepline import WorkflowBuilder, payloads
 from stepline.executor import Executor, WorkflowContext, handler
+from stepline.testing import InProcessRunner, of_kind, outputs
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import workflow_pb2
 from stepline_runner.engine.errors import FailedPrecondition, InvalidArgument, NotFound
 from stepline_runner.store.sqlite import CorruptBlob
-from tests.unit.conftest import Harness, of_kind, outputs
 
 Mode = workflow_pb2.CheckpointPolicy
 
@@ -58,7 +58,9 @@ def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
         return list(conn.execute(sql))
 
 
-async def test_an_unchanged_state_costs_no_new_bytes(harness: Harness, tmp_path: Path) -> None:
+async def test_an_unchanged_state_costs_no_new_bytes(
+    harness: InProcessRunner, tmp_path: Path
+) -> None:
     host = harness.host("svc", {"plateau": Plateau})
     await harness.runner.register_workflow(loop())
     saves: list[bool] = []
@@ -91,7 +93,7 @@ async def test_an_unchanged_state_costs_no_new_bytes(harness: Harness, tmp_path:
 
 
 async def test_retention_keeps_the_last_n_and_collects_garbage(
-    harness: Harness, tmp_path: Path
+    harness: InProcessRunner, tmp_path: Path
 ) -> None:
     harness.host("svc", {"plateau": Plateau})
     await harness.runner.register_workflow(loop(keep_last=2))
@@ -107,7 +109,7 @@ async def test_retention_keeps_the_last_n_and_collects_garbage(
 
 
 async def test_deleting_never_removes_a_blob_another_checkpoint_references(
-    harness: Harness,
+    harness: InProcessRunner,
 ) -> None:
     harness.host("svc", {"plateau": Plateau})
     await harness.runner.register_workflow(loop())
@@ -137,7 +139,7 @@ async def test_deleting_never_removes_a_blob_another_checkpoint_references(
     ],
 )
 async def test_sparse_checkpoint_policies(
-    harness: Harness, policy: Mode, checkpointed: list[int]
+    harness: InProcessRunner, policy: Mode, checkpointed: list[int]
 ) -> None:
     harness.host("svc", {"plateau": Plateau})
     await harness.runner.register_workflow(loop(policy=policy))
@@ -155,7 +157,7 @@ async def test_sparse_checkpoint_policies(
     assert payloads.json_value(final.content.executor_states["p"]) == {"level": 3}
 
 
-async def test_a_run_can_override_the_workflow_policy(harness: Harness) -> None:
+async def test_a_run_can_override_the_workflow_policy(harness: InProcessRunner) -> None:
     harness.host("svc", {"plateau": Plateau})
     await harness.runner.register_workflow(loop())
     policy = Mode(mode=Mode.MODE_ON_PAUSE_OR_FINISH)
@@ -173,7 +175,7 @@ async def test_a_run_can_override_the_workflow_policy(harness: Harness) -> None:
 
 
 async def test_a_corrupted_blob_is_refused_and_nothing_changes(
-    harness: Harness, tmp_path: Path
+    harness: InProcessRunner, tmp_path: Path
 ) -> None:
     harness.host("svc", {"plateau": Plateau})
     await harness.runner.register_workflow(loop())

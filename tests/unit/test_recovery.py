@@ -8,9 +8,9 @@ from typing import Any
 from stepline import WorkflowBuilder, payloads
 from stepline.executor import Executor, WorkflowContext, handler
 from stepline.host import ExecutorHost
+from stepline.testing import InProcessRunner, of_kind, outputs
 from stepline.v1 import events_pb2 as E
 from stepline_runner.engine.runner import Runner
-from tests.unit.conftest import Harness, of_kind, outputs
 from tests.unit.gated import Stepper, loop
 
 # Test hooks, run by the executor at the start of a superstep it is told of.
@@ -53,7 +53,7 @@ def counting(workflow_id: str, endpoint: str) -> Any:
 
 
 async def test_an_executor_restart_rolls_the_run_back_and_reruns_the_superstep(
-    harness: Harness,
+    harness: InProcessRunner,
 ) -> None:
     harness.host("svc", {"counter": Counter})
     harness.host("other", {"counter": Counter})
@@ -76,7 +76,7 @@ async def test_an_executor_restart_rolls_the_run_back_and_reruns_the_superstep(
     assert len(of_kind(events, E.EVENT_KIND_OUTPUT)) == 1
 
 
-async def test_an_outage_is_waited_out_with_backoff(harness: Harness) -> None:
+async def test_an_outage_is_waited_out_with_backoff(harness: InProcessRunner) -> None:
     harness.host("svc", {"counter": Counter})
     await harness.runner.register_workflow(counting("w", "svc"))
 
@@ -92,7 +92,7 @@ async def test_an_outage_is_waited_out_with_backoff(harness: Harness) -> None:
 
 
 async def test_an_executor_that_never_comes_back_fails_the_run_which_resumes_later(
-    harness: Harness,
+    harness: InProcessRunner,
 ) -> None:
     harness.host("svc", {"counter": Counter})
     await harness.runner.register_workflow(counting("w", "svc"))
@@ -116,7 +116,7 @@ async def test_an_executor_that_never_comes_back_fails_the_run_which_resumes_lat
     assert rest[-1].status == E.RUN_STATUS_COMPLETED
 
 
-async def test_a_new_runner_resumes_what_the_old_one_was_running(harness: Harness) -> None:
+async def test_a_new_runner_resumes_what_the_old_one_was_running(harness: InProcessRunner) -> None:
     harness.host("svc", {"stepper": Stepper})
     Stepper.reset()
     await harness.runner.register_workflow(loop().build())
@@ -137,7 +137,7 @@ async def test_a_new_runner_resumes_what_the_old_one_was_running(harness: Harnes
 
 
 async def test_a_run_cancelled_while_waiting_to_be_resumed_stays_cancelled(
-    harness: Harness,
+    harness: InProcessRunner,
 ) -> None:
     harness.host("svc", {"stepper": Stepper})
     Stepper.reset()

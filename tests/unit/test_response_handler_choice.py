@@ -12,8 +12,8 @@ import pytest
 from stepline import WorkflowBuilder, payloads
 from stepline.executor import Executor, WorkflowContext, handler, response_handler
 from stepline.host import ExecutorHost
+from stepline.testing import InProcessRunner, of_kind
 from stepline.v1 import events_pb2, executor_pb2, payload_pb2
-from tests.unit.conftest import Harness, of_kind
 
 
 @dataclass
@@ -98,7 +98,7 @@ async def test_asking_for_an_answer_no_handler_takes_fails_the_call_at_once() ->
     assert "(Hire, boolean), (Spend, boolean)" in result.error.message
 
 
-async def test_the_run_fails_when_asked_not_after_the_answer(harness: Harness) -> None:
+async def test_the_run_fails_when_asked_not_after_the_answer(harness: InProcessRunner) -> None:
     harness.host("svc", {"office": Office})
     await harness.runner.register_workflow(
         WorkflowBuilder("o").add_executor("o", "svc", type="office").set_start_executor("o").build()

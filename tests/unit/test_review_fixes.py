@@ -10,10 +10,10 @@ import pytest
 
 from stepline import WorkflowBuilder, payloads
 from stepline.executor import Executor, WorkflowContext, handler
+from stepline.testing import InProcessRunner, of_kind, outputs
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import workflow_pb2
 from stepline_runner.engine.errors import FailedPrecondition, InvalidArgument
-from tests.unit.conftest import Harness, of_kind, outputs
 from tests.unit.test_checkpoints import Plateau, loop
 
 
@@ -24,7 +24,9 @@ class Shouter(Executor):
         await ctx.send_message(n)
 
 
-async def test_a_routing_failure_logs_nothing_the_superstep_produced(harness: Harness) -> None:
+async def test_a_routing_failure_logs_nothing_the_superstep_produced(
+    harness: InProcessRunner,
+) -> None:
     harness.host("svc", {"shout": Shouter})
     await harness.runner.register_workflow(
         WorkflowBuilder("w")
@@ -45,7 +47,9 @@ async def test_a_routing_failure_logs_nothing_the_superstep_produced(harness: Ha
     assert outputs(events) == outputs(again) == []  # the superstep will run again
 
 
-async def test_a_fork_keeps_its_states_when_the_source_checkpoint_goes(harness: Harness) -> None:
+async def test_a_fork_keeps_its_states_when_the_source_checkpoint_goes(
+    harness: InProcessRunner,
+) -> None:
     harness.host("svc", {"plateau": Plateau})
     await harness.runner.register_workflow(loop())
     events = await harness.run("w", 0)
@@ -67,7 +71,7 @@ async def test_a_fork_keeps_its_states_when_the_source_checkpoint_goes(harness: 
     assert payloads.json_value(content.executor_states["p"]) == {"level": 1}
 
 
-async def test_a_new_run_id_always_forks(harness: Harness) -> None:
+async def test_a_new_run_id_always_forks(harness: InProcessRunner) -> None:
     harness.host("svc", {"plateau": Plateau})
     await harness.runner.register_workflow(loop(policy=None))
     events = await harness.run("w", 0)
@@ -79,7 +83,7 @@ async def test_a_new_run_id_always_forks(harness: Harness) -> None:
     assert fork.run_id == "my-fork" and fork.parent_run_id == run.run_id
 
 
-async def test_a_rollback_under_a_sparse_policy_repeats_no_status(harness: Harness) -> None:
+async def test_a_rollback_under_a_sparse_policy_repeats_no_status(harness: InProcessRunner) -> None:
     from stepline.host import ExecutorHost
     from tests.unit.test_recovery import Counter, hooks
 
@@ -110,7 +114,7 @@ async def test_a_rollback_under_a_sparse_policy_repeats_no_status(harness: Harne
     assert outputs(events)[0]["total"] == 21
 
 
-async def test_answers_under_a_changed_graph_are_refused(harness: Harness) -> None:
+async def test_answers_under_a_changed_graph_are_refused(harness: InProcessRunner) -> None:
     from tests.unit.test_requests_unit import Asker, asking
 
     harness.host("svc", {"asker": Asker})
@@ -127,7 +131,9 @@ async def test_answers_under_a_changed_graph_are_refused(harness: Harness) -> No
 
 
 @pytest.mark.parametrize("seconds", [-5, 10**9])
-async def test_an_execute_timeout_out_of_range_is_refused(harness: Harness, seconds: int) -> None:
+async def test_an_execute_timeout_out_of_range_is_refused(
+    harness: InProcessRunner, seconds: int
+) -> None:
     harness.host("svc", {"plateau": Plateau})
     definition = loop()
     definition.executors[0].execute_timeout.seconds = seconds
@@ -136,13 +142,15 @@ async def test_an_execute_timeout_out_of_range_is_refused(harness: Harness, seco
         await harness.runner.register_workflow(definition)
 
 
-async def test_a_forged_page_token_is_refused(harness: Harness) -> None:
+async def test_a_forged_page_token_is_refused(harness: InProcessRunner) -> None:
     forged = base64.urlsafe_b64encode(str(10**30).encode()).decode()
     with pytest.raises(InvalidArgument, match="not one this runner issued"):
         await harness.runner.list_runs("", 0, forged)
 
 
-async def test_a_cancel_that_meets_the_final_commit_lets_it_land_first(harness: Harness) -> None:
+async def test_a_cancel_that_meets_the_final_commit_lets_it_land_first(
+    harness: InProcessRunner,
+) -> None:
     harness.host("svc", {"plateau": Plateau})
     await harness.runner.register_workflow(loop())
     store, runs = harness.runner.store, harness.runner.runs

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from stepline import payloads
+from stepline.testing import InProcessRunner, of_kind, outputs
 from stepline.v1 import events_pb2 as E
 from stepline_runner.engine.errors import FailedPrecondition, NotFound
-from tests.unit.conftest import Harness, of_kind, outputs
 from tests.unit.gated import Stepper, loop
 
 
@@ -19,7 +19,7 @@ def gates() -> None:
 
 
 async def test_cancel_stops_an_in_flight_run_and_its_checkpoint_stays_resumable(
-    harness: Harness,
+    harness: InProcessRunner,
 ) -> None:
     harness.host("svc", {"stepper": Stepper})
     await harness.runner.register_workflow(loop().build())
@@ -42,7 +42,7 @@ async def test_cancel_stops_an_in_flight_run_and_its_checkpoint_stays_resumable(
     assert rest[-1].status == E.RUN_STATUS_COMPLETED
 
 
-async def test_resuming_under_a_changed_graph_is_refused(harness: Harness) -> None:
+async def test_resuming_under_a_changed_graph_is_refused(harness: InProcessRunner) -> None:
     harness.host("svc", {"stepper": Stepper})
     await harness.runner.register_workflow(loop().build())
     run = await harness.runner.start_run("w", payloads.encode(0))
@@ -57,7 +57,9 @@ async def test_resuming_under_a_changed_graph_is_refused(harness: Harness) -> No
     assert "taken with another graph" in str(refused.value)
 
 
-async def test_fork_from_an_older_checkpoint_leaves_the_original_alone(harness: Harness) -> None:
+async def test_fork_from_an_older_checkpoint_leaves_the_original_alone(
+    harness: InProcessRunner,
+) -> None:
     Stepper.release.set()
     harness.host("svc", {"stepper": Stepper})
     await harness.runner.register_workflow(loop().build())
@@ -80,7 +82,7 @@ async def test_fork_from_an_older_checkpoint_leaves_the_original_alone(harness: 
         await harness.runner.resume("nope")
 
 
-async def test_executor_objects_are_released_when_runs_end(harness: Harness) -> None:
+async def test_executor_objects_are_released_when_runs_end(harness: InProcessRunner) -> None:
     Stepper.release.set()
     host = harness.host("svc", {"stepper": Stepper})
     await harness.runner.register_workflow(loop().build())
@@ -92,7 +94,7 @@ async def test_executor_objects_are_released_when_runs_end(harness: Harness) -> 
     assert host.object_count == 0
 
 
-async def test_watch_after_the_end_waits_for_new_events(harness: Harness) -> None:
+async def test_watch_after_the_end_waits_for_new_events(harness: InProcessRunner) -> None:
     harness.host("svc", {"stepper": Stepper})
     await harness.runner.register_workflow(loop().build())
     run = await harness.runner.start_run("w", payloads.encode(0))
@@ -108,11 +110,13 @@ async def test_watch_after_the_end_waits_for_new_events(harness: Harness) -> Non
     assert events[-1].status == E.RUN_STATUS_COMPLETED
 
 
-async def _collect(harness: Harness, run_id: str, after: int) -> list[E.Event]:
+async def _collect(harness: InProcessRunner, run_id: str, after: int) -> list[E.Event]:
     return await harness.events(run_id, after)
 
 
-async def test_a_watcher_whose_read_races_the_final_commit_still_ends(harness: Harness) -> None:
+async def test_a_watcher_whose_read_races_the_final_commit_still_ends(
+    harness: InProcessRunner,
+) -> None:
     """The run ends while the watcher's store read is in flight (the read sees
     nothing new); the watcher must not then wait for ever."""
     harness.host("svc", {"stepper": Stepper})

@@ -6,8 +6,8 @@ import pytest
 
 from stepline import WorkflowBuilder, payloads
 from stepline.executor import Executor, WorkflowContext, handler
+from stepline.testing import InProcessRunner
 from stepline_runner.engine.errors import AlreadyExists, InvalidArgument, NotFound
-from tests.unit.conftest import Harness
 
 
 class Echo(Executor):
@@ -20,7 +20,7 @@ class Echo(Executor):
 
 
 @pytest.fixture
-async def echo(harness: Harness) -> Harness:
+async def echo(harness: InProcessRunner) -> InProcessRunner:
     harness.host("svc", {"echo": Echo})
     await harness.runner.register_workflow(
         WorkflowBuilder("w")
@@ -32,7 +32,9 @@ async def echo(harness: Harness) -> Harness:
     return harness
 
 
-async def test_a_retried_start_with_the_same_run_id_returns_the_same_run(echo: Harness) -> None:
+async def test_a_retried_start_with_the_same_run_id_returns_the_same_run(
+    echo: InProcessRunner,
+) -> None:
     first = await echo.runner.start_run("w", payloads.encode(2), "order-17")
     again = await echo.runner.start_run("w", payloads.encode(2), "order-17")
 
@@ -43,7 +45,7 @@ async def test_a_retried_start_with_the_same_run_id_returns_the_same_run(echo: H
         await echo.runner.start_run("w", payloads.encode(3), "order-17")
 
 
-async def test_runs_and_checkpoints_come_page_by_page(echo: Harness) -> None:
+async def test_runs_and_checkpoints_come_page_by_page(echo: InProcessRunner) -> None:
     started = [(await echo.runner.start_run("w", payloads.encode(4))).run_id for _ in range(5)]
     for run_id in started:
         await echo.events(run_id)
@@ -65,7 +67,7 @@ async def test_runs_and_checkpoints_come_page_by_page(echo: Harness) -> None:
         await echo.runner.list_checkpoints("nope", 0, "")
 
 
-async def test_a_registered_workflow_reads_back_with_its_signature(echo: Harness) -> None:
+async def test_a_registered_workflow_reads_back_with_its_signature(echo: InProcessRunner) -> None:
     definition, signature = await echo.runner.workflows.definition("w")
 
     assert definition.workflow_id == "w" and [n.id for n in definition.executors] == ["e"]

@@ -6,8 +6,8 @@ import asyncio
 
 from stepline import WorkflowBuilder
 from stepline.executor import Executor, WorkflowContext, handler
+from stepline.testing import InProcessRunner, of_kind, outputs
 from stepline.v1 import events_pb2 as E
-from tests.unit.conftest import Harness, of_kind, outputs
 
 
 class Splitter(Executor):
@@ -23,7 +23,9 @@ class Recorder(Executor):
         await ctx.yield_output({"step": ctx.superstep, "text": text})
 
 
-async def test_one_execute_per_executor_per_superstep_in_send_order(harness: Harness) -> None:
+async def test_one_execute_per_executor_per_superstep_in_send_order(
+    harness: InProcessRunner,
+) -> None:
     harness.host("svc", {"split": Splitter, "rec": Recorder})
     await harness.runner.register_workflow(
         WorkflowBuilder("w")
@@ -61,7 +63,9 @@ class Start(Executor):
         await ctx.send_message(n)
 
 
-async def test_different_executors_of_a_superstep_run_concurrently(harness: Harness) -> None:
+async def test_different_executors_of_a_superstep_run_concurrently(
+    harness: InProcessRunner,
+) -> None:
     global barrier
     barrier = asyncio.Barrier(2)
     harness.host("svc", {"start": Start, "meet": Meeter})
@@ -95,7 +99,9 @@ class Reader(Executor):
         await ctx.yield_output({"reader_sees": ctx.get_shared_state("k", int)})
 
 
-async def test_shared_state_writes_are_visible_from_the_next_superstep(harness: Harness) -> None:
+async def test_shared_state_writes_are_visible_from_the_next_superstep(
+    harness: InProcessRunner,
+) -> None:
     harness.host("svc", {"writer": Writer, "reader": Reader})
     await harness.runner.register_workflow(
         WorkflowBuilder("w")
@@ -117,7 +123,7 @@ class Looper(Executor):
         await ctx.send_message(n + 1)
 
 
-async def test_superstep_limit_fails_the_run_clearly(harness: Harness) -> None:
+async def test_superstep_limit_fails_the_run_clearly(harness: InProcessRunner) -> None:
     harness.host("svc", {"loop": Looper})
     await harness.runner.register_workflow(
         WorkflowBuilder("w", max_supersteps=5)
@@ -161,7 +167,7 @@ class Flaky(Executor):
 
 
 async def test_executor_error_fails_the_run_and_it_resumes_from_the_last_good_checkpoint(
-    harness: Harness,
+    harness: InProcessRunner,
 ) -> None:
     Flaky.fail = True
     harness.host("svc", {"flaky": Flaky})

@@ -6,8 +6,8 @@ import pytest
 
 from stepline import WorkflowBuilder
 from stepline.executor import Executor, WorkflowContext, handler
+from stepline.testing import InProcessRunner
 from stepline_runner.engine.errors import FailedPrecondition, InvalidArgument
-from tests.unit.conftest import Harness
 
 
 class Numbers(Executor):
@@ -65,7 +65,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", CASES)
-async def test_registration_refuses(harness: Harness, case: str) -> None:
+async def test_registration_refuses(harness: InProcessRunner, case: str) -> None:
     harness.host("svc", {"numbers": Numbers, "texts": Texts})
     builder, message = CASES[case]
 
@@ -76,7 +76,7 @@ async def test_registration_refuses(harness: Harness, case: str) -> None:
 
 
 async def test_registration_refuses_an_executor_type_the_service_does_not_host(
-    harness: Harness,
+    harness: InProcessRunner,
 ) -> None:
     harness.host("svc", {"numbers": Numbers})
     with pytest.raises(FailedPrecondition) as refused:

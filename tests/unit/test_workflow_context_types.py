@@ -12,8 +12,8 @@ from stepline import WorkflowBuilder
 from stepline.context import declared_types
 from stepline.executor import Executor, WorkflowContext, handler, response_handler
 from stepline.host import ExecutorHost
+from stepline.testing import InProcessRunner
 from stepline_runner.engine.errors import InvalidArgument
-from tests.unit.conftest import Harness
 
 
 @dataclass
@@ -103,7 +103,7 @@ class Noter(Executor):
     async def take(self, text: str, ctx: WorkflowContext) -> None: ...
 
 
-async def test_the_runner_checks_edges_against_annotated_sends(harness: Harness) -> None:
+async def test_the_runner_checks_edges_against_annotated_sends(harness: InProcessRunner) -> None:
     harness.host("svc", {"shop": Shop, "receiver": Receiver, "noter": Noter})
 
     def shop_to(target: str) -> Any:

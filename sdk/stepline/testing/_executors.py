@@ -1,5 +1,9 @@
-"""In-process stand-ins for executor services: the SDK's `ExecutorHost`
-behind the engine's `ExecutorPort`, with no network in between."""
+"""`InProcessExecutors`: executor services without processes or a network.
+
+The SDK's `ExecutorHost` (what `run_executors` serves over gRPC) behind the
+runner engine's `ExecutorPort`, so a `Runner` can drive your executors in one
+process, as httpx's `MockTransport` lets a client talk to a function.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ from typing import Any
 
 from stepline.host import ExecutorHost, NoSuchExecutorObject, StateTooLarge, UnknownExecutorType
 from stepline.payloads import PayloadError
+from stepline.serve import Executors
 from stepline.v1 import executor_pb2
 from stepline_runner.engine.ports import ExecutorCallError
 
+# The status each host exception becomes, as `stepline.serve` sends it.
 STATUS: dict[type[Exception], str] = {
     UnknownExecutorType: "NOT_FOUND",
     NoSuchExecutorObject: "FAILED_PRECONDITION",
@@ -21,11 +27,27 @@ STATUS: dict[type[Exception], str] = {
 
 
 class InProcessExecutors:
-    def __init__(self, hosts: Mapping[str, ExecutorHost]) -> None:
-        self.hosts = dict(hosts)
-        self.calls: list[tuple[str, str]] = []  # (endpoint, method)
-        # Endpoint -> how many more calls find it unreachable (an outage).
+    """Executor hosts by endpoint, called as the runner calls executor services.
+
+    A host's errors become the statuses the SDK's gRPC servicer would send
+    (`ExecutorCallError`); an endpoint with no host is unreachable. Attributes
+    a test may read and change at any time:
+
+    - `hosts`: endpoint -> `ExecutorHost`; replace one to simulate a restarted
+      service (it loses its executor objects, and has a new incarnation id);
+    - `calls`: every call made so far, as (endpoint, method name);
+    - `down`: endpoint -> how many more calls find it unreachable (an outage).
+    """
+
+    def __init__(self, hosts: Mapping[str, ExecutorHost] | None = None) -> None:
+        self.hosts = dict(hosts or {})
+        self.calls: list[tuple[str, str]] = []
         self.down: dict[str, int] = {}
+
+    def add(self, endpoint: str, types: Executors) -> ExecutorHost:
+        """Serve executor types at `endpoint` (a new host replaces the old)."""
+        host = self.hosts[endpoint] = ExecutorHost(types)
+        return host
 
     def _host(self, endpoint: str, method: str) -> ExecutorHost:
         self.calls.append((endpoint, method))
