@@ -252,11 +252,7 @@ class RunnerClient:
                 )
         result.run = await self.get_run(run_id)
         if result.run.status in (events_pb2.RUN_STATUS_FAILED, events_pb2.RUN_STATUS_CANCELLED):
-            error = result.run.error
-            raise RunFailedError(
-                f"run {run_id} {events_pb2.RunStatus.Name(result.run.status)}: "
-                f"{error.type}: {error.message}".rstrip(": ")
-            )
+            raise RunFailedError(result.run)
         return result
 
     async def run(

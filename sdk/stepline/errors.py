@@ -1,25 +1,83 @@
 """Errors the SDK's client raises: one class per gRPC status a caller can act on.
 
-try:
-    await client.get_run("nope")
-except NotFoundError as exc:
-    ...
+SteplineError                 code, reason, metadata
+├── InvalidArgumentError      INVALID_ARGUMENT: fix the request
+├── NotFoundError             NOT_FOUND
+├── AlreadyExistsError        ALREADY_EXISTS
+├── FailedPreconditionError   FAILED_PRECONDITION: the run is not in a state for it
+├── ResourceExhaustedError    RESOURCE_EXHAUSTED
+├── DataLossError             DATA_LOSS
+├── UnauthenticatedError      UNAUTHENTICATED
+├── UnavailableError          UNAVAILABLE: retrying may help
+└── RunFailedError            a waited-for run failed; `error` says how
+
+The class says what kind of failure it is; `reason` (a `Reason`, from the
+status details the runner sends) says which one, and `metadata` names the ids
+involved::
+
+    try:
+        await client.send_responses(run_id, answers)
+    except FailedPreconditionError as exc:
+        if exc.reason == Reason.NOT_WAITING_FOR_INPUT:
+            ...
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import cast
+
 import grpc
+from google.protobuf.message import DecodeError
+from google.rpc import error_details_pb2, status_pb2
+
+from stepline.reasons import DOMAIN, Reason
+from stepline.v1 import events_pb2, payload_pb2, runner_pb2
+
+__all__ = [
+    "AlreadyExistsError",
+    "DataLossError",
+    "FailedPreconditionError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "Reason",
+    "ResourceExhaustedError",
+    "RunError",
+    "RunFailedError",
+    "SteplineError",
+    "UnauthenticatedError",
+    "UnavailableError",
+    "from_rpc_error",
+]
+
+_DETAILS_KEY = "grpc-status-details-bin"
 
 
 class SteplineError(Exception):
-    """Base of every error the client raises. `code` is the gRPC status."""
+    """Base of every error the client raises.
+
+    `code` is the gRPC status; `reason` the runner's machine-readable cause
+    (one of `Reason`'s values, or "" when the status carried none: a status
+    from gRPC itself, or from an older runner); `metadata` the ids the runner
+    named with it (run_id, checkpoint_id, request_id, ...).
+    """
 
     code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
 
-    def __init__(self, message: str, code: grpc.StatusCode | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        code: grpc.StatusCode | None = None,
+        *,
+        reason: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         if code is not None:
             self.code = code
+        self.reason = reason
+        self.metadata: dict[str, str] = dict(metadata or {})
 
 
 class InvalidArgumentError(SteplineError):
@@ -70,10 +128,44 @@ class UnavailableError(SteplineError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
+@dataclass(frozen=True)
+class RunError:
+    """Why a run failed, as the runner recorded it."""
+
+    type: str
+    """The error's type, e.g. "ValueError" or "ExecuteDeadlineExceeded"."""
+    message: str
+    executor_id: str
+    """The executor that failed; "" when the runner itself failed the run."""
+    traceback: str
+    """The executor's traceback or stack text, when it sent one."""
+
+    @classmethod
+    def from_proto(cls, error: payload_pb2.ErrorInfo) -> RunError:
+        return cls(error.type, error.message, error.executor_id, error.traceback)
+
+
 class RunFailedError(SteplineError):
-    """A run the client waited for ended in failure or was cancelled."""
+    """A run the client waited for ended in failure or was cancelled.
+
+    `run` is the run as it ended, `status` its final status, and `error` the
+    structured error the runner recorded (type, message, executor, traceback).
+    """
 
     code = grpc.StatusCode.ABORTED
+
+    def __init__(self, run: runner_pb2.Run) -> None:
+        self.run = run
+        self.status = run.status
+        self.error = RunError.from_proto(run.error)
+        summary = f"{self.error.type}: {self.error.message}".strip(": ")
+        where = f" in executor {self.error.executor_id!r}" if self.error.executor_id else ""
+        status = events_pb2.RunStatus.Name(run.status)
+        super().__init__(f"run {run.run_id} {status}{where}: {summary}".rstrip(": "))
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
 
 
 _BY_CODE: dict[grpc.StatusCode, type[SteplineError]] = {
@@ -92,6 +184,35 @@ _BY_CODE: dict[grpc.StatusCode, type[SteplineError]] = {
 
 
 def from_rpc_error(exc: grpc.aio.AioRpcError) -> SteplineError:
-    """The SDK error for a failed call."""
+    """The SDK error for a failed call, with the reason from its status details."""
     cls = _BY_CODE.get(exc.code(), SteplineError)
-    return cls(exc.details() or exc.code().name, exc.code())
+    info = error_info(exc)
+    return cls(
+        exc.details() or exc.code().name,
+        exc.code(),
+        reason=info.reason if info is not None else "",
+        metadata=info.metadata if info is not None else None,
+    )
+
+
+def error_info(exc: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None:
+    """The runner's `ErrorInfo` in a call's trailing metadata, if there is one.
+
+    Read directly rather than with `grpc_status.rpc_status.from_call`, which
+    refuses a status whose message a proxy shortened: the reason still holds.
+    Details that do not parse, or come from another domain, count as none.
+    """
+    # grpc-stubs types trailers as objects; at run time they are (key, value) pairs.
+    trailers = cast("Iterable[tuple[str, str | bytes]]", exc.trailing_metadata() or ())
+    for key, value in trailers:
+        if key != _DETAILS_KEY or not isinstance(value, bytes):
+            continue
+        try:
+            status = status_pb2.Status.FromString(value)
+        except DecodeError:  # garbage from a peer is no reason
+            return None
+        for detail in status.details:
+            info = error_details_pb2.ErrorInfo()
+            if detail.Unpack(info) and info.domain == DOMAIN:
+                return info
+    return None

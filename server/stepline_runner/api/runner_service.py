@@ -1,5 +1,6 @@
 """`RunnerService` over gRPC: unpack the request, call the `Runner`, pack the
-answer. Engine errors become gRPC statuses in one place, `_status`."""
+answer. Engine errors become gRPC statuses in one place, `_status`, with
+their reason in the details (see error_details)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from stepline.v1 import runner_pb2, runner_pb2_grpc
 from ..engine import errors
 from ..engine.runner import Runner
 from ..store.sqlite import CorruptBlob
+from .error_details import rich_status
 
 T = TypeVar("T")
 if TYPE_CHECKING:
@@ -34,7 +36,8 @@ async def _status(context: Ctx, call: Awaitable[T]) -> T:
         return await call
     except tuple(e for e, _ in _CODES) as exc:
         code = next(c for e, c in _CODES if isinstance(exc, e))
-        await context.abort(code, str(exc))
+        status = rich_status(code, str(exc), exc)
+        await context.abort(status.code, status.details, status.trailing_metadata)
         raise  # abort raises; this keeps type checkers informed
 
 

@@ -1,6 +1,6 @@
 """A workflow definition, validated and compiled for routing.
 
-`Graph.compile` refuses a malformed definition with `InvalidArgument` naming
+`Graph.compile` refuses a malformed definition with `InvalidWorkflow` naming
 the fault. Conditions and selections are CEL expressions, compiled once here.
 """
 
@@ -15,7 +15,7 @@ import cel
 
 from stepline.v1 import payload_pb2, workflow_pb2
 
-from .errors import InvalidArgument
+from .errors import InvalidWorkflow
 
 DEFAULT_MAX_SUPERSTEPS = 100
 MAX_EXECUTE_TIMEOUT = 7 * 24 * 3600.0
@@ -34,7 +34,7 @@ class Expression:
         try:
             program = cel.compile(source)
         except (ValueError, RuntimeError) as exc:
-            raise InvalidArgument(f"{where}: invalid CEL expression {source!r}: {exc}") from exc
+            raise InvalidWorkflow(f"{where}: invalid CEL expression {source!r}: {exc}") from exc
         return cls(source, where, program)
 
     def evaluate(self, message: Any, type_name: str) -> Any:
@@ -92,10 +92,10 @@ class Graph:
             _require(node.id, f"executors[{i}]: id is required")
             _require(node.endpoint, f"executor {node.id!r}: endpoint (host:port) is required")
             if node.id in nodes:
-                raise InvalidArgument(f"duplicate executor id {node.id!r}")
+                raise InvalidWorkflow(f"duplicate executor id {node.id!r}")
             timeout = node.execute_timeout.ToTimedelta().total_seconds()
             if not 0 <= timeout <= MAX_EXECUTE_TIMEOUT:
-                raise InvalidArgument(
+                raise InvalidWorkflow(
                     f"executor {node.id!r}: execute_timeout must be between 0 (none) and "
                     f"{MAX_EXECUTE_TIMEOUT:g} seconds"
                 )
@@ -103,14 +103,14 @@ class Graph:
         _require(nodes, "a workflow needs at least one executor")
         _require(definition.start_executor_id, "start_executor_id is required")
         if definition.start_executor_id not in nodes:
-            raise InvalidArgument(
+            raise InvalidWorkflow(
                 f"start executor {definition.start_executor_id!r} is not one of the "
                 f"workflow's executors ({', '.join(nodes)})"
             )
         if definition.max_supersteps < 0:
-            raise InvalidArgument("max_supersteps must be positive (0 means the default)")
+            raise InvalidWorkflow("max_supersteps must be positive (0 means the default)")
         if definition.retention.keep_last < 0:
-            raise InvalidArgument("retention.keep_last must be 0 (keep all) or more")
+            raise InvalidWorkflow("retention.keep_last must be 0 (keep all) or more")
         check_policy(definition.checkpoint_policy, "checkpoint_policy")
         edges = [_compile_edge(i, e, nodes) for i, e in enumerate(definition.edges)]
         return cls(definition, nodes, edges, signature_of(definition))
@@ -118,7 +118,7 @@ class Graph:
 
 def check_policy(policy: workflow_pb2.CheckpointPolicy, where: str) -> None:
     if policy.mode == workflow_pb2.CheckpointPolicy.MODE_EVERY_N_SUPERSTEPS and policy.every_n < 1:
-        raise InvalidArgument(f"{where}: MODE_EVERY_N_SUPERSTEPS needs every_n of 1 or more")
+        raise InvalidWorkflow(f"{where}: MODE_EVERY_N_SUPERSTEPS needs every_n of 1 or more")
 
 
 def signature_of(definition: workflow_pb2.WorkflowDefinition) -> str:
@@ -134,7 +134,7 @@ def signature_of(definition: workflow_pb2.WorkflowDefinition) -> str:
 
 def _require(value: object, message: str) -> None:
     if not value:
-        raise InvalidArgument(message)
+        raise InvalidWorkflow(message)
 
 
 def _compile_edge(
@@ -143,13 +143,13 @@ def _compile_edge(
     kind = edge.WhichOneof("kind")
     where = f"edges[{index}] ({kind})"
     if kind is None:
-        raise InvalidArgument(f"edges[{index}]: set one of direct, fan_out, fan_in, switch_case")
+        raise InvalidWorkflow(f"edges[{index}]: set one of direct, fan_out, fan_in, switch_case")
 
     def known(executor_id: str, role: str) -> str:
         if not executor_id:
-            raise InvalidArgument(f"{where}: {role} is required")
+            raise InvalidWorkflow(f"{where}: {role} is required")
         if executor_id not in nodes:
-            raise InvalidArgument(f"{where}: {role} {executor_id!r} is not a defined executor")
+            raise InvalidWorkflow(f"{where}: {role} {executor_id!r} is not a defined executor")
         return executor_id
 
     def expression(source: str) -> Expression | None:
@@ -178,7 +178,7 @@ def _compile_edge(
         g = edge.fan_in
         _require(len(g.source_ids) >= 2, f"{where}: a fan-in needs at least two sources")
         if len(set(g.source_ids)) != len(g.source_ids):
-            raise InvalidArgument(f"{where}: sources must be distinct")
+            raise InvalidWorkflow(f"{where}: sources must be distinct")
         return CompiledEdge(
             index,
             kind,
@@ -188,7 +188,7 @@ def _compile_edge(
     s = edge.switch_case
     _require(s.cases, f"{where}: at least one case is required")
     if not s.default_target_id:
-        raise InvalidArgument(f"{where}: a switch-case needs a default target")
+        raise InvalidWorkflow(f"{where}: a switch-case needs a default target")
     cases = []
     for i, case in enumerate(s.cases):
         _require(case.condition, f"{where}: cases[{i}] needs a condition")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from stepline.v1 import events_pb2
 
 from ..statuses import ends_run
-from .errors import ResourceExhausted
+from .errors import Reason, ResourceExhausted
 
 
 @dataclass
@@ -66,7 +66,8 @@ class Subscription:
                 if self.overflowed:
                     raise ResourceExhausted(
                         f"this watcher fell more than {self.limit} events behind; "
-                        "reconnect, and use WatchRun with after_sequence to catch up on a run"
+                        "reconnect, and use WatchRun with after_sequence to catch up on a run",
+                        reason=Reason.WATCHER_TOO_SLOW,
                     )
                 self.ready.clear()
                 await self.ready.wait()

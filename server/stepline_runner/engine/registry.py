@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from stepline.v1 import executor_pb2, workflow_pb2
 
 from ..store import Store
-from .errors import FailedPrecondition, InvalidArgument, NotFound
+from .errors import FailedPrecondition, InvalidArgument, NotFound, Reason
 from .graph import Graph
 from .ports import ExecutorCallError, ExecutorPort
 from .routing import BATCH_TYPE
@@ -47,7 +47,11 @@ class WorkflowRegistry:
             return workflow
         stored = await self._store.get_workflow(workflow_id)
         if stored is None:
-            raise NotFound(f"no workflow {workflow_id!r} is registered; register it first")
+            raise NotFound(
+                f"no workflow {workflow_id!r} is registered; register it first",
+                reason=Reason.WORKFLOW_NOT_FOUND,
+                context={"workflow_id": workflow_id},
+            )
         graph = Graph.compile(stored[0])
         workflow = self._bind(graph, await self._describe_all(graph))
         self._compiled[workflow_id] = workflow
@@ -56,7 +60,11 @@ class WorkflowRegistry:
     async def definition(self, workflow_id: str) -> tuple[workflow_pb2.WorkflowDefinition, str]:
         stored = await self._store.get_workflow(workflow_id)
         if stored is None:
-            raise NotFound(f"no workflow {workflow_id!r} is registered")
+            raise NotFound(
+                f"no workflow {workflow_id!r} is registered",
+                reason=Reason.WORKFLOW_NOT_FOUND,
+                context={"workflow_id": workflow_id},
+            )
         return stored
 
     async def _describe_all(self, graph: Graph) -> dict[str, executor_pb2.DescribeResponse]:
@@ -71,7 +79,9 @@ class WorkflowRegistry:
                 users = ", ".join(n.id for n in graph.nodes.values() if n.endpoint == endpoint)
                 raise FailedPrecondition(
                     f"executor service at {endpoint} (used by {users}) did not answer Describe: "
-                    f"{result.code}: {result.message}. Start it, or fix the endpoint"
+                    f"{result.code}: {result.message}. Start it, or fix the endpoint",
+                    reason=Reason.EXECUTOR_SERVICE_UNREACHABLE,
+                    context={"workflow_id": graph.workflow_id, "endpoint": endpoint},
                 )
             if isinstance(result, BaseException):
                 raise result
@@ -86,7 +96,9 @@ class WorkflowRegistry:
             if node_type not in types:
                 raise FailedPrecondition(
                     f"executor {node.id!r}: the service at {node.endpoint} hosts no executor type "
-                    f"{node_type!r}; it hosts: {', '.join(sorted(types)) or 'nothing'}"
+                    f"{node_type!r}; it hosts: {', '.join(sorted(types)) or 'nothing'}",
+                    reason=Reason.EXECUTOR_TYPE_NOT_HOSTED,
+                    context={"executor_id": node.id, "endpoint": node.endpoint},
                 )
             accepts[node.id] = frozenset(types[node_type].input_types)
         return Workflow(graph, accepts)
@@ -112,7 +124,9 @@ def _check_edge_types(
         if out and takes and "*" not in takes and not (out & takes):
             raise InvalidArgument(
                 f"edges[{edge_index}]: {target!r} takes {', '.join(sorted(takes))} but "
-                f"{source!r} sends only {', '.join(sorted(out))}"
+                f"{source!r} sends only {', '.join(sorted(out))}",
+                reason=Reason.EDGE_TYPE_MISMATCH,
+                context={"edge": str(edge_index)},
             )
 
     for edge in graph.edges:
@@ -121,7 +135,9 @@ def _check_edge_types(
             if accepts[target] and BATCH_TYPE not in accepts[target] and "*" not in accepts[target]:
                 raise InvalidArgument(
                     f"edges[{edge.index}]: fan-in target {target!r} needs a handler that takes a "
-                    "list of messages (type stepline.v1.MessageBatch)"
+                    "list of messages (type stepline.v1.MessageBatch)",
+                    reason=Reason.EDGE_TYPE_MISMATCH,
+                    context={"edge": str(edge.index)},
                 )
             continue
         for source in edge.sources:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from stepline.v1 import payload_pb2
 
-from .errors import FailedPrecondition, InvalidArgument, NotFound
+from .errors import FailedPrecondition, InvalidArgument, NotFound, Reason
 from .state import RunState
 from .validation import check_payload
 
@@ -18,21 +18,33 @@ def accept_responses(
     delivers, and return those. Every response is checked before anything
     changes; `answered` holds the request ids the run answered before."""
     if not responses:
-        raise InvalidArgument("responses is empty: map at least one request_id to a payload")
+        raise InvalidArgument(
+            "responses is empty: map at least one request_id to a payload",
+            reason=Reason.NO_RESPONSES,
+            context={"run_id": state.run_id},
+        )
     for request_id, payload in responses.items():
         check_payload(payload, f"response to {request_id}")
         request = state.pending_requests.get(request_id)
         if request is None:
             if request_id in answered:
-                raise FailedPrecondition(f"request {request_id!r} was already answered")
+                raise FailedPrecondition(
+                    f"request {request_id!r} was already answered",
+                    reason=Reason.ALREADY_ANSWERED,
+                    context={"run_id": state.run_id, "request_id": request_id},
+                )
             pending = ", ".join(sorted(state.pending_requests)) or "none"
             raise NotFound(
-                f"run {state.run_id!r} has no request {request_id!r}; pending: {pending}"
+                f"run {state.run_id!r} has no request {request_id!r}; pending: {pending}",
+                reason=Reason.REQUEST_NOT_FOUND,
+                context={"run_id": state.run_id, "request_id": request_id},
             )
         if request.response_type and payload.type_name != request.response_type:
             raise InvalidArgument(
                 f"request {request_id!r} wants a response of type {request.response_type!r}, "
-                f"not {payload.type_name!r}"
+                f"not {payload.type_name!r}",
+                reason=Reason.RESPONSE_TYPE_MISMATCH,
+                context={"run_id": state.run_id, "request_id": request_id},
             )
     accepted = [
         payload_pb2.InputResponse(request=state.pending_requests.pop(request_id), response=payload)

@@ -13,7 +13,7 @@ from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
 from ..statuses import is_terminal
 from ..store import RunUpdate, Store
 from . import events as ev
-from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Reason
 from .graph import check_policy
 from .hub import EventHub
 from .ports import ExecutorPort
@@ -79,7 +79,9 @@ class Runner:
         if takes and payload.type_name not in takes and "*" not in takes:
             raise InvalidArgument(
                 f"start executor {start!r} takes {', '.join(sorted(takes))}; "
-                f"the input has type {payload.type_name!r}"
+                f"the input has type {payload.type_name!r}",
+                reason=Reason.INPUT_TYPE_MISMATCH,
+                context={"workflow_id": workflow_id, "executor_id": start},
             )
         input_hash = hashlib.sha256(payload.SerializeToString(deterministic=True)).hexdigest()
         run_id = run_id or uuid.uuid4().hex
@@ -92,7 +94,9 @@ class Runner:
                 ):
                     return existing
                 raise AlreadyExists(
-                    f"run {run_id!r} exists with another workflow or input; choose another run_id"
+                    f"run {run_id!r} exists with another workflow or input; choose another run_id",
+                    reason=Reason.RUN_EXISTS,
+                    context={"run_id": run_id},
                 )
             state = RunState(run_id, workflow.graph, superstep=0, checkpoint_id="")
             state.pending = [payload_pb2.Message(target_id=start, payload=payload)]
@@ -119,7 +123,9 @@ class Runner:
     async def get_run(self, run_id: str) -> runner_pb2.Run:
         run = await self.store.get_run(run_id)
         if run is None:
-            raise NotFound(f"no run {run_id!r}")
+            raise NotFound(
+                f"no run {run_id!r}", reason=Reason.RUN_NOT_FOUND, context={"run_id": run_id}
+            )
         return run
 
     async def list_runs(
@@ -134,7 +140,9 @@ class Runner:
             run = await self.get_run(run_id)
             if is_terminal(run.status):
                 raise FailedPrecondition(
-                    f"run {run_id!r} already ended ({E.RunStatus.Name(run.status)})"
+                    f"run {run_id!r} already ended ({E.RunStatus.Name(run.status)})",
+                    reason=Reason.RUN_ENDED,
+                    context={"run_id": run_id, "status": E.RunStatus.Name(run.status)},
                 )
             await self.runs.stop(run_id)
             run = await self.get_run(run_id)
@@ -165,12 +173,16 @@ class Runner:
         async with self.runs.lock(run_id):
             if self.runs.is_active(run_id):
                 raise FailedPrecondition(
-                    f"run {run_id!r} is active; cancel it first, or fork the checkpoint"
+                    f"run {run_id!r} is active; cancel it first, or fork the checkpoint",
+                    reason=Reason.RUN_ACTIVE,
+                    context={"run_id": run_id},
                 )
             source = await self.get_run(run_id)
             if source.status == E.RUN_STATUS_COMPLETED:
                 raise FailedPrecondition(
-                    f"run {run_id!r} completed; fork one of its checkpoints to run it again"
+                    f"run {run_id!r} completed; fork one of its checkpoints to run it again",
+                    reason=Reason.RUN_COMPLETED,
+                    context={"run_id": run_id},
                 )
             state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
             incarnations = await self.runs.restore(state, checkpoint.content.executor_states)
@@ -198,7 +210,11 @@ class Runner:
         run_id = new_run_id or uuid.uuid4().hex
         async with self.runs.lock(run_id):
             if await self.store.get_run(run_id) is not None:
-                raise AlreadyExists(f"run {run_id!r} exists; choose another new_run_id")
+                raise AlreadyExists(
+                    f"run {run_id!r} exists; choose another new_run_id",
+                    reason=Reason.RUN_EXISTS,
+                    context={"run_id": run_id},
+                )
             state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
             incarnations = await self.runs.restore(state, checkpoint.content.executor_states)
             first = state.checkpoint(parent_checkpoint_id=checkpoint.checkpoint_id)
@@ -243,7 +259,9 @@ class Runner:
                 raise FailedPrecondition(
                     f"run {run_id!r} is not waiting for input "
                     f"({E.RunStatus.Name(run.status)}); answer when its status is "
-                    "RUN_STATUS_IDLE_WITH_PENDING_REQUESTS"
+                    "RUN_STATUS_IDLE_WITH_PENDING_REQUESTS",
+                    reason=Reason.NOT_WAITING_FOR_INPUT,
+                    context={"run_id": run_id, "status": E.RunStatus.Name(run.status)},
                 )
             checkpoint = await self._checkpoint(run.latest_checkpoint_id, include_content=True)
             workflow = await self.workflows.get(run.workflow_id)
@@ -311,16 +329,26 @@ class Runner:
         if run.latest_checkpoint_id == checkpoint_id:
             raise FailedPrecondition(
                 f"checkpoint {checkpoint_id} is the latest of run {run.run_id!r}, which resumes "
-                "from it; delete older ones, or set a retention policy"
+                "from it; delete older ones, or set a retention policy",
+                reason=Reason.LATEST_CHECKPOINT,
+                context={"run_id": run.run_id, "checkpoint_id": checkpoint_id},
             )
         return await self.store.delete_checkpoint(run.run_id, checkpoint_id)
 
     async def _checkpoint(self, checkpoint_id: str, include_content: bool) -> runner_pb2.Checkpoint:
         if not checkpoint_id:
-            raise InvalidArgument("checkpoint_id is required")
+            raise InvalidArgument(
+                "checkpoint_id is required",
+                reason=Reason.MISSING_FIELD,
+                context={"field": "checkpoint_id"},
+            )
         checkpoint = await self.store.get_checkpoint(checkpoint_id, include_content)
         if checkpoint is None:
-            raise NotFound(f"no checkpoint {checkpoint_id!r}")
+            raise NotFound(
+                f"no checkpoint {checkpoint_id!r}",
+                reason=Reason.CHECKPOINT_NOT_FOUND,
+                context={"checkpoint_id": checkpoint_id},
+            )
         return checkpoint
 
     # -- events
@@ -336,7 +364,9 @@ class Runner:
         of consecutive events; until the run ends unless `follow_after_end`."""
         run = await self.get_run(run_id)
         if after_sequence < 0:
-            raise InvalidArgument("after_sequence must be 0 or more")
+            raise InvalidArgument(
+                "after_sequence must be 0 or more", reason=Reason.INVALID_AFTER_SEQUENCE
+            )
         async for batch in follow_run(
             self.store, self.hub, run, after_sequence, frozenset(kinds), follow_after_end
         ):
@@ -368,5 +398,10 @@ def _check_signature(checkpoint: runner_pb2.Checkpoint, workflow: Workflow) -> N
         raise FailedPrecondition(
             f"checkpoint {checkpoint.checkpoint_id} was taken with another graph of workflow "
             f"{workflow.graph.workflow_id!r} (signature {checkpoint.graph_signature}, now "
-            f"{workflow.graph.signature}); register the original graph to go on with it"
+            f"{workflow.graph.signature}); register the original graph to go on with it",
+            reason=Reason.GRAPH_CHANGED,
+            context={
+                "workflow_id": workflow.graph.workflow_id,
+                "checkpoint_id": checkpoint.checkpoint_id,
+            },
         )

@@ -16,7 +16,7 @@ from ..store import RunUpdate, Store
 from ..store.states import CorruptBlob
 from . import events as ev
 from .driver import RunDriver
-from .errors import FailedPrecondition, Unavailable
+from .errors import FailedPrecondition, Reason, Unavailable
 from .hub import EventHub
 from .ports import ExecutorCallError, ExecutorPort
 from .recovery import RetryPolicy, restore_with_retries
@@ -66,7 +66,7 @@ class Supervisor:
 
     def check_open(self) -> None:
         if self._closing:
-            raise Unavailable("the runner is shutting down")
+            raise Unavailable("the runner is shutting down", reason=Reason.SHUTTING_DOWN)
 
     async def stop(self, run_id: str) -> None:
         """Cancel the run's driver, in-flight calls included, and wait for it."""
@@ -225,7 +225,9 @@ class Supervisor:
         except ExecutorCallError as exc:
             raise FailedPrecondition(
                 f"cannot restore the run's executors: the service at {exc.endpoint} answered "
-                f"{exc.code}: {exc.message}"
+                f"{exc.code}: {exc.message}",
+                reason=Reason.RESTORE_FAILED,
+                context={"run_id": state.run_id, "endpoint": exc.endpoint},
             ) from exc
 
     async def end_run(self, run_id: str, nodes: Iterable[workflow_pb2.ExecutorNode]) -> None:

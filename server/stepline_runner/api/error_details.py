@@ -1,0 +1,70 @@
+"""Rich gRPC statuses: the engine error's reason and context as a
+`google.rpc.ErrorInfo` in the status details (grpc-status-details-bin), so a
+client can branch on the cause without parsing the message."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from stepline.reasons import DOMAIN, Reason
+
+from ..engine.errors import SteplineError
+from ..store.sqlite import CorruptBlob
+
+# The details travel in the trailers beside the message (grpc-message), and a
+# client drops trailers over 8 KiB by default: they must stay small whatever a
+# caller sent. So context values (ids a caller chose) are cut to a prefix, and
+# so is the details' copy of the message (clients read the reason, not that).
+MAX_CONTEXT_VALUE = 128
+MAX_CONTEXT_ENTRIES = 8
+MAX_DETAILS_MESSAGE = 1024
+
+# Errors that are not the engine's own and so carry no reason of their own.
+_REASONS: dict[type[Exception], Reason] = {CorruptBlob: Reason.CORRUPT_STATE}
+
+
+def reason_of(exc: Exception) -> tuple[str, Mapping[str, str]]:
+    """The machine-readable reason of `exc` and the ids it names."""
+    if isinstance(exc, SteplineError):
+        return exc.reason, exc.context
+    for cls, reason in _REASONS.items():
+        if isinstance(exc, cls):
+            return reason, {}
+    return "", {}
+
+
+class RichStatus(NamedTuple):
+    """What `ServicerContext.abort` takes."""
+
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple[tuple[str, str | bytes], ...]
+
+
+def rich_status(code: grpc.StatusCode, message: str, exc: Exception) -> RichStatus:
+    """A status with `code` and `message` whose details name the reason of `exc`."""
+    reason, context = reason_of(exc)
+    status = status_pb2.Status(code=code.value[0], message=_prefix(message, MAX_DETAILS_MESSAGE))
+    if reason:
+        info = error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=bounded(context))
+        status.details.add().Pack(info)
+    # grpcio-status packs the details into the trailers; the message itself
+    # goes as sent (whoever bounds it, bounds it before this).
+    return RichStatus(code, message, rpc_status.to_status(status).trailing_metadata)
+
+
+def bounded(context: Mapping[str, str]) -> dict[str, str]:
+    """At most a few entries, each value cut to a short prefix."""
+    out: dict[str, str] = {}
+    for key, value in list(context.items())[:MAX_CONTEXT_ENTRIES]:
+        out[key] = _prefix(value, MAX_CONTEXT_VALUE)
+    return out
+
+
+def _prefix(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
