@@ -1,58 +1,22 @@
 """A workflow definition, validated and compiled for routing.
 
 `Graph.compile` refuses a malformed definition with `InvalidWorkflow` naming
-the fault. Conditions and selections are CEL expressions, compiled once here.
+the fault; each edge is compiled by `edges.compile_edge`.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-import cel
+from stepline.v1 import workflow_pb2
 
-from stepline.v1 import payload_pb2, workflow_pb2
-
+from .edges import CompiledEdge, compile_edge, require
 from .errors import InvalidWorkflow
 
 DEFAULT_MAX_SUPERSTEPS = 100
 MAX_EXECUTE_TIMEOUT = 7 * 24 * 3600.0
-
-
-@dataclass(frozen=True)
-class Expression:
-    """A compiled CEL expression over `message` and `type_name`."""
-
-    source: str
-    where: str
-    program: Any
-
-    @classmethod
-    def compile(cls, source: str, where: str) -> Expression:
-        try:
-            program = cel.compile(source)
-        except (ValueError, RuntimeError) as exc:
-            raise InvalidWorkflow(f"{where}: invalid CEL expression {source!r}: {exc}") from exc
-        return cls(source, where, program)
-
-    def evaluate(self, message: Any, type_name: str) -> Any:
-        return self.program.execute({"message": message, "type_name": type_name})
-
-
-@dataclass
-class CompiledEdge:
-    """One edge of the definition with its expressions compiled."""
-
-    index: int
-    kind: str
-    sources: tuple[str, ...]
-    targets: tuple[str, ...]
-    condition: Expression | None = None
-    selection: Expression | None = None
-    cases: list[tuple[Expression, str]] = field(default_factory=list)
-    default_target: str = ""
 
 
 @dataclass
@@ -86,11 +50,11 @@ class Graph:
 
     @classmethod
     def compile(cls, definition: workflow_pb2.WorkflowDefinition) -> Graph:
-        _require(definition.workflow_id, "workflow_id is required")
+        require(definition.workflow_id, "workflow_id is required")
         nodes: dict[str, workflow_pb2.ExecutorNode] = {}
         for i, node in enumerate(definition.executors):
-            _require(node.id, f"executors[{i}]: id is required")
-            _require(node.endpoint, f"executor {node.id!r}: endpoint (host:port) is required")
+            require(node.id, f"executors[{i}]: id is required")
+            require(node.endpoint, f"executor {node.id!r}: endpoint (host:port) is required")
             if node.id in nodes:
                 raise InvalidWorkflow(f"duplicate executor id {node.id!r}")
             timeout = node.execute_timeout.ToTimedelta().total_seconds()
@@ -100,8 +64,8 @@ class Graph:
                     f"{MAX_EXECUTE_TIMEOUT:g} seconds"
                 )
             nodes[node.id] = node
-        _require(nodes, "a workflow needs at least one executor")
-        _require(definition.start_executor_id, "start_executor_id is required")
+        require(nodes, "a workflow needs at least one executor")
+        require(definition.start_executor_id, "start_executor_id is required")
         if definition.start_executor_id not in nodes:
             raise InvalidWorkflow(
                 f"start executor {definition.start_executor_id!r} is not one of the "
@@ -112,7 +76,7 @@ class Graph:
         if definition.retention.keep_last < 0:
             raise InvalidWorkflow("retention.keep_last must be 0 (keep all) or more")
         check_policy(definition.checkpoint_policy, "checkpoint_policy")
-        edges = [_compile_edge(i, e, nodes) for i, e in enumerate(definition.edges)]
+        edges = [compile_edge(i, e, nodes) for i, e in enumerate(definition.edges)]
         return cls(definition, nodes, edges, signature_of(definition))
 
 
@@ -130,92 +94,3 @@ def signature_of(definition: workflow_pb2.WorkflowDefinition) -> str:
     for node in definition.executors:
         topology.executors.add(id=node.id, type=node.type or node.id)
     return hashlib.sha256(topology.SerializeToString(deterministic=True)).hexdigest()[:32]
-
-
-def _require(value: object, message: str) -> None:
-    if not value:
-        raise InvalidWorkflow(message)
-
-
-def _compile_edge(
-    index: int, edge: workflow_pb2.Edge, nodes: dict[str, workflow_pb2.ExecutorNode]
-) -> CompiledEdge:
-    kind = edge.WhichOneof("kind")
-    where = f"edges[{index}] ({kind})"
-    if kind is None:
-        raise InvalidWorkflow(f"edges[{index}]: set one of direct, fan_out, fan_in, switch_case")
-
-    def known(executor_id: str, role: str) -> str:
-        if not executor_id:
-            raise InvalidWorkflow(f"{where}: {role} is required")
-        if executor_id not in nodes:
-            raise InvalidWorkflow(f"{where}: {role} {executor_id!r} is not a defined executor")
-        return executor_id
-
-    def expression(source: str) -> Expression | None:
-        return Expression.compile(source, where) if source else None
-
-    if kind == "direct":
-        d = edge.direct
-        return CompiledEdge(
-            index,
-            kind,
-            (known(d.source_id, "source"),),
-            (known(d.target_id, "target"),),
-            condition=expression(d.condition),
-        )
-    if kind == "fan_out":
-        f = edge.fan_out
-        _require(f.target_ids, f"{where}: at least one target is required")
-        return CompiledEdge(
-            index,
-            kind,
-            (known(f.source_id, "source"),),
-            tuple(known(t, "target") for t in f.target_ids),
-            selection=expression(f.selection),
-        )
-    if kind == "fan_in":
-        g = edge.fan_in
-        _require(len(g.source_ids) >= 2, f"{where}: a fan-in needs at least two sources")
-        if len(set(g.source_ids)) != len(g.source_ids):
-            raise InvalidWorkflow(f"{where}: sources must be distinct")
-        return CompiledEdge(
-            index,
-            kind,
-            tuple(known(s, "source") for s in g.source_ids),
-            (known(g.target_id, "target"),),
-        )
-    s = edge.switch_case
-    _require(s.cases, f"{where}: at least one case is required")
-    if not s.default_target_id:
-        raise InvalidWorkflow(f"{where}: a switch-case needs a default target")
-    cases = []
-    for i, case in enumerate(s.cases):
-        _require(case.condition, f"{where}: cases[{i}] needs a condition")
-        cases.append(
-            (
-                Expression.compile(case.condition, f"{where} cases[{i}]"),
-                known(case.target_id, "target"),
-            )
-        )
-    default = known(s.default_target_id, "default target")
-    return CompiledEdge(
-        index,
-        kind,
-        (known(s.source_id, "source"),),
-        (*(t for _, t in cases), default),
-        cases=cases,
-        default_target=default,
-    )
-
-
-def message_value(payload: payload_pb2.Payload) -> Any:
-    """What a CEL expression sees as `message`: the JSON value, or None."""
-    import json
-
-    if payload.content_type not in ("", "application/json") or not payload.data:
-        return None
-    try:
-        return json.loads(payload.data)
-    except ValueError:
-        return None

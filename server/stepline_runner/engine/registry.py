@@ -4,14 +4,15 @@ will run it, store it, and keep it compiled for runs."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from stepline.v1 import executor_pb2, workflow_pb2
 
 from ..store import Store
+from .edges import EdgeKind
 from .errors import FailedPrecondition, InvalidArgument, NotFound, Reason
 from .graph import Graph
+from .inputs import accepts_any, accepts_type, type_list
 from .ports import ExecutorCallError, ExecutorPort
 from .routing import BATCH_TYPE
 
@@ -118,21 +119,20 @@ def _check_edge_types(
                 return frozenset(t.output_types)
         return frozenset()
 
-    def check(source: str, target: str, edge_index: int, takes: Iterable[str]) -> None:
+    def check(source: str, target: str, edge_index: int, takes: frozenset[str]) -> None:
         out = sends(source)
-        takes = frozenset(takes)
-        if out and takes and "*" not in takes and not (out & takes):
+        if not accepts_any(takes, out):
             raise InvalidArgument(
-                f"edges[{edge_index}]: {target!r} takes {', '.join(sorted(takes))} but "
-                f"{source!r} sends only {', '.join(sorted(out))}",
+                f"edges[{edge_index}]: {target!r} takes {type_list(takes)} but "
+                f"{source!r} sends only {type_list(out)}",
                 reason=Reason.EDGE_TYPE_MISMATCH,
                 context={"edge": str(edge_index)},
             )
 
     for edge in graph.edges:
-        if edge.kind == "fan_in":
+        if edge.kind is EdgeKind.FAN_IN:
             target = edge.targets[0]
-            if accepts[target] and BATCH_TYPE not in accepts[target] and "*" not in accepts[target]:
+            if not accepts_type(accepts[target], BATCH_TYPE):
                 raise InvalidArgument(
                     f"edges[{edge.index}]: fan-in target {target!r} needs a handler that takes a "
                     "list of messages (type stepline.v1.MessageBatch)",

@@ -8,7 +8,10 @@ from typing import Any
 
 from stepline.v1 import payload_pb2
 
-from .graph import CompiledEdge, Graph, message_value
+from .conditions import message_value
+from .edges import CompiledEdge, EdgeKind
+from .graph import Graph
+from .inputs import accepts_type, type_list
 
 BATCH_TYPE = "stepline.v1.MessageBatch"
 PROTOBUF = "application/x-protobuf"
@@ -38,14 +41,14 @@ def route(
     result = RoutingResult()
 
     def deliver(target: str, message: payload_pb2.Message) -> None:
-        types = accepts.get(target)
+        types = accepts.get(target, frozenset())
         type_name = message.payload.type_name
-        if types and type_name not in types and "*" not in types:
+        if not accepts_type(types, type_name):
             result.warnings.append(
                 (
                     target,
                     f"message of type {type_name!r} from {message.source_id!r} not delivered: "
-                    f"{target!r} takes {', '.join(sorted(types))}",
+                    f"{target!r} takes {type_list(types)}",
                 )
             )
             return
@@ -68,12 +71,12 @@ def route(
             targets = _targets(edge, message)
             if explicit:
                 targets = [t for t in targets if t == explicit] or (
-                    [explicit] if edge.kind == "fan_in" and explicit in edge.targets else []
+                    [explicit] if edge.kind is EdgeKind.FAN_IN and explicit in edge.targets else []
                 )
             if not targets:
                 continue
             routed = True
-            if edge.kind == "fan_in":
+            if edge.kind is EdgeKind.FAN_IN:
                 _buffer(edge, message, fan_in, deliver)
             else:
                 for target in targets:
@@ -86,18 +89,18 @@ def route(
 
 
 def _targets(edge: CompiledEdge, message: payload_pb2.Message) -> list[str]:
-    if edge.kind == "fan_in":
+    if edge.kind is EdgeKind.FAN_IN:
         return list(edge.targets)
     value: Any = None
     if edge.condition or edge.selection or edge.cases:
         value = message_value(message.payload)
     type_name = message.payload.type_name
     try:
-        if edge.kind == "direct":
+        if edge.kind is EdgeKind.DIRECT:
             if edge.condition and edge.condition.evaluate(value, type_name) is not True:
                 return []
             return list(edge.targets)
-        if edge.kind == "fan_out":
+        if edge.kind is EdgeKind.FAN_OUT:
             if edge.selection is None:
                 return list(edge.targets)
             chosen = edge.selection.evaluate(value, type_name)
@@ -111,7 +114,7 @@ def _targets(edge: CompiledEdge, message: payload_pb2.Message) -> list[str]:
     except ConditionError:
         raise
     except Exception as exc:
-        where = (edge.condition or edge.selection or edge.cases[0][0]).where
+        where = edge.expressions[0].where
         raise ConditionError(
             f"{where}: evaluating on a {type_name!r} message failed: {type(exc).__name__}: {exc}"
         ) from exc

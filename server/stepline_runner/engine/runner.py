@@ -16,6 +16,7 @@ from . import events as ev
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Reason
 from .graph import check_policy
 from .hub import EventHub
+from .inputs import accepts_type, type_list
 from .ports import ExecutorPort
 from .recovery import RetryPolicy
 from .registry import Workflow, WorkflowRegistry
@@ -76,9 +77,9 @@ class Runner:
         workflow = await self.workflows.get(workflow_id)
         start = workflow.graph.start_id
         takes = workflow.accepts[start]
-        if takes and payload.type_name not in takes and "*" not in takes:
+        if not accepts_type(takes, payload.type_name):
             raise InvalidArgument(
-                f"start executor {start!r} takes {', '.join(sorted(takes))}; "
+                f"start executor {start!r} takes {type_list(takes)}; "
                 f"the input has type {payload.type_name!r}",
                 reason=Reason.INPUT_TYPE_MISMATCH,
                 context={"workflow_id": workflow_id, "executor_id": start},
