@@ -7,50 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from stepline import WorkflowBuilder, payloads
-from stepline.executor import Executor, WorkflowContext, handler
+from stepline import payloads
 from stepline.testing import InProcessRunner, of_kind, outputs
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import workflow_pb2
 from stepline_runner.engine.errors import FailedPrecondition, InvalidArgument, NotFound
 from stepline_runner.store.sqlite import CorruptBlob
+from tests.unit.plateau import Plateau, plateau_loop
 
 Mode = workflow_pb2.CheckpointPolicy
-
-
-class Plateau(Executor):
-    """State grows to 3, then stays: later saves are `unchanged`."""
-
-    def __init__(self) -> None:
-        self.level = 0
-
-    @handler
-    async def step(self, n: int, ctx: WorkflowContext) -> None:
-        self.level = min(n, 3)
-        if n < 8:
-            await ctx.send_message(n + 1)
-        else:
-            await ctx.yield_output(self.level)
-
-    def on_checkpoint_save(self) -> dict[str, int]:
-        return {"level": self.level}
-
-    def on_checkpoint_restore(self, state: dict[str, int]) -> None:
-        self.level = state["level"]
-
-
-def loop(keep_last: int = 0, policy: Mode | None = None) -> workflow_pb2.WorkflowDefinition:
-    definition = (
-        WorkflowBuilder("w")
-        .add_executor("p", "svc", type="plateau")
-        .add_edge("p", "p")
-        .set_start_executor("p")
-        .build()
-    )
-    definition.retention.keep_last = keep_last
-    if policy is not None:
-        definition.checkpoint_policy.CopyFrom(policy)
-    return definition
 
 
 def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
@@ -62,7 +27,7 @@ async def test_an_unchanged_state_costs_no_new_bytes(
     harness: InProcessRunner, tmp_path: Path
 ) -> None:
     host = harness.host("svc", {"plateau": Plateau})
-    await harness.runner.register_workflow(loop())
+    await harness.runner.register_workflow(plateau_loop())
     saves: list[bool] = []
     save = host.save
 
@@ -96,7 +61,7 @@ async def test_retention_keeps_the_last_n_and_collects_garbage(
     harness: InProcessRunner, tmp_path: Path
 ) -> None:
     harness.host("svc", {"plateau": Plateau})
-    await harness.runner.register_workflow(loop(keep_last=2))
+    await harness.runner.register_workflow(plateau_loop(keep_last=2))
 
     events = await harness.run("w", 0)
 
@@ -112,7 +77,7 @@ async def test_deleting_never_removes_a_blob_another_checkpoint_references(
     harness: InProcessRunner,
 ) -> None:
     harness.host("svc", {"plateau": Plateau})
-    await harness.runner.register_workflow(loop())
+    await harness.runner.register_workflow(plateau_loop())
     events = await harness.run("w", 0)
     run_id = events[0].run_id
     checkpoints, _ = await harness.runner.list_checkpoints(run_id, 0, "")
@@ -142,7 +107,7 @@ async def test_sparse_checkpoint_policies(
     harness: InProcessRunner, policy: Mode, checkpointed: list[int]
 ) -> None:
     harness.host("svc", {"plateau": Plateau})
-    await harness.runner.register_workflow(loop(policy=policy))
+    await harness.runner.register_workflow(plateau_loop(policy=policy))
 
     events = await harness.run("w", 0)
 
@@ -159,7 +124,7 @@ async def test_sparse_checkpoint_policies(
 
 async def test_a_run_can_override_the_workflow_policy(harness: InProcessRunner) -> None:
     harness.host("svc", {"plateau": Plateau})
-    await harness.runner.register_workflow(loop())
+    await harness.runner.register_workflow(plateau_loop())
     policy = Mode(mode=Mode.MODE_ON_PAUSE_OR_FINISH)
 
     run = await harness.runner.start_run("w", payloads.encode(0), policy=policy)
@@ -178,7 +143,7 @@ async def test_a_corrupted_blob_is_refused_and_nothing_changes(
     harness: InProcessRunner, tmp_path: Path
 ) -> None:
     harness.host("svc", {"plateau": Plateau})
-    await harness.runner.register_workflow(loop())
+    await harness.runner.register_workflow(plateau_loop())
     events = await harness.run("w", 0)
     checkpoints, _ = await harness.runner.list_checkpoints(events[0].run_id, 0, "")
     db = tmp_path / "stepline.db"

@@ -10,6 +10,7 @@ from stepline.executor import Executor, WorkflowContext, handler
 from stepline.host import ExecutorHost
 from stepline.testing import InProcessRunner, of_kind, outputs
 from stepline.v1 import events_pb2 as E
+from stepline.v1 import workflow_pb2
 from stepline_runner.engine.runner import Runner
 from tests.unit.gated import Stepper, loop
 
@@ -157,3 +158,25 @@ async def test_a_run_cancelled_while_waiting_to_be_resumed_stays_cancelled(
     assert (await restarted.get_run(run.run_id)).status == E.RUN_STATUS_CANCELLED
     assert not restarted.runs.is_active(run.run_id)
     await restarted.close()
+
+
+async def test_a_rollback_under_a_sparse_policy_repeats_no_status(harness: InProcessRunner) -> None:
+    harness.host("svc", {"counter": Counter})
+    definition = counting("w", "svc")
+    definition.checkpoint_policy.CopyFrom(
+        workflow_pb2.CheckpointPolicy(
+            mode=workflow_pb2.CheckpointPolicy.MODE_EVERY_N_SUPERSTEPS, every_n=3
+        )
+    )
+    await harness.runner.register_workflow(definition)
+
+    async def restart() -> None:
+        harness.executors.hosts["svc"] = ExecutorHost({"counter": Counter})
+
+    hooks[5] = restart
+    events = await harness.run("w", 1)
+
+    assert of_kind(events, E.EVENT_KIND_ROLLBACK)
+    statuses = [e.status for e in of_kind(events, E.EVENT_KIND_STATUS_CHANGED)]
+    assert statuses == [E.RUN_STATUS_RUNNING, E.RUN_STATUS_COMPLETED]
+    assert outputs(events)[0]["total"] == 21

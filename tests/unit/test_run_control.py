@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,7 @@ from stepline.testing import InProcessRunner, of_kind, outputs
 from stepline.v1 import events_pb2 as E
 from stepline_runner.engine.errors import FailedPrecondition, NotFound
 from tests.unit.gated import Stepper, loop
+from tests.unit.plateau import Plateau, plateau_loop
 
 
 @pytest.fixture(autouse=True)
@@ -148,3 +150,74 @@ async def test_a_watcher_whose_read_races_the_final_commit_still_ends(
         events = await _collect(harness, run.run_id, last)
 
     assert events[-1].status == E.RUN_STATUS_COMPLETED
+
+
+async def test_a_fork_keeps_its_states_when_the_source_checkpoint_goes(
+    harness: InProcessRunner,
+) -> None:
+    harness.host("svc", {"plateau": Plateau})
+    await harness.runner.register_workflow(plateau_loop())
+    events = await harness.run("w", 0)
+    checkpoints, _ = await harness.runner.list_checkpoints(events[0].run_id, 0, "")
+    source = checkpoints[2]  # level 1: the only checkpoint holding that state
+    restore = harness.runner.runs.restore
+
+    async def restore_while_deleted(*args: Any) -> dict[str, str]:
+        await harness.runner.delete_checkpoint(source.checkpoint_id)  # meanwhile
+        return await restore(*args)
+
+    harness.runner.runs.restore = restore_while_deleted  # type: ignore[method-assign, assignment]
+    fork = await harness.runner.resume(source.checkpoint_id, fork=True)
+    harness.runner.runs.restore = restore  # type: ignore[method-assign]
+    await harness.events(fork.run_id)
+
+    first = (await harness.runner.list_checkpoints(fork.run_id, 0, ""))[0][0]
+    content = (await harness.runner.get_checkpoint(first.checkpoint_id, True)).content
+    assert payloads.json_value(content.executor_states["p"]) == {"level": 1}
+
+
+async def test_a_new_run_id_always_forks(harness: InProcessRunner) -> None:
+    harness.host("svc", {"plateau": Plateau})
+    await harness.runner.register_workflow(plateau_loop(policy=None))
+    events = await harness.run("w", 0)
+    run = await harness.get_run(events[0].run_id)
+    checkpoints, _ = await harness.runner.list_checkpoints(run.run_id, 0, "")
+
+    fork = await harness.runner.resume(checkpoints[4].checkpoint_id, new_run_id="my-fork")
+
+    assert fork.run_id == "my-fork" and fork.parent_run_id == run.run_id
+
+
+async def test_a_cancel_that_meets_the_final_commit_lets_it_land_first(
+    harness: InProcessRunner,
+) -> None:
+    harness.host("svc", {"plateau": Plateau})
+    await harness.runner.register_workflow(plateau_loop())
+    store, runs = harness.runner.store, harness.runner.runs
+    commit, stop = store.commit, runs.stop
+    at_commit, stopping, gate = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def slow_final_commit(run_id: str, update: Any, *args: Any) -> Any:
+        if update.status == E.RUN_STATUS_COMPLETED:
+            at_commit.set()
+            await gate.wait()
+        return await commit(run_id, update, *args)
+
+    async def noticed_stop(run_id: str) -> None:
+        stopping.set()
+        await stop(run_id)
+
+    store.commit = slow_final_commit  # type: ignore[method-assign, assignment]
+    runs.stop = noticed_stop  # type: ignore[method-assign]
+    run = await harness.runner.start_run("w", payloads.encode(0))
+    await at_commit.wait()
+    cancel = asyncio.create_task(harness.runner.cancel_run(run.run_id))
+    await stopping.wait()
+    gate.set()
+    ended = await cancel
+
+    assert ended.status == E.RUN_STATUS_COMPLETED
+    statuses = [
+        e.status for e in of_kind(await harness.events(run.run_id), E.EVENT_KIND_STATUS_CHANGED)
+    ]
+    assert statuses == [E.RUN_STATUS_RUNNING, E.RUN_STATUS_COMPLETED]

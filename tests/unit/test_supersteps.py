@@ -196,3 +196,33 @@ async def test_executor_error_fails_the_run_and_it_resumes_from_the_last_good_ch
 
     assert outputs(rest) == [4]  # seen=2 restored, superstep 3 re-run, then superstep 4
     assert rest[-1].status == E.RUN_STATUS_COMPLETED
+
+
+class Shouter(Executor):
+    @handler
+    async def shout(self, n: int, ctx: WorkflowContext) -> None:
+        await ctx.yield_output(f"out-{n}")
+        await ctx.send_message(n)
+
+
+async def test_a_routing_failure_logs_nothing_the_superstep_produced(
+    harness: InProcessRunner,
+) -> None:
+    harness.host("svc", {"shout": Shouter})
+    await harness.runner.register_workflow(
+        WorkflowBuilder("w")
+        .add_executor("a", "svc", type="shout")
+        .add_executor("b", "svc", type="shout")
+        .add_edge("a", "b", condition="message.y > 0")  # an int has no field y
+        .set_start_executor("a")
+        .build()
+    )
+    events = await harness.run("w", 1)
+    (failed,) = of_kind(events, E.EVENT_KIND_RUN_FAILED)
+    assert failed.error.type == "RoutingError"
+
+    run = await harness.get_run(events[0].run_id)
+    await harness.runner.resume(run.latest_checkpoint_id)
+    again = await harness.events(run.run_id, events[-1].sequence)
+
+    assert outputs(events) == outputs(again) == []  # the superstep will run again

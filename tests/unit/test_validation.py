@@ -8,6 +8,7 @@ from stepline import WorkflowBuilder
 from stepline.executor import Executor, WorkflowContext, handler
 from stepline.testing import InProcessRunner
 from stepline_runner.engine.errors import FailedPrecondition, InvalidArgument
+from tests.unit.plateau import Plateau, plateau_loop
 
 
 class Numbers(Executor):
@@ -82,3 +83,15 @@ async def test_registration_refuses_an_executor_type_the_service_does_not_host(
     with pytest.raises(FailedPrecondition) as refused:
         await harness.runner.register_workflow(base().build())
     assert "hosts no executor type 'texts'; it hosts: numbers" in str(refused.value)
+
+
+@pytest.mark.parametrize("seconds", [-5, 10**9])
+async def test_an_execute_timeout_out_of_range_is_refused(
+    harness: InProcessRunner, seconds: int
+) -> None:
+    harness.host("svc", {"plateau": Plateau})
+    definition = plateau_loop()
+    definition.executors[0].execute_timeout.seconds = seconds
+
+    with pytest.raises(InvalidArgument, match="execute_timeout must be between"):
+        await harness.runner.register_workflow(definition)

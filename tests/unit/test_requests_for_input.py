@@ -1,10 +1,16 @@
-"""An executor that asks for input, for engine tests of requests."""
+"""Requests for input in the engine: an answer reaches its response handler
+with its request, and answers meant for another graph are refused."""
 
 from __future__ import annotations
 
-from stepline import WorkflowBuilder
+import pytest
+
+from stepline import WorkflowBuilder, payloads
 from stepline.executor import Executor, WorkflowContext, handler, response_handler
+from stepline.testing import InProcessRunner
+from stepline.v1 import events_pb2 as E
 from stepline.v1 import workflow_pb2
+from stepline_runner.engine.errors import FailedPrecondition
 
 
 class Asker(Executor):
@@ -39,3 +45,17 @@ async def test_an_answer_reaches_the_response_handler_with_its_request() -> None
     result = await host.execute(request)
 
     assert [payloads.json_value(o) for o in result.outputs] == [42]
+
+
+async def test_answers_under_a_changed_graph_are_refused(harness: InProcessRunner) -> None:
+    harness.host("svc", {"asker": Asker})
+    await harness.runner.register_workflow(asking())
+    run = await harness.runner.start_run("ask", payloads.encode(1))
+    async for batch in harness.runner.watch(run.run_id):
+        if any(e.status == E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS for e in batch):
+            break
+    (request,) = await harness.runner.pending_requests(run.run_id)
+    await harness.runner.register_workflow(asking(extra=True))
+
+    with pytest.raises(FailedPrecondition, match="another graph"):
+        await harness.runner.send_responses(run.run_id, {request.request_id: payloads.encode(1)})

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from stepline import WorkflowBuilder, payloads
 from stepline.executor import Executor, WorkflowContext, handler
 from stepline.testing import InProcessRunner
-from stepline_runner.engine.errors import AlreadyExists, InvalidArgument, NotFound
+from stepline_runner.engine.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    NotFound,
+)
 
 
 class Echo(Executor):
@@ -74,3 +80,9 @@ async def test_a_registered_workflow_reads_back_with_its_signature(echo: InProce
     assert len(signature) == 32
     with pytest.raises(NotFound, match="no workflow 'x'"):
         await echo.runner.workflows.definition("x")
+
+
+async def test_a_forged_page_token_is_refused(harness: InProcessRunner) -> None:
+    forged = base64.urlsafe_b64encode(str(10**30).encode()).decode()
+    with pytest.raises(InvalidArgument, match="not one this runner issued"):
+        await harness.runner.list_runs("", 0, forged)

@@ -1,4 +1,4 @@
-"""stepline.testing on stand-in services: `python -c` programs that print the
+"""`spawn` (stepline.testing) on stand-in services: `python -c` programs that print the
 ready line, or do not."""
 
 from __future__ import annotations
