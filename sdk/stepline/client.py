@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from stepline import payloads
 from stepline.errors import RunFailedError, UnavailableError, from_rpc_error
@@ -32,6 +34,16 @@ _CHANNEL_OPTIONS = [
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
+
+
+def _timestamp(moment: datetime | None) -> Timestamp | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    ts = Timestamp()
+    ts.FromDatetime(moment)
+    return ts
 
 
 @dataclass
@@ -154,21 +166,42 @@ class RunnerClient:
         run: Run = response.run
         return run
 
-    async def list_runs(self, workflow_id: str = "", *, page_size: int = 100) -> AsyncIterator[Run]:
-        """Every run (of one workflow, if given), newest first, page by page."""
+    async def list_runs(
+        self,
+        workflow_id: str = "",
+        *,
+        page_size: int = 100,
+        statuses: Iterable[events_pb2.RunStatus] = (),
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+    ) -> AsyncIterator[Run]:
+        """Every run (of one workflow, if given), newest first, page by page;
+        only those in one of `statuses`, and started in [created_after,
+        created_before), where given (naive datetimes are taken as UTC)."""
         token = ""
+        request = runner_pb2.ListRunsRequest(
+            workflow_id=workflow_id,
+            page_size=page_size,
+            statuses=list(statuses),
+            created_after=_timestamp(created_after),
+            created_before=_timestamp(created_before),
+        )
         while True:
-            response = await self._call(
-                "ListRuns",
-                runner_pb2.ListRunsRequest(
-                    workflow_id=workflow_id, page_size=page_size, page_token=token
-                ),
-            )
+            request.page_token = token
+            response = await self._call("ListRuns", request)
             for run in response.runs:
                 yield run
             token = response.next_page_token
             if not token:
                 return
+
+    async def delete_run(self, run_id: str) -> runner_pb2.DeleteRunResponse:
+        """Delete a run that ended, with its events, checkpoints and the state
+        blobs no other run uses; returns how many of each went."""
+        response: runner_pb2.DeleteRunResponse = await self._call(
+            "DeleteRun", runner_pb2.DeleteRunRequest(run_id=run_id)
+        )
+        return response
 
     async def cancel_run(self, run_id: str) -> Run:
         response = await self._call("CancelRun", runner_pb2.CancelRunRequest(run_id=run_id))

@@ -54,6 +54,13 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         help="normal: commits survive a crash of the runner; full: also a power loss, "
         "at the cost of waiting for the disk on every commit (default: %(default)s)",
     )
+    parser.add_argument(
+        "--delete-finished-after",
+        type=_age,
+        metavar="AGE",
+        help="delete runs that ended longer ago than AGE (e.g. 45s, 90m, 12h, 30d), with "
+        "their events, checkpoints and unshared state blobs (default: keep them)",
+    )
     parser.add_argument("--tls-cert", type=Path, help="PEM certificate: serve TLS")
     parser.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
     parser.add_argument(
@@ -78,6 +85,7 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         "retry": RetryPolicy(args.executor_retries, args.retry_backoff),
         "durability": args.durability,
         "security": security,
+        "delete_finished_after": args.delete_finished_after,
     }
     try:
         asyncio.run(_serve(args.db, args.host, args.port, options))
@@ -85,6 +93,23 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         parser.exit(2, f"stepline-runner: cannot use database {args.db}: {exc}\n")
     except OSError as exc:
         parser.exit(2, f"stepline-runner: {exc}\n")
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _age(text: str) -> float:
+    """'45s', '90m', '12h', '30d' or plain seconds, positive and at most 100 years."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    try:
+        seconds = float(number) * _UNITS[unit]
+    except ValueError:
+        seconds = -1
+    if not 0 < seconds <= 100 * 365 * 86400:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(
+            f"{text[:20]!r} is not an age such as 45s, 90m, 12h or 30d"
+        )
+    return seconds
 
 
 def _security(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Security:

@@ -70,6 +70,11 @@ class RunnerServiceStub:
                 request_serializer=stepline_dot_v1_dot_runner__pb2.CancelRunRequest.SerializeToString,
                 response_deserializer=stepline_dot_v1_dot_runner__pb2.CancelRunResponse.FromString,
                 _registered_method=True)
+        self.DeleteRun = channel.unary_unary(
+                '/stepline.v1.RunnerService/DeleteRun',
+                request_serializer=stepline_dot_v1_dot_runner__pb2.DeleteRunRequest.SerializeToString,
+                response_deserializer=stepline_dot_v1_dot_runner__pb2.DeleteRunResponse.FromString,
+                _registered_method=True)
         self.WatchRun = channel.unary_stream(
                 '/stepline.v1.RunnerService/WatchRun',
                 request_serializer=stepline_dot_v1_dot_runner__pb2.WatchRunRequest.SerializeToString,
@@ -157,6 +162,14 @@ class RunnerServiceServicer:
 
     def CancelRun(self, request, context):
         """Stop a run at once; its last checkpoint stays resumable.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRun(self, request, context):
+        """Remove a run that ended: its events, its checkpoints and the state blobs
+        no other run references. FAILED_PRECONDITION while it has not ended.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -253,6 +266,11 @@ def add_RunnerServiceServicer_to_server(servicer, server):
                     servicer.CancelRun,
                     request_deserializer=stepline_dot_v1_dot_runner__pb2.CancelRunRequest.FromString,
                     response_serializer=stepline_dot_v1_dot_runner__pb2.CancelRunResponse.SerializeToString,
+            ),
+            'DeleteRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRun,
+                    request_deserializer=stepline_dot_v1_dot_runner__pb2.DeleteRunRequest.FromString,
+                    response_serializer=stepline_dot_v1_dot_runner__pb2.DeleteRunResponse.SerializeToString,
             ),
             'WatchRun': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchRun,
@@ -485,6 +503,33 @@ class RunnerService:
             '/stepline.v1.RunnerService/CancelRun',
             stepline_dot_v1_dot_runner__pb2.CancelRunRequest.SerializeToString,
             stepline_dot_v1_dot_runner__pb2.CancelRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stepline.v1.RunnerService/DeleteRun',
+            stepline_dot_v1_dot_runner__pb2.DeleteRunRequest.SerializeToString,
+            stepline_dot_v1_dot_runner__pb2.DeleteRunResponse.FromString,
             options,
             channel_credentials,
             insecure,

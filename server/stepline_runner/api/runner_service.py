@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from stepline.v1 import runner_pb2, runner_pb2_grpc
 
@@ -91,9 +92,21 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
     ) -> runner_pb2.ListRunsResponse:
         runs, token = await _status(
             context,
-            self.runner.list_runs(request.workflow_id, request.page_size, request.page_token),
+            self.runner.list_runs(
+                request.workflow_id, request.page_size, request.page_token, *_filters(request)
+            ),
         )
         return runner_pb2.ListRunsResponse(runs=runs, next_page_token=token)
+
+    async def DeleteRun(
+        self, request: runner_pb2.DeleteRunRequest, context: Ctx
+    ) -> runner_pb2.DeleteRunResponse:
+        deleted = await _status(context, self.runner.delete_run(request.run_id))
+        return runner_pb2.DeleteRunResponse(
+            checkpoints_removed=deleted.checkpoints,
+            events_removed=deleted.events,
+            blobs_removed=deleted.blobs,
+        )
 
     async def CancelRun(
         self, request: runner_pb2.CancelRunRequest, context: Ctx
@@ -166,6 +179,14 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             context, self.runner.resume(request.checkpoint_id, request.fork, request.new_run_id)
         )
         return runner_pb2.ResumeRunResponse(run=run)
+
+
+def _filters(
+    request: runner_pb2.ListRunsRequest,
+) -> tuple[list[int], Timestamp | None, Timestamp | None]:
+    after = request.created_after if request.HasField("created_after") else None
+    before = request.created_before if request.HasField("created_before") else None
+    return list(request.statuses), after, before
 
 
 async def _next(iterator: AsyncIterator[T]) -> T | None:

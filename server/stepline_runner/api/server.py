@@ -14,6 +14,7 @@ from stepline.limits import GRPC_SERVER_OPTIONS
 from stepline.v1 import runner_pb2, runner_pb2_grpc
 
 from ..engine.recovery import RetryPolicy
+from ..engine.retention import Retention
 from ..engine.runner import Runner
 from ..store import SqliteStore
 from .executor_client import GrpcExecutors
@@ -31,9 +32,12 @@ class RunnerServer:
     executors: GrpcExecutors
     health: health_aio.HealthServicer
     port: int
+    retention: Retention | None = None
 
     async def stop(self, grace: float = 2.0) -> None:
         await self.health.enter_graceful_shutdown()
+        if self.retention is not None:
+            await self.retention.stop()
         await self.runner.close()
         await self.server.stop(grace)
         await self.executors.close()
@@ -49,13 +53,16 @@ async def start_runner(
     retry: RetryPolicy | None = None,
     durability: str = "normal",
     security: Security | None = None,
+    delete_finished_after: float | None = None,
 ) -> RunnerServer:
     """Open the database and serve RunnerService on host:port (0 picks a port).
 
     With `auto_resume`, runs that were running when the runner stopped go on
     from their latest checkpoint. `durability` "normal" (WAL, synchronous
     NORMAL) survives process crashes; "full" also survives power loss, for a
-    commit that waits for the disk. `security` adds TLS and a token.
+    commit that waits for the disk. `security` adds TLS and a token. With
+    `delete_finished_after` (seconds), runs that ended longer ago are deleted,
+    once before this returns and then periodically.
     """
     security = security or Security()
     store = await SqliteStore.open(db, synchronous=durability.upper())
@@ -84,4 +91,8 @@ async def start_runner(
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     if auto_resume:
         await runner.resume_unfinished()
-    return RunnerServer(server, runner, store, executors, health_servicer, bound)
+    retention = None
+    if delete_finished_after is not None:
+        retention = Retention(runner, delete_finished_after)
+        await retention.start()
+    return RunnerServer(server, runner, store, executors, health_servicer, bound, retention)

@@ -137,6 +137,12 @@ class EventHub:
             return
         await changed.wait()
 
+    def forget(self, run_id: str) -> None:
+        """The run was deleted: wake whoever waits on it, keep nothing of it."""
+        tail = self._runs.pop(run_id, None)
+        if tail is not None:
+            tail.changed.set()
+
     def subscribe_all(
         self, workflow_id: str = "", kinds: Collection[events_pb2.EventKind] = ()
     ) -> Subscription:

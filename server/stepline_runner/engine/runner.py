@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import replace
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
 
 from ..statuses import is_terminal
-from ..store import RunUpdate, Store
+from ..store import RunDeletion, RunUpdate, Store
 from . import events as ev
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Reason
 from .graph import check_policy
@@ -21,6 +23,7 @@ from .ports import ExecutorPort
 from .recovery import RetryPolicy
 from .registry import Workflow, WorkflowRegistry
 from .requests import accept_responses
+from .run_filter import run_filter
 from .state import RunState
 from .supervisor import Supervisor
 from .validation import check_payload, check_run_id, check_token, clamp_page_size
@@ -130,11 +133,38 @@ class Runner:
         return run
 
     async def list_runs(
-        self, workflow_id: str, page_size: int, page_token: str
+        self,
+        workflow_id: str,
+        page_size: int,
+        page_token: str,
+        statuses: Sequence[int] = (),
+        created_after: Timestamp | None = None,
+        created_before: Timestamp | None = None,
     ) -> tuple[list[runner_pb2.Run], str]:
+        """Runs newest first: of one workflow if given, in one of `statuses` if
+        any, created in [created_after, created_before) where those are set."""
         size = clamp_page_size(page_size)
         check_token(page_token)
-        return await self.store.list_runs(workflow_id, size, page_token)
+        where = run_filter(statuses, created_after, created_before)
+        return await self.store.list_runs(workflow_id, size, page_token, where)
+
+    async def delete_run(self, run_id: str) -> RunDeletion:
+        """Delete a run that ended, with all it stored; refused while it has not."""
+        if not run_id:
+            raise InvalidArgument("run_id is required")
+        async with self.runs.lock(run_id):
+            run = await self.store.get_run(run_id)
+            if run is None:
+                raise NotFound(f"no run {run_id[:128]!r}")
+            if self.runs.is_active(run_id) or not is_terminal(run.status):
+                raise FailedPrecondition(
+                    f"run {run_id!r} has not ended ({E.RunStatus.Name(run.status)}); "
+                    "cancel it first, then delete it"
+                )
+            deleted = await self.store.delete_run(run_id)
+        # Watchers still reading the run's stored events learn it is gone.
+        self.hub.forget(run_id)
+        return deleted
 
     async def cancel_run(self, run_id: str) -> runner_pb2.Run:
         async with self.runs.lock(run_id):

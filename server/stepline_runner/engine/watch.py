@@ -8,6 +8,7 @@ from stepline.v1 import events_pb2, runner_pb2
 
 from ..statuses import ends_run, is_terminal
 from ..store import Store
+from .errors import NotFound
 from .hub import EventHub
 
 READ_BATCH = 256
@@ -27,7 +28,9 @@ async def follow_run(
 
     async def stored_last_sequence() -> int:
         current = await store.get_run(run_id)
-        return current.last_sequence if current else 0
+        if current is None:
+            raise NotFound(f"run {run_id!r} was deleted")
+        return current.last_sequence
 
     seen = after_sequence
     ended = is_terminal(run.status) and run.last_sequence <= seen

@@ -1,7 +1,16 @@
 """Where runs, checkpoints and events are kept. `Store` is the interface;
 `SqliteStore` the embedded default."""
 
-from .base import NewCheckpoint, RunUpdate, StateRef, Store
+from .base import NewCheckpoint, RunFilter, RunUpdate, StateRef, Store
+from .deletion import RunDeletion
 from .sqlite import SqliteStore
 
-__all__ = ["NewCheckpoint", "RunUpdate", "SqliteStore", "StateRef", "Store"]
+__all__ = [
+    "NewCheckpoint",
+    "RunDeletion",
+    "RunFilter",
+    "RunUpdate",
+    "SqliteStore",
+    "StateRef",
+    "Store",
+]

@@ -7,6 +7,8 @@ from typing import Protocol
 
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
 
+from .deletion import RunDeletion
+
 
 @dataclass(frozen=True)
 class StateRef:
@@ -42,6 +44,16 @@ class RunUpdate:
     status: events_pb2.RunStatus
     superstep: int
     error: payload_pb2.ErrorInfo | None = None
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs a listing returns; the defaults let every run through."""
+
+    statuses: frozenset[int] = frozenset()
+    # Bounds on `created_at`, seconds since the epoch: after <= t < before.
+    created_after: float | None = None
+    created_before: float | None = None
 
 
 class Store(Protocol):
@@ -95,8 +107,16 @@ class Store(Protocol):
     async def get_run_input_hash(self, run_id: str) -> str | None: ...
 
     async def list_runs(
-        self, workflow_id: str, page_size: int, page_token: str
+        self, workflow_id: str, page_size: int, page_token: str, where: RunFilter | None = None
     ) -> tuple[list[runner_pb2.Run], str]: ...
+
+    async def delete_run(self, run_id: str) -> RunDeletion:
+        """Delete a run with its events, checkpoints and the blobs only it used."""
+        ...
+
+    async def finished_runs_before(self, updated_before: float, limit: int) -> list[str]:
+        """Ids of ended runs last updated before that time, oldest first."""
+        ...
 
     async def list_unfinished_runs(self) -> list[runner_pb2.Run]: ...
 

@@ -25,7 +25,8 @@ import aiosqlite
 from stepline.v1 import events_pb2, runner_pb2, workflow_pb2
 
 from ..statuses import TERMINAL
-from .base import NewCheckpoint, RunUpdate
+from .base import NewCheckpoint, RunFilter, RunUpdate
+from .deletion import RunDeletion, delete_run
 from .rows import (
     CHECKPOINT_COLUMNS,
     RUN_COLUMNS,
@@ -199,17 +200,42 @@ class SqliteStore:
         return None if row is None else str(row[0])
 
     async def list_runs(
-        self, workflow_id: str, page_size: int, page_token: str
+        self, workflow_id: str, page_size: int, page_token: str, where: RunFilter | None = None
     ) -> tuple[list[runner_pb2.Run], str]:
-        before = decode_token(page_token) or 2**62
-        where = "seq < ?" + (" AND workflow_id = ?" if workflow_id else "")
-        params: tuple[Any, ...] = (before, workflow_id) if workflow_id else (before,)
+        where = where or RunFilter()
+        conditions = ["seq < ?"]
+        params: list[Any] = [decode_token(page_token) or 2**62]
+        if workflow_id:
+            conditions.append("workflow_id = ?")
+            params.append(workflow_id)
+        if where.statuses:
+            conditions.append(f"status IN ({','.join('?' * len(where.statuses))})")
+            params.extend(sorted(where.statuses))
+        if where.created_after is not None:
+            conditions.append("created_at >= ?")
+            params.append(where.created_after)
+        if where.created_before is not None:
+            conditions.append("created_at < ?")
+            params.append(where.created_before)
         rows = await self._all(
-            f"SELECT {RUN_COLUMNS}, seq FROM runs WHERE {where} ORDER BY seq DESC LIMIT ?",
+            f"SELECT {RUN_COLUMNS}, seq FROM runs WHERE {' AND '.join(conditions)}"
+            " ORDER BY seq DESC LIMIT ?",
             (*params, page_size + 1),
         )
         token = encode_token(rows[page_size - 1][-1]) if len(rows) > page_size else ""
         return [run_row(r) for r in rows[:page_size]], token
+
+    async def delete_run(self, run_id: str) -> RunDeletion:
+        async with self._transaction() as db:
+            return await delete_run(db, run_id)
+
+    async def finished_runs_before(self, updated_before: float, limit: int) -> list[str]:
+        rows = await self._all(
+            f"SELECT run_id FROM runs WHERE status IN ({','.join('?' * len(TERMINAL))})"
+            " AND updated_at < ? ORDER BY updated_at LIMIT ?",
+            (*sorted(TERMINAL), updated_before, limit),
+        )
+        return [str(r[0]) for r in rows]
 
     async def list_unfinished_runs(self) -> list[runner_pb2.Run]:
         marks = ",".join("?" * len(TERMINAL))
