@@ -79,12 +79,19 @@ async def test_list_runs_filters_by_status_and_start_time(cluster: Cluster) -> N
     assert [r async for r in client.list_runs(created_after=later)] == []
 
 
+def _with_statuses(*statuses: int) -> runner_pb2.ListRunsRequest:
+    """Raw numbers, as a client on an older or newer contract may send."""
+    request = runner_pb2.ListRunsRequest()
+    request.statuses.extend(statuses)  # type: ignore[arg-type]
+    return request
+
+
 @pytest.mark.parametrize(
     "request_",
     [
-        runner_pb2.ListRunsRequest(statuses=[0]),
-        runner_pb2.ListRunsRequest(statuses=[1234567]),
-        runner_pb2.ListRunsRequest(statuses=[1] * 5000),
+        _with_statuses(0),
+        _with_statuses(1234567),
+        runner_pb2.ListRunsRequest(statuses=[E.RUN_STATUS_RUNNING] * 5000),
         runner_pb2.ListRunsRequest(created_after=Timestamp(seconds=-(2**40))),
         runner_pb2.ListRunsRequest(created_before=Timestamp(nanos=-1)),
         runner_pb2.ListRunsRequest(

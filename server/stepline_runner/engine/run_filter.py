@@ -9,7 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from stepline.v1 import events_pb2
 
 from ..store import RunFilter
-from .errors import InvalidArgument
+from .errors import InvalidArgument, Reason
 
 MAX_STATUSES = 16
 # What google.protobuf.Timestamp allows: 0001-01-01 to 9999-12-31.
@@ -21,15 +21,27 @@ def run_filter(
     statuses: Sequence[int], created_after: Timestamp | None, created_before: Timestamp | None
 ) -> RunFilter:
     if len(statuses) > MAX_STATUSES:
-        raise InvalidArgument(f"statuses: at most {MAX_STATUSES} entries, got {len(statuses)}")
+        raise InvalidArgument(
+            f"statuses: at most {MAX_STATUSES} entries, got {len(statuses)}",
+            reason=Reason.INVALID_RUN_FILTER,
+            context={"field": "statuses"},
+        )
     for index, status in enumerate(statuses):
         if status not in _STATUSES:
             names = ", ".join(events_pb2.RunStatus.Name(s) for s in sorted(_STATUSES))
-            raise InvalidArgument(f"statuses[{index}]: {status} is not a run status; use {names}")
+            raise InvalidArgument(
+                f"statuses[{index}]: {status} is not a run status; use {names}",
+                reason=Reason.INVALID_RUN_FILTER,
+                context={"field": f"statuses[{index}]"},
+            )
     after = _seconds(created_after, "created_after")
     before = _seconds(created_before, "created_before")
     if after is not None and before is not None and after >= before:
-        raise InvalidArgument("created_after must be before created_before")
+        raise InvalidArgument(
+            "created_after must be before created_before",
+            reason=Reason.INVALID_RUN_FILTER,
+            context={"field": "created_after"},
+        )
     return RunFilter(frozenset(statuses), after, before)
 
 
@@ -38,6 +50,8 @@ def _seconds(ts: Timestamp | None, field: str) -> float | None:
         return None
     if not _MIN_SECONDS <= ts.seconds <= _MAX_SECONDS or not 0 <= ts.nanos < 1_000_000_000:
         raise InvalidArgument(
-            f"{field} is not a valid timestamp (seconds {ts.seconds}, nanos {ts.nanos})"
+            f"{field} is not a valid timestamp (seconds {ts.seconds}, nanos {ts.nanos})",
+            reason=Reason.INVALID_RUN_FILTER,
+            context={"field": field},
         )
     return ts.seconds + ts.nanos / 1e9

@@ -151,15 +151,23 @@ class Runner:
     async def delete_run(self, run_id: str) -> RunDeletion:
         """Delete a run that ended, with all it stored; refused while it has not."""
         if not run_id:
-            raise InvalidArgument("run_id is required")
+            raise InvalidArgument(
+                "run_id is required", reason=Reason.MISSING_FIELD, context={"field": "run_id"}
+            )
         async with self.runs.lock(run_id):
             run = await self.store.get_run(run_id)
             if run is None:
-                raise NotFound(f"no run {run_id[:128]!r}")
+                raise NotFound(
+                    f"no run {run_id[:128]!r}",
+                    reason=Reason.RUN_NOT_FOUND,
+                    context={"run_id": run_id[:128]},
+                )
             if self.runs.is_active(run_id) or not is_terminal(run.status):
                 raise FailedPrecondition(
                     f"run {run_id!r} has not ended ({E.RunStatus.Name(run.status)}); "
-                    "cancel it first, then delete it"
+                    "cancel it first, then delete it",
+                    reason=Reason.RUN_ACTIVE,
+                    context={"run_id": run_id},
                 )
             deleted = await self.store.delete_run(run_id)
         # Watchers still reading the run's stored events learn it is gone.

@@ -8,7 +8,7 @@ from stepline.v1 import events_pb2, runner_pb2
 
 from ..statuses import ends_run, is_terminal
 from ..store import Store
-from .errors import NotFound
+from .errors import NotFound, Reason
 from .hub import EventHub
 
 READ_BATCH = 256
@@ -29,7 +29,11 @@ async def follow_run(
     async def stored_last_sequence() -> int:
         current = await store.get_run(run_id)
         if current is None:
-            raise NotFound(f"run {run_id!r} was deleted")
+            raise NotFound(
+                f"run {run_id!r} was deleted",
+                reason=Reason.RUN_NOT_FOUND,
+                context={"run_id": run_id},
+            )
         return current.last_sequence
 
     seen = after_sequence
