@@ -17,7 +17,7 @@ from stepline_runner.engine.errors import FailedPrecondition, InvalidArgument, N
 from stepline_runner.engine.retention import Retention, delete_finished
 from tests.unit.conftest import Harness
 from tests.unit.gated import Stepper, loop
-from tests.unit.test_requests_unit import Asker, asking
+from tests.unit.test_requests_for_input import Asker, asking
 
 
 class Counter(Executor):

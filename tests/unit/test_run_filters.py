@@ -10,7 +10,7 @@ from stepline.v1 import events_pb2 as E
 from stepline_runner.engine.errors import InvalidArgument
 from stepline_runner.engine.run_filter import run_filter
 from tests.unit.conftest import Harness
-from tests.unit.test_requests_unit import Asker, asking
+from tests.unit.test_requests_for_input import Asker, asking
 from tests.unit.test_run_deletion import Counter
 
 
