@@ -90,3 +90,10 @@ class WorkflowBuilder:
         definition = workflow_pb2.WorkflowDefinition()
         definition.CopyFrom(self._definition)
         return definition
+
+    def to_yaml(self) -> str:
+        """The definition as a workflow file (see `stepline.workflow_file`)."""
+        # Imported here: `import stepline` need not load YAML and JSON Schema.
+        from stepline.workflow_file import dump
+
+        return dump(self._definition)
