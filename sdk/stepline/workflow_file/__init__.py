@@ -17,7 +17,7 @@
 The keys are the .proto's field names (the protobuf JSON mapping), checked by
 the JSON Schema `schema()`. `load` reads a file safely (bounded size and depth,
 no aliases, no tags) and raises `WorkflowFileError`, whose problems say
-FILE:LINE:COLUMN: message; `dump` writes a definition back.
+FILE:LINE:COLUMN: message; `dump` writes a definition back, `mermaid` and `dot` draw it.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from stepline.v1 import workflow_pb2
 
 from ._convert import Format, dump, from_document, to_dict
 from ._errors import Problem, WorkflowFileError
+from ._render import dot, mermaid
 from ._schema import check, schema
 from ._yaml import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, Document, Path, render
 from ._yaml import parse as _parse
@@ -44,9 +45,11 @@ __all__ = [
     "Problem",
     "WorkflowFile",
     "WorkflowFileError",
+    "dot",
     "dump",
     "load",
     "loads",
+    "mermaid",
     "parse",
     "read",
     "render",

@@ -1,0 +1,95 @@
+"""Checking a workflow file offline with the runner's own graph rules.
+
+`Graph.compile` (the runner's registration check, CEL compilation included)
+names a fault by the definition's structure ("edges[2] (direct): ...",
+"executor 'x': ..."); `graph_problems` places that in the file and names the
+edge by its ends.
+"""
+
+from __future__ import annotations
+
+import re
+
+from stepline.v1 import workflow_pb2
+from stepline.workflow_file import Path, Problem, WorkflowFile
+from stepline_runner.engine.errors import InvalidArgument
+from stepline_runner.engine.graph import Graph
+
+_EDGE = re.compile(r"edges\[(\d+)\]")
+_CASE = re.compile(r"cases\[(\d+)\]")
+_NODE_INDEX = re.compile(r"executors\[(\d+)\]")
+_NODE_ID = re.compile(r"executor (?:id )?'([^']*)'")
+_TOP_LEVEL = (
+    "start_executor_id",
+    "workflow_id",
+    "max_supersteps",
+    "retention",
+    "checkpoint_policy",
+)
+_CEL_FIELD = {"direct": "condition", "fan_out": "selection"}
+
+
+def graph_problems(file: WorkflowFile) -> list[Problem]:
+    """What the runner would refuse in the file's graph, placed in the file
+    (the runner stops at the first fault, so at most one)."""
+    try:
+        Graph.compile(file.definition)
+    except InvalidArgument as exc:
+        return [locate(file, str(exc))]
+    return []
+
+
+def locate(file: WorkflowFile, message: str) -> Problem:
+    """The engine's `message`, at the part of the file it is about."""
+    definition = file.definition
+    edge = _EDGE.search(message)
+    if edge and int(edge[1]) < len(definition.edges):
+        index = int(edge[1])
+        path = _edge_path(definition.edges[index], index, message)
+        return file.document.problem(path, f"{edge_name(definition.edges[index])}: {message}")
+    return file.document.problem(_other_path(definition, message), message)
+
+
+def edge_name(edge: workflow_pb2.Edge) -> str:
+    """How a person tells the edge apart: its kind and its ends."""
+    kind = edge.WhichOneof("kind")
+    if kind == "direct":
+        return f"edge {edge.direct.source_id!r} -> {edge.direct.target_id!r}"
+    if kind == "fan_out":
+        return f"fan-out edge from {edge.fan_out.source_id!r}"
+    if kind == "fan_in":
+        return f"fan-in edge to {edge.fan_in.target_id!r}"
+    if kind == "switch_case":
+        return f"switch-case edge from {edge.switch_case.source_id!r}"
+    return "edge"
+
+
+def _edge_path(edge: workflow_pb2.Edge, index: int, message: str) -> Path:
+    """The edge, or the CEL expression that does not compile in it."""
+    kind = edge.WhichOneof("kind")
+    path: Path = ("edges", index)
+    if kind is None or "CEL" not in message:
+        return path
+    case = _CASE.search(message)
+    if case:
+        return (*path, kind, "cases", int(case[1]), "condition")
+    return (*path, kind, _CEL_FIELD[kind]) if kind in _CEL_FIELD else path
+
+
+def _other_path(definition: workflow_pb2.WorkflowDefinition, message: str) -> Path:
+    index = _NODE_INDEX.search(message)
+    if index:
+        return ("executors", int(index[1]))
+    node = _NODE_ID.search(message)
+    if node and not message.startswith("start executor"):
+        # The last of that id: for a duplicate, the second one is the fault.
+        matches = [i for i, n in enumerate(definition.executors) if n.id == node[1]]
+        if matches:
+            field = "execute_timeout" if "execute_timeout" in message else ""
+            return ("executors", matches[-1], field) if field else ("executors", matches[-1])
+    if "executor" in message and "start" not in message:
+        return ("executors",)
+    for key in _TOP_LEVEL:
+        if key.split("_")[0] in message:
+            return (key,)
+    return ()
