@@ -13,10 +13,10 @@ from ..statuses import is_running
 from ..store import NewCheckpoint, RunUpdate, Store
 from . import events as ev
 from .calls import RunCalls, SaveFailed
-from .hub import EventHub
 from .ports import ExecutorCallError, ExecutorPort
 from .recovery import ExecutorLost, RetryPolicy, restore_with_retries
 from .routing import ConditionError, route
+from .runlog import RunLog
 from .state import RunState
 
 E = events_pb2
@@ -29,7 +29,7 @@ class RunDriver:
         state: RunState,
         store: Store,
         executors: ExecutorPort,
-        hub: EventHub,
+        log: RunLog,
         accepts: Mapping[str, frozenset[str]],
         policy: workflow_pb2.CheckpointPolicy | None = None,
         status: E.RunStatus = E.RUN_STATUS_RUNNING,
@@ -39,7 +39,7 @@ class RunDriver:
         self.state = state
         self.store = store
         self.executors = executors
-        self.hub = hub
+        self.log = log
         self.accepts = accepts
         self.policy = policy or workflow_pb2.CheckpointPolicy()
         self.status = status
@@ -362,15 +362,19 @@ class RunDriver:
             self.committed_superstep = checkpoint.superstep
         update = RunUpdate(status, self.committed_superstep, error)
         # Once a commit starts it finishes, cancel or not; `settle` waits for it.
-        self._committing = asyncio.ensure_future(
-            self._store_and_publish(update, events, checkpoint)
-        )
+        self._committing = asyncio.ensure_future(self._append(update, events, checkpoint))
         await asyncio.shield(self._committing)
 
-    async def _store_and_publish(
+    async def _append(
         self, update: RunUpdate, events: list[events_pb2.Event], checkpoint: NewCheckpoint | None
     ) -> None:
-        keep_last = self.state.graph.definition.retention.keep_last
-        stored = await self.store.commit(self.state.run_id, update, events, checkpoint, keep_last)
+        graph = self.state.graph
+        await self.log.append(
+            self.state.run_id,
+            graph.workflow_id,
+            update,
+            events,
+            checkpoint,
+            graph.definition.retention.keep_last,
+        )
         self.committed_status = update.status
-        self.hub.publish(self.state.run_id, self.state.graph.workflow_id, stored)

@@ -24,6 +24,7 @@ from .recovery import RetryPolicy
 from .registry import Workflow, WorkflowRegistry
 from .requests import accept_responses
 from .run_filter import run_filter
+from .runlog import RunLog
 from .state import RunState
 from .supervisor import Supervisor
 from .validation import check_payload, check_run_id, check_token, clamp_page_size
@@ -45,7 +46,8 @@ class Runner:
         self.hub = hub or EventHub()
         self.retry = retry or RetryPolicy()
         self.workflows = WorkflowRegistry(store, executors)
-        self.runs = Supervisor(store, executors, self.hub, self.workflows, self.retry)
+        self.log = RunLog(store, self.hub)
+        self.runs = Supervisor(store, executors, self.log, self.workflows, self.retry)
 
     # -- workflows
 
@@ -119,8 +121,7 @@ class Runner:
                 ev.event(E.EVENT_KIND_RUN_STARTED, workflow_id=workflow_id, data=payload),
                 ev.status_changed(E.RUN_STATUS_RUNNING, 0),
             ]
-            stored = await self.store.create_run(run, input_hash, checkpoint, events)
-            self.hub.publish(run_id, workflow_id, stored)
+            await self.log.create(run, input_hash, checkpoint, events)
             self.runs.launch(state, workflow, run.checkpoint_policy)
         return await self.get_run(run_id)
 
@@ -188,8 +189,7 @@ class Runner:
             if not is_terminal(run.status):
                 events = [ev.status_changed(E.RUN_STATUS_CANCELLED, run.superstep)]
                 update = RunUpdate(E.RUN_STATUS_CANCELLED, run.superstep)
-                stored = await self.store.commit(run_id, update, events)
-                self.hub.publish(run_id, run.workflow_id, stored)
+                await self.log.append(run_id, run.workflow_id, update, events)
             # Under the lock, so it cannot land after a resume's restore. The
             # stored definition, not a described one: cancelling must work
             # while executor services are down.
@@ -232,8 +232,7 @@ class Runner:
             if source.status != status:
                 events.append(ev.status_changed(status, state.superstep))
             update = RunUpdate(status, state.superstep)
-            stored = await self.store.commit(run_id, update, events)
-            self.hub.publish(run_id, source.workflow_id, stored)
+            await self.log.append(run_id, source.workflow_id, update, events)
             self.runs.launch(state, workflow, source.checkpoint_policy, incarnations=incarnations)
         return await self.get_run(run_id)
 
@@ -280,8 +279,7 @@ class Runner:
                 ),
                 ev.status_changed(E.RUN_STATUS_RUNNING, state.superstep),
             ]
-            stored = await self.store.create_run(run, "", first, events)
-            self.hub.publish(run_id, source.workflow_id, stored)
+            await self.log.create(run, "", first, events)
             self.runs.launch(state, workflow, source.checkpoint_policy, incarnations=incarnations)
         return await self.get_run(run_id)
 
@@ -328,8 +326,7 @@ class Runner:
             ]
             events.append(ev.status_changed(status, state.superstep))
             update = RunUpdate(status, state.superstep)
-            stored = await self.store.commit(run_id, update, events, checkpointed)
-            self.hub.publish(run_id, run.workflow_id, stored)
+            await self.log.append(run_id, run.workflow_id, update, events, checkpointed)
             self.runs.launch(
                 state, workflow, run.checkpoint_policy, status, incarnations=incarnations
             )

@@ -17,10 +17,10 @@ from ..store.states import CorruptBlob
 from . import events as ev
 from .driver import RunDriver
 from .errors import FailedPrecondition, Reason, Unavailable
-from .hub import EventHub
 from .ports import ExecutorCallError, ExecutorPort
 from .recovery import RetryPolicy, restore_with_retries
 from .registry import Workflow, WorkflowRegistry
+from .runlog import RunLog
 from .state import RunState
 
 E = events_pb2
@@ -32,13 +32,13 @@ class Supervisor:
         self,
         store: Store,
         executors: ExecutorPort,
-        hub: EventHub,
+        log: RunLog,
         workflows: WorkflowRegistry,
         retry: RetryPolicy,
     ) -> None:
         self.store = store
         self.executors = executors
-        self.hub = hub
+        self.log = log
         self.workflows = workflows
         self.retry = retry
         self._active: dict[str, asyncio.Task[None]] = {}
@@ -151,9 +151,7 @@ class Supervisor:
             ev.status_changed(E.RUN_STATUS_FAILED, run.superstep),
         ]
         update = RunUpdate(E.RUN_STATUS_FAILED, run.superstep, error)
-        self.hub.publish(
-            run.run_id, run.workflow_id, await self.store.commit(run.run_id, update, events)
-        )
+        await self.log.append(run.run_id, run.workflow_id, update, events)
 
     async def close(self) -> None:
         """Stop driving runs. They stay as stored, to be resumed on restart."""
@@ -179,7 +177,7 @@ class Supervisor:
             state,
             self.store,
             self.executors,
-            self.hub,
+            self.log,
             workflow.accepts,
             policy,
             status,

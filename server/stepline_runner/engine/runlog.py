@@ -1,0 +1,48 @@
+"""`RunLog`: the one way events enter a run's log.
+
+A run's events are stored (with the run's new status, and a checkpoint when
+there is one, in one transaction) and then published to the hub, numbered as
+the store numbered them. Going through this object is what makes "stored
+before sent" hold: nothing in the engine writes a run's events to the store,
+or publishes them, any other way.
+"""
+
+from __future__ import annotations
+
+from stepline.v1 import events_pb2, runner_pb2
+
+from ..store import NewCheckpoint, RunUpdate, Store
+from .hub import EventHub
+
+
+class RunLog:
+    def __init__(self, store: Store, hub: EventHub) -> None:
+        self._store = store
+        self._hub = hub
+
+    async def create(
+        self,
+        run: runner_pb2.Run,
+        input_hash: str,
+        checkpoint: NewCheckpoint,
+        events: list[events_pb2.Event],
+    ) -> list[events_pb2.Event]:
+        """Store a new run with its first checkpoint and events, then publish them."""
+        stored = await self._store.create_run(run, input_hash, checkpoint, events)
+        self._hub.publish(run.run_id, run.workflow_id, stored)
+        return stored
+
+    async def append(
+        self,
+        run_id: str,
+        workflow_id: str,
+        update: RunUpdate,
+        events: list[events_pb2.Event],
+        checkpoint: NewCheckpoint | None = None,
+        keep_last: int = 0,
+    ) -> list[events_pb2.Event]:
+        """Store the events with the run's update (and checkpoint, pruning to
+        `keep_last` checkpoints if set), then publish what was stored."""
+        stored = await self._store.commit(run_id, update, events, checkpoint, keep_last)
+        self._hub.publish(run_id, workflow_id, stored)
+        return stored
