@@ -76,15 +76,27 @@ class _Servicer(executor_pb2_grpc.ExecutorServiceServicer):
         return self.host.end_run(request)
 
 
+# The status each exception of `ExecutorHost` is sent as; any other exception
+# is a bug of the service (UNKNOWN). `stepline.testing.InProcessExecutors`
+# raises the same statuses from the same table.
+HOST_ERROR_STATUSES: Mapping[type[Exception], grpc.StatusCode] = {
+    UnknownExecutorType: grpc.StatusCode.NOT_FOUND,
+    NoSuchExecutorObject: grpc.StatusCode.FAILED_PRECONDITION,
+    StateTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    payloads.PayloadError: grpc.StatusCode.INVALID_ARGUMENT,
+}
+
+
+def host_error_status(exc: BaseException) -> grpc.StatusCode | None:
+    """The status `exc`, raised by an `ExecutorHost`, is sent as; None if it is
+    none of the host's exceptions."""
+    return next((c for e, c in HOST_ERROR_STATUSES.items() if isinstance(exc, e)), None)
+
+
 async def _abort(context: Ctx, exc: Exception) -> None:
-    if isinstance(exc, UnknownExecutorType):
-        await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
-    if isinstance(exc, NoSuchExecutorObject):
-        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-    if isinstance(exc, StateTooLarge):
-        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
-    if isinstance(exc, payloads.PayloadError):
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    code = host_error_status(exc)
+    if code is not None:
+        await context.abort(code, str(exc))
 
 
 @dataclass

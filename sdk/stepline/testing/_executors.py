@@ -11,19 +11,10 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from stepline.host import ExecutorHost, NoSuchExecutorObject, StateTooLarge, UnknownExecutorType
-from stepline.payloads import PayloadError
-from stepline.serve import Executors
+from stepline.host import ExecutorHost
+from stepline.serve import Executors, host_error_status
 from stepline.v1 import executor_pb2
 from stepline_runner.engine.ports import ExecutorCallError
-
-# The status each host exception becomes, as `stepline.serve` sends it.
-STATUS: dict[type[Exception], str] = {
-    UnknownExecutorType: "NOT_FOUND",
-    NoSuchExecutorObject: "FAILED_PRECONDITION",
-    StateTooLarge: "RESOURCE_EXHAUSTED",
-    PayloadError: "INVALID_ARGUMENT",
-}
 
 
 class InProcessExecutors:
@@ -65,8 +56,12 @@ class InProcessExecutors:
         try:
             result = call(host)
             return await result if inspect.isawaitable(result) else result
-        except (UnknownExecutorType, NoSuchExecutorObject, StateTooLarge, PayloadError) as exc:
-            raise ExecutorCallError(endpoint, STATUS[type(exc)], str(exc)) from exc
+        except Exception as exc:
+            # The statuses `stepline.serve` sends for the host's exceptions.
+            code = host_error_status(exc)
+            if code is None:
+                raise
+            raise ExecutorCallError(endpoint, code.name, str(exc)) from exc
 
     async def describe(
         self, endpoint: str, timeout: float | None = None
