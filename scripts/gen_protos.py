@@ -1,15 +1,18 @@
 """Generate the Python modules and stubs of `protos/` into `sdk/`.
 
-`protos/stepline/v1/x.proto` becomes `sdk/stepline/v1/x_pb2.py` (+ `.pyi` and
-`_pb2_grpc.py`), so the generated imports (`from stepline.v1 import ...`) work
-as they are. `--check` regenerates into a scratch folder and fails when the
-committed files differ, which is how the test suite catches stale code.
+`protos/stepline/v1/x.proto` becomes `sdk/stepline/v1/x_pb2.py` (+ `.pyi`),
+`_pb2_grpc.py` and its typed stub `_pb2_grpc.pyi` (mypy-protobuf's plugin: the
+stubs' and servicers' request and response types, for mypy), so the generated
+imports (`from stepline.v1 import ...`) work as they are. `--check` regenerates
+into a scratch folder and fails when the committed files differ, which is how
+the test suite catches stale code.
 """
 
 from __future__ import annotations
 
 import argparse
 import filecmp
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -26,6 +29,10 @@ def generate(out: Path) -> list[Path]:
     """Compile every proto of the package into `out`; return the files written."""
     sources = sorted(str(p.relative_to(PROTOS)) for p in (PROTOS / PACKAGE).glob("*.proto"))
     include = Path(protoc.__file__).parent / "_proto"  # google/protobuf/*.proto
+    # Installed beside this Python (the venv's bin), whether or not it is on PATH.
+    plugin = shutil.which("protoc-gen-mypy_grpc", path=str(Path(sys.executable).parent))
+    if plugin is None:
+        raise SystemExit("protoc-gen-mypy_grpc not found: pip install -e '.[dev]'")
     code = protoc.main(
         [
             "grpc_tools.protoc",
@@ -34,6 +41,8 @@ def generate(out: Path) -> list[Path]:
             f"--python_out={out}",
             f"--pyi_out={out}",
             f"--grpc_python_out={out}",
+            f"--plugin=protoc-gen-mypy_grpc={plugin}",
+            f"--mypy_grpc_out={out}",
             *sources,
         ]
     )

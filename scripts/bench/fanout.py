@@ -166,7 +166,7 @@ async def run_fanout(runner: str, endpoints: list[str], supersteps: int) -> Fano
         # What each superstep delivered: the messages its parent checkpoint left.
         spoke_deliveries = batches = delivered = 0
         spoke_steps: set[int] = set()
-        for checkpoint in await client.list_checkpoints(run.run_id, page_size=1000):
+        async for checkpoint in client.list_checkpoints(run.run_id, page_size=1000):
             content = await client.get_checkpoint(checkpoint.checkpoint_id, include_content=True)
             for message in content.content.pending_messages:
                 delivered += 1

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -24,6 +24,12 @@ WorkflowSummary = runner_pb2.WorkflowSummary
 InputRequest = payload_pb2.InputRequest
 EventKind = events_pb2.EventKind
 RunStatus = events_pb2.RunStatus
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+T = TypeVar("T")
+# One page of a list: its items and the token of the next page ("" after the last).
+Page = tuple[Sequence[T], str]
 
 
 # Reconnect soon after a runner restart rather than after gRPC's default
@@ -104,39 +110,49 @@ class RunnerClient:
             message = f"runner at {self.address} not reachable after {timeout}s"
             raise UnavailableError(message) from None
 
-    async def _call(self, method: str, request: Any) -> Any:
+    async def _call(
+        self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req
+    ) -> Resp:
+        """The one place unary calls go through: metadata on, errors mapped."""
         try:
-            return await getattr(self._stub, method)(request, metadata=self._metadata)
+            return await method(request, metadata=self._metadata)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from exc
+
+    async def _pages(self, page: Callable[[str], Awaitable[Page[T]]]) -> AsyncIterator[T]:
+        """Every item of a paginated list: `page(token)` fetches one page."""
+        token = ""
+        while True:
+            items, token = await page(token)
+            for item in items:
+                yield item
+            if not token:
+                return
 
     async def register_workflow(self, definition: workflow_pb2.WorkflowDefinition) -> str:
         """Register (or replace) a workflow; returns its graph signature."""
         response = await self._call(
-            "RegisterWorkflow", runner_pb2.RegisterWorkflowRequest(workflow=definition)
+            self._stub.RegisterWorkflow, runner_pb2.RegisterWorkflowRequest(workflow=definition)
         )
-        return str(response.graph_signature)
+        return response.graph_signature
 
     async def get_workflow(self, workflow_id: str) -> tuple[workflow_pb2.WorkflowDefinition, str]:
         """A registered workflow's definition and graph signature."""
         response = await self._call(
-            "GetWorkflow", runner_pb2.GetWorkflowRequest(workflow_id=workflow_id)
+            self._stub.GetWorkflow, runner_pb2.GetWorkflowRequest(workflow_id=workflow_id)
         )
-        return response.workflow, str(response.graph_signature)
+        return response.workflow, response.graph_signature
 
     async def list_workflows(self, *, page_size: int = 100) -> AsyncIterator[WorkflowSummary]:
         """Every registered workflow (without its definition), oldest registration first."""
-        token = ""
-        while True:
-            response = await self._call(
-                "ListWorkflows",
-                runner_pb2.ListWorkflowsRequest(page_size=page_size, page_token=token),
-            )
-            for summary in response.workflows:
-                yield summary
-            token = response.next_page_token
-            if not token:
-                return
+
+        async def page(token: str) -> Page[WorkflowSummary]:
+            request = runner_pb2.ListWorkflowsRequest(page_size=page_size, page_token=token)
+            response = await self._call(self._stub.ListWorkflows, request)
+            return response.workflows, response.next_page_token
+
+        async for summary in self._pages(page):
+            yield summary
 
     async def start_run(
         self,
@@ -157,14 +173,12 @@ class RunnerClient:
             run_id=run_id,
             checkpoint_policy=checkpoint_policy,
         )
-        response = await self._call("StartRun", request)
-        run: Run = response.run
-        return run
+        response = await self._call(self._stub.StartRun, request)
+        return response.run
 
     async def get_run(self, run_id: str) -> Run:
-        response = await self._call("GetRun", runner_pb2.GetRunRequest(run_id=run_id))
-        run: Run = response.run
-        return run
+        response = await self._call(self._stub.GetRun, runner_pb2.GetRunRequest(run_id=run_id))
+        return response.run
 
     async def list_runs(
         self,
@@ -178,7 +192,6 @@ class RunnerClient:
         """Every run (of one workflow, if given), newest first, page by page;
         only those in one of `statuses`, and started in [created_after,
         created_before), where given (naive datetimes are taken as UTC)."""
-        token = ""
         request = runner_pb2.ListRunsRequest(
             workflow_id=workflow_id,
             page_size=page_size,
@@ -186,27 +199,25 @@ class RunnerClient:
             created_after=_timestamp(created_after),
             created_before=_timestamp(created_before),
         )
-        while True:
+
+        async def page(token: str) -> Page[Run]:
             request.page_token = token
-            response = await self._call("ListRuns", request)
-            for run in response.runs:
-                yield run
-            token = response.next_page_token
-            if not token:
-                return
+            response = await self._call(self._stub.ListRuns, request)
+            return response.runs, response.next_page_token
+
+        async for run in self._pages(page):
+            yield run
 
     async def delete_run(self, run_id: str) -> runner_pb2.DeleteRunResponse:
         """Delete a run that ended, with its events, checkpoints and the state
         blobs no other run uses; returns how many of each went."""
-        response: runner_pb2.DeleteRunResponse = await self._call(
-            "DeleteRun", runner_pb2.DeleteRunRequest(run_id=run_id)
-        )
-        return response
+        return await self._call(self._stub.DeleteRun, runner_pb2.DeleteRunRequest(run_id=run_id))
 
     async def cancel_run(self, run_id: str) -> Run:
-        response = await self._call("CancelRun", runner_pb2.CancelRunRequest(run_id=run_id))
-        run: Run = response.run
-        return run
+        response = await self._call(
+            self._stub.CancelRun, runner_pb2.CancelRunRequest(run_id=run_id)
+        )
+        return response.run
 
     async def watch(
         self,
@@ -304,44 +315,41 @@ class RunnerClient:
             run_id=run_id,
             responses={rid: payloads.encode(value) for rid, value in responses.items()},
         )
-        response = await self._call("SendResponses", request)
-        run: Run = response.run
-        return run
+        response = await self._call(self._stub.SendResponses, request)
+        return response.run
 
     async def list_pending_requests(self, run_id: str) -> list[InputRequest]:
         """The run's open requests for input."""
         response = await self._call(
-            "ListPendingRequests", runner_pb2.ListPendingRequestsRequest(run_id=run_id)
+            self._stub.ListPendingRequests, runner_pb2.ListPendingRequestsRequest(run_id=run_id)
         )
         return list(response.requests)
 
-    async def list_checkpoints(self, run_id: str, *, page_size: int = 100) -> list[Checkpoint]:
-        """All of a run's checkpoints, oldest first."""
-        checkpoints: list[Checkpoint] = []
-        token = ""
-        while True:
-            response = await self._call(
-                "ListCheckpoints",
-                runner_pb2.ListCheckpointsRequest(
-                    run_id=run_id, page_size=page_size, page_token=token
-                ),
+    async def list_checkpoints(
+        self, run_id: str, *, page_size: int = 100
+    ) -> AsyncIterator[Checkpoint]:
+        """All of a run's checkpoints, oldest first, page by page."""
+
+        async def page(token: str) -> Page[Checkpoint]:
+            request = runner_pb2.ListCheckpointsRequest(
+                run_id=run_id, page_size=page_size, page_token=token
             )
-            checkpoints.extend(response.checkpoints)
-            token = response.next_page_token
-            if not token:
-                return checkpoints
+            response = await self._call(self._stub.ListCheckpoints, request)
+            return response.checkpoints, response.next_page_token
+
+        async for checkpoint in self._pages(page):
+            yield checkpoint
 
     async def get_checkpoint(
         self, checkpoint_id: str, *, include_content: bool = False
     ) -> Checkpoint:
         response = await self._call(
-            "GetCheckpoint",
+            self._stub.GetCheckpoint,
             runner_pb2.GetCheckpointRequest(
                 checkpoint_id=checkpoint_id, include_content=include_content
             ),
         )
-        checkpoint: Checkpoint = response.checkpoint
-        return checkpoint
+        return response.checkpoint
 
     async def get_checkpoint_states(self, checkpoint_id: str) -> dict[str, Any]:
         """The executor states a checkpoint holds, decoded from JSON, by executor id."""
@@ -355,18 +363,18 @@ class RunnerClient:
         """Delete a checkpoint (not its run's latest); returns how many state
         blobs went with it (those no other checkpoint references)."""
         response = await self._call(
-            "DeleteCheckpoint", runner_pb2.DeleteCheckpointRequest(checkpoint_id=checkpoint_id)
+            self._stub.DeleteCheckpoint,
+            runner_pb2.DeleteCheckpointRequest(checkpoint_id=checkpoint_id),
         )
-        return int(response.blobs_removed)
+        return response.blobs_removed
 
     async def resume(self, checkpoint_id: str, *, fork: bool = False, new_run_id: str = "") -> Run:
         """Continue from a checkpoint: its run, if it is the run's latest; else
         (or with `fork`) a new run whose parent is the checkpoint."""
         response = await self._call(
-            "ResumeRun",
+            self._stub.ResumeRun,
             runner_pb2.ResumeRunRequest(
                 checkpoint_id=checkpoint_id, fork=fork, new_run_id=new_run_id
             ),
         )
-        run: Run = response.run
-        return run
+        return response.run

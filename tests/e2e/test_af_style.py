@@ -100,7 +100,7 @@ async def test_a_loop_leaves_through_a_switch_case(desk: Desk) -> None:
 async def test_a_fork_from_a_middle_checkpoint_restores_async_hooks(desk: Desk) -> None:
     await desk.client.register_workflow(desk.guessing().build())
     first = await desk.client.run("guess", Bounds(1, 100), output_type=dict)
-    checkpoints = await desk.client.list_checkpoints(first.run.run_id)
+    checkpoints = [c async for c in desk.client.list_checkpoints(first.run.run_id)]
     middle = checkpoints[len(checkpoints) // 2]
     states = await desk.client.get_checkpoint_states(middle.checkpoint_id)
     assert 0 < states["judge"]["tries"] < 7  # the middle: part of the state is there

@@ -68,7 +68,9 @@ async def endpoint_not_answering(client: RunnerClient, cluster: Cluster) -> Any:
 
 
 async def bad_page_token(client: RunnerClient, cluster: Cluster) -> Any:
-    return await client._call("ListRuns", runner_pb2.ListRunsRequest(page_token="garbage!"))
+    return await client._call(
+        client._stub.ListRuns, runner_pb2.ListRunsRequest(page_token="garbage!")
+    )
 
 
 async def oversized_input(client: RunnerClient, cluster: Cluster) -> Any:

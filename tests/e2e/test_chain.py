@@ -23,7 +23,7 @@ async def test_chain_completes_with_a_checkpoint_per_superstep(cluster: Cluster)
     started = [e.superstep for e in result.events if e.kind == E.EVENT_KIND_SUPERSTEP_STARTED]
     completed = [e for e in result.events if e.kind == E.EVENT_KIND_SUPERSTEP_COMPLETED]
     assert started == [c.superstep for c in completed] == [1, 2, 3, 4, 5, 6]
-    checkpoints = await client.list_checkpoints(result.run.run_id)
+    checkpoints = [c async for c in client.list_checkpoints(result.run.run_id)]
     assert [c.superstep for c in checkpoints] == [0, 1, 2, 3, 4, 5, 6]
     assert [c.checkpoint_id for c in checkpoints[1:]] == [c.checkpoint_id for c in completed]
     states = await latest_states(client, result.run.run_id)

@@ -3,7 +3,7 @@ reason (and the ids involved), and a failed run its structured error."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -18,7 +18,8 @@ from stepline.v1 import events_pb2 as E
 from stepline.v1 import runner_pb2, runner_pb2_grpc
 from tests.executors.approvals import Decision, Order
 from tests.executors.stages import Token
-from tests.support.processes import Service, free_port, start_executors, start_runner
+from tests.support.cluster import Cluster, cluster_fixture
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -36,12 +37,13 @@ class Desk:
         raise AssertionError(f"run {run_id} ended without waiting for input")
 
 
+cluster = cluster_fixture("faults", scope="module")
+
+
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def desk(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Desk]:
-    executors = await start_executors("faults")
-    runner = await start_runner(tmp_path_factory.mktemp("reasons") / "stepline.db")
-    client = RunnerClient(runner.address)
-    svc = executors.address
+async def desk(cluster: Cluster) -> Desk:
+    client = cluster.client()
+    svc = cluster.addresses[0]
     for definition in (
         WorkflowBuilder("approve")
         .add_executor("intake", svc)
@@ -71,13 +73,7 @@ async def desk(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Desk]:
         .build(),
     ):
         await client.register_workflow(definition)
-    services: list[Service] = [executors, runner]
-    try:
-        yield Desk(client, svc, runner.address)
-    finally:
-        await client.close()
-        for service in services:
-            await service.kill()
+    return Desk(client, svc, cluster.runner.address)
 
 
 async def refusal(call: Awaitable[Any]) -> SteplineError:

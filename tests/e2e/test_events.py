@@ -71,7 +71,9 @@ async def test_a_stalled_subscriber_does_not_hold_up_the_run(cluster: Cluster) -
     client = cluster.client()
     await client.register_workflow(stage_loop("chain", cluster.addresses))
     channel = grpc.aio.insecure_channel(cluster.runner.address)
-    stalled: list[grpc.aio.UnaryStreamCall[runner_pb2.WatchRunRequest, object]] = []
+    stalled: list[
+        grpc.aio.UnaryStreamCall[runner_pb2.WatchRunRequest, runner_pb2.WatchRunResponse]
+    ] = []
     try:
         stub = runner_pb2_grpc.RunnerServiceStub(channel)
         run = await client.start_run("chain", Token(value=1, hops=0, limit=150))

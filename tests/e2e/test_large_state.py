@@ -35,7 +35,7 @@ async def client(cluster: Cluster) -> RunnerClient:
 async def test_a_64_mib_state_round_trips(client: RunnerClient) -> None:
     size = 64 * MIB
     result = await client.run("big", Grow(size), output_type=str)
-    checkpoints = await client.list_checkpoints(result.run.run_id)
+    checkpoints = [c async for c in client.list_checkpoints(result.run.run_id)]
     after_grow = checkpoints[1]  # superstep 1: the state is saved, 64 MiB
 
     fork = await client.resume(after_grow.checkpoint_id, fork=True)  # restores 64 MiB

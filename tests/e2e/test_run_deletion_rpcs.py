@@ -22,7 +22,7 @@ cluster = cluster_fixture("stages", "stages")
 
 
 @pytest_asyncio.fixture
-async def stub(cluster: Cluster) -> AsyncIterator[runner_pb2_grpc.RunnerServiceStub]:
+async def stub(cluster: Cluster) -> AsyncIterator[runner_pb2_grpc.RunnerServiceAsyncStub]:
     async with grpc.aio.insecure_channel(cluster.runner.address) as channel:
         yield runner_pb2_grpc.RunnerServiceStub(channel)
 
@@ -101,7 +101,7 @@ def _with_statuses(*statuses: int) -> runner_pb2.ListRunsRequest:
     ids=["unspecified", "unknown", "too-many", "before-year-1", "bad-nanos", "reversed"],
 )
 async def test_bad_list_filters_are_invalid_argument(
-    stub: runner_pb2_grpc.RunnerServiceStub, request_: runner_pb2.ListRunsRequest
+    stub: runner_pb2_grpc.RunnerServiceAsyncStub, request_: runner_pb2.ListRunsRequest
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.ListRuns(request_)
@@ -110,7 +110,7 @@ async def test_bad_list_filters_are_invalid_argument(
 
 
 async def test_a_huge_run_id_to_delete_is_not_found_with_a_short_message(
-    stub: runner_pb2_grpc.RunnerServiceStub,
+    stub: runner_pb2_grpc.RunnerServiceAsyncStub,
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.DeleteRun(runner_pb2.DeleteRunRequest(run_id="r" * 1_000_000))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TypeVar
 
 import grpc
 
@@ -10,6 +10,9 @@ from stepline.limits import GRPC_MESSAGE_OPTIONS
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 
 from ..engine.ports import ExecutorCallError
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
 
 END_RUN_TIMEOUT = 5.0
 RESTORE_TIMEOUT = 2.0
@@ -26,42 +29,38 @@ _CHANNEL_OPTIONS = [
 class GrpcExecutors:
     def __init__(self) -> None:
         self._channels: dict[str, grpc.aio.Channel] = {}
-        self._stubs: dict[str, executor_pb2_grpc.ExecutorServiceStub] = {}
+        self._stubs: dict[str, executor_pb2_grpc.ExecutorServiceAsyncStub] = {}
 
     async def describe(
         self, endpoint: str, timeout: float | None = None
     ) -> executor_pb2.DescribeResponse:
-        response = await self._call(endpoint, "Describe", executor_pb2.DescribeRequest(), timeout)
-        return cast(executor_pb2.DescribeResponse, response)
+        stub = self._stub(endpoint)
+        return await _call(endpoint, stub.Describe, executor_pb2.DescribeRequest(), timeout)
 
     async def execute(
         self, endpoint: str, request: executor_pb2.ExecuteRequest, timeout: float | None = None
     ) -> executor_pb2.ExecuteResponse:
-        return cast(
-            executor_pb2.ExecuteResponse, await self._call(endpoint, "Execute", request, timeout)
-        )
+        return await _call(endpoint, self._stub(endpoint).Execute, request, timeout)
 
     async def save(
         self, endpoint: str, request: executor_pb2.SaveCheckpointRequest
     ) -> executor_pb2.SaveCheckpointResponse:
-        response = await self._call(endpoint, "SaveCheckpoint", request)
-        return cast(executor_pb2.SaveCheckpointResponse, response)
+        return await _call(endpoint, self._stub(endpoint).SaveCheckpoint, request)
 
     async def restore(
         self, endpoint: str, request: executor_pb2.RestoreCheckpointRequest
     ) -> executor_pb2.RestoreCheckpointResponse:
         # Restores follow a restart of the service more often than not: wait
         # (briefly) for it to accept connections rather than fail at once.
-        response = await self._call(
-            endpoint, "RestoreCheckpoint", request, RESTORE_TIMEOUT, wait_for_ready=True
+        stub = self._stub(endpoint)
+        return await _call(
+            endpoint, stub.RestoreCheckpoint, request, RESTORE_TIMEOUT, wait_for_ready=True
         )
-        return cast(executor_pb2.RestoreCheckpointResponse, response)
 
     async def end_run(
         self, endpoint: str, request: executor_pb2.EndRunRequest
     ) -> executor_pb2.EndRunResponse:
-        response = await self._call(endpoint, "EndRun", request, END_RUN_TIMEOUT)
-        return cast(executor_pb2.EndRunResponse, response)
+        return await _call(endpoint, self._stub(endpoint).EndRun, request, END_RUN_TIMEOUT)
 
     async def close(self) -> None:
         for channel in self._channels.values():
@@ -69,22 +68,25 @@ class GrpcExecutors:
         self._channels.clear()
         self._stubs.clear()
 
-    async def _call(
-        self,
-        endpoint: str,
-        method: str,
-        request: Any,
-        timeout: float | None = None,
-        wait_for_ready: bool = False,
-    ) -> Any:
+    def _stub(self, endpoint: str) -> executor_pb2_grpc.ExecutorServiceAsyncStub:
         stub = self._stubs.get(endpoint)
         if stub is None:
             channel = grpc.aio.insecure_channel(endpoint, options=_CHANNEL_OPTIONS)
             self._channels[endpoint] = channel
             stub = self._stubs[endpoint] = executor_pb2_grpc.ExecutorServiceStub(channel)
-        try:
-            return await getattr(stub, method)(
-                request, timeout=timeout, wait_for_ready=wait_for_ready
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise ExecutorCallError(endpoint, exc.code().name, exc.details() or "") from exc
+        return stub
+
+
+async def _call(
+    endpoint: str,
+    method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp],
+    request: Req,
+    timeout: float | None = None,
+    wait_for_ready: bool = False,
+) -> Resp:
+    """The one place executor calls go through: a failed call becomes the
+    engine's `ExecutorCallError`, which names the status without gRPC."""
+    try:
+        return await method(request, timeout=timeout, wait_for_ready=wait_for_ready)
+    except grpc.aio.AioRpcError as exc:
+        raise ExecutorCallError(endpoint, exc.code().name, exc.details() or "") from exc
