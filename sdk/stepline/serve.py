@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 
 from stepline import payloads
+from stepline.binding import bind
 from stepline.executor import Executor
 from stepline.host import (
     ExecutorFactory,
@@ -121,16 +122,15 @@ async def serve_executors(
     see `stepline.factories`).
 
     Port 0 picks a free port; the returned server says which. Raises
-    `ExecutorFactoryError` for an executor type that cannot work.
+    `ExecutorFactoryError` for an executor type that cannot work, `OSError`
+    when it cannot listen there (a port that is taken, say).
     """
     executor_host = ExecutorHost(executors)
     server = grpc.aio.server(options=GRPC_SERVER_OPTIONS)
     executor_pb2_grpc.add_ExecutorServiceServicer_to_server(_Servicer(executor_host), server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    bound = server.add_insecure_port(f"{host}:{port}")
-    if bound == 0:
-        raise OSError(f"cannot listen on {host}:{port}")
+    bound = bind(server, host, port)
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     return ExecutorServer(server, executor_host, bound)
@@ -139,14 +139,12 @@ async def serve_executors(
 def run_executors(executors: Executors, *, host: str = "127.0.0.1", port: int = 0) -> None:
     """Serve until SIGTERM or SIGINT; print `listening on HOST:PORT` once ready.
 
-    An executor type that cannot work ends the process with one line saying why.
+    When it cannot start (an executor type that cannot work, a taken port),
+    it says why in one line on stderr and exits with code 2.
     """
 
     async def main() -> None:
-        try:
-            server = await serve_executors(executors, host=host, port=port)
-        except ExecutorFactoryError as exc:
-            raise SystemExit(f"stepline executors: {exc}") from None
+        server = await serve_executors(executors, host=host, port=port)
         print(f"stepline executors listening on {host}:{server.port}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -155,5 +153,9 @@ def run_executors(executors: Executors, *, host: str = "127.0.0.1", port: int = 
         await stop.wait()
         await server.stop()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except (OSError, ExecutorFactoryError, ValueError) as exc:
+        print(f"stepline executors: {' '.join(str(exc).split())}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     sys.stdout.flush()

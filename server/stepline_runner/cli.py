@@ -1,4 +1,8 @@
-"""`stepline-runner`: serve the runner until SIGTERM or SIGINT."""
+"""`stepline-runner`: serve the runner until SIGTERM or SIGINT.
+
+A start-up failure (bad options, a taken port, an unreadable certificate, a
+database it cannot use) is one line on stderr and exit code 2, with the
+database lock released."""
 
 from __future__ import annotations
 
@@ -7,17 +11,25 @@ import asyncio
 import logging
 import signal
 import sqlite3
+import ssl
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .api.security import LOOPBACK, Security
 from .api.server import start_runner
+from .engine.limits import Limits
 from .engine.recovery import RetryPolicy
 from .store.sqlite import DatabaseInUse, SchemaError
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, not the usage block: it is read in logs and by supervisors.
+        self.exit(2, f"{self.prog}: {message} (--help lists the options)\n")
+
+
 def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    parser = _Parser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", default="stepline.db", help="SQLite file (default: %(default)s)")
     parser.add_argument(
         "--host",
@@ -73,9 +85,21 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         action="store_true",
         help="allow a non-loopback --host without TLS and a token (trusted networks only)",
     )
+    parser.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change a cap on what callers send (repeatable); names and defaults: "
+        + ", ".join(f"{k}={v:g}" for k, v in vars(Limits()).items()),
+    )
     args = parser.parse_args(argv)
     if args.executor_retries < 1 or args.retry_backoff <= 0:
         parser.error("--executor-retries must be 1 or more and --retry-backoff positive")
+    try:
+        limits = Limits.parse(args.limit)
+    except ValueError as exc:
+        parser.error(str(exc))
     security = _security(parser, args)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -86,13 +110,18 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         "durability": args.durability,
         "security": security,
         "delete_finished_after": args.delete_finished_after,
+        "limits": limits,
     }
     try:
         asyncio.run(_serve(args.db, args.host, args.port, options))
     except (SchemaError, DatabaseInUse, sqlite3.Error) as exc:
-        parser.exit(2, f"stepline-runner: cannot use database {args.db}: {exc}\n")
+        parser.exit(2, f"{prog}: cannot use database {args.db}: {_one_line(exc)}\n")
     except OSError as exc:
-        parser.exit(2, f"stepline-runner: {exc}\n")
+        parser.exit(2, f"{prog}: {_one_line(exc)}\n")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -122,7 +151,18 @@ def _security(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Secu
             token=args.auth_token_file.read_text().strip() if args.auth_token_file else None,
         )
     except OSError as exc:
-        parser.error(str(exc))
+        parser.error(f"cannot read {exc.filename}: {exc.strerror}")
+    if args.tls_cert:
+        try:
+            # gRPC would only say "Failed to bind", after logging its own lines.
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                args.tls_cert, args.tls_key
+            )
+        except (ssl.SSLError, ValueError) as exc:
+            parser.error(
+                f"--tls-cert {args.tls_cert} / --tls-key {args.tls_key}: not a PEM certificate "
+                f"and its private key ({_one_line(exc)})"
+            )
     if args.auth_token_file and not security.token:
         parser.error(f"{args.auth_token_file} is empty")
     exposed = args.host not in LOOPBACK

@@ -50,7 +50,7 @@ async def test_a_factory_that_cannot_work_ends_the_service_in_one_line(tmp_path:
     )
     stdout, stderr = await process.communicate()
 
-    assert process.returncode == 1
+    assert process.returncode == 2
     assert stdout == b""
     assert stderr.decode().splitlines() == [
         "stepline executors: executor type 'judge' (Judge): it needs target, which the SDK "

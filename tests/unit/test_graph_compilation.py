@@ -93,9 +93,14 @@ REFUSED = {
         ),
         "cases[0] needs a condition",
     ),
-    "selection that is not CEL": (
-        W.Edge(fan_out=W.FanOutEdge(source_id="a", target_ids=["b"], selection="[")),
-        "edges[0] (fan_out): invalid CEL expression '['",
+    # Whether it is CEL at all, the evaluator says (tests/unit/test_conditions.py).
+    "selection over the size cap": (
+        W.Edge(fan_out=W.FanOutEdge(source_id="a", target_ids=["b"], selection="1+" * 3000)),
+        "edges[0] (fan_out): the CEL expression is 6000 bytes, over the cap of 4096",
+    ),
+    "condition nested too deep": (
+        W.Edge(direct=W.DirectEdge(source_id="a", target_id="b", condition="(" * 40 + ")" * 40)),
+        "edges[0] (direct): the CEL expression nests 40 levels of brackets, over the cap of 32",
     ),
 }
 

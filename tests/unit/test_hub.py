@@ -28,11 +28,27 @@ async def test_a_dashboard_sees_each_workflows_events_in_commit_order() -> None:
 
 
 async def test_a_dashboard_that_falls_too_far_behind_is_told_and_costs_bounded_memory() -> None:
-    hub = EventHub(subscriber_buffer=3)
+    events = batch("r", 1, 10)
+    hub = EventHub(subscriber_bytes=3 * events[0].ByteSize())
     stream = hub.subscribe_all().batches()
-    hub.publish("r", "w", batch("r", 1, 10))  # nobody reads meanwhile
+    hub.publish("r", "w", events)  # nobody reads meanwhile
 
     first = await anext(stream)
     assert [e.sequence for e in first] == [1, 2, 3]  # what fitted, no more
-    with pytest.raises(ResourceExhausted, match="fell more than 3 events behind"):
+    with pytest.raises(ResourceExhausted, match="bytes of events behind") as ended:
         await anext(stream)
+    assert "WatchRun from the last sequence" in str(ended.value)
+
+
+async def test_batches_to_a_dashboard_are_bounded_in_bytes() -> None:
+    big = [
+        E.Event(run_id="r", sequence=n, kind=E.EVENT_KIND_CUSTOM, message="x" * 400_000)
+        for n in range(1, 6)
+    ]
+    hub = EventHub()
+    stream = hub.subscribe_all().batches()
+    hub.publish("r", "w", big)
+
+    sizes = [len(await anext(stream)) for _ in range(3)]
+
+    assert sizes == [2, 2, 1]  # 1 MiB per batch at most

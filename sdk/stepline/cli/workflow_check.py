@@ -12,6 +12,7 @@ import re
 
 from stepline.v1 import workflow_pb2
 from stepline.workflow_file import Path, Problem, WorkflowFile
+from stepline_runner.engine.conditions import check_compiles_here
 from stepline_runner.engine.errors import InvalidArgument
 from stepline_runner.engine.graph import Graph
 
@@ -33,7 +34,7 @@ def graph_problems(file: WorkflowFile) -> list[Problem]:
     """What the runner would refuse in the file's graph, placed in the file
     (the runner stops at the first fault, so at most one)."""
     try:
-        Graph.compile(file.definition)
+        check_compiles_here(Graph.compile(file.definition).expressions)
     except InvalidArgument as exc:
         return [locate(file, str(exc))]
     return []

@@ -4,6 +4,7 @@ their reason in the details (see error_details)."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -14,6 +15,7 @@ from stepline.v1 import runner_pb2, runner_pb2_grpc
 
 from ..engine import errors
 from ..engine.runner import Runner
+from ..store.failures import StoreFailure, classify
 from ..store.sqlite import CorruptBlob
 from .error_details import rich_status
 
@@ -32,14 +34,41 @@ _CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
 ]
 
 
+# The store failing is nobody's request's fault: a full disk, a database
+# another program holds locked, damaged data.
+_STORE_CODES: dict[StoreFailure, tuple[grpc.StatusCode, errors.Reason]] = {
+    StoreFailure.FULL: (grpc.StatusCode.RESOURCE_EXHAUSTED, errors.Reason.STORE_FULL),
+    StoreFailure.UNAVAILABLE: (grpc.StatusCode.UNAVAILABLE, errors.Reason.STORE_UNAVAILABLE),
+    StoreFailure.DAMAGED: (grpc.StatusCode.DATA_LOSS, errors.Reason.CORRUPT_STATE),
+}
+# The message travels in the trailers too, which clients cap (8 KiB by
+# default): a longer one would reach the caller as RESOURCE_EXHAUSTED.
+MAX_MESSAGE_CHARS = 2000
+
+
+def bounded_message(message: str) -> str:
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return message[: MAX_MESSAGE_CHARS - 30] + f"... ({len(message)} characters)"
+
+
 async def _status(context: Ctx, call: Awaitable[T]) -> T:
     try:
         return await call
     except tuple(e for e, _ in _CODES) as exc:
         code = next(c for e, c in _CODES if isinstance(exc, e))
-        status = rich_status(code, str(exc), exc)
+        status = rich_status(code, bounded_message(str(exc)), exc)
         await context.abort(status.code, status.details, status.trailing_metadata)
         raise  # abort raises; this keeps type checkers informed
+    except sqlite3.Error as exc:
+        classified = classify(exc)
+        if classified is None:
+            raise  # a bug of the runner's: UNKNOWN, and logged by gRPC
+        code, reason = _STORE_CODES[classified[0]]
+        message = bounded_message(classified[1])
+        status = rich_status(code, message, errors.SteplineError(message, reason=reason))
+        await context.abort(status.code, status.details, status.trailing_metadata)
+        raise
 
 
 class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):

@@ -10,9 +10,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
 
+from stepline.binding import bind
 from stepline.limits import GRPC_SERVER_OPTIONS
 from stepline.v1 import runner_pb2, runner_pb2_grpc
 
+from ..engine.limits import Limits
 from ..engine.recovery import RetryPolicy
 from ..engine.retention import Retention
 from ..engine.runner import Runner
@@ -54,6 +56,7 @@ async def start_runner(
     durability: str = "normal",
     security: Security | None = None,
     delete_finished_after: float | None = None,
+    limits: Limits | None = None,
 ) -> RunnerServer:
     """Open the database and serve RunnerService on host:port (0 picks a port).
 
@@ -63,11 +66,32 @@ async def start_runner(
     commit that waits for the disk. `security` adds TLS and a token. With
     `delete_finished_after` (seconds), runs that ended longer ago are deleted,
     once before this returns and then periodically.
+    `limits` caps what callers send. Raises OSError when it cannot listen,
+    with the database closed (and its lock released).
     """
     security = security or Security()
     store = await SqliteStore.open(db, synchronous=durability.upper())
+    try:
+        return await _serve(
+            store, host, port, auto_resume, retry, security, limits, delete_finished_after
+        )
+    except BaseException:
+        await store.close()
+        raise
+
+
+async def _serve(
+    store: SqliteStore,
+    host: str,
+    port: int,
+    auto_resume: bool,
+    retry: RetryPolicy | None,
+    security: Security,
+    limits: Limits | None,
+    delete_finished_after: float | None,
+) -> RunnerServer:
     executors = GrpcExecutors()
-    runner = Runner(store, executors, retry=retry)
+    runner = Runner(store, executors, retry=retry, limits=limits)
     server = grpc.aio.server(options=GRPC_SERVER_OPTIONS, interceptors=security.interceptors())
     runner_pb2_grpc.add_RunnerServiceServicer_to_server(RunnerServicer(runner), server)
     health_servicer = health_aio.HealthServicer()
@@ -77,15 +101,7 @@ async def start_runner(
         (service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     credentials = security.credentials()
-    address = f"{host}:{port}"
-    bound = (
-        server.add_secure_port(address, credentials)
-        if credentials is not None
-        else server.add_insecure_port(address)
-    )
-    if bound == 0:
-        await store.close()
-        raise OSError(f"cannot listen on {host}:{port}")
+    bound = bind(server, host, port, credentials)
     await server.start()
     for name in ("", service_name):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -13,11 +13,13 @@ from ..statuses import is_running
 from ..store import NewCheckpoint, RunUpdate, Store
 from . import events as ev
 from .calls import RunCalls, SaveFailed
+from .conditions import ConditionEvaluator
 from .ports import ExecutorCallError, ExecutorPort
 from .recovery import ExecutorLost, RetryPolicy, restore_with_retries
-from .routing import ConditionError, route
+from .routing import ConditionError, queries, route
 from .runlog import RunLog
 from .state import RunState
+from .validation import ID_LENGTH, short, valid_id
 
 E = events_pb2
 Mode = workflow_pb2.CheckpointPolicy
@@ -35,8 +37,11 @@ class RunDriver:
         status: E.RunStatus = E.RUN_STATUS_RUNNING,
         retry: RetryPolicy | None = None,
         restore_first: bool = False,
+        *,
+        conditions: ConditionEvaluator,
     ) -> None:
         self.state = state
+        self.conditions = conditions
         self.store = store
         self.executors = executors
         self.log = log
@@ -216,6 +221,16 @@ class RunDriver:
                 pending.request_id = request.request_id or f"{state.run_id}:{step}:{x}:{i}"
                 pending.executor_id = x
                 pending.superstep = step
+                if not valid_id(pending.request_id):
+                    error = payload_pb2.ErrorInfo(
+                        type="InvalidRequestId",
+                        message=f"executor {x!r} asked with request id "
+                        f"{short(pending.request_id)}: ids are 1-{ID_LENGTH} printable ASCII "
+                        "characters without spaces",
+                        executor_id=x,
+                    )
+                    await self._fail(error, events, step)
+                    return False
                 if pending.request_id in requests:
                     error = payload_pb2.ErrorInfo(
                         type="DuplicateRequestId",
@@ -240,7 +255,8 @@ class RunDriver:
 
         fan_in = {i: list(m) for i, m in state.fan_in.items()}
         try:
-            routed = route(state.graph, sent, fan_in, self.accepts)
+            verdicts = await self.conditions.verdicts(queries(state.graph, sent), sent)
+            routed = route(state.graph, sent, fan_in, self.accepts, verdicts)
         except ConditionError as exc:
             await self._fail(
                 payload_pb2.ErrorInfo(type="RoutingError", message=str(exc)), events, step

@@ -14,8 +14,10 @@ from typing import Any
 
 from stepline.v1 import workflow_pb2
 
-from .conditions import Expression
+from .conditions import Expression, check_expression
 from .errors import InvalidWorkflow
+from .limits import Limits
+from .validation import short
 
 
 class EdgeKind(enum.Enum):
@@ -57,27 +59,38 @@ class _Site:
     index: int
     where: str
     nodes: Mapping[str, workflow_pb2.ExecutorNode]
+    limits: Limits
 
     def known(self, executor_id: str, role: str) -> str:
         if not executor_id:
             raise InvalidWorkflow(f"{self.where}: {role} is required")
         if executor_id not in self.nodes:
-            raise InvalidWorkflow(f"{self.where}: {role} {executor_id!r} is not a defined executor")
+            raise InvalidWorkflow(
+                f"{self.where}: {role} {short(executor_id)} is not a defined executor"
+            )
         return executor_id
 
-    def expression(self, source: str) -> Expression | None:
-        return Expression.compile(source, self.where) if source else None
+    def expression(self, source: str, where: str = "", kind: str = "condition") -> Expression:
+        """Checked against the caps here; compiled by the evaluator."""
+        where = where or self.where
+        limits = self.limits
+        check_expression(source, where, limits.expression_bytes, limits.expression_nesting)
+        return Expression(source, where, kind)
 
 
 def compile_edge(
-    index: int, edge: workflow_pb2.Edge, nodes: Mapping[str, workflow_pb2.ExecutorNode]
+    index: int,
+    edge: workflow_pb2.Edge,
+    nodes: Mapping[str, workflow_pb2.ExecutorNode],
+    limits: Limits,
 ) -> CompiledEdge:
     name = edge.WhichOneof("kind")
     if name is None:
         kinds = ", ".join(k.value for k in EdgeKind)
         raise InvalidWorkflow(f"edges[{index}]: set one of {kinds}")
     kind = EdgeKind(name)
-    return _COMPILERS[kind](_Site(index, f"edges[{index}] ({name})", nodes), getattr(edge, name))
+    site = _Site(index, f"edges[{index}] ({name})", nodes, limits)
+    return _COMPILERS[kind](site, getattr(edge, name))
 
 
 def _direct(site: _Site, d: workflow_pb2.DirectEdge) -> CompiledEdge:
@@ -86,7 +99,7 @@ def _direct(site: _Site, d: workflow_pb2.DirectEdge) -> CompiledEdge:
         EdgeKind.DIRECT,
         (site.known(d.source_id, "source"),),
         (site.known(d.target_id, "target"),),
-        condition=site.expression(d.condition),
+        condition=site.expression(d.condition) if d.condition else None,
     )
 
 
@@ -97,7 +110,7 @@ def _fan_out(site: _Site, f: workflow_pb2.FanOutEdge) -> CompiledEdge:
         EdgeKind.FAN_OUT,
         (site.known(f.source_id, "source"),),
         tuple(site.known(t, "target") for t in f.target_ids),
-        selection=site.expression(f.selection),
+        selection=site.expression(f.selection, kind="selection") if f.selection else None,
     )
 
 
@@ -122,7 +135,7 @@ def _switch_case(site: _Site, s: workflow_pb2.SwitchCaseEdge) -> CompiledEdge:
         require(case.condition, f"{site.where}: cases[{i}] needs a condition")
         cases.append(
             (
-                Expression.compile(case.condition, f"{site.where} cases[{i}]"),
+                site.expression(case.condition, f"{site.where} cases[{i}]"),
                 site.known(case.target_id, "target"),
             )
         )

@@ -1,7 +1,9 @@
 """A workflow definition, validated and compiled for routing.
 
-`Graph.compile` refuses a malformed definition with `InvalidWorkflow` naming
-the fault; each edge is compiled by `edges.compile_edge`.
+`Graph.compile` refuses a malformed or oversized definition with
+`InvalidWorkflow` (or `InvalidArgument` for a bad id) naming the fault; each
+edge is compiled by `edges.compile_edge`. CEL expressions are checked against
+their caps here; `conditions` compiles and evaluates them, out of process.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ from dataclasses import dataclass
 
 from stepline.v1 import workflow_pb2
 
+from .conditions import Expression
 from .edges import CompiledEdge, compile_edge, require
 from .errors import InvalidWorkflow
+from .limits import Limits
+from .validation import check_id, short
 
 DEFAULT_MAX_SUPERSTEPS = 100
 MAX_EXECUTE_TIMEOUT = 7 * 24 * 3600.0
+MAX_ENDPOINT_LENGTH = 512
 
 
 @dataclass
@@ -48,13 +54,25 @@ class Graph:
     def connected(self, source_id: str, target_id: str) -> bool:
         return any(target_id in e.targets for e in self.edges_from(source_id))
 
+    @property
+    def expressions(self) -> list[Expression]:
+        return [x for e in self.edges for x in e.expressions]
+
     @classmethod
-    def compile(cls, definition: workflow_pb2.WorkflowDefinition) -> Graph:
+    def compile(
+        cls, definition: workflow_pb2.WorkflowDefinition, limits: Limits | None = None
+    ) -> Graph:
+        limits = limits or Limits()
+        _check_size(definition, limits)
         require(definition.workflow_id, "workflow_id is required")
+        check_id(definition.workflow_id, "workflow_id", limits.id_length)
         nodes: dict[str, workflow_pb2.ExecutorNode] = {}
         for i, node in enumerate(definition.executors):
             require(node.id, f"executors[{i}]: id is required")
+            check_id(node.id, f"executors[{i}]: id", limits.id_length)
+            check_id(node.type, f"executor {node.id!r}: type", limits.id_length, required=False)
             require(node.endpoint, f"executor {node.id!r}: endpoint (host:port) is required")
+            check_id(node.endpoint, f"executor {node.id!r}: endpoint", MAX_ENDPOINT_LENGTH)
             if node.id in nodes:
                 raise InvalidWorkflow(f"duplicate executor id {node.id!r}")
             timeout = node.execute_timeout.ToTimedelta().total_seconds()
@@ -68,16 +86,30 @@ class Graph:
         require(definition.start_executor_id, "start_executor_id is required")
         if definition.start_executor_id not in nodes:
             raise InvalidWorkflow(
-                f"start executor {definition.start_executor_id!r} is not one of the "
-                f"workflow's executors ({', '.join(nodes)})"
+                f"start executor {short(definition.start_executor_id)} is not one of the "
+                f"workflow's executors ({short(', '.join(nodes), 200)})"
             )
         if definition.max_supersteps < 0:
             raise InvalidWorkflow("max_supersteps must be positive (0 means the default)")
         if definition.retention.keep_last < 0:
             raise InvalidWorkflow("retention.keep_last must be 0 (keep all) or more")
         check_policy(definition.checkpoint_policy, "checkpoint_policy")
-        edges = [compile_edge(i, e, nodes) for i, e in enumerate(definition.edges)]
+        edges = [compile_edge(i, e, nodes, limits) for i, e in enumerate(definition.edges)]
         return cls(definition, nodes, edges, signature_of(definition))
+
+
+def _check_size(definition: workflow_pb2.WorkflowDefinition, limits: Limits) -> None:
+    caps = (
+        (definition.ByteSize(), limits.definition_bytes, "bytes", "definition_bytes"),
+        (len(definition.executors), limits.executors, "executors", "executors"),
+        (len(definition.edges), limits.edges, "edges", "edges"),
+    )
+    for count, cap, what, option in caps:
+        if count > cap:
+            raise InvalidWorkflow(
+                f"the workflow definition has {count} {what}, over the cap of {cap} "
+                f"(runner option --limit {option}=N)"
+            )
 
 
 def check_policy(policy: workflow_pb2.CheckpointPolicy, where: str) -> None:

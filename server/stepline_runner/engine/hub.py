@@ -5,8 +5,10 @@ in-memory tail of the run, or from the store when it fell further behind, then
 waits for the next commit. Nothing is queued per watcher, so a stalled one
 costs no memory and never slows the run or the other watchers.
 
-Watchers of all runs (dashboards) get a bounded live buffer each; one that
-falls further behind than the buffer is told so and must reconnect.
+Watchers of all runs (dashboards) get a live buffer each, bounded in bytes;
+one that falls further behind than the buffer is ended with a message saying
+how to catch up. Every batch handed to a watcher is bounded in bytes too, so
+what waits in the transport for a slow reader stays small.
 """
 
 from __future__ import annotations
@@ -14,13 +16,34 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from stepline.v1 import events_pb2
 
 from ..statuses import ends_run
 from .errors import Reason, ResourceExhausted
+
+# Bytes of events per response to a watcher (a larger event goes alone).
+BATCH_BYTES = 1024 * 1024
+
+
+def split(
+    events: Sequence[events_pb2.Event], max_bytes: int = BATCH_BYTES
+) -> Iterator[list[events_pb2.Event]]:
+    """Consecutive runs of `events` of at most `max_bytes` each (an event
+    larger than that alone)."""
+    batch: list[events_pb2.Event] = []
+    size = 0
+    for event in events:
+        event_size = event.ByteSize()
+        if batch and size + event_size > max_bytes:
+            yield batch
+            batch, size = [], 0
+        batch.append(event)
+        size += event_size
+    if batch:
+        yield batch
 
 
 @dataclass
@@ -32,27 +55,40 @@ class _RunTail:
 
 @dataclass(eq=False)  # kept in a set, by identity
 class Subscription:
-    """One watcher of all runs: a bounded buffer the hub fills as it publishes."""
+    """One watcher of all runs: a buffer, bounded in bytes, that the hub fills
+    as it publishes."""
 
     workflow_id: str
     kinds: Collection[events_pb2.EventKind]
-    limit: int
+    limit_bytes: int
     _close: Callable[[Subscription], None]
-    buffer: deque[events_pb2.Event] = field(default_factory=deque)
+    buffer: deque[tuple[events_pb2.Event, int]] = field(default_factory=deque)
+    buffered_bytes: int = 0
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     overflowed: bool = False
 
-    def offer(self, workflow_id: str, events: list[events_pb2.Event]) -> None:
+    def offer(self, workflow_id: str, events: list[tuple[events_pb2.Event, int]]) -> None:
         if self.overflowed or (self.workflow_id and workflow_id != self.workflow_id):
             return
-        for event in events:
+        for event, size in events:
             if self.kinds and event.kind not in self.kinds:
                 continue
-            if len(self.buffer) >= self.limit:
+            if self.buffered_bytes + size > self.limit_bytes:
                 self.overflowed = True
                 break
-            self.buffer.append(event)
+            self.buffer.append((event, size))
+            self.buffered_bytes += size
         self.ready.set()
+
+    def _take(self) -> list[events_pb2.Event]:
+        batch: list[events_pb2.Event] = []
+        size = 0
+        while self.buffer and (not batch or size + self.buffer[0][1] <= BATCH_BYTES):
+            event, event_size = self.buffer.popleft()
+            batch.append(event)
+            size += event_size
+        self.buffered_bytes -= size
+        return batch
 
     async def batches(self) -> AsyncIterator[list[events_pb2.Event]]:
         """What was published since the last batch, as it comes; ends the
@@ -60,13 +96,14 @@ class Subscription:
         try:
             while True:
                 if self.buffer:
-                    batch = list(self.buffer)
-                    self.buffer.clear()
-                    yield batch
+                    yield self._take()
+                    continue
                 if self.overflowed:
                     raise ResourceExhausted(
-                        f"this watcher fell more than {self.limit} events behind; "
-                        "reconnect, and use WatchRun with after_sequence to catch up on a run",
+                        f"this watcher fell more than {self.limit_bytes} bytes of events behind "
+                        "(runner option --limit watch_buffer_bytes=N) and was ended; call "
+                        "WatchRuns again for live events, and catch up on each run with "
+                        "WatchRun from the last sequence you saw (after_sequence)",
                         reason=Reason.WATCHER_TOO_SLOW,
                     )
                 self.ready.clear()
@@ -76,9 +113,9 @@ class Subscription:
 
 
 class EventHub:
-    def __init__(self, tail_size: int = 512, subscriber_buffer: int = 4096) -> None:
+    def __init__(self, tail_size: int = 512, subscriber_bytes: int = 16 * 1024 * 1024) -> None:
         self._tail_size = tail_size
-        self._subscriber_buffer = subscriber_buffer
+        self._subscriber_bytes = subscriber_bytes
         self._runs: dict[str, _RunTail] = {}
         self._subscribers: set[Subscription] = set()
 
@@ -92,8 +129,10 @@ class EventHub:
         """Announce events that are committed, in sequence order."""
         if not events:
             return
-        for subscriber in self._subscribers:
-            subscriber.offer(workflow_id, events)
+        if self._subscribers:
+            sized = [(e, e.ByteSize()) for e in events]
+            for subscriber in self._subscribers:
+                subscriber.offer(workflow_id, sized)
         tail = self._tail(run_id)
         tail.events.extend(events)
         tail.last_sequence = events[-1].sequence
@@ -148,7 +187,7 @@ class EventHub:
     ) -> Subscription:
         """Live events of every run (or one workflow's runs) from now on."""
         subscription = Subscription(
-            workflow_id, frozenset(kinds), self._subscriber_buffer, self._subscribers.discard
+            workflow_id, frozenset(kinds), self._subscriber_bytes, self._subscribers.discard
         )
         self._subscribers.add(subscription)
         return subscription

@@ -9,12 +9,15 @@ from dataclasses import dataclass
 from stepline.v1 import executor_pb2, workflow_pb2
 
 from ..store import Store
+from .conditions import ConditionEvaluator
 from .edges import EdgeKind
 from .errors import FailedPrecondition, InvalidArgument, NotFound, Reason
 from .graph import Graph
 from .inputs import accepts_any, accepts_type, type_list
+from .limits import Limits
 from .ports import ExecutorCallError, ExecutorPort
 from .routing import BATCH_TYPE
+from .validation import check_id
 
 DESCRIBE_TIMEOUT = 5.0
 
@@ -27,13 +30,21 @@ class Workflow:
 
 
 class WorkflowRegistry:
-    def __init__(self, store: Store, executors: ExecutorPort) -> None:
+    def __init__(
+        self,
+        store: Store,
+        executors: ExecutorPort,
+        conditions: ConditionEvaluator,
+        limits: Limits,
+    ) -> None:
         self._store = store
         self._executors = executors
+        self._conditions = conditions
+        self._limits = limits
         self._compiled: dict[str, Workflow] = {}
 
     async def register(self, definition: workflow_pb2.WorkflowDefinition) -> Workflow:
-        graph = Graph.compile(definition)
+        graph = await self._compile(definition)
         described = await self._describe_all(graph)
         workflow = self._bind(graph, described)
         _check_edge_types(graph, workflow.accepts, described)
@@ -46,6 +57,7 @@ class WorkflowRegistry:
         workflow = self._compiled.get(workflow_id)
         if workflow is not None:
             return workflow
+        check_id(workflow_id, "workflow_id", self._limits.id_length)
         stored = await self._store.get_workflow(workflow_id)
         if stored is None:
             raise NotFound(
@@ -53,12 +65,14 @@ class WorkflowRegistry:
                 reason=Reason.WORKFLOW_NOT_FOUND,
                 context={"workflow_id": workflow_id},
             )
-        graph = Graph.compile(stored[0])
+        # Checked again: it may have been stored by a runner with looser checks.
+        graph = await self._compile(stored[0])
         workflow = self._bind(graph, await self._describe_all(graph))
         self._compiled[workflow_id] = workflow
         return workflow
 
     async def definition(self, workflow_id: str) -> tuple[workflow_pb2.WorkflowDefinition, str]:
+        check_id(workflow_id, "workflow_id", self._limits.id_length)
         stored = await self._store.get_workflow(workflow_id)
         if stored is None:
             raise NotFound(
@@ -67,6 +81,11 @@ class WorkflowRegistry:
                 context={"workflow_id": workflow_id},
             )
         return stored
+
+    async def _compile(self, definition: workflow_pb2.WorkflowDefinition) -> Graph:
+        graph = Graph.compile(definition, self._limits)
+        await self._conditions.check(graph.expressions)
+        return graph
 
     async def _describe_all(self, graph: Graph) -> dict[str, executor_pb2.DescribeResponse]:
         endpoints = sorted({n.endpoint for n in graph.nodes.values()})

@@ -8,7 +8,7 @@ from stepline.v1 import payload_pb2
 
 from .errors import FailedPrecondition, InvalidArgument, NotFound, Reason
 from .state import RunState
-from .validation import check_payload
+from .validation import check_payload, short
 
 
 def accept_responses(
@@ -24,25 +24,25 @@ def accept_responses(
             context={"run_id": state.run_id},
         )
     for request_id, payload in responses.items():
-        check_payload(payload, f"response to {request_id}")
+        check_payload(payload, f"response to {short(request_id)}")
         request = state.pending_requests.get(request_id)
         if request is None:
             if request_id in answered:
                 raise FailedPrecondition(
-                    f"request {request_id!r} was already answered",
+                    f"request {short(request_id)} was already answered",
                     reason=Reason.ALREADY_ANSWERED,
                     context={"run_id": state.run_id, "request_id": request_id},
                 )
-            pending = ", ".join(sorted(state.pending_requests)) or "none"
+            pending = short(", ".join(sorted(state.pending_requests)), 200) or "none"
             raise NotFound(
-                f"run {state.run_id!r} has no request {request_id!r}; pending: {pending}",
+                f"run {state.run_id!r} has no request {short(request_id)}; pending: {pending}",
                 reason=Reason.REQUEST_NOT_FOUND,
                 context={"run_id": state.run_id, "request_id": request_id},
             )
         if request.response_type and payload.type_name != request.response_type:
             raise InvalidArgument(
-                f"request {request_id!r} wants a response of type {request.response_type!r}, "
-                f"not {payload.type_name!r}",
+                f"request {short(request_id)} wants a response of type "
+                f"{request.response_type!r}, not {short(payload.type_name)}",
                 reason=Reason.RESPONSE_TYPE_MISMATCH,
                 context={"run_id": state.run_id, "request_id": request_id},
             )

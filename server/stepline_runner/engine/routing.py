@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from stepline.v1 import payload_pb2
 
-from .conditions import message_value
+from .conditions import ConditionError, Expression, Verdicts
 from .edges import CompiledEdge, EdgeKind
 from .graph import Graph
 from .inputs import accepts_type, type_list
@@ -23,8 +24,18 @@ class RoutingResult:
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (executor id, text)
 
 
-class ConditionError(Exception):
-    """A condition or selection could not be evaluated on a message."""
+__all__ = ["BATCH_TYPE", "ConditionError", "RoutingResult", "queries", "route"]
+
+
+def queries(graph: Graph, sent: list[payload_pb2.Message]) -> list[tuple[int, Expression]]:
+    """The (message index, expression) pairs `route` needs verdicts for."""
+    return [
+        (i, expression)
+        for i, message in enumerate(sent)
+        if not message.target_id or graph.connected(message.source_id, message.target_id)
+        for edge in graph.edges_from(message.source_id)
+        for expression in edge.expressions
+    ]
 
 
 def route(
@@ -32,11 +43,14 @@ def route(
     sent: list[payload_pb2.Message],
     fan_in: dict[int, list[payload_pb2.Message]],
     accepts: Mapping[str, frozenset[str]],
+    verdicts: Verdicts,
 ) -> RoutingResult:
     """Route messages sent in one superstep, in send order.
 
     `fan_in` (edge index -> buffered messages) is updated in place. `accepts`
     holds each executor's input types; an executor without an entry takes all.
+    `verdicts` holds what the expressions said of each message (`queries`).
+    Raises `ConditionError` for an expression that failed on a message.
     """
     result = RoutingResult()
 
@@ -58,7 +72,7 @@ def route(
             )
         )
 
-    for message in sent:
+    for index, message in enumerate(sent):
         source = message.source_id
         explicit = message.target_id
         if explicit and not graph.connected(source, explicit):
@@ -68,7 +82,7 @@ def route(
             continue
         routed = False
         for edge in graph.edges_from(source):
-            targets = _targets(edge, message)
+            targets = _targets(edge, partial(verdicts.of, index))
             if explicit:
                 targets = [t for t in targets if t == explicit] or (
                     [explicit] if edge.kind is EdgeKind.FAN_IN and explicit in edge.targets else []
@@ -88,36 +102,22 @@ def route(
     return result
 
 
-def _targets(edge: CompiledEdge, message: payload_pb2.Message) -> list[str]:
+def _targets(edge: CompiledEdge, verdict: Callable[[Expression], Any]) -> list[str]:
     if edge.kind is EdgeKind.FAN_IN:
         return list(edge.targets)
-    value: Any = None
-    if edge.condition or edge.selection or edge.cases:
-        value = message_value(message.payload)
-    type_name = message.payload.type_name
-    try:
-        if edge.kind is EdgeKind.DIRECT:
-            if edge.condition and edge.condition.evaluate(value, type_name) is not True:
-                return []
+    if edge.kind is EdgeKind.DIRECT:
+        if edge.condition and verdict(edge.condition) is not True:
+            return []
+        return list(edge.targets)
+    if edge.kind is EdgeKind.FAN_OUT:
+        if edge.selection is None:
             return list(edge.targets)
-        if edge.kind is EdgeKind.FAN_OUT:
-            if edge.selection is None:
-                return list(edge.targets)
-            chosen = edge.selection.evaluate(value, type_name)
-            if not isinstance(chosen, list):
-                raise ConditionError(f"selection returned {chosen!r}, not a list of ids")
-            return [t for t in edge.targets if t in chosen]
-        for condition, target in edge.cases:
-            if condition.evaluate(value, type_name) is True:
-                return [target]
-        return [edge.default_target]
-    except ConditionError:
-        raise
-    except Exception as exc:
-        where = edge.expressions[0].where
-        raise ConditionError(
-            f"{where}: evaluating on a {type_name!r} message failed: {type(exc).__name__}: {exc}"
-        ) from exc
+        chosen = verdict(edge.selection)
+        return [t for t in edge.targets if t in chosen]
+    for condition, target in edge.cases:
+        if verdict(condition) is True:
+            return [target]
+    return [edge.default_target]
 
 
 def _buffer(

@@ -15,10 +15,12 @@ from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
 from ..statuses import is_terminal
 from ..store import RunDeletion, RunUpdate, Store
 from . import events as ev
+from .conditions import ConditionEvaluator
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Reason
 from .graph import check_policy
 from .hub import EventHub
 from .inputs import accepts_type, type_list
+from .limits import Limits
 from .ports import ExecutorPort
 from .recovery import RetryPolicy
 from .registry import Workflow, WorkflowRegistry
@@ -27,7 +29,14 @@ from .run_filter import run_filter
 from .runlog import RunLog
 from .state import RunState
 from .supervisor import Supervisor
-from .validation import check_payload, check_run_id, check_token, clamp_page_size
+from .validation import (
+    check_id,
+    check_payload,
+    check_run_id,
+    check_token,
+    clamp_page_size,
+    short,
+)
 from .watch import follow_run
 
 E = events_pb2
@@ -40,14 +49,19 @@ class Runner:
         executors: ExecutorPort,
         hub: EventHub | None = None,
         retry: RetryPolicy | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.store = store
         self.executors = executors
-        self.hub = hub or EventHub()
+        self.limits = limits or Limits()
+        self.hub = hub or EventHub(subscriber_bytes=self.limits.watch_buffer_bytes)
         self.retry = retry or RetryPolicy()
-        self.workflows = WorkflowRegistry(store, executors)
+        self.conditions = ConditionEvaluator(self.limits.cel_budget)
+        self.workflows = WorkflowRegistry(store, executors, self.conditions, self.limits)
         self.log = RunLog(store, self.hub)
-        self.runs = Supervisor(store, executors, self.log, self.workflows, self.retry)
+        self.runs = Supervisor(
+            store, executors, self.log, self.workflows, self.retry, self.conditions
+        )
 
     # -- workflows
 
@@ -126,6 +140,7 @@ class Runner:
         return await self.get_run(run_id)
 
     async def get_run(self, run_id: str) -> runner_pb2.Run:
+        check_run_id(run_id)
         run = await self.store.get_run(run_id)
         if run is None:
             raise NotFound(
@@ -145,6 +160,7 @@ class Runner:
         """Runs newest first: of one workflow if given, in one of `statuses` if
         any, created in [created_after, created_before) where those are set."""
         size = clamp_page_size(page_size)
+        check_id(workflow_id, "workflow_id", self.limits.id_length, required=False)
         check_token(page_token)
         where = run_filter(statuses, created_after, created_before)
         return await self.store.list_runs(workflow_id, size, page_token, where)
@@ -290,6 +306,8 @@ class Runner:
     ) -> runner_pb2.Run:
         """Answer open requests of a run that waits for input; it goes on at once."""
         self.runs.check_open()
+        for request_id in responses:
+            check_id(request_id, "request id", self.limits.id_length)
         async with self.runs.lock(run_id):
             run = await self.get_run(run_id)
             if self.runs.is_active(run_id) or run.status != E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS:
@@ -372,16 +390,11 @@ class Runner:
         return await self.store.delete_checkpoint(run.run_id, checkpoint_id)
 
     async def _checkpoint(self, checkpoint_id: str, include_content: bool) -> runner_pb2.Checkpoint:
-        if not checkpoint_id:
-            raise InvalidArgument(
-                "checkpoint_id is required",
-                reason=Reason.MISSING_FIELD,
-                context={"field": "checkpoint_id"},
-            )
+        check_id(checkpoint_id, "checkpoint_id", self.limits.id_length)
         checkpoint = await self.store.get_checkpoint(checkpoint_id, include_content)
         if checkpoint is None:
             raise NotFound(
-                f"no checkpoint {checkpoint_id!r}",
+                f"no checkpoint {short(checkpoint_id)}",
                 reason=Reason.CHECKPOINT_NOT_FOUND,
                 context={"checkpoint_id": checkpoint_id},
             )
@@ -413,6 +426,7 @@ class Runner:
     ) -> AsyncIterator[list[events_pb2.Event]]:
         """Live events of every run, or of one workflow's runs, in batches."""
         if workflow_id:
+            check_id(workflow_id, "workflow_id", self.limits.id_length)
             await self.workflows.definition(workflow_id)
         async for batch in self.hub.subscribe_all(workflow_id, frozenset(kinds)).batches():
             yield batch
@@ -427,6 +441,7 @@ class Runner:
     async def close(self) -> None:
         """Stop driving runs. They stay as stored, to be resumed on restart."""
         await self.runs.close()
+        await self.conditions.close()
 
 
 def _check_signature(checkpoint: runner_pb2.Checkpoint, workflow: Workflow) -> None:

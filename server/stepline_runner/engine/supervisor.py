@@ -15,8 +15,9 @@ from ..statuses import is_running, is_terminal
 from ..store import RunUpdate, Store
 from ..store.states import CorruptBlob
 from . import events as ev
+from .conditions import ConditionEvaluator
 from .driver import RunDriver
-from .errors import FailedPrecondition, Reason, Unavailable
+from .errors import FailedPrecondition, InvalidArgument, Reason, Unavailable
 from .ports import ExecutorCallError, ExecutorPort
 from .recovery import RetryPolicy, restore_with_retries
 from .registry import Workflow, WorkflowRegistry
@@ -35,8 +36,10 @@ class Supervisor:
         log: RunLog,
         workflows: WorkflowRegistry,
         retry: RetryPolicy,
+        conditions: ConditionEvaluator,
     ) -> None:
         self.store = store
+        self.conditions = conditions
         self.executors = executors
         self.log = log
         self.workflows = workflows
@@ -119,6 +122,15 @@ class Supervisor:
                     failure = ("ExecutorUnavailable", str(exc))
                 else:
                     await asyncio.sleep(pause)  # backoff before the next attempt
+            except InvalidArgument as exc:
+                # Stored by an older runner with looser checks: never run it
+                # (its condition might crash or freeze us at every restart).
+                failure = (
+                    "WorkflowRefused",
+                    f"this runner refuses the stored definition of workflow "
+                    f"{run.workflow_id!r}: {exc}; register a fixed definition, then resume "
+                    f"the run from checkpoint {run.latest_checkpoint_id}",
+                )
         if workflow is not None and workflow.graph.signature != run.graph_signature:
             failure = (
                 "GraphChanged",
@@ -183,6 +195,7 @@ class Supervisor:
             status,
             self.retry,
             restore_first,
+            conditions=self.conditions,
         )
         driver.calls.incarnations.update(incarnations or {})
         task = asyncio.create_task(self._drive(driver), name=f"run-{state.run_id}")

@@ -9,7 +9,7 @@ from stepline.v1 import events_pb2, runner_pb2
 from ..statuses import ends_run, is_terminal
 from ..store import Store
 from .errors import NotFound, Reason
-from .hub import EventHub
+from .hub import EventHub, split
 
 READ_BATCH = 256
 
@@ -51,5 +51,5 @@ async def follow_run(
             ended = True
         seen = batch[-1].sequence
         chosen = [e for e in batch if e.kind in kinds] if kinds else batch
-        if chosen:
-            yield chosen
+        for part in split(chosen):
+            yield part
