@@ -12,17 +12,24 @@ from stepline.v1 import events_pb2, payload_pb2, workflow_pb2
 from ..statuses import is_running
 from ..store import NewCheckpoint, RunUpdate, Store
 from . import events as ev
-from .calls import RunCalls, SaveFailed
+from .calls import Outcome, RunCalls, SaveFailed
 from .conditions import ConditionEvaluator
 from .ports import ExecutorCallError, ExecutorPort
 from .recovery import ExecutorLost, RetryPolicy, restore_with_retries
 from .routing import ConditionError, queries, route
 from .runlog import RunLog
 from .state import RunState
-from .validation import ID_LENGTH, short, valid_id
+from .superstep import (
+    CollectError,
+    Delivery,
+    checkpoint_due,
+    collect,
+    failed_events,
+    plan,
+    warning_events,
+)
 
 E = events_pb2
-Mode = workflow_pb2.CheckpointPolicy
 
 
 class RunDriver:
@@ -157,126 +164,39 @@ class RunDriver:
     async def _superstep(self) -> bool:
         """Run one superstep and commit it; False when the run failed."""
         state = self.state
-        step = state.superstep + 1
-        inboxes: dict[str, list[payload_pb2.Message]] = {}
-        for message in state.pending:
-            inboxes.setdefault(message.target_id, []).append(message)
-        responses: dict[str, list[payload_pb2.InputResponse]] = {}
-        for answer in state.pending_responses:
-            responses.setdefault(answer.request.executor_id, []).append(answer)
-        invoked = [n for n in state.graph.nodes if n in inboxes or n in responses]
-
-        events = [ev.event(E.EVENT_KIND_SUPERSTEP_STARTED, step)]
-        events += [ev.event(E.EVENT_KIND_EXECUTOR_INVOKED, step, executor_id=x) for x in invoked]
-        attempt = self.deliveries[step] = self.deliveries.get(step, 0) + 1
-        outcomes = await asyncio.gather(
-            *(
-                self.calls.execute(
-                    x,
-                    step,
-                    inboxes.get(x, []),
-                    responses.get(x, []),
-                    state.shared_state,
-                    attempt=attempt,
-                )
-                for x in invoked
-            )
-        )
+        delivery = plan(state)
+        step = delivery.step
+        events = delivery.started()
+        outcomes = await self._execute(delivery)
         lost = [o.lost for o in outcomes if o.lost]
         if lost:
             raise ExecutorLost(lost[0])
-        failed = [o for o in outcomes if o.error is not None]
-        if failed:
-            for o in failed:
-                events.append(
-                    ev.event(
-                        E.EVENT_KIND_EXECUTOR_FAILED, step, executor_id=o.executor_id, error=o.error
-                    )
-                )
-            assert failed[0].error is not None
-            await self._fail(failed[0].error, events, step)
+        errors = [o.error for o in outcomes if o.error is not None]
+        if errors:
+            await self._fail(errors[0], events + failed_events(step, errors), step)
             return False
-
-        # What the executors produced goes in the log only if the superstep
-        # completes: a failure now means it runs again on resume.
-        produced: list[events_pb2.Event] = []
-        sent: list[payload_pb2.Message] = []
-        shared_state = dict(state.shared_state)
-        requests = dict(state.pending_requests)
-        for o in outcomes:
-            assert o.response is not None
-            r = o.response
-            x = o.executor_id
-            produced.append(ev.event(E.EVENT_KIND_EXECUTOR_COMPLETED, step, executor_id=x))
-            produced += [
-                ev.event(E.EVENT_KIND_OUTPUT, step, executor_id=x, data=p) for p in r.outputs
-            ]
-            produced += [
-                ev.event(E.EVENT_KIND_CUSTOM, step, executor_id=x, name=c.name, data=c.data)
-                for c in r.events
-            ]
-            for i, request in enumerate(r.requests):
-                pending = payload_pb2.InputRequest()
-                pending.CopyFrom(request)
-                pending.request_id = request.request_id or f"{state.run_id}:{step}:{x}:{i}"
-                pending.executor_id = x
-                pending.superstep = step
-                if not valid_id(pending.request_id):
-                    error = payload_pb2.ErrorInfo(
-                        type="InvalidRequestId",
-                        message=f"executor {x!r} asked with request id "
-                        f"{short(pending.request_id)}: ids are 1-{ID_LENGTH} printable ASCII "
-                        "characters without spaces",
-                        executor_id=x,
-                    )
-                    await self._fail(error, events, step)
-                    return False
-                if pending.request_id in requests:
-                    error = payload_pb2.ErrorInfo(
-                        type="DuplicateRequestId",
-                        message=f"executor {x!r} asked again with request id "
-                        f"{pending.request_id!r}, which is still open; ids must be unique",
-                        executor_id=x,
-                    )
-                    await self._fail(error, events, step)
-                    return False
-                requests[pending.request_id] = pending
-                produced.append(
-                    ev.event(E.EVENT_KIND_REQUEST_INFO, step, executor_id=x, request=pending)
-                )
-            for write in r.shared_state_writes:
-                if write.delete:
-                    shared_state.pop(write.key, None)
-                else:
-                    shared_state[write.key] = write.value
-            for message in r.sent:
-                message.source_id = x
-                sent.append(message)
-
-        fan_in = {i: list(m) for i, m in state.fan_in.items()}
+        answers = [(o.executor_id, o.response) for o in outcomes if o.response is not None]
         try:
-            verdicts = await self.conditions.verdicts(queries(state.graph, sent), sent)
-            routed = route(state.graph, sent, fan_in, self.accepts, verdicts)
-        except ConditionError as exc:
-            await self._fail(
-                payload_pb2.ErrorInfo(type="RoutingError", message=str(exc)), events, step
+            collected = collect(
+                state.run_id, step, answers, state.shared_state, state.pending_requests
             )
+            sent = collected.sent
+            verdicts = await self.conditions.verdicts(queries(state.graph, sent), sent)
+            routed = route(state.graph, sent, state.fan_in, self.accepts, verdicts)
+        except CollectError as exc:
+            await self._fail(exc.error, events, step)
             return False
-        events += produced
-        events += [
-            ev.event(E.EVENT_KIND_WARNING, step, executor_id=x, message=text)
-            for x, text in routed.warnings
-        ]
-
-        state.superstep = step
-        state.pending = routed.deliveries
-        state.fan_in = fan_in
-        state.shared_state = shared_state
-        state.pending_requests = requests
-        state.pending_responses = []
-        self.dirty.update(invoked)
-        status = self.state.settled_status
-        if self._checkpoint_due(step, status):
+        except ConditionError as exc:
+            error = payload_pb2.ErrorInfo(type="RoutingError", message=str(exc))
+            await self._fail(error, events, step)
+            return False
+        events += collected.events + warning_events(step, routed.warnings)
+        state.advance(
+            step, routed.deliveries, routed.fan_in, collected.shared_state, collected.requests
+        )
+        self.dirty.update(delivery.invoked)
+        status = state.settled_status
+        if checkpoint_due(self.policy, step, status):
             return await self._checkpoint(events, status)
         events.append(ev.event(E.EVENT_KIND_SUPERSTEP_COMPLETED, step))
         if status != self.status:
@@ -285,11 +205,24 @@ class RunDriver:
         self.held += events
         return True
 
-    def _checkpoint_due(self, step: int, status: E.RunStatus) -> bool:
-        mode = self.policy.mode
-        if mode in (Mode.MODE_UNSPECIFIED, Mode.MODE_EVERY_SUPERSTEP) or not is_running(status):
-            return True
-        return mode == Mode.MODE_EVERY_N_SUPERSTEPS and step % self.policy.every_n == 0
+    async def _execute(self, delivery: Delivery) -> list[Outcome]:
+        """Execute on every invoked executor at once; `attempt` counts how
+        often this superstep was delivered since the last checkpoint."""
+        step = delivery.step
+        attempt = self.deliveries[step] = self.deliveries.get(step, 0) + 1
+        return await asyncio.gather(
+            *(
+                self.calls.execute(
+                    x,
+                    step,
+                    delivery.inboxes.get(x, []),
+                    delivery.responses.get(x, []),
+                    self.state.shared_state,
+                    attempt=attempt,
+                )
+                for x in delivery.invoked
+            )
+        )
 
     async def _checkpoint(self, events: list[events_pb2.Event], status: E.RunStatus) -> bool:
         """Save the states of who ran since the last checkpoint, then commit the

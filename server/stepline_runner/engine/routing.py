@@ -21,6 +21,7 @@ PROTOBUF = "application/x-protobuf"
 @dataclass
 class RoutingResult:
     deliveries: list[payload_pb2.Message] = field(default_factory=list)
+    fan_in: dict[int, list[payload_pb2.Message]] = field(default_factory=dict)
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (executor id, text)
 
 
@@ -41,18 +42,20 @@ def queries(graph: Graph, sent: list[payload_pb2.Message]) -> list[tuple[int, Ex
 def route(
     graph: Graph,
     sent: list[payload_pb2.Message],
-    fan_in: dict[int, list[payload_pb2.Message]],
+    fan_in: Mapping[int, list[payload_pb2.Message]],
     accepts: Mapping[str, frozenset[str]],
     verdicts: Verdicts,
 ) -> RoutingResult:
     """Route messages sent in one superstep, in send order.
 
-    `fan_in` (edge index -> buffered messages) is updated in place. `accepts`
-    holds each executor's input types; an executor without an entry takes all.
-    `verdicts` holds what the expressions said of each message (`queries`).
-    Raises `ConditionError` for an expression that failed on a message.
+    `fan_in` (edge index -> buffered messages) is what fan-in edges held
+    before; the result holds it after, and the inputs are not changed.
+    `accepts` holds each executor's input types; an executor without an
+    entry takes all. `verdicts` holds what the expressions said of each
+    message (`queries`). Raises `ConditionError` for an expression that
+    failed on a message.
     """
-    result = RoutingResult()
+    result = RoutingResult(fan_in={i: list(m) for i, m in fan_in.items()})
 
     def deliver(target: str, message: payload_pb2.Message) -> None:
         types = accepts.get(target, frozenset())
@@ -91,7 +94,7 @@ def route(
                 continue
             routed = True
             if edge.kind is EdgeKind.FAN_IN:
-                _buffer(edge, message, fan_in, deliver)
+                _buffer(edge, message, result.fan_in, deliver)
             else:
                 for target in targets:
                     deliver(target, message)

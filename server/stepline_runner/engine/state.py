@@ -36,6 +36,23 @@ class RunState:
         """The run's status if nothing fails: see `statuses.settled`."""
         return settled(self.has_work, bool(self.pending_requests))
 
+    def advance(
+        self,
+        step: int,
+        pending: list[payload_pb2.Message],
+        fan_in: dict[int, list[payload_pb2.Message]],
+        shared_state: dict[str, payload_pb2.Payload],
+        pending_requests: dict[str, payload_pb2.InputRequest],
+    ) -> None:
+        """Superstep `step` completed: it delivered the answered requests, and
+        left these messages, fan-in buffers, shared state and open requests."""
+        self.superstep = step
+        self.pending = pending
+        self.fan_in = fan_in
+        self.shared_state = shared_state
+        self.pending_requests = pending_requests
+        self.pending_responses = []
+
     def checkpoint(
         self, parent_checkpoint_id: str, changed: frozenset[str] | None = None
     ) -> NewCheckpoint:
