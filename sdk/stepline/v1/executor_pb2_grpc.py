@@ -29,6 +29,19 @@ class ExecutorServiceStub:
     """Implemented by executor services, in any language. A service hosts one or
     more executor types and serves many runs at once; state belongs to one
     (run_id, executor_id) pair and is never shared between runs.
+
+    Statuses. What each call returns on failure is listed with it; the
+    runner treats UNAVAILABLE from any call as "the service may have lost its
+    memory" and rolls the run back to its last checkpoint, and any other
+    status not listed fails the run (Execute: ExecutorCallFailed;
+    SaveCheckpoint: SaveCheckpointFailed).
+
+    Limits. Servers must accept and send messages of up to 128 MiB
+    (134217728 bytes; gRPC's default is 4 MiB). A state must be at most
+    127 MiB (133169152 bytes). Execute runs under the node's
+    `execute_timeout` as its deadline (none when unset): past it the run fails
+    (ExecuteDeadlineExceeded). The runner gives RestoreCheckpoint 2 s (waiting
+    that long for a service that is starting) and EndRun 5 s.
     """
 
     def __init__(self, channel):
@@ -68,17 +81,35 @@ class ExecutorServiceServicer:
     """Implemented by executor services, in any language. A service hosts one or
     more executor types and serves many runs at once; state belongs to one
     (run_id, executor_id) pair and is never shared between runs.
+
+    Statuses. What each call returns on failure is listed with it; the
+    runner treats UNAVAILABLE from any call as "the service may have lost its
+    memory" and rolls the run back to its last checkpoint, and any other
+    status not listed fails the run (Execute: ExecutorCallFailed;
+    SaveCheckpoint: SaveCheckpointFailed).
+
+    Limits. Servers must accept and send messages of up to 128 MiB
+    (134217728 bytes; gRPC's default is 4 MiB). A state must be at most
+    127 MiB (133169152 bytes). Execute runs under the node's
+    `execute_timeout` as its deadline (none when unset): past it the run fails
+    (ExecuteDeadlineExceeded). The runner gives RestoreCheckpoint 2 s (waiting
+    that long for a service that is starting) and EndRun 5 s.
     """
 
     def Describe(self, request, context):
-        """What the service hosts, and who it is (incarnation_id).
+        """What the service hosts, and who it is (incarnation_id). Never fails.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Execute(self, request, context):
-        """Deliver one superstep's messages to one (run, executor).
+        """Deliver one superstep's messages to one (run, executor), creating the
+        object of `executor_type` if the pair is new.
+        NOT_FOUND: the service hosts no `executor_type`. A handler that raises,
+        or a message or response no handler takes or that cannot be decoded,
+        is not a status: return OK with `ExecuteResponse.error` set (the run
+        fails with it). UNAVAILABLE: rolls the run back.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -86,6 +117,10 @@ class ExecutorServiceServicer:
 
     def SaveCheckpoint(self, request, context):
         """Return the state of one (run, executor).
+        FAILED_PRECONDITION: no object for the pair (it never ran here, its run
+        ended, or the process restarted); the runner rolls the run back rather
+        than checkpoint a wrong state. RESOURCE_EXHAUSTED: the state is over
+        127 MiB (say so in the message). NOT_FOUND: an unknown `executor_type`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -93,13 +128,15 @@ class ExecutorServiceServicer:
 
     def RestoreCheckpoint(self, request, context):
         """Replace the state of one (run, executor), creating it if needed.
+        NOT_FOUND: an unknown `executor_type`. INVALID_ARGUMENT: a state the
+        executor cannot read (unknown content type, bad JSON, another shape).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def EndRun(self, request, context):
-        """Release a run's executor objects.
+        """Release a run's executor objects. Never fails: an unknown run releases 0.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -145,6 +182,19 @@ class ExecutorService:
     """Implemented by executor services, in any language. A service hosts one or
     more executor types and serves many runs at once; state belongs to one
     (run_id, executor_id) pair and is never shared between runs.
+
+    Statuses. What each call returns on failure is listed with it; the
+    runner treats UNAVAILABLE from any call as "the service may have lost its
+    memory" and rolls the run back to its last checkpoint, and any other
+    status not listed fails the run (Execute: ExecutorCallFailed;
+    SaveCheckpoint: SaveCheckpointFailed).
+
+    Limits. Servers must accept and send messages of up to 128 MiB
+    (134217728 bytes; gRPC's default is 4 MiB). A state must be at most
+    127 MiB (133169152 bytes). Execute runs under the node's
+    `execute_timeout` as its deadline (none when unset): past it the run fails
+    (ExecuteDeadlineExceeded). The runner gives RestoreCheckpoint 2 s (waiting
+    that long for a service that is starting) and EndRun 5 s.
     """
 
     @staticmethod

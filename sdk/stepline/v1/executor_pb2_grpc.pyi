@@ -30,6 +30,19 @@ class ExecutorServiceStub:
     """Implemented by executor services, in any language. A service hosts one or
     more executor types and serves many runs at once; state belongs to one
     (run_id, executor_id) pair and is never shared between runs.
+
+    Statuses. What each call returns on failure is listed with it; the
+    runner treats UNAVAILABLE from any call as "the service may have lost its
+    memory" and rolls the run back to its last checkpoint, and any other
+    status not listed fails the run (Execute: ExecutorCallFailed;
+    SaveCheckpoint: SaveCheckpointFailed).
+
+    Limits. Servers must accept and send messages of up to 128 MiB
+    (134217728 bytes; gRPC's default is 4 MiB). A state must be at most
+    127 MiB (133169152 bytes). Execute runs under the node's
+    `execute_timeout` as its deadline (none when unset): past it the run fails
+    (ExecuteDeadlineExceeded). The runner gives RestoreCheckpoint 2 s (waiting
+    that long for a service that is starting) and EndRun 5 s.
     """
 
     @_typing.overload
@@ -37,39 +50,93 @@ class ExecutorServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> ExecutorServiceAsyncStub: ...
     Describe: _grpc.UnaryUnaryMultiCallable[_executor_pb2.DescribeRequest, _executor_pb2.DescribeResponse]
-    """What the service hosts, and who it is (incarnation_id)."""
+    """What the service hosts, and who it is (incarnation_id). Never fails."""
     Execute: _grpc.UnaryUnaryMultiCallable[_executor_pb2.ExecuteRequest, _executor_pb2.ExecuteResponse]
-    """Deliver one superstep's messages to one (run, executor)."""
+    """Deliver one superstep's messages to one (run, executor), creating the
+    object of `executor_type` if the pair is new.
+    NOT_FOUND: the service hosts no `executor_type`. A handler that raises,
+    or a message or response no handler takes or that cannot be decoded,
+    is not a status: return OK with `ExecuteResponse.error` set (the run
+    fails with it). UNAVAILABLE: rolls the run back.
+    """
     SaveCheckpoint: _grpc.UnaryUnaryMultiCallable[_executor_pb2.SaveCheckpointRequest, _executor_pb2.SaveCheckpointResponse]
-    """Return the state of one (run, executor)."""
+    """Return the state of one (run, executor).
+    FAILED_PRECONDITION: no object for the pair (it never ran here, its run
+    ended, or the process restarted); the runner rolls the run back rather
+    than checkpoint a wrong state. RESOURCE_EXHAUSTED: the state is over
+    127 MiB (say so in the message). NOT_FOUND: an unknown `executor_type`.
+    """
     RestoreCheckpoint: _grpc.UnaryUnaryMultiCallable[_executor_pb2.RestoreCheckpointRequest, _executor_pb2.RestoreCheckpointResponse]
-    """Replace the state of one (run, executor), creating it if needed."""
+    """Replace the state of one (run, executor), creating it if needed.
+    NOT_FOUND: an unknown `executor_type`. INVALID_ARGUMENT: a state the
+    executor cannot read (unknown content type, bad JSON, another shape).
+    """
     EndRun: _grpc.UnaryUnaryMultiCallable[_executor_pb2.EndRunRequest, _executor_pb2.EndRunResponse]
-    """Release a run's executor objects."""
+    """Release a run's executor objects. Never fails: an unknown run releases 0."""
 
 @_typing.type_check_only
 class ExecutorServiceAsyncStub(ExecutorServiceStub):
     """Implemented by executor services, in any language. A service hosts one or
     more executor types and serves many runs at once; state belongs to one
     (run_id, executor_id) pair and is never shared between runs.
+
+    Statuses. What each call returns on failure is listed with it; the
+    runner treats UNAVAILABLE from any call as "the service may have lost its
+    memory" and rolls the run back to its last checkpoint, and any other
+    status not listed fails the run (Execute: ExecutorCallFailed;
+    SaveCheckpoint: SaveCheckpointFailed).
+
+    Limits. Servers must accept and send messages of up to 128 MiB
+    (134217728 bytes; gRPC's default is 4 MiB). A state must be at most
+    127 MiB (133169152 bytes). Execute runs under the node's
+    `execute_timeout` as its deadline (none when unset): past it the run fails
+    (ExecuteDeadlineExceeded). The runner gives RestoreCheckpoint 2 s (waiting
+    that long for a service that is starting) and EndRun 5 s.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Describe: _aio.UnaryUnaryMultiCallable[_executor_pb2.DescribeRequest, _executor_pb2.DescribeResponse]  # type: ignore[assignment]
-    """What the service hosts, and who it is (incarnation_id)."""
+    """What the service hosts, and who it is (incarnation_id). Never fails."""
     Execute: _aio.UnaryUnaryMultiCallable[_executor_pb2.ExecuteRequest, _executor_pb2.ExecuteResponse]  # type: ignore[assignment]
-    """Deliver one superstep's messages to one (run, executor)."""
+    """Deliver one superstep's messages to one (run, executor), creating the
+    object of `executor_type` if the pair is new.
+    NOT_FOUND: the service hosts no `executor_type`. A handler that raises,
+    or a message or response no handler takes or that cannot be decoded,
+    is not a status: return OK with `ExecuteResponse.error` set (the run
+    fails with it). UNAVAILABLE: rolls the run back.
+    """
     SaveCheckpoint: _aio.UnaryUnaryMultiCallable[_executor_pb2.SaveCheckpointRequest, _executor_pb2.SaveCheckpointResponse]  # type: ignore[assignment]
-    """Return the state of one (run, executor)."""
+    """Return the state of one (run, executor).
+    FAILED_PRECONDITION: no object for the pair (it never ran here, its run
+    ended, or the process restarted); the runner rolls the run back rather
+    than checkpoint a wrong state. RESOURCE_EXHAUSTED: the state is over
+    127 MiB (say so in the message). NOT_FOUND: an unknown `executor_type`.
+    """
     RestoreCheckpoint: _aio.UnaryUnaryMultiCallable[_executor_pb2.RestoreCheckpointRequest, _executor_pb2.RestoreCheckpointResponse]  # type: ignore[assignment]
-    """Replace the state of one (run, executor), creating it if needed."""
+    """Replace the state of one (run, executor), creating it if needed.
+    NOT_FOUND: an unknown `executor_type`. INVALID_ARGUMENT: a state the
+    executor cannot read (unknown content type, bad JSON, another shape).
+    """
     EndRun: _aio.UnaryUnaryMultiCallable[_executor_pb2.EndRunRequest, _executor_pb2.EndRunResponse]  # type: ignore[assignment]
-    """Release a run's executor objects."""
+    """Release a run's executor objects. Never fails: an unknown run releases 0."""
 
 class ExecutorServiceServicer(metaclass=_abc_1.ABCMeta):
     """Implemented by executor services, in any language. A service hosts one or
     more executor types and serves many runs at once; state belongs to one
     (run_id, executor_id) pair and is never shared between runs.
+
+    Statuses. What each call returns on failure is listed with it; the
+    runner treats UNAVAILABLE from any call as "the service may have lost its
+    memory" and rolls the run back to its last checkpoint, and any other
+    status not listed fails the run (Execute: ExecutorCallFailed;
+    SaveCheckpoint: SaveCheckpointFailed).
+
+    Limits. Servers must accept and send messages of up to 128 MiB
+    (134217728 bytes; gRPC's default is 4 MiB). A state must be at most
+    127 MiB (133169152 bytes). Execute runs under the node's
+    `execute_timeout` as its deadline (none when unset): past it the run fails
+    (ExecuteDeadlineExceeded). The runner gives RestoreCheckpoint 2 s (waiting
+    that long for a service that is starting) and EndRun 5 s.
     """
 
     @_abc_1.abstractmethod
@@ -78,7 +145,7 @@ class ExecutorServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _executor_pb2.DescribeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_executor_pb2.DescribeResponse, _abc.Awaitable[_executor_pb2.DescribeResponse]]:
-        """What the service hosts, and who it is (incarnation_id)."""
+        """What the service hosts, and who it is (incarnation_id). Never fails."""
 
     @_abc_1.abstractmethod
     def Execute(
@@ -86,7 +153,13 @@ class ExecutorServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _executor_pb2.ExecuteRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_executor_pb2.ExecuteResponse, _abc.Awaitable[_executor_pb2.ExecuteResponse]]:
-        """Deliver one superstep's messages to one (run, executor)."""
+        """Deliver one superstep's messages to one (run, executor), creating the
+        object of `executor_type` if the pair is new.
+        NOT_FOUND: the service hosts no `executor_type`. A handler that raises,
+        or a message or response no handler takes or that cannot be decoded,
+        is not a status: return OK with `ExecuteResponse.error` set (the run
+        fails with it). UNAVAILABLE: rolls the run back.
+        """
 
     @_abc_1.abstractmethod
     def SaveCheckpoint(
@@ -94,7 +167,12 @@ class ExecutorServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _executor_pb2.SaveCheckpointRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_executor_pb2.SaveCheckpointResponse, _abc.Awaitable[_executor_pb2.SaveCheckpointResponse]]:
-        """Return the state of one (run, executor)."""
+        """Return the state of one (run, executor).
+        FAILED_PRECONDITION: no object for the pair (it never ran here, its run
+        ended, or the process restarted); the runner rolls the run back rather
+        than checkpoint a wrong state. RESOURCE_EXHAUSTED: the state is over
+        127 MiB (say so in the message). NOT_FOUND: an unknown `executor_type`.
+        """
 
     @_abc_1.abstractmethod
     def RestoreCheckpoint(
@@ -102,7 +180,10 @@ class ExecutorServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _executor_pb2.RestoreCheckpointRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_executor_pb2.RestoreCheckpointResponse, _abc.Awaitable[_executor_pb2.RestoreCheckpointResponse]]:
-        """Replace the state of one (run, executor), creating it if needed."""
+        """Replace the state of one (run, executor), creating it if needed.
+        NOT_FOUND: an unknown `executor_type`. INVALID_ARGUMENT: a state the
+        executor cannot read (unknown content type, bad JSON, another shape).
+        """
 
     @_abc_1.abstractmethod
     def EndRun(
@@ -110,6 +191,6 @@ class ExecutorServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _executor_pb2.EndRunRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_executor_pb2.EndRunResponse, _abc.Awaitable[_executor_pb2.EndRunResponse]]:
-        """Release a run's executor objects."""
+        """Release a run's executor objects. Never fails: an unknown run releases 0."""
 
 def add_ExecutorServiceServicer_to_server(servicer: ExecutorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

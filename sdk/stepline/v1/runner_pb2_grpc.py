@@ -27,6 +27,26 @@ if _version_not_supported:
 
 class RunnerServiceStub:
     """Implemented by the Stepline runner.
+
+    Statuses. Besides those listed per call, any call may return:
+    - UNAUTHENTICATED: the runner requires a bearer token (`authorization:
+    Bearer <token>` metadata) and none, or a wrong one, was sent;
+    - UNAVAILABLE: the runner is shutting down, cannot be reached, or its
+    database is locked or unreadable for now; retry;
+    - RESOURCE_EXHAUSTED: a request or response over the message cap,
+    128 MiB (134217728 bytes) each way, or the database's disk is full;
+    - INTERNAL: the runner itself failed (the message says why).
+    Error messages quote at most a short prefix of what was sent. Statuses
+    the runner chooses carry a google.rpc.ErrorInfo in their details
+    (grpc-status-details-bin) whose `reason` names the cause
+    (sdk/stepline/reasons.py lists them).
+
+    Limits. Run ids (`run_id`, `new_run_id`) are 1-128 of [A-Za-z0-9._-],
+    starting with a letter or digit. `page_size` 0 means 50, at most 1000;
+    negative is INVALID_ARGUMENT, and so is a `page_token` that is not one
+    this runner returned for the same list. A payload's `content_type` is
+    empty, "application/json" or "application/x-protobuf", and its
+    `type_name` is required. `max_supersteps` 0 means 100.
     """
 
     def __init__(self, channel):
@@ -119,23 +139,53 @@ class RunnerServiceStub:
 
 class RunnerServiceServicer:
     """Implemented by the Stepline runner.
+
+    Statuses. Besides those listed per call, any call may return:
+    - UNAUTHENTICATED: the runner requires a bearer token (`authorization:
+    Bearer <token>` metadata) and none, or a wrong one, was sent;
+    - UNAVAILABLE: the runner is shutting down, cannot be reached, or its
+    database is locked or unreadable for now; retry;
+    - RESOURCE_EXHAUSTED: a request or response over the message cap,
+    128 MiB (134217728 bytes) each way, or the database's disk is full;
+    - INTERNAL: the runner itself failed (the message says why).
+    Error messages quote at most a short prefix of what was sent. Statuses
+    the runner chooses carry a google.rpc.ErrorInfo in their details
+    (grpc-status-details-bin) whose `reason` names the cause
+    (sdk/stepline/reasons.py lists them).
+
+    Limits. Run ids (`run_id`, `new_run_id`) are 1-128 of [A-Za-z0-9._-],
+    starting with a letter or digit. `page_size` 0 means 50, at most 1000;
+    negative is INVALID_ARGUMENT, and so is a `page_token` that is not one
+    this runner returned for the same list. A payload's `content_type` is
+    empty, "application/json" or "application/x-protobuf", and its
+    `type_name` is required. `max_supersteps` 0 means 100.
     """
 
     def RegisterWorkflow(self, request, context):
-        """Validate and store a workflow definition.
+        """Validate and store a workflow definition (replacing one with the same
+        id), after calling Describe on every executor service it names.
+        INVALID_ARGUMENT: a malformed definition (ids, edges that name unknown
+        nodes, a CEL condition or selection that does not compile, an
+        execute_timeout outside 0..7 days, a bad checkpoint or retention
+        policy), or an edge whose target takes none of the types its source
+        sends, or a fan-in target without a MessageBatch handler.
+        FAILED_PRECONDITION: an executor service did not answer Describe, or does
+        not host a node's type.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetWorkflow(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """NOT_FOUND: no workflow with that id.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListWorkflows(self, request, context):
         """The registered workflows, oldest registration first.
+        INVALID_ARGUMENT: a bad page_size or page_token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -143,25 +193,32 @@ class RunnerServiceServicer:
 
     def StartRun(self, request, context):
         """Start a run: checkpoint 0 is committed before this returns.
+        NOT_FOUND: no such workflow. INVALID_ARGUMENT: a bad `run_id`, input
+        payload or checkpoint policy, or an input type the start executor does
+        not take. ALREADY_EXISTS: `run_id` names a run of another workflow or
+        input (the same workflow and input return that run: retries are safe).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetRun(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """NOT_FOUND: no such run.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListRuns(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Runs, newest first. INVALID_ARGUMENT: a bad page_size or page_token.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CancelRun(self, request, context):
         """Stop a run at once; its last checkpoint stays resumable.
+        NOT_FOUND: no such run. FAILED_PRECONDITION: the run already ended.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -169,14 +226,17 @@ class RunnerServiceServicer:
 
     def DeleteRun(self, request, context):
         """Remove a run that ended: its events, its checkpoints and the state blobs
-        no other run references. FAILED_PRECONDITION while it has not ended.
+        no other run references. NOT_FOUND: no such run. FAILED_PRECONDITION
+        while it has not ended.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def WatchRun(self, request, context):
-        """A run's stored events after a sequence number, then live ones.
+        """A run's stored events after a sequence number, then live ones; the
+        stream ends after the run's terminal event unless `follow_after_end`.
+        NOT_FOUND: no such run. INVALID_ARGUMENT: a negative after_sequence.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -184,25 +244,35 @@ class RunnerServiceServicer:
 
     def WatchRuns(self, request, context):
         """Live events of all runs, or of one workflow's runs.
+        NOT_FOUND: no such workflow. RESOURCE_EXHAUSTED (ending the stream): the
+        subscriber fell more than its buffer behind; reconnect.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListCheckpoints(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A run's checkpoints, oldest first. NOT_FOUND: no such run.
+        INVALID_ARGUMENT: a bad page_size or page_token.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetCheckpoint(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """INVALID_ARGUMENT: an empty checkpoint_id. NOT_FOUND: no such checkpoint.
+        DATA_LOSS (with include_content): a stored state no longer matches its
+        hash.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteCheckpoint(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Delete a checkpoint and the state blobs no other checkpoint uses.
+        INVALID_ARGUMENT, NOT_FOUND: as GetCheckpoint. FAILED_PRECONDITION: it is
+        its run's latest checkpoint, which the run resumes from.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -211,20 +281,32 @@ class RunnerServiceServicer:
         """Continue from a checkpoint. The latest checkpoint of a run that is not
         active continues that run; any other checkpoint (or `fork`) starts a new
         run whose parent is the checkpoint.
+        INVALID_ARGUMENT: an empty checkpoint_id or a bad new_run_id. NOT_FOUND:
+        no such checkpoint, or its workflow is no longer registered.
+        FAILED_PRECONDITION: the checkpoint was taken with another graph, the run
+        is active or completed (fork instead), or an executor could not restore
+        its state. ALREADY_EXISTS: new_run_id names an existing run. DATA_LOSS: a
+        stored state no longer matches its hash.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SendResponses(self, request, context):
-        """Answer open requests for input.
+        """Answer open requests for input: some or all, each checked before any is
+        taken. INVALID_ARGUMENT: an empty map, or an answer whose type_name is
+        not the request's response_type (or a bad payload). NOT_FOUND: no such
+        run, or a request id it never had. FAILED_PRECONDITION: the run is not
+        IDLE_WITH_PENDING_REQUESTS, a request was already answered, the graph
+        changed since, or an executor could not restore its state.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListPendingRequests(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A run's open requests for input, oldest first. NOT_FOUND: no such run.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -322,6 +404,26 @@ def add_RunnerServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class RunnerService:
     """Implemented by the Stepline runner.
+
+    Statuses. Besides those listed per call, any call may return:
+    - UNAUTHENTICATED: the runner requires a bearer token (`authorization:
+    Bearer <token>` metadata) and none, or a wrong one, was sent;
+    - UNAVAILABLE: the runner is shutting down, cannot be reached, or its
+    database is locked or unreadable for now; retry;
+    - RESOURCE_EXHAUSTED: a request or response over the message cap,
+    128 MiB (134217728 bytes) each way, or the database's disk is full;
+    - INTERNAL: the runner itself failed (the message says why).
+    Error messages quote at most a short prefix of what was sent. Statuses
+    the runner chooses carry a google.rpc.ErrorInfo in their details
+    (grpc-status-details-bin) whose `reason` names the cause
+    (sdk/stepline/reasons.py lists them).
+
+    Limits. Run ids (`run_id`, `new_run_id`) are 1-128 of [A-Za-z0-9._-],
+    starting with a letter or digit. `page_size` 0 means 50, at most 1000;
+    negative is INVALID_ARGUMENT, and so is a `page_token` that is not one
+    this runner returned for the same list. A payload's `content_type` is
+    empty, "application/json" or "application/x-protobuf", and its
+    `type_name` is required. `max_supersteps` 0 means 100.
     """
 
     @staticmethod

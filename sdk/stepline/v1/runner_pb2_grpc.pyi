@@ -27,81 +27,248 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class RunnerServiceStub:
-    """Implemented by the Stepline runner."""
+    """Implemented by the Stepline runner.
+
+    Statuses. Besides those listed per call, any call may return:
+    - UNAUTHENTICATED: the runner requires a bearer token (`authorization:
+      Bearer <token>` metadata) and none, or a wrong one, was sent;
+    - UNAVAILABLE: the runner is shutting down, cannot be reached, or its
+      database is locked or unreadable for now; retry;
+    - RESOURCE_EXHAUSTED: a request or response over the message cap,
+      128 MiB (134217728 bytes) each way, or the database's disk is full;
+    - INTERNAL: the runner itself failed (the message says why).
+    Error messages quote at most a short prefix of what was sent. Statuses
+    the runner chooses carry a google.rpc.ErrorInfo in their details
+    (grpc-status-details-bin) whose `reason` names the cause
+    (sdk/stepline/reasons.py lists them).
+
+    Limits. Run ids (`run_id`, `new_run_id`) are 1-128 of [A-Za-z0-9._-],
+    starting with a letter or digit. `page_size` 0 means 50, at most 1000;
+    negative is INVALID_ARGUMENT, and so is a `page_token` that is not one
+    this runner returned for the same list. A payload's `content_type` is
+    empty, "application/json" or "application/x-protobuf", and its
+    `type_name` is required. `max_supersteps` 0 means 100.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> RunnerServiceAsyncStub: ...
     RegisterWorkflow: _grpc.UnaryUnaryMultiCallable[_runner_pb2.RegisterWorkflowRequest, _runner_pb2.RegisterWorkflowResponse]
-    """Validate and store a workflow definition."""
+    """Validate and store a workflow definition (replacing one with the same
+    id), after calling Describe on every executor service it names.
+    INVALID_ARGUMENT: a malformed definition (ids, edges that name unknown
+    nodes, a CEL condition or selection that does not compile, an
+    execute_timeout outside 0..7 days, a bad checkpoint or retention
+    policy), or an edge whose target takes none of the types its source
+    sends, or a fan-in target without a MessageBatch handler.
+    FAILED_PRECONDITION: an executor service did not answer Describe, or does
+    not host a node's type.
+    """
     GetWorkflow: _grpc.UnaryUnaryMultiCallable[_runner_pb2.GetWorkflowRequest, _runner_pb2.GetWorkflowResponse]
+    """NOT_FOUND: no workflow with that id."""
     ListWorkflows: _grpc.UnaryUnaryMultiCallable[_runner_pb2.ListWorkflowsRequest, _runner_pb2.ListWorkflowsResponse]
-    """The registered workflows, oldest registration first."""
+    """The registered workflows, oldest registration first.
+    INVALID_ARGUMENT: a bad page_size or page_token.
+    """
     StartRun: _grpc.UnaryUnaryMultiCallable[_runner_pb2.StartRunRequest, _runner_pb2.StartRunResponse]
-    """Start a run: checkpoint 0 is committed before this returns."""
+    """Start a run: checkpoint 0 is committed before this returns.
+    NOT_FOUND: no such workflow. INVALID_ARGUMENT: a bad `run_id`, input
+    payload or checkpoint policy, or an input type the start executor does
+    not take. ALREADY_EXISTS: `run_id` names a run of another workflow or
+    input (the same workflow and input return that run: retries are safe).
+    """
     GetRun: _grpc.UnaryUnaryMultiCallable[_runner_pb2.GetRunRequest, _runner_pb2.GetRunResponse]
+    """NOT_FOUND: no such run."""
     ListRuns: _grpc.UnaryUnaryMultiCallable[_runner_pb2.ListRunsRequest, _runner_pb2.ListRunsResponse]
+    """Runs, newest first. INVALID_ARGUMENT: a bad page_size or page_token."""
     CancelRun: _grpc.UnaryUnaryMultiCallable[_runner_pb2.CancelRunRequest, _runner_pb2.CancelRunResponse]
-    """Stop a run at once; its last checkpoint stays resumable."""
+    """Stop a run at once; its last checkpoint stays resumable.
+    NOT_FOUND: no such run. FAILED_PRECONDITION: the run already ended.
+    """
     DeleteRun: _grpc.UnaryUnaryMultiCallable[_runner_pb2.DeleteRunRequest, _runner_pb2.DeleteRunResponse]
     """Remove a run that ended: its events, its checkpoints and the state blobs
-    no other run references. FAILED_PRECONDITION while it has not ended.
+    no other run references. NOT_FOUND: no such run. FAILED_PRECONDITION
+    while it has not ended.
     """
     WatchRun: _grpc.UnaryStreamMultiCallable[_runner_pb2.WatchRunRequest, _runner_pb2.WatchRunResponse]
-    """A run's stored events after a sequence number, then live ones."""
+    """A run's stored events after a sequence number, then live ones; the
+    stream ends after the run's terminal event unless `follow_after_end`.
+    NOT_FOUND: no such run. INVALID_ARGUMENT: a negative after_sequence.
+    """
     WatchRuns: _grpc.UnaryStreamMultiCallable[_runner_pb2.WatchRunsRequest, _runner_pb2.WatchRunsResponse]
-    """Live events of all runs, or of one workflow's runs."""
+    """Live events of all runs, or of one workflow's runs.
+    NOT_FOUND: no such workflow. RESOURCE_EXHAUSTED (ending the stream): the
+    subscriber fell more than its buffer behind; reconnect.
+    """
     ListCheckpoints: _grpc.UnaryUnaryMultiCallable[_runner_pb2.ListCheckpointsRequest, _runner_pb2.ListCheckpointsResponse]
+    """A run's checkpoints, oldest first. NOT_FOUND: no such run.
+    INVALID_ARGUMENT: a bad page_size or page_token.
+    """
     GetCheckpoint: _grpc.UnaryUnaryMultiCallable[_runner_pb2.GetCheckpointRequest, _runner_pb2.GetCheckpointResponse]
+    """INVALID_ARGUMENT: an empty checkpoint_id. NOT_FOUND: no such checkpoint.
+    DATA_LOSS (with include_content): a stored state no longer matches its
+    hash.
+    """
     DeleteCheckpoint: _grpc.UnaryUnaryMultiCallable[_runner_pb2.DeleteCheckpointRequest, _runner_pb2.DeleteCheckpointResponse]
+    """Delete a checkpoint and the state blobs no other checkpoint uses.
+    INVALID_ARGUMENT, NOT_FOUND: as GetCheckpoint. FAILED_PRECONDITION: it is
+    its run's latest checkpoint, which the run resumes from.
+    """
     ResumeRun: _grpc.UnaryUnaryMultiCallable[_runner_pb2.ResumeRunRequest, _runner_pb2.ResumeRunResponse]
     """Continue from a checkpoint. The latest checkpoint of a run that is not
     active continues that run; any other checkpoint (or `fork`) starts a new
     run whose parent is the checkpoint.
+    INVALID_ARGUMENT: an empty checkpoint_id or a bad new_run_id. NOT_FOUND:
+    no such checkpoint, or its workflow is no longer registered.
+    FAILED_PRECONDITION: the checkpoint was taken with another graph, the run
+    is active or completed (fork instead), or an executor could not restore
+    its state. ALREADY_EXISTS: new_run_id names an existing run. DATA_LOSS: a
+    stored state no longer matches its hash.
     """
     SendResponses: _grpc.UnaryUnaryMultiCallable[_runner_pb2.SendResponsesRequest, _runner_pb2.SendResponsesResponse]
-    """Answer open requests for input."""
+    """Answer open requests for input: some or all, each checked before any is
+    taken. INVALID_ARGUMENT: an empty map, or an answer whose type_name is
+    not the request's response_type (or a bad payload). NOT_FOUND: no such
+    run, or a request id it never had. FAILED_PRECONDITION: the run is not
+    IDLE_WITH_PENDING_REQUESTS, a request was already answered, the graph
+    changed since, or an executor could not restore its state.
+    """
     ListPendingRequests: _grpc.UnaryUnaryMultiCallable[_runner_pb2.ListPendingRequestsRequest, _runner_pb2.ListPendingRequestsResponse]
+    """A run's open requests for input, oldest first. NOT_FOUND: no such run."""
 
 @_typing.type_check_only
 class RunnerServiceAsyncStub(RunnerServiceStub):
-    """Implemented by the Stepline runner."""
+    """Implemented by the Stepline runner.
+
+    Statuses. Besides those listed per call, any call may return:
+    - UNAUTHENTICATED: the runner requires a bearer token (`authorization:
+      Bearer <token>` metadata) and none, or a wrong one, was sent;
+    - UNAVAILABLE: the runner is shutting down, cannot be reached, or its
+      database is locked or unreadable for now; retry;
+    - RESOURCE_EXHAUSTED: a request or response over the message cap,
+      128 MiB (134217728 bytes) each way, or the database's disk is full;
+    - INTERNAL: the runner itself failed (the message says why).
+    Error messages quote at most a short prefix of what was sent. Statuses
+    the runner chooses carry a google.rpc.ErrorInfo in their details
+    (grpc-status-details-bin) whose `reason` names the cause
+    (sdk/stepline/reasons.py lists them).
+
+    Limits. Run ids (`run_id`, `new_run_id`) are 1-128 of [A-Za-z0-9._-],
+    starting with a letter or digit. `page_size` 0 means 50, at most 1000;
+    negative is INVALID_ARGUMENT, and so is a `page_token` that is not one
+    this runner returned for the same list. A payload's `content_type` is
+    empty, "application/json" or "application/x-protobuf", and its
+    `type_name` is required. `max_supersteps` 0 means 100.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     RegisterWorkflow: _aio.UnaryUnaryMultiCallable[_runner_pb2.RegisterWorkflowRequest, _runner_pb2.RegisterWorkflowResponse]  # type: ignore[assignment]
-    """Validate and store a workflow definition."""
+    """Validate and store a workflow definition (replacing one with the same
+    id), after calling Describe on every executor service it names.
+    INVALID_ARGUMENT: a malformed definition (ids, edges that name unknown
+    nodes, a CEL condition or selection that does not compile, an
+    execute_timeout outside 0..7 days, a bad checkpoint or retention
+    policy), or an edge whose target takes none of the types its source
+    sends, or a fan-in target without a MessageBatch handler.
+    FAILED_PRECONDITION: an executor service did not answer Describe, or does
+    not host a node's type.
+    """
     GetWorkflow: _aio.UnaryUnaryMultiCallable[_runner_pb2.GetWorkflowRequest, _runner_pb2.GetWorkflowResponse]  # type: ignore[assignment]
+    """NOT_FOUND: no workflow with that id."""
     ListWorkflows: _aio.UnaryUnaryMultiCallable[_runner_pb2.ListWorkflowsRequest, _runner_pb2.ListWorkflowsResponse]  # type: ignore[assignment]
-    """The registered workflows, oldest registration first."""
+    """The registered workflows, oldest registration first.
+    INVALID_ARGUMENT: a bad page_size or page_token.
+    """
     StartRun: _aio.UnaryUnaryMultiCallable[_runner_pb2.StartRunRequest, _runner_pb2.StartRunResponse]  # type: ignore[assignment]
-    """Start a run: checkpoint 0 is committed before this returns."""
+    """Start a run: checkpoint 0 is committed before this returns.
+    NOT_FOUND: no such workflow. INVALID_ARGUMENT: a bad `run_id`, input
+    payload or checkpoint policy, or an input type the start executor does
+    not take. ALREADY_EXISTS: `run_id` names a run of another workflow or
+    input (the same workflow and input return that run: retries are safe).
+    """
     GetRun: _aio.UnaryUnaryMultiCallable[_runner_pb2.GetRunRequest, _runner_pb2.GetRunResponse]  # type: ignore[assignment]
+    """NOT_FOUND: no such run."""
     ListRuns: _aio.UnaryUnaryMultiCallable[_runner_pb2.ListRunsRequest, _runner_pb2.ListRunsResponse]  # type: ignore[assignment]
+    """Runs, newest first. INVALID_ARGUMENT: a bad page_size or page_token."""
     CancelRun: _aio.UnaryUnaryMultiCallable[_runner_pb2.CancelRunRequest, _runner_pb2.CancelRunResponse]  # type: ignore[assignment]
-    """Stop a run at once; its last checkpoint stays resumable."""
+    """Stop a run at once; its last checkpoint stays resumable.
+    NOT_FOUND: no such run. FAILED_PRECONDITION: the run already ended.
+    """
     DeleteRun: _aio.UnaryUnaryMultiCallable[_runner_pb2.DeleteRunRequest, _runner_pb2.DeleteRunResponse]  # type: ignore[assignment]
     """Remove a run that ended: its events, its checkpoints and the state blobs
-    no other run references. FAILED_PRECONDITION while it has not ended.
+    no other run references. NOT_FOUND: no such run. FAILED_PRECONDITION
+    while it has not ended.
     """
     WatchRun: _aio.UnaryStreamMultiCallable[_runner_pb2.WatchRunRequest, _runner_pb2.WatchRunResponse]  # type: ignore[assignment]
-    """A run's stored events after a sequence number, then live ones."""
+    """A run's stored events after a sequence number, then live ones; the
+    stream ends after the run's terminal event unless `follow_after_end`.
+    NOT_FOUND: no such run. INVALID_ARGUMENT: a negative after_sequence.
+    """
     WatchRuns: _aio.UnaryStreamMultiCallable[_runner_pb2.WatchRunsRequest, _runner_pb2.WatchRunsResponse]  # type: ignore[assignment]
-    """Live events of all runs, or of one workflow's runs."""
+    """Live events of all runs, or of one workflow's runs.
+    NOT_FOUND: no such workflow. RESOURCE_EXHAUSTED (ending the stream): the
+    subscriber fell more than its buffer behind; reconnect.
+    """
     ListCheckpoints: _aio.UnaryUnaryMultiCallable[_runner_pb2.ListCheckpointsRequest, _runner_pb2.ListCheckpointsResponse]  # type: ignore[assignment]
+    """A run's checkpoints, oldest first. NOT_FOUND: no such run.
+    INVALID_ARGUMENT: a bad page_size or page_token.
+    """
     GetCheckpoint: _aio.UnaryUnaryMultiCallable[_runner_pb2.GetCheckpointRequest, _runner_pb2.GetCheckpointResponse]  # type: ignore[assignment]
+    """INVALID_ARGUMENT: an empty checkpoint_id. NOT_FOUND: no such checkpoint.
+    DATA_LOSS (with include_content): a stored state no longer matches its
+    hash.
+    """
     DeleteCheckpoint: _aio.UnaryUnaryMultiCallable[_runner_pb2.DeleteCheckpointRequest, _runner_pb2.DeleteCheckpointResponse]  # type: ignore[assignment]
+    """Delete a checkpoint and the state blobs no other checkpoint uses.
+    INVALID_ARGUMENT, NOT_FOUND: as GetCheckpoint. FAILED_PRECONDITION: it is
+    its run's latest checkpoint, which the run resumes from.
+    """
     ResumeRun: _aio.UnaryUnaryMultiCallable[_runner_pb2.ResumeRunRequest, _runner_pb2.ResumeRunResponse]  # type: ignore[assignment]
     """Continue from a checkpoint. The latest checkpoint of a run that is not
     active continues that run; any other checkpoint (or `fork`) starts a new
     run whose parent is the checkpoint.
+    INVALID_ARGUMENT: an empty checkpoint_id or a bad new_run_id. NOT_FOUND:
+    no such checkpoint, or its workflow is no longer registered.
+    FAILED_PRECONDITION: the checkpoint was taken with another graph, the run
+    is active or completed (fork instead), or an executor could not restore
+    its state. ALREADY_EXISTS: new_run_id names an existing run. DATA_LOSS: a
+    stored state no longer matches its hash.
     """
     SendResponses: _aio.UnaryUnaryMultiCallable[_runner_pb2.SendResponsesRequest, _runner_pb2.SendResponsesResponse]  # type: ignore[assignment]
-    """Answer open requests for input."""
+    """Answer open requests for input: some or all, each checked before any is
+    taken. INVALID_ARGUMENT: an empty map, or an answer whose type_name is
+    not the request's response_type (or a bad payload). NOT_FOUND: no such
+    run, or a request id it never had. FAILED_PRECONDITION: the run is not
+    IDLE_WITH_PENDING_REQUESTS, a request was already answered, the graph
+    changed since, or an executor could not restore its state.
+    """
     ListPendingRequests: _aio.UnaryUnaryMultiCallable[_runner_pb2.ListPendingRequestsRequest, _runner_pb2.ListPendingRequestsResponse]  # type: ignore[assignment]
+    """A run's open requests for input, oldest first. NOT_FOUND: no such run."""
 
 class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Implemented by the Stepline runner."""
+    """Implemented by the Stepline runner.
+
+    Statuses. Besides those listed per call, any call may return:
+    - UNAUTHENTICATED: the runner requires a bearer token (`authorization:
+      Bearer <token>` metadata) and none, or a wrong one, was sent;
+    - UNAVAILABLE: the runner is shutting down, cannot be reached, or its
+      database is locked or unreadable for now; retry;
+    - RESOURCE_EXHAUSTED: a request or response over the message cap,
+      128 MiB (134217728 bytes) each way, or the database's disk is full;
+    - INTERNAL: the runner itself failed (the message says why).
+    Error messages quote at most a short prefix of what was sent. Statuses
+    the runner chooses carry a google.rpc.ErrorInfo in their details
+    (grpc-status-details-bin) whose `reason` names the cause
+    (sdk/stepline/reasons.py lists them).
+
+    Limits. Run ids (`run_id`, `new_run_id`) are 1-128 of [A-Za-z0-9._-],
+    starting with a letter or digit. `page_size` 0 means 50, at most 1000;
+    negative is INVALID_ARGUMENT, and so is a `page_token` that is not one
+    this runner returned for the same list. A payload's `content_type` is
+    empty, "application/json" or "application/x-protobuf", and its
+    `type_name` is required. `max_supersteps` 0 means 100.
+    """
 
     @_abc_1.abstractmethod
     def RegisterWorkflow(
@@ -109,14 +276,24 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _runner_pb2.RegisterWorkflowRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_runner_pb2.RegisterWorkflowResponse, _abc.Awaitable[_runner_pb2.RegisterWorkflowResponse]]:
-        """Validate and store a workflow definition."""
+        """Validate and store a workflow definition (replacing one with the same
+        id), after calling Describe on every executor service it names.
+        INVALID_ARGUMENT: a malformed definition (ids, edges that name unknown
+        nodes, a CEL condition or selection that does not compile, an
+        execute_timeout outside 0..7 days, a bad checkpoint or retention
+        policy), or an edge whose target takes none of the types its source
+        sends, or a fan-in target without a MessageBatch handler.
+        FAILED_PRECONDITION: an executor service did not answer Describe, or does
+        not host a node's type.
+        """
 
     @_abc_1.abstractmethod
     def GetWorkflow(
         self,
         request: _runner_pb2.GetWorkflowRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_runner_pb2.GetWorkflowResponse, _abc.Awaitable[_runner_pb2.GetWorkflowResponse]]: ...
+    ) -> _typing.Union[_runner_pb2.GetWorkflowResponse, _abc.Awaitable[_runner_pb2.GetWorkflowResponse]]:
+        """NOT_FOUND: no workflow with that id."""
 
     @_abc_1.abstractmethod
     def ListWorkflows(
@@ -124,7 +301,9 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _runner_pb2.ListWorkflowsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_runner_pb2.ListWorkflowsResponse, _abc.Awaitable[_runner_pb2.ListWorkflowsResponse]]:
-        """The registered workflows, oldest registration first."""
+        """The registered workflows, oldest registration first.
+        INVALID_ARGUMENT: a bad page_size or page_token.
+        """
 
     @_abc_1.abstractmethod
     def StartRun(
@@ -132,21 +311,28 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _runner_pb2.StartRunRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_runner_pb2.StartRunResponse, _abc.Awaitable[_runner_pb2.StartRunResponse]]:
-        """Start a run: checkpoint 0 is committed before this returns."""
+        """Start a run: checkpoint 0 is committed before this returns.
+        NOT_FOUND: no such workflow. INVALID_ARGUMENT: a bad `run_id`, input
+        payload or checkpoint policy, or an input type the start executor does
+        not take. ALREADY_EXISTS: `run_id` names a run of another workflow or
+        input (the same workflow and input return that run: retries are safe).
+        """
 
     @_abc_1.abstractmethod
     def GetRun(
         self,
         request: _runner_pb2.GetRunRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_runner_pb2.GetRunResponse, _abc.Awaitable[_runner_pb2.GetRunResponse]]: ...
+    ) -> _typing.Union[_runner_pb2.GetRunResponse, _abc.Awaitable[_runner_pb2.GetRunResponse]]:
+        """NOT_FOUND: no such run."""
 
     @_abc_1.abstractmethod
     def ListRuns(
         self,
         request: _runner_pb2.ListRunsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_runner_pb2.ListRunsResponse, _abc.Awaitable[_runner_pb2.ListRunsResponse]]: ...
+    ) -> _typing.Union[_runner_pb2.ListRunsResponse, _abc.Awaitable[_runner_pb2.ListRunsResponse]]:
+        """Runs, newest first. INVALID_ARGUMENT: a bad page_size or page_token."""
 
     @_abc_1.abstractmethod
     def CancelRun(
@@ -154,7 +340,9 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _runner_pb2.CancelRunRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_runner_pb2.CancelRunResponse, _abc.Awaitable[_runner_pb2.CancelRunResponse]]:
-        """Stop a run at once; its last checkpoint stays resumable."""
+        """Stop a run at once; its last checkpoint stays resumable.
+        NOT_FOUND: no such run. FAILED_PRECONDITION: the run already ended.
+        """
 
     @_abc_1.abstractmethod
     def DeleteRun(
@@ -163,7 +351,8 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_runner_pb2.DeleteRunResponse, _abc.Awaitable[_runner_pb2.DeleteRunResponse]]:
         """Remove a run that ended: its events, its checkpoints and the state blobs
-        no other run references. FAILED_PRECONDITION while it has not ended.
+        no other run references. NOT_FOUND: no such run. FAILED_PRECONDITION
+        while it has not ended.
         """
 
     @_abc_1.abstractmethod
@@ -172,7 +361,10 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _runner_pb2.WatchRunRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_runner_pb2.WatchRunResponse], _abc.AsyncIterator[_runner_pb2.WatchRunResponse]]:
-        """A run's stored events after a sequence number, then live ones."""
+        """A run's stored events after a sequence number, then live ones; the
+        stream ends after the run's terminal event unless `follow_after_end`.
+        NOT_FOUND: no such run. INVALID_ARGUMENT: a negative after_sequence.
+        """
 
     @_abc_1.abstractmethod
     def WatchRuns(
@@ -180,28 +372,42 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _runner_pb2.WatchRunsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_runner_pb2.WatchRunsResponse], _abc.AsyncIterator[_runner_pb2.WatchRunsResponse]]:
-        """Live events of all runs, or of one workflow's runs."""
+        """Live events of all runs, or of one workflow's runs.
+        NOT_FOUND: no such workflow. RESOURCE_EXHAUSTED (ending the stream): the
+        subscriber fell more than its buffer behind; reconnect.
+        """
 
     @_abc_1.abstractmethod
     def ListCheckpoints(
         self,
         request: _runner_pb2.ListCheckpointsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_runner_pb2.ListCheckpointsResponse, _abc.Awaitable[_runner_pb2.ListCheckpointsResponse]]: ...
+    ) -> _typing.Union[_runner_pb2.ListCheckpointsResponse, _abc.Awaitable[_runner_pb2.ListCheckpointsResponse]]:
+        """A run's checkpoints, oldest first. NOT_FOUND: no such run.
+        INVALID_ARGUMENT: a bad page_size or page_token.
+        """
 
     @_abc_1.abstractmethod
     def GetCheckpoint(
         self,
         request: _runner_pb2.GetCheckpointRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_runner_pb2.GetCheckpointResponse, _abc.Awaitable[_runner_pb2.GetCheckpointResponse]]: ...
+    ) -> _typing.Union[_runner_pb2.GetCheckpointResponse, _abc.Awaitable[_runner_pb2.GetCheckpointResponse]]:
+        """INVALID_ARGUMENT: an empty checkpoint_id. NOT_FOUND: no such checkpoint.
+        DATA_LOSS (with include_content): a stored state no longer matches its
+        hash.
+        """
 
     @_abc_1.abstractmethod
     def DeleteCheckpoint(
         self,
         request: _runner_pb2.DeleteCheckpointRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_runner_pb2.DeleteCheckpointResponse, _abc.Awaitable[_runner_pb2.DeleteCheckpointResponse]]: ...
+    ) -> _typing.Union[_runner_pb2.DeleteCheckpointResponse, _abc.Awaitable[_runner_pb2.DeleteCheckpointResponse]]:
+        """Delete a checkpoint and the state blobs no other checkpoint uses.
+        INVALID_ARGUMENT, NOT_FOUND: as GetCheckpoint. FAILED_PRECONDITION: it is
+        its run's latest checkpoint, which the run resumes from.
+        """
 
     @_abc_1.abstractmethod
     def ResumeRun(
@@ -212,6 +418,12 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
         """Continue from a checkpoint. The latest checkpoint of a run that is not
         active continues that run; any other checkpoint (or `fork`) starts a new
         run whose parent is the checkpoint.
+        INVALID_ARGUMENT: an empty checkpoint_id or a bad new_run_id. NOT_FOUND:
+        no such checkpoint, or its workflow is no longer registered.
+        FAILED_PRECONDITION: the checkpoint was taken with another graph, the run
+        is active or completed (fork instead), or an executor could not restore
+        its state. ALREADY_EXISTS: new_run_id names an existing run. DATA_LOSS: a
+        stored state no longer matches its hash.
         """
 
     @_abc_1.abstractmethod
@@ -220,13 +432,20 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _runner_pb2.SendResponsesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_runner_pb2.SendResponsesResponse, _abc.Awaitable[_runner_pb2.SendResponsesResponse]]:
-        """Answer open requests for input."""
+        """Answer open requests for input: some or all, each checked before any is
+        taken. INVALID_ARGUMENT: an empty map, or an answer whose type_name is
+        not the request's response_type (or a bad payload). NOT_FOUND: no such
+        run, or a request id it never had. FAILED_PRECONDITION: the run is not
+        IDLE_WITH_PENDING_REQUESTS, a request was already answered, the graph
+        changed since, or an executor could not restore its state.
+        """
 
     @_abc_1.abstractmethod
     def ListPendingRequests(
         self,
         request: _runner_pb2.ListPendingRequestsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_runner_pb2.ListPendingRequestsResponse, _abc.Awaitable[_runner_pb2.ListPendingRequestsResponse]]: ...
+    ) -> _typing.Union[_runner_pb2.ListPendingRequestsResponse, _abc.Awaitable[_runner_pb2.ListPendingRequestsResponse]]:
+        """A run's open requests for input, oldest first. NOT_FOUND: no such run."""
 
 def add_RunnerServiceServicer_to_server(servicer: RunnerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
