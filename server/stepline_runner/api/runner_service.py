@@ -87,7 +87,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         self, request: runner_pb2.GetWorkflowRequest, context: Ctx
     ) -> runner_pb2.GetWorkflowResponse:
         definition, signature = await _status(
-            context, self.runner.workflows.definition(request.workflow_id)
+            context, self.runner.get_workflow(request.workflow_id)
         )
         return runner_pb2.GetWorkflowResponse(workflow=definition, graph_signature=signature)
 

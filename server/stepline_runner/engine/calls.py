@@ -4,10 +4,10 @@ result, the executor's own error, or a sign that it lost the run's state."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from stepline.payloads import state_hash
 from stepline.v1 import executor_pb2, payload_pb2
 
 from ..store import StateRef
@@ -135,7 +135,7 @@ class RunCalls:
             if response.unchanged and known is not None:
                 return executor_id, StateRef(known.hash, known.type_name, known.content_type)
             p = response.state
-            digest = hashlib.sha256(p.data).hexdigest()
+            digest = state_hash(p)
             data = None if known is not None and known.hash == digest else p.data
             return executor_id, StateRef(digest, p.type_name, p.content_type, data)
 

@@ -70,6 +70,10 @@ class Runner:
         workflow = await self.workflows.register(definition)
         return workflow.graph.signature
 
+    async def get_workflow(self, workflow_id: str) -> tuple[workflow_pb2.WorkflowDefinition, str]:
+        """The stored definition and its graph signature (no executor is asked)."""
+        return await self.workflows.definition(workflow_id)
+
     async def list_workflows(
         self, page_size: int, page_token: str
     ) -> tuple[list[runner_pb2.WorkflowSummary], str]:

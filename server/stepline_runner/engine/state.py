@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from stepline.payloads import state_hash
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2
 
 from ..statuses import settled
@@ -83,8 +84,6 @@ class RunState:
         cls, run_id: str, graph: Graph, checkpoint: runner_pb2.Checkpoint
     ) -> RunState:
         """The state a checkpoint (read with its content) describes."""
-        from stepline.payloads import state_hash
-
         content = checkpoint.content
         return cls(
             run_id=run_id,

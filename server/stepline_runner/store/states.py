@@ -9,11 +9,11 @@ run from `since_seq` until that executor's next row. A checkpoint where one of
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection, Mapping
 
 import aiosqlite
 
+from stepline.payloads import state_hash
 from stepline.v1 import payload_pb2
 
 from .base import StateRef
@@ -67,14 +67,13 @@ def decode_states(
                 f"checkpoint {checkpoint_id}: the stored state of {executor_id!r} "
                 f"(blob {blob_hash}) is missing; the database file was altered"
             )
-        if hashlib.sha256(data).hexdigest() != blob_hash:
+        state = payload_pb2.Payload(type_name=type_name, content_type=content_type, data=data)
+        if state_hash(state) != blob_hash:
             raise CorruptBlob(
                 f"checkpoint {checkpoint_id}: the stored state of {executor_id!r} does not "
                 f"match its hash {blob_hash}; the database file was altered"
             )
-        states[executor_id] = payload_pb2.Payload(
-            type_name=type_name, content_type=content_type, data=data
-        )
+        states[executor_id] = state
     return states
 
 
