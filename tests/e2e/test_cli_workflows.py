@@ -221,16 +221,31 @@ async def test_a_valid_file_and_its_json_report(setup: Setup) -> None:
     }
 
 
-async def test_what_only_the_runner_can_check_fails_apply_with_its_status(setup: Setup) -> None:
+async def test_what_only_the_runner_can_check_fails_apply_in_its_place(setup: Setup) -> None:
     text = setup.example("word-count.yaml").read_text()
-    path = setup.write(
+    hosted = setup.write(
         "types.yaml", text.replace("- id: counter\n", "- id: counter\n  type: nope\n")
     )
-    assert (await stepline("workflow", "validate", str(path))).code == 0
-    result = await stepline("workflow", "apply", str(path), address=setup.address)
+    assert (await stepline("workflow", "validate", str(hosted))).code == 0
+    result = await stepline("workflow", "apply", str(hosted), address=setup.address)
     assert result.code == 1
-    assert result.stderr.startswith("error: ")
-    assert "nope" in result.stderr
+    located, status = result.stderr.splitlines()
+    assert located.startswith(
+        f"{hosted}:15:3: FAILED_PRECONDITION: executor 'counter': the service"
+    )
+    assert status.startswith("error: FAILED_PRECONDITION [EXECUTOR_TYPE_NOT_HOSTED]: ")
+
+    edge = "- direct:\n    source_id: counter\n    target_id: tokenizer\n"
+    mismatch = setup.write("mismatch.yaml", text + edge)
+    result = await stepline("workflow", "apply", str(mismatch), address=setup.address)
+    assert result.code == 1
+    located, status = result.stderr.splitlines()
+    line = len(text.splitlines()) + 1
+    assert located.startswith(
+        f"{mismatch}:{line}:3: edge 'counter' -> 'tokenizer': INVALID_ARGUMENT: edges[3]: "
+        "'tokenizer' takes demo.Line but 'counter' sends only demo.Progress"
+    )
+    assert status.startswith("error: INVALID_ARGUMENT [EDGE_TYPE_MISMATCH]: ")
 
 
 async def test_an_unknown_workflow_exits_1_with_the_status(setup: Setup) -> None:

@@ -240,3 +240,26 @@ def test_files_are_bounded_in_bytes_and_must_be_utf8(tmp_path: Path) -> None:
     ]
     with pytest.raises(wf.WorkflowFileError, match=r"missing.yaml:1:1: No such file"):
         wf.read(tmp_path / "missing.yaml")
+
+
+# Strings YAML would read as something else unquoted, or that need escapes.
+TRICKY = [
+    *("yes", "no", "on", "off", "y", "n", "TRUE", "null", "~", ".nan", "-.inf"),
+    *("123", "+1", "1e3", "0x1F", "0o17", "1:20", "2026-12-01"),
+    *("a: b", "- x", "#c", "*star", "&amp", "!bang", "%pct", "@at", "`bt`", "{b}", "[s]", "<<"),
+    *(" lead", "trail ", "tab\there", "multi\nline", "'q'", '"dq"', "=", "nul\x00l", "\x07bell"),
+    *("ünï", "\u2028x", "\ufeffbom", "\U0001f600"),
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_any_string_round_trips(text: str) -> None:
+    definition = (
+        WorkflowBuilder(text)
+        .add_executor(text, text, type=text)
+        .add_edge(text, text, condition=text)
+        .set_start_executor(text)
+        .build()
+    )
+    assert wf.loads(wf.dump(definition)) == definition
+    assert wf.loads(wf.dump(definition, "json")) == definition

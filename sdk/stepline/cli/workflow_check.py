@@ -3,13 +3,16 @@
 `Graph.compile` (the runner's registration check, CEL compilation included)
 names a fault by the definition's structure ("edges[2] (direct): ...",
 "executor 'x': ..."); `graph_problems` places that in the file and names the
-edge by its ends.
+edge by its ends. What only the runner can check (the executor services and
+their types) comes back from registration with the edge, executor or endpoint
+in the status details; `runner_problem` places that.
 """
 
 from __future__ import annotations
 
 import re
 
+from stepline.errors import SteplineError
 from stepline.v1 import workflow_pb2
 from stepline.workflow_file import Path, Problem, WorkflowFile
 from stepline_runner.engine.conditions import check_compiles_here
@@ -49,6 +52,25 @@ def locate(file: WorkflowFile, message: str) -> Problem:
         path = _edge_path(definition.edges[index], index, message)
         return file.document.problem(path, f"{edge_name(definition.edges[index])}: {message}")
     return file.document.problem(_other_path(definition, message), message)
+
+
+def runner_problem(file: WorkflowFile, exc: SteplineError) -> Problem | None:
+    """Where in the file a refusal of the runner is, if its details say."""
+    definition, details = file.definition, exc.metadata
+    message = f"{exc.code.name}: {exc}"
+    if details.get("edge", "").isdigit() and int(details["edge"]) < len(definition.edges):
+        index = int(details["edge"])
+        name = edge_name(definition.edges[index])
+        return file.document.problem(("edges", index), f"{name}: {message}")
+    nodes = list(enumerate(definition.executors))
+    if "executor_id" in details:
+        found = [i for i, n in nodes if n.id == details["executor_id"]]
+        return file.document.problem(("executors", found[-1]), message) if found else None
+    if "endpoint" in details:
+        found = [i for i, n in nodes if n.endpoint == details["endpoint"]]
+        path: Path = ("executors", found[0], "endpoint") if found else ()
+        return file.document.problem(path, message) if found else None
+    return None
 
 
 def edge_name(edge: workflow_pb2.Edge) -> str:

@@ -15,12 +15,13 @@ import typer
 
 from stepline import workflow_file
 from stepline.client import RunnerClient, WorkflowSummary
+from stepline.errors import SteplineError
 from stepline.workflow_file import Problem, WorkflowFile, WorkflowFileError
 
 from . import output
 from .context import ExitCode, call
 from .output import Column, JsonOption
-from .workflow_check import graph_problems
+from .workflow_check import graph_problems, runner_problem
 
 app = typer.Typer(help="Workflow files and registered workflows.", no_args_is_help=True)
 
@@ -96,7 +97,17 @@ def apply(ctx: typer.Context, path: FileArg, as_json: JsonOption = False) -> Non
     if problems or file is None:
         refuse(path, problems, as_json)
     definition = file.definition
-    signature = call(ctx, lambda c: c.register_workflow(definition))
+
+    async def register(client: RunnerClient) -> str:
+        try:
+            return await client.register_workflow(definition)
+        except SteplineError as exc:
+            problem = runner_problem(file, exc)
+            if problem is not None and not as_json:
+                typer.echo(str(problem), err=True)
+            raise  # and `call` says the status
+
+    signature = call(ctx, register)
     if as_json:
         output.print_json({"workflow_id": definition.workflow_id, "graph_signature": signature})
     else:
