@@ -56,9 +56,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import statistics
-import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -66,84 +63,35 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from benchlib import (
+    E,
+    check_completed,
+    check_supersteps,
+    intervals,
+    load_average,
+    median,
+    parser,
+    run_benchmark,
+    seconds,
+    start_bench_runner,
+    start_executors,
+    tail_on_failure,
+    workdir,
+)
 
 from stepline import RunnerClient, WorkflowBuilder, payloads
 from stepline.limits import GRPC_MESSAGE_OPTIONS
-from stepline.testing import Service, start_executor_service, start_runner
-from stepline.v1 import events_pb2, executor_pb2, executor_pb2_grpc, payload_pb2, workflow_pb2
-
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-E = events_pb2
-TABLES = ("blobs", "checkpoint_states", "checkpoints", "events", "runs", "workflows")
-
+from stepline.testing import Service
+from stepline.v1 import executor_pb2, executor_pb2_grpc, payload_pb2, workflow_pb2
+from stepline_runner.store.usage import CHECKPOINT_TABLES, StoreUsage, read_usage
 
 # -- the database, as the runner left it
 
-
-@dataclass
-class Sample:
-    """One consistent snapshot of the runner's database."""
-
-    superstep: int  # what the run had committed in this snapshot
-    db_bytes: int  # page_count x page_size
-    freelist_bytes: int
-    page_size: int
-    table_bytes: dict[str, int]  # the table's b-tree alone
-    index_bytes: dict[str, int]  # its indexes together
-    payload: dict[str, int]  # record bytes in the table's own b-tree (leaf + overflow pages)
-    rows: dict[str, int]
-    blob_data: int  # sum(length(blobs.data))
+Sample = StoreUsage  # one consistent snapshot of the runner's database
 
 
 def sample_db(path: Path) -> Sample:
-    con = sqlite3.connect(path, isolation_level=None)
-    try:
-        con.execute("BEGIN")  # one snapshot for everything below
-        (superstep,) = con.execute("SELECT max(superstep) FROM checkpoints").fetchone()
-        owner = dict(
-            con.execute("SELECT name, tbl_name FROM sqlite_master WHERE type IN ('table','index')")
-        )
-        table_bytes: dict[str, int] = {}
-        index_bytes: dict[str, int] = {}
-        payload: dict[str, int] = {}
-        for name, size, data in con.execute(
-            "SELECT name, sum(pgsize), sum(CASE WHEN pagetype = 'internal' THEN 0 ELSE payload"
-            " END) FROM dbstat GROUP BY name"
-        ):
-            table = owner.get(name, "(schema)")
-            if name == table or table == "(schema)":
-                table_bytes[table] = table_bytes.get(table, 0) + size
-                payload[table] = payload.get(table, 0) + data
-            else:
-                index_bytes[table] = index_bytes.get(table, 0) + size
-        rows = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
-        (blob_data,) = con.execute("SELECT coalesce(sum(length(data)), 0) FROM blobs").fetchone()
-        (page_size,) = con.execute("PRAGMA page_size").fetchone()
-        (page_count,) = con.execute("PRAGMA page_count").fetchone()
-        (freelist,) = con.execute("PRAGMA freelist_count").fetchone()
-        con.execute("COMMIT")
-    finally:
-        con.close()
-    return Sample(
-        superstep=int(superstep or 0),
-        db_bytes=page_count * page_size,
-        freelist_bytes=freelist * page_size,
-        page_size=page_size,
-        table_bytes=table_bytes,
-        index_bytes=index_bytes,
-        payload=payload,
-        rows=rows,
-        blob_data=int(blob_data),
-    )
-
-
-def fresh(path: Path) -> Path:
-    """`path` (a SQLite file or a log), with the files of an earlier run in a
-    kept directory gone."""
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    return path
+    return read_usage(path)
 
 
 def truncate_wal(path: Path) -> tuple[int, int]:
@@ -185,7 +133,7 @@ class Result:
 
     @property
     def span(self) -> int:
-        return self.final.superstep - self.early.superstep
+        return self.final.last_superstep - self.early.last_superstep
 
     def per_step(self, f: Callable[[Sample], int]) -> float:
         return (f(self.final) - f(self.early)) / self.span
@@ -196,11 +144,10 @@ class Result:
 
     @property
     def changed_per_step(self) -> float:
-        return self.per_step(lambda s: s.blob_data)
+        return self.per_step(lambda s: s.state_bytes)
 
     def superstep_median(self) -> float:
-        ks = [k for k in self.times if k > self.warmup and k - 1 in self.times]
-        return statistics.median(self.times[k] - self.times[k - 1] for k in ks)
+        return median(intervals(self.times, after=self.warmup).values())
 
 
 def cell_id(i: int) -> str:
@@ -235,9 +182,12 @@ def tick(cells: int, limit: int, size: int) -> payload_pb2.Payload:
 async def run_variant(
     v: Variant, cells: int, endpoints: list[str], warmup: int, workdir: Path
 ) -> Result:
-    db = fresh(workdir / f"{v.name}.db")
-    log = fresh(workdir / f"runner-{v.name}.log")  # spawn appends to it
-    async with await start_runner(db, log=log) as runner, RunnerClient(runner.address) as client:
+    async with (
+        await start_bench_runner(workdir, v.name) as runner,
+        tail_on_failure(runner),
+        RunnerClient(runner.address) as client,
+    ):
+        db = workdir / f"{v.name}.db"
         workflow_id = f"bench-checkpoints-{v.name}"
         await client.register_workflow(definition(workflow_id, v.invoke, cells, endpoints, v.steps))
         run = await client.start_run(workflow_id, tick(cells, v.steps, v.size))
@@ -245,23 +195,20 @@ async def run_variant(
         early: asyncio.Task[Sample] | None = None
         async with asyncio.timeout(600):
             async for event in client.watch(run.run_id, kinds=[E.EVENT_KIND_SUPERSTEP_COMPLETED]):
-                times[event.superstep] = event.time.ToNanoseconds() / 1e9
+                times[event.superstep] = seconds(event.time)
                 if early is None and event.superstep >= warmup:
                     early = asyncio.create_task(asyncio.to_thread(sample_db, db))
         run = await client.get_run(run.run_id)
-        if run.status != E.RUN_STATUS_COMPLETED:
-            print(runner.tail(), file=sys.stderr)
-            raise RuntimeError(
-                f"variant {v.name}: the run ended {E.RunStatus.Name(run.status)}: "
-                f"{run.error.type}: {run.error.message}"
-            )
-        if early is None or sorted(times) != list(range(1, v.steps + 1)):
-            raise RuntimeError(f"variant {v.name}: expected supersteps 1..{v.steps}")
+        check_completed(run, f"variant {v.name}: the run")
+        check_supersteps(times, v.steps)
+        if early is None:
+            raise RuntimeError(f"variant {v.name}: no sample after superstep {warmup}")
         first = await early
         final = await asyncio.to_thread(sample_db, db)
-        if final.superstep != v.steps or first.superstep >= final.superstep:
+        if final.last_superstep != v.steps or first.last_superstep >= final.last_superstep:
             raise RuntimeError(
-                f"variant {v.name}: samples at supersteps {first.superstep}, {final.superstep}"
+                f"variant {v.name}: samples at supersteps {first.last_superstep},"
+                f" {final.last_superstep}"
             )
         busy, file_bytes = await asyncio.to_thread(truncate_wal, db)
         result = Result(v, first, final, times, file_bytes, busy, warmup)
@@ -288,8 +235,7 @@ async def time_restore(client: RunnerClient, checkpoint_id: str, forks: int, out
     for i in range(forks + 2):
         seconds, fork = await timed(client.resume(checkpoint_id, fork=True))
         result = await client.wait(fork.run_id)  # raises unless it completed
-        if result.run.status != E.RUN_STATUS_COMPLETED:
-            raise RuntimeError(f"fork {fork.run_id} ended {result.run.status}")
+        check_completed(result.run, f"fork {fork.run_id}")
         if i >= 2:
             out.forks.append(seconds)
 
@@ -387,8 +333,7 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
 
 
-def med(samples: list[float]) -> float:
-    return statistics.median(samples)
+med = median
 
 
 def describe(v: Variant, cells: int) -> str:
@@ -423,7 +368,7 @@ def breakdown(r: Result) -> None:
         own = b.table_bytes.get(t, 0) - a.table_bytes.get(t, 0)
         idx = b.index_bytes.get(t, 0) - a.index_bytes.get(t, 0)
         rows = b.rows.get(t, 0) - a.rows.get(t, 0)
-        data = b.payload.get(t, 0) - a.payload.get(t, 0)
+        data = b.record_bytes.get(t, 0) - a.record_bytes.get(t, 0)
         if own == idx == rows == 0:
             continue
         per_row = f"{(own + idx) / rows:9,.0f}" if rows else f"{'-':>9}"
@@ -452,7 +397,7 @@ def per_table(r: Result) -> dict[str, float]:
     """Bytes per superstep of each table with its indexes."""
     return {
         t: (table_total(r.final, t) - table_total(r.early, t)) / r.span
-        for t in TABLES
+        for t in sorted(r.final.rows)
         if table_total(r.final, t) != table_total(r.early, t)
     }
 
@@ -471,20 +416,18 @@ def report(
         print()
         print(f"== variant {v.name}: {v.steps} supersteps; {describe(v, cells)}")
         print(
-            f"  sampled at supersteps {r.early.superstep} and {r.final.superstep}"
+            f"  sampled at supersteps {r.early.last_superstep} and {r.final.last_superstep}"
             f" ({r.span} supersteps between); page size {r.final.page_size}"
         )
         breakdown(r)
         changed = r.changed_per_step
         db = r.db_per_step
-        ckpt = sum(
-            n for t, n in per_table(r).items() if t in ("blobs", "checkpoints", "checkpoint_states")
-        )
+        ckpt = sum(n for t, n in per_table(r).items() if t in CHECKPOINT_TABLES)
         print(f"  DB bytes/superstep:      {db:10,.0f}")
-        print(f"  changed bytes/superstep: {changed:10,.0f}  (new state bytes, blobs.data)")
+        print(f"  changed bytes/superstep: {changed:10,.0f}  (new stored state bytes)")
         print(f"  ratio:                   {db / changed:10.2f}x")
         print(
-            f"  checkpoint tables only (blobs, checkpoints, checkpoint_states):"
+            f"  checkpoint tables only ({', '.join(CHECKPOINT_TABLES)}):"
             f" {ckpt:,.0f} bytes/superstep, {ckpt / changed:.2f}x"
         )
         print(
@@ -556,7 +499,7 @@ def report(
                 f"  time to restore ({r.fork_states} states, {r.fork_state_bytes:,} bytes):"
                 f" ResumeRun(fork=True) {ms(med(r.forks))}"
             )
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    load = load_average()
     print(
         f"  load average at the end: {load} on {os.cpu_count()} CPUs (times are noisy under load)"
     )
@@ -573,21 +516,16 @@ async def main_async(args: argparse.Namespace) -> None:
         Variant("tiny", "all", 16, args.control_steps),
     ]
     results: list[Result] = []
-    with tempfile.TemporaryDirectory(prefix="stepline-bench-") as tmp:
-        workdir = Path(args.keep or tmp)
+    with workdir(args.keep) as tmp:
         services: list[Service] = []
         try:
             for i in range(args.processes):
                 services.append(
-                    await start_executor_service(
-                        HERE / "checkpoint_executors.py",
-                        name=f"executors-{i}",
-                        log=fresh(workdir / f"executors-{i}.log"),
-                    )
+                    await start_executors("checkpoint_executors.py", tmp, f"executors-{i}")
                 )
             endpoints = [s.address for s in services]
             for v in variants:
-                r = await run_variant(v, args.cells, endpoints, args.warmup, workdir)
+                r = await run_variant(v, args.cells, endpoints, args.warmup, tmp)
                 print(
                     f"variant {v.name}: {r.db_per_step:,.0f} DB bytes/superstep,"
                     f" superstep {ms(r.superstep_median())} ({time.monotonic() - started:.0f}s)",
@@ -603,39 +541,36 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=1000, help="supersteps (default: 1000)")
-    parser.add_argument("--cells", type=int, default=32, help="cell executors (default: 32)")
-    parser.add_argument(
+    options = parser(__doc__)
+    options.add_argument("--steps", type=int, default=1000, help="supersteps (default: 1000)")
+    options.add_argument("--cells", type=int, default=32, help="cell executors (default: 32)")
+    options.add_argument(
         "--size", type=int, default=10_000, help="characters per cell state (default: 10000)"
     )
-    parser.add_argument("--processes", type=int, default=2, help="executor processes (default: 2)")
-    parser.add_argument(
+    options.add_argument("--processes", type=int, default=2, help="executor processes (default: 2)")
+    options.add_argument(
         "--warmup", type=int, default=100, help="first sample after this superstep (default: 100)"
     )
-    parser.add_argument(
+    options.add_argument(
         "--control-steps", type=int, default=300, help="supersteps of variant tiny (default: 300)"
     )
-    parser.add_argument("--forks", type=int, default=20, help="timed forks (default: 20)")
-    parser.add_argument(
+    options.add_argument("--forks", type=int, default=20, help="timed forks (default: 20)")
+    options.add_argument(
         "--rounds", type=int, default=50, help="rounds of each direct call (default: 50)"
     )
-    parser.add_argument(
+    options.add_argument(
         "--fixed-bytes",
         type=int,
         default=4096,
         help="the allowed fixed overhead per superstep (default: 4096, one page)",
     )
-    parser.add_argument(
+    options.add_argument(
         "--keep", metavar="DIR", help="keep the SQLite files and logs in DIR (default: a temp dir)"
     )
-    args = parser.parse_args()
+    args = options.parse_args()
     if args.cells < 3 or args.steps < args.warmup + 50 or args.control_steps < args.warmup + 50:
-        parser.error("need --cells >= 3 and --steps, --control-steps >= --warmup + 50")
-    if args.keep:
-        Path(args.keep).mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    asyncio.run(main_async(args))
+        options.error("need --cells >= 3 and --steps, --control-steps >= --warmup + 50")
+    run_benchmark(main_async(args))
 
 
 if __name__ == "__main__":

@@ -55,38 +55,35 @@ import contextlib
 import json
 import os
 import signal
-import statistics
 import sys
-import tempfile
 import time
 import uuid
 from array import array
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from stepline import RunnerClient, WorkflowBuilder, payloads
-from stepline.testing import start_executor_service, start_runner, stop, tail
-from stepline.v1 import events_pb2, payload_pb2
+from benchlib import (
+    ROOT,
+    check_completed,
+    cpu_seconds,
+    loop_tick,
+    loop_workflow,
+    median,
+    parser,
+    quantile,
+    run_benchmark,
+    start_bench_runner,
+    start_executors,
+    wait_run,
+    workdir,
+)
+
+from stepline import RunnerClient
+from stepline.testing import stop, tail
 
 SCRIPT = Path(__file__).resolve()
-HERE = SCRIPT.parent
-ROOT = HERE.parents[1]
-E = events_pb2
-TERMINAL = (E.RUN_STATUS_COMPLETED, E.RUN_STATUS_FAILED, E.RUN_STATUS_CANCELLED)
 WORKFLOW = "bench-events"
 FIELDS = 5  # sequence, superstep, kind, event time (s), receipt time (s)
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-# -- processes
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a live process, from /proc/<pid>/stat."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 # -- subscriber processes (this script with --subscriber-process)
@@ -200,32 +197,17 @@ class Round:
     received: list[Subscriber]
 
 
-def tick(step: int, limit: int) -> payload_pb2.Payload:
-    """The executor's `Tick` dataclass as it travels: its type name, JSON fields."""
-    return payloads.encode({"step": step, "limit": limit}, type_name="Tick")
-
-
 async def one_round(steps: int, subscribers: int, per_process: int, workdir: Path) -> Round:
     counts = [min(per_process, subscribers - i) for i in range(0, subscribers, per_process)]
     out = workdir / "events"
     out.mkdir()
     async with contextlib.AsyncExitStack() as stack:
         executor = await stack.enter_async_context(
-            await start_executor_service(
-                HERE / "loop_executor.py", name="executor", log=workdir / "executor.log"
-            )
+            await start_executors("loop_executor.py", workdir)
         )
-        runner = await stack.enter_async_context(
-            await start_runner(workdir / "runner.db", log=workdir / "runner.log")
-        )
+        runner = await stack.enter_async_context(await start_bench_runner(workdir))
         client = await stack.enter_async_context(RunnerClient(runner.address))
-        await client.register_workflow(
-            WorkflowBuilder(WORKFLOW, max_supersteps=steps + 10)
-            .add_executor("loop", executor.address, type="loop")
-            .add_edge("loop", "loop")
-            .set_start_executor("loop")
-            .build()
-        )
+        await client.register_workflow(loop_workflow(WORKFLOW, executor.address, steps))
         procs = await start_subscribers(runner.address, counts, out, workdir / "subscribers.log")
 
         async def stop_subscribers() -> None:
@@ -236,7 +218,7 @@ async def one_round(steps: int, subscribers: int, per_process: int, workdir: Pat
         run_id = uuid.uuid4().hex
         runner_cpu = cpu_seconds(runner.process.pid)
         begin = time.time()
-        await client.start_run(WORKFLOW, tick(1, steps), run_id=run_id)
+        await client.start_run(WORKFLOW, loop_tick(1, steps), run_id=run_id)
         for p in procs:
             assert p.process.stdin is not None
             p.process.stdin.write(f"{run_id}\n".encode())
@@ -244,17 +226,13 @@ async def one_round(steps: int, subscribers: int, per_process: int, workdir: Pat
 
         async with asyncio.timeout(300):
             reports = await asyncio.gather(*(read_report(p) for p in procs))
-            run = await client.get_run(run_id)
-            while run.status not in TERMINAL:
-                await asyncio.sleep(0.05)
-                run = await client.get_run(run_id)
+            ended = await wait_run(client, run_id, timeout=300, poll=0.05)
         wall = time.time() - begin
         runner_cpu = cpu_seconds(runner.process.pid) - runner_cpu
-        if run.status != E.RUN_STATUS_COMPLETED:
-            raise RuntimeError(
-                f"the run ended {E.RunStatus.Name(run.status)}: {run.error.message}\n"
-                f"{runner.tail()}"
-            )
+        try:
+            check_completed(ended)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\n{runner.tail()}") from None
         # The run's own timing, from its stored events.
         times = [e.time.ToNanoseconds() / 1e9 async for e in client.watch(run_id)]
 
@@ -268,8 +246,8 @@ async def one_round(steps: int, subscribers: int, per_process: int, workdir: Pat
     return Round(
         subscribers=subscribers,
         processes=len(procs),
-        events=run.last_sequence,
-        supersteps=run.superstep,
+        events=ended.last_sequence,
+        supersteps=ended.superstep,
         run_seconds=max(times) - min(times),
         wall=wall,
         runner_cpu=runner_cpu,
@@ -323,11 +301,6 @@ class Stats:
         return self.delivered / self.delivery_wall if self.delivery_wall else 0.0
 
 
-def p99(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-
-
 def analyse(r: Round) -> Stats:
     s = Stats(
         r.subscribers,
@@ -370,10 +343,10 @@ def analyse(r: Round) -> Stats:
             built_lat.append(received - built)
             commit_lat.append(received - committed)
     s.delivery_wall = last_receipt - first_receipt
-    s.per_sub_median = statistics.median(rates)
+    s.per_sub_median = median(rates)
     s.per_sub_min = min(rates)
-    s.built = (statistics.median(built_lat), p99(built_lat))
-    s.commit = (statistics.median(commit_lat), p99(commit_lat))
+    s.built = (median(built_lat), quantile(built_lat, 0.99))
+    s.commit = (median(commit_lat), quantile(commit_lat, 0.99))
     s.end_lag = last_receipt - max(batch_time.values())
     return s
 
@@ -457,8 +430,8 @@ async def main_async(args: argparse.Namespace) -> None:
     stats: list[Stats] = []
     started = time.monotonic()
     for n in args.subscribers:
-        with tempfile.TemporaryDirectory(prefix="stepline-bench-") as tmp:
-            r = await one_round(args.steps, n, args.per_process, Path(tmp))
+        with workdir() as tmp:
+            r = await one_round(args.steps, n, args.per_process, tmp)
         s = analyse(r)
         stats.append(s)
         print(
@@ -477,36 +450,35 @@ def counts(text: str) -> list[int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=500, help="supersteps (default: 500)")
-    parser.add_argument(
+    options = parser(__doc__)
+    options.add_argument("--steps", type=int, default=500, help="supersteps (default: 500)")
+    options.add_argument(
         "--subscribers",
         type=counts,
         default=[0, 1, 10, 100],
         help="subscriber counts, one round each; 0 = nobody watching (default: 0,1,10,100)",
     )
-    parser.add_argument(
+    options.add_argument(
         "--per-process",
         type=int,
         default=25,
         help="subscribers per subscriber process (default: 25)",
     )
     # Internal: run as one subscriber process.
-    parser.add_argument("--subscriber-process", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--runner", help=argparse.SUPPRESS)
-    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--index", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    options.add_argument("--subscriber-process", action="store_true", help=argparse.SUPPRESS)
+    options.add_argument("--runner", help=argparse.SUPPRESS)
+    options.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    options.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    options.add_argument("--index", type=int, help=argparse.SUPPRESS)
+    args = options.parse_args()
     if args.subscriber_process:
         asyncio.run(subscriber_process(args.runner, args.count, args.out, args.index))
         return
     if args.steps < 10:
-        parser.error("--steps must be at least 10")
+        options.error("--steps must be at least 10")
     if args.per_process < 1:
-        parser.error("--per-process must be at least 1")
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    asyncio.run(main_async(args))
+        options.error("--per-process must be at least 1")
+    run_benchmark(main_async(args))
 
 
 if __name__ == "__main__":

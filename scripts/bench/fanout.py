@@ -30,45 +30,37 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import statistics
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from google.protobuf.timestamp_pb2 import Timestamp
+from benchlib import (
+    TERMINAL,
+    E,
+    check_completed,
+    check_supersteps,
+    intervals,
+    median,
+    parser,
+    quantile,
+    rss_kib,
+    run_benchmark,
+    seconds,
+    spread,
+    start_bench_runner,
+    start_executors,
+    tail_on_failure,
+    wait_run,
+    workdir,
+)
 
 from stepline import RunnerClient, WorkflowBuilder, payloads
-from stepline.testing import start_executor_service, start_runner
-from stepline.v1 import events_pb2, runner_pb2, workflow_pb2
+from stepline.v1 import runner_pb2, workflow_pb2
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-E = events_pb2
-TERMINAL = (E.RUN_STATUS_COMPLETED, E.RUN_STATUS_FAILED, E.RUN_STATUS_CANCELLED)
 PROCESSES = 4
 SPOKES_PER_PROCESS = 4
 FANOUT_WORKFLOW = "bench-fanout"
 RING_WORKFLOW = "bench-ring"
-
-
-# -- processes
-
-
-def rss_kib(pid: int, field_name: str = "VmRSS") -> int:
-    """A memory field of /proc/<pid>/status, in KiB."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no {field_name} in /proc/{pid}/status")
-
-
-def seconds(ts: Timestamp) -> float:
-    """A protobuf Timestamp as epoch seconds."""
-    return ts.ToNanoseconds() / 1e9
 
 
 def mib(kib: int) -> str:
@@ -100,19 +92,18 @@ class FanoutResult:
             for k, v in self.intervals.items()
             if which == "all" or (which == "spoke") == (k in self.spoke_steps)
         ]
-        return statistics.median(values)
+        return median(values)
 
     def round_median(self) -> float:
         """Median of a spoke superstep plus the hub superstep after it."""
-        return statistics.median(
+        return median(
             self.intervals[k] + self.intervals[k + 1]
             for k in sorted(self.spoke_steps)
             if k + 1 in self.intervals
         )
 
     def quantile(self, q: float) -> float:
-        values = sorted(self.intervals.values())
-        return values[min(len(values) - 1, int(q * len(values)))]
+        return quantile(self.intervals.values(), q)
 
 
 def fanout_definition(endpoints: list[str], supersteps: int) -> workflow_pb2.WorkflowDefinition:
@@ -129,27 +120,13 @@ def fanout_definition(endpoints: list[str], supersteps: int) -> workflow_pb2.Wor
     )
 
 
-async def wait_run(client: RunnerClient, run_id: str, timeout: float) -> runner_pb2.Run:
-    """Poll slowly until the run ends (a live watcher would cost the runner work)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            run = await client.get_run(run_id)
-            if run.status in TERMINAL:
-                return run
-            await asyncio.sleep(0.2)
-
-
 async def run_fanout(runner: str, endpoints: list[str], supersteps: int) -> FanoutResult:
     async with RunnerClient(runner) as client:
         await client.register_workflow(fanout_definition(endpoints, supersteps))
         start = payloads.encode({"supersteps": supersteps}, type_name="FanoutStart")
         run = await client.start_run(FANOUT_WORKFLOW, start)
-        run = await wait_run(client, run.run_id, timeout=300)
-        if run.status != E.RUN_STATUS_COMPLETED:
-            raise RuntimeError(
-                f"the fan-out run ended {E.RunStatus.Name(run.status)}: "
-                f"{run.error.type}: {run.error.message}"
-            )
+        run = await wait_run(client, run.run_id, timeout=300, poll=0.2)
+        check_completed(run, "the fan-out run")
         completed: dict[int, float] = {}
         started = 0.0
         executes = 0
@@ -175,15 +152,13 @@ async def run_fanout(runner: str, endpoints: list[str], supersteps: int) -> Fano
                     spoke_steps.add(checkpoint.superstep + 1)
                 elif message.payload.type_name == "stepline.v1.MessageBatch":
                     batches += 1
-    if sorted(completed) != list(range(1, supersteps + 1)):
-        raise RuntimeError(f"expected SUPERSTEP_COMPLETED for 1..{supersteps}, got {completed}")
+    check_supersteps(completed, supersteps)
     if not isinstance(output, dict):
         raise RuntimeError(f"the hub yielded {output!r}, not its summary")
     spokes = PROCESSES * SPOKES_PER_PROCESS
     rounds = (supersteps - 1) // 2
     if output["rounds"] != rounds or output["pongs"] != rounds * spokes:
         raise RuntimeError(f"the hub saw {output}; expected {rounds} rounds of {spokes}")
-    intervals = {k: completed[k] - completed[k - 1] for k in range(2, supersteps + 1)}
     return FanoutResult(
         supersteps=supersteps,
         delivered=delivered,
@@ -192,7 +167,7 @@ async def run_fanout(runner: str, endpoints: list[str], supersteps: int) -> Fano
         pongs=int(output["pongs"]),
         executes=executes,
         duration=completed[supersteps] - started,
-        intervals=intervals,
+        intervals=intervals(completed),
         spoke_steps=spoke_steps,
     )
 
@@ -202,13 +177,11 @@ async def part_fanout(
 ) -> list[FanoutResult]:
     results: list[FanoutResult] = []
     for i in range(1, repeats + 1):
-        log = workdir / f"runner-fanout-{i}.log"
-        async with await start_runner(workdir / f"fanout-{i}.db", log=log) as runner:
-            try:
-                result = await run_fanout(runner.address, endpoints, supersteps)
-            except BaseException:
-                print(runner.tail(), file=sys.stderr)
-                raise
+        async with (
+            await start_bench_runner(workdir, f"fanout-{i}") as runner,
+            tail_on_failure(runner),
+        ):
+            result = await run_fanout(runner.address, endpoints, supersteps)
         print(
             f"fan-out {i}/{repeats}: {result.rate:.0f} messages/s, superstep median "
             f"{result.median() * 1000:.2f} ms",
@@ -329,8 +302,7 @@ async def part_memory(
     settle: float,
     workdir: Path,
 ) -> MemoryResult:
-    log = workdir / "runner-memory.log"
-    async with await start_runner(workdir / "memory.db", log=log) as runner:
+    async with await start_bench_runner(workdir, "memory") as runner:
         pid = runner.process.pid
         await asyncio.sleep(settle)
         idle = rss_kib(pid)
@@ -340,13 +312,10 @@ async def part_memory(
             registered = rss_kib(pid)
             done: list[Batch] = []
             for b in range(1, batches + 1):
-                try:
+                async with tail_on_failure(runner):
                     result = await one_batch(
                         client, pid, executor_pids, b, runs, hops, delay_ms, settle
                     )
-                except BaseException:
-                    print(runner.tail(), file=sys.stderr)
-                    raise
                 print(
                     f"memory batch {b}/{batches}: peak {mib(result.peak_kib)}, after "
                     f"{mib(result.after_kib)}, {result.max_in_flight} in flight at most",
@@ -390,9 +359,10 @@ def report_fanout(results: list[FanoutResult]) -> None:
     print("  falls between the two; 'round med' is a spoke superstep plus the hub one after it.")
     if len(results) > 1:
         print(
-            f"  median of runs: {statistics.median(x.rate for x in results):.0f} messages/s, "
-            f"superstep {statistics.median(x.median() for x in results) * 1000:.2f} ms"
+            f"  median of runs: {median(x.rate for x in results):.0f} messages/s, "
+            f"superstep {median(x.median() for x in results) * 1000:.2f} ms"
         )
+        print(f"  spread over runs: superstep {spread([x.median() for x in results])}")
 
 
 def report_memory(m: MemoryResult, runs: int, hops: int, delay_ms: int) -> None:
@@ -433,21 +403,16 @@ def report_memory(m: MemoryResult, runs: int, hops: int, delay_ms: int) -> None:
 
 async def main_async(args: argparse.Namespace) -> None:
     began = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="stepline-fanout-") as tmp:
-        workdir = Path(tmp)
+    with workdir(prefix="stepline-fanout-") as tmp:
         async with contextlib.AsyncExitStack() as stack:
             executors = [
                 await stack.enter_async_context(
-                    await start_executor_service(
-                        HERE / "fanout_executors.py",
-                        name=f"executors-{i}",
-                        log=workdir / f"executors-{i}.log",
-                    )
+                    await start_executors("fanout_executors.py", tmp, f"executors-{i}")
                 )
                 for i in range(PROCESSES)
             ]
             endpoints = [e.address for e in executors]
-            fanout = await part_fanout(endpoints, args.supersteps, args.repeats, workdir)
+            fanout = await part_fanout(endpoints, args.supersteps, args.repeats, tmp)
             memory = await part_memory(
                 endpoints,
                 [e.process.pid for e in executors],
@@ -456,7 +421,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 args.ring_hops,
                 args.delay_ms,
                 args.settle,
-                workdir,
+                tmp,
             )
     report_fanout(fanout)
     report_memory(memory, args.runs, args.ring_hops, args.delay_ms)
@@ -464,25 +429,24 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--supersteps", type=int, default=100, help="fan-out run (default: 100)")
-    parser.add_argument("--repeats", type=int, default=3, help="fan-out runs (default: 3)")
-    parser.add_argument("--runs", type=int, default=200, help="runs per batch (default: 200)")
-    parser.add_argument("--batches", type=int, default=3, help="memory batches (default: 3)")
-    parser.add_argument(
+    options = parser(__doc__)
+    options.add_argument("--supersteps", type=int, default=100, help="fan-out run (default: 100)")
+    options.add_argument("--repeats", type=int, default=3, help="fan-out runs (default: 3)")
+    options.add_argument("--runs", type=int, default=200, help="runs per batch (default: 200)")
+    options.add_argument("--batches", type=int, default=3, help="memory batches (default: 3)")
+    options.add_argument(
         "--ring-hops", type=int, default=10, help="supersteps of a ring run (default: 10)"
     )
-    parser.add_argument(
+    options.add_argument(
         "--delay-ms", type=int, default=20, help="work per ring Execute (default: 20)"
     )
-    parser.add_argument(
+    options.add_argument(
         "--settle", type=float, default=2.0, help="seconds before reading idle RSS (default: 2)"
     )
-    args = parser.parse_args()
+    args = options.parse_args()
     if args.supersteps < 3:
-        parser.error("--supersteps must be at least 3")
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    asyncio.run(main_async(args))
+        options.error("--supersteps must be at least 3")
+    run_benchmark(main_async(args))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 The executor service runs as its own process, as in `superstep.py`; the runner
 (store, engine, gRPC front) runs inside this process so that its calls can be
 timed: every Execute and SaveCheckpoint call, every store commit, and every
-SQLite statement the commit sends through aiosqlite's thread. The rest of the
+SQLite statement sent through aiosqlite's thread (the commit's, and reads). The rest of the
 superstep is the engine's own Python. With `--cprofile` it also prints the
 functions that cost most, under cProfile.
 
@@ -14,26 +14,29 @@ Nothing is changed in the runner: the timing wraps the objects' methods here.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import cProfile
 import pstats
-import statistics
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from superstep import _tick, start_loop_executor  # type: ignore[import-not-found]
+import aiosqlite
+from benchlib import (
+    check_completed,
+    loop_tick,
+    loop_workflow,
+    median,
+    parser,
+    run_benchmark,
+    start_executors,
+    workdir,
+)
 
-from stepline import WorkflowBuilder
-from stepline.v1 import events_pb2
 from stepline_runner.api.server import start_runner
 
-E = events_pb2
 Timings = defaultdict[str, list[float]]
 
 
@@ -72,24 +75,26 @@ class _TimedCursorContext:
         self._into["sql: close cursor"].append(time.perf_counter() - t0)
 
 
-def instrument_sql(db: Any, into: Timings) -> None:
-    execute, executemany = db.execute, db.executemany
+def instrument_sql(into: Timings) -> None:
+    """Time every statement any aiosqlite connection of this process sends
+    (the store's own connections are its business: the class is patched)."""
+    execute, executemany = aiosqlite.Connection.execute, aiosqlite.Connection.executemany
 
     def label(sql: str) -> str:
         return "sql: " + " ".join(sql.split()[:3])[:40]
 
-    def timed_execute(sql: str, *args: Any) -> Any:
-        return _TimedCursorContext(label(sql), execute(sql, *args), into)
+    def timed_execute(db: aiosqlite.Connection, sql: str, *args: Any) -> Any:
+        return _TimedCursorContext(label(sql), execute(db, sql, *args), into)
 
-    def timed_executemany(sql: str, *args: Any) -> Any:
-        return _TimedCursorContext(label(sql) + " (many)", executemany(sql, *args), into)
+    def timed_executemany(db: aiosqlite.Connection, sql: str, *args: Any) -> Any:
+        return _TimedCursorContext(label(sql) + " (many)", executemany(db, sql, *args), into)
 
-    db.execute = timed_execute
-    db.executemany = timed_executemany
+    aiosqlite.Connection.execute = timed_execute  # type: ignore[method-assign]
+    aiosqlite.Connection.executemany = timed_executemany  # type: ignore[method-assign]
 
 
 async def profile(steps: int, use_cprofile: bool, workdir: Path) -> None:
-    executor = await start_loop_executor(workdir)
+    executor = await start_executors("loop_executor.py", workdir)
     server = await start_runner(workdir / "runner.db")
     timings: Timings = defaultdict(list)
     try:
@@ -99,29 +104,21 @@ async def profile(steps: int, use_cprofile: bool, workdir: Path) -> None:
         executors.save = timed("rpc: SaveCheckpoint", executors.save, timings)  # type: ignore[method-assign]
         store = server.store
         store.commit = timed("store.commit (whole)", store.commit, timings)  # type: ignore[method-assign]
-        instrument_sql(store._writer, timings)
-        definition = (
-            WorkflowBuilder("bench-loop", max_supersteps=steps + 10)
-            .add_executor("loop", executor.address, type="loop")
-            .add_edge("loop", "loop")
-            .set_start_executor("loop")
-            .build()
-        )
-        await runner.register_workflow(definition)
+        instrument_sql(timings)
+        await runner.register_workflow(loop_workflow("bench-loop", executor.address, steps))
         profiler = cProfile.Profile() if use_cprofile else None
         timings.clear()
         started = time.perf_counter()
         if profiler:
             profiler.enable()
-        run = await runner.start_run("bench-loop", _tick(1, steps))
-        task = runner.runs.task(run.run_id)
+        begun = await runner.start_run("bench-loop", loop_tick(1, steps))
+        task = runner.runs.task(begun.run_id)
         if task is not None:
             await task
         elapsed = time.perf_counter() - started
         if profiler:
             profiler.disable()
-        run = await runner.get_run(run.run_id)
-        assert run.status == E.RUN_STATUS_COMPLETED, E.RunStatus.Name(run.status)
+        check_completed(await runner.get_run(begun.run_id))
     finally:
         await server.stop()
         await executor.stop()
@@ -136,7 +133,7 @@ async def profile(steps: int, use_cprofile: bool, workdir: Path) -> None:
         if not name.startswith("sql:"):
             accounted += total
         print(
-            f"{name:<44} {len(values):>6} {statistics.median(values) * 1000:>10.3f}"
+            f"{name:<44} {len(values):>6} {median(values) * 1000:>10.3f}"
             f" {total / len(values) * 1000:>8.3f} {total / steps * 1000:>8.3f}"
             f" {total / elapsed:>6.1%}"
         )
@@ -145,15 +142,15 @@ async def profile(steps: int, use_cprofile: bool, workdir: Path) -> None:
         f"{'engine Python, event loop, scheduling (rest)':<44} {'':>6} {'':>10} {'':>8}"
         f" {rest / steps * 1000:>8.3f} {rest / elapsed:>6.1%}"
     )
-    print("(sql: lines are inside store.commit; the rest is elapsed minus rpc and commit)")
+    print("(sql: every statement sent to aiosqlite, the commit's and any read; the rest is")
+    print(" elapsed minus rpc and commit)")
     print()
     print("median ms by tenth of the run (growth shows as a rising row):")
     for name in ("rpc: Execute", "rpc: SaveCheckpoint", "store.commit (whole)"):
         values = timings[name]
         tenth = max(len(values) // 10, 1)
         cells = " ".join(
-            f"{statistics.median(values[i : i + tenth]) * 1000:6.3f}"
-            for i in range(0, tenth * 10, tenth)
+            f"{median(values[i : i + tenth]) * 1000:6.3f}" for i in range(0, tenth * 10, tenth)
         )
         print(f"  {name:<22} {cells}")
     if profiler:
@@ -163,12 +160,12 @@ async def profile(steps: int, use_cprofile: bool, workdir: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--cprofile", action="store_true", help="also print cProfile's top 25")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="stepline-profile-") as tmp:
-        asyncio.run(profile(args.steps, args.cprofile, Path(tmp)))
+    options = parser(__doc__)
+    options.add_argument("--steps", type=int, default=1000)
+    options.add_argument("--cprofile", action="store_true", help="also print cProfile's top 25")
+    args = options.parse_args()
+    with workdir(prefix="stepline-profile-") as tmp:
+        run_benchmark(profile(args.steps, args.cprofile, tmp))
 
 
 if __name__ == "__main__":

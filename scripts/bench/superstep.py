@@ -23,34 +23,40 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stepline import RunnerClient, WorkflowBuilder, payloads
-from stepline.testing import Service, start_executor_service, start_runner, stop
-from stepline.v1 import events_pb2, payload_pb2
+from benchlib import (
+    HERE,
+    ROOT,
+    check_completed,
+    intervals,
+    loop_tick,
+    loop_workflow,
+    median,
+    ms,
+    parser,
+    run_benchmark,
+    spread,
+    start_bench_runner,
+    start_executors,
+    superstep_times,
+    tail_on_failure,
+    wait_run,
+    workdir,
+)
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-E = events_pb2
-TERMINAL = (E.RUN_STATUS_COMPLETED, E.RUN_STATUS_FAILED, E.RUN_STATUS_CANCELLED)
+from stepline import RunnerClient
+from stepline.testing import stop
+
 WITHIN = 3.0  # the issue's bound, times the floor
 TARGET = 1.5  # the product's target, times the floor
 GROWTH_LIMIT = 1.2  # "must not grow": step N over step 10 above this counts as growth
 
 
 # -- measurements
-
-
-async def start_loop_executor(workdir: Path) -> Service:
-    """The loop executor's service, its stderr in `workdir`/executor.log."""
-    log = workdir / "executor.log"
-    return await start_executor_service(HERE / "loop_executor.py", name="executor", log=log)
 
 
 @dataclass
@@ -97,36 +103,11 @@ async def run_loop(runner: str, executor: str, steps: int, timeout: float) -> di
     The run is not watched live (a watcher costs the runner work on every
     commit); we poll its status slowly and read the events once it ended.
     """
-    definition = (
-        WorkflowBuilder("bench-loop", max_supersteps=steps + 10)
-        .add_executor("loop", executor, type="loop")
-        .add_edge("loop", "loop")
-        .set_start_executor("loop")
-        .build()
-    )
     async with RunnerClient(runner) as client:
-        await client.register_workflow(definition)
-        run = await client.start_run("bench-loop", _tick(1, steps))
-        async with asyncio.timeout(timeout):
-            while run.status not in TERMINAL:
-                await asyncio.sleep(0.25)
-                run = await client.get_run(run.run_id)
-        if run.status != E.RUN_STATUS_COMPLETED:
-            raise RuntimeError(
-                f"the run ended {E.RunStatus.Name(run.status)}: {run.error.type}: "
-                f"{run.error.message}"
-            )
-        times: dict[int, float] = {}
-        async for event in client.watch(run.run_id, kinds=[E.EVENT_KIND_SUPERSTEP_COMPLETED]):
-            times[event.superstep] = event.time.ToNanoseconds() / 1e9
-    if sorted(times) != list(range(1, steps + 1)):
-        raise RuntimeError(f"expected SUPERSTEP_COMPLETED for 1..{steps}, got {len(times)}")
-    return times
-
-
-def _tick(step: int, limit: int) -> payload_pb2.Payload:
-    """The executor's `Tick` dataclass as it travels: its type name, JSON fields."""
-    return payloads.encode({"step": step, "limit": limit}, type_name="Tick")
+        await client.register_workflow(loop_workflow("bench-loop", executor, steps))
+        started = await client.start_run("bench-loop", loop_tick(1, steps))
+        check_completed(await wait_run(client, started.run_id, timeout))
+        return await superstep_times(client, started.run_id, steps)
 
 
 @dataclass
@@ -136,38 +117,30 @@ class Repeat:
     wall: float  # first to last SUPERSTEP_COMPLETED
 
     def window(self, lo: int, hi: int) -> float:
-        return statistics.median(v for k, v in self.intervals.items() if lo <= k <= hi)
+        return median(v for k, v in self.intervals.items() if lo <= k <= hi)
 
     @property
     def median(self) -> float:
-        return statistics.median(self.intervals.values())
+        return median(self.intervals.values())
 
     @property
     def floor_median(self) -> float:
-        return statistics.median(self.floor.total)
+        return median(self.floor.total)
 
 
 async def one_repeat(steps: int, floor_iterations: int, workdir: Path) -> Repeat:
     async with (
-        await start_loop_executor(workdir) as executor,
-        await start_runner(workdir / "runner.db", log=workdir / "runner.log") as runner,
+        await start_executors("loop_executor.py", workdir) as executor,
+        await start_bench_runner(workdir) as runner,
     ):
         floor = await measure_floor(executor.address, workdir / "floor.db", floor_iterations)
-        try:
+        async with tail_on_failure(runner):
             times = await run_loop(runner.address, executor.address, steps, timeout=600)
-        except BaseException:
-            print(runner.tail(), file=sys.stderr)
-            raise
         floor.extend(await measure_floor(executor.address, workdir / "floor.db", floor_iterations))
-    intervals = {k: times[k] - times[k - 1] for k in range(2, steps + 1)}
-    return Repeat(intervals, floor, times[steps] - times[1])
+    return Repeat(intervals(times), floor, times[steps] - times[1])
 
 
 # -- report
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:7.3f}"
 
 
 def report(repeats: list[Repeat], steps: int) -> None:
@@ -190,7 +163,7 @@ def report(repeats: list[Repeat], steps: int) -> None:
     rows: list[tuple[float, float, float, float, float, float, float]] = []
     for i, r in enumerate(repeats, 1):
         s10, sn = r.window(*early), r.window(*late)
-        rtt, commit = statistics.median(r.floor.rtt), statistics.median(r.floor.commit)
+        rtt, commit = median(r.floor.rtt), median(r.floor.commit)
         ratio = r.median / r.floor_median
         rows.append((r.median, s10, sn, rtt, commit, r.floor_median, ratio))
         print(
@@ -198,15 +171,17 @@ def report(repeats: list[Repeat], steps: int) -> None:
             f" {ms(rtt):>8} {ms(commit):>8} {ms(r.floor_median):>8} {ratio:>7.2f}"
             f" {r.wall:>6.2f}"
         )
-    med = [statistics.median(col) for col in zip(*rows, strict=True)]
-    growth = statistics.median(r.window(*late) / r.window(*early) for r in repeats)
-    wide = statistics.median(r.window(*wide_late) / r.window(*wide_early) for r in repeats)
+    med = [median(col) for col in zip(*rows, strict=True)]
+    growth = median(r.window(*late) / r.window(*early) for r in repeats)
+    wide = median(r.window(*wide_late) / r.window(*wide_early) for r in repeats)
     print("-" * len(header))
     print(
         f"{'median':>6} {ms(med[0]):>8} {ms(med[1]):>8} {ms(med[2]):>8} {growth:>6.2f}"
         f" {ms(med[3]):>8} {ms(med[4]):>8} {ms(med[5]):>8} {med[6]:>7.2f}"
     )
     print()
+    print(f"spread over repeats: superstep {spread([r.median for r in repeats])}")
+    print(f"                     floor     {spread([r.floor_median for r in repeats])}")
     print(f"~10 = median of supersteps {early[0]}-{early[1]}; ~{steps} = {late[0]}-{late[1]}")
     print(
         f"wider windows: supersteps {wide_late[0]}-{wide_late[1]} over "
@@ -227,8 +202,8 @@ async def main_async(args: argparse.Namespace) -> None:
     repeats: list[Repeat] = []
     started = time.monotonic()
     for i in range(1, args.repeats + 1):
-        with tempfile.TemporaryDirectory(prefix="stepline-bench-") as tmp:
-            r = await one_repeat(args.steps, args.floor_iterations, Path(tmp))
+        with workdir() as tmp:
+            r = await one_repeat(args.steps, args.floor_iterations, tmp)
         print(
             f"repeat {i}/{args.repeats}: superstep {r.median * 1000:.3f} ms, "
             f"floor {r.floor_median * 1000:.3f} ms ({time.monotonic() - started:.0f}s)",
@@ -239,20 +214,19 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=1000, help="supersteps (default: 1000)")
-    parser.add_argument("--repeats", type=int, default=3, help="fresh repeats (default: 3)")
-    parser.add_argument(
+    options = parser(__doc__)
+    options.add_argument("--steps", type=int, default=1000, help="supersteps (default: 1000)")
+    options.add_argument("--repeats", type=int, default=3, help="fresh repeats (default: 3)")
+    options.add_argument(
         "--floor-iterations",
         type=int,
         default=500,
         help="floor samples before and after each run (default: 500)",
     )
-    args = parser.parse_args()
+    args = options.parse_args()
     if args.steps < 30:
-        parser.error("--steps must be at least 30")
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    asyncio.run(main_async(args))
+        options.error("--steps must be at least 30")
+    run_benchmark(main_async(args))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,80 @@
+"""What a SQLite store's file holds, table by table, read from outside the
+runner (benchmarks, operators): `read_usage(path)`.
+
+It opens its own connection and reads one consistent snapshot (a read
+transaction, WAL lets the runner go on writing); it needs SQLite's `dbstat`
+virtual table, which CPython's bundled SQLite has.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class StoreUsage:
+    """One snapshot of a store's file. Byte counts are whole pages unless named
+    `record`; tables are keyed by name, each with its indexes apart."""
+
+    last_superstep: int  # the highest superstep any checkpoint is at (0: none)
+    db_bytes: int  # page_count x page_size
+    freelist_bytes: int
+    page_size: int
+    table_bytes: dict[str, int]  # the table's own b-tree
+    index_bytes: dict[str, int]  # its indexes together
+    record_bytes: dict[str, int]  # record bytes in the table's own b-tree (leaf + overflow)
+    rows: dict[str, int]
+    state_bytes: int  # bytes of stored executor states (deduplicated), all checkpoints
+
+
+def read_usage(path: str | Path) -> StoreUsage:
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        con.execute("BEGIN")  # one snapshot for everything below
+        owner = dict(
+            con.execute("SELECT name, tbl_name FROM sqlite_master WHERE type IN ('table','index')")
+        )
+        tables = sorted(
+            name
+            for name, table in owner.items()
+            if name == table and not name.startswith("sqlite_")
+        )
+        table_bytes: dict[str, int] = {}
+        index_bytes: dict[str, int] = {}
+        record: dict[str, int] = {}
+        for name, size, data in con.execute(
+            "SELECT name, sum(pgsize), sum(CASE WHEN pagetype = 'internal' THEN 0 ELSE payload"
+            " END) FROM dbstat GROUP BY name"
+        ):
+            table = owner.get(name, "(schema)")
+            if name == table or table == "(schema)":
+                table_bytes[table] = table_bytes.get(table, 0) + size
+                record[table] = record.get(table, 0) + data
+            else:
+                index_bytes[table] = index_bytes.get(table, 0) + size
+        rows = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+        (superstep,) = con.execute("SELECT max(superstep) FROM checkpoints").fetchone()
+        (state_bytes,) = con.execute("SELECT coalesce(sum(length(data)), 0) FROM blobs").fetchone()
+        (page_size,) = con.execute("PRAGMA page_size").fetchone()
+        (page_count,) = con.execute("PRAGMA page_count").fetchone()
+        (freelist,) = con.execute("PRAGMA freelist_count").fetchone()
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    return StoreUsage(
+        last_superstep=int(superstep or 0),
+        db_bytes=page_count * page_size,
+        freelist_bytes=freelist * page_size,
+        page_size=page_size,
+        table_bytes=table_bytes,
+        index_bytes=index_bytes,
+        record_bytes=record,
+        rows=rows,
+        state_bytes=int(state_bytes),
+    )
+
+
+CHECKPOINT_TABLES = ("blobs", "checkpoints", "checkpoint_states")
+"""The tables that hold checkpoints (their metadata, states and state blobs)."""
