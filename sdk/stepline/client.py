@@ -15,6 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from stepline import payloads
 from stepline.errors import RunFailedError, UnavailableError, from_rpc_error
 from stepline.limits import GRPC_MESSAGE_OPTIONS
+from stepline.telemetry import client_interceptors
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2, runner_pb2_grpc, workflow_pb2
 
 Event = events_pb2.Event
@@ -75,11 +76,17 @@ class RunnerClient:
         """Connect to `address`; with `root_certificates` (PEM) over TLS, and with
         `token` sending it as a bearer token on every call."""
         self.address = address
+        # With tracing on, each call carries the caller's trace to the runner.
+        interceptors = client_interceptors()
         if root_certificates is None:
-            self._channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+            self._channel = grpc.aio.insecure_channel(
+                address, options=_CHANNEL_OPTIONS, interceptors=interceptors
+            )
         else:
             credentials = grpc.ssl_channel_credentials(root_certificates)
-            self._channel = grpc.aio.secure_channel(address, credentials, options=_CHANNEL_OPTIONS)
+            self._channel = grpc.aio.secure_channel(
+                address, credentials, options=_CHANNEL_OPTIONS, interceptors=interceptors
+            )
         self._stub = runner_pb2_grpc.RunnerServiceStub(self._channel)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
 

@@ -12,6 +12,7 @@ import json
 import traceback
 import uuid
 from collections.abc import Awaitable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from stepline import __version__, payloads
@@ -25,6 +26,7 @@ from stepline.executor import (
 from stepline.factories import ExecutorFactory, ExecutorFactoryError, Maker, maker
 from stepline.limits import MAX_STATE_BYTES
 from stepline.lost_state import warn_if_state_is_lost
+from stepline.telemetry import NO_INSTRUMENTS, HostInstruments
 from stepline.v1 import executor_pb2, payload_pb2
 
 __all__ = [
@@ -56,9 +58,14 @@ class NoSuchExecutorObject(LookupError):
 class ExecutorHost:
     """Hosts executor types and the per-run objects made from them."""
 
-    def __init__(self, executors: Mapping[str, type[Executor] | ExecutorFactory]) -> None:
+    def __init__(
+        self,
+        executors: Mapping[str, type[Executor] | ExecutorFactory],
+        instruments: HostInstruments = NO_INSTRUMENTS,
+    ) -> None:
         """`executors`: type name -> `Executor` class or factory (see
-        `stepline.factories`); `ExecutorFactoryError` if one cannot work."""
+        `stepline.factories`); `ExecutorFactoryError` if one cannot work.
+        `instruments`: spans and metrics around each handler call."""
         if not executors:
             raise ExecutorFactoryError("an executor service must host at least one executor type")
         self._makers: dict[str, Maker] = {
@@ -71,6 +78,7 @@ class ExecutorHost:
         self._response_specs = {name: cls.response_handler_specs() for name, cls in classes.items()}
         self._objects: dict[tuple[str, str], Executor] = {}
         self.incarnation_id = uuid.uuid4().hex
+        self.instruments = instruments
 
     @property
     def object_count(self) -> int:
@@ -115,15 +123,17 @@ class ExecutorHost:
         try:
             for answer in request.responses:
                 handler = _response_handler_for(answers, answer, request.executor_id)
-                await getattr(executor, handler.name)(
-                    payloads.decode(answer.request.data, handler.request_type),
-                    payloads.decode(answer.response, handler.response_type),
-                    ctx,
-                )
+                with self._observed(request, executor_type, handler.name):
+                    await getattr(executor, handler.name)(
+                        payloads.decode(answer.request.data, handler.request_type),
+                        payloads.decode(answer.response, handler.response_type),
+                        ctx,
+                    )
             for message in request.messages:
                 spec = _handler_for(specs, message.payload, request.executor_id)
                 value = _decode(message.payload, spec)
-                await getattr(executor, spec.name)(value, ctx)
+                with self._observed(request, executor_type, spec.name):
+                    await getattr(executor, spec.name)(value, ctx)
         except Exception as exc:
             failed = executor_pb2.ExecuteResponse(incarnation_id=self.incarnation_id)
             failed.error.type = type(exc).__name__
@@ -132,6 +142,13 @@ class ExecutorHost:
             failed.error.executor_id = request.executor_id
             return failed
         return ctx.result
+
+    def _observed(
+        self, request: executor_pb2.ExecuteRequest, executor_type: str, handler: str
+    ) -> AbstractContextManager[None]:
+        return self.instruments.handler(
+            executor_type, handler, request.run_id, request.executor_id, request.superstep
+        )
 
     async def save(
         self, request: executor_pb2.SaveCheckpointRequest

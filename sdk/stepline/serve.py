@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from stepline.host import (
     UnknownExecutorType,
 )
 from stepline.limits import GRPC_SERVER_OPTIONS
+from stepline.telemetry import HostInstruments, ServerTracing, configure_tracing, tracing_installed
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 
 if TYPE_CHECKING:
@@ -107,16 +109,25 @@ class ExecutorServer:
     server: grpc.aio.Server
     host: ExecutorHost
     port: int
+    metrics_port: int | None = None
+    _metrics: Any = None  # the metrics HTTP server, if any
 
     async def stop(self, grace: float | None = 1.0) -> None:
         await self.server.stop(grace)
+        if self._metrics is not None:
+            self._metrics.shutdown()
+            self._metrics.server_close()
 
     async def wait_for_termination(self) -> None:
         await self.server.wait_for_termination()
 
 
 async def serve_executors(
-    executors: Executors, *, host: str = "127.0.0.1", port: int = 0
+    executors: Executors,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    metrics_port: int | None = None,
 ) -> ExecutorServer:
     """Start an executor service hosting `executors` (type name -> class or factory,
     see `stepline.factories`).
@@ -124,27 +135,63 @@ async def serve_executors(
     Port 0 picks a free port; the returned server says which. Raises
     `ExecutorFactoryError` for an executor type that cannot work, `OSError`
     when it cannot listen there (a port that is taken, say).
+
+    With `metrics_port`, Prometheus metrics of the handlers (duration and
+    errors by executor type) are served over HTTP on `host`:`metrics_port`
+    (0 picks one). With a tracer provider installed
+    (`stepline.telemetry.configure_tracing`), each call continues the caller's
+    trace and each handler call gets a span.
     """
-    executor_host = ExecutorHost(executors)
-    server = grpc.aio.server(options=GRPC_SERVER_OPTIONS)
+    registry = None
+    if metrics_port is not None:
+        from prometheus_client import CollectorRegistry
+
+        registry = CollectorRegistry()
+    tracing = tracing_installed()
+    executor_host = ExecutorHost(executors, HostInstruments(registry, tracing))
+    interceptors = [ServerTracing()] if tracing else []
+    server = grpc.aio.server(options=GRPC_SERVER_OPTIONS, interceptors=interceptors)
     executor_pb2_grpc.add_ExecutorServiceServicer_to_server(_Servicer(executor_host), server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     bound = bind(server, host, port)
+    metrics = None
+    if registry is not None and metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        metrics, _ = start_http_server(metrics_port, host, registry)
+        metrics_port = metrics.server_port
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    return ExecutorServer(server, executor_host, bound)
+    return ExecutorServer(server, executor_host, bound, metrics_port, metrics)
 
 
-def run_executors(executors: Executors, *, host: str = "127.0.0.1", port: int = 0) -> None:
+METRICS_PORT_ENV = "STEPLINE_METRICS_PORT"
+
+
+def run_executors(
+    executors: Executors, *, host: str = "127.0.0.1", port: int = 0, metrics_port: int | None = None
+) -> None:
     """Serve until SIGTERM or SIGINT; print `listening on HOST:PORT` once ready.
 
     When it cannot start (an executor type that cannot work, a taken port),
     it says why in one line on stderr and exits with code 2.
+    Metrics are served on `metrics_port`, else on $STEPLINE_METRICS_PORT when
+    set; traces go where the standard OTEL_* variables say (`stepline.telemetry`).
     """
+    tracer_provider = None
+    try:
+        if metrics_port is None and os.environ.get(METRICS_PORT_ENV):
+            metrics_port = _port(os.environ[METRICS_PORT_ENV], METRICS_PORT_ENV)
+        tracer_provider = configure_tracing("stepline-executors")
+    except ValueError as exc:  # TracingConfigError too
+        print(f"stepline executors: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
 
     async def main() -> None:
-        server = await serve_executors(executors, host=host, port=port)
+        server = await serve_executors(executors, host=host, port=port, metrics_port=metrics_port)
+        if server.metrics_port is not None:
+            print(f"stepline executor metrics on {host}:{server.metrics_port}", flush=True)
         print(f"stepline executors listening on {host}:{server.port}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -158,4 +205,14 @@ def run_executors(executors: Executors, *, host: str = "127.0.0.1", port: int = 
     except (OSError, ExecutorFactoryError, ValueError) as exc:
         print(f"stepline executors: {' '.join(str(exc).split())}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
+    finally:
+        if tracer_provider is not None:
+            tracer_provider.shutdown()  # flush the spans still batched
     sys.stdout.flush()
+
+
+def _port(text: str, name: str) -> int:
+    port = int(text) if text.strip().isdigit() else -1
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{name} must be a port number (0-65535), not {text[:20]!r}")
+    return port
