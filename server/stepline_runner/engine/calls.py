@@ -12,6 +12,11 @@ from stepline.v1 import executor_pb2, payload_pb2
 
 from ..store import StateRef
 from .graph import Graph
+from .observe import (
+    ROLLBACK_EXECUTOR_LOST_RUN,
+    ROLLBACK_EXECUTOR_RESTARTED,
+    ROLLBACK_EXECUTOR_UNREACHABLE,
+)
 from .ports import ExecutorCallError, ExecutorPort
 from .recovery import ExecutorLost
 
@@ -32,6 +37,7 @@ class Outcome:
     response: executor_pb2.ExecuteResponse | None = None
     error: payload_pb2.ErrorInfo | None = None
     lost: str = ""  # why the executor may have lost its state
+    lost_reason: str = ""  # the same as an observe.ROLLBACK_* name
 
 
 class RunCalls:
@@ -68,7 +74,8 @@ class RunCalls:
             response = await self.executors.execute(node.endpoint, request, timeout)
         except ExecutorCallError as exc:
             if exc.code == "UNAVAILABLE":
-                return Outcome(executor_id, lost=f"Execute on {executor_id!r}: {exc}")
+                lost = f"Execute on {executor_id!r}: {exc}"
+                return Outcome(executor_id, lost=lost, lost_reason=ROLLBACK_EXECUTOR_UNREACHABLE)
             kind = (
                 "ExecuteDeadlineExceeded"
                 if exc.code == "DEADLINE_EXCEEDED"
@@ -89,7 +96,7 @@ class RunCalls:
             )
         restarted = self.restarted(node.endpoint, response.incarnation_id)
         if restarted:
-            return Outcome(executor_id, lost=restarted)
+            return Outcome(executor_id, lost=restarted, lost_reason=ROLLBACK_EXECUTOR_RESTARTED)
         if response.HasField("error"):
             error = payload_pb2.ErrorInfo()
             error.CopyFrom(response.error)
@@ -127,11 +134,17 @@ class RunCalls:
             except ExecutorCallError as exc:
                 # FAILED_PRECONDITION: it holds no object for the run any more.
                 if exc.code in ("UNAVAILABLE", "FAILED_PRECONDITION"):
-                    raise ExecutorLost(f"SaveCheckpoint on {executor_id!r}: {exc}") from exc
+                    reason = (
+                        ROLLBACK_EXECUTOR_UNREACHABLE
+                        if exc.code == "UNAVAILABLE"
+                        else ROLLBACK_EXECUTOR_LOST_RUN
+                    )
+                    message = f"SaveCheckpoint on {executor_id!r}: {exc}"
+                    raise ExecutorLost(message, reason) from exc
                 raise SaveFailed(executor_id, exc) from exc
             restarted = self.restarted(node.endpoint, response.incarnation_id)
             if restarted:
-                raise ExecutorLost(restarted)
+                raise ExecutorLost(restarted, ROLLBACK_EXECUTOR_RESTARTED)
             if response.unchanged and known is not None:
                 return executor_id, StateRef(known.hash, known.type_name, known.content_type)
             p = response.state

@@ -14,6 +14,7 @@ from ..store import NewCheckpoint, RunUpdate, Store
 from . import events as ev
 from .calls import Outcome, RunCalls, SaveFailed
 from .conditions import ConditionEvaluator
+from .observe import ROLLBACK_RUNNER_RESTARTED
 from .ports import ExecutorCallError, ExecutorPort
 from .recovery import ExecutorLost, RetryPolicy, restore_with_retries
 from .routing import ConditionError, queries, route
@@ -85,7 +86,7 @@ class RunDriver:
                 if not await self._next():
                     return
             except ExecutorLost as lost:
-                if not await self._recover(str(lost)):
+                if not await self._recover(str(lost), lost.reason):
                     return
         if is_running(self.status):
             # Resumed with nothing to deliver: settle the status now.
@@ -106,12 +107,15 @@ class RunDriver:
                 [],
             )
             return False
-        return await self._superstep()
+        with self.log.observer.superstep(self.state.graph.workflow_id, self.state.superstep + 1):
+            return await self._superstep()
 
-    async def _recover(self, reason: str | None) -> bool:
+    async def _recover(self, reason: str | None, cause: str = ROLLBACK_RUNNER_RESTARTED) -> bool:
         """Restore every executor of the run to the last checkpoint (waiting for
         those that are away) and go on from there; False when the run failed.
-        `reason` None means the runner itself restarted."""
+        `reason` None means the runner itself restarted; `cause` names it as
+        an observe.ROLLBACK_* word."""
+        observer, workflow_id = self.log.observer, self.state.graph.workflow_id
         self.rollbacks += 1
         if self.rollbacks > self.retry.attempts:
             error = payload_pb2.ErrorInfo(
@@ -120,6 +124,7 @@ class RunDriver:
             )
             await self._fail(error, [])
             return False
+        observer.rollback(workflow_id, cause)
         checkpoint = await self.store.get_checkpoint(self.state.checkpoint_id, True)
         assert checkpoint is not None, "a run's latest checkpoint is never deleted"
         try:
@@ -129,6 +134,7 @@ class RunDriver:
                 self.state.graph,
                 checkpoint.content.executor_states,
                 self.retry,
+                lambda: observer.executor_retry(workflow_id),
             )
         except ExecutorCallError as exc:
             resumable = f"the run can be resumed from checkpoint {checkpoint.checkpoint_id}"
@@ -168,9 +174,9 @@ class RunDriver:
         step = delivery.step
         events = delivery.started()
         outcomes = await self._execute(delivery)
-        lost = [o.lost for o in outcomes if o.lost]
+        lost = [o for o in outcomes if o.lost]
         if lost:
-            raise ExecutorLost(lost[0])
+            raise ExecutorLost(lost[0].lost, lost[0].lost_reason)
         errors = [o.error for o in outcomes if o.error is not None]
         if errors:
             await self._fail(errors[0], events + failed_events(step, errors), step)
@@ -238,6 +244,8 @@ class RunDriver:
             await self._fail(error, [], state.superstep)
             return False
         changed = frozenset(x for x, ref in saved.items() if state.states.get(x) != ref.stored())
+        written = sum(len(ref.data) for ref in saved.values() if ref.data is not None)
+        self.log.observer.checkpoint_saved(state.graph.workflow_id, written)
         state.states.update(saved)
         checkpoint = state.checkpoint(state.checkpoint_id, changed)
         # The checkpoint carries the bytes to the store; the run keeps hashes.

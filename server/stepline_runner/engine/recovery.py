@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from stepline.v1 import executor_pb2, payload_pb2
 
 from .graph import Graph
+from .observe import ROLLBACK_EXECUTOR_UNREACHABLE
 from .ports import ExecutorCallError, ExecutorPort
 
 
 class ExecutorLost(Exception):
     """An executor of the run lost, or may have lost, what it held: it
-    restarted, or it could not be reached. The run rolls back."""
+    restarted, or it could not be reached. The run rolls back. `reason` is
+    one of observe.ROLLBACK_*, fit to count by."""
+
+    def __init__(self, message: str, reason: str = ROLLBACK_EXECUTOR_UNREACHABLE) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -63,8 +69,10 @@ async def restore_with_retries(
     graph: Graph,
     saved: Mapping[str, payload_pb2.Payload],
     retry: RetryPolicy,
+    on_retry: Callable[[], None] | None = None,
 ) -> dict[str, str]:
-    """`restore_executors`, tried again while an executor is unreachable."""
+    """`restore_executors`, tried again while an executor is unreachable;
+    `on_retry` is told before each pause."""
     pauses = retry.pauses()
     while True:
         try:
@@ -73,4 +81,6 @@ async def restore_with_retries(
             pause = next(pauses, None)
             if not exc.unreachable or pause is None:
                 raise
+            if on_retry is not None:
+                on_retry()
             await asyncio.sleep(pause)  # backoff before the next attempt

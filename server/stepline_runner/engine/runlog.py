@@ -13,12 +13,15 @@ from stepline.v1 import events_pb2, runner_pb2
 
 from ..store import NewCheckpoint, RunUpdate, Store
 from .hub import EventHub
+from .observe import NO_OBSERVER, Observer
 
 
 class RunLog:
-    def __init__(self, store: Store, hub: EventHub) -> None:
+    def __init__(self, store: Store, hub: EventHub, observer: Observer = NO_OBSERVER) -> None:
         self._store = store
         self._hub = hub
+        # Everything the engine reports (metrics, traces) goes through here too.
+        self.observer = observer
 
     async def create(
         self,
@@ -30,6 +33,7 @@ class RunLog:
         """Store a new run with its first checkpoint and events, then publish them."""
         stored = await self._store.create_run(run, input_hash, checkpoint, events)
         self._hub.publish(run.run_id, run.workflow_id, stored)
+        self.observer.published(run.workflow_id, stored)
         return stored
 
     async def append(
@@ -43,6 +47,8 @@ class RunLog:
     ) -> list[events_pb2.Event]:
         """Store the events with the run's update (and checkpoint, pruning to
         `keep_last` checkpoints if set), then publish what was stored."""
-        stored = await self._store.commit(run_id, update, events, checkpoint, keep_last)
+        with self.observer.commit(workflow_id):
+            stored = await self._store.commit(run_id, update, events, checkpoint, keep_last)
         self._hub.publish(run_id, workflow_id, stored)
+        self.observer.published(workflow_id, stored)
         return stored

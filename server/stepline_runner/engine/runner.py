@@ -21,6 +21,7 @@ from .graph import check_policy
 from .hub import EventHub
 from .inputs import accepts_type, type_list
 from .limits import Limits
+from .observe import NO_OBSERVER, Observer
 from .ports import ExecutorPort
 from .recovery import RetryPolicy
 from .registry import Workflow, WorkflowRegistry
@@ -50,6 +51,7 @@ class Runner:
         hub: EventHub | None = None,
         retry: RetryPolicy | None = None,
         limits: Limits | None = None,
+        observer: Observer = NO_OBSERVER,
     ) -> None:
         self.store = store
         self.executors = executors
@@ -58,7 +60,7 @@ class Runner:
         self.retry = retry or RetryPolicy()
         self.conditions = ConditionEvaluator(self.limits.cel_budget)
         self.workflows = WorkflowRegistry(store, executors, self.conditions, self.limits)
-        self.log = RunLog(store, self.hub)
+        self.log = RunLog(store, self.hub, observer)
         self.runs = Supervisor(
             store, executors, self.log, self.workflows, self.retry, self.conditions
         )

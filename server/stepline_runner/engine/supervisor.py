@@ -198,11 +198,18 @@ class Supervisor:
             conditions=self.conditions,
         )
         driver.calls.incarnations.update(incarnations or {})
-        task = asyncio.create_task(self._drive(driver), name=f"run-{state.run_id}")
+        resumed = restore_first or incarnations is not None
+        task = asyncio.create_task(self._drive(driver, resumed), name=f"run-{state.run_id}")
         self._active[state.run_id] = task
         self._drivers[state.run_id] = driver
 
-    async def _drive(self, driver: RunDriver) -> None:
+    async def _drive(self, driver: RunDriver, resumed: bool) -> None:
+        run_id = driver.state.run_id
+        workflow_id = driver.state.graph.workflow_id
+        with self.log.observer.run(run_id, workflow_id, resumed):
+            await self._drive_observed(driver)
+
+    async def _drive_observed(self, driver: RunDriver) -> None:
         run_id = driver.state.run_id
         try:
             try:
@@ -230,8 +237,14 @@ class Supervisor:
         (with the retry policy) for services that are just coming back. Returns
         each endpoint's incarnation id."""
         try:
+            workflow_id = state.graph.workflow_id
             return await restore_with_retries(
-                self.executors, state.run_id, state.graph, saved, self.retry
+                self.executors,
+                state.run_id,
+                state.graph,
+                saved,
+                self.retry,
+                lambda: self.log.observer.executor_retry(workflow_id),
             )
         except ExecutorCallError as exc:
             raise FailedPrecondition(
