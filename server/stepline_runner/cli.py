@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sqlite3
 import ssl
 from pathlib import Path
 from typing import Any, NoReturn
 
+from stepline.telemetry import TracingConfigError, configure_tracing
+
 from .api.security import LOOPBACK, Security
 from .api.server import start_runner
 from .engine.limits import Limits
 from .engine.recovery import RetryPolicy
+from .observability import configure_logging
 from .store.sqlite import DatabaseInUse, SchemaError
 
 
@@ -93,7 +95,27 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         help="change a cap on what callers send (repeatable); names and defaults: "
         + ", ".join(f"{k}={v:g}" for k, v in vars(Limits()).items()),
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus metrics over HTTP on this port (0 picks one); off by default",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="listen address of the metrics endpoint, which has no TLS nor token "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="json: one JSON object per line, with run_id, superstep, executor_id and "
+        "event_kind where they apply (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
+    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+        parser.error("--metrics-port must be between 0 and 65535")
     if args.executor_retries < 1 or args.retry_backoff <= 0:
         parser.error("--executor-retries must be 1 or more and --retry-backoff positive")
     try:
@@ -101,9 +123,12 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
     except ValueError as exc:
         parser.error(str(exc))
     security = _security(parser, args)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.log_format)
+    try:
+        # Traces go where the standard OTEL_* environment variables say.
+        tracer_provider = configure_tracing("stepline-runner")
+    except TracingConfigError as exc:
+        parser.exit(2, f"{prog}: {_one_line(exc)}\n")
     options = {
         "auto_resume": args.auto_resume,
         "retry": RetryPolicy(args.executor_retries, args.retry_backoff),
@@ -111,6 +136,9 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         "security": security,
         "delete_finished_after": args.delete_finished_after,
         "limits": limits,
+        "metrics_port": args.metrics_port,
+        "metrics_host": args.metrics_host,
+        "log_events": args.log_format == "json",
     }
     try:
         asyncio.run(_serve(args.db, args.host, args.port, options))
@@ -118,6 +146,9 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         parser.exit(2, f"{prog}: cannot use database {args.db}: {_one_line(exc)}\n")
     except OSError as exc:
         parser.exit(2, f"{prog}: {_one_line(exc)}\n")
+    finally:
+        if tracer_provider is not None:
+            tracer_provider.shutdown()  # flush the spans still batched
 
 
 def _one_line(exc: BaseException) -> str:
@@ -176,6 +207,8 @@ def _security(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Secu
 
 async def _serve(db: str, host: str, port: int, options: dict[str, Any]) -> None:
     server = await start_runner(db, host, port, **options)
+    if server.metrics_port is not None:
+        print(f"stepline runner metrics on {options['metrics_host']}:{server.metrics_port}")
     # Tests and scripts wait for this line rather than sleeping.
     print(f"stepline runner listening on {host}:{server.port}", flush=True)
     stop = asyncio.Event()

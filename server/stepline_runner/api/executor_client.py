@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import grpc
 
@@ -27,7 +28,9 @@ _CHANNEL_OPTIONS = [
 
 
 class GrpcExecutors:
-    def __init__(self) -> None:
+    def __init__(self, interceptors: Sequence[Any] = ()) -> None:
+        # Telemetry's, when on: they time and trace each call.
+        self._interceptors = list(interceptors)
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._stubs: dict[str, executor_pb2_grpc.ExecutorServiceAsyncStub] = {}
 
@@ -71,7 +74,9 @@ class GrpcExecutors:
     def _stub(self, endpoint: str) -> executor_pb2_grpc.ExecutorServiceAsyncStub:
         stub = self._stubs.get(endpoint)
         if stub is None:
-            channel = grpc.aio.insecure_channel(endpoint, options=_CHANNEL_OPTIONS)
+            channel = grpc.aio.insecure_channel(
+                endpoint, options=_CHANNEL_OPTIONS, interceptors=self._interceptors or None
+            )
             self._channels[endpoint] = channel
             stub = self._stubs[endpoint] = executor_pb2_grpc.ExecutorServiceStub(channel)
         return stub

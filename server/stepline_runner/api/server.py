@@ -18,6 +18,7 @@ from ..engine.limits import Limits
 from ..engine.recovery import RetryPolicy
 from ..engine.retention import Retention
 from ..engine.runner import Runner
+from ..observability import Instruments
 from ..store import SqliteStore
 from .executor_client import GrpcExecutors
 from .runner_service import RunnerServicer
@@ -35,6 +36,8 @@ class RunnerServer:
     health: health_aio.HealthServicer
     port: int
     retention: Retention | None = None
+    instruments: Instruments | None = None
+    metrics_port: int | None = None
 
     async def stop(self, grace: float = 2.0) -> None:
         await self.health.enter_graceful_shutdown()
@@ -44,6 +47,8 @@ class RunnerServer:
         await self.server.stop(grace)
         await self.executors.close()
         await self.store.close()
+        if self.instruments is not None:
+            self.instruments.close()
 
 
 async def start_runner(
@@ -57,6 +62,9 @@ async def start_runner(
     security: Security | None = None,
     delete_finished_after: float | None = None,
     limits: Limits | None = None,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
+    log_events: bool = False,
 ) -> RunnerServer:
     """Open the database and serve RunnerService on host:port (0 picks a port).
 
@@ -67,17 +75,40 @@ async def start_runner(
     `delete_finished_after` (seconds), runs that ended longer ago are deleted,
     once before this returns and then periodically.
     `limits` caps what callers send. Raises OSError when it cannot listen,
-    with the database closed (and its lock released).
+    with the database closed (and its lock released). With `metrics_port`,
+    Prometheus metrics are served on `metrics_host`:`metrics_port` (0 picks a
+    port); with a tracer provider installed, runs are traced; `log_events`
+    logs notable events even without either.
     """
     security = security or Security()
+    instruments = Instruments(db, metrics_port is not None, log_events)
     store = await SqliteStore.open(db, synchronous=durability.upper())
     try:
-        return await _serve(
-            store, host, port, auto_resume, retry, security, limits, delete_finished_after
+        server = await _serve(
+            store,
+            host,
+            port,
+            auto_resume,
+            retry,
+            security,
+            limits,
+            delete_finished_after,
+            instruments,
         )
+        if metrics_port is not None:
+            server.metrics_port = _serve_metrics(instruments, metrics_host, metrics_port)
+        return server
     except BaseException:
         await store.close()
+        instruments.close()
         raise
+
+
+def _serve_metrics(instruments: Instruments, host: str, port: int) -> int:
+    try:
+        return instruments.serve_metrics(host, port)
+    except OSError as exc:
+        raise OSError(f"cannot serve metrics on {host}:{port}: {exc}") from exc
 
 
 async def _serve(
@@ -89,10 +120,14 @@ async def _serve(
     security: Security,
     limits: Limits | None,
     delete_finished_after: float | None,
+    instruments: Instruments,
 ) -> RunnerServer:
-    executors = GrpcExecutors()
-    runner = Runner(store, executors, retry=retry, limits=limits)
-    server = grpc.aio.server(options=GRPC_SERVER_OPTIONS, interceptors=security.interceptors())
+    executors = GrpcExecutors(instruments.executor_interceptors())
+    runner = Runner(store, executors, retry=retry, limits=limits, observer=instruments.observer)
+    server = grpc.aio.server(
+        options=GRPC_SERVER_OPTIONS,
+        interceptors=[*security.interceptors(), *instruments.server_interceptors()],
+    )
     runner_pb2_grpc.add_RunnerServiceServicer_to_server(RunnerServicer(runner), server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -102,6 +137,7 @@ async def _serve(
     )
     credentials = security.credentials()
     bound = bind(server, host, port, credentials)
+    await instruments.seed(runner)
     await server.start()
     for name in ("", service_name):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -111,4 +147,6 @@ async def _serve(
     if delete_finished_after is not None:
         retention = Retention(runner, delete_finished_after)
         await retention.start()
-    return RunnerServer(server, runner, store, executors, health_servicer, bound, retention)
+    return RunnerServer(
+        server, runner, store, executors, health_servicer, bound, retention, instruments
+    )

@@ -1,0 +1,94 @@
+"""The runner's observability: Prometheus metrics on a port of their own,
+OpenTelemetry spans, and event log lines, assembled around the engine.
+
+The engine only knows `engine.observe.Observer`; `Telemetry` implements it.
+`Instruments` puts the pieces together for `api.server.start_runner`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import trace
+from prometheus_client import start_http_server
+
+from stepline.telemetry import ServerTracing, tracing_installed
+from stepline.v1 import events_pb2
+
+from ..engine.observe import NO_OBSERVER, Observer
+from ..engine.runner import Runner
+from .grpc_calls import ExecutorCalls, StreamCount
+from .logs import JsonFormatter, configure_logging
+from .metrics import OpenRequests, RunnerMetrics, StateCollector
+from .telemetry import Telemetry
+
+__all__ = [
+    "Instruments",
+    "JsonFormatter",
+    "RunnerMetrics",
+    "Telemetry",
+    "configure_logging",
+]
+
+_WAITING = (
+    events_pb2.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS,
+    events_pb2.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS,
+)
+
+
+class Instruments:
+    """What one runner records. `metrics`: Prometheus metrics of `db`;
+    tracing: when a tracer provider is installed; `log_events`: a log line per
+    notable event even without either. With none, nothing is installed."""
+
+    def __init__(self, db: str | Path, metrics: bool, log_events: bool = False) -> None:
+        self.metrics = RunnerMetrics() if metrics else None
+        self.tracer = trace.get_tracer("stepline.runner") if tracing_installed() else None
+        self.telemetry: Telemetry | None = None
+        self._http: Any = None
+        if self.metrics or self.tracer or log_events:
+            self.telemetry = Telemetry(self.metrics, self.tracer, OpenRequests())
+        if self.metrics is not None and self.telemetry is not None:
+            self.metrics.registry.register(StateCollector(db, self.telemetry.requests))
+
+    @property
+    def observer(self) -> Observer:
+        return self.telemetry or NO_OBSERVER
+
+    def executor_interceptors(self) -> Sequence[Any]:
+        if self.metrics is None and self.tracer is None:
+            return ()
+        return (ExecutorCalls(self.metrics, self.tracer),)
+
+    def server_interceptors(self) -> list[Any]:
+        found: list[Any] = []
+        if self.tracer is not None:
+            found.append(ServerTracing())
+        if self.metrics is not None:
+            found.append(StreamCount(self.metrics))
+        return found
+
+    def serve_metrics(self, host: str, port: int) -> int:
+        """Serve /metrics over HTTP on host:port (0 picks one); returns the port."""
+        assert self.metrics is not None, "metrics are off"
+        self._http, _ = start_http_server(port, host, self.metrics.registry)
+        return int(self._http.server_port)
+
+    async def seed(self, runner: Runner) -> None:
+        """Learn the requests left open before a restart: the events that
+        opened them were published by another process."""
+        if self.telemetry is None:
+            return
+        for run in await runner.store.list_unfinished_runs():
+            if run.status in _WAITING:
+                since = run.updated_at.ToNanoseconds() / 1e9
+                for request in await runner.pending_requests(run.run_id):
+                    self.telemetry.requests.opened(run.run_id, request.request_id, since)
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
