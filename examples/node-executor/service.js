@@ -24,12 +24,19 @@
 //   }
 //
 // A '*' handler receives the undecoded payload ({type_name, content_type, data}).
+//
+// Tracing: each call continues the caller's W3C trace context (`traceparent`
+// in the gRPC metadata) in a server span, and each handler call gets a span of
+// its own, through @opentelemetry/api. They are no-ops until the process
+// registers an OpenTelemetry SDK (for example @opentelemetry/sdk-node, which
+// reads the same OTEL_* variables as the runner).
 
 const crypto = require('node:crypto');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
+const otel = require('@opentelemetry/api');
 const { version } = require('./package.json');
 
 const PROTOS = path.resolve(__dirname, '..', '..', 'protos');
@@ -170,7 +177,9 @@ class ExecutorHost {
           );
         }
         const value = exact ? decodeJson(payload) : payload;
-        await executor[method](value, ctx);
+        await traced(`handle ${request.executor_type}.${method}`, handlerAttributes(request), () =>
+          executor[method](value, ctx),
+        );
       }
     } catch (err) {
       // A handler's failure fails the run with this error; the call itself succeeded.
@@ -266,11 +275,52 @@ function toStatus(err) {
   return { code: grpc.status.UNKNOWN, details: `${err?.name}: ${err?.message}` };
 }
 
-/** A gRPC unary handler around a (possibly async) function of the request. */
-function unary(fn) {
+const tracer = otel.trace.getTracer('stepline-node-executor');
+
+/** Reads trace context keys (traceparent, tracestate) from gRPC metadata. */
+const metadataGetter = {
+  keys: (metadata) => Object.keys(metadata.getMap()),
+  get: (metadata, key) => {
+    const values = metadata.get(key).map(String);
+    return values.length ? values : undefined;
+  },
+};
+
+function handlerAttributes(request) {
+  return {
+    'stepline.executor_type': request.executor_type,
+    'stepline.executor_id': request.executor_id,
+    'stepline.run_id': request.run_id,
+    'stepline.superstep': Number(request.superstep),
+  };
+}
+
+/** Run `fn` (possibly async) in a span `name`, a child of the active context. */
+function traced(name, attributes, fn, options = {}) {
+  return tracer.startActiveSpan(name, { attributes, ...options }, async (span) => {
+    try {
+      return await fn();
+    } catch (err) {
+      span.setStatus({ code: otel.SpanStatusCode.ERROR, message: String(err?.message ?? err) });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/** A gRPC unary handler around a (possibly async) function of the request,
+ * in a server span that continues the caller's trace. */
+function unary(name, fn) {
   return (call, callback) => {
-    Promise.resolve()
-      .then(() => fn(call.request))
+    const parent = otel.propagation.extract(otel.ROOT_CONTEXT, call.metadata, metadataGetter);
+    const attributes = { 'rpc.system': 'grpc', 'rpc.method': name };
+    otel.context
+      .with(parent, () =>
+        traced(`ExecutorService/${name}`, attributes, () => fn(call.request), {
+          kind: otel.SpanKind.SERVER,
+        }),
+      )
       .then(
         (response) => callback(null, response),
         (err) => callback(toStatus(err)),
@@ -286,11 +336,13 @@ function serveExecutors(types, { host = '127.0.0.1', port = 0 } = {}) {
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
   });
   server.addService(loadExecutorService().service, {
-    Describe: unary(() => executorHost.describe()),
-    Execute: unary((request) => executorHost.execute(request)),
-    SaveCheckpoint: unary((request) => executorHost.saveCheckpoint(request)),
-    RestoreCheckpoint: unary((request) => executorHost.restoreCheckpoint(request)),
-    EndRun: unary((request) => executorHost.endRun(request)),
+    Describe: unary('Describe', () => executorHost.describe()),
+    Execute: unary('Execute', (request) => executorHost.execute(request)),
+    SaveCheckpoint: unary('SaveCheckpoint', (request) => executorHost.saveCheckpoint(request)),
+    RestoreCheckpoint: unary('RestoreCheckpoint', (request) =>
+      executorHost.restoreCheckpoint(request),
+    ),
+    EndRun: unary('EndRun', (request) => executorHost.endRun(request)),
   });
   return new Promise((resolve, reject) => {
     const credentials = grpc.ServerCredentials.createInsecure();
