@@ -1,0 +1,222 @@
+"""The runner's and an executor service's Prometheus endpoints, scraped after
+real runs over real processes: a completed run, a failed one, one waiting for
+input then cancelled, and one whose executor service is killed and restarted
+(a rollback). Values are checked, not only names."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import urllib.request
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from prometheus_client.parser import text_string_to_metric_families
+
+from stepline import RunFailedError, RunnerClient, WorkflowBuilder, testing
+from stepline.v1 import events_pb2 as E
+from stepline.v1 import workflow_pb2
+from tests.executors.observed import Hop
+from tests.support.processes import ROOT, Service, free_port, start_executors
+from tests.support.runs import until_superstep, until_waiting
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+Labels = frozenset[tuple[str, str]]
+
+
+@dataclass
+class Scrape:
+    """One scrape: sample name and labels -> value."""
+
+    samples: dict[tuple[str, Labels], float]
+
+    def get(self, name: str, **labels: str) -> float:
+        return self.samples.get((name, frozenset(labels.items())), 0.0)
+
+    def total(self, name: str, **labels: str) -> float:
+        """Summed over every series whose labels include `labels`."""
+        want = set(labels.items())
+        return sum(v for (n, ls), v in self.samples.items() if n == name and want <= ls)
+
+
+async def scrape(port: int) -> Scrape:
+    def fetch() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            return str(response.read().decode())
+
+    text = await asyncio.to_thread(fetch)
+    samples: dict[tuple[str, Labels], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return Scrape(samples)
+
+
+@dataclass
+class Setup:
+    runner: Service
+    executor: Service
+    executor_port: int
+    runner_metrics: int
+    executor_metrics: int
+    env: dict[str, str]
+    client: RunnerClient
+
+    def workflow(self, workflow_id: str) -> workflow_pb2.WorkflowDefinition:
+        """a -> b -> a ..., both hops in the one executor service."""
+        address = f"127.0.0.1:{self.executor_port}"
+        return (
+            WorkflowBuilder(workflow_id, max_supersteps=100)
+            .add_executor("a", address, type="hop")
+            .add_executor("b", address, type="hop")
+            .add_edge("a", "b")
+            .add_edge("b", "a")
+            .set_start_executor("a")
+            .build()
+        )
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def setup(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setup]:
+    tmp: Path = tmp_path_factory.mktemp("metrics")
+    executor_port, runner_metrics, executor_metrics = free_port(), free_port(), free_port()
+    env = {"STEPLINE_PORT": str(executor_port), "STEPLINE_METRICS_PORT": str(executor_metrics)}
+    executor = await start_executors("observed", env)
+    runner = await testing.start_runner(
+        tmp / "stepline.db",
+        0,
+        "--metrics-port",
+        str(runner_metrics),
+        "--retry-backoff",
+        "0.05",
+        cwd=ROOT,
+        log=tmp / "runner.log",
+    )
+    client = RunnerClient(runner.address)
+    setup = Setup(runner, executor, executor_port, runner_metrics, executor_metrics, env, client)
+    try:
+        yield setup
+    finally:
+        await client.close()
+        await setup.runner.kill()
+        await setup.executor.kill()
+
+
+async def test_completed_failed_and_cancelled_runs_show_in_the_metrics(setup: Setup) -> None:
+    client = setup.client
+    for workflow_id in ("m-ok", "m-fail", "m-ask"):
+        await client.register_workflow(setup.workflow(workflow_id))
+    before = await scrape(setup.runner_metrics)
+    host_before = await scrape(setup.executor_metrics)
+
+    ok = await client.run("m-ok", Hop(0, 3))  # a, b, a: three supersteps
+    assert ok.run.status == E.RUN_STATUS_COMPLETED
+    with pytest.raises(RunFailedError):
+        await client.run("m-fail", Hop(0, 3, fail_at=1))  # b fails in superstep 2
+    asking = await client.start_run("m-ask", Hop(0, 1, ask=True))
+    await until_waiting(client, asking.run_id)
+
+    waiting = await scrape(setup.runner_metrics)
+    assert waiting.get("stepline_open_requests") == 1
+    assert waiting.get("stepline_oldest_open_request_age_seconds") > 0
+    assert waiting.get("stepline_runs", status="idle_with_pending_requests") == 1
+    await client.cancel_run(asking.run_id)
+    after = await scrape(setup.runner_metrics)
+    host_after = await scrape(setup.executor_metrics)
+
+    def delta(name: str, **labels: str) -> float:
+        return after.total(name, **labels) - before.total(name, **labels)
+
+    assert after.get("stepline_open_requests") == 0
+    assert after.get("stepline_runs", status="idle_with_pending_requests") == 0
+    for workflow in ("m-ok", "m-fail", "m-ask"):
+        assert after.get("stepline_runs_started_total", workflow=workflow) == 1
+    assert after.get("stepline_runs_finished_total", workflow="m-ok", status="completed") == 1
+    assert after.get("stepline_runs_finished_total", workflow="m-fail", status="failed") == 1
+    assert after.get("stepline_runs_finished_total", workflow="m-ask", status="cancelled") == 1
+    assert delta("stepline_runs", status="completed") == 1
+    assert delta("stepline_runs", status="failed") == 1
+    assert delta("stepline_runs", status="cancelled") == 1
+
+    # m-ok: three supersteps, one Execute and one SaveCheckpoint in each.
+    assert after.get("stepline_superstep_duration_seconds_count", workflow="m-ok") == 3
+    count = "stepline_executor_call_duration_seconds_count"
+    ok_calls = {"workflow": "m-ok", "executor_type": "hop"}
+    assert after.get(count, **ok_calls, method="Execute") == 3
+    assert after.get(count, **ok_calls, method="SaveCheckpoint") == 3
+    total = "stepline_executor_call_duration_seconds_sum"
+    assert after.get(total, **ok_calls, method="Execute") > 0
+    assert after.get("stepline_commit_duration_seconds_count", workflow="m-ok") >= 3
+    assert after.get("stepline_checkpoint_bytes_written_total", workflow="m-ok") > 0
+    # m-ok's 3; m-fail's superstep 1 (its 2 failed); m-ask's superstep 1 (it asked).
+    assert delta("stepline_events_published_total", kind="superstep_completed") == 3 + 1 + 1
+    assert delta("stepline_events_published_total", kind="run_failed") == 1
+    assert delta("stepline_events_published_total", kind="request_info") == 1
+    assert after.get("stepline_database_bytes") > 0
+    assert not any("run_id" in dict(labels) for _, labels in after.samples)
+
+    # The executor service's own metrics: 3 + 2 + 1 handler calls, one raised.
+    handled = "stepline_executor_handler_duration_seconds_count"
+    errors = "stepline_executor_handler_errors_total"
+    assert (
+        host_after.get(handled, executor_type="hop") - host_before.get(handled, executor_type="hop")
+        == 6
+    )
+    assert (
+        host_after.get(errors, executor_type="hop") - host_before.get(errors, executor_type="hop")
+        == 1
+    )
+
+
+async def test_a_killed_executor_service_shows_as_a_rollback_and_retries(setup: Setup) -> None:
+    client = setup.client
+    await client.register_workflow(setup.workflow("m-roll"))
+    run = await client.start_run("m-roll", Hop(0, 8, delay_ms=300))
+    await until_superstep(client, run.run_id, 2)
+
+    # Superstep 3's Execute is under way (300 ms): kill its service for real.
+    await setup.executor.kill()
+    retries = "stepline_executor_unavailable_retries_total"
+    await until_metric(setup.runner_metrics, retries, "m-roll")
+    setup.executor = await start_executors("observed", setup.env)
+    result = await client.wait(run.run_id)
+    assert result.run.status == E.RUN_STATUS_COMPLETED
+
+    after = await scrape(setup.runner_metrics)
+    assert after.total("stepline_rollbacks_total", workflow="m-roll") == 1
+    reasons = {
+        dict(labels)["reason"]
+        for (name, labels), value in after.samples.items()
+        if name == "stepline_rollbacks_total" and value
+    }
+    assert reasons <= {"executor_unreachable", "executor_restarted"}
+    assert after.get("stepline_executor_unavailable_retries_total", workflow="m-roll") >= 1
+    assert after.total("stepline_executor_call_errors_total", workflow="m-roll") >= 1
+    assert after.get("stepline_runs_finished_total", workflow="m-roll", status="completed") == 1
+
+
+async def test_open_event_streams_are_counted(setup: Setup) -> None:
+    client = setup.client
+    await client.register_workflow(setup.workflow("m-watch"))
+    run = await client.start_run("m-watch", Hop(0, 1, ask=True))
+    await until_waiting(client, run.run_id)
+    async for first in client.watch(run.run_id):
+        # The stream is open once an event came through it.
+        assert first.kind == E.EVENT_KIND_RUN_STARTED
+        during = await scrape(setup.runner_metrics)
+        break
+    await client.cancel_run(run.run_id)
+    assert during.get("stepline_active_subscribers", method="WatchRun") == 1
+
+
+async def until_metric(port: int, name: str, workflow: str, deadline: float = 30) -> None:
+    """Poll the endpoint until the counter is positive (it is what we wait for)."""
+    async with asyncio.timeout(deadline):
+        for _ in itertools.count():
+            if (await scrape(port)).get(name, workflow=workflow):
+                return
+            await asyncio.sleep(0.05)  # polling a condition, not a timed wait
