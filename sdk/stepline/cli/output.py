@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from rich.console import Console
@@ -89,11 +90,13 @@ def print_json_line(value: Any) -> None:
 
 
 def print_text(text: str, style: str = "") -> None:
-    console().print(text, style=style or None, markup=False)
+    # soft_wrap: a long line stays one line in a pipe (the terminal wraps it).
+    console().print(text, style=style or None, markup=False, soft_wrap=True)
 
 
 def message_json(message: Message) -> dict[str, Any]:
-    """A protobuf message as JSON, with every payload in it decoded."""
+    """A protobuf message as JSON, with every payload in it decoded and 64-bit
+    integers as numbers (proto's JSON mapping makes them strings)."""
     value = json_format.MessageToDict(
         message, preserving_proto_field_name=True, always_print_fields_with_no_presence=False
     )
@@ -101,10 +104,17 @@ def message_json(message: Message) -> dict[str, Any]:
     return value
 
 
+_INT64_TYPES = (FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT64)
+
+
 def _decode_payloads(message: Message, value: dict[str, Any]) -> None:
     for field, field_value in message.ListFields():
         name = field.name
-        if field.message_type is None or name not in value:
+        if name not in value:
+            continue
+        if field.cpp_type in _INT64_TYPES:
+            value[name] = [int(v) for v in value[name]] if field.is_repeated else int(value[name])
+        if field.message_type is None:
             continue
         if field.message_type.GetOptions().map_entry:
             entry_value = field.message_type.fields_by_name["value"]
