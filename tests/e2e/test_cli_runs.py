@@ -47,7 +47,7 @@ def fields(result: Result) -> dict[str, str]:
 
 
 def rows(result: Result) -> list[list[str]]:
-    header, *body = result.stdout.strip().splitlines()
+    _header, *body = result.stdout.strip().splitlines()
     return [line.split() for line in body]
 
 
