@@ -58,3 +58,11 @@ def test_table_cells_are_never_read_as_markup() -> None:
     column = output.Column("ID", lambda row: str(row), style=lambda _: "red")
     cell = column.cell("[bold]run[/bold]")
     assert cell.plain == "[bold]run[/bold]"
+
+
+def test_64_bit_integers_are_json_numbers() -> None:
+    run = runner_pb2.Run(run_id="r", superstep=7, last_sequence=2**40)
+    as_json = output.message_json(run)
+    assert as_json["superstep"] == 7 and as_json["last_sequence"] == 2**40
+    event = events_pb2.Event(sequence=3, superstep=1)
+    assert output.message_json(event)["sequence"] == 3
