@@ -45,7 +45,7 @@ async def cli(cluster: Cluster, *args: str) -> Result:
 
 
 async def checkpoint_ids(client: RunnerClient, run_id: str) -> list[str]:
-    return [c.checkpoint_id for c in await client.list_checkpoints(run_id)]
+    return [c.checkpoint_id async for c in client.list_checkpoints(run_id)]
 
 
 async def test_checkpoint_list_and_get_with_decoded_states(

@@ -33,7 +33,10 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """List a run's checkpoints, oldest first."""
-    checkpoints = call(ctx, lambda c: c.list_checkpoints(run_id))
+    async def every(client: RunnerClient) -> list[Checkpoint]:
+        return [checkpoint async for checkpoint in client.list_checkpoints(run_id)]
+
+    checkpoints = call(ctx, every)
     if as_json:
         output.print_json(output.records(checkpoints))
     else:
