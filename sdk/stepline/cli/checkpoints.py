@@ -33,6 +33,7 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """List a run's checkpoints, oldest first."""
+
     async def every(client: RunnerClient) -> list[Checkpoint]:
         return [checkpoint async for checkpoint in client.list_checkpoints(run_id)]
 
