@@ -194,4 +194,4 @@ async def test_runner_serve_is_the_runner(tmp_path: Path) -> None:
     finally:
         await runner.kill()
     bad = await stepline("runner", "serve", "--port", "many")
-    assert bad.code == 2 and "stepline runner serve: error: argument --port" in bad.stderr
+    assert bad.code == 2 and "stepline runner serve: argument --port" in bad.stderr
