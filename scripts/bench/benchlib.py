@@ -60,16 +60,22 @@ def workdir(keep: str | Path | None = None, prefix: str = "stepline-bench-") -> 
 # -- processes
 
 
-async def start_executors(script: str, workdir: Path, name: str = "executor") -> Service:
-    """`scripts/bench/<script>` as an executor service; stderr to `<name>.log`."""
+async def start_executors(
+    script: str, workdir: Path, name: str = "executor", env: dict[str, str] | None = None
+) -> Service:
+    """`scripts/bench/<script>` as an executor service; stderr to `<name>.log`;
+    `env` added to its environment."""
     log = fresh(workdir / f"{name}.log")
-    return await start_executor_service(HERE / script, name=name, log=log, cwd=ROOT)
+    return await start_executor_service(HERE / script, name=name, log=log, cwd=ROOT, env=env)
 
 
-async def start_bench_runner(workdir: Path, name: str = "runner") -> Service:
-    """The runner on a fresh `<name>.db`; its stderr to `<name>.log`."""
+async def start_bench_runner(
+    workdir: Path, name: str = "runner", env: dict[str, str] | None = None
+) -> Service:
+    """The runner on a fresh `<name>.db`; its stderr to `<name>.log`; `env`
+    added to its environment."""
     db, log = fresh(workdir / f"{name}.db"), fresh(workdir / f"{name}.log")
-    return await start_runner(db, log=log, cwd=ROOT)
+    return await start_runner(db, log=log, cwd=ROOT, env=env)
 
 
 def fresh(path: Path) -> Path:

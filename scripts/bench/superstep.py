@@ -15,7 +15,13 @@ runner's settings; it runs right before and right after each workflow run.
 Everything is repeated `--repeats` times, each with fresh processes and files.
 It prints a table and verdicts and exits 0: a report, not a test.
 
+`--variants` compares builds in the same run, repeats interleaved: `off`
+(this checkout, tracing off), `traced` (this checkout, every span of the
+runner and the executor service exported to a JSON-lines file) and `base`
+(the checkout at `--base-src`: an earlier commit, to see what a change costs).
+
     python scripts/bench/superstep.py [--steps 1000] [--repeats 3]
+        [--variants base,off,traced --base-src DIR]
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -128,10 +135,35 @@ class Repeat:
         return median(self.floor.total)
 
 
-async def one_repeat(steps: int, floor_iterations: int, workdir: Path) -> Repeat:
+@dataclass(frozen=True)
+class Variant:
+    """What the runner and the executor service run: this checkout or the one
+    at `src`, tracing off or every span exported to a JSON-lines file."""
+
+    name: str
+    src: Path | None = None
+    traced: bool = False
+
+    def env(self, workdir: Path, process: str) -> dict[str, str]:
+        env = {}
+        if self.src is not None:
+            env["PYTHONPATH"] = f"{self.src / 'sdk'}{os.pathsep}{self.src / 'server'}"
+        if self.traced:
+            env["OTEL_TRACES_EXPORTER"] = "jsonl"
+            env["STEPLINE_TRACES_FILE"] = str(workdir / f"{process}-spans.jsonl")
+        return env
+
+
+VARIANTS = ("off", "traced", "base")
+
+
+async def one_repeat(
+    steps: int, floor_iterations: int, workdir: Path, variant: Variant = Variant("off")
+) -> Repeat:
+    executor_env, runner_env = variant.env(workdir, "executor"), variant.env(workdir, "runner")
     async with (
-        await start_executors("loop_executor.py", workdir) as executor,
-        await start_bench_runner(workdir) as runner,
+        await start_executors("loop_executor.py", workdir, env=executor_env) as executor,
+        await start_bench_runner(workdir, env=runner_env) as runner,
     ):
         floor = await measure_floor(executor.address, workdir / "floor.db", floor_iterations)
         async with tail_on_failure(runner):
@@ -198,19 +230,42 @@ def report(repeats: list[Repeat], steps: int) -> None:
     )
 
 
-async def main_async(args: argparse.Namespace) -> None:
-    repeats: list[Repeat] = []
+async def main_async(args: argparse.Namespace, variants: list[Variant]) -> None:
+    repeats: dict[str, list[Repeat]] = {v.name: [] for v in variants}
     started = time.monotonic()
     for i in range(1, args.repeats + 1):
-        with workdir() as tmp:
-            r = await one_repeat(args.steps, args.floor_iterations, tmp)
-        print(
-            f"repeat {i}/{args.repeats}: superstep {r.median * 1000:.3f} ms, "
-            f"floor {r.floor_median * 1000:.3f} ms ({time.monotonic() - started:.0f}s)",
-            flush=True,
-        )
-        repeats.append(r)
-    report(repeats, args.steps)
+        for variant in variants:  # interleaved, so the machine's load hits each alike
+            with workdir() as tmp:
+                r = await one_repeat(args.steps, args.floor_iterations, tmp, variant)
+                spans = count_lines(tmp, "*-spans.jsonl")
+            print(
+                f"repeat {i}/{args.repeats} {variant.name}: superstep {r.median * 1000:.3f} ms, "
+                f"floor {r.floor_median * 1000:.3f} ms"
+                + (f", {spans} spans" if variant.traced else "")
+                + f" ({time.monotonic() - started:.0f}s)",
+                flush=True,
+            )
+            repeats[variant.name].append(r)
+    for variant in variants:
+        if len(variants) > 1:
+            print(f"\n== {variant.name}")
+        report(repeats[variant.name], args.steps)
+    if len(variants) > 1:
+        compare(repeats)
+
+
+def count_lines(directory: Path, pattern: str) -> int:
+    return sum(len(p.read_bytes().splitlines()) for p in directory.glob(pattern))
+
+
+def compare(repeats: dict[str, list[Repeat]]) -> None:
+    """Each variant's median superstep (median of repeats), and its ratio to the first."""
+    medians = {name: median(r.median for r in rs) for name, rs in repeats.items()}
+    first = next(iter(medians))
+    print()
+    print(f"variant   superstep ms   x {first}")
+    for name, value in medians.items():
+        print(f"{name:<9} {ms(value):>12}   {value / medians[first]:.3f}")
 
 
 def main() -> None:
@@ -223,10 +278,28 @@ def main() -> None:
         default=500,
         help="floor samples before and after each run (default: 500)",
     )
+    options.add_argument(
+        "--variants",
+        default="off",
+        help=f"comma-separated, from {', '.join(VARIANTS)} (default: off)",
+    )
+    options.add_argument("--base-src", type=Path, help="the checkout the base variant runs")
     args = options.parse_args()
     if args.steps < 30:
         options.error("--steps must be at least 30")
-    run_benchmark(main_async(args))
+    names = [n.strip() for n in args.variants.split(",") if n.strip()]
+    if not names or any(n not in VARIANTS for n in names):
+        options.error(f"--variants takes {', '.join(VARIANTS)}")
+    if "base" in names and args.base_src is None:
+        options.error("the base variant needs --base-src")
+    known = {
+        "off": Variant("off"),
+        "traced": Variant("traced", traced=True),
+        "base": Variant("base", args.base_src),
+    }
+    for name in [k for k in os.environ if k.startswith("OTEL_")]:
+        del os.environ[name]  # tracing only where a variant asks for it
+    run_benchmark(main_async(args, [known[n] for n in names]))
 
 
 if __name__ == "__main__":
