@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ class Setup:
     executor_metrics: int
     env: dict[str, str]
     client: RunnerClient
+    tmp: Path
 
     def workflow(self, workflow_id: str) -> workflow_pb2.WorkflowDefinition:
         """a -> b -> a ..., both hops in the one executor service."""
@@ -93,11 +95,15 @@ async def setup(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setup
         str(runner_metrics),
         "--retry-backoff",
         "0.05",
+        "--log-format",
+        "json",
         cwd=ROOT,
         log=tmp / "runner.log",
     )
     client = RunnerClient(runner.address)
-    setup = Setup(runner, executor, executor_port, runner_metrics, executor_metrics, env, client)
+    setup = Setup(
+        runner, executor, executor_port, runner_metrics, executor_metrics, env, client, tmp
+    )
     try:
         yield setup
     finally:
@@ -115,7 +121,7 @@ async def test_completed_failed_and_cancelled_runs_show_in_the_metrics(setup: Se
 
     ok = await client.run("m-ok", Hop(0, 3))  # a, b, a: three supersteps
     assert ok.run.status == E.RUN_STATUS_COMPLETED
-    with pytest.raises(RunFailedError):
+    with pytest.raises(RunFailedError) as failed:
         await client.run("m-fail", Hop(0, 3, fail_at=1))  # b fails in superstep 2
     asking = await client.start_run("m-ask", Hop(0, 1, ask=True))
     await until_waiting(client, asking.run_id)
@@ -170,6 +176,17 @@ async def test_completed_failed_and_cancelled_runs_show_in_the_metrics(setup: Se
         host_after.get(errors, executor_type="hop") - host_before.get(errors, executor_type="hop")
         == 1
     )
+
+    # --log-format json: the failure is one line naming run, superstep, executor and kind.
+    lines = [json.loads(line) for line in (setup.tmp / "runner.log").read_text().splitlines()]
+    (failure,) = [
+        line
+        for line in lines
+        if line.get("run_id") == failed.value.run.run_id
+        and line.get("event_kind") == "EVENT_KIND_RUN_FAILED"
+    ]
+    assert (failure["superstep"], failure["executor_id"], failure["level"]) == (2, "b", "WARNING")
+    assert failure["workflow_id"] == "m-fail"
 
 
 async def test_a_killed_executor_service_shows_as_a_rollback_and_retries(setup: Setup) -> None:
