@@ -13,8 +13,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from stepline import testing
+from stepline import RunnerClient, testing
+from stepline.v1 import events_pb2 as E
+from tests.e2e.test_polyglot import require_node
+from tests.executors.stages import Token
 from tests.support.processes import ROOT, start_executors
+from tests.support.runs import stage_loop
 
 HOPS = 4  # supersteps: a, b, a, b
 Span = dict[str, Any]
@@ -116,3 +120,38 @@ async def test_one_trace_follows_a_run_across_four_processes(tmp_path: Path) -> 
         commit = only(superstep, "commit", "stepline-runner")
         within(commit, superstep)
         assert saved["end_ns"] <= commit["start_ns"], "states are saved before the commit"
+
+
+async def test_the_node_executor_continues_the_runners_trace(tmp_path: Path) -> None:
+    require_node()
+    node_file, runner_file = tmp_path / "node.jsonl", tmp_path / "runner.jsonl"
+    node = await start_executors("node_stages", tracing_env(node_file, "node-executors"))
+    runner = await testing.start_runner(
+        tmp_path / "stepline.db",
+        env=tracing_env(runner_file, "stepline-runner"),
+        cwd=ROOT,
+        log=tmp_path / "runner.log",
+    )
+    try:
+        async with RunnerClient(runner.address) as client:
+            await client.register_workflow(stage_loop("node-traced", [node.address] * 3))
+            result = await client.run("node-traced", Token(value=1, hops=0, limit=3))
+            assert result.run.status == E.RUN_STATUS_COMPLETED
+    finally:
+        for process in (runner, node):
+            await process.stop()
+
+    spans = read_spans(runner_file, node_file)
+    calls = {s["span_id"]: s for s in spans if s["name"] == "Execute stage"}
+    served = [s for s in spans if s["name"] == "ExecutorService/Execute"]
+    assert len(calls) == 3 and len(served) == 3
+    for span in served:
+        call = calls[span["parent_id"]]  # each Node server span continues a runner call
+        assert (span["service"], span["kind"]) == ("node-executors", "SERVER")
+        assert span["trace_id"] == call["trace_id"]
+        (handled,) = [s for s in spans if s["parent_id"] == span["span_id"]]
+        assert handled["name"] == "handle stage.onToken"
+        assert (
+            handled["attributes"]["stepline.executor_id"]
+            == call["attributes"]["stepline.executor_id"]
+        )

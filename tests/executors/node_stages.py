@@ -3,7 +3,8 @@ of this process.
 
 `exec` keeps the process id, so the e2e helpers that start
 `tests/executors/<name>.py` (wait for the ready line, SIGKILL) work on the
-Node service unchanged. Arguments and STEPLINE_TEST_LOG pass through.
+Node service unchanged. Arguments and STEPLINE_TEST_LOG pass through, and
+OTEL_TRACES_EXPORTER (with examples/node-executor/tracing.js preloaded).
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ import shutil
 import sys
 from pathlib import Path
 
-SERVICE = Path(__file__).resolve().parents[2] / "examples" / "node-executor" / "stage.js"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "node-executor"
+SERVICE = EXAMPLE / "stage.js"
+# Tracing as OTEL_TRACES_EXPORTER says (off unless set).
+TRACING = EXAMPLE / "tracing.js"
 
 if __name__ == "__main__":
     node = shutil.which("node")
     if node is None:
         sys.exit("node is not on PATH: the Node executor service needs Node.js 20")
-    os.execv(node, [node, str(SERVICE), *sys.argv[1:]])
+    os.execv(node, [node, "-r", str(TRACING), str(SERVICE), *sys.argv[1:]])
