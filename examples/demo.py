@@ -8,6 +8,8 @@
    checkpoint by itself; the events go on from where the printout stopped.
 5. Run the same input again without interruption, and check that both runs
    yielded the same outputs and left the executors in the same states.
+6. Show the resumed run with the `stepline` command: `stepline run get`, and
+   `stepline checkpoint diff` from the checkpoint it resumed from to its last.
 
 Run it with `scripts/demo`. It exits non-zero if anything fails or differs.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -195,7 +198,30 @@ async def demo(services: Services, db: Path) -> bool:
         print("[run]   the same input again, uninterrupted...")
         result = await client.run(WORKFLOW, DOCUMENT, output_type=dict)
         reference = await outcome(client, result.run.run_id, result.outputs)
-    return compare(resumed, reference)
+        matches = compare(resumed, reference)
+        await show_with_cli(client, run_id)
+    return matches
+
+
+async def show_with_cli(client: RunnerClient, run_id: str) -> None:
+    """The resumed run as the `stepline` command shows it: the run, and what
+    changed from the checkpoint the restarted runner resumed from to its last."""
+    checkpoints = [c async for c in client.list_checkpoints(run_id)]
+    resumed_from = max(
+        (c for c in checkpoints if c.superstep <= KILL_AFTER_SUPERSTEP), key=lambda c: c.superstep
+    )
+    commands = [
+        ["run", "get", run_id],
+        ["checkpoint", "diff", resumed_from.checkpoint_id, checkpoints[-1].checkpoint_id],
+    ]
+    env = {**os.environ, "STEPLINE_ADDRESS": client.address}
+    for args in commands:
+        print(f"[cli]   $ stepline {' '.join(args)}", flush=True)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "stepline.cli", *args, env=env
+        )
+        if await process.wait() != 0:
+            raise RuntimeError(f"stepline {args[0]} {args[1]} exited with {process.returncode}")
 
 
 def compare(resumed: Outcome, reference: Outcome) -> bool:

@@ -71,13 +71,12 @@ def print_table(rows: Iterable[Any], columns: Sequence[Column]) -> None:
 
 
 def print_fields(fields: Iterable[tuple[str, str]]) -> None:
-    """A record as `name: value` lines."""
-    table = Table(box=None, pad_edge=False, show_header=False)
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
-    for name, value in fields:
-        table.add_row(Text(name), Text(value))
-    console().print(table)
+    """A record as `name  value` lines, the values aligned."""
+    pairs = list(fields)
+    width = max((len(name) for name, _ in pairs), default=0)
+    screen = console()
+    for name, value in pairs:
+        screen.print(Text.assemble((name.ljust(width), "bold"), "  ", value), soft_wrap=True)
 
 
 def print_json(value: Any) -> None:
