@@ -70,12 +70,15 @@ async def start_executors(
 
 
 async def start_bench_runner(
-    workdir: Path, name: str = "runner", env: dict[str, str] | None = None
+    workdir: Path,
+    name: str = "runner",
+    env: dict[str, str] | None = None,
+    options: Sequence[str] = (),
 ) -> Service:
     """The runner on a fresh `<name>.db`; its stderr to `<name>.log`; `env`
-    added to its environment."""
+    added to its environment, `options` to its command line."""
     db, log = fresh(workdir / f"{name}.db"), fresh(workdir / f"{name}.log")
-    return await start_runner(db, log=log, cwd=ROOT, env=env)
+    return await start_runner(db, 0, *options, log=log, cwd=ROOT, env=env)
 
 
 def fresh(path: Path) -> Path:

@@ -17,7 +17,8 @@ It prints a table and verdicts and exits 0: a report, not a test.
 
 `--variants` compares builds in the same run, repeats interleaved: `off`
 (this checkout, tracing off), `traced` (this checkout, every span of the
-runner and the executor service exported to a JSON-lines file) and `base`
+runner and the executor service exported to a JSON-lines file), `metrics`
+(the runner serving Prometheus metrics) and `base`
 (the checkout at `--base-src`: an earlier commit, to see what a change costs).
 
     python scripts/bench/superstep.py [--steps 1000] [--repeats 3]
@@ -143,6 +144,7 @@ class Variant:
     name: str
     src: Path | None = None
     traced: bool = False
+    options: tuple[str, ...] = ()  # the runner's
 
     def env(self, workdir: Path, process: str) -> dict[str, str]:
         env = {}
@@ -154,7 +156,7 @@ class Variant:
         return env
 
 
-VARIANTS = ("off", "traced", "base")
+VARIANTS = ("off", "traced", "metrics", "base")
 
 
 async def one_repeat(
@@ -163,7 +165,7 @@ async def one_repeat(
     executor_env, runner_env = variant.env(workdir, "executor"), variant.env(workdir, "runner")
     async with (
         await start_executors("loop_executor.py", workdir, env=executor_env) as executor,
-        await start_bench_runner(workdir, env=runner_env) as runner,
+        await start_bench_runner(workdir, env=runner_env, options=variant.options) as runner,
     ):
         floor = await measure_floor(executor.address, workdir / "floor.db", floor_iterations)
         async with tail_on_failure(runner):
@@ -295,6 +297,7 @@ def main() -> None:
     known = {
         "off": Variant("off"),
         "traced": Variant("traced", traced=True),
+        "metrics": Variant("metrics", options=("--metrics-port", "0")),
         "base": Variant("base", args.base_src),
     }
     for name in [k for k in os.environ if k.startswith("OTEL_")]:

@@ -11,6 +11,7 @@ import asyncio
 import signal
 import sqlite3
 import ssl
+import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -123,6 +124,13 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
     except ValueError as exc:
         parser.error(str(exc))
     security = _security(parser, args)
+    if args.metrics_port is not None and args.metrics_host not in LOOPBACK:
+        # Told to, so allowed; but the endpoint has neither TLS nor a token.
+        print(
+            f"{prog}: warning: metrics on {args.metrics_host} are readable by anyone who can "
+            "reach that address",
+            file=sys.stderr,
+        )
     configure_logging(args.log_format)
     try:
         # Traces go where the standard OTEL_* environment variables say.

@@ -82,17 +82,12 @@ class Setup:
         )
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def setup(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setup]:
-    tmp: Path = tmp_path_factory.mktemp("metrics")
-    executor_port, runner_metrics, executor_metrics = free_port(), free_port(), free_port()
-    env = {"STEPLINE_PORT": str(executor_port), "STEPLINE_METRICS_PORT": str(executor_metrics)}
-    executor = await start_executors("observed", env)
-    runner = await testing.start_runner(
+async def start_runner(tmp: Path, metrics_port: int) -> Service:
+    return await testing.start_runner(
         tmp / "stepline.db",
         0,
         "--metrics-port",
-        str(runner_metrics),
+        str(metrics_port),
         "--retry-backoff",
         "0.05",
         "--log-format",
@@ -100,6 +95,15 @@ async def setup(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setup
         cwd=ROOT,
         log=tmp / "runner.log",
     )
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def setup(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setup]:
+    tmp: Path = tmp_path_factory.mktemp("metrics")
+    executor_port, runner_metrics, executor_metrics = free_port(), free_port(), free_port()
+    env = {"STEPLINE_PORT": str(executor_port), "STEPLINE_METRICS_PORT": str(executor_metrics)}
+    executor = await start_executors("observed", env)
+    runner = await start_runner(tmp, runner_metrics)
     client = RunnerClient(runner.address)
     setup = Setup(
         runner, executor, executor_port, runner_metrics, executor_metrics, env, client, tmp
@@ -107,7 +111,7 @@ async def setup(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setup
     try:
         yield setup
     finally:
-        await client.close()
+        await setup.client.close()
         await setup.runner.kill()
         await setup.executor.kill()
 
@@ -228,6 +232,22 @@ async def test_open_event_streams_are_counted(setup: Setup) -> None:
         break
     await client.cancel_run(run.run_id)
     assert during.get("stepline_active_subscribers", method="WatchRun") == 1
+
+
+async def test_requests_left_open_are_counted_after_a_runner_restart(setup: Setup) -> None:
+    await setup.client.register_workflow(setup.workflow("m-restart"))
+    run = await setup.client.start_run("m-restart", Hop(0, 1, ask=True))
+    await until_waiting(setup.client, run.run_id)
+    await setup.client.close()
+    await setup.runner.kill()  # SIGKILL: the new runner learns of the request from the store
+
+    setup.runner = await start_runner(setup.tmp, setup.runner_metrics)
+    setup.client = RunnerClient(setup.runner.address)
+    after = await scrape(setup.runner_metrics)
+    await setup.client.cancel_run(run.run_id)
+    assert after.get("stepline_open_requests") == 1
+    assert after.get("stepline_oldest_open_request_age_seconds") > 0
+    assert (await scrape(setup.runner_metrics)).get("stepline_open_requests") == 0
 
 
 async def until_metric(port: int, name: str, workflow: str, deadline: float = 30) -> None:

@@ -356,6 +356,15 @@ class Runner:
             )
         return await self.get_run(run_id)
 
+    async def waiting_runs(self) -> list[tuple[runner_pb2.Run, list[payload_pb2.InputRequest]]]:
+        """Every run with requests for input still open, and those requests."""
+        waiting = (
+            E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS,
+            E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS,
+        )
+        runs = [r for r in await self.store.list_unfinished_runs() if r.status in waiting]
+        return [(run, await self.pending_requests(run.run_id)) for run in runs]
+
     async def pending_requests(self, run_id: str) -> list[payload_pb2.InputRequest]:
         """The run's open requests for input, oldest first."""
         run = await self.get_run(run_id)

@@ -15,7 +15,6 @@ from opentelemetry import trace
 from prometheus_client import start_http_server
 
 from stepline.telemetry import ServerTracing, tracing_installed
-from stepline.v1 import events_pb2
 
 from ..engine.observe import NO_OBSERVER, Observer
 from ..engine.runner import Runner
@@ -31,11 +30,6 @@ __all__ = [
     "Telemetry",
     "configure_logging",
 ]
-
-_WAITING = (
-    events_pb2.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS,
-    events_pb2.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS,
-)
 
 
 class Instruments:
@@ -81,11 +75,10 @@ class Instruments:
         opened them were published by another process."""
         if self.telemetry is None:
             return
-        for run in await runner.store.list_unfinished_runs():
-            if run.status in _WAITING:
-                since = run.updated_at.ToNanoseconds() / 1e9
-                for request in await runner.pending_requests(run.run_id):
-                    self.telemetry.requests.opened(run.run_id, request.request_id, since)
+        for run, requests in await runner.waiting_runs():
+            since = run.updated_at.ToNanoseconds() / 1e9
+            for request in requests:
+                self.telemetry.requests.opened(run.run_id, request.request_id, since)
 
     def close(self) -> None:
         if self._http is not None:
