@@ -3,7 +3,7 @@
 __version__ = "0.1.0"
 
 from stepline.builder import WorkflowBuilder
-from stepline.client import RunnerClient, RunResult
+from stepline.client import RunnerClient
 from stepline.errors import (
     AlreadyExistsError,
     DataLossError,
@@ -21,6 +21,7 @@ from stepline.errors import (
 from stepline.executor import Executor, WorkflowContext, handler, response_handler
 from stepline.factories import ExecutorFactoryError
 from stepline.lost_state import StateLossWarning
+from stepline.results import OpenRequest, RunResult
 from stepline.serve import run_executors, serve_executors
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "FailedPreconditionError",
     "InvalidArgumentError",
     "NotFoundError",
+    "OpenRequest",
     "Reason",
     "ResourceExhaustedError",
     "RunError",

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+import contextlib
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -15,6 +23,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from stepline import payloads
 from stepline.errors import RunFailedError, UnavailableError, from_rpc_error
 from stepline.limits import GRPC_MESSAGE_OPTIONS
+from stepline.results import WAITING, OpenRequest, RunResult, types_by_name
 from stepline.telemetry import client_interceptors
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2, runner_pb2_grpc, workflow_pb2
 
@@ -51,15 +60,6 @@ def _timestamp(moment: datetime | None) -> Timestamp | None:
     ts = Timestamp()
     ts.FromDatetime(moment)
     return ts
-
-
-@dataclass
-class RunResult:
-    """What `RunnerClient.run` returns: the final run and what it yielded."""
-
-    run: runner_pb2.Run
-    outputs: list[Any] = field(default_factory=list)
-    events: list[events_pb2.Event] = field(default_factory=list)
 
 
 class RunnerClient:
@@ -288,30 +288,83 @@ class RunnerClient:
         except TimeoutError:
             raise from_rpc_error(error) from error
 
-    async def wait(self, run_id: str, *, output_type: Any = None, after: int = 0) -> RunResult:
-        """Wait for the run to end; return its outputs (those after sequence
-        `after`), decoded as `output_type` when given. Raises `RunFailedError`
-        if it failed or was cancelled. After a resume of a failed or cancelled
-        run, pass the sequence of its end as `after`."""
-        result = RunResult(run=Run())
-        async for event in self.watch(run_id, after=after):
-            result.events.append(event)
-            if event.kind == events_pb2.EVENT_KIND_OUTPUT:
-                value = event.data
-                result.outputs.append(
-                    payloads.decode(value, output_type) if output_type is not None else value
-                )
-        result.run = await self.get_run(run_id)
+    async def wait(
+        self,
+        run_id: str,
+        *,
+        output_type: Any = None,
+        after: int = 0,
+        timeout: float | None = None,
+        request_types: Iterable[Any] = (),
+    ) -> RunResult:
+        """Wait until the run completes, fails, is cancelled or waits for input.
+
+        Returns its outputs (those after sequence `after`, decoded as
+        `output_type` when given) and, if it waits, its open requests (their
+        data decoded when its type is among `request_types`); `result.status`
+        says which. Raises `RunFailedError` if it failed or was cancelled, and
+        `TimeoutError` if none of this happened within `timeout` seconds.
+        After a resume of a failed or cancelled run, pass the sequence of its
+        end as `after`.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                result = await self._wait(run_id, output_type, after)
+        except TimeoutError:
+            status = RunStatus.Name((await self.get_run(run_id)).status)
+            raise TimeoutError(
+                f"run {run_id} neither ended nor waited for input within {timeout:g} s; "
+                f"it is {status}"
+            ) from None
         if result.run.status in (events_pb2.RUN_STATUS_FAILED, events_pb2.RUN_STATUS_CANCELLED):
             raise RunFailedError(result.run)
+        if result.waiting:
+            types = types_by_name(request_types)
+            pending = await self.list_pending_requests(run_id)
+            result.requests = [OpenRequest.of(r, types) for r in pending]
+        return result
+
+    async def _wait(self, run_id: str, output_type: Any, after: int) -> RunResult:
+        # The log may hold older waits that answers ended; a wait counts once
+        # the run's status says it still waits, and then the events stored up
+        # to that moment (outputs of the same superstep) are read too.
+        result = RunResult(run=await self.get_run(run_id))
+        until = result.run.last_sequence if result.waiting else None
+        if until is not None and after >= until:
+            return result
+        watching = cast(AsyncGenerator[Event, None], self.watch(run_id, after=after))
+        async with contextlib.aclosing(watching) as events:
+            async for event in events:
+                result.events.append(event)
+                if event.kind == events_pb2.EVENT_KIND_OUTPUT:
+                    value = event.data
+                    result.outputs.append(
+                        payloads.decode(value, output_type) if output_type is not None else value
+                    )
+                if until is None and event.status == WAITING:
+                    result.run = await self.get_run(run_id)
+                    until = result.run.last_sequence if result.waiting else None
+                if until is not None and event.sequence >= until:
+                    return result
+        result.run = await self.get_run(run_id)
         return result
 
     async def run(
-        self, workflow_id: str, input: Any, *, run_id: str = "", output_type: Any = None
+        self,
+        workflow_id: str,
+        input: Any,
+        *,
+        run_id: str = "",
+        output_type: Any = None,
+        timeout: float | None = None,
+        request_types: Iterable[Any] = (),
     ) -> RunResult:
-        """Start a run and wait for it to end (see `wait`)."""
+        """Start a run and wait (see `wait`) until it completes, fails, is
+        cancelled or waits for input, at most `timeout` seconds."""
         run = await self.start_run(workflow_id, input, run_id=run_id)
-        return await self.wait(run.run_id, output_type=output_type)
+        return await self.wait(
+            run.run_id, output_type=output_type, timeout=timeout, request_types=request_types
+        )
 
     async def send_responses(self, run_id: str, responses: Mapping[str, Any]) -> Run:
         """Answer a waiting run's requests for input: request id -> response value.

@@ -14,8 +14,7 @@ import pytest_asyncio
 
 from stepline import RunnerClient, WorkflowBuilder
 from stepline.testing import Service, start_executor_service
-from stepline.v1 import events_pb2 as E
-from tests.executors.af_style import Bounds, Numbers
+from tests.executors.af_style import ApprovalRequest, Bounds, LegalReview, Numbers
 from tests.support.processes import ROOT, start_runner
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -46,12 +45,6 @@ class Desk:
             .add_switch("judge", [("message.kind == 'correct'", "finish")], "guesser")
             .set_start_executor("guesser")
         )
-
-    async def until_waiting(self, run_id: str) -> None:
-        async for event in self.client.watch(run_id):
-            if event.status == E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS:
-                return
-        raise AssertionError(f"run {run_id} ended without waiting for input")
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -126,18 +119,20 @@ async def test_a_request_for_approval_goes_to_the_handler_of_its_request_type(
         .set_start_executor("drafter")
         .build()
     )
-    run = await desk.client.start_run("publish", "Stepline for AF users")
-    await desk.until_waiting(run.run_id)
-    asked = {r.data.type_name: r for r in await desk.client.list_pending_requests(run.run_id)}
-    assert {(t, r.response_type) for t, r in asked.items()} == {
-        ("ApprovalRequest", "boolean"),
-        ("LegalReview", "boolean"),
+    # As AF's run does, run returns when the workflow waits with open requests.
+    waiting = await desk.client.run(
+        "publish", "Stepline for AF users", request_types=[ApprovalRequest, LegalReview]
+    )
+    asked = {type(r.data): r for r in waiting.requests}
+    assert waiting.waiting and {(t, r.response_type) for t, r in asked.items()} == {
+        (ApprovalRequest, "boolean"),
+        (LegalReview, "boolean"),
     }
 
     await desk.client.send_responses(
-        run.run_id,
-        {asked["ApprovalRequest"].request_id: True, asked["LegalReview"].request_id: False},
+        waiting.run.run_id,
+        {asked[ApprovalRequest].request_id: True, asked[LegalReview].request_id: False},
     )
-    result = await desk.client.wait(run.run_id, output_type=str)
+    result = await desk.client.wait(waiting.run.run_id, output_type=str)
 
     assert result.outputs == ["Stepline for AF users: rejected (editor=True, legal=False)"]
