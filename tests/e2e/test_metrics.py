@@ -17,7 +17,13 @@ import pytest
 import pytest_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
-from stepline import RunFailedError, RunnerClient, WorkflowBuilder, testing
+from stepline import (
+    ResourceExhaustedError,
+    RunFailedError,
+    RunnerClient,
+    WorkflowBuilder,
+    testing,
+)
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import workflow_pb2
 from tests.executors.observed import Hop
@@ -248,6 +254,46 @@ async def test_requests_left_open_are_counted_after_a_runner_restart(setup: Setu
     assert after.get("stepline_open_requests") == 1
     assert after.get("stepline_oldest_open_request_age_seconds") > 0
     assert (await scrape(setup.runner_metrics)).get("stepline_open_requests") == 0
+
+
+async def test_a_watcher_that_falls_behind_counts_as_dropped(setup: Setup) -> None:
+    # A runner of its own whose watchers of all runs may buffer almost nothing.
+    metrics_port = free_port()
+    runner = await testing.start_runner(
+        setup.tmp / "tiny-buffers.db",
+        0,
+        "--metrics-port",
+        str(metrics_port),
+        "--limit",
+        "watch_buffer_bytes=64",
+        cwd=ROOT,
+        log=setup.tmp / "tiny-buffers.log",
+    )
+    try:
+        async with RunnerClient(runner.address) as client:
+            await client.register_workflow(setup.workflow("m-drop"))
+            watcher = client.watch_all()
+            opened = asyncio.ensure_future(anext(watcher))  # subscribes, then waits
+            await until_gauge(metrics_port, "stepline_active_subscribers", method="WatchRuns")
+            await client.run("m-drop", Hop(0, 2))  # each commit is over 64 bytes
+            with pytest.raises(ResourceExhaustedError):
+                await opened
+                async for _ in watcher:
+                    pass
+            after = await scrape(metrics_port)
+    finally:
+        await runner.kill()
+    assert after.get("stepline_subscribers_dropped_total") == 1
+    assert after.get("stepline_active_subscribers", method="WatchRuns") == 0
+
+
+async def until_gauge(port: int, name: str, deadline: float = 30, **labels: str) -> None:
+    """Poll the endpoint until the gauge is positive (it is what we wait for)."""
+    async with asyncio.timeout(deadline):
+        for _ in itertools.count():
+            if (await scrape(port)).get(name, **labels):
+                return
+            await asyncio.sleep(0.02)  # polling a condition, not a timed wait
 
 
 async def until_metric(port: int, name: str, workflow: str, deadline: float = 30) -> None:
