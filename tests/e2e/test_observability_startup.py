@@ -53,3 +53,18 @@ async def test_a_metrics_port_out_of_range_is_refused(tmp_path: Path) -> None:
     code, err = await runner_exit(tmp_path, "--metrics-port", "70000")
     assert code == 2
     assert "--metrics-port must be between 0 and 65535" in err
+
+
+async def test_an_executor_service_refuses_a_bad_metrics_port() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "tests" / "executors" / "observed.py"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "STEPLINE_METRICS_PORT": "nine" * 50},
+    )
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    assert "STEPLINE_METRICS_PORT must be a port number" in err.decode()
+    assert len(err) < 200
