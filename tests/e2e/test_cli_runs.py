@@ -198,7 +198,7 @@ async def test_cancel_resume_fork_and_delete(cluster: Cluster, client: RunnerCli
     slow = await client.start_run("loop", Token(1, 0, 100_000, 20), run_id="to-cancel")
     refused = await cli(cluster, "run", "delete", "to-cancel")
     assert refused.code == 1
-    assert "FAILED_PRECONDITION" in refused.stderr and "cancel it first" in refused.stderr
+    assert "FAILED_PRECONDITION" in refused.stderr and "cancel it, then delete it" in refused.stderr
 
     cancelled = await cli(cluster, "run", "cancel", "to-cancel", "--json")
     assert cancelled.code == 0 and cancelled.json()["status"] == "RUN_STATUS_CANCELLED"
@@ -234,3 +234,27 @@ async def test_get_of_a_failed_run_shows_the_error(cluster: Cluster, client: Run
     assert fields(shown)["status"] == "FAILED"
     assert "SuperstepLimit" in fields(shown)["error"]
     assert (await client.get_run(run.run_id)).status == E.RUN_STATUS_FAILED
+
+
+async def test_start_with_watch_follows_the_run_to_its_end(
+    cluster: Cluster, client: RunnerClient
+) -> None:
+    watched = await cli(cluster, "run", "start", "loop", "-i", TOKEN, "--type", "Token", "--watch")
+    assert watched.code == 0, watched.stderr
+    assert "outcome COMPLETED" in watched.stdout
+    assert [line.split()[:2] for line in watched.stdout.splitlines() if " done " in line]
+    as_json = await cli(
+        cluster, "run", "start", "short", "-i", SLOW, "--type", "Token", "--watch", "--json"
+    )
+    assert as_json.code == 1
+    assert as_json.json_lines()[-1]["status"] == "RUN_STATUS_FAILED"
+
+
+@pytest.mark.parametrize("command", ["watch", "wait", "events", "get", "cancel", "delete"])
+async def test_every_run_command_on_an_unknown_run_exits_1_not_found(
+    cluster: Cluster, command: str
+) -> None:
+    result = await cli(cluster, "run", command, "no-such-run")
+    assert result.code == 1
+    assert result.stderr.startswith("error: NOT_FOUND [RUN_NOT_FOUND]: ")
+    assert result.stdout == ""

@@ -36,7 +36,7 @@ async def test_delete_run_refuses_a_running_run_then_deletes_it_once_cancelled(
     slow = await client.start_run("loop", Token(1, 0, 1000, delay_ms=20))
     before = cluster.dump()
 
-    with pytest.raises(FailedPreconditionError, match="cancel it first"):
+    with pytest.raises(FailedPreconditionError, match="cancel it, then delete it"):
         await client.delete_run(slow.run_id)
     with pytest.raises(NotFoundError):
         await client.delete_run("never-was")

@@ -124,7 +124,7 @@ async def test_a_run_that_has_not_ended_is_not_deleted(counting: Harness) -> Non
     Stepper.reset()
     held = await counting.runner.start_run("held", payloads.encode(1))
     await Stepper.entered.wait()
-    with pytest.raises(FailedPrecondition, match=r"RUN_STATUS_RUNNING.*cancel it first"):
+    with pytest.raises(FailedPrecondition, match=r"RUN_STATUS_RUNNING.*cancel it, then delete it"):
         await counting.runner.delete_run(held.run_id)
     assert (await counting.get_run(held.run_id)).status == E.RUN_STATUS_RUNNING
 

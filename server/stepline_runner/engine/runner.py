@@ -186,9 +186,13 @@ class Runner:
                     context={"run_id": run_id[:128]},
                 )
             if self.runs.is_active(run_id) or not is_terminal(run.status):
+                if is_terminal(run.status):  # ended; its executors are being released
+                    message = f"run {run_id!r} is finishing; delete it once it has"
+                else:
+                    status = E.RunStatus.Name(run.status)
+                    message = f"run {run_id!r} has not ended ({status}); cancel it, then delete it"
                 raise FailedPrecondition(
-                    f"run {run_id!r} has not ended ({E.RunStatus.Name(run.status)}); "
-                    "cancel it first, then delete it",
+                    message,
                     reason=Reason.RUN_ACTIVE,
                     context={"run_id": run_id},
                 )
