@@ -16,10 +16,11 @@ from grpc_status import rpc_status
 from stepline import Reason, RunFailedError, RunnerClient, SteplineError, WorkflowBuilder
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import runner_pb2, runner_pb2_grpc
-from tests.executors.approvals import Decision, Order
+from tests.executors.approvals import Decision, Order, approve_workflow, two_keys_workflow
 from tests.executors.stages import Token
 from tests.support.cluster import Cluster, cluster_fixture
 from tests.support.processes import free_port
+from tests.support.runs import until_waiting
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -31,10 +32,7 @@ class Desk:
     runner: str
 
     async def until_waiting(self, run_id: str, after: int = 0) -> None:
-        async for event in self.client.watch(run_id, after=after):
-            if event.status == E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS:
-                return
-        raise AssertionError(f"run {run_id} ended without waiting for input")
+        await until_waiting(self.client, run_id, after)
 
 
 cluster = cluster_fixture("faults", scope="module")
@@ -45,22 +43,8 @@ async def desk(cluster: Cluster) -> Desk:
     client = cluster.client()
     svc = cluster.addresses[0]
     for definition in (
-        WorkflowBuilder("approve")
-        .add_executor("intake", svc)
-        .add_executor("boss", svc, type="reviewer")
-        .add_executor("close", svc)
-        .add_chain(["intake", "boss", "close"])
-        .set_start_executor("intake")
-        .build(),
-        WorkflowBuilder("two-keys")
-        .add_executor("intake", svc)
-        .add_executor("legal", svc, type="reviewer")
-        .add_executor("finance", svc, type="reviewer")
-        .add_executor("close", svc, type="close-all")
-        .add_fan_out("intake", ["legal", "finance"])
-        .add_fan_in(["legal", "finance"], "close")
-        .set_start_executor("intake")
-        .build(),
+        approve_workflow(svc),
+        two_keys_workflow(svc),
         WorkflowBuilder("slow")
         .add_executor("s", svc, type="stage")
         .set_start_executor("s")

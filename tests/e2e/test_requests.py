@@ -6,9 +6,9 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from stepline import SteplineError, WorkflowBuilder, payloads
+from stepline import SteplineError, payloads
 from stepline.v1 import events_pb2 as E
-from tests.executors.approvals import Decision, Order
+from tests.executors.approvals import Decision, Order, approve_workflow, two_keys_workflow
 from tests.support.cluster import Cluster, cluster_fixture
 from tests.support.runs import until_waiting
 
@@ -24,26 +24,8 @@ async def desk(cluster: Cluster) -> Cluster:
     """The cluster with the "approve" and "two-keys" workflows registered."""
     svc = cluster.addresses[0]
     client = cluster.client()
-    await client.register_workflow(
-        WorkflowBuilder("approve")
-        .add_executor("intake", svc)
-        .add_executor("boss", svc, type="reviewer")
-        .add_executor("close", svc)
-        .add_chain(["intake", "boss", "close"])
-        .set_start_executor("intake")
-        .build()
-    )
-    await client.register_workflow(
-        WorkflowBuilder("two-keys")
-        .add_executor("intake", svc)
-        .add_executor("legal", svc, type="reviewer")
-        .add_executor("finance", svc, type="reviewer")
-        .add_executor("close", svc, type="close-all")
-        .add_fan_out("intake", ["legal", "finance"])
-        .add_fan_in(["legal", "finance"], "close")
-        .set_start_executor("intake")
-        .build()
-    )
+    await client.register_workflow(approve_workflow(svc))
+    await client.register_workflow(two_keys_workflow(svc))
     return cluster
 
 

@@ -6,7 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from stepline import Executor, WorkflowContext, handler, response_handler, run_executors
+from stepline import (
+    Executor,
+    WorkflowBuilder,
+    WorkflowContext,
+    handler,
+    response_handler,
+    run_executors,
+)
+from stepline.v1 import workflow_pb2
 
 
 @dataclass
@@ -86,6 +94,35 @@ class CloseAll(Executor):
                 "by": sorted(f"{v.reviewer}:{v.by}" for v in verdicts),
             }
         )
+
+
+def approve_workflow(svc: str) -> workflow_pb2.WorkflowDefinition:
+    """ "approve": intake -> boss (a reviewer) -> close, all at endpoint `svc`."""
+    return (
+        WorkflowBuilder("approve")
+        .add_executor("intake", svc)
+        .add_executor("boss", svc, type="reviewer")
+        .add_executor("close", svc)
+        .add_chain(["intake", "boss", "close"])
+        .set_start_executor("intake")
+        .build()
+    )
+
+
+def two_keys_workflow(svc: str) -> workflow_pb2.WorkflowDefinition:
+    """ "two-keys": intake fans out to reviewers legal and finance, who fan in
+    to a close-all; all at endpoint `svc`."""
+    return (
+        WorkflowBuilder("two-keys")
+        .add_executor("intake", svc)
+        .add_executor("legal", svc, type="reviewer")
+        .add_executor("finance", svc, type="reviewer")
+        .add_executor("close", svc, type="close-all")
+        .add_fan_out("intake", ["legal", "finance"])
+        .add_fan_in(["legal", "finance"], "close")
+        .set_start_executor("intake")
+        .build()
+    )
 
 
 if __name__ == "__main__":

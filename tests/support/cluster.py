@@ -4,7 +4,7 @@ can kill (SIGKILL) and start again.
 
     cluster = await Cluster.start(tmp_path, "stages", "stages")
     client = cluster.client()
-    await client.register_workflow(stage_loop("w", *cluster.addresses))
+    await client.register_workflow(stage_loop("w", cluster.addresses))
     await cluster.kill_all()      # no goodbyes
     await cluster.start_all()     # same file; new ports unless fixed_ports
 

@@ -1,5 +1,5 @@
-"""Helpers for tests that drive runs through a `RunnerClient`: the graphs the
-e2e tests share, waiting on events (never on a clock), and what a run left."""
+"""Helpers for tests that drive runs: the graphs tests share, waiting on a
+`RunnerClient`'s events (never on a clock), and what a run left."""
 
 from __future__ import annotations
 
@@ -27,6 +27,27 @@ def stage_loop(
         .set_start_executor("a")
         .build()
     )
+
+
+def self_loop(
+    workflow_id: str, executor_id: str, executor_type: str, endpoint: str = "svc"
+) -> WorkflowBuilder:
+    """One executor that sends its messages to itself, starting the run."""
+    return (
+        WorkflowBuilder(workflow_id)
+        .add_executor(executor_id, endpoint, type=executor_type)
+        .add_edge(executor_id, executor_id)
+        .set_start_executor(executor_id)
+    )
+
+
+def line(workflow_id: str, *executor_ids: str, endpoint: str = "svc") -> WorkflowBuilder:
+    """Executors in a chain, the first starting the run; each executor's type
+    is its id."""
+    builder = WorkflowBuilder(workflow_id)
+    for executor_id in executor_ids:
+        builder.add_executor(executor_id, endpoint)
+    return builder.add_chain(list(executor_ids)).set_start_executor(executor_ids[0])
 
 
 async def until_superstep(client: RunnerClient, run_id: str, superstep: int) -> None:

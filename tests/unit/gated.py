@@ -6,6 +6,7 @@ import asyncio
 
 from stepline import WorkflowBuilder
 from stepline.executor import Executor, WorkflowContext, handler
+from tests.support.runs import self_loop
 
 
 class Stepper(Executor):
@@ -42,9 +43,4 @@ class Stepper(Executor):
 
 def loop(workflow_id: str = "w") -> WorkflowBuilder:
     """One `stepper` executor "s" at endpoint "svc", sending to itself."""
-    return (
-        WorkflowBuilder(workflow_id)
-        .add_executor("s", "svc", type="stepper")
-        .add_edge("s", "s")
-        .set_start_executor("s")
-    )
+    return self_loop(workflow_id, "s", "stepper")

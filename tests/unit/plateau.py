@@ -3,9 +3,9 @@ tests of checkpoints, forks and cancels."""
 
 from __future__ import annotations
 
-from stepline import WorkflowBuilder
 from stepline.executor import Executor, WorkflowContext, handler
 from stepline.v1 import workflow_pb2
+from tests.support.runs import self_loop
 
 Mode = workflow_pb2.CheckpointPolicy
 
@@ -32,13 +32,7 @@ class Plateau(Executor):
 
 
 def plateau_loop(keep_last: int = 0, policy: Mode | None = None) -> workflow_pb2.WorkflowDefinition:
-    definition = (
-        WorkflowBuilder("w")
-        .add_executor("p", "svc", type="plateau")
-        .add_edge("p", "p")
-        .set_start_executor("p")
-        .build()
-    )
+    definition = self_loop("w", "p", "plateau").build()
     definition.retention.keep_last = keep_last
     if policy is not None:
         definition.checkpoint_policy.CopyFrom(policy)

@@ -15,15 +15,7 @@ from stepline_runner.engine.edges import EdgeKind
 from stepline_runner.engine.errors import InvalidArgument
 from stepline_runner.engine.graph import DEFAULT_MAX_SUPERSTEPS, Graph, signature_of
 from stepline_runner.engine.inputs import accepts_any, accepts_type
-
-
-def definition(*edges: W.Edge, start: str = "a") -> W.WorkflowDefinition:
-    return W.WorkflowDefinition(
-        workflow_id="w",
-        executors=[W.ExecutorNode(id=x, endpoint="svc:1") for x in ("a", "b", "c")],
-        edges=edges,
-        start_executor_id=start,
-    )
+from tests.unit.graph_of_three import definition
 
 
 def test_every_edge_kind_compiles_to_its_sources_targets_and_expressions() -> None:

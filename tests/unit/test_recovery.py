@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from stepline import WorkflowBuilder, payloads
+from stepline import payloads
 from stepline.executor import Executor, WorkflowContext, handler
 from stepline.host import ExecutorHost
 from stepline.testing import InProcessRunner, of_kind, outputs
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import workflow_pb2
 from stepline_runner.engine.runner import Runner
+from tests.support.runs import self_loop
 from tests.unit.gated import Stepper, loop
 
 # Test hooks, run by the executor at the start of a superstep it is told of.
@@ -44,13 +45,7 @@ class Counter(Executor):
 
 
 def counting(workflow_id: str, endpoint: str) -> Any:
-    return (
-        WorkflowBuilder(workflow_id)
-        .add_executor("c", endpoint, type="counter")
-        .add_edge("c", "c")
-        .set_start_executor("c")
-        .build()
-    )
+    return self_loop(workflow_id, "c", "counter", endpoint).build()
 
 
 async def test_an_executor_restart_rolls_the_run_back_and_reruns_the_superstep(

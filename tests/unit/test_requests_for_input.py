@@ -5,29 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from stepline import WorkflowBuilder, payloads
-from stepline.executor import Executor, WorkflowContext, handler, response_handler
+from stepline import payloads
 from stepline.testing import InProcessRunner
 from stepline.v1 import events_pb2 as E
-from stepline.v1 import workflow_pb2
 from stepline_runner.engine.errors import FailedPrecondition
-
-
-class Asker(Executor):
-    @handler
-    async def ask(self, n: int, ctx: WorkflowContext) -> None:
-        await ctx.request_info(n, int)
-
-    @response_handler
-    async def answered(self, request: int, answer: int, ctx: WorkflowContext) -> None:
-        await ctx.yield_output(request + answer)
-
-
-def asking(extra: bool = False) -> workflow_pb2.WorkflowDefinition:
-    builder = WorkflowBuilder("ask").add_executor("a", "svc", type="asker")
-    if extra:
-        builder.add_executor("b", "svc", type="asker").add_edge("a", "b")
-    return builder.set_start_executor("a").build()
+from tests.unit.asker import Asker, asking
 
 
 async def test_an_answer_reaches_the_response_handler_with_its_request() -> None:

@@ -10,47 +10,21 @@ from typing import Any
 
 import pytest
 
-from stepline import WorkflowBuilder, payloads
-from stepline.executor import Executor, WorkflowContext, handler
+from stepline import payloads
 from stepline.v1 import events_pb2 as E
 from stepline_runner.engine.errors import FailedPrecondition, InvalidArgument, NotFound
 from stepline_runner.engine.retention import Retention, delete_finished
+from tests.support.runs import self_loop
+from tests.unit.asker import Asker, asking
 from tests.unit.conftest import Harness
+from tests.unit.countdown import Counter
 from tests.unit.gated import Stepper, loop
-from tests.unit.test_requests_for_input import Asker, asking
-
-
-class Counter(Executor):
-    """Counts down, keeping a state that changes every superstep."""
-
-    def __init__(self) -> None:
-        self.seen: list[int] = []
-
-    @handler
-    async def count(self, n: int, ctx: WorkflowContext) -> None:
-        self.seen.append(n)
-        if n > 0:
-            await ctx.send_message(n - 1)
-        else:
-            await ctx.yield_output(len(self.seen))
-
-    def on_checkpoint_save(self) -> dict[str, list[int]]:
-        return {"seen": self.seen}
-
-    def on_checkpoint_restore(self, state: dict[str, list[int]]) -> None:
-        self.seen = state["seen"]
 
 
 @pytest.fixture
 async def counting(harness: Harness) -> Harness:
     harness.host("svc", {"counter": Counter, "stepper": Stepper, "asker": Asker})
-    await harness.runner.register_workflow(
-        WorkflowBuilder("count")
-        .add_executor("c", "svc", type="counter")
-        .add_edge("c", "c")
-        .set_start_executor("c")
-        .build()
-    )
+    await harness.runner.register_workflow(self_loop("count", "c", "counter").build())
     return harness
 
 

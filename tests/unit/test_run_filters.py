@@ -5,26 +5,21 @@ from __future__ import annotations
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from stepline import WorkflowBuilder, payloads
+from stepline import payloads
 from stepline.v1 import events_pb2 as E
 from stepline_runner.engine.errors import InvalidArgument
 from stepline_runner.engine.run_filter import run_filter
+from tests.support.runs import self_loop
+from tests.unit.asker import Asker, asking
 from tests.unit.conftest import Harness
-from tests.unit.test_requests_for_input import Asker, asking
-from tests.unit.test_run_deletion import Counter
+from tests.unit.countdown import Counter
 
 
 @pytest.fixture
 async def mixed(harness: Harness) -> Harness:
     """Runs "done-1", "done-2" (completed) and "asking" (waiting for input)."""
     harness.host("svc", {"counter": Counter, "asker": Asker})
-    await harness.runner.register_workflow(
-        WorkflowBuilder("count")
-        .add_executor("c", "svc", type="counter")
-        .add_edge("c", "c")
-        .set_start_executor("c")
-        .build()
-    )
+    await harness.runner.register_workflow(self_loop("count", "c", "counter").build())
     await harness.runner.register_workflow(asking())
     await harness.run("count", 1, "done-1")
     waiting = await harness.runner.start_run("ask", payloads.encode(1), "asking")

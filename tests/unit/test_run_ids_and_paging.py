@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from stepline import WorkflowBuilder, payloads
+from stepline import payloads
 from stepline.executor import Executor, WorkflowContext, handler
 from stepline.testing import InProcessRunner
 from stepline_runner.engine.errors import (
@@ -14,6 +14,7 @@ from stepline_runner.engine.errors import (
     InvalidArgument,
     NotFound,
 )
+from tests.support.runs import self_loop
 
 
 class Echo(Executor):
@@ -28,13 +29,7 @@ class Echo(Executor):
 @pytest.fixture
 async def echo(harness: InProcessRunner) -> InProcessRunner:
     harness.host("svc", {"echo": Echo})
-    await harness.runner.register_workflow(
-        WorkflowBuilder("w")
-        .add_executor("e", "svc", type="echo")
-        .add_edge("e", "e")
-        .set_start_executor("e")
-        .build()
-    )
+    await harness.runner.register_workflow(self_loop("w", "e", "echo").build())
     return harness
 
 

@@ -12,7 +12,7 @@ from stepline_runner.engine.hub import EventHub
 from stepline_runner.engine.runlog import RunLog
 from stepline_runner.engine.state import RunState
 from stepline_runner.store import RunUpdate, SqliteStore
-from tests.unit.test_graph_compilation import definition
+from tests.unit.graph_of_three import definition
 
 
 async def test_appended_events_are_stored_then_published_with_their_sequence(

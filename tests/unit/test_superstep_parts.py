@@ -14,7 +14,7 @@ from stepline_runner.engine.graph import Graph
 from stepline_runner.engine.state import RunState
 from stepline_runner.engine.superstep import CollectError, checkpoint_due, collect, plan
 from stepline_runner.store import StateRef
-from tests.unit.test_graph_compilation import definition
+from tests.unit.graph_of_three import definition
 
 Mode = W.CheckpointPolicy
 EVERY_3 = W.CheckpointPolicy(mode=Mode.MODE_EVERY_N_SUPERSTEPS, every_n=3)

@@ -8,6 +8,7 @@ from stepline import WorkflowBuilder
 from stepline.executor import Executor, WorkflowContext, handler
 from stepline.testing import InProcessRunner, of_kind, outputs
 from stepline.v1 import events_pb2 as E
+from tests.support.runs import line
 
 
 class Splitter(Executor):
@@ -27,14 +28,7 @@ async def test_one_execute_per_executor_per_superstep_in_send_order(
     harness: InProcessRunner,
 ) -> None:
     harness.host("svc", {"split": Splitter, "rec": Recorder})
-    await harness.runner.register_workflow(
-        WorkflowBuilder("w")
-        .add_executor("split", "svc")
-        .add_executor("rec", "svc")
-        .add_edge("split", "rec")
-        .set_start_executor("split")
-        .build()
-    )
+    await harness.runner.register_workflow(line("w", "split", "rec").build())
 
     events = await harness.run("w", 4)
 
@@ -103,14 +97,7 @@ async def test_shared_state_writes_are_visible_from_the_next_superstep(
     harness: InProcessRunner,
 ) -> None:
     harness.host("svc", {"writer": Writer, "reader": Reader})
-    await harness.runner.register_workflow(
-        WorkflowBuilder("w")
-        .add_executor("writer", "svc")
-        .add_executor("reader", "svc")
-        .add_edge("writer", "reader")
-        .set_start_executor("writer")
-        .build()
-    )
+    await harness.runner.register_workflow(line("w", "writer", "reader").build())
 
     events = await harness.run("w", 42)
 
