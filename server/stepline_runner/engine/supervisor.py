@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import weakref
 from collections.abc import Iterable, Mapping
 
@@ -13,6 +14,7 @@ from stepline.v1 import events_pb2, executor_pb2, payload_pb2, runner_pb2, workf
 
 from ..statuses import is_running, is_terminal
 from ..store import RunUpdate, Store
+from ..store.failures import StoreFailure, classify
 from ..store.states import CorruptBlob
 from . import events as ev
 from .conditions import ConditionEvaluator
@@ -47,6 +49,8 @@ class Supervisor:
         self._active: dict[str, asyncio.Task[None]] = {}
         self._drivers: dict[str, RunDriver] = {}
         self._recovering: set[asyncio.Task[None]] = set()
+        # Run id -> the next pause before retrying a run whose commit the store refused.
+        self._store_pauses: dict[str, float] = {}
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._closing = False
 
@@ -96,6 +100,10 @@ class Supervisor:
         try:
             await self._try_resume_unfinished(run)
         except Exception as exc:
+            if _store_out_of_reach(exc):
+                log.warning("run %s: cannot resume it (%s); will try again", run.run_id, exc)
+                self._resume_later(run.run_id)
+                return
             # Never leave a run "running" with nothing driving it.
             log.exception("run %s: resuming it after the restart failed", run.run_id)
             kind = "DataLoss" if isinstance(exc, CorruptBlob) else "InternalError"
@@ -215,6 +223,13 @@ class Supervisor:
             try:
                 await driver.run()
             except Exception as exc:
+                if _store_out_of_reach(exc):
+                    # A full disk or a locked database passes: nothing of the
+                    # superstep was stored, so the run goes on from its last
+                    # checkpoint once the store takes commits again.
+                    log.warning("run %s: cannot commit (%s); will try again", run_id, exc)
+                    self._resume_later(run_id)
+                    return
                 # A bug must not leave the run "running" with watchers waiting
                 # for ever: fail it, resumable, and keep the traceback.
                 log.exception("run %s: the driver failed", run_id)
@@ -224,11 +239,26 @@ class Supervisor:
                     log.exception("run %s: could not record the failure", run_id)
             # Still counted active, so a resume cannot race this EndRun.
             if is_terminal(driver.status):
+                self._store_pauses.pop(run_id, None)
                 await self.end_run(run_id, driver.state.graph.nodes.values())
         finally:
             if self._active.get(run_id) is asyncio.current_task():
                 del self._active[run_id]
                 del self._drivers[run_id]
+
+    def _resume_later(self, run_id: str) -> None:
+        pause = self._store_pauses.get(run_id, self.retry.initial_backoff)
+        self._store_pauses[run_id] = min(pause * 2, self.retry.max_backoff)
+
+        async def resume() -> None:
+            await asyncio.sleep(pause)  # backoff while the store is out of reach
+            run = await self.store.get_run(run_id)
+            if run is not None and is_running(run.status):
+                await self._resume_unfinished(run)
+
+        task = asyncio.create_task(resume(), name=f"store-retry-{run_id}")
+        self._recovering.add(task)
+        task.add_done_callback(self._recovering.discard)
 
     async def restore(
         self, state: RunState, saved: Mapping[str, payload_pb2.Payload]
@@ -264,3 +294,11 @@ class Supervisor:
             ),
             return_exceptions=True,
         )
+
+
+def _store_out_of_reach(exc: Exception) -> bool:
+    """The store refused for now (full, locked), not for good."""
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    classified = classify(exc)
+    return classified is not None and classified[0] is not StoreFailure.DAMAGED
