@@ -48,9 +48,23 @@ def split(
 
 @dataclass
 class _RunTail:
-    events: deque[events_pb2.Event]
+    """A run's latest events, at most so many and so many bytes (at least the
+    last one): a watcher further behind reads the store."""
+
+    events: deque[events_pb2.Event] = field(default_factory=deque)
+    sizes: deque[int] = field(default_factory=deque)
+    size: int = 0
     last_sequence: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def extend(self, sized: list[tuple[events_pb2.Event, int]], count: int, size: int) -> None:
+        for event, event_size in sized:
+            self.events.append(event)
+            self.sizes.append(event_size)
+            self.size += event_size
+        while len(self.events) > 1 and (len(self.events) > count or self.size > size):
+            self.events.popleft()
+            self.size -= self.sizes.popleft()
 
 
 @dataclass(eq=False)  # kept in a set, by identity
@@ -74,7 +88,10 @@ class Subscription:
             if self.kinds and event.kind not in self.kinds:
                 continue
             if self.buffered_bytes + size > self.limit_bytes:
+                # Ended: what it holds goes now, not when the reader wakes.
                 self.overflowed = True
+                self.buffer.clear()
+                self.buffered_bytes = 0
                 break
             self.buffer.append((event, size))
             self.buffered_bytes += size
@@ -113,8 +130,14 @@ class Subscription:
 
 
 class EventHub:
-    def __init__(self, tail_size: int = 512, subscriber_bytes: int = 16 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        tail_size: int = 512,
+        subscriber_bytes: int = 16 * 1024 * 1024,
+        tail_bytes: int = 4 * 1024 * 1024,
+    ) -> None:
         self._tail_size = tail_size
+        self._tail_bytes = tail_bytes
         self._subscriber_bytes = subscriber_bytes
         self._runs: dict[str, _RunTail] = {}
         self._subscribers: set[Subscription] = set()
@@ -122,19 +145,18 @@ class EventHub:
     def _tail(self, run_id: str) -> _RunTail:
         tail = self._runs.get(run_id)
         if tail is None:
-            tail = self._runs[run_id] = _RunTail(deque(maxlen=self._tail_size))
+            tail = self._runs[run_id] = _RunTail()
         return tail
 
     def publish(self, run_id: str, workflow_id: str, events: list[events_pb2.Event]) -> None:
         """Announce events that are committed, in sequence order."""
         if not events:
             return
-        if self._subscribers:
-            sized = [(e, e.ByteSize()) for e in events]
-            for subscriber in self._subscribers:
-                subscriber.offer(workflow_id, sized)
+        sized = [(e, e.ByteSize()) for e in events]
+        for subscriber in self._subscribers:
+            subscriber.offer(workflow_id, sized)
         tail = self._tail(run_id)
-        tail.events.extend(events)
+        tail.extend(sized, self._tail_size, self._tail_bytes)
         tail.last_sequence = events[-1].sequence
         tail.changed.set()
         tail.changed = asyncio.Event()
