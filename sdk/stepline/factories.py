@@ -5,12 +5,15 @@ Each executor type is hosted as an `Executor` subclass or a factory of one:
 - the class itself, whose constructor takes the executor id (`id`, as in
   Agent Framework, or one positional parameter) or nothing;
 - `functools.partial(TheClass, more=...)` for constructors that need more;
-- a function annotated to return the class, taking the id or nothing.
+- a function taking the id or nothing, such as Agent Framework's
+  `lambda: Upper(id="upper")` (the id it sets is replaced by the node's).
 
 The SDK reads handlers from the class, so it calls a factory only to make the
 object of a (run, executor): once when the pair first gets work, and again
-when a checkpoint is restored into it. What cannot work is refused when the
-service starts, in one line naming the executor type (`ExecutorFactoryError`).
+when a checkpoint is restored into it. Only a function whose return type is
+not annotated is also called once at start-up, to learn the class it makes.
+What cannot work is refused when the service starts, in one line naming the
+executor type (`ExecutorFactoryError`).
 """
 
 from __future__ import annotations
@@ -60,10 +63,13 @@ def maker(executor_type: str, factory: type[Executor] | ExecutorFactory) -> Make
     where = f"executor type {executor_type!r} ({label})"
     if not callable(factory):
         raise ExecutorFactoryError(f"{where}: not an Executor class or a factory of one")
-    return Maker(executor_type, _executor_class(where, factory), _caller(where, label, factory))
+    call = _caller(where, label, factory)
+    return Maker(executor_type, _executor_class(where, factory, call, executor_type), call)
 
 
-def _executor_class(where: str, factory: Callable[..., Any]) -> type[Executor]:
+def _executor_class(
+    where: str, factory: Callable[..., Any], call: Callable[[str], Any], executor_type: str
+) -> type[Executor]:
     inner: Any = factory
     while isinstance(inner, functools.partial):
         inner = inner.func
@@ -72,10 +78,24 @@ def _executor_class(where: str, factory: Callable[..., Any]) -> type[Executor]:
         return made
     if isinstance(inner, type):
         raise ExecutorFactoryError(f"{where}: {inner.__name__} is not an Executor subclass")
-    raise ExecutorFactoryError(
-        f"{where}: cannot tell which Executor class it makes; pass the class, a "
-        "functools.partial of it, or a function annotated to return it"
-    )
+    return _probe(where, call, executor_type)
+
+
+def _probe(where: str, call: Callable[[str], Any], executor_type: str) -> type[Executor]:
+    """The class a factory of unannotated return type makes (Agent Framework's
+    `lambda: Upper(id="upper")`), from one object made and dropped at start-up."""
+    try:
+        made = call(executor_type)
+    except Exception as exc:
+        raise ExecutorFactoryError(
+            f"{where}: calling it (to learn which Executor class it makes) raised "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    if not isinstance(made, Executor):
+        raise ExecutorFactoryError(
+            f"{where}: it returned an object of type {type(made).__name__}, not an Executor"
+        )
+    return type(made)
 
 
 def _return_hint(fn: Any) -> Any:

@@ -82,6 +82,7 @@ async def said(host: ExecutorHost, executor_type: str, run_id: str = "r", n: int
         (Plain, "node:30"),  # no constructor of its own: the base class's takes the id
         (Positional, "node:30"),  # the one positional parameter
         (make_plain, "node:30"),  # a function annotated to return the class
+        (lambda: Plain(id="plain"), "node:30"),  # AF's register_executors lambda
     ],
 )
 async def test_a_factory_gets_the_executor_id(factory: Any, output: str) -> None:
@@ -98,6 +99,17 @@ async def test_a_factory_is_called_once_per_run_and_executor_never_at_start_up()
 
     assert made == {("Named", "node"): 2}  # one object for r1, one for r2
     assert host.object_count == 2
+
+
+async def test_an_unannotated_factory_is_called_once_at_start_up_to_learn_its_class() -> None:
+    made.clear()
+    host = ExecutorHost({"named": lambda: Named(id="named")})
+    assert made == {("Named", "named"): 1}
+
+    await said(host, "named", "r1")
+    await said(host, "named", "r1")
+
+    assert made == {("Named", "named"): 2}
 
 
 class NeedsTwo(Executor):
@@ -128,9 +140,13 @@ class NotAnExecutor:
         ),
         (NotAnExecutor, "executor type 'bad' (NotAnExecutor): NotAnExecutor is not an Executor"),
         (
-            lambda: Plain(),
-            "executor type 'bad' (<lambda>): cannot tell which Executor class it makes; pass "
-            "the class, a functools.partial of it, or a function annotated to return it",
+            lambda: 42,
+            "executor type 'bad' (<lambda>): it returned an object of type int, not an Executor",
+        ),
+        (
+            lambda: int("x"),
+            "executor type 'bad' (<lambda>): calling it (to learn which Executor class it "
+            "makes) raised ValueError: invalid literal",
         ),
         (42, "executor type 'bad' (int): not an Executor class or a factory of one"),
     ],
