@@ -5,35 +5,38 @@ their executors in two separate processes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
 from stepline import RunnerClient, WorkflowBuilder
-from stepline.testing import Service, start_executor_service
 from tests.executors.af_style import ApprovalRequest, Bounds, LegalReview, Numbers
-from tests.support.processes import ROOT, start_runner
+from tests.support.cluster import Cluster, ExecutorProcess, cluster_fixture
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-SCRIPT = ROOT / "tests" / "executors" / "af_style.py"
+
+
+cluster = cluster_fixture("af_style front", "af_style back", scope="module")
 
 
 @dataclass
 class Desk:
+    cluster: Cluster
     client: RunnerClient
-    front: Service
-    back: Service
-    runner: Service
+
+    @property
+    def front(self) -> ExecutorProcess:
+        return self.cluster.executors[0]
+
+    @property
+    def back(self) -> ExecutorProcess:
+        return self.cluster.executors[1]
 
     async def restart_executors(self) -> None:
         """Both executor services lose their memory (a new process each)."""
-        for service in (self.front, self.back):
-            await service.kill()
-        self.front = await start_executor_service(SCRIPT, "front", cwd=ROOT, name="front")
-        self.back = await start_executor_service(SCRIPT, "back", cwd=ROOT, name="back")
+        for i in (0, 1):
+            await self.cluster.restart_executor(i)
 
     def guessing(self) -> WorkflowBuilder:
         return (
@@ -48,18 +51,8 @@ class Desk:
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def desk(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Desk]:
-    tmp: Path = tmp_path_factory.mktemp("af")
-    front = await start_executor_service(SCRIPT, "front", cwd=ROOT, name="front")
-    back = await start_executor_service(SCRIPT, "back", cwd=ROOT, name="back")
-    runner = await start_runner(tmp / "stepline.db")
-    desk = Desk(RunnerClient(runner.address), front, back, runner)
-    try:
-        yield desk
-    finally:
-        await desk.client.close()
-        for service in (desk.front, desk.back, desk.runner):
-            await service.kill()
+async def desk(cluster: Cluster) -> Desk:
+    return Desk(cluster, cluster.client())
 
 
 async def test_fan_out_to_workers_made_with_arguments_and_fan_in(desk: Desk) -> None:

@@ -3,45 +3,41 @@ codes, tables and --json, and ListWorkflows."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
 import pytest
 import pytest_asyncio
 
-from stepline import RunnerClient, WorkflowBuilder
+from stepline import WorkflowBuilder
 from stepline.v1 import runner_pb2, runner_pb2_grpc
 from tests.executors.stages import Token
 from tests.support.cli import stepline
-from tests.support.processes import Service, free_port, start_executors, start_runner
+from tests.support.cluster import Cluster, cluster_fixture
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
+cluster = cluster_fixture("stages", scope="module")
+
+
 class Setup:
-    def __init__(self, runner: Service, stages: Service, client: RunnerClient) -> None:
-        self.runner, self.stages, self.client = runner, stages, client
-        self.address = runner.address
+    def __init__(self, cluster: Cluster) -> None:
+        self.client = cluster.client()
+        self.address = cluster.runner.address
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def setup(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setup]:
-    tmp: Path = tmp_path_factory.mktemp("cli")
-    stages = await start_executors("stages")
-    runner = await start_runner(tmp / "stepline.db")
-    client = RunnerClient(runner.address)
+async def setup(cluster: Cluster) -> Setup:
+    setup = Setup(cluster)
+    stages = cluster.addresses[0]
     for workflow_id in ("pair", "solo"):
-        builder = WorkflowBuilder(workflow_id).add_executor("a", stages.address, type="stage")
+        builder = WorkflowBuilder(workflow_id).add_executor("a", stages, type="stage")
         if workflow_id == "pair":
-            builder.add_executor("b", stages.address, type="stage").add_chain(["a", "b"])
-        await client.register_workflow(builder.set_start_executor("a").build())
-    try:
-        yield Setup(runner, stages, client)
-    finally:
-        await client.close()
-        await runner.kill()
-        await stages.kill()
+            builder.add_executor("b", stages, type="stage").add_chain(["a", "b"])
+        await setup.client.register_workflow(builder.set_start_executor("a").build())
+    return setup
 
 
 async def test_list_workflows_pages_through_every_registered_workflow(setup: Setup) -> None:

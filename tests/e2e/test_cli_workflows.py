@@ -5,31 +5,40 @@ place of the fault; unknown workflows."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
 from examples.demo import DOCUMENT
-from stepline import RunnerClient
 from stepline import workflow_file as wf
-from stepline.testing import start_executor_service
 from stepline.v1 import events_pb2 as E
 from tests.executors.shapes import Job
 from tests.support.cli import stepline
-from tests.support.processes import ROOT, Service, start_executors, start_runner
+from tests.support.cluster import Cluster, cluster_fixture
+from tests.support.processes import ROOT
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 EXAMPLES = ROOT / "examples"
 
 
+cluster = cluster_fixture(
+    "examples/demo_executors.py text", "examples/demo_executors.py count", "shapes", scope="module"
+)
+
+
 class Setup:
-    def __init__(self, tmp: Path, runner: Service, client: RunnerClient) -> None:
-        self.tmp, self.runner, self.client = tmp, runner, client
-        self.address = runner.address
-        self.endpoints: dict[str, str] = {}
+    def __init__(self, cluster: Cluster) -> None:
+        self.tmp, self.client = cluster.tmp, cluster.client()
+        self.address = cluster.runner.address
+        text, count, shapes = cluster.addresses
+        self.endpoints = {
+            "127.0.0.1:50061": text,
+            "127.0.0.1:50062": count,
+            "127.0.0.1:50071": shapes,
+            "127.0.0.1:50072": shapes,
+        }
 
     def example(self, name: str) -> Path:
         """The example file with its endpoints put where the services listen."""
@@ -45,30 +54,8 @@ class Setup:
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def setup(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setup]:
-    tmp: Path = tmp_path_factory.mktemp("cli-workflows")
-    demo = EXAMPLES / "demo_executors.py"
-    services = [
-        await start_executor_service(demo, "text", cwd=ROOT, name="text"),
-        await start_executor_service(demo, "count", cwd=ROOT, name="count"),
-        await start_executors("shapes"),
-    ]
-    runner = await start_runner(tmp / "stepline.db")
-    client = RunnerClient(runner.address)
-    setup = Setup(tmp, runner, client)
-    text, count, shapes = (s.address for s in services)
-    setup.endpoints = {
-        "127.0.0.1:50061": text,
-        "127.0.0.1:50062": count,
-        "127.0.0.1:50071": shapes,
-        "127.0.0.1:50072": shapes,
-    }
-    try:
-        yield setup
-    finally:
-        await client.close()
-        for service in (runner, *services):
-            await service.kill()
+async def setup(cluster: Cluster) -> Setup:
+    return Setup(cluster)
 
 
 async def test_apply_list_and_get_give_the_file_back(setup: Setup) -> None:

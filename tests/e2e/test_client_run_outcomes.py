@@ -6,33 +6,25 @@ of this happens in time. Executors in separate processes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
 from stepline import OpenRequest, RunFailedError, RunnerClient, WorkflowBuilder, payloads
-from stepline.testing import Service, start_executor_service
 from stepline.v1 import events_pb2 as E
 from tests.executors.af_style import ApprovalRequest, LegalReview
-from tests.support.processes import ROOT, start_executors, start_runner
+from tests.support.cluster import Cluster, cluster_fixture
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-AF_STYLE = ROOT / "tests" / "executors" / "af_style.py"
+
+
+cluster = cluster_fixture("af_style front", "af_style back", "run_outcomes", scope="module")
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunnerClient]:
-    tmp: Path = tmp_path_factory.mktemp("outcomes")
-    services: list[Service] = [
-        await start_executor_service(AF_STYLE, "front", cwd=ROOT, name="front"),
-        await start_executor_service(AF_STYLE, "back", cwd=ROOT, name="back"),
-        await start_executors("run_outcomes"),
-    ]
-    runner = await start_runner(tmp / "stepline.db")
-    client = RunnerClient(runner.address)
-    front, back, outcomes = (s.address for s in services)
+async def client(cluster: Cluster) -> RunnerClient:
+    client = cluster.client()
+    front, back, outcomes = cluster.addresses
     for workflow in (
         WorkflowBuilder("publish")
         .add_executor("drafter", front)
@@ -44,12 +36,7 @@ async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Runn
         WorkflowBuilder("stall").add_executor("stall", outcomes).set_start_executor("stall"),
     ):
         await client.register_workflow(workflow.build())
-    try:
-        yield client
-    finally:
-        await client.close()
-        for service in (*services, runner):
-            await service.kill()
+    return client
 
 
 async def test_run_returns_when_the_run_waits_for_input(client: RunnerClient) -> None:

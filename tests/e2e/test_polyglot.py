@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,26 +26,11 @@ from stepline.v1 import events_pb2 as E
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 from tests.executors.stages import Stage, Token
 from tests.support.cluster import Cluster
-from tests.support.processes import ROOT, Service, start_executors
+from tests.support.processes import Service, require_node, start_executors
 from tests.support.runs import assert_exact_log, latest_payloads, stage_loop, until_superstep
 
 if TYPE_CHECKING:
     Ctx = grpc.aio.ServicerContext[Any, Any]
-
-NODE_SERVICE = ROOT / "examples" / "node-executor"
-
-
-def require_node() -> None:
-    if shutil.which("node") is None:
-        pytest.fail(
-            "node is not on PATH: the polyglot tests need Node.js 20 to run the Node executor "
-            "service (examples/node-executor); install it, then run scripts/test"
-        )
-    if not (NODE_SERVICE / "node_modules" / "@grpc" / "grpc-js").is_dir():
-        pytest.fail(
-            "examples/node-executor/node_modules is missing: run `npm ci` there "
-            "(scripts/test does it when node and npm are on PATH)"
-        )
 
 
 async def start_node_executors(env: dict[str, str] | None = None) -> Service:

@@ -15,9 +15,8 @@ from typing import Any
 
 from stepline import RunnerClient, testing
 from stepline.v1 import events_pb2 as E
-from tests.e2e.test_polyglot import require_node
 from tests.executors.stages import Token
-from tests.support.processes import ROOT, start_executors
+from tests.support.processes import ROOT, require_node, start_executors
 from tests.support.runs import stage_loop
 
 HOPS = 4  # supersteps: a, b, a, b

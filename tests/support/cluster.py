@@ -8,6 +8,10 @@ can kill (SIGKILL) and start again.
     await cluster.kill_all()      # no goodbyes
     await cluster.start_all()     # same file; new ports unless fixed_ports
 
+An executor service is named by its script in tests/executors ("stages"), or
+by a path from the repository root ("examples/demo_executors.py"), with the
+script's arguments after it ("af_style front").
+
 `cluster_fixture` makes a pytest fixture of one, per test or per module.
 Each executor process logs its checkpoint saves and restores (executors that
 honour STEPLINE_TEST_LOG) to `<tmp>/<name>-<incarnation>.jsonl`; `log` reads it.
@@ -26,17 +30,18 @@ import pytest
 import pytest_asyncio
 
 from stepline import RunnerClient
-from tests.support.processes import Service, free_port, start_executors, start_runner
+from stepline.testing import start_executor_service
+from tests.support.processes import ROOT, Service, free_port, start_runner
 
 __all__ = ["Cluster", "ExecutorProcess", "cluster_fixture"]
 
 
 @dataclass
 class ExecutorProcess:
-    """One executor service: `tests/executors/<script>.py`, at most one process
+    """One executor service: a script (and its arguments), at most one process
     at a time; `incarnation` counts the processes started so far."""
 
-    script: str
+    script: str  # as given to Cluster.start: "stages", "af_style front", "examples/x.py"
     name: str
     port: int = 0  # 0: a new port for each process
     service: Service | None = None
@@ -143,7 +148,15 @@ class Cluster:
         env = {"STEPLINE_TEST_LOG": str(self.log_path(executor.name, executor.incarnation))}
         if executor.port:
             env["STEPLINE_PORT"] = str(executor.port)
-        executor.service = await start_executors(executor.script, env)
+        script, *args = executor.script.split()
+        path = (
+            ROOT / script
+            if script.endswith(".py")
+            else ROOT / "tests" / "executors" / f"{script}.py"
+        )
+        executor.service = await start_executor_service(
+            path, *args, env=env, cwd=ROOT, name=executor.name
+        )
         return executor.service
 
     async def kill_executor(self, i: int) -> None:
@@ -199,6 +212,13 @@ class Cluster:
             return list(db.iterdump())
 
 
+def _name(script: str) -> str:
+    """ "af_style front" -> "af_style-front"; "examples/demo_executors.py text" ->
+    "demo_executors-text"."""
+    first, *args = script.split()
+    return "-".join([Path(first).stem, *args])
+
+
 def cluster_fixture(
     *scripts: str,
     scope: Literal["function", "module"] = "function",
@@ -211,10 +231,8 @@ def cluster_fixture(
     module `pytest.mark.asyncio(loop_scope="module")`)."""
 
     @pytest_asyncio.fixture(scope=scope, loop_scope=scope)
-    async def fixture(
-        request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-    ) -> AsyncIterator[Cluster]:
-        tmp = tmp_path_factory.mktemp(request.node.name[:40])
+    async def fixture(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cluster]:
+        tmp = tmp_path_factory.mktemp("cluster")
         cluster = await Cluster.start(
             tmp, *scripts, runner_options=runner_options, fixed_ports=fixed_ports, runner=runner
         )

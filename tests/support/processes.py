@@ -3,12 +3,23 @@ with `stepline.testing` (which waits for each service's `listening on` line)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+
+import pytest
 
 from stepline import testing
 from stepline.testing import Service, free_port
 
-__all__ = ["ROOT", "Service", "free_port", "spawn", "start_executors", "start_runner"]
+__all__ = [
+    "ROOT",
+    "Service",
+    "free_port",
+    "require_node",
+    "spawn",
+    "start_executors",
+    "start_runner",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,3 +38,21 @@ async def start_executors(script: str, env: dict[str, str] | None = None) -> Ser
     """Start `tests/executors/<script>.py` as an executor service."""
     path = ROOT / "tests" / "executors" / f"{script}.py"
     return await testing.start_executor_service(path, env=env, cwd=ROOT, name=script)
+
+
+NODE_SERVICE = ROOT / "examples" / "node-executor"
+
+
+def require_node() -> None:
+    """Fail (never skip) the test, saying what to install, without Node.js or
+    the Node executor's dependencies."""
+    if shutil.which("node") is None:
+        pytest.fail(
+            "node is not on PATH: the polyglot tests need Node.js 20 to run the Node executor "
+            "service (examples/node-executor); install it, then run scripts/test"
+        )
+    if not (NODE_SERVICE / "node_modules" / "@grpc" / "grpc-js").is_dir():
+        pytest.fail(
+            "examples/node-executor/node_modules is missing: run `npm ci` there "
+            "(scripts/test does it when node and npm are on PATH)"
+        )
