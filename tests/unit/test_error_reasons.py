@@ -16,6 +16,7 @@ from stepline_runner.api.error_details import (
     MAX_CONTEXT_VALUE,
     MAX_DETAILS_MESSAGE,
     RichStatus,
+    reason_of,
     rich_status,
 )
 from stepline_runner.engine.errors import FailedPrecondition, InvalidWorkflow, NotFound
@@ -50,7 +51,7 @@ def test_the_reason_and_context_reach_the_sdk_error() -> None:
     exc = FailedPrecondition(
         "run 'r1' is active", reason=Reason.RUN_ACTIVE, context={"run_id": "r1"}
     )
-    status = rich_status(grpc.StatusCode.FAILED_PRECONDITION, str(exc), exc)
+    status = rich_status(grpc.StatusCode.FAILED_PRECONDITION, str(exc), *reason_of(exc))
 
     error = from_rpc_error(as_received(status))
 
@@ -62,7 +63,7 @@ def test_the_reason_and_context_reach_the_sdk_error() -> None:
 
 def test_the_details_are_a_standard_status_with_one_error_info() -> None:
     exc = NotFound("no run 'r'", reason=Reason.RUN_NOT_FOUND, context={"run_id": "r"})
-    status = rich_status(grpc.StatusCode.NOT_FOUND, str(exc), exc)
+    status = rich_status(grpc.StatusCode.NOT_FOUND, str(exc), *reason_of(exc))
 
     (key, value), *_ = status.trailing_metadata
     assert key == DETAILS and isinstance(value, bytes)
@@ -82,7 +83,7 @@ def test_the_details_are_a_standard_status_with_one_error_info() -> None:
 def test_what_a_caller_sent_is_quoted_in_the_details_only_as_a_prefix() -> None:
     hostile = "x" * 50_000
     exc = NotFound(f"no run {hostile!r}", reason=Reason.RUN_NOT_FOUND, context={"run_id": hostile})
-    status = rich_status(grpc.StatusCode.NOT_FOUND, str(exc), exc)
+    status = rich_status(grpc.StatusCode.NOT_FOUND, str(exc), *reason_of(exc))
 
     (_, value), *_ = status.trailing_metadata
     assert isinstance(value, bytes)
@@ -94,13 +95,13 @@ def test_what_a_caller_sent_is_quoted_in_the_details_only_as_a_prefix() -> None:
 
 def test_a_subclass_per_cause_carries_its_reason() -> None:
     exc = InvalidWorkflow("duplicate executor id 'a'")
-    status = rich_status(grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc)
+    status = rich_status(grpc.StatusCode.INVALID_ARGUMENT, str(exc), *reason_of(exc))
     assert from_rpc_error(as_received(status)).reason == Reason.INVALID_WORKFLOW
 
 
 def test_a_corrupt_blob_from_the_store_has_a_reason_too() -> None:
     exc = CorruptBlob("state blob abc does not match its hash")
-    status = rich_status(grpc.StatusCode.DATA_LOSS, str(exc), exc)
+    status = rich_status(grpc.StatusCode.DATA_LOSS, str(exc), *reason_of(exc))
     assert from_rpc_error(as_received(status)).reason == Reason.CORRUPT_STATE
 
 

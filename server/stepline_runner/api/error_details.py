@@ -46,12 +46,16 @@ class RichStatus(NamedTuple):
     trailing_metadata: tuple[tuple[str, str | bytes], ...]
 
 
-def rich_status(code: grpc.StatusCode, message: str, exc: Exception) -> RichStatus:
-    """A status with `code` and `message` whose details name the reason of `exc`."""
-    reason, context = reason_of(exc)
+def rich_status(
+    code: grpc.StatusCode, message: str, reason: str, context: Mapping[str, str] | None = None
+) -> RichStatus:
+    """A status with `code` and `message` whose details name `reason` and the
+    ids in `context` (no details without a reason)."""
     status = status_pb2.Status(code=code.value[0], message=_prefix(message, MAX_DETAILS_MESSAGE))
     if reason:
-        info = error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=bounded(context))
+        info = error_details_pb2.ErrorInfo(
+            reason=reason, domain=DOMAIN, metadata=bounded(context or {})
+        )
         status.details.add().Pack(info)
     # grpcio-status packs the details into the trailers; the message itself
     # goes as sent (whoever bounds it, bounds it before this).

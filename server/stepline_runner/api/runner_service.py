@@ -5,7 +5,7 @@ their reason in the details (see error_details)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
@@ -17,7 +17,7 @@ from ..engine import errors
 from ..engine.runner import Runner
 from ..store.failures import StoreFailure, classify
 from ..store.sqlite import CorruptBlob
-from .error_details import rich_status
+from .error_details import reason_of, rich_status
 
 T = TypeVar("T")
 if TYPE_CHECKING:
@@ -57,18 +57,26 @@ async def _status(context: Ctx, call: Awaitable[T]) -> T:
         return await call
     except tuple(e for e, _ in _CODES) as exc:
         code = next(c for e, c in _CODES if isinstance(exc, e))
-        status = rich_status(code, bounded_message(str(exc)), exc)
-        await context.abort(status.code, status.details, status.trailing_metadata)
+        await _abort(context, code, str(exc), *reason_of(exc))
         raise  # abort raises; this keeps type checkers informed
     except sqlite3.Error as exc:
         classified = classify(exc)
         if classified is None:
             raise  # a bug of the runner's: UNKNOWN, and logged by gRPC
         code, reason = _STORE_CODES[classified[0]]
-        message = bounded_message(classified[1])
-        status = rich_status(code, message, errors.SteplineError(message, reason=reason))
-        await context.abort(status.code, status.details, status.trailing_metadata)
+        await _abort(context, code, classified[1], reason)
         raise
+
+
+async def _abort(
+    context: Ctx,
+    code: grpc.StatusCode,
+    message: str,
+    reason: str,
+    ids: Mapping[str, str] | None = None,
+) -> None:
+    status = rich_status(code, bounded_message(message), reason, ids)
+    await context.abort(status.code, status.details, status.trailing_metadata)
 
 
 class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
