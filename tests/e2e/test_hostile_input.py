@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 import pytest
 
-from stepline import RunnerClient, SteplineError, WorkflowBuilder
+from stepline import RunnerClient, SteplineError, WorkflowBuilder, payloads
 from stepline.v1 import runner_pb2
 from tests.executors.stages import Token
 from tests.support.cluster import Cluster, cluster_fixture
@@ -70,6 +70,12 @@ async def control_character_request_id(client: RunnerClient, cluster: Cluster) -
     return await client.send_responses("r1", {"req\x1b[2J": Token(1, 0, 1)})
 
 
+async def huge_input_type_name(client: RunnerClient, cluster: Cluster) -> Any:
+    payload = payloads.encode(Token(1, 0, 3))
+    payload.type_name = "T" * 100_000
+    return await client.start_run("chain", payload)
+
+
 CASES: list[tuple[Call, str]] = [
     (megabyte_workflow_id, "workflow_id 'wwww"),
     (executor_id_with_nul, "printable ASCII"),
@@ -79,6 +85,7 @@ CASES: list[tuple[Call, str]] = [
     (long_workflow_id_lookup, "longer than 128 characters"),
     (long_checkpoint_id, "longer than 128 characters"),
     (control_character_request_id, "request id"),
+    (huge_input_type_name, "input: type_name 'TTTT"),
 ]
 
 

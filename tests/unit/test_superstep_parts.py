@@ -189,3 +189,13 @@ def test_run_state_survives_its_checkpoint() -> None:
     assert (back.shared_state, back.pending_requests) == (s.shared_state, s.pending_requests)
     ref = back.states["a"]
     assert (ref.type_name, ref.data) == ("string", None)  # the run keeps hashes, not bytes
+
+
+@pytest.mark.parametrize("bad", ["a b", "nul\x00", "\u202eevil", "x" * 257])
+def test_collect_refuses_a_request_id_an_executor_made_up_badly(bad: str) -> None:
+    answer = X.ExecuteResponse(requests=[P.InputRequest(request_id=bad)])
+    with pytest.raises(CollectError) as caught:
+        collect("r", 5, [("a", answer)], {}, {})
+    error = caught.value.error
+    assert (error.type, error.executor_id) == ("InvalidRequestId", "a")
+    assert len(error.message) < 200  # a prefix of the id, not the id

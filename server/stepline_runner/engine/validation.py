@@ -17,6 +17,7 @@ QUOTE_PREFIX = 40
 # Ids executors choose (request ids) cannot be refused at the door: a run
 # whose executor picks a bad one fails.
 ID_LENGTH = 256
+TYPE_NAME_LENGTH = 512
 CONTENT_TYPES = ("", "application/json", "application/x-protobuf")
 MAX_PAGE_SIZE = 1000
 
@@ -69,6 +70,12 @@ def check_run_id(run_id: str, field: str = "run_id") -> None:
 def check_payload(payload: payload_pb2.Payload, what: str) -> None:
     if not payload.type_name:
         raise InvalidArgument(f"{what}: type_name is required", reason=Reason.INVALID_PAYLOAD)
+    if not valid_id(payload.type_name, TYPE_NAME_LENGTH):
+        raise InvalidArgument(
+            f"{what}: type_name {short(payload.type_name)} must be 1-{TYPE_NAME_LENGTH} "
+            "printable ASCII characters without spaces",
+            reason=Reason.INVALID_PAYLOAD,
+        )
     if payload.content_type not in CONTENT_TYPES:
         raise InvalidArgument(
             f"{what}: content_type {short(payload.content_type)} is not supported; use "
