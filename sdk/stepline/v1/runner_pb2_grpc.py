@@ -46,7 +46,13 @@ class RunnerServiceStub:
     negative is INVALID_ARGUMENT, and so is a `page_token` that is not one
     this runner returned for the same list. A payload's `content_type` is
     empty, "application/json" or "application/x-protobuf", and its
-    `type_name` is required. `max_supersteps` 0 means 100.
+    `type_name` is required (1-512 printable ASCII characters, no spaces).
+    `max_supersteps` 0 means 100. Workflow, executor, checkpoint and request
+    ids are 1-128 printable ASCII characters without spaces. A definition has
+    at most 1000 executors, 10000 edges and 1 MiB; a CEL expression at most
+    4096 bytes and 32 levels of brackets, and 1 s per message to evaluate (a
+    run whose expression takes longer fails with RoutingError). The runner's
+    `--limit NAME=VALUE` changes these caps (README, "Limits").
     """
 
     def __init__(self, channel):
@@ -158,7 +164,13 @@ class RunnerServiceServicer:
     negative is INVALID_ARGUMENT, and so is a `page_token` that is not one
     this runner returned for the same list. A payload's `content_type` is
     empty, "application/json" or "application/x-protobuf", and its
-    `type_name` is required. `max_supersteps` 0 means 100.
+    `type_name` is required (1-512 printable ASCII characters, no spaces).
+    `max_supersteps` 0 means 100. Workflow, executor, checkpoint and request
+    ids are 1-128 printable ASCII characters without spaces. A definition has
+    at most 1000 executors, 10000 edges and 1 MiB; a CEL expression at most
+    4096 bytes and 32 levels of brackets, and 1 s per message to evaluate (a
+    run whose expression takes longer fails with RoutingError). The runner's
+    `--limit NAME=VALUE` changes these caps (README, "Limits").
     """
 
     def RegisterWorkflow(self, request, context):
@@ -423,7 +435,13 @@ class RunnerService:
     negative is INVALID_ARGUMENT, and so is a `page_token` that is not one
     this runner returned for the same list. A payload's `content_type` is
     empty, "application/json" or "application/x-protobuf", and its
-    `type_name` is required. `max_supersteps` 0 means 100.
+    `type_name` is required (1-512 printable ASCII characters, no spaces).
+    `max_supersteps` 0 means 100. Workflow, executor, checkpoint and request
+    ids are 1-128 printable ASCII characters without spaces. A definition has
+    at most 1000 executors, 10000 edges and 1 MiB; a CEL expression at most
+    4096 bytes and 32 levels of brackets, and 1 s per message to evaluate (a
+    run whose expression takes longer fails with RoutingError). The runner's
+    `--limit NAME=VALUE` changes these caps (README, "Limits").
     """
 
     @staticmethod

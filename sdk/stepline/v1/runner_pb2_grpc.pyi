@@ -47,7 +47,13 @@ class RunnerServiceStub:
     negative is INVALID_ARGUMENT, and so is a `page_token` that is not one
     this runner returned for the same list. A payload's `content_type` is
     empty, "application/json" or "application/x-protobuf", and its
-    `type_name` is required. `max_supersteps` 0 means 100.
+    `type_name` is required (1-512 printable ASCII characters, no spaces).
+    `max_supersteps` 0 means 100. Workflow, executor, checkpoint and request
+    ids are 1-128 printable ASCII characters without spaces. A definition has
+    at most 1000 executors, 10000 edges and 1 MiB; a CEL expression at most
+    4096 bytes and 32 levels of brackets, and 1 s per message to evaluate (a
+    run whose expression takes longer fails with RoutingError). The runner's
+    `--limit NAME=VALUE` changes these caps (README, "Limits").
     """
 
     @_typing.overload
@@ -159,7 +165,13 @@ class RunnerServiceAsyncStub(RunnerServiceStub):
     negative is INVALID_ARGUMENT, and so is a `page_token` that is not one
     this runner returned for the same list. A payload's `content_type` is
     empty, "application/json" or "application/x-protobuf", and its
-    `type_name` is required. `max_supersteps` 0 means 100.
+    `type_name` is required (1-512 printable ASCII characters, no spaces).
+    `max_supersteps` 0 means 100. Workflow, executor, checkpoint and request
+    ids are 1-128 printable ASCII characters without spaces. A definition has
+    at most 1000 executors, 10000 edges and 1 MiB; a CEL expression at most
+    4096 bytes and 32 levels of brackets, and 1 s per message to evaluate (a
+    run whose expression takes longer fails with RoutingError). The runner's
+    `--limit NAME=VALUE` changes these caps (README, "Limits").
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -267,7 +279,13 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
     negative is INVALID_ARGUMENT, and so is a `page_token` that is not one
     this runner returned for the same list. A payload's `content_type` is
     empty, "application/json" or "application/x-protobuf", and its
-    `type_name` is required. `max_supersteps` 0 means 100.
+    `type_name` is required (1-512 printable ASCII characters, no spaces).
+    `max_supersteps` 0 means 100. Workflow, executor, checkpoint and request
+    ids are 1-128 printable ASCII characters without spaces. A definition has
+    at most 1000 executors, 10000 edges and 1 MiB; a CEL expression at most
+    4096 bytes and 32 levels of brackets, and 1 s per message to evaluate (a
+    run whose expression takes longer fails with RoutingError). The runner's
+    `--limit NAME=VALUE` changes these caps (README, "Limits").
     """
 
     @_abc_1.abstractmethod
