@@ -21,12 +21,11 @@ from stepline import (
     ResourceExhaustedError,
     RunFailedError,
     RunnerClient,
-    WorkflowBuilder,
     testing,
 )
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import workflow_pb2
-from tests.executors.observed import Hop
+from tests.executors.observed import Hop, hop_pair
 from tests.support.processes import ROOT, Service, free_port, start_executors
 from tests.support.runs import until_superstep, until_waiting
 
@@ -77,15 +76,7 @@ class Setup:
     def workflow(self, workflow_id: str) -> workflow_pb2.WorkflowDefinition:
         """a -> b -> a ..., both hops in the one executor service."""
         address = f"127.0.0.1:{self.executor_port}"
-        return (
-            WorkflowBuilder(workflow_id, max_supersteps=100)
-            .add_executor("a", address, type="hop")
-            .add_executor("b", address, type="hop")
-            .add_edge("a", "b")
-            .add_edge("b", "a")
-            .set_start_executor("a")
-            .build()
-        )
+        return hop_pair(workflow_id, address, address)
 
 
 async def start_runner(tmp: Path, metrics_port: int) -> Service:

@@ -39,6 +39,21 @@ def diamond(a: str, b: str) -> workflow_pb2.WorkflowDefinition:
     )
 
 
+def relay(
+    workflow_id: str, outer: str, worker: str, execute_timeout: timedelta | None = None
+) -> workflow_pb2.WorkflowDefinition:
+    """src -> w -> out: a source and a leaf at `outer`, a worker at `worker`."""
+    return (
+        WorkflowBuilder(workflow_id)
+        .add_executor("src", outer, type="source")
+        .add_executor("w", worker, type="worker", execute_timeout=execute_timeout)
+        .add_executor("out", outer, type="leaf")
+        .add_chain(["src", "w", "out"])
+        .set_start_executor("src")
+        .build()
+    )
+
+
 async def test_fan_in_killed_with_a_partial_buffer_resumes_to_the_same_result(
     cluster: Cluster,
 ) -> None:
@@ -68,15 +83,7 @@ async def test_fan_in_killed_with_a_partial_buffer_resumes_to_the_same_result(
 async def test_two_hundred_concurrent_runs_give_their_own_results(cluster: Cluster) -> None:
     client = cluster.client()
     a, b = cluster.addresses
-    await client.register_workflow(
-        WorkflowBuilder("double")
-        .add_executor("src", a, type="source")
-        .add_executor("w", b, type="worker")
-        .add_executor("out", a, type="leaf")
-        .add_chain(["src", "w", "out"])
-        .set_start_executor("src")
-        .build()
-    )
+    await client.register_workflow(relay("double", a, b))
 
     results = await asyncio.gather(
         *(client.run("double", Job(i), output_type=dict) for i in range(200))
@@ -91,13 +98,7 @@ async def test_an_execute_past_its_deadline_fails_the_run(cluster: Cluster) -> N
     client = cluster.client()
     a, _ = cluster.addresses
     await client.register_workflow(
-        WorkflowBuilder("deadline")
-        .add_executor("src", a, type="source")
-        .add_executor("w", a, type="worker", execute_timeout=timedelta(milliseconds=200))
-        .add_executor("out", a, type="leaf")
-        .add_chain(["src", "w", "out"])
-        .set_start_executor("src")
-        .build()
+        relay("deadline", a, a, execute_timeout=timedelta(milliseconds=200))
     )
 
     with pytest.raises(RunFailedError) as failed:

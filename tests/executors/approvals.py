@@ -6,14 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from stepline import (
-    Executor,
-    WorkflowBuilder,
-    WorkflowContext,
-    handler,
-    response_handler,
-    run_executors,
-)
+from stepline import Executor, WorkflowContext, handler, response_handler, run_executors
+from stepline.builder import WorkflowBuilder
 from stepline.v1 import workflow_pb2
 
 

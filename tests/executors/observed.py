@@ -16,6 +16,8 @@ from typing import Any
 from opentelemetry import trace
 
 from stepline import Executor, WorkflowContext, handler, response_handler, run_executors
+from stepline.builder import WorkflowBuilder
+from stepline.v1 import workflow_pb2
 
 tracer = trace.get_tracer("tests.observed")
 
@@ -75,6 +77,19 @@ class Hopper(Executor):
 
     def on_checkpoint_restore(self, state: dict[str, Any]) -> None:
         self.seen = state["seen"]
+
+
+def hop_pair(workflow_id: str, first: str, second: str) -> workflow_pb2.WorkflowDefinition:
+    """a -> b -> a ..., two `hop` executors at endpoints `first` and `second`."""
+    return (
+        WorkflowBuilder(workflow_id, max_supersteps=100)
+        .add_executor("a", first, type="hop")
+        .add_executor("b", second, type="hop")
+        .add_edge("a", "b")
+        .add_edge("b", "a")
+        .set_start_executor("a")
+        .build()
+    )
 
 
 if __name__ == "__main__":

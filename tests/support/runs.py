@@ -30,11 +30,16 @@ def stage_loop(
 
 
 def self_loop(
-    workflow_id: str, executor_id: str, executor_type: str, endpoint: str = "svc"
+    workflow_id: str,
+    executor_id: str,
+    executor_type: str = "",
+    endpoint: str = "svc",
+    max_supersteps: int = 0,
 ) -> WorkflowBuilder:
-    """One executor that sends its messages to itself, starting the run."""
+    """One executor that sends its messages to itself, starting the run (its
+    type defaults to its id; 0 supersteps: the runner's limit)."""
     return (
-        WorkflowBuilder(workflow_id)
+        WorkflowBuilder(workflow_id, max_supersteps=max_supersteps)
         .add_executor(executor_id, endpoint, type=executor_type)
         .add_edge(executor_id, executor_id)
         .set_start_executor(executor_id)

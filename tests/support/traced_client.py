@@ -13,21 +13,13 @@ import sys
 
 from opentelemetry import trace
 
-from stepline import RunnerClient, WorkflowBuilder
+from stepline import RunnerClient
 from stepline.telemetry import configure_tracing
-from tests.executors.observed import Hop
+from tests.executors.observed import Hop, hop_pair
 
 
 async def main(runner: str, first: str, second: str, hops: int) -> None:
-    definition = (
-        WorkflowBuilder("traced", max_supersteps=100)
-        .add_executor("a", first, type="hop")
-        .add_executor("b", second, type="hop")
-        .add_edge("a", "b")
-        .add_edge("b", "a")
-        .set_start_executor("a")
-        .build()
-    )
+    definition = hop_pair("traced", first, second)
     async with RunnerClient(runner) as client:
         await client.register_workflow(definition)
         with trace.get_tracer("tests.client").start_as_current_span("client run") as span:

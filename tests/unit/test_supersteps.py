@@ -8,7 +8,7 @@ from stepline import WorkflowBuilder
 from stepline.executor import Executor, WorkflowContext, handler
 from stepline.testing import InProcessRunner, of_kind, outputs
 from stepline.v1 import events_pb2 as E
-from tests.support.runs import line
+from tests.support.runs import line, self_loop
 
 
 class Splitter(Executor):
@@ -112,13 +112,7 @@ class Looper(Executor):
 
 async def test_superstep_limit_fails_the_run_clearly(harness: InProcessRunner) -> None:
     harness.host("svc", {"loop": Looper})
-    await harness.runner.register_workflow(
-        WorkflowBuilder("w", max_supersteps=5)
-        .add_executor("loop", "svc")
-        .add_edge("loop", "loop")
-        .set_start_executor("loop")
-        .build()
-    )
+    await harness.runner.register_workflow(self_loop("w", "loop", max_supersteps=5).build())
 
     events = await harness.run("w", 0)
 
@@ -158,13 +152,7 @@ async def test_executor_error_fails_the_run_and_it_resumes_from_the_last_good_ch
 ) -> None:
     Flaky.fail = True
     harness.host("svc", {"flaky": Flaky})
-    await harness.runner.register_workflow(
-        WorkflowBuilder("w")
-        .add_executor("flaky", "svc")
-        .add_edge("flaky", "flaky")
-        .set_start_executor("flaky")
-        .build()
-    )
+    await harness.runner.register_workflow(self_loop("w", "flaky").build())
 
     events = await harness.run("w", 0)
 
