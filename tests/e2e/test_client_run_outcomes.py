@@ -80,6 +80,25 @@ async def test_requests_of_types_not_given_stay_payloads(client: RunnerClient) -
     assert {r.request_id for r in again.requests} == {r.request_id for r in result.requests}
 
 
+async def test_a_client_watching_a_fork_for_requests_sees_them(client: RunnerClient) -> None:
+    source = await client.run("publish", "Forked", timeout=60)
+    fork = await client.resume(source.run.latest_checkpoint_id, fork=True)
+
+    seen: list[E.Event] = []
+    watching = client.watch(fork.run_id, kinds=[E.EVENT_KIND_REQUEST_INFO])
+    async for event in watching:
+        seen.append(event)
+        if len(seen) == len(source.requests):
+            break
+    await watching.aclose()  # type: ignore[attr-defined]
+
+    assert sorted(e.request.request_id for e in seen) == sorted(
+        r.request_id for r in source.requests
+    )
+    waiting = await client.wait(fork.run_id, timeout=60)
+    assert waiting.waiting and len(waiting.requests) == 2
+
+
 async def test_run_raises_when_the_run_fails(client: RunnerClient) -> None:
     with pytest.raises(RunFailedError) as caught:
         await client.run("boom", 7, timeout=60)

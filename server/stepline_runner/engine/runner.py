@@ -303,6 +303,17 @@ class Runner:
                     checkpoint_id=checkpoint.checkpoint_id,
                     message=f"forked from run {source.run_id}",
                 ),
+                # The fork waits for the requests open at its checkpoint: its
+                # own log says so, for clients that watch it for requests.
+                *(
+                    ev.event(
+                        E.EVENT_KIND_REQUEST_INFO,
+                        state.superstep,
+                        executor_id=request.executor_id,
+                        request=request,
+                    )
+                    for request in state.pending_requests.values()
+                ),
                 ev.status_changed(E.RUN_STATUS_RUNNING, state.superstep),
             ]
             await self.log.create(run, "", first, events)
