@@ -11,10 +11,9 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from stepline.reasons import DOMAIN, Reason
+from stepline.reasons import DOMAIN
 
 from ..engine.errors import SteplineError
-from ..store.sqlite import CorruptBlob
 
 # The details travel in the trailers beside the message (grpc-message), and a
 # client drops trailers over 8 KiB by default: they must stay small whatever a
@@ -24,17 +23,11 @@ MAX_CONTEXT_VALUE = 128
 MAX_CONTEXT_ENTRIES = 8
 MAX_DETAILS_MESSAGE = 1024
 
-# Errors that are not the engine's own and so carry no reason of their own.
-_REASONS: dict[type[Exception], Reason] = {CorruptBlob: Reason.CORRUPT_STATE}
-
 
 def reason_of(exc: Exception) -> tuple[str, Mapping[str, str]]:
     """The machine-readable reason of `exc` and the ids it names."""
     if isinstance(exc, SteplineError):
         return exc.reason, exc.context
-    for cls, reason in _REASONS.items():
-        if isinstance(exc, cls):
-            return reason, {}
     return "", {}
 
 

@@ -4,7 +4,6 @@ their reason in the details (see error_details)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -15,8 +14,6 @@ from stepline.v1 import runner_pb2, runner_pb2_grpc
 
 from ..engine import errors
 from ..engine.runner import Runner
-from ..store.failures import StoreFailure, classify
-from ..store.sqlite import CorruptBlob
 from .error_details import reason_of, rich_status
 
 T = TypeVar("T")
@@ -30,17 +27,10 @@ _CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
     (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
     (errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (CorruptBlob, grpc.StatusCode.DATA_LOSS),
+    (errors.DataLoss, grpc.StatusCode.DATA_LOSS),
 ]
 
 
-# The store failing is nobody's request's fault: a full disk, a database
-# another program holds locked, damaged data.
-_STORE_CODES: dict[StoreFailure, tuple[grpc.StatusCode, errors.Reason]] = {
-    StoreFailure.FULL: (grpc.StatusCode.RESOURCE_EXHAUSTED, errors.Reason.STORE_FULL),
-    StoreFailure.UNAVAILABLE: (grpc.StatusCode.UNAVAILABLE, errors.Reason.STORE_UNAVAILABLE),
-    StoreFailure.DAMAGED: (grpc.StatusCode.DATA_LOSS, errors.Reason.CORRUPT_STATE),
-}
 # The message travels in the trailers too, which clients cap (8 KiB by
 # default): a longer one would reach the caller as RESOURCE_EXHAUSTED.
 MAX_MESSAGE_CHARS = 2000
@@ -59,13 +49,6 @@ async def _status(context: Ctx, call: Awaitable[T]) -> T:
         code = next(c for e, c in _CODES if isinstance(exc, e))
         await _abort(context, code, str(exc), *reason_of(exc))
         raise  # abort raises; this keeps type checkers informed
-    except sqlite3.Error as exc:
-        classified = classify(exc)
-        if classified is None:
-            raise  # a bug of the runner's: UNKNOWN, and logged by gRPC
-        code, reason = _STORE_CODES[classified[0]]
-        await _abort(context, code, classified[1], reason)
-        raise
 
 
 async def _abort(

@@ -34,7 +34,6 @@ from .validation import (
     check_id,
     check_payload,
     check_run_id,
-    check_token,
     clamp_page_size,
     short,
 )
@@ -80,7 +79,6 @@ class Runner:
         self, page_size: int, page_token: str
     ) -> tuple[list[runner_pb2.WorkflowSummary], str]:
         size = clamp_page_size(page_size)
-        check_token(page_token)
         return await self.store.list_workflows(size, page_token)
 
     # -- runs
@@ -167,7 +165,6 @@ class Runner:
         any, created in [created_after, created_before) where those are set."""
         size = clamp_page_size(page_size)
         check_id(workflow_id, "workflow_id", self.limits.id_length, required=False)
-        check_token(page_token)
         where = run_filter(statuses, created_after, created_before)
         return await self.store.list_runs(workflow_id, size, page_token, where)
 
@@ -398,7 +395,6 @@ class Runner:
         self, run_id: str, page_size: int, page_token: str
     ) -> tuple[list[runner_pb2.Checkpoint], str]:
         await self.get_run(run_id)
-        check_token(page_token)
         return await self.store.list_checkpoints(run_id, clamp_page_size(page_size), page_token)
 
     async def get_checkpoint(

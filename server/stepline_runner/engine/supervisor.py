@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import weakref
 from collections.abc import Iterable, Mapping
 
@@ -14,12 +13,18 @@ from stepline.v1 import events_pb2, executor_pb2, payload_pb2, runner_pb2, workf
 
 from ..statuses import is_running, is_terminal
 from ..store import RunUpdate, Store
-from ..store.failures import StoreFailure, classify
-from ..store.states import CorruptBlob
 from . import events as ev
 from .conditions import ConditionEvaluator
 from .driver import RunDriver
-from .errors import FailedPrecondition, InvalidArgument, Reason, Unavailable
+from .errors import (
+    DataLoss,
+    FailedPrecondition,
+    InvalidArgument,
+    Reason,
+    StoreFull,
+    StoreUnavailable,
+    Unavailable,
+)
 from .ports import ExecutorCallError, ExecutorPort
 from .recovery import RetryPolicy, restore_with_retries
 from .registry import Workflow, WorkflowRegistry
@@ -106,7 +111,7 @@ class Supervisor:
                 return
             # Never leave a run "running" with nothing driving it.
             log.exception("run %s: resuming it after the restart failed", run.run_id)
-            kind = "DataLoss" if isinstance(exc, CorruptBlob) else "InternalError"
+            kind = "DataLoss" if isinstance(exc, DataLoss) else "InternalError"
             async with self.lock(run.run_id):
                 current = await self.store.get_run(run.run_id)
                 if (
@@ -298,7 +303,4 @@ class Supervisor:
 
 def _store_out_of_reach(exc: Exception) -> bool:
     """The store refused for now (full, locked), not for good."""
-    if not isinstance(exc, sqlite3.Error):
-        return False
-    classified = classify(exc)
-    return classified is not None and classified[0] is not StoreFailure.DAMAGED
+    return isinstance(exc, StoreFull | StoreUnavailable)

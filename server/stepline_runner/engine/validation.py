@@ -6,7 +6,6 @@ import re
 
 from stepline.v1 import payload_pb2
 
-from ..store.sqlite import decode_token
 from .errors import InvalidArgument, Reason
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -88,10 +87,3 @@ def clamp_page_size(size: int) -> int:
     if size < 0:
         raise InvalidArgument("page_size must be 0 or more", reason=Reason.INVALID_PAGE_SIZE)
     return min(size or 50, MAX_PAGE_SIZE)
-
-
-def check_token(token: str) -> None:
-    try:
-        decode_token(token)
-    except ValueError as exc:
-        raise InvalidArgument(str(exc), reason=Reason.INVALID_PAGE_TOKEN) from exc

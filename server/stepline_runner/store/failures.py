@@ -1,40 +1,82 @@
-"""What a failed SQLite call means for the caller: the store is full, out of
-reach for now, or its data is damaged. The gRPC layer turns these into
-RESOURCE_EXHAUSTED, UNAVAILABLE and DATA_LOSS; none of them is the caller's
-fault, and the first two pass (free some space, stop the other program)."""
+"""Calls into SQLite, and what a failed one means for the caller.
+
+A full disk, a database another program holds locked and damaged data are
+nobody's request's fault. `translated` turns such a `sqlite3.Error` into the
+runner's own error (`StoreFull`, `StoreUnavailable`, `DataLoss`) where the
+store meets SQLite: in `Transaction` and in the store's reads. Any other
+`sqlite3.Error` is a bug of the runner's and goes up as it is.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from enum import Enum
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import aiosqlite
 
-class StoreFailure(Enum):
-    FULL = "full"
-    UNAVAILABLE = "unavailable"
-    DAMAGED = "damaged"
-
+from ..errors import DataLoss, SteplineError, StoreFull, StoreUnavailable
 
 _UNAVAILABLE = {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_READONLY"}
 _DAMAGED = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
 
 
-def classify(exc: sqlite3.Error) -> tuple[StoreFailure, str] | None:
-    """The kind of failure and a message saying what to do; None for an
-    error that is the runner's own (a bug)."""
+def store_error(exc: sqlite3.Error) -> SteplineError | None:
+    """The runner's error for a failed SQLite call, with a message saying what
+    to do; None for an error that is the runner's own (a bug)."""
     name = getattr(exc, "sqlite_errorname", "") or ""
     base = "_".join(name.split("_")[:2])  # SQLITE_IOERR_WRITE -> SQLITE_IOERR
     text = str(exc)
     if base == "SQLITE_FULL" or "disk is full" in text:
-        return StoreFailure.FULL, (
+        return StoreFull(
             f"the runner's database is full ({text}): nothing was changed; free disk space "
             "(or delete old checkpoints and runs), then try again"
         )
     if base in _UNAVAILABLE or base == "SQLITE_IOERR" or "locked" in text:
-        return StoreFailure.UNAVAILABLE, (
+        return StoreUnavailable(
             f"the runner's database cannot be used right now ({text}): nothing was changed; "
             "another program may hold it locked, or its disk is failing. Try again shortly"
         )
     if base in _DAMAGED:
-        return StoreFailure.DAMAGED, f"the runner's database is damaged ({text})"
+        return DataLoss(f"the runner's database is damaged ({text})")
     return None
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Raise the runner's error for a failed SQLite call in the block."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        error = store_error(exc)
+        if error is None:
+            raise
+        raise error from exc
+
+
+class Transaction:
+    """`async with`: take the write lock; commit on success, else roll back.
+    The connection begins the transaction (IMMEDIATE) at the first write.
+    SQLite's failures leave it as the runner's errors (`translated`)."""
+
+    def __init__(self, db: aiosqlite.Connection, lock: asyncio.Lock) -> None:
+        self._db = db
+        self._lock = lock
+
+    async def __aenter__(self) -> aiosqlite.Connection:
+        await self._lock.acquire()
+        return self._db
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            with translated():
+                if exc_type is None:
+                    await self._db.commit()
+                else:
+                    await self._db.rollback()
+        finally:
+            self._lock.release()
+        if isinstance(exc, sqlite3.Error):
+            with translated():
+                raise exc

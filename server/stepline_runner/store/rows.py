@@ -9,6 +9,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from stepline.v1 import runner_pb2, workflow_pb2
 
+from ..errors import InvalidArgument, Reason
+
 RUN_COLUMNS = (
     "run_id, workflow_id, status, superstep, latest_checkpoint_id, parent_checkpoint_id,"
     " parent_run_id, error, last_sequence, graph_signature, created_at, updated_at,"
@@ -75,7 +77,7 @@ def encode_token(seq: int) -> str:
 
 
 def decode_token(token: str) -> int:
-    """0 for an empty token; ValueError for one this store did not make."""
+    """0 for an empty token; `InvalidArgument` for one this store did not make."""
     if not token:
         return 0
     try:
@@ -83,5 +85,8 @@ def decode_token(token: str) -> int:
     except (ValueError, UnicodeDecodeError):
         seq = -1
     if not 0 < seq < 2**62:
-        raise ValueError(f"page_token {token[:40]!r} is not one this runner issued")
+        raise InvalidArgument(
+            f"page_token {token[:40]!r} is not one this runner issued",
+            reason=Reason.INVALID_PAGE_TOKEN,
+        )
     return seq

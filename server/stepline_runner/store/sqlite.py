@@ -27,6 +27,7 @@ from stepline.v1 import events_pb2, runner_pb2, workflow_pb2
 from ..statuses import TERMINAL
 from .base import NewCheckpoint, RunFilter, RunUpdate
 from .deletion import RunDeletion, delete_run
+from .failures import Transaction, translated
 from .rows import (
     CHECKPOINT_COLUMNS,
     RUN_COLUMNS,
@@ -309,8 +310,8 @@ class SqliteStore:
 
     # -- helpers
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._writer, self._lock)
+    def _transaction(self) -> Transaction:
+        return Transaction(self._writer, self._lock)
 
     async def _insert_checkpoint(
         self, db: aiosqlite.Connection, run_id: str, checkpoint: NewCheckpoint, now: float
@@ -339,7 +340,8 @@ class SqliteStore:
         # One call, so the statement is finished before any other coroutine's
         # query runs on this connection: a statement left open would pin the
         # read snapshot, and a run committed meanwhile would look missing.
-        return list(await self._reader.execute_fetchall(sql, tuple(params)))
+        with translated():
+            return list(await self._reader.execute_fetchall(sql, tuple(params)))
 
 
 def _own(path: Path) -> IO[bytes]:
@@ -384,33 +386,9 @@ async def _insert_events(
     return events
 
 
-class _Transaction:
-    """`async with`: take the write lock; commit on success, else roll back.
-    The connection begins the transaction (IMMEDIATE) at the first write."""
-
-    def __init__(self, db: aiosqlite.Connection, lock: asyncio.Lock) -> None:
-        self._db = db
-        self._lock = lock
-
-    async def __aenter__(self) -> aiosqlite.Connection:
-        await self._lock.acquire()
-        return self._db
-
-    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
-        try:
-            if exc_type is None:
-                await self._db.commit()
-            else:
-                await self._db.rollback()
-        finally:
-            self._lock.release()
-
-
 __all__ = [
     "CorruptBlob",
     "DatabaseInUse",
     "SchemaError",
     "SqliteStore",
-    "decode_token",
-    "encode_token",
 ]

@@ -16,11 +16,12 @@ import aiosqlite
 from stepline.payloads import state_hash
 from stepline.v1 import payload_pb2
 
+from ..errors import DataLoss
 from .base import StateRef
 
 
-class CorruptBlob(RuntimeError):
-    """A stored state's bytes no longer match their hash."""
+class CorruptBlob(DataLoss):
+    """A stored state's bytes are missing or no longer match their hash."""
 
 
 async def insert_states(
