@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import replace
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -21,6 +20,7 @@ from .graph import check_policy
 from .hub import EventHub
 from .inputs import accepts_type, type_list
 from .limits import Limits
+from .new_runs import check_signature, forked, started
 from .observe import NO_OBSERVER, Observer
 from .ports import ExecutorPort
 from .recovery import RetryPolicy
@@ -122,25 +122,9 @@ class Runner:
                     reason=Reason.RUN_EXISTS,
                     context={"run_id": run_id},
                 )
-            state = RunState(run_id, workflow.graph, superstep=0, checkpoint_id="")
-            state.pending = [payload_pb2.Message(target_id=start, payload=payload)]
-            checkpoint = state.checkpoint(parent_checkpoint_id="")
-            state.checkpoint_id = checkpoint.checkpoint_id
-            run = runner_pb2.Run(
-                run_id=run_id,
-                workflow_id=workflow_id,
-                status=E.RUN_STATUS_RUNNING,
-                graph_signature=workflow.graph.signature,
-                checkpoint_policy=policy
-                if policy is not None and policy.mode
-                else workflow.graph.definition.checkpoint_policy,
-            )
-            events = [
-                ev.event(E.EVENT_KIND_RUN_STARTED, workflow_id=workflow_id, data=payload),
-                ev.status_changed(E.RUN_STATUS_RUNNING, 0),
-            ]
-            await self.log.create(run, input_hash, checkpoint, events)
-            self.runs.launch(state, workflow, run.checkpoint_policy)
+            new = started(run_id, workflow, payload, policy)
+            await self.log.create(new.run, input_hash, new.checkpoint, new.events)
+            self.runs.launch(new.state, workflow, new.run.checkpoint_policy)
         return await self.get_run(run_id)
 
     async def get_run(self, run_id: str) -> runner_pb2.Run:
@@ -228,7 +212,7 @@ class Runner:
         checkpoint = await self._checkpoint(checkpoint_id, include_content=True)
         source = await self.get_run(checkpoint.run_id)
         workflow = await self.workflows.get(source.workflow_id)
-        _check_signature(checkpoint, workflow)
+        check_signature(checkpoint, workflow)
         if fork or new_run_id or checkpoint_id != source.latest_checkpoint_id:
             return await self._fork(checkpoint, source, workflow, new_run_id)
         run_id = source.run_id
@@ -276,45 +260,12 @@ class Runner:
                     reason=Reason.RUN_EXISTS,
                     context={"run_id": run_id},
                 )
-            state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
-            incarnations = await self.runs.restore(state, checkpoint.content.executor_states)
-            first = state.checkpoint(parent_checkpoint_id=checkpoint.checkpoint_id)
-            # With the bytes: the source checkpoint may be deleted meanwhile.
-            saved = checkpoint.content.executor_states
-            first.states = {x: replace(ref, data=saved[x].data) for x, ref in first.states.items()}
-            state.checkpoint_id = first.checkpoint_id
-            run = runner_pb2.Run(
-                run_id=run_id,
-                workflow_id=source.workflow_id,
-                status=E.RUN_STATUS_RUNNING,
-                parent_checkpoint_id=checkpoint.checkpoint_id,
-                parent_run_id=source.run_id,
-                graph_signature=workflow.graph.signature,
-                checkpoint_policy=source.checkpoint_policy,
+            new = forked(run_id, workflow, checkpoint, source)
+            incarnations = await self.runs.restore(new.state, checkpoint.content.executor_states)
+            await self.log.create(new.run, "", new.checkpoint, new.events)
+            self.runs.launch(
+                new.state, workflow, source.checkpoint_policy, incarnations=incarnations
             )
-            events = [
-                ev.event(E.EVENT_KIND_RUN_STARTED, state.superstep, workflow_id=source.workflow_id),
-                ev.event(
-                    E.EVENT_KIND_RUN_RESUMED,
-                    state.superstep,
-                    checkpoint_id=checkpoint.checkpoint_id,
-                    message=f"forked from run {source.run_id}",
-                ),
-                # The fork waits for the requests open at its checkpoint: its
-                # own log says so, for clients that watch it for requests.
-                *(
-                    ev.event(
-                        E.EVENT_KIND_REQUEST_INFO,
-                        state.superstep,
-                        executor_id=request.executor_id,
-                        request=request,
-                    )
-                    for request in state.pending_requests.values()
-                ),
-                ev.status_changed(E.RUN_STATUS_RUNNING, state.superstep),
-            ]
-            await self.log.create(run, "", first, events)
-            self.runs.launch(state, workflow, source.checkpoint_policy, incarnations=incarnations)
         return await self.get_run(run_id)
 
     # -- requests for input
@@ -338,7 +289,7 @@ class Runner:
                 )
             checkpoint = await self._checkpoint(run.latest_checkpoint_id, include_content=True)
             workflow = await self.workflows.get(run.workflow_id)
-            _check_signature(checkpoint, workflow)
+            check_signature(checkpoint, workflow)
             state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
             # The log is read only to tell "answered" from "unknown" for an id
             # that is not pending.
@@ -468,17 +419,3 @@ class Runner:
         """Stop driving runs. They stay as stored, to be resumed on restart."""
         await self.runs.close()
         await self.conditions.close()
-
-
-def _check_signature(checkpoint: runner_pb2.Checkpoint, workflow: Workflow) -> None:
-    if checkpoint.graph_signature != workflow.graph.signature:
-        raise FailedPrecondition(
-            f"checkpoint {checkpoint.checkpoint_id} was taken with another graph of workflow "
-            f"{workflow.graph.workflow_id!r} (signature {checkpoint.graph_signature}, now "
-            f"{workflow.graph.signature}); register the original graph to go on with it",
-            reason=Reason.GRAPH_CHANGED,
-            context={
-                "workflow_id": workflow.graph.workflow_id,
-                "checkpoint_id": checkpoint.checkpoint_id,
-            },
-        )
