@@ -214,6 +214,11 @@ async def test_a_killed_executor_service_shows_as_a_rollback_and_retries(setup: 
     assert reasons <= {"executor_unreachable", "executor_restarted"}
     assert after.get("stepline_executor_unavailable_retries_total", workflow="m-roll") >= 1
     assert after.total("stepline_executor_call_errors_total", workflow="m-roll") >= 1
+    # Both executors were put back to the checkpoint, timed like any call.
+    restores = "stepline_executor_call_duration_seconds_count"
+    assert (
+        after.get(restores, workflow="m-roll", executor_type="hop", method="RestoreCheckpoint") >= 2
+    )
     assert after.get("stepline_runs_finished_total", workflow="m-roll", status="completed") == 1
 
 

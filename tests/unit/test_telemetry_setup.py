@@ -11,8 +11,12 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from stepline.telemetry import JsonLinesSpanExporter, TracingConfigError, exporter_names
-from stepline.telemetry._config import _exporter
+from stepline.telemetry import (
+    JsonLinesSpanExporter,
+    TracingConfigError,
+    exporter_names,
+    span_exporter,
+)
 
 
 def test_tracing_is_off_when_nothing_asks_for_it() -> None:
@@ -34,16 +38,16 @@ def test_an_unknown_exporter_is_refused_with_a_short_quote() -> None:
 
 def test_the_jsonl_exporter_needs_its_file() -> None:
     with pytest.raises(TracingConfigError, match="STEPLINE_TRACES_FILE"):
-        _exporter("jsonl", {})
+        span_exporter("jsonl", {})
 
 
 def test_otlp_follows_the_protocol_variable() -> None:
-    grpc_exporter = _exporter("otlp", {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
-    http_exporter = _exporter("otlp", {})
+    grpc_exporter = span_exporter("otlp", {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
+    http_exporter = span_exporter("otlp", {})
     assert "grpc" in type(grpc_exporter).__module__
     assert "http" in type(http_exporter).__module__
     with pytest.raises(TracingConfigError, match="grpc or http/protobuf"):
-        _exporter("otlp", {"OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"})
+        span_exporter("otlp", {"OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"})
     grpc_exporter.shutdown()
     http_exporter.shutdown()
 

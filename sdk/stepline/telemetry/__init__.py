@@ -16,11 +16,14 @@ from stepline.telemetry._config import (
     TracingConfigError,
     configure_tracing,
     exporter_names,
+    span_exporter,
 )
 from stepline.telemetry._grpc import (
     ServerTracing,
     client_interceptors,
     inject_metadata,
+    method_name,
+    record_status,
     tracing_installed,
 )
 from stepline.telemetry._host import NO_INSTRUMENTS, HostInstruments
@@ -37,5 +40,8 @@ __all__ = [
     "configure_tracing",
     "exporter_names",
     "inject_metadata",
+    "method_name",
+    "record_status",
+    "span_exporter",
     "tracing_installed",
 ]

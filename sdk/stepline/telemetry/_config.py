@@ -62,7 +62,7 @@ def configure_tracing(
     names = exporter_names(env)
     if not names:
         return None
-    exporters = [_exporter(name, env) for name in names]
+    exporters = [span_exporter(name, env) for name in names]
     resource = Resource.create()
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: service_name}))
@@ -73,7 +73,8 @@ def configure_tracing(
     return provider
 
 
-def _exporter(name: str, env: Mapping[str, str]) -> SpanExporter:
+def span_exporter(name: str, env: Mapping[str, str]) -> SpanExporter:
+    """The exporter `name` (one of EXPORTERS) as `env` configures it."""
     if name == "console":
         return ConsoleSpanExporter()
     if name == "jsonl":

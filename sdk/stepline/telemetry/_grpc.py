@@ -41,6 +41,7 @@ def inject_metadata(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallD
 
 
 def method_name(details: grpc.aio.ClientCallDetails) -> str:
+    """The called method as "/package.Service/Method"."""
     method = details.method
     return method.decode() if isinstance(method, bytes) else str(method)
 
@@ -80,6 +81,7 @@ class _ClientTracing(
 
 
 def record_status(span: trace.Span, code: grpc.StatusCode) -> None:
+    """Mark `span` failed with the call's status code."""
     span.set_attribute("rpc.grpc.status_code", code.value[0])
     span.set_status(Status(StatusCode.ERROR, code.name))
 

@@ -11,7 +11,7 @@ import grpc
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from stepline.telemetry._grpc import inject_metadata, method_name, record_status
+from stepline.telemetry import inject_metadata, method_name, record_status
 
 from .logs import WORKFLOW_ID
 from .metrics import RunnerMetrics
