@@ -103,6 +103,8 @@ async def test_a_full_disk_is_resource_exhausted_and_passes(
         filler.unlink()  # space returns: both go on by themselves
         result = await client.wait(caught.run_id)
         assert len(result.outputs) == 1
+        resumed = [e for e in result.events if e.kind == E.EVENT_KIND_RUN_RESUMED]
+        assert [e.message for e in resumed] == ["the store takes writes again"]
         assert len((await client.run("chain", Token(1, 0, 3))).outputs) == 1
         assert runner.process.returncode is None
 

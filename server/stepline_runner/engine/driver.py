@@ -67,6 +67,7 @@ class RunDriver:
         self.retry = retry or RetryPolicy()
         # After a runner restart the executors may hold anything: restore them.
         self.restore_first = restore_first
+        self.resumed_because = "the runner restarted"
         # Rollbacks since the last checkpoint, and how often each superstep since
         # was delivered: Execute's `attempt` tells a retry from a first delivery.
         self.rollbacks = 0
@@ -158,7 +159,7 @@ class RunDriver:
         self.committed_superstep = checkpoint.superstep
         self.status = self.committed_status
         if reason is None:
-            kind, message = E.EVENT_KIND_RUN_RESUMED, "the runner restarted"
+            kind, message = E.EVENT_KIND_RUN_RESUMED, self.resumed_because
         else:
             kind, message = E.EVENT_KIND_ROLLBACK, reason
         event = ev.event(

@@ -211,6 +211,8 @@ class Supervisor:
             conditions=self.conditions,
         )
         driver.calls.incarnations.update(incarnations or {})
+        if state.run_id in self._store_pauses:
+            driver.resumed_because = "the store takes writes again"
         resumed = restore_first or incarnations is not None
         task = asyncio.create_task(self._drive(driver, resumed), name=f"run-{state.run_id}")
         self._active[state.run_id] = task
