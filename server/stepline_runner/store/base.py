@@ -133,7 +133,10 @@ class Store(Protocol):
 
     async def read_events(
         self, run_id: str, after_sequence: int, limit: int
-    ) -> list[events_pb2.Event]: ...
+    ) -> list[events_pb2.Event]:
+        """The run's events after `after_sequence`: at most `limit`, and at
+        most a few MiB (but at least one event, however large)."""
+        ...
 
     async def answered_request_ids(self, run_id: str) -> set[str]:
         """Ids of the requests for input the run's log shows answered."""

@@ -40,6 +40,9 @@ from .rows import (
 from .schema import SchemaError, migrate
 from .states import LOAD_STATES, CorruptBlob, collect_garbage, decode_states, insert_states
 
+# Bytes of events one read returns at most (but always at least one event).
+READ_BYTES = 4 * 1024 * 1024
+
 
 class DatabaseInUse(RuntimeError):
     """Another runner has the database open."""
@@ -286,12 +289,26 @@ class SqliteStore:
     # -- events
 
     async def read_events(
-        self, run_id: str, after_sequence: int, limit: int
+        self, run_id: str, after_sequence: int, limit: int, max_bytes: int = READ_BYTES
     ) -> list[events_pb2.Event]:
-        rows = await self._all(
-            "SELECT sequence, body FROM events WHERE run_id = ? AND sequence > ?"
+        # Sizes first: a watcher catching up on a run of large outputs must
+        # not hold `limit` of them at once.
+        sizes = await self._all(
+            "SELECT sequence, length(body) FROM events WHERE run_id = ? AND sequence > ?"
             " ORDER BY sequence LIMIT ?",
             (run_id, after_sequence, limit),
+        )
+        last, total = after_sequence, 0
+        for sequence, size in sizes:
+            if last > after_sequence and total + size > max_bytes:
+                break
+            last, total = sequence, total + size
+        if last == after_sequence:
+            return []
+        rows = await self._all(
+            "SELECT sequence, body FROM events WHERE run_id = ? AND sequence > ?"
+            " AND sequence <= ? ORDER BY sequence",
+            (run_id, after_sequence, last),
         )
         events = []
         for sequence, body in rows:
