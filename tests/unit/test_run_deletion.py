@@ -134,6 +134,8 @@ async def test_a_watcher_reading_a_deleted_run_gets_not_found(counting: Harness)
     with pytest.raises(NotFound, match="deleted"):
         async with asyncio.timeout(10):
             await anext(watch)
+    assert counting.runner.hub.recent(run_id, 0) is None  # nothing kept of it
+    assert run_id not in counting.runner.hub._runs
 
 
 async def test_retention_deletes_only_runs_that_ended_before_the_age(counting: Harness) -> None:

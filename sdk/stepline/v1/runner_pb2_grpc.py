@@ -222,7 +222,10 @@ class RunnerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListRuns(self, request, context):
-        """Runs, newest first. INVALID_ARGUMENT: a bad page_size or page_token.
+        """Runs, newest first, filtered by workflow, status and start time.
+        INVALID_ARGUMENT: a bad page_size or page_token, or a bad filter (reason
+        INVALID_RUN_FILTER: an undefined status, more than 16, an invalid or
+        reversed time bound).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -238,8 +241,9 @@ class RunnerServiceServicer:
 
     def DeleteRun(self, request, context):
         """Remove a run that ended: its events, its checkpoints and the state blobs
-        no other run references. NOT_FOUND: no such run. FAILED_PRECONDITION
-        while it has not ended.
+        no other run references (a fork keeps what it shares). NOT_FOUND: no
+        such run. INVALID_ARGUMENT: an empty run_id. FAILED_PRECONDITION (reason
+        RUN_ACTIVE) while it has not ended: cancel it first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

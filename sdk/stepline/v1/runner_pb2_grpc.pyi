@@ -87,15 +87,20 @@ class RunnerServiceStub:
     GetRun: _grpc.UnaryUnaryMultiCallable[_runner_pb2.GetRunRequest, _runner_pb2.GetRunResponse]
     """NOT_FOUND: no such run."""
     ListRuns: _grpc.UnaryUnaryMultiCallable[_runner_pb2.ListRunsRequest, _runner_pb2.ListRunsResponse]
-    """Runs, newest first. INVALID_ARGUMENT: a bad page_size or page_token."""
+    """Runs, newest first, filtered by workflow, status and start time.
+    INVALID_ARGUMENT: a bad page_size or page_token, or a bad filter (reason
+    INVALID_RUN_FILTER: an undefined status, more than 16, an invalid or
+    reversed time bound).
+    """
     CancelRun: _grpc.UnaryUnaryMultiCallable[_runner_pb2.CancelRunRequest, _runner_pb2.CancelRunResponse]
     """Stop a run at once; its last checkpoint stays resumable.
     NOT_FOUND: no such run. FAILED_PRECONDITION: the run already ended.
     """
     DeleteRun: _grpc.UnaryUnaryMultiCallable[_runner_pb2.DeleteRunRequest, _runner_pb2.DeleteRunResponse]
     """Remove a run that ended: its events, its checkpoints and the state blobs
-    no other run references. NOT_FOUND: no such run. FAILED_PRECONDITION
-    while it has not ended.
+    no other run references (a fork keeps what it shares). NOT_FOUND: no
+    such run. INVALID_ARGUMENT: an empty run_id. FAILED_PRECONDITION (reason
+    RUN_ACTIVE) while it has not ended: cancel it first.
     """
     WatchRun: _grpc.UnaryStreamMultiCallable[_runner_pb2.WatchRunRequest, _runner_pb2.WatchRunResponse]
     """A run's stored events after a sequence number, then live ones; the
@@ -202,15 +207,20 @@ class RunnerServiceAsyncStub(RunnerServiceStub):
     GetRun: _aio.UnaryUnaryMultiCallable[_runner_pb2.GetRunRequest, _runner_pb2.GetRunResponse]  # type: ignore[assignment]
     """NOT_FOUND: no such run."""
     ListRuns: _aio.UnaryUnaryMultiCallable[_runner_pb2.ListRunsRequest, _runner_pb2.ListRunsResponse]  # type: ignore[assignment]
-    """Runs, newest first. INVALID_ARGUMENT: a bad page_size or page_token."""
+    """Runs, newest first, filtered by workflow, status and start time.
+    INVALID_ARGUMENT: a bad page_size or page_token, or a bad filter (reason
+    INVALID_RUN_FILTER: an undefined status, more than 16, an invalid or
+    reversed time bound).
+    """
     CancelRun: _aio.UnaryUnaryMultiCallable[_runner_pb2.CancelRunRequest, _runner_pb2.CancelRunResponse]  # type: ignore[assignment]
     """Stop a run at once; its last checkpoint stays resumable.
     NOT_FOUND: no such run. FAILED_PRECONDITION: the run already ended.
     """
     DeleteRun: _aio.UnaryUnaryMultiCallable[_runner_pb2.DeleteRunRequest, _runner_pb2.DeleteRunResponse]  # type: ignore[assignment]
     """Remove a run that ended: its events, its checkpoints and the state blobs
-    no other run references. NOT_FOUND: no such run. FAILED_PRECONDITION
-    while it has not ended.
+    no other run references (a fork keeps what it shares). NOT_FOUND: no
+    such run. INVALID_ARGUMENT: an empty run_id. FAILED_PRECONDITION (reason
+    RUN_ACTIVE) while it has not ended: cancel it first.
     """
     WatchRun: _aio.UnaryStreamMultiCallable[_runner_pb2.WatchRunRequest, _runner_pb2.WatchRunResponse]  # type: ignore[assignment]
     """A run's stored events after a sequence number, then live ones; the
@@ -350,7 +360,11 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _runner_pb2.ListRunsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_runner_pb2.ListRunsResponse, _abc.Awaitable[_runner_pb2.ListRunsResponse]]:
-        """Runs, newest first. INVALID_ARGUMENT: a bad page_size or page_token."""
+        """Runs, newest first, filtered by workflow, status and start time.
+        INVALID_ARGUMENT: a bad page_size or page_token, or a bad filter (reason
+        INVALID_RUN_FILTER: an undefined status, more than 16, an invalid or
+        reversed time bound).
+        """
 
     @_abc_1.abstractmethod
     def CancelRun(
@@ -369,8 +383,9 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_runner_pb2.DeleteRunResponse, _abc.Awaitable[_runner_pb2.DeleteRunResponse]]:
         """Remove a run that ended: its events, its checkpoints and the state blobs
-        no other run references. NOT_FOUND: no such run. FAILED_PRECONDITION
-        while it has not ended.
+        no other run references (a fork keeps what it shares). NOT_FOUND: no
+        such run. INVALID_ARGUMENT: an empty run_id. FAILED_PRECONDITION (reason
+        RUN_ACTIVE) while it has not ended: cancel it first.
         """
 
     @_abc_1.abstractmethod

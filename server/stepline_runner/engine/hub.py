@@ -194,8 +194,16 @@ class EventHub:
         if tail.last_sequence > after_sequence:
             return
         changed = tail.changed  # taken first: a publish during the read below sets it
-        if fresh and await stored_last_sequence() > after_sequence:
-            return
+        if fresh:
+            try:
+                stored = await stored_last_sequence()
+            except BaseException:
+                # The run is gone (deleted): keep no tail for it.
+                if self._runs.get(run_id) is tail and not tail.last_sequence:
+                    self.forget(run_id)
+                raise
+            if stored > after_sequence:
+                return
         await changed.wait()
 
     def forget(self, run_id: str) -> None:
