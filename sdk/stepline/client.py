@@ -31,6 +31,8 @@ Event = events_pb2.Event
 Run = runner_pb2.Run
 Checkpoint = runner_pb2.Checkpoint
 WorkflowSummary = runner_pb2.WorkflowSummary
+Registration = runner_pb2.RegisterWorkflowResponse
+Moves = runner_pb2.MoveRunsResponse
 InputRequest = payload_pb2.InputRequest
 EventKind = events_pb2.EventKind
 RunStatus = events_pb2.RunStatus
@@ -136,19 +138,45 @@ class RunnerClient:
             if not token:
                 return
 
-    async def register_workflow(self, definition: workflow_pb2.WorkflowDefinition) -> str:
-        """Register (or replace) a workflow; returns its graph signature."""
-        response = await self._call(
+    async def register_workflow(self, definition: workflow_pb2.WorkflowDefinition) -> Registration:
+        """Register a new version of a workflow (new runs use it; runs already
+        started keep theirs); returns its id, graph signature and version."""
+        return await self._call(
             self._stub.RegisterWorkflow, runner_pb2.RegisterWorkflowRequest(workflow=definition)
         )
-        return response.graph_signature
 
-    async def get_workflow(self, workflow_id: str) -> tuple[workflow_pb2.WorkflowDefinition, str]:
-        """A registered workflow's definition and graph signature."""
+    async def get_workflow(
+        self, workflow_id: str, *, version: int = 0
+    ) -> tuple[workflow_pb2.WorkflowDefinition, str]:
+        """A version of a registered workflow (0: the latest): its definition
+        and graph signature."""
         response = await self._call(
-            self._stub.GetWorkflow, runner_pb2.GetWorkflowRequest(workflow_id=workflow_id)
+            self._stub.GetWorkflow,
+            runner_pb2.GetWorkflowRequest(workflow_id=workflow_id, version=version),
         )
         return response.workflow, response.graph_signature
+
+    async def move_runs(
+        self,
+        workflow_id: str,
+        to_version: int,
+        run_ids: Sequence[str] = (),
+        *,
+        all_runs: bool = False,
+    ) -> Moves:
+        """Pin runs (named, or `all_runs` that can move) to another version of
+        their workflow with the same graph, e.g. its services on new addresses.
+        Each moved run logs a RUN_MOVED event; the response lists moved and
+        skipped runs."""
+        return await self._call(
+            self._stub.MoveRuns,
+            runner_pb2.MoveRunsRequest(
+                workflow_id=workflow_id,
+                to_version=to_version,
+                run_ids=list(run_ids),
+                all_runs=all_runs,
+            ),
+        )
 
     async def list_workflows(self, *, page_size: int = 100) -> AsyncIterator[WorkflowSummary]:
         """Every registered workflow (without its definition), oldest registration first."""

@@ -46,8 +46,11 @@ async def test_resume_after_sigkill_of_runner_and_executors(cluster: Cluster) ->
     await cluster.start_all()
     client = cluster.client()
     # The executors moved to new ports; the topology (and so the signature) is
-    # the same. The restarted runner resumes the run by itself once they answer.
-    await client.register_workflow(stage_loop("chain", cluster.addresses))
+    # the same. The run stays on its version until moved to the new one; the
+    # restarted runner then resumes it by itself once they answer.
+    registered = await client.register_workflow(stage_loop("chain", cluster.addresses))
+    moves = await client.move_runs("chain", registered.version, [run.run_id])
+    assert list(moves.moved_run_ids) == [run.run_id]
     resumed = await client.wait(run.run_id, output_type=dict)
 
     assert resumed.outputs == reference.outputs
@@ -63,6 +66,8 @@ async def test_resume_after_sigkill_of_runner_and_executors(cluster: Cluster) ->
     assert_exact_log(resumed.events)
     resumes = [e for e in resumed.events if e.kind == E.EVENT_KIND_RUN_RESUMED]
     assert [e.checkpoint_id for e in resumes] == [last_checkpoint]
+    (move,) = [e for e in resumed.events if e.kind == E.EVENT_KIND_RUN_MOVED]
+    assert move.workflow_version == registered.version == resumed.run.workflow_version == 2
 
 
 async def test_two_concurrent_runs_keep_executor_states_apart(cluster: Cluster) -> None:

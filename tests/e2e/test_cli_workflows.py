@@ -63,17 +63,32 @@ async def test_apply_list_and_get_give_the_file_back(setup: Setup) -> None:
     applied = await stepline("workflow", "apply", str(path), address=setup.address)
     assert applied.code == 0, applied.stderr
     _, signature = await setup.client.get_workflow("word-count")
-    assert applied.stdout == f"registered word-count (graph signature {signature})\n"
+    (version,) = [
+        w.version async for w in setup.client.list_workflows() if w.workflow_id == "word-count"
+    ]
+    assert (
+        applied.stdout == f"registered word-count version {version} (graph signature {signature})\n"
+    )
 
     listed = await stepline("workflow", "list", address=setup.address)
     assert listed.code == 0, listed.stderr
     header, *rows = listed.stdout.strip().splitlines()
-    assert header.split() == ["WORKFLOW", "START", "EXECUTORS", "EDGES", "UPDATED", "SIGNATURE"]
+    assert header.split() == [
+        "WORKFLOW",
+        "VERSION",
+        "START",
+        "EXECUTORS",
+        "EDGES",
+        "UPDATED",
+        "SIGNATURE",
+    ]
     row = next(r.split() for r in rows if r.startswith("word-count "))
-    assert row[:4] == ["word-count", "reader", "3", "3"] and row[5] == signature[:12]
+    assert row[:5] == ["word-count", str(version), "reader", "3", "3"]
+    assert row[6] == signature[:12]
     as_json = await stepline("workflow", "list", "--json", address=setup.address)
     summary = next(w for w in as_json.json() if w["workflow_id"] == "word-count")
     assert (summary["executor_count"], summary["graph_signature"]) == (3, signature)
+    assert summary["version"] == version
 
     got = await stepline("workflow", "get", "word-count", address=setup.address)
     assert got.code == 0, got.stderr

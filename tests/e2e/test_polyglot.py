@@ -213,11 +213,12 @@ async def services(tmp_path: Path) -> AsyncIterator[Cluster]:
         await cluster.close()
 
 
-async def register(client: RunnerClient, cluster: Cluster) -> None:
-    """a -> b -> c -> a: a and c are Python stages, b runs in Python or in Node."""
+async def register(client: RunnerClient, cluster: Cluster) -> int:
+    """a -> b -> c -> a: a and c are Python stages, b runs in Python or in Node.
+    Returns the version of "mixed" registered."""
     python, node = cluster.addresses
     await client.register_workflow(stage_loop("all-python", [python, python, python]))
-    await client.register_workflow(stage_loop("mixed", [python, node, python]))
+    return (await client.register_workflow(stage_loop("mixed", [python, node, python]))).version
 
 
 def by_executor(log: list[dict[str, Any]], kind: str) -> dict[str, list[Any]]:
@@ -253,8 +254,11 @@ async def test_mixed_chain_resumes_after_sigkill_like_an_all_python_chain(
     await services.start_all()  # each service's second process, on new ports
     client = services.client()
     # The services moved to new ports; the topology (and so the signature) is
-    # the same. The restarted runner resumes the run by itself once they answer.
-    await register(client, services)
+    # the same. Moved to the new version, the restarted runner resumes the run
+    # by itself once they answer.
+    version = await register(client, services)
+    moves = await client.move_runs("mixed", version, all_runs=True)
+    assert run.run_id in moves.moved_run_ids
     resumed = await client.wait(run.run_id, output_type=dict)
     final_states = await latest_payloads(client, run.run_id)
     checkpoint = await client.get_checkpoint(last_checkpoint, include_content=True)

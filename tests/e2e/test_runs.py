@@ -67,7 +67,8 @@ async def test_fan_in_killed_with_a_partial_buffer_resumes_to_the_same_result(
 
     await cluster.start_all()
     client = cluster.client()
-    await client.register_workflow(diamond(*cluster.addresses))
+    registered = await client.register_workflow(diamond(*cluster.addresses))
+    await client.move_runs("slow-diamond", registered.version, [run.run_id])
     stored = await client.get_run(run.run_id)
     checkpoint = await client.get_checkpoint(stored.latest_checkpoint_id, include_content=True)
     (buffer,) = checkpoint.content.fan_in_buffers

@@ -19,7 +19,7 @@ INPUT = P.Payload(type_name="string", content_type="application/json", data=b'"g
 
 
 def workflow() -> Workflow:
-    return Workflow(Graph.compile(definition()), {})
+    return Workflow(Graph.compile(definition()), {}, 1)
 
 
 def test_a_started_run_holds_its_input_for_the_start_executor_in_checkpoint_0() -> None:

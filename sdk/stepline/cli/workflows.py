@@ -14,7 +14,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from stepline import workflow_file
-from stepline.client import RunnerClient, WorkflowSummary
+from stepline.client import Registration, RunnerClient, WorkflowSummary
 from stepline.errors import SteplineError
 from stepline.workflow_file import Problem, WorkflowFile, WorkflowFileError
 
@@ -92,13 +92,13 @@ def validate(path: FileArg, as_json: JsonOption = False) -> None:
 
 @app.command("apply")
 def apply(ctx: typer.Context, path: FileArg, as_json: JsonOption = False) -> None:
-    """Check a workflow file, then register it (replacing a workflow of that id)."""
+    """Check a workflow file, then register it as the next version of its id."""
     file, problems = checked(path)
     if problems or file is None:
         refuse(path, problems, as_json)
     definition = file.definition
 
-    async def register(client: RunnerClient) -> str:
+    async def register(client: RunnerClient) -> Registration:
         try:
             return await client.register_workflow(definition)
         except SteplineError as exc:
@@ -107,15 +107,25 @@ def apply(ctx: typer.Context, path: FileArg, as_json: JsonOption = False) -> Non
                 typer.echo(str(problem), err=True)
             raise  # and `call` says the status
 
-    signature = call(ctx, register)
+    registered = call(ctx, register)
+    signature, version = registered.graph_signature, registered.version
     if as_json:
-        output.print_json({"workflow_id": definition.workflow_id, "graph_signature": signature})
+        output.print_json(
+            {
+                "workflow_id": definition.workflow_id,
+                "graph_signature": signature,
+                "version": version,
+            }
+        )
     else:
-        output.print_text(f"registered {definition.workflow_id} (graph signature {signature})")
+        output.print_text(
+            f"registered {definition.workflow_id} version {version} (graph signature {signature})"
+        )
 
 
 WORKFLOW_COLUMNS = [
     Column("WORKFLOW", lambda w: w.workflow_id),
+    Column("VERSION", lambda w: str(w.version)),
     Column("START", lambda w: w.start_executor_id),
     Column("EXECUTORS", lambda w: str(w.executor_count)),
     Column("EDGES", lambda w: str(w.edge_count)),

@@ -19,26 +19,32 @@ class RegisterWorkflowRequest(_message.Message):
     def __init__(self, workflow: _Optional[_Union[_workflow_pb2.WorkflowDefinition, _Mapping]] = ...) -> None: ...
 
 class RegisterWorkflowResponse(_message.Message):
-    __slots__ = ("workflow_id", "graph_signature")
+    __slots__ = ("workflow_id", "graph_signature", "version")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     GRAPH_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     graph_signature: str
-    def __init__(self, workflow_id: _Optional[str] = ..., graph_signature: _Optional[str] = ...) -> None: ...
+    version: int
+    def __init__(self, workflow_id: _Optional[str] = ..., graph_signature: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class GetWorkflowRequest(_message.Message):
-    __slots__ = ("workflow_id",)
+    __slots__ = ("workflow_id", "version")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
-    def __init__(self, workflow_id: _Optional[str] = ...) -> None: ...
+    version: int
+    def __init__(self, workflow_id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class GetWorkflowResponse(_message.Message):
-    __slots__ = ("workflow", "graph_signature")
+    __slots__ = ("workflow", "graph_signature", "version")
     WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     GRAPH_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     workflow: _workflow_pb2.WorkflowDefinition
     graph_signature: str
-    def __init__(self, workflow: _Optional[_Union[_workflow_pb2.WorkflowDefinition, _Mapping]] = ..., graph_signature: _Optional[str] = ...) -> None: ...
+    version: int
+    def __init__(self, workflow: _Optional[_Union[_workflow_pb2.WorkflowDefinition, _Mapping]] = ..., graph_signature: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class ListWorkflowsRequest(_message.Message):
     __slots__ = ("page_size", "page_token")
@@ -49,20 +55,22 @@ class ListWorkflowsRequest(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class WorkflowSummary(_message.Message):
-    __slots__ = ("workflow_id", "graph_signature", "start_executor_id", "executor_count", "edge_count", "updated_at")
+    __slots__ = ("workflow_id", "graph_signature", "start_executor_id", "executor_count", "edge_count", "updated_at", "version")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     GRAPH_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     START_EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_COUNT_FIELD_NUMBER: _ClassVar[int]
     EDGE_COUNT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     graph_signature: str
     start_executor_id: str
     executor_count: int
     edge_count: int
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, workflow_id: _Optional[str] = ..., graph_signature: _Optional[str] = ..., start_executor_id: _Optional[str] = ..., executor_count: _Optional[int] = ..., edge_count: _Optional[int] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    version: int
+    def __init__(self, workflow_id: _Optional[str] = ..., graph_signature: _Optional[str] = ..., start_executor_id: _Optional[str] = ..., executor_count: _Optional[int] = ..., edge_count: _Optional[int] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ...) -> None: ...
 
 class ListWorkflowsResponse(_message.Message):
     __slots__ = ("workflows", "next_page_token")
@@ -73,7 +81,7 @@ class ListWorkflowsResponse(_message.Message):
     def __init__(self, workflows: _Optional[_Iterable[_Union[WorkflowSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("run_id", "workflow_id", "status", "superstep", "latest_checkpoint_id", "parent_checkpoint_id", "parent_run_id", "error", "last_sequence", "created_at", "updated_at", "graph_signature", "checkpoint_policy")
+    __slots__ = ("run_id", "workflow_id", "status", "superstep", "latest_checkpoint_id", "parent_checkpoint_id", "parent_run_id", "error", "last_sequence", "created_at", "updated_at", "graph_signature", "checkpoint_policy", "workflow_version")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -87,6 +95,7 @@ class Run(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     GRAPH_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_POLICY_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOW_VERSION_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     workflow_id: str
     status: _events_pb2.RunStatus
@@ -100,7 +109,8 @@ class Run(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     graph_signature: str
     checkpoint_policy: _workflow_pb2.CheckpointPolicy
-    def __init__(self, run_id: _Optional[str] = ..., workflow_id: _Optional[str] = ..., status: _Optional[_Union[_events_pb2.RunStatus, str]] = ..., superstep: _Optional[int] = ..., latest_checkpoint_id: _Optional[str] = ..., parent_checkpoint_id: _Optional[str] = ..., parent_run_id: _Optional[str] = ..., error: _Optional[_Union[_payload_pb2.ErrorInfo, _Mapping]] = ..., last_sequence: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., graph_signature: _Optional[str] = ..., checkpoint_policy: _Optional[_Union[_workflow_pb2.CheckpointPolicy, _Mapping]] = ...) -> None: ...
+    workflow_version: int
+    def __init__(self, run_id: _Optional[str] = ..., workflow_id: _Optional[str] = ..., status: _Optional[_Union[_events_pb2.RunStatus, str]] = ..., superstep: _Optional[int] = ..., latest_checkpoint_id: _Optional[str] = ..., parent_checkpoint_id: _Optional[str] = ..., parent_run_id: _Optional[str] = ..., error: _Optional[_Union[_payload_pb2.ErrorInfo, _Mapping]] = ..., last_sequence: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., graph_signature: _Optional[str] = ..., checkpoint_policy: _Optional[_Union[_workflow_pb2.CheckpointPolicy, _Mapping]] = ..., workflow_version: _Optional[int] = ...) -> None: ...
 
 class StartRunRequest(_message.Message):
     __slots__ = ("workflow_id", "input", "run_id", "checkpoint_policy")
@@ -364,3 +374,23 @@ class ListPendingRequestsResponse(_message.Message):
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
     requests: _containers.RepeatedCompositeFieldContainer[_payload_pb2.InputRequest]
     def __init__(self, requests: _Optional[_Iterable[_Union[_payload_pb2.InputRequest, _Mapping]]] = ...) -> None: ...
+
+class MoveRunsRequest(_message.Message):
+    __slots__ = ("workflow_id", "to_version", "run_ids", "all_runs")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    TO_VERSION_FIELD_NUMBER: _ClassVar[int]
+    RUN_IDS_FIELD_NUMBER: _ClassVar[int]
+    ALL_RUNS_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    to_version: int
+    run_ids: _containers.RepeatedScalarFieldContainer[str]
+    all_runs: bool
+    def __init__(self, workflow_id: _Optional[str] = ..., to_version: _Optional[int] = ..., run_ids: _Optional[_Iterable[str]] = ..., all_runs: _Optional[bool] = ...) -> None: ...
+
+class MoveRunsResponse(_message.Message):
+    __slots__ = ("moved_run_ids", "skipped_run_ids")
+    MOVED_RUN_IDS_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_RUN_IDS_FIELD_NUMBER: _ClassVar[int]
+    moved_run_ids: _containers.RepeatedScalarFieldContainer[str]
+    skipped_run_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, moved_run_ids: _Optional[_Iterable[str]] = ..., skipped_run_ids: _Optional[_Iterable[str]] = ...) -> None: ...

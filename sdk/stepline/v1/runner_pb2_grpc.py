@@ -141,6 +141,11 @@ class RunnerServiceStub:
                 request_serializer=stepline_dot_v1_dot_runner__pb2.ListPendingRequestsRequest.SerializeToString,
                 response_deserializer=stepline_dot_v1_dot_runner__pb2.ListPendingRequestsResponse.FromString,
                 _registered_method=True)
+        self.MoveRuns = channel.unary_unary(
+                '/stepline.v1.RunnerService/MoveRuns',
+                request_serializer=stepline_dot_v1_dot_runner__pb2.MoveRunsRequest.SerializeToString,
+                response_deserializer=stepline_dot_v1_dot_runner__pb2.MoveRunsResponse.FromString,
+                _registered_method=True)
 
 
 class RunnerServiceServicer:
@@ -174,8 +179,10 @@ class RunnerServiceServicer:
     """
 
     def RegisterWorkflow(self, request, context):
-        """Validate and store a workflow definition (replacing one with the same
-        id), after calling Describe on every executor service it names.
+        """Validate and store a workflow definition as a new immutable version of
+        its id (1, 2, 3, ...), after calling Describe on every executor service
+        it names. New runs use the latest version; a run keeps the version it
+        started with (endpoints included) until MoveRuns moves it.
         INVALID_ARGUMENT: a malformed definition (ids, edges that name unknown
         nodes, a CEL condition or selection that does not compile, an
         execute_timeout outside 0..7 days, a bad checkpoint or retention
@@ -296,7 +303,8 @@ class RunnerServiceServicer:
     def ResumeRun(self, request, context):
         """Continue from a checkpoint. The latest checkpoint of a run that is not
         active continues that run; any other checkpoint (or `fork`) starts a new
-        run whose parent is the checkpoint.
+        run whose parent is the checkpoint. The run goes on with its own version
+        of the workflow; a new run takes the latest (of the same graph).
         INVALID_ARGUMENT: an empty checkpoint_id or a bad new_run_id. NOT_FOUND:
         no such checkpoint, or its workflow is no longer registered.
         FAILED_PRECONDITION: the checkpoint was taken with another graph, the run
@@ -322,6 +330,19 @@ class RunnerServiceServicer:
 
     def ListPendingRequests(self, request, context):
         """A run's open requests for input, oldest first. NOT_FOUND: no such run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MoveRuns(self, request, context):
+        """Pin runs of a workflow to another of its versions with the same graph
+        signature (its executor services moved to new addresses); each moved run
+        logs a RUN_MOVED event. Runs being driven right now, completed runs and
+        runs already on that version are not moved (with `all_runs`, skipped).
+        INVALID_ARGUMENT: neither run_ids nor all_runs, or a bad id. NOT_FOUND:
+        no such workflow, version or run (of that workflow). FAILED_PRECONDITION:
+        a named run is being driven, completed, or has another graph signature.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -409,6 +430,11 @@ def add_RunnerServiceServicer_to_server(servicer, server):
                     servicer.ListPendingRequests,
                     request_deserializer=stepline_dot_v1_dot_runner__pb2.ListPendingRequestsRequest.FromString,
                     response_serializer=stepline_dot_v1_dot_runner__pb2.ListPendingRequestsResponse.SerializeToString,
+            ),
+            'MoveRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.MoveRuns,
+                    request_deserializer=stepline_dot_v1_dot_runner__pb2.MoveRunsRequest.FromString,
+                    response_serializer=stepline_dot_v1_dot_runner__pb2.MoveRunsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -870,6 +896,33 @@ class RunnerService:
             '/stepline.v1.RunnerService/ListPendingRequests',
             stepline_dot_v1_dot_runner__pb2.ListPendingRequestsRequest.SerializeToString,
             stepline_dot_v1_dot_runner__pb2.ListPendingRequestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MoveRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stepline.v1.RunnerService/MoveRuns',
+            stepline_dot_v1_dot_runner__pb2.MoveRunsRequest.SerializeToString,
+            stepline_dot_v1_dot_runner__pb2.MoveRunsResponse.FromString,
             options,
             channel_credentials,
             insecure,

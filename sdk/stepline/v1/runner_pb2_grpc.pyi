@@ -61,8 +61,10 @@ class RunnerServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> RunnerServiceAsyncStub: ...
     RegisterWorkflow: _grpc.UnaryUnaryMultiCallable[_runner_pb2.RegisterWorkflowRequest, _runner_pb2.RegisterWorkflowResponse]
-    """Validate and store a workflow definition (replacing one with the same
-    id), after calling Describe on every executor service it names.
+    """Validate and store a workflow definition as a new immutable version of
+    its id (1, 2, 3, ...), after calling Describe on every executor service
+    it names. New runs use the latest version; a run keeps the version it
+    started with (endpoints included) until MoveRuns moves it.
     INVALID_ARGUMENT: a malformed definition (ids, edges that name unknown
     nodes, a CEL condition or selection that does not compile, an
     execute_timeout outside 0..7 days, a bad checkpoint or retention
@@ -129,7 +131,8 @@ class RunnerServiceStub:
     ResumeRun: _grpc.UnaryUnaryMultiCallable[_runner_pb2.ResumeRunRequest, _runner_pb2.ResumeRunResponse]
     """Continue from a checkpoint. The latest checkpoint of a run that is not
     active continues that run; any other checkpoint (or `fork`) starts a new
-    run whose parent is the checkpoint.
+    run whose parent is the checkpoint. The run goes on with its own version
+    of the workflow; a new run takes the latest (of the same graph).
     INVALID_ARGUMENT: an empty checkpoint_id or a bad new_run_id. NOT_FOUND:
     no such checkpoint, or its workflow is no longer registered.
     FAILED_PRECONDITION: the checkpoint was taken with another graph, the run
@@ -147,6 +150,15 @@ class RunnerServiceStub:
     """
     ListPendingRequests: _grpc.UnaryUnaryMultiCallable[_runner_pb2.ListPendingRequestsRequest, _runner_pb2.ListPendingRequestsResponse]
     """A run's open requests for input, oldest first. NOT_FOUND: no such run."""
+    MoveRuns: _grpc.UnaryUnaryMultiCallable[_runner_pb2.MoveRunsRequest, _runner_pb2.MoveRunsResponse]
+    """Pin runs of a workflow to another of its versions with the same graph
+    signature (its executor services moved to new addresses); each moved run
+    logs a RUN_MOVED event. Runs being driven right now, completed runs and
+    runs already on that version are not moved (with `all_runs`, skipped).
+    INVALID_ARGUMENT: neither run_ids nor all_runs, or a bad id. NOT_FOUND:
+    no such workflow, version or run (of that workflow). FAILED_PRECONDITION:
+    a named run is being driven, completed, or has another graph signature.
+    """
 
 @_typing.type_check_only
 class RunnerServiceAsyncStub(RunnerServiceStub):
@@ -181,8 +193,10 @@ class RunnerServiceAsyncStub(RunnerServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     RegisterWorkflow: _aio.UnaryUnaryMultiCallable[_runner_pb2.RegisterWorkflowRequest, _runner_pb2.RegisterWorkflowResponse]  # type: ignore[assignment]
-    """Validate and store a workflow definition (replacing one with the same
-    id), after calling Describe on every executor service it names.
+    """Validate and store a workflow definition as a new immutable version of
+    its id (1, 2, 3, ...), after calling Describe on every executor service
+    it names. New runs use the latest version; a run keeps the version it
+    started with (endpoints included) until MoveRuns moves it.
     INVALID_ARGUMENT: a malformed definition (ids, edges that name unknown
     nodes, a CEL condition or selection that does not compile, an
     execute_timeout outside 0..7 days, a bad checkpoint or retention
@@ -249,7 +263,8 @@ class RunnerServiceAsyncStub(RunnerServiceStub):
     ResumeRun: _aio.UnaryUnaryMultiCallable[_runner_pb2.ResumeRunRequest, _runner_pb2.ResumeRunResponse]  # type: ignore[assignment]
     """Continue from a checkpoint. The latest checkpoint of a run that is not
     active continues that run; any other checkpoint (or `fork`) starts a new
-    run whose parent is the checkpoint.
+    run whose parent is the checkpoint. The run goes on with its own version
+    of the workflow; a new run takes the latest (of the same graph).
     INVALID_ARGUMENT: an empty checkpoint_id or a bad new_run_id. NOT_FOUND:
     no such checkpoint, or its workflow is no longer registered.
     FAILED_PRECONDITION: the checkpoint was taken with another graph, the run
@@ -267,6 +282,15 @@ class RunnerServiceAsyncStub(RunnerServiceStub):
     """
     ListPendingRequests: _aio.UnaryUnaryMultiCallable[_runner_pb2.ListPendingRequestsRequest, _runner_pb2.ListPendingRequestsResponse]  # type: ignore[assignment]
     """A run's open requests for input, oldest first. NOT_FOUND: no such run."""
+    MoveRuns: _aio.UnaryUnaryMultiCallable[_runner_pb2.MoveRunsRequest, _runner_pb2.MoveRunsResponse]  # type: ignore[assignment]
+    """Pin runs of a workflow to another of its versions with the same graph
+    signature (its executor services moved to new addresses); each moved run
+    logs a RUN_MOVED event. Runs being driven right now, completed runs and
+    runs already on that version are not moved (with `all_runs`, skipped).
+    INVALID_ARGUMENT: neither run_ids nor all_runs, or a bad id. NOT_FOUND:
+    no such workflow, version or run (of that workflow). FAILED_PRECONDITION:
+    a named run is being driven, completed, or has another graph signature.
+    """
 
 class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
     """Implemented by the Stepline runner.
@@ -304,8 +328,10 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _runner_pb2.RegisterWorkflowRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_runner_pb2.RegisterWorkflowResponse, _abc.Awaitable[_runner_pb2.RegisterWorkflowResponse]]:
-        """Validate and store a workflow definition (replacing one with the same
-        id), after calling Describe on every executor service it names.
+        """Validate and store a workflow definition as a new immutable version of
+        its id (1, 2, 3, ...), after calling Describe on every executor service
+        it names. New runs use the latest version; a run keeps the version it
+        started with (endpoints included) until MoveRuns moves it.
         INVALID_ARGUMENT: a malformed definition (ids, edges that name unknown
         nodes, a CEL condition or selection that does not compile, an
         execute_timeout outside 0..7 days, a bad checkpoint or retention
@@ -450,7 +476,8 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_runner_pb2.ResumeRunResponse, _abc.Awaitable[_runner_pb2.ResumeRunResponse]]:
         """Continue from a checkpoint. The latest checkpoint of a run that is not
         active continues that run; any other checkpoint (or `fork`) starts a new
-        run whose parent is the checkpoint.
+        run whose parent is the checkpoint. The run goes on with its own version
+        of the workflow; a new run takes the latest (of the same graph).
         INVALID_ARGUMENT: an empty checkpoint_id or a bad new_run_id. NOT_FOUND:
         no such checkpoint, or its workflow is no longer registered.
         FAILED_PRECONDITION: the checkpoint was taken with another graph, the run
@@ -480,5 +507,20 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_runner_pb2.ListPendingRequestsResponse, _abc.Awaitable[_runner_pb2.ListPendingRequestsResponse]]:
         """A run's open requests for input, oldest first. NOT_FOUND: no such run."""
+
+    @_abc_1.abstractmethod
+    def MoveRuns(
+        self,
+        request: _runner_pb2.MoveRunsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_runner_pb2.MoveRunsResponse, _abc.Awaitable[_runner_pb2.MoveRunsResponse]]:
+        """Pin runs of a workflow to another of its versions with the same graph
+        signature (its executor services moved to new addresses); each moved run
+        logs a RUN_MOVED event. Runs being driven right now, completed runs and
+        runs already on that version are not moved (with `all_runs`, skipped).
+        INVALID_ARGUMENT: neither run_ids nor all_runs, or a bad id. NOT_FOUND:
+        no such workflow, version or run (of that workflow). FAILED_PRECONDITION:
+        a named run is being driven, completed, or has another graph signature.
+        """
 
 def add_RunnerServiceServicer_to_server(servicer: RunnerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -69,18 +69,20 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
     async def RegisterWorkflow(
         self, request: runner_pb2.RegisterWorkflowRequest, context: Ctx
     ) -> runner_pb2.RegisterWorkflowResponse:
-        signature = await _status(context, self.runner.register_workflow(request.workflow))
+        signature, version = await _status(context, self.runner.register_workflow(request.workflow))
         return runner_pb2.RegisterWorkflowResponse(
-            workflow_id=request.workflow.workflow_id, graph_signature=signature
+            workflow_id=request.workflow.workflow_id, graph_signature=signature, version=version
         )
 
     async def GetWorkflow(
         self, request: runner_pb2.GetWorkflowRequest, context: Ctx
     ) -> runner_pb2.GetWorkflowResponse:
-        definition, signature = await _status(
-            context, self.runner.get_workflow(request.workflow_id)
+        stored = await _status(
+            context, self.runner.get_workflow(request.workflow_id, request.version)
         )
-        return runner_pb2.GetWorkflowResponse(workflow=definition, graph_signature=signature)
+        return runner_pb2.GetWorkflowResponse(
+            workflow=stored.definition, graph_signature=stored.signature, version=stored.version
+        )
 
     async def ListWorkflows(
         self, request: runner_pb2.ListWorkflowsRequest, context: Ctx
@@ -199,6 +201,17 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             context, self.runner.resume(request.checkpoint_id, request.fork, request.new_run_id)
         )
         return runner_pb2.ResumeRunResponse(run=run)
+
+    async def MoveRuns(
+        self, request: runner_pb2.MoveRunsRequest, context: Ctx
+    ) -> runner_pb2.MoveRunsResponse:
+        moved = await _status(
+            context,
+            self.runner.move_runs(
+                request.workflow_id, request.to_version, request.run_ids, request.all_runs
+            ),
+        )
+        return runner_pb2.MoveRunsResponse(moved_run_ids=moved.moved, skipped_run_ids=moved.skipped)
 
 
 def _filters(

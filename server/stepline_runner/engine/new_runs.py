@@ -43,6 +43,7 @@ def started(
         workflow_id=graph.workflow_id,
         status=E.RUN_STATUS_RUNNING,
         graph_signature=graph.signature,
+        workflow_version=workflow.version,
         checkpoint_policy=policy
         if policy is not None and policy.mode
         else graph.definition.checkpoint_policy,
@@ -75,6 +76,7 @@ def forked(
         parent_checkpoint_id=checkpoint.checkpoint_id,
         parent_run_id=source.run_id,
         graph_signature=workflow.graph.signature,
+        workflow_version=workflow.version,
         checkpoint_policy=source.checkpoint_policy,
     )
     events = [

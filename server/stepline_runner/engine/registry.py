@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from stepline.v1 import executor_pb2, workflow_pb2
 
-from ..store import Store
+from ..store import Store, StoredWorkflow
 from .conditions import ConditionEvaluator
 from .edges import EdgeKind
 from .errors import FailedPrecondition, InvalidArgument, NotFound, Reason
@@ -27,6 +27,8 @@ class Workflow:
     graph: Graph
     # Executor id -> the payload type names it takes (from Describe).
     accepts: dict[str, frozenset[str]]
+    # Immutable once stored: runs pinned to it keep its endpoints.
+    version: int
 
 
 class WorkflowRegistry:
@@ -41,46 +43,59 @@ class WorkflowRegistry:
         self._executors = executors
         self._conditions = conditions
         self._limits = limits
-        self._compiled: dict[str, Workflow] = {}
+        # (workflow id, version) -> compiled; 0 stands for no version.
+        self._compiled: dict[tuple[str, int], Workflow] = {}
 
     async def register(self, definition: workflow_pb2.WorkflowDefinition) -> Workflow:
+        """Validate a definition and store it as the workflow's next version."""
         graph = await self._compile(definition)
         described = await self._describe_all(graph)
-        workflow = self._bind(graph, described)
+        workflow = self._bind(graph, described, 0)
         _check_edge_types(graph, workflow.accepts, described)
-        await self._store.put_workflow(definition, graph.signature)
-        self._compiled[graph.workflow_id] = workflow
+        version = await self._store.put_workflow(definition, graph.signature)
+        workflow = Workflow(graph, workflow.accepts, version)
+        self._compiled[graph.workflow_id, version] = workflow
         return workflow
 
-    async def get(self, workflow_id: str) -> Workflow:
-        """The registered workflow, described afresh after a runner restart."""
-        workflow = self._compiled.get(workflow_id)
+    async def get(self, workflow_id: str, version: int = 0) -> Workflow:
+        """A version of the workflow (0: the latest), described afresh after a
+        runner restart."""
+        if version:
+            workflow = self._compiled.get((workflow_id, version))
+            if workflow is not None:
+                return workflow
+        stored = await self.stored(workflow_id, version)
+        workflow = self._compiled.get((workflow_id, stored.version))
         if workflow is not None:
             return workflow
-        check_id(workflow_id, "workflow_id", self._limits.id_length)
-        stored = await self._store.get_workflow(workflow_id)
-        if stored is None:
-            raise NotFound(
-                f"no workflow {workflow_id!r} is registered; register it first",
-                reason=Reason.WORKFLOW_NOT_FOUND,
-                context={"workflow_id": workflow_id},
-            )
         # Checked again: it may have been stored by a runner with looser checks.
-        graph = await self._compile(stored[0])
-        workflow = self._bind(graph, await self._describe_all(graph))
-        self._compiled[workflow_id] = workflow
+        graph = await self._compile(stored.definition)
+        workflow = self._bind(graph, await self._describe_all(graph), stored.version)
+        self._compiled[workflow_id, stored.version] = workflow
         return workflow
 
-    async def definition(self, workflow_id: str) -> tuple[workflow_pb2.WorkflowDefinition, str]:
+    async def stored(self, workflow_id: str, version: int = 0) -> StoredWorkflow:
+        """A stored version (0: the latest); no executor is asked."""
         check_id(workflow_id, "workflow_id", self._limits.id_length)
-        stored = await self._store.get_workflow(workflow_id)
-        if stored is None:
-            raise NotFound(
-                f"no workflow {workflow_id!r} is registered",
-                reason=Reason.WORKFLOW_NOT_FOUND,
+        if version < 0:
+            raise InvalidArgument(
+                f"version must be 0 (the latest) or more, not {version}",
+                reason=Reason.INVALID_VERSION,
                 context={"workflow_id": workflow_id},
             )
+        stored = await self._store.get_workflow(workflow_id, version)
+        if stored is None:
+            which = f"version {version} of workflow" if version else "workflow"
+            raise NotFound(
+                f"no {which} {workflow_id!r} is registered",
+                reason=Reason.WORKFLOW_NOT_FOUND,
+                context={"workflow_id": workflow_id, "version": str(version)},
+            )
         return stored
+
+    async def definition(self, workflow_id: str) -> tuple[workflow_pb2.WorkflowDefinition, str]:
+        stored = await self.stored(workflow_id)
+        return stored.definition, stored.signature
 
     async def _compile(self, definition: workflow_pb2.WorkflowDefinition) -> Graph:
         graph = Graph.compile(definition, self._limits)
@@ -108,7 +123,9 @@ class WorkflowRegistry:
             described[endpoint] = result
         return described
 
-    def _bind(self, graph: Graph, described: dict[str, executor_pb2.DescribeResponse]) -> Workflow:
+    def _bind(
+        self, graph: Graph, described: dict[str, executor_pb2.DescribeResponse], version: int
+    ) -> Workflow:
         accepts: dict[str, frozenset[str]] = {}
         for node in graph.nodes.values():
             types = {t.name: t for t in described[node.endpoint].executor_types}
@@ -121,7 +138,7 @@ class WorkflowRegistry:
                     context={"executor_id": node.id, "endpoint": node.endpoint},
                 )
             accepts[node.id] = frozenset(types[node_type].input_types)
-        return Workflow(graph, accepts)
+        return Workflow(graph, accepts, version)
 
 
 def _check_edge_types(

@@ -12,7 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
 
 from ..statuses import is_terminal
-from ..store import RunDeletion, RunUpdate, Store
+from ..store import RunDeletion, RunUpdate, Store, StoredWorkflow
 from . import events as ev
 from .conditions import ConditionEvaluator
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Reason
@@ -20,6 +20,7 @@ from .graph import check_policy
 from .hub import EventHub
 from .inputs import accepts_type, type_list
 from .limits import Limits
+from .moves import Moved, RunMover
 from .new_runs import check_signature, forked, started
 from .observe import NO_OBSERVER, Observer
 from .ports import ExecutorPort
@@ -63,17 +64,27 @@ class Runner:
         self.runs = Supervisor(
             store, executors, self.log, self.workflows, self.retry, self.conditions
         )
+        self.mover = RunMover(store, self.runs, self.workflows, self.log)
 
     # -- workflows
 
-    async def register_workflow(self, definition: workflow_pb2.WorkflowDefinition) -> str:
-        """Validate and store a definition; return its graph signature."""
+    async def register_workflow(
+        self, definition: workflow_pb2.WorkflowDefinition
+    ) -> tuple[str, int]:
+        """Validate and store a definition as the workflow's next version;
+        return its graph signature and version."""
         workflow = await self.workflows.register(definition)
-        return workflow.graph.signature
+        return workflow.graph.signature, workflow.version
 
-    async def get_workflow(self, workflow_id: str) -> tuple[workflow_pb2.WorkflowDefinition, str]:
-        """The stored definition and its graph signature (no executor is asked)."""
-        return await self.workflows.definition(workflow_id)
+    async def get_workflow(self, workflow_id: str, version: int = 0) -> StoredWorkflow:
+        """A stored version (0: the latest); no executor is asked."""
+        return await self.workflows.stored(workflow_id, version)
+
+    async def move_runs(
+        self, workflow_id: str, to_version: int, run_ids: Sequence[str], all_runs: bool
+    ) -> Moved:
+        """Pin runs to another version with their graph (new endpoints)."""
+        return await self.mover.move(workflow_id, to_version, run_ids, all_runs)
 
     async def list_workflows(
         self, page_size: int, page_token: str
@@ -200,8 +211,8 @@ class Runner:
             # Under the lock, so it cannot land after a resume's restore. The
             # stored definition, not a described one: cancelling must work
             # while executor services are down.
-            definition, _ = await self.workflows.definition(run.workflow_id)
-            await self.runs.end_run(run_id, definition.executors)
+            stored = await self.workflows.stored(run.workflow_id, run.workflow_version)
+            await self.runs.end_run(run_id, stored.definition.executors)
         return await self.get_run(run_id)
 
     async def resume(
@@ -211,9 +222,13 @@ class Runner:
         self.runs.check_open()
         checkpoint = await self._checkpoint(checkpoint_id, include_content=True)
         source = await self.get_run(checkpoint.run_id)
-        workflow = await self.workflows.get(source.workflow_id)
+        forking = fork or bool(new_run_id) or checkpoint_id != source.latest_checkpoint_id
+        # A fork is a new run: like a start, it takes the latest version (of
+        # the same graph); the run itself goes on with its own.
+        version = 0 if forking else source.workflow_version
+        workflow = await self.workflows.get(source.workflow_id, version)
         check_signature(checkpoint, workflow)
-        if fork or new_run_id or checkpoint_id != source.latest_checkpoint_id:
+        if forking:
             return await self._fork(checkpoint, source, workflow, new_run_id)
         run_id = source.run_id
         async with self.runs.lock(run_id):
@@ -224,6 +239,8 @@ class Runner:
                     context={"run_id": run_id},
                 )
             source = await self.get_run(run_id)
+            # A move may have landed meanwhile.
+            workflow = await self.workflows.get(source.workflow_id, source.workflow_version)
             if source.status == E.RUN_STATUS_COMPLETED:
                 raise FailedPrecondition(
                     f"run {run_id!r} completed; fork one of its checkpoints to run it again",
@@ -288,7 +305,7 @@ class Runner:
                     context={"run_id": run_id, "status": E.RunStatus.Name(run.status)},
                 )
             checkpoint = await self._checkpoint(run.latest_checkpoint_id, include_content=True)
-            workflow = await self.workflows.get(run.workflow_id)
+            workflow = await self.workflows.get(run.workflow_id, run.workflow_version)
             check_signature(checkpoint, workflow)
             state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
             # The log is read only to tell "answered" from "unknown" for an id

@@ -128,30 +128,35 @@ class Supervisor:
         pauses = self.retry.pauses()
         while workflow is None and failure is None:
             try:
-                workflow = await self.workflows.get(run.workflow_id)
+                # The run's own version: a MoveRuns while we wait takes effect.
+                workflow = await self.workflows.get(run.workflow_id, run.workflow_version)
             except FailedPrecondition as exc:  # its executors are not back yet
                 pause = next(pauses, None)
                 if pause is None:
                     failure = ("ExecutorUnavailable", str(exc))
                 else:
                     await asyncio.sleep(pause)  # backoff before the next attempt
+                    current = await self.store.get_run(run_id)
+                    if current is None or not is_running(current.status):
+                        return
+                    run = current
             except InvalidArgument as exc:
                 # Stored by an older runner with looser checks: never run it
                 # (its condition might crash or freeze us at every restart).
                 failure = (
                     "WorkflowRefused",
                     f"this runner refuses the stored definition of workflow "
-                    f"{run.workflow_id!r}: {exc}; register a fixed definition, then resume "
-                    f"the run from checkpoint {run.latest_checkpoint_id}",
+                    f"{run.workflow_id!r}: {exc}; register a fixed definition, move the run "
+                    f"to it, then resume the run from checkpoint {run.latest_checkpoint_id}",
                 )
         if workflow is not None and workflow.graph.signature != run.graph_signature:
             failure = (
                 "GraphChanged",
-                f"workflow {run.workflow_id!r} was registered with another graph since this "
-                "run started; register the original graph and resume the run",
+                f"version {workflow.version} of workflow {run.workflow_id!r} has another graph "
+                "than this run; move the run to a version with its graph and resume it",
             )
         async with self.lock(run_id):
-            # While we waited, a caller may have resumed, cancelled or finished it.
+            # While we waited, a caller may have resumed, cancelled, moved or finished it.
             current = await self.store.get_run(run_id)
             if (
                 current is None
@@ -164,10 +169,16 @@ class Supervisor:
                 await self._fail_stored(current, *failure)
                 return
             assert workflow is not None
-            checkpoint = await self.store.get_checkpoint(current.latest_checkpoint_id, True)
-            assert checkpoint is not None, "a run's latest checkpoint is never deleted"
-            state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
-            self.launch(state, workflow, current.checkpoint_policy, current.status, True)
+            if current.workflow_version != workflow.version:
+                moved = True
+            else:
+                moved = False
+                checkpoint = await self.store.get_checkpoint(current.latest_checkpoint_id, True)
+                assert checkpoint is not None, "a run's latest checkpoint is never deleted"
+                state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
+                self.launch(state, workflow, current.checkpoint_policy, current.status, True)
+        if moved:
+            await self._try_resume_unfinished(current)
 
     async def _fail_stored(self, run: runner_pb2.Run, kind: str, message: str) -> None:
         error = payload_pb2.ErrorInfo(type=kind, message=message)

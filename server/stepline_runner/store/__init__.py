@@ -1,7 +1,7 @@
 """Where runs, checkpoints and events are kept. `Store` is the interface;
 `SqliteStore` the embedded default."""
 
-from .base import NewCheckpoint, RunFilter, RunUpdate, StateRef, Store
+from .base import NewCheckpoint, RunFilter, RunUpdate, StateRef, Store, StoredWorkflow
 from .deletion import RunDeletion
 from .sqlite import SqliteStore
 
@@ -13,4 +13,5 @@ __all__ = [
     "SqliteStore",
     "StateRef",
     "Store",
+    "StoredWorkflow",
 ]

@@ -44,6 +44,17 @@ class RunUpdate:
     status: events_pb2.RunStatus
     superstep: int
     error: payload_pb2.ErrorInfo | None = None
+    # The workflow version the run uses from now on; 0: unchanged.
+    workflow_version: int = 0
+
+
+@dataclass(frozen=True)
+class StoredWorkflow:
+    """One immutable version of a registered workflow."""
+
+    definition: workflow_pb2.WorkflowDefinition
+    signature: str
+    version: int
 
 
 @dataclass(frozen=True)
@@ -61,11 +72,13 @@ class Store(Protocol):
 
     async def put_workflow(
         self, definition: workflow_pb2.WorkflowDefinition, signature: str
-    ) -> None: ...
+    ) -> int:
+        """Store the definition as the workflow's next version; return it."""
+        ...
 
-    async def get_workflow(
-        self, workflow_id: str
-    ) -> tuple[workflow_pb2.WorkflowDefinition, str] | None: ...
+    async def get_workflow(self, workflow_id: str, version: int = 0) -> StoredWorkflow | None:
+        """One version of a workflow; 0: the latest."""
+        ...
 
     async def list_workflows(
         self, page_size: int, page_token: str

@@ -14,7 +14,7 @@ from ..errors import InvalidArgument, Reason
 RUN_COLUMNS = (
     "run_id, workflow_id, status, superstep, latest_checkpoint_id, parent_checkpoint_id,"
     " parent_run_id, error, last_sequence, graph_signature, created_at, updated_at,"
-    " checkpoint_policy"
+    " checkpoint_policy, workflow_version"
 )
 CHECKPOINT_COLUMNS = (
     "checkpoint_id, run_id, superstep, parent_checkpoint_id, graph_signature, created_at"
@@ -40,6 +40,7 @@ def run_row(row: Any) -> runner_pb2.Run:
         graph_signature=row[9],
         created_at=_timestamp(row[10]),
         updated_at=_timestamp(row[11]),
+        workflow_version=row[13],
     )
     if row[7]:
         run.error.ParseFromString(row[7])
@@ -49,7 +50,7 @@ def run_row(row: Any) -> runner_pb2.Run:
 
 
 def workflow_row(row: Any) -> runner_pb2.WorkflowSummary:
-    """A summary from (definition, graph_signature, updated_at, ...)."""
+    """A summary from (definition, graph_signature, updated_at, version, ...)."""
     definition = workflow_pb2.WorkflowDefinition.FromString(row[0])
     return runner_pb2.WorkflowSummary(
         workflow_id=definition.workflow_id,
@@ -58,6 +59,7 @@ def workflow_row(row: Any) -> runner_pb2.WorkflowSummary:
         executor_count=len(definition.executors),
         edge_count=len(definition.edges),
         updated_at=_timestamp(row[2]),
+        version=row[3],
     )
 
 

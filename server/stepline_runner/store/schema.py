@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import aiosqlite
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # version -> statements that turn a database of that version into the next.
 MIGRATIONS: dict[int, str] = {
@@ -33,15 +33,41 @@ INSERT INTO checkpoint_states
 DROP TABLE checkpoint_states_v2;
 CREATE INDEX checkpoint_states_by_blob ON checkpoint_states (blob_hash);
 """,
+    # Workflow versions: what was registered is version 1, and every run uses it.
+    3: """
+CREATE TABLE workflow_versions (
+    workflow_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    definition BLOB NOT NULL,
+    graph_signature TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (workflow_id, version)
+) WITHOUT ROWID;
+INSERT INTO workflow_versions
+    SELECT workflow_id, 1, definition, graph_signature, updated_at FROM workflows;
+ALTER TABLE workflows ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE runs ADD COLUMN workflow_version INTEGER NOT NULL DEFAULT 1;
+""",
 }
 
 SCHEMA = """
+-- The latest version of each workflow (what new runs use).
 CREATE TABLE workflows (
     workflow_id TEXT PRIMARY KEY,
     definition BLOB NOT NULL,          -- WorkflowDefinition
     graph_signature TEXT NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1
 );
+-- Every version ever registered: immutable, runs are pinned to one.
+CREATE TABLE workflow_versions (
+    workflow_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    definition BLOB NOT NULL,
+    graph_signature TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (workflow_id, version)
+) WITHOUT ROWID;
 CREATE TABLE runs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- creation order, for paging
     run_id TEXT NOT NULL UNIQUE,
@@ -57,7 +83,8 @@ CREATE TABLE runs (
     input_hash TEXT NOT NULL,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
-    checkpoint_policy BLOB             -- CheckpointPolicy; NULL: the workflow's
+    checkpoint_policy BLOB,            -- CheckpointPolicy; NULL: the workflow's
+    workflow_version INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX runs_by_workflow ON runs (workflow_id, seq);
 CREATE INDEX runs_by_status ON runs (status);

@@ -25,7 +25,7 @@ import aiosqlite
 from stepline.v1 import events_pb2, runner_pb2, workflow_pb2
 
 from ..statuses import TERMINAL
-from .base import NewCheckpoint, RunFilter, RunUpdate
+from .base import NewCheckpoint, RunFilter, RunUpdate, StoredWorkflow
 from .deletion import RunDeletion, delete_run
 from .failures import Transaction, translated
 from .rows import (
@@ -90,32 +90,50 @@ class SqliteStore:
 
     async def put_workflow(
         self, definition: workflow_pb2.WorkflowDefinition, signature: str
-    ) -> None:
+    ) -> int:
+        now = time.time()
         async with self._transaction() as db:
-            await db.execute(
-                "INSERT INTO workflows VALUES (?, ?, ?, ?) ON CONFLICT (workflow_id) DO UPDATE "
-                "SET definition = excluded.definition, graph_signature = excluded.graph_signature,"
-                " updated_at = excluded.updated_at",
-                (definition.workflow_id, definition.SerializeToString(), signature, time.time()),
+            rows = await db.execute_fetchall(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM workflow_versions WHERE workflow_id = ?",
+                (definition.workflow_id,),
             )
+            version = int(next(iter(rows))[0])
+            data = definition.SerializeToString()
+            await db.execute(
+                "INSERT INTO workflow_versions VALUES (?, ?, ?, ?, ?)",
+                (definition.workflow_id, version, data, signature, now),
+            )
+            await db.execute(
+                "INSERT INTO workflows (workflow_id, definition, graph_signature, updated_at,"
+                " version) VALUES (?, ?, ?, ?, ?) ON CONFLICT (workflow_id) DO UPDATE"
+                " SET definition = excluded.definition, graph_signature = excluded.graph_signature,"
+                " updated_at = excluded.updated_at, version = excluded.version",
+                (definition.workflow_id, data, signature, now, version),
+            )
+        return version
 
-    async def get_workflow(
-        self, workflow_id: str
-    ) -> tuple[workflow_pb2.WorkflowDefinition, str] | None:
-        row = await self._one(
-            "SELECT definition, graph_signature FROM workflows WHERE workflow_id = ?",
-            (workflow_id,),
-        )
+    async def get_workflow(self, workflow_id: str, version: int = 0) -> StoredWorkflow | None:
+        if version:
+            row = await self._one(
+                "SELECT definition, graph_signature, version FROM workflow_versions"
+                " WHERE workflow_id = ? AND version = ?",
+                (workflow_id, version),
+            )
+        else:
+            row = await self._one(
+                "SELECT definition, graph_signature, version FROM workflows WHERE workflow_id = ?",
+                (workflow_id,),
+            )
         if row is None:
             return None
-        return workflow_pb2.WorkflowDefinition.FromString(row[0]), row[1]
+        return StoredWorkflow(workflow_pb2.WorkflowDefinition.FromString(row[0]), row[1], row[2])
 
     async def list_workflows(
         self, page_size: int, page_token: str
     ) -> tuple[list[runner_pb2.WorkflowSummary], str]:
         # rowid: registration order; re-registering (an UPSERT) keeps it.
         rows = await self._all(
-            "SELECT definition, graph_signature, updated_at, rowid FROM workflows"
+            "SELECT definition, graph_signature, updated_at, version, rowid FROM workflows"
             " WHERE rowid > ? ORDER BY rowid LIMIT ?",
             (decode_token(page_token), page_size + 1),
         )
@@ -136,8 +154,8 @@ class SqliteStore:
             await db.execute(
                 "INSERT INTO runs (run_id, workflow_id, status, superstep, latest_checkpoint_id,"
                 " parent_checkpoint_id, parent_run_id, error, last_sequence, graph_signature,"
-                " input_hash, created_at, updated_at, checkpoint_policy)"
-                " VALUES (?,?,?,?,?,?,?,NULL,?,?,?,?,?,?)",
+                " input_hash, created_at, updated_at, checkpoint_policy, workflow_version)"
+                " VALUES (?,?,?,?,?,?,?,NULL,?,?,?,?,?,?,?)",
                 (
                     run.run_id,
                     run.workflow_id,
@@ -154,6 +172,7 @@ class SqliteStore:
                     run.checkpoint_policy.SerializeToString()
                     if run.HasField("checkpoint_policy")
                     else None,
+                    run.workflow_version or 1,
                 ),
             )
             await self._insert_checkpoint(db, run.run_id, checkpoint, now)
@@ -181,6 +200,7 @@ class SqliteStore:
             rows = await db.execute_fetchall(
                 "UPDATE runs SET status = ?, superstep = ?, error = ?, updated_at = ?,"
                 " latest_checkpoint_id = COALESCE(?, latest_checkpoint_id),"
+                " workflow_version = COALESCE(NULLIF(?, 0), workflow_version),"
                 " last_sequence = last_sequence + ? WHERE run_id = ? RETURNING last_sequence",
                 (
                     update.status,
@@ -188,6 +208,7 @@ class SqliteStore:
                     update.error.SerializeToString() if update.error else None,
                     now,
                     checkpoint.checkpoint_id if checkpoint else None,
+                    update.workflow_version,
                     len(events),
                     run_id,
                 ),
