@@ -100,7 +100,8 @@ async def test_a_crash_looping_workflow_stored_by_an_older_runner_is_failed_once
             (blob,) = db.execute("SELECT definition FROM workflows").fetchone()
             definition = workflow_pb2.WorkflowDefinition.FromString(blob)
             definition.edges[0].direct.condition = terms(15_000)
-            db.execute("UPDATE workflows SET definition = ?", (definition.SerializeToString(),))
+            for table in ("workflows", "workflow_versions"):
+                db.execute(f"UPDATE {table} SET definition = ?", (definition.SerializeToString(),))
 
         await cluster.start_runner()
         client = cluster.client()
