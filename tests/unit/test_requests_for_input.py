@@ -29,7 +29,9 @@ async def test_an_answer_reaches_the_response_handler_with_its_request() -> None
     assert [payloads.json_value(o) for o in result.outputs] == [42]
 
 
-async def test_answers_under_a_changed_graph_are_refused(harness: InProcessRunner) -> None:
+async def test_answers_after_a_registration_of_another_graph_go_on_with_the_runs_own(
+    harness: InProcessRunner,
+) -> None:
     harness.host("svc", {"asker": Asker})
     await harness.runner.register_workflow(asking())
     run = await harness.runner.start_run("ask", payloads.encode(1))
@@ -37,7 +39,12 @@ async def test_answers_under_a_changed_graph_are_refused(harness: InProcessRunne
         if any(e.status == E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS for e in batch):
             break
     (request,) = await harness.runner.pending_requests(run.run_id)
-    await harness.runner.register_workflow(asking(extra=True))
+    _, version = await harness.runner.register_workflow(asking(extra=True))
 
-    with pytest.raises(FailedPrecondition, match="another graph"):
-        await harness.runner.send_responses(run.run_id, {request.request_id: payloads.encode(1)})
+    with pytest.raises(FailedPrecondition, match="only endpoints may change"):
+        await harness.runner.move_runs("ask", version, [run.run_id], False)
+    answered = await harness.runner.send_responses(
+        run.run_id, {request.request_id: payloads.encode(1)}
+    )
+
+    assert (version, answered.workflow_version, run.workflow_version) == (2, 1, 1)

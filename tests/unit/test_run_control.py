@@ -44,19 +44,25 @@ async def test_cancel_stops_an_in_flight_run_and_its_checkpoint_stays_resumable(
     assert rest[-1].status == E.RUN_STATUS_COMPLETED
 
 
-async def test_resuming_under_a_changed_graph_is_refused(harness: InProcessRunner) -> None:
+async def test_a_resume_after_a_registration_of_another_graph_keeps_the_runs_own(
+    harness: InProcessRunner,
+) -> None:
     harness.host("svc", {"stepper": Stepper})
     await harness.runner.register_workflow(loop().build())
     run = await harness.runner.start_run("w", payloads.encode(0))
     await Stepper.entered.wait()
     cancelled = await harness.runner.cancel_run(run.run_id)
     changed = loop().add_executor("extra", "svc", type="stepper").add_edge("s", "extra")
-    await harness.runner.register_workflow(changed.build())
+    _, version = await harness.runner.register_workflow(changed.build())
 
     with pytest.raises(FailedPrecondition) as refused:
-        await harness.runner.resume(cancelled.latest_checkpoint_id)
+        await harness.runner.move_runs("w", version, [run.run_id], False)
+    resumed = await harness.runner.resume(cancelled.latest_checkpoint_id)
 
-    assert "taken with another graph" in str(refused.value)
+    assert "only endpoints may change" in str(refused.value)
+    assert (version, resumed.workflow_version) == (2, 1)
+    assert resumed.graph_signature == run.graph_signature
+    await harness.runner.cancel_run(run.run_id)
 
 
 async def test_fork_from_an_older_checkpoint_leaves_the_original_alone(

@@ -46,6 +46,7 @@ PUBLIC = {
     "SqliteStore",
     "StateRef",
     "Store",
+    "StoredWorkflow",
 }
 
 
