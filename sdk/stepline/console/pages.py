@@ -85,26 +85,30 @@ RUN_BODY = """<h1>Run <code id="run-id"></code> <span id="run-status"></span></h
 <div class="actions">
 <button id="cancel" type="button">Cancel</button>
 <button id="resume" type="button">Resume from latest checkpoint</button>
-<button id="fork" type="button">Fork from selected checkpoint</button>
+<button id="fork" type="button">Fork from picked checkpoint</button>
 <span id="action-result" role="status"></span>
 </div>
 <div class="columns">
+<div>
 <section><h2>Graph <small id="graph-step"></small></h2><ul id="graph" class="graph"></ul>
 <ul id="edges" class="edges"></ul></section>
-<section><h2>Open requests</h2><div id="requests"><p>None.</p></div></section>
-</div>
 <section><h2>Supersteps</h2>
 <table id="timeline"><thead><tr><th>Step</th><th>Executors (duration)</th><th>Checkpoint</th>
 </tr></thead><tbody></tbody></table></section>
 <section><h2>Checkpoints</h2>
-<p>Pick two to compare, or one to fork from.</p>
 <table id="checkpoints"><thead><tr><th>Pick</th><th>Checkpoint</th><th>Step</th><th>Created</th>
 <th></th></tr></thead><tbody></tbody></table>
-<button id="diff" type="button">Diff the two picked</button>
+<p><button id="diff" type="button">Diff the two picked</button>
+<small>Pick two to compare, or one to fork from.</small></p>
 <pre id="checkpoint-view" tabindex="0"></pre></section>
+</div>
+<div>
+<section><h2>Open requests</h2><div id="requests"><p>None.</p></div></section>
 <section><h2>Events</h2>
 <label>Kind <select id="filter-kind"><option value="">all</option></select></label>
-<ol id="events" class="events"></ol></section>"""
+<ol id="events" class="events"></ol></section>
+</div>
+</div>"""
 
 WORKFLOWS_BODY = """<h1>Workflows</h1><div id="workflows"><p>Loading…</p></div>"""
 

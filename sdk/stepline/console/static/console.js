@@ -265,7 +265,7 @@ function runPage(runId) {
               ),
             ),
           ),
-          el("td", {}, step.checkpoint || "-"),
+          el("td", { title: step.checkpoint }, step.checkpoint ? step.checkpoint.slice(0, 12) : "-"),
         ),
       ),
     );
@@ -382,7 +382,7 @@ function runPage(runId) {
           ),
           el("td", {}, el("code", {}, c.checkpoint_id)),
           el("td", {}, c.superstep || 0),
-          el("td", {}, timeText(c.created_at)),
+          el("td", { title: timeText(c.created_at) }, timeText(c.created_at).slice(11)),
           el(
             "td",
             {},
