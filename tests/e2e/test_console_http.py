@@ -160,3 +160,23 @@ async def test_beyond_loopback_the_console_needs_its_login_token(
             logged = await http.post("/login", data={"token": "s3cret-token"})
             assert logged.status_code == 303
             assert (await http.get("/")).status_code == 200
+
+
+async def test_cross_site_requests_are_refused(
+    http: httpx.AsyncClient, client: RunnerClient
+) -> None:
+    run_id = await waiting_run(client)
+    # A form or text/plain post is what another site's page can send unasked.
+    (request,) = await client.list_pending_requests(run_id)
+    body = json.dumps({"request_id": request.request_id, "response": '{"approved": true}'})
+    as_text = await http.post(
+        f"/api/runs/{run_id}/responses", content=body, headers={"content-type": "text/plain"}
+    )
+    assert as_text.status_code == 400
+    assert "application/json" in as_text.json()["error"]
+    cancel = await http.post(f"/api/runs/{run_id}/cancel")
+    assert cancel.status_code == 400
+    assert len(await client.list_pending_requests(run_id)) == 1
+    # A name that resolves to loopback but is not loopback's (DNS rebinding).
+    rebound = await http.get("/api/runs", headers={"host": "attacker.example:7080"})
+    assert rebound.status_code == 400

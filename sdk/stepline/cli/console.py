@@ -36,6 +36,7 @@ def console(
         import uvicorn
 
         from stepline.console import create_app
+        from stepline.console.app import LOOPBACK_NAMES
         from stepline.console.auth import is_loopback, new_token
     except ImportError as exc:
         usage_error(f"the console needs its extra: pip install 'stepline[console]' ({exc})")
@@ -44,7 +45,8 @@ def console(
     if not token and not is_loopback(host):
         token = new_token()
         error_console().print(f"console login token: {token}", markup=False, highlight=False)
-    app = create_app(conn.client, login_token=token)
+    hosts = LOOPBACK_NAMES if is_loopback(host) else ("*",)
+    app = create_app(conn.client, login_token=token, allowed_hosts=hosts)
     listening = _bind(host, port)
     bound = listening.getsockname()[1]
     # The socket listens already: a client that reads this line can connect.

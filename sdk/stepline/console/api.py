@@ -107,6 +107,10 @@ async def requests(request: Request) -> Response:
 
 
 async def _json_body(request: Request) -> Any:
+    # Only JSON: another site's page can post a form or text/plain to a console
+    # on loopback, but not application/json without a preflight we never allow.
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise ValueError("send Content-Type: application/json")
     body = await request.body()
     if len(body) > MAX_ANSWER_BYTES:
         raise ValueError(f"the body is over {MAX_ANSWER_BYTES} bytes")
@@ -153,6 +157,10 @@ async def answer(request: Request) -> Response:
 
 async def cancel(request: Request) -> Response:
     run_id = request.path_params["run_id"]
+    try:
+        await _json_body(request)  # no body needed, but a JSON post: not another site's
+    except ValueError as exc:
+        return json_error(400, str(exc))
     updated = await link(request).call(lambda c: c.cancel_run(run_id))
     return JSONResponse({"run": message_json(updated)})
 

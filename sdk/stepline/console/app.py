@@ -4,12 +4,13 @@ files), the runner's errors as HTTP statuses, and the login when asked for."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import grpc
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
@@ -105,9 +106,19 @@ ROUTES = [
 ]
 
 
-def create_app(connect: Callable[[], RunnerClient], *, login_token: str = "") -> Starlette:
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def create_app(
+    connect: Callable[[], RunnerClient],
+    *,
+    login_token: str = "",
+    allowed_hosts: Sequence[str] = ("*",),
+) -> Starlette:
     """The console, talking to the runner through the client `connect()` makes
-    (once, closed on shutdown); with `login_token` every request needs it."""
+    (once, closed on shutdown); with `login_token` every request needs it.
+    Requests naming another host than `allowed_hosts` are refused (a console
+    on loopback passes LOOPBACK_NAMES: no DNS rebinding onto it)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -115,7 +126,9 @@ def create_app(connect: Callable[[], RunnerClient], *, login_token: str = "") ->
             app.state.link = RunnerLink(client)
             yield
 
-    middleware = [Middleware(LoginRequired, token=login_token)] if login_token else []
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))]
+    if login_token:
+        middleware.append(Middleware(LoginRequired, token=login_token))
     return Starlette(
         routes=ROUTES,
         middleware=middleware,
