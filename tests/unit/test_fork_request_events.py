@@ -4,9 +4,10 @@ the source run's log is unchanged."""
 
 from __future__ import annotations
 
-from stepline import WorkflowBuilder, payloads
+from stepline import payloads
 from stepline.executor import Executor, WorkflowContext, handler, response_handler
 from stepline.v1 import events_pb2 as E
+from tests.unit.asker import asking
 from tests.unit.conftest import Harness, of_kind
 
 WAITING = E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS
@@ -45,12 +46,7 @@ def asked(events: list[E.Event]) -> list[tuple[str, str]]:
 
 async def test_a_fork_logs_the_requests_open_at_its_checkpoint_once(harness: Harness) -> None:
     harness.host("svc", {"asker": Asker})
-    await harness.runner.register_workflow(
-        WorkflowBuilder("ask")
-        .add_executor("a", "svc", type="asker")
-        .set_start_executor("a")
-        .build()
-    )
+    await harness.runner.register_workflow(asking())  # "a", type asker, at "svc"
     await harness.runner.start_run("ask", payloads.encode(7), "source")
     source_events = await until_waiting(harness, "source")
     source = await harness.get_run("source")

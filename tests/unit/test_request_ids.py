@@ -4,9 +4,10 @@ within the run, so an id still open cannot be asked again."""
 
 from __future__ import annotations
 
-from stepline import WorkflowBuilder, payloads
+from stepline import payloads
 from stepline.executor import Executor, WorkflowContext, handler, response_handler
 from stepline.v1 import events_pb2
+from tests.unit.asker import asking
 from tests.unit.conftest import Harness, of_kind
 
 WAITING = events_pb2.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS
@@ -24,12 +25,7 @@ class Asker(Executor):
 
 async def asked(harness: Harness, ids: str) -> list[events_pb2.Event]:
     harness.host("svc", {"asker": Asker})
-    await harness.runner.register_workflow(
-        WorkflowBuilder("ask")
-        .add_executor("a", "svc", type="asker")
-        .set_start_executor("a")
-        .build()
-    )
+    await harness.runner.register_workflow(asking())  # "a", type asker, at "svc"
     await harness.runner.start_run("ask", payloads.encode(ids), "r1")
     seen: list[events_pb2.Event] = []
     async for batch in harness.runner.watch("r1"):
