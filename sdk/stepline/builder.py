@@ -22,9 +22,17 @@ class WorkflowBuilder:
     )
     """
 
-    def __init__(self, workflow_id: str, *, max_supersteps: int = 0) -> None:
+    def __init__(
+        self, workflow_id: str, *, max_supersteps: int = 0, drop_undeliverable: bool = False
+    ) -> None:
+        """`drop_undeliverable`: a message no edge delivers is dropped with a
+        WARNING event instead of failing the run (`UndeliverableMessage`)."""
         self._definition = workflow_pb2.WorkflowDefinition(
-            workflow_id=workflow_id, max_supersteps=max_supersteps
+            workflow_id=workflow_id,
+            max_supersteps=max_supersteps,
+            undeliverable=workflow_pb2.WorkflowDefinition.DROP_WITH_WARNING
+            if drop_undeliverable
+            else workflow_pb2.WorkflowDefinition.UNDELIVERABLE_UNSPECIFIED,
         )
 
     def add_executor(

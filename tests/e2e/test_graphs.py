@@ -23,9 +23,13 @@ class Graphs:
         self.client = client
         self.first, self.second = first, second
 
-    def builder(self, workflow_id: str, nodes: dict[str, str]) -> WorkflowBuilder:
-        """Nodes alternate between the two services."""
-        builder = WorkflowBuilder(workflow_id)
+    def builder(
+        self, workflow_id: str, nodes: dict[str, str], *, drop: bool = False
+    ) -> WorkflowBuilder:
+        """Nodes alternate between the two services; `drop`: undeliverable
+        messages are dropped with a warning (test_undeliverable_messages:
+        failing the run, the default)."""
+        builder = WorkflowBuilder(workflow_id, drop_undeliverable=drop)
         for i, (node, kind) in enumerate(nodes.items()):
             builder.add_executor(node, (self.first, self.second)[i % 2], type=kind)
         return builder
@@ -114,7 +118,9 @@ async def test_loop_leaves_through_a_switch_case(graphs: Graphs) -> None:
 
 async def test_explicit_target_must_be_connected(graphs: Graphs) -> None:
     await graphs.client.register_workflow(
-        graphs.builder("explicit", {"src": "source", "s1": "leaf", "s2": "leaf", "s3": "leaf"})
+        graphs.builder(
+            "explicit", {"src": "source", "s1": "leaf", "s2": "leaf", "s3": "leaf"}, drop=True
+        )
         .add_fan_out("src", ["s1", "s2"])
         .set_start_executor("src")
         .build()
@@ -128,7 +134,7 @@ async def test_explicit_target_must_be_connected(graphs: Graphs) -> None:
 
 async def test_a_message_its_target_cannot_take_is_not_delivered(graphs: Graphs) -> None:
     await graphs.client.register_workflow(
-        graphs.builder("types", {"src": "source", "results": "result-leaf"})
+        graphs.builder("types", {"src": "source", "results": "result-leaf"}, drop=True)
         .add_edge("src", "results")
         .set_start_executor("src")
         .build()
@@ -137,4 +143,4 @@ async def test_a_message_its_target_cannot_take_is_not_delivered(graphs: Graphs)
     result = await graphs.client.run("types", Job(7, "plain"))
     assert result.outputs == []
     (warning,) = [e for e in result.events if e.kind == E.EVENT_KIND_WARNING]
-    assert "'Job'" in warning.message and "not delivered" in warning.message
+    assert "'Job'" in warning.message and "not accepted by any target" in warning.message

@@ -82,7 +82,9 @@ async def test_a_direct_edge_condition_sees_the_json_message_and_its_type(
         evaluator, g, sent("a", 2), sent("a", 1), sent("a", 0, type_name="special")
     )
     assert delivered(result) == [("a", "b", b"2"), ("a", "c", b"0")]
-    assert result.warnings == [("a", "message of type 'int' matched no edge")]
+    assert [(u.source_id, u.type_name, u.cause) for u in result.undeliverable] == [
+        ("a", "int", "no edge")
+    ]
 
 
 async def test_a_condition_that_fails_on_a_message_fails_routing(
@@ -156,7 +158,8 @@ async def test_an_explicit_target_needs_an_edge_and_picks_among_its_targets(
     g = graph(W.Edge(fan_out=W.FanOutEdge(source_id="a", target_ids=["b", "c"])))
     result = await routed(evaluator, g, sent("a", 1, target="c"), sent("a", 2, target="d"))
     assert delivered(result) == [("a", "c", b"1")]
-    assert result.warnings == [("a", "message to 'd' dropped: no edge connects 'a' to it")]
+    (undeliverable,) = result.undeliverable
+    assert undeliverable.detail == "no edge connects 'a' to its explicit target 'd'"
 
 
 async def test_an_explicit_target_of_a_fan_in_is_buffered(evaluator: ConditionEvaluator) -> None:

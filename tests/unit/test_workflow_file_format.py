@@ -74,7 +74,7 @@ def test_the_builder_writes_the_file() -> None:
 def every_field() -> workflow_pb2.WorkflowDefinition:
     """A definition with every field of every message set to something not default."""
     definition = (
-        WorkflowBuilder("all", max_supersteps=9)
+        WorkflowBuilder("all", max_supersteps=9, drop_undeliverable=True)
         .add_executor("a", "h:1", type="ta", execute_timeout=timedelta(milliseconds=1500))
         .add_executor("b", "h:2")
         .add_executor("c", "h:3")

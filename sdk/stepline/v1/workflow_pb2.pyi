@@ -11,7 +11,15 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkflowDefinition(_message.Message):
-    __slots__ = ("workflow_id", "executors", "edges", "start_executor_id", "max_supersteps", "checkpoint_policy", "retention")
+    __slots__ = ("workflow_id", "executors", "edges", "start_executor_id", "max_supersteps", "checkpoint_policy", "retention", "undeliverable")
+    class Undeliverable(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        UNDELIVERABLE_UNSPECIFIED: _ClassVar[WorkflowDefinition.Undeliverable]
+        FAIL: _ClassVar[WorkflowDefinition.Undeliverable]
+        DROP_WITH_WARNING: _ClassVar[WorkflowDefinition.Undeliverable]
+    UNDELIVERABLE_UNSPECIFIED: WorkflowDefinition.Undeliverable
+    FAIL: WorkflowDefinition.Undeliverable
+    DROP_WITH_WARNING: WorkflowDefinition.Undeliverable
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     EXECUTORS_FIELD_NUMBER: _ClassVar[int]
     EDGES_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +27,7 @@ class WorkflowDefinition(_message.Message):
     MAX_SUPERSTEPS_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_POLICY_FIELD_NUMBER: _ClassVar[int]
     RETENTION_FIELD_NUMBER: _ClassVar[int]
+    UNDELIVERABLE_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     executors: _containers.RepeatedCompositeFieldContainer[ExecutorNode]
     edges: _containers.RepeatedCompositeFieldContainer[Edge]
@@ -26,7 +35,8 @@ class WorkflowDefinition(_message.Message):
     max_supersteps: int
     checkpoint_policy: CheckpointPolicy
     retention: RetentionPolicy
-    def __init__(self, workflow_id: _Optional[str] = ..., executors: _Optional[_Iterable[_Union[ExecutorNode, _Mapping]]] = ..., edges: _Optional[_Iterable[_Union[Edge, _Mapping]]] = ..., start_executor_id: _Optional[str] = ..., max_supersteps: _Optional[int] = ..., checkpoint_policy: _Optional[_Union[CheckpointPolicy, _Mapping]] = ..., retention: _Optional[_Union[RetentionPolicy, _Mapping]] = ...) -> None: ...
+    undeliverable: WorkflowDefinition.Undeliverable
+    def __init__(self, workflow_id: _Optional[str] = ..., executors: _Optional[_Iterable[_Union[ExecutorNode, _Mapping]]] = ..., edges: _Optional[_Iterable[_Union[Edge, _Mapping]]] = ..., start_executor_id: _Optional[str] = ..., max_supersteps: _Optional[int] = ..., checkpoint_policy: _Optional[_Union[CheckpointPolicy, _Mapping]] = ..., retention: _Optional[_Union[RetentionPolicy, _Mapping]] = ..., undeliverable: _Optional[_Union[WorkflowDefinition.Undeliverable, str]] = ...) -> None: ...
 
 class ExecutorNode(_message.Message):
     __slots__ = ("id", "endpoint", "type", "execute_timeout")

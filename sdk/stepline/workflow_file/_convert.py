@@ -25,6 +25,7 @@ TOP_LEVEL = (
     "max_supersteps",
     "checkpoint_policy",
     "retention",
+    "undeliverable",
     "executors",
     "edges",
 )

@@ -10,7 +10,8 @@ Frames both ways are a 4-byte big-endian length and a body. Requests
 (runner -> worker, pickled, trusted): ("check", [source, ...]) answers one
 frame, a JSON list of error texts ("" when the expression compiles);
 ("eval", messages, queries) answers one JSON frame per query, in order: its
-verdict, {"value": ...} or {"error": "..."}. Answers are JSON so that a
+verdict, {"value": ...}, {"not_boolean": "<repr>"} for a condition whose
+value is not a boolean, or {"error": "..."}. Answers are JSON so that a
 worker misled by an expression can send back nothing but data.
 """
 
@@ -20,6 +21,7 @@ import contextlib
 import ctypes
 import json
 import pickle
+import re
 import resource
 import signal
 import struct
@@ -31,7 +33,11 @@ MEMORY_CAP = 4 * 1024**3  # address space: a runaway expression dies here, not t
 CACHE_SIZE = 1024
 ERROR_CHARS = 1000
 
-Verdict = dict[str, Any]  # {"value": bool | list[str]} or {"error": str}
+VARIABLES = frozenset({"message", "type_name"})
+BINDING = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+
+# {"value": bool | list[str]}, {"not_boolean": repr} (a condition) or {"error": str}
+Verdict = dict[str, Any]
 
 
 def main() -> None:
@@ -58,12 +64,28 @@ def main() -> None:
 
 
 def compile_error(source: str, programs: dict[str, Any]) -> str:
-    """Why `source` does not compile, or "" (it is then in `programs`)."""
+    """Why `source` does not compile or names an identifier that no
+    evaluation defines, or "" (it is then in `programs`)."""
     try:
-        _program(source, programs)
+        program = _program(source, programs)
     except Exception as exc:
         return str(exc)[:ERROR_CHARS] or type(exc).__name__
+    unknown = sorted(set(program.variables()) - VARIABLES - bound_names(source))
+    if unknown:
+        programs.pop(source, None)
+        names = ", ".join(repr(n) for n in unknown[:5])
+        return (
+            f"undefined identifier {names} (an expression sees only `message` and "
+            "`type_name`; quote a string literal)"
+        )[:ERROR_CHARS]
     return ""
+
+
+def bound_names(source: str) -> set[str]:
+    """The names the macros bind (`list.exists(x, ...)`): the library lists
+    them among the variables. A match inside a string
+    literal only makes the check more lenient."""
+    return set(BINDING.findall(source))
 
 
 def _program(source: str, programs: dict[str, Any]) -> Any:
@@ -86,7 +108,9 @@ def _verdict(source: str, kind: str, context: dict[str, Any], programs: dict[str
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             return {"error": f"selection returned {value!r:.200}, not a list of executor ids"}
         return {"value": value}
-    return {"value": value is True}
+    if not isinstance(value, bool):
+        return {"not_boolean": f"{value!r:.200}"}
+    return {"value": value}
 
 
 def _decode(data: bytes, content_type: str) -> Any:

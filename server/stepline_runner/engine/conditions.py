@@ -99,6 +99,13 @@ def _not_cel(expression: Expression, error: str) -> InvalidWorkflow:
     )
 
 
+@dataclass(frozen=True)
+class NotBoolean:
+    """What a condition returned that is not a boolean (`shown`: its repr)."""
+
+    shown: str
+
+
 class Verdicts:
     """What each expression said about each message of one superstep."""
 
@@ -111,7 +118,8 @@ class Verdicts:
 
     def of(self, index: int, expression: Expression) -> Any:
         """The expression's value on message `index`: True/False for a
-        condition, a list of ids for a selection. Raises `ConditionError`."""
+        condition (`NotBoolean` when it returned something else), a list of
+        ids for a selection. Raises `ConditionError`."""
         verdict = self._verdicts[index, expression.where]
         if "error" in verdict:
             type_name = self._sent[index].payload.type_name
@@ -119,6 +127,8 @@ class Verdicts:
                 f"{expression.where}: evaluating on a {type_name!r} message failed: "
                 f"{verdict['error']}"
             )
+        if "not_boolean" in verdict:
+            return NotBoolean(str(verdict["not_boolean"]))
         return verdict["value"]
 
 

@@ -17,7 +17,7 @@ from .conditions import ConditionEvaluator
 from .observe import ROLLBACK_RUNNER_RESTARTED
 from .ports import ExecutorCallError, ExecutorPort
 from .recovery import ExecutorLost, RetryPolicy, restore_with_retries
-from .routing import ConditionError, queries, route
+from .routing import ConditionError, UndeliverableError, queries, route, settle
 from .runlog import RunLog
 from .state import RunState
 from .superstep import (
@@ -190,6 +190,7 @@ class RunDriver:
             sent = collected.sent
             verdicts = await self.conditions.verdicts(queries(state.graph, sent), sent)
             routed = route(state.graph, sent, state.fan_in, self.accepts, verdicts)
+            warnings = settle(state.graph, routed)
         except CollectError as exc:
             await self._fail(exc.error, events, step)
             return False
@@ -197,7 +198,10 @@ class RunDriver:
             error = payload_pb2.ErrorInfo(type="RoutingError", message=str(exc))
             await self._fail(error, events, step)
             return False
-        events += collected.events + warning_events(step, routed.warnings)
+        except UndeliverableError as exc:
+            await self._fail(exc.undeliverable.error(), events, step)
+            return False
+        events += collected.events + warning_events(step, warnings)
         state.advance(
             step, routed.deliveries, routed.fan_in, collected.shared_state, collected.requests
         )

@@ -1,21 +1,63 @@
-"""Routing: which messages each executor receives in the next superstep."""
+"""Routing: which messages each executor receives in the next superstep.
+
+A message no edge delivers is `Undeliverable`, for one of three causes: no
+edge (none from its source, none to its explicit target, or no edge's
+condition held), no target takes its payload type, or a condition returned a
+non-boolean. `route` reports them; `settle` fails the run with the first one
+(`UndeliverableError`) unless the workflow drops them with a warning.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
-from stepline.v1 import payload_pb2
+from stepline.v1 import payload_pb2, workflow_pb2
 
-from .conditions import ConditionError, Expression, Verdicts
+from .conditions import ConditionError, Expression, NotBoolean, Verdicts
 from .edges import CompiledEdge, EdgeKind
 from .graph import Graph
 from .inputs import accepts_type, type_list
 
 BATCH_TYPE = "stepline.v1.MessageBatch"
 PROTOBUF = "application/x-protobuf"
+NO_EDGE = "no edge"
+NOT_ACCEPTED = "not accepted by any target"
+NOT_BOOLEAN = "condition not boolean"
+DROP = workflow_pb2.WorkflowDefinition.DROP_WITH_WARNING
+
+
+@dataclass(frozen=True)
+class Undeliverable:
+    """A message that could not be delivered: from whom, of what type, why."""
+
+    source_id: str
+    type_name: str
+    cause: str  # NO_EDGE, NOT_ACCEPTED or NOT_BOOLEAN
+    detail: str
+
+    @property
+    def text(self) -> str:
+        source = repr(self.source_id) if self.source_id else "a fan-in"
+        return (
+            f"message of type {self.type_name!r} from {source} is undeliverable "
+            f"({self.cause}): {self.detail}"
+        )
+
+    def error(self) -> payload_pb2.ErrorInfo:
+        """The run's error when the workflow does not drop it."""
+        return payload_pb2.ErrorInfo(
+            type="UndeliverableMessage", message=self.text, executor_id=self.source_id
+        )
+
+
+class UndeliverableError(Exception):
+    """The run fails: a message was undeliverable and the workflow is strict."""
+
+    def __init__(self, undeliverable: Undeliverable) -> None:
+        super().__init__(undeliverable.text)
+        self.undeliverable = undeliverable
 
 
 @dataclass
@@ -23,9 +65,19 @@ class RoutingResult:
     deliveries: list[payload_pb2.Message] = field(default_factory=list)
     fan_in: dict[int, list[payload_pb2.Message]] = field(default_factory=dict)
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (executor id, text)
+    undeliverable: list[Undeliverable] = field(default_factory=list)
 
 
-__all__ = ["BATCH_TYPE", "ConditionError", "RoutingResult", "queries", "route"]
+__all__ = [
+    "BATCH_TYPE",
+    "ConditionError",
+    "RoutingResult",
+    "Undeliverable",
+    "UndeliverableError",
+    "queries",
+    "route",
+    "settle",
+]
 
 
 def queries(graph: Graph, sent: list[payload_pb2.Message]) -> list[tuple[int, Expression]]:
@@ -37,6 +89,18 @@ def queries(graph: Graph, sent: list[payload_pb2.Message]) -> list[tuple[int, Ex
         for edge in graph.edges_from(message.source_id)
         for expression in edge.expressions
     ]
+
+
+def settle(graph: Graph, result: RoutingResult) -> list[tuple[str, str]]:
+    """The warnings to log for `result`: with the undeliverable messages
+    among them when the workflow drops them, else raises `UndeliverableError`
+    for the first."""
+    if not result.undeliverable:
+        return result.warnings
+    if graph.definition.undeliverable != DROP:
+        raise UndeliverableError(result.undeliverable[0])
+    dropped = [(u.source_id, u.text) for u in result.undeliverable]
+    return result.warnings + dropped
 
 
 def route(
@@ -56,69 +120,118 @@ def route(
     failed on a message.
     """
     result = RoutingResult(fan_in={i: list(m) for i, m in fan_in.items()})
-
-    def deliver(target: str, message: payload_pb2.Message) -> None:
-        types = accepts.get(target, frozenset())
-        type_name = message.payload.type_name
-        if not accepts_type(types, type_name):
-            result.warnings.append(
-                (
-                    target,
-                    f"message of type {type_name!r} from {message.source_id!r} not delivered: "
-                    f"{target!r} takes {type_list(types)}",
-                )
-            )
-            return
-        result.deliveries.append(
-            payload_pb2.Message(
-                source_id=message.source_id, target_id=target, payload=message.payload
-            )
-        )
-
     for index, message in enumerate(sent):
-        source = message.source_id
-        explicit = message.target_id
-        if explicit and not graph.connected(source, explicit):
-            result.warnings.append(
-                (source, f"message to {explicit!r} dropped: no edge connects {source!r} to it")
-            )
-            continue
-        routed = False
-        for edge in graph.edges_from(source):
-            targets = _targets(edge, partial(verdicts.of, index))
-            if explicit:
-                targets = [t for t in targets if t == explicit] or (
-                    [explicit] if edge.kind is EdgeKind.FAN_IN and explicit in edge.targets else []
-                )
-            if not targets:
-                continue
-            routed = True
-            if edge.kind is EdgeKind.FAN_IN:
-                _buffer(edge, message, result.fan_in, deliver)
-            else:
-                for target in targets:
-                    deliver(target, message)
-        if not routed:
-            result.warnings.append(
-                (source, f"message of type {message.payload.type_name!r} matched no edge")
-            )
+        _route_one(graph, message, _Judge(verdicts, index, message, result), accepts, result)
     return result
 
 
-def _targets(edge: CompiledEdge, verdict: Callable[[Expression], Any]) -> list[str]:
+@dataclass
+class _Judge:
+    """The verdicts on one message; a non-boolean condition is reported and
+    taken as false."""
+
+    verdicts: Verdicts
+    index: int
+    message: payload_pb2.Message
+    result: RoutingResult
+
+    def holds(self, condition: Expression) -> bool:
+        value = self.verdicts.of(self.index, condition)
+        if isinstance(value, NotBoolean):
+            detail = f"{condition.where}: the condition returned {value.shown}, not a boolean"
+            self.result.undeliverable.append(_undeliverable(self.message, NOT_BOOLEAN, detail))
+            return False
+        return value is True
+
+    def chosen(self, selection: Expression) -> Any:
+        return self.verdicts.of(self.index, selection)
+
+
+def _undeliverable(message: payload_pb2.Message, cause: str, detail: str) -> Undeliverable:
+    return Undeliverable(message.source_id, message.payload.type_name, cause, detail)
+
+
+def _route_one(
+    graph: Graph,
+    message: payload_pb2.Message,
+    judge: _Judge,
+    accepts: Mapping[str, frozenset[str]],
+    result: RoutingResult,
+) -> None:
+    source, explicit = message.source_id, message.target_id
+    if explicit and not graph.connected(source, explicit):
+        detail = f"no edge connects {source!r} to its explicit target {explicit!r}"
+        result.undeliverable.append(_undeliverable(message, NO_EDGE, detail))
+        return
+    routed = delivered = False
+    refused: list[tuple[str, str]] = []
+    edges = list(graph.edges_from(source))
+    for edge in edges:
+        targets = _targets(edge, judge)
+        if explicit:
+            targets = [t for t in targets if t == explicit] or (
+                [explicit] if edge.kind is EdgeKind.FAN_IN and explicit in edge.targets else []
+            )
+        if not targets:
+            continue
+        routed = True
+        if edge.kind is EdgeKind.FAN_IN:
+            delivered = True  # the batch is checked when it is delivered
+            _buffer(edge, message, result, accepts)
+            continue
+        for target in targets:
+            why = _deliver(target, message, accepts, result)
+            delivered = delivered or not why
+            if why:
+                refused.append((target, why))
+    if not routed:
+        detail = (
+            f"no edge's condition held for it (edges from {source!r}: {len(edges)})"
+            if edges
+            else f"{source!r} has no outgoing edge"
+        )
+        result.undeliverable.append(_undeliverable(message, NO_EDGE, detail))
+    elif not delivered:
+        detail = "; ".join(why for _, why in refused)
+        result.undeliverable.append(_undeliverable(message, NOT_ACCEPTED, detail))
+    else:
+        type_name = message.payload.type_name
+        result.warnings += [
+            (t, f"message of type {type_name!r} from {source!r} not delivered: {why}")
+            for t, why in refused
+        ]
+
+
+def _deliver(
+    target: str,
+    message: payload_pb2.Message,
+    accepts: Mapping[str, frozenset[str]],
+    result: RoutingResult,
+) -> str:
+    """Deliver `message` to `target`; or why not ("" when delivered)."""
+    types = accepts.get(target, frozenset())
+    if not accepts_type(types, message.payload.type_name):
+        return f"{target!r} takes {type_list(types)}"
+    result.deliveries.append(
+        payload_pb2.Message(source_id=message.source_id, target_id=target, payload=message.payload)
+    )
+    return ""
+
+
+def _targets(edge: CompiledEdge, judge: _Judge) -> list[str]:
     if edge.kind is EdgeKind.FAN_IN:
         return list(edge.targets)
     if edge.kind is EdgeKind.DIRECT:
-        if edge.condition and verdict(edge.condition) is not True:
+        if edge.condition and not judge.holds(edge.condition):
             return []
         return list(edge.targets)
     if edge.kind is EdgeKind.FAN_OUT:
         if edge.selection is None:
             return list(edge.targets)
-        chosen = verdict(edge.selection)
+        chosen = judge.chosen(edge.selection)
         return [t for t in edge.targets if t in chosen]
     for condition, target in edge.cases:
-        if verdict(condition) is True:
+        if judge.holds(condition):
             return [target]
     return [edge.default_target]
 
@@ -126,20 +239,20 @@ def _targets(edge: CompiledEdge, verdict: Callable[[Expression], Any]) -> list[s
 def _buffer(
     edge: CompiledEdge,
     message: payload_pb2.Message,
-    fan_in: dict[int, list[payload_pb2.Message]],
-    deliver: Any,
+    result: RoutingResult,
+    accepts: Mapping[str, frozenset[str]],
 ) -> None:
-    buffered = fan_in.setdefault(edge.index, [])
+    buffered = result.fan_in.setdefault(edge.index, [])
     buffered.append(message)
     if {m.source_id for m in buffered} >= set(edge.sources):
         batch = payload_pb2.MessageBatch(messages=buffered)
-        del fan_in[edge.index]
-        deliver(
-            edge.targets[0],
-            payload_pb2.Message(
-                source_id="",
-                payload=payload_pb2.Payload(
-                    type_name=BATCH_TYPE, content_type=PROTOBUF, data=batch.SerializeToString()
-                ),
+        del result.fan_in[edge.index]
+        delivered = payload_pb2.Message(
+            source_id="",
+            payload=payload_pb2.Payload(
+                type_name=BATCH_TYPE, content_type=PROTOBUF, data=batch.SerializeToString()
             ),
         )
+        why = _deliver(edge.targets[0], delivered, accepts, result)
+        if why:
+            result.undeliverable.append(_undeliverable(delivered, NOT_ACCEPTED, why))
