@@ -7,13 +7,13 @@ import json
 import re
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, cast
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from stepline.v1 import events_pb2
 
+from ..limits import MAX_MESSAGE_BYTES
 from .context import usage_error
 
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -27,16 +27,33 @@ def json_argument(text: str, option: str) -> Any:
     if text.startswith("@"):
         path = text[1:]
         source = "standard input" if path == "-" else path
-        try:
-            text = sys.stdin.read() if path == "-" else Path(path).read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            usage_error(f"{option}: cannot read {source}: {getattr(exc, 'strerror', exc)}")
+        text = _read_bounded(path, source, option)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         usage_error(
             f"{option}: {source} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         )
+    except RecursionError:
+        usage_error(f"{option}: {source} nests its JSON too deeply")
+
+
+def _read_bounded(path: str, source: str, option: str) -> str:
+    """The text of the file (or stdin), refused past what one gRPC message can
+    carry: `@/dev/zero` must not fill the memory."""
+    try:
+        if path == "-":
+            text = sys.stdin.read(MAX_MESSAGE_BYTES + 1)
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.read(MAX_MESSAGE_BYTES + 1)
+    except (OSError, UnicodeDecodeError) as exc:
+        usage_error(f"{option}: cannot read {source}: {getattr(exc, 'strerror', exc)}")
+    if len(text) > MAX_MESSAGE_BYTES:
+        usage_error(
+            f"{option}: {source} is over {MAX_MESSAGE_BYTES} bytes, more than one call takes"
+        )
+    return text
 
 
 def run_status(name: str) -> events_pb2.RunStatus:
@@ -67,7 +84,10 @@ def moment(text: str, option: str, now: datetime | None = None) -> datetime:
     age = _AGE.match(text.strip())
     if age:
         now = now or datetime.now(UTC)
-        return now - timedelta(seconds=float(age.group(1)) * _UNITS[age.group(2)])
+        try:
+            return now - timedelta(seconds=float(age.group(1)) * _UNITS[age.group(2)])
+        except OverflowError:
+            usage_error(f"{option}: {text[:40]!r} reaches back before the year 1")
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:

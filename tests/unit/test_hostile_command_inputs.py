@@ -1,0 +1,50 @@
+"""Hostile values on the command line and in --limit are usage errors that say
+what is wrong, never a traceback or a runner that takes nonsense."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import typer
+
+from stepline.cli import inputs
+
+
+def refused(capsys: pytest.CaptureFixture[str], call: object, *args: object) -> str:
+    with pytest.raises(typer.Exit) as caught:
+        call(*args)  # type: ignore[operator]
+    assert caught.value.exit_code == 2
+    return capsys.readouterr().err
+
+
+def test_deeply_nested_json_input_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"a":' * 100_000 + "1" + "}" * 100_000)
+    assert "nests its JSON too deeply" in refused(
+        capsys, inputs.json_argument, f"@{deep}", "--input"
+    )
+    assert "too deeply" in refused(capsys, inputs.json_argument, "[" * 100_000, "--input")
+
+
+def test_an_input_file_is_read_only_up_to_what_a_call_can_carry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inputs, "MAX_MESSAGE_BYTES", 1000)
+    big = tmp_path / "big.json"
+    big.write_text("[" + "0," * 1000 + "0]")
+    assert "is over 1000 bytes" in refused(capsys, inputs.json_argument, f"@{big}", "--input")
+    small = tmp_path / "small.json"
+    small.write_text("[1, 2]")
+    assert inputs.json_argument(f"@{small}", "--input") == [1, 2]
+
+
+def test_an_age_reaching_before_the_year_one_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    message = refused(capsys, inputs.moment, "99999999d", "--since", now)
+    assert "--since: '99999999d' reaches back before the year 1" in message
