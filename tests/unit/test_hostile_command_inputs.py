@@ -10,6 +10,7 @@ import pytest
 import typer
 
 from stepline.cli import inputs
+from stepline_runner.engine.limits import Limits
 
 
 def refused(capsys: pytest.CaptureFixture[str], call: object, *args: object) -> str:
@@ -48,3 +49,8 @@ def test_an_age_reaching_before_the_year_one_is_a_usage_error(
     now = datetime(2026, 12, 1, tzinfo=UTC)
     message = refused(capsys, inputs.moment, "99999999d", "--since", now)
     assert "--since: '99999999d' reaches back before the year 1" in message
+
+
+def test_a_limit_of_nan_is_refused() -> None:
+    with pytest.raises(ValueError, match="must be positive, not nan"):
+        Limits.parse(["cel_budget=nan"])

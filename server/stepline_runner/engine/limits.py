@@ -53,7 +53,7 @@ class Limits:
 
     def check(self) -> None:
         for name, value in dataclasses.asdict(self).items():
-            if value <= 0:
+            if not value > 0:  # also refuses nan, which compares false to everything
                 raise ValueError(f"--limit {name}: must be positive, not {value}")
         for name, ceiling in CEILINGS.items():
             if getattr(self, name) > ceiling:
