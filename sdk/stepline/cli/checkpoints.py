@@ -38,10 +38,7 @@ def list_(
         return [checkpoint async for checkpoint in client.list_checkpoints(run_id)]
 
     checkpoints = call(ctx, every)
-    if as_json:
-        output.print_json(output.records(checkpoints))
-    else:
-        output.print_table(checkpoints, CHECKPOINT_COLUMNS)
+    output.print_records(checkpoints, CHECKPOINT_COLUMNS, as_json)
 
 
 @app.command("get")

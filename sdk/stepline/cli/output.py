@@ -70,6 +70,14 @@ def print_table(rows: Iterable[Any], columns: Sequence[Column]) -> None:
     console().print(table)
 
 
+def print_records(rows: Sequence[Message], columns: Sequence[Column], as_json: bool) -> None:
+    """A list command's answer: a table, or with --json a list of records."""
+    if as_json:
+        print_json(records(rows))
+    else:
+        print_table(rows, columns)
+
+
 def print_fields(fields: Iterable[tuple[str, str]]) -> None:
     """A record as `name  value` lines, the values aligned."""
     pairs = list(fields)

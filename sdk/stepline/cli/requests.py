@@ -34,10 +34,7 @@ def list_(
 ) -> None:
     """List a run's open requests: what each asks and the response type it wants."""
     requests: list[InputRequest] = call(ctx, lambda c: c.list_pending_requests(run_id))
-    if as_json:
-        output.print_json(output.records(requests))
-    else:
-        output.print_table(requests, REQUEST_COLUMNS)
+    output.print_records(requests, REQUEST_COLUMNS, as_json)
 
 
 @app.command("answer")

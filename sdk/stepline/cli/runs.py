@@ -156,10 +156,7 @@ def list_(
         return found
 
     found = call(ctx, runs)
-    if as_json:
-        output.print_json(output.records(found))
-    else:
-        output.print_table(found, RUN_COLUMNS)
+    output.print_records(found, RUN_COLUMNS, as_json)
 
 
 async def settle(client: RunnerClient, run_id: str, as_json: bool) -> Run:

@@ -142,10 +142,7 @@ def list_(ctx: typer.Context, as_json: JsonOption = False) -> None:
         return [summary async for summary in client.list_workflows()]
 
     found = call(ctx, workflows)
-    if as_json:
-        output.print_json(output.records(found))
-    else:
-        output.print_table(found, WORKFLOW_COLUMNS)
+    output.print_records(found, WORKFLOW_COLUMNS, as_json)
 
 
 @app.command("get")
