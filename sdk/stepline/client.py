@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import (
-    AsyncGenerator,
     AsyncIterator,
     Awaitable,
     Callable,
@@ -15,15 +14,17 @@ from collections.abc import (
 )
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from stepline import payloads
+from stepline._outcome import read_outcome
+from stepline._streams import all_events, run_events
 from stepline.errors import RunFailedError, UnavailableError, from_rpc_error
 from stepline.limits import GRPC_MESSAGE_OPTIONS
-from stepline.results import WAITING, OpenRequest, RunResult, types_by_name
+from stepline.results import OpenRequest, RunResult, types_by_name
 from stepline.telemetry import client_interceptors
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2, runner_pb2_grpc, workflow_pb2
 
@@ -270,24 +271,14 @@ class RunnerClient:
         itself for up to `reconnect_timeout` seconds and goes on after the last
         event it delivered: nothing is missed and nothing comes twice.
         """
-        kinds = list(kinds)
-        while True:
-            request = runner_pb2.WatchRunRequest(
-                run_id=run_id, after_sequence=after, kinds=kinds, follow_after_end=follow_after_end
-            )
-            stream = self._stub.WatchRun(request, metadata=self._metadata)
-            try:
-                async for response in stream:
-                    for event in response.events:
-                        after = event.sequence
-                        yield event
-                return
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() != grpc.StatusCode.UNAVAILABLE:
-                    raise from_rpc_error(exc) from exc
-                await self._reconnect(exc, reconnect_timeout)
-            finally:
-                stream.cancel()
+        request = runner_pb2.WatchRunRequest(
+            run_id=run_id, after_sequence=after, kinds=kinds, follow_after_end=follow_after_end
+        )
+        # aclosing: a caller that stops early cancels the stream at once.
+        events = run_events(self._channel, self._stub, self._metadata, request, reconnect_timeout)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event
 
     async def watch_all(
         self, *, workflow_id: str = "", kinds: Iterable[events_pb2.EventKind] = ()
@@ -297,24 +288,10 @@ class RunnerClient:
         Raises `SteplineError` with RESOURCE_EXHAUSTED if the caller reads so
         slowly that the runner's buffer for it overflows.
         """
-        request = runner_pb2.WatchRunsRequest(workflow_id=workflow_id, kinds=kinds)
-        stream = self._stub.WatchRuns(request, metadata=self._metadata)
-        try:
-            async for response in stream:
-                for event in response.events:
-                    yield event
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from exc
-        finally:
-            stream.cancel()
-
-    async def _reconnect(self, error: grpc.aio.AioRpcError, timeout: float) -> None:
-        """Wait (on the channel, not a clock) until the runner answers again."""
-        try:
-            async with asyncio.timeout(timeout):
-                await self._channel.channel_ready()
-        except TimeoutError:
-            raise from_rpc_error(error) from error
+        events = all_events(self._stub, self._metadata, workflow_id, kinds)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event
 
     async def wait(
         self,
@@ -337,7 +314,7 @@ class RunnerClient:
         """
         try:
             async with asyncio.timeout(timeout):
-                result = await self._wait(run_id, output_type, after)
+                result = await read_outcome(self, run_id, output_type, after)
         except TimeoutError:
             status = RunStatus.Name((await self.get_run(run_id)).status)
             raise TimeoutError(
@@ -350,31 +327,6 @@ class RunnerClient:
             types = types_by_name(request_types)
             pending = await self.list_pending_requests(run_id)
             result.requests = [OpenRequest.of(r, types) for r in pending]
-        return result
-
-    async def _wait(self, run_id: str, output_type: Any, after: int) -> RunResult:
-        # The log may hold older waits that answers ended; a wait counts once
-        # the run's status says it still waits, and then the events stored up
-        # to that moment (outputs of the same superstep) are read too.
-        result = RunResult(run=await self.get_run(run_id))
-        until = result.run.last_sequence if result.waiting else None
-        if until is not None and after >= until:
-            return result
-        watching = cast(AsyncGenerator[Event, None], self.watch(run_id, after=after))
-        async with contextlib.aclosing(watching) as events:
-            async for event in events:
-                result.events.append(event)
-                if event.kind == events_pb2.EVENT_KIND_OUTPUT:
-                    value = event.data
-                    result.outputs.append(
-                        payloads.decode(value, output_type) if output_type is not None else value
-                    )
-                if until is None and event.status == WAITING:
-                    result.run = await self.get_run(run_id)
-                    until = result.run.last_sequence if result.waiting else None
-                if until is not None and event.sequence >= until:
-                    return result
-        result.run = await self.get_run(run_id)
         return result
 
     async def run(

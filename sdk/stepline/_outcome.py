@@ -1,0 +1,44 @@
+"""How `RunnerClient.wait` reads a run's outcome: its log up to its end or to
+the moment it waits for input, the outputs decoded on the way."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, Any, cast
+
+from stepline import payloads
+from stepline.results import WAITING, RunResult
+from stepline.v1 import events_pb2
+
+if TYPE_CHECKING:
+    from stepline.client import RunnerClient
+
+
+async def read_outcome(
+    client: RunnerClient, run_id: str, output_type: Any, after: int
+) -> RunResult:
+    """The run's result once it ended or waits, with the events after `after`."""
+    # The log may hold older waits that answers ended; a wait counts once
+    # the run's status says it still waits, and then the events stored up
+    # to that moment (outputs of the same superstep) are read too.
+    result = RunResult(run=await client.get_run(run_id))
+    until = result.run.last_sequence if result.waiting else None
+    if until is not None and after >= until:
+        return result
+    watching = cast(AsyncGenerator[events_pb2.Event, None], client.watch(run_id, after=after))
+    async with contextlib.aclosing(watching) as events:
+        async for event in events:
+            result.events.append(event)
+            if event.kind == events_pb2.EVENT_KIND_OUTPUT:
+                value = event.data
+                result.outputs.append(
+                    payloads.decode(value, output_type) if output_type is not None else value
+                )
+            if until is None and event.status == WAITING:
+                result.run = await client.get_run(run_id)
+                until = result.run.last_sequence if result.waiting else None
+            if until is not None and event.sequence >= until:
+                return result
+    result.run = await client.get_run(run_id)
+    return result
