@@ -35,13 +35,9 @@ class ExecutorCalls(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-
         method = method_name(client_call_details).rsplit("/", 1)[-1]
         executor_type = str(getattr(request, "executor_type", ""))
         started = time.perf_counter()
-        code = grpc.StatusCode.OK
         if self.tracer is None:
             call = await continuation(client_call_details, request)
-            try:
-                await call
-            except grpc.aio.AioRpcError as exc:
-                code = exc.code()
+            code = await _outcome(call)
         else:
             attributes: dict[str, str | int] = {
                 "rpc.system": "grpc",
@@ -55,10 +51,8 @@ class ExecutorCalls(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-
                 f"{method} {executor_type}".strip(), kind=SpanKind.CLIENT, attributes=attributes
             ) as span:
                 call = await continuation(inject_metadata(client_call_details), request)
-                try:
-                    await call
-                except grpc.aio.AioRpcError as exc:
-                    code = exc.code()
+                code = await _outcome(call)
+                if code != grpc.StatusCode.OK:
                     record_status(span, code)
         if self.metrics is not None:
             workflow = WORKFLOW_ID.get()
@@ -67,6 +61,16 @@ class ExecutorCalls(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-
             if code != grpc.StatusCode.OK:
                 self.metrics.call_errors.labels(workflow, executor_type, method, code.name).inc()
         return call
+
+
+async def _outcome(call: Any) -> grpc.StatusCode:
+    """The call's status code, once it is done; the caller sees any error when
+    it awaits the call itself."""
+    try:
+        await call
+    except grpc.aio.AioRpcError as exc:
+        return exc.code()
+    return grpc.StatusCode.OK
 
 
 class StreamCount(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
