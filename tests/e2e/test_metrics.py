@@ -199,7 +199,7 @@ async def test_a_killed_executor_service_shows_as_a_rollback_and_retries(setup: 
     # Superstep 3's Execute is under way (300 ms): kill its service for real.
     await setup.executor.kill()
     retries = "stepline_executor_unavailable_retries_total"
-    await until_metric(setup.runner_metrics, retries, "m-roll")
+    await until_positive(setup.runner_metrics, retries, workflow="m-roll")
     setup.executor = await start_executors("observed", setup.env)
     result = await client.wait(run.run_id)
     assert result.run.status == E.RUN_STATUS_COMPLETED
@@ -270,7 +270,7 @@ async def test_a_watcher_that_falls_behind_counts_as_dropped(setup: Setup) -> No
             await client.register_workflow(setup.workflow("m-drop"))
             watcher = client.watch_all()
             opened = asyncio.ensure_future(anext(watcher))  # subscribes, then waits
-            await until_gauge(metrics_port, "stepline_active_subscribers", method="WatchRuns")
+            await until_positive(metrics_port, "stepline_active_subscribers", method="WatchRuns")
             await client.run("m-drop", Hop(0, 2))  # each commit is over 64 bytes
             with pytest.raises(ResourceExhaustedError):
                 await opened
@@ -283,19 +283,10 @@ async def test_a_watcher_that_falls_behind_counts_as_dropped(setup: Setup) -> No
     assert after.get("stepline_active_subscribers", method="WatchRuns") == 0
 
 
-async def until_gauge(port: int, name: str, deadline: float = 30, **labels: str) -> None:
-    """Poll the endpoint until the gauge is positive (it is what we wait for)."""
+async def until_positive(port: int, name: str, deadline: float = 30, **labels: str) -> None:
+    """Poll the endpoint until the metric is positive (it is what we wait for)."""
     async with asyncio.timeout(deadline):
         for _ in itertools.count():
             if (await scrape(port)).get(name, **labels):
                 return
             await asyncio.sleep(0.02)  # polling a condition, not a timed wait
-
-
-async def until_metric(port: int, name: str, workflow: str, deadline: float = 30) -> None:
-    """Poll the endpoint until the counter is positive (it is what we wait for)."""
-    async with asyncio.timeout(deadline):
-        for _ in itertools.count():
-            if (await scrape(port)).get(name, workflow=workflow):
-                return
-            await asyncio.sleep(0.05)  # polling a condition, not a timed wait
