@@ -83,7 +83,8 @@ class Store(Protocol):
     async def list_workflows(
         self, page_size: int, page_token: str
     ) -> tuple[list[runner_pb2.WorkflowSummary], str]:
-        """Registered workflows in registration order, a page at a time."""
+        """Registered workflows in registration order, a page at a time: at
+        most `page_size`, and those of a few MiB of definitions (at least one)."""
         ...
 
     async def create_run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -72,6 +73,18 @@ def checkpoint_row(row: Any) -> runner_pb2.Checkpoint:
         graph_signature=row[4],
         created_at=_timestamp(row[5]),
     )
+
+
+def last_within(sizes: Sequence[Any], after: int, max_bytes: int) -> int:
+    """Of (key, size) rows in key order after `after`: the key of the last
+    row whose sizes, summed from the first, stay within `max_bytes`; always
+    at least the first row's (`after` when there is none)."""
+    last, total = after, 0
+    for key, size in sizes:
+        if last > after and total + size > max_bytes:
+            break
+        last, total = key, total + size
+    return int(last)
 
 
 def encode_token(seq: int) -> str:

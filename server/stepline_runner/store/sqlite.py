@@ -34,6 +34,7 @@ from .rows import (
     checkpoint_row,
     decode_token,
     encode_token,
+    last_within,
     run_row,
     workflow_row,
 )
@@ -129,16 +130,27 @@ class SqliteStore:
         return StoredWorkflow(workflow_pb2.WorkflowDefinition.FromString(row[0]), row[1], row[2])
 
     async def list_workflows(
-        self, page_size: int, page_token: str
+        self, page_size: int, page_token: str, max_bytes: int = READ_BYTES
     ) -> tuple[list[runner_pb2.WorkflowSummary], str]:
         # rowid: registration order; re-registering (an UPSERT) keeps it.
+        after = decode_token(page_token)
+        # Sizes first: a summary is made from the whole definition, and a page
+        # of a thousand 1 MiB definitions must not be read (and parsed) at once.
+        sizes = await self._all(
+            "SELECT rowid, length(definition) FROM workflows WHERE rowid > ?"
+            " ORDER BY rowid LIMIT ?",
+            (after, page_size + 1),
+        )
+        last = last_within(sizes[:page_size], after, max_bytes)
+        if last == after:
+            return [], ""
         rows = await self._all(
             "SELECT definition, graph_signature, updated_at, version, rowid FROM workflows"
-            " WHERE rowid > ? ORDER BY rowid LIMIT ?",
-            (decode_token(page_token), page_size + 1),
+            " WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+            (after, last),
         )
-        token = encode_token(rows[page_size - 1][-1]) if len(rows) > page_size else ""
-        return [workflow_row(r) for r in rows[:page_size]], token
+        token = encode_token(last) if sizes[-1][0] > last else ""
+        return [workflow_row(r) for r in rows], token
 
     # -- runs
 
@@ -319,11 +331,7 @@ class SqliteStore:
             " ORDER BY sequence LIMIT ?",
             (run_id, after_sequence, limit),
         )
-        last, total = after_sequence, 0
-        for sequence, size in sizes:
-            if last > after_sequence and total + size > max_bytes:
-                break
-            last, total = sequence, total + size
+        last = last_within(sizes, after_sequence, max_bytes)
         if last == after_sequence:
             return []
         rows = await self._all(
