@@ -84,6 +84,7 @@ class Subscription:
     def offer(self, workflow_id: str, events: list[tuple[events_pb2.Event, int]]) -> None:
         if self.overflowed or (self.workflow_id and workflow_id != self.workflow_id):
             return
+        taken = False
         for event, size in events:
             if self.kinds and event.kind not in self.kinds:
                 continue
@@ -95,7 +96,9 @@ class Subscription:
                 break
             self.buffer.append((event, size))
             self.buffered_bytes += size
-        self.ready.set()
+            taken = True
+        if taken or self.overflowed:  # a watcher of other kinds sleeps on
+            self.ready.set()
 
     def _take(self) -> list[events_pb2.Event]:
         batch: list[events_pb2.Event] = []
