@@ -10,6 +10,7 @@ import pytest
 import typer
 
 from stepline.cli import inputs
+from stepline.cli.context import MAX_FILE_BYTES, Connection
 from stepline_runner.engine.limits import Limits
 
 
@@ -54,3 +55,15 @@ def test_an_age_reaching_before_the_year_one_is_a_usage_error(
 def test_a_limit_of_nan_is_refused() -> None:
     with pytest.raises(ValueError, match="must be positive, not nan"):
         Limits.parse(["cel_budget=nan"])
+
+
+def test_a_token_file_of_two_lines_or_a_huge_ca_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = tmp_path / "token"
+    token.write_text("first\nsecond\n")
+    message = refused(capsys, Connection(token_file=token).client)
+    assert "a token is one line of printable ASCII characters" in message
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(b"\0" * (MAX_FILE_BYTES + 1))
+    assert f"is over {MAX_FILE_BYTES} bytes" in refused(capsys, Connection(ca_file=ca).client)

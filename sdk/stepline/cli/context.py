@@ -9,6 +9,7 @@ errors, and values such as malformed JSON that a command rejects itself).
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -25,6 +26,9 @@ from .output import error_console
 T = TypeVar("T")
 
 DEFAULT_ADDRESS = "127.0.0.1:7070"
+# Token and CA files: a CA bundle of every public root is ~250 KB.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+TOKEN = re.compile(r"[!-~]+")
 
 
 class ExitCode(IntEnum):
@@ -51,6 +55,12 @@ class Connection:
         token = _read(self.token_file, "--token-file").decode(errors="replace").strip()
         if not token:
             usage_error(f"--token-file {self.token_file} is empty")
+        if not TOKEN.fullmatch(token):
+            # gRPC would refuse it in the metadata of every call, with a traceback.
+            usage_error(
+                f"--token-file {self.token_file}: a token is one line of printable ASCII "
+                "characters, without spaces"
+            )
         return token
 
     def _ca(self) -> bytes | None:
@@ -59,9 +69,13 @@ class Connection:
 
 def _read(path: Path, option: str) -> bytes:
     try:
-        return path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         usage_error(f"{option}: cannot read {path}: {exc.strerror or exc}")
+    if len(data) > MAX_FILE_BYTES:
+        usage_error(f"{option}: {path} is over {MAX_FILE_BYTES} bytes; is it the right file?")
+    return data
 
 
 def connection(ctx: typer.Context) -> Connection:
