@@ -1,5 +1,6 @@
 """Hostile values on the command line and in --limit are usage errors that say
-what is wrong, never a traceback or a runner that takes nonsense."""
+what is wrong, never a traceback or a runner that takes nonsense; hostile data
+the command shows is shown, not a traceback either."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 import pytest
 import typer
 
-from stepline.cli import inputs
+from stepline.cli import inputs, output
 from stepline.cli.context import MAX_FILE_BYTES, Connection
+from stepline.v1 import payload_pb2
 from stepline_runner.engine.limits import Limits
 
 
@@ -67,3 +69,9 @@ def test_a_token_file_of_two_lines_or_a_huge_ca_file_is_a_usage_error(
     ca = tmp_path / "ca.pem"
     ca.write_bytes(b"\0" * (MAX_FILE_BYTES + 1))
     assert f"is over {MAX_FILE_BYTES} bytes" in refused(capsys, Connection(ca_file=ca).client)
+
+
+def test_a_payload_nested_too_deeply_to_decode_is_shown_as_its_bytes() -> None:
+    deep = payload_pb2.Payload(type_name="deep", data=b"[" * 100_000)
+    assert output.payload_json(deep)["data"]  # base64, no traceback
+    assert output.payload_text(deep) == "<100000 bytes >"

@@ -149,7 +149,7 @@ def payload_json(payload: payload_pb2.Payload) -> dict[str, Any]:
         try:
             result["value"] = json.loads(payload.data) if payload.data else None
             return result
-        except ValueError:
+        except (ValueError, RecursionError):  # shown as its bytes instead
             pass
     result["content_type"] = payload.content_type
     result["data"] = json_format.MessageToDict(payload).get("data", "")
