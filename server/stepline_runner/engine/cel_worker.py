@@ -123,7 +123,7 @@ def _decode(data: bytes, content_type: str) -> Any:
         return None
     try:
         return json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deeply: as unreadable, not a crash
         return None
 
 
