@@ -12,6 +12,8 @@ import typer
 
 from stepline.cli import inputs, output
 from stepline.cli.context import MAX_FILE_BYTES, Connection
+from stepline.conformance import suite
+from stepline.conformance.suite import SetupError
 from stepline.v1 import payload_pb2
 from stepline_runner.engine.limits import Limits
 
@@ -75,3 +77,11 @@ def test_a_payload_nested_too_deeply_to_decode_is_shown_as_its_bytes() -> None:
     deep = payload_pb2.Payload(type_name="deep", data=b"[" * 100_000)
     assert output.payload_json(deep)["data"]  # base64, no traceback
     assert output.payload_text(deep) == "<100000 bytes >"
+
+
+def test_a_conformance_message_that_is_not_json_is_quoted_briefly() -> None:
+    with pytest.raises(SetupError, match="is not JSON") as bad:
+        suite._json("{" + "x" * 100_000)
+    assert len(str(bad.value)) < 200
+    with pytest.raises(SetupError, match="too deeply"):
+        suite._json("[" * 100_000)

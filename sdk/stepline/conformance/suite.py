@@ -127,7 +127,9 @@ def _json(text: str) -> object:
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise SetupError(f"a message is not JSON ({exc}): {text}") from exc
+        raise SetupError(f"a message is not JSON ({exc}): {text[:60]!r}") from exc
+    except RecursionError:
+        raise SetupError(f"a message nests its JSON too deeply: {text[:60]!r}") from None
 
 
 def _pick(
