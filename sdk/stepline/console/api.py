@@ -111,13 +111,18 @@ async def _json_body(request: Request) -> Any:
     # on loopback, but not application/json without a preflight we never allow.
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise ValueError("send Content-Type: application/json")
-    body = await request.body()
-    if len(body) > MAX_ANSWER_BYTES:
-        raise ValueError(f"the body is over {MAX_ANSWER_BYTES} bytes")
+    # Read up to the cap, not all of it first: a client may send gigabytes.
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_ANSWER_BYTES:
+            raise ValueError(f"the body is over {MAX_ANSWER_BYTES} bytes")
     try:
         return json.loads(body) if body else {}
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ValueError("the body is not JSON: send {request_id, response}") from None
+    except RecursionError:
+        raise ValueError("the body nests its JSON too deeply") from None
 
 
 def parse_answer(body: Any) -> tuple[str, Any]:
@@ -137,6 +142,8 @@ def parse_answer(body: Any) -> tuple[str, Any]:
         raise ValueError(
             f"the answer is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except RecursionError:
+        raise ValueError("the answer nests its JSON too deeply") from None
 
 
 async def answer(request: Request) -> Response:

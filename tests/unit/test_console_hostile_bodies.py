@@ -1,0 +1,47 @@
+"""Posts to the console are read up to their cap and no further, and JSON
+nested too deeply is a bad request, not a server error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from starlette.requests import Request
+
+from stepline.console import api
+from stepline.console.api import MAX_ANSWER_BYTES, parse_answer
+
+
+def posted(chunks: Iterator[bytes]) -> tuple[Request, list[int]]:
+    """A JSON post whose body comes in `chunks`; the list counts those read."""
+    read: list[int] = []
+
+    async def receive() -> dict[str, object]:
+        chunk = next(chunks, None)
+        if chunk is None:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        read.append(len(chunk))
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/runs/r/answer",
+        "headers": [(b"content-type", b"application/json")],
+    }
+    return Request(scope, receive), read
+
+
+async def test_a_body_over_the_cap_is_refused_before_it_is_all_read() -> None:
+    request, read = posted(iter([b"x" * 65536] * 64))  # 4 MiB, four times the cap
+    with pytest.raises(ValueError, match=f"over {MAX_ANSWER_BYTES} bytes"):
+        await api._json_body(request)
+    assert sum(read) <= MAX_ANSWER_BYTES + 65536
+
+
+async def test_json_nested_too_deeply_is_a_bad_request() -> None:
+    request, _ = posted(iter([b"[" * 200_000]))
+    with pytest.raises(ValueError, match="too deeply"):
+        await api._json_body(request)
+    with pytest.raises(ValueError, match="too deeply"):
+        parse_answer({"request_id": "r", "response": "[" * 200_000})
