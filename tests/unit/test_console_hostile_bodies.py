@@ -3,13 +3,15 @@ nested too deeply is a bad request, not a server error."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
+from typing import Any
 
 import pytest
 from starlette.requests import Request
 
 from stepline.console import api
 from stepline.console.api import MAX_ANSWER_BYTES, parse_answer
+from stepline.console.auth import MAX_LOGIN_BYTES, LoginRequired
 
 
 def posted(chunks: Iterator[bytes]) -> tuple[Request, list[int]]:
@@ -45,3 +47,28 @@ async def test_json_nested_too_deeply_is_a_bad_request() -> None:
         await api._json_body(request)
     with pytest.raises(ValueError, match="too deeply"):
         parse_answer({"request_id": "r", "response": "[" * 200_000})
+
+
+async def test_the_login_page_reads_a_form_up_to_4_kib_before_anyone_logged_in() -> None:
+    async def app(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("nothing gets past the login")
+
+    chunks = iter([b"token=" + b"x" * 65536] * 64)
+    read: list[int] = []
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, object]:
+        chunk = next(chunks, None)
+        if chunk is None:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        read.append(len(chunk))
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/login", "headers": [], "query_string": b""}
+    await LoginRequired(app, "secret")(scope, receive, send)
+
+    assert sent[0]["status"] == 413
+    assert sum(read) <= MAX_LOGIN_BYTES + 65536 + 6

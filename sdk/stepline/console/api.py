@@ -17,6 +17,7 @@ from stepline.cli.output import message_json
 from stepline.client import RunnerClient, RunStatus
 from stepline.errors import SteplineError
 
+from .bodies import read_body
 from .pages import json_error
 from .runner_link import RunnerLink
 
@@ -111,12 +112,7 @@ async def _json_body(request: Request) -> Any:
     # on loopback, but not application/json without a preflight we never allow.
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise ValueError("send Content-Type: application/json")
-    # Read up to the cap, not all of it first: a client may send gigabytes.
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_ANSWER_BYTES:
-            raise ValueError(f"the body is over {MAX_ANSWER_BYTES} bytes")
+    body = await read_body(request, MAX_ANSWER_BYTES)
     try:
         return json.loads(body) if body else {}
     except (json.JSONDecodeError, UnicodeDecodeError):

@@ -14,8 +14,10 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import pages
+from .bodies import BodyTooLarge, read_body
 
 COOKIE = "stepline_console"
+MAX_LOGIN_BYTES = 4096
 
 
 def is_loopback(host: str) -> bool:
@@ -72,7 +74,10 @@ class LoginRequired:
         given = request.query_params.get("token", "")
         if request.method == "POST":
             # A urlencoded form of one field: no multipart parser needed.
-            body = (await request.body())[:4096].decode(errors="replace")
+            try:
+                body = (await read_body(request, MAX_LOGIN_BYTES)).decode(errors="replace")
+            except BodyTooLarge:
+                return pages.login_page("the form is too large", status_code=413)
             given = parse_qs(body).get("token", [""])[0]
         if not given:
             return pages.login_page()
