@@ -1,5 +1,6 @@
-"""Posts to the console are read up to their cap and no further, and JSON
-nested too deeply is a bad request, not a server error."""
+"""Hostile requests to the console: posts are read up to their cap and no
+further, JSON nested too deeply is a bad request, not a server error, and a
+Last-Event-ID past int64 does not break the stream."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
-from stepline.console import api
+from stepline.console import api, streams
 from stepline.console.api import MAX_ANSWER_BYTES, parse_answer
 from stepline.console.auth import MAX_LOGIN_BYTES, LoginRequired
+from stepline.v1 import runner_pb2
 
 
 def posted(chunks: Iterator[bytes]) -> tuple[Request, list[int]]:
@@ -72,3 +74,10 @@ async def test_the_login_page_reads_a_form_up_to_4_kib_before_anyone_logged_in()
 
     assert sent[0]["status"] == 413
     assert sum(read) <= MAX_LOGIN_BYTES + 65536 + 6
+
+
+def test_a_last_event_id_past_int64_asks_for_nothing_more() -> None:
+    scope = {"type": "http", "headers": [(b"last-event-id", b"9" * 30)], "query_string": b""}
+    after = streams._after(Request(scope))
+    assert after == streams.MAX_SEQUENCE
+    runner_pb2.WatchRunRequest(run_id="r", after_sequence=after)  # fits the field

@@ -21,6 +21,7 @@ from .api import link
 
 RETRY_MS = 2000
 PING_SECONDS = 15
+MAX_SEQUENCE = 2**63 - 1
 RUNS_FEED_KINDS = (
     EventKind.EVENT_KIND_RUN_STARTED,
     EventKind.EVENT_KIND_STATUS_CHANGED,
@@ -31,7 +32,8 @@ RUNS_FEED_KINDS = (
 def _after(request: Request) -> int:
     given = request.headers.get("last-event-id") or request.query_params.get("after", "0")
     try:
-        return max(0, int(given))
+        # Within int64: a larger one would fail building the WatchRun request.
+        return min(max(0, int(given)), MAX_SEQUENCE)
     except ValueError:
         return 0
 
