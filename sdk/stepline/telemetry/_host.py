@@ -10,8 +10,6 @@ from contextlib import AbstractContextManager
 from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from stepline.telemetry._grpc import tracing_installed
-
 _NOTHING = contextlib.nullcontext()
 # Handlers range from microseconds (pure functions) to minutes (model calls).
 HANDLER_BUCKETS = (
@@ -62,11 +60,6 @@ class HostInstruments:
                 registry=registry,
             )
         self.active = self._tracer is not None or registry is not None
-
-    @classmethod
-    def from_environment(cls, registry: CollectorRegistry | None = None) -> HostInstruments:
-        """Metrics into `registry` if given; spans if a tracer provider is installed."""
-        return cls(registry, tracing_installed())
 
     def handler(
         self, executor_type: str, handler: str, run_id: str, executor_id: str, superstep: int
