@@ -1,14 +1,16 @@
 """How `RunnerClient.wait` reads a run's outcome: its log up to its end or to
-the moment it waits for input, the outputs decoded on the way."""
+the moment it waits for input, the outputs decoded on the way; then the open
+requests of a run that waits, or the error of one that failed."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from stepline import payloads
-from stepline.results import WAITING, RunResult
+from stepline.errors import RunFailedError
+from stepline.results import WAITING, OpenRequest, RunResult, types_by_name
 from stepline.v1 import events_pb2
 
 if TYPE_CHECKING:
@@ -41,4 +43,19 @@ async def read_outcome(
             if until is not None and event.sequence >= until:
                 return result
     result.run = await client.get_run(run_id)
+    return result
+
+
+async def settled(
+    client: RunnerClient, result: RunResult, request_types: Iterable[Any]
+) -> RunResult:
+    """`result`, with the run's open requests if it waits (their data decoded
+    when its type is among `request_types`); `RunFailedError` if it failed or
+    was cancelled."""
+    if result.run.status in (events_pb2.RUN_STATUS_FAILED, events_pb2.RUN_STATUS_CANCELLED):
+        raise RunFailedError(result.run)
+    if result.waiting:
+        types = types_by_name(request_types)
+        pending = await client.list_pending_requests(result.run.run_id)
+        result.requests = [OpenRequest.of(r, types) for r in pending]
     return result

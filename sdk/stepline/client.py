@@ -20,12 +20,11 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from stepline import payloads
-from stepline._outcome import read_outcome
+from stepline._channel import open_channel
+from stepline._outcome import read_outcome, settled
 from stepline._streams import all_events, run_events
-from stepline.errors import RunFailedError, UnavailableError, from_rpc_error
-from stepline.limits import GRPC_MESSAGE_OPTIONS
-from stepline.results import OpenRequest, RunResult, types_by_name
-from stepline.telemetry import client_interceptors
+from stepline.errors import UnavailableError, from_rpc_error
+from stepline.results import RunResult
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2, runner_pb2_grpc, workflow_pb2
 
 Event = events_pb2.Event
@@ -43,16 +42,6 @@ Resp = TypeVar("Resp")
 T = TypeVar("T")
 # One page of a list: its items and the token of the next page ("" after the last).
 Page = tuple[Sequence[T], str]
-
-
-# Reconnect soon after a runner restart rather than after gRPC's default
-# backoff, which grows to minutes.
-_CHANNEL_OPTIONS = [
-    *GRPC_MESSAGE_OPTIONS,
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 2000),
-]
 
 
 def _timestamp(moment: datetime | None) -> Timestamp | None:
@@ -79,17 +68,7 @@ class RunnerClient:
         """Connect to `address`; with `root_certificates` (PEM) over TLS, and with
         `token` sending it as a bearer token on every call."""
         self.address = address
-        # With tracing on, each call carries the caller's trace to the runner.
-        interceptors = client_interceptors()
-        if root_certificates is None:
-            self._channel = grpc.aio.insecure_channel(
-                address, options=_CHANNEL_OPTIONS, interceptors=interceptors
-            )
-        else:
-            credentials = grpc.ssl_channel_credentials(root_certificates)
-            self._channel = grpc.aio.secure_channel(
-                address, credentials, options=_CHANNEL_OPTIONS, interceptors=interceptors
-            )
+        self._channel = open_channel(address, root_certificates)
         self._stub = runner_pb2_grpc.RunnerServiceStub(self._channel)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
 
@@ -321,13 +300,7 @@ class RunnerClient:
                 f"run {run_id} neither ended nor waited for input within {timeout:g} s; "
                 f"it is {status}"
             ) from None
-        if result.run.status in (events_pb2.RUN_STATUS_FAILED, events_pb2.RUN_STATUS_CANCELLED):
-            raise RunFailedError(result.run)
-        if result.waiting:
-            types = types_by_name(request_types)
-            pending = await self.list_pending_requests(run_id)
-            result.requests = [OpenRequest.of(r, types) for r in pending]
-        return result
+        return await settled(self, result, request_types)
 
     async def run(
         self,

@@ -1,0 +1,31 @@
+"""The client's channel to a runner: over TLS or not, carrying the caller's
+trace when tracing is on, reconnecting quickly after a runner restart."""
+
+from __future__ import annotations
+
+import grpc
+
+from stepline.limits import GRPC_MESSAGE_OPTIONS
+from stepline.telemetry import client_interceptors
+
+# Reconnect soon after a runner restart rather than after gRPC's default
+# backoff, which grows to minutes.
+CHANNEL_OPTIONS = [
+    *GRPC_MESSAGE_OPTIONS,
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+
+def open_channel(address: str, root_certificates: bytes | None) -> grpc.aio.Channel:
+    """A channel to `address`; with `root_certificates` (PEM), over TLS."""
+    interceptors = client_interceptors()
+    if root_certificates is None:
+        return grpc.aio.insecure_channel(
+            address, options=CHANNEL_OPTIONS, interceptors=interceptors
+        )
+    credentials = grpc.ssl_channel_credentials(root_certificates)
+    return grpc.aio.secure_channel(
+        address, credentials, options=CHANNEL_OPTIONS, interceptors=interceptors
+    )
