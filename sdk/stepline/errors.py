@@ -7,6 +7,7 @@ SteplineError                 code, reason, metadata
 ├── FailedPreconditionError   FAILED_PRECONDITION: the run is not in a state for it
 ├── ResourceExhaustedError    RESOURCE_EXHAUSTED
 ├── DataLossError             DATA_LOSS
+├── PermissionDeniedError     PERMISSION_DENIED: the runner's policy forbids it
 ├── UnauthenticatedError      UNAUTHENTICATED
 ├── UnavailableError          UNAVAILABLE: retrying may help
 └── RunFailedError            a waited-for run failed; `error` says how
@@ -41,6 +42,7 @@ __all__ = [
     "FailedPreconditionError",
     "InvalidArgumentError",
     "NotFoundError",
+    "PermissionDeniedError",
     "Reason",
     "ResourceExhaustedError",
     "RunError",
@@ -116,6 +118,13 @@ class DataLossError(SteplineError):
     code = grpc.StatusCode.DATA_LOSS
 
 
+class PermissionDeniedError(SteplineError):
+    """The runner's policy forbids the call, e.g. an executor endpoint outside
+    its allow-list (`stepline-runner --allow-executors`)."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
 class UnauthenticatedError(SteplineError):
     """The runner wants a token (or another one): see `RunnerClient(token=...)`."""
 
@@ -177,6 +186,7 @@ _BY_CODE: dict[grpc.StatusCode, type[SteplineError]] = {
         FailedPreconditionError,
         ResourceExhaustedError,
         DataLossError,
+        PermissionDeniedError,
         UnauthenticatedError,
         UnavailableError,
     )

@@ -19,6 +19,7 @@ from stepline.telemetry import TracingConfigError, configure_tracing
 
 from .api.security import LOOPBACK, Security
 from .api.server import start_runner
+from .engine.allowlist import DEFAULT_RULES, AllowList, Rule, RuleError, parse_rule
 from .engine.limits import Limits
 from .engine.recovery import RetryPolicy
 from .observability import configure_logging
@@ -89,6 +90,17 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         help="allow a non-loopback --host without TLS and a token (trusted networks only)",
     )
     parser.add_argument(
+        "--allow-executors",
+        action="append",
+        type=_rule,
+        metavar="RULE",
+        help="an executor endpoint the runner may dial (repeatable; the list replaces the "
+        "default): an IP address or network with an optional port or range "
+        "(10.0.0.0/8:7000-7099), a host name as written (executors.internal:443), or "
+        "unix:/path (a directory ending in /: every socket under it). Default: "
+        + ", ".join(DEFAULT_RULES),
+    )
+    parser.add_argument(
         "--limit",
         action="append",
         default=[],
@@ -147,6 +159,7 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         "metrics_port": args.metrics_port,
         "metrics_host": args.metrics_host,
         "log_events": args.log_format == "json",
+        "allowed": AllowList(tuple(args.allow_executors)) if args.allow_executors else None,
     }
     try:
         asyncio.run(_serve(args.db, args.host, args.port, options))
@@ -178,6 +191,13 @@ def _age(text: str) -> float:
             f"{text[:20]!r} is not an age such as 45s, 90m, 12h or 30d"
         )
     return seconds
+
+
+def _rule(text: str) -> Rule:
+    try:
+        return parse_rule(text)
+    except RuleError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _security(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Security:

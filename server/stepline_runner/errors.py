@@ -37,6 +37,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidWorkflow",
     "NotFound",
+    "PermissionDenied",
     "Reason",
     "ResourceExhausted",
     "SteplineError",
@@ -71,6 +72,10 @@ class AlreadyExists(SteplineError):
 
 class FailedPrecondition(SteplineError):
     """The request is well formed but the system is not in a state to do it."""
+
+
+class PermissionDenied(SteplineError):
+    """The runner's policy forbids it (an executor endpoint outside its allow-list)."""
 
 
 class ResourceExhausted(SteplineError):

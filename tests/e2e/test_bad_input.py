@@ -89,7 +89,7 @@ CASES: list[tuple[Call, grpc.StatusCode, str]] = [
     (unknown_checkpoint, grpc.StatusCode.NOT_FOUND, "no-such-checkpoint"),
     (edge_to_undefined_executor, grpc.StatusCode.INVALID_ARGUMENT, "'ghost'"),
     (input_of_wrong_type, grpc.StatusCode.INVALID_ARGUMENT, "takes Token"),
-    (endpoint_not_answering, grpc.StatusCode.FAILED_PRECONDITION, "did not answer Describe"),
+    (endpoint_not_answering, grpc.StatusCode.FAILED_PRECONDITION, "is unreachable"),
     (bad_page_token, grpc.StatusCode.INVALID_ARGUMENT, "page_token"),
     (bad_run_id, grpc.StatusCode.INVALID_ARGUMENT, "run_id"),
     (oversized_input, grpc.StatusCode.RESOURCE_EXHAUSTED, "larger than max"),

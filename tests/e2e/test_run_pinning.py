@@ -10,30 +10,15 @@ from typing import Any
 import grpc
 import pytest
 
-from stepline import Reason, RunnerClient, SteplineError, WorkflowBuilder
+from stepline import Reason, RunnerClient, SteplineError
 from stepline.v1 import events_pb2 as E
-from stepline.v1 import workflow_pb2
-from tests.executors.approvals import Decision, Order
+from tests.executors.approvals import Decision, Order, approval
 from tests.support.cluster import Cluster, cluster_fixture
 from tests.support.runs import of_kind, until_waiting
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 cluster = cluster_fixture("approvals", "mallory", scope="module")
-
-
-def approval(workflow_id: str, svc: str, closed: bool = True) -> workflow_pb2.WorkflowDefinition:
-    """intake -> boss (asks a person) -> close, at `svc`; without close when not `closed`."""
-    builder = (
-        WorkflowBuilder(workflow_id)
-        .add_executor("intake", svc)
-        .add_executor("boss", svc, type="reviewer")
-    )
-    if closed:
-        builder = builder.add_executor("close", svc).add_chain(["intake", "boss", "close"])
-    else:
-        builder = builder.add_edge("intake", "boss")
-    return builder.set_start_executor("intake").build()
 
 
 async def refusal(call: Awaitable[Any]) -> SteplineError:

@@ -103,6 +103,20 @@ def approve_workflow(svc: str) -> workflow_pb2.WorkflowDefinition:
     )
 
 
+def approval(workflow_id: str, svc: str, closed: bool = True) -> workflow_pb2.WorkflowDefinition:
+    """intake -> boss (asks a person) -> close, at `svc`; without close when not `closed`."""
+    builder = (
+        WorkflowBuilder(workflow_id)
+        .add_executor("intake", svc)
+        .add_executor("boss", svc, type="reviewer")
+    )
+    if closed:
+        builder = builder.add_executor("close", svc).add_chain(["intake", "boss", "close"])
+    else:
+        builder = builder.add_edge("intake", "boss")
+    return builder.set_start_executor("intake").build()
+
+
 def two_keys_workflow(svc: str) -> workflow_pb2.WorkflowDefinition:
     """ "two-keys": intake fans out to reviewers legal and finance, who fan in
     to a close-all; all at endpoint `svc`."""

@@ -188,8 +188,10 @@ class RunnerServiceServicer:
         execute_timeout outside 0..7 days, a bad checkpoint or retention
         policy), or an edge whose target takes none of the types its source
         sends, or a fan-in target without a MessageBatch handler.
-        FAILED_PRECONDITION: an executor service did not answer Describe, or does
-        not host a node's type.
+        FAILED_PRECONDITION: an executor service is unreachable (the message does
+        not say what answered there), or does not host a node's type.
+        PERMISSION_DENIED: an endpoint matches no rule of the runner's executor
+        allow-list (loopback only by default); the message names the rules.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -70,8 +70,10 @@ class RunnerServiceStub:
     execute_timeout outside 0..7 days, a bad checkpoint or retention
     policy), or an edge whose target takes none of the types its source
     sends, or a fan-in target without a MessageBatch handler.
-    FAILED_PRECONDITION: an executor service did not answer Describe, or does
-    not host a node's type.
+    FAILED_PRECONDITION: an executor service is unreachable (the message does
+    not say what answered there), or does not host a node's type.
+    PERMISSION_DENIED: an endpoint matches no rule of the runner's executor
+    allow-list (loopback only by default); the message names the rules.
     """
     GetWorkflow: _grpc.UnaryUnaryMultiCallable[_runner_pb2.GetWorkflowRequest, _runner_pb2.GetWorkflowResponse]
     """NOT_FOUND: no workflow with that id."""
@@ -202,8 +204,10 @@ class RunnerServiceAsyncStub(RunnerServiceStub):
     execute_timeout outside 0..7 days, a bad checkpoint or retention
     policy), or an edge whose target takes none of the types its source
     sends, or a fan-in target without a MessageBatch handler.
-    FAILED_PRECONDITION: an executor service did not answer Describe, or does
-    not host a node's type.
+    FAILED_PRECONDITION: an executor service is unreachable (the message does
+    not say what answered there), or does not host a node's type.
+    PERMISSION_DENIED: an endpoint matches no rule of the runner's executor
+    allow-list (loopback only by default); the message names the rules.
     """
     GetWorkflow: _aio.UnaryUnaryMultiCallable[_runner_pb2.GetWorkflowRequest, _runner_pb2.GetWorkflowResponse]  # type: ignore[assignment]
     """NOT_FOUND: no workflow with that id."""
@@ -337,8 +341,10 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
         execute_timeout outside 0..7 days, a bad checkpoint or retention
         policy), or an edge whose target takes none of the types its source
         sends, or a fan-in target without a MessageBatch handler.
-        FAILED_PRECONDITION: an executor service did not answer Describe, or does
-        not host a node's type.
+        FAILED_PRECONDITION: an executor service is unreachable (the message does
+        not say what answered there), or does not host a node's type.
+        PERMISSION_DENIED: an endpoint matches no rule of the runner's executor
+        allow-list (loopback only by default); the message names the rules.
         """
 
     @_abc_1.abstractmethod

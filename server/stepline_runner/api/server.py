@@ -14,6 +14,7 @@ from stepline.binding import bind
 from stepline.limits import GRPC_SERVER_OPTIONS
 from stepline.v1 import runner_pb2, runner_pb2_grpc
 
+from ..engine.allowlist import AllowList
 from ..engine.limits import Limits
 from ..engine.recovery import RetryPolicy
 from ..engine.retention import Retention
@@ -65,6 +66,7 @@ async def start_runner(
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
     log_events: bool = False,
+    allowed: AllowList | None = None,
 ) -> RunnerServer:
     """Open the database and serve RunnerService on host:port (0 picks a port).
 
@@ -74,7 +76,8 @@ async def start_runner(
     commit that waits for the disk. `security` adds TLS and a token. With
     `delete_finished_after` (seconds), runs that ended longer ago are deleted,
     once before this returns and then periodically.
-    `limits` caps what callers send. Raises OSError when it cannot listen,
+    `limits` caps what callers send; `allowed` says which executor endpoints
+    it may dial (default: loopback only). Raises OSError when it cannot listen,
     with the database closed (and its lock released). With `metrics_port`,
     Prometheus metrics are served on `metrics_host`:`metrics_port` (0 picks a
     port); with a tracer provider installed, runs are traced; `log_events`
@@ -94,6 +97,7 @@ async def start_runner(
             limits,
             delete_finished_after,
             instruments,
+            allowed,
         )
         if metrics_port is not None:
             server.metrics_port = _serve_metrics(instruments, metrics_host, metrics_port)
@@ -121,9 +125,17 @@ async def _serve(
     limits: Limits | None,
     delete_finished_after: float | None,
     instruments: Instruments,
+    allowed: AllowList | None,
 ) -> RunnerServer:
     executors = GrpcExecutors(instruments.executor_interceptors())
-    runner = Runner(store, executors, retry=retry, limits=limits, observer=instruments.observer)
+    runner = Runner(
+        store,
+        executors,
+        retry=retry,
+        limits=limits,
+        observer=instruments.observer,
+        allowed=allowed or AllowList.of(),
+    )
     server = grpc.aio.server(
         options=GRPC_SERVER_OPTIONS,
         interceptors=[*security.interceptors(), *instruments.server_interceptors()],

@@ -4,14 +4,16 @@ will run it, store it, and keep it compiled for runs."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 from stepline.v1 import executor_pb2, workflow_pb2
 
 from ..store import Store, StoredWorkflow
+from .allowlist import AllowList
 from .conditions import ConditionEvaluator
 from .edges import EdgeKind
-from .errors import FailedPrecondition, InvalidArgument, NotFound, Reason
+from .errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Reason
 from .graph import Graph
 from .inputs import accepts_any, accepts_type, type_list
 from .limits import Limits
@@ -20,6 +22,7 @@ from .routing import BATCH_TYPE
 from .validation import check_id
 
 DESCRIBE_TIMEOUT = 5.0
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,11 @@ class WorkflowRegistry:
         executors: ExecutorPort,
         conditions: ConditionEvaluator,
         limits: Limits,
+        allowed: AllowList | None = None,
     ) -> None:
         self._store = store
+        # None: every endpoint (an in-process ExecutorPort dials nothing).
+        self._allowed = allowed
         self._executors = executors
         self._conditions = conditions
         self._limits = limits
@@ -104,6 +110,14 @@ class WorkflowRegistry:
 
     async def _describe_all(self, graph: Graph) -> dict[str, executor_pb2.DescribeResponse]:
         endpoints = sorted({n.endpoint for n in graph.nodes.values()})
+        for endpoint in endpoints:  # before any is dialled
+            refusal = self._allowed.refusal(endpoint) if self._allowed else None
+            if refusal is not None:
+                raise PermissionDenied(
+                    f"{refusal} (used by {_users(graph, endpoint)})",
+                    reason=Reason.ENDPOINT_NOT_ALLOWED,
+                    context={"workflow_id": graph.workflow_id, "endpoint": endpoint[:128]},
+                )
         results = await asyncio.gather(
             *(self._executors.describe(e, DESCRIBE_TIMEOUT) for e in endpoints),
             return_exceptions=True,
@@ -111,10 +125,12 @@ class WorkflowRegistry:
         described: dict[str, executor_pb2.DescribeResponse] = {}
         for endpoint, result in zip(endpoints, results, strict=True):
             if isinstance(result, ExecutorCallError):
-                users = ", ".join(n.id for n in graph.nodes.values() if n.endpoint == endpoint)
+                # What answered there (nothing, not gRPC, another service) stays
+                # in the runner's log: telling the caller would make a port scanner.
+                log.warning("executor service at %s: Describe failed: %s", endpoint, result)
                 raise FailedPrecondition(
-                    f"executor service at {endpoint} (used by {users}) did not answer Describe: "
-                    f"{result.code}: {result.message}. Start it, or fix the endpoint",
+                    f"executor service at {endpoint} (used by {_users(graph, endpoint)}) is "
+                    "unreachable. Start it, or fix the endpoint",
                     reason=Reason.EXECUTOR_SERVICE_UNREACHABLE,
                     context={"workflow_id": graph.workflow_id, "endpoint": endpoint},
                 )
@@ -139,6 +155,10 @@ class WorkflowRegistry:
                 )
             accepts[node.id] = frozenset(types[node_type].input_types)
         return Workflow(graph, accepts, version)
+
+
+def _users(graph: Graph, endpoint: str) -> str:
+    return ", ".join(n.id for n in graph.nodes.values() if n.endpoint == endpoint)
 
 
 def _check_edge_types(

@@ -14,6 +14,7 @@ from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
 from ..statuses import is_terminal
 from ..store import RunDeletion, RunUpdate, Store, StoredWorkflow
 from . import events as ev
+from .allowlist import AllowList
 from .conditions import ConditionEvaluator
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Reason
 from .graph import check_policy
@@ -52,14 +53,17 @@ class Runner:
         retry: RetryPolicy | None = None,
         limits: Limits | None = None,
         observer: Observer = NO_OBSERVER,
+        allowed: AllowList | None = None,
     ) -> None:
+        """`allowed`: the executor endpoints it may dial (None: any; the gRPC
+        server's default is loopback only)."""
         self.store = store
         self.executors = executors
         self.limits = limits or Limits()
         self.hub = hub or EventHub(subscriber_bytes=self.limits.watch_buffer_bytes)
         self.retry = retry or RetryPolicy()
         self.conditions = ConditionEvaluator(self.limits.cel_budget)
-        self.workflows = WorkflowRegistry(store, executors, self.conditions, self.limits)
+        self.workflows = WorkflowRegistry(store, executors, self.conditions, self.limits, allowed)
         self.log = RunLog(store, self.hub, observer)
         self.runs = Supervisor(
             store, executors, self.log, self.workflows, self.retry, self.conditions

@@ -20,6 +20,7 @@ from .errors import (
     DataLoss,
     FailedPrecondition,
     InvalidArgument,
+    PermissionDenied,
     Reason,
     StoreFull,
     StoreUnavailable,
@@ -140,6 +141,8 @@ class Supervisor:
                     if current is None or not is_running(current.status):
                         return
                     run = current
+            except PermissionDenied as exc:  # an endpoint the allow-list no longer has
+                failure = ("EndpointNotAllowed", str(exc))
             except InvalidArgument as exc:
                 # Stored by an older runner with looser checks: never run it
                 # (its condition might crash or freeze us at every restart).
@@ -295,9 +298,10 @@ class Supervisor:
                 lambda: self.log.observer.executor_retry(workflow_id),
             )
         except ExecutorCallError as exc:
+            # Not what answered, when it was not an executor service (see registry.py).
+            said = "is unreachable" if exc.unreachable else f"answered {exc.code}: {exc.message}"
             raise FailedPrecondition(
-                f"cannot restore the run's executors: the service at {exc.endpoint} answered "
-                f"{exc.code}: {exc.message}",
+                f"cannot restore the run's executors: the service at {exc.endpoint} {said}",
                 reason=Reason.RESTORE_FAILED,
                 context={"run_id": state.run_id, "endpoint": exc.endpoint},
             ) from exc
