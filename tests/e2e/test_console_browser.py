@@ -10,14 +10,16 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Page, expect
+from playwright.async_api import Dialog, Page, expect
 
 from stepline import RunnerClient
+from stepline.v1 import events_pb2 as E
 from tests.executors.approvals import Order, approve_workflow
 from tests.support.browser import BrowserPage, chromium_page, require_chromium
 from tests.support.cluster import Cluster, cluster_fixture
 from tests.support.console import start_console
 from tests.support.processes import Service
+from tests.support.runs import until_waiting
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -121,4 +123,45 @@ async def test_workflows_and_executors_pages(
     await expect(row).to_contain_text("yes")
     await expect(row).to_contain_text("reviewer: accepts")
     await expect(row).to_contain_text("approve/boss")
+    assert browser.errors == []
+
+
+async def test_statuses_change_live_and_cancel_and_fork_ask_first(
+    browser: BrowserPage, console: Service, client: RunnerClient
+) -> None:
+    page, base = browser.page, f"http://{console.address}"
+    run = await client.start_run("approve", Order("o-8", 80))
+    await until_waiting(client, run.run_id)
+    await page.goto(f"{base}/")
+    row = page.locator(f'tr[data-run="{run.run_id}"]')
+    await expect(row).to_contain_text("idle_with_pending_requests")
+    await page.locator("#filter-status").select_option("RUN_STATUS_CANCELLED")
+    await expect(row).to_have_count(0)
+    await page.locator("#filter-status").select_option("")
+    await expect(row).to_have_count(1)
+
+    await row.locator("a").click()
+    await expect(page.locator("#run-status")).to_have_text("idle_with_pending_requests")
+    answers = iter([False, True, True])  # dismiss the first question, accept the others
+    questions: list[str] = []
+
+    async def on_dialog(dialog: Dialog) -> None:
+        questions.append(dialog.message)
+        await (dialog.accept() if next(answers) else dialog.dismiss())
+
+    page.on("dialog", on_dialog)
+    await page.locator("#cancel").click()
+    await expect(page.locator("#action-result")).to_have_text("")
+    assert (await client.get_run(run.run_id)).status == E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS
+    await page.locator("#cancel").click()
+    await expect(page.locator("#run-status")).to_have_text("cancelled")
+    assert questions[:2] == [f"Cancel run {run.run_id}?"] * 2
+
+    checkpoints = [c async for c in client.list_checkpoints(run.run_id)]
+    first = next(c for c in checkpoints if c.superstep == 1)
+    await page.locator(f'tr[data-checkpoint="{first.checkpoint_id}"] input').check()
+    await page.locator("#fork").click()
+    await expect(page.locator("#run-facts")).to_contain_text(f"forked from {run.run_id}")
+    assert questions[2] == f"Fork a new run from {first.checkpoint_id}?"
+    await expect(page.locator("#run-status")).to_have_text("idle_with_pending_requests")
     assert browser.errors == []

@@ -31,6 +31,7 @@ def _document(title: str, body: str, *, page: str, data: dict[str, str], head: s
 {body}
 </main>
 <script src="/static/console.js" defer></script>
+<script src="/static/run.js" defer></script>
 </body>
 </html>
 """
