@@ -118,6 +118,9 @@ async def test_workflows_and_executors_pages(
     page, base = browser.page, f"http://{console.address}"
     await page.goto(f"{base}/workflows")
     await expect(page.locator('section[data-workflow="approve"]')).to_contain_text("intake → boss")
+    await expect(
+        page.locator('section[data-workflow="approve"] li[data-version="1"]')
+    ).to_contain_text("v1: 3 executors, 2 edges")
     await page.goto(f"{base}/executors")
     row = page.locator(f'tr[data-endpoint="{cluster.addresses[0]}"]')
     await expect(row).to_contain_text("yes")
@@ -161,6 +164,7 @@ async def test_statuses_change_live_and_cancel_and_fork_ask_first(
     first = next(c for c in checkpoints if c.superstep == 1)
     await page.locator(f'tr[data-checkpoint="{first.checkpoint_id}"] input').check()
     await page.locator("#fork").click()
+    await expect(page.locator("#action-result")).to_have_text("")
     await expect(page.locator("#run-facts")).to_contain_text(f"forked from {run.run_id}")
     assert questions[2] == f"Fork a new run from {first.checkpoint_id}?"
     await expect(page.locator("#run-status")).to_have_text("idle_with_pending_requests")

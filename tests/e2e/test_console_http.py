@@ -14,6 +14,7 @@ import pytest_asyncio
 
 from stepline import RunnerClient
 from stepline.v1 import events_pb2 as E
+from stepline.v1 import workflow_pb2
 from tests.executors.approvals import Order, approve_workflow
 from tests.support.cluster import Cluster, cluster_fixture
 from tests.support.console import console_client, start_console
@@ -180,3 +181,30 @@ async def test_cross_site_requests_are_refused(
     # A name that resolves to loopback but is not loopback's (DNS rebinding).
     rebound = await http.get("/api/runs", headers={"host": "attacker.example:7080"})
     assert rebound.status_code == 400
+
+
+async def test_a_run_shows_its_own_version_of_the_graph(
+    http: httpx.AsyncClient, client: RunnerClient, cluster: Cluster
+) -> None:
+    first = approve_workflow(cluster.addresses[0])
+    first.workflow_id = "versioned"
+    await client.register_workflow(first)
+    run = await client.start_run("versioned", Order("o-2", 20))
+    await until_waiting(client, run.run_id)
+    second = workflow_pb2.WorkflowDefinition()
+    second.CopyFrom(first)
+    second.executors[1].id = "chief"
+    second.edges[0].direct.target_id = "chief"
+    second.edges[1].direct.source_id = "chief"
+    await client.register_workflow(second)
+
+    body = (await http.get(f"/api/runs/{run.run_id}")).json()
+    assert [n["id"] for n in body["workflow"]["executors"]] == ["intake", "boss", "close"]
+    (listed,) = [
+        w
+        for w in (await http.get("/api/workflows")).json()["workflows"]
+        if w["workflow_id"] == "versioned"
+    ]
+    assert [n["id"] for n in listed["definition"]["executors"]] == ["intake", "chief", "close"]
+    assert [v["version"] for v in listed["versions"]] == [2, 1]
+    assert listed["versions"][0]["graph_signature"] != listed["versions"][1]["graph_signature"]

@@ -22,6 +22,7 @@ from .pages import json_error
 from .runner_link import RunnerLink
 
 MAX_RUNS = 200
+MAX_VERSIONS = 10
 MAX_ANSWER_BYTES = 1 << 20
 DESCRIBE_TIMEOUT = 2.0
 
@@ -64,7 +65,10 @@ async def run(request: Request) -> Response:
     found = await link(request).call(lambda c: c.get_run(run_id))
     workflow: dict[str, Any] | None = None
     try:
-        definition, _ = await link(request).call(lambda c: c.get_workflow(found.workflow_id))
+        # The run's own version: a later registration may have changed the graph.
+        definition, _ = await link(request).call(
+            lambda c: c.get_workflow(found.workflow_id, version=found.workflow_version)
+        )
         workflow = message_json(definition)
     except SteplineError:
         workflow = None  # deleted since: the run page shows no graph
@@ -184,10 +188,29 @@ async def workflows(request: Request) -> Response:
         found = []
         async for summary in client.list_workflows():
             definition, _ = await client.get_workflow(summary.workflow_id)
-            found.append({**message_json(summary), "definition": message_json(definition)})
+            versions = await _versions(client, summary.workflow_id, summary.version)
+            found.append(
+                {**message_json(summary), "definition": message_json(definition), **versions}
+            )
         return found
 
     return JSONResponse({"workflows": await link(request).call(fetch)})
+
+
+async def _versions(client: RunnerClient, workflow_id: str, latest: int) -> dict[str, Any]:
+    """The newest MAX_VERSIONS versions, newest first: number, signature, size."""
+    rows = []
+    for version in range(latest, max(0, latest - MAX_VERSIONS), -1):
+        definition, signature = await client.get_workflow(workflow_id, version=version)
+        rows.append(
+            {
+                "version": version,
+                "graph_signature": signature,
+                "executors": len(definition.executors),
+                "edges": len(definition.edges),
+            }
+        )
+    return {"versions": rows, "older_versions": max(0, latest - MAX_VERSIONS)}
 
 
 async def executors(request: Request) -> Response:

@@ -181,7 +181,12 @@ async function workflowsPage() {
         "section",
         { class: "workflow", "data-workflow": w.workflow_id },
         el("h2", {}, w.workflow_id),
-        el("p", {}, `registered ${timeText(w.updated_at)} · signature ${w.graph_signature}`),
+        el(
+          "p",
+          {},
+          `version ${w.version || 1}, registered ${timeText(w.updated_at)} · ` +
+            `signature ${w.graph_signature}`,
+        ),
         el("p", {}, `start: ${w.start_executor_id}`),
         el(
           "ul",
@@ -191,6 +196,23 @@ async function workflowsPage() {
           ),
         ),
         el("ul", { class: "edges" }, (w.definition.edges || []).map((e) => el("li", {}, edgeText(e)))),
+        el(
+          "details",
+          {},
+          el("summary", {}, `versions (${(w.versions || []).length + (w.older_versions || 0)})`),
+          el(
+            "ul",
+            { class: "versions" },
+            (w.versions || []).map((v) =>
+              el(
+                "li",
+                { "data-version": v.version },
+                `v${v.version}: ${v.executors} executors, ${v.edges} edges · ${v.graph_signature}`,
+              ),
+            ),
+            w.older_versions ? el("li", {}, `and ${w.older_versions} older`) : null,
+          ),
+        ),
         el("a", { href: `/?${new URLSearchParams({ workflow: w.workflow_id })}` }, "its runs"),
       ),
     ),

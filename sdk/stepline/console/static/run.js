@@ -223,10 +223,11 @@ function runPage(runId) {
     [...document.querySelectorAll("#checkpoints input:checked")].map((i) => i.value);
 
   const loadCheckpoints = async () => {
-    const chosen = new Set(picked());
     const body = await fetchCheckpoints(`${base}/checkpoints`);
     if (!body) return;
     const { checkpoints } = body;
+    // Read the picks now, not before the fetch: a box ticked meanwhile stays ticked.
+    const chosen = new Set(picked());
     state.checkpoints = checkpoints;
     $("#checkpoints tbody").replaceChildren(
       ...checkpoints.map((c) =>
