@@ -4,7 +4,7 @@ Last-Event-ID past int64 does not break the stream."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
 import pytest
@@ -16,8 +16,10 @@ from stepline.console.auth import MAX_LOGIN_BYTES, LoginRequired
 from stepline.v1 import runner_pb2
 
 
-def posted(chunks: Iterator[bytes]) -> tuple[Request, list[int]]:
-    """A JSON post whose body comes in `chunks`; the list counts those read."""
+def receiver(
+    chunks: Iterator[bytes],
+) -> tuple[Callable[[], Awaitable[dict[str, object]]], list[int]]:
+    """An ASGI receive giving a body in `chunks`; the list counts those read."""
     read: list[int] = []
 
     async def receive() -> dict[str, object]:
@@ -27,6 +29,12 @@ def posted(chunks: Iterator[bytes]) -> tuple[Request, list[int]]:
         read.append(len(chunk))
         return {"type": "http.request", "body": chunk, "more_body": True}
 
+    return receive, read
+
+
+def posted(chunks: Iterator[bytes]) -> tuple[Request, list[int]]:
+    """A JSON post whose body comes in `chunks`; the list counts those read."""
+    receive, read = receiver(chunks)
     scope = {
         "type": "http",
         "method": "POST",
@@ -55,16 +63,8 @@ async def test_the_login_page_reads_a_form_up_to_4_kib_before_anyone_logged_in()
     async def app(scope: object, receive: object, send: object) -> None:
         raise AssertionError("nothing gets past the login")
 
-    chunks = iter([b"token=" + b"x" * 65536] * 64)
-    read: list[int] = []
+    receive, read = receiver(iter([b"token=" + b"x" * 65536] * 64))
     sent: list[MutableMapping[str, Any]] = []
-
-    async def receive() -> dict[str, object]:
-        chunk = next(chunks, None)
-        if chunk is None:
-            return {"type": "http.request", "body": b"", "more_body": False}
-        read.append(len(chunk))
-        return {"type": "http.request", "body": chunk, "more_body": True}
 
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)

@@ -10,6 +10,7 @@ import pytest
 from stepline import payloads
 from stepline.testing import InProcessRunner, of_kind, outputs
 from stepline.v1 import events_pb2 as E
+from stepline.v1 import runner_pb2
 from stepline_runner.engine.errors import FailedPrecondition, NotFound
 from tests.unit.gated import Stepper, loop
 from tests.unit.plateau import Plateau, plateau_loop
@@ -20,15 +21,19 @@ def gates() -> None:
     Stepper.reset()
 
 
-async def test_cancel_stops_an_in_flight_run_and_its_checkpoint_stays_resumable(
-    harness: InProcessRunner,
-) -> None:
+async def cancelled_in_flight(harness: InProcessRunner) -> tuple[runner_pb2.Run, runner_pb2.Run]:
+    """The loop started, then cancelled while its fourth superstep waits on the gate."""
     harness.host("svc", {"stepper": Stepper})
     await harness.runner.register_workflow(loop().build())
     run = await harness.runner.start_run("w", payloads.encode(0))
     await Stepper.entered.wait()
+    return run, await harness.runner.cancel_run(run.run_id)
 
-    cancelled = await harness.runner.cancel_run(run.run_id)
+
+async def test_cancel_stops_an_in_flight_run_and_its_checkpoint_stays_resumable(
+    harness: InProcessRunner,
+) -> None:
+    run, cancelled = await cancelled_in_flight(harness)
 
     assert cancelled.status == E.RUN_STATUS_CANCELLED
     assert cancelled.superstep == 3  # supersteps 1-3 done; 4 was in flight
@@ -47,11 +52,7 @@ async def test_cancel_stops_an_in_flight_run_and_its_checkpoint_stays_resumable(
 async def test_a_resume_after_a_registration_of_another_graph_keeps_the_runs_own(
     harness: InProcessRunner,
 ) -> None:
-    harness.host("svc", {"stepper": Stepper})
-    await harness.runner.register_workflow(loop().build())
-    run = await harness.runner.start_run("w", payloads.encode(0))
-    await Stepper.entered.wait()
-    cancelled = await harness.runner.cancel_run(run.run_id)
+    run, cancelled = await cancelled_in_flight(harness)
     changed = loop().add_executor("extra", "svc", type="stepper").add_edge("s", "extra")
     _, version = await harness.runner.register_workflow(changed.build())
 

@@ -4,70 +4,20 @@ workflow drops them with a warning; CEL names no variable that does not exist.""
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
-from typing import Any
-
 import pytest
 
-from stepline.v1 import payload_pb2 as P
 from stepline.v1 import workflow_pb2 as W
 from stepline_runner.engine.conditions import ConditionEvaluator, Expression
 from stepline_runner.engine.errors import InvalidWorkflow
-from stepline_runner.engine.graph import Graph
 from stepline_runner.engine.routing import (
     BATCH_TYPE,
     RoutingResult,
     UndeliverableError,
-    queries,
-    route,
     settle,
 )
+from tests.unit.routed import direct, graph, routed, sent
 
 DROP = W.WorkflowDefinition.DROP_WITH_WARNING
-
-
-def graph(*edges: W.Edge, undeliverable: int = 0) -> Graph:
-    return Graph.compile(
-        W.WorkflowDefinition(
-            workflow_id="w",
-            executors=[W.ExecutorNode(id=x, endpoint="svc:1") for x in "abcd"],
-            edges=edges,
-            start_executor_id="a",
-            undeliverable=undeliverable,  # type: ignore[arg-type]
-        )
-    )
-
-
-def direct(source: str, target: str, condition: str = "") -> W.Edge:
-    return W.Edge(direct=W.DirectEdge(source_id=source, target_id=target, condition=condition))
-
-
-def sent(source: str, value: Any, target: str = "") -> P.Message:
-    payload = P.Payload(
-        type_name=type(value).__name__,
-        content_type="application/json",
-        data=json.dumps(value).encode(),
-    )
-    return P.Message(source_id=source, target_id=target, payload=payload)
-
-
-@pytest.fixture
-async def evaluator() -> AsyncIterator[ConditionEvaluator]:
-    evaluator = ConditionEvaluator(budget=5.0)
-    yield evaluator
-    await evaluator.close()
-
-
-async def routed(
-    evaluator: ConditionEvaluator,
-    g: Graph,
-    *messages: P.Message,
-    accepts: dict[str, frozenset[str]] | None = None,
-) -> RoutingResult:
-    sent = list(messages)
-    verdicts = await evaluator.verdicts(queries(g, sent), sent)
-    return route(g, sent, {}, accepts or {}, verdicts)
 
 
 def causes(result: RoutingResult) -> list[tuple[str, str, str]]:
