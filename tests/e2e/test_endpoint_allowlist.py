@@ -5,7 +5,6 @@ rules, and says "unreachable" alike whatever answers at an endpoint."""
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest_asyncio
 from stepline import PermissionDeniedError, Reason, RunnerClient, SteplineError
 from tests.executors.approvals import Order, approval
 from tests.support.cluster import Cluster, cluster_fixture
-from tests.support.processes import ROOT, free_port, start_runner
+from tests.support.processes import free_port, refused_start, start_runner
 from tests.support.runs import until_waiting
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -113,27 +112,10 @@ async def test_a_runner_given_rules_dials_what_they_allow_only(
 
 @pytest.mark.parametrize("rule", ["10.0.0.0/8:0", "unix:relative", "h:9-1"])
 async def test_a_malformed_rule_stops_the_runner_at_start(tmp_path: Path, rule: str) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "stepline_runner",
-        "--db",
-        str(tmp_path / "s.db"),
-        "--port",
-        "0",
-        "--allow-executors",
-        rule,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
+    returncode, stderr = await refused_start(
+        "--db", str(tmp_path / "s.db"), "--port", "0", "--allow-executors", rule
     )
-    try:
-        async with asyncio.timeout(30):
-            _, stderr = await process.communicate()
-    finally:
-        if process.returncode is None:  # it went on serving: do not leave it behind
-            process.kill()
-            await process.wait()
 
-    assert process.returncode == 2
+    assert returncode == 2
     assert b"--allow-executors" in stderr and repr(rule).encode() in stderr
     assert b"Traceback" not in stderr

@@ -3,7 +3,9 @@ with `stepline.testing` (which waits for each service's `listening on` line)."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ __all__ = [
     "ROOT",
     "Service",
     "free_port",
+    "refused_start",
     "require_node",
     "spawn",
     "start_executors",
@@ -38,6 +41,22 @@ async def start_executors(script: str, env: dict[str, str] | None = None) -> Ser
     """Start `tests/executors/<script>.py` as an executor service."""
     path = ROOT / "tests" / "executors" / f"{script}.py"
     return await testing.start_executor_service(path, env=env, cwd=ROOT, name=script)
+
+
+async def refused_start(*args: str) -> tuple[int | None, bytes]:
+    """The runner started with `args`, expected to refuse: its exit code and
+    standard error. Killed if it went on serving, so nothing is left behind."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "stepline_runner", *args, stderr=asyncio.subprocess.PIPE, cwd=ROOT
+    )
+    try:
+        async with asyncio.timeout(30):
+            _, stderr = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return process.returncode, stderr
 
 
 NODE_SERVICE = ROOT / "examples" / "node-executor"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from stepline_runner.store import SqliteStore
 from stepline_runner.store.schema import SCHEMA_VERSION
 from stepline_runner.store.sqlite import DatabaseInUse, SchemaError
+from tests.support.processes import refused_start
 
 
 async def test_a_schema_from_the_future_is_refused(tmp_path: Path) -> None:
@@ -28,25 +28,9 @@ async def test_the_runner_says_so_and_exits(tmp_path: Path) -> None:
     db = tmp_path / "stepline.db"
     with sqlite3.connect(db) as conn:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "stepline_runner",
-        "--db",
-        str(db),
-        "--port",
-        "0",
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with asyncio.timeout(30):
-            _, stderr = await process.communicate()
-    finally:
-        if process.returncode is None:  # it went on serving: do not leave it behind
-            process.kill()
-            await process.wait()
+    returncode, stderr = await refused_start("--db", str(db), "--port", "0")
 
-    assert process.returncode == 2
+    assert returncode == 2
     assert b"upgrade Stepline" in stderr and b"Traceback" not in stderr
 
 
