@@ -23,7 +23,12 @@
 //     restore(state) { this.total = state.total; }      // throw PayloadError if unusable
 //   }
 //
-// A '*' handler receives the undecoded payload ({type_name, content_type, data}).
+// A '*' handler receives the undecoded payload ({type_name, content_type, data});
+// a 'stepline.v1.MessageBatch' handler (fan-in) the JSON values of the batch.
+// Requests for input: ctx.requestInfo(type, data, responseType), answered by
+//     static responseHandlers = { RequestType: { ResponseType: 'method' } };
+//     async method(request, response, ctx) { ... }
+// Shared state: ctx.getSharedState(key), ctx.setSharedState(key, type, value).
 //
 // Tracing: each call continues the caller's W3C trace context (`traceparent`
 // in the gRPC metadata) in a server span, and each handler call gets a span of
@@ -38,21 +43,22 @@ const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 const otel = require('@opentelemetry/api');
 const { version } = require('./package.json');
+const {
+  BATCH_TYPE,
+  PayloadError,
+  canonicalJson,
+  decodeBatch,
+  decodeJson,
+  jsonPayload,
+  withThousands,
+} = require('./payloads');
 
 const PROTOS = path.resolve(__dirname, '..', '..', 'protos');
-const JSON_TYPE = 'application/json';
 // Same caps as sdk/stepline/limits.py: states may be far larger than gRPC's 4 MiB default.
 const MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
 // Largest state SaveCheckpoint sends: the message cap less room for the rest of
 // the response. Larger data belongs outside the state (save a reference to it).
 const MAX_STATE_BYTES = MAX_MESSAGE_BYTES - 1024 * 1024;
-
-/** A payload that cannot be decoded as what the executor expects. */
-class PayloadError extends Error {
-  get name() {
-    return 'PayloadError';
-  }
-}
 
 /** An error that must reach the caller as this gRPC status. */
 class StatusError extends Error {
@@ -70,43 +76,6 @@ function loadExecutorService() {
     defaults: true, // absent scalars read as '' / 0 / [], an unset message as null
   });
   return grpc.loadPackageDefinition(definition).stepline.v1.ExecutorService;
-}
-
-/**
- * JSON as the Python SDK writes it (sort_keys, compact separators, non-ASCII
- * escaped), so equal values give equal bytes in both languages and the state
- * hash the runner keeps matches what we would send again.
- */
-function canonicalJson(value) {
-  const sorted = (_key, v) =>
-    v && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v)
-      ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]]))
-      : v;
-  return JSON.stringify(value, sorted).replace(
-    /[\u0080-\uffff]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
-}
-
-/** 1234567 -> '1,234,567', as Python's f'{n:,}' writes it. */
-function withThousands(n) {
-  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-}
-
-function jsonPayload(typeName, value) {
-  return { type_name: typeName, content_type: JSON_TYPE, data: Buffer.from(canonicalJson(value)) };
-}
-
-function decodeJson(payload) {
-  if ((payload.content_type || JSON_TYPE) !== JSON_TYPE) {
-    throw new PayloadError(`${payload.type_name}: expected ${JSON_TYPE}, got ${payload.content_type}`);
-  }
-  if (!payload.data || payload.data.length === 0) return null;
-  try {
-    return JSON.parse(payload.data.toString('utf8'));
-  } catch (err) {
-    throw new PayloadError(`${payload.type_name}: invalid JSON: ${err.message}`);
-  }
 }
 
 /** What a handler can do besides changing its own state; collected into the ExecuteResponse. */
@@ -130,6 +99,39 @@ class Context {
   yieldOutput(typeName, value) {
     this._result.outputs.push(jsonPayload(typeName, value));
   }
+
+  /** The JSON value of shared-state `key` as of the start of this superstep, or undefined. */
+  getSharedState(key) {
+    const payload = this.sharedState?.[key];
+    return payload ? decodeJson(payload) : undefined;
+  }
+
+  /** Write shared-state `key`; other executors see it from the next superstep on. */
+  setSharedState(key, typeName, value) {
+    this._result.shared_state_writes.push({ key, value: jsonPayload(typeName, value) });
+  }
+
+  /** Remove shared-state `key` from the next superstep on. */
+  deleteSharedState(key) {
+    this._result.shared_state_writes.push({ key, delete: true });
+  }
+
+  /**
+   * Ask for outside input: the class's response handler for (typeName,
+   * responseType) receives the answer in a later superstep. Without one this
+   * throws at once (the answer would have nowhere to go). An empty
+   * `requestId` lets the runner choose one.
+   */
+  requestInfo(typeName, data, responseType, requestId = '') {
+    if (!this._answerable(typeName, responseType)) {
+      throw new TypeError(
+        `executor '${this.executorId}' asked for a response of type '${responseType}' to a ` +
+          `request of type '${typeName}', but no response handler takes that pair`,
+      );
+    }
+    const request = { request_id: requestId, data: jsonPayload(typeName, data) };
+    this._result.requests.push({ ...request, response_type: responseType });
+  }
 }
 
 /** The ExecutorService's behaviour, without the transport. */
@@ -148,6 +150,9 @@ class ExecutorHost {
       input_types: Object.keys(cls.handlers).sort(),
       output_types: [...(cls.sends ?? [])].sort(),
       yield_types: [...(cls.yields ?? [])].sort(),
+      response_types: [
+        ...new Set(Object.values(cls.responseHandlers ?? {}).flatMap((r) => Object.keys(r))),
+      ].sort(),
     }));
     return {
       incarnation_id: this.incarnationId,
@@ -162,9 +167,32 @@ class ExecutorHost {
       executor = this._create(request.executor_type, request.executor_id);
       this._put(request.run_id, request.executor_id, executor);
     }
-    const result = { sent: [], outputs: [], incarnation_id: this.incarnationId };
+    const result = {
+      sent: [],
+      outputs: [],
+      requests: [],
+      shared_state_writes: [],
+      incarnation_id: this.incarnationId,
+    };
     const ctx = new Context(request, result);
+    const answers = executor.constructor.responseHandlers ?? {};
+    ctx._answerable = (q, r) => Object.hasOwn(answers, q) && Object.hasOwn(answers[q], r);
     try {
+      // Responses first, then messages, each in order (as the Python SDK does).
+      for (const answer of request.responses) {
+        const asked = answer.request?.data ?? { type_name: '' };
+        const response = answer.response ?? { type_name: '' };
+        if (!ctx._answerable(asked.type_name, response.type_name)) {
+          throw new PayloadError(
+            `executor '${request.executor_id}' has no response handler for a ` +
+              `'${response.type_name}' answer to a '${asked.type_name}' request`,
+          );
+        }
+        const method = answers[asked.type_name][response.type_name];
+        await traced(`respond ${request.executor_type}.${method}`, handlerAttributes(request), () =>
+          executor[method](decodeJson(asked), decodeJson(response), ctx),
+        );
+      }
       for (const message of request.messages) {
         const payload = message.payload ?? { type_name: '', content_type: '', data: Buffer.alloc(0) };
         const { handlers } = executor.constructor;
@@ -176,7 +204,8 @@ class ExecutorHost {
               `it takes: ${Object.keys(handlers).sort().join(', ')}`,
           );
         }
-        const value = exact ? decodeJson(payload) : payload;
+        let value = payload;
+        if (exact) value = payload.type_name === BATCH_TYPE ? decodeBatch(payload) : decodeJson(payload);
         await traced(`handle ${request.executor_type}.${method}`, handlerAttributes(request), () =>
           executor[method](value, ctx),
         );

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stepline import Executor, WorkflowContext, handler, run_executors
+from stepline.conformance.reference import Reference
 
 
 @dataclass
@@ -67,4 +68,5 @@ class Stage(Executor):
 if __name__ == "__main__":
     # A fixed port (STEPLINE_PORT) lets a restarted service come back at the
     # address the workflow names.
-    run_executors({"stage": Stage}, port=int(os.environ.get("STEPLINE_PORT", "0")))
+    executors = {"stage": Stage, "reference": Reference}  # with the conformance reference
+    run_executors(executors, port=int(os.environ.get("STEPLINE_PORT", "0")))

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 
 from stepline.conformance.checks import CHECKS
+from stepline.conformance.paired import differential_check, restart_check
+from stepline.conformance.reference_checks import REFERENCE_CHECKS
 from stepline.conformance.suite import (
     DEFAULT_MESSAGE_TYPE,
     CheckResult,
@@ -20,7 +22,9 @@ The executor type under test must handle every --message (a JSON payload of
 --message-type) without error, in any state, and its state and results must
 depend only on the messages it received, in order, and its executor id. Give
 two or more distinct messages so that their order shows. The defaults suit the
-`stage` executors of the Stepline repository. Exit status: 0 when every check
+`stage` executors of the Stepline repository. The service must also host the
+`reference` type (README: "The reference executor") unless --no-reference.
+Exit status: 0 when every check
 passed, 1 when one failed, 2 when the suite could not start.
 """
 
@@ -53,6 +57,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--timeout", type=float, default=10.0, help="deadline of each call, in seconds"
     )
+    parser.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="skip the checks of the 'reference' executor type (README: The reference executor)",
+    )
+    parser.add_argument(
+        "--differential",
+        metavar="HOST:PORT",
+        help="a reference service of the same types (the original of a port): compare "
+        "sent messages, outputs and state bytes with it",
+    )
+    parser.add_argument(
+        "--restart-command",
+        metavar="SHELL",
+        help="a command that restarts the service at the same address; checks last that "
+        "the restart changes the incarnation id",
+    )
     args = parser.parse_args(argv)
     try:
         failed = asyncio.run(_run(args))
@@ -70,7 +91,16 @@ async def _run(args: argparse.Namespace) -> int:
         messages=args.messages,
         timeout=args.timeout,
     )
+    reference = None
     try:
+        if args.differential:
+            reference = await connect(
+                args.differential,
+                executor_type=suite.target.executor_type,
+                message_type=args.message_type,
+                messages=args.messages,
+                timeout=args.timeout,
+            )
         target = suite.target
         print(
             f"stepline-conformance: {target.address} ({suite.sdk or 'sdk not given'}), "
@@ -78,9 +108,16 @@ async def _run(args: argparse.Namespace) -> int:
             f"of type {args.message_type!r}",
             flush=True,
         )
-        results = await suite.run(CHECKS, on_result=_print)
+        checks = [*CHECKS, *(() if args.no_reference else REFERENCE_CHECKS)]
+        if reference is not None:
+            checks.append(differential_check(reference.probe))
+        if args.restart_command:
+            checks.append(restart_check(args.restart_command))
+        results = await suite.run(checks, on_result=_print)
     finally:
         await suite.close()
+        if reference is not None:
+            await reference.close()
     failed = sum(not r.passed for r in results)
     print(f"{len(results) - failed} passed, {failed} failed", flush=True)
     return failed

@@ -9,7 +9,7 @@ runs afterwards), every response's `incarnation_id` is compared with the one
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,11 +99,20 @@ class Probe:
         #: The input_types Describe lists for the type under test.
         self.input_types = input_types
         self.runs: list[str] = []
+        self._channel = channel
         self._stub = executor_pb2_grpc.ExecutorServiceStub(channel)
 
     @staticmethod
     def channel(address: str) -> grpc.aio.Channel:
         return grpc.aio.insecure_channel(address, options=GRPC_MESSAGE_OPTIONS)
+
+    def for_type(self, executor_type: str) -> Probe:
+        """A probe of another type of the same service; it shares the channel,
+        the incarnation id and the runs to end."""
+        target = Target(self.target.address, executor_type, (), self.target.timeout)
+        probe = Probe(target, self._channel, self.incarnation_id, frozenset())
+        probe.runs = self.runs
+        return probe
 
     def new_run(self) -> str:
         """A run id no other check (nor any earlier suite run) uses."""
@@ -117,6 +126,14 @@ class Probe:
         )
         return response
 
+    async def describe_unchecked(self) -> executor_pb2.DescribeResponse:
+        """Describe without comparing the incarnation id (after a restart);
+        raises `grpc.aio.AioRpcError`."""
+        response: executor_pb2.DescribeResponse = await self._stub.Describe(
+            executor_pb2.DescribeRequest(), timeout=self.target.timeout
+        )
+        return response
+
     async def execute(
         self,
         run_id: str,
@@ -125,11 +142,19 @@ class Probe:
         *,
         executor_type: str | None = None,
         superstep: int = 1,
+        responses: Sequence[payload_pb2.InputResponse] = (),
+        shared_state: Mapping[str, Payload] | None = None,
     ) -> executor_pb2.ExecuteResponse:
         """One `Execute`; a handler error in the response fails the check
         (the messages are meant to be ones the executor handles)."""
         response = await self.execute_raw(
-            run_id, executor_id, messages, executor_type=executor_type, superstep=superstep
+            run_id,
+            executor_id,
+            messages,
+            executor_type=executor_type,
+            superstep=superstep,
+            responses=responses,
+            shared_state=shared_state,
         )
         if response.HasField("error"):
             raise CheckFailed(
@@ -147,6 +172,8 @@ class Probe:
         *,
         executor_type: str | None = None,
         superstep: int = 1,
+        responses: Sequence[payload_pb2.InputResponse] = (),
+        shared_state: Mapping[str, Payload] | None = None,
     ) -> executor_pb2.ExecuteResponse:
         request = executor_pb2.ExecuteRequest(
             run_id=run_id,
@@ -157,6 +184,9 @@ class Probe:
         )
         for payload in messages:
             request.messages.add(payload=payload)
+        request.responses.extend(responses)
+        for key, value in (shared_state or {}).items():
+            request.shared_state[key].CopyFrom(value)
         response: executor_pb2.ExecuteResponse = await self.call("Execute", request)
         return response
 

@@ -42,6 +42,12 @@ class ExecutorServiceStub:
     `execute_timeout` as its deadline (none when unset): past it the run fails
     (ExecuteDeadlineExceeded). The runner gives RestoreCheckpoint 2 s (waiting
     that long for a service that is starting) and EndRun 5 s.
+
+    Conformance. `stepline-conformance HOST:PORT` checks a service against
+    this contract. A port also hosts the executor type `reference`, whose
+    behaviour the README specifies in full ("The reference executor"), so
+    that the suite can check requests, shared state, fan-in and the state cap,
+    and compare the port with the Python SDK byte for byte (--differential).
     """
 
     def __init__(self, channel):
@@ -94,6 +100,12 @@ class ExecutorServiceServicer:
     `execute_timeout` as its deadline (none when unset): past it the run fails
     (ExecuteDeadlineExceeded). The runner gives RestoreCheckpoint 2 s (waiting
     that long for a service that is starting) and EndRun 5 s.
+
+    Conformance. `stepline-conformance HOST:PORT` checks a service against
+    this contract. A port also hosts the executor type `reference`, whose
+    behaviour the README specifies in full ("The reference executor"), so
+    that the suite can check requests, shared state, fan-in and the state cap,
+    and compare the port with the Python SDK byte for byte (--differential).
     """
 
     def Describe(self, request, context):
@@ -195,6 +207,12 @@ class ExecutorService:
     `execute_timeout` as its deadline (none when unset): past it the run fails
     (ExecuteDeadlineExceeded). The runner gives RestoreCheckpoint 2 s (waiting
     that long for a service that is starting) and EndRun 5 s.
+
+    Conformance. `stepline-conformance HOST:PORT` checks a service against
+    this contract. A port also hosts the executor type `reference`, whose
+    behaviour the README specifies in full ("The reference executor"), so
+    that the suite can check requests, shared state, fan-in and the state cap,
+    and compare the port with the Python SDK byte for byte (--differential).
     """
 
     @staticmethod

@@ -43,6 +43,12 @@ class ExecutorServiceStub:
     `execute_timeout` as its deadline (none when unset): past it the run fails
     (ExecuteDeadlineExceeded). The runner gives RestoreCheckpoint 2 s (waiting
     that long for a service that is starting) and EndRun 5 s.
+
+    Conformance. `stepline-conformance HOST:PORT` checks a service against
+    this contract. A port also hosts the executor type `reference`, whose
+    behaviour the README specifies in full ("The reference executor"), so
+    that the suite can check requests, shared state, fan-in and the state cap,
+    and compare the port with the Python SDK byte for byte (--differential).
     """
 
     @_typing.overload
@@ -92,6 +98,12 @@ class ExecutorServiceAsyncStub(ExecutorServiceStub):
     `execute_timeout` as its deadline (none when unset): past it the run fails
     (ExecuteDeadlineExceeded). The runner gives RestoreCheckpoint 2 s (waiting
     that long for a service that is starting) and EndRun 5 s.
+
+    Conformance. `stepline-conformance HOST:PORT` checks a service against
+    this contract. A port also hosts the executor type `reference`, whose
+    behaviour the README specifies in full ("The reference executor"), so
+    that the suite can check requests, shared state, fan-in and the state cap,
+    and compare the port with the Python SDK byte for byte (--differential).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -137,6 +149,12 @@ class ExecutorServiceServicer(metaclass=_abc_1.ABCMeta):
     `execute_timeout` as its deadline (none when unset): past it the run fails
     (ExecuteDeadlineExceeded). The runner gives RestoreCheckpoint 2 s (waiting
     that long for a service that is starting) and EndRun 5 s.
+
+    Conformance. `stepline-conformance HOST:PORT` checks a service against
+    this contract. A port also hosts the executor type `reference`, whose
+    behaviour the README specifies in full ("The reference executor"), so
+    that the suite can check requests, shared state, fan-in and the state cap,
+    and compare the port with the Python SDK byte for byte (--differential).
     """
 
     @_abc_1.abstractmethod

@@ -1,0 +1,157 @@
+"""Checks of the `reference` executor type against its specification (README,
+"The reference executor"): responses to requests, shared-state reads and
+writes, fan-in batches and a state over the size cap. Unlike the generic
+checks, these know what the type must do, so they compare with the text.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grpc
+
+from stepline import payloads
+from stepline.conformance.checks import Check, X
+from stepline.conformance.probe import CheckFailed, Payload, Probe, show
+from stepline.limits import MAX_STATE_BYTES
+from stepline.v1 import payload_pb2
+
+REFERENCE_TYPE = "reference"
+STATE_TYPE = f"{REFERENCE_TYPE}.state"
+
+
+def ref(op: str, value: int = 0, key: str = "") -> Payload:
+    """A `Ref` message as the specification writes it."""
+    return payloads.encode({"key": key, "op": op, "value": value}, "Ref")
+
+
+def expected_state(log: list[str], total: int, pad: str = "") -> bytes:
+    """The state bytes the specification prescribes."""
+    return json.dumps({"log": log, "pad": pad, "total": total}, separators=(",", ":")).encode()
+
+
+def _value(payload: Payload) -> tuple[str, Any]:
+    try:
+        return payload.type_name, payloads.json_value(payload)
+    except payloads.PayloadError as exc:
+        raise CheckFailed(f"{show(payload)} is not a JSON payload: {exc}") from exc
+
+
+async def _state_is(probe: Probe, run: str, log: list[str], total: int, what: str) -> None:
+    state = await probe.state(run, X)
+    want = expected_state(log, total)
+    if (state.type_name, state.content_type or payloads.JSON, state.data) != (
+        STATE_TYPE,
+        payloads.JSON,
+        want,
+    ):
+        raise CheckFailed(
+            f"{what}: the state is {show(state)}, but the specification gives "
+            f"{STATE_TYPE} {want.decode()} (JSON, sorted keys, no spaces)"
+        )
+
+
+def _reference(probe: Probe) -> Probe:
+    return probe.for_type(REFERENCE_TYPE)
+
+
+async def answers_requests(base: Probe) -> str:
+    probe = _reference(base)
+    run = probe.new_run()
+    asked = await probe.execute(run, X, [ref("ask", 5, "q")])
+    if len(asked.requests) != 1:
+        raise CheckFailed(f"a Ref ask gave {len(asked.requests)} requests, not 1")
+    (request,) = asked.requests
+    want = ("Ref", {"key": "q", "op": "ask", "value": 5})
+    if _value(request.data) != want or request.response_type != "RefAnswer":
+        raise CheckFailed(
+            f"a Ref ask asked with {show(request.data)} for {request.response_type!r}, "
+            f"but the specification gives Ref {json.dumps(want[1])} for 'RefAnswer'"
+        )
+    if asked.outputs or asked.sent:
+        raise CheckFailed("a Ref ask must neither send nor yield")
+    kept = payload_pb2.InputRequest()
+    kept.CopyFrom(request)
+    kept.request_id = request.request_id or f"{run}:1:{X}:0"
+    kept.executor_id, kept.superstep = X, 1
+    answer = payload_pb2.InputResponse(
+        request=kept, response=payloads.encode({"value": 3}, "RefAnswer")
+    )
+    # Responses first, then messages: the add comes after the answer.
+    answered = await probe.execute(run, X, [ref("add", 10)], superstep=2, responses=[answer])
+    outputs = [_value(o) for o in answered.outputs]
+    if outputs != [("RefOutput", {"total": 3})]:
+        raise CheckFailed(
+            f'the answer RefAnswer {{"value": 3}} yielded {outputs}, but the specification '
+            'gives one RefOutput {"total": 3}'
+        )
+    await _state_is(probe, run, ["ask:5", "answer:5:3", "add:10"], 13, "after ask, answer, add")
+    return "a Ref ask asked for a RefAnswer; the answer reached its handler before the messages"
+
+
+async def reads_and_writes_shared_state(base: Probe) -> str:
+    probe = _reference(base)
+    run = probe.new_run()
+    shared = {"k": payloads.encode(7)}
+    messages = [ref("write", 4, "k"), ref("read", key="k"), ref("read", key="absent")]
+    response = await probe.execute(run, X, messages, shared_state=shared)
+    writes = [(w.key, w.delete, *_value(w.value)) for w in response.shared_state_writes]
+    if writes != [("k", False, "integer", 4)]:
+        raise CheckFailed(
+            f"a Ref write of k=4 wrote {writes}, but the specification gives one write "
+            "of key 'k', type 'integer', value 4"
+        )
+    log = ["write:k:4", "read:k:7", "read:absent:0"]
+    await _state_is(
+        probe, run, log, 7, "after write k=4, read k (7 in the shared state), read absent"
+    )
+    return (
+        "a write came back as a shared-state write; reads saw the state as of the superstep's start"
+    )
+
+
+async def takes_fan_in_batches(base: Probe) -> str:
+    probe = _reference(base)
+    run = probe.new_run()
+    batch = payload_pb2.MessageBatch()
+    for source, value in (("a", 2), ("b", 5)):
+        batch.messages.add(source_id=source, target_id=X, payload=ref("add", value))
+    response = await probe.execute(run, X, [payloads.encode(batch)])
+    outputs = [_value(o) for o in response.outputs]
+    if outputs != [("RefOutput", {"total": 7})] or response.sent:
+        raise CheckFailed(
+            f"a MessageBatch of two Refs (2 and 5) yielded {outputs} and sent "
+            f'{len(response.sent)}, but the specification gives one RefOutput {{"total": 7}}'
+        )
+    await _state_is(probe, run, ["batch:2:7"], 7, "after a batch of 2 and 5")
+    return "a MessageBatch of two Refs was taken as one batch, in order"
+
+
+async def refuses_a_state_over_the_cap(base: Probe) -> str:
+    probe = _reference(base)
+    run = probe.new_run()
+    await probe.execute(run, X, [ref("pad", MAX_STATE_BYTES)])
+    try:
+        details = await probe.expect_status(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"SaveCheckpoint of a state of over {MAX_STATE_BYTES:,} bytes (the cap)",
+            probe.save(run, X),
+        )
+    finally:
+        await probe.end_run(run)  # let go of the padding at once
+    return f"a state over the cap -> RESOURCE_EXHAUSTED: {details[:100]}"
+
+
+REFERENCE_CHECKS: tuple[Check, ...] = (
+    Check("reference-responses", "responses reach the response handler", answers_requests),
+    Check(
+        "reference-shared-state", "shared state is read and written", reads_and_writes_shared_state
+    ),
+    Check("reference-fan-in", "fan-in batches are taken as one", takes_fan_in_batches),
+    Check(
+        "reference-state-cap", "a state over the size cap is refused", refuses_a_state_over_the_cap
+    ),
+)
+
+__all__ = ["REFERENCE_CHECKS", "REFERENCE_TYPE", "expected_state", "ref"]
