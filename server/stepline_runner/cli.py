@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
+import re
 import signal
 import sqlite3
 import ssl
@@ -129,8 +131,8 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
     args = parser.parse_args(argv)
     if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
         parser.error("--metrics-port must be between 0 and 65535")
-    if args.executor_retries < 1 or args.retry_backoff <= 0:
-        parser.error("--executor-retries must be 1 or more and --retry-backoff positive")
+    if args.executor_retries < 1 or not 0 < args.retry_backoff < math.inf:  # and not nan
+        parser.error("--executor-retries must be 1 or more and --retry-backoff a positive number")
     try:
         limits = Limits.parse(args.limit)
     except ValueError as exc:
@@ -176,6 +178,7 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
+TOKEN = re.compile(r"[!-~]+")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -224,6 +227,12 @@ def _security(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Secu
             )
     if args.auth_token_file and not security.token:
         parser.error(f"{args.auth_token_file} is empty")
+    if security.token and not TOKEN.fullmatch(security.token):
+        # No caller could send it: gRPC metadata takes printable ASCII only.
+        parser.error(
+            f"{args.auth_token_file}: a token is one line of printable ASCII characters, "
+            "without spaces"
+        )
     exposed = args.host not in LOOPBACK
     if exposed and not (security.tls_cert and security.token) and not args.insecure:
         parser.error(

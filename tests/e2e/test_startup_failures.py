@@ -50,6 +50,8 @@ def runner(db: Path, *options: str) -> tuple[str, ...]:
         (("--limit", "cel_budget=-1"), "--limit cel_budget: must be positive"),
         (("--limit", "nonsense"), "expected NAME=VALUE"),
         (("--executor-retries", "0"), "--executor-retries must be 1 or more"),
+        (("--retry-backoff", "nan"), "--retry-backoff a positive number"),
+        (("--auth-token-file", "{token}"), "a token is one line of printable ASCII"),
     ],
 )
 async def test_the_runner_refuses_bad_configuration_in_one_line(
@@ -57,7 +59,9 @@ async def test_the_runner_refuses_bad_configuration_in_one_line(
 ) -> None:
     bad = tmp_path / "bad.pem"
     bad.write_text("not a certificate")
-    options = tuple(o.replace("{bad}", str(bad)) for o in options)
+    token = tmp_path / "token"
+    token.write_text("two\nlines\n")
+    options = tuple(o.replace("{bad}", str(bad)).replace("{token}", str(token)) for o in options)
 
     code, stderr = await run(*runner(tmp_path / "stepline.db", "--port", "0", *options))
 
