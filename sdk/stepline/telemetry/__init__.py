@@ -20,6 +20,7 @@ from stepline.telemetry._config import (
 )
 from stepline.telemetry._grpc import (
     ServerTracing,
+    call_status,
     client_interceptors,
     inject_metadata,
     method_name,
@@ -36,6 +37,7 @@ __all__ = [
     "JsonLinesSpanExporter",
     "ServerTracing",
     "TracingConfigError",
+    "call_status",
     "client_interceptors",
     "configure_tracing",
     "exporter_names",

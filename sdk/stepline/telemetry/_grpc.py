@@ -64,11 +64,9 @@ class _ClientTracing(
             name, kind=SpanKind.CLIENT, attributes=attributes
         ) as span:
             call = await continuation(inject_metadata(client_call_details), request)
-            try:
-                await call
-            except grpc.aio.AioRpcError as exc:
-                # The caller sees the error when it awaits the call itself.
-                record_status(span, exc.code())
+            code = await call_status(call)
+            if code != grpc.StatusCode.OK:
+                record_status(span, code)
             return call
 
     async def intercept_unary_stream(  # type: ignore[override]
@@ -78,6 +76,16 @@ class _ClientTracing(
         request: Any,
     ) -> Any:
         return await continuation(inject_metadata(client_call_details), request)
+
+
+async def call_status(call: Any) -> grpc.StatusCode:
+    """A unary call's status code, once it is done; an interceptor returns the
+    call itself, and its caller sees any error when it awaits it."""
+    try:
+        await call
+    except grpc.aio.AioRpcError as exc:
+        return exc.code()
+    return grpc.StatusCode.OK
 
 
 def record_status(span: trace.Span, code: grpc.StatusCode) -> None:

@@ -11,7 +11,7 @@ import grpc
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from stepline.telemetry import inject_metadata, method_name, record_status
+from stepline.telemetry import call_status, inject_metadata, method_name, record_status
 
 from .logs import WORKFLOW_ID
 from .metrics import RunnerMetrics
@@ -37,7 +37,7 @@ class ExecutorCalls(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-
         started = time.perf_counter()
         if self.tracer is None:
             call = await continuation(client_call_details, request)
-            code = await _outcome(call)
+            code = await call_status(call)
         else:
             attributes: dict[str, str | int] = {
                 "rpc.system": "grpc",
@@ -51,7 +51,7 @@ class ExecutorCalls(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-
                 f"{method} {executor_type}".strip(), kind=SpanKind.CLIENT, attributes=attributes
             ) as span:
                 call = await continuation(inject_metadata(client_call_details), request)
-                code = await _outcome(call)
+                code = await call_status(call)
                 if code != grpc.StatusCode.OK:
                     record_status(span, code)
         if self.metrics is not None:
@@ -61,16 +61,6 @@ class ExecutorCalls(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-
             if code != grpc.StatusCode.OK:
                 self.metrics.call_errors.labels(workflow, executor_type, method, code.name).inc()
         return call
-
-
-async def _outcome(call: Any) -> grpc.StatusCode:
-    """The call's status code, once it is done; the caller sees any error when
-    it awaits the call itself."""
-    try:
-        await call
-    except grpc.aio.AioRpcError as exc:
-        return exc.code()
-    return grpc.StatusCode.OK
 
 
 class StreamCount(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
