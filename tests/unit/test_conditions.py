@@ -86,7 +86,9 @@ async def test_an_evaluation_over_budget_is_stopped_and_the_loop_never_waits() -
     try:
         with pytest.raises(ConditionError, match=r"edges\[3\] \(direct\).*budget of 0.3 s"):
             await evaluator.verdicts([(0, slow)], sent(1))
-        assert ticks >= 10  # the event loop went on meanwhile
+        # The event loop went on meanwhile: a loop blocked by the evaluation
+        # would tick once at most; ~30 on an idle machine, fewer on a loaded one.
+        assert ticks >= 3
         # The killed worker is replaced: the next verdict comes.
         fast = Expression("true", "edges[0] (direct)")
         assert (await evaluator.verdicts([(0, fast)], sent(1))).of(0, fast) is True
