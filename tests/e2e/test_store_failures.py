@@ -76,11 +76,15 @@ def fill(disk: Path) -> Path:
     return filler
 
 
-def wait_for_line(log: Path, text: str) -> None:
+def wait_for_line(log: Path, text: str, deadline: float = 60) -> None:
     """Wait on the runner's log file: it has no other sign of a commit it
-    could not make (nothing of it is stored or published)."""
+    could not make (nothing of it is stored or published). Run in a thread,
+    which cannot be cancelled: hence its own deadline."""
+    give_up = time.monotonic() + deadline
     while text not in log.read_text(errors="replace"):
-        time.sleep(0.05)
+        if time.monotonic() > give_up:
+            raise AssertionError(f"the runner did not log {text!r} within {deadline:g} s")
+        time.sleep(0.05)  # polling the file, not a timed wait
 
 
 async def test_a_full_disk_is_resource_exhausted_and_passes(
