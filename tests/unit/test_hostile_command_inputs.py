@@ -76,7 +76,7 @@ def test_a_token_file_of_two_lines_or_a_huge_ca_file_is_a_usage_error(
 def test_a_payload_nested_too_deeply_to_decode_is_shown_as_its_bytes() -> None:
     deep = payload_pb2.Payload(type_name="deep", data=b"[" * 100_000)
     assert output.payload_json(deep)["data"]  # base64, no traceback
-    assert output.payload_text(deep) == "<100000 bytes >"
+    assert output.payload_text(deep) == "<100000 bytes application/json>"
 
 
 def test_a_conformance_message_that_is_not_json_is_quoted_briefly() -> None:

@@ -162,7 +162,7 @@ def payload_text(payload: payload_pb2.Payload, limit: int = 80) -> str:
     if "value" in decoded:
         text = json.dumps(decoded["value"], sort_keys=True, separators=(",", ":"))
     else:
-        text = f"<{len(payload.data)} bytes {payload.content_type}>"
+        text = f"<{len(payload.data)} bytes {payload.content_type or 'application/json'}>"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
