@@ -180,6 +180,16 @@ def test_schema_violations_are_placed_where_they_are() -> None:
     ]
 
 
+def test_ids_are_printable_ascii_without_spaces() -> None:
+    assert problems(VALID.replace("- id: a\n", "- id: 'a b'\n")) == [
+        "w.yaml:4:7: executors[0].id: 'a b' may hold only printable ASCII characters,"
+        " without spaces"
+    ]
+    assert problems(VALID.replace("endpoint: h:1", "endpoint: ''")) == [
+        "w.yaml:5:13: executors[0].endpoint: must not be empty"
+    ]
+
+
 def test_an_unquoted_number_or_date_where_a_string_belongs() -> None:
     assert problems(VALID.replace("- id: a\n", "- id: 7\n")) == [
         "w.yaml:4:7: executors[0].id: 7 is not of type 'string'"
@@ -243,22 +253,28 @@ def test_files_are_bounded_in_bytes_and_must_be_utf8(tmp_path: Path) -> None:
 
 
 # Strings YAML would read as something else unquoted, or that need escapes.
-TRICKY = [
+# Ids are printable ASCII without spaces; expressions may hold anything.
+TRICKY_IDS = [
     *("yes", "no", "on", "off", "y", "n", "TRUE", "null", "~", ".nan", "-.inf"),
     *("123", "+1", "1e3", "0x1F", "0o17", "1:20", "2026-12-01"),
-    *("a: b", "- x", "#c", "*star", "&amp", "!bang", "%pct", "@at", "`bt`", "{b}", "[s]", "<<"),
-    *(" lead", "trail ", "tab\there", "multi\nline", "'q'", '"dq"', "=", "nul\x00l", "\x07bell"),
+    *("a:b", "-x", "#c", "*star", "&amp", "!bang", "%pct", "@at", "`bt`", "{b}", "[s]", "<<"),
+    *("'q'", '"dq"', "=", "a\\b"),
+]
+TRICKY = [
+    *TRICKY_IDS,
+    *("a: b", "- x", " lead", "trail ", "tab\there", "multi\nline", "nul\x00l", "\x07bell"),
     *("ünï", "\u2028x", "\ufeffbom", "\U0001f600"),
 ]
 
 
 @pytest.mark.parametrize("text", TRICKY)
 def test_any_string_round_trips(text: str) -> None:
+    name = text if text in TRICKY_IDS else "x"
     definition = (
-        WorkflowBuilder(text)
-        .add_executor(text, text, type=text)
-        .add_edge(text, text, condition=text)
-        .set_start_executor(text)
+        WorkflowBuilder(name)
+        .add_executor(name, name, type=name)
+        .add_edge(name, name, condition=text)
+        .set_start_executor(name)
         .build()
     )
     assert wf.loads(wf.dump(definition)) == definition

@@ -78,7 +78,9 @@ def hostile() -> WorkflowBuilder:
         WorkflowBuilder('w"} x')
         .add_executor('a"]\nb', 'h:1"; evil', type="<b>t</b>")
         .add_executor("b", "h:2")
-        .add_edge('a"]\nb', "b", condition='message.s == "#quot;" && message.n < 2 ' + "x" * 80)
+        .add_edge(
+            'a"]\nb', "b", condition='message.s == "#quot;\x1b[2J" && message.n < 2 ' + "x" * 80
+        )
         .set_start_executor('a"]\nb')
     )
 
@@ -94,7 +96,9 @@ def test_mermaid_escapes_quotes_markup_and_entities_and_cuts_labels() -> None:
         '    n1["b"]',
         "  end",
         "  start((start)) --> n0",
-        '  n0 -->|"message.s == #quot;#35;quot;#quot; && message.n #lt; 2 ' + "x" * 20 + '…"| n1',
+        '  n0 -->|"message.s == #quot;#35;quot;\ufffd[2J#quot; && message.n #lt; 2 '
+        + "x" * 16
+        + '…"| n1',
     ]
 
 
@@ -106,6 +110,6 @@ def test_dot_quotes_ids_in_full_and_labels_cut() -> None:
     assert '  "" -> "a\\"]\\nb";' in text
     edge = next(line for line in text.splitlines() if "->" in line and "label" in line)
     assert edge.startswith(
-        '  "a\\"]\\nb" -> "b" [label="message.s == \\"#quot;\\" && message.n < 2'
+        '  "a\\"]\\nb" -> "b" [label="message.s == \\"#quot;\ufffd[2J\\" && message.n < 2'
     )
     assert edge.endswith('…"];') and len(edge) < 120

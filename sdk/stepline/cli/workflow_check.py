@@ -23,6 +23,7 @@ _EDGE = re.compile(r"edges\[(\d+)\]")
 _CASE = re.compile(r"cases\[(\d+)\]")
 _NODE_INDEX = re.compile(r"executors\[(\d+)\]")
 _NODE_ID = re.compile(r"executor (?:id )?'([^']*)'")
+_NODE_FIELD = re.compile(r"executor '[^']*': (type|endpoint|execute_timeout)\b")
 _TOP_LEVEL = (
     "start_executor_id",
     "workflow_id",
@@ -100,16 +101,18 @@ def _edge_path(edge: workflow_pb2.Edge, index: int, message: str) -> Path:
 
 
 def _other_path(definition: workflow_pb2.WorkflowDefinition, message: str) -> Path:
+    if "over the cap" in message:
+        return next(((k,) for k in ("executors", "edges") if k in message), ())
     index = _NODE_INDEX.search(message)
     if index:
-        return ("executors", int(index[1]))
+        return ("executors", int(index[1]), "id")
     node = _NODE_ID.search(message)
     if node and not message.startswith("start executor"):
         # The last of that id: for a duplicate, the second one is the fault.
         matches = [i for i, n in enumerate(definition.executors) if n.id == node[1]]
         if matches:
-            field = "execute_timeout" if "execute_timeout" in message else ""
-            return ("executors", matches[-1], field) if field else ("executors", matches[-1])
+            field = _NODE_FIELD.search(message)
+            return ("executors", matches[-1], *((field[1],) if field else ()))
     if "executor" in message and "start" not in message:
         return ("executors",)
     for key in _TOP_LEVEL:

@@ -97,7 +97,8 @@ def dot(definition: workflow_pb2.WorkflowDefinition) -> str:
 
 
 def _short(text: str) -> str:
-    flat = " ".join(text.split())
+    """One line, no control characters (a label must not drive a terminal)."""
+    flat = "".join(c if c.isprintable() else "\ufffd" for c in " ".join(text.split()))
     return flat if len(flat) <= MAX_LABEL else flat[: MAX_LABEL - 1] + "…"
 
 

@@ -61,10 +61,12 @@ def _message(error: jsonschema.ValidationError) -> str:
         return "an edge is exactly one of direct, fan_out, fan_in, switch_case"
     if error.validator == "pattern" and error.path and error.path[-1] == "execute_timeout":
         return f'{error.instance!r} is not a duration in seconds like "30s" or "0.5s"'
+    if error.validator == "pattern" and error.instance == "":
+        return "must not be empty"
+    if error.validator == "pattern":
+        return f"{error.instance!r} may hold only printable ASCII characters, without spaces"
     if error.validator == "minItems":
         return f"needs at least {error.validator_value} item(s)"
-    if error.validator == "minLength" and error.validator_value == 1:
-        return "must not be empty"
     return error.message
 
 
