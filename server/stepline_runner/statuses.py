@@ -14,6 +14,10 @@ E = events_pb2
 
 RUNNING = frozenset({E.RUN_STATUS_RUNNING, E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS})
 TERMINAL = frozenset({E.RUN_STATUS_COMPLETED, E.RUN_STATUS_FAILED, E.RUN_STATUS_CANCELLED})
+# Requests for input are open (work may go on meanwhile, or not).
+WITH_OPEN_REQUESTS = frozenset(
+    {E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS, E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS}
+)
 
 
 def is_running(status: E.RunStatus) -> bool:

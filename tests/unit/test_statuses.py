@@ -26,6 +26,8 @@ def test_every_status_is_running_terminal_or_waiting() -> None:
     waiting = {E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS}
     assert statuses.RUNNING | statuses.TERMINAL | waiting == named
     assert not statuses.RUNNING & statuses.TERMINAL
+    with_requests = {s for s in named if E.RunStatus.Name(s).endswith("_PENDING_REQUESTS")}
+    assert with_requests == statuses.WITH_OPEN_REQUESTS
 
 
 def test_only_a_change_to_a_terminal_status_ends_a_run() -> None:

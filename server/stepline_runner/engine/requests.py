@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from stepline.v1 import payload_pb2
+from stepline.v1 import events_pb2, payload_pb2
 
+from . import events as ev
 from .errors import FailedPrecondition, InvalidArgument, NotFound, Reason
 from .state import RunState
 from .validation import check_payload, short
@@ -52,3 +53,19 @@ def accept_responses(
     ]
     state.pending_responses.extend(accepted)
     return accepted
+
+
+def received_events(
+    superstep: int, accepted: list[payload_pb2.InputResponse]
+) -> list[events_pb2.Event]:
+    """A RESPONSE_RECEIVED event for each accepted response, in order."""
+    return [
+        ev.event(
+            events_pb2.EVENT_KIND_RESPONSE_RECEIVED,
+            superstep,
+            executor_id=a.request.executor_id,
+            request=a.request,
+            data=a.response,
+        )
+        for a in accepted
+    ]

@@ -11,7 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
 
-from ..statuses import is_terminal
+from ..statuses import WITH_OPEN_REQUESTS, is_terminal
 from ..store import RunDeletion, RunUpdate, Store, StoredWorkflow
 from . import events as ev
 from .allowlist import AllowList
@@ -27,7 +27,7 @@ from .observe import NO_OBSERVER, Observer
 from .ports import ExecutorPort
 from .recovery import RetryPolicy
 from .registry import Workflow, WorkflowRegistry
-from .requests import accept_responses
+from .requests import accept_responses, received_events
 from .run_filter import run_filter
 from .runlog import RunLog
 from .state import RunState
@@ -322,16 +322,7 @@ class Runner:
             checkpointed = state.checkpoint(checkpoint.checkpoint_id, changed=frozenset())
             state.checkpoint_id = checkpointed.checkpoint_id
             status = state.settled_status
-            events = [
-                ev.event(
-                    E.EVENT_KIND_RESPONSE_RECEIVED,
-                    state.superstep,
-                    executor_id=a.request.executor_id,
-                    request=a.request,
-                    data=a.response,
-                )
-                for a in accepted
-            ]
+            events = received_events(state.superstep, accepted)
             events.append(ev.status_changed(status, state.superstep))
             update = RunUpdate(status, state.superstep)
             await self.log.append(run_id, run.workflow_id, update, events, checkpointed)
@@ -342,11 +333,8 @@ class Runner:
 
     async def waiting_runs(self) -> list[tuple[runner_pb2.Run, list[payload_pb2.InputRequest]]]:
         """Every run with requests for input still open, and those requests."""
-        waiting = (
-            E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS,
-            E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS,
-        )
-        runs = [r for r in await self.store.list_unfinished_runs() if r.status in waiting]
+        unfinished = await self.store.list_unfinished_runs()
+        runs = [r for r in unfinished if r.status in WITH_OPEN_REQUESTS]
         return [(run, await self.pending_requests(run.run_id)) for run in runs]
 
     async def pending_requests(self, run_id: str) -> list[payload_pb2.InputRequest]:
