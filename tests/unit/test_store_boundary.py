@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from stepline_runner import store
 from stepline_runner.errors import (
     DataLoss,
     InvalidArgument,
@@ -38,16 +39,7 @@ def imports(path: Path) -> set[str]:
     return found
 
 
-PUBLIC = {
-    "NewCheckpoint",
-    "RunDeletion",
-    "RunFilter",
-    "RunUpdate",
-    "SqliteStore",
-    "StateRef",
-    "Store",
-    "StoredWorkflow",
-}
+PUBLIC = set(store.__all__)
 
 
 def private_to_the_store(module: str) -> bool:

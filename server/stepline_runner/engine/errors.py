@@ -1,34 +1,5 @@
 """The errors the engine raises: those of `stepline_runner.errors`, which the
 store raises too (see there why they live beneath both)."""
 
-from ..errors import (
-    AlreadyExists,
-    DataLoss,
-    FailedPrecondition,
-    InvalidArgument,
-    InvalidWorkflow,
-    NotFound,
-    PermissionDenied,
-    Reason,
-    ResourceExhausted,
-    SteplineError,
-    StoreFull,
-    StoreUnavailable,
-    Unavailable,
-)
-
-__all__ = [
-    "AlreadyExists",
-    "DataLoss",
-    "FailedPrecondition",
-    "InvalidArgument",
-    "InvalidWorkflow",
-    "NotFound",
-    "PermissionDenied",
-    "Reason",
-    "ResourceExhausted",
-    "SteplineError",
-    "StoreFull",
-    "StoreUnavailable",
-    "Unavailable",
-]
+from ..errors import *  # noqa: F403 - this module is that one, under the engine's roof
+from ..errors import __all__ as __all__
