@@ -14,7 +14,6 @@ reserves the events' sequence numbers.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,6 +27,7 @@ from ..statuses import TERMINAL
 from .base import NewCheckpoint, RunFilter, RunUpdate, StoredWorkflow
 from .deletion import RunDeletion, delete_run
 from .failures import Transaction, translated
+from .ownership import DatabaseInUse, own
 from .rows import (
     CHECKPOINT_COLUMNS,
     RUN_COLUMNS,
@@ -45,10 +45,6 @@ from .states import LOAD_STATES, CorruptBlob, collect_garbage, decode_states, in
 READ_BYTES = 4 * 1024 * 1024
 
 
-class DatabaseInUse(RuntimeError):
-    """Another runner has the database open."""
-
-
 class SqliteStore:
     def __init__(
         self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, owner: IO[bytes]
@@ -60,7 +56,7 @@ class SqliteStore:
 
     @classmethod
     async def open(cls, path: str | Path, synchronous: str = "NORMAL") -> SqliteStore:
-        owner = _own(Path(path))
+        owner = own(Path(path))
         try:
             return await cls._open(path, synchronous, owner)
         except BaseException:
@@ -388,20 +384,6 @@ class SqliteStore:
         # read snapshot, and a run committed meanwhile would look missing.
         with translated():
             return list(await self._reader.execute_fetchall(sql, tuple(params)))
-
-
-def _own(path: Path) -> IO[bytes]:
-    """Lock `<db>.lock` for this process: two runners on one file would both
-    drive (and resume) the same runs. The kernel drops the lock if we die."""
-    owner = open(f"{path}.lock", "ab")  # noqa: SIM115 - held until close()
-    try:
-        fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        owner.close()
-        raise DatabaseInUse(
-            f"another runner has {path} open; stop it, or give this one another --db"
-        ) from None
-    return owner
 
 
 async def _delete_checkpoints(
