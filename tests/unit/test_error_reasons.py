@@ -14,7 +14,7 @@ from stepline.reasons import DOMAIN
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2
 from stepline_runner.api.error_details import (
     MAX_CONTEXT_VALUE,
-    MAX_DETAILS_MESSAGE,
+    MAX_MESSAGE_CHARS,
     RichStatus,
     reason_of,
     rich_status,
@@ -87,7 +87,9 @@ def test_what_a_caller_sent_is_quoted_in_the_details_only_as_a_prefix() -> None:
 
     (_, value), *_ = status.trailing_metadata
     assert isinstance(value, bytes)
-    assert len(value) < MAX_DETAILS_MESSAGE + MAX_CONTEXT_VALUE + 200
+    assert len(value) < MAX_MESSAGE_CHARS + MAX_CONTEXT_VALUE + 200
+    assert len(status.details) <= MAX_MESSAGE_CHARS
+    assert status_pb2.Status.FromString(value).message == status.details  # as from_call wants
     error = from_rpc_error(as_received(status))
     assert error.reason == Reason.RUN_NOT_FOUND
     assert error.metadata["run_id"] == "x" * MAX_CONTEXT_VALUE + "…"

@@ -15,13 +15,14 @@ from stepline.reasons import DOMAIN
 
 from ..engine.errors import SteplineError
 
-# The details travel in the trailers beside the message (grpc-message), and a
-# client drops trailers over 8 KiB by default: they must stay small whatever a
-# caller sent. So context values (ids a caller chose) are cut to a prefix, and
-# so is the details' copy of the message (clients read the reason, not that).
+# The message (grpc-message) and the details (a copy of the message, the
+# reason and the context) travel in the trailers, which clients cap (8 KiB by
+# default): more would reach the caller as RESOURCE_EXHAUSTED. So both stay
+# small whatever a caller sent: the message is cut (the same cut in both
+# places, as grpcio-status's from_call requires), and so are context values.
+MAX_MESSAGE_CHARS = 2000
 MAX_CONTEXT_VALUE = 128
 MAX_CONTEXT_ENTRIES = 8
-MAX_DETAILS_MESSAGE = 1024
 
 
 def reason_of(exc: Exception) -> tuple[str, Mapping[str, str]]:
@@ -43,16 +44,22 @@ def rich_status(
     code: grpc.StatusCode, message: str, reason: str, context: Mapping[str, str] | None = None
 ) -> RichStatus:
     """A status with `code` and `message` whose details name `reason` and the
-    ids in `context` (no details without a reason)."""
-    status = status_pb2.Status(code=code.value[0], message=_prefix(message, MAX_DETAILS_MESSAGE))
+    ids in `context` (no details without a reason); `message` bounded."""
+    message = bounded_message(message)
+    status = status_pb2.Status(code=code.value[0], message=message)
     if reason:
         info = error_details_pb2.ErrorInfo(
             reason=reason, domain=DOMAIN, metadata=bounded(context or {})
         )
         status.details.add().Pack(info)
-    # grpcio-status packs the details into the trailers; the message itself
-    # goes as sent (whoever bounds it, bounds it before this).
+    # grpcio-status packs the details into the trailers.
     return RichStatus(code, message, rpc_status.to_status(status).trailing_metadata)
+
+
+def bounded_message(message: str) -> str:
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return message[: MAX_MESSAGE_CHARS - 30] + f"... ({len(message)} characters)"
 
 
 def bounded(context: Mapping[str, str]) -> dict[str, str]:

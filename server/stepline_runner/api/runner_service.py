@@ -32,17 +32,6 @@ _CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
 ]
 
 
-# The message travels in the trailers too, which clients cap (8 KiB by
-# default): a longer one would reach the caller as RESOURCE_EXHAUSTED.
-MAX_MESSAGE_CHARS = 2000
-
-
-def bounded_message(message: str) -> str:
-    if len(message) <= MAX_MESSAGE_CHARS:
-        return message
-    return message[: MAX_MESSAGE_CHARS - 30] + f"... ({len(message)} characters)"
-
-
 async def _status(context: Ctx, call: Awaitable[T]) -> T:
     try:
         return await call
@@ -59,7 +48,7 @@ async def _abort(
     reason: str,
     ids: Mapping[str, str] | None = None,
 ) -> None:
-    status = rich_status(code, bounded_message(message), reason, ids)
+    status = rich_status(code, message, reason, ids)
     await context.abort(status.code, status.details, status.trailing_metadata)
 
 
