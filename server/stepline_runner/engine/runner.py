@@ -22,12 +22,13 @@ from .hub import EventHub
 from .inputs import accepts_type, type_list
 from .limits import Limits
 from .moves import Moved, RunMover
-from .new_runs import check_signature, forked, started
+from .new_runs import check_signature, started
 from .observe import NO_OBSERVER, Observer
 from .ports import ExecutorPort
 from .recovery import RetryPolicy
-from .registry import Workflow, WorkflowRegistry
+from .registry import WorkflowRegistry
 from .requests import accept_responses, received_events
+from .resumes import Resumer
 from .run_filter import run_filter
 from .runlog import RunLog
 from .state import RunState
@@ -69,6 +70,7 @@ class Runner:
             store, executors, self.log, self.workflows, self.retry, self.conditions
         )
         self.mover = RunMover(store, self.runs, self.workflows, self.log)
+        self.resumer = Resumer(store, self.runs, self.workflows, self.log)
 
     # -- workflows
 
@@ -233,61 +235,10 @@ class Runner:
         workflow = await self.workflows.get(source.workflow_id, version)
         check_signature(checkpoint, workflow)
         if forking:
-            return await self._fork(checkpoint, source, workflow, new_run_id)
-        run_id = source.run_id
-        async with self.runs.lock(run_id):
-            if self.runs.is_active(run_id):
-                raise FailedPrecondition(
-                    f"run {run_id!r} is active; cancel it first, or fork the checkpoint",
-                    reason=Reason.RUN_ACTIVE,
-                    context={"run_id": run_id},
-                )
-            source = await self.get_run(run_id)
-            # A move may have landed meanwhile.
-            workflow = await self.workflows.get(source.workflow_id, source.workflow_version)
-            if source.status == E.RUN_STATUS_COMPLETED:
-                raise FailedPrecondition(
-                    f"run {run_id!r} completed; fork one of its checkpoints to run it again",
-                    reason=Reason.RUN_COMPLETED,
-                    context={"run_id": run_id},
-                )
-            state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
-            incarnations = await self.runs.restore(state, checkpoint.content.executor_states)
-            events = [
-                ev.event(E.EVENT_KIND_RUN_RESUMED, state.superstep, checkpoint_id=checkpoint_id),
-            ]
-            status = E.RUN_STATUS_RUNNING
-            if source.status != status:
-                events.append(ev.status_changed(status, state.superstep))
-            update = RunUpdate(status, state.superstep)
-            await self.log.append(run_id, source.workflow_id, update, events)
-            self.runs.launch(state, workflow, source.checkpoint_policy, incarnations=incarnations)
-        return await self.get_run(run_id)
-
-    async def _fork(
-        self,
-        checkpoint: runner_pb2.Checkpoint,
-        source: runner_pb2.Run,
-        workflow: Workflow,
-        new_run_id: str,
-    ) -> runner_pb2.Run:
-        if new_run_id:
-            check_run_id(new_run_id, "new_run_id")
-        run_id = new_run_id or uuid.uuid4().hex
-        async with self.runs.lock(run_id):
-            if await self.store.get_run(run_id) is not None:
-                raise AlreadyExists(
-                    f"run {run_id!r} exists; choose another new_run_id",
-                    reason=Reason.RUN_EXISTS,
-                    context={"run_id": run_id},
-                )
-            new = forked(run_id, workflow, checkpoint, source)
-            incarnations = await self.runs.restore(new.state, checkpoint.content.executor_states)
-            await self.log.create(new.run, "", new.checkpoint, new.events)
-            self.runs.launch(
-                new.state, workflow, source.checkpoint_policy, incarnations=incarnations
-            )
-        return await self.get_run(run_id)
+            run_id = await self.resumer.fork(checkpoint, source, workflow, new_run_id)
+            return await self.get_run(run_id)
+        await self.resumer.resume(checkpoint, source.run_id)
+        return await self.get_run(source.run_id)
 
     # -- requests for input
 

@@ -39,7 +39,8 @@ from .rows import (
     workflow_row,
 )
 from .schema import SchemaError, migrate
-from .states import LOAD_STATES, CorruptBlob, collect_garbage, decode_states, insert_states
+from .states import LOAD_STATES, CorruptBlob, decode_states, insert_states
+from .writes import delete_checkpoints, insert_events
 
 # Bytes of events one read returns at most (but always at least one event).
 READ_BYTES = 4 * 1024 * 1024
@@ -184,7 +185,7 @@ class SqliteStore:
                 ),
             )
             await self._insert_checkpoint(db, run.run_id, checkpoint, now)
-            return await _insert_events(db, run.run_id, events, last_sequence=len(events))
+            return await insert_events(db, run.run_id, events, last_sequence=len(events))
 
     async def commit(
         self,
@@ -204,7 +205,7 @@ class SqliteStore:
                         " ORDER BY seq DESC LIMIT -1 OFFSET ?",
                         (run_id, keep_last),
                     )
-                    await _delete_checkpoints(db, run_id, [r[0] for r in rows])
+                    await delete_checkpoints(db, run_id, [r[0] for r in rows])
             rows = await db.execute_fetchall(
                 "UPDATE runs SET status = ?, superstep = ?, error = ?, updated_at = ?,"
                 " latest_checkpoint_id = COALESCE(?, latest_checkpoint_id),"
@@ -222,7 +223,7 @@ class SqliteStore:
                 ),
             )
             (row,) = rows
-            return await _insert_events(db, run_id, events, last_sequence=int(row[0]))
+            return await insert_events(db, run_id, events, last_sequence=int(row[0]))
 
     async def get_run(self, run_id: str) -> runner_pb2.Run | None:
         row = await self._one(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
@@ -313,7 +314,7 @@ class SqliteStore:
 
     async def delete_checkpoint(self, run_id: str, checkpoint_id: str) -> int:
         async with self._transaction() as db:
-            return await _delete_checkpoints(db, run_id, [checkpoint_id])
+            return await delete_checkpoints(db, run_id, [checkpoint_id])
 
     # -- events
 
@@ -384,34 +385,6 @@ class SqliteStore:
         # read snapshot, and a run committed meanwhile would look missing.
         with translated():
             return list(await self._reader.execute_fetchall(sql, tuple(params)))
-
-
-async def _delete_checkpoints(
-    db: aiosqlite.Connection, run_id: str, checkpoint_ids: list[str]
-) -> int:
-    """Delete checkpoints of a run, and what only they used; return blobs dropped."""
-    if not checkpoint_ids:
-        return 0
-    marks = ",".join("?" * len(checkpoint_ids))
-    await db.execute(f"DELETE FROM checkpoints WHERE checkpoint_id IN ({marks})", checkpoint_ids)
-    return await collect_garbage(db, run_id)
-
-
-async def _insert_events(
-    db: aiosqlite.Connection, run_id: str, events: list[events_pb2.Event], last_sequence: int
-) -> list[events_pb2.Event]:
-    """Number the events so the last one is `last_sequence`, and insert them."""
-    first = last_sequence - len(events) + 1
-    rows = []
-    for offset, event in enumerate(events):
-        # The key holds the run and the sequence; the body need not repeat them.
-        event.ClearField("run_id")
-        event.ClearField("sequence")
-        rows.append((run_id, first + offset, event.kind, event.SerializeToString()))
-        event.run_id, event.sequence = run_id, first + offset
-    if rows:
-        await db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", rows)
-    return events
 
 
 __all__ = [

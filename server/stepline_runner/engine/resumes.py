@@ -1,0 +1,94 @@
+"""Continuing a run from a checkpoint: the same run from its latest one, or a
+fork, a new run whose parent is the checkpoint."""
+
+from __future__ import annotations
+
+import uuid
+
+from stepline.v1 import events_pb2, runner_pb2
+
+from ..store import RunUpdate, Store
+from . import events as ev
+from .errors import AlreadyExists, FailedPrecondition, NotFound, Reason
+from .new_runs import forked
+from .registry import Workflow, WorkflowRegistry
+from .runlog import RunLog
+from .state import RunState
+from .supervisor import Supervisor
+from .validation import check_run_id
+
+E = events_pb2
+
+
+class Resumer:
+    def __init__(
+        self, store: Store, runs: Supervisor, workflows: WorkflowRegistry, log: RunLog
+    ) -> None:
+        self.store = store
+        self.runs = runs
+        self.workflows = workflows
+        self.log = log
+
+    async def resume(self, checkpoint: runner_pb2.Checkpoint, run_id: str) -> None:
+        """Restore run `run_id` to its latest `checkpoint` and drive it on."""
+        async with self.runs.lock(run_id):
+            if self.runs.is_active(run_id):
+                raise FailedPrecondition(
+                    f"run {run_id!r} is active; cancel it first, or fork the checkpoint",
+                    reason=Reason.RUN_ACTIVE,
+                    context={"run_id": run_id},
+                )
+            source = await self.store.get_run(run_id)
+            if source is None:  # deleted meanwhile
+                raise NotFound(
+                    f"no run {run_id!r}", reason=Reason.RUN_NOT_FOUND, context={"run_id": run_id}
+                )
+            # A move may have landed meanwhile.
+            workflow = await self.workflows.get(source.workflow_id, source.workflow_version)
+            if source.status == E.RUN_STATUS_COMPLETED:
+                raise FailedPrecondition(
+                    f"run {run_id!r} completed; fork one of its checkpoints to run it again",
+                    reason=Reason.RUN_COMPLETED,
+                    context={"run_id": run_id},
+                )
+            state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
+            incarnations = await self.runs.restore(state, checkpoint.content.executor_states)
+            events = [
+                ev.event(
+                    E.EVENT_KIND_RUN_RESUMED,
+                    state.superstep,
+                    checkpoint_id=checkpoint.checkpoint_id,
+                ),
+            ]
+            status = E.RUN_STATUS_RUNNING
+            if source.status != status:
+                events.append(ev.status_changed(status, state.superstep))
+            update = RunUpdate(status, state.superstep)
+            await self.log.append(run_id, source.workflow_id, update, events)
+            self.runs.launch(state, workflow, source.checkpoint_policy, incarnations=incarnations)
+
+    async def fork(
+        self,
+        checkpoint: runner_pb2.Checkpoint,
+        source: runner_pb2.Run,
+        workflow: Workflow,
+        new_run_id: str,
+    ) -> str:
+        """A new run from `checkpoint` of `source`, driven at once; its id."""
+        if new_run_id:
+            check_run_id(new_run_id, "new_run_id")
+        run_id = new_run_id or uuid.uuid4().hex
+        async with self.runs.lock(run_id):
+            if await self.store.get_run(run_id) is not None:
+                raise AlreadyExists(
+                    f"run {run_id!r} exists; choose another new_run_id",
+                    reason=Reason.RUN_EXISTS,
+                    context={"run_id": run_id},
+                )
+            new = forked(run_id, workflow, checkpoint, source)
+            incarnations = await self.runs.restore(new.state, checkpoint.content.executor_states)
+            await self.log.create(new.run, "", new.checkpoint, new.events)
+            self.runs.launch(
+                new.state, workflow, source.checkpoint_policy, incarnations=incarnations
+            )
+        return run_id
