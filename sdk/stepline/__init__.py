@@ -23,6 +23,7 @@ from stepline.executor import Executor, WorkflowContext, handler, response_handl
 from stepline.factories import ExecutorFactoryError
 from stepline.lost_state import StateLossWarning
 from stepline.results import OpenRequest, RunResult
+from stepline.retry import NonRetryableError, RetryPolicy
 from stepline.serve import run_executors, serve_executors
 
 __all__ = [
@@ -32,11 +33,13 @@ __all__ = [
     "ExecutorFactoryError",
     "FailedPreconditionError",
     "InvalidArgumentError",
+    "NonRetryableError",
     "NotFoundError",
     "OpenRequest",
     "PermissionDeniedError",
     "Reason",
     "ResourceExhaustedError",
+    "RetryPolicy",
     "RunError",
     "RunFailedError",
     "RunResult",

@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Sequence
 from datetime import timedelta
 
+from stepline.retry import RetryPolicy
 from stepline.v1 import workflow_pb2
 
 
@@ -23,10 +24,17 @@ class WorkflowBuilder:
     """
 
     def __init__(
-        self, workflow_id: str, *, max_supersteps: int = 0, drop_undeliverable: bool = False
+        self,
+        workflow_id: str,
+        *,
+        max_supersteps: int = 0,
+        drop_undeliverable: bool = False,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         """`drop_undeliverable`: a message no edge delivers is dropped with a
-        WARNING event instead of failing the run (`UndeliverableMessage`)."""
+        WARNING event instead of failing the run (`UndeliverableMessage`).
+        `retry_policy`: that of every executor without its own (default: none,
+        a failed handler fails the run)."""
         self._definition = workflow_pb2.WorkflowDefinition(
             workflow_id=workflow_id,
             max_supersteps=max_supersteps,
@@ -34,6 +42,8 @@ class WorkflowBuilder:
             if drop_undeliverable
             else workflow_pb2.WorkflowDefinition.UNDELIVERABLE_UNSPECIFIED,
         )
+        if retry_policy is not None:
+            self._definition.default_retry_policy.CopyFrom(retry_policy.to_proto())
 
     def add_executor(
         self,
@@ -42,12 +52,16 @@ class WorkflowBuilder:
         *,
         type: str = "",
         execute_timeout: timedelta | None = None,
+        retry_policy: RetryPolicy | None = None,
     ) -> WorkflowBuilder:
         """Add a node served at `endpoint`; `type` names the executor type
-        there (default: the same as `executor_id`)."""
+        there (default: the same as `executor_id`); `retry_policy` replaces
+        the workflow's for it."""
         node = self._definition.executors.add(id=executor_id, endpoint=endpoint, type=type)
         if execute_timeout is not None:
             node.execute_timeout.FromTimedelta(execute_timeout)
+        if retry_policy is not None:
+            node.retry_policy.CopyFrom(retry_policy.to_proto())
         return self
 
     def add_edge(self, source_id: str, target_id: str, *, condition: str = "") -> WorkflowBuilder:

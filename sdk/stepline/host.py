@@ -26,6 +26,7 @@ from stepline.executor import (
 from stepline.factories import ExecutorFactory, ExecutorFactoryError, Maker, maker
 from stepline.limits import MAX_STATE_BYTES
 from stepline.lost_state import warn_if_state_is_lost
+from stepline.retry import NonRetryableError
 from stepline.telemetry import NO_INSTRUMENTS, HostInstruments
 from stepline.v1 import executor_pb2, payload_pb2
 
@@ -140,6 +141,7 @@ class ExecutorHost:
             failed.error.message = str(exc)
             failed.error.traceback = traceback.format_exc()
             failed.error.executor_id = request.executor_id
+            failed.error.non_retryable = isinstance(exc, NonRetryableError)
             return failed
         return ctx.result
 

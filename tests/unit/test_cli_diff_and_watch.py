@@ -137,6 +137,25 @@ def test_event_lines_say_what_happened() -> None:
     assert event_line(failed).endswith("EXECUTOR_FAILED b  ValueError: bad order")
 
 
+def test_a_scheduled_retry_says_which_attempt_and_when() -> None:
+    retry = _event(
+        E.EVENT_KIND_RETRY_SCHEDULED,
+        6,
+        2,
+        executor_id="b",
+        attempt=2,
+        error=payload_pb2.ErrorInfo(type="TimeoutError", message="slow"),
+        message="TimeoutError: slow; attempt 2 of 3 in 1.5s",
+        due_time=Timestamp(seconds=1001, nanos=500_000_000),
+    )
+    assert event_line(retry).endswith(
+        "RETRY_SCHEDULED b  TimeoutError: slow; attempt 2 of 3 in 1.5s (at 1970-01-01T00:16:41Z)"
+    )
+    model = WatchModel("r")
+    model.apply(retry)
+    assert model.executors["b"].state == "retrying (2)"
+
+
 def test_times_are_iso_or_ages() -> None:
     now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     assert inputs.moment("90m", "--since", now) == now - timedelta(minutes=90)

@@ -14,7 +14,7 @@ import pytest
 from google.protobuf.descriptor import FieldDescriptor
 
 from examples.demo import word_count_workflow
-from stepline import WorkflowBuilder
+from stepline import RetryPolicy, WorkflowBuilder
 from stepline import workflow_file as wf
 from stepline.v1 import workflow_pb2
 from stepline_runner.engine.graph import Graph
@@ -88,6 +88,10 @@ def every_field() -> workflow_pb2.WorkflowDefinition:
     definition.checkpoint_policy.mode = workflow_pb2.CheckpointPolicy.MODE_EVERY_N_SUPERSTEPS
     definition.checkpoint_policy.every_n = 3
     definition.retention.keep_last = 4
+    definition.default_retry_policy.CopyFrom(
+        RetryPolicy(4, timedelta(seconds=0.5), timedelta(seconds=9), 3, ["A"], ["B"]).to_proto()
+    )
+    definition.executors[1].retry_policy.max_attempts = 2
     return definition
 
 
@@ -177,6 +181,25 @@ def test_schema_violations_are_placed_where_they_are() -> None:
         "w.yaml:10:24: edges[0].fan_in.source_ids: needs at least 2 item(s)",
         "w.yaml:11:27: checkpoint_policy.mode: 'SOMETIMES' is not one of ['MODE_UNSPECIFIED',"
         " 'MODE_EVERY_SUPERSTEP', 'MODE_EVERY_N_SUPERSTEPS', 'MODE_ON_PAUSE_OR_FINISH']",
+    ]
+
+
+def test_retry_policies_out_of_bounds_are_problems_of_the_file() -> None:
+    text = VALID + (
+        "default_retry_policy:\n"
+        "  max_attempts: 101\n"
+        "  initial_backoff: -1s\n"
+        "  backoff_multiplier: 0.5\n"
+        f"  never_retry: [{'x' * 300}, 'a b']\n"
+    )
+    assert [p.split(": ", 1)[1] for p in problems(text)] == [
+        "default_retry_policy.max_attempts: 101 is greater than the maximum of 100",
+        "default_retry_policy.initial_backoff: '-1s' is not a duration in seconds like "
+        '"30s" or "0.5s"',
+        "default_retry_policy.backoff_multiplier: 0.5 is not valid under any of the given schemas",
+        "default_retry_policy.never_retry[0]: is longer than 256 characters",
+        "default_retry_policy.never_retry[1]: 'a b' may hold only printable ASCII characters,"
+        " without spaces",
     ]
 
 

@@ -29,6 +29,8 @@ def event_detail(event: Event) -> str:
     """What the event says beyond its kind, on one line."""
     if event.kind == E.EVENT_KIND_STATUS_CHANGED:
         return status_text(event.status)
+    if event.kind == E.EVENT_KIND_RETRY_SCHEDULED:
+        return f"{event.message} (at {output.timestamp_text(event.due_time)})"
     if event.HasField("error") and (event.error.type or event.error.message):
         return f"{event.error.type}: {event.error.message}".strip(": ")
     if event.kind == E.EVENT_KIND_REQUEST_INFO:
@@ -63,7 +65,7 @@ def event_line(event: Event) -> str:
 @dataclass
 class ExecutorRow:
     executor_id: str
-    state: str = "idle"  # idle, running, done, failed
+    state: str = "idle"  # idle, running, done, failed, retrying
     invocations: int = 0
     last_duration_ms: float | None = None
     _started_ns: int = 0
@@ -111,6 +113,8 @@ class WatchModel:
             row.state = "done" if kind == E.EVENT_KIND_EXECUTOR_COMPLETED else "failed"
             if row._started_ns:
                 row.last_duration_ms = (event.time.ToNanoseconds() - row._started_ns) / 1e6
+        elif kind == E.EVENT_KIND_RETRY_SCHEDULED:
+            self.row(event.executor_id).state = f"retrying ({event.attempt})"
         elif kind in (E.EVENT_KIND_ROLLBACK, E.EVENT_KIND_RUN_RESUMED):
             for row in self.executors.values():
                 row.state = "idle"

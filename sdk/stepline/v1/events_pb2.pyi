@@ -39,6 +39,7 @@ class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_KIND_RUN_RESUMED: _ClassVar[EventKind]
     EVENT_KIND_RESPONSE_RECEIVED: _ClassVar[EventKind]
     EVENT_KIND_RUN_MOVED: _ClassVar[EventKind]
+    EVENT_KIND_RETRY_SCHEDULED: _ClassVar[EventKind]
 RUN_STATUS_UNSPECIFIED: RunStatus
 RUN_STATUS_RUNNING: RunStatus
 RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS: RunStatus
@@ -63,9 +64,10 @@ EVENT_KIND_ROLLBACK: EventKind
 EVENT_KIND_RUN_RESUMED: EventKind
 EVENT_KIND_RESPONSE_RECEIVED: EventKind
 EVENT_KIND_RUN_MOVED: EventKind
+EVENT_KIND_RETRY_SCHEDULED: EventKind
 
 class Event(_message.Message):
-    __slots__ = ("run_id", "sequence", "kind", "time", "superstep", "executor_id", "status", "checkpoint_id", "data", "error", "request", "name", "message", "workflow_id", "workflow_version")
+    __slots__ = ("run_id", "sequence", "kind", "time", "superstep", "executor_id", "status", "checkpoint_id", "data", "error", "request", "name", "message", "workflow_id", "workflow_version", "attempt", "due_time")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -81,6 +83,8 @@ class Event(_message.Message):
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    DUE_TIME_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     sequence: int
     kind: EventKind
@@ -96,4 +100,6 @@ class Event(_message.Message):
     message: str
     workflow_id: str
     workflow_version: int
-    def __init__(self, run_id: _Optional[str] = ..., sequence: _Optional[int] = ..., kind: _Optional[_Union[EventKind, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., superstep: _Optional[int] = ..., executor_id: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., checkpoint_id: _Optional[str] = ..., data: _Optional[_Union[_payload_pb2.Payload, _Mapping]] = ..., error: _Optional[_Union[_payload_pb2.ErrorInfo, _Mapping]] = ..., request: _Optional[_Union[_payload_pb2.InputRequest, _Mapping]] = ..., name: _Optional[str] = ..., message: _Optional[str] = ..., workflow_id: _Optional[str] = ..., workflow_version: _Optional[int] = ...) -> None: ...
+    attempt: int
+    due_time: _timestamp_pb2.Timestamp
+    def __init__(self, run_id: _Optional[str] = ..., sequence: _Optional[int] = ..., kind: _Optional[_Union[EventKind, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., superstep: _Optional[int] = ..., executor_id: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., checkpoint_id: _Optional[str] = ..., data: _Optional[_Union[_payload_pb2.Payload, _Mapping]] = ..., error: _Optional[_Union[_payload_pb2.ErrorInfo, _Mapping]] = ..., request: _Optional[_Union[_payload_pb2.InputRequest, _Mapping]] = ..., name: _Optional[str] = ..., message: _Optional[str] = ..., workflow_id: _Optional[str] = ..., workflow_version: _Optional[int] = ..., attempt: _Optional[int] = ..., due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19stepline/v1/payload.proto\x12\x0bstepline.v1\"@\n\x07Payload\x12\x11\n\ttype_name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"6\n\x0cMessageBatch\x12&\n\x08messages\x18\x01 \x03(\x0b\x32\x14.stepline.v1.Message\"V\n\x07Message\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x11\n\ttarget_id\x18\x02 \x01(\t\x12%\n\x07payload\x18\x03 \x01(\x0b\x32\x14.stepline.v1.Payload\"R\n\tErrorInfo\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\ttraceback\x18\x03 \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\x04 \x01(\t\"\x85\x01\n\x0cInputRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\x02 \x01(\t\x12\"\n\x04\x64\x61ta\x18\x03 \x01(\x0b\x32\x14.stepline.v1.Payload\x12\x15\n\rresponse_type\x18\x04 \x01(\t\x12\x11\n\tsuperstep\x18\x05 \x01(\x03\"c\n\rInputResponse\x12*\n\x07request\x18\x01 \x01(\x0b\x32\x19.stepline.v1.InputRequest\x12&\n\x08response\x18\x02 \x01(\x0b\x32\x14.stepline.v1.Payload\"T\n\x10SharedStateWrite\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.stepline.v1.Payload\x12\x0e\n\x06\x64\x65lete\x18\x03 \x01(\x08\x42k\n\x0f\x64\x65v.stepline.v1B\x0cPayloadProtoP\x01Z:github.com/stepline/stepline/gen/go/stepline/v1;steplinev1\xaa\x02\x0bStepline.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19stepline/v1/payload.proto\x12\x0bstepline.v1\"@\n\x07Payload\x12\x11\n\ttype_name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"6\n\x0cMessageBatch\x12&\n\x08messages\x18\x01 \x03(\x0b\x32\x14.stepline.v1.Message\"V\n\x07Message\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x11\n\ttarget_id\x18\x02 \x01(\t\x12%\n\x07payload\x18\x03 \x01(\x0b\x32\x14.stepline.v1.Payload\"i\n\tErrorInfo\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\ttraceback\x18\x03 \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\x04 \x01(\t\x12\x15\n\rnon_retryable\x18\x05 \x01(\x08\"\x85\x01\n\x0cInputRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\x02 \x01(\t\x12\"\n\x04\x64\x61ta\x18\x03 \x01(\x0b\x32\x14.stepline.v1.Payload\x12\x15\n\rresponse_type\x18\x04 \x01(\t\x12\x11\n\tsuperstep\x18\x05 \x01(\x03\"c\n\rInputResponse\x12*\n\x07request\x18\x01 \x01(\x0b\x32\x19.stepline.v1.InputRequest\x12&\n\x08response\x18\x02 \x01(\x0b\x32\x14.stepline.v1.Payload\"T\n\x10SharedStateWrite\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.stepline.v1.Payload\x12\x0e\n\x06\x64\x65lete\x18\x03 \x01(\x08\x42k\n\x0f\x64\x65v.stepline.v1B\x0cPayloadProtoP\x01Z:github.com/stepline/stepline/gen/go/stepline/v1;steplinev1\xaa\x02\x0bStepline.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,11 +39,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MESSAGE']._serialized_start=164
   _globals['_MESSAGE']._serialized_end=250
   _globals['_ERRORINFO']._serialized_start=252
-  _globals['_ERRORINFO']._serialized_end=334
-  _globals['_INPUTREQUEST']._serialized_start=337
-  _globals['_INPUTREQUEST']._serialized_end=470
-  _globals['_INPUTRESPONSE']._serialized_start=472
-  _globals['_INPUTRESPONSE']._serialized_end=571
-  _globals['_SHAREDSTATEWRITE']._serialized_start=573
-  _globals['_SHAREDSTATEWRITE']._serialized_end=657
+  _globals['_ERRORINFO']._serialized_end=357
+  _globals['_INPUTREQUEST']._serialized_start=360
+  _globals['_INPUTREQUEST']._serialized_end=493
+  _globals['_INPUTRESPONSE']._serialized_start=495
+  _globals['_INPUTRESPONSE']._serialized_end=594
+  _globals['_SHAREDSTATEWRITE']._serialized_start=596
+  _globals['_SHAREDSTATEWRITE']._serialized_end=680
 # @@protoc_insertion_point(module_scope)

@@ -33,16 +33,18 @@ class Message(_message.Message):
     def __init__(self, source_id: _Optional[str] = ..., target_id: _Optional[str] = ..., payload: _Optional[_Union[Payload, _Mapping]] = ...) -> None: ...
 
 class ErrorInfo(_message.Message):
-    __slots__ = ("type", "message", "traceback", "executor_id")
+    __slots__ = ("type", "message", "traceback", "executor_id", "non_retryable")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     TRACEBACK_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    NON_RETRYABLE_FIELD_NUMBER: _ClassVar[int]
     type: str
     message: str
     traceback: str
     executor_id: str
-    def __init__(self, type: _Optional[str] = ..., message: _Optional[str] = ..., traceback: _Optional[str] = ..., executor_id: _Optional[str] = ...) -> None: ...
+    non_retryable: bool
+    def __init__(self, type: _Optional[str] = ..., message: _Optional[str] = ..., traceback: _Optional[str] = ..., executor_id: _Optional[str] = ..., non_retryable: _Optional[bool] = ...) -> None: ...
 
 class InputRequest(_message.Message):
     __slots__ = ("request_id", "executor_id", "data", "response_type", "superstep")

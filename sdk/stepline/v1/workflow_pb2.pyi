@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkflowDefinition(_message.Message):
-    __slots__ = ("workflow_id", "executors", "edges", "start_executor_id", "max_supersteps", "checkpoint_policy", "retention", "undeliverable")
+    __slots__ = ("workflow_id", "executors", "edges", "start_executor_id", "max_supersteps", "checkpoint_policy", "retention", "undeliverable", "default_retry_policy")
     class Undeliverable(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         UNDELIVERABLE_UNSPECIFIED: _ClassVar[WorkflowDefinition.Undeliverable]
@@ -28,6 +28,7 @@ class WorkflowDefinition(_message.Message):
     CHECKPOINT_POLICY_FIELD_NUMBER: _ClassVar[int]
     RETENTION_FIELD_NUMBER: _ClassVar[int]
     UNDELIVERABLE_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_RETRY_POLICY_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     executors: _containers.RepeatedCompositeFieldContainer[ExecutorNode]
     edges: _containers.RepeatedCompositeFieldContainer[Edge]
@@ -36,19 +37,38 @@ class WorkflowDefinition(_message.Message):
     checkpoint_policy: CheckpointPolicy
     retention: RetentionPolicy
     undeliverable: WorkflowDefinition.Undeliverable
-    def __init__(self, workflow_id: _Optional[str] = ..., executors: _Optional[_Iterable[_Union[ExecutorNode, _Mapping]]] = ..., edges: _Optional[_Iterable[_Union[Edge, _Mapping]]] = ..., start_executor_id: _Optional[str] = ..., max_supersteps: _Optional[int] = ..., checkpoint_policy: _Optional[_Union[CheckpointPolicy, _Mapping]] = ..., retention: _Optional[_Union[RetentionPolicy, _Mapping]] = ..., undeliverable: _Optional[_Union[WorkflowDefinition.Undeliverable, str]] = ...) -> None: ...
+    default_retry_policy: RetryPolicy
+    def __init__(self, workflow_id: _Optional[str] = ..., executors: _Optional[_Iterable[_Union[ExecutorNode, _Mapping]]] = ..., edges: _Optional[_Iterable[_Union[Edge, _Mapping]]] = ..., start_executor_id: _Optional[str] = ..., max_supersteps: _Optional[int] = ..., checkpoint_policy: _Optional[_Union[CheckpointPolicy, _Mapping]] = ..., retention: _Optional[_Union[RetentionPolicy, _Mapping]] = ..., undeliverable: _Optional[_Union[WorkflowDefinition.Undeliverable, str]] = ..., default_retry_policy: _Optional[_Union[RetryPolicy, _Mapping]] = ...) -> None: ...
 
 class ExecutorNode(_message.Message):
-    __slots__ = ("id", "endpoint", "type", "execute_timeout")
+    __slots__ = ("id", "endpoint", "type", "execute_timeout", "retry_policy")
     ID_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     EXECUTE_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    RETRY_POLICY_FIELD_NUMBER: _ClassVar[int]
     id: str
     endpoint: str
     type: str
     execute_timeout: _duration_pb2.Duration
-    def __init__(self, id: _Optional[str] = ..., endpoint: _Optional[str] = ..., type: _Optional[str] = ..., execute_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    retry_policy: RetryPolicy
+    def __init__(self, id: _Optional[str] = ..., endpoint: _Optional[str] = ..., type: _Optional[str] = ..., execute_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_policy: _Optional[_Union[RetryPolicy, _Mapping]] = ...) -> None: ...
+
+class RetryPolicy(_message.Message):
+    __slots__ = ("max_attempts", "initial_backoff", "max_backoff", "backoff_multiplier", "retry_on", "never_retry")
+    MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    INITIAL_BACKOFF_FIELD_NUMBER: _ClassVar[int]
+    MAX_BACKOFF_FIELD_NUMBER: _ClassVar[int]
+    BACKOFF_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
+    RETRY_ON_FIELD_NUMBER: _ClassVar[int]
+    NEVER_RETRY_FIELD_NUMBER: _ClassVar[int]
+    max_attempts: int
+    initial_backoff: _duration_pb2.Duration
+    max_backoff: _duration_pb2.Duration
+    backoff_multiplier: float
+    retry_on: _containers.RepeatedScalarFieldContainer[str]
+    never_retry: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, max_attempts: _Optional[int] = ..., initial_backoff: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_backoff: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., backoff_multiplier: _Optional[float] = ..., retry_on: _Optional[_Iterable[str]] = ..., never_retry: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Edge(_message.Message):
     __slots__ = ("direct", "fan_out", "fan_in", "switch_case")

@@ -26,6 +26,7 @@ TOP_LEVEL = (
     "checkpoint_policy",
     "retention",
     "undeliverable",
+    "default_retry_policy",
     "executors",
     "edges",
 )

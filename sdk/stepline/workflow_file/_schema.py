@@ -56,15 +56,20 @@ def _problem(document: Document, error: jsonschema.ValidationError) -> Problem:
     return document.problem(path, f"{render(path)}: {_message(error)}")
 
 
+DURATIONS = ("execute_timeout", "initial_backoff", "max_backoff")
+
+
 def _message(error: jsonschema.ValidationError) -> str:
     if error.validator in ("minProperties", "maxProperties") and "direct" in _properties(error):
         return "an edge is exactly one of direct, fan_out, fan_in, switch_case"
-    if error.validator == "pattern" and error.path and error.path[-1] == "execute_timeout":
+    if error.validator == "pattern" and error.path and error.path[-1] in DURATIONS:
         return f'{error.instance!r} is not a duration in seconds like "30s" or "0.5s"'
     if error.validator == "pattern" and error.instance == "":
         return "must not be empty"
     if error.validator == "pattern":
         return f"{error.instance!r} may hold only printable ASCII characters, without spaces"
+    if error.validator == "maxLength":
+        return f"is longer than {error.validator_value} characters"
     if error.validator == "minItems":
         return f"needs at least {error.validator_value} item(s)"
     return error.message

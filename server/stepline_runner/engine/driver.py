@@ -14,9 +14,10 @@ from ..store import NewCheckpoint, RunUpdate, Store
 from . import events as ev
 from .calls import Outcome, RunCalls, SaveFailed
 from .conditions import ConditionEvaluator
-from .observe import ROLLBACK_RUNNER_RESTARTED
+from .observe import ROLLBACK_EXECUTOR_RESTARTED, ROLLBACK_RUNNER_RESTARTED
 from .ports import ExecutorCallError, ExecutorPort
 from .recovery import ExecutorLost, RetryPolicy, restore_with_retries
+from .retries import Retries, policy_of, restore_before_retry, retry_event, retry_failed
 from .routing import ConditionError, UndeliverableError, queries, route, settle
 from .runlog import RunLog
 from .state import RunState
@@ -72,6 +73,10 @@ class RunDriver:
         # was delivered: Execute's `attempt` tells a retry from a first delivery.
         self.rollbacks = 0
         self.deliveries: dict[int, int] = {}
+        # (superstep, executor id) -> retries under its retry policy since
+        # the last checkpoint: they add to the executor's `attempt`.
+        self.retried: dict[tuple[int, str], int] = {}
+        self._logging = asyncio.Lock()  # RETRY_SCHEDULED commits, one at a time
         if restore_first:
             # The runner stopped; the next superstep may have been under way.
             self.deliveries[state.superstep + 1] = 1
@@ -174,7 +179,12 @@ class RunDriver:
         delivery = plan(state)
         step = delivery.step
         events = delivery.started()
-        outcomes = await self._execute(delivery)
+        outcomes = await retry_failed(
+            await self._execute(delivery),
+            lambda o: self._pause(step, o),
+            lambda o, pause: self._scheduled(step, o, pause),
+            lambda x: self._again(delivery, x),
+        )
         lost = [o for o in outcomes if o.lost]
         if lost:
             raise ExecutorLost(lost[0].lost, lost[0].lost_reason)
@@ -220,20 +230,62 @@ class RunDriver:
         """Execute on every invoked executor at once; `attempt` counts how
         often this superstep was delivered since the last checkpoint."""
         step = delivery.step
-        attempt = self.deliveries[step] = self.deliveries.get(step, 0) + 1
-        return await asyncio.gather(
-            *(
-                self.calls.execute(
-                    x,
-                    step,
-                    delivery.inboxes.get(x, []),
-                    delivery.responses.get(x, []),
-                    self.state.shared_state,
-                    attempt=attempt,
-                )
-                for x in delivery.invoked
-            )
+        self.deliveries[step] = self.deliveries.get(step, 0) + 1
+        return await asyncio.gather(*(self._call(delivery, x) for x in delivery.invoked))
+
+    async def _call(self, delivery: Delivery, executor_id: str) -> Outcome:
+        step = delivery.step
+        return await self.calls.execute(
+            executor_id,
+            step,
+            delivery.inboxes.get(executor_id, []),
+            delivery.responses.get(executor_id, []),
+            self.state.shared_state,
+            attempt=self._attempt(step, executor_id),
         )
+
+    def _attempt(self, step: int, executor_id: str) -> int:
+        return self.deliveries[step] + self.retried.get((step, executor_id), 0)
+
+    def _pause(self, step: int, outcome: Outcome) -> float | None:
+        """The retry policy's pause before `outcome`'s executor is called
+        again, or None when its error fails the run."""
+        assert outcome.error is not None
+        return self._policy(outcome.executor_id).pause(
+            outcome.error, self._attempt(step, outcome.executor_id)
+        )
+
+    def _policy(self, executor_id: str) -> Retries:
+        graph = self.state.graph
+        return policy_of(graph.definition, graph.nodes[executor_id])
+
+    async def _scheduled(self, step: int, outcome: Outcome, pause: float) -> None:
+        """Log RETRY_SCHEDULED now, or with the held supersteps' events (after them)."""
+        attempt = self._attempt(step, outcome.executor_id) + 1
+        max_attempts = self._policy(outcome.executor_id).max_attempts
+        event = retry_event(step, outcome, attempt, max_attempts, pause)
+        if self.held:
+            self.held.append(event)
+            return
+        async with self._logging:
+            await self._commit([event], self.status)
+
+    async def _again(self, delivery: Delivery, executor_id: str) -> Outcome:
+        """Call the executor again with the same delivery, its state first
+        put back to the last checkpoint's so the failed call leaves no trace."""
+        step = delivery.step
+        if executor_id in self.dirty:
+            # Its state since the last checkpoint was never saved: only a
+            # rollback of the whole run puts it back consistently.
+            raise ExecutorLost(
+                f"retrying {executor_id!r} needs its state after superstep {step - 1}, which "
+                "the checkpoint policy did not save: the run goes back to its last checkpoint",
+                ROLLBACK_EXECUTOR_RESTARTED,
+            )
+        await restore_before_retry(self.store, self.executors, self.calls, self.state, executor_id)
+        key = (step, executor_id)
+        self.retried[key] = self.retried.get(key, 0) + 1
+        return await self._call(delivery, executor_id)
 
     async def _checkpoint(self, events: list[events_pb2.Event], status: E.RunStatus) -> bool:
         """Save the states of who ran since the last checkpoint, then commit the
@@ -259,6 +311,7 @@ class RunDriver:
         self.dirty.clear()
         self.rollbacks = 0
         self.deliveries.clear()
+        self.retried.clear()
         events = self.held + events
         self.held = []
         events.append(

@@ -18,6 +18,7 @@ from .conditions import Expression
 from .edges import CompiledEdge, compile_edge, require
 from .errors import InvalidWorkflow
 from .limits import Limits
+from .retry_policy import check_retry_policies
 from .validation import check_id, short
 
 DEFAULT_MAX_SUPERSTEPS = 100
@@ -94,6 +95,7 @@ class Graph:
         if definition.retention.keep_last < 0:
             raise InvalidWorkflow("retention.keep_last must be 0 (keep all) or more")
         check_policy(definition.checkpoint_policy, "checkpoint_policy")
+        check_retry_policies(definition)
         edges = [compile_edge(i, e, nodes, limits) for i, e in enumerate(definition.edges)]
         return cls(definition, nodes, edges, signature_of(definition))
 

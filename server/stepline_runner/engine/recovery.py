@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from stepline.v1 import executor_pb2, payload_pb2
@@ -45,10 +45,11 @@ async def restore_executors(
     run_id: str,
     graph: Graph,
     saved: Mapping[str, payload_pb2.Payload],
+    only: Iterable[str] | None = None,
 ) -> dict[str, str]:
-    """RestoreCheckpoint on every executor of the run, in parallel; those
-    without a saved state get a fresh object. Returns each endpoint's
-    incarnation id; raises the first `ExecutorCallError`."""
+    """RestoreCheckpoint on every executor of the run (or those in `only`),
+    in parallel; those without a saved state get a fresh object. Returns
+    each endpoint's incarnation id; raises the first `ExecutorCallError`."""
 
     async def restore(executor_id: str) -> tuple[str, str]:
         node = graph.nodes[executor_id]
@@ -60,7 +61,8 @@ async def restore_executors(
         response = await executors.restore(node.endpoint, request)
         return node.endpoint, response.incarnation_id
 
-    return dict(await asyncio.gather(*(restore(x) for x in graph.nodes)))
+    executor_ids = graph.nodes if only is None else only
+    return dict(await asyncio.gather(*(restore(x) for x in executor_ids)))
 
 
 async def restore_with_retries(
