@@ -52,6 +52,7 @@ const {
   jsonPayload,
   withThousands,
 } = require('./payloads');
+const security = require('./security');
 
 const PROTOS = path.resolve(__dirname, '..', '..', 'protos');
 // Same caps as sdk/stepline/limits.py: states may be far larger than gRPC's 4 MiB default.
@@ -357,12 +358,17 @@ function unary(name, fn) {
   };
 }
 
-/** Serve `types` (executor type name -> class); resolves once bound, with the port. */
-function serveExecutors(types, { host = '127.0.0.1', port = 0 } = {}) {
+/**
+ * Serve `types` (executor type name -> class); resolves once bound, with the port.
+ * `secured` ({tlsCert, tlsKey, clientCa, token}, see security.js): serve TLS,
+ * require a client certificate and/or a token; omitted: plaintext.
+ */
+function serveExecutors(types, { host = '127.0.0.1', port = 0, secured = {} } = {}) {
   const executorHost = new ExecutorHost(types);
   const server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    interceptors: security.interceptors(secured),
   });
   server.addService(loadExecutorService().service, {
     Describe: unary('Describe', () => executorHost.describe()),
@@ -374,7 +380,7 @@ function serveExecutors(types, { host = '127.0.0.1', port = 0 } = {}) {
     EndRun: unary('EndRun', (request) => executorHost.endRun(request)),
   });
   return new Promise((resolve, reject) => {
-    const credentials = grpc.ServerCredentials.createInsecure();
+    const credentials = security.serverCredentials(secured);
     server.bindAsync(`${host}:${port}`, credentials, (err, bound) =>
       err ? reject(err) : resolve({ server, host: executorHost, port: bound }),
     );
@@ -384,19 +390,27 @@ function serveExecutors(types, { host = '127.0.0.1', port = 0 } = {}) {
 /**
  * Serve `types` from the command line (`--host H --port N`, defaults
  * 127.0.0.1 and 0 = a free port) until SIGTERM or Ctrl-C. Prints
- * `stepline executors listening on HOST:PORT` once serving, like the Python SDK.
+ * `stepline executors listening on HOST:PORT (how)` once serving, like the
+ * Python SDK. TLS and caller authentication: `--tls-cert`, `--tls-key`,
+ * `--tls-client-ca`, `--token-file`, or the STEPLINE_* variables (security.js).
  */
 async function runExecutors(types, argv = process.argv.slice(2)) {
+  const files = Object.fromEntries(Object.keys(security.OPTIONS).map((o) => [o, { type: 'string' }]));
   const { values } = parseArgs({
     args: argv,
-    options: { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '0' } },
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '0' },
+      ...files,
+    },
   });
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new Error(`--port must be a port number, got '${values.port}'`);
   }
-  const { server, port: bound } = await serveExecutors(types, { host: values.host, port });
-  console.log(`stepline executors listening on ${values.host}:${bound}`);
+  const secured = security.securityFrom(values);
+  const { server, port: bound } = await serveExecutors(types, { host: values.host, port, secured });
+  console.log(`stepline executors listening on ${values.host}:${bound} (${security.summary(secured)})`);
   const stop = () => {
     server.tryShutdown(() => process.exit(0));
     setTimeout(() => process.exit(0), 1000).unref(); // a grace period, as the Python SDK's

@@ -4,6 +4,7 @@ __version__ = "0.1.0"
 
 from stepline.builder import WorkflowBuilder
 from stepline.client import RunnerClient
+from stepline.credentials import CredentialsError
 from stepline.errors import (
     AlreadyExistsError,
     DataLossError,
@@ -25,9 +26,11 @@ from stepline.lost_state import StateLossWarning
 from stepline.results import OpenRequest, RunResult
 from stepline.retry import NonRetryableError, RetryPolicy
 from stepline.serve import run_executors, serve_executors
+from stepline.service_security import ServiceSecurity
 
 __all__ = [
     "AlreadyExistsError",
+    "CredentialsError",
     "DataLossError",
     "Executor",
     "ExecutorFactoryError",
@@ -44,6 +47,7 @@ __all__ = [
     "RunFailedError",
     "RunResult",
     "RunnerClient",
+    "ServiceSecurity",
     "StateLossWarning",
     "SteplineError",
     "UnauthenticatedError",

@@ -26,6 +26,7 @@ from stepline.host import (
     UnknownExecutorType,
 )
 from stepline.limits import GRPC_SERVER_OPTIONS
+from stepline.service_security import ServiceSecurity
 from stepline.telemetry import HostInstruments, ServerTracing, configure_tracing, tracing_installed
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 
@@ -128,9 +129,15 @@ async def serve_executors(
     host: str = "127.0.0.1",
     port: int = 0,
     metrics_port: int | None = None,
+    security: ServiceSecurity | None = None,
 ) -> ExecutorServer:
     """Start an executor service hosting `executors` (type name -> class or factory,
     see `stepline.factories`).
+
+    With `security` (a `ServiceSecurity`), it serves TLS and may require every
+    caller to present a client certificate (mTLS) and/or a bearer token:
+    callers without them are refused, with `UNAUTHENTICATED` for a missing
+    or wrong token. Without it, plaintext: keep that on loopback.
 
     Port 0 picks a free port; the returned server says which. Raises
     `ExecutorFactoryError` for an executor type that cannot work, `OSError`
@@ -149,12 +156,14 @@ async def serve_executors(
         registry = CollectorRegistry()
     tracing = tracing_installed()
     executor_host = ExecutorHost(executors, HostInstruments(registry, tracing))
-    interceptors = [ServerTracing()] if tracing else []
+    security = security or ServiceSecurity()
+    # The token check first: a refused call is neither traced nor decoded.
+    interceptors = [*security.interceptors(), *([ServerTracing()] if tracing else [])]
     server = grpc.aio.server(options=GRPC_SERVER_OPTIONS, interceptors=interceptors)
     executor_pb2_grpc.add_ExecutorServiceServicer_to_server(_Servicer(executor_host), server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    bound = bind(server, host, port)
+    bound = bind(server, host, port, security.server_credentials())
     metrics = None
     if registry is not None and metrics_port is not None:
         from prometheus_client import start_http_server
@@ -170,29 +179,45 @@ METRICS_PORT_ENV = "STEPLINE_METRICS_PORT"
 
 
 def run_executors(
-    executors: Executors, *, host: str = "127.0.0.1", port: int = 0, metrics_port: int | None = None
+    executors: Executors,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    metrics_port: int | None = None,
+    security: ServiceSecurity | None = None,
 ) -> None:
-    """Serve until SIGTERM or SIGINT; print `listening on HOST:PORT` once ready.
+    """Serve until SIGTERM or SIGINT; print `listening on HOST:PORT` once ready
+    (followed by how: plaintext, TLS, what callers must present).
 
-    When it cannot start (an executor type that cannot work, a taken port),
-    it says why in one line on stderr and exits with code 2.
+    When it cannot start (an executor type that cannot work, a taken port, a
+    certificate, key or token file it cannot use), it says why in one line on
+    stderr and exits with code 2.
     Metrics are served on `metrics_port`, else on $STEPLINE_METRICS_PORT when
     set; traces go where the standard OTEL_* variables say (`stepline.telemetry`).
+    TLS and caller authentication follow `security`, else the environment:
+    STEPLINE_TLS_CERT and STEPLINE_TLS_KEY (PEM files: serve TLS),
+    STEPLINE_TLS_CLIENT_CA (require client certificates it signed) and
+    STEPLINE_TOKEN_FILE (require the token in that file); see
+    `ServiceSecurity.from_environment`.
     """
     tracer_provider = None
     try:
         if metrics_port is None and os.environ.get(METRICS_PORT_ENV):
             metrics_port = _port(os.environ[METRICS_PORT_ENV], METRICS_PORT_ENV)
+        served = security if security is not None else ServiceSecurity.from_environment()
         tracer_provider = configure_tracing("stepline-executors")
     except ValueError as exc:  # TracingConfigError too
         print(f"stepline executors: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
 
     async def main() -> None:
-        server = await serve_executors(executors, host=host, port=port, metrics_port=metrics_port)
+        server = await serve_executors(
+            executors, host=host, port=port, metrics_port=metrics_port, security=served
+        )
         if server.metrics_port is not None:
             print(f"stepline executor metrics on {host}:{server.metrics_port}", flush=True)
-        print(f"stepline executors listening on {host}:{server.port}", flush=True)
+        how = served.summary()
+        print(f"stepline executors listening on {host}:{server.port} ({how})", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

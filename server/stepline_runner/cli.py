@@ -17,8 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from stepline.credentials import CredentialsError
 from stepline.telemetry import TracingConfigError, configure_tracing
 
+from .api.executor_tls import ExecutorTls, parse_executor_tls
 from .api.security import LOOPBACK, Security
 from .api.server import start_runner
 from .engine.allowlist import DEFAULT_RULES, AllowList, Rule, RuleError, parse_rule
@@ -103,6 +105,18 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         + ", ".join(DEFAULT_RULES),
     )
     parser.add_argument(
+        "--executor-tls",
+        action="append",
+        nargs="+",
+        default=[],
+        metavar=("RULES", "KEY=FILE"),
+        help="dial the executor endpoints matching RULES (* for all, or allow-list rules "
+        "joined by commas) over TLS, trusting the CA certificates in ca=FILE (default: the "
+        "system's), presenting the client certificate cert=FILE with its key=FILE, and/or "
+        "sending the token in token=FILE (repeatable; the first that matches applies). "
+        "Endpoints beyond loopback are never dialled in plaintext",
+    )
+    parser.add_argument(
         "--limit",
         action="append",
         default=[],
@@ -138,6 +152,7 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
     except ValueError as exc:
         parser.error(str(exc))
     security = _security(parser, args)
+    executor_tls = _executor_tls(parser, args.executor_tls)
     if args.metrics_port is not None and args.metrics_host not in LOOPBACK:
         # Told to, so allowed; but the endpoint has neither TLS nor a token.
         print(
@@ -162,6 +177,7 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         "metrics_host": args.metrics_host,
         "log_events": args.log_format == "json",
         "allowed": AllowList(tuple(args.allow_executors)) if args.allow_executors else None,
+        "executor_tls": executor_tls,
     }
     try:
         asyncio.run(_serve(args.db, args.host, args.port, options))
@@ -201,6 +217,13 @@ def _rule(text: str) -> Rule:
         return parse_rule(text)
     except RuleError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _executor_tls(parser: argparse.ArgumentParser, given: list[list[str]]) -> list[ExecutorTls]:
+    try:
+        return [parse_executor_tls(words) for words in given]
+    except CredentialsError as exc:
+        parser.error(str(exc))
 
 
 def _security(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Security:

@@ -3,7 +3,8 @@ of this process.
 
 `exec` keeps the process id, so the e2e helpers that start
 `tests/executors/<name>.py` (wait for the ready line, SIGKILL) work on the
-Node service unchanged. Arguments and STEPLINE_TEST_LOG pass through, and
+Node service unchanged. Arguments, STEPLINE_TEST_LOG, STEPLINE_PORT (as --port)
+and the STEPLINE_TLS_* variables pass through, and
 OTEL_TRACES_EXPORTER (with examples/node-executor/tracing.js preloaded).
 """
 
@@ -23,4 +24,6 @@ if __name__ == "__main__":
     node = shutil.which("node")
     if node is None:
         sys.exit("node is not on PATH: the Node executor service needs Node.js 20")
-    os.execv(node, [node, "-r", str(TRACING), str(SERVICE), *sys.argv[1:]])
+    # STEPLINE_PORT as the Python services take it: a fixed port across restarts.
+    port = ["--port", os.environ["STEPLINE_PORT"]] if os.environ.get("STEPLINE_PORT") else []
+    os.execv(node, [node, "-r", str(TRACING), str(SERVICE), *port, *sys.argv[1:]])

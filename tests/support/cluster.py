@@ -65,6 +65,8 @@ class Cluster:
     runner_port: int = 0  # 0: a new port for each runner process
     runner_service: Service | None = None
     clients: list[RunnerClient] = field(default_factory=list)
+    # Added to every executor process's environment (STEPLINE_TLS_*, say).
+    executor_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     async def start(
@@ -74,6 +76,7 @@ class Cluster:
         runner_options: Sequence[str] = (),
         fixed_ports: bool = False,
         runner: bool = True,
+        executor_env: dict[str, str] | None = None,
     ) -> Cluster:
         """Start one executor service per script (in order), then the runner
         on `tmp/stepline.db` (unless `runner` is false). With `fixed_ports`
@@ -91,6 +94,7 @@ class Cluster:
             ],
             tuple(runner_options),
             port(),
+            executor_env=dict(executor_env or {}),
         )
         try:
             for i in range(len(scripts)):
@@ -145,7 +149,10 @@ class Cluster:
         if executor.service is not None:
             raise RuntimeError(f"executor service {executor.name} is already running")
         executor.incarnation += 1
-        env = {"STEPLINE_TEST_LOG": str(self.log_path(executor.name, executor.incarnation))}
+        env = {
+            **self.executor_env,
+            "STEPLINE_TEST_LOG": str(self.log_path(executor.name, executor.incarnation)),
+        }
         if executor.port:
             env["STEPLINE_PORT"] = str(executor.port)
         script, *args = executor.script.split()

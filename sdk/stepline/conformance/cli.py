@@ -7,6 +7,8 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+import grpc
+
 from stepline.conformance.checks import CHECKS
 from stepline.conformance.paired import differential_check, restart_check
 from stepline.conformance.reference_checks import REFERENCE_CHECKS
@@ -16,6 +18,7 @@ from stepline.conformance.suite import (
     SetupError,
     connect,
 )
+from stepline.credentials import CredentialsError, read_certificates, read_key_pair, read_token
 
 EPILOG = """\
 The executor type under test must handle every --message (a JSON payload of
@@ -74,10 +77,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a command that restarts the service at the same address; checks last that "
         "the restart changes the incarnation id",
     )
+    parser.add_argument(
+        "--ca",
+        metavar="FILE",
+        help="call over TLS, trusting the PEM CA certificates in FILE (the service's and "
+        "--differential's)",
+    )
+    parser.add_argument("--cert", metavar="FILE", help="with --ca: a PEM client certificate")
+    parser.add_argument("--key", metavar="FILE", help="the private key of --cert")
+    parser.add_argument(
+        "--token-file", metavar="FILE", help="with --ca: send the token in FILE on every call"
+    )
     args = parser.parse_args(argv)
     try:
+        args.credentials = _credentials(args)
         failed = asyncio.run(_run(args))
-    except SetupError as exc:
+    except (SetupError, CredentialsError) as exc:
         print(f"stepline-conformance: {exc}", file=sys.stderr)
         return 2
     return 1 if failed else 0
@@ -90,6 +105,7 @@ async def _run(args: argparse.Namespace) -> int:
         message_type=args.message_type,
         messages=args.messages,
         timeout=args.timeout,
+        credentials=args.credentials,
     )
     reference = None
     try:
@@ -100,6 +116,7 @@ async def _run(args: argparse.Namespace) -> int:
                 message_type=args.message_type,
                 messages=args.messages,
                 timeout=args.timeout,
+                credentials=args.credentials,
             )
         target = suite.target
         print(
@@ -121,6 +138,22 @@ async def _run(args: argparse.Namespace) -> int:
     failed = sum(not r.passed for r in results)
     print(f"{len(results) - failed} passed, {failed} failed", flush=True)
     return failed
+
+
+def _credentials(args: argparse.Namespace) -> grpc.ChannelCredentials | None:
+    """TLS credentials from --ca, --cert/--key and --token-file; None: plaintext."""
+    if args.ca is None:
+        if args.cert or args.key or args.token_file:
+            raise CredentialsError("--cert, --key and --token-file go over TLS: give --ca too")
+        return None
+    if (args.cert is None) != (args.key is None):
+        raise CredentialsError("--cert and --key go together")
+    chain, key = read_key_pair(args.cert, args.key, "--cert/--key") if args.cert else (None, None)
+    credentials = grpc.ssl_channel_credentials(read_certificates(args.ca, "--ca"), key, chain)
+    if args.token_file is None:
+        return credentials
+    token = grpc.access_token_call_credentials(read_token(args.token_file, "--token-file"))
+    return grpc.composite_channel_credentials(credentials, token)
 
 
 def _print(result: CheckResult) -> None:

@@ -103,8 +103,12 @@ class Probe:
         self._stub = executor_pb2_grpc.ExecutorServiceStub(channel)
 
     @staticmethod
-    def channel(address: str) -> grpc.aio.Channel:
-        return grpc.aio.insecure_channel(address, options=GRPC_MESSAGE_OPTIONS)
+    def channel(
+        address: str, credentials: grpc.ChannelCredentials | None = None
+    ) -> grpc.aio.Channel:
+        if credentials is None:
+            return grpc.aio.insecure_channel(address, options=GRPC_MESSAGE_OPTIONS)
+        return grpc.aio.secure_channel(address, credentials, options=GRPC_MESSAGE_OPTIONS)
 
     def for_type(self, executor_type: str) -> Probe:
         """A probe of another type of the same service; it shares the channel,

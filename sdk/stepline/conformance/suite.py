@@ -89,8 +89,12 @@ async def connect(
     message_type: str = DEFAULT_MESSAGE_TYPE,
     messages: Sequence[str] | None = None,
     timeout: float = 10.0,
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> Suite:
     """Describe the service at `address` and prepare the suite.
+
+    With `credentials` (`grpc.ssl_channel_credentials`, perhaps composed with
+    a token's call credentials), over TLS.
 
     `messages` are JSON texts sent as payloads of `message_type`; without
     `executor_type`, the first type whose input_types take `message_type`
@@ -103,7 +107,7 @@ async def connect(
     if not messages:
         raise SetupError("give at least one message")
     encoded = tuple(payloads.encode(_json(m), message_type) for m in messages)
-    channel = Probe.channel(address)
+    channel = Probe.channel(address, credentials)
     try:
         stub = executor_pb2_grpc.ExecutorServiceStub(channel)
         described: executor_pb2.DescribeResponse = await stub.Describe(

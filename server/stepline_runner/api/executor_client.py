@@ -11,6 +11,7 @@ from stepline.limits import GRPC_MESSAGE_OPTIONS
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 
 from ..engine.ports import ExecutorCallError
+from .executor_tls import ExecutorChannels
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -28,9 +29,13 @@ _CHANNEL_OPTIONS = [
 
 
 class GrpcExecutors:
-    def __init__(self, interceptors: Sequence[Any] = ()) -> None:
+    def __init__(
+        self, interceptors: Sequence[Any] = (), dial: ExecutorChannels | None = None
+    ) -> None:
         # Telemetry's, when on: they time and trace each call.
         self._interceptors = list(interceptors)
+        # TLS and credentials per endpoint (--executor-tls); plaintext without.
+        self.dial = dial or ExecutorChannels()
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._stubs: dict[str, executor_pb2_grpc.ExecutorServiceAsyncStub] = {}
 
@@ -74,9 +79,7 @@ class GrpcExecutors:
     def _stub(self, endpoint: str) -> executor_pb2_grpc.ExecutorServiceAsyncStub:
         stub = self._stubs.get(endpoint)
         if stub is None:
-            channel = grpc.aio.insecure_channel(
-                endpoint, options=_CHANNEL_OPTIONS, interceptors=self._interceptors or None
-            )
+            channel = self.dial.open(endpoint, _CHANNEL_OPTIONS, self._interceptors or None)
             self._channels[endpoint] = channel
             stub = self._stubs[endpoint] = executor_pb2_grpc.ExecutorServiceStub(channel)
         return stub

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grpc
@@ -22,6 +23,7 @@ from ..engine.runner import Runner
 from ..observability import Instruments
 from ..store import SqliteStore
 from .executor_client import GrpcExecutors
+from .executor_tls import ExecutorChannels, ExecutorTls
 from .runner_service import RunnerServicer
 from .security import Security
 
@@ -67,6 +69,7 @@ async def start_runner(
     metrics_host: str = "127.0.0.1",
     log_events: bool = False,
     allowed: AllowList | None = None,
+    executor_tls: Sequence[ExecutorTls] = (),
 ) -> RunnerServer:
     """Open the database and serve RunnerService on host:port (0 picks a port).
 
@@ -77,7 +80,9 @@ async def start_runner(
     `delete_finished_after` (seconds), runs that ended longer ago are deleted,
     once before this returns and then periodically.
     `limits` caps what callers send; `allowed` says which executor endpoints
-    it may dial (default: loopback only). Raises OSError when it cannot listen,
+    it may dial (default: loopback only), `executor_tls` which it dials over
+    TLS and with what credentials (the first profile covering an endpoint;
+    plaintext is for loopback endpoints only). Raises OSError when it cannot listen,
     with the database closed (and its lock released). With `metrics_port`,
     Prometheus metrics are served on `metrics_host`:`metrics_port` (0 picks a
     port); with a tracer provider installed, runs are traced; `log_events`
@@ -98,6 +103,7 @@ async def start_runner(
             delete_finished_after,
             instruments,
             allowed,
+            executor_tls,
         )
         if metrics_port is not None:
             server.metrics_port = _serve_metrics(instruments, metrics_host, metrics_port)
@@ -126,15 +132,17 @@ async def _serve(
     delete_finished_after: float | None,
     instruments: Instruments,
     allowed: AllowList | None,
+    executor_tls: Sequence[ExecutorTls],
 ) -> RunnerServer:
-    executors = GrpcExecutors(instruments.executor_interceptors())
+    dial = ExecutorChannels(executor_tls)
+    executors = GrpcExecutors(instruments.executor_interceptors(), dial)
     runner = Runner(
         store,
         executors,
         retry=retry,
         limits=limits,
         observer=instruments.observer,
-        allowed=allowed or AllowList.of(),
+        allowed=replace(allowed or AllowList.of(), secured=dial.secured),
     )
     server = grpc.aio.server(
         options=GRPC_SERVER_OPTIONS,

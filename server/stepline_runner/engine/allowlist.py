@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -98,9 +99,24 @@ def parse_endpoint(text: str) -> Endpoint | None:
     return Endpoint(host=host.lower(), port=ports.start)
 
 
+def is_local(endpoint: Endpoint) -> bool:
+    """A unix socket or a loopback address: traffic that never leaves the machine."""
+    if endpoint.unix_path:
+        return True
+    address = _ip(endpoint.host)
+    return endpoint.host == "localhost" if address is None else address.is_loopback
+
+
+def _never(target: str) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class AllowList:
     rules: tuple[Rule, ...]
+    # Whether the runner dials an endpoint over TLS (the gRPC layer knows);
+    # any other is plaintext, allowed to local endpoints only.
+    secured: Callable[[str], bool] = _never
 
     @classmethod
     def of(cls, texts: tuple[str, ...] | list[str] = DEFAULT_RULES) -> AllowList:
@@ -117,6 +133,18 @@ class AllowList:
         return (
             f"endpoint {target[:80]!r} matches no rule of the runner's executor allow-list "
             f"({listed}); its operator adds one with --allow-executors"
+        )
+
+    def plaintext_refusal(self, target: str) -> str | None:
+        """None unless the runner would dial `target` in plaintext beyond this
+        machine (where anyone on the way could read and change the calls)."""
+        endpoint = parse_endpoint(target)
+        if endpoint is None or is_local(endpoint) or self.secured(target):
+            return None
+        return (
+            f"endpoint {target[:80]!r} would be dialled in plaintext, which the runner does "
+            "only for loopback and unix: endpoints; its operator covers it with an "
+            "--executor-tls rule (TLS, with the runner's client certificate or token)"
         )
 
 

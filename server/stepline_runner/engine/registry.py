@@ -118,6 +118,13 @@ class WorkflowRegistry:
                     reason=Reason.ENDPOINT_NOT_ALLOWED,
                     context={"workflow_id": graph.workflow_id, "endpoint": endpoint[:128]},
                 )
+            plaintext = self._allowed.plaintext_refusal(endpoint) if self._allowed else None
+            if plaintext is not None:
+                raise PermissionDenied(
+                    f"{plaintext} (used by {_users(graph, endpoint)})",
+                    reason=Reason.ENDPOINT_NEEDS_TLS,
+                    context={"workflow_id": graph.workflow_id, "endpoint": endpoint[:128]},
+                )
         results = await asyncio.gather(
             *(self._executors.describe(e, DESCRIBE_TIMEOUT) for e in endpoints),
             return_exceptions=True,

@@ -1,0 +1,93 @@
+"""Reading the PEM files and token files that TLS and bearer tokens use.
+
+Each is checked when it is read, so that a service (or the runner) refuses to
+start with a message naming the file and what is wrong with it: gRPC itself
+would only fail at the first connection, or log lines and bind nothing.
+`CredentialsError` is a `ValueError`.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from pathlib import Path
+
+TOKEN = re.compile(r"[!-~]+")
+"""A token gRPC metadata can carry: printable ASCII, no spaces."""
+
+
+class CredentialsError(ValueError):
+    """A certificate, key or token that cannot be used; the message names the
+    option or file and says what is wrong."""
+
+
+def read_file(path: Path | str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise CredentialsError(f"{what}: cannot read {path}: {exc.strerror}") from None
+
+
+def read_certificates(path: Path | str, what: str) -> bytes:
+    """The PEM certificates in `path` (a CA bundle, say), checked to parse."""
+    data = read_file(path, what)
+    try:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(cadata=data.decode("ascii"))
+    except (ssl.SSLError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        raise CredentialsError(
+            f"{what}: {path} holds no usable PEM certificate ({_line(exc)})"
+        ) from None
+    return data
+
+
+def read_key_pair(cert: Path | str, key: Path | str, what: str) -> tuple[bytes, bytes]:
+    """A PEM certificate (chain) and its private key, checked to match; the
+    key must not be encrypted (gRPC cannot ask for a password)."""
+    cert_pem, key_pem = read_file(cert, what), read_file(key, what)
+    try:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_cert_chain(cert, key, password=_no_password)
+    except _Encrypted:
+        raise CredentialsError(
+            f"{what}: the private key {key} is encrypted; give it unencrypted "
+            "(readable by this service's user only)"
+        ) from None
+    except (ssl.SSLError, ValueError) as exc:
+        if getattr(exc, "reason", "") == "KEY_VALUES_MISMATCH":
+            raise CredentialsError(
+                f"{what}: the private key {key} does not belong to the certificate {cert}"
+            ) from None
+        raise CredentialsError(
+            f"{what}: {cert} / {key} are not a PEM certificate and its private key ({_line(exc)})"
+        ) from None
+    return cert_pem, key_pem
+
+
+def read_token(path: Path | str, what: str) -> str:
+    """The token in `path`: one line of printable ASCII without spaces."""
+    try:
+        token = read_file(path, what).decode("ascii").strip()
+    except UnicodeDecodeError:
+        token = "\n"  # refused below, with the same words
+    if not token:
+        raise CredentialsError(f"{what}: {path} is empty")
+    if not TOKEN.fullmatch(token):
+        raise CredentialsError(
+            f"{what}: {path}: a token is one line of printable ASCII characters, without spaces"
+        )
+    return token
+
+
+class _Encrypted(Exception):
+    pass
+
+
+def _no_password() -> bytes:
+    # Called by OpenSSL only for an encrypted key; without it, OpenSSL would
+    # prompt on the terminal.
+    raise _Encrypted
+
+
+def _line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]

@@ -1,0 +1,197 @@
+"""Who may call an executor service: `ServiceSecurity`.
+
+An executor service holds live state of runs: any caller that can reach it
+could read it (`SaveCheckpoint`) or overwrite it (`RestoreCheckpoint`). Served
+with TLS and a required client certificate (mTLS) and/or a required token,
+it answers only the runner that holds them:
+
+- a caller without a client certificate signed by `client_ca` gets no
+  connection at all (the TLS handshake fails; its calls end `UNAVAILABLE`);
+- a caller without `authorization: Bearer <token>` gets `UNAUTHENTICATED` on
+  every call, `Describe` and streams included, before its request is read.
+
+The gRPC health service stays open (to probes that get through TLS): it tells
+nothing but "serving".
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from stepline.credentials import CredentialsError, read_certificates, read_key_pair, read_token
+
+ENV_TLS_CERT = "STEPLINE_TLS_CERT"
+ENV_TLS_KEY = "STEPLINE_TLS_KEY"
+ENV_CLIENT_CA = "STEPLINE_TLS_CLIENT_CA"
+ENV_TOKEN_FILE = "STEPLINE_TOKEN_FILE"
+OPEN_PREFIXES = ("/grpc.health.",)
+
+
+@dataclass(frozen=True)
+class ServiceSecurity:
+    """TLS and caller authentication of an executor service; all optional.
+
+    - `tls_cert`, `tls_key`: the service's PEM certificate (chain) and private
+      key; with them it serves TLS only. The certificate must name the host the
+      runner dials (a DNS name or IP address in its subject alternative names).
+    - `client_ca`: PEM certificates of the authorities whose client
+      certificates it accepts; with it, every caller must present one (mTLS).
+    - `token`: every call must carry `authorization: Bearer <token>`.
+
+    `client_ca` and `token` need TLS (a token in plaintext could be read off
+    the wire), and a certificate needs its key: `CredentialsError` otherwise.
+    Build one from files with `from_files`, or from the environment with
+    `from_environment` (what `run_executors` does).
+    """
+
+    tls_cert: bytes | None = None
+    tls_key: bytes | None = None
+    client_ca: bytes | None = None
+    token: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise CredentialsError("a TLS certificate and its private key go together")
+        if self.tls_cert is None and (self.client_ca is not None or self.token is not None):
+            needs = "requiring client certificates" if self.client_ca else "requiring a token"
+            raise CredentialsError(f"{needs} needs TLS: give the service's certificate and key too")
+
+    @classmethod
+    def from_files(
+        cls,
+        *,
+        tls_cert: Path | str | None = None,
+        tls_key: Path | str | None = None,
+        client_ca: Path | str | None = None,
+        token_file: Path | str | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> ServiceSecurity:
+        """Read and check the files (PEM certificate and key, PEM CA bundle, a
+        file holding the token); `CredentialsError` names the one that is
+        unusable: unreadable, not PEM, a key that does not match its
+        certificate or is encrypted, an empty token. `names` says what to call
+        each option in those messages (default: the argument's name)."""
+        label = {"tls_cert": "tls_cert", "client_ca": "client_ca", "token_file": "token_file"}
+        label.update(names or {})
+        if (tls_cert is None) != (tls_key is None):
+            raise CredentialsError(
+                f"{label['tls_cert']} and its private key go together: give both or neither"
+            )
+        cert, key = (None, None)
+        if tls_cert is not None and tls_key is not None:
+            cert, key = read_key_pair(tls_cert, tls_key, label["tls_cert"])
+        return cls(
+            tls_cert=cert,
+            tls_key=key,
+            client_ca=read_certificates(client_ca, label["client_ca"]) if client_ca else None,
+            token=read_token(token_file, label["token_file"]) if token_file else None,
+        )
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> ServiceSecurity:
+        """From file paths in STEPLINE_TLS_CERT and STEPLINE_TLS_KEY (serve
+        TLS), STEPLINE_TLS_CLIENT_CA (require client certificates) and
+        STEPLINE_TOKEN_FILE (require the token that file holds); none set:
+        plaintext, no checks."""
+        values = {name: environ.get(name) or None for name in _ENV}
+        return cls.from_files(
+            tls_cert=values[ENV_TLS_CERT],
+            tls_key=values[ENV_TLS_KEY],
+            client_ca=values[ENV_CLIENT_CA],
+            token_file=values[ENV_TOKEN_FILE],
+            names={
+                "tls_cert": f"{ENV_TLS_CERT}/{ENV_TLS_KEY}",
+                "client_ca": ENV_CLIENT_CA,
+                "token_file": ENV_TOKEN_FILE,
+            },
+        )
+
+    def server_credentials(self) -> grpc.ServerCredentials | None:
+        """What to bind the port with; None for plaintext."""
+        if self.tls_cert is None or self.tls_key is None:
+            return None
+        return grpc.ssl_server_credentials(
+            [(self.tls_key, self.tls_cert)],
+            root_certificates=self.client_ca,
+            require_client_auth=self.client_ca is not None,
+        )
+
+    def interceptors(self) -> list[grpc.aio.ServerInterceptor[Any, Any]]:
+        return [RequireToken(self.token)] if self.token else []
+
+    def summary(self) -> str:
+        """How it serves, for its start-up line: "plaintext", "TLS", "TLS,
+        client certificate and token required"."""
+        if self.tls_cert is None:
+            return "plaintext"
+        required = [
+            name
+            for name, on in (("client certificate", self.client_ca), ("token", self.token))
+            if on
+        ]
+        return "TLS" + (f", {' and '.join(required)} required" if required else "")
+
+
+_ENV = (ENV_TLS_CERT, ENV_TLS_KEY, ENV_CLIENT_CA, ENV_TOKEN_FILE)
+_REFUSED = "this executor service needs a token: send 'authorization: Bearer <token>' metadata"
+
+
+class RequireToken(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Answers `UNAUTHENTICATED` to every call (any method shape) without the
+    expected `authorization: Bearer <token>`, comparing in constant time."""
+
+    def __init__(self, token: str) -> None:
+        self._expected = f"Bearer {token}".encode()
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
+        ],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        handler = await continuation(details)
+        if handler is None or details.method.startswith(OPEN_PREFIXES):
+            return handler
+        given = next((v for k, v in details.invocation_metadata or () if k == "authorization"), "")
+        sent = given if isinstance(given, bytes) else str(given).encode()
+        if hmac.compare_digest(sent, self._expected):
+            return handler
+        return refused(handler)
+
+
+def refused(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+    """A handler of the same shape as `handler` answering `UNAUTHENTICATED`,
+    which never decodes what the caller sent."""
+
+    async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, _REFUSED)
+
+    async def stream(
+        request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, _REFUSED)
+        yield  # pragma: no cover - abort raises; this makes it a stream handler
+
+    shape = {
+        "request_deserializer": _ignored,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(stream, **shape)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(unary, **shape)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(stream, **shape)
+    return grpc.unary_unary_rpc_method_handler(unary, **shape)
+
+
+def _ignored(data: bytes) -> None:
+    return None
