@@ -30,14 +30,18 @@ class WorkflowBuilder:
         max_supersteps: int = 0,
         drop_undeliverable: bool = False,
         retry_policy: RetryPolicy | None = None,
+        max_concurrent_runs: int = 0,
     ) -> None:
         """`drop_undeliverable`: a message no edge delivers is dropped with a
         WARNING event instead of failing the run (`UndeliverableMessage`).
         `retry_policy`: that of every executor without its own (default: none,
-        a failed handler fails the run)."""
+        a failed handler fails the run). `max_concurrent_runs`: at most this
+        many runs at once (0: no limit); a start beyond it is queued
+        (`RUN_STATUS_QUEUED`) and starts, oldest first, when one ends."""
         self._definition = workflow_pb2.WorkflowDefinition(
             workflow_id=workflow_id,
             max_supersteps=max_supersteps,
+            max_concurrent_runs=max_concurrent_runs,
             undeliverable=workflow_pb2.WorkflowDefinition.DROP_WITH_WARNING
             if drop_undeliverable
             else workflow_pb2.WorkflowDefinition.UNDELIVERABLE_UNSPECIFIED,
@@ -53,11 +57,19 @@ class WorkflowBuilder:
         type: str = "",
         execute_timeout: timedelta | None = None,
         retry_policy: RetryPolicy | None = None,
+        max_concurrent_executes: int = 0,
     ) -> WorkflowBuilder:
         """Add a node served at `endpoint`; `type` names the executor type
         there (default: the same as `executor_id`); `retry_policy` replaces
-        the workflow's for it."""
-        node = self._definition.executors.add(id=executor_id, endpoint=endpoint, type=type)
+        the workflow's for it. `max_concurrent_executes`: at most this many
+        Execute calls to it in flight at once, across every run of the
+        workflow (0: no limit)."""
+        node = self._definition.executors.add(
+            id=executor_id,
+            endpoint=endpoint,
+            type=type,
+            max_concurrent_executes=max_concurrent_executes,
+        )
         if execute_timeout is not None:
             node.execute_timeout.FromTimedelta(execute_timeout)
         if retry_policy is not None:

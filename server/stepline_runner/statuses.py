@@ -14,6 +14,9 @@ E = events_pb2
 
 RUNNING = frozenset({E.RUN_STATUS_RUNNING, E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS})
 TERMINAL = frozenset({E.RUN_STATUS_COMPLETED, E.RUN_STATUS_FAILED, E.RUN_STATUS_CANCELLED})
+# Accepted, waiting for a slot of its workflow's max_concurrent_runs: not
+# running (nothing drives it) and not ended (a cancel ends it).
+QUEUED = E.RUN_STATUS_QUEUED
 # Requests for input are open (work may go on meanwhile, or not).
 WITH_OPEN_REQUESTS = frozenset(
     {E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS, E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS}

@@ -23,7 +23,7 @@ def test_settled_status(has_work: bool, has_requests: bool, expected: E.RunStatu
 
 def test_every_status_is_running_terminal_or_waiting() -> None:
     named = set(E.RunStatus.values()) - {E.RUN_STATUS_UNSPECIFIED}
-    waiting = {E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS}
+    waiting = {E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS, statuses.QUEUED}
     assert statuses.RUNNING | statuses.TERMINAL | waiting == named
     assert not statuses.RUNNING & statuses.TERMINAL
     with_requests = {s for s in named if E.RunStatus.Name(s).endswith("_PENDING_REQUESTS")}

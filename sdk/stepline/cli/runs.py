@@ -34,7 +34,7 @@ def status_style(text: str) -> str:
         return "green"
     if text in ("FAILED", "CANCELLED"):
         return "red"
-    return "yellow" if "PENDING" in text else "cyan"
+    return "yellow" if "PENDING" in text or text == "QUEUED" else "cyan"
 
 
 RUN_COLUMNS = [

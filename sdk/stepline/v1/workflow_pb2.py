@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1astepline/v1/workflow.proto\x12\x0bstepline.v1\x1a\x1egoogle/protobuf/duration.proto\"\xe6\x03\n\x12WorkflowDefinition\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12,\n\texecutors\x18\x02 \x03(\x0b\x32\x19.stepline.v1.ExecutorNode\x12 \n\x05\x65\x64ges\x18\x03 \x03(\x0b\x32\x11.stepline.v1.Edge\x12\x19\n\x11start_executor_id\x18\x04 \x01(\t\x12\x16\n\x0emax_supersteps\x18\x05 \x01(\x05\x12\x38\n\x11\x63heckpoint_policy\x18\x06 \x01(\x0b\x32\x1d.stepline.v1.CheckpointPolicy\x12/\n\tretention\x18\x07 \x01(\x0b\x32\x1c.stepline.v1.RetentionPolicy\x12\x44\n\rundeliverable\x18\x08 \x01(\x0e\x32-.stepline.v1.WorkflowDefinition.Undeliverable\x12\x36\n\x14\x64\x65\x66\x61ult_retry_policy\x18\x0c \x01(\x0b\x32\x18.stepline.v1.RetryPolicy\"O\n\rUndeliverable\x12\x1d\n\x19UNDELIVERABLE_UNSPECIFIED\x10\x00\x12\x08\n\x04\x46\x41IL\x10\x01\x12\x15\n\x11\x44ROP_WITH_WARNING\x10\x02\"\x9e\x01\n\x0c\x45xecutorNode\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x32\n\x0f\x65xecute_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\x0cretry_policy\x18\x08 \x01(\x0b\x32\x18.stepline.v1.RetryPolicy\"\xca\x01\n\x0bRetryPolicy\x12\x14\n\x0cmax_attempts\x18\x01 \x01(\x05\x12\x32\n\x0finitial_backoff\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\x0bmax_backoff\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1a\n\x12\x62\x61\x63koff_multiplier\x18\x04 \x01(\x01\x12\x10\n\x08retry_on\x18\x05 \x03(\t\x12\x13\n\x0bnever_retry\x18\x06 \x03(\t\"\xc3\x01\n\x04\x45\x64ge\x12)\n\x06\x64irect\x18\x01 \x01(\x0b\x32\x17.stepline.v1.DirectEdgeH\x00\x12*\n\x07\x66\x61n_out\x18\x02 \x01(\x0b\x32\x17.stepline.v1.FanOutEdgeH\x00\x12(\n\x06\x66\x61n_in\x18\x03 \x01(\x0b\x32\x16.stepline.v1.FanInEdgeH\x00\x12\x32\n\x0bswitch_case\x18\x04 \x01(\x0b\x32\x1b.stepline.v1.SwitchCaseEdgeH\x00\x42\x06\n\x04kind\"E\n\nDirectEdge\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x11\n\ttarget_id\x18\x02 \x01(\t\x12\x11\n\tcondition\x18\x03 \x01(\t\"F\n\nFanOutEdge\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x12\n\ntarget_ids\x18\x02 \x03(\t\x12\x11\n\tselection\x18\x03 \x01(\t\"2\n\tFanInEdge\x12\x12\n\nsource_ids\x18\x01 \x03(\t\x12\x11\n\ttarget_id\x18\x02 \x01(\t\"f\n\x0eSwitchCaseEdge\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12&\n\x05\x63\x61ses\x18\x02 \x03(\x0b\x32\x17.stepline.v1.SwitchCase\x12\x19\n\x11\x64\x65\x66\x61ult_target_id\x18\x03 \x01(\t\"2\n\nSwitchCase\x12\x11\n\tcondition\x18\x01 \x01(\t\x12\x11\n\ttarget_id\x18\x02 \x01(\t\"\xc7\x01\n\x10\x43heckpointPolicy\x12\x30\n\x04mode\x18\x01 \x01(\x0e\x32\".stepline.v1.CheckpointPolicy.Mode\x12\x0f\n\x07\x65very_n\x18\x02 \x01(\x05\"p\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x18\n\x14MODE_EVERY_SUPERSTEP\x10\x01\x12\x1b\n\x17MODE_EVERY_N_SUPERSTEPS\x10\x02\x12\x1b\n\x17MODE_ON_PAUSE_OR_FINISH\x10\x03\"$\n\x0fRetentionPolicy\x12\x11\n\tkeep_last\x18\x01 \x01(\x05\x42l\n\x0f\x64\x65v.stepline.v1B\rWorkflowProtoP\x01Z:github.com/stepline/stepline/gen/go/stepline/v1;steplinev1\xaa\x02\x0bStepline.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1astepline/v1/workflow.proto\x12\x0bstepline.v1\x1a\x1egoogle/protobuf/duration.proto\"\x83\x04\n\x12WorkflowDefinition\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12,\n\texecutors\x18\x02 \x03(\x0b\x32\x19.stepline.v1.ExecutorNode\x12 \n\x05\x65\x64ges\x18\x03 \x03(\x0b\x32\x11.stepline.v1.Edge\x12\x19\n\x11start_executor_id\x18\x04 \x01(\t\x12\x16\n\x0emax_supersteps\x18\x05 \x01(\x05\x12\x38\n\x11\x63heckpoint_policy\x18\x06 \x01(\x0b\x32\x1d.stepline.v1.CheckpointPolicy\x12/\n\tretention\x18\x07 \x01(\x0b\x32\x1c.stepline.v1.RetentionPolicy\x12\x44\n\rundeliverable\x18\x08 \x01(\x0e\x32-.stepline.v1.WorkflowDefinition.Undeliverable\x12\x36\n\x14\x64\x65\x66\x61ult_retry_policy\x18\x0c \x01(\x0b\x32\x18.stepline.v1.RetryPolicy\x12\x1b\n\x13max_concurrent_runs\x18\x10 \x01(\x05\"O\n\rUndeliverable\x12\x1d\n\x19UNDELIVERABLE_UNSPECIFIED\x10\x00\x12\x08\n\x04\x46\x41IL\x10\x01\x12\x15\n\x11\x44ROP_WITH_WARNING\x10\x02\"\xbf\x01\n\x0c\x45xecutorNode\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x32\n\x0f\x65xecute_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\x0cretry_policy\x18\x08 \x01(\x0b\x32\x18.stepline.v1.RetryPolicy\x12\x1f\n\x17max_concurrent_executes\x18\x10 \x01(\x05\"\xca\x01\n\x0bRetryPolicy\x12\x14\n\x0cmax_attempts\x18\x01 \x01(\x05\x12\x32\n\x0finitial_backoff\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\x0bmax_backoff\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1a\n\x12\x62\x61\x63koff_multiplier\x18\x04 \x01(\x01\x12\x10\n\x08retry_on\x18\x05 \x03(\t\x12\x13\n\x0bnever_retry\x18\x06 \x03(\t\"\xc3\x01\n\x04\x45\x64ge\x12)\n\x06\x64irect\x18\x01 \x01(\x0b\x32\x17.stepline.v1.DirectEdgeH\x00\x12*\n\x07\x66\x61n_out\x18\x02 \x01(\x0b\x32\x17.stepline.v1.FanOutEdgeH\x00\x12(\n\x06\x66\x61n_in\x18\x03 \x01(\x0b\x32\x16.stepline.v1.FanInEdgeH\x00\x12\x32\n\x0bswitch_case\x18\x04 \x01(\x0b\x32\x1b.stepline.v1.SwitchCaseEdgeH\x00\x42\x06\n\x04kind\"E\n\nDirectEdge\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x11\n\ttarget_id\x18\x02 \x01(\t\x12\x11\n\tcondition\x18\x03 \x01(\t\"F\n\nFanOutEdge\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x12\n\ntarget_ids\x18\x02 \x03(\t\x12\x11\n\tselection\x18\x03 \x01(\t\"2\n\tFanInEdge\x12\x12\n\nsource_ids\x18\x01 \x03(\t\x12\x11\n\ttarget_id\x18\x02 \x01(\t\"f\n\x0eSwitchCaseEdge\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12&\n\x05\x63\x61ses\x18\x02 \x03(\x0b\x32\x17.stepline.v1.SwitchCase\x12\x19\n\x11\x64\x65\x66\x61ult_target_id\x18\x03 \x01(\t\"2\n\nSwitchCase\x12\x11\n\tcondition\x18\x01 \x01(\t\x12\x11\n\ttarget_id\x18\x02 \x01(\t\"\xc7\x01\n\x10\x43heckpointPolicy\x12\x30\n\x04mode\x18\x01 \x01(\x0e\x32\".stepline.v1.CheckpointPolicy.Mode\x12\x0f\n\x07\x65very_n\x18\x02 \x01(\x05\"p\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x18\n\x14MODE_EVERY_SUPERSTEP\x10\x01\x12\x1b\n\x17MODE_EVERY_N_SUPERSTEPS\x10\x02\x12\x1b\n\x17MODE_ON_PAUSE_OR_FINISH\x10\x03\"$\n\x0fRetentionPolicy\x12\x11\n\tkeep_last\x18\x01 \x01(\x05\x42l\n\x0f\x64\x65v.stepline.v1B\rWorkflowProtoP\x01Z:github.com/stepline/stepline/gen/go/stepline/v1;steplinev1\xaa\x02\x0bStepline.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,29 +34,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\017dev.stepline.v1B\rWorkflowProtoP\001Z:github.com/stepline/stepline/gen/go/stepline/v1;steplinev1\252\002\013Stepline.V1'
   _globals['_WORKFLOWDEFINITION']._serialized_start=76
-  _globals['_WORKFLOWDEFINITION']._serialized_end=562
-  _globals['_WORKFLOWDEFINITION_UNDELIVERABLE']._serialized_start=483
-  _globals['_WORKFLOWDEFINITION_UNDELIVERABLE']._serialized_end=562
-  _globals['_EXECUTORNODE']._serialized_start=565
-  _globals['_EXECUTORNODE']._serialized_end=723
-  _globals['_RETRYPOLICY']._serialized_start=726
-  _globals['_RETRYPOLICY']._serialized_end=928
-  _globals['_EDGE']._serialized_start=931
-  _globals['_EDGE']._serialized_end=1126
-  _globals['_DIRECTEDGE']._serialized_start=1128
-  _globals['_DIRECTEDGE']._serialized_end=1197
-  _globals['_FANOUTEDGE']._serialized_start=1199
-  _globals['_FANOUTEDGE']._serialized_end=1269
-  _globals['_FANINEDGE']._serialized_start=1271
-  _globals['_FANINEDGE']._serialized_end=1321
-  _globals['_SWITCHCASEEDGE']._serialized_start=1323
-  _globals['_SWITCHCASEEDGE']._serialized_end=1425
-  _globals['_SWITCHCASE']._serialized_start=1427
-  _globals['_SWITCHCASE']._serialized_end=1477
-  _globals['_CHECKPOINTPOLICY']._serialized_start=1480
-  _globals['_CHECKPOINTPOLICY']._serialized_end=1679
-  _globals['_CHECKPOINTPOLICY_MODE']._serialized_start=1567
-  _globals['_CHECKPOINTPOLICY_MODE']._serialized_end=1679
-  _globals['_RETENTIONPOLICY']._serialized_start=1681
-  _globals['_RETENTIONPOLICY']._serialized_end=1717
+  _globals['_WORKFLOWDEFINITION']._serialized_end=591
+  _globals['_WORKFLOWDEFINITION_UNDELIVERABLE']._serialized_start=512
+  _globals['_WORKFLOWDEFINITION_UNDELIVERABLE']._serialized_end=591
+  _globals['_EXECUTORNODE']._serialized_start=594
+  _globals['_EXECUTORNODE']._serialized_end=785
+  _globals['_RETRYPOLICY']._serialized_start=788
+  _globals['_RETRYPOLICY']._serialized_end=990
+  _globals['_EDGE']._serialized_start=993
+  _globals['_EDGE']._serialized_end=1188
+  _globals['_DIRECTEDGE']._serialized_start=1190
+  _globals['_DIRECTEDGE']._serialized_end=1259
+  _globals['_FANOUTEDGE']._serialized_start=1261
+  _globals['_FANOUTEDGE']._serialized_end=1331
+  _globals['_FANINEDGE']._serialized_start=1333
+  _globals['_FANINEDGE']._serialized_end=1383
+  _globals['_SWITCHCASEEDGE']._serialized_start=1385
+  _globals['_SWITCHCASEEDGE']._serialized_end=1487
+  _globals['_SWITCHCASE']._serialized_start=1489
+  _globals['_SWITCHCASE']._serialized_end=1539
+  _globals['_CHECKPOINTPOLICY']._serialized_start=1542
+  _globals['_CHECKPOINTPOLICY']._serialized_end=1741
+  _globals['_CHECKPOINTPOLICY_MODE']._serialized_start=1629
+  _globals['_CHECKPOINTPOLICY_MODE']._serialized_end=1741
+  _globals['_RETENTIONPOLICY']._serialized_start=1743
+  _globals['_RETENTIONPOLICY']._serialized_end=1779
 # @@protoc_insertion_point(module_scope)

@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkflowDefinition(_message.Message):
-    __slots__ = ("workflow_id", "executors", "edges", "start_executor_id", "max_supersteps", "checkpoint_policy", "retention", "undeliverable", "default_retry_policy")
+    __slots__ = ("workflow_id", "executors", "edges", "start_executor_id", "max_supersteps", "checkpoint_policy", "retention", "undeliverable", "default_retry_policy", "max_concurrent_runs")
     class Undeliverable(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         UNDELIVERABLE_UNSPECIFIED: _ClassVar[WorkflowDefinition.Undeliverable]
@@ -29,6 +29,7 @@ class WorkflowDefinition(_message.Message):
     RETENTION_FIELD_NUMBER: _ClassVar[int]
     UNDELIVERABLE_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_RETRY_POLICY_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENT_RUNS_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     executors: _containers.RepeatedCompositeFieldContainer[ExecutorNode]
     edges: _containers.RepeatedCompositeFieldContainer[Edge]
@@ -38,21 +39,24 @@ class WorkflowDefinition(_message.Message):
     retention: RetentionPolicy
     undeliverable: WorkflowDefinition.Undeliverable
     default_retry_policy: RetryPolicy
-    def __init__(self, workflow_id: _Optional[str] = ..., executors: _Optional[_Iterable[_Union[ExecutorNode, _Mapping]]] = ..., edges: _Optional[_Iterable[_Union[Edge, _Mapping]]] = ..., start_executor_id: _Optional[str] = ..., max_supersteps: _Optional[int] = ..., checkpoint_policy: _Optional[_Union[CheckpointPolicy, _Mapping]] = ..., retention: _Optional[_Union[RetentionPolicy, _Mapping]] = ..., undeliverable: _Optional[_Union[WorkflowDefinition.Undeliverable, str]] = ..., default_retry_policy: _Optional[_Union[RetryPolicy, _Mapping]] = ...) -> None: ...
+    max_concurrent_runs: int
+    def __init__(self, workflow_id: _Optional[str] = ..., executors: _Optional[_Iterable[_Union[ExecutorNode, _Mapping]]] = ..., edges: _Optional[_Iterable[_Union[Edge, _Mapping]]] = ..., start_executor_id: _Optional[str] = ..., max_supersteps: _Optional[int] = ..., checkpoint_policy: _Optional[_Union[CheckpointPolicy, _Mapping]] = ..., retention: _Optional[_Union[RetentionPolicy, _Mapping]] = ..., undeliverable: _Optional[_Union[WorkflowDefinition.Undeliverable, str]] = ..., default_retry_policy: _Optional[_Union[RetryPolicy, _Mapping]] = ..., max_concurrent_runs: _Optional[int] = ...) -> None: ...
 
 class ExecutorNode(_message.Message):
-    __slots__ = ("id", "endpoint", "type", "execute_timeout", "retry_policy")
+    __slots__ = ("id", "endpoint", "type", "execute_timeout", "retry_policy", "max_concurrent_executes")
     ID_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     EXECUTE_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     RETRY_POLICY_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENT_EXECUTES_FIELD_NUMBER: _ClassVar[int]
     id: str
     endpoint: str
     type: str
     execute_timeout: _duration_pb2.Duration
     retry_policy: RetryPolicy
-    def __init__(self, id: _Optional[str] = ..., endpoint: _Optional[str] = ..., type: _Optional[str] = ..., execute_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_policy: _Optional[_Union[RetryPolicy, _Mapping]] = ...) -> None: ...
+    max_concurrent_executes: int
+    def __init__(self, id: _Optional[str] = ..., endpoint: _Optional[str] = ..., type: _Optional[str] = ..., execute_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_policy: _Optional[_Union[RetryPolicy, _Mapping]] = ..., max_concurrent_executes: _Optional[int] = ...) -> None: ...
 
 class RetryPolicy(_message.Message):
     __slots__ = ("max_attempts", "initial_backoff", "max_backoff", "backoff_multiplier", "retry_on", "never_retry")

@@ -27,6 +27,7 @@ TOP_LEVEL = (
     "retention",
     "undeliverable",
     "default_retry_policy",
+    "max_concurrent_runs",
     "executors",
     "edges",
 )

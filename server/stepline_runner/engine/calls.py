@@ -4,6 +4,7 @@ result, the executor's own error, or a sign that it lost the run's state."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from stepline.payloads import state_hash
 from stepline.v1 import executor_pb2, payload_pb2
 
 from ..store import StateRef
+from .gates import NodeGates
 from .graph import Graph
 from .observe import (
     ROLLBACK_EXECUTOR_LOST_RUN,
@@ -47,6 +49,8 @@ class RunCalls:
         self.graph = graph
         # Endpoint -> incarnation id seen: a new one means the service restarted.
         self.incarnations: dict[str, str] = {}
+        # Shared with the runner's other runs: nodes' max_concurrent_executes.
+        self.gates: NodeGates | None = None
 
     async def execute(
         self,
@@ -70,8 +74,10 @@ class RunCalls:
             attempt=attempt,
         )
         timeout = node.execute_timeout.ToTimedelta().total_seconds() or None
+        gate = self.gates.for_node(self.graph.workflow_id, node) if self.gates else None
         try:
-            response = await self.executors.execute(node.endpoint, request, timeout)
+            async with gate.slot() if gate else contextlib.nullcontext():
+                response = await self.executors.execute(node.endpoint, request, timeout)
         except ExecutorCallError as exc:
             if exc.code == "UNAVAILABLE":
                 lost = f"Execute on {executor_id!r}: {exc}"

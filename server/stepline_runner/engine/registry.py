@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from stepline.v1 import executor_pb2, workflow_pb2
 
 from ..store import Store, StoredWorkflow
+from .admission import check_limits
 from .allowlist import AllowList
 from .conditions import ConditionEvaluator
 from .edges import EdgeKind
@@ -105,6 +106,7 @@ class WorkflowRegistry:
 
     async def _compile(self, definition: workflow_pb2.WorkflowDefinition) -> Graph:
         graph = Graph.compile(definition, self._limits)
+        check_limits(definition)
         await self._conditions.check(graph.expressions)
         return graph
 

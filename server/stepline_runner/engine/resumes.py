@@ -45,6 +45,13 @@ class Resumer:
                 )
             # A move may have landed meanwhile.
             workflow = await self.workflows.get(source.workflow_id, source.workflow_version)
+            if source.status == E.RUN_STATUS_QUEUED:
+                raise FailedPrecondition(
+                    f"run {run_id!r} is queued and starts when a slot of its workflow frees; "
+                    "cancel it, or fork its checkpoint",
+                    reason=Reason.RUN_QUEUED,
+                    context={"run_id": run_id},
+                )
             if source.status == E.RUN_STATUS_COMPLETED:
                 raise FailedPrecondition(
                     f"run {run_id!r} completed; fork one of its checkpoints to run it again",

@@ -9,8 +9,11 @@ or publishes them, any other way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from stepline.v1 import events_pb2, runner_pb2
 
+from ..statuses import ends_run
 from ..store import NewCheckpoint, RunUpdate, Store
 from .hub import EventHub
 from .observe import NO_OBSERVER, Observer
@@ -22,6 +25,8 @@ class RunLog:
         self._hub = hub
         # Everything the engine reports (metrics, traces) goes through here too.
         self.observer = observer
+        # Told the workflow id when one of its runs ends (admission.py).
+        self.on_end: Callable[[str], None] | None = None
 
     async def create(
         self,
@@ -51,4 +56,6 @@ class RunLog:
             stored = await self._store.commit(run_id, update, events, checkpoint, keep_last)
         self._hub.publish(run_id, workflow_id, stored)
         self.observer.published(workflow_id, stored)
+        if self.on_end is not None and any(ends_run(e) for e in stored):
+            self.on_end(workflow_id)
         return stored

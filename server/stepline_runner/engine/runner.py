@@ -14,6 +14,7 @@ from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
 from ..statuses import WITH_OPEN_REQUESTS, is_terminal
 from ..store import RunDeletion, RunUpdate, Store, StoredWorkflow
 from . import events as ev
+from .admission import Admission, queued_event
 from .allowlist import AllowList
 from .conditions import ConditionEvaluator
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Reason
@@ -71,6 +72,8 @@ class Runner:
         )
         self.mover = RunMover(store, self.runs, self.workflows, self.log)
         self.resumer = Resumer(store, self.runs, self.workflows, self.log)
+        self.admission = Admission(store, self.runs, self.workflows, self.log)
+        self.log.on_end = self.admission.slot_freed
 
     # -- workflows
 
@@ -126,7 +129,8 @@ class Runner:
             )
         input_hash = hashlib.sha256(payload.SerializeToString(deterministic=True)).hexdigest()
         run_id = run_id or uuid.uuid4().hex
-        async with self.runs.lock(run_id):
+        # Counting the workflow's runs and storing this one are one step.
+        async with self.admission.lock(workflow_id), self.runs.lock(run_id):
             existing = await self.store.get_run(run_id)
             if existing is not None:
                 if (
@@ -140,8 +144,14 @@ class Runner:
                     context={"run_id": run_id},
                 )
             new = started(run_id, workflow, payload, policy)
-            await self.log.create(new.run, input_hash, new.checkpoint, new.events)
-            self.runs.launch(new.state, workflow, new.run.checkpoint_policy)
+            limit = workflow.graph.definition.max_concurrent_runs
+            if await self.admission.must_queue(workflow_id, limit):
+                new.run.status = E.RUN_STATUS_QUEUED
+                new.events[-1] = queued_event(limit)
+                await self.log.create(new.run, input_hash, new.checkpoint, new.events)
+            else:
+                await self.log.create(new.run, input_hash, new.checkpoint, new.events)
+                self.runs.launch(new.state, workflow, new.run.checkpoint_policy)
         return await self.get_run(run_id)
 
     async def get_run(self, run_id: str) -> runner_pb2.Run:
@@ -373,9 +383,14 @@ class Runner:
     async def resume_unfinished(self) -> list[str]:
         """After a restart: go on with every run that was running, from its
         latest checkpoint, without a human. Returns their ids."""
-        return await self.runs.resume_unfinished()
+        resumed = await self.runs.resume_unfinished()
+        # Slots may have freed while the runner was down (a run ended just
+        # before it stopped, say): start queued runs they leave room for.
+        await self.admission.admit_all()
+        return resumed
 
     async def close(self) -> None:
         """Stop driving runs. They stay as stored, to be resumed on restart."""
+        await self.admission.close()
         await self.runs.close()
         await self.conditions.close()

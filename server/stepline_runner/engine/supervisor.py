@@ -26,6 +26,7 @@ from .errors import (
     StoreUnavailable,
     Unavailable,
 )
+from .gates import NodeGates
 from .ports import ExecutorCallError, ExecutorPort
 from .recovery import RetryPolicy, restore_with_retries
 from .registry import Workflow, WorkflowRegistry
@@ -59,6 +60,8 @@ class Supervisor:
         self._store_pauses: dict[str, float] = {}
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._closing = False
+        # Per-node limits on Execute calls in flight, across runs.
+        self.gates = NodeGates()
 
     def lock(self, run_id: str) -> asyncio.Lock:
         """Held while a call changes what drives the run (start, resume, cancel...).
@@ -97,10 +100,15 @@ class Supervisor:
         latest checkpoint, without a human. Returns their ids."""
         runs = [r for r in await self.store.list_unfinished_runs() if is_running(r.status)]
         for run in runs:
-            task = asyncio.create_task(self._resume_unfinished(run), name=f"recover-{run.run_id}")
-            self._recovering.add(task)
-            task.add_done_callback(self._recovering.discard)
+            self.recover(run)
         return [r.run_id for r in runs]
+
+    def recover(self, run: runner_pb2.Run) -> None:
+        """Go on with a stored running run from its latest checkpoint, in a task
+        that waits for its executors (or fails the run when they stay away)."""
+        task = asyncio.create_task(self._resume_unfinished(run), name=f"recover-{run.run_id}")
+        self._recovering.add(task)
+        task.add_done_callback(self._recovering.discard)
 
     async def _resume_unfinished(self, run: runner_pb2.Run) -> None:
         try:
@@ -225,6 +233,7 @@ class Supervisor:
             conditions=self.conditions,
         )
         driver.calls.incarnations.update(incarnations or {})
+        driver.calls.gates = self.gates
         if state.run_id in self._store_pauses:
             driver.resumed_because = "the store takes writes again"
         resumed = restore_first or incarnations is not None

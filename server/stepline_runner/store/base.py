@@ -134,6 +134,16 @@ class Store(Protocol):
 
     async def list_unfinished_runs(self) -> list[runner_pb2.Run]: ...
 
+    async def count_runs(self, workflow_id: str, statuses: frozenset[int]) -> int:
+        """How many runs of the workflow are in one of `statuses`."""
+        ...
+
+    async def oldest_runs(
+        self, workflow_id: str, statuses: frozenset[int], limit: int
+    ) -> list[runner_pb2.Run]:
+        """The workflow's first `limit` runs in one of `statuses`, in creation order."""
+        ...
+
     async def list_checkpoints(
         self, run_id: str, page_size: int, page_token: str
     ) -> tuple[list[runner_pb2.Checkpoint], str]: ...

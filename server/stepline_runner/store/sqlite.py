@@ -279,6 +279,25 @@ class SqliteStore:
         )
         return [run_row(r) for r in rows]
 
+    async def count_runs(self, workflow_id: str, statuses: frozenset[int]) -> int:
+        marks = ",".join("?" * len(statuses))
+        row = await self._one(
+            f"SELECT count(*) FROM runs WHERE workflow_id = ? AND status IN ({marks})",
+            (workflow_id, *sorted(statuses)),
+        )
+        return int(row[0])
+
+    async def oldest_runs(
+        self, workflow_id: str, statuses: frozenset[int], limit: int
+    ) -> list[runner_pb2.Run]:
+        marks = ",".join("?" * len(statuses))
+        rows = await self._all(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE workflow_id = ? AND status IN ({marks})"
+            " ORDER BY seq LIMIT ?",
+            (workflow_id, *sorted(statuses), limit),
+        )
+        return [run_row(r) for r in rows]
+
     # -- checkpoints
 
     async def list_checkpoints(

@@ -1,0 +1,177 @@
+"""Concurrency limits: how many runs of a workflow are under way at once,
+and how many Execute calls a node has in flight across its runs.
+
+A workflow's `max_concurrent_runs` counts its runs that have not ended
+(waiting for input included) as the store has them, so the count survives a
+restart; a StartRun beyond it stores the run as QUEUED, checkpoint 0 and all,
+and `Admission` starts queued runs, oldest first, whenever one of the
+workflow's runs ends (and once at start-up). One asyncio lock per workflow
+makes "count, then start or queue" atomic on this runner.
+
+A node's `max_concurrent_executes` is enforced in gates.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from typing import TYPE_CHECKING
+
+from stepline.v1 import events_pb2, runner_pb2, workflow_pb2
+
+from ..statuses import QUEUED, TERMINAL
+from ..store import RunUpdate, Store
+from . import events as ev
+from .errors import InvalidWorkflow
+from .state import RunState
+
+if TYPE_CHECKING:  # registry.py imports check_limits from here
+    from .registry import WorkflowRegistry
+    from .runlog import RunLog
+    from .supervisor import Supervisor
+
+E = events_pb2
+log = logging.getLogger(__name__)
+
+MAX_CONCURRENT_RUNS = 100_000
+MAX_CONCURRENT_EXECUTES = 10_000
+# Statuses that hold one of a workflow's slots: begun and not ended.
+OCCUPYING = frozenset(set(E.RunStatus.values()) - TERMINAL - {QUEUED, E.RUN_STATUS_UNSPECIFIED})
+QUEUED_ONLY = frozenset({QUEUED})
+
+
+def check_limits(definition: workflow_pb2.WorkflowDefinition) -> None:
+    """Refuse limits out of range, naming the field."""
+    if not 0 <= definition.max_concurrent_runs <= MAX_CONCURRENT_RUNS:
+        raise InvalidWorkflow(
+            f"max_concurrent_runs must be 0 (no limit) to {MAX_CONCURRENT_RUNS}, "
+            f"not {definition.max_concurrent_runs}"
+        )
+    for i, node in enumerate(definition.executors):
+        if not 0 <= node.max_concurrent_executes <= MAX_CONCURRENT_EXECUTES:
+            raise InvalidWorkflow(
+                f"executors[{i}].max_concurrent_executes must be 0 (no limit) to "
+                f"{MAX_CONCURRENT_EXECUTES}, not {node.max_concurrent_executes}"
+            )
+
+
+def to_admit(limit: int, occupying: int, queued: int) -> int:
+    """How many queued runs start now: as many as there are free slots."""
+    if not limit:
+        return queued
+    return max(0, min(limit - occupying, queued))
+
+
+def queued_event(limit: int) -> events_pb2.Event:
+    return ev.event(
+        E.EVENT_KIND_STATUS_CHANGED,
+        0,
+        status=QUEUED,
+        message=f"queued: the workflow's {limit} concurrent runs (max_concurrent_runs) are "
+        "under way; it starts when one ends",
+    )
+
+
+class Admission:
+    """Decides whether a new run starts or queues, and starts queued runs."""
+
+    def __init__(
+        self, store: Store, runs: Supervisor, workflows: WorkflowRegistry, log: RunLog
+    ) -> None:
+        self._store = store
+        self._runs = runs
+        self._workflows = workflows
+        self._log = log
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def lock(self, workflow_id: str) -> asyncio.Lock:
+        """Held from counting a workflow's runs to storing the one that counts."""
+        lock = self._locks.get(workflow_id)
+        if lock is None:
+            lock = self._locks[workflow_id] = asyncio.Lock()
+        return lock
+
+    async def must_queue(self, workflow_id: str, limit: int) -> bool:
+        """Whether a new run must wait (call under `lock(workflow_id)`): all
+        slots are taken, or older runs wait already (first come, first served)."""
+        if not limit:
+            return False
+        if await self._store.count_runs(workflow_id, QUEUED_ONLY):
+            return True
+        return await self._store.count_runs(workflow_id, OCCUPYING) >= limit
+
+    def slot_freed(self, workflow_id: str) -> None:
+        """A run of the workflow ended: start queued ones, in a task of their own
+        (the caller may hold a run's lock, which starting one takes too)."""
+        task = asyncio.create_task(self.admit(workflow_id), name=f"admit-{workflow_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def admit(self, workflow_id: str) -> None:
+        """Start the workflow's oldest queued runs while slots are free."""
+        try:
+            async with self.lock(workflow_id):
+                await self._admit(workflow_id)
+        except Exception:
+            # The runs stay QUEUED; the next run that ends (or a restart) tries again.
+            log.exception("workflow %s: starting queued runs failed", workflow_id)
+
+    async def _admit(self, workflow_id: str) -> None:
+        stored = await self._store.get_workflow(workflow_id)
+        if stored is None:
+            return
+        limit = stored.definition.max_concurrent_runs
+        occupying = await self._store.count_runs(workflow_id, OCCUPYING) if limit else 0
+        queued = await self._store.count_runs(workflow_id, QUEUED_ONLY)
+        count = to_admit(limit, occupying, queued)
+        if not count:
+            return
+        for run in await self._store.oldest_runs(workflow_id, QUEUED_ONLY, count):
+            await self._start(run.run_id)
+
+    async def _start(self, run_id: str) -> None:
+        """Take a queued run out of the queue and drive it from checkpoint 0."""
+        async with self._runs.lock(run_id):
+            run = await self._store.get_run(run_id)
+            if run is None or run.status != QUEUED or self._runs.is_active(run_id):
+                return  # cancelled (or deleted) meanwhile
+            update, events = started_update(run)
+            await self._log.append(run_id, run.workflow_id, update, events)
+            run.status = update.status
+            try:
+                workflow = await self._workflows.get(run.workflow_id, run.workflow_version)
+                checkpoint = await self._store.get_checkpoint(run.latest_checkpoint_id, True)
+                assert checkpoint is not None, "a run's latest checkpoint is never deleted"
+                state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
+            except Exception as exc:
+                # Its executors are away, say: recovery waits for them (or fails
+                # the run), as after a restart.
+                log.warning("run %s: cannot start it now (%s); recovering it", run_id, exc)
+                self._runs.recover(run)
+                return
+            self._runs.launch(state, workflow, run.checkpoint_policy)
+
+    async def admit_all(self) -> None:
+        """At start-up: every workflow with queued runs, once."""
+        workflows = {r.workflow_id for r in await self._store.list_unfinished_runs()}
+        for workflow_id in sorted(workflows):
+            await self.admit(workflow_id)
+
+    async def close(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def started_update(run: runner_pb2.Run) -> tuple[RunUpdate, list[events_pb2.Event]]:
+    """The commit that takes a queued run out of the queue."""
+    event = ev.event(
+        E.EVENT_KIND_STATUS_CHANGED,
+        run.superstep,
+        status=E.RUN_STATUS_RUNNING,
+        message="started: a slot of the workflow's max_concurrent_runs freed",
+    )
+    return RunUpdate(E.RUN_STATUS_RUNNING, run.superstep), [event]
