@@ -85,6 +85,7 @@ class Admission:
         self._log = log
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     def lock(self, workflow_id: str) -> asyncio.Lock:
         """Held from counting a workflow's runs to storing the one that counts."""
@@ -105,6 +106,8 @@ class Admission:
     def slot_freed(self, workflow_id: str) -> None:
         """A run of the workflow ended: start queued ones, in a task of their own
         (the caller may hold a run's lock, which starting one takes too)."""
+        if self._closed:
+            return  # the runner stops; a restart starts them (admit_all)
         task = asyncio.create_task(self.admit(workflow_id), name=f"admit-{workflow_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -160,6 +163,7 @@ class Admission:
             await self.admit(workflow_id)
 
     async def close(self) -> None:
+        self._closed = True
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
