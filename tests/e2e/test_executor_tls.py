@@ -416,3 +416,38 @@ async def test_the_conformance_command_checks_a_tls_service(services: Services, 
     assert mtls[0] == 0 and mtls[1].endswith(" 0 failed\n"), mtls[1]
     assert tokened[0] == 0 and tokened[1].endswith(" 0 failed\n"), tokened[1]
     assert refused[0] == 2 and "UNAUTHENTICATED" in refused[1], refused[1]
+
+
+async def test_the_node_service_requires_the_token_on_every_rpc(pki: Pki) -> None:
+    require_node()
+    node = await start_executors("node_stages", tls_env(pki, token=True))
+    bearer = (("authorization", f"Bearer {pki.token.read_text().strip()}"),)
+    tls = pki.credentials()
+    async with node:
+        refused = [
+            await call(node.address, "Describe", executor_pb2.DescribeRequest(), tls),
+            await call(node.address, "SaveCheckpoint", executor_pb2.SaveCheckpointRequest(), tls),
+            await call(node.address, "RestoreCheckpoint", forged("r", "b"), tls),
+            await call(
+                node.address,
+                "EndRun",
+                executor_pb2.EndRunRequest(run_id="r"),
+                tls,
+                (("authorization", "Bearer nope"),),
+            ),
+        ]
+        restored = await call(node.address, "RestoreCheckpoint", forged("r", "b"), tls, bearer)
+        saved = await call(
+            node.address,
+            "SaveCheckpoint",
+            executor_pb2.SaveCheckpointRequest(run_id="r", executor_id="b", executor_type="stage"),
+            tls,
+            bearer,
+        )
+
+    for code, details in refused:
+        assert code == grpc.StatusCode.UNAUTHENTICATED
+        assert "needs a token" in details
+    assert restored[0] == grpc.StatusCode.OK
+    assert saved[0] == grpc.StatusCode.OK
+    assert saved[1].state.data == b'{"count":900,"seen":[],"total":900}'
