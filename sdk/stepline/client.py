@@ -22,6 +22,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from stepline import payloads
 from stepline._channel import open_channel
 from stepline._outcome import read_outcome, settled
+from stepline._schedules import ScheduleCalls
 from stepline._streams import all_events, run_events
 from stepline.errors import UnavailableError, from_rpc_error
 from stepline.results import RunResult
@@ -34,6 +35,7 @@ WorkflowSummary = runner_pb2.WorkflowSummary
 Registration = runner_pb2.RegisterWorkflowResponse
 Moves = runner_pb2.MoveRunsResponse
 InputRequest = payload_pb2.InputRequest
+Schedule = runner_pb2.Schedule
 EventKind = events_pb2.EventKind
 RunStatus = events_pb2.RunStatus
 
@@ -54,7 +56,7 @@ def _timestamp(moment: datetime | None) -> Timestamp | None:
     return ts
 
 
-class RunnerClient:
+class RunnerClient(ScheduleCalls):
     """Talk to a runner at `address` ("host:port")::
 
     async with RunnerClient("127.0.0.1:7070") as client:

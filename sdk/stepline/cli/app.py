@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from . import checkpoints, console, executors, requests, runner, runs, workflows
+from . import checkpoints, console, executors, requests, runner, runs, schedules, workflows
 from .context import DEFAULT_ADDRESS, Connection
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.add_typer(checkpoints.app, name="checkpoint")
 app.add_typer(requests.app, name="request")
 app.add_typer(executors.app, name="executor")
 app.add_typer(runner.app, name="runner")
+app.add_typer(schedules.app, name="schedule")
 app.command("console")(console.console)
 
 

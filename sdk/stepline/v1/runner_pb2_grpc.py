@@ -146,6 +146,36 @@ class RunnerServiceStub:
                 request_serializer=stepline_dot_v1_dot_runner__pb2.MoveRunsRequest.SerializeToString,
                 response_deserializer=stepline_dot_v1_dot_runner__pb2.MoveRunsResponse.FromString,
                 _registered_method=True)
+        self.CreateSchedule = channel.unary_unary(
+                '/stepline.v1.RunnerService/CreateSchedule',
+                request_serializer=stepline_dot_v1_dot_runner__pb2.CreateScheduleRequest.SerializeToString,
+                response_deserializer=stepline_dot_v1_dot_runner__pb2.CreateScheduleResponse.FromString,
+                _registered_method=True)
+        self.GetSchedule = channel.unary_unary(
+                '/stepline.v1.RunnerService/GetSchedule',
+                request_serializer=stepline_dot_v1_dot_runner__pb2.GetScheduleRequest.SerializeToString,
+                response_deserializer=stepline_dot_v1_dot_runner__pb2.GetScheduleResponse.FromString,
+                _registered_method=True)
+        self.ListSchedules = channel.unary_unary(
+                '/stepline.v1.RunnerService/ListSchedules',
+                request_serializer=stepline_dot_v1_dot_runner__pb2.ListSchedulesRequest.SerializeToString,
+                response_deserializer=stepline_dot_v1_dot_runner__pb2.ListSchedulesResponse.FromString,
+                _registered_method=True)
+        self.PauseSchedule = channel.unary_unary(
+                '/stepline.v1.RunnerService/PauseSchedule',
+                request_serializer=stepline_dot_v1_dot_runner__pb2.PauseScheduleRequest.SerializeToString,
+                response_deserializer=stepline_dot_v1_dot_runner__pb2.PauseScheduleResponse.FromString,
+                _registered_method=True)
+        self.ResumeSchedule = channel.unary_unary(
+                '/stepline.v1.RunnerService/ResumeSchedule',
+                request_serializer=stepline_dot_v1_dot_runner__pb2.ResumeScheduleRequest.SerializeToString,
+                response_deserializer=stepline_dot_v1_dot_runner__pb2.ResumeScheduleResponse.FromString,
+                _registered_method=True)
+        self.DeleteSchedule = channel.unary_unary(
+                '/stepline.v1.RunnerService/DeleteSchedule',
+                request_serializer=stepline_dot_v1_dot_runner__pb2.DeleteScheduleRequest.SerializeToString,
+                response_deserializer=stepline_dot_v1_dot_runner__pb2.DeleteScheduleResponse.FromString,
+                _registered_method=True)
 
 
 class RunnerServiceServicer:
@@ -350,6 +380,63 @@ class RunnerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSchedule(self, request, context):
+        """Schedules start runs of a workflow at the times of a cron expression or
+        every interval. The run of fire time T has the id
+        `<schedule_id>-<T as YYYYMMDDTHHMMSSZ, UTC>`, so a runner that restarts
+        never starts it twice (StartRun with that id returns the run).
+        INVALID_ARGUMENT: a bad schedule id, a cron expression that does not
+        parse (5 fields, or @hourly, @daily...), an unknown time zone, an
+        interval outside 1 s..366 days or not whole seconds, a jitter that is
+        negative, over 1 hour or not shorter than the period, a bad input or
+        policy. RESOURCE_EXHAUSTED (reason TOO_MANY_SCHEDULES): the runner holds
+        as many schedules as it allows (10000; `--limit schedules=N`).
+        NOT_FOUND: no such workflow. ALREADY_EXISTS: the schedule id is taken.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSchedule(self, request, context):
+        """NOT_FOUND: no such schedule.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSchedules(self, request, context):
+        """Schedules in creation order. INVALID_ARGUMENT: a bad page_size or
+        page_token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseSchedule(self, request, context):
+        """A paused schedule starts nothing (a fire time waiting for the last run
+        is dropped). Pausing a paused schedule changes nothing.
+        NOT_FOUND: no such schedule.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeSchedule(self, request, context):
+        """Resumed, a schedule goes on with its next fire time after now (the pause
+        is not downtime: the catch-up policy does not apply to it). Resuming an
+        active schedule changes nothing. NOT_FOUND: no such schedule.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSchedule(self, request, context):
+        """The runs it started stay. NOT_FOUND: no such schedule.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunnerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -437,6 +524,36 @@ def add_RunnerServiceServicer_to_server(servicer, server):
                     servicer.MoveRuns,
                     request_deserializer=stepline_dot_v1_dot_runner__pb2.MoveRunsRequest.FromString,
                     response_serializer=stepline_dot_v1_dot_runner__pb2.MoveRunsResponse.SerializeToString,
+            ),
+            'CreateSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSchedule,
+                    request_deserializer=stepline_dot_v1_dot_runner__pb2.CreateScheduleRequest.FromString,
+                    response_serializer=stepline_dot_v1_dot_runner__pb2.CreateScheduleResponse.SerializeToString,
+            ),
+            'GetSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSchedule,
+                    request_deserializer=stepline_dot_v1_dot_runner__pb2.GetScheduleRequest.FromString,
+                    response_serializer=stepline_dot_v1_dot_runner__pb2.GetScheduleResponse.SerializeToString,
+            ),
+            'ListSchedules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSchedules,
+                    request_deserializer=stepline_dot_v1_dot_runner__pb2.ListSchedulesRequest.FromString,
+                    response_serializer=stepline_dot_v1_dot_runner__pb2.ListSchedulesResponse.SerializeToString,
+            ),
+            'PauseSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseSchedule,
+                    request_deserializer=stepline_dot_v1_dot_runner__pb2.PauseScheduleRequest.FromString,
+                    response_serializer=stepline_dot_v1_dot_runner__pb2.PauseScheduleResponse.SerializeToString,
+            ),
+            'ResumeSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeSchedule,
+                    request_deserializer=stepline_dot_v1_dot_runner__pb2.ResumeScheduleRequest.FromString,
+                    response_serializer=stepline_dot_v1_dot_runner__pb2.ResumeScheduleResponse.SerializeToString,
+            ),
+            'DeleteSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSchedule,
+                    request_deserializer=stepline_dot_v1_dot_runner__pb2.DeleteScheduleRequest.FromString,
+                    response_serializer=stepline_dot_v1_dot_runner__pb2.DeleteScheduleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -925,6 +1042,168 @@ class RunnerService:
             '/stepline.v1.RunnerService/MoveRuns',
             stepline_dot_v1_dot_runner__pb2.MoveRunsRequest.SerializeToString,
             stepline_dot_v1_dot_runner__pb2.MoveRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stepline.v1.RunnerService/CreateSchedule',
+            stepline_dot_v1_dot_runner__pb2.CreateScheduleRequest.SerializeToString,
+            stepline_dot_v1_dot_runner__pb2.CreateScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stepline.v1.RunnerService/GetSchedule',
+            stepline_dot_v1_dot_runner__pb2.GetScheduleRequest.SerializeToString,
+            stepline_dot_v1_dot_runner__pb2.GetScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSchedules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stepline.v1.RunnerService/ListSchedules',
+            stepline_dot_v1_dot_runner__pb2.ListSchedulesRequest.SerializeToString,
+            stepline_dot_v1_dot_runner__pb2.ListSchedulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stepline.v1.RunnerService/PauseSchedule',
+            stepline_dot_v1_dot_runner__pb2.PauseScheduleRequest.SerializeToString,
+            stepline_dot_v1_dot_runner__pb2.PauseScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stepline.v1.RunnerService/ResumeSchedule',
+            stepline_dot_v1_dot_runner__pb2.ResumeScheduleRequest.SerializeToString,
+            stepline_dot_v1_dot_runner__pb2.ResumeScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stepline.v1.RunnerService/DeleteSchedule',
+            stepline_dot_v1_dot_runner__pb2.DeleteScheduleRequest.SerializeToString,
+            stepline_dot_v1_dot_runner__pb2.DeleteScheduleResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -161,6 +161,37 @@ class RunnerServiceStub:
     no such workflow, version or run (of that workflow). FAILED_PRECONDITION:
     a named run is being driven, completed, or has another graph signature.
     """
+    CreateSchedule: _grpc.UnaryUnaryMultiCallable[_runner_pb2.CreateScheduleRequest, _runner_pb2.CreateScheduleResponse]
+    """Schedules start runs of a workflow at the times of a cron expression or
+    every interval. The run of fire time T has the id
+    `<schedule_id>-<T as YYYYMMDDTHHMMSSZ, UTC>`, so a runner that restarts
+    never starts it twice (StartRun with that id returns the run).
+    INVALID_ARGUMENT: a bad schedule id, a cron expression that does not
+    parse (5 fields, or @hourly, @daily...), an unknown time zone, an
+    interval outside 1 s..366 days or not whole seconds, a jitter that is
+    negative, over 1 hour or not shorter than the period, a bad input or
+    policy. RESOURCE_EXHAUSTED (reason TOO_MANY_SCHEDULES): the runner holds
+    as many schedules as it allows (10000; `--limit schedules=N`).
+    NOT_FOUND: no such workflow. ALREADY_EXISTS: the schedule id is taken.
+    """
+    GetSchedule: _grpc.UnaryUnaryMultiCallable[_runner_pb2.GetScheduleRequest, _runner_pb2.GetScheduleResponse]
+    """NOT_FOUND: no such schedule."""
+    ListSchedules: _grpc.UnaryUnaryMultiCallable[_runner_pb2.ListSchedulesRequest, _runner_pb2.ListSchedulesResponse]
+    """Schedules in creation order. INVALID_ARGUMENT: a bad page_size or
+    page_token.
+    """
+    PauseSchedule: _grpc.UnaryUnaryMultiCallable[_runner_pb2.PauseScheduleRequest, _runner_pb2.PauseScheduleResponse]
+    """A paused schedule starts nothing (a fire time waiting for the last run
+    is dropped). Pausing a paused schedule changes nothing.
+    NOT_FOUND: no such schedule.
+    """
+    ResumeSchedule: _grpc.UnaryUnaryMultiCallable[_runner_pb2.ResumeScheduleRequest, _runner_pb2.ResumeScheduleResponse]
+    """Resumed, a schedule goes on with its next fire time after now (the pause
+    is not downtime: the catch-up policy does not apply to it). Resuming an
+    active schedule changes nothing. NOT_FOUND: no such schedule.
+    """
+    DeleteSchedule: _grpc.UnaryUnaryMultiCallable[_runner_pb2.DeleteScheduleRequest, _runner_pb2.DeleteScheduleResponse]
+    """The runs it started stay. NOT_FOUND: no such schedule."""
 
 @_typing.type_check_only
 class RunnerServiceAsyncStub(RunnerServiceStub):
@@ -295,6 +326,37 @@ class RunnerServiceAsyncStub(RunnerServiceStub):
     no such workflow, version or run (of that workflow). FAILED_PRECONDITION:
     a named run is being driven, completed, or has another graph signature.
     """
+    CreateSchedule: _aio.UnaryUnaryMultiCallable[_runner_pb2.CreateScheduleRequest, _runner_pb2.CreateScheduleResponse]  # type: ignore[assignment]
+    """Schedules start runs of a workflow at the times of a cron expression or
+    every interval. The run of fire time T has the id
+    `<schedule_id>-<T as YYYYMMDDTHHMMSSZ, UTC>`, so a runner that restarts
+    never starts it twice (StartRun with that id returns the run).
+    INVALID_ARGUMENT: a bad schedule id, a cron expression that does not
+    parse (5 fields, or @hourly, @daily...), an unknown time zone, an
+    interval outside 1 s..366 days or not whole seconds, a jitter that is
+    negative, over 1 hour or not shorter than the period, a bad input or
+    policy. RESOURCE_EXHAUSTED (reason TOO_MANY_SCHEDULES): the runner holds
+    as many schedules as it allows (10000; `--limit schedules=N`).
+    NOT_FOUND: no such workflow. ALREADY_EXISTS: the schedule id is taken.
+    """
+    GetSchedule: _aio.UnaryUnaryMultiCallable[_runner_pb2.GetScheduleRequest, _runner_pb2.GetScheduleResponse]  # type: ignore[assignment]
+    """NOT_FOUND: no such schedule."""
+    ListSchedules: _aio.UnaryUnaryMultiCallable[_runner_pb2.ListSchedulesRequest, _runner_pb2.ListSchedulesResponse]  # type: ignore[assignment]
+    """Schedules in creation order. INVALID_ARGUMENT: a bad page_size or
+    page_token.
+    """
+    PauseSchedule: _aio.UnaryUnaryMultiCallable[_runner_pb2.PauseScheduleRequest, _runner_pb2.PauseScheduleResponse]  # type: ignore[assignment]
+    """A paused schedule starts nothing (a fire time waiting for the last run
+    is dropped). Pausing a paused schedule changes nothing.
+    NOT_FOUND: no such schedule.
+    """
+    ResumeSchedule: _aio.UnaryUnaryMultiCallable[_runner_pb2.ResumeScheduleRequest, _runner_pb2.ResumeScheduleResponse]  # type: ignore[assignment]
+    """Resumed, a schedule goes on with its next fire time after now (the pause
+    is not downtime: the catch-up policy does not apply to it). Resuming an
+    active schedule changes nothing. NOT_FOUND: no such schedule.
+    """
+    DeleteSchedule: _aio.UnaryUnaryMultiCallable[_runner_pb2.DeleteScheduleRequest, _runner_pb2.DeleteScheduleResponse]  # type: ignore[assignment]
+    """The runs it started stay. NOT_FOUND: no such schedule."""
 
 class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
     """Implemented by the Stepline runner.
@@ -528,5 +590,72 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
         no such workflow, version or run (of that workflow). FAILED_PRECONDITION:
         a named run is being driven, completed, or has another graph signature.
         """
+
+    @_abc_1.abstractmethod
+    def CreateSchedule(
+        self,
+        request: _runner_pb2.CreateScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_runner_pb2.CreateScheduleResponse, _abc.Awaitable[_runner_pb2.CreateScheduleResponse]]:
+        """Schedules start runs of a workflow at the times of a cron expression or
+        every interval. The run of fire time T has the id
+        `<schedule_id>-<T as YYYYMMDDTHHMMSSZ, UTC>`, so a runner that restarts
+        never starts it twice (StartRun with that id returns the run).
+        INVALID_ARGUMENT: a bad schedule id, a cron expression that does not
+        parse (5 fields, or @hourly, @daily...), an unknown time zone, an
+        interval outside 1 s..366 days or not whole seconds, a jitter that is
+        negative, over 1 hour or not shorter than the period, a bad input or
+        policy. RESOURCE_EXHAUSTED (reason TOO_MANY_SCHEDULES): the runner holds
+        as many schedules as it allows (10000; `--limit schedules=N`).
+        NOT_FOUND: no such workflow. ALREADY_EXISTS: the schedule id is taken.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSchedule(
+        self,
+        request: _runner_pb2.GetScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_runner_pb2.GetScheduleResponse, _abc.Awaitable[_runner_pb2.GetScheduleResponse]]:
+        """NOT_FOUND: no such schedule."""
+
+    @_abc_1.abstractmethod
+    def ListSchedules(
+        self,
+        request: _runner_pb2.ListSchedulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_runner_pb2.ListSchedulesResponse, _abc.Awaitable[_runner_pb2.ListSchedulesResponse]]:
+        """Schedules in creation order. INVALID_ARGUMENT: a bad page_size or
+        page_token.
+        """
+
+    @_abc_1.abstractmethod
+    def PauseSchedule(
+        self,
+        request: _runner_pb2.PauseScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_runner_pb2.PauseScheduleResponse, _abc.Awaitable[_runner_pb2.PauseScheduleResponse]]:
+        """A paused schedule starts nothing (a fire time waiting for the last run
+        is dropped). Pausing a paused schedule changes nothing.
+        NOT_FOUND: no such schedule.
+        """
+
+    @_abc_1.abstractmethod
+    def ResumeSchedule(
+        self,
+        request: _runner_pb2.ResumeScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_runner_pb2.ResumeScheduleResponse, _abc.Awaitable[_runner_pb2.ResumeScheduleResponse]]:
+        """Resumed, a schedule goes on with its next fire time after now (the pause
+        is not downtime: the catch-up policy does not apply to it). Resuming an
+        active schedule changes nothing. NOT_FOUND: no such schedule.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteSchedule(
+        self,
+        request: _runner_pb2.DeleteScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_runner_pb2.DeleteScheduleResponse, _abc.Awaitable[_runner_pb2.DeleteScheduleResponse]]:
+        """The runs it started stay. NOT_FOUND: no such schedule."""
 
 def add_RunnerServiceServicer_to_server(servicer: RunnerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

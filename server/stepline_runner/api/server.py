@@ -163,6 +163,7 @@ async def _serve(
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     if auto_resume:
         await runner.resume_unfinished()
+    await runner.schedules.start()
     retention = None
     if delete_finished_after is not None:
         retention = Retention(runner, delete_finished_after)

@@ -27,6 +27,7 @@ from .errors import InvalidWorkflow
 from .state import RunState
 
 if TYPE_CHECKING:  # registry.py imports check_limits from here
+    from .new_runs import NewRun
     from .registry import WorkflowRegistry
     from .runlog import RunLog
     from .supervisor import Supervisor
@@ -94,9 +95,17 @@ class Admission:
             lock = self._locks[workflow_id] = asyncio.Lock()
         return lock
 
+    async def hold_back(self, new: NewRun, definition: workflow_pb2.WorkflowDefinition) -> bool:
+        """Whether a new run must wait, and if so make it a QUEUED one (call
+        under `lock(workflow_id)`): all slots are taken, or older runs wait
+        already (first come, first served)."""
+        if not await self.must_queue(definition.workflow_id, definition.max_concurrent_runs):
+            return False
+        new.run.status = QUEUED
+        new.events[-1] = queued_event(definition.max_concurrent_runs)
+        return True
+
     async def must_queue(self, workflow_id: str, limit: int) -> bool:
-        """Whether a new run must wait (call under `lock(workflow_id)`): all
-        slots are taken, or older runs wait already (first come, first served)."""
         if not limit:
             return False
         if await self._store.count_runs(workflow_id, QUEUED_ONLY):

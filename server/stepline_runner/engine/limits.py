@@ -28,6 +28,8 @@ class Limits:
     definition_bytes: int = MIB
     # Events a WatchRuns subscriber may have waiting before it is ended.
     watch_buffer_bytes: int = 16 * MIB
+    # Schedules the runner holds at most.
+    schedules: int = 10_000
 
     @classmethod
     def parse(cls, items: list[str]) -> Limits:
@@ -68,4 +70,5 @@ CEILINGS: dict[str, float] = {
     "expression_nesting": 64,
     "id_length": 1024,
     "definition_bytes": 64 * MIB,
+    "schedules": 1_000_000,
 }

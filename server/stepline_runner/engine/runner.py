@@ -14,7 +14,7 @@ from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
 from ..statuses import WITH_OPEN_REQUESTS, is_terminal
 from ..store import RunDeletion, RunUpdate, Store, StoredWorkflow
 from . import events as ev
-from .admission import Admission, queued_event
+from .admission import Admission
 from .allowlist import AllowList
 from .conditions import ConditionEvaluator
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Reason
@@ -32,6 +32,7 @@ from .requests import accept_responses, received_events
 from .resumes import Resumer
 from .run_filter import run_filter
 from .runlog import RunLog
+from .schedules import Schedules
 from .state import RunState
 from .supervisor import Supervisor
 from .validation import (
@@ -73,7 +74,13 @@ class Runner:
         self.mover = RunMover(store, self.runs, self.workflows, self.log)
         self.resumer = Resumer(store, self.runs, self.workflows, self.log)
         self.admission = Admission(store, self.runs, self.workflows, self.log)
-        self.log.on_end = self.admission.slot_freed
+        self.schedules = Schedules(store, self.workflows, self.start_run, self.limits)
+        self.log.on_end = self._run_ended
+
+    def _run_ended(self, workflow_id: str) -> None:
+        # A slot of the workflow freed; a schedule may wait for that run too.
+        self.admission.slot_freed(workflow_id)
+        self.schedules.poke()
 
     # -- workflows
 
@@ -144,13 +151,9 @@ class Runner:
                     context={"run_id": run_id},
                 )
             new = started(run_id, workflow, payload, policy)
-            limit = workflow.graph.definition.max_concurrent_runs
-            if await self.admission.must_queue(workflow_id, limit):
-                new.run.status = E.RUN_STATUS_QUEUED
-                new.events[-1] = queued_event(limit)
-                await self.log.create(new.run, input_hash, new.checkpoint, new.events)
-            else:
-                await self.log.create(new.run, input_hash, new.checkpoint, new.events)
+            queued = await self.admission.hold_back(new, workflow.graph.definition)
+            await self.log.create(new.run, input_hash, new.checkpoint, new.events)
+            if not queued:
                 self.runs.launch(new.state, workflow, new.run.checkpoint_policy)
         return await self.get_run(run_id)
 
@@ -384,13 +387,12 @@ class Runner:
         """After a restart: go on with every run that was running, from its
         latest checkpoint, without a human. Returns their ids."""
         resumed = await self.runs.resume_unfinished()
-        # Slots may have freed while the runner was down (a run ended just
-        # before it stopped, say): start queued runs they leave room for.
-        await self.admission.admit_all()
+        await self.admission.admit_all()  # a run may have ended just before the stop
         return resumed
 
     async def close(self) -> None:
         """Stop driving runs. They stay as stored, to be resumed on restart."""
+        await self.schedules.close()
         await self.admission.close()
         await self.runs.close()
         await self.conditions.close()

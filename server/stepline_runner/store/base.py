@@ -67,8 +67,34 @@ class RunFilter:
     created_before: float | None = None
 
 
-class Store(Protocol):
-    """Runs, checkpoints and events. Every write is one atomic transaction."""
+class ScheduleStore(Protocol):
+    """Schedules, each one record: what was asked and where it stands."""
+
+    async def insert_schedule(self, schedule: runner_pb2.Schedule) -> bool:
+        """Store a new schedule; False when its id is taken (nothing changed)."""
+        ...
+
+    async def update_schedule(self, schedule: runner_pb2.Schedule) -> bool:
+        """Replace a stored schedule; False when there is none with its id."""
+        ...
+
+    async def delete_schedule(self, schedule_id: str) -> bool: ...
+
+    async def get_schedule(self, schedule_id: str) -> runner_pb2.Schedule | None: ...
+
+    async def count_schedules(self) -> int: ...
+
+    async def list_schedules(
+        self, workflow_id: str, page_size: int, page_token: str
+    ) -> tuple[list[runner_pb2.Schedule], str]:
+        """In creation order (of one workflow, if given), a page at a time."""
+        ...
+
+    async def all_schedules(self) -> list[runner_pb2.Schedule]: ...
+
+
+class Store(ScheduleStore, Protocol):
+    """Runs, checkpoints, events and schedules. Every write is one atomic transaction."""
 
     async def put_workflow(
         self, definition: workflow_pb2.WorkflowDefinition, signature: str

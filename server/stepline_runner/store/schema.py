@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import aiosqlite
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # version -> statements that turn a database of that version into the next.
 MIGRATIONS: dict[int, str] = {
@@ -47,6 +47,19 @@ INSERT INTO workflow_versions
     SELECT workflow_id, 1, definition, graph_signature, updated_at FROM workflows;
 ALTER TABLE workflows ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE runs ADD COLUMN workflow_version INTEGER NOT NULL DEFAULT 1;
+""",
+    # Schedules (engine/schedules.py), and the index concurrency limits count with.
+    4: """
+CREATE TABLE schedules (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- creation order, for paging
+    schedule_id TEXT NOT NULL UNIQUE,
+    workflow_id TEXT NOT NULL,
+    body BLOB NOT NULL,                -- Schedule: what was asked, and where it is
+    updated_at REAL NOT NULL
+);
+CREATE INDEX schedules_by_workflow ON schedules (workflow_id, seq);
+-- Counting a workflow's runs in some statuses (max_concurrent_runs).
+CREATE INDEX runs_by_workflow_status ON runs (workflow_id, status);
 """,
 }
 
@@ -88,6 +101,16 @@ CREATE TABLE runs (
 );
 CREATE INDEX runs_by_workflow ON runs (workflow_id, seq);
 CREATE INDEX runs_by_status ON runs (status);
+CREATE TABLE schedules (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- creation order, for paging
+    schedule_id TEXT NOT NULL UNIQUE,
+    workflow_id TEXT NOT NULL,
+    body BLOB NOT NULL,                -- Schedule: what was asked, and where it is
+    updated_at REAL NOT NULL
+);
+CREATE INDEX schedules_by_workflow ON schedules (workflow_id, seq);
+-- Counting a workflow's runs in some statuses (max_concurrent_runs).
+CREATE INDEX runs_by_workflow_status ON runs (workflow_id, status);
 CREATE TABLE checkpoints (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     checkpoint_id TEXT NOT NULL UNIQUE,

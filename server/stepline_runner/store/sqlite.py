@@ -38,6 +38,7 @@ from .rows import (
     run_row,
     workflow_row,
 )
+from .schedules import SqliteSchedules
 from .schema import SchemaError, migrate
 from .states import LOAD_STATES, CorruptBlob, decode_states, insert_states
 from .writes import delete_checkpoints, insert_events
@@ -46,7 +47,7 @@ from .writes import delete_checkpoints, insert_events
 READ_BYTES = 4 * 1024 * 1024
 
 
-class SqliteStore:
+class SqliteStore(SqliteSchedules):
     def __init__(
         self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, owner: IO[bytes]
     ) -> None:

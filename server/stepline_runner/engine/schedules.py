@@ -1,0 +1,300 @@
+"""`Schedules`: create, read, pause, resume and delete schedules, and the
+scheduler that starts their runs.
+
+Each schedule is one stored `Schedule` (its spec and where it stands: the next
+fire time, the last run, a fire time waiting for it). The scheduler keeps
+them in memory too, looks at each when its next fire time (plus jitter)
+comes, decides with schedule_times.py, starts the run through `StartRun` and
+only then stores the schedule's progress. A runner killed in between starts
+the same fire time again after its restart: the run id derives from the
+schedule and the fire time, and a start with an existing id and the same
+input returns that run, so no fire time ever starts two runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from stepline.v1 import payload_pb2, runner_pb2
+
+from ..statuses import is_terminal
+from ..store import Store
+from .errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Reason,
+    ResourceExhausted,
+    SteplineError,
+    Unavailable,
+)
+from .limits import Limits
+from .registry import WorkflowRegistry
+from .schedule_checks import check_schedule_id, check_spec
+from .schedule_times import Action, decide, delay_of, due, run_id_of, seconds_of, trigger_of
+from .validation import check_id, clamp_page_size, short
+
+log = logging.getLogger(__name__)
+
+StartRun = Callable[[str, payload_pb2.Payload, str], Awaitable[runner_pb2.Run]]
+# The longest the scheduler sleeps without looking (a run that ended, say).
+MAX_SLEEP = 60.0
+# After a start that failed for now (executors away): the next try.
+RETRY_PAUSE = 2.0
+REASON_LENGTH = 300
+
+
+class Schedules:
+    def __init__(
+        self,
+        store: Store,
+        workflows: WorkflowRegistry,
+        start_run: StartRun,
+        limits: Limits,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._workflows = workflows
+        self._start_run = start_run
+        self._limits = limits
+        self._clock = clock
+        self._schedules: dict[str, runner_pb2.Schedule] = {}
+        self._retry_at: dict[str, float] = {}
+        self._lock = asyncio.Lock()
+        self._poked = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- the calls
+
+    async def create(self, spec: runner_pb2.ScheduleSpec) -> runner_pb2.Schedule:
+        now = self._clock()
+        if spec.ByteSize() > self._limits.definition_bytes:
+            raise InvalidArgument(
+                f"the schedule is {spec.ByteSize()} bytes, its input included; at most "
+                f"{self._limits.definition_bytes} (runner option --limit definition_bytes=N)",
+                reason=Reason.INVALID_SCHEDULE,
+                context={"field": "input"},
+            )
+        trigger = check_spec(spec, now)
+        await self._workflows.stored(spec.workflow_id)  # NotFound if it is not registered
+        async with self._lock:
+            if await self._store.count_schedules() >= self._limits.schedules:
+                raise ResourceExhausted(
+                    f"the runner holds {self._limits.schedules} schedules, as many as it allows; "
+                    "delete some (or raise --limit schedules=N)",
+                    reason=Reason.TOO_MANY_SCHEDULES,
+                )
+            schedule = runner_pb2.Schedule(spec=spec, paused=spec.paused)
+            schedule.created_at.CopyFrom(_stamp(now))
+            schedule.updated_at.CopyFrom(_stamp(now))
+            schedule.next_fire_time.FromSeconds(int(trigger.after(now)))
+            if not await self._store.insert_schedule(schedule):
+                raise AlreadyExists(
+                    f"schedule {spec.schedule_id!r} exists; choose another schedule_id",
+                    reason=Reason.SCHEDULE_EXISTS,
+                    context={"schedule_id": spec.schedule_id},
+                )
+            self._schedules[spec.schedule_id] = schedule
+        self.poke()
+        return _copy(schedule)
+
+    async def get(self, schedule_id: str) -> runner_pb2.Schedule:
+        check_schedule_id(schedule_id)
+        schedule = await self._store.get_schedule(schedule_id)
+        if schedule is None:
+            raise _not_found(schedule_id)
+        return schedule
+
+    async def list(
+        self, workflow_id: str, page_size: int, page_token: str
+    ) -> tuple[list[runner_pb2.Schedule], str]:
+        check_id(workflow_id, "workflow_id", self._limits.id_length, required=False)
+        return await self._store.list_schedules(workflow_id, clamp_page_size(page_size), page_token)
+
+    async def pause(self, schedule_id: str) -> runner_pb2.Schedule:
+        async with self._lock:
+            schedule = self._known(schedule_id)
+            if not schedule.paused:
+                schedule.paused = True
+                schedule.ClearField("waiting_fire_time")
+                await self._save(schedule)
+        return _copy(schedule)
+
+    async def resume(self, schedule_id: str) -> runner_pb2.Schedule:
+        """Go on from the next fire time after now: the pause is no downtime."""
+        async with self._lock:
+            schedule = self._known(schedule_id)
+            if schedule.paused:
+                schedule.paused = False
+                after = trigger_of(schedule.spec).after(self._clock())
+                schedule.next_fire_time.FromSeconds(int(after))
+                await self._save(schedule)
+        self.poke()
+        return _copy(schedule)
+
+    async def delete(self, schedule_id: str) -> None:
+        async with self._lock:
+            self._known(schedule_id)
+            await self._store.delete_schedule(schedule_id)
+            del self._schedules[schedule_id]
+            self._retry_at.pop(schedule_id, None)
+
+    # -- the scheduler
+
+    async def start(self) -> None:
+        """Load the stored schedules and start firing them."""
+        for schedule in await self._store.all_schedules():
+            self._schedules[schedule.spec.schedule_id] = schedule
+        self._task = asyncio.create_task(self._loop(), name="scheduler")
+
+    def poke(self) -> None:
+        """Look at the schedules now (one was changed, or a run ended)."""
+        self._poked.set()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            self._poked.clear()
+            try:
+                wake = await self.tick(self._clock())
+            except Exception:  # the store out of reach, say: look again later
+                log.exception("the scheduler failed; it looks again in %g s", RETRY_PAUSE)
+                wake = self._clock() + RETRY_PAUSE
+            pause = min(max(wake - self._clock(), 0.0), MAX_SLEEP)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(pause):  # until the next fire time, or a poke
+                    await self._poked.wait()
+
+    async def tick(self, now: float) -> float:
+        """Act on every schedule whose moment came by `now`; when to look again."""
+        wake = now + MAX_SLEEP
+        async with self._lock:
+            for schedule in list(self._schedules.values()):
+                if schedule.paused:
+                    continue
+                schedule_id = schedule.spec.schedule_id
+                if self._retry_at.get(schedule_id, 0.0) <= now:
+                    try:
+                        await self._tick(schedule, now)
+                    except Exception:  # the store out of reach, say: the others go on
+                        log.exception("schedule %s: the scheduler failed on it", schedule_id)
+                        self._retry_at[schedule_id] = now + RETRY_PAUSE
+                wake = min(wake, self._wake(schedule))
+        return wake
+
+    def _wake(self, schedule: runner_pb2.Schedule) -> float:
+        spec = schedule.spec
+        fire = float(schedule.next_fire_time.seconds)
+        moment = fire + delay_of(spec.schedule_id, fire, seconds_of(spec.jitter))
+        return min(moment, self._retry_at.get(spec.schedule_id, moment))
+
+    async def _tick(self, schedule: runner_pb2.Schedule, now: float) -> None:
+        if self._wake(schedule) > now and not schedule.HasField("waiting_fire_time"):
+            return  # the common case, kept cheap: cron arithmetic takes milliseconds
+        spec = schedule.spec
+        going = await self._going(schedule.last_run_id)
+        changed = False
+        if schedule.HasField("waiting_fire_time") and not going:
+            fire = float(schedule.waiting_fire_time.seconds)
+            started = await self._start(schedule, fire, now)
+            if started is None:
+                return  # try again soon, still waiting
+            schedule.ClearField("waiting_fire_time")
+            going, changed = started, True
+        jitter = seconds_of(spec.jitter)
+        trigger = trigger_of(spec)
+        next_fire = float(schedule.next_fire_time.seconds)
+        found = due(trigger, next_fire, now, lambda f: delay_of(spec.schedule_id, f, jitter))
+        if found is not None:
+            waiting = schedule.HasField("waiting_fire_time")
+            action, why = decide(found.late, spec.catch_up, spec.overlap, going, waiting)
+            if action is Action.START:
+                if await self._start(schedule, found.fire, now) is None:
+                    if changed:
+                        await self._save(schedule)
+                    return  # the same fire time again soon
+            elif action is Action.WAIT:
+                schedule.waiting_fire_time.FromSeconds(int(found.fire))
+            else:
+                _skipped(schedule, found.fire, why)
+            schedule.next_fire_time.FromSeconds(int(found.next_fire))
+            changed = True
+        if changed:
+            await self._save(schedule)
+
+    async def _start(self, schedule: runner_pb2.Schedule, fire: float, now: float) -> bool | None:
+        """Start the fire time's run: True if it did, False if it skipped the
+        fire time (a start refused for good), None to try again soon."""
+        spec = schedule.spec
+        run_id = run_id_of(spec.schedule_id, fire)
+        try:
+            run = await self._start_run(spec.workflow_id, spec.input, run_id)
+        except (FailedPrecondition, Unavailable, ResourceExhausted) as exc:
+            log.warning("schedule %s: cannot start run %s now: %s", spec.schedule_id, run_id, exc)
+            self._retry_at[spec.schedule_id] = now + RETRY_PAUSE
+            return None
+        except SteplineError as exc:
+            log.warning("schedule %s: run %s refused: %s", spec.schedule_id, run_id, exc)
+            _skipped(schedule, fire, f"the start of run {run_id} was refused: {exc}")
+            return False
+        self._retry_at.pop(spec.schedule_id, None)
+        schedule.last_fire_time.FromSeconds(int(fire))
+        schedule.last_run_id = run.run_id
+        schedule.runs_started += 1
+        return True
+
+    async def _going(self, run_id: str) -> bool:
+        """Whether the schedule's last run has not ended (queued ones included)."""
+        if not run_id:
+            return False
+        run = await self._store.get_run(run_id)
+        return run is not None and not is_terminal(run.status)
+
+    async def _save(self, schedule: runner_pb2.Schedule) -> None:
+        schedule.updated_at.CopyFrom(_stamp(self._clock()))
+        await self._store.update_schedule(schedule)
+
+    def _known(self, schedule_id: str) -> runner_pb2.Schedule:
+        check_schedule_id(schedule_id)
+        schedule = self._schedules.get(schedule_id)
+        if schedule is None:
+            raise _not_found(schedule_id)
+        return schedule
+
+
+def _skipped(schedule: runner_pb2.Schedule, fire: float, why: str) -> None:
+    schedule.last_fire_time.FromSeconds(int(fire))
+    schedule.last_skip_reason = why[:REASON_LENGTH]
+    schedule.fires_skipped += 1
+
+
+def _not_found(schedule_id: str) -> NotFound:
+    return NotFound(
+        f"no schedule {short(schedule_id)}",
+        reason=Reason.SCHEDULE_NOT_FOUND,
+        context={"schedule_id": schedule_id},
+    )
+
+
+def _stamp(t: float) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromNanoseconds(int(t * 1e9))
+    return stamp
+
+
+def _copy(schedule: runner_pb2.Schedule) -> runner_pb2.Schedule:
+    copy = runner_pb2.Schedule()
+    copy.CopyFrom(schedule)
+    return copy

@@ -1,0 +1,98 @@
+"""Schedules in the SQLite store: one row each, the `Schedule` message as its
+body (what a client asked for and where the schedule stands), so a schedule
+and its progress change in one statement."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import aiosqlite
+
+from stepline.v1 import runner_pb2
+
+from .failures import Transaction
+from .rows import decode_token, encode_token, last_within
+
+# Bytes of schedules one page holds at most (but always at least one).
+PAGE_BYTES = 4 * 1024 * 1024
+
+
+class SqliteSchedules:
+    """The schedule statements of `SqliteStore` (which provides the helpers)."""
+
+    def _transaction(self) -> Transaction:
+        raise NotImplementedError
+
+    async def _all(self, sql: str, params: Iterable[Any]) -> list[Any]:
+        raise NotImplementedError
+
+    async def insert_schedule(self, schedule: runner_pb2.Schedule) -> bool:
+        """Store a new schedule; False when its id is taken (nothing changed)."""
+        spec = schedule.spec
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO schedules (schedule_id, workflow_id, body, updated_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (schedule_id) DO NOTHING",
+                (spec.schedule_id, spec.workflow_id, schedule.SerializeToString(), time.time()),
+            )
+            return cursor.rowcount == 1
+
+    async def update_schedule(self, schedule: runner_pb2.Schedule) -> bool:
+        """Replace a schedule's body; False when it is gone (deleted meanwhile)."""
+        async with self._transaction() as db:
+            return await _update(db, schedule)
+
+    async def delete_schedule(self, schedule_id: str) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute("DELETE FROM schedules WHERE schedule_id = ?", (schedule_id,))
+            return cursor.rowcount == 1
+
+    async def get_schedule(self, schedule_id: str) -> runner_pb2.Schedule | None:
+        rows = await self._all("SELECT body FROM schedules WHERE schedule_id = ?", (schedule_id,))
+        return runner_pb2.Schedule.FromString(rows[0][0]) if rows else None
+
+    async def count_schedules(self) -> int:
+        rows = await self._all("SELECT count(*) FROM schedules", ())
+        return int(rows[0][0])
+
+    async def list_schedules(
+        self, workflow_id: str, page_size: int, page_token: str, max_bytes: int = PAGE_BYTES
+    ) -> tuple[list[runner_pb2.Schedule], str]:
+        """Schedules in creation order (of one workflow, if given), a page at a
+        time: at most `page_size`, and a few MiB (but at least one)."""
+        after = decode_token(page_token)
+        where = "seq > ?"
+        params: list[Any] = [after]
+        if workflow_id:
+            where += " AND workflow_id = ?"
+            params.append(workflow_id)
+        # Sizes first: a page of a thousand schedules with large inputs must
+        # not be read (and sent) at once.
+        sizes = await self._all(
+            f"SELECT seq, length(body) FROM schedules WHERE {where} ORDER BY seq LIMIT ?",
+            (*params, page_size + 1),
+        )
+        last = last_within(sizes[:page_size], after, max_bytes)
+        if last == after:
+            return [], ""
+        rows = await self._all(
+            f"SELECT body FROM schedules WHERE {where} AND seq <= ? ORDER BY seq",
+            (*params, last),
+        )
+        token = encode_token(last) if sizes[-1][0] > last else ""
+        return [runner_pb2.Schedule.FromString(r[0]) for r in rows], token
+
+    async def all_schedules(self) -> list[runner_pb2.Schedule]:
+        """Every schedule, for the scheduler to load at start-up."""
+        rows = await self._all("SELECT body FROM schedules ORDER BY seq", ())
+        return [runner_pb2.Schedule.FromString(r[0]) for r in rows]
+
+
+async def _update(db: aiosqlite.Connection, schedule: runner_pb2.Schedule) -> bool:
+    cursor = await db.execute(
+        "UPDATE schedules SET body = ?, updated_at = ? WHERE schedule_id = ?",
+        (schedule.SerializeToString(), time.time(), schedule.spec.schedule_id),
+    )
+    return cursor.rowcount == 1

@@ -1,0 +1,297 @@
+"""Schedules in the engine: refusals of bad specs, runs started at fire times
+with derived ids, overlap, catch-up, pause and resume, and a restart that
+repeats a fire time without starting a second run. `tick(now)` stands for the
+scheduler's clock, so no test waits for one."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from google.protobuf.duration_pb2 import Duration
+
+from stepline import WorkflowBuilder, payloads
+from stepline.executor import Executor, WorkflowContext, handler
+from stepline.testing import InProcessRunner
+from stepline.v1 import events_pb2 as E
+from stepline.v1 import runner_pb2 as R
+from stepline.v1 import workflow_pb2
+from stepline_runner.engine.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    NotFound,
+    Reason,
+    ResourceExhausted,
+)
+from stepline_runner.engine.limits import Limits
+from stepline_runner.engine.schedules import Schedules
+
+
+class Held(Executor):
+    """Yields its input once the test sets `release`."""
+
+    release: ClassVar[asyncio.Event] = asyncio.Event()
+
+    @handler
+    async def hold(self, value: str, ctx: WorkflowContext) -> None:
+        await Held.release.wait()
+        await ctx.yield_output(value)
+
+
+@pytest.fixture
+async def env(harness: InProcessRunner) -> InProcessRunner:
+    Held.release = asyncio.Event()
+    harness.host("svc", {"held": Held})
+    await harness.runner.register_workflow(held_workflow())
+    return harness
+
+
+def held_workflow() -> workflow_pb2.WorkflowDefinition:
+    return (
+        WorkflowBuilder("w").add_executor("h", "svc", type="held").set_start_executor("h").build()
+    )
+
+
+def every(seconds: int, schedule_id: str = "s", **fields: Any) -> R.ScheduleSpec:
+    spec = R.ScheduleSpec(
+        schedule_id=schedule_id, workflow_id="w", input=payloads.encode("tick"), **fields
+    )
+    spec.interval.seconds = seconds
+    return spec
+
+
+def cron(expression: str, **fields: Any) -> R.ScheduleSpec:
+    return R.ScheduleSpec(
+        schedule_id="c", workflow_id="w", cron=expression, input=payloads.encode("x"), **fields
+    )
+
+
+def seconds(value: float) -> Duration:
+    duration = Duration()
+    duration.FromNanoseconds(int(value * 1e9))
+    return duration
+
+
+async def run_ids(harness: InProcessRunner) -> list[str]:
+    runs, _ = await harness.runner.list_runs("w", 0, "")
+    return sorted(r.run_id for r in runs)
+
+
+async def settle(harness: InProcessRunner) -> None:
+    """Let every run end."""
+    Held.release.set()
+    for run_id in await run_ids(harness):
+        await harness.events(run_id)
+
+
+LONG = "x" * 5000
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "says"),
+    [
+        (cron("61 * * * *"), "cron", "is not a valid cron expression"),
+        (cron("* * *"), "cron", "has 3 fields; expected 5"),
+        (cron("* * * * * *"), "cron", "has 6 fields"),
+        (cron("0 0 30 2 *"), "cron", "never fires"),
+        (cron("@reboot"), "cron", "has 1 fields"),
+        (cron(LONG), "cron", "is longer than 256 characters"),
+        (cron("0 * * * *", time_zone="Mars/Olympus"), "time_zone", "is not an IANA time zone"),
+        (cron("0 * * * *", time_zone="../../etc/passwd"), "time_zone", "is not an IANA"),
+        (cron("0 * * * *", time_zone=LONG), "time_zone", "is longer than 64"),
+        (every(0), "interval", "must be 1 s to 31622400 s (366 days), not 0 s"),
+        (every(-5), "interval", "not -5 s"),
+        (every(400 * 86400), "interval", "not 34560000 s"),
+        (every(10, jitter=seconds(-1)), "jitter", "must be a non-negative duration"),
+        (every(86400, jitter=seconds(7200)), "jitter", "must be at most 3600 s, not 7200 s"),
+        (every(10, jitter=seconds(10)), "jitter", "shorter than the schedule's period (10 s)"),
+        (cron("*/5 * * * *", jitter=seconds(301)), "jitter", "period (300 s)"),
+        (R.ScheduleSpec(schedule_id="s", workflow_id="w"), "trigger", "set cron"),
+        (every(10, overlap=9), "overlap", "9 is not a ScheduleOverlap value"),
+        (every(10, catch_up=7), "catch_up", "7 is not a ScheduleCatchUp value"),
+    ],
+)
+async def test_bad_specs_are_refused_naming_the_field_in_a_bounded_message(
+    env: InProcessRunner, spec: R.ScheduleSpec, field: str, says: str
+) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        await env.runner.schedules.create(spec)
+    assert refused.value.reason == Reason.INVALID_SCHEDULE
+    assert refused.value.context == {"field": field}
+    assert str(refused.value).startswith(f"schedule {field}: ")
+    assert says in str(refused.value)
+    assert len(str(refused.value)) < 300
+    assert await env.store.count_schedules() == 0
+
+
+async def test_bad_ids_inputs_and_unknown_workflows_are_refused(env: InProcessRunner) -> None:
+    schedules = env.runner.schedules
+    with pytest.raises(InvalidArgument) as bad_id:
+        await schedules.create(every(10, schedule_id="-no/" + LONG))
+    no_type = every(10)
+    no_type.input.type_name = ""
+    with pytest.raises(InvalidArgument) as bad_input:
+        await schedules.create(no_type)
+    unknown = every(10)
+    unknown.workflow_id = "nope"
+    with pytest.raises(NotFound):
+        await schedules.create(unknown)
+    with pytest.raises(NotFound) as missing:
+        await schedules.get("ghost")
+
+    assert bad_id.value.reason == Reason.INVALID_ID and len(str(bad_id.value)) < 200
+    assert bad_input.value.reason == Reason.INVALID_PAYLOAD
+    assert missing.value.reason == Reason.SCHEDULE_NOT_FOUND
+
+
+async def test_an_id_is_taken_once_and_the_count_is_capped(tmp_path: Path) -> None:
+    async with await InProcessRunner.open(tmp_path / "db") as harness:
+        harness.host("svc", {"held": Held})
+        await harness.runner.register_workflow(
+            WorkflowBuilder("w")
+            .add_executor("h", "svc", type="held")
+            .set_start_executor("h")
+            .build()
+        )
+        schedules = Schedules(
+            harness.store, harness.runner.workflows, harness.runner.start_run, Limits(schedules=2)
+        )
+        await schedules.create(every(10, "a"))
+        with pytest.raises(AlreadyExists) as taken:
+            await schedules.create(every(20, "a"))
+        await schedules.create(every(10, "b"))
+        with pytest.raises(ResourceExhausted) as full:
+            await schedules.create(every(10, "c"))
+
+        big = every(10, "big")
+        big.input.data = b"1" * 2_000_000
+        with pytest.raises(InvalidArgument) as too_big:
+            await schedules.create(big)
+        pages = [await schedules.list("", 1, "")]
+        pages.append(await schedules.list("", 1, pages[0][1]))
+
+        assert "at most 1048576" in str(too_big.value) and len(str(too_big.value)) < 200
+        assert [[s.spec.schedule_id for s in page] for page, _ in pages] == [["a"], ["b"]]
+        assert pages[1][1] == ""
+        assert taken.value.reason == Reason.SCHEDULE_EXISTS
+        assert full.value.reason == Reason.TOO_MANY_SCHEDULES
+        assert [s.spec.schedule_id for s in (await schedules.list("", 0, ""))[0]] == ["a", "b"]
+
+
+async def test_a_schedule_starts_one_run_per_fire_time_with_a_derived_id(
+    env: InProcessRunner,
+) -> None:
+    Held.release.set()
+    schedules = env.runner.schedules
+    created = await schedules.create(every(10))
+    first = float(created.next_fire_time.seconds)
+
+    await schedules.tick(first - 0.5)  # not yet
+    assert await run_ids(env) == []
+    await schedules.tick(first + 0.1)
+    await schedules.tick(first + 0.2)  # the same fire time: nothing more
+    await settle(env)
+    await schedules.tick(first + 10.1)
+
+    stamp = first
+    expected = [f"s-{_utc(stamp)}", f"s-{_utc(stamp + 10)}"]
+    assert await run_ids(env) == expected
+    schedule = await schedules.get("s")
+    assert (schedule.runs_started, schedule.last_run_id) == (2, expected[1])
+    assert schedule.next_fire_time.seconds == first + 20
+    run = await env.get_run(expected[0])
+    assert run.status == E.RUN_STATUS_COMPLETED
+
+
+async def test_a_fire_time_repeated_after_a_restart_starts_no_second_run(
+    env: InProcessRunner,
+) -> None:
+    Held.release.set()
+    created = await env.runner.schedules.create(every(10))
+    fire = float(created.next_fire_time.seconds)
+    await env.runner.schedules.tick(fire + 0.1)
+    # The runner was killed after the start, before the schedule's progress
+    # was stored: the new one finds the fire time still to do.
+    await env.store.update_schedule(created)
+    again = Schedules(env.store, env.runner.workflows, env.runner.start_run, Limits())
+    await again.start()
+    await again.tick(fire + 0.3)
+    await again.close()
+
+    assert await run_ids(env) == [f"s-{_utc(fire)}"]
+    assert (await again.get("s")).next_fire_time.seconds == fire + 10
+
+
+@pytest.mark.parametrize(
+    ("overlap", "runs", "skipped"),
+    [
+        (R.SCHEDULE_OVERLAP_SKIP, 2, 1),  # the second fire time is skipped
+        (R.SCHEDULE_OVERLAP_ALLOW, 3, 0),  # all three run
+        (R.SCHEDULE_OVERLAP_QUEUE, 3, 0),  # the second waits for the first, then runs
+    ],
+)
+async def test_overlap_policies(
+    env: InProcessRunner, overlap: R.ScheduleOverlap, runs: int, skipped: int
+) -> None:
+    schedules = env.runner.schedules
+    first = float((await schedules.create(every(10, overlap=overlap))).next_fire_time.seconds)
+    await schedules.tick(first + 0.1)
+    await schedules.tick(first + 10.1)  # the first run is still going
+    waiting = (await schedules.get("s")).HasField("waiting_fire_time")
+    await settle(env)
+    await schedules.tick(first + 10.2)  # the first ended: a waiting fire time starts
+    await settle(env)
+    await schedules.tick(first + 20.1)
+    await settle(env)
+
+    schedule = await schedules.get("s")
+    assert waiting == (overlap == R.SCHEDULE_OVERLAP_QUEUE)
+    assert (len(await run_ids(env)), schedule.fires_skipped) == (runs, skipped)
+    if skipped:
+        assert "overlap policy SKIP" in schedule.last_skip_reason
+
+
+@pytest.mark.parametrize(
+    ("catch_up", "started"), [(R.SCHEDULE_CATCH_UP_NONE, False), (R.SCHEDULE_CATCH_UP_ONE, True)]
+)
+async def test_after_downtime_catch_up_runs_at_most_the_latest_missed_fire_time(
+    env: InProcessRunner, catch_up: R.ScheduleCatchUp, started: bool
+) -> None:
+    Held.release.set()
+    schedules = env.runner.schedules
+    first = float((await schedules.create(every(10, catch_up=catch_up))).next_fire_time.seconds)
+    await schedules.tick(first + 57)  # five fire times passed; the last, 7 s ago, is missed
+
+    expected = [f"s-{_utc(first + 50)}"] if started else []
+    assert await run_ids(env) == expected
+    schedule = await schedules.get("s")
+    assert schedule.next_fire_time.seconds == first + 60
+    assert schedule.fires_skipped == (0 if started else 1)
+
+
+async def test_a_paused_schedule_starts_nothing_and_resumes_after_now(
+    env: InProcessRunner,
+) -> None:
+    Held.release.set()
+    schedules = env.runner.schedules
+    first = float((await schedules.create(every(10, paused=True))).next_fire_time.seconds)
+    await schedules.tick(first + 0.1)
+    paused = await schedules.pause("s")  # pausing a paused one changes nothing
+    resumed = await schedules.resume("s")
+    await schedules.pause("s")
+    await schedules.tick(resumed.next_fire_time.seconds + 0.1)
+
+    assert paused.paused and not resumed.paused
+    assert resumed.next_fire_time.seconds >= first
+    assert await run_ids(env) == []
+    await schedules.delete("s")
+    with pytest.raises(NotFound):
+        await schedules.delete("s")
+    assert await env.store.count_schedules() == 0
+
+
+def _utc(t: float) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t))
