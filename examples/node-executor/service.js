@@ -9,7 +9,9 @@
 // - unknown executor type -> NOT_FOUND; SaveCheckpoint for a pair it holds no
 //   object for -> FAILED_PRECONDITION; a state it cannot take -> INVALID_ARGUMENT;
 //   a state over MAX_STATE_BYTES -> RESOURCE_EXHAUSTED (the run then fails);
-// - states are JSON objects; incarnation_id is new every time the process starts.
+// - states are JSON objects; incarnation_id is new every time the process starts;
+// - a call with an older epoch than one seen for its run -> FAILED_PRECONDITION
+//   with reason STALE_EPOCH in the status details (fencing.js).
 //
 // An executor type is a class:
 //
@@ -43,6 +45,7 @@ const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 const otel = require('@opentelemetry/api');
 const { version } = require('./package.json');
+const { EpochFence, StaleEpoch } = require('./fencing');
 const {
   BATCH_TYPE,
   PayloadError,
@@ -143,6 +146,8 @@ class ExecutorHost {
     this.runs = new Map(); // run_id -> Map(executor_id -> object)
     // Fresh per process: a new id tells the runner this service lost its memory.
     this.incarnationId = crypto.randomUUID().replaceAll('-', '');
+    // Refuses the calls of a runner another one superseded (executor.proto, "Fencing").
+    this.fence = new EpochFence();
   }
 
   describe() {
@@ -163,6 +168,7 @@ class ExecutorHost {
   }
 
   async execute(request) {
+    this.fence.admit(request.run_id, request.epoch);
     let executor = this._object(request.run_id, request.executor_id);
     if (!executor) {
       executor = this._create(request.executor_type, request.executor_id);
@@ -228,6 +234,7 @@ class ExecutorHost {
   }
 
   saveCheckpoint(request) {
+    this.fence.admit(request.run_id, request.epoch);
     const executor = this._object(request.run_id, request.executor_id);
     if (!executor) {
       throw new StatusError(
@@ -256,6 +263,7 @@ class ExecutorHost {
   }
 
   restoreCheckpoint(request) {
+    this.fence.admit(request.run_id, request.epoch);
     const executor = this._create(request.executor_type, request.executor_id);
     // An unset state (or one without bytes) means a fresh object.
     if (request.state && request.state.data.length > 0) {
@@ -270,6 +278,7 @@ class ExecutorHost {
   }
 
   endRun(request) {
+    if (!this.fence.end(request.run_id, request.epoch)) return { released: 0 }; // a superseded runner's
     const objects = this.runs.get(request.run_id);
     this.runs.delete(request.run_id);
     return { released: objects ? objects.size : 0 };
@@ -299,6 +308,7 @@ class ExecutorHost {
 }
 
 function toStatus(err) {
+  if (err instanceof StaleEpoch) return { code: err.code, details: err.message, metadata: err.metadata };
   if (err instanceof StatusError) return { code: err.code, details: err.message };
   if (err instanceof PayloadError) return { code: grpc.status.INVALID_ARGUMENT, details: err.message };
   console.error(err);

@@ -24,6 +24,7 @@ from stepline.executor import (
     WorkflowContext,
 )
 from stepline.factories import ExecutorFactory, ExecutorFactoryError, Maker, maker
+from stepline.fencing import EpochFence, StaleEpoch
 from stepline.limits import MAX_STATE_BYTES
 from stepline.lost_state import warn_if_state_is_lost
 from stepline.retry import NonRetryableError
@@ -35,6 +36,7 @@ __all__ = [
     "ExecutorFactoryError",
     "ExecutorHost",
     "NoSuchExecutorObject",
+    "StaleEpoch",
     "StateTooLarge",
     "UnknownExecutorType",
 ]
@@ -80,6 +82,8 @@ class ExecutorHost:
         self._objects: dict[tuple[str, str], Executor] = {}
         self.incarnation_id = uuid.uuid4().hex
         self.instruments = instruments
+        # Refuses the calls of a runner another one superseded (executor.proto, "Fencing").
+        self.fence = EpochFence()
 
     @property
     def object_count(self) -> int:
@@ -103,6 +107,7 @@ class ExecutorHost:
         return response
 
     async def execute(self, request: executor_pb2.ExecuteRequest) -> executor_pb2.ExecuteResponse:
+        self.fence.admit(request.run_id, request.epoch)
         key = (request.run_id, request.executor_id)
         executor = self._objects.get(key)
         if executor is None:
@@ -155,6 +160,7 @@ class ExecutorHost:
     async def save(
         self, request: executor_pb2.SaveCheckpointRequest
     ) -> executor_pb2.SaveCheckpointResponse:
+        self.fence.admit(request.run_id, request.epoch)
         executor = self._objects.get((request.run_id, request.executor_id))
         if executor is None:
             raise NoSuchExecutorObject(
@@ -182,6 +188,7 @@ class ExecutorHost:
     async def restore(
         self, request: executor_pb2.RestoreCheckpointRequest
     ) -> executor_pb2.RestoreCheckpointResponse:
+        self.fence.admit(request.run_id, request.epoch)
         executor = self._create(request.executor_type, request.executor_id)
         if request.HasField("state") and request.state.data:
             state = payloads.json_value(request.state)
@@ -199,6 +206,8 @@ class ExecutorHost:
         return executor_pb2.RestoreCheckpointResponse(incarnation_id=self.incarnation_id)
 
     def end_run(self, request: executor_pb2.EndRunRequest) -> executor_pb2.EndRunResponse:
+        if not self.fence.end(request.run_id, request.epoch):
+            return executor_pb2.EndRunResponse(released=0)  # a superseded runner's
         keys = [key for key in self._objects if key[0] == request.run_id]
         for key in keys:
             del self._objects[key]

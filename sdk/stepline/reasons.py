@@ -53,6 +53,9 @@ class Reason(StrEnum):
     EXECUTOR_SERVICE_UNREACHABLE = "EXECUTOR_SERVICE_UNREACHABLE"
     EXECUTOR_TYPE_NOT_HOSTED = "EXECUTOR_TYPE_NOT_HOSTED"
     RESTORE_FAILED = "RESTORE_FAILED"
+    # Another runner took the run over (a higher epoch): the caller is stale.
+    # Executor services refuse a stale runner's calls with it too.
+    STALE_EPOCH = "STALE_EPOCH"
 
     # PERMISSION_DENIED
     ENDPOINT_NOT_ALLOWED = "ENDPOINT_NOT_ALLOWED"

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
+from grpc_status import rpc_status
 
 from stepline import payloads
 from stepline.binding import bind
@@ -22,10 +24,12 @@ from stepline.host import (
     ExecutorFactoryError,
     ExecutorHost,
     NoSuchExecutorObject,
+    StaleEpoch,
     StateTooLarge,
     UnknownExecutorType,
 )
 from stepline.limits import GRPC_SERVER_OPTIONS
+from stepline.reasons import DOMAIN
 from stepline.service_security import ServiceSecurity
 from stepline.telemetry import HostInstruments, ServerTracing, configure_tracing, tracing_installed
 from stepline.v1 import executor_pb2, executor_pb2_grpc
@@ -86,6 +90,7 @@ class _Servicer(executor_pb2_grpc.ExecutorServiceServicer):
 HOST_ERROR_STATUSES: Mapping[type[Exception], grpc.StatusCode] = {
     UnknownExecutorType: grpc.StatusCode.NOT_FOUND,
     NoSuchExecutorObject: grpc.StatusCode.FAILED_PRECONDITION,
+    StaleEpoch: grpc.StatusCode.FAILED_PRECONDITION,
     StateTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     payloads.PayloadError: grpc.StatusCode.INVALID_ARGUMENT,
 }
@@ -97,10 +102,24 @@ def host_error_status(exc: BaseException) -> grpc.StatusCode | None:
     return next((c for e, c in HOST_ERROR_STATUSES.items() if isinstance(exc, e)), None)
 
 
+def host_error_details(
+    code: grpc.StatusCode, exc: BaseException
+) -> tuple[tuple[str, str | bytes], ...]:
+    """The trailers of the status `exc` is sent as: a `google.rpc.ErrorInfo`
+    with its reason when it has one (a stale epoch), so a runner can tell
+    "superseded" from "no object" (both FAILED_PRECONDITION) without parsing."""
+    if not isinstance(exc, StaleEpoch):
+        return ()
+    status = status_pb2.Status(code=code.value[0], message=str(exc))
+    info = error_details_pb2.ErrorInfo(reason=exc.reason, domain=DOMAIN, metadata=exc.metadata)
+    status.details.add().Pack(info)
+    return tuple(rpc_status.to_status(status).trailing_metadata)
+
+
 async def _abort(context: Ctx, exc: Exception) -> None:
     code = host_error_status(exc)
     if code is not None:
-        await context.abort(code, str(exc))
+        await context.abort(code, str(exc), host_error_details(code, exc))
 
 
 @dataclass

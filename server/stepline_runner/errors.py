@@ -6,6 +6,7 @@ SteplineError            reason: which cause (stepline.reasons.Reason)
 ├── NotFound             a named object does not exist
 ├── AlreadyExists        an id is taken by something different
 ├── FailedPrecondition   the run or the services are not in a state to do it
+│   └── StaleEpoch       another runner took the run over: this one must let go
 ├── ResourceExhausted    a limit was reached
 │   └── StoreFull        the store has no room: nothing was changed
 ├── Unavailable          the runner is shutting down
@@ -40,6 +41,7 @@ __all__ = [
     "PermissionDenied",
     "Reason",
     "ResourceExhausted",
+    "StaleEpoch",
     "SteplineError",
     "StoreFull",
     "StoreUnavailable",
@@ -106,6 +108,22 @@ class StoreUnavailable(Unavailable):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, reason=Reason.STORE_UNAVAILABLE)
+
+
+class StaleEpoch(FailedPrecondition):
+    """The run's epoch moved past the one a write or an executor call carried:
+    another runner (or another call of this one) took the run over since.
+    Nothing was changed; whoever held the old epoch stops driving the run."""
+
+    def __init__(self, run_id: str, epoch: int, detail: str = "") -> None:
+        super().__init__(
+            f"run {run_id[:128]!r} was taken over since epoch {epoch}"
+            + (f" ({detail})" if detail else ""),
+            reason=Reason.STALE_EPOCH,
+            context={"run_id": run_id[:128], "epoch": str(epoch)},
+        )
+        self.run_id = run_id
+        self.epoch = epoch
 
 
 class DataLoss(SteplineError):

@@ -18,7 +18,7 @@ from stepline.conformance import CHECKS, REFERENCE_CHECKS, Check, CheckResult, c
 from stepline.conformance.paired import differential_check
 from stepline.conformance.reference import Reference
 from stepline.host import ExecutorHost, StateTooLarge
-from stepline.serve import host_error_status
+from stepline.serve import host_error_details, host_error_status
 from stepline.v1 import executor_pb2, executor_pb2_grpc, payload_pb2
 from tests.executors.stages import Stage
 from tests.support.processes import ROOT, Service, free_port, require_node, spawn, start_executors
@@ -151,7 +151,7 @@ class FaultyReference(executor_pb2_grpc.ExecutorServiceServicer):
                 raise
             code = host_error_status(exc)
             if code is not None:
-                await context.abort(code, str(exc))
+                await context.abort(code, str(exc), host_error_details(code, exc))
             raise
 
 

@@ -21,7 +21,8 @@ import pytest
 
 from stepline import RunnerClient, payloads
 from stepline.conformance import CHECKS, REFERENCE_CHECKS, CheckResult, connect
-from stepline.host import ExecutorHost, NoSuchExecutorObject, UnknownExecutorType
+from stepline.host import ExecutorHost, NoSuchExecutorObject, StaleEpoch, UnknownExecutorType
+from stepline.serve import host_error_details
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 from tests.executors.stages import Stage, Token
@@ -103,6 +104,14 @@ class FaultyService(executor_pb2_grpc.ExecutorServiceServicer):
     def _run_id(self, run_id: str) -> str:
         return "one-run-for-all" if self.fault == "shared-state" else run_id
 
+    def _epoch(self, epoch: int) -> int:
+        return 0 if self.fault == "unfenced" else epoch
+
+    @staticmethod
+    async def _refuse_stale(context: Ctx, exc: StaleEpoch) -> None:
+        code = grpc.StatusCode.FAILED_PRECONDITION
+        await context.abort(code, str(exc), host_error_details(code, exc))
+
     async def Describe(
         self, request: executor_pb2.DescribeRequest, context: Ctx
     ) -> executor_pb2.DescribeResponse:
@@ -112,6 +121,7 @@ class FaultyService(executor_pb2_grpc.ExecutorServiceServicer):
         self, request: executor_pb2.ExecuteRequest, context: Ctx
     ) -> executor_pb2.ExecuteResponse:
         request.run_id = self._run_id(request.run_id)
+        request.epoch = self._epoch(request.epoch)
         if self.fault == "reversed":
             messages = list(request.messages)[::-1]
             del request.messages[:]
@@ -122,6 +132,9 @@ class FaultyService(executor_pb2_grpc.ExecutorServiceServicer):
             code = grpc.StatusCode.INTERNAL if self.fault == "wrong-status" else None
             await context.abort(code or grpc.StatusCode.NOT_FOUND, str(exc))
             raise
+        except StaleEpoch as exc:
+            await self._refuse_stale(context, exc)
+            raise
         if self.fault == "new-incarnation":
             response.incarnation_id = "another"
         return response
@@ -130,16 +143,21 @@ class FaultyService(executor_pb2_grpc.ExecutorServiceServicer):
         self, request: executor_pb2.SaveCheckpointRequest, context: Ctx
     ) -> executor_pb2.SaveCheckpointResponse:
         request.run_id = self._run_id(request.run_id)
+        request.epoch = self._epoch(request.epoch)
         try:
             return await self.host.save(request)
         except NoSuchExecutorObject as exc:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+            raise
+        except StaleEpoch as exc:
+            await self._refuse_stale(context, exc)
             raise
 
     async def RestoreCheckpoint(
         self, request: executor_pb2.RestoreCheckpointRequest, context: Ctx
     ) -> executor_pb2.RestoreCheckpointResponse:
         request.run_id = self._run_id(request.run_id)
+        request.epoch = self._epoch(request.epoch)
         try:
             if self.fault == "lossy-restore" and request.state.data:
                 state = payloads.json_value(request.state)
@@ -150,6 +168,9 @@ class FaultyService(executor_pb2_grpc.ExecutorServiceServicer):
             raise
         except payloads.PayloadError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise
+        except StaleEpoch as exc:
+            await self._refuse_stale(context, exc)
             raise
 
     async def EndRun(
@@ -166,13 +187,14 @@ class FaultyService(executor_pb2_grpc.ExecutorServiceServicer):
         ("reversed", {"in-order"}, "handled one by one, in the order given"),
         (
             "shared-state",
-            {"in-order", "save-restore", "isolation", "end-run", "errors"},
+            {"in-order", "save-restore", "isolation", "end-run", "errors", "epochs"},
             "same executor id ran at the same time",
         ),
         ("lossy-restore", {"save-restore"}, "must save back unchanged"),
         ("keeps-runs", {"end-run"}, "released 0, not 2"),
         ("wrong-status", {"errors"}, "expected status NOT_FOUND, got INTERNAL"),
         ("new-incarnation", {check.name for check in CHECKS}, "one process must keep one id"),
+        ("unfenced", {"epochs"}, "expected status FAILED_PRECONDITION, but the call succeeded"),
     ],
 )
 async def test_conformance_suite_catches_a_faulty_service(

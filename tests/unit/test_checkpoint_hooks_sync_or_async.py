@@ -50,7 +50,7 @@ class NotADict(Executor):
         return [1, 2]  # type: ignore[return-value]
 
 
-def key(run_id: str = "r") -> dict[str, str]:
+def key(run_id: str = "r") -> dict[str, Any]:
     return {"run_id": run_id, "executor_id": "t", "executor_type": "tally"}
 
 

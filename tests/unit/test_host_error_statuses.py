@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import pytest
 
 from stepline import payloads
 from stepline.executor import Executor, WorkflowContext, handler
-from stepline.host import NoSuchExecutorObject, StateTooLarge, UnknownExecutorType
+from stepline.host import NoSuchExecutorObject, StaleEpoch, StateTooLarge, UnknownExecutorType
 from stepline.serve import HOST_ERROR_STATUSES, host_error_status, serve_executors
 from stepline.testing import InProcessExecutors
 from stepline.v1 import executor_pb2, payload_pb2
@@ -37,8 +38,9 @@ def test_every_host_exception_has_its_status() -> None:
     assert host_error_status(NoSuchExecutorObject("x")) == grpc.StatusCode.FAILED_PRECONDITION
     assert host_error_status(StateTooLarge("x")) == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert host_error_status(payloads.PayloadError("x")) == grpc.StatusCode.INVALID_ARGUMENT
+    assert host_error_status(StaleEpoch("r", 1, 2)) == grpc.StatusCode.FAILED_PRECONDITION
     assert host_error_status(RuntimeError("a bug")) is None
-    assert len(HOST_ERROR_STATUSES) == 4
+    assert len(HOST_ERROR_STATUSES) == 5
 
 
 @dataclass
@@ -87,20 +89,27 @@ def restore_a_state_that_is_not_json(port: ExecutorPort, endpoint: str) -> Await
     return port.restore(endpoint, request)
 
 
+async def execute_with_a_stale_epoch(port: ExecutorPort, endpoint: str) -> object:
+    key: dict[str, Any] = {"run_id": "fenced", "executor_id": "k", "executor_type": "keeper"}
+    await port.restore(endpoint, executor_pb2.RestoreCheckpointRequest(**key, epoch=3))
+    return await port.execute(endpoint, executor_pb2.ExecuteRequest(**key, superstep=1, epoch=2))
+
+
 @pytest.mark.parametrize(
-    ("call", "code"),
+    ("call", "code", "reason"),
     [
-        (execute_unknown_type, "NOT_FOUND"),
-        (save_a_pair_never_held, "FAILED_PRECONDITION"),
-        (restore_a_state_that_is_not_json, "INVALID_ARGUMENT"),
+        (execute_unknown_type, "NOT_FOUND", ""),
+        (save_a_pair_never_held, "FAILED_PRECONDITION", ""),
+        (restore_a_state_that_is_not_json, "INVALID_ARGUMENT", ""),
+        (execute_with_a_stale_epoch, "FAILED_PRECONDITION", "STALE_EPOCH"),
     ],
 )
 async def test_served_and_in_process_hosts_refuse_alike(
-    ports: Ports, call: Call, code: str
+    ports: Ports, call: Call, code: str, reason: str
 ) -> None:
-    codes = []
+    refusals = []
     for port in (ports.served, ports.in_process):
         with pytest.raises(ExecutorCallError) as refused:
             await call(port, ports.endpoint)
-        codes.append(refused.value.code)
-    assert codes == [code, code]
+        refusals.append((refused.value.code, refused.value.reason))
+    assert refusals == [(code, reason), (code, reason)]

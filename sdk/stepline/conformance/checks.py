@@ -13,12 +13,16 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
 from stepline import payloads
 from stepline.conformance.probe import CheckFailed, Effects, Payload, Probe, RpcFailed, show
 from stepline.conformance.probe import same_state as same
+from stepline.reasons import Reason
+
+STALE_EPOCH = Reason.STALE_EPOCH.value
 
 # Two executor ids of one length: an executor may depend on its id (the test
 # stages do, on its length), so each is compared only with runs of the same id.
@@ -317,6 +321,43 @@ async def _stray_message(probe: Probe) -> str:
     return f"a stray message type -> ExecuteResponse.error {response.error.type}"
 
 
+async def refuses_stale_epochs(probe: Probe) -> str:
+    stale = grpc.StatusCode.FAILED_PRECONDITION
+
+    async def refused(what: str, call: Any) -> None:
+        await probe.expect_status(stale, what, call, reason=STALE_EPOCH)
+
+    message = list(probe.target.messages[:1])
+    run, other = probe.new_run(), probe.new_run()
+    await probe.execute(run, X, message, epoch=2)
+    kept = await probe.state(run, X, epoch=2)
+    await refused("Execute with epoch 1 after epoch 2", probe.execute_raw(run, X, message, epoch=1))
+    await refused("SaveCheckpoint with epoch 1 after epoch 2", probe.save(run, X, epoch=1))
+    await refused(
+        "RestoreCheckpoint with epoch 1 after epoch 2", probe.restore(run, X, None, epoch=1)
+    )
+    if not same(after := await probe.state(run, X, epoch=2), kept):
+        raise CheckFailed(
+            f"calls refused as stale changed the state from {show(kept)} to {show(after)}"
+        )
+    await probe.restore(run, X, kept, epoch=3)  # a takeover: restore comes first
+    await refused(
+        "Execute with epoch 2 after a RestoreCheckpoint with epoch 3",
+        probe.execute_raw(run, X, message, epoch=2),
+    )
+    # Epoch 0: a caller that does not fence, served without lowering the fence.
+    await probe.execute(run, X, message, superstep=2, epoch=0)
+    await refused(
+        "Execute with epoch 2 after one with epoch 0", probe.execute_raw(run, X, message, epoch=2)
+    )
+    await probe.execute(other, X, message, epoch=1)  # fenced run by run
+    return (
+        "calls with an older epoch than the run's highest (Execute, SaveCheckpoint, "
+        "RestoreCheckpoint) -> FAILED_PRECONDITION with reason STALE_EPOCH, leaving the state "
+        "as it was; epoch 0 served without lowering the fence; other runs unaffected"
+    )
+
+
 CHECKS: tuple[Check, ...] = (
     Check("describe", "Describe is sane", describe_is_sane),
     Check("in-order", "messages are handled in order", delivers_in_order),
@@ -325,4 +366,5 @@ CHECKS: tuple[Check, ...] = (
     Check("isolation", "state is isolated per (run, executor)", isolates_state),
     Check("end-run", "EndRun releases the run's objects", end_run_releases),
     Check("errors", "errors come back as gRPC statuses", errors_are_statuses),
+    Check("epochs", "calls with a stale epoch are refused", refuses_stale_epochs),
 )

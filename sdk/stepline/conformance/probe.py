@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 
 from stepline import payloads
+from stepline.errors import error_info
 from stepline.limits import GRPC_MESSAGE_OPTIONS
 from stepline.v1 import executor_pb2, executor_pb2_grpc, payload_pb2
 
@@ -27,13 +28,15 @@ class CheckFailed(Exception):
 
 
 class RpcFailed(CheckFailed):
-    """An RPC answered with an error status."""
+    """An RPC answered with an error status; `reason` is the one of the
+    `google.rpc.ErrorInfo` in its details, if any."""
 
-    def __init__(self, method: str, code: grpc.StatusCode, details: str) -> None:
+    def __init__(self, method: str, code: grpc.StatusCode, details: str, reason: str = "") -> None:
         super().__init__(f"{method} failed with {code.name}: {details}")
         self.method = method
         self.code = code
         self.details = details
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,7 @@ class Probe:
         superstep: int = 1,
         responses: Sequence[payload_pb2.InputResponse] = (),
         shared_state: Mapping[str, Payload] | None = None,
+        epoch: int = 0,
     ) -> executor_pb2.ExecuteResponse:
         """One `Execute`; a handler error in the response fails the check
         (the messages are meant to be ones the executor handles)."""
@@ -159,6 +163,7 @@ class Probe:
             superstep=superstep,
             responses=responses,
             shared_state=shared_state,
+            epoch=epoch,
         )
         if response.HasField("error"):
             raise CheckFailed(
@@ -178,6 +183,7 @@ class Probe:
         superstep: int = 1,
         responses: Sequence[payload_pb2.InputResponse] = (),
         shared_state: Mapping[str, Payload] | None = None,
+        epoch: int = 0,
     ) -> executor_pb2.ExecuteResponse:
         request = executor_pb2.ExecuteRequest(
             run_id=run_id,
@@ -185,6 +191,7 @@ class Probe:
             executor_type=self.target.executor_type if executor_type is None else executor_type,
             superstep=superstep,
             attempt=1,
+            epoch=epoch,
         )
         for payload in messages:
             request.messages.add(payload=payload)
@@ -195,20 +202,21 @@ class Probe:
         return response
 
     async def save(
-        self, run_id: str, executor_id: str, known_state_hash: str = ""
+        self, run_id: str, executor_id: str, known_state_hash: str = "", epoch: int = 0
     ) -> executor_pb2.SaveCheckpointResponse:
         request = executor_pb2.SaveCheckpointRequest(
             run_id=run_id,
             executor_id=executor_id,
             executor_type=self.target.executor_type,
             known_state_hash=known_state_hash,
+            epoch=epoch,
         )
         response: executor_pb2.SaveCheckpointResponse = await self.call("SaveCheckpoint", request)
         return response
 
-    async def state(self, run_id: str, executor_id: str) -> Payload:
+    async def state(self, run_id: str, executor_id: str, epoch: int = 0) -> Payload:
         """SaveCheckpoint without a known hash: the answer must carry the state."""
-        response = await self.save(run_id, executor_id)
+        response = await self.save(run_id, executor_id, epoch=epoch)
         if response.unchanged or not response.HasField("state"):
             raise CheckFailed(
                 f"SaveCheckpoint for ({run_id}, {executor_id}) without known_state_hash "
@@ -223,11 +231,13 @@ class Probe:
         state: Payload | None,
         *,
         executor_type: str | None = None,
+        epoch: int = 0,
     ) -> executor_pb2.RestoreCheckpointResponse:
         request = executor_pb2.RestoreCheckpointRequest(
             run_id=run_id,
             executor_id=executor_id,
             executor_type=self.target.executor_type if executor_type is None else executor_type,
+            epoch=epoch,
         )
         if state is not None:
             request.state.CopyFrom(state)
@@ -246,7 +256,9 @@ class Probe:
         try:
             response = await getattr(self._stub, method)(request, timeout=self.target.timeout)
         except grpc.aio.AioRpcError as exc:
-            raise RpcFailed(method, exc.code(), exc.details() or "") from exc
+            info = error_info(exc)
+            reason = info.reason if info is not None else ""
+            raise RpcFailed(method, exc.code(), exc.details() or "", reason) from exc
         got = getattr(response, "incarnation_id", self.incarnation_id)
         if got != self.incarnation_id:
             raise CheckFailed(
@@ -255,8 +267,11 @@ class Probe:
             )
         return response
 
-    async def expect_status(self, code: grpc.StatusCode, what: str, call: Any) -> str:
-        """Await `call`, which must fail with `code`; returns the status details."""
+    async def expect_status(
+        self, code: grpc.StatusCode, what: str, call: Any, reason: str = ""
+    ) -> str:
+        """Await `call`, which must fail with `code` (and `reason` in the
+        status details, if given); returns the status details."""
         try:
             await call
         except RpcFailed as exc:
@@ -266,6 +281,12 @@ class Probe:
                 ) from exc
             if not exc.details.strip():
                 raise CheckFailed(f"{what}: {code.name} came without a message saying why") from exc
+            if reason and exc.reason != reason:
+                got = repr(exc.reason) if exc.reason else "none"
+                raise CheckFailed(
+                    f"{what}: {code.name} must carry a google.rpc.ErrorInfo with reason "
+                    f"{reason!r} (domain stepline.dev) in its status details; got {got}"
+                ) from exc
             return exc.details
         raise CheckFailed(f"{what}: expected status {code.name}, but the call succeeded")
 

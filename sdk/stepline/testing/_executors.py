@@ -61,7 +61,8 @@ class InProcessExecutors:
             code = host_error_status(exc)
             if code is None:
                 raise
-            raise ExecutorCallError(endpoint, code.name, str(exc)) from exc
+            reason = str(getattr(exc, "reason", ""))
+            raise ExecutorCallError(endpoint, code.name, str(exc), reason) from exc
 
     async def describe(
         self, endpoint: str, timeout: float | None = None

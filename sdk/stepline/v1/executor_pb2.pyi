@@ -36,7 +36,7 @@ class ExecutorType(_message.Message):
     def __init__(self, name: _Optional[str] = ..., input_types: _Optional[_Iterable[str]] = ..., output_types: _Optional[_Iterable[str]] = ..., yield_types: _Optional[_Iterable[str]] = ..., response_types: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("run_id", "executor_id", "executor_type", "superstep", "messages", "responses", "shared_state", "attempt")
+    __slots__ = ("run_id", "executor_id", "executor_type", "superstep", "messages", "responses", "shared_state", "attempt", "epoch")
     class SharedStateEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +52,7 @@ class ExecuteRequest(_message.Message):
     RESPONSES_FIELD_NUMBER: _ClassVar[int]
     SHARED_STATE_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     executor_id: str
     executor_type: str
@@ -60,7 +61,8 @@ class ExecuteRequest(_message.Message):
     responses: _containers.RepeatedCompositeFieldContainer[_payload_pb2.InputResponse]
     shared_state: _containers.MessageMap[str, _payload_pb2.Payload]
     attempt: int
-    def __init__(self, run_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., executor_type: _Optional[str] = ..., superstep: _Optional[int] = ..., messages: _Optional[_Iterable[_Union[_payload_pb2.Message, _Mapping]]] = ..., responses: _Optional[_Iterable[_Union[_payload_pb2.InputResponse, _Mapping]]] = ..., shared_state: _Optional[_Mapping[str, _payload_pb2.Payload]] = ..., attempt: _Optional[int] = ...) -> None: ...
+    epoch: int
+    def __init__(self, run_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., executor_type: _Optional[str] = ..., superstep: _Optional[int] = ..., messages: _Optional[_Iterable[_Union[_payload_pb2.Message, _Mapping]]] = ..., responses: _Optional[_Iterable[_Union[_payload_pb2.InputResponse, _Mapping]]] = ..., shared_state: _Optional[_Mapping[str, _payload_pb2.Payload]] = ..., attempt: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class ExecuteResponse(_message.Message):
     __slots__ = ("sent", "outputs", "events", "requests", "shared_state_writes", "error", "incarnation_id")
@@ -89,16 +91,18 @@ class CustomEvent(_message.Message):
     def __init__(self, name: _Optional[str] = ..., data: _Optional[_Union[_payload_pb2.Payload, _Mapping]] = ...) -> None: ...
 
 class SaveCheckpointRequest(_message.Message):
-    __slots__ = ("run_id", "executor_id", "executor_type", "known_state_hash")
+    __slots__ = ("run_id", "executor_id", "executor_type", "known_state_hash", "epoch")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_TYPE_FIELD_NUMBER: _ClassVar[int]
     KNOWN_STATE_HASH_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     executor_id: str
     executor_type: str
     known_state_hash: str
-    def __init__(self, run_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., executor_type: _Optional[str] = ..., known_state_hash: _Optional[str] = ...) -> None: ...
+    epoch: int
+    def __init__(self, run_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., executor_type: _Optional[str] = ..., known_state_hash: _Optional[str] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class SaveCheckpointResponse(_message.Message):
     __slots__ = ("state", "unchanged", "incarnation_id")
@@ -111,16 +115,18 @@ class SaveCheckpointResponse(_message.Message):
     def __init__(self, state: _Optional[_Union[_payload_pb2.Payload, _Mapping]] = ..., unchanged: _Optional[bool] = ..., incarnation_id: _Optional[str] = ...) -> None: ...
 
 class RestoreCheckpointRequest(_message.Message):
-    __slots__ = ("run_id", "executor_id", "executor_type", "state")
+    __slots__ = ("run_id", "executor_id", "executor_type", "state", "epoch")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_TYPE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     executor_id: str
     executor_type: str
     state: _payload_pb2.Payload
-    def __init__(self, run_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., executor_type: _Optional[str] = ..., state: _Optional[_Union[_payload_pb2.Payload, _Mapping]] = ...) -> None: ...
+    epoch: int
+    def __init__(self, run_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., executor_type: _Optional[str] = ..., state: _Optional[_Union[_payload_pb2.Payload, _Mapping]] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class RestoreCheckpointResponse(_message.Message):
     __slots__ = ("incarnation_id",)
@@ -129,10 +135,12 @@ class RestoreCheckpointResponse(_message.Message):
     def __init__(self, incarnation_id: _Optional[str] = ...) -> None: ...
 
 class EndRunRequest(_message.Message):
-    __slots__ = ("run_id",)
+    __slots__ = ("run_id", "epoch")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     run_id: str
-    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+    epoch: int
+    def __init__(self, run_id: _Optional[str] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class EndRunResponse(_message.Message):
     __slots__ = ("released",)

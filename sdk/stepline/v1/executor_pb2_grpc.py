@@ -43,6 +43,18 @@ class ExecutorServiceStub:
     (ExecuteDeadlineExceeded). The runner gives RestoreCheckpoint 2 s (waiting
     that long for a service that is starting) and EndRun 5 s.
 
+    Fencing. A runner that takes a run over (starts it, picks it up after a
+    restart, takes over another runner's lease) raises the run's epoch, and
+    sends it with every Execute, SaveCheckpoint and RestoreCheckpoint of the
+    run. A service keeps, per run_id, the highest epoch it has seen, and
+    refuses a call with a lower one with FAILED_PRECONDITION and a
+    google.rpc.ErrorInfo (domain "stepline.dev", reason "STALE_EPOCH",
+    metadata run_id, epoch, seen_epoch) in the status details: that caller
+    was superseded and must not change the run's executor state any more.
+    The runner then stops driving the run. Epoch 0 (unset) is a caller that
+    does not fence (a runner from before epochs, a tool): it is served, and
+    does not raise what the service has seen.
+
     Conformance. `stepline-conformance HOST:PORT` checks a service against
     this contract. A port also hosts the executor type `reference`, whose
     behaviour the README specifies in full ("The reference executor"), so
@@ -100,6 +112,18 @@ class ExecutorServiceServicer:
     `execute_timeout` as its deadline (none when unset): past it the run fails
     (ExecuteDeadlineExceeded). The runner gives RestoreCheckpoint 2 s (waiting
     that long for a service that is starting) and EndRun 5 s.
+
+    Fencing. A runner that takes a run over (starts it, picks it up after a
+    restart, takes over another runner's lease) raises the run's epoch, and
+    sends it with every Execute, SaveCheckpoint and RestoreCheckpoint of the
+    run. A service keeps, per run_id, the highest epoch it has seen, and
+    refuses a call with a lower one with FAILED_PRECONDITION and a
+    google.rpc.ErrorInfo (domain "stepline.dev", reason "STALE_EPOCH",
+    metadata run_id, epoch, seen_epoch) in the status details: that caller
+    was superseded and must not change the run's executor state any more.
+    The runner then stops driving the run. Epoch 0 (unset) is a caller that
+    does not fence (a runner from before epochs, a tool): it is served, and
+    does not raise what the service has seen.
 
     Conformance. `stepline-conformance HOST:PORT` checks a service against
     this contract. A port also hosts the executor type `reference`, whose
@@ -207,6 +231,18 @@ class ExecutorService:
     `execute_timeout` as its deadline (none when unset): past it the run fails
     (ExecuteDeadlineExceeded). The runner gives RestoreCheckpoint 2 s (waiting
     that long for a service that is starting) and EndRun 5 s.
+
+    Fencing. A runner that takes a run over (starts it, picks it up after a
+    restart, takes over another runner's lease) raises the run's epoch, and
+    sends it with every Execute, SaveCheckpoint and RestoreCheckpoint of the
+    run. A service keeps, per run_id, the highest epoch it has seen, and
+    refuses a call with a lower one with FAILED_PRECONDITION and a
+    google.rpc.ErrorInfo (domain "stepline.dev", reason "STALE_EPOCH",
+    metadata run_id, epoch, seen_epoch) in the status details: that caller
+    was superseded and must not change the run's executor state any more.
+    The runner then stops driving the run. Epoch 0 (unset) is a caller that
+    does not fence (a runner from before epochs, a tool): it is served, and
+    does not raise what the service has seen.
 
     Conformance. `stepline-conformance HOST:PORT` checks a service against
     this contract. A port also hosts the executor type `reference`, whose

@@ -103,7 +103,7 @@ class ListWorkflowsResponse(_message.Message):
     def __init__(self, workflows: _Optional[_Iterable[_Union[WorkflowSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("run_id", "workflow_id", "status", "superstep", "latest_checkpoint_id", "parent_checkpoint_id", "parent_run_id", "error", "last_sequence", "created_at", "updated_at", "graph_signature", "checkpoint_policy", "workflow_version")
+    __slots__ = ("run_id", "workflow_id", "status", "superstep", "latest_checkpoint_id", "parent_checkpoint_id", "parent_run_id", "error", "last_sequence", "created_at", "updated_at", "graph_signature", "checkpoint_policy", "workflow_version", "epoch")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -118,6 +118,7 @@ class Run(_message.Message):
     GRAPH_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_POLICY_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     workflow_id: str
     status: _events_pb2.RunStatus
@@ -132,7 +133,8 @@ class Run(_message.Message):
     graph_signature: str
     checkpoint_policy: _workflow_pb2.CheckpointPolicy
     workflow_version: int
-    def __init__(self, run_id: _Optional[str] = ..., workflow_id: _Optional[str] = ..., status: _Optional[_Union[_events_pb2.RunStatus, str]] = ..., superstep: _Optional[int] = ..., latest_checkpoint_id: _Optional[str] = ..., parent_checkpoint_id: _Optional[str] = ..., parent_run_id: _Optional[str] = ..., error: _Optional[_Union[_payload_pb2.ErrorInfo, _Mapping]] = ..., last_sequence: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., graph_signature: _Optional[str] = ..., checkpoint_policy: _Optional[_Union[_workflow_pb2.CheckpointPolicy, _Mapping]] = ..., workflow_version: _Optional[int] = ...) -> None: ...
+    epoch: int
+    def __init__(self, run_id: _Optional[str] = ..., workflow_id: _Optional[str] = ..., status: _Optional[_Union[_events_pb2.RunStatus, str]] = ..., superstep: _Optional[int] = ..., latest_checkpoint_id: _Optional[str] = ..., parent_checkpoint_id: _Optional[str] = ..., parent_run_id: _Optional[str] = ..., error: _Optional[_Union[_payload_pb2.ErrorInfo, _Mapping]] = ..., last_sequence: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., graph_signature: _Optional[str] = ..., checkpoint_policy: _Optional[_Union[_workflow_pb2.CheckpointPolicy, _Mapping]] = ..., workflow_version: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class StartRunRequest(_message.Message):
     __slots__ = ("workflow_id", "input", "run_id", "checkpoint_policy")

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from stepline.errors import error_info
 from stepline.limits import GRPC_MESSAGE_OPTIONS
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 
@@ -97,4 +98,6 @@ async def _call(
     try:
         return await method(request, timeout=timeout, wait_for_ready=wait_for_ready)
     except grpc.aio.AioRpcError as exc:
-        raise ExecutorCallError(endpoint, exc.code().name, exc.details() or "") from exc
+        info = error_info(exc)  # the reason, when the service gave one (a stale epoch)
+        reason = info.reason if info is not None else ""
+        raise ExecutorCallError(endpoint, exc.code().name, exc.details() or "", reason) from exc

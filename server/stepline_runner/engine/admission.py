@@ -149,8 +149,10 @@ class Admission:
             run = await self._store.get_run(run_id)
             if run is None or run.status != QUEUED or self._runs.is_active(run_id):
                 return  # cancelled (or deleted) meanwhile
-            update, events = started_update(run)
+            epoch = await self._runs.claim(run_id)  # taken in hand: its driver's epoch
+            update, events = started_update(run, epoch)
             await self._log.append(run_id, run.workflow_id, update, events)
+            run.epoch = epoch
             run.status = update.status
             try:
                 workflow = await self._workflows.get(run.workflow_id, run.workflow_version)
@@ -163,7 +165,7 @@ class Admission:
                 log.warning("run %s: cannot start it now (%s); recovering it", run_id, exc)
                 self._runs.recover(run)
                 return
-            self._runs.launch(state, workflow, run.checkpoint_policy)
+            self._runs.launch(state, workflow, run.checkpoint_policy, epoch=epoch)
 
     async def admit_all(self) -> None:
         """At start-up: every workflow with queued runs, once."""
@@ -179,12 +181,13 @@ class Admission:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def started_update(run: runner_pb2.Run) -> tuple[RunUpdate, list[events_pb2.Event]]:
-    """The commit that takes a queued run out of the queue."""
+def started_update(run: runner_pb2.Run, epoch: int) -> tuple[RunUpdate, list[events_pb2.Event]]:
+    """The commit that takes a queued run out of the queue, at the `epoch`
+    its starter claimed it at."""
     event = ev.event(
         E.EVENT_KIND_STATUS_CHANGED,
         run.superstep,
         status=E.RUN_STATUS_RUNNING,
         message="started: a slot of the workflow's max_concurrent_runs freed",
     )
-    return RunUpdate(E.RUN_STATUS_RUNNING, run.superstep), [event]
+    return RunUpdate(E.RUN_STATUS_RUNNING, run.superstep, epoch=epoch), [event]

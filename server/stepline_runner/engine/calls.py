@@ -12,6 +12,7 @@ from stepline.payloads import state_hash
 from stepline.v1 import executor_pb2, payload_pb2
 
 from ..store import StateRef
+from .fencing import raise_if_superseded
 from .gates import NodeGates
 from .graph import Graph
 from .observe import (
@@ -43,10 +44,12 @@ class Outcome:
 
 
 class RunCalls:
-    def __init__(self, executors: ExecutorPort, run_id: str, graph: Graph) -> None:
+    def __init__(self, executors: ExecutorPort, run_id: str, graph: Graph, epoch: int) -> None:
         self.executors = executors
         self.run_id = run_id
         self.graph = graph
+        # Sent with every call: services refuse it once a later owner called.
+        self.epoch = epoch
         # Endpoint -> incarnation id seen: a new one means the service restarted.
         self.incarnations: dict[str, str] = {}
         # Shared with the runner's other runs: nodes' max_concurrent_executes.
@@ -72,6 +75,7 @@ class RunCalls:
             responses=responses,
             shared_state=shared_state,
             attempt=attempt,
+            epoch=self.epoch,
         )
         timeout = node.execute_timeout.ToTimedelta().total_seconds() or None
         gate = self.gates.for_node(self.graph.workflow_id, node) if self.gates else None
@@ -79,6 +83,7 @@ class RunCalls:
             async with gate.slot() if gate else contextlib.nullcontext():
                 response = await self.executors.execute(node.endpoint, request, timeout)
         except ExecutorCallError as exc:
+            raise_if_superseded(exc, self.run_id, self.epoch)
             if exc.code == "UNAVAILABLE":
                 lost = f"Execute on {executor_id!r}: {exc}"
                 return Outcome(executor_id, lost=lost, lost_reason=ROLLBACK_EXECUTOR_UNREACHABLE)
@@ -135,9 +140,11 @@ class RunCalls:
                         executor_id=executor_id,
                         executor_type=self.graph.node_type(executor_id),
                         known_state_hash=known.hash if known else "",
+                        epoch=self.epoch,
                     ),
                 )
             except ExecutorCallError as exc:
+                raise_if_superseded(exc, self.run_id, self.epoch)
                 # FAILED_PRECONDITION: it holds no object for the run any more.
                 if exc.code in ("UNAVAILABLE", "FAILED_PRECONDITION"):
                     reason = (

@@ -48,8 +48,13 @@ class RunDriver:
         restore_first: bool = False,
         *,
         conditions: ConditionEvaluator,
+        epoch: int,
     ) -> None:
+        """`epoch`: this driver's claim on the run (see fencing.py); its
+        commits and executor calls carry it, and it stops when either is
+        refused as stale."""
         self.state = state
+        self.epoch = epoch
         self.conditions = conditions
         self.store = store
         self.executors = executors
@@ -80,7 +85,7 @@ class RunDriver:
         if restore_first:
             # The runner stopped; the next superstep may have been under way.
             self.deliveries[state.superstep + 1] = 1
-        self.calls = RunCalls(executors, state.run_id, state.graph)
+        self.calls = RunCalls(executors, state.run_id, state.graph, epoch)
 
     async def run(self) -> None:
         """Run supersteps until there is nothing left to do now. An executor
@@ -139,6 +144,7 @@ class RunDriver:
                 self.state.run_id,
                 self.state.graph,
                 checkpoint.content.executor_states,
+                self.epoch,
                 self.retry,
                 lambda: observer.executor_retry(workflow_id),
             )
@@ -375,7 +381,7 @@ class RunDriver:
             self.status = status
         if checkpoint is not None:
             self.committed_superstep = checkpoint.superstep
-        update = RunUpdate(status, self.committed_superstep, error)
+        update = RunUpdate(status, self.committed_superstep, error, epoch=self.epoch)
         # Once a commit starts it finishes, cancel or not; `settle` waits for it.
         self._committing = asyncio.ensure_future(self._append(update, events, checkpoint))
         await asyncio.shield(self._committing)

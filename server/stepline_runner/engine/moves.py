@@ -107,7 +107,10 @@ class RunMover:
 
     async def _move(self, run: runner_pb2.Run, to_version: int) -> None:
         error = run.error if run.HasField("error") else None
-        update = RunUpdate(run.status, run.superstep, error, workflow_version=to_version)
+        # Fenced by the epoch read: a run taken in hand since is not moved behind its back.
+        update = RunUpdate(
+            run.status, run.superstep, error, workflow_version=to_version, epoch=run.epoch
+        )
         await self._log.append(run.run_id, run.workflow_id, update, [moved_event(run, to_version)])
 
     async def _named(self, workflow_id: str, run_id: str) -> runner_pb2.Run:

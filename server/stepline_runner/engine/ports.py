@@ -15,13 +15,16 @@ class ExecutorCallError(Exception):
 
     `code` is the gRPC status name (for example "UNAVAILABLE"); the engine only
     compares it with names, so it does not need gRPC to understand it.
+    `reason` is the `stepline.reasons.Reason` in the status details, if any
+    (STALE_EPOCH: the service has seen a later owner of the run).
     """
 
-    def __init__(self, endpoint: str, code: str, message: str) -> None:
+    def __init__(self, endpoint: str, code: str, message: str, reason: str = "") -> None:
         super().__init__(f"{endpoint}: {code}: {message}")
         self.endpoint = endpoint
         self.code = code
         self.message = message
+        self.reason = reason
 
     @property
     def unreachable(self) -> bool:

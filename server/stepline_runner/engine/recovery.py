@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from stepline.v1 import executor_pb2, payload_pb2
 
+from .fencing import raise_if_superseded
 from .graph import Graph
 from .observe import ROLLBACK_EXECUTOR_UNREACHABLE
 from .ports import ExecutorCallError, ExecutorPort
@@ -45,20 +46,29 @@ async def restore_executors(
     run_id: str,
     graph: Graph,
     saved: Mapping[str, payload_pb2.Payload],
+    epoch: int,
     only: Iterable[str] | None = None,
 ) -> dict[str, str]:
     """RestoreCheckpoint on every executor of the run (or those in `only`),
-    in parallel; those without a saved state get a fresh object. Returns
-    each endpoint's incarnation id; raises the first `ExecutorCallError`."""
+    in parallel, with the caller's `epoch`; those without a saved state get a
+    fresh object. Returns each endpoint's incarnation id; raises the first
+    `ExecutorCallError`, or `StaleEpoch` if a service has seen a later epoch."""
 
     async def restore(executor_id: str) -> tuple[str, str]:
         node = graph.nodes[executor_id]
         request = executor_pb2.RestoreCheckpointRequest(
-            run_id=run_id, executor_id=executor_id, executor_type=graph.node_type(executor_id)
+            run_id=run_id,
+            executor_id=executor_id,
+            executor_type=graph.node_type(executor_id),
+            epoch=epoch,
         )
         if executor_id in saved:
             request.state.CopyFrom(saved[executor_id])
-        response = await executors.restore(node.endpoint, request)
+        try:
+            response = await executors.restore(node.endpoint, request)
+        except ExecutorCallError as exc:
+            raise_if_superseded(exc, run_id, epoch)
+            raise
         return node.endpoint, response.incarnation_id
 
     executor_ids = graph.nodes if only is None else only
@@ -70,6 +80,7 @@ async def restore_with_retries(
     run_id: str,
     graph: Graph,
     saved: Mapping[str, payload_pb2.Payload],
+    epoch: int,
     retry: RetryPolicy,
     on_retry: Callable[[], None] | None = None,
 ) -> dict[str, str]:
@@ -78,7 +89,7 @@ async def restore_with_retries(
     pauses = retry.pauses()
     while True:
         try:
-            return await restore_executors(executors, run_id, graph, saved)
+            return await restore_executors(executors, run_id, graph, saved, epoch)
         except ExecutorCallError as exc:
             pause = next(pauses, None)
             if not exc.unreachable or pause is None:

@@ -59,7 +59,9 @@ class Resumer:
                     context={"run_id": run_id},
                 )
             state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
-            incarnations = await self.runs.restore(state, checkpoint.content.executor_states)
+            epoch = await self.runs.claim(run_id)
+            saved = checkpoint.content.executor_states
+            incarnations = await self.runs.restore(state, saved, epoch)
             events = [
                 ev.event(
                     E.EVENT_KIND_RUN_RESUMED,
@@ -70,9 +72,11 @@ class Resumer:
             status = E.RUN_STATUS_RUNNING
             if source.status != status:
                 events.append(ev.status_changed(status, state.superstep))
-            update = RunUpdate(status, state.superstep)
+            update = RunUpdate(status, state.superstep, epoch=epoch)
             await self.log.append(run_id, source.workflow_id, update, events)
-            self.runs.launch(state, workflow, source.checkpoint_policy, incarnations=incarnations)
+            self.runs.launch(
+                state, workflow, source.checkpoint_policy, incarnations=incarnations, epoch=epoch
+            )
 
     async def fork(
         self,
@@ -93,9 +97,11 @@ class Resumer:
                     context={"run_id": run_id},
                 )
             new = forked(run_id, workflow, checkpoint, source)
-            incarnations = await self.runs.restore(new.state, checkpoint.content.executor_states)
+            saved = checkpoint.content.executor_states
+            # A new run's epoch is 1: its creator's.
+            incarnations = await self.runs.restore(new.state, saved, 1)
             await self.log.create(new.run, "", new.checkpoint, new.events)
             self.runs.launch(
-                new.state, workflow, source.checkpoint_policy, incarnations=incarnations
+                new.state, workflow, source.checkpoint_policy, incarnations=incarnations, epoch=1
             )
         return run_id

@@ -105,7 +105,7 @@ async def restore_before_retry(
     saved = checkpoint.content.executor_states
     try:
         restored = await restore_executors(
-            executors, state.run_id, state.graph, saved, only=[executor_id]
+            executors, state.run_id, state.graph, saved, calls.epoch, only=[executor_id]
         )
     except ExecutorCallError as exc:
         message = f"RestoreCheckpoint on {executor_id!r} before a retry: {exc}"

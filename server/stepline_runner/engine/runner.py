@@ -154,7 +154,7 @@ class Runner:
             queued = await self.admission.hold_back(new, workflow.graph.definition)
             await self.log.create(new.run, input_hash, new.checkpoint, new.events)
             if not queued:
-                self.runs.launch(new.state, workflow, new.run.checkpoint_policy)
+                self.runs.launch(new.state, workflow, new.run.checkpoint_policy, epoch=1)
         return await self.get_run(run_id)
 
     async def get_run(self, run_id: str) -> runner_pb2.Run:
@@ -222,16 +222,18 @@ class Runner:
                     context={"run_id": run_id, "status": E.RunStatus.Name(run.status)},
                 )
             await self.runs.stop(run_id)
+            # Fences out whoever still drives it (its executor calls too).
+            epoch = await self.runs.claim(run_id)
             run = await self.get_run(run_id)
             if not is_terminal(run.status):
                 events = [ev.status_changed(E.RUN_STATUS_CANCELLED, run.superstep)]
-                update = RunUpdate(E.RUN_STATUS_CANCELLED, run.superstep)
+                update = RunUpdate(E.RUN_STATUS_CANCELLED, run.superstep, epoch=epoch)
                 await self.log.append(run_id, run.workflow_id, update, events)
             # Under the lock, so it cannot land after a resume's restore. The
             # stored definition, not a described one: cancelling must work
             # while executor services are down.
             stored = await self.workflows.stored(run.workflow_id, run.workflow_version)
-            await self.runs.end_run(run_id, stored.definition.executors)
+            await self.runs.end_run(run_id, stored.definition.executors, epoch)
         return await self.get_run(run_id)
 
     async def resume(
@@ -282,16 +284,23 @@ class Runner:
             answered = await self.store.answered_request_ids(run_id) if unknown else set()
             accepted = accept_responses(state, responses, answered)
             # The executors may have restarted while the run waited (days, maybe).
-            incarnations = await self.runs.restore(state, checkpoint.content.executor_states)
+            epoch = await self.runs.claim(run_id)
+            saved = checkpoint.content.executor_states
+            incarnations = await self.runs.restore(state, saved, epoch)
             checkpointed = state.checkpoint(checkpoint.checkpoint_id, changed=frozenset())
             state.checkpoint_id = checkpointed.checkpoint_id
             status = state.settled_status
             events = received_events(state.superstep, accepted)
             events.append(ev.status_changed(status, state.superstep))
-            update = RunUpdate(status, state.superstep)
+            update = RunUpdate(status, state.superstep, epoch=epoch)
             await self.log.append(run_id, run.workflow_id, update, events, checkpointed)
             self.runs.launch(
-                state, workflow, run.checkpoint_policy, status, incarnations=incarnations
+                state,
+                workflow,
+                run.checkpoint_policy,
+                status,
+                incarnations=incarnations,
+                epoch=epoch,
             )
         return await self.get_run(run_id)
 

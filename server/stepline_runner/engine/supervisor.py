@@ -22,6 +22,7 @@ from .errors import (
     InvalidArgument,
     PermissionDenied,
     Reason,
+    StaleEpoch,
     StoreFull,
     StoreUnavailable,
     Unavailable,
@@ -79,6 +80,11 @@ class Supervisor:
 
     def task(self, run_id: str) -> asyncio.Task[None] | None:
         return self._active.get(run_id)
+
+    async def claim(self, run_id: str) -> int:
+        """Take the run in hand: a new epoch for it, which fences out whoever
+        drove it before (see fencing.py)."""
+        return await self.store.claim_run(run_id)
 
     def check_open(self) -> None:
         if self._closing:
@@ -187,7 +193,10 @@ class Supervisor:
                 checkpoint = await self.store.get_checkpoint(current.latest_checkpoint_id, True)
                 assert checkpoint is not None, "a run's latest checkpoint is never deleted"
                 state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
-                self.launch(state, workflow, current.checkpoint_policy, current.status, True)
+                epoch = await self.claim(run_id)
+                self.launch(
+                    state, workflow, current.checkpoint_policy, current.status, True, epoch=epoch
+                )
         if moved:
             await self._try_resume_unfinished(current)
 
@@ -197,7 +206,8 @@ class Supervisor:
             ev.event(E.EVENT_KIND_RUN_FAILED, run.superstep, error=error),
             ev.status_changed(E.RUN_STATUS_FAILED, run.superstep),
         ]
-        update = RunUpdate(E.RUN_STATUS_FAILED, run.superstep, error)
+        # Fenced by the epoch read with `run`: a run taken over since stays its owner's.
+        update = RunUpdate(E.RUN_STATUS_FAILED, run.superstep, error, epoch=run.epoch)
         await self.log.append(run.run_id, run.workflow_id, update, events)
 
     async def close(self) -> None:
@@ -216,9 +226,12 @@ class Supervisor:
         status: E.RunStatus = E.RUN_STATUS_RUNNING,
         restore_first: bool = False,
         incarnations: Mapping[str, str] | None = None,
+        *,
+        epoch: int,
     ) -> None:
-        """Drive the run in a task of its own. `incarnations` are those the
-        caller's restore saw, so a restart right after it is noticed."""
+        """Drive the run in a task of its own, with the caller's claim
+        `epoch`. `incarnations` are those the caller's restore saw, so a
+        restart right after it is noticed."""
         self.check_open()
         driver = RunDriver(
             state,
@@ -231,6 +244,7 @@ class Supervisor:
             self.retry,
             restore_first,
             conditions=self.conditions,
+            epoch=epoch,
         )
         driver.calls.incarnations.update(incarnations or {})
         driver.calls.gates = self.gates
@@ -252,6 +266,11 @@ class Supervisor:
         try:
             try:
                 await driver.run()
+            except StaleEpoch as exc:
+                # Another runner owns the run now; it is no longer ours to
+                # fail, to end, or to retry.
+                log.warning("run %s: let go of it (%s)", run_id, exc)
+                return
             except Exception as exc:
                 if _store_out_of_reach(exc):
                     # A full disk or a locked database passes: nothing of the
@@ -270,7 +289,7 @@ class Supervisor:
             # Still counted active, so a resume cannot race this EndRun.
             if is_terminal(driver.status):
                 self._store_pauses.pop(run_id, None)
-                await self.end_run(run_id, driver.state.graph.nodes.values())
+                await self.end_run(run_id, driver.state.graph.nodes.values(), driver.epoch)
         finally:
             if self._active.get(run_id) is asyncio.current_task():
                 del self._active[run_id]
@@ -291,11 +310,11 @@ class Supervisor:
         task.add_done_callback(self._recovering.discard)
 
     async def restore(
-        self, state: RunState, saved: Mapping[str, payload_pb2.Payload]
+        self, state: RunState, saved: Mapping[str, payload_pb2.Payload], epoch: int
     ) -> dict[str, str]:
-        """Put every executor of the run back to the checkpoint's state, waiting
-        (with the retry policy) for services that are just coming back. Returns
-        each endpoint's incarnation id."""
+        """Put every executor of the run back to the checkpoint's state, with
+        the caller's claim `epoch`, waiting (with the retry policy) for services
+        that are just coming back. Returns each endpoint's incarnation id."""
         try:
             workflow_id = state.graph.workflow_id
             return await restore_with_retries(
@@ -303,6 +322,7 @@ class Supervisor:
                 state.run_id,
                 state.graph,
                 saved,
+                epoch,
                 self.retry,
                 lambda: self.log.observer.executor_retry(workflow_id),
             )
@@ -315,14 +335,14 @@ class Supervisor:
                 context={"run_id": state.run_id, "endpoint": exc.endpoint},
             ) from exc
 
-    async def end_run(self, run_id: str, nodes: Iterable[workflow_pb2.ExecutorNode]) -> None:
+    async def end_run(
+        self, run_id: str, nodes: Iterable[workflow_pb2.ExecutorNode], epoch: int
+    ) -> None:
         """Let executor services release the run's objects (best effort)."""
         endpoints = {n.endpoint for n in nodes}
+        request = executor_pb2.EndRunRequest(run_id=run_id, epoch=epoch)
         await asyncio.gather(
-            *(
-                self.executors.end_run(e, executor_pb2.EndRunRequest(run_id=run_id))
-                for e in endpoints
-            ),
+            *(self.executors.end_run(e, request) for e in endpoints),
             return_exceptions=True,
         )
 

@@ -46,6 +46,10 @@ class RunUpdate:
     error: payload_pb2.ErrorInfo | None = None
     # The workflow version the run uses from now on; 0: unchanged.
     workflow_version: int = 0
+    # The writer's epoch of the run (from `claim_run`, or 1 for its creator):
+    # the commit is refused (StaleEpoch) once the run's epoch moved past it.
+    # 0: unfenced (tools and tests; the engine always fences).
+    epoch: int = 0
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,13 @@ class Store(ScheduleStore, Protocol):
         """Store a checkpoint (if any), the events and the run's new status in
         one transaction; return the events with their sequence numbers. With
         `keep_last`, older checkpoints of the run beyond that many go, with the
-        state blobs nothing else references."""
+        state blobs nothing else references. `StaleEpoch`, and nothing
+        written, when `update.epoch` is set and is no longer the run's."""
+        ...
+
+    async def claim_run(self, run_id: str) -> int:
+        """Take the run over: raise its epoch by one, in one transaction, and
+        return the new epoch (0: no such run). A new run starts at epoch 1."""
         ...
 
     async def delete_checkpoint(self, run_id: str, checkpoint_id: str) -> int:

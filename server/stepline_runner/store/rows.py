@@ -15,7 +15,7 @@ from ..errors import InvalidArgument, Reason
 RUN_COLUMNS = (
     "run_id, workflow_id, status, superstep, latest_checkpoint_id, parent_checkpoint_id,"
     " parent_run_id, error, last_sequence, graph_signature, created_at, updated_at,"
-    " checkpoint_policy, workflow_version"
+    " checkpoint_policy, workflow_version, epoch"
 )
 CHECKPOINT_COLUMNS = (
     "checkpoint_id, run_id, superstep, parent_checkpoint_id, graph_signature, created_at"
@@ -42,6 +42,7 @@ def run_row(row: Any) -> runner_pb2.Run:
         created_at=_timestamp(row[10]),
         updated_at=_timestamp(row[11]),
         workflow_version=row[13],
+        epoch=row[14],
     )
     if row[7]:
         run.error.ParseFromString(row[7])

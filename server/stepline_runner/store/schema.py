@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import aiosqlite
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # version -> statements that turn a database of that version into the next.
 MIGRATIONS: dict[int, str] = {
@@ -61,6 +61,8 @@ CREATE INDEX schedules_by_workflow ON schedules (workflow_id, seq);
 -- Counting a workflow's runs in some statuses (max_concurrent_runs).
 CREATE INDEX runs_by_workflow_status ON runs (workflow_id, status);
 """,
+    # Run epochs (fencing): a run of an older database was never fenced.
+    5: "ALTER TABLE runs ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;",
 }
 
 SCHEMA = """
@@ -97,7 +99,8 @@ CREATE TABLE runs (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     checkpoint_policy BLOB,            -- CheckpointPolicy; NULL: the workflow's
-    workflow_version INTEGER NOT NULL DEFAULT 1
+    workflow_version INTEGER NOT NULL DEFAULT 1,
+    epoch INTEGER NOT NULL DEFAULT 0   -- raised at every takeover; fences commits
 );
 CREATE INDEX runs_by_workflow ON runs (workflow_id, seq);
 CREATE INDEX runs_by_status ON runs (status);

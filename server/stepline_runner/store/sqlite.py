@@ -23,6 +23,7 @@ import aiosqlite
 
 from stepline.v1 import events_pb2, runner_pb2, workflow_pb2
 
+from ..errors import StaleEpoch
 from ..statuses import TERMINAL
 from .base import NewCheckpoint, RunFilter, RunUpdate, StoredWorkflow
 from .deletion import RunDeletion, delete_run
@@ -164,8 +165,8 @@ class SqliteStore(SqliteSchedules):
             await db.execute(
                 "INSERT INTO runs (run_id, workflow_id, status, superstep, latest_checkpoint_id,"
                 " parent_checkpoint_id, parent_run_id, error, last_sequence, graph_signature,"
-                " input_hash, created_at, updated_at, checkpoint_policy, workflow_version)"
-                " VALUES (?,?,?,?,?,?,?,NULL,?,?,?,?,?,?,?)",
+                " input_hash, created_at, updated_at, checkpoint_policy, workflow_version, epoch)"
+                " VALUES (?,?,?,?,?,?,?,NULL,?,?,?,?,?,?,?,1)",
                 (
                     run.run_id,
                     run.workflow_id,
@@ -211,7 +212,8 @@ class SqliteStore(SqliteSchedules):
                 "UPDATE runs SET status = ?, superstep = ?, error = ?, updated_at = ?,"
                 " latest_checkpoint_id = COALESCE(?, latest_checkpoint_id),"
                 " workflow_version = COALESCE(NULLIF(?, 0), workflow_version),"
-                " last_sequence = last_sequence + ? WHERE run_id = ? RETURNING last_sequence",
+                " last_sequence = last_sequence + ? WHERE run_id = ? AND ? IN (0, epoch)"
+                " RETURNING last_sequence",
                 (
                     update.status,
                     update.superstep,
@@ -221,10 +223,21 @@ class SqliteStore(SqliteSchedules):
                     update.workflow_version,
                     len(events),
                     run_id,
+                    update.epoch,
                 ),
             )
+            if not rows:  # rolled back with the checkpoint: nothing of it is kept
+                raise StaleEpoch(run_id, update.epoch, "its commit was refused")
             (row,) = rows
             return await insert_events(db, run_id, events, last_sequence=int(row[0]))
+
+    async def claim_run(self, run_id: str) -> int:
+        async with self._transaction() as db:
+            rows = await db.execute_fetchall(
+                "UPDATE runs SET epoch = epoch + 1 WHERE run_id = ? RETURNING epoch", (run_id,)
+            )
+        row = next(iter(rows), None)
+        return 0 if row is None else int(row[0])
 
     async def get_run(self, run_id: str) -> runner_pb2.Run | None:
         row = await self._one(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))

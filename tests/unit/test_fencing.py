@@ -1,0 +1,168 @@
+"""Epochs and fencing: a runner that another one superseded changes neither
+the stored run nor its executors' state, and lets go of the run."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from stepline import payloads
+from stepline.fencing import EpochFence, StaleEpoch
+from stepline.host import ExecutorHost
+from stepline.testing import InProcessRunner
+from stepline.v1 import events_pb2 as E
+from stepline.v1 import executor_pb2
+from stepline_runner import errors
+from stepline_runner.store import RunUpdate
+from tests.unit.gated import Stepper, loop
+
+
+def test_the_fence_rises_with_the_epochs_it_admits() -> None:
+    fence = EpochFence()
+    fence.admit("r", 2)
+    fence.admit("r", 2)  # the same owner again
+    fence.admit("r", 5)
+    with pytest.raises(StaleEpoch) as stale:
+        fence.admit("r", 4)
+    assert (stale.value.epoch, stale.value.seen) == (4, 5)
+    assert stale.value.metadata == {"run_id": "r", "epoch": "4", "seen_epoch": "5"}
+    fence.admit("other", 1)  # runs are fenced one by one
+
+
+def test_epoch_zero_passes_and_leaves_the_fence_alone() -> None:
+    fence = EpochFence()
+    fence.admit("r", 0)
+    assert fence.seen("r") == 0
+    fence.admit("r", 3)
+    fence.admit("r", 0)  # a caller that does not fence: served
+    assert fence.seen("r") == 3
+
+
+def test_the_fence_outlives_end_run_for_the_last_ended_runs() -> None:
+    fence = EpochFence(ended_runs=2)
+    fence.admit("a", 3)
+    assert not fence.end("a", 2)  # a superseded runner's EndRun
+    assert fence.end("a", 3)
+    with pytest.raises(StaleEpoch):
+        fence.admit("a", 2)
+    fence.admit("b", 1)
+    fence.end("b", 1)
+    fence.admit("c", 1)
+    fence.end("c", 1)
+    assert fence.seen("a") == 0  # the oldest ended run is forgotten
+    fence.admit("b", 4)  # taken up again: live once more
+    assert fence.seen("b") == 4
+
+
+class Tally(Stepper):
+    pass
+
+
+def key(epoch: int) -> dict[str, Any]:
+    return {"run_id": "r", "executor_id": "t", "executor_type": "tally", "epoch": epoch}
+
+
+async def test_a_host_refuses_stale_calls_and_keeps_the_state() -> None:
+    host = ExecutorHost({"tally": Tally})
+    state = payloads.encode({"count": 7}, "tally.state")
+    await host.restore(executor_pb2.RestoreCheckpointRequest(**key(2), state=state))
+    stale = payloads.encode({"count": 0}, "tally.state")
+
+    with pytest.raises(StaleEpoch):
+        await host.restore(executor_pb2.RestoreCheckpointRequest(**key(1), state=stale))
+    execute = executor_pb2.ExecuteRequest(**key(1), superstep=1)
+    execute.messages.add(payload=payloads.encode(1))
+    with pytest.raises(StaleEpoch):
+        await host.execute(execute)
+    with pytest.raises(StaleEpoch):
+        await host.save(executor_pb2.SaveCheckpointRequest(**key(1)))
+    assert host.end_run(executor_pb2.EndRunRequest(run_id="r", epoch=1)).released == 0
+
+    saved = await host.save(executor_pb2.SaveCheckpointRequest(**key(2)))
+    assert payloads.json_value(saved.state) == {"count": 7}
+    assert host.end_run(executor_pb2.EndRunRequest(run_id="r", epoch=2)).released == 1
+
+
+async def test_a_commit_with_a_stale_epoch_writes_nothing(harness: InProcessRunner) -> None:
+    store = harness.store
+    harness.host("svc", {"stepper": Stepper})
+    await harness.runner.register_workflow(loop().build())
+    Stepper.reset()
+    run = await harness.runner.start_run("w", payloads.encode(1))
+    assert run.epoch == 1  # its creator's
+    await Stepper.entered.wait()
+    assert await store.claim_run(run.run_id) == 2  # another runner took it over
+    before = await store.get_run(run.run_id)
+    assert before is not None
+
+    with pytest.raises(errors.StaleEpoch):
+        await store.commit(
+            run.run_id,
+            RunUpdate(E.RUN_STATUS_FAILED, 9, epoch=1),
+            [E.Event(kind=E.EVENT_KIND_WARNING)],
+        )
+    Stepper.release.set()
+    task = harness.runner.runs.task(run.run_id)
+    assert task is not None
+    await task  # the driver let go of the run, without an error
+
+    after = await store.get_run(run.run_id)
+    assert after is not None
+    # Neither the refused commit nor superstep 3's reached the store.
+    assert (after.status, after.last_sequence, after.latest_checkpoint_id) == (
+        E.RUN_STATUS_RUNNING,
+        before.last_sequence,
+        before.latest_checkpoint_id,
+    )
+    assert after.epoch == 2
+    # Not ended either: the objects belong to the new owner now.
+    assert ("svc", "EndRun") not in harness.executors.calls
+
+
+async def test_an_executor_refusal_makes_the_runner_let_go(harness: InProcessRunner) -> None:
+    host = harness.host("svc", {"stepper": Stepper})
+    await harness.runner.register_workflow(loop().build())
+    Stepper.reset()
+    run = await harness.runner.start_run("w", payloads.encode(1))
+    await Stepper.entered.wait()
+    before = await harness.store.get_run(run.run_id)
+    assert before is not None
+    host.fence.admit(run.run_id, 7)  # a later owner called the service
+
+    Stepper.release.set()
+    task = harness.runner.runs.task(run.run_id)
+    assert task is not None
+    await task
+
+    after = await harness.store.get_run(run.run_id)
+    assert after is not None
+    assert (after.status, after.last_sequence) == (E.RUN_STATUS_RUNNING, before.last_sequence)
+    refused = [m for _, m in harness.executors.calls[-2:]]
+    assert refused == ["Execute", "SaveCheckpoint"]  # its SaveCheckpoint was the last call
+
+
+async def test_every_takeover_raises_the_epoch_the_executors_see(
+    harness: InProcessRunner,
+) -> None:
+    host = harness.host("svc", {"stepper": Stepper})
+    await harness.runner.register_workflow(loop().build())
+    Stepper.reset()
+    run = await harness.runner.start_run("w", payloads.encode(1))
+    await Stepper.entered.wait()
+    cancelled = await harness.runner.cancel_run(run.run_id)
+    assert cancelled.epoch == 2  # the cancel fenced out the driver first
+    assert host.fence.seen(run.run_id) == 2  # its EndRun said so
+    Stepper.release.set()
+
+    resumed = await harness.runner.resume(cancelled.latest_checkpoint_id)
+    assert resumed.epoch == 3
+    task = harness.runner.runs.task(run.run_id)
+    if task is not None:
+        await asyncio.wait([task])
+    done = await harness.store.get_run(run.run_id)
+    assert done is not None
+    assert (done.status, done.epoch) == (E.RUN_STATUS_COMPLETED, 3)
+    with pytest.raises(StaleEpoch):
+        host.fence.admit(run.run_id, 2)
