@@ -62,7 +62,11 @@ async def test_a_restarted_runner_fences_out_the_one_it_replaced(fenced: Cluster
     for address, executor_id in ((python, "a"), (node, "c")):
         async with grpc.aio.insecure_channel(address, options=GRPC_MESSAGE_OPTIONS) as channel:
             stub = executor_pb2_grpc.ExecutorServiceStub(channel)
-            key = {"run_id": run.run_id, "executor_id": executor_id, "executor_type": "stage"}
+            key: dict[str, Any] = {
+                "run_id": run.run_id,
+                "executor_id": executor_id,
+                "executor_type": "stage",
+            }
             stale = payloads.encode(Token(value=1000, hops=0, limit=STEPS))
             execute = executor_pb2.ExecuteRequest(
                 **key, superstep=7, epoch=1, messages=[payload_pb2.Message(payload=stale)]
