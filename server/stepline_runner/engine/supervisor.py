@@ -75,6 +75,10 @@ class Supervisor:
     def is_active(self, run_id: str) -> bool:
         return run_id in self._active
 
+    def active_ids(self) -> set[str]:
+        """The runs this runner drives right now."""
+        return set(self._active)
+
     def driver(self, run_id: str) -> RunDriver | None:
         return self._drivers.get(run_id)
 
@@ -109,16 +113,20 @@ class Supervisor:
             self.recover(run)
         return [r.run_id for r in runs]
 
-    def recover(self, run: runner_pb2.Run) -> None:
+    def recover(self, run: runner_pb2.Run, claimed: bool = False) -> None:
         """Go on with a stored running run from its latest checkpoint, in a task
-        that waits for its executors (or fails the run when they stay away)."""
-        task = asyncio.create_task(self._resume_unfinished(run), name=f"recover-{run.run_id}")
+        that waits for its executors (or fails the run when they stay away);
+        `claimed` at `run.epoch` already (a lease taken over), else claimed first."""
+        task = asyncio.create_task(
+            self._resume_unfinished(run, run.epoch if claimed else 0),
+            name=f"recover-{run.run_id}",
+        )
         self._recovering.add(task)
         task.add_done_callback(self._recovering.discard)
 
-    async def _resume_unfinished(self, run: runner_pb2.Run) -> None:
+    async def _resume_unfinished(self, run: runner_pb2.Run, epoch: int = 0) -> None:
         try:
-            await self._try_resume_unfinished(run)
+            await self._try_resume_unfinished(run, epoch)
         except Exception as exc:
             if _store_out_of_reach(exc):
                 log.warning("run %s: cannot resume it (%s); will try again", run.run_id, exc)
@@ -136,7 +144,9 @@ class Supervisor:
                 ):
                     await self._fail_stored(current, kind, f"{type(exc).__name__}: {exc}")
 
-    async def _try_resume_unfinished(self, run: runner_pb2.Run) -> None:
+    async def _try_resume_unfinished(self, run: runner_pb2.Run, epoch: int = 0) -> None:
+        """Resume the run after a restart or a takeover; `epoch`: the one it
+        was claimed at (0: claim it now)."""
         run_id = run.run_id
         workflow: Workflow | None = None
         failure: tuple[str, str] | None = None
@@ -180,6 +190,7 @@ class Supervisor:
                 or not is_running(current.status)
                 or run_id in self._active
                 or self._closing
+                or (epoch and current.epoch != epoch)  # taken over again meanwhile
             ):
                 return
             if failure is not None:
@@ -193,12 +204,12 @@ class Supervisor:
                 checkpoint = await self.store.get_checkpoint(current.latest_checkpoint_id, True)
                 assert checkpoint is not None, "a run's latest checkpoint is never deleted"
                 state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
-                epoch = await self.claim(run_id)
+                epoch = epoch or await self.claim(run_id)
                 self.launch(
                     state, workflow, current.checkpoint_policy, current.status, True, epoch=epoch
                 )
         if moved:
-            await self._try_resume_unfinished(current)
+            await self._try_resume_unfinished(current, epoch)
 
     async def _fail_stored(self, run: runner_pb2.Run, kind: str, message: str) -> None:
         error = payload_pb2.ErrorInfo(type=kind, message=message)
