@@ -9,8 +9,9 @@
 //   answered UNAUTHENTICATED before its request is read.
 //
 // From the command line (--tls-cert, --tls-key, --tls-client-ca, --token-file)
-// or the same variables as the Python SDK (STEPLINE_TLS_CERT, STEPLINE_TLS_KEY,
-// STEPLINE_TLS_CLIENT_CA, STEPLINE_TOKEN_FILE), each naming a file.
+// or the same variables as the Python SDK (STEPLINE_EXECUTOR_TLS_CERT,
+// STEPLINE_EXECUTOR_TLS_KEY, STEPLINE_EXECUTOR_CLIENT_CA,
+// STEPLINE_EXECUTOR_TOKEN_FILE), each naming a file.
 
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -18,10 +19,10 @@ const tls = require('node:tls');
 const grpc = require('@grpc/grpc-js');
 
 const OPTIONS = {
-  'tls-cert': 'STEPLINE_TLS_CERT',
-  'tls-key': 'STEPLINE_TLS_KEY',
-  'tls-client-ca': 'STEPLINE_TLS_CLIENT_CA',
-  'token-file': 'STEPLINE_TOKEN_FILE',
+  'tls-cert': 'STEPLINE_EXECUTOR_TLS_CERT',
+  'tls-key': 'STEPLINE_EXECUTOR_TLS_KEY',
+  'tls-client-ca': 'STEPLINE_EXECUTOR_CLIENT_CA',
+  'token-file': 'STEPLINE_EXECUTOR_TOKEN_FILE',
 };
 const TOKEN = /^[!-~]+$/;
 const REFUSED = "this executor service needs a token: send 'authorization: Bearer <token>' metadata";

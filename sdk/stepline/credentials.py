@@ -12,6 +12,8 @@ import re
 import ssl
 from pathlib import Path
 
+import grpc
+
 TOKEN = re.compile(r"[!-~]+")
 """A token gRPC metadata can carry: printable ASCII, no spaces."""
 
@@ -77,6 +79,40 @@ def read_token(path: Path | str, what: str) -> str:
             f"{what}: {path}: a token is one line of printable ASCII characters, without spaces"
         )
     return token
+
+
+def channel_credentials(
+    root_certificates: bytes | None,
+    certificate_chain: bytes | None = None,
+    private_key: bytes | None = None,
+    token: str | None = None,
+) -> grpc.ChannelCredentials:
+    """TLS trusting `root_certificates` (None: the system's roots), presenting
+    a client certificate when given one, sending `authorization: Bearer
+    <token>` on every call when given one (gRPC sends it over TLS only)."""
+    tls = grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
+    if token is None:
+        return tls
+    return grpc.composite_channel_credentials(tls, grpc.access_token_call_credentials(token))
+
+
+def read_channel_credentials(
+    ca: Path | str | None,
+    cert: Path | str | None = None,
+    key: Path | str | None = None,
+    token_file: Path | str | None = None,
+) -> grpc.ChannelCredentials | None:
+    """What a command's --ca, --cert/--key and --token-file say: None
+    (plaintext) without --ca; `CredentialsError` for unusable files."""
+    if ca is None:
+        if cert or key or token_file:
+            raise CredentialsError("--cert, --key and --token-file go over TLS: give --ca too")
+        return None
+    if (cert is None) != (key is None):
+        raise CredentialsError("--cert and --key go together")
+    chain, private_key = read_key_pair(cert, key, "--cert/--key") if cert and key else (None, None)
+    token = read_token(token_file, "--token-file") if token_file else None
+    return channel_credentials(read_certificates(ca, "--ca"), chain, private_key, token)
 
 
 class _Encrypted(Exception):

@@ -214,9 +214,9 @@ def run_executors(
     Metrics are served on `metrics_port`, else on $STEPLINE_METRICS_PORT when
     set; traces go where the standard OTEL_* variables say (`stepline.telemetry`).
     TLS and caller authentication follow `security`, else the environment:
-    STEPLINE_TLS_CERT and STEPLINE_TLS_KEY (PEM files: serve TLS),
-    STEPLINE_TLS_CLIENT_CA (require client certificates it signed) and
-    STEPLINE_TOKEN_FILE (require the token in that file); see
+    STEPLINE_EXECUTOR_TLS_CERT and STEPLINE_EXECUTOR_TLS_KEY (PEM files:
+    serve TLS), STEPLINE_EXECUTOR_CLIENT_CA (require client certificates it
+    signed) and STEPLINE_EXECUTOR_TOKEN_FILE (require the token in that file); see
     `ServiceSecurity.from_environment`.
     """
     tracer_provider = None

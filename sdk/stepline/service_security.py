@@ -27,10 +27,10 @@ import grpc
 
 from stepline.credentials import CredentialsError, read_certificates, read_key_pair, read_token
 
-ENV_TLS_CERT = "STEPLINE_TLS_CERT"
-ENV_TLS_KEY = "STEPLINE_TLS_KEY"
-ENV_CLIENT_CA = "STEPLINE_TLS_CLIENT_CA"
-ENV_TOKEN_FILE = "STEPLINE_TOKEN_FILE"
+ENV_TLS_CERT = "STEPLINE_EXECUTOR_TLS_CERT"
+ENV_TLS_KEY = "STEPLINE_EXECUTOR_TLS_KEY"
+ENV_CLIENT_CA = "STEPLINE_EXECUTOR_CLIENT_CA"
+ENV_TOKEN_FILE = "STEPLINE_EXECUTOR_TOKEN_FILE"
 OPEN_PREFIXES = ("/grpc.health.",)
 
 
@@ -96,10 +96,10 @@ class ServiceSecurity:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> ServiceSecurity:
-        """From file paths in STEPLINE_TLS_CERT and STEPLINE_TLS_KEY (serve
-        TLS), STEPLINE_TLS_CLIENT_CA (require client certificates) and
-        STEPLINE_TOKEN_FILE (require the token that file holds); none set:
-        plaintext, no checks."""
+        """From file paths in STEPLINE_EXECUTOR_TLS_CERT and
+        STEPLINE_EXECUTOR_TLS_KEY (serve TLS), STEPLINE_EXECUTOR_CLIENT_CA
+        (require client certificates) and STEPLINE_EXECUTOR_TOKEN_FILE (require
+        the token that file holds); none set: plaintext, no checks."""
         values = {name: environ.get(name) or None for name in _ENV}
         return cls.from_files(
             tls_cert=values[ENV_TLS_CERT],

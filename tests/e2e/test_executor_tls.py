@@ -25,6 +25,7 @@ from stepline.v1 import executor_pb2, executor_pb2_grpc, payload_pb2
 from tests.e2e.test_polyglot import conformance
 from tests.executors.stages import Token
 from tests.support.certificates import Authority
+from tests.support.cli import stepline
 from tests.support.cluster import Cluster
 from tests.support.processes import (
     ROOT,
@@ -75,11 +76,11 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 def tls_env(pki: Pki, *, client_ca: bool = False, token: bool = False) -> dict[str, str]:
     cert, key = pki.server
-    env = {"STEPLINE_TLS_CERT": str(cert), "STEPLINE_TLS_KEY": str(key)}
+    env = {"STEPLINE_EXECUTOR_TLS_CERT": str(cert), "STEPLINE_EXECUTOR_TLS_KEY": str(key)}
     if client_ca:
-        env["STEPLINE_TLS_CLIENT_CA"] = str(pki.ca)
+        env["STEPLINE_EXECUTOR_CLIENT_CA"] = str(pki.ca)
     if token:
-        env["STEPLINE_TOKEN_FILE"] = str(pki.token)
+        env["STEPLINE_EXECUTOR_TOKEN_FILE"] = str(pki.token)
     return env
 
 
@@ -388,7 +389,7 @@ async def test_unusable_tls_files_stop_the_runner_and_the_services_at_start(
     service = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "tests" / "executors" / "stages.py"),
-        env={**os.environ, **tls_env(pki), "STEPLINE_TLS_CLIENT_CA": str(other_key)},
+        env={**os.environ, **tls_env(pki), "STEPLINE_EXECUTOR_CLIENT_CA": str(other_key)},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -401,7 +402,7 @@ async def test_unusable_tls_files_stop_the_runner_and_the_services_at_start(
     )
     assert unreadable[0] == 2 and b"ca: cannot read /nonexistent.pem" in unreadable[1]
     assert service.returncode == 2
-    assert b"STEPLINE_TLS_CLIENT_CA: " in service_stderr
+    assert b"STEPLINE_EXECUTOR_CLIENT_CA: " in service_stderr
     assert b"holds no usable PEM certificate" in service_stderr
 
 
@@ -416,6 +417,27 @@ async def test_the_conformance_command_checks_a_tls_service(services: Services, 
     assert mtls[0] == 0 and mtls[1].endswith(" 0 failed\n"), mtls[1]
     assert tokened[0] == 0 and tokened[1].endswith(" 0 failed\n"), tokened[1]
     assert refused[0] == 2 and "UNAUTHENTICATED" in refused[1], refused[1]
+
+
+async def test_the_stepline_command_describes_and_checks_a_tls_service(
+    services: Services, pki: Pki
+) -> None:
+    cert, key = pki.runner
+    ca = ("--ca", str(pki.ca))
+
+    described = await stepline(
+        "executor", "describe", services.tokened.address, *ca, "--token-file", str(pki.token)
+    )
+    checked = await stepline(
+        "executor", "check", services.mtls.address, *ca, "--cert", str(cert), "--key", str(key)
+    )
+    refused = await stepline("executor", "describe", services.tokened.address, *ca)
+    unusable = await stepline("executor", "describe", services.mtls.address, "--cert", str(cert))
+
+    assert described.code == 0 and "stage" in described.stdout, described.stderr
+    assert checked.code == 0 and checked.stdout.endswith(" 0 failed\n"), checked.stdout
+    assert refused.code == 1 and "UNAUTHENTICATED" in refused.stderr
+    assert unusable.code == 2 and "give --ca too" in unusable.stderr
 
 
 async def test_the_node_service_requires_the_token_on_every_rpc(pki: Pki) -> None:

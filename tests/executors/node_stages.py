@@ -4,7 +4,7 @@ of this process.
 `exec` keeps the process id, so the e2e helpers that start
 `tests/executors/<name>.py` (wait for the ready line, SIGKILL) work on the
 Node service unchanged. Arguments, STEPLINE_TEST_LOG, STEPLINE_PORT (as --port)
-and the STEPLINE_TLS_* variables pass through, and
+and the STEPLINE_EXECUTOR_* variables pass through, and
 OTEL_TRACES_EXPORTER (with examples/node-executor/tracing.js preloaded).
 """
 

@@ -65,7 +65,7 @@ class Cluster:
     runner_port: int = 0  # 0: a new port for each runner process
     runner_service: Service | None = None
     clients: list[RunnerClient] = field(default_factory=list)
-    # Added to every executor process's environment (STEPLINE_TLS_*, say).
+    # Added to every executor process's environment (STEPLINE_EXECUTOR_*, say).
     executor_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod

@@ -24,10 +24,10 @@ def test_from_environment_reads_the_files_it_names(ca: Authority, tmp_path: Path
     token = tmp_path / "token"
     token.write_text("abc\n")
     env = {
-        "STEPLINE_TLS_CERT": str(cert),
-        "STEPLINE_TLS_KEY": str(key),
-        "STEPLINE_TLS_CLIENT_CA": str(ca.ca),
-        "STEPLINE_TOKEN_FILE": str(token),
+        "STEPLINE_EXECUTOR_TLS_CERT": str(cert),
+        "STEPLINE_EXECUTOR_TLS_KEY": str(key),
+        "STEPLINE_EXECUTOR_CLIENT_CA": str(ca.ca),
+        "STEPLINE_EXECUTOR_TOKEN_FILE": str(token),
     }
 
     security = ServiceSecurity.from_environment(env)
@@ -42,28 +42,28 @@ def test_from_environment_reads_the_files_it_names(ca: Authority, tmp_path: Path
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"STEPLINE_TLS_CERT": "{cert}"}, "go together"),
-        ({"STEPLINE_TLS_CLIENT_CA": "{ca}"}, "requiring client certificates needs TLS"),
-        ({"STEPLINE_TOKEN_FILE": "{token}"}, "requiring a token needs TLS"),
+        ({"STEPLINE_EXECUTOR_TLS_CERT": "{cert}"}, "go together"),
+        ({"STEPLINE_EXECUTOR_CLIENT_CA": "{ca}"}, "requiring client certificates needs TLS"),
+        ({"STEPLINE_EXECUTOR_TOKEN_FILE": "{token}"}, "requiring a token needs TLS"),
         (
-            {"STEPLINE_TLS_CERT": "{cert}", "STEPLINE_TLS_KEY": "{other_key}"},
-            "STEPLINE_TLS_CERT/STEPLINE_TLS_KEY: the private key",
+            {"STEPLINE_EXECUTOR_TLS_CERT": "{cert}", "STEPLINE_EXECUTOR_TLS_KEY": "{other_key}"},
+            "STEPLINE_EXECUTOR_TLS_CERT/STEPLINE_EXECUTOR_TLS_KEY: the private key",
         ),
         (
             {
-                "STEPLINE_TLS_CERT": "{cert}",
-                "STEPLINE_TLS_KEY": "{key}",
-                "STEPLINE_TLS_CLIENT_CA": "{missing}",
+                "STEPLINE_EXECUTOR_TLS_CERT": "{cert}",
+                "STEPLINE_EXECUTOR_TLS_KEY": "{key}",
+                "STEPLINE_EXECUTOR_CLIENT_CA": "{missing}",
             },
-            "STEPLINE_TLS_CLIENT_CA: cannot read",
+            "STEPLINE_EXECUTOR_CLIENT_CA: cannot read",
         ),
         (
             {
-                "STEPLINE_TLS_CERT": "{cert}",
-                "STEPLINE_TLS_KEY": "{key}",
-                "STEPLINE_TLS_CLIENT_CA": "{key}",
+                "STEPLINE_EXECUTOR_TLS_CERT": "{cert}",
+                "STEPLINE_EXECUTOR_TLS_KEY": "{key}",
+                "STEPLINE_EXECUTOR_CLIENT_CA": "{key}",
             },
-            "STEPLINE_TLS_CLIENT_CA: ",
+            "STEPLINE_EXECUTOR_CLIENT_CA: ",
         ),
     ],
 )

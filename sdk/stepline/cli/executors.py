@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated
 
 import grpc
@@ -12,11 +13,12 @@ import typer
 
 from stepline.conformance import CHECKS, CheckResult, SetupError, connect
 from stepline.conformance.suite import DEFAULT_MESSAGE_TYPE
+from stepline.credentials import CredentialsError, read_channel_credentials
 from stepline.errors import from_rpc_error
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 
 from . import output
-from .context import ExitCode, fail
+from .context import ExitCode, fail, usage_error
 from .output import Column, JsonOption
 
 app = typer.Typer(help="Executor services: describe, check conformance.", no_args_is_help=True)
@@ -25,6 +27,29 @@ EndpointArg = Annotated[str, typer.Argument(help="The executor service, HOST:POR
 TimeoutOption = Annotated[
     float, typer.Option("--timeout", min=0.001, help="Deadline of each call, in seconds.")
 ]
+
+CaOption = Annotated[
+    Path | None,
+    typer.Option("--ca", help="Call over TLS, trusting the PEM CA certificates in this file."),
+]
+CertOption = Annotated[
+    Path | None, typer.Option("--cert", help="With --ca: a PEM client certificate to present.")
+]
+KeyOption = Annotated[Path | None, typer.Option("--key", help="The private key of --cert.")]
+TokenFileOption = Annotated[
+    Path | None,
+    typer.Option("--token-file", help="With --ca: send the token in this file on every call."),
+]
+
+
+def _credentials(
+    ca: Path | None, cert: Path | None, key: Path | None, token_file: Path | None
+) -> grpc.ChannelCredentials | None:
+    try:
+        return read_channel_credentials(ca, cert, key, token_file)
+    except CredentialsError as exc:
+        usage_error(str(exc))
+
 
 TYPE_COLUMNS = [
     Column("TYPE", lambda t: t.name),
@@ -35,8 +60,15 @@ TYPE_COLUMNS = [
 ]
 
 
-async def describe_service(endpoint: str, timeout: float) -> executor_pb2.DescribeResponse:
-    async with grpc.aio.insecure_channel(endpoint) as channel:
+async def describe_service(
+    endpoint: str, timeout: float, credentials: grpc.ChannelCredentials | None = None
+) -> executor_pb2.DescribeResponse:
+    channel = (
+        grpc.aio.secure_channel(endpoint, credentials)
+        if credentials
+        else grpc.aio.insecure_channel(endpoint)
+    )
+    async with channel:
         stub = executor_pb2_grpc.ExecutorServiceStub(channel)
         response: executor_pb2.DescribeResponse = await stub.Describe(
             executor_pb2.DescribeRequest(), timeout=timeout
@@ -46,11 +78,18 @@ async def describe_service(endpoint: str, timeout: float) -> executor_pb2.Descri
 
 @app.command("describe")
 def describe(
-    endpoint: EndpointArg, timeout: TimeoutOption = 10.0, as_json: JsonOption = False
+    endpoint: EndpointArg,
+    timeout: TimeoutOption = 10.0,
+    as_json: JsonOption = False,
+    ca: CaOption = None,
+    cert: CertOption = None,
+    key: KeyOption = None,
+    token_file: TokenFileOption = None,
 ) -> None:
     """The executor types a service hosts, with the types they take, send and yield."""
+    credentials = _credentials(ca, cert, key, token_file)
     try:
-        described = asyncio.run(describe_service(endpoint, timeout))
+        described = asyncio.run(describe_service(endpoint, timeout, credentials))
     except grpc.aio.AioRpcError as exc:
         fail(from_rpc_error(exc))
     if as_json:
@@ -82,8 +121,13 @@ def check(
     ] = None,
     timeout: TimeoutOption = 10.0,
     as_json: JsonOption = False,
+    ca: CaOption = None,
+    cert: CertOption = None,
+    key: KeyOption = None,
+    token_file: TokenFileOption = None,
 ) -> None:
     """Run the conformance suite against a service; exit 1 if a check fails."""
+    credentials = _credentials(ca, cert, key, token_file)
 
     def show(result: CheckResult) -> None:
         if as_json:
@@ -102,6 +146,7 @@ def check(
             message_type=message_type,
             messages=messages,
             timeout=timeout,
+            credentials=credentials,
         )
         try:
             return await suite.run(CHECKS, on_result=show)

@@ -18,7 +18,7 @@ from stepline.conformance.suite import (
     SetupError,
     connect,
 )
-from stepline.credentials import CredentialsError, read_certificates, read_key_pair, read_token
+from stepline.credentials import CredentialsError, read_channel_credentials
 
 EPILOG = """\
 The executor type under test must handle every --message (a JSON payload of
@@ -141,19 +141,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def _credentials(args: argparse.Namespace) -> grpc.ChannelCredentials | None:
-    """TLS credentials from --ca, --cert/--key and --token-file; None: plaintext."""
-    if args.ca is None:
-        if args.cert or args.key or args.token_file:
-            raise CredentialsError("--cert, --key and --token-file go over TLS: give --ca too")
-        return None
-    if (args.cert is None) != (args.key is None):
-        raise CredentialsError("--cert and --key go together")
-    chain, key = read_key_pair(args.cert, args.key, "--cert/--key") if args.cert else (None, None)
-    credentials = grpc.ssl_channel_credentials(read_certificates(args.ca, "--ca"), key, chain)
-    if args.token_file is None:
-        return credentials
-    token = grpc.access_token_call_credentials(read_token(args.token_file, "--token-file"))
-    return grpc.composite_channel_credentials(credentials, token)
+    return read_channel_credentials(args.ca, args.cert, args.key, args.token_file)
 
 
 def _print(result: CheckResult) -> None:

@@ -22,7 +22,13 @@ from typing import Any
 
 import grpc
 
-from stepline.credentials import CredentialsError, read_certificates, read_key_pair, read_token
+from stepline.credentials import (
+    CredentialsError,
+    channel_credentials,
+    read_certificates,
+    read_key_pair,
+    read_token,
+)
 
 from ..engine.allowlist import Rule, RuleError, parse_endpoint, parse_rule
 
@@ -49,13 +55,8 @@ class ExecutorTls:
         return endpoint is not None and any(rule.allows(endpoint) for rule in self.rules)
 
     def credentials(self) -> grpc.ChannelCredentials:
-        channel = grpc.ssl_channel_credentials(
-            self.root_certificates, self.private_key, self.certificate_chain
-        )
-        if self.token is None:
-            return channel
-        return grpc.composite_channel_credentials(
-            channel, grpc.access_token_call_credentials(self.token)
+        return channel_credentials(
+            self.root_certificates, self.certificate_chain, self.private_key, self.token
         )
 
 
