@@ -219,6 +219,18 @@ async def test_a_granted_slot_passes_on_when_its_waiter_is_cancelled() -> None:
     assert gate.in_flight == 0
 
 
+async def test_a_waiter_cancelled_as_the_slot_frees_ends_cancelled() -> None:
+    gate = Gate(1)
+    entered = asyncio.Event()
+    async with gate.slot():
+        waiter = asyncio.create_task(_enter(gate, entered))
+        await asyncio.sleep(0)  # one turn of the loop: it waits for the slot
+        waiter.cancel()  # its future is cancelled now, the release below drops it
+    (result,) = await asyncio.gather(waiter, return_exceptions=True)
+    assert isinstance(result, asyncio.CancelledError), repr(result)
+    assert (gate.in_flight, entered.is_set()) == (0, False)
+
+
 async def _enter(gate: Gate, entered: asyncio.Event) -> None:
     async with gate.slot():
         entered.set()

@@ -34,7 +34,7 @@ class Gate:
             except asyncio.CancelledError:
                 if waiter.done() and not waiter.cancelled():
                     self._release()  # granted just as it was cancelled: pass it on
-                else:
+                elif waiter in self._waiters:  # `_wake` may have dropped it already
                     self._waiters.remove(waiter)
                 raise
         else:
