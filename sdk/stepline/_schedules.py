@@ -122,6 +122,7 @@ class ScheduleCalls:
         return (await self._call(self._stub.CreateSchedule, request)).schedule
 
     async def get_schedule(self, schedule_id: str) -> Schedule:
+        """The schedule and where it stands (`NotFoundError` if there is none)."""
         request = runner_pb2.GetScheduleRequest(schedule_id=schedule_id)
         return (await self._call(self._stub.GetSchedule, request)).schedule
 

@@ -116,6 +116,7 @@ class WorkflowBuilder:
         return self
 
     def set_start_executor(self, executor_id: str) -> WorkflowBuilder:
+        """The executor that gets the run's input in superstep 1."""
         self._definition.start_executor_id = executor_id
         return self
 

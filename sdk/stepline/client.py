@@ -86,6 +86,7 @@ class RunnerClient(ScheduleCalls):
         await self.close()
 
     async def close(self) -> None:
+        """Close the channel to the runner; calls in flight are cancelled."""
         await self._channel.close(None)
 
     async def wait_for_ready(self, timeout: float = 30.0) -> None:
@@ -194,6 +195,7 @@ class RunnerClient(ScheduleCalls):
         return response.run
 
     async def get_run(self, run_id: str) -> Run:
+        """The run as the runner has it now (`NotFoundError` if there is none)."""
         response = await self._call(self._stub.GetRun, runner_pb2.GetRunRequest(run_id=run_id))
         return response.run
 
@@ -231,6 +233,7 @@ class RunnerClient(ScheduleCalls):
         return await self._call(self._stub.DeleteRun, runner_pb2.DeleteRunRequest(run_id=run_id))
 
     async def cancel_run(self, run_id: str) -> Run:
+        """Cancel the run (a queued one too) and return it, status CANCELLED."""
         response = await self._call(
             self._stub.CancelRun, runner_pb2.CancelRunRequest(run_id=run_id)
         )
@@ -358,6 +361,7 @@ class RunnerClient(ScheduleCalls):
     async def get_checkpoint(
         self, checkpoint_id: str, *, include_content: bool = False
     ) -> Checkpoint:
+        """A checkpoint; with `include_content`, its states, messages and shared state too."""
         response = await self._call(
             self._stub.GetCheckpoint,
             runner_pb2.GetCheckpointRequest(

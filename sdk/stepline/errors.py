@@ -151,6 +151,7 @@ class RunError:
 
     @classmethod
     def from_proto(cls, error: payload_pb2.ErrorInfo) -> RunError:
+        """The error a run failed with, from the `ErrorInfo` in its run or event."""
         return cls(error.type, error.message, error.executor_id, error.traceback)
 
 
@@ -174,6 +175,7 @@ class RunFailedError(SteplineError):
 
     @property
     def run_id(self) -> str:
+        """The id of the run that failed."""
         return self.run.run_id
 
 

@@ -28,6 +28,7 @@ class OpenRequest:
 
     @classmethod
     def of(cls, request: payload_pb2.InputRequest, types: dict[str, Any]) -> OpenRequest:
+        """An open request from its message, its data decoded when `types` names its type."""
         tp = types.get(request.data.type_name)
         data = payloads.decode(request.data, tp) if tp is not None else request.data
         return cls(

@@ -124,6 +124,7 @@ class ServiceSecurity:
         )
 
     def interceptors(self) -> list[grpc.aio.ServerInterceptor[Any, Any]]:
+        """The server interceptors to serve with: with a token, one requiring it."""
         return [RequireToken(self.token)] if self.token else []
 
     def summary(self) -> str:
