@@ -27,6 +27,7 @@ from .engine.allowlist import DEFAULT_RULES, AllowList, Rule, RuleError, parse_r
 from .engine.limits import Limits
 from .engine.recovery import RetryPolicy
 from .observability import configure_logging
+from .store.opening import StoreOpenError, shown
 from .store.sqlite import DatabaseInUse, SchemaError
 
 
@@ -38,7 +39,15 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
     parser = _Parser(prog=prog, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", default="stepline.db", help="SQLite file (default: %(default)s)")
+    parser.add_argument(
+        "--store",
+        "--db",
+        dest="store",
+        default="stepline.db",
+        metavar="STORE",
+        help="a SQLite file, or a PostgreSQL database as postgresql://user:password@host:port/"
+        "dbname (needs the postgresql extra) (default: %(default)s)",
+    )
     parser.add_argument(
         "--host",
         default="127.0.0.1",
@@ -180,9 +189,11 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         "executor_tls": executor_tls,
     }
     try:
-        asyncio.run(_serve(args.db, args.host, args.port, options))
+        asyncio.run(_serve(args.store, args.host, args.port, options))
+    except StoreOpenError as exc:  # its message names the database
+        parser.exit(2, f"{prog}: {_one_line(exc)}\n")
     except (SchemaError, DatabaseInUse, sqlite3.Error) as exc:
-        parser.exit(2, f"{prog}: cannot use database {args.db}: {_one_line(exc)}\n")
+        parser.exit(2, f"{prog}: cannot use database {shown(args.store)}: {_one_line(exc)}\n")
     except OSError as exc:
         parser.exit(2, f"{prog}: {_one_line(exc)}\n")
     finally:

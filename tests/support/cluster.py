@@ -1,6 +1,6 @@
-"""`Cluster`: a runner on a SQLite file, executor services running scripts from
-tests/executors, and clients, all real processes on loopback ports that a test
-can kill (SIGKILL) and start again.
+"""`Cluster`: a runner on a SQLite file (or on `store`, a PostgreSQL URL),
+executor services running scripts from tests/executors, and clients, all real
+processes on loopback ports that a test can kill (SIGKILL) and start again.
 
     cluster = await Cluster.start(tmp_path, "stages", "stages")
     client = cluster.client()
@@ -67,6 +67,7 @@ class Cluster:
     clients: list[RunnerClient] = field(default_factory=list)
     # Added to every executor process's environment (STEPLINE_EXECUTOR_*, say).
     executor_env: dict[str, str] = field(default_factory=dict)
+    store: str = ""  # a postgresql:// URL; "": the SQLite file `tmp/stepline.db`
 
     @classmethod
     async def start(
@@ -77,6 +78,7 @@ class Cluster:
         fixed_ports: bool = False,
         runner: bool = True,
         executor_env: dict[str, str] | None = None,
+        store: str = "",
     ) -> Cluster:
         """Start one executor service per script (in order), then the runner
         on `tmp/stepline.db` (unless `runner` is false). With `fixed_ports`
@@ -95,6 +97,7 @@ class Cluster:
             tuple(runner_options),
             port(),
             executor_env=dict(executor_env or {}),
+            store=store,
         )
         try:
             for i in range(len(scripts)):
@@ -108,6 +111,7 @@ class Cluster:
 
     @property
     def db(self) -> Path:
+        """The SQLite file (`stored_run` and `dump` read it)."""
         return self.tmp / "stepline.db"
 
     @property
@@ -131,7 +135,9 @@ class Cluster:
         """Start the runner (after a kill, on the same file)."""
         if self.runner_service is not None:
             raise RuntimeError("the runner is already running")
-        self.runner_service = await start_runner(self.db, self.runner_port, *self.runner_options)
+        self.runner_service = await start_runner(
+            self.store or self.db, self.runner_port, *self.runner_options
+        )
         return self.runner_service
 
     async def kill_runner(self) -> None:

@@ -32,8 +32,9 @@ async def spawn(*args: str, env: dict[str, str] | None = None, timeout: float = 
     return await testing.spawn(*args, env=env, cwd=ROOT, timeout=timeout)
 
 
-async def start_runner(db: Path, port: int = 0, *options: str) -> Service:
-    """The runner on `db`; `options` are more command-line flags."""
+async def start_runner(db: str | Path, port: int = 0, *options: str) -> Service:
+    """The runner on `db` (a SQLite file or a postgresql:// URL); `options`
+    are more command-line flags."""
     return await testing.start_runner(db, port, *options, cwd=ROOT)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,18 +12,17 @@ from stepline.v1 import events_pb2 as E
 from stepline.v1 import workflow_pb2
 from stepline_runner.engine.errors import FailedPrecondition, InvalidArgument, NotFound
 from stepline_runner.store.sqlite import CorruptBlob
+from tests.support.stores import execute, harness_on_both_stores, rows
 from tests.unit.plateau import Plateau, plateau_loop
 
 Mode = workflow_pb2.CheckpointPolicy
 
 
-def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(db) as conn:
-        return list(conn.execute(sql))
+__all__ = ["harness_on_both_stores"]  # every test here runs on SQLite and PostgreSQL
 
 
 async def test_an_unchanged_state_costs_no_new_bytes(
-    harness: InProcessRunner, tmp_path: Path
+    harness: InProcessRunner, store_location: str | Path
 ) -> None:
     host = harness.host("svc", {"plateau": Plateau})
     await harness.runner.register_workflow(plateau_loop())
@@ -41,7 +39,7 @@ async def test_an_unchanged_state_costs_no_new_bytes(
     events = await harness.run("w", 0)
 
     assert outputs(events) == [3]
-    db = tmp_path / "stepline.db"
+    db = store_location
     assert rows(db, "SELECT count(*) FROM checkpoints") == [(10,)]  # 0..9
     # A reference only where the state changed (supersteps 1-4), bytes once each.
     assert rows(db, "SELECT count(*) FROM checkpoint_states") == [(4,)]
@@ -58,7 +56,7 @@ async def test_an_unchanged_state_costs_no_new_bytes(
 
 
 async def test_retention_keeps_the_last_n_and_collects_garbage(
-    harness: InProcessRunner, tmp_path: Path
+    harness: InProcessRunner, store_location: str | Path
 ) -> None:
     harness.host("svc", {"plateau": Plateau})
     await harness.runner.register_workflow(plateau_loop(keep_last=2))
@@ -67,7 +65,7 @@ async def test_retention_keeps_the_last_n_and_collects_garbage(
 
     checkpoints, _ = await harness.runner.list_checkpoints(events[0].run_id, 0, "")
     assert [c.superstep for c in checkpoints] == [8, 9]
-    db = tmp_path / "stepline.db"
+    db = store_location
     assert rows(db, "SELECT count(*) FROM blobs") == [(1,)]  # only level 3 is referenced
     latest = await harness.runner.get_checkpoint(checkpoints[-1].checkpoint_id, True)
     assert payloads.json_value(latest.content.executor_states["p"]) == {"level": 3}
@@ -140,15 +138,15 @@ async def test_a_run_can_override_the_workflow_policy(harness: InProcessRunner) 
 
 
 async def test_a_corrupted_blob_is_refused_and_nothing_changes(
-    harness: InProcessRunner, tmp_path: Path
+    harness: InProcessRunner, store_location: str | Path
 ) -> None:
     harness.host("svc", {"plateau": Plateau})
     await harness.runner.register_workflow(plateau_loop())
     events = await harness.run("w", 0)
     checkpoints, _ = await harness.runner.list_checkpoints(events[0].run_id, 0, "")
-    db = tmp_path / "stepline.db"
-    with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE blobs SET data = CAST('{\"level\":99}' AS BLOB)")
+    db = store_location
+    blob = "BLOB" if isinstance(db, Path) else "BYTEA"
+    execute(db, f"UPDATE blobs SET data = CAST('{{\"level\":99}}' AS {blob})")
     before = rows(db, "SELECT count(*), max(superstep) FROM checkpoints")
 
     with pytest.raises(CorruptBlob, match="does not match its hash"):

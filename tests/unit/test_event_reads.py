@@ -3,37 +3,31 @@ most so many events and about so many bytes per read, never none."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import runner_pb2
 from stepline_runner.engine import events as ev
 from stepline_runner.engine.graph import Graph
 from stepline_runner.engine.state import RunState
-from stepline_runner.store import RunUpdate, SqliteStore
+from stepline_runner.store import RunUpdate, Store
 from tests.unit.graph_of_three import definition
 
 MIB = 1024 * 1024
 
 
-async def test_reads_are_bounded_in_bytes_and_always_make_progress(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "reads.db")
-    try:
-        state = RunState("r", Graph.compile(definition()), superstep=0, checkpoint_id="")
-        run = runner_pb2.Run(run_id="r", workflow_id="w", status=E.RUN_STATUS_RUNNING)
-        await store.create_run(run, "", state.checkpoint(parent_checkpoint_id=""), [])
-        big = [ev.event(E.EVENT_KIND_CUSTOM, name="big", message="x" * MIB) for _ in range(10)]
-        await store.commit("r", RunUpdate(E.RUN_STATUS_RUNNING, 0), big)
+async def test_reads_are_bounded_in_bytes_and_always_make_progress(store: Store) -> None:
+    state = RunState("r", Graph.compile(definition()), superstep=0, checkpoint_id="")
+    run = runner_pb2.Run(run_id="r", workflow_id="w", status=E.RUN_STATUS_RUNNING)
+    await store.create_run(run, "", state.checkpoint(parent_checkpoint_id=""), [])
+    big = [ev.event(E.EVENT_KIND_CUSTOM, name="big", message="x" * MIB) for _ in range(10)]
+    await store.commit("r", RunUpdate(E.RUN_STATUS_RUNNING, 0), big)
 
-        first = await store.read_events("r", 0, 256, max_bytes=3 * MIB)
-        alone = await store.read_events("r", 0, 256, max_bytes=10)
-        default = await store.read_events("r", 0, 256)
-        counted = await store.read_events("r", 0, 2)
+    first = await store.read_events("r", 0, 256, max_bytes=3 * MIB)
+    alone = await store.read_events("r", 0, 256, max_bytes=10)
+    default = await store.read_events("r", 0, 256)
+    counted = await store.read_events("r", 0, 2)
 
-        assert [e.sequence for e in first] == [1, 2]  # a third would pass 3 MiB
-        assert [e.sequence for e in alone] == [1]  # one, however large
-        assert [e.sequence for e in default] == [1, 2, 3]  # 4 MiB by default
-        assert [e.sequence for e in counted] == [1, 2]
-        assert await store.read_events("r", 10, 256) == []
-    finally:
-        await store.close()
+    assert [e.sequence for e in first] == [1, 2]  # a third would pass 3 MiB
+    assert [e.sequence for e in alone] == [1]  # one, however large
+    assert [e.sequence for e in default] == [1, 2, 3]  # 4 MiB by default
+    assert [e.sequence for e in counted] == [1, 2]
+    assert await store.read_events("r", 10, 256) == []

@@ -12,6 +12,7 @@ from stepline.testing import InProcessRunner, of_kind, outputs
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import runner_pb2
 from stepline_runner.engine.errors import FailedPrecondition, NotFound
+from stepline_runner.store.base import READ_BYTES
 from tests.unit.gated import Stepper, loop
 from tests.unit.plateau import Plateau, plateau_loop
 
@@ -141,8 +142,10 @@ async def test_a_watcher_whose_read_races_the_final_commit_still_ends(
         if events and events[-1].status == E.RUN_STATUS_COMPLETED:
             ended.set()
 
-    async def stale_read(run_id: str, after_sequence: int, limit: int) -> list[E.Event]:
-        events = await read_events(run_id, after_sequence, limit)
+    async def stale_read(
+        run_id: str, after_sequence: int, limit: int, max_bytes: int = READ_BYTES
+    ) -> list[E.Event]:
+        events = await read_events(run_id, after_sequence, limit, max_bytes)
         if not events and not ended.is_set():
             Stepper.release.set()  # let the run finish while this read is "in flight"
             await ended.wait()

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from stepline.v1 import events_pb2 as E
 from stepline_runner.engine.errors import FailedPrecondition, InvalidArgument, NotFound
 from stepline_runner.engine.retention import Retention, delete_finished
 from tests.support.runs import self_loop
+from tests.support.stores import harness_on_both_stores, rows
 from tests.unit.asker import Asker, asking
 from tests.unit.conftest import Harness
 from tests.unit.countdown import Counter
@@ -28,12 +28,14 @@ async def counting(harness: Harness) -> Harness:
     return harness
 
 
-def table_counts(db: Path) -> dict[str, int]:
-    with sqlite3.connect(db) as conn:
-        return {
-            t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-            for t in ("runs", "events", "checkpoints", "checkpoint_states", "blobs")
-        }
+__all__ = ["harness_on_both_stores"]  # every test here runs on SQLite and PostgreSQL
+
+
+def table_counts(db: str | Path) -> dict[str, int]:
+    return {
+        t: rows(db, f"SELECT count(*) FROM {t}")[0][0]
+        for t in ("runs", "events", "checkpoints", "checkpoint_states", "blobs")
+    }
 
 
 async def finished(harness: Harness, value: int, run_id: str) -> str:
@@ -42,9 +44,9 @@ async def finished(harness: Harness, value: int, run_id: str) -> str:
 
 
 async def test_deleting_a_run_removes_its_events_checkpoints_and_blobs(
-    counting: Harness, tmp_path: Path
+    counting: Harness, store_location: str | Path
 ) -> None:
-    db = tmp_path / "stepline.db"
+    db = store_location
     await finished(counting, 3, "keep")
     before = table_counts(db)
     run_id = await finished(counting, 3, "gone")

@@ -18,7 +18,7 @@ from stepline_runner.errors import (
     StoreFull,
     StoreUnavailable,
 )
-from stepline_runner.store import SqliteStore
+from stepline_runner.store import Store
 from stepline_runner.store.failures import store_error, translated
 
 SERVER = Path(__file__).resolve().parents[2] / "server" / "stepline_runner"
@@ -70,18 +70,14 @@ def test_the_store_imports_nothing_of_the_engine() -> None:
     assert offenders == set()
 
 
-async def test_the_store_refuses_a_page_token_it_did_not_issue(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "s.db")
-    try:
-        for forged in ("%%%", base64.urlsafe_b64encode(b"-3").decode()):
-            with pytest.raises(InvalidArgument, match="is not one this runner issued") as caught:
-                await store.list_runs("", 10, forged)
-            assert caught.value.reason == Reason.INVALID_PAGE_TOKEN
-            with pytest.raises(InvalidArgument, match="is not one this runner issued"):
-                await store.list_checkpoints("r", 10, forged)
-        assert await store.list_runs("", 10, "") == ([], "")
-    finally:
-        await store.close()
+async def test_the_store_refuses_a_page_token_it_did_not_issue(store: Store) -> None:
+    for forged in ("%%%", base64.urlsafe_b64encode(b"-3").decode()):
+        with pytest.raises(InvalidArgument, match="is not one this runner issued") as caught:
+            await store.list_runs("", 10, forged)
+        assert caught.value.reason == Reason.INVALID_PAGE_TOKEN
+        with pytest.raises(InvalidArgument, match="is not one this runner issued"):
+            await store.list_checkpoints("r", 10, forged)
+    assert await store.list_runs("", 10, "") == ([], "")
 
 
 def failure(text: str, name: str = "") -> sqlite3.Error:

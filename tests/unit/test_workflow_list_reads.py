@@ -4,10 +4,8 @@ none, and its token goes on where the page stopped."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from stepline.v1 import workflow_pb2 as W
-from stepline_runner.store import SqliteStore
+from stepline_runner.store import Store
 
 MIB = 1024 * 1024
 
@@ -19,28 +17,24 @@ def big(workflow_id: str, size: int) -> W.WorkflowDefinition:
 
 
 async def test_pages_of_workflows_are_bounded_in_bytes_and_always_make_progress(
-    tmp_path: Path,
+    store: Store,
 ) -> None:
-    store = await SqliteStore.open(tmp_path / "workflows.db")
-    try:
-        for i in range(10):
-            await store.put_workflow(big(f"w{i}", MIB), f"sig{i}")
+    for i in range(10):
+        await store.put_workflow(big(f"w{i}", MIB), f"sig{i}")
 
-        first, token = await store.list_workflows(100, "", max_bytes=3 * MIB)
-        alone, _ = await store.list_workflows(100, "", max_bytes=10)
-        default, _ = await store.list_workflows(100, "")
-        counted, _ = await store.list_workflows(2, "")
+    first, token = await store.list_workflows(100, "", max_bytes=3 * MIB)
+    alone, _ = await store.list_workflows(100, "", max_bytes=10)
+    default, _ = await store.list_workflows(100, "")
+    counted, _ = await store.list_workflows(2, "")
 
-        assert [w.workflow_id for w in first] == ["w0", "w1"]  # a third would pass 3 MiB
-        assert [w.workflow_id for w in alone] == ["w0"]  # one, however large
-        assert [w.workflow_id for w in default] == ["w0", "w1", "w2"]  # 4 MiB by default
-        assert [w.workflow_id for w in counted] == ["w0", "w1"]
-        assert first[0].executor_count == 1 and first[0].graph_signature == "sig0"
+    assert [w.workflow_id for w in first] == ["w0", "w1"]  # a third would pass 3 MiB
+    assert [w.workflow_id for w in alone] == ["w0"]  # one, however large
+    assert [w.workflow_id for w in default] == ["w0", "w1", "w2"]  # 4 MiB by default
+    assert [w.workflow_id for w in counted] == ["w0", "w1"]
+    assert first[0].executor_count == 1 and first[0].graph_signature == "sig0"
 
-        seen = [w.workflow_id for w in first]
-        while token:
-            page, token = await store.list_workflows(100, token, max_bytes=3 * MIB)
-            seen += [w.workflow_id for w in page]
-        assert seen == [f"w{i}" for i in range(10)]  # each once, in order
-    finally:
-        await store.close()
+    seen = [w.workflow_id for w in first]
+    while token:
+        page, token = await store.list_workflows(100, token, max_bytes=3 * MIB)
+        seen += [w.workflow_id for w in page]
+    assert seen == [f"w{i}" for i in range(10)]  # each once, in order

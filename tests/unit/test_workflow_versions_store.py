@@ -8,7 +8,7 @@ from pathlib import Path
 
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import workflow_pb2
-from stepline_runner.store import SqliteStore
+from stepline_runner.store import SqliteStore, Store
 from stepline_runner.store.schema import SCHEMA_VERSION
 
 DATA = Path(__file__).parent / "data"
@@ -50,18 +50,12 @@ async def test_a_version_3_database_keeps_its_workflow_as_version_1_and_its_runs
         assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
 
 
-async def test_each_registration_is_a_new_version_and_older_ones_are_kept(
-    tmp_path: Path,
-) -> None:
-    store = await SqliteStore.open(tmp_path / "stepline.db")
-    try:
-        versions = [
-            await store.put_workflow(definition(f"127.0.0.1:{port}"), "s") for port in (1, 2, 3)
-        ]
-        kept = [await store.get_workflow("w", v) for v in versions]
-        missing = await store.get_workflow("w", 4)
-    finally:
-        await store.close()
+async def test_each_registration_is_a_new_version_and_older_ones_are_kept(store: Store) -> None:
+    versions = [
+        await store.put_workflow(definition(f"127.0.0.1:{port}"), "s") for port in (1, 2, 3)
+    ]
+    kept = [await store.get_workflow("w", v) for v in versions]
+    missing = await store.get_workflow("w", 4)
 
     assert versions == [1, 2, 3]
     assert [k.definition.executors[0].endpoint for k in kept if k] == [

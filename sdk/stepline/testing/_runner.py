@@ -1,4 +1,5 @@
-"""`InProcessRunner`: the runner engine on a real SQLite file, driving
+"""`InProcessRunner`: the runner engine on a real store (a SQLite file, or a
+PostgreSQL database by its postgresql:// URL), driving
 executors served in this process by `InProcessExecutors`; no gRPC at all."""
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from stepline.serve import Executors
 from stepline.v1 import events_pb2, runner_pb2
 from stepline_runner.engine.recovery import RetryPolicy
 from stepline_runner.engine.runner import Runner
-from stepline_runner.store import SqliteStore
+from stepline_runner.store import Store
+from stepline_runner.store.opening import open_store
 
 from ._executors import InProcessExecutors
 
@@ -35,15 +37,16 @@ class InProcessRunner:
     the `InProcessExecutors` it calls.
     """
 
-    def __init__(self, store: SqliteStore, retry: RetryPolicy = FAST_RETRY) -> None:
+    def __init__(self, store: Store, retry: RetryPolicy = FAST_RETRY) -> None:
         self.store = store
         self.executors = InProcessExecutors()
         self.runner = Runner(store, self.executors, retry=retry)
 
     @classmethod
     async def open(cls, db: str | Path, retry: RetryPolicy = FAST_RETRY) -> Self:
-        """A runner on the SQLite file `db` (created if missing), no executors yet."""
-        return cls(await SqliteStore.open(db), retry)
+        """A runner on the store at `db`, a SQLite file (created if missing) or a
+        postgresql:// URL; no executors yet."""
+        return cls(await open_store(db), retry)
 
     def host(self, endpoint: str, types: Executors) -> ExecutorHost:
         """Serve executor types at `endpoint`, as `run_executors` would."""

@@ -21,7 +21,7 @@ from ..engine.recovery import RetryPolicy
 from ..engine.retention import Retention
 from ..engine.runner import Runner
 from ..observability import Instruments
-from ..store import SqliteStore
+from ..store import Store, open_store
 from .executor_client import GrpcExecutors
 from .executor_tls import ExecutorChannels, ExecutorTls
 from .runner_service import RunnerServicer
@@ -34,7 +34,7 @@ class RunnerServer:
 
     server: grpc.aio.Server
     runner: Runner
-    store: SqliteStore
+    store: Store
     executors: GrpcExecutors
     health: health_aio.HealthServicer
     port: int
@@ -73,6 +73,8 @@ async def start_runner(
 ) -> RunnerServer:
     """Open the database and serve RunnerService on host:port (0 picks a port).
 
+    `db` is a SQLite file, or a PostgreSQL database by its postgresql:// URL.
+
     With `auto_resume`, runs that were running when the runner stopped go on
     from their latest checkpoint. `durability` "normal" (WAL, synchronous
     NORMAL) survives process crashes; "full" also survives power loss, for a
@@ -90,7 +92,7 @@ async def start_runner(
     """
     security = security or Security()
     instruments = Instruments(db, metrics_port is not None, log_events)
-    store = await SqliteStore.open(db, synchronous=durability.upper())
+    store = await open_store(db, durability)
     try:
         server = await _serve(
             store,
@@ -122,7 +124,7 @@ def _serve_metrics(instruments: Instruments, host: str, port: int) -> int:
 
 
 async def _serve(
-    store: SqliteStore,
+    store: Store,
     host: str,
     port: int,
     auto_resume: bool,

@@ -1,8 +1,10 @@
 """Where runs, checkpoints and events are kept. `Store` is the interface;
-`SqliteStore` the embedded default."""
+`SqliteStore` the embedded default, `postgres.PostgresStore` the one for a
+PostgreSQL server; `open_store` opens either by location."""
 
 from .base import NewCheckpoint, RunFilter, RunUpdate, StateRef, Store, StoredWorkflow
 from .deletion import RunDeletion
+from .opening import open_store
 from .sqlite import SqliteStore
 
 __all__ = [
@@ -14,4 +16,5 @@ __all__ = [
     "StateRef",
     "Store",
     "StoredWorkflow",
+    "open_store",
 ]

@@ -9,6 +9,9 @@ from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
 
 from .deletion import RunDeletion
 
+# Bytes one read of events or workflow definitions returns at most, by default.
+READ_BYTES = 4 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class StateRef:
@@ -111,10 +114,10 @@ class Store(ScheduleStore, Protocol):
         ...
 
     async def list_workflows(
-        self, page_size: int, page_token: str
+        self, page_size: int, page_token: str, max_bytes: int = READ_BYTES
     ) -> tuple[list[runner_pb2.WorkflowSummary], str]:
         """Registered workflows in registration order, a page at a time: at
-        most `page_size`, and those of a few MiB of definitions (at least one)."""
+        most `page_size`, and those of `max_bytes` of definitions (at least one)."""
         ...
 
     async def create_run(
@@ -192,10 +195,10 @@ class Store(ScheduleStore, Protocol):
         ...
 
     async def read_events(
-        self, run_id: str, after_sequence: int, limit: int
+        self, run_id: str, after_sequence: int, limit: int, max_bytes: int = READ_BYTES
     ) -> list[events_pb2.Event]:
         """The run's events after `after_sequence`: at most `limit`, and at
-        most a few MiB (but at least one event, however large)."""
+        most `max_bytes` (but at least one event, however large)."""
         ...
 
     async def answered_request_ids(self, run_id: str) -> set[str]:

@@ -1,0 +1,54 @@
+"""Which store a location names: a postgresql:// (or postgres://) URL opens
+the PostgreSQL store, anything else is a SQLite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .base import Store
+from .sqlite import SqliteStore
+
+SCHEMES = ("postgresql://", "postgres://")
+
+
+class StoreOpenError(RuntimeError):
+    """The store cannot be reached or used at start-up; the message says why."""
+
+
+class PostgresMissing(StoreOpenError):
+    """The PostgreSQL store's libraries (the `postgresql` extra) are not installed."""
+
+
+def is_postgres(location: str | Path) -> bool:
+    return isinstance(location, str) and location.startswith(SCHEMES)
+
+
+def shown(location: str | Path) -> str:
+    """The location as messages and logs may show it: a URL without its
+    password and parameters (scheme://user@host:port/dbname)."""
+    if not is_postgres(location):
+        return str(location)
+    try:
+        url = urlsplit(str(location))
+        user = f"{url.username}@" if url.username else ""
+        port = f":{url.port}" if url.port else ""
+        host = url.hostname or ""
+    except ValueError:
+        return f"{url.scheme}://(a URL that does not parse)"
+    return f"{url.scheme}://{user}{host}{port}{url.path}"
+
+
+async def open_store(location: str | Path, durability: str = "normal") -> Store:
+    """Open (creating or migrating) the store at `location`. `durability`
+    ("normal" or "full") is SQLite's; a PostgreSQL server keeps its own."""
+    if not is_postgres(location):
+        return await SqliteStore.open(location, synchronous=durability.upper())
+    try:
+        from .postgres import PostgresStore
+    except ImportError as exc:
+        raise PostgresMissing(
+            f"a postgresql:// store needs psycopg and psycopg-pool ({exc.name} is missing): "
+            "pip install 'stepline[postgresql]'"
+        ) from None
+    return await PostgresStore.open(str(location))

@@ -1,0 +1,74 @@
+"""Store fixtures over both kinds of store: `store_location` is a SQLite file
+in the test's directory, then a fresh database on the session's PostgreSQL
+server (tests/support/postgres.py); `store` is the store opened there.
+
+A test that takes either runs twice, [sqlite] and [postgresql]; the
+PostgreSQL server starts only when the first such test needs it."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from stepline.testing import InProcessRunner
+from stepline_runner.store import Store
+from stepline_runner.store.opening import open_store
+
+from .postgres import TemporaryPostgres
+
+KINDS = ("sqlite", "postgresql")
+
+
+def location(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> str | Path:
+    """Where a store of `kind` lives for this test (an empty database)."""
+    if kind == "sqlite":
+        return tmp_path / "stepline.db"
+    server: TemporaryPostgres = request.getfixturevalue("postgres_server")
+    return server.new_database()
+
+
+@pytest.fixture(params=KINDS)
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    return location(request, tmp_path, request.param)
+
+
+@pytest.fixture
+async def store(store_location: str | Path) -> AsyncIterator[Store]:
+    opened = await open_store(store_location)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture(name="harness")
+async def harness_on_both_stores(store_location: str | Path) -> AsyncIterator[InProcessRunner]:
+    """The unit tests' `harness` (tests/unit/conftest.py) on either store: a
+    module that imports this runs its engine tests on both."""
+    async with await InProcessRunner.open(store_location) as harness:
+        yield harness
+
+
+def rows(location: str | Path, query: str) -> list[tuple[Any, ...]]:
+    """What a query (in SQL both stores speak) returns from the store at `location`."""
+    if isinstance(location, Path):
+        with contextlib.closing(sqlite3.connect(location)) as conn:
+            return list(conn.execute(query))
+    with psycopg.connect(location) as pg:
+        return list(pg.execute(query).fetchall())
+
+
+def execute(location: str | Path, statement: str) -> None:
+    """Run a statement on the store at `location`, behind the store's back."""
+    if isinstance(location, Path):
+        with contextlib.closing(sqlite3.connect(location)) as conn, conn:
+            conn.execute(statement)
+    else:
+        with psycopg.connect(location) as pg:
+            pg.execute(statement)
