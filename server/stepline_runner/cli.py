@@ -1,4 +1,5 @@
 """`stepline-runner`: serve the runner until SIGTERM or SIGINT.
+(`stepline-runner copy-store SQLITE_FILE POSTGRESQL_URL` copies a database.)
 
 A start-up failure (bad options, a taken port, an unreadable certificate, a
 database it cannot use) is one line on stderr and exit code 2, with the
@@ -20,6 +21,7 @@ from typing import Any, NoReturn
 from stepline.credentials import CredentialsError
 from stepline.telemetry import TracingConfigError, configure_tracing
 
+from . import copy_command
 from .api.executor_tls import ExecutorTls, parse_executor_tls
 from .api.security import LOOPBACK, Security
 from .api.server import start_runner
@@ -38,6 +40,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["copy-store"]:
+        return copy_command.main(argv[1:], f"{prog} copy-store")
     parser = _Parser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--store",

@@ -105,3 +105,21 @@ def test_messages_name_the_database_without_its_password() -> None:
         "postgresql://ann@db.internal:6432/runs"
     )
     assert "s3cret" not in describe("host=h password=s3cret dbname=d")
+
+
+async def test_a_schema_named_in_the_url_holds_the_store(
+    postgres_server: TemporaryPostgres,
+) -> None:
+    url = postgres_server.new_database()
+    execute(url, "CREATE SCHEMA stepline; CREATE TABLE public.invoices (id INTEGER)")
+
+    joint = "&" if "?" in url else "?"
+    store = await PostgresStore.open(f"{url}{joint}options=-csearch_path%3Dstepline")
+    await store.close()
+
+    tables = rows(
+        url,
+        "SELECT table_schema, count(*) FROM information_schema.tables"
+        " WHERE table_schema IN ('public', 'stepline') GROUP BY table_schema",
+    )
+    assert dict(tables) == {"public": 1, "stepline": 8}

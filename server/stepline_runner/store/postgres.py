@@ -114,7 +114,7 @@ class PostgresStore:
     ) -> int:
         now = time.time()
         data = definition.SerializeToString()
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             # Registrations of one workflow, in turn: each takes the next version.
             await db.execute(
                 "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
@@ -185,7 +185,7 @@ class PostgresStore:
         events: list[events_pb2.Event],
     ) -> list[events_pb2.Event]:
         now = time.time()
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             await db.execute(
                 "INSERT INTO runs (run_id, workflow_id, status, superstep, latest_checkpoint_id,"
                 " parent_checkpoint_id, parent_run_id, error, last_sequence, graph_signature,"
@@ -222,7 +222,7 @@ class PostgresStore:
         keep_last: int = 0,
     ) -> list[events_pb2.Event]:
         now = time.time()
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             # The run's row first: its lock orders this run's commits.
             cursor = await db.execute(
                 "UPDATE runs SET status = %s, superstep = %s, error = %s, updated_at = %s,"
@@ -288,7 +288,7 @@ class PostgresStore:
         return [run_row(r) for r in rows[:page_size]], token
 
     async def delete_run(self, run_id: str) -> RunDeletion:
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             return await delete_run(db, run_id)
 
     async def finished_runs_before(self, updated_before: float, limit: int) -> list[str]:
@@ -341,7 +341,7 @@ class PostgresStore:
         return checkpoint
 
     async def delete_checkpoint(self, run_id: str, checkpoint_id: str) -> int:
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             return await delete_checkpoints(db, run_id, [checkpoint_id])
 
     # -- events
@@ -379,7 +379,7 @@ class PostgresStore:
     # -- helpers
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Connection]:
+    async def transaction(self) -> AsyncIterator[Connection]:
         """A connection in a transaction: committed on success, else rolled back.
         PostgreSQL's failures leave it as the runner's errors (`translated`)."""
         async with translated(), self._pool.connection() as db, db.transaction():
