@@ -18,6 +18,9 @@ from stepline.v1 import workflow_pb2
 from stepline_runner.engine.admission import check_limits, to_admit
 from stepline_runner.engine.errors import FailedPrecondition, InvalidWorkflow, Reason
 from stepline_runner.engine.gates import Gate, NodeGates
+from tests.support.stores import harness_on_both_stores
+
+__all__ = ["harness_on_both_stores"]  # every test here runs on SQLite and PostgreSQL
 
 
 class Holder(Executor):

@@ -306,6 +306,23 @@ class PostgresStore:
         )
         return [run_row(r) for r in rows]
 
+    async def count_runs(self, workflow_id: str, statuses: frozenset[int]) -> int:
+        row = await self._one(
+            "SELECT count(*) FROM runs WHERE workflow_id = %s AND status = ANY(%s)",
+            (workflow_id, sorted(statuses)),
+        )
+        return int(row[0])
+
+    async def oldest_runs(
+        self, workflow_id: str, statuses: frozenset[int], limit: int
+    ) -> list[runner_pb2.Run]:
+        rows = await self._all(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE workflow_id = %s AND status = ANY(%s)"
+            " ORDER BY seq LIMIT %s",
+            (workflow_id, sorted(statuses), limit),
+        )
+        return [run_row(r) for r in rows]
+
     # -- checkpoints
 
     async def list_checkpoints(
