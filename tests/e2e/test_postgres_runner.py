@@ -1,30 +1,34 @@
 """The runner process on PostgreSQL (`--store postgresql://...`): runs killed
 with the runner (SIGKILL) resume by themselves from the database and end as
-an uninterrupted run does; a store it cannot use stops it at start-up with a
-line that says why, without the URL's password."""
+an uninterrupted run does; its metrics count the database's runs; a store it
+cannot use stops it at start-up with a line that says why, without the URL's
+password."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from prometheus_client.parser import text_string_to_metric_families
 
 from stepline import RunnerClient, RunResult, payloads
 from stepline.v1 import events_pb2 as E
 from tests.executors.stages import Token
 from tests.support.cluster import Cluster
 from tests.support.postgres import TemporaryPostgres
-from tests.support.processes import refused_start
+from tests.support.processes import free_port, refused_start
 from tests.support.runs import assert_exact_log, stage_loop, until_superstep
 from tests.support.stores import rows
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 STEPS = 30
+METRICS = free_port()
 TOKEN = Token(value=7, hops=0, limit=STEPS, delay_ms=2)
 
 
@@ -38,6 +42,7 @@ async def on_postgres(
         "stages",
         fixed_ports=True,
         store=postgres_server.new_database(),
+        runner_options=("--metrics-port", str(METRICS)),
     )
     try:
         yield cluster
@@ -71,6 +76,26 @@ async def test_runs_killed_with_the_runner_resume_from_postgres(on_postgres: Clu
     counts = rows(on_postgres.store, "SELECT count(*), sum(last_sequence) FROM runs")
     events = rows(on_postgres.store, "SELECT count(*) FROM events")
     assert counts[0][0] == 13 and counts[0][1] == events[0][0]
+
+
+async def test_its_metrics_count_the_runs_in_the_database(on_postgres: Cluster) -> None:
+    def fetch() -> str:
+        url = f"http://127.0.0.1:{METRICS}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return str(response.read().decode())
+
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(await asyncio.to_thread(fetch))
+        for s in family.samples
+    }
+
+    completed = rows(
+        on_postgres.store, f"SELECT count(*) FROM runs WHERE status = {E.RUN_STATUS_COMPLETED}"
+    )
+    assert completed[0][0] > 0
+    assert samples[("stepline_runs", (("status", "completed"),))] == completed[0][0]
+    assert samples[("stepline_database_bytes", ())] > 1_000_000  # the database's pages
 
 
 async def test_a_second_runner_on_the_same_database_is_refused(on_postgres: Cluster) -> None:

@@ -16,7 +16,10 @@ from stepline.v1 import events_pb2 as E
 from stepline.v1 import executor_pb2
 from stepline_runner import errors
 from stepline_runner.store import RunUpdate
+from tests.support.stores import harness_on_both_stores
 from tests.unit.gated import Stepper, loop
+
+__all__ = ["harness_on_both_stores"]  # every test here runs on SQLite and PostgreSQL
 
 
 def test_the_fence_rises_with_the_epochs_it_admits() -> None:

@@ -9,7 +9,10 @@ from stepline import payloads
 from stepline.testing import InProcessRunner
 from stepline.v1 import events_pb2 as E
 from stepline_runner.engine.errors import FailedPrecondition
+from tests.support.stores import harness_on_both_stores
 from tests.unit.asker import Asker, asking
+
+__all__ = ["harness_on_both_stores"]  # every test here runs on SQLite and PostgreSQL
 
 
 async def test_an_answer_reaches_the_response_handler_with_its_request() -> None:

@@ -10,9 +10,12 @@ from stepline.v1 import events_pb2 as E
 from stepline_runner.engine.errors import InvalidArgument
 from stepline_runner.engine.run_filter import run_filter
 from tests.support.runs import self_loop
+from tests.support.stores import harness_on_both_stores
 from tests.unit.asker import Asker, asking
 from tests.unit.conftest import Harness
 from tests.unit.countdown import Counter
+
+__all__ = ["harness_on_both_stores"]  # every test here runs on SQLite and PostgreSQL
 
 
 @pytest.fixture

@@ -15,6 +15,9 @@ from stepline_runner.engine.errors import (
     NotFound,
 )
 from tests.support.runs import self_loop
+from tests.support.stores import harness_on_both_stores
+
+__all__ = ["harness_on_both_stores"]  # every test here runs on SQLite and PostgreSQL
 
 
 class Echo(Executor):

@@ -28,6 +28,9 @@ from stepline_runner.engine.errors import (
 )
 from stepline_runner.engine.limits import Limits
 from stepline_runner.engine.schedules import Schedules
+from tests.support.stores import harness_on_both_stores
+
+__all__ = ["harness_on_both_stores"]  # every test here runs on SQLite and PostgreSQL
 
 
 class Held(Executor):

@@ -56,7 +56,7 @@ async def copy_to_postgres(source: Path, target: PostgresStore, replace: bool) -
     schema and used by no runner) into the empty database of `target`; with
     `replace` the target's tables are emptied first, in the same transaction."""
     report = CopyReport()
-    async with target.transaction() as db:
+    async with target.transaction(pipeline=False) as db:  # COPY
         tables = await _tables(db)
         if replace:
             await db.execute(

@@ -48,7 +48,7 @@ def store_error(exc: Exception) -> SteplineError | None:
     """The runner's error for a failed PostgreSQL call; None for a bug."""
     if isinstance(exc, PoolTimeout):
         return StoreUnavailable(
-            f"the runner's database cannot be used right now ({_short(exc)}): no connection "
+            f"the runner's database cannot be used right now ({reason(exc)}): no connection "
             "was free or could be made in time; nothing was changed. Try again shortly"
         )
     if not isinstance(exc, psycopg.Error):
@@ -56,15 +56,15 @@ def store_error(exc: Exception) -> SteplineError | None:
     state = exc.sqlstate or ""
     if state in _FULL:
         return StoreFull(
-            f"the runner's database is full ({_short(exc)}): nothing was changed; free disk "
+            f"the runner's database is full ({reason(exc)}): nothing was changed; free disk "
             "space on the database server (or delete old checkpoints and runs), then try again"
         )
     if state in _DAMAGED:
-        return DataLoss(f"the runner's database is damaged ({_short(exc)})")
+        return DataLoss(f"the runner's database is damaged ({reason(exc)})")
     lost = isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) and not state
     if lost or state[:2] in _UNAVAILABLE_CLASSES or state in _UNAVAILABLE:
         return StoreUnavailable(
-            f"the runner's database cannot be used right now ({_short(exc)}): nothing was "
+            f"the runner's database cannot be used right now ({reason(exc)}): nothing was "
             "changed; the server may be down, restarting or overloaded. Try again shortly"
         )
     return None
@@ -82,7 +82,7 @@ async def translated() -> AsyncIterator[None]:
         raise error from exc
 
 
-def _short(exc: Exception) -> str:
+def reason(exc: Exception) -> str:
     """The first line of the error, bounded: server messages can be long."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 300 else text[:300] + "..."

@@ -18,7 +18,7 @@ from psycopg import AsyncConnection
 
 from .schema import SCHEMA_VERSION, SchemaError
 
-FIRST_VERSION = 4
+FIRST_VERSION = 6
 
 # version -> statements that turn a database of that version into the next.
 MIGRATIONS: dict[int, str] = {}
@@ -62,10 +62,21 @@ CREATE TABLE runs (
     created_at DOUBLE PRECISION NOT NULL,
     updated_at DOUBLE PRECISION NOT NULL,
     checkpoint_policy BYTEA,            -- CheckpointPolicy; NULL: the workflow's
-    workflow_version INTEGER NOT NULL DEFAULT 1
+    workflow_version INTEGER NOT NULL DEFAULT 1,
+    epoch BIGINT NOT NULL DEFAULT 0     -- raised at every takeover; fences commits
 );
 CREATE INDEX runs_by_workflow ON runs (workflow_id, seq);
 CREATE INDEX runs_by_status ON runs (status, updated_at);
+-- Counting a workflow's runs in some statuses (max_concurrent_runs).
+CREATE INDEX runs_by_workflow_status ON runs (workflow_id, status);
+CREATE TABLE schedules (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- creation order, for paging
+    schedule_id TEXT NOT NULL UNIQUE,
+    workflow_id TEXT NOT NULL,
+    body BYTEA NOT NULL,                -- Schedule: what was asked, and where it is
+    updated_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX schedules_by_workflow ON schedules (workflow_id, seq);
 CREATE TABLE checkpoints (
     seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     checkpoint_id TEXT NOT NULL UNIQUE,

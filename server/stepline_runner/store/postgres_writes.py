@@ -13,15 +13,23 @@ its own, for references (so it sees every writer that committed before it).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+import functools
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from psycopg import AsyncConnection
 
 from stepline.v1 import events_pb2
 
-from .base import NewCheckpoint, StateRef
+from .base import NewCheckpoint
 from .deletion import RunDeletion
+from .statements import (
+    INSERT_CHECKPOINT,
+    INSERT_EVENT,
+    checkpoint_values,
+    event_rows,
+    state_rows,
+)
 
 Connection = AsyncConnection[tuple[Any, ...]]
 
@@ -30,43 +38,41 @@ LOAD_STATES = """
 SELECT refs.executor_id, refs.blob_hash, refs.type_name, refs.content_type, blobs.data
 FROM (
     SELECT DISTINCT ON (executor_id) executor_id, blob_hash, type_name, content_type
-    FROM checkpoint_states WHERE run_id = %s AND since_seq <= %s
+    FROM checkpoint_states WHERE run_id = ? AND since_seq <= ?
     ORDER BY executor_id, since_seq DESC
 ) refs LEFT JOIN blobs ON blobs.hash = refs.blob_hash
 """
 
 
+@functools.cache
+def pg(statement: str) -> str:
+    """A statement written for both stores (placeholders `?`) in psycopg's
+    terms (`%s`); none of them holds a `?` or `%` of its own."""
+    return statement.replace("%", "%%").replace("?", "%s")
+
+
 async def insert_checkpoint(
     db: Connection, run_id: str, checkpoint: NewCheckpoint, now: float
 ) -> None:
-    cursor = await db.execute(
-        "INSERT INTO checkpoints (checkpoint_id, run_id, superstep, parent_checkpoint_id,"
-        " graph_signature, created_at, content) VALUES (%s,%s,%s,%s,%s,%s,%s) RETURNING seq",
-        (
-            checkpoint.checkpoint_id,
-            run_id,
-            checkpoint.superstep,
-            checkpoint.parent_checkpoint_id,
-            checkpoint.graph_signature,
-            now,
-            checkpoint.content.SerializeToString(),
-        ),
-    )
-    row = await cursor.fetchone()
-    assert row is not None
-    await insert_states(db, run_id, int(row[0]), checkpoint.states, checkpoint.changed)
+    await db.execute(pg(INSERT_CHECKPOINT), checkpoint_values(run_id, checkpoint, now))
+    await insert_states(db, run_id, checkpoint, checkpoint.changed)
 
 
 async def insert_states(
-    db: Connection,
-    run_id: str,
-    checkpoint_seq: int,
-    states: Mapping[str, StateRef],
-    changed: Collection[str] | None,
+    db: Connection, run_id: str, checkpoint: NewCheckpoint, changed: Collection[str] | None
 ) -> None:
     """The bytes nobody stored yet (locking those already there, see above),
-    and a reference for each executor in `changed` (None: every executor)."""
+    and a reference for each executor in `changed` (None: every executor).
+    The references find the checkpoint's seq themselves: nothing waits for
+    the checkpoint's insert to answer (pipeline mode)."""
+    states = checkpoint.states
     new_blobs = sorted({(s.hash, s.data) for s in states.values() if s.data is not None})
+    rows = [
+        (run, executor_id, blob, type_name, content_type, checkpoint.checkpoint_id)
+        for run, executor_id, _, blob, type_name, content_type in state_rows(
+            run_id, 0, states, changed
+        )
+    ]
     async with db.cursor() as cursor:
         if new_blobs:
             await cursor.executemany(
@@ -74,14 +80,11 @@ async def insert_states(
                 " ON CONFLICT (hash) DO UPDATE SET hash = blobs.hash",
                 new_blobs,
             )
-        rows = [
-            (run_id, executor_id, checkpoint_seq, s.hash, s.type_name, s.content_type)
-            for executor_id, s in states.items()
-            if changed is None or executor_id in changed
-        ]
         if rows:
             await cursor.executemany(
-                "INSERT INTO checkpoint_states VALUES (%s, %s, %s, %s, %s, %s)", rows
+                "INSERT INTO checkpoint_states SELECT %s, %s, seq, %s, %s, %s"
+                " FROM checkpoints WHERE checkpoint_id = %s",
+                rows,
             )
 
 
@@ -89,17 +92,10 @@ async def insert_events(
     db: Connection, run_id: str, events: list[events_pb2.Event], last_sequence: int
 ) -> list[events_pb2.Event]:
     """Number the events so the last one is `last_sequence`, and insert them."""
-    first = last_sequence - len(events) + 1
-    rows = []
-    for offset, event in enumerate(events):
-        # The key holds the run and the sequence; the body need not repeat them.
-        event.ClearField("run_id")
-        event.ClearField("sequence")
-        rows.append((run_id, first + offset, event.kind, event.SerializeToString()))
-        event.run_id, event.sequence = run_id, first + offset
+    rows = event_rows(run_id, events, last_sequence)
     if rows:
         async with db.cursor() as cursor:
-            await cursor.executemany("INSERT INTO events VALUES (%s, %s, %s, %s)", rows)
+            await cursor.executemany(pg(INSERT_EVENT), rows)
     return events
 
 

@@ -1,53 +1,53 @@
-"""Schedules in the SQLite store: one row each, the `Schedule` message as its
-body (what a client asked for and where the schedule stands), so a schedule
-and its progress change in one statement."""
+"""Schedules in the store: one row each, the `Schedule` message as its body
+(what a client asked for and where the schedule stands), so a schedule and
+its progress change in one statement. Written once for both stores, as
+reads.py is: `?` placeholders over the store's `_all` (a read) and `_write`
+(one statement in a transaction of its own; the rows it changed)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
-
-import aiosqlite
 
 from stepline.v1 import runner_pb2
 
-from .failures import Transaction
 from .rows import decode_token, encode_token, last_within
 
 # Bytes of schedules one page holds at most (but always at least one).
 PAGE_BYTES = 4 * 1024 * 1024
 
 
-class SqliteSchedules:
-    """The schedule statements of `SqliteStore` (which provides the helpers)."""
+class Schedules:
+    """The schedule statements of a store (which provides the helpers)."""
 
-    def _transaction(self) -> Transaction:
+    async def _write(self, sql: str, params: Sequence[Any]) -> int:
         raise NotImplementedError
 
-    async def _all(self, sql: str, params: Iterable[Any]) -> list[Any]:
+    async def _all(self, sql: str, params: Sequence[Any]) -> list[Any]:
         raise NotImplementedError
 
     async def insert_schedule(self, schedule: runner_pb2.Schedule) -> bool:
         """Store a new schedule; False when its id is taken (nothing changed)."""
         spec = schedule.spec
-        async with self._transaction() as db:
-            cursor = await db.execute(
-                "INSERT INTO schedules (schedule_id, workflow_id, body, updated_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (schedule_id) DO NOTHING",
-                (spec.schedule_id, spec.workflow_id, schedule.SerializeToString(), time.time()),
-            )
-            return cursor.rowcount == 1
+        changed = await self._write(
+            "INSERT INTO schedules (schedule_id, workflow_id, body, updated_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (schedule_id) DO NOTHING",
+            (spec.schedule_id, spec.workflow_id, schedule.SerializeToString(), time.time()),
+        )
+        return changed == 1
 
     async def update_schedule(self, schedule: runner_pb2.Schedule) -> bool:
         """Replace a schedule's body; False when it is gone (deleted meanwhile)."""
-        async with self._transaction() as db:
-            return await _update(db, schedule)
+        changed = await self._write(
+            "UPDATE schedules SET body = ?, updated_at = ? WHERE schedule_id = ?",
+            (schedule.SerializeToString(), time.time(), schedule.spec.schedule_id),
+        )
+        return changed == 1
 
     async def delete_schedule(self, schedule_id: str) -> bool:
-        async with self._transaction() as db:
-            cursor = await db.execute("DELETE FROM schedules WHERE schedule_id = ?", (schedule_id,))
-            return cursor.rowcount == 1
+        changed = await self._write("DELETE FROM schedules WHERE schedule_id = ?", (schedule_id,))
+        return changed == 1
 
     async def get_schedule(self, schedule_id: str) -> runner_pb2.Schedule | None:
         rows = await self._all("SELECT body FROM schedules WHERE schedule_id = ?", (schedule_id,))
@@ -88,11 +88,3 @@ class SqliteSchedules:
         """Every schedule, for the scheduler to load at start-up."""
         rows = await self._all("SELECT body FROM schedules ORDER BY seq", ())
         return [runner_pb2.Schedule.FromString(r[0]) for r in rows]
-
-
-async def _update(db: aiosqlite.Connection, schedule: runner_pb2.Schedule) -> bool:
-    cursor = await db.execute(
-        "UPDATE schedules SET body = ?, updated_at = ? WHERE schedule_id = ?",
-        (schedule.SerializeToString(), time.time(), schedule.spec.schedule_id),
-    )
-    return cursor.rowcount == 1

@@ -18,6 +18,7 @@ from stepline.v1 import payload_pb2
 
 from ..errors import DataLoss
 from .base import StateRef
+from .statements import INSERT_STATE, state_rows
 
 
 class CorruptBlob(DataLoss):
@@ -36,13 +37,9 @@ async def insert_states(
     new_blobs = [(s.hash, s.data) for s in states.values() if s.data is not None]
     if new_blobs:
         await db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?)", new_blobs)
-    rows = [
-        (run_id, executor_id, checkpoint_seq, s.hash, s.type_name, s.content_type)
-        for executor_id, s in states.items()
-        if changed is None or executor_id in changed
-    ]
+    rows = state_rows(run_id, checkpoint_seq, states, changed)
     if rows:
-        await db.executemany("INSERT INTO checkpoint_states VALUES (?, ?, ?, ?, ?, ?)", rows)
+        await db.executemany(INSERT_STATE, rows)
 
 
 # Each executor's row with the greatest since_seq not after the checkpoint

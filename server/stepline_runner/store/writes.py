@@ -6,6 +6,7 @@ import aiosqlite
 
 from stepline.v1 import events_pb2
 
+from .statements import INSERT_EVENT, event_rows
 from .states import collect_garbage
 
 
@@ -24,14 +25,7 @@ async def insert_events(
     db: aiosqlite.Connection, run_id: str, events: list[events_pb2.Event], last_sequence: int
 ) -> list[events_pb2.Event]:
     """Number the events so the last one is `last_sequence`, and insert them."""
-    first = last_sequence - len(events) + 1
-    rows = []
-    for offset, event in enumerate(events):
-        # The key holds the run and the sequence; the body need not repeat them.
-        event.ClearField("run_id")
-        event.ClearField("sequence")
-        rows.append((run_id, first + offset, event.kind, event.SerializeToString()))
-        event.run_id, event.sequence = run_id, first + offset
+    rows = event_rows(run_id, events, last_sequence)
     if rows:
-        await db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", rows)
+        await db.executemany(INSERT_EVENT, rows)
     return events
