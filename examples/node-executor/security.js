@@ -135,4 +135,23 @@ function summary({ tlsCert, clientCa, token } = {}) {
   return required.length ? `TLS, ${required.join(' and ')} required` : 'TLS';
 }
 
-module.exports = { CredentialsError, OPTIONS, interceptors, securityFrom, serverCredentials, summary };
+/** A warning when a service beyond loopback lets any caller in (as the Python SDK's). */
+function exposureWarning(host, { tlsCert, clientCa, token } = {}) {
+  if (['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host) || clientCa || token) return null;
+  const how = tlsCert ? 'without client authentication' : 'in plaintext';
+  return (
+    `warning: serving on ${host} ${how}: anyone who can reach it can read and change the ` +
+    'state of runs; require the runner\'s client certificate (STEPLINE_EXECUTOR_CLIENT_CA) or ' +
+    'token (STEPLINE_EXECUTOR_TOKEN_FILE) over TLS'
+  );
+}
+
+module.exports = {
+  CredentialsError,
+  OPTIONS,
+  exposureWarning,
+  interceptors,
+  securityFrom,
+  serverCredentials,
+  summary,
+};

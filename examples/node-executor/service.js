@@ -419,6 +419,8 @@ async function runExecutors(types, argv = process.argv.slice(2)) {
     throw new Error(`--port must be a port number, got '${values.port}'`);
   }
   const secured = security.securityFrom(values);
+  const warning = security.exposureWarning(values.host, secured);
+  if (warning) console.error(`stepline executors: ${warning}`);
   const { server, port: bound } = await serveExecutors(types, { host: values.host, port, secured });
   console.log(`stepline executors listening on ${values.host}:${bound} (${security.summary(secured)})`);
   const stop = () => {

@@ -30,7 +30,7 @@ from stepline.host import (
 )
 from stepline.limits import GRPC_SERVER_OPTIONS
 from stepline.reasons import DOMAIN
-from stepline.service_security import ServiceSecurity
+from stepline.service_security import ServiceSecurity, exposure_warning
 from stepline.telemetry import HostInstruments, ServerTracing, configure_tracing, tracing_installed
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 
@@ -224,6 +224,8 @@ def run_executors(
         if metrics_port is None and os.environ.get(METRICS_PORT_ENV):
             metrics_port = _port(os.environ[METRICS_PORT_ENV], METRICS_PORT_ENV)
         served = security if security is not None else ServiceSecurity.from_environment()
+        if warning := exposure_warning(host, served):
+            print(f"stepline executors: {warning}", file=sys.stderr, flush=True)
         tracer_provider = configure_tracing("stepline-executors")
     except ValueError as exc:  # TracingConfigError too
         print(f"stepline executors: {exc}", file=sys.stderr, flush=True)

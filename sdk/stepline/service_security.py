@@ -140,6 +140,22 @@ class ServiceSecurity:
         return "TLS" + (f", {' and '.join(required)} required" if required else "")
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def exposure_warning(host: str, security: ServiceSecurity) -> str | None:
+    """What to warn of when a service listens beyond loopback and lets any
+    caller in: anyone who reaches it can read and overwrite runs' state."""
+    if host in LOOPBACK_HOSTS or (security.client_ca or security.token):
+        return None
+    how = "in plaintext" if security.tls_cert is None else "without client authentication"
+    return (
+        f"warning: serving on {host} {how}: anyone who can reach it can read and change the "
+        f"state of runs; require the runner's client certificate ({ENV_CLIENT_CA}) or "
+        f"token ({ENV_TOKEN_FILE}) over TLS"
+    )
+
+
 _ENV = (ENV_TLS_CERT, ENV_TLS_KEY, ENV_CLIENT_CA, ENV_TOKEN_FILE)
 _REFUSED = "this executor service needs a token: send 'authorization: Bearer <token>' metadata"
 

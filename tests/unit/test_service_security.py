@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 
 from stepline import CredentialsError, ServiceSecurity
-from stepline.service_security import RequireToken
+from stepline.service_security import RequireToken, exposure_warning
 from tests.support.certificates import Authority, authority_fixture
 
 ca = authority_fixture()
@@ -164,3 +164,22 @@ async def test_calls_of_every_shape_need_the_token_and_health_stays_open() -> No
     assert wrong == [grpc.StatusCode.UNAUTHENTICATED] * 4
     assert right == [grpc.StatusCode.OK] * 4
     assert probe.status == health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1"])
+def test_no_warning_on_loopback(host: str) -> None:
+    assert exposure_warning(host, ServiceSecurity()) is None
+
+
+def test_a_service_open_to_anyone_beyond_loopback_is_warned_of(ca: Authority) -> None:
+    cert, key = ca.server("svc")
+    tls = ServiceSecurity.from_files(tls_cert=cert, tls_key=key)
+    guarded = ServiceSecurity.from_files(tls_cert=cert, tls_key=key, client_ca=ca.ca)
+
+    plaintext = exposure_warning("0.0.0.0", ServiceSecurity())
+    anyone = exposure_warning("10.0.0.5", tls)
+
+    assert plaintext is not None and "serving on 0.0.0.0 in plaintext" in plaintext
+    assert anyone is not None and "without client authentication" in anyone
+    assert "STEPLINE_EXECUTOR_CLIENT_CA" in anyone and "STEPLINE_EXECUTOR_TOKEN_FILE" in anyone
+    assert exposure_warning("0.0.0.0", guarded) is None
