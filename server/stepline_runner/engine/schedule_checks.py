@@ -27,6 +27,9 @@ ZONE_LENGTH = 64
 MACROS = frozenset(
     {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 )
+# The first letters of croniter's random and hashed fields (no month or day name
+# starts with either).
+RANDOM = frozenset("RH")
 # Fire times looked at to find a cron expression's shortest period.
 PERIOD_SAMPLES = 16
 
@@ -84,6 +87,14 @@ def _check_cron(expression: str) -> None:
             "cron",
             f"{short(expression)} has {len(fields)} fields; expected 5 (minute hour "
             "day-of-month month day-of-week) or one of " + ", ".join(sorted(MACROS)),
+        )
+    if any(item[:1].upper() in RANDOM for f in fields for item in f.split(",")):
+        # croniter draws R's value afresh each time it reads the expression:
+        # fire times (and so run ids) would change from one look to the next.
+        _refuse(
+            "cron",
+            f"{short(expression)}: random (R) and hashed (H) fields are not supported; "
+            "write the minute and hour you want",
         )
     try:
         valid = croniter.is_valid(expression)
