@@ -100,6 +100,24 @@ async def test_runs_beyond_the_limit_queue_and_start_oldest_first(
     ]
 
 
+async def test_a_raised_limit_starts_queued_runs_at_once(harness: InProcessRunner) -> None:
+    harness.host("svc", {"holder": Holder})
+    await harness.runner.register_workflow(limited(1))
+    for n in range(3):
+        await harness.runner.start_run("w", payloads.encode(n), f"r{n}")
+    await entered(1)
+    assert await status(harness, "r1") == E.RUN_STATUS_QUEUED
+
+    await harness.runner.register_workflow(limited(2))  # no run ended: r1 starts anyway
+    async with asyncio.timeout(30):
+        await entered(2)
+    assert Holder.entered == [0, 1]
+    assert await status(harness, "r2") == E.RUN_STATUS_QUEUED
+    for n in range(3):
+        Holder.releases[n].set()
+    assert outputs(await harness.events("r2")) == [2]
+
+
 async def test_a_queued_run_can_be_cancelled_not_resumed_and_keeps_no_slot(
     harness: InProcessRunner,
 ) -> None:

@@ -90,6 +90,8 @@ class Runner:
         """Validate and store a definition as the workflow's next version;
         return its graph signature and version."""
         workflow = await self.workflows.register(definition)
+        # A raised (or removed) max_concurrent_runs frees slots for queued runs now.
+        self.admission.slot_freed(workflow.graph.workflow_id)
         return workflow.graph.signature, workflow.version
 
     async def get_workflow(self, workflow_id: str, version: int = 0) -> StoredWorkflow:
