@@ -5,7 +5,7 @@ run's live events."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator
 
 import grpc
 
@@ -43,11 +43,9 @@ async def run_events(
 async def all_events(
     stub: runner_pb2_grpc.RunnerServiceAsyncStub,
     metadata: Metadata,
-    workflow_id: str,
-    kinds: Iterable[events_pb2.EventKind],
+    request: runner_pb2.WatchRunsRequest,
 ) -> AsyncGenerator[events_pb2.Event, None]:
     """Live events of every run (or of one workflow's runs), errors mapped."""
-    request = runner_pb2.WatchRunsRequest(workflow_id=workflow_id, kinds=kinds)
     stream = stub.WatchRuns(request, metadata=metadata)
     try:
         async for response in stream:

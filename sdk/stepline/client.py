@@ -14,7 +14,7 @@ from collections.abc import (
 )
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -65,11 +65,18 @@ class RunnerClient(ScheduleCalls):
     """
 
     def __init__(
-        self, address: str, *, root_certificates: bytes | None = None, token: str | None = None
+        self,
+        address: str,
+        *,
+        root_certificates: bytes | None = None,
+        token: str | None = None,
+        namespace: str = "",
     ) -> None:
         """Connect to `address`; with `root_certificates` (PEM) over TLS, and with
-        `token` sending it as a bearer token on every call."""
+        `token` sending it as a bearer token on every call. Every call is about
+        `namespace`'s workflows and runs ("" is the runner's "default")."""
         self.address = address
+        self.namespace = namespace
         self._channel = open_channel(address, root_certificates)
         self._stub = runner_pb2_grpc.RunnerServiceStub(self._channel)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
@@ -105,11 +112,18 @@ class RunnerClient(ScheduleCalls):
     async def _call(
         self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req
     ) -> Resp:
-        """The one place unary calls go through: metadata on, errors mapped."""
+        """The one place unary calls go through: namespace and metadata on,
+        errors mapped."""
         try:
-            return await method(request, metadata=self._metadata)
+            return await method(self._in_namespace(request), metadata=self._metadata)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from exc
+
+    def _in_namespace(self, request: Req) -> Req:
+        """`request` about the client's namespace (every runner request has one)."""
+        if self.namespace:
+            cast(Any, request).namespace = self.namespace
+        return request
 
     async def _pages(self, page: Callable[[str], Awaitable[Page[T]]]) -> AsyncIterator[T]:
         """Every item of a paginated list: `page(token)` fetches one page."""
@@ -256,7 +270,11 @@ class RunnerClient(ScheduleCalls):
         event it delivered: nothing is missed and nothing comes twice.
         """
         request = runner_pb2.WatchRunRequest(
-            run_id=run_id, after_sequence=after, kinds=kinds, follow_after_end=follow_after_end
+            run_id=run_id,
+            after_sequence=after,
+            kinds=kinds,
+            follow_after_end=follow_after_end,
+            namespace=self.namespace,
         )
         # aclosing: a caller that stops early cancels the stream at once.
         events = run_events(self._channel, self._stub, self._metadata, request, reconnect_timeout)
@@ -272,7 +290,10 @@ class RunnerClient(ScheduleCalls):
         Raises `SteplineError` with RESOURCE_EXHAUSTED if the caller reads so
         slowly that the runner's buffer for it overflows.
         """
-        events = all_events(self._stub, self._metadata, workflow_id, kinds)
+        request = runner_pb2.WatchRunsRequest(
+            workflow_id=workflow_id, kinds=kinds, namespace=self.namespace
+        )
+        events = all_events(self._stub, self._metadata, request)
         async with contextlib.aclosing(events):
             async for event in events:
                 yield event

@@ -22,6 +22,7 @@ from stepline.credentials import CredentialsError
 from stepline.telemetry import TracingConfigError, configure_tracing
 
 from . import copy_command
+from .api.auth_config import AuthConfigError, load_auth_config
 from .api.executor_tls import ExecutorTls, parse_executor_tls
 from .api.security import LOOPBACK, Security
 from .api.server import start_runner
@@ -101,6 +102,20 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         "--auth-token-file",
         type=Path,
         help="file holding the token callers must send as 'authorization: Bearer <token>'",
+    )
+    parser.add_argument(
+        "--auth-config",
+        type=Path,
+        metavar="FILE",
+        help="YAML or JSON naming the principals (by token SHA-256 or TLS client certificate "
+        "subject) and their role per namespace (README, 'Running it for real')",
+    )
+    parser.add_argument(
+        "--tls-client-ca",
+        type=Path,
+        metavar="FILE",
+        help="PEM CA certificates: require callers to present a client certificate they "
+        "signed (needed when --auth-config names principals by tls_subject)",
     )
     parser.add_argument(
         "--insecure",
@@ -245,14 +260,42 @@ def _executor_tls(parser: argparse.ArgumentParser, given: list[list[str]]) -> li
 def _security(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Security:
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
+    if args.auth_config and args.auth_token_file:
+        parser.error(
+            "give --auth-config or --auth-token-file, not both (a config can name the "
+            "token's principal)"
+        )
+    if args.tls_client_ca and not args.tls_cert:
+        parser.error(
+            "--tls-client-ca needs --tls-cert and --tls-key (client certificates need TLS)"
+        )
+    try:
+        auth = load_auth_config(args.auth_config) if args.auth_config else None
+    except AuthConfigError as exc:
+        parser.error(f"--auth-config: {exc}")
+    if auth is not None and auth.needs_client_certificates and not args.tls_client_ca:
+        names = ", ".join(sorted(p.name for p in auth.subjects.values()))[:200]
+        parser.error(
+            f"--auth-config {args.auth_config} names principals by tls_subject ({names}): "
+            "give --tls-cert, --tls-key and --tls-client-ca (the CA of their certificates)"
+        )
     try:
         security = Security(
             tls_cert=args.tls_cert.read_bytes() if args.tls_cert else None,
             tls_key=args.tls_key.read_bytes() if args.tls_key else None,
             token=args.auth_token_file.read_text().strip() if args.auth_token_file else None,
+            auth=auth,
+            client_ca=args.tls_client_ca.read_bytes() if args.tls_client_ca else None,
         )
     except OSError as exc:
         parser.error(f"cannot read {exc.filename}: {exc.strerror}")
+    if security.client_ca is not None:
+        try:
+            ssl.create_default_context(cadata=security.client_ca.decode(errors="replace"))
+        except (ssl.SSLError, ValueError) as exc:
+            parser.error(
+                f"--tls-client-ca {args.tls_client_ca}: not PEM CA certificates ({_one_line(exc)})"
+            )
     if args.tls_cert:
         try:
             # gRPC would only say "Failed to bind", after logging its own lines.
@@ -273,10 +316,12 @@ def _security(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Secu
             "without spaces"
         )
     exposed = args.host not in LOOPBACK
-    if exposed and not (security.tls_cert and security.token) and not args.insecure:
+    authenticated = security.token or security.auth is not None
+    if exposed and not (security.tls_cert and authenticated) and not args.insecure:
         parser.error(
             f"--host {args.host} exposes the runner beyond this machine: give --tls-cert, "
-            "--tls-key and --auth-token-file, or --insecure on a network you trust"
+            "--tls-key and --auth-config (or --auth-token-file), or --insecure on a network "
+            "you trust"
         )
     return security
 

@@ -69,7 +69,7 @@ EVENT_KIND_RUN_MOVED: EventKind
 EVENT_KIND_RETRY_SCHEDULED: EventKind
 
 class Event(_message.Message):
-    __slots__ = ("run_id", "sequence", "kind", "time", "superstep", "executor_id", "status", "checkpoint_id", "data", "error", "request", "name", "message", "workflow_id", "workflow_version", "attempt", "due_time")
+    __slots__ = ("run_id", "sequence", "kind", "time", "superstep", "executor_id", "status", "checkpoint_id", "data", "error", "request", "name", "message", "workflow_id", "workflow_version", "attempt", "due_time", "principal")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -87,6 +87,7 @@ class Event(_message.Message):
     WORKFLOW_VERSION_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     DUE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     sequence: int
     kind: EventKind
@@ -104,4 +105,5 @@ class Event(_message.Message):
     workflow_version: int
     attempt: int
     due_time: _timestamp_pb2.Timestamp
-    def __init__(self, run_id: _Optional[str] = ..., sequence: _Optional[int] = ..., kind: _Optional[_Union[EventKind, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., superstep: _Optional[int] = ..., executor_id: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., checkpoint_id: _Optional[str] = ..., data: _Optional[_Union[_payload_pb2.Payload, _Mapping]] = ..., error: _Optional[_Union[_payload_pb2.ErrorInfo, _Mapping]] = ..., request: _Optional[_Union[_payload_pb2.InputRequest, _Mapping]] = ..., name: _Optional[str] = ..., message: _Optional[str] = ..., workflow_id: _Optional[str] = ..., workflow_version: _Optional[int] = ..., attempt: _Optional[int] = ..., due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    principal: str
+    def __init__(self, run_id: _Optional[str] = ..., sequence: _Optional[int] = ..., kind: _Optional[_Union[EventKind, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., superstep: _Optional[int] = ..., executor_id: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., checkpoint_id: _Optional[str] = ..., data: _Optional[_Union[_payload_pb2.Payload, _Mapping]] = ..., error: _Optional[_Union[_payload_pb2.ErrorInfo, _Mapping]] = ..., request: _Optional[_Union[_payload_pb2.InputRequest, _Mapping]] = ..., name: _Optional[str] = ..., message: _Optional[str] = ..., workflow_id: _Optional[str] = ..., workflow_version: _Optional[int] = ..., attempt: _Optional[int] = ..., due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., principal: _Optional[str] = ...) -> None: ...

@@ -35,10 +35,12 @@ SCHEDULE_CATCH_UP_NONE: ScheduleCatchUp
 SCHEDULE_CATCH_UP_ONE: ScheduleCatchUp
 
 class RegisterWorkflowRequest(_message.Message):
-    __slots__ = ("workflow",)
+    __slots__ = ("workflow", "namespace")
     WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     workflow: _workflow_pb2.WorkflowDefinition
-    def __init__(self, workflow: _Optional[_Union[_workflow_pb2.WorkflowDefinition, _Mapping]] = ...) -> None: ...
+    namespace: str
+    def __init__(self, workflow: _Optional[_Union[_workflow_pb2.WorkflowDefinition, _Mapping]] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class RegisterWorkflowResponse(_message.Message):
     __slots__ = ("workflow_id", "graph_signature", "version")
@@ -51,12 +53,14 @@ class RegisterWorkflowResponse(_message.Message):
     def __init__(self, workflow_id: _Optional[str] = ..., graph_signature: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class GetWorkflowRequest(_message.Message):
-    __slots__ = ("workflow_id", "version")
+    __slots__ = ("workflow_id", "version", "namespace")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     version: int
-    def __init__(self, workflow_id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+    namespace: str
+    def __init__(self, workflow_id: _Optional[str] = ..., version: _Optional[int] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class GetWorkflowResponse(_message.Message):
     __slots__ = ("workflow", "graph_signature", "version")
@@ -69,12 +73,14 @@ class GetWorkflowResponse(_message.Message):
     def __init__(self, workflow: _Optional[_Union[_workflow_pb2.WorkflowDefinition, _Mapping]] = ..., graph_signature: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class ListWorkflowsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token")
+    __slots__ = ("page_size", "page_token", "namespace")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    namespace: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class WorkflowSummary(_message.Message):
     __slots__ = ("workflow_id", "graph_signature", "start_executor_id", "executor_count", "edge_count", "updated_at", "version")
@@ -137,16 +143,18 @@ class Run(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., workflow_id: _Optional[str] = ..., status: _Optional[_Union[_events_pb2.RunStatus, str]] = ..., superstep: _Optional[int] = ..., latest_checkpoint_id: _Optional[str] = ..., parent_checkpoint_id: _Optional[str] = ..., parent_run_id: _Optional[str] = ..., error: _Optional[_Union[_payload_pb2.ErrorInfo, _Mapping]] = ..., last_sequence: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., graph_signature: _Optional[str] = ..., checkpoint_policy: _Optional[_Union[_workflow_pb2.CheckpointPolicy, _Mapping]] = ..., workflow_version: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class StartRunRequest(_message.Message):
-    __slots__ = ("workflow_id", "input", "run_id", "checkpoint_policy")
+    __slots__ = ("workflow_id", "input", "run_id", "checkpoint_policy", "namespace")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_POLICY_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     input: _payload_pb2.Payload
     run_id: str
     checkpoint_policy: _workflow_pb2.CheckpointPolicy
-    def __init__(self, workflow_id: _Optional[str] = ..., input: _Optional[_Union[_payload_pb2.Payload, _Mapping]] = ..., run_id: _Optional[str] = ..., checkpoint_policy: _Optional[_Union[_workflow_pb2.CheckpointPolicy, _Mapping]] = ...) -> None: ...
+    namespace: str
+    def __init__(self, workflow_id: _Optional[str] = ..., input: _Optional[_Union[_payload_pb2.Payload, _Mapping]] = ..., run_id: _Optional[str] = ..., checkpoint_policy: _Optional[_Union[_workflow_pb2.CheckpointPolicy, _Mapping]] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class StartRunResponse(_message.Message):
     __slots__ = ("run",)
@@ -155,10 +163,12 @@ class StartRunResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
 
 class GetRunRequest(_message.Message):
-    __slots__ = ("run_id",)
+    __slots__ = ("run_id", "namespace")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     run_id: str
-    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+    namespace: str
+    def __init__(self, run_id: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class GetRunResponse(_message.Message):
     __slots__ = ("run",)
@@ -167,20 +177,22 @@ class GetRunResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
 
 class ListRunsRequest(_message.Message):
-    __slots__ = ("workflow_id", "page_size", "page_token", "statuses", "created_after", "created_before")
+    __slots__ = ("workflow_id", "page_size", "page_token", "statuses", "created_after", "created_before", "namespace")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     STATUSES_FIELD_NUMBER: _ClassVar[int]
     CREATED_AFTER_FIELD_NUMBER: _ClassVar[int]
     CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     page_size: int
     page_token: str
     statuses: _containers.RepeatedScalarFieldContainer[_events_pb2.RunStatus]
     created_after: _timestamp_pb2.Timestamp
     created_before: _timestamp_pb2.Timestamp
-    def __init__(self, workflow_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., statuses: _Optional[_Iterable[_Union[_events_pb2.RunStatus, str]]] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    namespace: str
+    def __init__(self, workflow_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., statuses: _Optional[_Iterable[_Union[_events_pb2.RunStatus, str]]] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class ListRunsResponse(_message.Message):
     __slots__ = ("runs", "next_page_token")
@@ -191,10 +203,12 @@ class ListRunsResponse(_message.Message):
     def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CancelRunRequest(_message.Message):
-    __slots__ = ("run_id",)
+    __slots__ = ("run_id", "namespace")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     run_id: str
-    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+    namespace: str
+    def __init__(self, run_id: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class CancelRunResponse(_message.Message):
     __slots__ = ("run",)
@@ -203,10 +217,12 @@ class CancelRunResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
 
 class DeleteRunRequest(_message.Message):
-    __slots__ = ("run_id",)
+    __slots__ = ("run_id", "namespace")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     run_id: str
-    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+    namespace: str
+    def __init__(self, run_id: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class DeleteRunResponse(_message.Message):
     __slots__ = ("checkpoints_removed", "events_removed", "blobs_removed")
@@ -219,16 +235,18 @@ class DeleteRunResponse(_message.Message):
     def __init__(self, checkpoints_removed: _Optional[int] = ..., events_removed: _Optional[int] = ..., blobs_removed: _Optional[int] = ...) -> None: ...
 
 class WatchRunRequest(_message.Message):
-    __slots__ = ("run_id", "after_sequence", "kinds", "follow_after_end")
+    __slots__ = ("run_id", "after_sequence", "kinds", "follow_after_end", "namespace")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     KINDS_FIELD_NUMBER: _ClassVar[int]
     FOLLOW_AFTER_END_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     after_sequence: int
     kinds: _containers.RepeatedScalarFieldContainer[_events_pb2.EventKind]
     follow_after_end: bool
-    def __init__(self, run_id: _Optional[str] = ..., after_sequence: _Optional[int] = ..., kinds: _Optional[_Iterable[_Union[_events_pb2.EventKind, str]]] = ..., follow_after_end: _Optional[bool] = ...) -> None: ...
+    namespace: str
+    def __init__(self, run_id: _Optional[str] = ..., after_sequence: _Optional[int] = ..., kinds: _Optional[_Iterable[_Union[_events_pb2.EventKind, str]]] = ..., follow_after_end: _Optional[bool] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class WatchRunResponse(_message.Message):
     __slots__ = ("events",)
@@ -237,12 +255,14 @@ class WatchRunResponse(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[_events_pb2.Event, _Mapping]]] = ...) -> None: ...
 
 class WatchRunsRequest(_message.Message):
-    __slots__ = ("workflow_id", "kinds")
+    __slots__ = ("workflow_id", "kinds", "namespace")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     KINDS_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     kinds: _containers.RepeatedScalarFieldContainer[_events_pb2.EventKind]
-    def __init__(self, workflow_id: _Optional[str] = ..., kinds: _Optional[_Iterable[_Union[_events_pb2.EventKind, str]]] = ...) -> None: ...
+    namespace: str
+    def __init__(self, workflow_id: _Optional[str] = ..., kinds: _Optional[_Iterable[_Union[_events_pb2.EventKind, str]]] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class WatchRunsResponse(_message.Message):
     __slots__ = ("events",)
@@ -307,14 +327,16 @@ class FanInBuffer(_message.Message):
     def __init__(self, edge_index: _Optional[int] = ..., messages: _Optional[_Iterable[_Union[_payload_pb2.Message, _Mapping]]] = ...) -> None: ...
 
 class ListCheckpointsRequest(_message.Message):
-    __slots__ = ("run_id", "page_size", "page_token")
+    __slots__ = ("run_id", "page_size", "page_token", "namespace")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     page_size: int
     page_token: str
-    def __init__(self, run_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    namespace: str
+    def __init__(self, run_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class ListCheckpointsResponse(_message.Message):
     __slots__ = ("checkpoints", "next_page_token")
@@ -325,12 +347,14 @@ class ListCheckpointsResponse(_message.Message):
     def __init__(self, checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetCheckpointRequest(_message.Message):
-    __slots__ = ("checkpoint_id", "include_content")
+    __slots__ = ("checkpoint_id", "include_content", "namespace")
     CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_CONTENT_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     checkpoint_id: str
     include_content: bool
-    def __init__(self, checkpoint_id: _Optional[str] = ..., include_content: _Optional[bool] = ...) -> None: ...
+    namespace: str
+    def __init__(self, checkpoint_id: _Optional[str] = ..., include_content: _Optional[bool] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class GetCheckpointResponse(_message.Message):
     __slots__ = ("checkpoint",)
@@ -339,10 +363,12 @@ class GetCheckpointResponse(_message.Message):
     def __init__(self, checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ...) -> None: ...
 
 class DeleteCheckpointRequest(_message.Message):
-    __slots__ = ("checkpoint_id",)
+    __slots__ = ("checkpoint_id", "namespace")
     CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     checkpoint_id: str
-    def __init__(self, checkpoint_id: _Optional[str] = ...) -> None: ...
+    namespace: str
+    def __init__(self, checkpoint_id: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class DeleteCheckpointResponse(_message.Message):
     __slots__ = ("blobs_removed",)
@@ -351,14 +377,16 @@ class DeleteCheckpointResponse(_message.Message):
     def __init__(self, blobs_removed: _Optional[int] = ...) -> None: ...
 
 class ResumeRunRequest(_message.Message):
-    __slots__ = ("checkpoint_id", "fork", "new_run_id")
+    __slots__ = ("checkpoint_id", "fork", "new_run_id", "namespace")
     CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     FORK_FIELD_NUMBER: _ClassVar[int]
     NEW_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     checkpoint_id: str
     fork: bool
     new_run_id: str
-    def __init__(self, checkpoint_id: _Optional[str] = ..., fork: _Optional[bool] = ..., new_run_id: _Optional[str] = ...) -> None: ...
+    namespace: str
+    def __init__(self, checkpoint_id: _Optional[str] = ..., fork: _Optional[bool] = ..., new_run_id: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class ResumeRunResponse(_message.Message):
     __slots__ = ("run",)
@@ -367,7 +395,7 @@ class ResumeRunResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
 
 class SendResponsesRequest(_message.Message):
-    __slots__ = ("run_id", "responses")
+    __slots__ = ("run_id", "responses", "namespace")
     class ResponsesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -377,9 +405,11 @@ class SendResponsesRequest(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_payload_pb2.Payload, _Mapping]] = ...) -> None: ...
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     responses: _containers.MessageMap[str, _payload_pb2.Payload]
-    def __init__(self, run_id: _Optional[str] = ..., responses: _Optional[_Mapping[str, _payload_pb2.Payload]] = ...) -> None: ...
+    namespace: str
+    def __init__(self, run_id: _Optional[str] = ..., responses: _Optional[_Mapping[str, _payload_pb2.Payload]] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class SendResponsesResponse(_message.Message):
     __slots__ = ("run",)
@@ -388,10 +418,12 @@ class SendResponsesResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
 
 class ListPendingRequestsRequest(_message.Message):
-    __slots__ = ("run_id",)
+    __slots__ = ("run_id", "namespace")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     run_id: str
-    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+    namespace: str
+    def __init__(self, run_id: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class ListPendingRequestsResponse(_message.Message):
     __slots__ = ("requests",)
@@ -400,16 +432,18 @@ class ListPendingRequestsResponse(_message.Message):
     def __init__(self, requests: _Optional[_Iterable[_Union[_payload_pb2.InputRequest, _Mapping]]] = ...) -> None: ...
 
 class MoveRunsRequest(_message.Message):
-    __slots__ = ("workflow_id", "to_version", "run_ids", "all_runs")
+    __slots__ = ("workflow_id", "to_version", "run_ids", "all_runs", "namespace")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     TO_VERSION_FIELD_NUMBER: _ClassVar[int]
     RUN_IDS_FIELD_NUMBER: _ClassVar[int]
     ALL_RUNS_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     to_version: int
     run_ids: _containers.RepeatedScalarFieldContainer[str]
     all_runs: bool
-    def __init__(self, workflow_id: _Optional[str] = ..., to_version: _Optional[int] = ..., run_ids: _Optional[_Iterable[str]] = ..., all_runs: _Optional[bool] = ...) -> None: ...
+    namespace: str
+    def __init__(self, workflow_id: _Optional[str] = ..., to_version: _Optional[int] = ..., run_ids: _Optional[_Iterable[str]] = ..., all_runs: _Optional[bool] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class MoveRunsResponse(_message.Message):
     __slots__ = ("moved_run_ids", "skipped_run_ids")

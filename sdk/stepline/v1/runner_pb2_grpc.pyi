@@ -29,9 +29,28 @@ GRPC_VERSION: str
 class RunnerServiceStub:
     """Implemented by the Stepline runner.
 
+    Namespaces. Every workflow and run lives in a namespace, named by the
+    request's `namespace` field: 1-63 of [a-z0-9-], starting and ending with a
+    letter or digit; empty means "default". Ids are the namespace's own: a run
+    id or workflow id taken in another namespace is free in this one. A call
+    never sees, changes or learns of another namespace's workflows, runs,
+    checkpoints or requests: they are NOT_FOUND, and lists leave them out.
+
+    Principals. A runner started with an auth configuration knows principals
+    by bearer token (`authorization: Bearer <token>` metadata) or TLS client
+    certificate subject, each with a role per namespace: reader (the Get, List
+    and Watch calls, ListPendingRequests), operator (also StartRun, CancelRun,
+    DeleteRun, ResumeRun, SendResponses, DeleteCheckpoint) or admin (also
+    RegisterWorkflow, MoveRuns). The events of a start, cancel, resume, fork
+    and answer name the principal that did it (`Event.principal`).
+
     Statuses. Besides those listed per call, any call may return:
-    - UNAUTHENTICATED: the runner requires a bearer token (`authorization:
-      Bearer <token>` metadata) and none, or a wrong one, was sent;
+    - UNAUTHENTICATED: the runner requires credentials (a bearer token or a
+      client certificate) and none, or unknown ones, were sent;
+    - PERMISSION_DENIED (reason ROLE_REQUIRED): the principal's role in the
+      request's namespace does not allow the call (checked before anything is
+      looked up, so it says nothing of what the namespace holds);
+    - INVALID_ARGUMENT (reason INVALID_NAMESPACE): a malformed namespace;
     - UNAVAILABLE: the runner is shutting down, cannot be reached, or its
       database is locked or unreadable for now; retry;
     - RESOURCE_EXHAUSTED: a request or response over the message cap,
@@ -197,9 +216,28 @@ class RunnerServiceStub:
 class RunnerServiceAsyncStub(RunnerServiceStub):
     """Implemented by the Stepline runner.
 
+    Namespaces. Every workflow and run lives in a namespace, named by the
+    request's `namespace` field: 1-63 of [a-z0-9-], starting and ending with a
+    letter or digit; empty means "default". Ids are the namespace's own: a run
+    id or workflow id taken in another namespace is free in this one. A call
+    never sees, changes or learns of another namespace's workflows, runs,
+    checkpoints or requests: they are NOT_FOUND, and lists leave them out.
+
+    Principals. A runner started with an auth configuration knows principals
+    by bearer token (`authorization: Bearer <token>` metadata) or TLS client
+    certificate subject, each with a role per namespace: reader (the Get, List
+    and Watch calls, ListPendingRequests), operator (also StartRun, CancelRun,
+    DeleteRun, ResumeRun, SendResponses, DeleteCheckpoint) or admin (also
+    RegisterWorkflow, MoveRuns). The events of a start, cancel, resume, fork
+    and answer name the principal that did it (`Event.principal`).
+
     Statuses. Besides those listed per call, any call may return:
-    - UNAUTHENTICATED: the runner requires a bearer token (`authorization:
-      Bearer <token>` metadata) and none, or a wrong one, was sent;
+    - UNAUTHENTICATED: the runner requires credentials (a bearer token or a
+      client certificate) and none, or unknown ones, were sent;
+    - PERMISSION_DENIED (reason ROLE_REQUIRED): the principal's role in the
+      request's namespace does not allow the call (checked before anything is
+      looked up, so it says nothing of what the namespace holds);
+    - INVALID_ARGUMENT (reason INVALID_NAMESPACE): a malformed namespace;
     - UNAVAILABLE: the runner is shutting down, cannot be reached, or its
       database is locked or unreadable for now; retry;
     - RESOURCE_EXHAUSTED: a request or response over the message cap,
@@ -361,9 +399,28 @@ class RunnerServiceAsyncStub(RunnerServiceStub):
 class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
     """Implemented by the Stepline runner.
 
+    Namespaces. Every workflow and run lives in a namespace, named by the
+    request's `namespace` field: 1-63 of [a-z0-9-], starting and ending with a
+    letter or digit; empty means "default". Ids are the namespace's own: a run
+    id or workflow id taken in another namespace is free in this one. A call
+    never sees, changes or learns of another namespace's workflows, runs,
+    checkpoints or requests: they are NOT_FOUND, and lists leave them out.
+
+    Principals. A runner started with an auth configuration knows principals
+    by bearer token (`authorization: Bearer <token>` metadata) or TLS client
+    certificate subject, each with a role per namespace: reader (the Get, List
+    and Watch calls, ListPendingRequests), operator (also StartRun, CancelRun,
+    DeleteRun, ResumeRun, SendResponses, DeleteCheckpoint) or admin (also
+    RegisterWorkflow, MoveRuns). The events of a start, cancel, resume, fork
+    and answer name the principal that did it (`Event.principal`).
+
     Statuses. Besides those listed per call, any call may return:
-    - UNAUTHENTICATED: the runner requires a bearer token (`authorization:
-      Bearer <token>` metadata) and none, or a wrong one, was sent;
+    - UNAUTHENTICATED: the runner requires credentials (a bearer token or a
+      client certificate) and none, or unknown ones, were sent;
+    - PERMISSION_DENIED (reason ROLE_REQUIRED): the principal's role in the
+      request's namespace does not allow the call (checked before anything is
+      looked up, so it says nothing of what the namespace holds);
+    - INVALID_ARGUMENT (reason INVALID_NAMESPACE): a malformed namespace;
     - UNAVAILABLE: the runner is shutting down, cannot be reached, or its
       database is locked or unreadable for now; retry;
     - RESOURCE_EXHAUSTED: a request or response over the message cap,

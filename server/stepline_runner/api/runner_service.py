@@ -14,6 +14,8 @@ from stepline.v1 import runner_pb2, runner_pb2_grpc
 
 from ..engine import errors
 from ..engine.runner import Runner
+from ..engine.tenancy import Tenant
+from .auth import CALLER
 from .error_details import reason_of, rich_status
 
 T = TypeVar("T")
@@ -52,14 +54,28 @@ async def _abort(
     await context.abort(status.code, status.details, status.trailing_metadata)
 
 
+def _tenant(runner: Runner) -> Tenant:
+    """The runner as the caller's namespace sees it (auth.Authorizer, on every
+    call, found the caller and checked its role there)."""
+    caller = CALLER.get()
+    if caller is None:
+        raise RuntimeError("RunnerService runs behind auth.Authorizer")
+    return Tenant(runner, caller.namespace, caller.principal)
+
+
 class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
+    """Thin: each call unpacks its request for the caller's `Tenant` and packs
+    the answer."""
+
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
 
     async def RegisterWorkflow(
         self, request: runner_pb2.RegisterWorkflowRequest, context: Ctx
     ) -> runner_pb2.RegisterWorkflowResponse:
-        signature, version = await _status(context, self.runner.register_workflow(request.workflow))
+        signature, version = await _status(
+            context, _tenant(self.runner).register_workflow(request.workflow)
+        )
         return runner_pb2.RegisterWorkflowResponse(
             workflow_id=request.workflow.workflow_id, graph_signature=signature, version=version
         )
@@ -68,7 +84,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         self, request: runner_pb2.GetWorkflowRequest, context: Ctx
     ) -> runner_pb2.GetWorkflowResponse:
         stored = await _status(
-            context, self.runner.get_workflow(request.workflow_id, request.version)
+            context, _tenant(self.runner).get_workflow(request.workflow_id, request.version)
         )
         return runner_pb2.GetWorkflowResponse(
             workflow=stored.definition, graph_signature=stored.signature, version=stored.version
@@ -78,7 +94,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         self, request: runner_pb2.ListWorkflowsRequest, context: Ctx
     ) -> runner_pb2.ListWorkflowsResponse:
         workflows, token = await _status(
-            context, self.runner.list_workflows(request.page_size, request.page_token)
+            context, _tenant(self.runner).list_workflows(request.page_size, request.page_token)
         )
         return runner_pb2.ListWorkflowsResponse(workflows=workflows, next_page_token=token)
 
@@ -88,7 +104,9 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         policy = request.checkpoint_policy if request.HasField("checkpoint_policy") else None
         run = await _status(
             context,
-            self.runner.start_run(request.workflow_id, request.input, request.run_id, policy),
+            _tenant(self.runner).start_run(
+                request.workflow_id, request.input, request.run_id, policy
+            ),
         )
         return runner_pb2.StartRunResponse(run=run)
 
@@ -96,7 +114,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         self, request: runner_pb2.GetRunRequest, context: Ctx
     ) -> runner_pb2.GetRunResponse:
         return runner_pb2.GetRunResponse(
-            run=await _status(context, self.runner.get_run(request.run_id))
+            run=await _status(context, _tenant(self.runner).get_run(request.run_id))
         )
 
     async def ListRuns(
@@ -104,7 +122,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
     ) -> runner_pb2.ListRunsResponse:
         runs, token = await _status(
             context,
-            self.runner.list_runs(
+            _tenant(self.runner).list_runs(
                 request.workflow_id, request.page_size, request.page_token, *_filters(request)
             ),
         )
@@ -113,7 +131,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
     async def DeleteRun(
         self, request: runner_pb2.DeleteRunRequest, context: Ctx
     ) -> runner_pb2.DeleteRunResponse:
-        deleted = await _status(context, self.runner.delete_run(request.run_id))
+        deleted = await _status(context, _tenant(self.runner).delete_run(request.run_id))
         return runner_pb2.DeleteRunResponse(
             checkpoints_removed=deleted.checkpoints,
             events_removed=deleted.events,
@@ -124,13 +142,13 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         self, request: runner_pb2.CancelRunRequest, context: Ctx
     ) -> runner_pb2.CancelRunResponse:
         return runner_pb2.CancelRunResponse(
-            run=await _status(context, self.runner.cancel_run(request.run_id))
+            run=await _status(context, _tenant(self.runner).cancel_run(request.run_id))
         )
 
     async def WatchRun(
         self, request: runner_pb2.WatchRunRequest, context: Ctx
     ) -> AsyncIterator[runner_pb2.WatchRunResponse]:
-        events = self.runner.watch(
+        events = _tenant(self.runner).watch(
             request.run_id, request.after_sequence, request.kinds, request.follow_after_end
         )
         while True:
@@ -142,7 +160,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
     async def WatchRuns(
         self, request: runner_pb2.WatchRunsRequest, context: Ctx
     ) -> AsyncIterator[runner_pb2.WatchRunsResponse]:
-        events = self.runner.watch_all(request.workflow_id, request.kinds)
+        events = _tenant(self.runner).watch_all(request.workflow_id, request.kinds)
         while True:
             batch = await _status(context, _next(events))
             if batch is None:
@@ -154,7 +172,9 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
     ) -> runner_pb2.ListCheckpointsResponse:
         checkpoints, token = await _status(
             context,
-            self.runner.list_checkpoints(request.run_id, request.page_size, request.page_token),
+            _tenant(self.runner).list_checkpoints(
+                request.run_id, request.page_size, request.page_token
+            ),
         )
         return runner_pb2.ListCheckpointsResponse(checkpoints=checkpoints, next_page_token=token)
 
@@ -162,33 +182,39 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         self, request: runner_pb2.GetCheckpointRequest, context: Ctx
     ) -> runner_pb2.GetCheckpointResponse:
         checkpoint = await _status(
-            context, self.runner.get_checkpoint(request.checkpoint_id, request.include_content)
+            context,
+            _tenant(self.runner).get_checkpoint(request.checkpoint_id, request.include_content),
         )
         return runner_pb2.GetCheckpointResponse(checkpoint=checkpoint)
 
     async def DeleteCheckpoint(
         self, request: runner_pb2.DeleteCheckpointRequest, context: Ctx
     ) -> runner_pb2.DeleteCheckpointResponse:
-        removed = await _status(context, self.runner.delete_checkpoint(request.checkpoint_id))
+        removed = await _status(
+            context, _tenant(self.runner).delete_checkpoint(request.checkpoint_id)
+        )
         return runner_pb2.DeleteCheckpointResponse(blobs_removed=removed)
 
     async def SendResponses(
         self, request: runner_pb2.SendResponsesRequest, context: Ctx
     ) -> runner_pb2.SendResponsesResponse:
-        run = await _status(context, self.runner.send_responses(request.run_id, request.responses))
+        run = await _status(
+            context, _tenant(self.runner).send_responses(request.run_id, request.responses)
+        )
         return runner_pb2.SendResponsesResponse(run=run)
 
     async def ListPendingRequests(
         self, request: runner_pb2.ListPendingRequestsRequest, context: Ctx
     ) -> runner_pb2.ListPendingRequestsResponse:
-        requests = await _status(context, self.runner.pending_requests(request.run_id))
+        requests = await _status(context, _tenant(self.runner).pending_requests(request.run_id))
         return runner_pb2.ListPendingRequestsResponse(requests=requests)
 
     async def ResumeRun(
         self, request: runner_pb2.ResumeRunRequest, context: Ctx
     ) -> runner_pb2.ResumeRunResponse:
         run = await _status(
-            context, self.runner.resume(request.checkpoint_id, request.fork, request.new_run_id)
+            context,
+            _tenant(self.runner).resume(request.checkpoint_id, request.fork, request.new_run_id),
         )
         return runner_pb2.ResumeRunResponse(run=run)
 
@@ -197,7 +223,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
     ) -> runner_pb2.MoveRunsResponse:
         moved = await _status(
             context,
-            self.runner.move_runs(
+            _tenant(self.runner).move_runs(
                 request.workflow_id, request.to_version, request.run_ids, request.all_runs
             ),
         )

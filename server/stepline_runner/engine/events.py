@@ -19,3 +19,11 @@ def event(kind: Kind, superstep: int = 0, **fields: Any) -> events_pb2.Event:
 
 def status_changed(status: events_pb2.RunStatus, superstep: int) -> events_pb2.Event:
     return event(events_pb2.EVENT_KIND_STATUS_CHANGED, superstep, status=status)
+
+
+def by(actor: str, events: list[events_pb2.Event]) -> list[events_pb2.Event]:
+    """The events of a control call (start, cancel, resume, fork, answer, move),
+    stamped with the principal that made it ("" when the runner has no auth)."""
+    for e in events:
+        e.principal = actor
+    return events

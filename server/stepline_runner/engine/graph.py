@@ -19,7 +19,7 @@ from .edges import CompiledEdge, compile_edge, require
 from .errors import InvalidWorkflow
 from .limits import Limits
 from .retry_policy import check_retry_policies
-from .validation import check_id, short
+from .validation import check_id, check_workflow_key, short
 
 DEFAULT_MAX_SUPERSTEPS = 100
 MAX_EXECUTE_TIMEOUT = 7 * 24 * 3600.0
@@ -66,7 +66,7 @@ class Graph:
         limits = limits or Limits()
         _check_size(definition, limits)
         require(definition.workflow_id, "workflow_id is required")
-        check_id(definition.workflow_id, "workflow_id", limits.id_length)
+        check_workflow_key(definition.workflow_id, "workflow_id", limits.id_length)
         nodes: dict[str, workflow_pb2.ExecutorNode] = {}
         for i, node in enumerate(definition.executors):
             require(node.id, f"executors[{i}]: id is required")

@@ -14,7 +14,7 @@ from .errors import FailedPrecondition, InvalidArgument, NotFound, Reason
 from .registry import WorkflowRegistry
 from .runlog import RunLog
 from .supervisor import Supervisor
-from .validation import check_run_id
+from .validation import check_run_key
 
 E = events_pb2
 # Run ids one call may name.
@@ -69,7 +69,12 @@ class RunMover:
         self._log = log
 
     async def move(
-        self, workflow_id: str, to_version: int, run_ids: Sequence[str], all_runs: bool
+        self,
+        workflow_id: str,
+        to_version: int,
+        run_ids: Sequence[str],
+        all_runs: bool,
+        actor: str = "",
     ) -> Moved:
         _check_request(to_version, run_ids, all_runs)
         target = await self._workflows.stored(workflow_id, to_version)
@@ -92,7 +97,7 @@ class RunMover:
                 if unmovable(current, target, self._runs.is_active(run.run_id)) is not None:
                     skipped.append(run.run_id)
                     continue
-                await self._move(current, target.version)
+                await self._move(current, target.version, actor)
                 moved.append(run.run_id)
         return Moved(moved, skipped)
 
@@ -105,13 +110,15 @@ class RunMover:
                 context={"run_id": run.run_id, "to_version": str(target.version)},
             )
 
-    async def _move(self, run: runner_pb2.Run, to_version: int) -> None:
+    async def _move(self, run: runner_pb2.Run, to_version: int, actor: str) -> None:
         error = run.error if run.HasField("error") else None
         # Fenced by the epoch read: a run taken in hand since is not moved behind its back.
         update = RunUpdate(
             run.status, run.superstep, error, workflow_version=to_version, epoch=run.epoch
         )
-        await self._log.append(run.run_id, run.workflow_id, update, [moved_event(run, to_version)])
+        await self._log.append(
+            run.run_id, run.workflow_id, update, ev.by(actor, [moved_event(run, to_version)])
+        )
 
     async def _named(self, workflow_id: str, run_id: str) -> runner_pb2.Run:
         run = await self._store.get_run(run_id)
@@ -152,4 +159,4 @@ def _check_request(to_version: int, run_ids: Sequence[str], all_runs: bool) -> N
             context={"field": "run_ids"},
         )
     for run_id in run_ids:
-        check_run_id(run_id, "run_ids")
+        check_run_key(run_id, "run_ids")

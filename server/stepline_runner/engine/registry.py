@@ -20,7 +20,7 @@ from .inputs import accepts_any, accepts_type, type_list
 from .limits import Limits
 from .ports import ExecutorCallError, ExecutorPort
 from .routing import BATCH_TYPE
-from .validation import check_id
+from .validation import check_workflow_key
 
 DESCRIBE_TIMEOUT = 5.0
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class WorkflowRegistry:
 
     async def stored(self, workflow_id: str, version: int = 0) -> StoredWorkflow:
         """A stored version (0: the latest); no executor is asked."""
-        check_id(workflow_id, "workflow_id", self._limits.id_length)
+        check_workflow_key(workflow_id, "workflow_id", self._limits.id_length)
         if version < 0:
             raise InvalidArgument(
                 f"version must be 0 (the latest) or more, not {version}",

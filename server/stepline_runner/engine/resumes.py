@@ -7,6 +7,7 @@ import uuid
 
 from stepline.v1 import events_pb2, runner_pb2
 
+from ..namespaces import sibling_run_key
 from ..store import RunUpdate, Store
 from . import events as ev
 from .errors import AlreadyExists, FailedPrecondition, NotFound, Reason
@@ -15,7 +16,7 @@ from .registry import Workflow, WorkflowRegistry
 from .runlog import RunLog
 from .state import RunState
 from .supervisor import Supervisor
-from .validation import check_run_id
+from .validation import check_run_key
 
 E = events_pb2
 
@@ -29,7 +30,7 @@ class Resumer:
         self.workflows = workflows
         self.log = log
 
-    async def resume(self, checkpoint: runner_pb2.Checkpoint, run_id: str) -> None:
+    async def resume(self, checkpoint: runner_pb2.Checkpoint, run_id: str, actor: str = "") -> None:
         """Restore run `run_id` to its latest `checkpoint` and drive it on."""
         async with self.runs.lock(run_id):
             if self.runs.is_active(run_id):
@@ -73,7 +74,7 @@ class Resumer:
             if source.status != status:
                 events.append(ev.status_changed(status, state.superstep))
             update = RunUpdate(status, state.superstep, epoch=epoch)
-            await self.log.append(run_id, source.workflow_id, update, events)
+            await self.log.append(run_id, source.workflow_id, update, ev.by(actor, events))
             self.runs.launch(
                 state, workflow, source.checkpoint_policy, incarnations=incarnations, epoch=epoch
             )
@@ -84,11 +85,13 @@ class Resumer:
         source: runner_pb2.Run,
         workflow: Workflow,
         new_run_id: str,
+        actor: str = "",
     ) -> str:
         """A new run from `checkpoint` of `source`, driven at once; its id."""
         if new_run_id:
-            check_run_id(new_run_id, "new_run_id")
-        run_id = new_run_id or uuid.uuid4().hex
+            check_run_key(new_run_id, "new_run_id")
+        # A fork lives in its source's namespace.
+        run_id = new_run_id or sibling_run_key(source.run_id, uuid.uuid4().hex)
         async with self.runs.lock(run_id):
             if await self.store.get_run(run_id) is not None:
                 raise AlreadyExists(
@@ -100,7 +103,7 @@ class Resumer:
             saved = checkpoint.content.executor_states
             # A new run's epoch is 1: its creator's.
             incarnations = await self.runs.restore(new.state, saved, 1)
-            await self.log.create(new.run, "", new.checkpoint, new.events)
+            await self.log.create(new.run, "", new.checkpoint, ev.by(actor, new.events))
             self.runs.launch(
                 new.state, workflow, source.checkpoint_policy, incarnations=incarnations, epoch=1
             )

@@ -18,7 +18,10 @@ _STATUSES = {v for v in events_pb2.RunStatus.values() if v != events_pb2.RUN_STA
 
 
 def run_filter(
-    statuses: Sequence[int], created_after: Timestamp | None, created_before: Timestamp | None
+    statuses: Sequence[int],
+    created_after: Timestamp | None,
+    created_before: Timestamp | None,
+    namespace: str | None = None,
 ) -> RunFilter:
     if len(statuses) > MAX_STATUSES:
         raise InvalidArgument(
@@ -42,7 +45,7 @@ def run_filter(
             reason=Reason.INVALID_RUN_FILTER,
             context={"field": "created_after"},
         )
-    return RunFilter(frozenset(statuses), after, before)
+    return RunFilter(frozenset(statuses), after, before, namespace)
 
 
 def _seconds(ts: Timestamp | None, field: str) -> float | None:

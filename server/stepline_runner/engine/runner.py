@@ -38,7 +38,8 @@ from .supervisor import Supervisor
 from .validation import (
     check_id,
     check_payload,
-    check_run_id,
+    check_run_key,
+    check_workflow_key,
     clamp_page_size,
     short,
 )
@@ -99,16 +100,22 @@ class Runner:
         return await self.workflows.stored(workflow_id, version)
 
     async def move_runs(
-        self, workflow_id: str, to_version: int, run_ids: Sequence[str], all_runs: bool
+        self,
+        workflow_id: str,
+        to_version: int,
+        run_ids: Sequence[str],
+        all_runs: bool,
+        actor: str = "",
     ) -> Moved:
         """Pin runs to another version with their graph (new endpoints)."""
-        return await self.mover.move(workflow_id, to_version, run_ids, all_runs)
+        return await self.mover.move(workflow_id, to_version, run_ids, all_runs, actor)
 
     async def list_workflows(
-        self, page_size: int, page_token: str
+        self, page_size: int, page_token: str, namespace: str | None = None
     ) -> tuple[list[runner_pb2.WorkflowSummary], str]:
+        """Registered workflows; of one namespace if given."""
         size = clamp_page_size(page_size)
-        return await self.store.list_workflows(size, page_token)
+        return await self.store.list_workflows(size, page_token, namespace=namespace)
 
     # -- runs
 
@@ -118,14 +125,16 @@ class Runner:
         payload: payload_pb2.Payload,
         run_id: str = "",
         policy: workflow_pb2.CheckpointPolicy | None = None,
+        actor: str = "",
     ) -> runner_pb2.Run:
-        """Start a run; `policy` overrides the workflow's checkpoint policy."""
+        """Start a run; `policy` overrides the workflow's checkpoint policy;
+        `actor` is the principal that starts it."""
         self.runs.check_open()
         if policy is not None:
             check_policy(policy, "checkpoint_policy")
         check_payload(payload, "input")
         if run_id:
-            check_run_id(run_id)
+            check_run_key(run_id)
         workflow = await self.workflows.get(workflow_id)
         start = workflow.graph.start_id
         takes = workflow.accepts[start]
@@ -154,13 +163,13 @@ class Runner:
                 )
             new = started(run_id, workflow, payload, policy)
             queued = await self.admission.hold_back(new, workflow.graph.definition)
-            await self.log.create(new.run, input_hash, new.checkpoint, new.events)
+            await self.log.create(new.run, input_hash, new.checkpoint, ev.by(actor, new.events))
             if not queued:
                 self.runs.launch(new.state, workflow, new.run.checkpoint_policy, epoch=1)
         return await self.get_run(run_id)
 
     async def get_run(self, run_id: str) -> runner_pb2.Run:
-        check_run_id(run_id)
+        check_run_key(run_id)
         run = await self.store.get_run(run_id)
         if run is None:
             raise NotFound(
@@ -176,12 +185,13 @@ class Runner:
         statuses: Sequence[int] = (),
         created_after: Timestamp | None = None,
         created_before: Timestamp | None = None,
+        namespace: str | None = None,
     ) -> tuple[list[runner_pb2.Run], str]:
         """Runs newest first: of one workflow if given, in one of `statuses` if
         any, created in [created_after, created_before) where those are set."""
         size = clamp_page_size(page_size)
-        check_id(workflow_id, "workflow_id", self.limits.id_length, required=False)
-        where = run_filter(statuses, created_after, created_before)
+        check_workflow_key(workflow_id, "workflow_id", self.limits.id_length, required=False)
+        where = run_filter(statuses, created_after, created_before, namespace)
         return await self.store.list_runs(workflow_id, size, page_token, where)
 
     async def delete_run(self, run_id: str) -> RunDeletion:
@@ -214,7 +224,7 @@ class Runner:
         self.hub.forget(run_id)
         return deleted
 
-    async def cancel_run(self, run_id: str) -> runner_pb2.Run:
+    async def cancel_run(self, run_id: str, actor: str = "") -> runner_pb2.Run:
         async with self.runs.lock(run_id):
             run = await self.get_run(run_id)
             if is_terminal(run.status):
@@ -230,7 +240,7 @@ class Runner:
             if not is_terminal(run.status):
                 events = [ev.status_changed(E.RUN_STATUS_CANCELLED, run.superstep)]
                 update = RunUpdate(E.RUN_STATUS_CANCELLED, run.superstep, epoch=epoch)
-                await self.log.append(run_id, run.workflow_id, update, events)
+                await self.log.append(run_id, run.workflow_id, update, ev.by(actor, events))
             # Under the lock, so it cannot land after a resume's restore. The
             # stored definition, not a described one: cancelling must work
             # while executor services are down.
@@ -239,7 +249,7 @@ class Runner:
         return await self.get_run(run_id)
 
     async def resume(
-        self, checkpoint_id: str, fork: bool = False, new_run_id: str = ""
+        self, checkpoint_id: str, fork: bool = False, new_run_id: str = "", actor: str = ""
     ) -> runner_pb2.Run:
         """Continue from a checkpoint: the same run from its latest, else a fork."""
         self.runs.check_open()
@@ -252,15 +262,15 @@ class Runner:
         workflow = await self.workflows.get(source.workflow_id, version)
         check_signature(checkpoint, workflow)
         if forking:
-            run_id = await self.resumer.fork(checkpoint, source, workflow, new_run_id)
+            run_id = await self.resumer.fork(checkpoint, source, workflow, new_run_id, actor)
             return await self.get_run(run_id)
-        await self.resumer.resume(checkpoint, source.run_id)
+        await self.resumer.resume(checkpoint, source.run_id, actor)
         return await self.get_run(source.run_id)
 
     # -- requests for input
 
     async def send_responses(
-        self, run_id: str, responses: Mapping[str, payload_pb2.Payload]
+        self, run_id: str, responses: Mapping[str, payload_pb2.Payload], actor: str = ""
     ) -> runner_pb2.Run:
         """Answer open requests of a run that waits for input; it goes on at once."""
         self.runs.check_open()
@@ -295,7 +305,9 @@ class Runner:
             events = received_events(state.superstep, accepted)
             events.append(ev.status_changed(status, state.superstep))
             update = RunUpdate(status, state.superstep, epoch=epoch)
-            await self.log.append(run_id, run.workflow_id, update, events, checkpointed)
+            await self.log.append(
+                run_id, run.workflow_id, update, ev.by(actor, events), checkpointed
+            )
             self.runs.launch(
                 state,
                 workflow,
@@ -387,7 +399,7 @@ class Runner:
     ) -> AsyncIterator[list[events_pb2.Event]]:
         """Live events of every run, or of one workflow's runs, in batches."""
         if workflow_id:
-            check_id(workflow_id, "workflow_id", self.limits.id_length)
+            check_workflow_key(workflow_id, "workflow_id", self.limits.id_length)
             await self.workflows.definition(workflow_id)
         async for batch in self.hub.subscribe_all(workflow_id, frozenset(kinds)).batches():
             yield batch

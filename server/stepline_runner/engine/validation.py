@@ -6,6 +6,7 @@ import re
 
 from stepline.v1 import payload_pb2
 
+from ..namespaces import split_run_key, split_workflow_key, valid_namespace
 from .errors import InvalidArgument, Reason
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -64,6 +65,19 @@ def check_run_id(run_id: str, field: str = "run_id") -> None:
             reason=Reason.INVALID_ID,
             context={"field": field},
         )
+
+
+def check_run_key(key: str, field: str = "run_id") -> None:
+    """A run key (see namespaces): a run id, after "<namespace>/" outside default."""
+    namespace, run_id = split_run_key(key)
+    check_run_id(run_id if valid_namespace(namespace) else key, field)
+
+
+def check_workflow_key(key: str, field: str, max_length: int, required: bool = True) -> None:
+    """A workflow key (see namespaces): a workflow id, after "<namespace> "
+    outside default."""
+    namespace, workflow_id = split_workflow_key(key)
+    check_id(workflow_id if valid_namespace(namespace) else key, field, max_length, required)
 
 
 def check_payload(payload: payload_pb2.Payload, what: str) -> None:

@@ -72,6 +72,8 @@ class RunFilter:
     # Bounds on `created_at`, seconds since the epoch: after <= t < before.
     created_after: float | None = None
     created_before: float | None = None
+    # Only the runs of this namespace; None: of every namespace.
+    namespace: str | None = None
 
 
 class ScheduleStore(Protocol):
@@ -114,10 +116,16 @@ class Store(ScheduleStore, Protocol):
         ...
 
     async def list_workflows(
-        self, page_size: int, page_token: str, max_bytes: int = READ_BYTES
+        self,
+        page_size: int,
+        page_token: str,
+        max_bytes: int = READ_BYTES,
+        *,
+        namespace: str | None = None,
     ) -> tuple[list[runner_pb2.WorkflowSummary], str]:
         """Registered workflows in registration order, a page at a time: at
-        most `page_size`, and those of `max_bytes` of definitions (at least one)."""
+        most `page_size`, and those of `max_bytes` of definitions (at least one);
+        only those of `namespace` if given."""
         ...
 
     async def create_run(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import aiosqlite
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # version -> statements that turn a database of that version into the next.
 MIGRATIONS: dict[int, str] = {
@@ -63,17 +63,27 @@ CREATE INDEX runs_by_workflow_status ON runs (workflow_id, status);
 """,
     # Run epochs (fencing): a run of an older database was never fenced.
     5: "ALTER TABLE runs ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;",
+    # Namespaces: what exists belongs to "default" (whose keys are the ids).
+    6: """
+ALTER TABLE workflows ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE runs ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
+CREATE INDEX workflows_by_namespace ON workflows (namespace);
+CREATE INDEX runs_by_namespace ON runs (namespace, seq);
+""",
 }
 
 SCHEMA = """
--- The latest version of each workflow (what new runs use).
+-- The latest version of each workflow (what new runs use). Ids of workflows
+-- and runs are keys unique across namespaces (see namespaces.py).
 CREATE TABLE workflows (
     workflow_id TEXT PRIMARY KEY,
     definition BLOB NOT NULL,          -- WorkflowDefinition
     graph_signature TEXT NOT NULL,
     updated_at REAL NOT NULL,
-    version INTEGER NOT NULL DEFAULT 1
+    version INTEGER NOT NULL DEFAULT 1,
+    namespace TEXT NOT NULL DEFAULT 'default'
 );
+CREATE INDEX workflows_by_namespace ON workflows (namespace);
 -- Every version ever registered: immutable, runs are pinned to one.
 CREATE TABLE workflow_versions (
     workflow_id TEXT NOT NULL,
@@ -100,9 +110,11 @@ CREATE TABLE runs (
     updated_at REAL NOT NULL,
     checkpoint_policy BLOB,            -- CheckpointPolicy; NULL: the workflow's
     workflow_version INTEGER NOT NULL DEFAULT 1,
-    epoch INTEGER NOT NULL DEFAULT 0   -- raised at every takeover; fences commits
+    epoch INTEGER NOT NULL DEFAULT 0,  -- raised at every takeover; fences commits
+    namespace TEXT NOT NULL DEFAULT 'default'
 );
 CREATE INDEX runs_by_workflow ON runs (workflow_id, seq);
+CREATE INDEX runs_by_namespace ON runs (namespace, seq);
 CREATE INDEX runs_by_status ON runs (status);
 CREATE TABLE schedules (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- creation order, for paging

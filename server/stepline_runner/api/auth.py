@@ -1,0 +1,290 @@
+"""Who calls, and what they may do: principals, roles per namespace, and the
+one interceptor that authorises every RunnerService call, streams included.
+
+The interceptor finds the caller (a bearer token, else a TLS client
+certificate's subject), reads the namespace the request names, and checks
+the role `REQUIRED_ROLE` asks for, all before the servicer runs: so a denial
+never depends on what the namespace holds. The servicer then reads the caller
+from `CALLER` (the namespace and the principal's name to record on events).
+
+Order of refusals: UNAUTHENTICATED (no known credentials), INVALID_ARGUMENT
+(a malformed namespace), PERMISSION_DENIED (no role, or too small a role, in
+that namespace). Tokens are kept as SHA-256 digests and compared in constant
+time against every principal's; no token is ever logged or echoed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from stepline.reasons import Reason
+from stepline.v1 import runner_pb2
+
+from ..engine.errors import InvalidArgument
+from ..engine.tenancy import check_namespace
+from .error_details import rich_status
+
+ANY_NAMESPACE = "*"
+OPEN_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
+SERVICE = runner_pb2.DESCRIPTOR.services_by_name["RunnerService"]
+# gRPC caps all metadata at 8 KiB by default; a token is far shorter.
+MAX_AUTHORIZATION = 4096
+
+
+class Role(IntEnum):
+    """Each role may do what the ones below it may."""
+
+    READER = 1
+    OPERATOR = 2
+    ADMIN = 3
+
+
+# The one table of what each RunnerService call needs. A call missing here is
+# refused to everyone (tests/e2e/test_authorization_matrix.py fails for it).
+REQUIRED_ROLE: Mapping[str, Role] = {
+    "GetWorkflow": Role.READER,
+    "ListWorkflows": Role.READER,
+    "GetRun": Role.READER,
+    "ListRuns": Role.READER,
+    "WatchRun": Role.READER,
+    "WatchRuns": Role.READER,
+    "ListCheckpoints": Role.READER,
+    "GetCheckpoint": Role.READER,
+    "ListPendingRequests": Role.READER,
+    "StartRun": Role.OPERATOR,
+    "CancelRun": Role.OPERATOR,
+    "DeleteRun": Role.OPERATOR,
+    "ResumeRun": Role.OPERATOR,
+    "SendResponses": Role.OPERATOR,
+    "DeleteCheckpoint": Role.OPERATOR,
+    "RegisterWorkflow": Role.ADMIN,
+    "MoveRuns": Role.ADMIN,
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A caller the runner knows: its name (recorded on events) and its role
+    per namespace ("*": every namespace)."""
+
+    name: str
+    roles: Mapping[str, Role]
+
+    def role(self, namespace: str) -> Role | None:
+        found = [r for r in (self.roles.get(namespace), self.roles.get(ANY_NAMESPACE)) if r]
+        return max(found) if found else None
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who makes the current call, and in which namespace (set by `Authorizer`)."""
+
+    principal: str
+    namespace: str
+
+
+CALLER: ContextVar[Caller | None] = ContextVar("stepline_caller", default=None)
+
+
+def token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """The principals a runner knows. `anonymous` is who calls without
+    credentials: everyone's admin when the runner has no auth at all."""
+
+    tokens: tuple[tuple[bytes, Principal], ...] = ()
+    subjects: Mapping[str, Principal] = field(default_factory=dict)
+    anonymous: Principal | None = None
+
+    @classmethod
+    def open(cls) -> AuthConfig:
+        """No authentication: any caller is admin of every namespace."""
+        return cls(anonymous=Principal("", {ANY_NAMESPACE: Role.ADMIN}))
+
+    @classmethod
+    def single_token(cls, token: str, name: str = "token") -> AuthConfig:
+        """`--auth-token-file`: one principal, admin of every namespace."""
+        return cls(tokens=((token_digest(token), Principal(name, {ANY_NAMESPACE: Role.ADMIN})),))
+
+    @property
+    def needs_client_certificates(self) -> bool:
+        return bool(self.subjects)
+
+
+class Unauthenticated(Exception):
+    """The call carries no credentials the runner knows (the message says which)."""
+
+
+def identify(
+    config: AuthConfig,
+    metadata: Sequence[tuple[str, str | bytes]],
+    subjects: Sequence[bytes],
+) -> Principal:
+    """The principal of a call: its bearer token's, else its client certificate
+    subject's, else the anonymous one; Unauthenticated when none."""
+    given = [v for k, v in metadata if k == "authorization"]
+    if len(given) > 1:
+        raise Unauthenticated("send one 'authorization' metadata entry, not several")
+    if given:
+        return _by_token(config, given[0])
+    for subject in subjects:
+        principal = config.subjects.get(subject.decode(errors="replace"))
+        if principal is not None:
+            return principal
+    if subjects and config.subjects:
+        raise Unauthenticated("the client certificate's subject names no principal of this runner")
+    if config.anonymous is not None:
+        return config.anonymous
+    certificate = " (or a client certificate it knows)" if config.subjects else ""
+    raise Unauthenticated(
+        f"this runner needs a token{certificate}: send 'authorization: Bearer <token>' metadata"
+    )
+
+
+def _by_token(config: AuthConfig, value: str | bytes) -> Principal:
+    text = value.decode(errors="replace") if isinstance(value, bytes) else value
+    scheme, _, token = text.partition(" ")
+    if len(text) > MAX_AUTHORIZATION or scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("the 'authorization' metadata must be 'Bearer <token>'")
+    digest = token_digest(token)
+    found = None
+    # Every digest is compared, so the time taken says nothing of which matched.
+    for expected, principal in config.tokens:
+        if hmac.compare_digest(digest, expected):
+            found = principal
+    if found is None:
+        raise Unauthenticated("the token sent names no principal of this runner")
+    return found
+
+
+def authorize(principal: Principal, method: str, namespace: str) -> Caller:
+    """The caller of `method` in `namespace` (already checked), or PermissionError."""
+    required = REQUIRED_ROLE.get(method)
+    if required is None:
+        raise PermissionError(f"{method} is not open to any role", "")
+    role = principal.role(namespace)
+    if role is None or role < required:
+        has = f"is {role.name.lower()}" if role else "has no role"
+        raise PermissionError(
+            f"{method} needs the {required.name.lower()} role in namespace {namespace!r}; "
+            f"principal {principal.name!r} {has} there",
+            required.name.lower(),
+        )
+    return Caller(principal.name, namespace)
+
+
+if TYPE_CHECKING:
+    Handler = grpc.RpcMethodHandler[Any, Any]
+    Ctx = grpc.aio.ServicerContext[Any, Any]
+
+
+class Authorizer(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Authorises every RunnerService call before its servicer runs; health
+    checks and reflection stay open, every other service is closed."""
+
+    def __init__(self, config: AuthConfig) -> None:
+        self._config = config
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
+        details: grpc.HandlerCallDetails,
+    ) -> Handler:
+        handler = await continuation(details)
+        if handler is None or details.method.startswith(OPEN_PREFIXES):
+            return handler
+        service, _, method = details.method.lstrip("/").rpartition("/")
+        if service != SERVICE.full_name:
+            method = details.method  # never in REQUIRED_ROLE: refused
+        metadata = tuple(details.invocation_metadata or ())
+        return _guarded(
+            handler, lambda request, context: self._check(metadata, method, request, context)
+        )
+
+    async def _check(
+        self, metadata: Sequence[tuple[str, str | bytes]], method: str, request: Any, context: Ctx
+    ) -> Caller:
+        subjects = (
+            list(context.auth_context().get("x509_subject", ())) if self._config.subjects else []
+        )
+        try:
+            principal = identify(self._config, metadata, subjects)
+        except Unauthenticated as exc:
+            await _abort(
+                context, grpc.StatusCode.UNAUTHENTICATED, str(exc), Reason.CREDENTIALS_REQUIRED
+            )
+        try:
+            namespace = check_namespace(str(getattr(request, "namespace", "")))
+        except InvalidArgument as exc:
+            await _abort(
+                context, grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc.reason, exc.context
+            )
+        try:
+            return authorize(principal, method, namespace)
+        except PermissionError as exc:
+            message, required = exc.args
+            ids = {"namespace": namespace, "required_role": required}
+            await _abort(
+                context, grpc.StatusCode.PERMISSION_DENIED, message, Reason.ROLE_REQUIRED, ids
+            )
+        raise AssertionError("abort raises")  # pragma: no cover
+
+
+async def _abort(
+    context: Ctx,
+    code: grpc.StatusCode,
+    message: str,
+    reason: str,
+    ids: Mapping[str, str] | None = None,
+) -> Any:
+    status = rich_status(code, message, reason, ids)
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+Check = Callable[[Any, "Ctx"], Awaitable[Caller]]
+
+
+def _guarded(handler: Handler, check: Check) -> Handler:
+    """The handler, run only once `check` passed, with `CALLER` set."""
+    serializers = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_stream is not None:
+        inner_stream: Any = handler.unary_stream
+
+        async def stream(request: Any, context: Ctx) -> AsyncIterator[Any]:
+            # Each call runs in a task of its own, so this is the call's alone
+            # (a generator may be closed from another context: no reset).
+            CALLER.set(await check(request, context))
+            async for response in inner_stream(request, context):
+                yield response
+
+        return grpc.unary_stream_rpc_method_handler(stream, **serializers)
+    if handler.unary_unary is not None:
+        inner: Any = handler.unary_unary
+
+        async def unary(request: Any, context: Ctx) -> Any:
+            token = CALLER.set(await check(request, context))
+            try:
+                return await inner(request, context)
+            finally:
+                CALLER.reset(token)
+
+        return grpc.unary_unary_rpc_method_handler(unary, **serializers)
+
+    async def closed(request: Any, context: Ctx) -> Any:
+        await check(request, context)  # no streaming-request call is in the table
+
+    return grpc.unary_unary_rpc_method_handler(closed, **serializers)

@@ -1,0 +1,152 @@
+"""Every RunnerService call, the streams included, by every kind of caller in
+namespace team-a: exactly the expected allow or deny, against a real runner.
+
+The calls come from the service descriptor, so a new RPC without a line in
+CALLS fails here. An allowed call is sent with ids that do not exist (or an
+empty definition): it gets past authorisation and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+import pytest_asyncio
+
+from stepline.v1 import payload_pb2, runner_pb2, runner_pb2_grpc, workflow_pb2
+from tests.support.cluster import Cluster
+from tests.support.tenants import (
+    ADMIN,
+    EVERYWHERE,
+    OPERATOR,
+    OTHER,
+    READER,
+    Tenant,
+    write_auth_config,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+SERVICE = runner_pb2.DESCRIPTOR.services_by_name["RunnerService"]
+NAMESPACE = "team-a"
+Code = grpc.StatusCode
+PAYLOAD = payload_pb2.Payload(type_name="x")
+
+# RPC -> (least role that may call it, harmless request fields, the status an
+# allowed caller gets). What issue 13 says each role may do.
+CALLS: dict[str, tuple[str, dict[str, Any], Code]] = {
+    "GetWorkflow": ("reader", {"workflow_id": "nope"}, Code.NOT_FOUND),
+    "ListWorkflows": ("reader", {}, Code.OK),
+    "GetRun": ("reader", {"run_id": "nope"}, Code.NOT_FOUND),
+    "ListRuns": ("reader", {}, Code.OK),
+    "WatchRun": ("reader", {"run_id": "nope"}, Code.NOT_FOUND),
+    "WatchRuns": ("reader", {"workflow_id": "nope"}, Code.NOT_FOUND),
+    "ListCheckpoints": ("reader", {"run_id": "nope"}, Code.NOT_FOUND),
+    "GetCheckpoint": ("reader", {"checkpoint_id": "nope"}, Code.NOT_FOUND),
+    "ListPendingRequests": ("reader", {"run_id": "nope"}, Code.NOT_FOUND),
+    "StartRun": ("operator", {"workflow_id": "nope", "input": PAYLOAD}, Code.NOT_FOUND),
+    "CancelRun": ("operator", {"run_id": "nope"}, Code.NOT_FOUND),
+    "DeleteRun": ("operator", {"run_id": "nope"}, Code.NOT_FOUND),
+    "ResumeRun": ("operator", {"checkpoint_id": "nope"}, Code.NOT_FOUND),
+    "SendResponses": ("operator", {"run_id": "nope", "responses": {"q": PAYLOAD}}, Code.NOT_FOUND),
+    "DeleteCheckpoint": ("operator", {"checkpoint_id": "nope"}, Code.NOT_FOUND),
+    "RegisterWorkflow": (
+        "admin",
+        {"workflow": workflow_pb2.WorkflowDefinition()},
+        Code.INVALID_ARGUMENT,
+    ),
+    "MoveRuns": (
+        "admin",
+        {"workflow_id": "nope", "to_version": 1, "run_ids": ["nope"]},
+        Code.NOT_FOUND,
+    ),
+}
+RANK = {"reader": 1, "operator": 2, "admin": 3}
+# Caller -> its rank in team-a (0: none; None: no credentials).
+CALLERS: dict[str, tuple[Tenant | None, int | None]] = {
+    "no credentials": (None, None),
+    "reader": (READER, 1),
+    "operator": (OPERATOR, 2),
+    "admin": (ADMIN, 3),
+    "admin of another namespace": (OTHER, 0),
+    "admin of every namespace": (EVERYWHERE, 3),
+}
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def stub(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[runner_pb2_grpc.RunnerServiceAsyncStub]:
+    tmp = tmp_path_factory.mktemp("matrix")
+    options = ["--auth-config", str(write_auth_config(tmp))]
+    cluster = await Cluster.start(tmp, runner_options=options)
+    try:
+        async with grpc.aio.insecure_channel(cluster.runner.address) as channel:
+            yield runner_pb2_grpc.RunnerServiceStub(channel)
+    finally:
+        await cluster.close()
+
+
+async def test_every_rpc_of_the_service_has_a_line_in_the_matrix() -> None:
+    assert sorted(m.name for m in SERVICE.methods) == sorted(CALLS)
+
+
+async def status_of(
+    stub: runner_pb2_grpc.RunnerServiceAsyncStub, method: Any, tenant: Tenant | None
+) -> Code:
+    _, fields, _ = CALLS[method.name]
+    request = getattr(runner_pb2, method.input_type.name)(namespace=NAMESPACE, **fields)
+    metadata = (("authorization", f"Bearer {tenant.token}"),) if tenant else ()
+    call = getattr(stub, method.name)
+    try:
+        if method.server_streaming:
+            async for _ in call(request, metadata=metadata, timeout=10):
+                pass
+        else:
+            await call(request, metadata=metadata, timeout=10)
+    except grpc.aio.AioRpcError as exc:
+        return exc.code()
+    return Code.OK
+
+
+@pytest.mark.parametrize("caller", list(CALLERS))
+@pytest.mark.parametrize("method", list(SERVICE.methods), ids=lambda m: m.name)
+async def test_each_call_by_each_caller(
+    stub: runner_pb2_grpc.RunnerServiceAsyncStub, method: Any, caller: str
+) -> None:
+    tenant, rank = CALLERS[caller]
+    role, _, allowed = CALLS[method.name]
+    if rank is None:
+        expected = Code.UNAUTHENTICATED
+    elif rank < RANK[role]:
+        expected = Code.PERMISSION_DENIED
+    else:
+        expected = allowed
+    assert await status_of(stub, method, tenant) == expected
+
+
+async def test_a_denial_names_the_role_and_says_nothing_of_the_namespace(
+    stub: runner_pb2_grpc.RunnerServiceAsyncStub,
+) -> None:
+    request = runner_pb2.CancelRunRequest(namespace=NAMESPACE, run_id="nope")
+    with pytest.raises(grpc.aio.AioRpcError) as denied:
+        await stub.CancelRun(request, metadata=(("authorization", f"Bearer {READER.token}"),))
+    assert denied.value.details() == (
+        "CancelRun needs the operator role in namespace 'team-a'; "
+        "principal 'reader-a' is reader there"
+    )
+    wrong = (("authorization", "Bearer not-a-token-of-anyone"),)
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:
+        await stub.GetRun(runner_pb2.GetRunRequest(namespace=NAMESPACE, run_id="x"), metadata=wrong)
+    assert unknown.value.code() == Code.UNAUTHENTICATED
+    assert "not-a-token" not in (unknown.value.details() or "")
+    twice = (("authorization", f"Bearer {ADMIN.token}"), ("authorization", "Bearer x"))
+    with pytest.raises(grpc.aio.AioRpcError) as several:
+        await stub.GetRun(runner_pb2.GetRunRequest(namespace=NAMESPACE, run_id="x"), metadata=twice)
+    assert several.value.code() == Code.UNAUTHENTICATED
+    huge = (("authorization", "Bearer " + "x" * 6000),)
+    with pytest.raises(grpc.aio.AioRpcError) as bounded:
+        await stub.GetRun(runner_pb2.GetRunRequest(namespace=NAMESPACE, run_id="x"), metadata=huge)
+    assert bounded.value.code() == Code.UNAUTHENTICATED
