@@ -126,18 +126,21 @@ def dump(cluster: Cluster) -> list[str]:
     return cluster.dump()
 
 
-def running(cluster: Cluster) -> list[str]:
+def running(cluster: Cluster) -> list[tuple[str, str]]:
+    """(namespace, run id) of the runs still running: a fuzzed request may name
+    any namespace, and the store keys the run by both (see namespaces.py)."""
     with sqlite3.connect(cluster.db) as db:
         rows = db.execute(
-            "SELECT run_id FROM runs WHERE status IN (?, ?)",
+            "SELECT namespace, run_id FROM runs WHERE status IN (?, ?)",
             (E.RUN_STATUS_RUNNING, E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS),
         ).fetchall()
-    return [r[0] for r in rows]
+    return [(ns, key.removeprefix(f"{ns}/")) for ns, key in rows]
 
 
 async def settle(client: RunnerClient, cluster: Cluster) -> None:
     """Let runs a successful call started end, so the next snapshot is still."""
-    for run_id in running(cluster):
+    for namespace, run_id in running(cluster):
+        client.namespace = namespace
         try:
             async with asyncio.timeout(20):
                 await client.wait(run_id)
@@ -146,6 +149,7 @@ async def settle(client: RunnerClient, cluster: Cluster) -> None:
         except TimeoutError:
             with contextlib.suppress(SteplineError):
                 await client.cancel_run(run_id)
+    client.namespace = ""
 
 
 async def call(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stepline_runner.store import SqliteStore
+from stepline_runner.store import RunFilter, SqliteStore
 from stepline_runner.store.schema import SCHEMA_VERSION
 from stepline_runner.store.sqlite import DatabaseInUse, SchemaError
 from tests.support.processes import refused_start
@@ -62,10 +62,14 @@ async def test_a_version_1_database_is_migrated_with_its_runs_and_states(
     try:
         run = await store.get_run("old")
         checkpoint = await store.get_checkpoint("c3", include_content=True)
+        # What was there before namespaces is in "default".
+        default, _ = await store.list_runs("", 10, "", RunFilter(namespace="default"))
+        elsewhere, _ = await store.list_runs("", 10, "", RunFilter(namespace="team-a"))
     finally:
         await store.close()
 
     assert run is not None and run.superstep == 3 and run.last_sequence == 9
+    assert [r.run_id for r in default] == ["old"] and elsewhere == []
     assert not run.HasField("checkpoint_policy")
     assert checkpoint is not None
     assert checkpoint.content.executor_states["x"].data == state

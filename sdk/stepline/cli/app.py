@@ -56,8 +56,17 @@ def connect(
             show_envvar=True,
         ),
     ] = None,
+    namespace: Annotated[
+        str,
+        typer.Option(
+            "--namespace",
+            envvar="STEPLINE_NAMESPACE",
+            help="The namespace of the workflows and runs (default: the runner's 'default').",
+            show_envvar=True,
+        ),
+    ] = "",
 ) -> None:
-    ctx.obj = Connection(address, token_file, ca_file)
+    ctx.obj = Connection(address, token_file, ca_file, namespace)
 
 
 def main() -> None:

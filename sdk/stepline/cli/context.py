@@ -44,10 +44,16 @@ class Connection:
     address: str = DEFAULT_ADDRESS
     token_file: Path | None = None
     ca_file: Path | None = None
+    namespace: str = ""
 
     def client(self) -> RunnerClient:
         """A client of the runner; a token or CA file that cannot be read is a usage error."""
-        return RunnerClient(self.address, root_certificates=self._ca(), token=self._token() or None)
+        return RunnerClient(
+            self.address,
+            root_certificates=self._ca(),
+            token=self._token() or None,
+            namespace=self.namespace,
+        )
 
     def _token(self) -> str:
         if self.token_file is None:

@@ -56,9 +56,10 @@ def event_line(event: Event) -> str:
     time = output.timestamp_text(event.time)[11:19] or "-"
     executor = f" {event.executor_id}" if event.executor_id else ""
     detail = event_detail(event)
+    by = f"  by {event.principal}" if event.principal else ""
     return (
         f"{event.sequence:>5} {time} step {event.superstep:<3} {kind_text(event.kind)}"
-        f"{executor}{'  ' + detail if detail else ''}"
+        f"{executor}{'  ' + detail if detail else ''}{by}"
     )
 
 

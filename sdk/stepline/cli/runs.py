@@ -267,6 +267,37 @@ def resume(
     print_run(run, as_json)
 
 
+@app.command("move")
+def move(
+    ctx: typer.Context,
+    workflow: Annotated[str, typer.Argument(help="The workflow whose runs move.")],
+    run_ids: Annotated[
+        list[str] | None, typer.Argument(help="The runs to move (or --all).", show_default=False)
+    ] = None,
+    to_version: Annotated[
+        int, typer.Option("--to-version", min=1, help="The version to pin them to.")
+    ] = 0,
+    all_runs: Annotated[
+        bool, typer.Option("--all", help="Every run of the workflow that can move.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Pin runs to another version of their workflow with the same graph (its
+    services moved to new addresses); each moved run logs RUN_MOVED."""
+    if not to_version:
+        usage_error("--to-version is required: the version to move the runs to")
+    if bool(run_ids) == all_runs:
+        usage_error("name the runs to move, or give --all (not both)")
+    moves = call(ctx, lambda c: c.move_runs(workflow, to_version, run_ids or (), all_runs=all_runs))
+    if as_json:
+        output.print_json(output.message_json(moves))
+        return
+    for run_id in moves.moved_run_ids:
+        output.print_text(f"moved {run_id} to version {to_version}")
+    for run_id in moves.skipped_run_ids:
+        output.print_text(f"skipped {run_id} (being driven, completed, or of another graph)")
+
+
 @app.command("delete")
 def delete(ctx: typer.Context, run_id: RunArg, as_json: JsonOption = False) -> None:
     """Delete a run that ended, with its events, checkpoints and unshared state blobs."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from stepline.v1 import events_pb2
 
+from ..namespaces import split_workflow_key
 from ..statuses import ends_run
 from .errors import Reason, ResourceExhausted
 
@@ -80,9 +81,14 @@ class Subscription:
     buffered_bytes: int = 0
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     overflowed: bool = False
+    # Only runs of this namespace; None: of every one. Filtered here, so other
+    # namespaces' events never fill (and overflow) this watcher's buffer.
+    namespace: str | None = None
 
     def offer(self, workflow_id: str, events: list[tuple[events_pb2.Event, int]]) -> None:
         if self.overflowed or (self.workflow_id and workflow_id != self.workflow_id):
+            return
+        if self.namespace is not None and split_workflow_key(workflow_id)[0] != self.namespace:
             return
         taken = False
         for event, size in events:
@@ -216,11 +222,19 @@ class EventHub:
             tail.changed.set()
 
     def subscribe_all(
-        self, workflow_id: str = "", kinds: Collection[events_pb2.EventKind] = ()
+        self,
+        workflow_id: str = "",
+        kinds: Collection[events_pb2.EventKind] = (),
+        namespace: str | None = None,
     ) -> Subscription:
-        """Live events of every run (or one workflow's runs) from now on."""
+        """Live events of every run (or one workflow's runs, or one namespace's)
+        from now on."""
         subscription = Subscription(
-            workflow_id, frozenset(kinds), self._subscriber_bytes, self._subscribers.discard
+            workflow_id,
+            frozenset(kinds),
+            self._subscriber_bytes,
+            self._subscribers.discard,
+            namespace=namespace,
         )
         self._subscribers.add(subscription)
         return subscription

@@ -395,13 +395,18 @@ class Runner:
             yield batch
 
     async def watch_all(
-        self, workflow_id: str = "", kinds: Iterable[E.EventKind] = ()
+        self,
+        workflow_id: str = "",
+        kinds: Iterable[E.EventKind] = (),
+        namespace: str | None = None,
     ) -> AsyncIterator[list[events_pb2.Event]]:
-        """Live events of every run, or of one workflow's runs, in batches."""
+        """Live events of every run, or of one workflow's runs (or one
+        namespace's), in batches."""
         if workflow_id:
             check_workflow_key(workflow_id, "workflow_id", self.limits.id_length)
             await self.workflows.definition(workflow_id)
-        async for batch in self.hub.subscribe_all(workflow_id, frozenset(kinds)).batches():
+        subscription = self.hub.subscribe_all(workflow_id, frozenset(kinds), namespace)
+        async for batch in subscription.batches():
             yield batch
 
     # -- lifecycle

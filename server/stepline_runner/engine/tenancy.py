@@ -329,8 +329,8 @@ class Tenant:
     ) -> AsyncIterator[list[events_pb2.Event]]:
         try:
             workflow = self._workflow(workflow_id, required=False)
-            async for batch in self._runner.watch_all(workflow, kinds):
-                # A workflow's runs are all of its namespace; every run's are not.
+            async for batch in self._runner.watch_all(workflow, kinds, self.namespace):
+                # The hub filters by namespace already; this stays the last word.
                 mine = [self._out_event(e) for e in batch if self._mine(e.run_id)]
                 if mine:
                     yield mine
