@@ -57,6 +57,12 @@ CALLS: dict[str, tuple[str, dict[str, Any], Code]] = {
         {"workflow": workflow_pb2.WorkflowDefinition()},
         Code.INVALID_ARGUMENT,
     ),
+    "GetSchedule": ("reader", {"schedule_id": "nope"}, Code.NOT_FOUND),
+    "ListSchedules": ("reader", {}, Code.OK),
+    "CreateSchedule": ("operator", {}, Code.INVALID_ARGUMENT),
+    "PauseSchedule": ("operator", {"schedule_id": "nope"}, Code.NOT_FOUND),
+    "ResumeSchedule": ("operator", {"schedule_id": "nope"}, Code.NOT_FOUND),
+    "DeleteSchedule": ("operator", {"schedule_id": "nope"}, Code.NOT_FOUND),
     "MoveRuns": (
         "admin",
         {"workflow_id": "nope", "to_version": 1, "run_ids": ["nope"]},

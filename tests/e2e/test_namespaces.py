@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import grpc
@@ -224,3 +225,41 @@ async def test_a_client_without_a_namespace_is_in_default_and_sees_no_team(
     bad, reason, text = await refusal(client_as(team_a.cluster, ADMIN, "Team A!").get_run("r1"))
     assert (bad, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_NAMESPACE")
     assert "namespace 'Team A!' must be" in text
+
+
+async def test_schedules_are_the_namespace_s_own_and_start_runs_there(team_a: TeamA) -> None:
+    operator = client_as(team_a.cluster, OPERATOR, "team-a")
+    other = client_as(team_a.cluster, OTHER, "team-b")
+    seen = operator.watch_all()  # live from here on
+    first = asyncio.ensure_future(anext(seen))
+    await operator.create_schedule(
+        "tick", "orders", Order("o-6", 5), interval=timedelta(seconds=1), overlap="allow"
+    )
+    started = await asyncio.wait_for(first, 60)
+    while not (started.kind == E.EVENT_KIND_RUN_STARTED and started.run_id.startswith("tick-")):
+        started = await asyncio.wait_for(anext(seen), 60)
+    await operator.pause_schedule("tick")
+    await seen.aclose()
+
+    for theirs, nothing in [
+        (other.get_schedule("tick"), other.get_schedule(NEVER)),
+        (other.pause_schedule("tick"), other.pause_schedule(NEVER)),
+        (other.resume_schedule("tick"), other.resume_schedule(NEVER)),
+        (other.delete_schedule("tick"), other.delete_schedule(NEVER)),
+    ]:
+        code, reason, message = await refusal(theirs)
+        expected = await refusal(nothing)
+        assert (code, reason) == expected[:2] == (grpc.StatusCode.NOT_FOUND, "SCHEDULE_NOT_FOUND")
+        assert message.replace("'tick'", f"'{NEVER}'") == expected[2]
+    assert [s async for s in other.list_schedules()] == []
+    mine = [s async for s in operator.list_schedules()]
+    assert [(s.spec.schedule_id, s.spec.workflow_id, s.paused) for s in mine] == [
+        ("tick", "orders", True)
+    ]
+    run = await operator.get_run(started.run_id)  # a run of team-a, by its id there
+    assert run.workflow_id == "orders" and not started.principal
+    # The same schedule id is free in another namespace, on its own workflow.
+    theirs = await other.create_schedule("tick", "orders", Order("o-7", 5), cron="@yearly")
+    assert theirs.spec.schedule_id == "tick"
+    await other.delete_schedule("tick")
+    assert (await operator.get_schedule("tick")).paused

@@ -504,10 +504,12 @@ class Schedule(_message.Message):
     def __init__(self, spec: _Optional[_Union[ScheduleSpec, _Mapping]] = ..., paused: _Optional[bool] = ..., next_fire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_fire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_run_id: _Optional[str] = ..., waiting_fire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., runs_started: _Optional[int] = ..., fires_skipped: _Optional[int] = ..., last_skip_reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateScheduleRequest(_message.Message):
-    __slots__ = ("schedule",)
+    __slots__ = ("schedule", "namespace")
     SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     schedule: ScheduleSpec
-    def __init__(self, schedule: _Optional[_Union[ScheduleSpec, _Mapping]] = ...) -> None: ...
+    namespace: str
+    def __init__(self, schedule: _Optional[_Union[ScheduleSpec, _Mapping]] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class CreateScheduleResponse(_message.Message):
     __slots__ = ("schedule",)
@@ -516,10 +518,12 @@ class CreateScheduleResponse(_message.Message):
     def __init__(self, schedule: _Optional[_Union[Schedule, _Mapping]] = ...) -> None: ...
 
 class GetScheduleRequest(_message.Message):
-    __slots__ = ("schedule_id",)
+    __slots__ = ("schedule_id", "namespace")
     SCHEDULE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     schedule_id: str
-    def __init__(self, schedule_id: _Optional[str] = ...) -> None: ...
+    namespace: str
+    def __init__(self, schedule_id: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class GetScheduleResponse(_message.Message):
     __slots__ = ("schedule",)
@@ -528,14 +532,16 @@ class GetScheduleResponse(_message.Message):
     def __init__(self, schedule: _Optional[_Union[Schedule, _Mapping]] = ...) -> None: ...
 
 class ListSchedulesRequest(_message.Message):
-    __slots__ = ("workflow_id", "page_size", "page_token")
+    __slots__ = ("workflow_id", "page_size", "page_token", "namespace")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     page_size: int
     page_token: str
-    def __init__(self, workflow_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    namespace: str
+    def __init__(self, workflow_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class ListSchedulesResponse(_message.Message):
     __slots__ = ("schedules", "next_page_token")
@@ -546,10 +552,12 @@ class ListSchedulesResponse(_message.Message):
     def __init__(self, schedules: _Optional[_Iterable[_Union[Schedule, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class PauseScheduleRequest(_message.Message):
-    __slots__ = ("schedule_id",)
+    __slots__ = ("schedule_id", "namespace")
     SCHEDULE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     schedule_id: str
-    def __init__(self, schedule_id: _Optional[str] = ...) -> None: ...
+    namespace: str
+    def __init__(self, schedule_id: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class PauseScheduleResponse(_message.Message):
     __slots__ = ("schedule",)
@@ -558,10 +566,12 @@ class PauseScheduleResponse(_message.Message):
     def __init__(self, schedule: _Optional[_Union[Schedule, _Mapping]] = ...) -> None: ...
 
 class ResumeScheduleRequest(_message.Message):
-    __slots__ = ("schedule_id",)
+    __slots__ = ("schedule_id", "namespace")
     SCHEDULE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     schedule_id: str
-    def __init__(self, schedule_id: _Optional[str] = ...) -> None: ...
+    namespace: str
+    def __init__(self, schedule_id: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class ResumeScheduleResponse(_message.Message):
     __slots__ = ("schedule",)
@@ -570,10 +580,12 @@ class ResumeScheduleResponse(_message.Message):
     def __init__(self, schedule: _Optional[_Union[Schedule, _Mapping]] = ...) -> None: ...
 
 class DeleteScheduleRequest(_message.Message):
-    __slots__ = ("schedule_id",)
+    __slots__ = ("schedule_id", "namespace")
     SCHEDULE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     schedule_id: str
-    def __init__(self, schedule_id: _Optional[str] = ...) -> None: ...
+    namespace: str
+    def __init__(self, schedule_id: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class DeleteScheduleResponse(_message.Message):
     __slots__ = ()

@@ -39,8 +39,9 @@ class RunnerServiceStub:
     by bearer token (`authorization: Bearer <token>` metadata) or TLS client
     certificate subject, each with a role per namespace: reader (the Get, List
     and Watch calls, ListPendingRequests), operator (also StartRun, CancelRun,
-    DeleteRun, ResumeRun, SendResponses, DeleteCheckpoint) or admin (also
-    RegisterWorkflow, MoveRuns). The events of a start, cancel, resume, fork
+    DeleteRun, ResumeRun, SendResponses, DeleteCheckpoint, and Create, Pause,
+    Resume and DeleteSchedule) or admin (also RegisterWorkflow, MoveRuns).
+    Schedules are the namespace's own too, and so are the runs they start. The events of a start, cancel, resume, fork
     and answer name the principal that did it (`Event.principal`).
 
     Statuses. Besides those listed per call, any call may return:
@@ -211,8 +212,9 @@ class RunnerServiceServicer:
     by bearer token (`authorization: Bearer <token>` metadata) or TLS client
     certificate subject, each with a role per namespace: reader (the Get, List
     and Watch calls, ListPendingRequests), operator (also StartRun, CancelRun,
-    DeleteRun, ResumeRun, SendResponses, DeleteCheckpoint) or admin (also
-    RegisterWorkflow, MoveRuns). The events of a start, cancel, resume, fork
+    DeleteRun, ResumeRun, SendResponses, DeleteCheckpoint, and Create, Pause,
+    Resume and DeleteSchedule) or admin (also RegisterWorkflow, MoveRuns).
+    Schedules are the namespace's own too, and so are the runs they start. The events of a start, cancel, resume, fork
     and answer name the principal that did it (`Event.principal`).
 
     Statuses. Besides those listed per call, any call may return:
@@ -615,8 +617,9 @@ class RunnerService:
     by bearer token (`authorization: Bearer <token>` metadata) or TLS client
     certificate subject, each with a role per namespace: reader (the Get, List
     and Watch calls, ListPendingRequests), operator (also StartRun, CancelRun,
-    DeleteRun, ResumeRun, SendResponses, DeleteCheckpoint) or admin (also
-    RegisterWorkflow, MoveRuns). The events of a start, cancel, resume, fork
+    DeleteRun, ResumeRun, SendResponses, DeleteCheckpoint, and Create, Pause,
+    Resume and DeleteSchedule) or admin (also RegisterWorkflow, MoveRuns).
+    Schedules are the namespace's own too, and so are the runs they start. The events of a start, cancel, resume, fork
     and answer name the principal that did it (`Event.principal`).
 
     Statuses. Besides those listed per call, any call may return:

@@ -40,8 +40,9 @@ class RunnerServiceStub:
     by bearer token (`authorization: Bearer <token>` metadata) or TLS client
     certificate subject, each with a role per namespace: reader (the Get, List
     and Watch calls, ListPendingRequests), operator (also StartRun, CancelRun,
-    DeleteRun, ResumeRun, SendResponses, DeleteCheckpoint) or admin (also
-    RegisterWorkflow, MoveRuns). The events of a start, cancel, resume, fork
+    DeleteRun, ResumeRun, SendResponses, DeleteCheckpoint, and Create, Pause,
+    Resume and DeleteSchedule) or admin (also RegisterWorkflow, MoveRuns).
+    Schedules are the namespace's own too, and so are the runs they start. The events of a start, cancel, resume, fork
     and answer name the principal that did it (`Event.principal`).
 
     Statuses. Besides those listed per call, any call may return:
@@ -227,8 +228,9 @@ class RunnerServiceAsyncStub(RunnerServiceStub):
     by bearer token (`authorization: Bearer <token>` metadata) or TLS client
     certificate subject, each with a role per namespace: reader (the Get, List
     and Watch calls, ListPendingRequests), operator (also StartRun, CancelRun,
-    DeleteRun, ResumeRun, SendResponses, DeleteCheckpoint) or admin (also
-    RegisterWorkflow, MoveRuns). The events of a start, cancel, resume, fork
+    DeleteRun, ResumeRun, SendResponses, DeleteCheckpoint, and Create, Pause,
+    Resume and DeleteSchedule) or admin (also RegisterWorkflow, MoveRuns).
+    Schedules are the namespace's own too, and so are the runs they start. The events of a start, cancel, resume, fork
     and answer name the principal that did it (`Event.principal`).
 
     Statuses. Besides those listed per call, any call may return:
@@ -410,8 +412,9 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
     by bearer token (`authorization: Bearer <token>` metadata) or TLS client
     certificate subject, each with a role per namespace: reader (the Get, List
     and Watch calls, ListPendingRequests), operator (also StartRun, CancelRun,
-    DeleteRun, ResumeRun, SendResponses, DeleteCheckpoint) or admin (also
-    RegisterWorkflow, MoveRuns). The events of a start, cancel, resume, fork
+    DeleteRun, ResumeRun, SendResponses, DeleteCheckpoint, and Create, Pause,
+    Resume and DeleteSchedule) or admin (also RegisterWorkflow, MoveRuns).
+    Schedules are the namespace's own too, and so are the runs they start. The events of a start, cancel, resume, fork
     and answer name the principal that did it (`Event.principal`).
 
     Statuses. Besides those listed per call, any call may return:

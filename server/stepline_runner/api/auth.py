@@ -29,7 +29,7 @@ from stepline.reasons import Reason
 from stepline.v1 import runner_pb2
 
 from ..engine.errors import InvalidArgument
-from ..engine.tenancy import check_namespace
+from ..engine.scope import check_namespace
 from .error_details import rich_status
 
 ANY_NAMESPACE = "*"
@@ -59,12 +59,18 @@ REQUIRED_ROLE: Mapping[str, Role] = {
     "ListCheckpoints": Role.READER,
     "GetCheckpoint": Role.READER,
     "ListPendingRequests": Role.READER,
+    "GetSchedule": Role.READER,
+    "ListSchedules": Role.READER,
     "StartRun": Role.OPERATOR,
     "CancelRun": Role.OPERATOR,
     "DeleteRun": Role.OPERATOR,
     "ResumeRun": Role.OPERATOR,
     "SendResponses": Role.OPERATOR,
     "DeleteCheckpoint": Role.OPERATOR,
+    "CreateSchedule": Role.OPERATOR,
+    "PauseSchedule": Role.OPERATOR,
+    "ResumeSchedule": Role.OPERATOR,
+    "DeleteSchedule": Role.OPERATOR,
     "RegisterWorkflow": Role.ADMIN,
     "MoveRuns": Role.ADMIN,
 }

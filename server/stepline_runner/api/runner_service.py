@@ -234,13 +234,13 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
     async def CreateSchedule(
         self, request: runner_pb2.CreateScheduleRequest, context: Ctx
     ) -> runner_pb2.CreateScheduleResponse:
-        schedule = await _status(context, self.runner.schedules.create(request.schedule))
+        schedule = await _status(context, _tenant(self.runner).create_schedule(request.schedule))
         return runner_pb2.CreateScheduleResponse(schedule=schedule)
 
     async def GetSchedule(
         self, request: runner_pb2.GetScheduleRequest, context: Ctx
     ) -> runner_pb2.GetScheduleResponse:
-        schedule = await _status(context, self.runner.schedules.get(request.schedule_id))
+        schedule = await _status(context, _tenant(self.runner).get_schedule(request.schedule_id))
         return runner_pb2.GetScheduleResponse(schedule=schedule)
 
     async def ListSchedules(
@@ -248,26 +248,28 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
     ) -> runner_pb2.ListSchedulesResponse:
         schedules, token = await _status(
             context,
-            self.runner.schedules.list(request.workflow_id, request.page_size, request.page_token),
+            _tenant(self.runner).list_schedules(
+                request.workflow_id, request.page_size, request.page_token
+            ),
         )
         return runner_pb2.ListSchedulesResponse(schedules=schedules, next_page_token=token)
 
     async def PauseSchedule(
         self, request: runner_pb2.PauseScheduleRequest, context: Ctx
     ) -> runner_pb2.PauseScheduleResponse:
-        schedule = await _status(context, self.runner.schedules.pause(request.schedule_id))
+        schedule = await _status(context, _tenant(self.runner).pause_schedule(request.schedule_id))
         return runner_pb2.PauseScheduleResponse(schedule=schedule)
 
     async def ResumeSchedule(
         self, request: runner_pb2.ResumeScheduleRequest, context: Ctx
     ) -> runner_pb2.ResumeScheduleResponse:
-        schedule = await _status(context, self.runner.schedules.resume(request.schedule_id))
+        schedule = await _status(context, _tenant(self.runner).resume_schedule(request.schedule_id))
         return runner_pb2.ResumeScheduleResponse(schedule=schedule)
 
     async def DeleteSchedule(
         self, request: runner_pb2.DeleteScheduleRequest, context: Ctx
     ) -> runner_pb2.DeleteScheduleResponse:
-        await _status(context, self.runner.schedules.delete(request.schedule_id))
+        await _status(context, _tenant(self.runner).delete_schedule(request.schedule_id))
         return runner_pb2.DeleteScheduleResponse()
 
 

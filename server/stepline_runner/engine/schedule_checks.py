@@ -13,6 +13,7 @@ from croniter import croniter
 
 from stepline.v1 import runner_pb2
 
+from ..namespaces import split_run_key, valid_namespace
 from .errors import InvalidArgument, Reason
 from .schedule_times import Trigger, seconds_of, trigger_of
 from .validation import check_payload, short
@@ -34,6 +35,12 @@ RANDOM = frozenset("RH")
 PERIOD_SAMPLES = 16
 
 
+def check_schedule_key(key: str) -> None:
+    """A schedule id, after "<namespace>/" outside default (keyed as runs are)."""
+    namespace, schedule_id = split_run_key(key)
+    check_schedule_id(schedule_id if valid_namespace(namespace) else key)
+
+
 def check_schedule_id(schedule_id: str) -> None:
     if not SCHEDULE_ID.fullmatch(schedule_id):
         raise InvalidArgument(
@@ -46,7 +53,7 @@ def check_schedule_id(schedule_id: str) -> None:
 
 def check_spec(spec: runner_pb2.ScheduleSpec, now: float) -> Trigger:
     """Refuse a malformed spec; the trigger of a good one."""
-    check_schedule_id(spec.schedule_id)
+    check_schedule_key(spec.schedule_id)
     which = spec.WhichOneof("trigger")
     if which is None:
         _refuse("trigger", "set cron (an expression) or interval (a duration)")

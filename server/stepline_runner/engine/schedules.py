@@ -37,9 +37,9 @@ from .errors import (
 )
 from .limits import Limits
 from .registry import WorkflowRegistry
-from .schedule_checks import check_schedule_id, check_spec
+from .schedule_checks import check_schedule_key, check_spec
 from .schedule_times import Action, decide, delay_of, due, run_id_of, seconds_of, trigger_of
-from .validation import check_id, clamp_page_size, short
+from .validation import check_workflow_key, clamp_page_size, short
 
 log = logging.getLogger(__name__)
 
@@ -106,17 +106,19 @@ class Schedules:
         return _copy(schedule)
 
     async def get(self, schedule_id: str) -> runner_pb2.Schedule:
-        check_schedule_id(schedule_id)
+        check_schedule_key(schedule_id)
         schedule = await self._store.get_schedule(schedule_id)
         if schedule is None:
             raise _not_found(schedule_id)
         return schedule
 
     async def list(
-        self, workflow_id: str, page_size: int, page_token: str
+        self, workflow_id: str, page_size: int, page_token: str, namespace: str | None = None
     ) -> tuple[list[runner_pb2.Schedule], str]:
-        check_id(workflow_id, "workflow_id", self._limits.id_length, required=False)
-        return await self._store.list_schedules(workflow_id, clamp_page_size(page_size), page_token)
+        """Schedules in creation order: of one workflow, of one namespace, if given."""
+        check_workflow_key(workflow_id, "workflow_id", self._limits.id_length, required=False)
+        size = clamp_page_size(page_size)
+        return await self._store.list_schedules(workflow_id, size, page_token, namespace=namespace)
 
     async def pause(self, schedule_id: str) -> runner_pb2.Schedule:
         async with self._lock:
@@ -267,7 +269,7 @@ class Schedules:
         await self._store.update_schedule(schedule)
 
     def _known(self, schedule_id: str) -> runner_pb2.Schedule:
-        check_schedule_id(schedule_id)
+        check_schedule_key(schedule_id)
         schedule = self._schedules.get(schedule_id)
         if schedule is None:
             raise _not_found(schedule_id)

@@ -8,9 +8,8 @@ keys in what comes back (runs, events, checkpoints, workflows, error
 messages) into ids again. What belongs to another namespace does not exist
 for it: a checkpoint id of another namespace's run is NOT_FOUND with the
 words of a missing one, lists and streams leave the others out, and an id
-another namespace took is free here (a different key).
-
-In "default" the keys are the ids, so nothing is rewritten there.
+another namespace took is free here (a different key). The ids and keys
+themselves are `Scope`'s.
 """
 
 from __future__ import annotations
@@ -22,110 +21,24 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
 
-from ..namespaces import (
-    DEFAULT,
-    RUN_JOIN,
-    WORKFLOW_JOIN,
-    run_key,
-    split_run_key,
-    split_workflow_key,
-    valid_namespace,
-    workflow_key,
-)
 from ..store import RunDeletion, StoredWorkflow
-from .errors import InvalidArgument, NotFound, Reason, SteplineError
+from .errors import NotFound, Reason, SteplineError
 from .moves import Moved
 from .runner import Runner
-from .validation import check_id, check_run_id, short
+from .scope import Scope, valid_run_id
+from .validation import short
 
 E = events_pb2
 
 
-def check_namespace(namespace: str) -> str:
-    """The namespace a request names ("" is default), or INVALID_ARGUMENT."""
-    if not namespace:
-        return DEFAULT
-    if not valid_namespace(namespace):
-        raise InvalidArgument(
-            f"namespace {short(namespace)} must be 1-63 lowercase letters, digits or '-', "
-            "starting and ending with a letter or digit",
-            reason=Reason.INVALID_NAMESPACE,
-            context={"field": "namespace"},
-        )
-    return namespace
-
-
-class Tenant:
+class Tenant(Scope):
     """Runner calls in one namespace, on behalf of `actor` (a principal's
     name, recorded on the events of control calls)."""
 
     def __init__(self, runner: Runner, namespace: str, actor: str = "") -> None:
+        super().__init__(namespace, runner.limits.id_length)
         self._runner = runner
-        self.namespace = check_namespace(namespace)
         self._actor = actor
-        self._local = self.namespace == DEFAULT
-
-    # -- ids in
-
-    def _run(self, run_id: str, field: str = "run_id") -> str:
-        check_run_id(run_id, field)
-        return run_key(self.namespace, run_id)
-
-    def _workflow(self, workflow_id: str, required: bool = True) -> str:
-        check_id(workflow_id, "workflow_id", self._runner.limits.id_length, required)
-        return workflow_key(self.namespace, workflow_id) if workflow_id else ""
-
-    def _mine(self, run_id_key: str) -> bool:
-        return split_run_key(run_id_key)[0] == self.namespace
-
-    # -- ids out
-
-    def _run_id(self, key: str) -> str:
-        return key if self._local or not key else split_run_key(key)[1]
-
-    def _workflow_id(self, key: str) -> str:
-        return key if self._local or not key else split_workflow_key(key)[1]
-
-    def _out_run(self, run: runner_pb2.Run) -> runner_pb2.Run:
-        if self._local:
-            return run
-        out = runner_pb2.Run()
-        out.CopyFrom(run)
-        out.run_id = self._run_id(run.run_id)
-        out.workflow_id = self._workflow_id(run.workflow_id)
-        out.parent_run_id = self._run_id(run.parent_run_id)
-        return out
-
-    def _out_event(self, event: events_pb2.Event) -> events_pb2.Event:
-        if self._local:
-            return event
-        # A copy: the hub hands the same event to every subscriber.
-        out = events_pb2.Event()
-        out.CopyFrom(event)
-        out.run_id = self._run_id(event.run_id)
-        out.workflow_id = self._workflow_id(event.workflow_id)
-        return out
-
-    def _out_checkpoint(self, checkpoint: runner_pb2.Checkpoint) -> runner_pb2.Checkpoint:
-        if not self._local:
-            checkpoint.run_id = self._run_id(checkpoint.run_id)
-        return checkpoint
-
-    def _localized(self, exc: SteplineError) -> SteplineError:
-        """The error with this namespace's keys written as its ids."""
-        if self._local:
-            return exc
-        prefixes = (f"'{self.namespace}{RUN_JOIN}", f"'{self.namespace}{WORKFLOW_JOIN}")
-        text = str(exc)
-        for prefix in prefixes:
-            text = text.replace(prefix, "'")
-        exc.args = (text,)
-        for name, value in exc.context.items():
-            if name.endswith("workflow_id"):
-                exc.context[name] = self._workflow_id(value)
-            elif name.endswith("run_id") and self._mine(value):
-                exc.context[name] = self._run_id(value)
-        return exc
 
     async def _checkpoint_here(self, checkpoint_id: str) -> None:
         """NOT_FOUND, as for a missing one, unless the checkpoint is this namespace's."""
@@ -233,7 +146,7 @@ class Tenant:
 
     async def delete_run(self, run_id: str) -> RunDeletion:
         try:
-            if run_id and not _valid_run_id(run_id):
+            if run_id and not valid_run_id(run_id):
                 # As the runner answers for an id no run could have.
                 raise NotFound(
                     f"no run {run_id[:128]!r}",
@@ -337,10 +250,52 @@ class Tenant:
         except SteplineError as exc:
             raise self._localized(exc) from None
 
+    # -- schedules (keyed as runs are, so the runs they start are this namespace's)
 
-def _valid_run_id(run_id: str) -> bool:
-    try:
-        check_run_id(run_id)
-    except InvalidArgument:
-        return False
-    return True
+    async def create_schedule(self, spec: runner_pb2.ScheduleSpec) -> runner_pb2.Schedule:
+        try:
+            scoped = runner_pb2.ScheduleSpec()
+            scoped.CopyFrom(spec)
+            scoped.schedule_id = self._schedule(spec.schedule_id)
+            scoped.workflow_id = self._workflow(spec.workflow_id, required=False)
+            return self._out_schedule(await self._runner.schedules.create(scoped))
+        except SteplineError as exc:
+            raise self._localized(exc) from None
+
+    async def get_schedule(self, schedule_id: str) -> runner_pb2.Schedule:
+        try:
+            key = self._schedule(schedule_id)
+            return self._out_schedule(await self._runner.schedules.get(key))
+        except SteplineError as exc:
+            raise self._localized(exc) from None
+
+    async def list_schedules(
+        self, workflow_id: str, page_size: int, page_token: str
+    ) -> tuple[list[runner_pb2.Schedule], str]:
+        try:
+            schedules, token = await self._runner.schedules.list(
+                self._workflow(workflow_id, required=False), page_size, page_token, self.namespace
+            )
+        except SteplineError as exc:
+            raise self._localized(exc) from None
+        return [self._out_schedule(s) for s in schedules], token
+
+    async def pause_schedule(self, schedule_id: str) -> runner_pb2.Schedule:
+        try:
+            key = self._schedule(schedule_id)
+            return self._out_schedule(await self._runner.schedules.pause(key))
+        except SteplineError as exc:
+            raise self._localized(exc) from None
+
+    async def resume_schedule(self, schedule_id: str) -> runner_pb2.Schedule:
+        try:
+            key = self._schedule(schedule_id)
+            return self._out_schedule(await self._runner.schedules.resume(key))
+        except SteplineError as exc:
+            raise self._localized(exc) from None
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        try:
+            await self._runner.schedules.delete(self._schedule(schedule_id))
+        except SteplineError as exc:
+            raise self._localized(exc) from None

@@ -94,9 +94,10 @@ class ScheduleStore(Protocol):
     async def count_schedules(self) -> int: ...
 
     async def list_schedules(
-        self, workflow_id: str, page_size: int, page_token: str
+        self, workflow_id: str, page_size: int, page_token: str, *, namespace: str | None = None
     ) -> tuple[list[runner_pb2.Schedule], str]:
-        """In creation order (of one workflow, if given), a page at a time."""
+        """In creation order (of one workflow, of one namespace, if given), a
+        page at a time."""
         ...
 
     async def all_schedules(self) -> list[runner_pb2.Schedule]: ...

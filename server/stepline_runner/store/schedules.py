@@ -12,6 +12,7 @@ from typing import Any
 
 from stepline.v1 import runner_pb2
 
+from ..namespaces import split_run_key
 from .rows import decode_token, encode_token, last_within
 
 # Bytes of schedules one page holds at most (but always at least one).
@@ -31,9 +32,15 @@ class Schedules:
         """Store a new schedule; False when its id is taken (nothing changed)."""
         spec = schedule.spec
         changed = await self._write(
-            "INSERT INTO schedules (schedule_id, workflow_id, body, updated_at)"
-            " VALUES (?, ?, ?, ?) ON CONFLICT (schedule_id) DO NOTHING",
-            (spec.schedule_id, spec.workflow_id, schedule.SerializeToString(), time.time()),
+            "INSERT INTO schedules (schedule_id, workflow_id, body, updated_at, namespace)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (schedule_id) DO NOTHING",
+            (
+                spec.schedule_id,
+                spec.workflow_id,
+                schedule.SerializeToString(),
+                time.time(),
+                split_run_key(spec.schedule_id)[0],  # keyed as runs are
+            ),
         )
         return changed == 1
 
@@ -58,16 +65,26 @@ class Schedules:
         return int(rows[0][0])
 
     async def list_schedules(
-        self, workflow_id: str, page_size: int, page_token: str, max_bytes: int = PAGE_BYTES
+        self,
+        workflow_id: str,
+        page_size: int,
+        page_token: str,
+        max_bytes: int = PAGE_BYTES,
+        *,
+        namespace: str | None = None,
     ) -> tuple[list[runner_pb2.Schedule], str]:
-        """Schedules in creation order (of one workflow, if given), a page at a
-        time: at most `page_size`, and a few MiB (but at least one)."""
+        """Schedules in creation order (of one workflow, of one namespace, if
+        given), a page at a time: at most `page_size`, and a few MiB (but at
+        least one)."""
         after = decode_token(page_token)
         where = "seq > ?"
         params: list[Any] = [after]
         if workflow_id:
             where += " AND workflow_id = ?"
             params.append(workflow_id)
+        if namespace is not None:
+            where += " AND namespace = ?"
+            params.append(namespace)
         # Sizes first: a page of a thousand schedules with large inputs must
         # not be read (and sent) at once.
         sizes = await self._all(

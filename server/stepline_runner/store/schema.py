@@ -69,6 +69,8 @@ ALTER TABLE workflows ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
 ALTER TABLE runs ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
 CREATE INDEX workflows_by_namespace ON workflows (namespace);
 CREATE INDEX runs_by_namespace ON runs (namespace, seq);
+ALTER TABLE schedules ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
+CREATE INDEX schedules_by_namespace ON schedules (namespace, seq);
 """,
 }
 
@@ -121,9 +123,11 @@ CREATE TABLE schedules (
     schedule_id TEXT NOT NULL UNIQUE,
     workflow_id TEXT NOT NULL,
     body BLOB NOT NULL,                -- Schedule: what was asked, and where it is
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    namespace TEXT NOT NULL DEFAULT 'default'
 );
 CREATE INDEX schedules_by_workflow ON schedules (workflow_id, seq);
+CREATE INDEX schedules_by_namespace ON schedules (namespace, seq);
 -- Counting a workflow's runs in some statuses (max_concurrent_runs).
 CREATE INDEX runs_by_workflow_status ON runs (workflow_id, status);
 CREATE TABLE checkpoints (
