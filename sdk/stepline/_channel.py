@@ -18,14 +18,20 @@ CHANNEL_OPTIONS = [
 ]
 
 
-def open_channel(address: str, root_certificates: bytes | None) -> grpc.aio.Channel:
-    """A channel to `address`; with `root_certificates` (PEM), over TLS."""
+def open_channel(
+    address: str,
+    root_certificates: bytes | None,
+    certificate_chain: bytes | None = None,
+    private_key: bytes | None = None,
+) -> grpc.aio.Channel:
+    """A channel to `address`; with `root_certificates` (PEM), over TLS, and
+    with a client certificate when `certificate_chain` and `private_key` are given."""
     interceptors = client_interceptors()
-    if root_certificates is None:
+    if root_certificates is None and certificate_chain is None:
         return grpc.aio.insecure_channel(
             address, options=CHANNEL_OPTIONS, interceptors=interceptors
         )
-    credentials = grpc.ssl_channel_credentials(root_certificates)
+    credentials = grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
     return grpc.aio.secure_channel(
         address, credentials, options=CHANNEL_OPTIONS, interceptors=interceptors
     )

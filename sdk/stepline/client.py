@@ -21,6 +21,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from stepline import payloads
 from stepline._channel import open_channel
+from stepline._checkpoints import CheckpointCalls
 from stepline._outcome import read_outcome, settled
 from stepline._schedules import ScheduleCalls
 from stepline._streams import all_events, run_events
@@ -56,7 +57,7 @@ def _timestamp(moment: datetime | None) -> Timestamp | None:
     return ts
 
 
-class RunnerClient(ScheduleCalls):
+class RunnerClient(ScheduleCalls, CheckpointCalls):
     """Talk to a runner at `address` ("host:port")::
 
     async with RunnerClient("127.0.0.1:7070") as client:
@@ -71,13 +72,17 @@ class RunnerClient(ScheduleCalls):
         root_certificates: bytes | None = None,
         token: str | None = None,
         namespace: str = "",
+        certificate_chain: bytes | None = None,
+        private_key: bytes | None = None,
     ) -> None:
-        """Connect to `address`; with `root_certificates` (PEM) over TLS, and with
-        `token` sending it as a bearer token on every call. Every call is about
-        `namespace`'s workflows and runs ("" is the runner's "default")."""
+        """Connect to `address`; with `root_certificates` (PEM) over TLS,
+        presenting the client certificate `certificate_chain` (PEM, with its
+        `private_key`) when given, and with `token` sending it as a bearer token
+        on every call. Every call is about `namespace`'s workflows and runs
+        ("" is the runner's "default")."""
         self.address = address
         self.namespace = namespace
-        self._channel = open_channel(address, root_certificates)
+        self._channel = open_channel(address, root_certificates, certificate_chain, private_key)
         self._stub = runner_pb2_grpc.RunnerServiceStub(self._channel)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
 
@@ -363,58 +368,3 @@ class RunnerClient(ScheduleCalls):
             self._stub.ListPendingRequests, runner_pb2.ListPendingRequestsRequest(run_id=run_id)
         )
         return list(response.requests)
-
-    async def list_checkpoints(
-        self, run_id: str, *, page_size: int = 100
-    ) -> AsyncIterator[Checkpoint]:
-        """All of a run's checkpoints, oldest first, page by page."""
-
-        async def page(token: str) -> Page[Checkpoint]:
-            request = runner_pb2.ListCheckpointsRequest(
-                run_id=run_id, page_size=page_size, page_token=token
-            )
-            response = await self._call(self._stub.ListCheckpoints, request)
-            return response.checkpoints, response.next_page_token
-
-        async for checkpoint in self._pages(page):
-            yield checkpoint
-
-    async def get_checkpoint(
-        self, checkpoint_id: str, *, include_content: bool = False
-    ) -> Checkpoint:
-        """A checkpoint; with `include_content`, its states, messages and shared state too."""
-        response = await self._call(
-            self._stub.GetCheckpoint,
-            runner_pb2.GetCheckpointRequest(
-                checkpoint_id=checkpoint_id, include_content=include_content
-            ),
-        )
-        return response.checkpoint
-
-    async def get_checkpoint_states(self, checkpoint_id: str) -> dict[str, Any]:
-        """The executor states a checkpoint holds, decoded from JSON, by executor id."""
-        checkpoint = await self.get_checkpoint(checkpoint_id, include_content=True)
-        return {
-            executor_id: payloads.json_value(state)
-            for executor_id, state in checkpoint.content.executor_states.items()
-        }
-
-    async def delete_checkpoint(self, checkpoint_id: str) -> int:
-        """Delete a checkpoint (not its run's latest); returns how many state
-        blobs went with it (those no other checkpoint references)."""
-        response = await self._call(
-            self._stub.DeleteCheckpoint,
-            runner_pb2.DeleteCheckpointRequest(checkpoint_id=checkpoint_id),
-        )
-        return response.blobs_removed
-
-    async def resume(self, checkpoint_id: str, *, fork: bool = False, new_run_id: str = "") -> Run:
-        """Continue from a checkpoint: its run, if it is the run's latest; else
-        (or with `fork`) a new run whose parent is the checkpoint."""
-        response = await self._call(
-            self._stub.ResumeRun,
-            runner_pb2.ResumeRunRequest(
-                checkpoint_id=checkpoint_id, fork=fork, new_run_id=new_run_id
-            ),
-        )
-        return response.run

@@ -19,8 +19,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from stepline import NotFoundError, PermissionDeniedError, RunnerClient
 from stepline.v1 import runner_pb2, runner_pb2_grpc
 from tests.support.certificates import self_signed
+from tests.support.cli import stepline
 from tests.support.cluster import Cluster
 from tests.support.processes import refused_start
 
@@ -193,3 +195,32 @@ async def test_a_client_certificate_names_its_principal(mutual: Mutual) -> None:
 async def test_no_certificate_or_one_of_another_ca_gets_no_connection(mutual: Mutual) -> None:
     assert await get_run(mutual, None) == grpc.StatusCode.UNAVAILABLE
     assert await get_run(mutual, mutual.outsider) == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_the_sdk_and_the_command_present_a_client_certificate(
+    mutual: Mutual, tmp_path: Path
+) -> None:
+    async with RunnerClient(
+        mutual.address,
+        root_certificates=mutual.server_cert,
+        certificate_chain=mutual.deployer.cert,
+        private_key=mutual.deployer.key,
+        namespace="team-a",
+    ) as client:
+        with pytest.raises(NotFoundError):  # let in, as deployer
+            await client.get_run("nope")
+        with pytest.raises(PermissionDeniedError):  # a reader
+            await client.cancel_run("nope")
+    files = {"ca": mutual.server_cert, "cert": mutual.deployer.cert, "key": mutual.deployer.key}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    options = ["--ca-file", str(tmp_path / "ca"), "--namespace", "team-a"]
+    certificate = ["--cert-file", str(tmp_path / "cert"), "--key-file", str(tmp_path / "key")]
+
+    listed = await stepline(*options, *certificate, "run", "list", "--json", address=mutual.address)
+    halves = await stepline(
+        *options, certificate[0], certificate[1], "run", "list", address=mutual.address
+    )
+
+    assert listed.code == 0 and listed.json() == [], listed.stderr
+    assert halves.code == 2 and "--cert-file and --key-file go together" in halves.stderr

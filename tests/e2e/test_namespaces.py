@@ -6,10 +6,10 @@ record who did them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -239,7 +239,7 @@ async def test_schedules_are_the_namespace_s_own_and_start_runs_there(team_a: Te
     while not (started.kind == E.EVENT_KIND_RUN_STARTED and started.run_id.startswith("tick-")):
         started = await asyncio.wait_for(anext(seen), 60)
     await operator.pause_schedule("tick")
-    await seen.aclose()
+    await cast(AsyncGenerator[E.Event, None], seen).aclose()
 
     for theirs, nothing in [
         (other.get_schedule("tick"), other.get_schedule(NEVER)),
@@ -259,7 +259,7 @@ async def test_schedules_are_the_namespace_s_own_and_start_runs_there(team_a: Te
     run = await operator.get_run(started.run_id)  # a run of team-a, by its id there
     assert run.workflow_id == "orders" and not started.principal
     # The same schedule id is free in another namespace, on its own workflow.
-    theirs = await other.create_schedule("tick", "orders", Order("o-7", 5), cron="@yearly")
-    assert theirs.spec.schedule_id == "tick"
+    created = await other.create_schedule("tick", "orders", Order("o-7", 5), cron="@yearly")
+    assert created.spec.schedule_id == "tick"
     await other.delete_schedule("tick")
     assert (await operator.get_schedule("tick")).paused

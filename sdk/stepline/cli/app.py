@@ -56,6 +56,25 @@ def connect(
             show_envvar=True,
         ),
     ] = None,
+    cert_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--cert-file",
+            envvar="STEPLINE_CERT_FILE",
+            help="PEM client certificate to present (with --key-file), for a runner that "
+            "knows principals by certificate.",
+            show_envvar=True,
+        ),
+    ] = None,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-file",
+            envvar="STEPLINE_KEY_FILE",
+            help="PEM private key of --cert-file.",
+            show_envvar=True,
+        ),
+    ] = None,
     namespace: Annotated[
         str,
         typer.Option(
@@ -66,7 +85,7 @@ def connect(
         ),
     ] = "",
 ) -> None:
-    ctx.obj = Connection(address, token_file, ca_file, namespace)
+    ctx.obj = Connection(address, token_file, ca_file, namespace, cert_file, key_file)
 
 
 def main() -> None:

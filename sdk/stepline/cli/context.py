@@ -45,14 +45,21 @@ class Connection:
     token_file: Path | None = None
     ca_file: Path | None = None
     namespace: str = ""
+    cert_file: Path | None = None
+    key_file: Path | None = None
 
     def client(self) -> RunnerClient:
-        """A client of the runner; a token or CA file that cannot be read is a usage error."""
+        """A client of the runner; a token, CA, certificate or key file that
+        cannot be read is a usage error."""
+        if (self.cert_file is None) != (self.key_file is None):
+            usage_error("--cert-file and --key-file go together")
         return RunnerClient(
             self.address,
             root_certificates=self._ca(),
             token=self._token() or None,
             namespace=self.namespace,
+            certificate_chain=_read(self.cert_file, "--cert-file") if self.cert_file else None,
+            private_key=_read(self.key_file, "--key-file") if self.key_file else None,
         )
 
     def _token(self) -> str:
