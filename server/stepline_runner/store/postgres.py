@@ -53,6 +53,7 @@ from .statements import (
     UPSERT_WORKFLOW,
     run_values,
     update_values,
+    workflow_values,
 )
 
 OWNER_LOCK = 0x53544550  # "STEP"; with hashtext(current_schema()) as the second key
@@ -146,7 +147,9 @@ class PostgresStore(Schedules, StoreReads):
             await db.execute(
                 pg(INSERT_WORKFLOW_VERSION), (workflow_id, version, data, signature, now)
             )
-            await db.execute(pg(UPSERT_WORKFLOW), (workflow_id, data, signature, now, version))
+            await db.execute(
+                pg(UPSERT_WORKFLOW), workflow_values(workflow_id, data, signature, now, version)
+            )
         return version
 
     async def create_run(

@@ -21,7 +21,17 @@ from .schema import SCHEMA_VERSION, SchemaError
 FIRST_VERSION = 6
 
 # version -> statements that turn a database of that version into the next.
-MIGRATIONS: dict[int, str] = {}
+MIGRATIONS: dict[int, str] = {
+    # Namespaces: what exists belongs to "default" (whose keys are the ids).
+    6: """
+ALTER TABLE workflows ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE runs ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE schedules ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
+CREATE INDEX workflows_by_namespace ON workflows (namespace, seq);
+CREATE INDEX runs_by_namespace ON runs (namespace, seq);
+CREATE INDEX schedules_by_namespace ON schedules (namespace, seq);
+""",
+}
 
 # Any 64-bit number, the same in every runner: the lock migrations take.
 MIGRATION_LOCK = 0x5354_4550_4C49_4E45  # "STEPLINE"
@@ -35,8 +45,10 @@ CREATE TABLE workflows (
     definition BYTEA NOT NULL,          -- WorkflowDefinition
     graph_signature TEXT NOT NULL,
     updated_at DOUBLE PRECISION NOT NULL,
-    version INTEGER NOT NULL DEFAULT 1
+    version INTEGER NOT NULL DEFAULT 1,
+    namespace TEXT NOT NULL DEFAULT 'default'
 );
+CREATE INDEX workflows_by_namespace ON workflows (namespace, seq);
 -- Every version ever registered: immutable, runs are pinned to one.
 CREATE TABLE workflow_versions (
     workflow_id TEXT NOT NULL,
@@ -63,9 +75,11 @@ CREATE TABLE runs (
     updated_at DOUBLE PRECISION NOT NULL,
     checkpoint_policy BYTEA,            -- CheckpointPolicy; NULL: the workflow's
     workflow_version INTEGER NOT NULL DEFAULT 1,
-    epoch BIGINT NOT NULL DEFAULT 0     -- raised at every takeover; fences commits
+    epoch BIGINT NOT NULL DEFAULT 0,    -- raised at every takeover; fences commits
+    namespace TEXT NOT NULL DEFAULT 'default'
 );
 CREATE INDEX runs_by_workflow ON runs (workflow_id, seq);
+CREATE INDEX runs_by_namespace ON runs (namespace, seq);
 CREATE INDEX runs_by_status ON runs (status, updated_at);
 -- Counting a workflow's runs in some statuses (max_concurrent_runs).
 CREATE INDEX runs_by_workflow_status ON runs (workflow_id, status);
@@ -74,9 +88,11 @@ CREATE TABLE schedules (
     schedule_id TEXT NOT NULL UNIQUE,
     workflow_id TEXT NOT NULL,
     body BYTEA NOT NULL,                -- Schedule: what was asked, and where it is
-    updated_at DOUBLE PRECISION NOT NULL
+    updated_at DOUBLE PRECISION NOT NULL,
+    namespace TEXT NOT NULL DEFAULT 'default'
 );
 CREATE INDEX schedules_by_workflow ON schedules (workflow_id, seq);
+CREATE INDEX schedules_by_namespace ON schedules (namespace, seq);
 CREATE TABLE checkpoints (
     seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     checkpoint_id TEXT NOT NULL UNIQUE,

@@ -66,24 +66,30 @@ class StoreReads:
         return StoredWorkflow(workflow_pb2.WorkflowDefinition.FromString(row[0]), row[1], row[2])
 
     async def list_workflows(
-        self, page_size: int, page_token: str, max_bytes: int = READ_BYTES
+        self,
+        page_size: int,
+        page_token: str,
+        max_bytes: int = READ_BYTES,
+        *,
+        namespace: str | None = None,
     ) -> tuple[list[runner_pb2.WorkflowSummary], str]:
         # Registration order; re-registering (an upsert) keeps a workflow's place.
         seq, after = self.WORKFLOW_ORDER, decode_token(page_token)
+        within, scope = ("", ()) if namespace is None else (" AND namespace = ?", (namespace,))
         # Sizes first: a summary is made from the whole definition, and a page
         # of a thousand 1 MiB definitions must not be read (and parsed) at once.
         sizes = await self._all(
-            f"SELECT {seq}, length(definition) FROM workflows WHERE {seq} > ?"
+            f"SELECT {seq}, length(definition) FROM workflows WHERE {seq} > ?{within}"
             f" ORDER BY {seq} LIMIT ?",
-            (after, page_size + 1),
+            (after, *scope, page_size + 1),
         )
         last = last_within(sizes[:page_size], after, max_bytes)
         if last == after:
             return [], ""
         rows = await self._all(
             f"SELECT definition, graph_signature, updated_at, version, {seq} FROM workflows"
-            f" WHERE {seq} > ? AND {seq} <= ? ORDER BY {seq}",
-            (after, last),
+            f" WHERE {seq} > ? AND {seq} <= ?{within} ORDER BY {seq}",
+            (after, last, *scope),
         )
         token = encode_token(last) if sizes[-1][0] > last else ""
         return [workflow_row(r) for r in rows], token
@@ -116,6 +122,9 @@ class StoreReads:
         if where.created_before is not None:
             conditions.append("created_at < ?")
             params.append(where.created_before)
+        if where.namespace is not None:
+            conditions.append("namespace = ?")
+            params.append(where.namespace)
         rows = await self._all(
             f"SELECT {RUN_COLUMNS}, seq FROM runs WHERE {' AND '.join(conditions)}"
             " ORDER BY seq DESC LIMIT ?",

@@ -43,6 +43,7 @@ from .statements import (
     checkpoint_values,
     run_values,
     update_values,
+    workflow_values,
 )
 from .states import LOAD_STATES, CorruptBlob, insert_states
 from .writes import delete_checkpoints, insert_events
@@ -101,7 +102,9 @@ class SqliteStore(Schedules, StoreReads):
             rows = await db.execute_fetchall(NEXT_WORKFLOW_VERSION, (workflow_id,))
             version = int(next(iter(rows))[0])
             await db.execute(INSERT_WORKFLOW_VERSION, (workflow_id, version, data, signature, now))
-            await db.execute(UPSERT_WORKFLOW, (workflow_id, data, signature, now, version))
+            await db.execute(
+                UPSERT_WORKFLOW, workflow_values(workflow_id, data, signature, now, version)
+            )
         return version
 
     # -- runs

@@ -9,6 +9,7 @@ from typing import Any
 
 from stepline.v1 import events_pb2, runner_pb2
 
+from ..namespaces import split_run_key, split_workflow_key
 from .base import NewCheckpoint, RunUpdate, StateRef
 
 NEXT_WORKFLOW_VERSION = (
@@ -16,16 +17,16 @@ NEXT_WORKFLOW_VERSION = (
 )
 INSERT_WORKFLOW_VERSION = "INSERT INTO workflow_versions VALUES (?, ?, ?, ?, ?)"
 UPSERT_WORKFLOW = (
-    "INSERT INTO workflows (workflow_id, definition, graph_signature, updated_at, version)"
-    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (workflow_id) DO UPDATE"
+    "INSERT INTO workflows (workflow_id, definition, graph_signature, updated_at, version,"
+    " namespace) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (workflow_id) DO UPDATE"
     " SET definition = excluded.definition, graph_signature = excluded.graph_signature,"
     " updated_at = excluded.updated_at, version = excluded.version"
 )
 INSERT_RUN = (
     "INSERT INTO runs (run_id, workflow_id, status, superstep, latest_checkpoint_id,"
     " parent_checkpoint_id, parent_run_id, error, last_sequence, graph_signature,"
-    " input_hash, created_at, updated_at, checkpoint_policy, workflow_version, epoch)"
-    " VALUES (?,?,?,?,?,?,?,NULL,?,?,?,?,?,?,?,1)"
+    " input_hash, created_at, updated_at, checkpoint_policy, workflow_version, epoch,"
+    " namespace) VALUES (?,?,?,?,?,?,?,NULL,?,?,?,?,?,?,?,1,?)"
 )
 # The run's new status, and its events' sequence numbers reserved (RETURNING);
 # no row when the writer's epoch (0: unfenced) is no longer the run's.
@@ -64,7 +65,16 @@ def run_values(
         now,
         run.checkpoint_policy.SerializeToString() if run.HasField("checkpoint_policy") else None,
         run.workflow_version or 1,
+        split_run_key(run.run_id)[0],  # the namespace its key names
     )
+
+
+def workflow_values(
+    workflow_id: str, definition: bytes, signature: str, now: float, version: int
+) -> tuple[Any, ...]:
+    """UPSERT_WORKFLOW's parameters: the latest version, in its key's namespace."""
+    namespace = split_workflow_key(workflow_id)[0]
+    return (workflow_id, definition, signature, now, version, namespace)
 
 
 def update_values(
