@@ -225,9 +225,13 @@ class Supervisor:
         """Stop driving runs. They stay as stored, to be resumed on restart."""
         self._closing = True
         tasks = [*self._active.values(), *self._recovering]
+        drivers = list(self._drivers.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # A cancel never interrupts a commit (it is shielded): let those under
+        # way land before the caller closes the store under them.
+        await asyncio.gather(*(d.settle() for d in drivers))
 
     def launch(
         self,

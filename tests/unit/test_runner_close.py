@@ -1,0 +1,38 @@
+"""Closing the runner lets a commit that is under way finish first, so a clean
+shutdown never leaves a superstep half-stored or an error nobody reads."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from stepline import payloads
+from stepline.testing import InProcessRunner
+from tests.unit.gated import Stepper, loop
+
+
+async def test_close_waits_for_the_commit_under_way(harness: InProcessRunner) -> None:
+    Stepper.reset()
+    harness.host("svc", {"stepper": Stepper})
+    await harness.runner.register_workflow(loop().build())
+    entered, release, finished = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    commit = harness.store.commit
+
+    async def held_commit(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        await release.wait()
+        stored = await commit(*args, **kwargs)
+        finished.set()
+        return stored
+
+    harness.store.commit = held_commit  # type: ignore[method-assign]
+    run = await harness.runner.start_run("w", payloads.encode(0))
+    await entered.wait()
+
+    closing = asyncio.ensure_future(harness.runner.close())
+    release.set()
+    await closing
+
+    assert finished.is_set()  # the commit landed before close returned
+    stored = await harness.store.get_run(run.run_id)
+    assert stored is not None and stored.superstep == 1  # what that commit held
