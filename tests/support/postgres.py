@@ -74,6 +74,7 @@ class TemporaryPostgres:
         self._dir: Path | None = None
         self._bin: Path | None = None
         self._names = itertools.count(1)
+        self._options = ""
         self.dsn = dsn or ""
 
     def start(self) -> TemporaryPostgres:
@@ -92,12 +93,9 @@ class TemporaryPostgres:
         for _ in range(5):  # a port taken between free_port() and the bind: another
             port = free_port()
             options = [f"-c listen_addresses=127.0.0.1 -p {port} -k {self._dir}"]
-            options += [f"-c {s}" for s in self._settings]
+            self._options = " ".join(options + [f"-c {s}" for s in self._settings])
             try:
-                self._run(
-                    "pg_ctl", "-D", str(data), "-l", str(self._dir / "server.log"), "-w",
-                    "-t", "60", "-o", " ".join(options), "start",
-                )  # fmt: skip
+                self.resume()
             except PostgresUnavailable:
                 continue
             self.dsn = make_conninfo(
@@ -105,6 +103,19 @@ class TemporaryPostgres:
             )
             return self
         raise PostgresUnavailable(f"PostgreSQL would not start; its log:\n{self.log_tail()}")
+
+    def halt(self) -> None:
+        """Stop the server at once (as a crash would), keeping its data."""
+        assert self._dir is not None, "not a server of its own"
+        self._run("pg_ctl", "-D", str(self._dir / "data"), "-m", "immediate", "-w", "stop")
+
+    def resume(self) -> None:
+        """Start the server (again, after `halt`) on its port."""
+        assert self._dir is not None, "not a server of its own"
+        self._run(
+            "pg_ctl", "-D", str(self._dir / "data"), "-l", str(self._dir / "server.log"), "-w",
+            "-t", "60", "-o", self._options, "start",
+        )  # fmt: skip
 
     def stop(self) -> None:
         if self._dir is None:

@@ -316,7 +316,12 @@ class Supervisor:
 
         async def resume() -> None:
             await asyncio.sleep(pause)  # backoff while the store is out of reach
-            run = await self.store.get_run(run_id)
+            try:
+                run = await self.store.get_run(run_id)
+            except (StoreFull, StoreUnavailable) as exc:  # a server away: reads fail too
+                log.warning("run %s: the store is still out of reach (%s)", run_id, exc)
+                self._resume_later(run_id)
+                return
             if run is not None and is_running(run.status):
                 await self._resume_unfinished(run)
 

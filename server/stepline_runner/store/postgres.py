@@ -22,7 +22,7 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from stepline.v1 import events_pb2, runner_pb2, workflow_pb2
 
@@ -58,6 +58,8 @@ from .statements import (
 
 OWNER_LOCK = 0x53544550  # "STEP"; with hashtext(current_schema()) as the second key
 POOL_SIZE = 10
+# How long a statement waits for a free (or new) connection: SQLite's busy timeout.
+WAIT = 5.0
 
 
 class PostgresStore(Schedules, StoreReads):
@@ -97,11 +99,18 @@ class PostgresStore(Schedules, StoreReads):
                 max_size=pool_size,
                 kwargs={"autocommit": True},
                 open=False,
-                timeout=timeout,
+                timeout=WAIT,
+                # A server that was away is tried afresh (without the backoff
+                # of many failed attempts) by the first statement after WAIT.
+                reconnect_timeout=WAIT,
                 name="stepline",
             )
-            await pool.open(wait=True, timeout=timeout)
-        except psycopg.Error as exc:
+            try:
+                await pool.open(wait=True, timeout=timeout)
+            except BaseException:
+                await pool.close()
+                raise
+        except (psycopg.Error, PoolTimeout) as exc:
             await first.close()
             raise StoreOpenError(f"cannot use {where}: {reason(exc)}") from None
         except BaseException:
