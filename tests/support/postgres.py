@@ -134,6 +134,14 @@ class TemporaryPostgres:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url(name)
 
+    def drop_database(self, url: str) -> None:
+        """Drop a database `new_database` made, its connections with it."""
+        name = url.rsplit("/", 1)[1].split("?")[0]
+        with psycopg.connect(self.dsn, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
     def url(self, name: str) -> str:
         """Database `name` on this server as a postgresql:// URL, as the
         runner's --store takes it (with any other parameters of the DSN)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,12 @@ def location(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> str |
 
 
 @pytest.fixture(params=KINDS)
-def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
-    return location(request, tmp_path, request.param)
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | Path]:
+    where = location(request, tmp_path, request.param)
+    yield where
+    if isinstance(where, str):  # a database is megabytes of the session's disk
+        server: TemporaryPostgres = request.getfixturevalue("postgres_server")
+        server.drop_database(where)
 
 
 @pytest.fixture
