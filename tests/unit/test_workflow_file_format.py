@@ -74,8 +74,14 @@ def test_the_builder_writes_the_file() -> None:
 def every_field() -> workflow_pb2.WorkflowDefinition:
     """A definition with every field of every message set to something not default."""
     definition = (
-        WorkflowBuilder("all", max_supersteps=9, drop_undeliverable=True)
-        .add_executor("a", "h:1", type="ta", execute_timeout=timedelta(milliseconds=1500))
+        WorkflowBuilder("all", max_supersteps=9, drop_undeliverable=True, max_concurrent_runs=6)
+        .add_executor(
+            "a",
+            "h:1",
+            type="ta",
+            execute_timeout=timedelta(milliseconds=1500),
+            max_concurrent_executes=2,
+        )
         .add_executor("b", "h:2")
         .add_executor("c", "h:3")
         .add_edge("a", "b", condition='message.x == "q\'uote"')
@@ -200,6 +206,16 @@ def test_retry_policies_out_of_bounds_are_problems_of_the_file() -> None:
         "default_retry_policy.never_retry[0]: is longer than 256 characters",
         "default_retry_policy.never_retry[1]: 'a b' may hold only printable ASCII characters,"
         " without spaces",
+    ]
+
+
+def test_concurrency_limits_out_of_bounds_are_problems_of_the_file() -> None:
+    text = VALID.replace("executors:", "max_concurrent_runs: -1\nexecutors:").replace(
+        "endpoint: h:1\n", "endpoint: h:1\n  max_concurrent_executes: 10001\n"
+    )
+    assert [p.split(": ", 1)[1] for p in problems(text)] == [
+        "max_concurrent_runs: -1 is less than the minimum of 0",
+        "executors[0].max_concurrent_executes: 10001 is greater than the maximum of 10000",
     ]
 
 
