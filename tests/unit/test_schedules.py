@@ -21,6 +21,7 @@ from stepline.v1 import runner_pb2 as R
 from stepline.v1 import workflow_pb2
 from stepline_runner.engine.errors import (
     AlreadyExists,
+    FailedPrecondition,
     InvalidArgument,
     NotFound,
     Reason,
@@ -301,3 +302,39 @@ async def test_a_paused_schedule_starts_nothing_and_resumes_after_now(
 
 def _utc(t: float) -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t))
+
+
+async def test_a_start_that_fails_for_now_is_retried_and_one_refused_is_skipped(
+    env: InProcessRunner,
+) -> None:
+    Held.release.set()
+    calls: list[str] = []
+
+    async def start(workflow_id: str, payload: Any, run_id: str) -> R.Run:
+        calls.append(run_id)
+        if len(calls) == 1:
+            raise FailedPrecondition("executors away", reason=Reason.EXECUTOR_SERVICE_UNREACHABLE)
+        if len(calls) == 3:
+            raise InvalidArgument("input type", reason=Reason.INPUT_TYPE_MISMATCH)
+        return await env.runner.start_run(workflow_id, payload, run_id)
+
+    schedules = Schedules(env.store, env.runner.workflows, start, Limits())
+    await schedules.start()
+    first = float((await schedules.create(every(10))).next_fire_time.seconds)
+    await schedules.close()  # from here on, the test's clock only
+
+    wake = await schedules.tick(first + 0.1)
+    assert wake == pytest.approx(first + 2.1)  # tried again in 2 s, not at once
+    await schedules.tick(first + 1.0)
+    assert len(calls) == 1
+    await schedules.tick(first + 2.2)  # still on time: the same fire time starts
+    await settle(env)
+    await schedules.tick(first + 10.1)  # refused for good: skipped, not retried
+    await schedules.tick(first + 12.5)
+
+    schedule = await schedules.get("s")
+    assert calls == [f"s-{_utc(first)}"] * 2 + [f"s-{_utc(first + 10)}"]
+    assert await run_ids(env) == [f"s-{_utc(first)}"]
+    assert (schedule.runs_started, schedule.fires_skipped) == (1, 1)
+    assert "was refused: input type" in schedule.last_skip_reason
+    assert schedule.next_fire_time.seconds == first + 20

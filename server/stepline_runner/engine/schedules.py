@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -67,6 +67,10 @@ class Schedules:
         self._clock = clock
         self._schedules: dict[str, runner_pb2.Schedule] = {}
         self._retry_at: dict[str, float] = {}
+        # Schedule id -> the moment of its next fire time (jitter included),
+        # so the schedules whose time has not come cost a lookup each.
+        self._moments: dict[str, float] = {}
+        self._waiting: set[str] = set()  # those with a fire time waiting (QUEUE)
         self._lock = asyncio.Lock()
         self._poked = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -102,6 +106,7 @@ class Schedules:
                     context={"schedule_id": spec.schedule_id},
                 )
             self._schedules[spec.schedule_id] = schedule
+            self._remember(schedule)
         self.poke()
         return _copy(schedule)
 
@@ -126,6 +131,7 @@ class Schedules:
             if not schedule.paused:
                 schedule.paused = True
                 schedule.ClearField("waiting_fire_time")
+                self._remember(schedule)
                 await self._save(schedule)
         return _copy(schedule)
 
@@ -137,6 +143,7 @@ class Schedules:
                 schedule.paused = False
                 after = trigger_of(schedule.spec).after(self._clock())
                 schedule.next_fire_time.FromSeconds(int(after))
+                self._remember(schedule)
                 await self._save(schedule)
         self.poke()
         return _copy(schedule)
@@ -147,6 +154,8 @@ class Schedules:
             await self._store.delete_schedule(schedule_id)
             del self._schedules[schedule_id]
             self._retry_at.pop(schedule_id, None)
+            self._moments.pop(schedule_id, None)
+            self._waiting.discard(schedule_id)
 
     # -- the scheduler
 
@@ -154,6 +163,7 @@ class Schedules:
         """Load the stored schedules and start firing them."""
         for schedule in await self._store.all_schedules():
             self._schedules[schedule.spec.schedule_id] = schedule
+            self._remember(schedule)
         self._task = asyncio.create_task(self._loop(), name="scheduler")
 
     def poke(self) -> None:
@@ -181,30 +191,50 @@ class Schedules:
 
     async def tick(self, now: float) -> float:
         """Act on every schedule whose moment came by `now`; when to look again."""
-        wake = now + MAX_SLEEP
         async with self._lock:
-            for schedule in list(self._schedules.values()):
-                if schedule.paused:
-                    continue
-                schedule_id = schedule.spec.schedule_id
-                if self._retry_at.get(schedule_id, 0.0) <= now:
-                    try:
-                        await self._tick(schedule, now)
-                    except Exception:  # the store out of reach, say: the others go on
-                        log.exception("schedule %s: the scheduler failed on it", schedule_id)
-                        self._retry_at[schedule_id] = now + RETRY_PAUSE
-                wake = min(wake, self._wake(schedule))
-        return wake
+            for schedule_id in self._due(now):
+                schedule = self._schedules[schedule_id]
+                self._retry_at.pop(schedule_id, None)  # a start failing again sets it again
+                try:
+                    await self._tick(schedule, now)
+                except Exception:  # the store out of reach, say: the others go on
+                    log.exception("schedule %s: the scheduler failed on it", schedule_id)
+                    self._retry_at[schedule_id] = now + RETRY_PAUSE
+                self._remember(schedule)
+            return min((self._wake(i) for i in self._moments), default=now + MAX_SLEEP)
 
-    def _wake(self, schedule: runner_pb2.Schedule) -> float:
+    def _due(self, now: float) -> Sequence[str]:
+        """Active schedules whose moment came, or that wait for their last run
+        to end. The others cost a float comparison each: the scheduler looks
+        at every schedule whenever one is due, and cron arithmetic takes
+        milliseconds."""
+        return [
+            i
+            for i, moment in self._moments.items()
+            if (moment <= now or i in self._waiting) and self._retry_at.get(i, 0.0) <= now
+        ]
+
+    def _remember(self, schedule: runner_pb2.Schedule) -> None:
+        """Note when an active schedule is due next (or forget a paused one)."""
         spec = schedule.spec
+        if schedule.paused:
+            self._moments.pop(spec.schedule_id, None)
+            self._waiting.discard(spec.schedule_id)
+            return
         fire = float(schedule.next_fire_time.seconds)
-        moment = fire + delay_of(spec.schedule_id, fire, seconds_of(spec.jitter))
-        return min(moment, self._retry_at.get(spec.schedule_id, moment))
+        delay = delay_of(spec.schedule_id, fire, seconds_of(spec.jitter))
+        self._moments[spec.schedule_id] = fire + delay
+        if schedule.HasField("waiting_fire_time"):
+            self._waiting.add(spec.schedule_id)
+        else:
+            self._waiting.discard(spec.schedule_id)
+
+    def _wake(self, schedule_id: str) -> float:
+        """Its moment, or the retry of a start that failed for now."""
+        moment = self._moments[schedule_id]
+        return max(moment, self._retry_at.get(schedule_id, moment))
 
     async def _tick(self, schedule: runner_pb2.Schedule, now: float) -> None:
-        if self._wake(schedule) > now and not schedule.HasField("waiting_fire_time"):
-            return  # the common case, kept cheap: cron arithmetic takes milliseconds
         spec = schedule.spec
         going = await self._going(schedule.last_run_id)
         changed = False
