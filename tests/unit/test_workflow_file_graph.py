@@ -17,27 +17,27 @@ EVERY_FIELD = (Path(__file__).resolve().parents[2] / "examples" / "every-field.y
 FAULTS = {
     "CEL in a switch case": (
         ("condition: message.n > 100", "condition: message.n >"),
-        (48, 18),
+        (51, 18),
         "switch-case edge from 'src': edges[2] (switch_case) cases[0]: invalid CEL",
     ),
     "CEL in a fan-out selection": (
         ('selection: "message', 'selection: "(message'),
-        (41, 16),
+        (44, 16),
         "fan-out edge from 'src': edges[0] (fan_out): invalid CEL",
     ),
     "CEL in a direct condition": (
         ("type_name.endsWith('Job')", "type_name.endsWith("),
-        (54, 16),
+        (57, 16),
         "edge 'src' -> 'big': edges[3] (direct): invalid CEL",
     ),
     "an unknown target": (
         ("target_id: join", "target_id: joint"),
-        (42, 3),
+        (45, 3),
         "fan-in edge to 'joint': edges[1] (fan_in): target 'joint' is not a defined executor",
     ),
     "an unknown default target": (
         ("default_target_id: small", "default_target_id: smal"),
-        (45, 3),
+        (48, 3),
         "switch-case edge from 'src': edges[2] (switch_case): default target 'smal'",
     ),
     "an unknown start": (
@@ -45,10 +45,10 @@ FAULTS = {
         (5, 20),
         "start executor 'nope' is not one of the workflow's executors",
     ),
-    "a duplicate executor": (("- id: w2", "- id: w1"), (23, 3), "duplicate executor id 'w1'"),
+    "a duplicate executor": (("- id: w2", "- id: w1"), (26, 3), "duplicate executor id 'w1'"),
     "a timeout too long": (
         ("execute_timeout: 30s", "execute_timeout: 9999999s"),
-        (22, 20),
+        (24, 20),
         "executor 'w1': execute_timeout must be between 0 (none) and",
     ),
     "a policy without its number": (
