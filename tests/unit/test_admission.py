@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -30,21 +31,45 @@ class Holder(Executor):
     arrived: ClassVar[asyncio.Event] = asyncio.Event()
     releases: ClassVar[defaultdict[int, asyncio.Event]] = defaultdict(asyncio.Event)
 
+    open: ClassVar[bool] = False  # every value released, those to come too
+
     @classmethod
     def reset(cls) -> None:
         cls.entered, cls.arrived, cls.releases = [], asyncio.Event(), defaultdict(asyncio.Event)
+        cls.open = False
 
     @handler
     async def hold(self, n: int, ctx: WorkflowContext) -> None:
         Holder.entered.append(n)
         Holder.arrived.set()
-        await Holder.releases[n].wait()
+        if not Holder.open:
+            await Holder.releases[n].wait()
         await ctx.yield_output(n)
 
 
 @pytest.fixture(autouse=True)
 def fresh() -> None:
     Holder.reset()
+
+
+@pytest.fixture
+async def env(harness: InProcessRunner) -> AsyncIterator[InProcessRunner]:
+    yield harness
+    await drained(harness)
+
+
+async def drained(runner: InProcessRunner) -> None:
+    """Release every run and wait for each to end, its driver's last commit
+    and clean-up included: none is left committing to a closed database."""
+    Holder.open = True
+    for event in Holder.releases.values():
+        event.set()
+    runs, _ = await runner.runner.list_runs("w", 0, "")
+    for run in runs:
+        await runner.events(run.run_id)
+        driver = runner.runner.runs.task(run.run_id)
+        if driver is not None:
+            await driver
 
 
 def limited(limit: int) -> workflow_pb2.WorkflowDefinition:
@@ -62,36 +87,36 @@ async def entered(count: int) -> None:
         await Holder.arrived.wait()
 
 
-async def status(harness: InProcessRunner, run_id: str) -> int:
-    return (await harness.get_run(run_id)).status
+async def status(env: InProcessRunner, run_id: str) -> int:
+    return (await env.get_run(run_id)).status
 
 
 async def test_runs_beyond_the_limit_queue_and_start_oldest_first(
-    harness: InProcessRunner,
+    env: InProcessRunner,
 ) -> None:
-    harness.host("svc", {"holder": Holder})
-    await harness.runner.register_workflow(limited(2))
-    runs = [await harness.runner.start_run("w", payloads.encode(n), f"r{n}") for n in range(5)]
+    env.host("svc", {"holder": Holder})
+    await env.runner.register_workflow(limited(2))
+    runs = [await env.runner.start_run("w", payloads.encode(n), f"r{n}") for n in range(5)]
     await entered(2)
 
     assert [r.status for r in runs] == [E.RUN_STATUS_RUNNING] * 2 + [E.RUN_STATUS_QUEUED] * 3
-    listed, _ = await harness.runner.list_runs("w", 0, "", [E.RUN_STATUS_QUEUED])
+    listed, _ = await env.runner.list_runs("w", 0, "", [E.RUN_STATUS_QUEUED])
     assert sorted(r.run_id for r in listed) == ["r2", "r3", "r4"]
-    queued = (await harness.store.read_events("r3", 0, 100))[-1]
+    queued = (await env.store.read_events("r3", 0, 100))[-1]
     assert (queued.status, "max_concurrent_runs" in queued.message) == (E.RUN_STATUS_QUEUED, True)
 
     Holder.releases[1].set()  # r1 ends: r2 (the oldest queued) takes its slot
-    assert outputs(await harness.events("r1")) == [1]
+    assert outputs(await env.events("r1")) == [1]
     await entered(3)
     Holder.releases[0].set()
     await entered(4)
     assert Holder.entered == [0, 1, 2, 3]
-    assert await status(harness, "r4") == E.RUN_STATUS_QUEUED
+    assert await status(env, "r4") == E.RUN_STATUS_QUEUED
     for n in (2, 3, 4):
         Holder.releases[n].set()
-    assert outputs(await harness.events("r4")) == [4]
+    assert outputs(await env.events("r4")) == [4]
     assert Holder.entered == [0, 1, 2, 3, 4]
-    kinds = [(e.kind, e.status) for e in await harness.events("r4")][:4]
+    kinds = [(e.kind, e.status) for e in await env.events("r4")][:4]
     assert kinds == [
         (E.EVENT_KIND_RUN_STARTED, 0),
         (E.EVENT_KIND_STATUS_CHANGED, E.RUN_STATUS_QUEUED),
@@ -100,43 +125,43 @@ async def test_runs_beyond_the_limit_queue_and_start_oldest_first(
     ]
 
 
-async def test_a_raised_limit_starts_queued_runs_at_once(harness: InProcessRunner) -> None:
-    harness.host("svc", {"holder": Holder})
-    await harness.runner.register_workflow(limited(1))
+async def test_a_raised_limit_starts_queued_runs_at_once(env: InProcessRunner) -> None:
+    env.host("svc", {"holder": Holder})
+    await env.runner.register_workflow(limited(1))
     for n in range(3):
-        await harness.runner.start_run("w", payloads.encode(n), f"r{n}")
+        await env.runner.start_run("w", payloads.encode(n), f"r{n}")
     await entered(1)
-    assert await status(harness, "r1") == E.RUN_STATUS_QUEUED
+    assert await status(env, "r1") == E.RUN_STATUS_QUEUED
 
-    await harness.runner.register_workflow(limited(2))  # no run ended: r1 starts anyway
+    await env.runner.register_workflow(limited(2))  # no run ended: r1 starts anyway
     async with asyncio.timeout(30):
         await entered(2)
     assert Holder.entered == [0, 1]
-    assert await status(harness, "r2") == E.RUN_STATUS_QUEUED
+    assert await status(env, "r2") == E.RUN_STATUS_QUEUED
     for n in range(3):
         Holder.releases[n].set()
-    assert outputs(await harness.events("r2")) == [2]
+    assert outputs(await env.events("r2")) == [2]
 
 
 async def test_a_queued_run_can_be_cancelled_not_resumed_and_keeps_no_slot(
-    harness: InProcessRunner,
+    env: InProcessRunner,
 ) -> None:
-    harness.host("svc", {"holder": Holder})
-    await harness.runner.register_workflow(limited(1))
+    env.host("svc", {"holder": Holder})
+    await env.runner.register_workflow(limited(1))
     for n in range(3):
-        await harness.runner.start_run("w", payloads.encode(n), f"r{n}")
+        await env.runner.start_run("w", payloads.encode(n), f"r{n}")
     await entered(1)
-    queued = await harness.get_run("r1")
+    queued = await env.get_run("r1")
 
     with pytest.raises(FailedPrecondition) as refused:
-        await harness.runner.resume(queued.latest_checkpoint_id)
-    cancelled = await harness.runner.cancel_run("r1")
+        await env.runner.resume(queued.latest_checkpoint_id)
+    cancelled = await env.runner.cancel_run("r1")
     Holder.releases[0].set()
     Holder.releases[2].set()
 
     assert refused.value.reason == Reason.RUN_QUEUED
     assert cancelled.status == E.RUN_STATUS_CANCELLED
-    assert outputs(await harness.events("r2")) == [2]
+    assert outputs(await env.events("r2")) == [2]
     assert Holder.entered == [0, 2]  # r1 never ran
 
 
@@ -158,23 +183,24 @@ async def test_the_queue_survives_a_restart(tmp_path: Path) -> None:
             Holder.releases[n].set()
         assert outputs(await second.events("r2")) == [2]
         assert Holder.entered == [0, 1, 2]
+        await drained(second)
 
 
 async def test_a_start_with_the_same_id_and_input_returns_the_queued_run(
-    harness: InProcessRunner,
+    env: InProcessRunner,
 ) -> None:
-    harness.host("svc", {"holder": Holder})
-    await harness.runner.register_workflow(limited(1))
-    await harness.runner.start_run("w", payloads.encode(0), "r0")
-    first = await harness.runner.start_run("w", payloads.encode(1), "r1")
-    again = await harness.runner.start_run("w", payloads.encode(1), "r1")
+    env.host("svc", {"holder": Holder})
+    await env.runner.register_workflow(limited(1))
+    await env.runner.start_run("w", payloads.encode(0), "r0")
+    first = await env.runner.start_run("w", payloads.encode(1), "r1")
+    again = await env.runner.start_run("w", payloads.encode(1), "r1")
     await entered(1)
 
     assert (first.status, again.status) == (E.RUN_STATUS_QUEUED, E.RUN_STATUS_QUEUED)
     assert again.last_sequence == first.last_sequence  # nothing new was logged
     Holder.releases[0].set()
     Holder.releases[1].set()
-    assert outputs(await harness.events("r1")) == [1]
+    assert outputs(await env.events("r1")) == [1]
 
 
 def test_free_slots_admit_that_many_queued_runs() -> None:

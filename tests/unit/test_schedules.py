@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -46,11 +47,14 @@ class Held(Executor):
 
 
 @pytest.fixture
-async def env(harness: InProcessRunner) -> InProcessRunner:
+async def env(harness: InProcessRunner) -> AsyncIterator[InProcessRunner]:
     Held.release = asyncio.Event()
     harness.host("svc", {"held": Held})
     await harness.runner.register_workflow(held_workflow())
-    return harness
+    yield harness
+    # Every run ends before the runner closes: none is left committing to a
+    # closed database.
+    await settle(harness)
 
 
 def held_workflow() -> workflow_pb2.WorkflowDefinition:
@@ -85,10 +89,13 @@ async def run_ids(harness: InProcessRunner) -> list[str]:
 
 
 async def settle(harness: InProcessRunner) -> None:
-    """Let every run end."""
+    """Let every run end, its driver's last commit and clean-up included."""
     Held.release.set()
     for run_id in await run_ids(harness):
         await harness.events(run_id)
+        driver = harness.runner.runs.task(run_id)
+        if driver is not None:
+            await driver
 
 
 LONG = "x" * 5000
