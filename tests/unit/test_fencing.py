@@ -169,3 +169,44 @@ async def test_every_takeover_raises_the_epoch_the_executors_see(
     assert (done.status, done.epoch) == (E.RUN_STATUS_COMPLETED, 3)
     with pytest.raises(StaleEpoch):
         host.fence.admit(run.run_id, 2)
+
+
+async def test_a_watcher_follows_commits_of_another_runner_once_woken(
+    harness: InProcessRunner,
+) -> None:
+    harness.host("svc", {"stepper": Stepper})
+    await harness.runner.register_workflow(loop().build())
+    Stepper.reset()
+    run = await harness.runner.start_run("w", payloads.encode(1))
+    await Stepper.entered.wait()
+    stored = await harness.store.get_run(run.run_id)
+    assert stored is not None
+    seen: list[E.Event] = []
+    target = [stored.last_sequence]
+    reached = asyncio.Event()
+
+    async def watch() -> None:
+        async for batch in harness.runner.watch(run.run_id):
+            seen.extend(batch)
+            if seen[-1].sequence >= target[0]:
+                reached.set()
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.wait_for(reached.wait(), 5)  # caught up with this runner's commits
+    reached.clear()
+    # Another runner on the database takes the run over and commits; only the
+    # database knows (this runner's hub was not told), until the wake-up.
+    await harness.runner.runs.stop(run.run_id)
+    epoch = await harness.store.claim_run(run.run_id)
+    events = [E.Event(kind=E.EVENT_KIND_WARNING, message=f"elsewhere {i}") for i in range(3)]
+    update = RunUpdate(E.RUN_STATUS_RUNNING, stored.superstep, epoch=epoch)
+    committed = await harness.store.commit(run.run_id, update, events)
+    target[0] = committed[-1].sequence
+    harness.runner.hub.wake(run.run_id)
+    await asyncio.wait_for(reached.wait(), 5)
+    watcher.cancel()
+
+    sequences = [e.sequence for e in seen]
+    assert sequences == list(range(1, target[0] + 1))  # each once, in order
+    assert [e.message for e in seen[-3:]] == ["elsewhere 0", "elsewhere 1", "elsewhere 2"]
+    Stepper.release.set()

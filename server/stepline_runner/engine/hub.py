@@ -215,6 +215,17 @@ class EventHub:
                 return
         await changed.wait()
 
+    def wake(self, run_id: str) -> None:
+        """Another runner committed events of the run (runners sharing a
+        database): drop what this hub holds of it, stale now, and wake its
+        waiters, who then read the new events from the store."""
+        self.forget(run_id)
+
+    def wake_all(self) -> None:
+        """`wake` every run: commits elsewhere may have gone unannounced."""
+        for run_id in list(self._runs):
+            self.forget(run_id)
+
     def forget(self, run_id: str) -> None:
         """The run was deleted: wake whoever waits on it, keep nothing of it."""
         tail = self._runs.pop(run_id, None)
