@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     Ctx = grpc.aio.ServicerContext[Any, Any]
 
 Executors = Mapping[str, type[Executor] | ExecutorFactory]
+log = logging.getLogger(__name__)
 
 
 class _Servicer(executor_pb2_grpc.ExecutorServiceServicer):
@@ -118,6 +120,9 @@ def host_error_details(
 
 async def _abort(context: Ctx, exc: Exception) -> None:
     code = host_error_status(exc)
+    if isinstance(exc, StaleEpoch):
+        # Worth a line: a runner was superseded, and this service kept it out.
+        log.warning("refused a stale call: %s", exc)
     if code is not None:
         await context.abort(code, str(exc), host_error_details(code, exc))
 

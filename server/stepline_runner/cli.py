@@ -63,6 +63,15 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         "--port", type=int, default=7070, help="0 picks a free port (default: %(default)s)"
     )
     parser.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="share the PostgreSQL --store with other runners: each run is driven by the "
+        "runner holding its lease, renewed every S/3 seconds, taken over by another runner "
+        "S seconds after its holder stopped renewing it (default: off, one runner)",
+    )
+    parser.add_argument(
         "--no-auto-resume",
         dest="auto_resume",
         action="store_false",
@@ -182,6 +191,8 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         parser.error(str(exc))
     security = _security(parser, args)
     executor_tls = _executor_tls(parser, args.executor_tls)
+    if args.lease_seconds and not 0.3 <= args.lease_seconds <= 3600:
+        parser.error(f"--lease-seconds must be between 0.3 and 3600, not {args.lease_seconds:g}")
     if args.metrics_port is not None and args.metrics_host not in LOOPBACK:
         # Told to, so allowed; but the endpoint has neither TLS nor a token.
         print(
@@ -207,6 +218,7 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         "log_events": args.log_format == "json",
         "allowed": AllowList(tuple(args.allow_executors)) if args.allow_executors else None,
         "executor_tls": executor_tls,
+        "lease_seconds": args.lease_seconds,
     }
     try:
         asyncio.run(_serve(args.store, args.host, args.port, options))

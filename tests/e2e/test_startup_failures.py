@@ -52,6 +52,9 @@ def runner(db: Path, *options: str) -> tuple[str, ...]:
         (("--executor-retries", "0"), "--executor-retries must be 1 or more"),
         (("--retry-backoff", "nan"), "--retry-backoff a positive number"),
         (("--auth-token-file", "{token}"), "a token is one line of printable ASCII"),
+        (("--lease-seconds", "0.1"), "--lease-seconds must be between 0.3 and 3600"),
+        (("--lease-seconds", "nan"), "--lease-seconds must be between 0.3 and 3600"),
+        (("--lease-seconds", "2"), "a SQLite file is one runner's"),
     ],
 )
 async def test_the_runner_refuses_bad_configuration_in_one_line(

@@ -20,6 +20,7 @@ from ..engine.limits import Limits
 from ..engine.recovery import RetryPolicy
 from ..engine.retention import Retention
 from ..engine.runner import Runner
+from ..engine.shared import shared
 from ..observability import Instruments
 from ..store import Store, open_store
 from .executor_client import GrpcExecutors
@@ -70,10 +71,13 @@ async def start_runner(
     log_events: bool = False,
     allowed: AllowList | None = None,
     executor_tls: Sequence[ExecutorTls] = (),
+    lease_seconds: float = 0.0,
 ) -> RunnerServer:
     """Open the database and serve RunnerService on host:port (0 picks a port).
 
     `db` is a SQLite file, or a PostgreSQL database by its postgresql:// URL.
+    With `lease_seconds` (PostgreSQL only) it shares the database with other
+    runners: each drives the runs it holds a lease of (engine/leases.py).
 
     With `auto_resume`, runs that were running when the runner stopped go on
     from their latest checkpoint. `durability` "normal" (WAL, synchronous
@@ -92,7 +96,7 @@ async def start_runner(
     """
     security = security or Security()
     instruments = Instruments(db, metrics_port is not None, log_events)
-    store = await open_store(db, durability)
+    store = await open_store(db, durability, lease_seconds)
     try:
         server = await _serve(
             store,
@@ -163,7 +167,9 @@ async def _serve(
     await server.start()
     for name in ("", service_name):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    if auto_resume:
+    if (leased := shared(store)) is not None:
+        runner.share(leased)  # runs come back by lease takeovers, on any runner
+    elif auto_resume:
         await runner.resume_unfinished()
     await runner.schedules.start()
     retention = None

@@ -33,7 +33,7 @@ class Resumer:
     async def resume(self, checkpoint: runner_pb2.Checkpoint, run_id: str, actor: str = "") -> None:
         """Restore run `run_id` to its latest `checkpoint` and drive it on."""
         async with self.runs.lock(run_id):
-            if self.runs.is_active(run_id):
+            if self.runs.is_active(run_id) or await self.runs.driven_elsewhere(run_id):
                 raise FailedPrecondition(
                     f"run {run_id!r} is active; cancel it first, or fork the checkpoint",
                     reason=Reason.RUN_ACTIVE,

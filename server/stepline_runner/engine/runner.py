@@ -21,6 +21,7 @@ from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from .graph import check_policy
 from .hub import EventHub
 from .inputs import accepts_type, type_list
+from .leases import LeaseKeeper
 from .limits import Limits
 from .moves import Moved, RunMover
 from .new_runs import check_signature, started
@@ -33,6 +34,7 @@ from .resumes import Resumer
 from .run_filter import run_filter
 from .runlog import RunLog
 from .schedules import Schedules
+from .shared import SharedStore
 from .state import RunState
 from .supervisor import Supervisor
 from .validation import (
@@ -74,6 +76,7 @@ class Runner:
         )
         self.mover = RunMover(store, self.runs, self.workflows, self.log)
         self.resumer = Resumer(store, self.runs, self.workflows, self.log)
+        self.leases: LeaseKeeper | None = None
         self.admission = Admission(store, self.runs, self.workflows, self.log)
         self.schedules = Schedules(store, self.workflows, self.start_run, self.limits)
         self.log.on_end = self._run_ended
@@ -418,9 +421,23 @@ class Runner:
         await self.admission.admit_all()  # a run may have ended just before the stop
         return resumed
 
+    def share(self, store: SharedStore) -> None:
+        """Share the database with other runners: from now on this runner
+        drives the runs it leases, and takes over those whose lease ran out
+        (instead of `resume_unfinished`), see leases.py."""
+        self.runs.shared = store
+        self.leases = LeaseKeeper(store, self.runs, self.hub)
+        self.leases.start()
+
     async def close(self) -> None:
         """Stop driving runs. They stay as stored, to be resumed on restart."""
+        driven = self.runs.active_ids()
+        if self.leases is not None:
+            await self.leases.stop()
         await self.schedules.close()
         await self.admission.close()
         await self.runs.close()
+        if self.leases is not None:
+            # A runner that stops cleanly hands its runs on at once.
+            await self.leases.release(driven)
         await self.conditions.close()

@@ -32,6 +32,7 @@ from .ports import ExecutorCallError, ExecutorPort
 from .recovery import RetryPolicy, restore_with_retries
 from .registry import Workflow, WorkflowRegistry
 from .runlog import RunLog
+from .shared import SharedStore
 from .state import RunState
 
 E = events_pb2
@@ -61,6 +62,8 @@ class Supervisor:
         self._store_pauses: dict[str, float] = {}
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._closing = False
+        # The database other runners share, once Runner.share says so.
+        self.shared: SharedStore | None = None
         # Per-node limits on Execute calls in flight, across runs.
         self.gates = NodeGates()
 
@@ -74,6 +77,10 @@ class Supervisor:
 
     def is_active(self, run_id: str) -> bool:
         return run_id in self._active
+
+    async def driven_elsewhere(self, run_id: str) -> bool:
+        """Another runner drives the run (it holds a live lease of it)."""
+        return self.shared is not None and await self.shared.held_elsewhere(run_id)
 
     def active_ids(self) -> set[str]:
         """The runs this runner drives right now."""

@@ -39,10 +39,18 @@ def shown(location: str | Path) -> str:
     return f"{url.scheme}://{user}{host}{port}{url.path}"
 
 
-async def open_store(location: str | Path, durability: str = "normal") -> Store:
+async def open_store(
+    location: str | Path, durability: str = "normal", lease_seconds: float = 0.0
+) -> Store:
     """Open (creating or migrating) the store at `location`. `durability`
-    ("normal" or "full") is SQLite's; a PostgreSQL server keeps its own."""
+    ("normal" or "full") is SQLite's; a PostgreSQL server keeps its own.
+    `lease_seconds`: share the (PostgreSQL) database with other runners."""
     if not is_postgres(location):
+        if lease_seconds:
+            raise StoreOpenError(
+                "--lease-seconds shares a PostgreSQL database between runners; a SQLite "
+                "file is one runner's (give --store postgresql://...)"
+            )
         return await SqliteStore.open(location, synchronous=durability.upper())
     try:
         from .postgres import PostgresStore
@@ -51,4 +59,6 @@ async def open_store(location: str | Path, durability: str = "normal") -> Store:
             f"a postgresql:// store needs psycopg and psycopg-pool ({exc.name} is missing): "
             "pip install 'stepline[postgresql]'"
         ) from None
+    if lease_seconds:
+        return await PostgresStore.open(str(location), exclusive=False, lease_seconds=lease_seconds)
     return await PostgresStore.open(str(location))

@@ -8,15 +8,18 @@ and in postgres_writes.py (how writers of shared blobs lock them). Connections
 come from a psycopg pool in autocommit mode: a read is one round trip, a
 write an explicit transaction.
 
-Until runs are leased (several runners on one database), one runner uses a
-database at a time: the store holds a session advisory lock on a connection of
-its own, which the server drops when the runner's process dies.
+Without leases, one runner uses a database at a time: the store holds a
+session advisory lock on a connection of its own, which the server drops when
+the runner's process dies. With `lease_seconds`, several runners share it,
+each driving the runs it holds a lease of (postgres_leases.py,
+engine/leases.py).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+import uuid
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -32,6 +35,16 @@ from .deletion import RunDeletion
 from .opening import StoreOpenError
 from .ownership import DatabaseInUse
 from .postgres_failures import describe, reason, translated
+from .postgres_leases import (
+    announce,
+    claim,
+    claim_expired,
+    held_elsewhere,
+    lease,
+    listen,
+    release,
+    renew,
+)
 from .postgres_schema import migrate
 from .postgres_writes import (
     LOAD_STATES,
@@ -66,16 +79,36 @@ class PostgresStore(Schedules, StoreReads):
     WORKFLOW_ORDER = "seq"
     LOAD_STATES = LOAD_STATES
 
-    def __init__(self, pool: AsyncConnectionPool[Connection], owner: Connection | None) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Connection],
+        owner: Connection | None,
+        dsn: str = "",
+        runner_id: str = "",
+        lease_seconds: float = 0.0,
+    ) -> None:
         self._pool = pool
         self._owner = owner
+        self._dsn = dsn
+        # Shared by several runners (leases, postgres_leases.py): this
+        # runner's id, and how long its leases last unless renewed.
+        self.runner_id = runner_id
+        self.lease_seconds = lease_seconds
 
     @classmethod
     async def open(
-        cls, dsn: str, *, exclusive: bool = True, pool_size: int = POOL_SIZE, timeout: float = 10
+        cls,
+        dsn: str,
+        *,
+        exclusive: bool = True,
+        pool_size: int = POOL_SIZE,
+        timeout: float = 10,
+        lease_seconds: float = 0.0,
     ) -> PostgresStore:
         """Connect, migrate the schema, and (with `exclusive`) take the database
-        for this runner. `StoreOpenError`, `SchemaError` or `DatabaseInUse` say why not."""
+        for this runner, or (with `lease_seconds`, not exclusive) share it with
+        other runners through leases of that length. `StoreOpenError`,
+        `SchemaError` or `DatabaseInUse` say why not."""
         where = describe(dsn)
         try:
             conninfo_to_dict(dsn)
@@ -118,7 +151,8 @@ class PostgresStore(Schedules, StoreReads):
             raise
         if not exclusive:
             await first.close()
-        return cls(pool, first if exclusive else None)
+        runner_id = uuid.uuid4().hex if lease_seconds else ""
+        return cls(pool, first if exclusive else None, dsn, runner_id, lease_seconds)
 
     async def close(self) -> None:
         await self._pool.close()
@@ -173,6 +207,8 @@ class PostgresStore(Schedules, StoreReads):
             await db.execute(
                 pg(INSERT_RUN), run_values(run, input_hash, checkpoint, len(events), now)
             )
+            if self.runner_id:  # its creator holds its lease
+                await lease(db, run.run_id, self.runner_id, self.lease_seconds)
             await insert_checkpoint(db, run.run_id, checkpoint, now)
             return await insert_events(db, run.run_id, events, last_sequence=len(events))
 
@@ -191,6 +227,8 @@ class PostgresStore(Schedules, StoreReads):
             # statements were sent too: one round trip for all of them.
             values = update_values(run_id, update, checkpoint, len(events), now)
             updated = await db.execute(pg(UPDATE_RUN), values)
+            if self.runner_id and events:  # sent at commit, for the other runners' watchers
+                await announce(db, run_id, self.runner_id)
             if checkpoint is not None:
                 await insert_checkpoint(db, run_id, checkpoint, now)
                 if keep_last:
@@ -208,9 +246,32 @@ class PostgresStore(Schedules, StoreReads):
 
     async def claim_run(self, run_id: str) -> int:
         async with self.transaction() as db:
+            if self.runner_id:
+                return await claim(db, run_id, self.runner_id, self.lease_seconds)
             cursor = await db.execute(pg(CLAIM_RUN), (run_id,))
             row = await cursor.fetchone()
         return 0 if row is None else int(row[0])
+
+    # -- leases (several runners on one database: postgres_leases.py)
+
+    async def renew_leases(self, run_ids: Collection[str]) -> set[str]:
+        async with self.transaction() as db:
+            return await renew(db, self.runner_id, self.lease_seconds, run_ids)
+
+    async def release_leases(self, run_ids: Collection[str]) -> None:
+        async with self.transaction() as db:
+            await release(db, self.runner_id, run_ids)
+
+    async def claim_expired(self, limit: int) -> list[runner_pb2.Run]:
+        async with self.transaction() as db:
+            return await claim_expired(db, self.runner_id, self.lease_seconds, limit)
+
+    async def held_elsewhere(self, run_id: str) -> bool:
+        async with translated(), self._pool.connection() as db:
+            return await held_elsewhere(db, run_id, self.runner_id)
+
+    def committed_elsewhere(self) -> AsyncIterator[str]:
+        return listen(self._dsn, self.runner_id)
 
     async def delete_run(self, run_id: str) -> RunDeletion:
         async with self.transaction() as db:

@@ -31,6 +31,11 @@ CREATE INDEX workflows_by_namespace ON workflows (namespace, seq);
 CREATE INDEX runs_by_namespace ON runs (namespace, seq);
 CREATE INDEX schedules_by_namespace ON schedules (namespace, seq);
 """,
+    # Leases (several runners on one database: postgres_leases.py).
+    7: """
+ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN lease_until DOUBLE PRECISION NOT NULL DEFAULT 0;
+""",
 }
 
 # Any 64-bit number, the same in every runner: the lock migrations take.
@@ -76,7 +81,9 @@ CREATE TABLE runs (
     checkpoint_policy BYTEA,            -- CheckpointPolicy; NULL: the workflow's
     workflow_version INTEGER NOT NULL DEFAULT 1,
     epoch BIGINT NOT NULL DEFAULT 0,    -- raised at every takeover; fences commits
-    namespace TEXT NOT NULL DEFAULT 'default'
+    namespace TEXT NOT NULL DEFAULT 'default',
+    owner TEXT NOT NULL DEFAULT '',     -- the runner holding the lease (postgres_leases.py)
+    lease_until DOUBLE PRECISION NOT NULL DEFAULT 0  -- the server's clock, epoch seconds
 );
 CREATE INDEX runs_by_workflow ON runs (workflow_id, seq);
 CREATE INDEX runs_by_namespace ON runs (namespace, seq);

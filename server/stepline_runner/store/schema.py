@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import aiosqlite
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # version -> statements that turn a database of that version into the next.
 MIGRATIONS: dict[int, str] = {
@@ -72,6 +72,11 @@ CREATE INDEX runs_by_namespace ON runs (namespace, seq);
 ALTER TABLE schedules ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
 CREATE INDEX schedules_by_namespace ON schedules (namespace, seq);
 """,
+    # Leases (several runners on one PostgreSQL database; unused on SQLite).
+    7: """
+ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN lease_until REAL NOT NULL DEFAULT 0;
+""",
 }
 
 SCHEMA = """
@@ -113,7 +118,9 @@ CREATE TABLE runs (
     checkpoint_policy BLOB,            -- CheckpointPolicy; NULL: the workflow's
     workflow_version INTEGER NOT NULL DEFAULT 1,
     epoch INTEGER NOT NULL DEFAULT 0,  -- raised at every takeover; fences commits
-    namespace TEXT NOT NULL DEFAULT 'default'
+    namespace TEXT NOT NULL DEFAULT 'default',
+    owner TEXT NOT NULL DEFAULT '',    -- the runner holding the lease (postgres_leases.py)
+    lease_until REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX runs_by_workflow ON runs (workflow_id, seq);
 CREATE INDEX runs_by_namespace ON runs (namespace, seq);

@@ -1,0 +1,193 @@
+"""Several runners on one PostgreSQL database, real processes: each run is
+driven by the runner holding its lease; when that runner dies or stops
+renewing, another takes the run over at a new epoch, and a watcher on any
+runner sees every event once."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from stepline import RunnerClient, RunResult, payloads
+from stepline.testing import Service, start_runner
+from stepline.v1 import events_pb2 as E
+from tests.executors.stages import Token
+from tests.support.postgres import TemporaryPostgres
+from tests.support.processes import ROOT, start_executors
+from tests.support.runs import assert_exact_log, stage_loop, until_superstep
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+LEASE = 1.0
+STEPS = 40
+TOKEN = Token(value=3, hops=0, limit=STEPS, delay_ms=20)
+
+
+class Runners:
+    """Runner processes sharing one database, and clients of each; runner i
+    logs to `log(i)`."""
+
+    def __init__(self, store: str, tmp: Path) -> None:
+        self.store = store
+        self.tmp = tmp
+        self.services: list[Service] = []
+        self.clients: list[RunnerClient] = []
+
+    def log(self, i: int) -> Path:
+        return self.tmp / f"runner-{i}.log"
+
+    async def start(self, lease: float = LEASE) -> RunnerClient:
+        log = self.log(len(self.services))
+        service = await start_runner(
+            self.store, 0, "--lease-seconds", str(lease), log=log, cwd=ROOT
+        )
+        self.services.append(service)
+        client = RunnerClient(service.address)
+        self.clients.append(client)
+        return client
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.close()
+        for service in self.services:
+            if service.process.returncode is None:
+                service.process.send_signal(signal.SIGCONT)
+                await service.kill()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def executors() -> AsyncIterator[str]:
+    service = await start_executors("stages")
+    try:
+        yield service.address
+    finally:
+        await service.kill()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def runners(postgres_server: TemporaryPostgres, tmp_path: Path) -> AsyncIterator[Runners]:
+    shared = Runners(postgres_server.new_database(), tmp_path)
+    try:
+        yield shared
+    finally:
+        await shared.close()
+
+
+async def final(client: RunnerClient, result: RunResult) -> tuple[list[Any], dict[str, Any]]:
+    states = await client.get_checkpoint_states(result.run.latest_checkpoint_id)
+    return [payloads.json_value(p) for p in result.outputs], states
+
+
+async def watched(client: RunnerClient, run_id: str) -> list[E.Event]:
+    return [event async for event in client.watch(run_id)]
+
+
+async def test_a_dead_runners_run_is_taken_over_and_watched_from_another(
+    runners: Runners, executors: str
+) -> None:
+    a, b = await runners.start(), await runners.start()
+    await a.register_workflow(stage_loop("leased", [executors, executors], STEPS + 10))
+    expected = await final(b, await b.run("leased", TOKEN))
+
+    run = await a.start_run("leased", TOKEN)  # A creates it, so A holds its lease
+    watch = asyncio.create_task(watched(b, run.run_id))  # B follows it live
+    await until_superstep(b, run.run_id, 8)
+    died = time.time()
+    await runners.services[0].kill()  # SIGKILL
+    c = await runners.start()
+
+    result = await c.wait(run.run_id)
+    events = await watch
+    assert result.run.status == E.RUN_STATUS_COMPLETED
+    assert result.run.epoch == 2  # one takeover
+    assert_exact_log(events)  # B saw every event once, across A's death
+    assert [e.sequence for e in events] == [e.sequence for e in result.events]
+    assert await final(c, result) == expected
+    (resumed,) = [e for e in events if e.kind == E.EVENT_KIND_RUN_RESUMED]
+    first = next(
+        e
+        for e in events
+        if e.kind == E.EVENT_KIND_SUPERSTEP_STARTED and e.sequence > resumed.sequence
+    )
+    gap = first.time.ToDatetime().timestamp() - died
+    print(f"\ntakeover: first superstep {gap:.2f}s after the owner's death (lease {LEASE}s)")
+    assert gap < LEASE + 3  # generous on a loaded machine; the benchmark measures it
+
+
+async def test_a_paused_runner_is_fenced_out_when_it_wakes(
+    runners: Runners, executors: str
+) -> None:
+    a, b = await runners.start(), await runners.start()
+    await a.register_workflow(stage_loop("paused", [executors, executors], STEPS + 10))
+    expected = await final(b, await b.run("paused", TOKEN))
+
+    run = await a.start_run("paused", TOKEN)
+    await until_superstep(b, run.run_id, 6)
+    paused = runners.services[0].process
+    paused.send_signal(signal.SIGSTOP)  # past its lease: B takes the run over
+    try:
+        await until_superstep(b, run.run_id, 20)
+    finally:
+        paused.send_signal(signal.SIGCONT)  # A wakes up mid-superstep, stale
+    result = await b.wait(run.run_id)
+    assert result.run.status == E.RUN_STATUS_COMPLETED
+    assert result.run.epoch == 2
+    assert_exact_log(result.events)
+    assert await final(b, result) == expected  # nothing A did after waking took effect
+    assert await a.get_run(run.run_id) == await b.get_run(run.run_id)  # any runner answers
+
+
+async def logged(path: Path, text: str) -> None:
+    """Return once `text` is in the log at `path`."""
+    # Another process writes it: there is nothing to await but the file.
+    while text not in await asyncio.to_thread(path.read_text, errors="replace"):  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+
+
+async def test_a_cancel_sent_to_another_runner_stops_the_owner(
+    runners: Runners, executors: str
+) -> None:
+    a, b = await runners.start(), await runners.start()
+    await a.register_workflow(stage_loop("stopped", [executors, executors], STEPS + 10))
+    run = await a.start_run("stopped", TOKEN)
+    await until_superstep(b, run.run_id, 4)
+    cancelled = await b.cancel_run(run.run_id)
+    assert (cancelled.status, cancelled.epoch) == (E.RUN_STATUS_CANCELLED, 2)
+    began = time.monotonic()
+    await asyncio.wait_for(logged(runners.log(0), f"run {run.run_id}: let"), 5)
+    print(f"\nthe owner let go {time.monotonic() - began:.2f}s after a cancel on another runner")
+    after = await a.get_run(run.run_id)
+    assert (after.status, after.last_sequence) == (E.RUN_STATUS_CANCELLED, cancelled.last_sequence)
+    events = [e async for e in a.watch(run.run_id)]
+    assert events[-1].status == E.RUN_STATUS_CANCELLED
+    assert_exact_log_without_output(events)
+
+
+def assert_exact_log_without_output(events: list[E.Event]) -> None:
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+
+
+async def test_a_runner_that_stops_cleanly_hands_its_runs_on_at_once(
+    runners: Runners, executors: str
+) -> None:
+    long = 15.0  # far longer than the hand-over may take
+    a, b = await runners.start(long), await runners.start(long)
+    await a.register_workflow(stage_loop("handed", [executors, executors], STEPS + 10))
+    run = await a.start_run("handed", TOKEN)
+    await until_superstep(b, run.run_id, 4)
+    began = time.monotonic()
+    assert await runners.services[0].terminate() == 0  # SIGTERM: a clean stop
+    result = await b.wait(run.run_id)
+    took = time.monotonic() - began
+    assert result.run.status == E.RUN_STATUS_COMPLETED
+    assert result.run.epoch == 2
+    assert_exact_log(result.events)
+    print(f"\nhanded on and finished {took:.2f}s after SIGTERM (lease {long:g}s)")
+    assert took < long * 2 / 3  # sooner than any lease could have run out
