@@ -140,9 +140,12 @@ class Context {
 
 /** The ExecutorService's behaviour, without the transport. */
 class ExecutorHost {
-  constructor(types) {
+  // fastPath: advertise and answer ExecuteRequest.return_state (the state comes
+  // back with Execute's reply); off, SaveCheckpoint alone carries states.
+  constructor(types, { fastPath = true } = {}) {
     if (Object.keys(types).length === 0) throw new Error('host at least one executor type');
     this.types = types;
+    this.fastPath = fastPath;
     this.runs = new Map(); // run_id -> Map(executor_id -> object)
     // Fresh per process: a new id tells the runner this service lost its memory.
     this.incarnationId = crypto.randomUUID().replaceAll('-', '');
@@ -164,6 +167,7 @@ class ExecutorHost {
       incarnation_id: this.incarnationId,
       executor_types: executorTypes,
       sdk: `stepline-node-example/${version}`,
+      features: { state_with_execute: this.fastPath, session: this.fastPath },
     };
   }
 
@@ -230,7 +234,28 @@ class ExecutorHost {
         },
       };
     }
+    if (request.return_state && this.fastPath) this._returnState(request, result);
     return result;
+  }
+
+  /** What SaveCheckpoint would answer now, into result.checkpoint; left unset
+   * when SaveCheckpoint would fail (its status then says why) or the reply
+   * would grow past the cap with it. */
+  _returnState(request, result) {
+    let saved;
+    try {
+      saved = this.saveCheckpoint({
+        run_id: request.run_id,
+        executor_id: request.executor_id,
+        executor_type: request.executor_type,
+        known_state_hash: request.known_state_hash,
+      });
+    } catch {
+      return;
+    }
+    const others = result.sent.reduce((n, m) => n + (m.payload?.data?.length ?? 0), 0) +
+      result.outputs.reduce((n, p) => n + (p.data?.length ?? 0), 0);
+    if ((saved.state?.data.length ?? 0) + others <= MAX_STATE_BYTES) result.checkpoint = saved;
   }
 
   saveCheckpoint(request) {
@@ -368,13 +393,45 @@ function unary(name, fn) {
   };
 }
 
+/** The Session stream: each Execute request answered, as it finishes, by the
+ * reply with its call_id: the unary Execute's response, or its status. */
+function session(executorHost, call) {
+  if (!executorHost.fastPath) {
+    call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'this service serves unary calls' });
+    return;
+  }
+  const pending = new Set();
+  call.on('data', (request) => {
+    const done = executorHost
+      .execute(request.execute ?? {})
+      .then(
+        (execute) => ({ call_id: request.call_id, execute }),
+        (err) => {
+          const { code, details } = toStatus(err);
+          // The ErrorInfo reason the unary status would carry (a stale epoch).
+          const reason = err instanceof StaleEpoch ? 'STALE_EPOCH' : '';
+          return { call_id: request.call_id, code, message: details, reason };
+        },
+      )
+      .then((reply) => call.write(reply))
+      .finally(() => pending.delete(done));
+    pending.add(done);
+  });
+  call.on('end', () => Promise.allSettled([...pending]).then(() => call.end()));
+  call.on('error', () => {}); // the runner went away: nothing left to answer
+}
+
 /**
  * Serve `types` (executor type name -> class); resolves once bound, with the port.
  * `secured` ({tlsCert, tlsKey, clientCa, token}, see security.js): serve TLS,
- * require a client certificate and/or a token; omitted: plaintext.
+ * require a client certificate and/or a token; omitted: plaintext. `fastPath`
+ * false: advertise and answer only the unary calls.
  */
-function serveExecutors(types, { host = '127.0.0.1', port = 0, secured = {} } = {}) {
-  const executorHost = new ExecutorHost(types);
+function serveExecutors(
+  types,
+  { host = '127.0.0.1', port = 0, secured = {}, fastPath = true } = {},
+) {
+  const executorHost = new ExecutorHost(types, { fastPath });
   const server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
@@ -388,6 +445,7 @@ function serveExecutors(types, { host = '127.0.0.1', port = 0, secured = {} } = 
       executorHost.restoreCheckpoint(request),
     ),
     EndRun: unary('EndRun', (request) => executorHost.endRun(request)),
+    Session: (call) => session(executorHost, call),
   });
   return new Promise((resolve, reject) => {
     const credentials = security.serverCredentials(secured);
@@ -421,7 +479,14 @@ async function runExecutors(types, argv = process.argv.slice(2)) {
   const secured = security.securityFrom(values);
   const warning = security.exposureWarning(values.host, secured);
   if (warning) console.error(`stepline executors: ${warning}`);
-  const { server, port: bound } = await serveExecutors(types, { host: values.host, port, secured });
+  // As the Python SDK's run_executors: STEPLINE_FAST_PATH=off serves the unary path only.
+  const fastPath = (process.env.STEPLINE_FAST_PATH ?? 'on') !== 'off';
+  const { server, port: bound } = await serveExecutors(types, {
+    host: values.host,
+    port,
+    secured,
+    fastPath,
+  });
   console.log(`stepline executors listening on ${values.host}:${bound} (${security.summary(secured)})`);
   const stop = () => {
     server.tryShutdown(() => process.exit(0));

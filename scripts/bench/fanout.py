@@ -12,7 +12,10 @@ reports
   checkpoints' undelivered messages, over the time from RUN_STARTED to the last
   SUPERSTEP_COMPLETED;
 - superstep times: consecutive differences of the SUPERSTEP_COMPLETED events'
-  `time`, overall and for spoke and hub supersteps apart.
+  `time`, overall and for spoke and hub supersteps apart;
+- a round (a spoke superstep and the hub one after it) against a raw round,
+  the same calls made directly over concurrent gRPC (`fanout_raw.py`),
+  measured right after each run on the same executor processes.
 
 Part 2, memory: a fresh runner; its RSS (VmRSS of /proc/<pid>/status) at idle
 after start, the peak while `--runs` runs of a small ring workflow (4 executors,
@@ -53,6 +56,7 @@ from benchlib import (
     wait_run,
     workdir,
 )
+from fanout_raw import raw_rounds
 
 from stepline import RunnerClient, WorkflowBuilder, payloads
 from stepline.v1 import runner_pb2, workflow_pb2
@@ -81,6 +85,7 @@ class FanoutResult:
     duration: float  # RUN_STARTED to the last SUPERSTEP_COMPLETED, seconds
     intervals: dict[int, float]  # superstep k -> time(k) - time(k - 1), k >= 2
     spoke_steps: set[int] = field(default_factory=set)
+    raw: list[float] = field(default_factory=list)  # raw round times (fanout_raw.py)
 
     @property
     def rate(self) -> float:
@@ -182,9 +187,11 @@ async def part_fanout(
             tail_on_failure(runner),
         ):
             result = await run_fanout(runner.address, endpoints, supersteps)
+        result.raw = await raw_rounds(endpoints, SPOKES_PER_PROCESS, (supersteps - 1) // 2)
         print(
             f"fan-out {i}/{repeats}: {result.rate:.0f} messages/s, superstep median "
-            f"{result.median() * 1000:.2f} ms",
+            f"{result.median() * 1000:.2f} ms, round {result.round_median() * 1000:.2f} ms, "
+            f"raw round {median(result.raw) * 1000:.2f} ms",
             flush=True,
         )
         results.append(result)
@@ -354,9 +361,18 @@ def report_fanout(results: list[FanoutResult]) -> None:
             f" {x.median('spoke') * 1000:>9.2f} {x.median('hub') * 1000:>8.2f}"
             f" {x.round_median() * 1000:>9.2f}"
         )
-    print("  times in ms. A spoke superstep is 16 Execute + 16 SaveCheckpoint calls + a commit,")
-    print("  a hub superstep 1 + 1 + a commit: the two alternate, so 'step med' (all supersteps)")
-    print("  falls between the two; 'round med' is a spoke superstep plus the hub one after it.")
+    print("  times in ms. A spoke superstep is 16 Execute calls (+ 16 SaveCheckpoint without the")
+    print("  state returned with Execute) + a commit, a hub superstep 1 (+ 1) + a commit: the two")
+    print("  alternate, so 'step med' (all supersteps) falls between the two; 'round med' is a")
+    print("  spoke superstep plus the hub one after it, 'raw' the same calls without the runner.")
+    ratios = [x.round_median() / median(x.raw) for x in results]
+    for i, x in enumerate(results, 1):
+        print(
+            f"  run {i}: round {x.round_median() * 1000:.2f} ms, raw round "
+            f"{median(x.raw) * 1000:.2f} ms: {ratios[i - 1]:.2f}x raw"
+        )
+    print(f"  round / raw (median of runs): {median(ratios):.2f}x, spread {spread(ratios, 1, 'x')}")
+    print(f"  WITHIN 1.1x RAW gRPC: {'yes' if median(ratios) <= 1.1 else 'no'}")
     if len(results) > 1:
         print(
             f"  median of runs: {median(x.rate for x in results):.0f} messages/s, "

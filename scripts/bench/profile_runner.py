@@ -2,10 +2,10 @@
 
 The executor service runs as its own process, as in `superstep.py`; the runner
 (store, engine, gRPC front) runs inside this process so that its calls can be
-timed: every Execute and SaveCheckpoint call, every store commit, and every
-SQLite statement sent through aiosqlite's thread (the commit's, and reads). The rest of the
-superstep is the engine's own Python. With `--cprofile` it also prints the
-functions that cost most, under cProfile.
+timed: every Execute and SaveCheckpoint call, every store commit, and each
+write transaction's trip to the store's writer thread with the time its
+statements take there. The rest of the superstep is the engine's own Python.
+With `--cprofile` it also prints the functions that cost most, under cProfile.
 
     python scripts/bench/profile_runner.py [--steps 1000] [--cprofile]
 
@@ -23,7 +23,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 from benchlib import (
     check_completed,
     loop_tick,
@@ -36,6 +35,7 @@ from benchlib import (
 )
 
 from stepline_runner.api.server import start_runner
+from stepline_runner.store.writer import Writer
 
 Timings = defaultdict[str, list[float]]
 
@@ -51,46 +51,28 @@ def timed(name: str, fn: Callable[..., Awaitable[Any]], into: Timings) -> Callab
     return wrapper
 
 
-# -- what-if: the same commit in one trip to the SQLite thread
+# -- the store's writer thread
 
 
-class _TimedCursorContext:
-    """Times `async with db.execute(...)` (aiosqlite's context-manager form)."""
+def instrument_writer(into: Timings) -> None:
+    """Time every write transaction: its whole trip to the writer's thread and
+    back, and the part its statements take on that thread (the class is
+    patched, so the store's own writer is timed)."""
+    transaction = Writer.transaction
 
-    def __init__(self, name: str, inner: Any, into: Timings) -> None:
-        self._name, self._inner, self._into = name, inner, into
+    async def timed_transaction(writer: Writer, work: Callable[..., Any], size: int = 0) -> Any:
+        def timed_work(db: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return work(db)
+            finally:
+                into["sql: statements on the writer thread"].append(time.perf_counter() - t0)
 
-    def __await__(self) -> Any:
-        return timed(self._name, self._inner.__aenter__, self._into)().__await__()
+        return await timed("sql: writer.transaction (trip)", transaction, into)(
+            writer, timed_work, size
+        )
 
-    async def __aenter__(self) -> Any:
-        t0 = time.perf_counter()
-        cursor = await self._inner.__aenter__()
-        self._into[self._name].append(time.perf_counter() - t0)
-        return cursor
-
-    async def __aexit__(self, *exc: object) -> None:
-        t0 = time.perf_counter()
-        await self._inner.__aexit__(*exc)
-        self._into["sql: close cursor"].append(time.perf_counter() - t0)
-
-
-def instrument_sql(into: Timings) -> None:
-    """Time every statement any aiosqlite connection of this process sends
-    (the store's own connections are its business: the class is patched)."""
-    execute, executemany = aiosqlite.Connection.execute, aiosqlite.Connection.executemany
-
-    def label(sql: str) -> str:
-        return "sql: " + " ".join(sql.split()[:3])[:40]
-
-    def timed_execute(db: aiosqlite.Connection, sql: str, *args: Any) -> Any:
-        return _TimedCursorContext(label(sql), execute(db, sql, *args), into)
-
-    def timed_executemany(db: aiosqlite.Connection, sql: str, *args: Any) -> Any:
-        return _TimedCursorContext(label(sql) + " (many)", executemany(db, sql, *args), into)
-
-    aiosqlite.Connection.execute = timed_execute  # type: ignore[method-assign]
-    aiosqlite.Connection.executemany = timed_executemany  # type: ignore[method-assign]
+    Writer.transaction = timed_transaction  # type: ignore[method-assign,assignment]
 
 
 async def profile(steps: int, use_cprofile: bool, workdir: Path) -> None:
@@ -104,7 +86,7 @@ async def profile(steps: int, use_cprofile: bool, workdir: Path) -> None:
         executors.save = timed("rpc: SaveCheckpoint", executors.save, timings)  # type: ignore[method-assign]
         store = server.store
         store.commit = timed("store.commit (whole)", store.commit, timings)  # type: ignore[method-assign]
-        instrument_sql(timings)
+        instrument_writer(timings)
         await runner.register_workflow(loop_workflow("bench-loop", executor.address, steps))
         profiler = cProfile.Profile() if use_cprofile else None
         timings.clear()
@@ -142,12 +124,14 @@ async def profile(steps: int, use_cprofile: bool, workdir: Path) -> None:
         f"{'engine Python, event loop, scheduling (rest)':<44} {'':>6} {'':>10} {'':>8}"
         f" {rest / steps * 1000:>8.3f} {rest / elapsed:>6.1%}"
     )
-    print("(sql: every statement sent to aiosqlite, the commit's and any read; the rest is")
-    print(" elapsed minus rpc and commit)")
+    print("(sql: each write transaction's trip to the store's writer thread, and the time its")
+    print(" statements took there; the rest is elapsed minus rpc and commit)")
     print()
     print("median ms by tenth of the run (growth shows as a rising row):")
     for name in ("rpc: Execute", "rpc: SaveCheckpoint", "store.commit (whole)"):
         values = timings[name]
+        if not values:  # no SaveCheckpoint calls: the states came with Execute
+            continue
         tenth = max(len(values) // 10, 1)
         cells = " ".join(
             f"{median(values[i : i + tenth]) * 1000:6.3f}" for i in range(0, tenth * 10, tenth)

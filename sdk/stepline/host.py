@@ -65,10 +65,16 @@ class ExecutorHost:
         self,
         executors: Mapping[str, type[Executor] | ExecutorFactory],
         instruments: HostInstruments = NO_INSTRUMENTS,
+        *,
+        fast_path: bool = True,
     ) -> None:
         """`executors`: type name -> `Executor` class or factory (see
         `stepline.factories`); `ExecutorFactoryError` if one cannot work.
-        `instruments`: spans and metrics around each handler call."""
+        `instruments`: spans and metrics around each handler call.
+        `fast_path`: advertise and answer `ExecuteRequest.return_state` (the
+        state comes back with Execute's reply) and the Session stream; off,
+        every call is unary and every state goes through SaveCheckpoint
+        alone, as with the simplest service."""
         if not executors:
             raise ExecutorFactoryError("an executor service must host at least one executor type")
         self._makers: dict[str, Maker] = {
@@ -84,6 +90,7 @@ class ExecutorHost:
         self.instruments = instruments
         # Refuses the calls of a runner another one superseded (executor.proto, "Fencing").
         self.fence = EpochFence()
+        self.fast_path = fast_path
 
     @property
     def object_count(self) -> int:
@@ -94,6 +101,9 @@ class ExecutorHost:
         response = executor_pb2.DescribeResponse(
             incarnation_id=self.incarnation_id, sdk=f"stepline-python/{__version__}"
         )
+        # The Session stream is the transport's (`stepline.serve`), on with the rest.
+        response.features.state_with_execute = self.fast_path
+        response.features.session = self.fast_path
         for name, specs in self._specs.items():
             answers = self._response_specs[name]
             every: list[HandlerSpec | ResponseHandlerSpec] = [*specs.values(), *answers.values()]
@@ -148,7 +158,31 @@ class ExecutorHost:
             failed.error.executor_id = request.executor_id
             failed.error.non_retryable = isinstance(exc, NonRetryableError)
             return failed
+        if request.return_state and self.fast_path:
+            await self._return_state(request, ctx.result)
         return ctx.result
+
+    async def _return_state(
+        self, request: executor_pb2.ExecuteRequest, result: executor_pb2.ExecuteResponse
+    ) -> None:
+        """Put what SaveCheckpoint would answer now into `result.checkpoint`;
+        leave it unset when SaveCheckpoint would fail, so that the runner's
+        SaveCheckpoint call reports why, with its status."""
+        try:
+            saved = await self.save(
+                executor_pb2.SaveCheckpointRequest(
+                    run_id=request.run_id,
+                    executor_id=request.executor_id,
+                    executor_type=request.executor_type,
+                    known_state_hash=request.known_state_hash,
+                    epoch=request.epoch,
+                )
+            )
+        except Exception:  # SaveCheckpoint raises it again, as a status
+            return
+        # Both in one reply must fit the message cap; else the state goes alone.
+        if result.ByteSize() + saved.ByteSize() <= MAX_STATE_BYTES:
+            result.checkpoint.CopyFrom(saved)
 
     def _observed(
         self, request: executor_pb2.ExecuteRequest, executor_type: str, handler: str

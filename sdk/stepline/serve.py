@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 Executors = Mapping[str, type[Executor] | ExecutorFactory]
 log = logging.getLogger(__name__)
+# Execute calls one Session stream runs at once.
+MAX_SESSION_CALLS = 256
 
 
 class _Servicer(executor_pb2_grpc.ExecutorServiceServicer):
@@ -84,6 +86,53 @@ class _Servicer(executor_pb2_grpc.ExecutorServiceServicer):
         self, request: executor_pb2.EndRunRequest, context: Ctx
     ) -> executor_pb2.EndRunResponse:
         return self.host.end_run(request)
+
+    # Replies are written as calls finish (context.write), not yielded in order.
+    async def Session(  # type: ignore[override]
+        self, request_iterator: AsyncIterator[executor_pb2.SessionRequest], context: Ctx
+    ) -> None:
+        if not self.host.fast_path:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this service serves unary calls")
+        writing = asyncio.Lock()  # one write at a time on a stream
+        # At most so many calls at once: past it the stream is not read, and
+        # HTTP/2 flow control holds the caller back (a caller cannot make
+        # the service start a call per request it sends, without bound).
+        room = asyncio.Semaphore(MAX_SESSION_CALLS)
+        calls: set[asyncio.Task[None]] = set()
+
+        async def call(request: executor_pb2.SessionRequest) -> None:
+            try:
+                reply = await session_reply(self.host, request)
+                async with writing:
+                    await context.write(reply)
+            finally:
+                room.release()
+
+        async for request in request_iterator:
+            # Concurrently: calls of other runs must not wait for this one.
+            await room.acquire()
+            task = asyncio.create_task(call(request))
+            calls.add(task)
+            task.add_done_callback(calls.discard)
+        await asyncio.gather(*calls)
+
+
+async def session_reply(
+    host: ExecutorHost, request: executor_pb2.SessionRequest
+) -> executor_pb2.SessionReply:
+    """What the unary Execute would answer, as a Session reply."""
+    reply = executor_pb2.SessionReply(call_id=request.call_id)
+    try:
+        reply.execute.CopyFrom(await host.execute(request.execute))
+    except Exception as exc:
+        code = host_error_status(exc) or grpc.StatusCode.UNKNOWN
+        reply.code = code.value[0]
+        reply.message = (
+            str(exc) if code != grpc.StatusCode.UNKNOWN else f"{type(exc).__name__}: {exc}"
+        )
+        if isinstance(exc, StaleEpoch):  # as `host_error_details` says it
+            reply.reason = exc.reason
+    return reply
 
 
 # The status each exception of `ExecutorHost` is sent as; any other exception
@@ -154,6 +203,7 @@ async def serve_executors(
     port: int = 0,
     metrics_port: int | None = None,
     security: ServiceSecurity | None = None,
+    fast_path: bool = True,
 ) -> ExecutorServer:
     """Start an executor service hosting `executors` (type name -> class or factory,
     see `stepline.factories`).
@@ -172,6 +222,9 @@ async def serve_executors(
     (0 picks one). With a tracer provider installed
     (`stepline.telemetry.configure_tracing`), each call continues the caller's
     trace and each handler call gets a span.
+
+    `fast_path` False: do not advertise or answer the optional state with
+    Execute (`ExecutorHost`); the runner then calls SaveCheckpoint for every state.
     """
     registry = None
     if metrics_port is not None:
@@ -179,7 +232,7 @@ async def serve_executors(
 
         registry = CollectorRegistry()
     tracing = tracing_installed()
-    executor_host = ExecutorHost(executors, HostInstruments(registry, tracing))
+    executor_host = ExecutorHost(executors, HostInstruments(registry, tracing), fast_path=fast_path)
     security = security or ServiceSecurity()
     # The token check first: a refused call is neither traced nor decoded.
     interceptors = [*security.interceptors(), *([ServerTracing()] if tracing else [])]
@@ -200,6 +253,7 @@ async def serve_executors(
 
 
 METRICS_PORT_ENV = "STEPLINE_METRICS_PORT"
+FAST_PATH_ENV = "STEPLINE_FAST_PATH"
 
 
 def run_executors(
@@ -209,6 +263,7 @@ def run_executors(
     port: int = 0,
     metrics_port: int | None = None,
     security: ServiceSecurity | None = None,
+    fast_path: bool | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT; print `listening on HOST:PORT` once ready
     (followed by how: plaintext, TLS, what callers must present).
@@ -223,6 +278,8 @@ def run_executors(
     serve TLS), STEPLINE_EXECUTOR_CLIENT_CA (require client certificates it
     signed) and STEPLINE_EXECUTOR_TOKEN_FILE (require the token in that file); see
     `ServiceSecurity.from_environment`.
+    `fast_path` (see `serve_executors`) defaults to $STEPLINE_FAST_PATH, on
+    unless that is `off`.
     """
     tracer_provider = None
     try:
@@ -231,6 +288,8 @@ def run_executors(
         served = security if security is not None else ServiceSecurity.from_environment()
         if warning := exposure_warning(host, served):
             print(f"stepline executors: {warning}", file=sys.stderr, flush=True)
+        if fast_path is None:
+            fast_path = _switch(os.environ.get(FAST_PATH_ENV, "on"), FAST_PATH_ENV)
         tracer_provider = configure_tracing("stepline-executors")
     except ValueError as exc:  # TracingConfigError too
         print(f"stepline executors: {exc}", file=sys.stderr, flush=True)
@@ -238,7 +297,12 @@ def run_executors(
 
     async def main() -> None:
         server = await serve_executors(
-            executors, host=host, port=port, metrics_port=metrics_port, security=served
+            executors,
+            host=host,
+            port=port,
+            metrics_port=metrics_port,
+            security=served,
+            fast_path=fast_path,
         )
         if server.metrics_port is not None:
             print(f"stepline executor metrics on {host}:{server.metrics_port}", flush=True)
@@ -267,3 +331,9 @@ def _port(text: str, name: str) -> int:
     if not 0 <= port <= 65535:
         raise ValueError(f"{name} must be a port number (0-65535), not {text[:20]!r}")
     return port
+
+
+def _switch(text: str, name: str) -> bool:
+    if text not in ("on", "off"):
+        raise ValueError(f"{name} must be on or off, not {text[:20]!r}")
+    return text == "on"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -100,7 +100,15 @@ class FaultyReference(executor_pb2_grpc.ExecutorServiceServicer):
     async def Describe(
         self, request: executor_pb2.DescribeRequest, context: Ctx
     ) -> executor_pb2.DescribeResponse:
-        return self.host.describe()
+        described = self.host.describe()
+        described.features.session = False  # its faults are in its unary Execute
+        return described
+
+    async def Session(
+        self, request_iterator: AsyncIterator[executor_pb2.SessionRequest], context: Ctx
+    ) -> AsyncIterator[executor_pb2.SessionReply]:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not advertised")
+        yield executor_pb2.SessionReply()  # never reached; makes this a stream handler
 
     async def Execute(
         self, request: executor_pb2.ExecuteRequest, context: Ctx
@@ -118,6 +126,8 @@ class FaultyReference(executor_pb2_grpc.ExecutorServiceServicer):
         response = await self._call(self.host.execute, request, context)
         if fault == "drops-writes":
             del response.shared_state_writes[:]
+        if fault == "stale-fast-state" and response.HasField("checkpoint"):
+            response.checkpoint.state.data = b"{}"
         return response
 
     async def SaveCheckpoint(
@@ -183,6 +193,7 @@ def _split_batches(request: executor_pb2.ExecuteRequest) -> None:
         ),
         ("no-state-cap", {"reference-state-cap"}, "expected status RESOURCE_EXHAUSTED"),
         ("token-off-by-one", {"differential"}, "this service sent"),
+        ("stale-fast-state", {"fast-path"}, "they must be the same bytes"),
     ],
 )
 async def test_each_new_check_catches_a_faulty_service(

@@ -98,7 +98,12 @@ async def start_runner(tmp: Path, metrics_port: int) -> Service:
 async def setup(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setup]:
     tmp: Path = tmp_path_factory.mktemp("metrics")
     executor_port, runner_metrics, executor_metrics = free_port(), free_port(), free_port()
-    env = {"STEPLINE_PORT": str(executor_port), "STEPLINE_METRICS_PORT": str(executor_metrics)}
+    env = {
+        "STEPLINE_PORT": str(executor_port),
+        "STEPLINE_METRICS_PORT": str(executor_metrics),
+        # The unary path, so that SaveCheckpoint calls show in the metrics.
+        "STEPLINE_FAST_PATH": "off",
+    }
     executor = await start_executors("observed", env)
     runner = await start_runner(tmp, runner_metrics)
     client = RunnerClient(runner.address)

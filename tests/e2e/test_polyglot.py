@@ -115,7 +115,15 @@ class FaultyService(executor_pb2_grpc.ExecutorServiceServicer):
     async def Describe(
         self, request: executor_pb2.DescribeRequest, context: Ctx
     ) -> executor_pb2.DescribeResponse:
-        return self.host.describe()
+        described = self.host.describe()
+        described.features.session = False  # its faults are in its unary Execute
+        return described
+
+    async def Session(
+        self, request_iterator: AsyncIterator[executor_pb2.SessionRequest], context: Ctx
+    ) -> AsyncIterator[executor_pb2.SessionReply]:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not advertised")
+        yield executor_pb2.SessionReply()  # never reached; makes this a stream handler
 
     async def Execute(
         self, request: executor_pb2.ExecuteRequest, context: Ctx
@@ -187,13 +195,18 @@ class FaultyService(executor_pb2_grpc.ExecutorServiceServicer):
         ("reversed", {"in-order"}, "handled one by one, in the order given"),
         (
             "shared-state",
-            {"in-order", "save-restore", "isolation", "end-run", "errors", "epochs"},
+            {"in-order", "save-restore", "isolation", "end-run", "errors", "epochs", "fast-path"},
             "same executor id ran at the same time",
         ),
         ("lossy-restore", {"save-restore"}, "must save back unchanged"),
         ("keeps-runs", {"end-run"}, "released 0, not 2"),
         ("wrong-status", {"errors"}, "expected status NOT_FOUND, got INTERNAL"),
-        ("new-incarnation", {check.name for check in CHECKS}, "one process must keep one id"),
+        # Every check but the Session's, which this service does not advertise.
+        (
+            "new-incarnation",
+            {check.name for check in CHECKS} - {"session"},
+            "one process must keep one id",
+        ),
         ("unfenced", {"epochs"}, "expected status FAILED_PRECONDITION, but the call succeeded"),
     ],
 )

@@ -37,8 +37,14 @@ def tracing_env(path: Path, service: str) -> dict[str, str]:
 
 async def test_one_trace_follows_a_run_across_four_processes(tmp_path: Path) -> None:
     files = {name: tmp_path / f"{name}.jsonl" for name in ("client", "runner", "first", "second")}
-    first = await start_executors("observed", tracing_env(files["first"], "executors-1"))
-    second = await start_executors("observed", tracing_env(files["second"], "executors-2"))
+    # The unary path: a SaveCheckpoint call (and span) for every superstep.
+    unary = {"STEPLINE_FAST_PATH": "off"}
+    first = await start_executors(
+        "observed", {**tracing_env(files["first"], "executors-1"), **unary}
+    )
+    second = await start_executors(
+        "observed", {**tracing_env(files["second"], "executors-2"), **unary}
+    )
     runner = await testing.start_runner(
         tmp_path / "stepline.db",
         env=tracing_env(files["runner"], "stepline-runner"),

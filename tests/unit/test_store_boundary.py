@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import gc
 import sqlite3
 from pathlib import Path
 
@@ -28,7 +29,15 @@ def imports(path: Path) -> set[str]:
     """Every module a file imports, relative ones resolved within the package."""
     package = ["stepline_runner", *path.relative_to(SERVER).parent.parts]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    # CPython 3.11 can fail ast.parse with "AST constructor recursion depth
+    # mismatch" (SystemError) when a garbage collection in the middle runs
+    # finalizers of objects earlier tests left: no collection while parsing.
+    gc.disable()
+    try:
+        tree = ast.parse(path.read_text())
+    finally:
+        gc.enable()
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):

@@ -18,15 +18,21 @@ from typing import Any
 import grpc
 
 from stepline import payloads
-from stepline.conformance.probe import CheckFailed, Effects, Payload, Probe, RpcFailed, show
+from stepline.conformance.fast_path import session_matches_unary, state_with_execute_matches
+from stepline.conformance.probe import (
+    CheckFailed,
+    Effects,
+    Payload,
+    Probe,
+    RpcFailed,
+    X,
+    Y,
+    show,
+)
 from stepline.conformance.probe import same_state as same
 from stepline.reasons import Reason
 
 STALE_EPOCH = Reason.STALE_EPOCH.value
-
-# Two executor ids of one length: an executor may depend on its id (the test
-# stages do, on its length), so each is compared only with runs of the same id.
-X, Y = "conformance-x", "conformance-y"
 
 
 @dataclass(frozen=True)
@@ -367,4 +373,8 @@ CHECKS: tuple[Check, ...] = (
     Check("end-run", "EndRun releases the run's objects", end_run_releases),
     Check("errors", "errors come back as gRPC statuses", errors_are_statuses),
     Check("epochs", "calls with a stale epoch are refused", refuses_stale_epochs),
+    Check(
+        "fast-path", "the state with Execute equals SaveCheckpoint's", state_with_execute_matches
+    ),
+    Check("session", "Execute on the Session stream equals unary Execute", session_matches_unary),
 )

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import grpc
 
 from stepline import payloads
-from stepline.conformance.checks import Check, X
-from stepline.conformance.probe import CheckFailed, Effects, Payload, Probe, RpcFailed, show
+from stepline.conformance.checks import Check
+from stepline.conformance.probe import CheckFailed, Effects, Payload, Probe, RpcFailed, X, show
 from stepline.conformance.reference_checks import REFERENCE_TYPE, ref
 from stepline.v1 import executor_pb2, payload_pb2
 

@@ -23,6 +23,11 @@ from stepline.v1 import executor_pb2, executor_pb2_grpc, payload_pb2
 Payload = payload_pb2.Payload
 
 
+# Two executor ids of one length: an executor may depend on its id (the test
+# stages do, on its length), so each is compared only with runs of the same id.
+X, Y = "conformance-x", "conformance-y"
+
+
 class CheckFailed(Exception):
     """A check found the executor service at fault; the message says how."""
 
@@ -152,6 +157,8 @@ class Probe:
         responses: Sequence[payload_pb2.InputResponse] = (),
         shared_state: Mapping[str, Payload] | None = None,
         epoch: int = 0,
+        return_state: bool = False,
+        known_state_hash: str = "",
     ) -> executor_pb2.ExecuteResponse:
         """One `Execute`; a handler error in the response fails the check
         (the messages are meant to be ones the executor handles)."""
@@ -164,6 +171,8 @@ class Probe:
             responses=responses,
             shared_state=shared_state,
             epoch=epoch,
+            return_state=return_state,
+            known_state_hash=known_state_hash,
         )
         if response.HasField("error"):
             raise CheckFailed(
@@ -184,7 +193,60 @@ class Probe:
         responses: Sequence[payload_pb2.InputResponse] = (),
         shared_state: Mapping[str, Payload] | None = None,
         epoch: int = 0,
+        return_state: bool = False,
+        known_state_hash: str = "",
     ) -> executor_pb2.ExecuteResponse:
+        request = self.execute_request(
+            run_id,
+            executor_id,
+            messages,
+            executor_type=executor_type,
+            superstep=superstep,
+            responses=responses,
+            shared_state=shared_state,
+            epoch=epoch,
+            return_state=return_state,
+            known_state_hash=known_state_hash,
+        )
+        response: executor_pb2.ExecuteResponse = await self.call("Execute", request)
+        return response
+
+    async def session(
+        self, requests: Sequence[executor_pb2.ExecuteRequest]
+    ) -> list[executor_pb2.SessionReply]:
+        """The requests on one Session stream, one at a time (each answered
+        before the next is sent), with call ids 1, 2, ...; their replies."""
+        timeout = self.target.timeout * max(1, len(requests))
+        stream = self._stub.Session(timeout=timeout)  # type: ignore[call-arg]
+        replies: list[executor_pb2.SessionReply] = []
+        try:
+            for call_id, request in enumerate(requests, start=1):
+                await stream.write(executor_pb2.SessionRequest(call_id=call_id, execute=request))
+                reply = await stream.read()
+                if not isinstance(reply, executor_pb2.SessionReply):  # grpc.aio.EOF
+                    raise CheckFailed(f"the Session stream ended before answering call {call_id}")
+                replies.append(reply)
+            await stream.done_writing()
+        except grpc.aio.AioRpcError as exc:
+            raise RpcFailed("Session", exc.code(), exc.details() or "") from exc
+        finally:
+            stream.cancel()
+        return replies
+
+    def execute_request(
+        self,
+        run_id: str,
+        executor_id: str,
+        messages: Sequence[Payload],
+        *,
+        executor_type: str | None = None,
+        superstep: int = 1,
+        responses: Sequence[payload_pb2.InputResponse] = (),
+        shared_state: Mapping[str, Payload] | None = None,
+        epoch: int = 0,
+        return_state: bool = False,
+        known_state_hash: str = "",
+    ) -> executor_pb2.ExecuteRequest:
         request = executor_pb2.ExecuteRequest(
             run_id=run_id,
             executor_id=executor_id,
@@ -192,14 +254,15 @@ class Probe:
             superstep=superstep,
             attempt=1,
             epoch=epoch,
+            return_state=return_state,
+            known_state_hash=known_state_hash,
         )
         for payload in messages:
             request.messages.add(payload=payload)
         request.responses.extend(responses)
         for key, value in (shared_state or {}).items():
             request.shared_state[key].CopyFrom(value)
-        response: executor_pb2.ExecuteResponse = await self.call("Execute", request)
-        return response
+        return request
 
     async def save(
         self, run_id: str, executor_id: str, known_state_hash: str = "", epoch: int = 0

@@ -12,8 +12,8 @@ from typing import Any
 import grpc
 
 from stepline import payloads
-from stepline.conformance.checks import Check, X
-from stepline.conformance.probe import CheckFailed, Payload, Probe, show
+from stepline.conformance.checks import Check
+from stepline.conformance.probe import CheckFailed, Payload, Probe, X, show
 from stepline.limits import MAX_STATE_BYTES
 from stepline.v1 import payload_pb2
 

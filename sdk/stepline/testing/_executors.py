@@ -70,7 +70,11 @@ class InProcessExecutors:
         return await self._call(endpoint, "Describe", lambda h: h.describe())  # type: ignore[no-any-return]
 
     async def execute(
-        self, endpoint: str, request: executor_pb2.ExecuteRequest, timeout: float | None = None
+        self,
+        endpoint: str,
+        request: executor_pb2.ExecuteRequest,
+        timeout: float | None = None,
+        session: bool = False,
     ) -> executor_pb2.ExecuteResponse:
         return await self._call(endpoint, "Execute", lambda h: h.execute(request))  # type: ignore[no-any-return]
 

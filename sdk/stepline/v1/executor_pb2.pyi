@@ -12,14 +12,46 @@ class DescribeRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class DescribeResponse(_message.Message):
-    __slots__ = ("incarnation_id", "executor_types", "sdk")
+    __slots__ = ("incarnation_id", "executor_types", "sdk", "features")
     INCARNATION_ID_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_TYPES_FIELD_NUMBER: _ClassVar[int]
     SDK_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
     incarnation_id: str
     executor_types: _containers.RepeatedCompositeFieldContainer[ExecutorType]
     sdk: str
-    def __init__(self, incarnation_id: _Optional[str] = ..., executor_types: _Optional[_Iterable[_Union[ExecutorType, _Mapping]]] = ..., sdk: _Optional[str] = ...) -> None: ...
+    features: ExecutorFeatures
+    def __init__(self, incarnation_id: _Optional[str] = ..., executor_types: _Optional[_Iterable[_Union[ExecutorType, _Mapping]]] = ..., sdk: _Optional[str] = ..., features: _Optional[_Union[ExecutorFeatures, _Mapping]] = ...) -> None: ...
+
+class ExecutorFeatures(_message.Message):
+    __slots__ = ("state_with_execute", "session")
+    STATE_WITH_EXECUTE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    state_with_execute: bool
+    session: bool
+    def __init__(self, state_with_execute: _Optional[bool] = ..., session: _Optional[bool] = ...) -> None: ...
+
+class SessionRequest(_message.Message):
+    __slots__ = ("call_id", "execute")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    EXECUTE_FIELD_NUMBER: _ClassVar[int]
+    call_id: int
+    execute: ExecuteRequest
+    def __init__(self, call_id: _Optional[int] = ..., execute: _Optional[_Union[ExecuteRequest, _Mapping]] = ...) -> None: ...
+
+class SessionReply(_message.Message):
+    __slots__ = ("call_id", "execute", "code", "message", "reason")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    EXECUTE_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    call_id: int
+    execute: ExecuteResponse
+    code: int
+    message: str
+    reason: str
+    def __init__(self, call_id: _Optional[int] = ..., execute: _Optional[_Union[ExecuteResponse, _Mapping]] = ..., code: _Optional[int] = ..., message: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ExecutorType(_message.Message):
     __slots__ = ("name", "input_types", "output_types", "yield_types", "response_types")
@@ -36,7 +68,7 @@ class ExecutorType(_message.Message):
     def __init__(self, name: _Optional[str] = ..., input_types: _Optional[_Iterable[str]] = ..., output_types: _Optional[_Iterable[str]] = ..., yield_types: _Optional[_Iterable[str]] = ..., response_types: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("run_id", "executor_id", "executor_type", "superstep", "messages", "responses", "shared_state", "attempt", "epoch")
+    __slots__ = ("run_id", "executor_id", "executor_type", "superstep", "messages", "responses", "shared_state", "attempt", "epoch", "return_state", "known_state_hash")
     class SharedStateEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +85,8 @@ class ExecuteRequest(_message.Message):
     SHARED_STATE_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
+    RETURN_STATE_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_STATE_HASH_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     executor_id: str
     executor_type: str
@@ -62,10 +96,12 @@ class ExecuteRequest(_message.Message):
     shared_state: _containers.MessageMap[str, _payload_pb2.Payload]
     attempt: int
     epoch: int
-    def __init__(self, run_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., executor_type: _Optional[str] = ..., superstep: _Optional[int] = ..., messages: _Optional[_Iterable[_Union[_payload_pb2.Message, _Mapping]]] = ..., responses: _Optional[_Iterable[_Union[_payload_pb2.InputResponse, _Mapping]]] = ..., shared_state: _Optional[_Mapping[str, _payload_pb2.Payload]] = ..., attempt: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
+    return_state: bool
+    known_state_hash: str
+    def __init__(self, run_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., executor_type: _Optional[str] = ..., superstep: _Optional[int] = ..., messages: _Optional[_Iterable[_Union[_payload_pb2.Message, _Mapping]]] = ..., responses: _Optional[_Iterable[_Union[_payload_pb2.InputResponse, _Mapping]]] = ..., shared_state: _Optional[_Mapping[str, _payload_pb2.Payload]] = ..., attempt: _Optional[int] = ..., epoch: _Optional[int] = ..., return_state: _Optional[bool] = ..., known_state_hash: _Optional[str] = ...) -> None: ...
 
 class ExecuteResponse(_message.Message):
-    __slots__ = ("sent", "outputs", "events", "requests", "shared_state_writes", "error", "incarnation_id")
+    __slots__ = ("sent", "outputs", "events", "requests", "shared_state_writes", "error", "incarnation_id", "checkpoint")
     SENT_FIELD_NUMBER: _ClassVar[int]
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +109,7 @@ class ExecuteResponse(_message.Message):
     SHARED_STATE_WRITES_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     INCARNATION_ID_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     sent: _containers.RepeatedCompositeFieldContainer[_payload_pb2.Message]
     outputs: _containers.RepeatedCompositeFieldContainer[_payload_pb2.Payload]
     events: _containers.RepeatedCompositeFieldContainer[CustomEvent]
@@ -80,7 +117,8 @@ class ExecuteResponse(_message.Message):
     shared_state_writes: _containers.RepeatedCompositeFieldContainer[_payload_pb2.SharedStateWrite]
     error: _payload_pb2.ErrorInfo
     incarnation_id: str
-    def __init__(self, sent: _Optional[_Iterable[_Union[_payload_pb2.Message, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[_payload_pb2.Payload, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[CustomEvent, _Mapping]]] = ..., requests: _Optional[_Iterable[_Union[_payload_pb2.InputRequest, _Mapping]]] = ..., shared_state_writes: _Optional[_Iterable[_Union[_payload_pb2.SharedStateWrite, _Mapping]]] = ..., error: _Optional[_Union[_payload_pb2.ErrorInfo, _Mapping]] = ..., incarnation_id: _Optional[str] = ...) -> None: ...
+    checkpoint: SaveCheckpointResponse
+    def __init__(self, sent: _Optional[_Iterable[_Union[_payload_pb2.Message, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[_payload_pb2.Payload, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[CustomEvent, _Mapping]]] = ..., requests: _Optional[_Iterable[_Union[_payload_pb2.InputRequest, _Mapping]]] = ..., shared_state_writes: _Optional[_Iterable[_Union[_payload_pb2.SharedStateWrite, _Mapping]]] = ..., error: _Optional[_Union[_payload_pb2.ErrorInfo, _Mapping]] = ..., incarnation_id: _Optional[str] = ..., checkpoint: _Optional[_Union[SaveCheckpointResponse, _Mapping]] = ...) -> None: ...
 
 class CustomEvent(_message.Message):
     __slots__ = ("name", "data")

@@ -55,6 +55,19 @@ class ExecutorServiceStub:
     does not fence (a runner from before epochs, a tool): it is served, and
     does not raise what the service has seen.
 
+    Faster paths (optional). A service that sets `features.state_with_execute`
+    in Describe answers an ExecuteRequest with `return_state` set with the
+    state the executor has after that Execute, as SaveCheckpoint would answer
+    it at that moment (`ExecuteResponse.checkpoint`): the runner then needs no
+    SaveCheckpoint round trip for it. The result must be byte-identical to the
+    unary calls'. The runner asks only services that advertise it (and asks
+    Describe again after a restart); a reply without `checkpoint` makes it
+    call SaveCheckpoint, so a service may leave it unset whenever it cannot
+    give the state (the state is over the cap, the hook raised): SaveCheckpoint
+    then says why with its status. A service that sets `features.session`
+    takes the same Execute calls on one stream (`Session`), saving each call's
+    set-up.
+
     Conformance. `stepline-conformance HOST:PORT` checks a service against
     this contract. A port also hosts the executor type `reference`, whose
     behaviour the README specifies in full ("The reference executor"), so
@@ -93,6 +106,11 @@ class ExecutorServiceStub:
                 request_serializer=stepline_dot_v1_dot_executor__pb2.EndRunRequest.SerializeToString,
                 response_deserializer=stepline_dot_v1_dot_executor__pb2.EndRunResponse.FromString,
                 _registered_method=True)
+        self.Session = channel.stream_stream(
+                '/stepline.v1.ExecutorService/Session',
+                request_serializer=stepline_dot_v1_dot_executor__pb2.SessionRequest.SerializeToString,
+                response_deserializer=stepline_dot_v1_dot_executor__pb2.SessionReply.FromString,
+                _registered_method=True)
 
 
 class ExecutorServiceServicer:
@@ -124,6 +142,19 @@ class ExecutorServiceServicer:
     The runner then stops driving the run. Epoch 0 (unset) is a caller that
     does not fence (a runner from before epochs, a tool): it is served, and
     does not raise what the service has seen.
+
+    Faster paths (optional). A service that sets `features.state_with_execute`
+    in Describe answers an ExecuteRequest with `return_state` set with the
+    state the executor has after that Execute, as SaveCheckpoint would answer
+    it at that moment (`ExecuteResponse.checkpoint`): the runner then needs no
+    SaveCheckpoint round trip for it. The result must be byte-identical to the
+    unary calls'. The runner asks only services that advertise it (and asks
+    Describe again after a restart); a reply without `checkpoint` makes it
+    call SaveCheckpoint, so a service may leave it unset whenever it cannot
+    give the state (the state is over the cap, the hook raised): SaveCheckpoint
+    then says why with its status. A service that sets `features.session`
+    takes the same Execute calls on one stream (`Session`), saving each call's
+    set-up.
 
     Conformance. `stepline-conformance HOST:PORT` checks a service against
     this contract. A port also hosts the executor type `reference`, whose
@@ -178,6 +209,20 @@ class ExecutorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Session(self, request_iterator, context):
+        """Optional (`features.session`): Execute calls on one open stream, each
+        request answered once by the reply of the same `call_id`, in any order
+        (calls of different runs run concurrently). A reply carries what the
+        unary Execute would: its response, or the status it would fail with.
+        The runner opens one per service and opens a new one when it breaks.
+        The stream's own status: a service that does not offer it ends it at
+        once (UNIMPLEMENTED); the runner takes any end of a stream with calls in
+        flight as UNAVAILABLE for them (the run rolls back).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExecutorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -205,6 +250,11 @@ def add_ExecutorServiceServicer_to_server(servicer, server):
                     servicer.EndRun,
                     request_deserializer=stepline_dot_v1_dot_executor__pb2.EndRunRequest.FromString,
                     response_serializer=stepline_dot_v1_dot_executor__pb2.EndRunResponse.SerializeToString,
+            ),
+            'Session': grpc.stream_stream_rpc_method_handler(
+                    servicer.Session,
+                    request_deserializer=stepline_dot_v1_dot_executor__pb2.SessionRequest.FromString,
+                    response_serializer=stepline_dot_v1_dot_executor__pb2.SessionReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -243,6 +293,19 @@ class ExecutorService:
     The runner then stops driving the run. Epoch 0 (unset) is a caller that
     does not fence (a runner from before epochs, a tool): it is served, and
     does not raise what the service has seen.
+
+    Faster paths (optional). A service that sets `features.state_with_execute`
+    in Describe answers an ExecuteRequest with `return_state` set with the
+    state the executor has after that Execute, as SaveCheckpoint would answer
+    it at that moment (`ExecuteResponse.checkpoint`): the runner then needs no
+    SaveCheckpoint round trip for it. The result must be byte-identical to the
+    unary calls'. The runner asks only services that advertise it (and asks
+    Describe again after a restart); a reply without `checkpoint` makes it
+    call SaveCheckpoint, so a service may leave it unset whenever it cannot
+    give the state (the state is over the cap, the hook raised): SaveCheckpoint
+    then says why with its status. A service that sets `features.session`
+    takes the same Execute calls on one stream (`Session`), saving each call's
+    set-up.
 
     Conformance. `stepline-conformance HOST:PORT` checks a service against
     this contract. A port also hosts the executor type `reference`, whose
@@ -376,6 +439,33 @@ class ExecutorService:
             '/stepline.v1.ExecutorService/EndRun',
             stepline_dot_v1_dot_executor__pb2.EndRunRequest.SerializeToString,
             stepline_dot_v1_dot_executor__pb2.EndRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Session(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/stepline.v1.ExecutorService/Session',
+            stepline_dot_v1_dot_executor__pb2.SessionRequest.SerializeToString,
+            stepline_dot_v1_dot_executor__pb2.SessionReply.FromString,
             options,
             channel_credentials,
             insecure,

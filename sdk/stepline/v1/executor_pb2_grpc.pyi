@@ -56,6 +56,19 @@ class ExecutorServiceStub:
     does not fence (a runner from before epochs, a tool): it is served, and
     does not raise what the service has seen.
 
+    Faster paths (optional). A service that sets `features.state_with_execute`
+    in Describe answers an ExecuteRequest with `return_state` set with the
+    state the executor has after that Execute, as SaveCheckpoint would answer
+    it at that moment (`ExecuteResponse.checkpoint`): the runner then needs no
+    SaveCheckpoint round trip for it. The result must be byte-identical to the
+    unary calls'. The runner asks only services that advertise it (and asks
+    Describe again after a restart); a reply without `checkpoint` makes it
+    call SaveCheckpoint, so a service may leave it unset whenever it cannot
+    give the state (the state is over the cap, the hook raised): SaveCheckpoint
+    then says why with its status. A service that sets `features.session`
+    takes the same Execute calls on one stream (`Session`), saving each call's
+    set-up.
+
     Conformance. `stepline-conformance HOST:PORT` checks a service against
     this contract. A port also hosts the executor type `reference`, whose
     behaviour the README specifies in full ("The reference executor"), so
@@ -91,6 +104,16 @@ class ExecutorServiceStub:
     """
     EndRun: _grpc.UnaryUnaryMultiCallable[_executor_pb2.EndRunRequest, _executor_pb2.EndRunResponse]
     """Release a run's executor objects. Never fails: an unknown run releases 0."""
+    Session: _grpc.StreamStreamMultiCallable[_executor_pb2.SessionRequest, _executor_pb2.SessionReply]
+    """Optional (`features.session`): Execute calls on one open stream, each
+    request answered once by the reply of the same `call_id`, in any order
+    (calls of different runs run concurrently). A reply carries what the
+    unary Execute would: its response, or the status it would fail with.
+    The runner opens one per service and opens a new one when it breaks.
+    The stream's own status: a service that does not offer it ends it at
+    once (UNIMPLEMENTED); the runner takes any end of a stream with calls in
+    flight as UNAVAILABLE for them (the run rolls back).
+    """
 
 @_typing.type_check_only
 class ExecutorServiceAsyncStub(ExecutorServiceStub):
@@ -122,6 +145,19 @@ class ExecutorServiceAsyncStub(ExecutorServiceStub):
     The runner then stops driving the run. Epoch 0 (unset) is a caller that
     does not fence (a runner from before epochs, a tool): it is served, and
     does not raise what the service has seen.
+
+    Faster paths (optional). A service that sets `features.state_with_execute`
+    in Describe answers an ExecuteRequest with `return_state` set with the
+    state the executor has after that Execute, as SaveCheckpoint would answer
+    it at that moment (`ExecuteResponse.checkpoint`): the runner then needs no
+    SaveCheckpoint round trip for it. The result must be byte-identical to the
+    unary calls'. The runner asks only services that advertise it (and asks
+    Describe again after a restart); a reply without `checkpoint` makes it
+    call SaveCheckpoint, so a service may leave it unset whenever it cannot
+    give the state (the state is over the cap, the hook raised): SaveCheckpoint
+    then says why with its status. A service that sets `features.session`
+    takes the same Execute calls on one stream (`Session`), saving each call's
+    set-up.
 
     Conformance. `stepline-conformance HOST:PORT` checks a service against
     this contract. A port also hosts the executor type `reference`, whose
@@ -155,6 +191,16 @@ class ExecutorServiceAsyncStub(ExecutorServiceStub):
     """
     EndRun: _aio.UnaryUnaryMultiCallable[_executor_pb2.EndRunRequest, _executor_pb2.EndRunResponse]  # type: ignore[assignment]
     """Release a run's executor objects. Never fails: an unknown run releases 0."""
+    Session: _aio.StreamStreamMultiCallable[_executor_pb2.SessionRequest, _executor_pb2.SessionReply]  # type: ignore[assignment]
+    """Optional (`features.session`): Execute calls on one open stream, each
+    request answered once by the reply of the same `call_id`, in any order
+    (calls of different runs run concurrently). A reply carries what the
+    unary Execute would: its response, or the status it would fail with.
+    The runner opens one per service and opens a new one when it breaks.
+    The stream's own status: a service that does not offer it ends it at
+    once (UNIMPLEMENTED); the runner takes any end of a stream with calls in
+    flight as UNAVAILABLE for them (the run rolls back).
+    """
 
 class ExecutorServiceServicer(metaclass=_abc_1.ABCMeta):
     """Implemented by executor services, in any language. A service hosts one or
@@ -185,6 +231,19 @@ class ExecutorServiceServicer(metaclass=_abc_1.ABCMeta):
     The runner then stops driving the run. Epoch 0 (unset) is a caller that
     does not fence (a runner from before epochs, a tool): it is served, and
     does not raise what the service has seen.
+
+    Faster paths (optional). A service that sets `features.state_with_execute`
+    in Describe answers an ExecuteRequest with `return_state` set with the
+    state the executor has after that Execute, as SaveCheckpoint would answer
+    it at that moment (`ExecuteResponse.checkpoint`): the runner then needs no
+    SaveCheckpoint round trip for it. The result must be byte-identical to the
+    unary calls'. The runner asks only services that advertise it (and asks
+    Describe again after a restart); a reply without `checkpoint` makes it
+    call SaveCheckpoint, so a service may leave it unset whenever it cannot
+    give the state (the state is over the cap, the hook raised): SaveCheckpoint
+    then says why with its status. A service that sets `features.session`
+    takes the same Execute calls on one stream (`Session`), saving each call's
+    set-up.
 
     Conformance. `stepline-conformance HOST:PORT` checks a service against
     this contract. A port also hosts the executor type `reference`, whose
@@ -246,5 +305,21 @@ class ExecutorServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_executor_pb2.EndRunResponse, _abc.Awaitable[_executor_pb2.EndRunResponse]]:
         """Release a run's executor objects. Never fails: an unknown run releases 0."""
+
+    @_abc_1.abstractmethod
+    def Session(
+        self,
+        request_iterator: _MaybeAsyncIterator[_executor_pb2.SessionRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_executor_pb2.SessionReply], _abc.AsyncIterator[_executor_pb2.SessionReply]]:
+        """Optional (`features.session`): Execute calls on one open stream, each
+        request answered once by the reply of the same `call_id`, in any order
+        (calls of different runs run concurrently). A reply carries what the
+        unary Execute would: its response, or the status it would fail with.
+        The runner opens one per service and opens a new one when it breaks.
+        The stream's own status: a service that does not offer it ends it at
+        once (UNIMPLEMENTED); the runner takes any end of a stream with calls in
+        flight as UNAVAILABLE for them (the run rolls back).
+        """
 
 def add_ExecutorServiceServicer_to_server(servicer: ExecutorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -12,6 +12,7 @@ from stepline.limits import GRPC_MESSAGE_OPTIONS
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 
 from ..engine.ports import ExecutorCallError
+from .executor_session import ExecuteSession
 from .executor_tls import ExecutorChannels
 
 Req = TypeVar("Req")
@@ -39,6 +40,7 @@ class GrpcExecutors:
         self.dial = dial or ExecutorChannels()
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._stubs: dict[str, executor_pb2_grpc.ExecutorServiceAsyncStub] = {}
+        self._sessions: dict[str, ExecuteSession] = {}
 
     async def describe(
         self, endpoint: str, timeout: float | None = None
@@ -47,8 +49,15 @@ class GrpcExecutors:
         return await _call(endpoint, stub.Describe, executor_pb2.DescribeRequest(), timeout)
 
     async def execute(
-        self, endpoint: str, request: executor_pb2.ExecuteRequest, timeout: float | None = None
+        self,
+        endpoint: str,
+        request: executor_pb2.ExecuteRequest,
+        timeout: float | None = None,
+        session: bool = False,
     ) -> executor_pb2.ExecuteResponse:
+        # Telemetry times and traces unary calls: with it on, every call is one.
+        if session and not self._interceptors:
+            return await self._session(endpoint).execute(request, timeout)
         return await _call(endpoint, self._stub(endpoint).Execute, request, timeout)
 
     async def save(
@@ -72,10 +81,21 @@ class GrpcExecutors:
         return await _call(endpoint, self._stub(endpoint).EndRun, request, END_RUN_TIMEOUT)
 
     async def close(self) -> None:
+        for session in self._sessions.values():
+            await session.close()
+        self._sessions.clear()
         for channel in self._channels.values():
             await channel.close(None)
         self._channels.clear()
         self._stubs.clear()
+
+    def _session(self, endpoint: str) -> ExecuteSession:
+        """The open Session stream to `endpoint`, a new one if it broke."""
+        session = self._sessions.get(endpoint)
+        if session is None or session.broken is not None:
+            stub = self._stub(endpoint)
+            session = self._sessions[endpoint] = ExecuteSession(endpoint, stub)
+        return session
 
     def _stub(self, endpoint: str) -> executor_pb2_grpc.ExecutorServiceAsyncStub:
         stub = self._stubs.get(endpoint)

@@ -16,6 +16,7 @@ from ..engine import errors
 from ..engine.runner import Runner
 from ..engine.tenancy import Tenant
 from .auth import CALLER
+from .encoded import events_response
 from .error_details import reason_of, rich_status
 
 T = TypeVar("T")
@@ -145,9 +146,10 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             run=await _status(context, _tenant(self.runner).cancel_run(request.run_id))
         )
 
-    async def WatchRun(
+    # Both yield a response's bytes (see `encoded`), registered to pass through.
+    async def WatchRun(  # type: ignore[override]
         self, request: runner_pb2.WatchRunRequest, context: Ctx
-    ) -> AsyncIterator[runner_pb2.WatchRunResponse]:
+    ) -> AsyncIterator[bytes]:
         events = _tenant(self.runner).watch(
             request.run_id, request.after_sequence, request.kinds, request.follow_after_end
         )
@@ -155,17 +157,17 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             batch = await _status(context, _next(events))
             if batch is None:
                 return
-            yield runner_pb2.WatchRunResponse(events=batch)
+            yield events_response(batch, self.runner.hub.encoded)
 
-    async def WatchRuns(
+    async def WatchRuns(  # type: ignore[override]
         self, request: runner_pb2.WatchRunsRequest, context: Ctx
-    ) -> AsyncIterator[runner_pb2.WatchRunsResponse]:
+    ) -> AsyncIterator[bytes]:
         events = _tenant(self.runner).watch_all(request.workflow_id, request.kinds)
         while True:
             batch = await _status(context, _next(events))
             if batch is None:
                 return
-            yield runner_pb2.WatchRunsResponse(events=batch)
+            yield events_response(batch, self.runner.hub.encoded)
 
     async def ListCheckpoints(
         self, request: runner_pb2.ListCheckpointsRequest, context: Ctx

@@ -13,7 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from stepline.binding import bind
 from stepline.limits import GRPC_SERVER_OPTIONS
-from stepline.v1 import runner_pb2, runner_pb2_grpc
+from stepline.v1 import runner_pb2
 
 from ..engine.allowlist import AllowList
 from ..engine.limits import Limits
@@ -23,6 +23,7 @@ from ..engine.runner import Runner
 from ..engine.shared import shared
 from ..observability import Instruments
 from ..store import Store, open_store
+from .encoded import add_runner_service
 from .executor_client import GrpcExecutors
 from .executor_tls import ExecutorChannels, ExecutorTls
 from .runner_service import RunnerServicer
@@ -154,7 +155,7 @@ async def _serve(
         options=GRPC_SERVER_OPTIONS,
         interceptors=[*security.interceptors(), *instruments.server_interceptors()],
     )
-    runner_pb2_grpc.add_RunnerServiceServicer_to_server(RunnerServicer(runner), server)
+    add_runner_service(RunnerServicer(runner), server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     service_name = runner_pb2.DESCRIPTOR.services_by_name["RunnerService"].full_name

@@ -12,6 +12,7 @@ from stepline.payloads import state_hash
 from stepline.v1 import executor_pb2, payload_pb2
 
 from ..store import StateRef
+from .features import ServiceFeatures
 from .fencing import raise_if_superseded
 from .gates import NodeGates
 from .graph import Graph
@@ -42,14 +43,29 @@ class Outcome:
     lost: str = ""  # why the executor may have lost its state
     lost_reason: str = ""  # the same as an observe.ROLLBACK_* name
 
+    @property
+    def saved(self) -> executor_pb2.SaveCheckpointResponse | None:
+        """The state the service returned with Execute, if it did."""
+        if self.response is None or not self.response.HasField("checkpoint"):
+            return None
+        return self.response.checkpoint
+
 
 class RunCalls:
-    def __init__(self, executors: ExecutorPort, run_id: str, graph: Graph, epoch: int) -> None:
+    def __init__(
+        self,
+        executors: ExecutorPort,
+        run_id: str,
+        graph: Graph,
+        epoch: int,
+        features: ServiceFeatures | None = None,
+    ) -> None:
         self.executors = executors
         self.run_id = run_id
         self.graph = graph
         # Sent with every call: services refuse it once a later owner called.
         self.epoch = epoch
+        self.features = features or ServiceFeatures(executors)
         # Endpoint -> incarnation id seen: a new one means the service restarted.
         self.incarnations: dict[str, str] = {}
         # Shared with the runner's other runs: nodes' max_concurrent_executes.
@@ -63,8 +79,12 @@ class RunCalls:
         responses: list[payload_pb2.InputResponse],
         shared_state: Mapping[str, payload_pb2.Payload],
         attempt: int,
+        known: StateRef | None = None,
+        with_state: bool = False,
     ) -> Outcome:
-        """One Execute call, and what its answer means."""
+        """One Execute call, and what its answer means. `with_state`: a
+        checkpoint follows, so ask for the state too where the service offers
+        it (`known`: the state stored for the executor)."""
         node = self.graph.nodes[executor_id]
         request = executor_pb2.ExecuteRequest(
             run_id=self.run_id,
@@ -77,11 +97,17 @@ class RunCalls:
             attempt=attempt,
             epoch=self.epoch,
         )
+        offers = await self.features.of(node.endpoint)
+        if with_state and offers.state_with_execute:
+            request.return_state = True
+            request.known_state_hash = known.hash if known else ""
         timeout = node.execute_timeout.ToTimedelta().total_seconds() or None
         gate = self.gates.for_node(self.graph.workflow_id, node) if self.gates else None
         try:
             async with gate.slot() if gate else contextlib.nullcontext():
-                response = await self.executors.execute(node.endpoint, request, timeout)
+                response = await self.executors.execute(
+                    node.endpoint, request, timeout, session=offers.session
+                )
         except ExecutorCallError as exc:
             raise_if_superseded(exc, self.run_id, self.epoch)
             if exc.code == "UNAVAILABLE":
@@ -115,23 +141,37 @@ class RunCalls:
             return Outcome(executor_id, error=error)
         return Outcome(executor_id, response=response)
 
+    def restored(self, incarnations: Mapping[str, str]) -> None:
+        """The executors were restored; these incarnations answered."""
+        self.incarnations = dict(incarnations)
+        for endpoint, incarnation_id in incarnations.items():
+            self.features.seen(endpoint, incarnation_id)
+
     def restarted(self, endpoint: str, incarnation_id: str) -> str:
         """Why the service at `endpoint` lost its memory, or "" if it did not."""
+        self.features.seen(endpoint, incarnation_id)
         known = self.incarnations.setdefault(endpoint, incarnation_id)
         if incarnation_id and known and incarnation_id != known:
             return f"executor service at {endpoint} restarted ({known} -> {incarnation_id})"
         return ""
 
     async def save_states(
-        self, known_states: Mapping[str, StateRef], executor_ids: list[str]
+        self,
+        known_states: Mapping[str, StateRef],
+        executor_ids: list[str],
+        returned: Mapping[str, executor_pb2.SaveCheckpointResponse] | None = None,
     ) -> dict[str, StateRef]:
         """Collect the state of every executor that ran, in parallel: the
         others' states cannot have changed, so their last saved state stands.
-        `known_states` are the states already stored, by executor id."""
+        `known_states` are the states already stored, by executor id;
+        `returned` the states that came back with Execute (no call for them)."""
+        returned = returned or {}
 
         async def save(executor_id: str) -> tuple[str, StateRef]:
-            node = self.graph.nodes[executor_id]
             known = known_states.get(executor_id)
+            if executor_id in returned:
+                return executor_id, reference(known, returned[executor_id])
+            node = self.graph.nodes[executor_id]
             try:
                 response = await self.executors.save(
                     node.endpoint,
@@ -158,11 +198,17 @@ class RunCalls:
             restarted = self.restarted(node.endpoint, response.incarnation_id)
             if restarted:
                 raise ExecutorLost(restarted, ROLLBACK_EXECUTOR_RESTARTED)
-            if response.unchanged and known is not None:
-                return executor_id, StateRef(known.hash, known.type_name, known.content_type)
-            p = response.state
-            digest = state_hash(p)
-            data = None if known is not None and known.hash == digest else p.data
-            return executor_id, StateRef(digest, p.type_name, p.content_type, data)
+            return executor_id, reference(known, response)
 
         return dict(await asyncio.gather(*(save(x) for x in executor_ids)))
+
+
+def reference(known: StateRef | None, response: executor_pb2.SaveCheckpointResponse) -> StateRef:
+    """The state a SaveCheckpoint answer (or Execute's copy of one) gives,
+    with its bytes only where they differ from the `known` stored state."""
+    if response.unchanged and known is not None:
+        return StateRef(known.hash, known.type_name, known.content_type)
+    p = response.state
+    digest = state_hash(p)
+    data = None if known is not None and known.hash == digest else p.data
+    return StateRef(digest, p.type_name, p.content_type, data)

@@ -7,13 +7,14 @@ import asyncio
 import traceback
 from collections.abc import Mapping
 
-from stepline.v1 import events_pb2, payload_pb2, workflow_pb2
+from stepline.v1 import events_pb2, executor_pb2, payload_pb2, workflow_pb2
 
 from ..statuses import is_running
 from ..store import NewCheckpoint, RunUpdate, Store
 from . import events as ev
 from .calls import Outcome, RunCalls, SaveFailed
 from .conditions import ConditionEvaluator
+from .features import ServiceFeatures
 from .observe import ROLLBACK_EXECUTOR_RESTARTED, ROLLBACK_RUNNER_RESTARTED
 from .ports import ExecutorCallError, ExecutorPort
 from .recovery import ExecutorLost, RetryPolicy, restore_with_retries
@@ -49,6 +50,7 @@ class RunDriver:
         *,
         conditions: ConditionEvaluator,
         epoch: int,
+        features: ServiceFeatures | None = None,
     ) -> None:
         """`epoch`: this driver's claim on the run (see fencing.py); its
         commits and executor calls carry it, and it stops when either is
@@ -85,7 +87,7 @@ class RunDriver:
         if restore_first:
             # The runner stopped; the next superstep may have been under way.
             self.deliveries[state.superstep + 1] = 1
-        self.calls = RunCalls(executors, state.run_id, state.graph, epoch)
+        self.calls = RunCalls(executors, state.run_id, state.graph, epoch, features)
 
     async def run(self) -> None:
         """Run supersteps until there is nothing left to do now. An executor
@@ -139,7 +141,7 @@ class RunDriver:
         checkpoint = await self.store.get_checkpoint(self.state.checkpoint_id, True)
         assert checkpoint is not None, "a run's latest checkpoint is never deleted"
         try:
-            self.calls.incarnations = await restore_with_retries(
+            restored = await restore_with_retries(
                 self.executors,
                 self.state.run_id,
                 self.state.graph,
@@ -148,6 +150,7 @@ class RunDriver:
                 self.retry,
                 lambda: observer.executor_retry(workflow_id),
             )
+            self.calls.restored(restored)
         except ExecutorCallError as exc:
             resumable = f"the run can be resumed from checkpoint {checkpoint.checkpoint_id}"
             if exc.unreachable:
@@ -224,7 +227,8 @@ class RunDriver:
         self.dirty.update(delivery.invoked)
         status = state.settled_status
         if checkpoint_due(self.policy, step, status):
-            return await self._checkpoint(events, status)
+            returned = {o.executor_id: o.saved for o in outcomes if o.saved is not None}
+            return await self._checkpoint(events, status, returned)
         events.append(ev.event(E.EVENT_KIND_SUPERSTEP_COMPLETED, step))
         if status != self.status:
             events.append(ev.status_changed(status, step))
@@ -248,6 +252,10 @@ class RunDriver:
             delivery.responses.get(executor_id, []),
             self.state.shared_state,
             attempt=self._attempt(step, executor_id),
+            known=self.state.states.get(executor_id),
+            # A checkpoint surely follows (a run that stops running gets one
+            # too, but whether it stops is known only after): ask for the state.
+            with_state=checkpoint_due(self.policy, step, E.RUN_STATUS_RUNNING),
         )
 
     def _attempt(self, step: int, executor_id: str) -> int:
@@ -293,12 +301,18 @@ class RunDriver:
         self.retried[key] = self.retried.get(key, 0) + 1
         return await self._call(delivery, executor_id)
 
-    async def _checkpoint(self, events: list[events_pb2.Event], status: E.RunStatus) -> bool:
-        """Save the states of who ran since the last checkpoint, then commit the
-        checkpoint with every event held since; False when the run failed."""
+    async def _checkpoint(
+        self,
+        events: list[events_pb2.Event],
+        status: E.RunStatus,
+        returned: Mapping[str, executor_pb2.SaveCheckpointResponse] | None = None,
+    ) -> bool:
+        """Save the states of who ran since the last checkpoint (`returned`:
+        those that came with Execute), then commit the checkpoint with every
+        event held since; False when the run failed."""
         state = self.state
         try:
-            saved = await self.calls.save_states(state.states, sorted(self.dirty))
+            saved = await self.calls.save_states(state.states, sorted(self.dirty), returned)
         except SaveFailed as exc:
             error = payload_pb2.ErrorInfo(
                 type="SaveCheckpointFailed", message=str(exc), executor_id=exc.executor_id

@@ -39,8 +39,15 @@ class ExecutorPort(Protocol):
     ) -> executor_pb2.DescribeResponse: ...
 
     async def execute(
-        self, endpoint: str, request: executor_pb2.ExecuteRequest, timeout: float | None = None
-    ) -> executor_pb2.ExecuteResponse: ...
+        self,
+        endpoint: str,
+        request: executor_pb2.ExecuteRequest,
+        timeout: float | None = None,
+        session: bool = False,
+    ) -> executor_pb2.ExecuteResponse:
+        """`session`: the service advertises the Session stream; the call may
+        go on it (a transport without one ignores it)."""
+        ...
 
     async def save(
         self, endpoint: str, request: executor_pb2.SaveCheckpointRequest

@@ -27,6 +27,7 @@ from .errors import (
     StoreUnavailable,
     Unavailable,
 )
+from .features import ServiceFeatures
 from .gates import NodeGates
 from .ports import ExecutorCallError, ExecutorPort
 from .recovery import RetryPolicy, restore_with_retries
@@ -52,6 +53,8 @@ class Supervisor:
         self.store = store
         self.conditions = conditions
         self.executors = executors
+        # What each executor service advertises, shared by every run.
+        self.features = ServiceFeatures(executors)
         self.log = log
         self.workflows = workflows
         self.retry = retry
@@ -267,6 +270,7 @@ class Supervisor:
             restore_first,
             conditions=self.conditions,
             epoch=epoch,
+            features=self.features,
         )
         driver.calls.incarnations.update(incarnations or {})
         driver.calls.gates = self.gates

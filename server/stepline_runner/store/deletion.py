@@ -3,9 +3,8 @@ blobs that no other run's checkpoint references (forks share blobs by hash)."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
-
-import aiosqlite
 
 
 @dataclass(frozen=True)
@@ -15,27 +14,27 @@ class RunDeletion:
     blobs: int
 
 
-async def delete_run(db: aiosqlite.Connection, run_id: str) -> RunDeletion:
+def delete_run(db: sqlite3.Connection, run_id: str) -> RunDeletion:
     """Delete the run and everything only it holds, inside the caller's transaction."""
-    events = await db.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
-    checkpoints = await db.execute("DELETE FROM checkpoints WHERE run_id = ?", (run_id,))
+    events = db.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
+    checkpoints = db.execute("DELETE FROM checkpoints WHERE run_id = ?", (run_id,))
     hashes = sorted(
         {
             row[0]
-            for row in await db.execute_fetchall(
+            for row in db.execute(
                 "DELETE FROM checkpoint_states WHERE run_id = ? RETURNING blob_hash", (run_id,)
-            )
+            ).fetchall()
         }
     )
     blobs = 0
     # In slices: SQLite caps the number of parameters of one statement.
     for start in range(0, len(hashes), 500):
         chunk = hashes[start : start + 500]
-        dropped = await db.execute_fetchall(
+        dropped = db.execute(
             f"DELETE FROM blobs WHERE hash IN ({','.join('?' * len(chunk))}) AND NOT EXISTS"
             " (SELECT 1 FROM checkpoint_states s WHERE s.blob_hash = blobs.hash) RETURNING 1",
             chunk,
-        )
-        blobs += len(list(dropped))
-    await db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+        ).fetchall()
+        blobs += len(dropped)
+    db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
     return RunDeletion(checkpoints.rowcount, events.rowcount, blobs)

@@ -3,18 +3,15 @@
 A full disk, a database another program holds locked and damaged data are
 nobody's request's fault. `translated` turns such a `sqlite3.Error` into the
 runner's own error (`StoreFull`, `StoreUnavailable`, `DataLoss`) where the
-store meets SQLite: in `Transaction` and in the store's reads. Any other
+store meets SQLite: around the writer's transactions and the store's reads. Any other
 `sqlite3.Error` is a bug of the runner's and goes up as it is.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-import aiosqlite
 
 from ..errors import DataLoss, SteplineError, StoreFull, StoreUnavailable
 
@@ -53,30 +50,3 @@ def translated() -> Iterator[None]:
         if error is None:
             raise
         raise error from exc
-
-
-class Transaction:
-    """`async with`: take the write lock; commit on success, else roll back.
-    The connection begins the transaction (IMMEDIATE) at the first write.
-    SQLite's failures leave it as the runner's errors (`translated`)."""
-
-    def __init__(self, db: aiosqlite.Connection, lock: asyncio.Lock) -> None:
-        self._db = db
-        self._lock = lock
-
-    async def __aenter__(self) -> aiosqlite.Connection:
-        await self._lock.acquire()
-        return self._db
-
-    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
-        try:
-            with translated():
-                if exc_type is None:
-                    await self._db.commit()
-                else:
-                    await self._db.rollback()
-        finally:
-            self._lock.release()
-        if isinstance(exc, sqlite3.Error):
-            with translated():
-                raise exc

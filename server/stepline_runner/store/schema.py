@@ -7,7 +7,7 @@ the previous version to the new one.
 
 from __future__ import annotations
 
-import aiosqlite
+import sqlite3
 
 SCHEMA_VERSION = 8
 
@@ -179,21 +179,20 @@ class SchemaError(RuntimeError):
     """The database was written by a newer Stepline, or is not a Stepline database."""
 
 
-async def migrate(db: aiosqlite.Connection) -> None:
-    rows = await db.execute_fetchall("PRAGMA user_version")
-    version = int(next(iter(rows))[0])
+def migrate(db: sqlite3.Connection) -> None:
+    (version,) = db.execute("PRAGMA user_version").fetchone()
     if version > SCHEMA_VERSION:
         raise SchemaError(
             f"the database has schema version {version}, newer than this runner's "
             f"{SCHEMA_VERSION}: upgrade Stepline, or point --db at another file"
         )
     if version == 0:
-        rows = await db.execute_fetchall("SELECT count(*) FROM sqlite_master")
-        if next(iter(rows))[0]:
+        (tables,) = db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        if tables:
             raise SchemaError("the database is not a Stepline database (it has other tables)")
         script = SCHEMA
     else:
         script = "".join(MIGRATIONS[v] for v in range(version, SCHEMA_VERSION))
     if version != SCHEMA_VERSION:
         # One transaction: a crash mid-migration leaves the old version intact.
-        await db.executescript(f"BEGIN;{script}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")
+        db.executescript(f"BEGIN;{script}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")

@@ -1,24 +1,21 @@
 """`SqliteStore`: the embedded default store, one file, WAL, a single writer.
 Its reads are written once for both stores, in reads.py.
 
-All writes go through one connection and one lock, so a transaction is never
-interleaved with another coroutine's; reads use a second connection, which
-WAL lets proceed while a write is in progress.
-
-Each statement is a hop to aiosqlite's thread (~0.1 ms), and a superstep's
-commit sits on the run's critical path, so a commit is kept to few statements:
-the transaction begins implicitly with the first write (isolation level
-IMMEDIATE), and one `UPDATE runs ... RETURNING` both updates the run and
-reserves the events' sequence numbers.
+Every write is one transaction, a plain function run whole on the writer's
+thread (`Writer`): a superstep's commit is one hop there and one back, and
+commits of several runs that are ready at once share a transaction (group
+commit, see `writer`). Reads use a second connection (aiosqlite), which WAL
+lets proceed while a write is in progress. One `UPDATE runs ... RETURNING`
+both updates the run and reserves the events' sequence numbers.
 """
 
 from __future__ import annotations
 
-import asyncio
+import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import aiosqlite
 
@@ -27,39 +24,37 @@ from stepline.v1 import events_pb2, runner_pb2, workflow_pb2
 from ..errors import StaleEpoch
 from .base import NewCheckpoint, RunUpdate
 from .deletion import RunDeletion, delete_run
-from .failures import Transaction, translated
+from .failures import translated
 from .ownership import DatabaseInUse, own
 from .reads import StoreReads
 from .schedules import Schedules
 from .schema import SchemaError, migrate
 from .statements import (
     CLAIM_RUN,
-    INSERT_CHECKPOINT,
     INSERT_RUN,
     INSERT_WORKFLOW_VERSION,
     NEXT_WORKFLOW_VERSION,
     UPDATE_RUN,
     UPSERT_WORKFLOW,
-    checkpoint_values,
     run_values,
     update_values,
     workflow_values,
 )
-from .states import LOAD_STATES, CorruptBlob, insert_states
-from .writes import delete_checkpoints, insert_events
+from .states import LOAD_STATES, CorruptBlob
+from .writer import Writer
+from .writes import delete_checkpoints, insert_checkpoint, insert_events
+
+T = TypeVar("T")
 
 
 class SqliteStore(Schedules, StoreReads):
     WORKFLOW_ORDER = "rowid"  # registration order; an upsert keeps a row's
     LOAD_STATES = LOAD_STATES
 
-    def __init__(
-        self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, owner: IO[bytes]
-    ) -> None:
+    def __init__(self, writer: Writer, reader: aiosqlite.Connection, owner: IO[bytes]) -> None:
         self._writer = writer
         self._reader = reader
         self._owner = owner
-        self._lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: str | Path, synchronous: str = "NORMAL") -> SqliteStore:
@@ -72,14 +67,18 @@ class SqliteStore(Schedules, StoreReads):
 
     @classmethod
     async def _open(cls, path: str | Path, synchronous: str, owner: IO[bytes]) -> SqliteStore:
-        writer = await aiosqlite.connect(str(path), isolation_level="IMMEDIATE")
+        writer = Writer.connect(path)
+
+        def setup(db: sqlite3.Connection) -> None:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={synchronous}")
+            db.execute("PRAGMA busy_timeout=5000")
+            migrate(db)
+
         try:
-            await writer.execute("PRAGMA journal_mode=WAL")
-            await writer.execute(f"PRAGMA synchronous={synchronous}")
-            await writer.execute("PRAGMA busy_timeout=5000")
-            await migrate(writer)
+            await writer.call(setup)
         except BaseException:
-            await writer.close()  # its thread would keep the process alive
+            await writer.close()
             raise
         reader = await aiosqlite.connect(str(path), isolation_level=None)
         await reader.execute("PRAGMA busy_timeout=5000")
@@ -98,14 +97,14 @@ class SqliteStore(Schedules, StoreReads):
         now = time.time()
         data = definition.SerializeToString()
         workflow_id = definition.workflow_id
-        async with self._transaction() as db:
-            rows = await db.execute_fetchall(NEXT_WORKFLOW_VERSION, (workflow_id,))
-            version = int(next(iter(rows))[0])
-            await db.execute(INSERT_WORKFLOW_VERSION, (workflow_id, version, data, signature, now))
-            await db.execute(
-                UPSERT_WORKFLOW, workflow_values(workflow_id, data, signature, now, version)
-            )
-        return version
+
+        def put(db: sqlite3.Connection) -> int:
+            (version,) = db.execute(NEXT_WORKFLOW_VERSION, (workflow_id,)).fetchone()
+            db.execute(INSERT_WORKFLOW_VERSION, (workflow_id, version, data, signature, now))
+            db.execute(UPSERT_WORKFLOW, workflow_values(workflow_id, data, signature, now, version))
+            return int(version)
+
+        return await self._transact(put, len(data))
 
     # -- runs
 
@@ -117,10 +116,14 @@ class SqliteStore(Schedules, StoreReads):
         events: list[events_pb2.Event],
     ) -> list[events_pb2.Event]:
         now = time.time()
-        async with self._transaction() as db:
-            await db.execute(INSERT_RUN, run_values(run, input_hash, checkpoint, len(events), now))
-            await self._insert_checkpoint(db, run.run_id, checkpoint, now)
-            return await insert_events(db, run.run_id, events, last_sequence=len(events))
+        values = run_values(run, input_hash, checkpoint, len(events), now)
+
+        def create(db: sqlite3.Connection) -> list[events_pb2.Event]:
+            db.execute(INSERT_RUN, values)
+            insert_checkpoint(db, run.run_id, checkpoint, now)
+            return insert_events(db, run.run_id, events, last_sequence=len(events))
+
+        return await self._transact(create, checkpoint_bytes(checkpoint))
 
     async def commit(
         self,
@@ -131,58 +134,50 @@ class SqliteStore(Schedules, StoreReads):
         keep_last: int = 0,
     ) -> list[events_pb2.Event]:
         now = time.time()
-        async with self._transaction() as db:
+        values = update_values(run_id, update, checkpoint, len(events), now)
+
+        def commit(db: sqlite3.Connection) -> list[events_pb2.Event]:
             if checkpoint is not None:
-                await self._insert_checkpoint(db, run_id, checkpoint, now)
+                insert_checkpoint(db, run_id, checkpoint, now)
                 if keep_last:
-                    rows = await db.execute_fetchall(
+                    rows = db.execute(
                         "SELECT checkpoint_id FROM checkpoints WHERE run_id = ?"
                         " ORDER BY seq DESC LIMIT -1 OFFSET ?",
                         (run_id, keep_last),
-                    )
-                    await delete_checkpoints(db, run_id, [r[0] for r in rows])
-            rows = await db.execute_fetchall(
-                UPDATE_RUN, update_values(run_id, update, checkpoint, len(events), now)
-            )
-            if not rows:  # rolled back with the checkpoint: nothing of it is kept
+                    ).fetchall()
+                    delete_checkpoints(db, run_id, [r[0] for r in rows])
+            row = db.execute(UPDATE_RUN, values).fetchone()
+            if row is None:  # rolled back with the checkpoint: nothing of it is kept
                 raise StaleEpoch(run_id, update.epoch, "its commit was refused")
-            (row,) = rows
-            return await insert_events(db, run_id, events, last_sequence=int(row[0]))
+            return insert_events(db, run_id, events, last_sequence=int(row[0]))
+
+        size = checkpoint_bytes(checkpoint) if checkpoint is not None else 0
+        return await self._transact(commit, size)
 
     async def claim_run(self, run_id: str) -> int:
-        async with self._transaction() as db:
-            rows = await db.execute_fetchall(CLAIM_RUN, (run_id,))
-        row = next(iter(rows), None)
-        return 0 if row is None else int(row[0])
+        def claim(db: sqlite3.Connection) -> int:
+            row = db.execute(CLAIM_RUN, (run_id,)).fetchone()
+            return 0 if row is None else int(row[0])
+
+        return await self._transact(claim)
 
     async def delete_run(self, run_id: str) -> RunDeletion:
-        async with self._transaction() as db:
-            return await delete_run(db, run_id)
+        return await self._transact(lambda db: delete_run(db, run_id))
 
     # -- checkpoints
 
     async def delete_checkpoint(self, run_id: str, checkpoint_id: str) -> int:
-        async with self._transaction() as db:
-            return await delete_checkpoints(db, run_id, [checkpoint_id])
+        return await self._transact(lambda db: delete_checkpoints(db, run_id, [checkpoint_id]))
 
     # -- helpers
 
-    def _transaction(self) -> Transaction:
-        return Transaction(self._writer, self._lock)
-
-    async def _insert_checkpoint(
-        self, db: aiosqlite.Connection, run_id: str, checkpoint: NewCheckpoint, now: float
-    ) -> None:
-        rows = await db.execute_fetchall(
-            INSERT_CHECKPOINT, checkpoint_values(run_id, checkpoint, now)
-        )
-        (seq,) = next(iter(rows))
-        await insert_states(db, run_id, seq, checkpoint.states, checkpoint.changed)
+    async def _transact(self, work: Callable[[sqlite3.Connection], T], size: int = 0) -> T:
+        """`work` in a write transaction; SQLite's failures as the runner's errors."""
+        with translated():
+            return await self._writer.transaction(work, size)
 
     async def _write(self, sql: str, params: Sequence[Any]) -> int:
-        async with self._transaction() as db:
-            cursor = await db.execute(sql, params)
-            return int(cursor.rowcount)
+        return await self._transact(lambda db: int(db.execute(sql, params).rowcount))
 
     async def _all(self, sql: str, params: Sequence[Any]) -> list[Any]:
         # One call, so the statement is finished before any other coroutine's
@@ -190,6 +185,11 @@ class SqliteStore(Schedules, StoreReads):
         # read snapshot, and a run committed meanwhile would look missing.
         with translated():
             return list(await self._reader.execute_fetchall(sql, tuple(params)))
+
+
+def checkpoint_bytes(checkpoint: NewCheckpoint) -> int:
+    """About how many bytes storing the checkpoint writes (its new states)."""
+    return sum(len(s.data) for s in checkpoint.states.values() if s.data is not None)
 
 
 __all__ = [

@@ -9,9 +9,8 @@ run from `since_seq` until that executor's next row. A checkpoint where one of
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Collection, Mapping
-
-import aiosqlite
 
 from stepline.payloads import state_hash
 from stepline.v1 import payload_pb2
@@ -25,8 +24,8 @@ class CorruptBlob(DataLoss):
     """A stored state's bytes are missing or no longer match their hash."""
 
 
-async def insert_states(
-    db: aiosqlite.Connection,
+def insert_states(
+    db: sqlite3.Connection,
     run_id: str,
     checkpoint_seq: int,
     states: Mapping[str, StateRef],
@@ -36,10 +35,10 @@ async def insert_states(
     reference for each executor in `changed` (None: every executor)."""
     new_blobs = [(s.hash, s.data) for s in states.values() if s.data is not None]
     if new_blobs:
-        await db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?)", new_blobs)
+        db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?)", new_blobs)
     rows = state_rows(run_id, checkpoint_seq, states, changed)
     if rows:
-        await db.executemany(INSERT_STATE, rows)
+        db.executemany(INSERT_STATE, rows)
 
 
 # Each executor's row with the greatest since_seq not after the checkpoint
@@ -75,10 +74,10 @@ def decode_states(
     return states
 
 
-async def collect_garbage(db: aiosqlite.Connection, run_id: str) -> int:
+def collect_garbage(db: sqlite3.Connection, run_id: str) -> int:
     """After checkpoints of a run were deleted: drop the references no remaining
     checkpoint uses, then the blobs nothing references. Returns blobs dropped."""
-    unused = await db.execute_fetchall(
+    unused = db.execute(
         """
         SELECT s.executor_id, s.since_seq, s.blob_hash FROM checkpoint_states s
         WHERE s.run_id = ?1 AND NOT EXISTS (
@@ -89,18 +88,17 @@ async def collect_garbage(db: aiosqlite.Connection, run_id: str) -> int:
                 AND n.since_seq > s.since_seq), 1 << 62))
         """,
         (run_id,),
-    )
-    unused = list(unused)
+    ).fetchall()
     if not unused:
         return 0
-    await db.executemany(
+    db.executemany(
         "DELETE FROM checkpoint_states WHERE run_id = ? AND executor_id = ? AND since_seq = ?",
         [(run_id, executor_id, since) for executor_id, since, _ in unused],
     )
     hashes = sorted({blob_hash for _, _, blob_hash in unused})
-    dropped = await db.execute_fetchall(
+    dropped = db.execute(
         f"DELETE FROM blobs WHERE hash IN ({','.join('?' * len(hashes))}) AND NOT EXISTS"
         " (SELECT 1 FROM checkpoint_states s WHERE s.blob_hash = blobs.hash) RETURNING hash",
         hashes,
-    )
-    return len(list(dropped))
+    ).fetchall()
+    return len(dropped)

@@ -1,0 +1,72 @@
+"""`ServiceFeatures`: which optional faster paths each executor service
+advertises in Describe, as of the incarnation that said so.
+
+The runner asks for the state with Execute (`ExecuteRequest.return_state`),
+and sends Execute on the Session stream, only to a service that advertises
+it. A service may restart as another build that does not: a reply from a new
+incarnation drops what the old one said, and the next call asks Describe
+again. Correctness does not hang on this cache: a reply without the state
+makes the runner call SaveCheckpoint, and a session the new process refuses
+breaks like a restart (a rollback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from .ports import ExecutorCallError, ExecutorPort
+
+# Describe "never fails": a service that does not answer it this fast is
+# treated as offering nothing, and the Execute that follows finds out more.
+DESCRIBE_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True)
+class Advertised:
+    incarnation_id: str = ""
+    state_with_execute: bool = False
+    session: bool = False
+
+
+NOTHING = Advertised()
+
+
+class ServiceFeatures:
+    """One per runner: shared by every run, so one Describe per endpoint and
+    incarnation however many runs use it."""
+
+    def __init__(self, executors: ExecutorPort) -> None:
+        self._executors = executors
+        self._known: dict[str, Advertised] = {}
+        self._asking: dict[str, asyncio.Future[Advertised | None]] = {}
+
+    async def of(self, endpoint: str) -> Advertised:
+        """What the service at `endpoint` advertises (nothing if it does not answer)."""
+        known = self._known.get(endpoint)
+        if known is None:
+            known = await self._describe(endpoint)
+        return known or NOTHING
+
+    def seen(self, endpoint: str, incarnation_id: str) -> None:
+        """A reply came from `incarnation_id`: forget what another one advertised."""
+        known = self._known.get(endpoint)
+        if known is not None and incarnation_id and known.incarnation_id != incarnation_id:
+            del self._known[endpoint]
+
+    async def _describe(self, endpoint: str) -> Advertised | None:
+        asking = self._asking.get(endpoint)
+        if asking is None:
+            asking = self._asking[endpoint] = asyncio.ensure_future(self._ask(endpoint))
+            asking.add_done_callback(lambda _: self._asking.pop(endpoint, None))
+        return await asyncio.shield(asking)
+
+    async def _ask(self, endpoint: str) -> Advertised | None:
+        try:
+            described = await self._executors.describe(endpoint, DESCRIBE_TIMEOUT)
+        except ExecutorCallError:
+            return None  # not cached: ask again next time
+        features = described.features
+        known = Advertised(described.incarnation_id, features.state_with_execute, features.session)
+        self._known[endpoint] = known
+        return known

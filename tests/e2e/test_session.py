@@ -1,0 +1,163 @@
+"""The runner's Execute calls on a Session stream (`GrpcExecutors` with
+`session=True`) against a real executor service on a loopback port: the same
+answers and statuses as unary calls, calls of many runs at once on one
+stream, and a stream that breaks failing its calls as UNAVAILABLE (as a unary
+call to a stopped service does), then opened anew."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+import pytest_asyncio
+
+import stepline.serve
+from stepline import Executor, WorkflowContext, handler, payloads
+from stepline.serve import ExecutorServer, serve_executors
+from stepline.v1 import executor_pb2, executor_pb2_grpc
+from stepline_runner.api.executor_client import GrpcExecutors
+from stepline_runner.engine.ports import ExecutorCallError
+from tests.executors.stages import Stage, Token
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def service() -> AsyncIterator[ExecutorServer]:
+    server = await serve_executors({"stage": Stage})
+    yield server
+    await server.stop(None)
+
+
+def request(run_id: str, value: int, executor_type: str = "stage") -> executor_pb2.ExecuteRequest:
+    message = executor_pb2.ExecuteRequest(
+        run_id=run_id, executor_id="a", executor_type=executor_type, superstep=1, attempt=1
+    )
+    message.messages.add(payload=payloads.encode(Token(value, 0, 10)))
+    return message
+
+
+async def test_the_same_answers_and_statuses_as_unary_calls(service: ExecutorServer) -> None:
+    endpoint = f"127.0.0.1:{service.port}"
+    executors = GrpcExecutors()
+    try:
+        unary = [await executors.execute(endpoint, request(f"u{i}", i)) for i in range(20)]
+        # Twenty runs' calls in flight at once, on one stream.
+        streamed = await asyncio.gather(
+            *(executors.execute(endpoint, request(f"s{i}", i), session=True) for i in range(20))
+        )
+        with pytest.raises(ExecutorCallError) as unknown:
+            await executors.execute(endpoint, request("x", 1, "nope"), session=True)
+        with pytest.raises(ExecutorCallError) as unknown_unary:
+            await executors.execute(endpoint, request("x", 1, "nope"))
+    finally:
+        await executors.close()
+
+    assert [list(r.sent) for r in streamed] == [list(r.sent) for r in unary]
+    assert unknown.value.code == unknown_unary.value.code == "NOT_FOUND"
+    assert unknown.value.message == unknown_unary.value.message
+
+
+async def test_a_broken_stream_fails_its_calls_as_unavailable_and_the_next_opens_anew() -> None:
+    server = await serve_executors({"stage": Stage})
+    endpoint = f"127.0.0.1:{server.port}"
+    executors = GrpcExecutors()
+    try:
+        await executors.execute(endpoint, request("r", 1), session=True)
+        await server.stop(None)
+        with pytest.raises(ExecutorCallError) as broken:
+            await executors.execute(endpoint, request("r", 2), session=True)
+        # The same port again, a service that offers no Session: a refused
+        # stream is UNAVAILABLE too (the run rolls back, then asks Describe).
+        again = await serve_executors({"stage": Stage}, port=server.port, fast_path=False)
+        try:
+            # As the runner's rollback does: a restore waits for the service.
+            await executors.restore(
+                endpoint,
+                executor_pb2.RestoreCheckpointRequest(
+                    run_id="r", executor_id="a", executor_type="stage"
+                ),
+            )
+            with pytest.raises(ExecutorCallError) as refused:
+                await executors.execute(endpoint, request("r", 3), session=True)
+            answered = await executors.execute(endpoint, request("r", 4))
+        finally:
+            await again.stop(None)
+    finally:
+        await executors.close()
+
+    assert broken.value.code == "UNAVAILABLE"
+    assert refused.value.code == "UNAVAILABLE" and "UNIMPLEMENTED" in refused.value.message
+    assert answered.incarnation_id == again.host.incarnation_id
+
+
+async def test_a_call_past_its_deadline_is_deadline_exceeded(service: ExecutorServer) -> None:
+    endpoint = f"127.0.0.1:{service.port}"
+    slow = request("slow", 1)
+    slow.messages[0].payload.CopyFrom(payloads.encode(Token(1, 0, 10, delay_ms=2000)))
+    executors = GrpcExecutors()
+    try:
+        with pytest.raises(ExecutorCallError) as late:
+            await executors.execute(endpoint, slow, timeout=0.2, session=True)
+        # The stream goes on serving other calls.
+        assert (await executors.execute(endpoint, request("next", 1), session=True)).sent
+    finally:
+        await executors.close()
+    assert late.value.code == "DEADLINE_EXCEEDED"
+
+
+class Held(Executor):
+    """Waits for the test to let it go, counting how many wait at once."""
+
+    active = 0
+    most = 0
+    go = asyncio.Event()
+    full = asyncio.Event()  # as many wait as a stream runs at once
+
+    @handler
+    async def hold(self, n: int, ctx: WorkflowContext) -> None:
+        Held.active += 1
+        Held.most = max(Held.most, Held.active)
+        if Held.active == stepline.serve.MAX_SESSION_CALLS:
+            Held.full.set()
+        try:
+            await Held.go.wait()
+        finally:
+            Held.active -= 1
+
+
+async def test_a_stream_runs_a_bounded_number_of_calls_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A caller that floods one stream gets its calls run a few at a time,
+    not one task per request it sent."""
+    monkeypatch.setattr(stepline.serve, "MAX_SESSION_CALLS", 4)
+    server = await serve_executors({"held": Held})
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+    try:
+        stub: executor_pb2_grpc.ExecutorServiceAsyncStub = executor_pb2_grpc.ExecutorServiceStub(
+            channel
+        )
+        stream = stub.Session()  # type: ignore[call-arg]  # requests go by write
+        for i in range(12):
+            held = executor_pb2.ExecuteRequest(run_id=f"r{i}", executor_id="h")
+            held.executor_type = "held"
+            held.messages.add(payload=payloads.encode(i))
+            await stream.write(executor_pb2.SessionRequest(call_id=i + 1, execute=held))
+        await stream.done_writing()
+        await Held.full.wait()  # four run; the other eight wait unread
+        Held.go.set()
+        replies = []
+        async for reply in stream:
+            assert isinstance(reply, executor_pb2.SessionReply)
+            replies.append(reply)
+    finally:
+        Held.go.set()
+        await channel.close(None)
+        await server.stop(None)
+
+    assert sorted(r.call_id for r in replies) == list(range(1, 13))
+    assert all(not r.code for r in replies)
+    assert Held.most == 4
