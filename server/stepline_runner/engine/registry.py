@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from stepline.v1 import executor_pb2, workflow_pb2
@@ -52,6 +53,22 @@ class WorkflowRegistry:
         self._limits = limits
         # (workflow id, version) -> compiled; 0 stands for no version.
         self._compiled: dict[tuple[str, int], Workflow] = {}
+
+    def dialable(
+        self, nodes: Iterable[workflow_pb2.ExecutorNode]
+    ) -> list[workflow_pb2.ExecutorNode]:
+        """The nodes whose endpoints the runner may dial now: the allow-list
+        and the TLS rules may have changed since their version was stored."""
+        allowed = self._allowed
+        return [
+            n
+            for n in nodes
+            if allowed is None
+            or (
+                allowed.refusal(n.endpoint) is None
+                and allowed.plaintext_refusal(n.endpoint) is None
+            )
+        ]
 
     async def register(self, definition: workflow_pb2.WorkflowDefinition) -> Workflow:
         """Validate a definition and store it as the workflow's next version."""

@@ -246,9 +246,10 @@ class Runner:
                 await self.log.append(run_id, run.workflow_id, update, ev.by(actor, events))
             # Under the lock, so it cannot land after a resume's restore. The
             # stored definition, not a described one: cancelling must work
-            # while executor services are down.
+            # while executor services are down. Only endpoints the runner may dial now.
             stored = await self.workflows.stored(run.workflow_id, run.workflow_version)
-            await self.runs.end_run(run_id, stored.definition.executors, epoch)
+            nodes = self.workflows.dialable(stored.definition.executors)
+            await self.runs.end_run(run_id, nodes, epoch)
         return await self.get_run(run_id)
 
     async def resume(
