@@ -82,6 +82,8 @@ function loadExecutorService() {
   return grpc.loadPackageDefinition(definition).stepline.v1.ExecutorService;
 }
 
+const MAX_DELAY_MS = 366 * 86400 * 1000;
+
 /** What a handler can do besides changing its own state; collected into the ExecuteResponse. */
 class Context {
   constructor(request, result) {
@@ -93,10 +95,22 @@ class Context {
     this._result = result;
   }
 
-  /** Send a message along the edges (or to one connected target); delivered next superstep. */
-  sendMessage(typeName, value, targetId = '') {
+  /**
+   * Send a message along the edges (or to one connected target); delivered
+   * next superstep, or with `delayMs` as a durable timer once that much
+   * time has passed (the runner keeps it in the run's checkpoint).
+   */
+  sendMessage(typeName, value, targetId = '', { delayMs } = {}) {
     const payload = jsonPayload(typeName, value);
-    this._result.sent.push({ source_id: this.executorId, target_id: targetId, payload });
+    const message = { source_id: this.executorId, target_id: targetId, payload };
+    if (delayMs !== undefined) {
+      if (!(delayMs >= 0 && delayMs <= MAX_DELAY_MS)) {
+        throw new RangeError(`delayMs is ${delayMs}: it must be from 0 to 366 days`);
+      }
+      const seconds = Math.floor(delayMs / 1000);
+      message.delay = { seconds, nanos: Math.round((delayMs - seconds * 1000) * 1e6) };
+    }
+    this._result.sent.push(message);
   }
 
   /** Yield a run output. */

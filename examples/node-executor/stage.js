@@ -22,13 +22,13 @@ function toToken(message) {
   if (!message || typeof message !== 'object' || Array.isArray(message)) {
     throw new PayloadError('Token: expected a JSON object');
   }
-  const token = { delay_ms: 0, ...message };
+  const token = { delay_ms: 0, timer_ms: 0, ...message };
   for (const key of Object.keys(token)) {
-    if (!['value', 'hops', 'limit', 'delay_ms'].includes(key)) {
+    if (!['value', 'hops', 'limit', 'delay_ms', 'timer_ms'].includes(key)) {
       throw new PayloadError(`Token: unexpected field '${key}'`);
     }
   }
-  for (const key of ['value', 'hops', 'limit', 'delay_ms']) {
+  for (const key of ['value', 'hops', 'limit', 'delay_ms', 'timer_ms']) {
     // Beyond 2^53 JSON.parse has already lost digits: refuse rather than compute wrong.
     if (!Number.isSafeInteger(token[key])) {
       throw new PayloadError(`Token: '${key}' must be an integer within ±2^53, got ${token[key]}`);
@@ -76,7 +76,13 @@ class Stage {
       ctx.yieldOutput('object', { value, by: ctx.executorId, total: this.total });
     } else {
       const next = { value, hops: token.hops + 1, limit: token.limit, delay_ms: token.delay_ms };
-      ctx.sendMessage('Token', next);
+      if (token.timer_ms) {
+        // Not in Python's Stage: the Node example's durable timer, each hop that much later.
+        next.timer_ms = token.timer_ms;
+        ctx.sendMessage('Token', next, '', { delayMs: token.timer_ms });
+      } else {
+        ctx.sendMessage('Token', next);
+      }
     }
   }
 

@@ -18,6 +18,7 @@ import types
 import typing
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Never
 
 from typing_extensions import TypeVar
@@ -30,6 +31,7 @@ T = TypeVar("T")
 T_Out = TypeVar("T_Out", default=Any)
 T_W_Out = TypeVar("T_W_Out", default=Any)
 
+MAX_TIMER_SECONDS = 366 * 86400.0
 _UNDECLARED: tuple[object, ...] = (Any, Never, typing.NoReturn, payload_pb2.Payload)
 
 
@@ -67,11 +69,35 @@ class WorkflowContext(Generic[T_Out, T_W_Out]):
     #: handlers for; `request_info` refuses any other pair.
     answerable: Collection[tuple[str, str]] = frozenset()
 
-    async def send_message(self, message: T_Out, target_id: str | None = None) -> None:
-        """Send a message along the workflow's edges, or to one connected target."""
-        self.result.sent.add(
+    async def send_message(
+        self,
+        message: T_Out,
+        target_id: str | None = None,
+        *,
+        delay: timedelta | float | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Send a message along the workflow's edges, or to one connected target.
+
+        With `delay` (a timedelta or seconds) or `at` (an aware datetime), it
+        is a durable timer: the runner keeps it in the run's checkpoint and
+        routes it once due, across restarts; the run waits meanwhile if
+        nothing else is left to do. At most 366 days ahead."""
+        sent = payload_pb2.Message(
             source_id=self.executor_id, target_id=target_id or "", payload=payloads.encode(message)
         )
+        if delay is not None and at is not None:
+            raise ValueError("send_message takes delay or at, not both")
+        if delay is not None:
+            seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+            if not 0 <= seconds <= MAX_TIMER_SECONDS:
+                raise ValueError(f"delay is {seconds:g}s: it must be from 0 to 366 days")
+            sent.delay.FromNanoseconds(round(seconds * 1e9))
+        elif at is not None:
+            if at.tzinfo is None:
+                raise ValueError("at must be an aware datetime (with a time zone)")
+            sent.deliver_at.FromDatetime(at.astimezone(UTC))
+        self.result.sent.append(sent)
 
     async def yield_output(self, output: T_W_Out) -> None:
         """Yield a run output; it appears once in the run's event log."""

@@ -17,6 +17,8 @@ TERMINAL = frozenset({E.RUN_STATUS_COMPLETED, E.RUN_STATUS_FAILED, E.RUN_STATUS_
 # Accepted, waiting for a slot of its workflow's max_concurrent_runs: not
 # running (nothing drives it) and not ended (a cancel ends it).
 QUEUED = E.RUN_STATUS_QUEUED
+# Nothing to do until a client answers or a timer is due: no driver holds the run.
+WAITING = frozenset({E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS, E.RUN_STATUS_WAITING_FOR_TIMERS})
 # Requests for input are open (work may go on meanwhile, or not).
 WITH_OPEN_REQUESTS = frozenset(
     {E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS, E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS}
@@ -38,10 +40,11 @@ def ends_run(event: events_pb2.Event) -> bool:
     return event.kind == E.EVENT_KIND_STATUS_CHANGED and is_terminal(event.status)
 
 
-def settled(has_work: bool, has_pending_requests: bool) -> E.RunStatus:
+def settled(has_work: bool, has_pending_requests: bool, has_timers: bool = False) -> E.RunStatus:
     """The status of a run that is not failed or cancelled: running while
-    messages or responses wait for delivery, waiting for input while only
-    requests are open, completed when neither remains."""
+    messages or responses wait for delivery, waiting for input while
+    requests are open, for timers while only timers remain, completed when
+    none of these remains."""
     if has_work:
         return (
             E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS
@@ -50,4 +53,6 @@ def settled(has_work: bool, has_pending_requests: bool) -> E.RunStatus:
         )
     if has_pending_requests:
         return E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS
+    if has_timers:
+        return E.RUN_STATUS_WAITING_FOR_TIMERS
     return E.RUN_STATUS_COMPLETED

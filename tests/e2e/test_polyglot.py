@@ -28,7 +28,13 @@ from stepline.v1 import executor_pb2, executor_pb2_grpc
 from tests.executors.stages import Stage, Token
 from tests.support.cluster import Cluster
 from tests.support.processes import Service, require_node, start_executors
-from tests.support.runs import assert_exact_log, latest_payloads, stage_loop, until_superstep
+from tests.support.runs import (
+    assert_exact_log,
+    latest_payloads,
+    self_loop,
+    stage_loop,
+    until_superstep,
+)
 
 if TYPE_CHECKING:
     Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -319,3 +325,26 @@ async def test_mixed_chain_resumes_after_sigkill_like_an_all_python_chain(
     )
     python_restores = by_executor(services.log("stages", 2), "restore")
     assert python_restores == {x: [payloads.json_value(saved[x])] for x in ("a", "c")}
+
+
+async def test_a_node_stage_sends_a_message_with_a_delay(services: Cluster) -> None:
+    client = services.client()
+    node = services.addresses[1]
+    await client.register_workflow(self_loop("node-timer", "s", "stage", node).build())
+    # timer_ms: each hop goes out as a durable timer (only the Node stage knows it).
+    token = {"value": 3, "hops": 0, "limit": 2, "timer_ms": 150}
+    result = await client.run("node-timer", payloads.encode(token, "Token"), output_type=dict)
+
+    assert result.outputs == [{"value": 2948, "by": "s", "total": 98}]
+    changed = [e for e in result.events if e.kind == E.EVENT_KIND_STATUS_CHANGED]
+    assert [e.status for e in changed][:2] == [
+        E.RUN_STATUS_RUNNING,
+        E.RUN_STATUS_WAITING_FOR_TIMERS,
+    ]
+    # The timer as the checkpoint of superstep 1 kept it; delivered once due, not before.
+    (first,) = [c async for c in client.list_checkpoints(result.run.run_id) if c.superstep == 1]
+    first = await client.get_checkpoint(first.checkpoint_id, include_content=True)
+    (timer,) = first.content.timers
+    assert timer.source_id == "s" and payloads.decode(timer.payload, dict)["timer_ms"] == 150
+    started = [e for e in result.events if e.kind == E.EVENT_KIND_SUPERSTEP_STARTED]
+    assert started[1].time.ToNanoseconds() >= timer.deliver_at.ToNanoseconds()

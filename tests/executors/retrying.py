@@ -1,5 +1,6 @@
-"""Executors for retries: `flaky` fails a job's first attempts, `steady`
-counts its calls beside it, `split` hands a job to both.
+"""Executors for retries and timers: `flaky` fails a job's first attempts,
+`steady` counts its calls beside it, `split` hands a job to both, `sleeper`
+sends itself a message with a delay, `raw-timer` sends delays unchecked.
 
 Run as a script, it serves them on a free port, or on STEPLINE_PORT.
 """
@@ -7,10 +8,11 @@ Run as a script, it serves them on a free port, or on STEPLINE_PORT.
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from stepline import Executor, NonRetryableError, WorkflowContext, handler, run_executors
+from stepline import Executor, NonRetryableError, WorkflowContext, handler, payloads, run_executors
 
 
 @dataclass
@@ -19,6 +21,40 @@ class Job:
     # name, or "NonRetryableError".
     fails: int
     error: str = "TimeoutError"
+
+
+@dataclass
+class Nap:
+    seconds: float
+    left: int = 1  # naps still to take after this one
+    log: list[int] = field(default_factory=list)
+
+
+@dataclass
+class RawTimer:
+    # Seconds, written to the sent message as they are (no SDK checks).
+    delay: float | None = None
+    at: float | None = None
+    sent: bool = False
+
+
+class RawTimerSender(Executor):
+    """Sends itself one message with `delay`/`deliver_at` set by hand, then
+    yields when it arrives: what a buggy executor in any language could send."""
+
+    @handler(sends=(RawTimer,), yields=(dict,))
+    async def send(self, timer: RawTimer, ctx: WorkflowContext) -> None:
+        if timer.sent:
+            await ctx.yield_output({"delivered": True})
+            return
+        message = ctx.result.sent.add(
+            source_id=ctx.executor_id,
+            payload=payloads.encode(RawTimer(timer.delay, timer.at, sent=True)),
+        )
+        if timer.delay is not None:
+            message.delay.seconds = int(timer.delay)
+        if timer.at is not None:
+            message.deliver_at.seconds = int(timer.at)
 
 
 class Flaky(Executor):
@@ -65,5 +101,35 @@ class Split(Executor):
         await ctx.send_message(job)
 
 
+class Sleeper(Executor):
+    def __init__(self) -> None:
+        self.naps = 0
+
+    @handler(sends=(Nap,), yields=(dict,))
+    async def nap(self, nap: Nap, ctx: WorkflowContext) -> None:
+        self.naps += 1
+        log = [*nap.log, ctx.superstep]
+        if nap.left == 0:
+            await ctx.yield_output({"naps": self.naps, "supersteps": log})
+            return
+        await ctx.send_message(
+            Nap(nap.seconds, nap.left - 1, log), delay=timedelta(seconds=nap.seconds)
+        )
+
+    def on_checkpoint_save(self) -> dict[str, Any]:
+        return {"naps": self.naps}
+
+    def on_checkpoint_restore(self, state: dict[str, Any]) -> None:
+        self.naps = state["naps"]
+
+
 if __name__ == "__main__":
-    run_executors({"flaky": Flaky, "steady": Steady, "split": Split})
+    run_executors(
+        {
+            "flaky": Flaky,
+            "steady": Steady,
+            "split": Split,
+            "sleeper": Sleeper,
+            "raw-timer": RawTimerSender,
+        }
+    )

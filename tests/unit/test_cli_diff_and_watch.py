@@ -19,7 +19,10 @@ from stepline.cli.checkpoint_diff import (
     list_diff,
     payload_map_diff,
 )
+from stepline.cli.checkpoints import _content_lines as content_lines
+from stepline.cli.checkpoints import _fields as checkpoint_fields
 from stepline.cli.events_view import WatchModel, event_line
+from stepline.cli.runs import timer_fields
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import payload_pb2, runner_pb2
 
@@ -183,3 +186,19 @@ def test_outcome_codes() -> None:
     assert inputs.outcome_code(E.RUN_STATUS_FAILED) == 1
     assert inputs.outcome_code(E.RUN_STATUS_CANCELLED) == 1
     assert inputs.outcome_code(E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS) == 0
+
+
+def test_a_waiting_runs_timers_are_shown_with_the_first_due() -> None:
+    timers = [
+        payload_pb2.Message(source_id="x", payload=payload_pb2.Payload(type_name="Nap")),
+        payload_pb2.Message(source_id="x"),
+    ]
+    timers[0].deliver_at.CopyFrom(Timestamp(seconds=1001))
+    assert timer_fields(timers) == [("timers", "2, the first due at 1970-01-01T00:16:41Z")]
+    assert timer_fields([]) == []
+    checkpoint = runner_pb2.Checkpoint(checkpoint_id="c")
+    checkpoint.content.timers.append(timers[0])
+    assert ("timers", "1") in checkpoint_fields(checkpoint)
+    assert content_lines(checkpoint, False) == [
+        "timer due 1970-01-01T00:16:41Z: x -> (edges) Nap null"
+    ]

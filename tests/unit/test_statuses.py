@@ -23,9 +23,10 @@ def test_settled_status(has_work: bool, has_requests: bool, expected: E.RunStatu
 
 def test_every_status_is_running_terminal_or_waiting() -> None:
     named = set(E.RunStatus.values()) - {E.RUN_STATUS_UNSPECIFIED}
-    waiting = {E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS, statuses.QUEUED}
-    assert statuses.RUNNING | statuses.TERMINAL | waiting == named
+    waiting = statuses.WAITING | {statuses.QUEUED}
+    assert named == statuses.RUNNING | statuses.TERMINAL | waiting
     assert not statuses.RUNNING & statuses.TERMINAL
+    assert not statuses.WAITING & (statuses.RUNNING | statuses.TERMINAL)
     with_requests = {s for s in named if E.RunStatus.Name(s).endswith("_PENDING_REQUESTS")}
     assert with_requests == statuses.WITH_OPEN_REQUESTS
 

@@ -76,6 +76,7 @@ def _fields(checkpoint: Checkpoint) -> list[tuple[str, str]]:
         ("shared state keys", str(len(content.shared_state))),
         ("pending requests", str(len(content.pending_requests))),
         ("pending responses", str(len(content.pending_responses))),
+        ("timers", str(len(content.timers)) if content.timers else ""),
     ]
     return [(name, value) for name, value in fields if value]
 
@@ -84,6 +85,10 @@ def _content_lines(checkpoint: Checkpoint, states: bool) -> list[str]:
     content = checkpoint.content
     lines = [f"message: {message_text(m)}" for m in content.pending_messages]
     lines += [f"request: {request_text(r)}" for r in content.pending_requests]
+    lines += [
+        f"timer due {output.timestamp_text(t.deliver_at)}: {message_text(t)}"
+        for t in content.timers
+    ]
     for key, value in sorted(content.shared_state.items()):
         lines.append(f"shared {key}: {output.payload_text(value, 200)}")
     if states:

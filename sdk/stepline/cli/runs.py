@@ -9,7 +9,7 @@ import typer
 
 from stepline import payloads
 from stepline.client import Event, Run, RunnerClient
-from stepline.v1 import events_pb2
+from stepline.v1 import events_pb2, payload_pb2
 
 from . import output
 from .context import call, usage_error
@@ -17,6 +17,12 @@ from .events_view import event_line, status_text
 from .inputs import event_kind, json_argument, moment, outcome_code, run_status
 from .output import Column, JsonOption
 from .watch import watch_run
+
+# Statuses in which a run may hold timers and nothing drives it.
+WAITING = (
+    events_pb2.RUN_STATUS_WAITING_FOR_TIMERS,
+    events_pb2.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS,
+)
 
 E = events_pb2
 
@@ -112,8 +118,28 @@ def start(
 
 @app.command("get")
 def get(ctx: typer.Context, run_id: RunArg, as_json: JsonOption = False) -> None:
-    """Show a run: status, superstep, latest checkpoint, error."""
-    print_run(call(ctx, lambda c: c.get_run(run_id)), as_json)
+    """Show a run: status, superstep, latest checkpoint, error, timers."""
+
+    async def fetch(client: RunnerClient) -> tuple[Run, list[payload_pb2.Message]]:
+        run = await client.get_run(run_id)
+        if run.status not in WAITING:
+            return run, []
+        checkpoint = await client.get_checkpoint(run.latest_checkpoint_id, include_content=True)
+        return run, list(checkpoint.content.timers)
+
+    run, timers = call(ctx, fetch)
+    if as_json:
+        print_run(run, as_json)
+    else:
+        output.print_fields(run_fields(run) + timer_fields(timers))
+
+
+def timer_fields(timers: list[payload_pb2.Message]) -> list[tuple[str, str]]:
+    """How many timers a waiting run has, and when the first is due."""
+    if not timers:
+        return []
+    first = output.timestamp_text(timers[0].deliver_at)
+    return [("timers", f"{len(timers)}, the first due at {first}")]
 
 
 @app.command("list")

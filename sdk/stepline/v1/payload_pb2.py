@@ -22,9 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19stepline/v1/payload.proto\x12\x0bstepline.v1\"@\n\x07Payload\x12\x11\n\ttype_name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"6\n\x0cMessageBatch\x12&\n\x08messages\x18\x01 \x03(\x0b\x32\x14.stepline.v1.Message\"V\n\x07Message\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x11\n\ttarget_id\x18\x02 \x01(\t\x12%\n\x07payload\x18\x03 \x01(\x0b\x32\x14.stepline.v1.Payload\"i\n\tErrorInfo\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\ttraceback\x18\x03 \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\x04 \x01(\t\x12\x15\n\rnon_retryable\x18\x05 \x01(\x08\"\x85\x01\n\x0cInputRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\x02 \x01(\t\x12\"\n\x04\x64\x61ta\x18\x03 \x01(\x0b\x32\x14.stepline.v1.Payload\x12\x15\n\rresponse_type\x18\x04 \x01(\t\x12\x11\n\tsuperstep\x18\x05 \x01(\x03\"c\n\rInputResponse\x12*\n\x07request\x18\x01 \x01(\x0b\x32\x19.stepline.v1.InputRequest\x12&\n\x08response\x18\x02 \x01(\x0b\x32\x14.stepline.v1.Payload\"T\n\x10SharedStateWrite\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.stepline.v1.Payload\x12\x0e\n\x06\x64\x65lete\x18\x03 \x01(\x08\x42k\n\x0f\x64\x65v.stepline.v1B\x0cPayloadProtoP\x01Z:github.com/stepline/stepline/gen/go/stepline/v1;steplinev1\xaa\x02\x0bStepline.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19stepline/v1/payload.proto\x12\x0bstepline.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"@\n\x07Payload\x12\x11\n\ttype_name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"6\n\x0cMessageBatch\x12&\n\x08messages\x18\x01 \x03(\x0b\x32\x14.stepline.v1.Message\"\xb0\x01\n\x07Message\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x11\n\ttarget_id\x18\x02 \x01(\t\x12%\n\x07payload\x18\x03 \x01(\x0b\x32\x14.stepline.v1.Payload\x12(\n\x05\x64\x65lay\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\ndeliver_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"i\n\tErrorInfo\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\ttraceback\x18\x03 \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\x04 \x01(\t\x12\x15\n\rnon_retryable\x18\x05 \x01(\x08\"\x85\x01\n\x0cInputRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\x02 \x01(\t\x12\"\n\x04\x64\x61ta\x18\x03 \x01(\x0b\x32\x14.stepline.v1.Payload\x12\x15\n\rresponse_type\x18\x04 \x01(\t\x12\x11\n\tsuperstep\x18\x05 \x01(\x03\"c\n\rInputResponse\x12*\n\x07request\x18\x01 \x01(\x0b\x32\x19.stepline.v1.InputRequest\x12&\n\x08response\x18\x02 \x01(\x0b\x32\x14.stepline.v1.Payload\"T\n\x10SharedStateWrite\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.stepline.v1.Payload\x12\x0e\n\x06\x64\x65lete\x18\x03 \x01(\x08\x42k\n\x0f\x64\x65v.stepline.v1B\x0cPayloadProtoP\x01Z:github.com/stepline/stepline/gen/go/stepline/v1;steplinev1\xaa\x02\x0bStepline.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,18 +34,18 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'stepline.v1.payload_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\017dev.stepline.v1B\014PayloadProtoP\001Z:github.com/stepline/stepline/gen/go/stepline/v1;steplinev1\252\002\013Stepline.V1'
-  _globals['_PAYLOAD']._serialized_start=42
-  _globals['_PAYLOAD']._serialized_end=106
-  _globals['_MESSAGEBATCH']._serialized_start=108
-  _globals['_MESSAGEBATCH']._serialized_end=162
-  _globals['_MESSAGE']._serialized_start=164
-  _globals['_MESSAGE']._serialized_end=250
-  _globals['_ERRORINFO']._serialized_start=252
-  _globals['_ERRORINFO']._serialized_end=357
-  _globals['_INPUTREQUEST']._serialized_start=360
-  _globals['_INPUTREQUEST']._serialized_end=493
-  _globals['_INPUTRESPONSE']._serialized_start=495
-  _globals['_INPUTRESPONSE']._serialized_end=594
-  _globals['_SHAREDSTATEWRITE']._serialized_start=596
-  _globals['_SHAREDSTATEWRITE']._serialized_end=680
+  _globals['_PAYLOAD']._serialized_start=107
+  _globals['_PAYLOAD']._serialized_end=171
+  _globals['_MESSAGEBATCH']._serialized_start=173
+  _globals['_MESSAGEBATCH']._serialized_end=227
+  _globals['_MESSAGE']._serialized_start=230
+  _globals['_MESSAGE']._serialized_end=406
+  _globals['_ERRORINFO']._serialized_start=408
+  _globals['_ERRORINFO']._serialized_end=513
+  _globals['_INPUTREQUEST']._serialized_start=516
+  _globals['_INPUTREQUEST']._serialized_end=649
+  _globals['_INPUTRESPONSE']._serialized_start=651
+  _globals['_INPUTRESPONSE']._serialized_end=750
+  _globals['_SHAREDSTATEWRITE']._serialized_start=752
+  _globals['_SHAREDSTATEWRITE']._serialized_end=836
 # @@protoc_insertion_point(module_scope)

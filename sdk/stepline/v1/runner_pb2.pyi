@@ -289,7 +289,7 @@ class Checkpoint(_message.Message):
     def __init__(self, checkpoint_id: _Optional[str] = ..., run_id: _Optional[str] = ..., superstep: _Optional[int] = ..., parent_checkpoint_id: _Optional[str] = ..., graph_signature: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., content: _Optional[_Union[CheckpointContent, _Mapping]] = ...) -> None: ...
 
 class CheckpointContent(_message.Message):
-    __slots__ = ("executor_states", "pending_messages", "fan_in_buffers", "shared_state", "pending_requests", "pending_responses")
+    __slots__ = ("executor_states", "pending_messages", "fan_in_buffers", "shared_state", "pending_requests", "pending_responses", "timers")
     class ExecutorStatesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -310,13 +310,15 @@ class CheckpointContent(_message.Message):
     SHARED_STATE_FIELD_NUMBER: _ClassVar[int]
     PENDING_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     PENDING_RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    TIMERS_FIELD_NUMBER: _ClassVar[int]
     executor_states: _containers.MessageMap[str, _payload_pb2.Payload]
     pending_messages: _containers.RepeatedCompositeFieldContainer[_payload_pb2.Message]
     fan_in_buffers: _containers.RepeatedCompositeFieldContainer[FanInBuffer]
     shared_state: _containers.MessageMap[str, _payload_pb2.Payload]
     pending_requests: _containers.RepeatedCompositeFieldContainer[_payload_pb2.InputRequest]
     pending_responses: _containers.RepeatedCompositeFieldContainer[_payload_pb2.InputResponse]
-    def __init__(self, executor_states: _Optional[_Mapping[str, _payload_pb2.Payload]] = ..., pending_messages: _Optional[_Iterable[_Union[_payload_pb2.Message, _Mapping]]] = ..., fan_in_buffers: _Optional[_Iterable[_Union[FanInBuffer, _Mapping]]] = ..., shared_state: _Optional[_Mapping[str, _payload_pb2.Payload]] = ..., pending_requests: _Optional[_Iterable[_Union[_payload_pb2.InputRequest, _Mapping]]] = ..., pending_responses: _Optional[_Iterable[_Union[_payload_pb2.InputResponse, _Mapping]]] = ...) -> None: ...
+    timers: _containers.RepeatedCompositeFieldContainer[_payload_pb2.Message]
+    def __init__(self, executor_states: _Optional[_Mapping[str, _payload_pb2.Payload]] = ..., pending_messages: _Optional[_Iterable[_Union[_payload_pb2.Message, _Mapping]]] = ..., fan_in_buffers: _Optional[_Iterable[_Union[FanInBuffer, _Mapping]]] = ..., shared_state: _Optional[_Mapping[str, _payload_pb2.Payload]] = ..., pending_requests: _Optional[_Iterable[_Union[_payload_pb2.InputRequest, _Mapping]]] = ..., pending_responses: _Optional[_Iterable[_Union[_payload_pb2.InputResponse, _Mapping]]] = ..., timers: _Optional[_Iterable[_Union[_payload_pb2.Message, _Mapping]]] = ...) -> None: ...
 
 class FanInBuffer(_message.Message):
     __slots__ = ("edge_index", "messages")

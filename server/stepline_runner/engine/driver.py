@@ -4,22 +4,23 @@ fails, waits for input or is cancelled."""
 from __future__ import annotations
 
 import asyncio
+import time
 import traceback
 from collections.abc import Mapping
 
 from stepline.v1 import events_pb2, executor_pb2, payload_pb2, workflow_pb2
 
-from ..statuses import is_running
+from ..statuses import is_running, is_terminal
 from ..store import NewCheckpoint, RunUpdate, Store
 from . import events as ev
 from .calls import Outcome, RunCalls, SaveFailed
 from .conditions import ConditionEvaluator
 from .features import ServiceFeatures
-from .observe import ROLLBACK_EXECUTOR_RESTARTED, ROLLBACK_RUNNER_RESTARTED
+from .observe import ROLLBACK_RETRY, ROLLBACK_RUNNER_RESTARTED
 from .ports import ExecutorCallError, ExecutorPort
-from .recovery import ExecutorLost, RetryPolicy, restore_with_retries
-from .retries import Retries, policy_of, restore_before_retry, retry_event, retry_failed
-from .routing import ConditionError, UndeliverableError, queries, route, settle
+from .recovery import ExecutorLost, RetryPolicy, restore_error, restore_with_retries
+from .retries import next_pause, restore_before_retry, retry_event, retry_failed
+from .router import Router
 from .runlog import RunLog
 from .state import RunState
 from .superstep import (
@@ -28,9 +29,11 @@ from .superstep import (
     checkpoint_due,
     collect,
     failed_events,
+    limit_error,
     plan,
     warning_events,
 )
+from .timers import merged, split_due
 
 E = events_pb2
 
@@ -57,11 +60,10 @@ class RunDriver:
         refused as stale."""
         self.state = state
         self.epoch = epoch
-        self.conditions = conditions
+        self.router = Router(state.graph, conditions, accepts)
         self.store = store
         self.executors = executors
         self.log = log
-        self.accepts = accepts
         self.policy = policy or workflow_pb2.CheckpointPolicy()
         self.status = status
         # `status` runs ahead of the store while supersteps are held back.
@@ -88,11 +90,15 @@ class RunDriver:
             # The runner stopped; the next superstep may have been under way.
             self.deliveries[state.superstep + 1] = 1
         self.calls = RunCalls(executors, state.run_id, state.graph, epoch, features)
+        # Due timers were routed since the last checkpoint: it must be redone.
+        self.timers_routed = False
 
     async def run(self) -> None:
         """Run supersteps until there is nothing left to do now. An executor
         that restarts or goes away costs a rollback to the last checkpoint."""
         if self.restore_first and not await self._recover(None):
+            return
+        if not await self._route_due():
             return
         while self.state.has_work:
             try:
@@ -101,7 +107,12 @@ class RunDriver:
             except ExecutorLost as lost:
                 if not await self._recover(str(lost), lost.reason):
                     return
-        if is_running(self.status):
+        if is_terminal(self.status):
+            return
+        if self.timers_routed:
+            # Due timers went nowhere (dropped): the checkpoint must forget them.
+            await self._checkpoint([], self.state.settled_status)
+        elif is_running(self.status):
             # Resumed with nothing to deliver: settle the status now.
             await self._commit([], self.state.settled_status)
 
@@ -110,15 +121,7 @@ class RunDriver:
         if self.state.superstep >= self.state.graph.max_supersteps:
             if self.held and not await self._checkpoint([], self.status):
                 return False
-            await self._fail(
-                payload_pb2.ErrorInfo(
-                    type="SuperstepLimitExceeded",
-                    message=f"the run reached its limit of {self.state.graph.max_supersteps} "
-                    "supersteps with messages still to deliver; raise max_supersteps in the "
-                    "workflow definition if the loop is intended",
-                ),
-                [],
-            )
+            await self._fail(limit_error(self.state.graph.max_supersteps), [])
             return False
         with self.log.observer.superstep(self.state.graph.workflow_id, self.state.superstep + 1):
             return await self._superstep()
@@ -152,24 +155,11 @@ class RunDriver:
             )
             self.calls.restored(restored)
         except ExecutorCallError as exc:
-            resumable = f"the run can be resumed from checkpoint {checkpoint.checkpoint_id}"
-            if exc.unreachable:
-                error = payload_pb2.ErrorInfo(
-                    type="ExecutorUnavailable",
-                    message=f"executor service at {exc.endpoint} did not come back after "
-                    f"{self.retry.attempts} attempts ({exc.code}: {exc.message}); {resumable} "
-                    "once it is back",
-                )
-            else:
-                error = payload_pb2.ErrorInfo(
-                    type="RestoreFailed",
-                    message=f"executor service at {exc.endpoint} refused RestoreCheckpoint "
-                    f"({exc.code}: {exc.message}); {resumable} once that is fixed",
-                )
-            await self._fail(error, [])
+            await self._fail(restore_error(exc, self.retry.attempts, checkpoint.checkpoint_id), [])
             return False
         self.state = RunState.from_checkpoint(self.state.run_id, self.state.graph, checkpoint)
         self.held, self.dirty = [], set()
+        self.timers_routed = False
         self.committed_superstep = checkpoint.superstep
         self.status = self.committed_status
         if reason is None:
@@ -204,26 +194,29 @@ class RunDriver:
         answers = [(o.executor_id, o.response) for o in outcomes if o.response is not None]
         try:
             collected = collect(
-                state.run_id, step, answers, state.shared_state, state.pending_requests
+                state.run_id,
+                step,
+                answers,
+                state.shared_state,
+                state.pending_requests,
+                time.time(),
             )
-            sent = collected.sent
-            verdicts = await self.conditions.verdicts(queries(state.graph, sent), sent)
-            routed = route(state.graph, sent, state.fan_in, self.accepts, verdicts)
-            warnings = settle(state.graph, routed)
+            routed, warnings = await self.router.route(collected.sent, state.fan_in)
+            # Timers due by now go out with the superstep's own messages.
+            due, timers = split_due(merged(state.timers, collected.timers), time.time())
+            timed, timed_warnings = await self.router.route(due, routed.fan_in)
         except CollectError as exc:
             await self._fail(exc.error, events, step)
             return False
-        except ConditionError as exc:
-            error = payload_pb2.ErrorInfo(type="RoutingError", message=str(exc))
-            await self._fail(error, events, step)
-            return False
-        except UndeliverableError as exc:
-            await self._fail(exc.undeliverable.error(), events, step)
-            return False
-        events += collected.events + warning_events(step, warnings)
+        events += collected.events + warning_events(step, warnings + timed_warnings)
         state.advance(
-            step, routed.deliveries, routed.fan_in, collected.shared_state, collected.requests
+            step,
+            routed.deliveries + timed.deliveries,
+            timed.fan_in,
+            collected.shared_state,
+            collected.requests,
         )
+        state.timers = timers
         self.dirty.update(delivery.invoked)
         status = state.settled_status
         if checkpoint_due(self.policy, step, status):
@@ -234,6 +227,25 @@ class RunDriver:
             events.append(ev.status_changed(status, step))
             self.status = status
         self.held += events
+        return True
+
+    async def _route_due(self) -> bool:
+        """When the run goes on (woken, resumed): route the timers due by now,
+        as if sent now, for the next superstep; False when that failed the run."""
+        state = self.state
+        due, timers = split_due(state.timers, time.time())
+        if not due:
+            return True
+        try:
+            routed, warnings = await self.router.route(due, state.fan_in)
+        except CollectError as exc:
+            await self._fail(exc.error, [])
+            return False
+        state.timers = timers
+        state.pending += routed.deliveries
+        state.fan_in = routed.fan_in
+        self.held += warning_events(state.superstep, warnings)
+        self.timers_routed = True
         return True
 
     async def _execute(self, delivery: Delivery) -> list[Outcome]:
@@ -262,22 +274,14 @@ class RunDriver:
         return self.deliveries[step] + self.retried.get((step, executor_id), 0)
 
     def _pause(self, step: int, outcome: Outcome) -> float | None:
-        """The retry policy's pause before `outcome`'s executor is called
-        again, or None when its error fails the run."""
-        assert outcome.error is not None
-        return self._policy(outcome.executor_id).pause(
-            outcome.error, self._attempt(step, outcome.executor_id)
-        )
-
-    def _policy(self, executor_id: str) -> Retries:
-        graph = self.state.graph
-        return policy_of(graph.definition, graph.nodes[executor_id])
+        return next_pause(self.state.graph, outcome, self._attempt(step, outcome.executor_id))
 
     async def _scheduled(self, step: int, outcome: Outcome, pause: float) -> None:
         """Log RETRY_SCHEDULED now, or with the held supersteps' events (after them)."""
+        if outcome.executor_id in self.dirty:
+            return  # `_again` rolls the run back instead, which the log shows
         attempt = self._attempt(step, outcome.executor_id) + 1
-        max_attempts = self._policy(outcome.executor_id).max_attempts
-        event = retry_event(step, outcome, attempt, max_attempts, pause)
+        event = retry_event(self.state.graph, step, outcome, attempt, pause)
         if self.held:
             self.held.append(event)
             return
@@ -294,7 +298,7 @@ class RunDriver:
             raise ExecutorLost(
                 f"retrying {executor_id!r} needs its state after superstep {step - 1}, which "
                 "the checkpoint policy did not save: the run goes back to its last checkpoint",
-                ROLLBACK_EXECUTOR_RESTARTED,
+                ROLLBACK_RETRY,
             )
         await restore_before_retry(self.store, self.executors, self.calls, self.state, executor_id)
         key = (step, executor_id)
@@ -329,6 +333,7 @@ class RunDriver:
         state.states = {x: ref.stored() for x, ref in state.states.items()}
         state.checkpoint_id = checkpoint.checkpoint_id
         self.dirty.clear()
+        self.timers_routed = False
         self.rollbacks = 0
         self.deliveries.clear()
         self.retried.clear()

@@ -41,6 +41,24 @@ class RetryPolicy:
             pause = min(pause * 2, self.max_backoff)
 
 
+def restore_error(
+    exc: ExecutorCallError, attempts: int, checkpoint_id: str
+) -> payload_pb2.ErrorInfo:
+    """The run's error when its executors could not be restored (`attempts` tries)."""
+    resumable = f"the run can be resumed from checkpoint {checkpoint_id}"
+    if exc.unreachable:
+        return payload_pb2.ErrorInfo(
+            type="ExecutorUnavailable",
+            message=f"executor service at {exc.endpoint} did not come back after "
+            f"{attempts} attempts ({exc.code}: {exc.message}); {resumable} once it is back",
+        )
+    return payload_pb2.ErrorInfo(
+        type="RestoreFailed",
+        message=f"executor service at {exc.endpoint} refused RestoreCheckpoint "
+        f"({exc.code}: {exc.message}); {resumable} once that is fixed",
+    )
+
+
 async def restore_executors(
     executors: ExecutorPort,
     run_id: str,

@@ -19,6 +19,7 @@ from stepline.v1 import events_pb2
 from ..store import Store
 from . import events as ev
 from .calls import Outcome, RunCalls
+from .graph import Graph
 from .observe import ROLLBACK_EXECUTOR_RESTARTED, ROLLBACK_EXECUTOR_UNREACHABLE
 from .ports import ExecutorCallError, ExecutorPort
 from .recovery import ExecutorLost, restore_executors
@@ -26,7 +27,14 @@ from .retry_policy import Retries, policy_of
 from .state import RunState
 from .validation import short
 
-__all__ = ["Retries", "policy_of", "restore_before_retry", "retry_event", "retry_failed"]
+__all__ = [
+    "Retries",
+    "next_pause",
+    "policy_of",
+    "restore_before_retry",
+    "retry_event",
+    "retry_failed",
+]
 
 Again = Callable[[str], Awaitable[Outcome]]
 Decide = Callable[[Outcome], float | None]
@@ -75,11 +83,20 @@ async def retry_failed(
         await asyncio.gather(*waiting, return_exceptions=True)
 
 
+def next_pause(graph: Graph, outcome: Outcome, attempt: int) -> float | None:
+    """The pause before `outcome`'s executor is called again after its attempt
+    `attempt` failed, by its retry policy; None when its error fails the run."""
+    assert outcome.error is not None
+    node = graph.nodes[outcome.executor_id]
+    return policy_of(graph.definition, node).pause(outcome.error, attempt)
+
+
 def retry_event(
-    step: int, outcome: Outcome, attempt: int, max_attempts: int, pause: float
+    graph: Graph, step: int, outcome: Outcome, attempt: int, pause: float
 ) -> events_pb2.Event:
     """RETRY_SCHEDULED for attempt `attempt` of `outcome`'s executor, `pause` from now."""
     assert outcome.error is not None
+    max_attempts = policy_of(graph.definition, graph.nodes[outcome.executor_id]).max_attempts
     event = ev.event(
         events_pb2.EVENT_KIND_RETRY_SCHEDULED,
         step,

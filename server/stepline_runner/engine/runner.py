@@ -45,6 +45,7 @@ from .validation import (
     clamp_page_size,
     short,
 )
+from .wakeups import Waker
 from .watch import follow_run
 
 E = events_pb2
@@ -80,6 +81,8 @@ class Runner:
         self.admission = Admission(store, self.runs, self.workflows, self.log)
         self.schedules = Schedules(store, self.workflows, self.start_run, self.limits)
         self.log.on_end = self._run_ended
+        self.waker = Waker(store, self.runs, self.workflows, self.log)
+        self.runs.timers.start(self.waker.wake)
 
     def _run_ended(self, workflow_id: str) -> None:
         # A slot of the workflow freed; a schedule may wait for that run too.

@@ -25,6 +25,8 @@ class RunState:
     shared_state: dict[str, payload_pb2.Payload] = field(default_factory=dict)
     pending_requests: dict[str, payload_pb2.InputRequest] = field(default_factory=dict)
     pending_responses: list[payload_pb2.InputResponse] = field(default_factory=list)
+    # Messages sent with a delay, not routed yet: the earliest first (timers.py).
+    timers: list[payload_pb2.Message] = field(default_factory=list)
     # Last saved state of each executor that has one.
     states: dict[str, StateRef] = field(default_factory=dict)
 
@@ -35,7 +37,7 @@ class RunState:
     @property
     def settled_status(self) -> events_pb2.RunStatus:
         """The run's status if nothing fails: see `statuses.settled`."""
-        return settled(self.has_work, bool(self.pending_requests))
+        return settled(self.has_work, bool(self.pending_requests), bool(self.timers))
 
     def advance(
         self,
@@ -68,6 +70,7 @@ class RunState:
             shared_state=self.shared_state,
             pending_requests=self.pending_requests.values(),
             pending_responses=self.pending_responses,
+            timers=self.timers,
         )
         return NewCheckpoint(
             checkpoint_id=uuid.uuid4().hex,
@@ -95,6 +98,7 @@ class RunState:
             shared_state=dict(content.shared_state),
             pending_requests={r.request_id: r for r in content.pending_requests},
             pending_responses=list(content.pending_responses),
+            timers=list(content.timers),
             states={
                 executor_id: StateRef(state_hash(p), p.type_name, p.content_type)
                 for executor_id, p in content.executor_states.items()

@@ -16,6 +16,7 @@ from stepline.v1 import events_pb2, executor_pb2, payload_pb2, workflow_pb2
 from ..statuses import is_running
 from . import events as ev
 from .state import RunState
+from .timers import InvalidTimer, armed, is_timer
 from .validation import ID_LENGTH, short, valid_id
 
 E = events_pb2
@@ -77,6 +78,7 @@ class Collected:
     # runs again on resume, and would log them twice.
     events: list[events_pb2.Event]
     sent: list[payload_pb2.Message]  # `source_id` set, in answer order
+    timers: list[payload_pb2.Message]  # sent with a delay: `deliver_at` set, in answer order
     shared_state: dict[str, payload_pb2.Payload]
     requests: dict[str, payload_pb2.InputRequest]  # every open request, new ones last
 
@@ -87,12 +89,15 @@ def collect(
     answers: Sequence[tuple[str, executor_pb2.ExecuteResponse]],
     shared_state: Mapping[str, payload_pb2.Payload],
     open_requests: Mapping[str, payload_pb2.InputRequest],
+    now: float = 0.0,
 ) -> Collected:
     """Take the (executor id, answer) pairs of superstep `step` together, in
-    order: their events, the messages they sent, the shared state after their
-    writes, and the open requests with theirs added. The inputs are not
-    changed. Raises `CollectError` for a request id that is malformed or still open."""
-    collected = Collected([], [], dict(shared_state), dict(open_requests))
+    order: their events, the messages they sent (those with a delay as
+    timers, armed at `now`, seconds since the epoch), the shared state after
+    their writes, and the open requests with theirs added. The inputs are
+    not changed. Raises `CollectError` for a request id that is malformed or
+    still open, or a delay the runner refuses."""
+    collected = Collected([], [], [], dict(shared_state), dict(open_requests))
     for x, answer in answers:
         events = collected.events
         events.append(ev.event(E.EVENT_KIND_EXECUTOR_COMPLETED, step, executor_id=x))
@@ -116,8 +121,26 @@ def collect(
             sent = payload_pb2.Message()
             sent.CopyFrom(message)
             sent.source_id = x
-            collected.sent.append(sent)
+            if is_timer(sent):
+                collected.timers.append(timer(sent, now, x))
+            else:
+                collected.sent.append(sent)
     return collected
+
+
+def timer(message: payload_pb2.Message, now: float, executor_id: str) -> payload_pb2.Message:
+    """`timers.armed`, its refusal as the run's error."""
+    try:
+        return armed(message, now)
+    except InvalidTimer as exc:
+        raise CollectError(
+            payload_pb2.ErrorInfo(
+                type="InvalidTimer",
+                message=f"executor {executor_id!r} sent a message of type "
+                f"{short(message.payload.type_name)} with a delay the runner refuses: {exc}",
+                executor_id=executor_id,
+            )
+        ) from exc
 
 
 def open_request(
@@ -157,6 +180,16 @@ def open_request(
             )
         )
     return request
+
+
+def limit_error(max_supersteps: int) -> payload_pb2.ErrorInfo:
+    """The run's error when it reaches its superstep limit with work left."""
+    return payload_pb2.ErrorInfo(
+        type="SuperstepLimitExceeded",
+        message=f"the run reached its limit of {max_supersteps} supersteps with messages "
+        "still to deliver; raise max_supersteps in the workflow definition if the loop is "
+        "intended",
+    )
 
 
 def warning_events(step: int, warnings: Sequence[tuple[str, str]]) -> list[events_pb2.Event]:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 
 from stepline.v1 import events_pb2, executor_pb2, payload_pb2, runner_pb2, workflow_pb2
 
-from ..statuses import is_running, is_terminal
+from ..statuses import WAITING, is_running, is_terminal
 from ..store import RunUpdate, Store
 from . import events as ev
 from .conditions import ConditionEvaluator
@@ -35,6 +35,7 @@ from .registry import Workflow, WorkflowRegistry
 from .runlog import RunLog
 from .shared import SharedStore
 from .state import RunState
+from .timers import TimerWheel, next_due
 
 E = events_pb2
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class Supervisor:
         self.shared: SharedStore | None = None
         # Per-node limits on Execute calls in flight, across runs.
         self.gates = NodeGates()
+        # Wakes runs that wait for timers (`start`ed by the Runner with a Waker).
+        self.timers = TimerWheel()
 
     def lock(self, run_id: str) -> asyncio.Lock:
         """Held while a call changes what drives the run (start, resume, cancel...).
@@ -118,7 +121,11 @@ class Supervisor:
     async def resume_unfinished(self) -> list[str]:
         """After a restart: go on with every run that was running, from its
         latest checkpoint, without a human. Returns their ids."""
-        runs = [r for r in await self.store.list_unfinished_runs() if is_running(r.status)]
+        unfinished = await self.store.list_unfinished_runs()
+        for run in unfinished:
+            if run.status in WAITING:
+                await self.rearm(run)
+        runs = [r for r in unfinished if is_running(r.status)]
         for run in runs:
             self.recover(run)
         return [r.run_id for r in runs]
@@ -133,6 +140,15 @@ class Supervisor:
         )
         self._recovering.add(task)
         task.add_done_callback(self._recovering.discard)
+
+    async def rearm(self, run: runner_pb2.Run) -> None:
+        """Arm the timer wheel for a waiting run's first timer, if it has one."""
+        checkpoint = await self.store.get_checkpoint(
+            run.latest_checkpoint_id, include_content=True, include_states=False
+        )
+        at = None if checkpoint is None else next_due(checkpoint.content.timers)
+        if at is not None:
+            self.timers.arm(run.run_id, at)
 
     async def _resume_unfinished(self, run: runner_pb2.Run, epoch: int = 0) -> None:
         try:
@@ -152,7 +168,7 @@ class Supervisor:
                     and is_running(current.status)
                     and not self.is_active(run.run_id)
                 ):
-                    await self._fail_stored(current, kind, f"{type(exc).__name__}: {exc}")
+                    await self.fail_stored(current, kind, f"{type(exc).__name__}: {exc}")
 
     async def _try_resume_unfinished(self, run: runner_pb2.Run, epoch: int = 0) -> None:
         """Resume the run after a restart or a takeover; `epoch`: the one it
@@ -204,7 +220,7 @@ class Supervisor:
             ):
                 return
             if failure is not None:
-                await self._fail_stored(current, *failure)
+                await self.fail_stored(current, *failure)
                 return
             assert workflow is not None
             if current.workflow_version != workflow.version:
@@ -221,7 +237,8 @@ class Supervisor:
         if moved:
             await self._try_resume_unfinished(current, epoch)
 
-    async def _fail_stored(self, run: runner_pb2.Run, kind: str, message: str) -> None:
+    async def fail_stored(self, run: runner_pb2.Run, kind: str, message: str) -> None:
+        """Fail a run that nothing drives, with an error of type `kind`."""
         error = payload_pb2.ErrorInfo(type=kind, message=message)
         events = [
             ev.event(E.EVENT_KIND_RUN_FAILED, run.superstep, error=error),
@@ -234,6 +251,7 @@ class Supervisor:
     async def close(self) -> None:
         """Stop driving runs. They stay as stored, to be resumed on restart."""
         self._closing = True
+        await self.timers.close()
         tasks = [*self._active.values(), *self._recovering]
         drivers = list(self._drivers.values())
         for task in tasks:
@@ -320,6 +338,10 @@ class Supervisor:
             if self._active.get(run_id) is asyncio.current_task():
                 del self._active[run_id]
                 del self._drivers[run_id]
+            # Once not active: a wake-up that finds the run active does nothing.
+            at = next_due(driver.state.timers)
+            if at is not None and driver.status in WAITING:
+                self.timers.arm(run_id, at)
 
     def _resume_later(self, run_id: str) -> None:
         pause = self._store_pauses.get(run_id, self.retry.initial_backoff)
