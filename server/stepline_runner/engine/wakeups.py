@@ -14,7 +14,14 @@ import time
 from ..statuses import WAITING, settled
 from ..store import RunUpdate, Store
 from . import events as ev
-from .errors import FailedPrecondition, Reason, StoreFull, StoreUnavailable, Unavailable
+from .errors import (
+    FailedPrecondition,
+    Reason,
+    StaleEpoch,
+    StoreFull,
+    StoreUnavailable,
+    Unavailable,
+)
 from .new_runs import check_signature
 from .registry import WorkflowRegistry
 from .runlog import RunLog
@@ -40,6 +47,8 @@ class Waker:
         """Go on with the run if a timer of its is due (the wheel's callback)."""
         try:
             await self._wake(run_id)
+        except StaleEpoch:
+            log.info("run %s: another runner took it over; its timers are its own", run_id)
         except Exception as exc:
             if not _passes(exc):
                 log.exception("run %s: waking it for its timer failed", run_id)
@@ -75,14 +84,20 @@ class Waker:
             workflow = await self.workflows.get(run.workflow_id, run.workflow_version)
             check_signature(checkpoint, workflow)
             state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
-            incarnations = await self.runs.restore(state, checkpoint.content.executor_states)
+            epoch = await self.runs.claim(run_id)
+            saved = checkpoint.content.executor_states
+            incarnations = await self.runs.restore(state, saved, epoch)
             status = settled(True, bool(state.pending_requests))
             events = [ev.status_changed(status, state.superstep)]
-            await self.log.append(
-                run_id, run.workflow_id, RunUpdate(status, state.superstep), events
-            )
+            update = RunUpdate(status, state.superstep, epoch=epoch)
+            await self.log.append(run_id, run.workflow_id, update, events)
             self.runs.launch(
-                state, workflow, run.checkpoint_policy, status, incarnations=incarnations
+                state,
+                workflow,
+                run.checkpoint_policy,
+                status,
+                incarnations=incarnations,
+                epoch=epoch,
             )
 
     async def _fail(self, run_id: str, exc: Exception) -> None:
