@@ -124,3 +124,32 @@ async def test_policies_the_runner_refuses(
     assert "executor 'flaky': retry_policy." in str(refused.value)
     assert says in str(refused.value)
     assert len(str(refused.value)) < 400
+
+
+async def test_a_runner_restart_during_a_backoff_keeps_the_schedule(registered: Cluster) -> None:
+    client = registered.client()
+    svc = registered.addresses[0]
+    slow = RetryPolicy(max_attempts=3, initial_backoff=timedelta(seconds=2))
+    await client.register_workflow(split_workflow("slow-retry", svc, slow).build())
+    run = await client.start_run("slow-retry", Job(fails=2))
+    async for event in client.watch(run.run_id):
+        if event.kind == E.EVENT_KIND_RETRY_SCHEDULED:
+            first = event
+            break
+
+    await registered.restart_runner()  # SIGKILL in the middle of the pause
+    client = registered.client()
+    await client.wait_for_ready()
+    result = await client.wait(run.run_id, output_type=dict)
+
+    # Attempt 2 ran when it was due, not at once, and failed; attempt 3 followed.
+    scheduled = of_kind(result.events, E.EVENT_KIND_RETRY_SCHEDULED)
+    assert [e.attempt for e in scheduled] == [2, 3]
+    assert scheduled[1].time.ToNanoseconds() >= first.due_time.ToNanoseconds()
+    assert of_kind(result.events, E.EVENT_KIND_RUN_RESUMED)
+    assert sorted(result.outputs, key=lambda o: o["by"]) == [
+        {"by": "flaky", "attempt": 3},
+        {"by": "steady", "calls": 1, "attempt": 2},
+    ]
+    states = await latest_states(client, run.run_id)
+    assert states["flaky"] == {"attempts": [3]}

@@ -19,7 +19,7 @@ from .features import ServiceFeatures
 from .observe import ROLLBACK_RETRY, ROLLBACK_RUNNER_RESTARTED
 from .ports import ExecutorCallError, ExecutorPort
 from .recovery import ExecutorLost, RetryPolicy, restore_error, restore_with_retries
-from .retries import next_pause, restore_before_retry, retry_event, retry_failed
+from .retries import kept_schedule, next_pause, restore_before_retry, retry_event, retry_failed
 from .router import Router
 from .runlog import RunLog
 from .state import RunState
@@ -96,8 +96,12 @@ class RunDriver:
     async def run(self) -> None:
         """Run supersteps until there is nothing left to do now. An executor
         that restarts or goes away costs a rollback to the last checkpoint."""
-        if self.restore_first and not await self._recover(None):
-            return
+        if self.restore_first:
+            if not await self._recover(None):
+                return
+            retried, pause = await kept_schedule(self.store, self.state)
+            self.retried.update(retried)
+            await asyncio.sleep(pause)  # the retry schedule the log shows, kept across the restart
         if not await self._route_due():
             return
         while self.state.has_work:
@@ -232,20 +236,14 @@ class RunDriver:
     async def _route_due(self) -> bool:
         """When the run goes on (woken, resumed): route the timers due by now,
         as if sent now, for the next superstep; False when that failed the run."""
-        state = self.state
-        due, timers = split_due(state.timers, time.time())
-        if not due:
-            return True
         try:
-            routed, warnings = await self.router.route(due, state.fan_in)
+            warnings = await self.router.take_due(self.state, time.time())
         except CollectError as exc:
             await self._fail(exc.error, [])
             return False
-        state.timers = timers
-        state.pending += routed.deliveries
-        state.fan_in = routed.fan_in
-        self.held += warning_events(state.superstep, warnings)
-        self.timers_routed = True
+        if warnings is not None:
+            self.held += warning_events(self.state.superstep, warnings)
+            self.timers_routed = True
         return True
 
     async def _execute(self, delivery: Delivery) -> list[Outcome]:

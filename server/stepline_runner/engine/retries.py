@@ -9,6 +9,7 @@ sleep) as arguments, so it is tested with fakes.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
@@ -29,6 +30,7 @@ from .validation import short
 
 __all__ = [
     "Retries",
+    "kept_schedule",
     "next_pause",
     "policy_of",
     "restore_before_retry",
@@ -81,6 +83,34 @@ async def retry_failed(
         for task in waiting:
             task.cancel()
         await asyncio.gather(*waiting, return_exceptions=True)
+
+
+# Events read per call while looking for the retries a restart interrupted.
+PAGE = 500
+
+
+async def kept_schedule(store: Store, state: RunState) -> tuple[dict[tuple[int, str], int], float]:
+    """After a restart that re-runs the next superstep (every call attempt 2):
+    the retries to count for each executor the log shows a retry scheduled
+    for, so that its call is the attempt scheduled, and the pause until the
+    last one is due."""
+    step = state.superstep + 1
+    scheduled: dict[str, events_pb2.Event] = {}
+    run = await store.get_run(state.run_id)
+    after = max(0, run.last_sequence - PAGE) if run is not None else 0
+    while run is not None and after < run.last_sequence:
+        events = await store.read_events(state.run_id, after, PAGE)
+        if not events:
+            break
+        for event in events:
+            if event.kind == events_pb2.EVENT_KIND_SUPERSTEP_COMPLETED and event.superstep < step:
+                scheduled.clear()  # what came before is an earlier superstep's
+            elif event.kind == events_pb2.EVENT_KIND_RETRY_SCHEDULED and event.superstep == step:
+                scheduled[event.executor_id] = event  # the last one counts
+        after = events[-1].sequence
+    retried = {(step, x): max(e.attempt - 2, 0) for x, e in scheduled.items()}
+    due = max((e.due_time.ToNanoseconds() / 1e9 for e in scheduled.values()), default=0.0)
+    return retried, max(due - time.time(), 0.0)
 
 
 def next_pause(graph: Graph, outcome: Outcome, attempt: int) -> float | None:

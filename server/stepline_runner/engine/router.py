@@ -10,7 +10,9 @@ from stepline.v1 import payload_pb2
 from .conditions import ConditionEvaluator
 from .graph import Graph
 from .routing import ConditionError, RoutingResult, UndeliverableError, queries, route, settle
+from .state import RunState
 from .superstep import CollectError
+from .timers import split_due
 
 FanIn = dict[int, list[payload_pb2.Message]]
 
@@ -40,3 +42,16 @@ class Router:
             raise CollectError(error) from exc
         except UndeliverableError as exc:
             raise CollectError(exc.undeliverable.error()) from exc
+
+    async def take_due(self, state: RunState, now: float) -> list[tuple[str, str]] | None:
+        """Route the run's timers due at `now` into its messages for the next
+        superstep, as if sent now: the warnings to log, None when none was
+        due. Raises `CollectError` (and changes nothing) for the run's error."""
+        due, timers = split_due(state.timers, now)
+        if not due:
+            return None
+        routed, warnings = await self.route(due, state.fan_in)
+        state.timers = timers
+        state.pending += routed.deliveries
+        state.fan_in = routed.fan_in
+        return warnings
