@@ -124,7 +124,33 @@ async def test_a_commit_with_a_stale_epoch_writes_nothing(harness: InProcessRunn
     assert ("svc", "EndRun") not in harness.executors.calls
 
 
-async def test_an_executor_refusal_makes_the_runner_let_go(harness: InProcessRunner) -> None:
+async def test_an_executor_refusal_without_a_takeover_fails_the_run(
+    harness: InProcessRunner,
+) -> None:
+    host = harness.host("svc", {"stepper": Stepper})
+    await harness.runner.register_workflow(loop().build())
+    Stepper.reset()
+    run = await harness.runner.start_run("w", payloads.encode(1))
+    await Stepper.entered.wait()
+    host.fence.admit(run.run_id, 7)  # the service claims an epoch no runner gave
+
+    Stepper.release.set()
+    task = harness.runner.runs.task(run.run_id)
+    assert task is not None
+    await task
+
+    after = await harness.store.get_run(run.run_id)
+    assert after is not None
+    # Not left running with nobody driving it: failed, resumable, saying why.
+    assert (after.status, after.epoch) == (E.RUN_STATUS_FAILED, 1)
+    assert "has seen a later epoch" in after.error.message
+    refused = [m for _, m in harness.executors.calls if m in ("Execute", "SaveCheckpoint")]
+    assert refused[-2:] == ["Execute", "SaveCheckpoint"]
+
+
+async def test_an_executor_refusal_after_a_takeover_makes_the_runner_let_go(
+    harness: InProcessRunner,
+) -> None:
     host = harness.host("svc", {"stepper": Stepper})
     await harness.runner.register_workflow(loop().build())
     Stepper.reset()
@@ -132,7 +158,8 @@ async def test_an_executor_refusal_makes_the_runner_let_go(harness: InProcessRun
     await Stepper.entered.wait()
     before = await harness.store.get_run(run.run_id)
     assert before is not None
-    host.fence.admit(run.run_id, 7)  # a later owner called the service
+    taken = await harness.store.claim_run(run.run_id)  # another runner took it over
+    host.fence.admit(run.run_id, taken)
 
     Stepper.release.set()
     task = harness.runner.runs.task(run.run_id)
@@ -142,8 +169,6 @@ async def test_an_executor_refusal_makes_the_runner_let_go(harness: InProcessRun
     after = await harness.store.get_run(run.run_id)
     assert after is not None
     assert (after.status, after.last_sequence) == (E.RUN_STATUS_RUNNING, before.last_sequence)
-    refused = [m for _, m in harness.executors.calls[-2:]]
-    assert refused == ["Execute", "SaveCheckpoint"]  # its SaveCheckpoint was the last call
 
 
 async def test_every_takeover_raises_the_epoch_the_executors_see(

@@ -311,10 +311,17 @@ class Supervisor:
             try:
                 await driver.run()
             except StaleEpoch as exc:
-                # Another runner owns the run now; it is no longer ours to
-                # fail, to end, or to retry.
-                log.warning("run %s: let go of it (%s)", run_id, exc)
-                return
+                if await self._superseded(run_id, driver.epoch):
+                    # Another runner owns the run now; it is no longer ours to
+                    # fail, to end, or to retry.
+                    log.warning("run %s: let go of it (%s)", run_id, exc)
+                    return
+                # Nobody took the run over: a service claims an epoch the store
+                # never gave (a bug, or a service shared with another runner's
+                # run of the same id). Fail the run, resumable, rather than
+                # leave it running with nobody driving it.
+                log.error("run %s: %s, yet the store's epoch is still ours", run_id, exc)
+                await self._record_failure(driver, exc)
             except Exception as exc:
                 if _store_out_of_reach(exc):
                     # A full disk or a locked database passes: nothing of the
@@ -326,10 +333,7 @@ class Supervisor:
                 # A bug must not leave the run "running" with watchers waiting
                 # for ever: fail it, resumable, and keep the traceback.
                 log.exception("run %s: the driver failed", run_id)
-                try:
-                    await driver.fail_internal(exc)
-                except Exception:
-                    log.exception("run %s: could not record the failure", run_id)
+                await self._record_failure(driver, exc)
             # Still counted active, so a resume cannot race this EndRun.
             if is_terminal(driver.status):
                 self._store_pauses.pop(run_id, None)
@@ -342,6 +346,22 @@ class Supervisor:
             at = next_due(driver.state.timers)
             if at is not None and driver.status in WAITING:
                 self.timers.arm(run_id, at)
+
+    async def _superseded(self, run_id: str, epoch: int) -> bool:
+        """Whether the stored run's epoch moved past `epoch`; when the store
+        cannot tell, yes: never drive a run that may be another's."""
+        try:
+            run = await self.store.get_run(run_id)
+        except Exception as exc:
+            log.warning("run %s: cannot read its epoch (%s); letting go of it", run_id, exc)
+            return True
+        return run is None or run.epoch > epoch
+
+    async def _record_failure(self, driver: RunDriver, exc: Exception) -> None:
+        try:
+            await driver.fail_internal(exc)
+        except Exception:
+            log.exception("run %s: could not record the failure", driver.state.run_id)
 
     def _resume_later(self, run_id: str) -> None:
         pause = self._store_pauses.get(run_id, self.retry.initial_backoff)
