@@ -66,7 +66,6 @@ async def test_a_schedule_fires_at_its_times_and_once_across_a_runner_kill(
     runs = [r async for r in client.list_runs("stamped")]
     ids = sorted(r.run_id for r in runs if r.run_id.startswith("tick-"))
     fires = [fire_time(r, "tick") for r in ids]
-    assert len(set(fires)) == len(fires)  # no fire time started twice
     assert all(f % EVERY == 0 for f in fires)  # at its times...
     for event in before + after:
         assert event.time.seconds >= fire_time(event.run_id, "tick")  # ...never early
@@ -76,6 +75,7 @@ async def test_a_schedule_fires_at_its_times_and_once_across_a_runner_kill(
         result = await client.wait(run_id, output_type=str)
         assert result.outputs == ["tock"]
         events = [e async for e in client.watch(run_id)]
+        # No fire time started twice: its run (the id is the fire time) began once.
         assert [e.kind for e in events].count(E.EVENT_KIND_RUN_STARTED) == 1
     schedule = await client.pause_schedule("tick")
     assert schedule.paused and schedule.last_run_id in ids
