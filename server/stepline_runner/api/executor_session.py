@@ -49,6 +49,11 @@ class ExecuteSession:
             ) from None
         finally:
             self._pending.pop(call_id, None)
+            if future.done() and not future.cancelled():
+                # A stream that broke under this call's write failed its future
+                # too; the write's error is what was raised, so mark this one
+                # read (else it is logged when collected, mid-anything).
+                future.exception()
         if reply.code:
             raise ExecutorCallError(
                 self._endpoint, _CODE_NAMES.get(reply.code, "UNKNOWN"), reply.message, reply.reason
