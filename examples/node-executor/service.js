@@ -5,7 +5,8 @@
 //
 // - one object per (run_id, executor_id), made from the executor type's class;
 // - Execute runs the handlers in message order and returns what they did; a
-//   handler that throws comes back in ExecuteResponse.error, not as a status;
+//   handler that throws comes back in ExecuteResponse.error, not as a status
+//   (a NonRetryableError, retry.js, with non_retryable set: never retried);
 // - unknown executor type -> NOT_FOUND; SaveCheckpoint for a pair it holds no
 //   object for -> FAILED_PRECONDITION; a state it cannot take -> INVALID_ARGUMENT;
 //   a state over MAX_STATE_BYTES -> RESOURCE_EXHAUSTED (the run then fails);
@@ -46,6 +47,7 @@ const protoLoader = require('@grpc/proto-loader');
 const otel = require('@opentelemetry/api');
 const { version } = require('./package.json');
 const { EpochFence, StaleEpoch } = require('./fencing');
+const { NonRetryableError } = require('./retry');
 const {
   BATCH_TYPE,
   PayloadError,
@@ -245,6 +247,7 @@ class ExecutorHost {
           message: error.message,
           traceback: error.stack ?? '',
           executor_id: request.executor_id,
+          non_retryable: error instanceof NonRetryableError,
         },
       };
     }
@@ -513,6 +516,7 @@ async function runExecutors(types, argv = process.argv.slice(2)) {
 module.exports = {
   ExecutorHost,
   MAX_STATE_BYTES,
+  NonRetryableError,
   PayloadError,
   canonicalJson,
   runExecutors,

@@ -16,7 +16,8 @@ from tests.support.runs import latest_states, of_kind
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-cluster = cluster_fixture("retrying", scope="module")
+# The Node service (node_flaky.js) is the twin of retrying.py's Flaky.
+cluster = cluster_fixture("retrying", "node_flaky", scope="module")
 FAST = timedelta(milliseconds=20)
 
 
@@ -96,6 +97,39 @@ async def test_the_run_fails_after_the_last_attempt(registered: Cluster) -> None
     assert "attempt 3 failed" in failed.value.error.message
     events = [e async for e in client.watch(run.run_id)]
     assert [e.attempt for e in of_kind(events, E.EVENT_KIND_RETRY_SCHEDULED)] == [2, 3]
+
+
+async def test_a_node_handler_marks_an_error_non_retryable(registered: Cluster) -> None:
+    client = registered.client()
+    policy = RetryPolicy(max_attempts=3, initial_backoff=FAST)
+    workflow = (
+        WorkflowBuilder("node-retry", retry_policy=policy)
+        .add_executor("flaky", registered.addresses[1])
+        .set_start_executor("flaky")
+    )
+    await client.register_workflow(workflow.build())
+
+    retried = await client.start_run("node-retry", Job(fails=2))
+    result = await client.wait(retried.run_id, output_type=dict)
+    assert result.outputs == [{"by": "node-flaky", "attempt": 3}]
+    scheduled = of_kind(result.events, E.EVENT_KIND_RETRY_SCHEDULED)
+    assert [(e.attempt, e.error.type, e.error.non_retryable) for e in scheduled] == [
+        (2, "TimeoutError", False),
+        (3, "TimeoutError", False),
+    ]
+    assert (await latest_states(client, retried.run_id))["flaky"] == {
+        "attempts": [3]
+    }
+
+    refused = await client.start_run("node-retry", Job(fails=1, error="NonRetryableError"))
+    with pytest.raises(RunFailedError) as failed:
+        await client.wait(refused.run_id)
+    assert failed.value.error.type == "NonRetryableError"
+    assert "attempt 1: no retry fixes this" in failed.value.error.message
+    events = [e async for e in client.watch(refused.run_id)]
+    assert not of_kind(events, E.EVENT_KIND_RETRY_SCHEDULED)
+    # The same wire field as the Python SDK's NonRetryableError.
+    assert [e.error.non_retryable for e in of_kind(events, E.EVENT_KIND_RUN_FAILED)] == [True]
 
 
 @pytest.mark.parametrize(
