@@ -91,12 +91,19 @@ async def test_bad_schedules_are_refused_at_the_wire(client: RunnerClient) -> No
         await client.create_schedule("bad", "stamped", "x", interval=timedelta(milliseconds=10))
     with pytest.raises(SteplineError) as unknown:
         await client.get_schedule("nothing-here")
+    with pytest.raises(SteplineError) as wrong_type:  # every fire would be skipped
+        await client.create_schedule("typed", "stamped", 42, interval=timedelta(seconds=5))
 
     assert bad_cron.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert bad_cron.value.reason == "INVALID_SCHEDULE" and len(str(bad_cron.value)) < 300
     assert "time_zone" in str(bad_zone.value)
     assert "whole seconds" in str(too_often.value)
     assert unknown.value.code == grpc.StatusCode.NOT_FOUND
+    assert wrong_type.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert wrong_type.value.reason == "INPUT_TYPE_MISMATCH"
+    assert "start executor 'stamp' takes string; the schedule's input has type 'integer'" in str(
+        wrong_type.value
+    )
     assert [s async for s in client.list_schedules()] == []
 
 

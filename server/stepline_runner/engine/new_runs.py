@@ -10,9 +10,11 @@ from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
 
 from ..store import NewCheckpoint
 from . import events as ev
-from .errors import FailedPrecondition, Reason
+from .errors import FailedPrecondition, InvalidArgument, Reason
+from .inputs import accepts_type, type_list
 from .registry import Workflow
 from .state import RunState
+from .validation import short
 
 E = events_pb2
 
@@ -101,6 +103,26 @@ def forked(
         ev.status_changed(E.RUN_STATUS_RUNNING, state.superstep),
     ]
     return NewRun(state, first, run, events)
+
+
+# The accepted types quoted in a refusal: a service may declare hundreds.
+TYPES_QUOTED = 300
+
+
+def check_input(workflow: Workflow, payload: payload_pb2.Payload, what: str = "the input") -> None:
+    """Refuse an input the start executor does not take, naming the types it does."""
+    start = workflow.graph.start_id
+    takes = workflow.accepts[start]
+    if not accepts_type(takes, payload.type_name):
+        expected = type_list(takes)
+        if len(expected) > TYPES_QUOTED:
+            expected = f"{expected[:TYPES_QUOTED]}... ({len(takes)} types)"
+        raise InvalidArgument(
+            f"start executor {start!r} takes {expected}; "
+            f"{what} has type {short(payload.type_name)}",
+            reason=Reason.INPUT_TYPE_MISMATCH,
+            context={"workflow_id": workflow.graph.workflow_id, "executor_id": start},
+        )
 
 
 def check_signature(checkpoint: runner_pb2.Checkpoint, workflow: Workflow) -> None:

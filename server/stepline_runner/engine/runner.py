@@ -20,11 +20,10 @@ from .conditions import ConditionEvaluator
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Reason
 from .graph import check_policy
 from .hub import EventHub
-from .inputs import accepts_type, type_list
 from .leases import LeaseKeeper
 from .limits import Limits
 from .moves import Moved, RunMover
-from .new_runs import check_signature, started
+from .new_runs import check_input, check_signature, started
 from .observe import NO_OBSERVER, Observer
 from .ports import ExecutorPort
 from .recovery import RetryPolicy
@@ -142,15 +141,7 @@ class Runner:
         if run_id:
             check_run_key(run_id)
         workflow = await self.workflows.get(workflow_id)
-        start = workflow.graph.start_id
-        takes = workflow.accepts[start]
-        if not accepts_type(takes, payload.type_name):
-            raise InvalidArgument(
-                f"start executor {start!r} takes {type_list(takes)}; "
-                f"the input has type {payload.type_name!r}",
-                reason=Reason.INPUT_TYPE_MISMATCH,
-                context={"workflow_id": workflow_id, "executor_id": start},
-            )
+        check_input(workflow, payload)
         input_hash = hashlib.sha256(payload.SerializeToString(deterministic=True)).hexdigest()
         run_id = run_id or uuid.uuid4().hex
         # Counting the workflow's runs and storing this one are one step.

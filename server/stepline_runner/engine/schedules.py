@@ -36,6 +36,7 @@ from .errors import (
     Unavailable,
 )
 from .limits import Limits
+from .new_runs import check_input
 from .registry import WorkflowRegistry
 from .schedule_checks import check_schedule_key, check_spec
 from .schedule_times import Action, decide, delay_of, due, run_id_of, seconds_of, trigger_of
@@ -88,6 +89,7 @@ class Schedules:
             )
         trigger = check_spec(spec, now)
         await self._workflows.stored(spec.workflow_id)  # NotFound if it is not registered
+        await self._check_input(spec)
         async with self._lock:
             if await self._store.count_schedules() >= self._limits.schedules:
                 raise ResourceExhausted(
@@ -109,6 +111,17 @@ class Schedules:
             self._remember(schedule)
         self.poke()
         return _copy(schedule)
+
+    async def _check_input(self, spec: runner_pb2.ScheduleSpec) -> None:
+        """Refuse an input the workflow's start executor does not take, as
+        StartRun does: every fire would be skipped for it. With the executors
+        out of reach it cannot be told: each fire checks it (StartRun)."""
+        try:
+            workflow = await self._workflows.get(spec.workflow_id)
+        except FailedPrecondition as exc:
+            log.info("schedule %s: input type not checked now: %s", spec.schedule_id, exc)
+            return
+        check_input(workflow, spec.input, "the schedule's input")
 
     async def get(self, schedule_id: str) -> runner_pb2.Schedule:
         check_schedule_key(schedule_id)
