@@ -96,3 +96,48 @@ async def test_a_nodes_execute_calls_in_flight_never_pass_its_limit(cluster: Clu
 
     assert max(limited) == 2
     assert max(unlimited) == 6  # the executor counts right: without a limit all six gather
+
+
+async def test_forks_and_resumes_of_ended_runs_queue_like_starts(cluster: Cluster) -> None:
+    client = cluster.client()
+    await client.register_workflow(
+        WorkflowBuilder("one-at-once", max_concurrent_runs=1)
+        .add_executor("ask", cluster.addresses[0], type="asker")
+        .set_start_executor("ask")
+        .build()
+    )
+    await client.start_run("one-at-once", 0, run_id="h0")
+    await until_waiting(client, "h0")  # holds the one slot
+    await client.start_run("one-at-once", 1, run_id="c1")
+    await client.cancel_run("c1")  # an ended run...
+    cancelled = await client.get_run("c1")
+    held = await client.get_run("h0")
+
+    resumed = await client.resume(cancelled.latest_checkpoint_id)  # ...resumed
+    forked = await client.resume(held.latest_checkpoint_id, new_run_id="f2")
+    assert (resumed.status, forked.status) == (E.RUN_STATUS_QUEUED, E.RUN_STATUS_QUEUED)
+    assert await statuses(client, ["h0", "c1", "f2"]) == [
+        "IDLE_WITH_PENDING_REQUESTS",
+        "QUEUED",
+        "QUEUED",
+    ]
+
+    await answer(client, "h0")  # its slot goes to c1, queued before f2
+    assert (await client.wait("h0", output_type=int)).outputs == [0]
+    await until_waiting(client, "c1", after=resumed.last_sequence)  # not its log before
+    assert await statuses(client, ["f2"]) == ["QUEUED"]
+    await answer(client, "c1")
+    assert (await client.wait("c1", output_type=int, after=resumed.last_sequence)).outputs == [1]
+    await until_waiting(client, "f2")  # the fork goes on from h0's request
+    await answer(client, "f2")
+    assert (await client.wait("f2", output_type=int)).outputs == [0]
+
+    c1 = client.watch("c1", after=cancelled.last_sequence)
+    after_cancel = [(e.kind, E.RunStatus.Name(e.status)[11:]) async for e in c1]
+    assert after_cancel[:3] == [
+        (E.EVENT_KIND_RUN_RESUMED, "UNSPECIFIED"),
+        (E.EVENT_KIND_STATUS_CHANGED, "QUEUED"),
+        (E.EVENT_KIND_STATUS_CHANGED, "RUNNING"),
+    ]
+    f2 = [E.RunStatus.Name(e.status)[11:] async for e in client.watch("f2") if e.status]
+    assert f2[:3] == ["QUEUED", "RUNNING", "IDLE_WITH_PENDING_REQUESTS"]

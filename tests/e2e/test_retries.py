@@ -117,9 +117,7 @@ async def test_a_node_handler_marks_an_error_non_retryable(registered: Cluster) 
         (2, "TimeoutError", False),
         (3, "TimeoutError", False),
     ]
-    assert (await latest_states(client, retried.run_id))["flaky"] == {
-        "attempts": [3]
-    }
+    assert (await latest_states(client, retried.run_id))["flaky"] == {"attempts": [3]}
 
     refused = await client.start_run("node-retry", Job(fails=1, error="NonRetryableError"))
     with pytest.raises(RunFailedError) as failed:

@@ -105,6 +105,14 @@ class Admission:
         new.events[-1] = queued_event(definition.max_concurrent_runs)
         return True
 
+    async def queue_limit(self, workflow_id: str) -> int:
+        """The workflow's max_concurrent_runs (its latest version's) when a run
+        that begins now must queue, else 0: for a resumed run that had ended
+        (call under `lock(workflow_id)`)."""
+        stored = await self._store.get_workflow(workflow_id)
+        limit = 0 if stored is None else stored.definition.max_concurrent_runs
+        return limit if await self.must_queue(workflow_id, limit) else 0
+
     async def must_queue(self, workflow_id: str, limit: int) -> bool:
         if not limit:
             return False
@@ -159,13 +167,19 @@ class Admission:
                 checkpoint = await self._store.get_checkpoint(run.latest_checkpoint_id, True)
                 assert checkpoint is not None, "a run's latest checkpoint is never deleted"
                 state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
+                incarnations = None
+                if goes_on(run, checkpoint):
+                    saved = checkpoint.content.executor_states
+                    incarnations = await self._runs.restore(state, saved, epoch)
             except Exception as exc:
                 # Its executors are away, say: recovery waits for them (or fails
                 # the run), as after a restart.
                 log.warning("run %s: cannot start it now (%s); recovering it", run_id, exc)
                 self._runs.recover(run)
                 return
-            self._runs.launch(state, workflow, run.checkpoint_policy, epoch=epoch)
+            self._runs.launch(
+                state, workflow, run.checkpoint_policy, incarnations=incarnations, epoch=epoch
+            )
 
     async def admit_all(self) -> None:
         """At start-up: every workflow with queued runs, once."""
@@ -179,6 +193,12 @@ class Admission:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def goes_on(run: runner_pb2.Run, checkpoint: runner_pb2.Checkpoint) -> bool:
+    """Whether a queued run goes on from executor states (a fork, a resumed
+    run), which are put back before it is driven, rather than from nothing."""
+    return bool(run.parent_run_id or checkpoint.superstep or checkpoint.content.executor_states)
 
 
 def started_update(run: runner_pb2.Run, epoch: int) -> tuple[RunUpdate, list[events_pb2.Event]]:

@@ -8,8 +8,10 @@ import uuid
 from stepline.v1 import events_pb2, runner_pb2
 
 from ..namespaces import sibling_run_key
+from ..statuses import QUEUED, is_terminal
 from ..store import RunUpdate, Store
 from . import events as ev
+from .admission import Admission, queued_event
 from .errors import AlreadyExists, FailedPrecondition, NotFound, Reason
 from .new_runs import forked
 from .registry import Workflow, WorkflowRegistry
@@ -23,27 +25,39 @@ E = events_pb2
 
 class Resumer:
     def __init__(
-        self, store: Store, runs: Supervisor, workflows: WorkflowRegistry, log: RunLog
+        self,
+        store: Store,
+        runs: Supervisor,
+        workflows: WorkflowRegistry,
+        log: RunLog,
+        admission: Admission,
     ) -> None:
         self.store = store
         self.runs = runs
         self.workflows = workflows
         self.log = log
+        self.admission = admission
 
-    async def resume(self, checkpoint: runner_pb2.Checkpoint, run_id: str, actor: str = "") -> None:
-        """Restore run `run_id` to its latest `checkpoint` and drive it on."""
-        async with self.runs.lock(run_id):
+    async def resume(
+        self, checkpoint: runner_pb2.Checkpoint, source: runner_pb2.Run, actor: str = ""
+    ) -> None:
+        """Restore run `source` to its latest `checkpoint` and drive it on; one
+        that had ended takes a slot of its workflow again, or queues."""
+        run_id = source.run_id
+        # The admission lock first, as StartRun takes them.
+        async with self.admission.lock(source.workflow_id), self.runs.lock(run_id):
             if self.runs.is_active(run_id) or await self.runs.driven_elsewhere(run_id):
                 raise FailedPrecondition(
                     f"run {run_id!r} is active; cancel it first, or fork the checkpoint",
                     reason=Reason.RUN_ACTIVE,
                     context={"run_id": run_id},
                 )
-            source = await self.store.get_run(run_id)
-            if source is None:  # deleted meanwhile
+            stored = await self.store.get_run(run_id)
+            if stored is None:  # deleted meanwhile
                 raise NotFound(
                     f"no run {run_id!r}", reason=Reason.RUN_NOT_FOUND, context={"run_id": run_id}
                 )
+            source = stored
             # A move may have landed meanwhile.
             workflow = await self.workflows.get(source.workflow_id, source.workflow_version)
             if source.status == E.RUN_STATUS_QUEUED:
@@ -60,16 +74,15 @@ class Resumer:
                     context={"run_id": run_id},
                 )
             state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
+            if is_terminal(source.status):  # it takes a slot again
+                limit = await self.admission.queue_limit(source.workflow_id)
+                if limit:
+                    await self._queue(checkpoint, source, state.superstep, limit, actor)
+                    return
             epoch = await self.runs.claim(run_id)
             saved = checkpoint.content.executor_states
             incarnations = await self.runs.restore(state, saved, epoch)
-            events = [
-                ev.event(
-                    E.EVENT_KIND_RUN_RESUMED,
-                    state.superstep,
-                    checkpoint_id=checkpoint.checkpoint_id,
-                ),
-            ]
+            events = [resumed_event(checkpoint, state.superstep)]
             status = E.RUN_STATUS_RUNNING
             if source.status != status:
                 events.append(ev.status_changed(status, state.superstep))
@@ -78,6 +91,22 @@ class Resumer:
             self.runs.launch(
                 state, workflow, source.checkpoint_policy, incarnations=incarnations, epoch=epoch
             )
+
+    async def _queue(
+        self,
+        checkpoint: runner_pb2.Checkpoint,
+        source: runner_pb2.Run,
+        superstep: int,
+        limit: int,
+        actor: str,
+    ) -> None:
+        """Queue an ended run that is resumed while its workflow's slots are
+        taken; admission restores its executors when it leaves the queue."""
+        # Fences out a last EndRun of whoever ended it.
+        epoch = await self.runs.claim(source.run_id)
+        events = [resumed_event(checkpoint, superstep), queued_event(limit)]
+        update = RunUpdate(QUEUED, superstep, epoch=epoch)
+        await self.log.append(source.run_id, source.workflow_id, update, ev.by(actor, events))
 
     async def fork(
         self,
@@ -92,7 +121,8 @@ class Resumer:
             check_run_key(new_run_id, "new_run_id")
         # A fork lives in its source's namespace.
         run_id = new_run_id or sibling_run_key(source.run_id, uuid.uuid4().hex)
-        async with self.runs.lock(run_id):
+        # Like a start: counting the workflow's runs and storing this one are one step.
+        async with self.admission.lock(source.workflow_id), self.runs.lock(run_id):
             if await self.store.get_run(run_id) is not None:
                 raise AlreadyExists(
                     f"run {run_id!r} exists; choose another new_run_id",
@@ -100,6 +130,10 @@ class Resumer:
                     context={"run_id": run_id},
                 )
             new = forked(run_id, workflow, checkpoint, source)
+            if await self.admission.hold_back(new, workflow.graph.definition):
+                # Its executors are restored when it leaves the queue.
+                await self.log.create(new.run, "", new.checkpoint, ev.by(actor, new.events))
+                return run_id
             saved = checkpoint.content.executor_states
             # A new run's epoch is 1: its creator's.
             incarnations = await self.runs.restore(new.state, saved, 1)
@@ -108,3 +142,7 @@ class Resumer:
                 new.state, workflow, source.checkpoint_policy, incarnations=incarnations, epoch=1
             )
         return run_id
+
+
+def resumed_event(checkpoint: runner_pb2.Checkpoint, superstep: int) -> events_pb2.Event:
+    return ev.event(E.EVENT_KIND_RUN_RESUMED, superstep, checkpoint_id=checkpoint.checkpoint_id)

@@ -75,9 +75,9 @@ class Runner:
             store, executors, self.log, self.workflows, self.retry, self.conditions
         )
         self.mover = RunMover(store, self.runs, self.workflows, self.log)
-        self.resumer = Resumer(store, self.runs, self.workflows, self.log)
         self.leases: LeaseKeeper | None = None
         self.admission = Admission(store, self.runs, self.workflows, self.log)
+        self.resumer = Resumer(store, self.runs, self.workflows, self.log, self.admission)
         self.schedules = Schedules(store, self.workflows, self.start_run, self.limits)
         self.log.on_end = self._run_ended
         self.waker = Waker(store, self.runs, self.workflows, self.log)
@@ -262,7 +262,7 @@ class Runner:
         if forking:
             run_id = await self.resumer.fork(checkpoint, source, workflow, new_run_id, actor)
             return await self.get_run(run_id)
-        await self.resumer.resume(checkpoint, source.run_id, actor)
+        await self.resumer.resume(checkpoint, source, actor)
         return await self.get_run(source.run_id)
 
     # -- requests for input
