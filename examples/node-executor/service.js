@@ -85,6 +85,9 @@ function loadExecutorService() {
 }
 
 const MAX_DELAY_MS = 366 * 86400 * 1000;
+// Execute calls one Session stream runs at once, as the Python SDK's
+// MAX_SESSION_CALLS: past it the stream is not read until a call ends.
+const MAX_SESSION_CALLS = 256;
 
 /** What a handler can do besides changing its own state; collected into the ExecuteResponse. */
 class Context {
@@ -411,8 +414,11 @@ function unary(name, fn) {
 }
 
 /** The Session stream: each Execute request answered, as it finishes, by the
- * reply with its call_id: the unary Execute's response, or its status. */
-function session(executorHost, call) {
+ * reply with its call_id: the unary Execute's response, or its status. At most
+ * `maxCalls` run at once: past it the stream is paused (not read), and HTTP/2
+ * flow control holds the caller back, so a caller cannot make the service
+ * start a call per request it sends, without bound. */
+function session(executorHost, call, maxCalls) {
   if (!executorHost.fastPath) {
     call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'this service serves unary calls' });
     return;
@@ -431,8 +437,12 @@ function session(executorHost, call) {
         },
       )
       .then((reply) => call.write(reply))
-      .finally(() => pending.delete(done));
+      .finally(() => {
+        pending.delete(done);
+        if (pending.size < maxCalls) call.resume();
+      });
     pending.add(done);
+    if (pending.size >= maxCalls) call.pause();
   });
   call.on('end', () => Promise.allSettled([...pending]).then(() => call.end()));
   call.on('error', () => {}); // the runner went away: nothing left to answer
@@ -442,11 +452,18 @@ function session(executorHost, call) {
  * Serve `types` (executor type name -> class); resolves once bound, with the port.
  * `secured` ({tlsCert, tlsKey, clientCa, token}, see security.js): serve TLS,
  * require a client certificate and/or a token; omitted: plaintext. `fastPath`
- * false: advertise and answer only the unary calls.
+ * false: advertise and answer only the unary calls. `maxSessionCalls`: Execute
+ * calls one Session stream runs at once (MAX_SESSION_CALLS).
  */
 function serveExecutors(
   types,
-  { host = '127.0.0.1', port = 0, secured = {}, fastPath = true } = {},
+  {
+    host = '127.0.0.1',
+    port = 0,
+    secured = {},
+    fastPath = true,
+    maxSessionCalls = MAX_SESSION_CALLS,
+  } = {},
 ) {
   const executorHost = new ExecutorHost(types, { fastPath });
   const server = new grpc.Server({
@@ -462,7 +479,7 @@ function serveExecutors(
       executorHost.restoreCheckpoint(request),
     ),
     EndRun: unary('EndRun', (request) => executorHost.endRun(request)),
-    Session: (call) => session(executorHost, call),
+    Session: (call) => session(executorHost, call, maxSessionCalls),
   });
   return new Promise((resolve, reject) => {
     const credentials = security.serverCredentials(secured);
@@ -515,6 +532,7 @@ async function runExecutors(types, argv = process.argv.slice(2)) {
 
 module.exports = {
   ExecutorHost,
+  MAX_SESSION_CALLS,
   MAX_STATE_BYTES,
   NonRetryableError,
   PayloadError,

@@ -20,10 +20,17 @@ SERVICE = EXAMPLE / "stage.js"
 # Tracing as OTEL_TRACES_EXPORTER says (off unless set).
 TRACING = EXAMPLE / "tracing.js"
 
-if __name__ == "__main__":
+
+def exec_node(service: Path) -> None:
+    """Become `node service` (with tracing.js preloaded), passing this
+    process's arguments and STEPLINE_PORT (as --port) on."""
     node = shutil.which("node")
     if node is None:
         sys.exit("node is not on PATH: the Node executor service needs Node.js 20")
     # STEPLINE_PORT as the Python services take it: a fixed port across restarts.
     port = ["--port", os.environ["STEPLINE_PORT"]] if os.environ.get("STEPLINE_PORT") else []
-    os.execv(node, [node, "-r", str(TRACING), str(SERVICE), *port, *sys.argv[1:]])
+    os.execv(node, [node, "-r", str(TRACING), str(service), *port, *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    exec_node(SERVICE)
