@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, TypeVar
-
-import grpc
+from collections.abc import AsyncIterator
+from typing import Any
 
 from stepline import payloads
-from stepline.v1 import runner_pb2, runner_pb2_grpc
+from stepline._calls import ClientCalls, Page
+from stepline.v1 import runner_pb2
 
 Checkpoint = runner_pb2.Checkpoint
 Run = runner_pb2.Run
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
-T = TypeVar("T")
-Page = tuple[Sequence[T], str]
 
 
-class CheckpointCalls:
+class CheckpointCalls(ClientCalls):
     """Checkpoint calls; `RunnerClient` provides the stub and the call seams."""
-
-    _stub: runner_pb2_grpc.RunnerServiceAsyncStub
-
-    async def _call(
-        self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req
-    ) -> Resp:
-        raise NotImplementedError
-
-    def _pages(self, page: Callable[[str], Awaitable[Page[T]]]) -> AsyncIterator[T]:
-        raise NotImplementedError
 
     async def list_checkpoints(
         self, run_id: str, *, page_size: int = 100

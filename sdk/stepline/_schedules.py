@@ -4,21 +4,17 @@ interval."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
-from typing import Any, Literal, TypeVar
-
-import grpc
+from typing import Any, Literal, TypedDict, Unpack
 
 from stepline import payloads
-from stepline.v1 import runner_pb2, runner_pb2_grpc
+from stepline._calls import ClientCalls
+from stepline.v1 import runner_pb2
 
 Schedule = runner_pb2.Schedule
 Overlap = Literal["skip", "queue", "allow"]
 CatchUp = Literal["none", "one"]
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
-T = TypeVar("T")
 
 OVERLAPS: dict[str, runner_pb2.ScheduleOverlap] = {
     "skip": runner_pb2.SCHEDULE_OVERLAP_SKIP,
@@ -29,6 +25,19 @@ CATCH_UPS: dict[str, runner_pb2.ScheduleCatchUp] = {
     "none": runner_pb2.SCHEDULE_CATCH_UP_NONE,
     "one": runner_pb2.SCHEDULE_CATCH_UP_ONE,
 }
+
+
+class ScheduleOptions(TypedDict, total=False):
+    """The options of a schedule after its ids and input, as `schedule_spec`
+    takes them (and defaults them)."""
+
+    cron: str
+    interval: timedelta | None
+    time_zone: str
+    jitter: timedelta | None
+    overlap: Overlap
+    catch_up: CatchUp
+    paused: bool
 
 
 def schedule_spec(
@@ -69,32 +78,11 @@ def schedule_spec(
     return spec
 
 
-class ScheduleCalls:
+class ScheduleCalls(ClientCalls):
     """Schedule calls; `RunnerClient` provides the stub and the call seams."""
 
-    _stub: runner_pb2_grpc.RunnerServiceAsyncStub
-
-    async def _call(
-        self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req
-    ) -> Resp:
-        raise NotImplementedError
-
-    def _pages(self, page: Callable[[str], Awaitable[tuple[Sequence[T], str]]]) -> AsyncIterator[T]:
-        raise NotImplementedError
-
     async def create_schedule(
-        self,
-        schedule_id: str,
-        workflow_id: str,
-        input: Any,
-        *,
-        cron: str = "",
-        interval: timedelta | None = None,
-        time_zone: str = "",
-        jitter: timedelta | None = None,
-        overlap: Overlap = "skip",
-        catch_up: CatchUp = "none",
-        paused: bool = False,
+        self, schedule_id: str, workflow_id: str, input: Any, **options: Unpack[ScheduleOptions]
     ) -> Schedule:
         """Start runs of `workflow_id` with `input` at the times of a `cron`
         expression (five fields or @hourly..., read in `time_zone`, UTC by
@@ -105,19 +93,10 @@ class ScheduleCalls:
         it: at most one waits, or "allow" it); `catch_up` what the runner does
         with fire times it missed while stopped ("none", or "one": a run for
         the latest). The run of fire time T is `<schedule_id>-<YYYYMMDDTHHMMSSZ>`.
+        The options are `ScheduleOptions`, by keyword; by default "skip",
+        "none", no jitter, not paused.
         """
-        spec = schedule_spec(
-            schedule_id,
-            workflow_id,
-            input,
-            cron=cron,
-            interval=interval,
-            time_zone=time_zone,
-            jitter=jitter,
-            overlap=overlap,
-            catch_up=catch_up,
-            paused=paused,
-        )
+        spec = schedule_spec(schedule_id, workflow_id, input, **options)
         request = runner_pb2.CreateScheduleRequest(schedule=spec)
         return (await self._call(self._stub.CreateSchedule, request)).schedule
 

@@ -14,12 +14,13 @@ from collections.abc import (
 )
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, cast
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from stepline import payloads
+from stepline._calls import Page, Req, Resp, T
 from stepline._channel import open_channel
 from stepline._checkpoints import CheckpointCalls
 from stepline._outcome import read_outcome, settled
@@ -39,12 +40,6 @@ InputRequest = payload_pb2.InputRequest
 Schedule = runner_pb2.Schedule
 EventKind = events_pb2.EventKind
 RunStatus = events_pb2.RunStatus
-
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
-T = TypeVar("T")
-# One page of a list: its items and the token of the next page ("" after the last).
-Page = tuple[Sequence[T], str]
 
 
 def _timestamp(moment: datetime | None) -> Timestamp | None:

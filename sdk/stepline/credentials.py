@@ -96,6 +96,21 @@ def channel_credentials(
     return grpc.composite_channel_credentials(tls, grpc.access_token_call_credentials(token))
 
 
+def server_credentials(
+    tls_cert: bytes | None, tls_key: bytes | None, client_ca: bytes | None = None
+) -> grpc.ServerCredentials | None:
+    """What a server binds its port with: None (plaintext) without a
+    certificate and key; TLS with them, requiring a client certificate signed
+    by `client_ca` when given one (mTLS)."""
+    if tls_cert is None or tls_key is None:
+        return None
+    return grpc.ssl_server_credentials(
+        [(tls_key, tls_cert)],
+        root_certificates=client_ca,
+        require_client_auth=client_ca is not None,
+    )
+
+
 def read_channel_credentials(
     ca: Path | str | None,
     cert: Path | str | None = None,

@@ -18,14 +18,21 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
 
-from stepline.credentials import CredentialsError, read_certificates, read_key_pair, read_token
+from stepline.credentials import (
+    CredentialsError,
+    read_certificates,
+    read_key_pair,
+    read_token,
+    server_credentials,
+)
+from stepline.interceptors import HandlerInterceptor, same_shape
 
 ENV_TLS_CERT = "STEPLINE_EXECUTOR_TLS_CERT"
 ENV_TLS_KEY = "STEPLINE_EXECUTOR_TLS_KEY"
@@ -115,13 +122,7 @@ class ServiceSecurity:
 
     def server_credentials(self) -> grpc.ServerCredentials | None:
         """What to bind the port with; None for plaintext."""
-        if self.tls_cert is None or self.tls_key is None:
-            return None
-        return grpc.ssl_server_credentials(
-            [(self.tls_key, self.tls_cert)],
-            root_certificates=self.client_ca,
-            require_client_auth=self.client_ca is not None,
-        )
+        return server_credentials(self.tls_cert, self.tls_key, self.client_ca)
 
     def interceptors(self) -> list[grpc.aio.ServerInterceptor[Any, Any]]:
         """The server interceptors to serve with: with a token, one requiring it."""
@@ -160,23 +161,18 @@ _ENV = (ENV_TLS_CERT, ENV_TLS_KEY, ENV_CLIENT_CA, ENV_TOKEN_FILE)
 _REFUSED = "this executor service needs a token: send 'authorization: Bearer <token>' metadata"
 
 
-class RequireToken(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+class RequireToken(HandlerInterceptor):
     """Answers `UNAUTHENTICATED` to every call (any method shape) without the
     expected `authorization: Bearer <token>`, comparing in constant time."""
+
+    open_prefixes = OPEN_PREFIXES
 
     def __init__(self, token: str) -> None:
         self._expected = f"Bearer {token}".encode()
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
-        details: grpc.HandlerCallDetails,
+    def wrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler = await continuation(details)
-        if handler is None or details.method.startswith(OPEN_PREFIXES):
-            return handler
         given = next((v for k, v in details.invocation_metadata or () if k == "authorization"), "")
         sent = given if isinstance(given, bytes) else str(given).encode()
         if hmac.compare_digest(sent, self._expected):
@@ -197,17 +193,7 @@ def refused(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[A
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, _REFUSED)
         yield  # pragma: no cover - abort raises; this makes it a stream handler
 
-    shape = {
-        "request_deserializer": _ignored,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(stream, **shape)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(unary, **shape)
-    if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(stream, **shape)
-    return grpc.unary_unary_rpc_method_handler(unary, **shape)
+    return same_shape(handler, unary, stream, request_deserializer=_ignored)
 
 
 def _ignored(data: bytes) -> None:

@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from stepline.interceptors import HandlerInterceptor
 from stepline.reasons import Reason
 from stepline.v1 import runner_pb2
 
 from ..engine.errors import InvalidArgument
 from ..engine.scope import check_namespace
-from .error_details import rich_status
+from .error_details import abort
 
 ANY_NAMESPACE = "*"
 OPEN_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
@@ -195,21 +196,16 @@ if TYPE_CHECKING:
     Ctx = grpc.aio.ServicerContext[Any, Any]
 
 
-class Authorizer(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+class Authorizer(HandlerInterceptor):
     """Authorises every RunnerService call before its servicer runs; health
     checks and reflection stay open, every other service is closed."""
+
+    open_prefixes = OPEN_PREFIXES
 
     def __init__(self, config: AuthConfig) -> None:
         self._config = config
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
-        details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        handler = await continuation(details)
-        if handler is None or details.method.startswith(OPEN_PREFIXES):
-            return handler
+    def wrap(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
         service, _, method = details.method.lstrip("/").rpartition("/")
         if service != SERVICE.full_name:
             method = details.method  # never in REQUIRED_ROLE: refused
@@ -227,13 +223,13 @@ class Authorizer(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         try:
             principal = identify(self._config, metadata, subjects)
         except Unauthenticated as exc:
-            await _abort(
+            await abort(
                 context, grpc.StatusCode.UNAUTHENTICATED, str(exc), Reason.CREDENTIALS_REQUIRED
             )
         try:
             namespace = check_namespace(str(getattr(request, "namespace", "")))
         except InvalidArgument as exc:
-            await _abort(
+            await abort(
                 context, grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc.reason, exc.context
             )
         try:
@@ -241,21 +237,10 @@ class Authorizer(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         except PermissionError as exc:
             message, required = exc.args
             ids = {"namespace": namespace, "required_role": required}
-            await _abort(
+            await abort(
                 context, grpc.StatusCode.PERMISSION_DENIED, message, Reason.ROLE_REQUIRED, ids
             )
         raise AssertionError("abort raises")  # pragma: no cover
-
-
-async def _abort(
-    context: Ctx,
-    code: grpc.StatusCode,
-    message: str,
-    reason: str,
-    ids: Mapping[str, str] | None = None,
-) -> Any:
-    status = rich_status(code, message, reason, ids)
-    await context.abort(status.code, status.details, status.trailing_metadata)
 
 
 Check = Callable[[Any, "Ctx"], Awaitable[Caller]]

@@ -5,7 +5,7 @@ client can branch on the cause without parsing the message."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -54,6 +54,18 @@ def rich_status(
         status.details.add().Pack(info)
     # grpcio-status packs the details into the trailers.
     return RichStatus(code, message, rpc_status.to_status(status).trailing_metadata)
+
+
+async def abort(
+    context: grpc.aio.ServicerContext[Any, Any],
+    code: grpc.StatusCode,
+    message: str,
+    reason: str,
+    ids: Mapping[str, str] | None = None,
+) -> None:
+    """End the call with `rich_status(code, message, reason, ids)` (raises)."""
+    status = rich_status(code, message, reason, ids)
+    await context.abort(status.code, status.details, status.trailing_metadata)
 
 
 def bounded_message(message: str) -> str:

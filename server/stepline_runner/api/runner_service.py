@@ -4,7 +4,7 @@ their reason in the details (see error_details)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
@@ -17,7 +17,7 @@ from ..engine.runner import Runner
 from ..engine.tenancy import Tenant
 from .auth import CALLER
 from .encoded import events_response
-from .error_details import reason_of, rich_status
+from .error_details import abort, reason_of
 
 T = TypeVar("T")
 if TYPE_CHECKING:
@@ -40,19 +40,8 @@ async def _status(context: Ctx, call: Awaitable[T]) -> T:
         return await call
     except tuple(e for e, _ in _CODES) as exc:
         code = next(c for e, c in _CODES if isinstance(exc, e))
-        await _abort(context, code, str(exc), *reason_of(exc))
+        await abort(context, code, str(exc), *reason_of(exc))
         raise  # abort raises; this keeps type checkers informed
-
-
-async def _abort(
-    context: Ctx,
-    code: grpc.StatusCode,
-    message: str,
-    reason: str,
-    ids: Mapping[str, str] | None = None,
-) -> None:
-    status = rich_status(code, message, reason, ids)
-    await context.abort(status.code, status.details, status.trailing_metadata)
 
 
 def _tenant(runner: Runner) -> Tenant:

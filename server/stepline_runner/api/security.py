@@ -8,9 +8,12 @@ from typing import Any
 
 import grpc
 
+from stepline.credentials import server_credentials
+from stepline.service_security import LOOPBACK_HOSTS
+
 from .auth import AuthConfig, Authorizer
 
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+LOOPBACK = LOOPBACK_HOSTS
 
 
 @dataclass(frozen=True)
@@ -26,15 +29,7 @@ class Security:
     client_ca: bytes | None = None
 
     def credentials(self) -> grpc.ServerCredentials | None:
-        if self.tls_cert is None or self.tls_key is None:
-            return None
-        if self.client_ca is None:
-            return grpc.ssl_server_credentials([(self.tls_key, self.tls_cert)])
-        return grpc.ssl_server_credentials(
-            [(self.tls_key, self.tls_cert)],
-            root_certificates=self.client_ca,
-            require_client_auth=True,
-        )
+        return server_credentials(self.tls_cert, self.tls_key, self.client_ca)
 
     def auth_config(self) -> AuthConfig:
         if self.auth is not None:

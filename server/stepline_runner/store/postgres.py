@@ -29,7 +29,6 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from stepline.v1 import events_pb2, runner_pb2, workflow_pb2
 
-from ..errors import StaleEpoch
 from .base import NewCheckpoint, RunUpdate
 from .deletion import RunDeletion
 from .opening import StoreOpenError
@@ -62,8 +61,10 @@ from .statements import (
     INSERT_RUN,
     INSERT_WORKFLOW_VERSION,
     NEXT_WORKFLOW_VERSION,
+    OLD_CHECKPOINTS,
     UPDATE_RUN,
     UPSERT_WORKFLOW,
+    last_sequence,
     run_values,
     update_values,
     workflow_values,
@@ -232,17 +233,11 @@ class PostgresStore(Schedules, StoreReads):
             if checkpoint is not None:
                 await insert_checkpoint(db, run_id, checkpoint, now)
                 if keep_last:
-                    cursor = await db.execute(
-                        "SELECT checkpoint_id FROM checkpoints WHERE run_id = %s"
-                        " ORDER BY seq DESC OFFSET %s",
-                        (run_id, keep_last),
-                    )
+                    cursor = await db.execute(pg(OLD_CHECKPOINTS), (run_id, run_id, keep_last))
                     old = [str(r[0]) for r in await cursor.fetchall()]
                     await delete_checkpoints(db, run_id, old)
-            row = await updated.fetchone()
-            if row is None:  # rolled back with the checkpoint: nothing of it is kept
-                raise StaleEpoch(run_id, update.epoch, "its commit was refused")
-            return await insert_events(db, run_id, events, last_sequence=int(row[0]))
+            sequence = last_sequence(await updated.fetchone(), run_id, update)
+            return await insert_events(db, run_id, events, last_sequence=sequence)
 
     async def claim_run(self, run_id: str) -> int:
         async with self.transaction() as db:

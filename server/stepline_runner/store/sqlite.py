@@ -21,7 +21,6 @@ import aiosqlite
 
 from stepline.v1 import events_pb2, runner_pb2, workflow_pb2
 
-from ..errors import StaleEpoch
 from .base import NewCheckpoint, RunUpdate
 from .deletion import RunDeletion, delete_run
 from .failures import translated
@@ -34,8 +33,10 @@ from .statements import (
     INSERT_RUN,
     INSERT_WORKFLOW_VERSION,
     NEXT_WORKFLOW_VERSION,
+    OLD_CHECKPOINTS,
     UPDATE_RUN,
     UPSERT_WORKFLOW,
+    last_sequence,
     run_values,
     update_values,
     workflow_values,
@@ -140,16 +141,11 @@ class SqliteStore(Schedules, StoreReads):
             if checkpoint is not None:
                 insert_checkpoint(db, run_id, checkpoint, now)
                 if keep_last:
-                    rows = db.execute(
-                        "SELECT checkpoint_id FROM checkpoints WHERE run_id = ?"
-                        " ORDER BY seq DESC LIMIT -1 OFFSET ?",
-                        (run_id, keep_last),
-                    ).fetchall()
+                    rows = db.execute(OLD_CHECKPOINTS, (run_id, run_id, keep_last)).fetchall()
                     delete_checkpoints(db, run_id, [r[0] for r in rows])
             row = db.execute(UPDATE_RUN, values).fetchone()
-            if row is None:  # rolled back with the checkpoint: nothing of it is kept
-                raise StaleEpoch(run_id, update.epoch, "its commit was refused")
-            return insert_events(db, run_id, events, last_sequence=int(row[0]))
+            sequence = last_sequence(row, run_id, update)
+            return insert_events(db, run_id, events, last_sequence=sequence)
 
         size = checkpoint_bytes(checkpoint) if checkpoint is not None else 0
         return await self._transact(commit, size)

@@ -4,11 +4,12 @@ two (upserts that must lock, identity columns) stays in each store's module."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from stepline.v1 import events_pb2, runner_pb2
 
+from ..errors import StaleEpoch
 from ..namespaces import split_run_key, split_workflow_key
 from .base import NewCheckpoint, RunUpdate, StateRef
 
@@ -38,6 +39,11 @@ UPDATE_RUN = (
     " RETURNING last_sequence"
 )
 CLAIM_RUN = "UPDATE runs SET epoch = epoch + 1 WHERE run_id = ? RETURNING epoch"
+# A run's checkpoints older than its newest N (retention's keep_last).
+OLD_CHECKPOINTS = (
+    "SELECT checkpoint_id FROM checkpoints WHERE run_id = ? AND seq < (SELECT MIN(seq)"
+    " FROM (SELECT seq FROM checkpoints WHERE run_id = ? ORDER BY seq DESC LIMIT ?) AS newest)"
+)
 INSERT_CHECKPOINT = (
     "INSERT INTO checkpoints (checkpoint_id, run_id, superstep, parent_checkpoint_id,"
     " graph_signature, created_at, content) VALUES (?,?,?,?,?,?,?) RETURNING seq"
@@ -75,6 +81,15 @@ def workflow_values(
     """UPSERT_WORKFLOW's parameters: the latest version, in its key's namespace."""
     namespace = split_workflow_key(workflow_id)[0]
     return (workflow_id, definition, signature, now, version, namespace)
+
+
+def last_sequence(row: Sequence[Any] | None, run_id: str, update: RunUpdate) -> int:
+    """The run's last event sequence number from UPDATE_RUN's answer, or
+    `StaleEpoch` when the update was fenced off (raised inside the
+    transaction, it rolls back the checkpoint with it: nothing is kept)."""
+    if row is None:
+        raise StaleEpoch(run_id, update.epoch, "its commit was refused")
+    return int(row[0])
 
 
 def update_values(
