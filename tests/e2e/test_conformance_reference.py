@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,9 +17,10 @@ import pytest
 from stepline.conformance import CHECKS, REFERENCE_CHECKS, Check, CheckResult, connect
 from stepline.conformance.paired import differential_check
 from stepline.conformance.reference import Reference
-from stepline.host import ExecutorHost, StateTooLarge
+from stepline.host import StateTooLarge
 from stepline.serve import host_error_details, host_error_status
 from stepline.v1 import executor_pb2, executor_pb2_grpc, payload_pb2
+from tests.executors.faulty import Faulty
 from tests.executors.stages import Stage
 from tests.support.processes import ROOT, Service, free_port, require_node, spawn, start_executors
 
@@ -90,25 +91,11 @@ async def test_a_restart_that_keeps_the_incarnation_is_caught() -> None:
     assert "FAIL restart" in out and "still has incarnation id" in out
 
 
-class FaultyReference(executor_pb2_grpc.ExecutorServiceServicer):
+class FaultyReference(Faulty):
     """The Python SDK's host with one fault injected between gRPC and it."""
 
     def __init__(self, fault: str) -> None:
-        self.host = ExecutorHost({"stage": Stage, "reference": Reference})
-        self.fault = fault
-
-    async def Describe(
-        self, request: executor_pb2.DescribeRequest, context: Ctx
-    ) -> executor_pb2.DescribeResponse:
-        described = self.host.describe()
-        described.features.session = False  # its faults are in its unary Execute
-        return described
-
-    async def Session(
-        self, request_iterator: AsyncIterator[executor_pb2.SessionRequest], context: Ctx
-    ) -> AsyncIterator[executor_pb2.SessionReply]:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not advertised")
-        yield executor_pb2.SessionReply()  # never reached; makes this a stream handler
+        super().__init__({"stage": Stage, "reference": Reference}, fault)
 
     async def Execute(
         self, request: executor_pb2.ExecuteRequest, context: Ctx

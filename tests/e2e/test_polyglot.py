@@ -21,10 +21,11 @@ import pytest
 
 from stepline import RunnerClient, payloads
 from stepline.conformance import CHECKS, REFERENCE_CHECKS, CheckResult, connect
-from stepline.host import ExecutorHost, NoSuchExecutorObject, StaleEpoch, UnknownExecutorType
+from stepline.host import NoSuchExecutorObject, StaleEpoch, UnknownExecutorType
 from stepline.serve import host_error_details
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import executor_pb2, executor_pb2_grpc
+from tests.executors.faulty import Faulty
 from tests.executors.stages import Stage, Token
 from tests.support.cluster import Cluster
 from tests.support.processes import Service, require_node, start_executors
@@ -100,12 +101,11 @@ async def test_conformance_command_says_why_it_cannot_start() -> None:
 # --- the suite must catch faults ------------------------------------------------------
 
 
-class FaultyService(executor_pb2_grpc.ExecutorServiceServicer):
+class FaultyService(Faulty):
     """The Python SDK's host with one fault injected between gRPC and it."""
 
     def __init__(self, fault: str) -> None:
-        self.host = ExecutorHost({"stage": Stage})
-        self.fault = fault
+        super().__init__({"stage": Stage}, fault)
 
     def _run_id(self, run_id: str) -> str:
         return "one-run-for-all" if self.fault == "shared-state" else run_id
@@ -117,19 +117,6 @@ class FaultyService(executor_pb2_grpc.ExecutorServiceServicer):
     async def _refuse_stale(context: Ctx, exc: StaleEpoch) -> None:
         code = grpc.StatusCode.FAILED_PRECONDITION
         await context.abort(code, str(exc), host_error_details(code, exc))
-
-    async def Describe(
-        self, request: executor_pb2.DescribeRequest, context: Ctx
-    ) -> executor_pb2.DescribeResponse:
-        described = self.host.describe()
-        described.features.session = False  # its faults are in its unary Execute
-        return described
-
-    async def Session(
-        self, request_iterator: AsyncIterator[executor_pb2.SessionRequest], context: Ctx
-    ) -> AsyncIterator[executor_pb2.SessionReply]:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not advertised")
-        yield executor_pb2.SessionReply()  # never reached; makes this a stream handler
 
     async def Execute(
         self, request: executor_pb2.ExecuteRequest, context: Ctx

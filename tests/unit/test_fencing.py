@@ -13,7 +13,7 @@ from stepline.fencing import EpochFence, StaleEpoch
 from stepline.host import ExecutorHost
 from stepline.testing import InProcessRunner
 from stepline.v1 import events_pb2 as E
-from stepline.v1 import executor_pb2
+from stepline.v1 import executor_pb2, runner_pb2
 from stepline_runner import errors
 from stepline_runner.store import RunUpdate
 from tests.support.stores import harness_on_both_stores
@@ -88,14 +88,21 @@ async def test_a_host_refuses_stale_calls_and_keeps_the_state() -> None:
     assert host.end_run(executor_pb2.EndRunRequest(run_id="r", epoch=2)).released == 1
 
 
-async def test_a_commit_with_a_stale_epoch_writes_nothing(harness: InProcessRunner) -> None:
-    store = harness.store
-    harness.host("svc", {"stepper": Stepper})
+async def stepping(harness: InProcessRunner) -> tuple[ExecutorHost, runner_pb2.Run]:
+    """A run of the gated loop, its first Execute under way (held until
+    `Stepper.release`), and the host it runs on."""
+    host = harness.host("svc", {"stepper": Stepper})
     await harness.runner.register_workflow(loop().build())
     Stepper.reset()
     run = await harness.runner.start_run("w", payloads.encode(1))
-    assert run.epoch == 1  # its creator's
     await Stepper.entered.wait()
+    return host, run
+
+
+async def test_a_commit_with_a_stale_epoch_writes_nothing(harness: InProcessRunner) -> None:
+    store = harness.store
+    _, run = await stepping(harness)
+    assert run.epoch == 1  # its creator's
     assert await store.claim_run(run.run_id) == 2  # another runner took it over
     before = await store.get_run(run.run_id)
     assert before is not None
@@ -127,11 +134,7 @@ async def test_a_commit_with_a_stale_epoch_writes_nothing(harness: InProcessRunn
 async def test_an_executor_refusal_without_a_takeover_fails_the_run(
     harness: InProcessRunner,
 ) -> None:
-    host = harness.host("svc", {"stepper": Stepper})
-    await harness.runner.register_workflow(loop().build())
-    Stepper.reset()
-    run = await harness.runner.start_run("w", payloads.encode(1))
-    await Stepper.entered.wait()
+    host, run = await stepping(harness)
     host.fence.admit(run.run_id, 7)  # the service claims an epoch no runner gave
 
     Stepper.release.set()
@@ -151,11 +154,7 @@ async def test_an_executor_refusal_without_a_takeover_fails_the_run(
 async def test_an_executor_refusal_after_a_takeover_makes_the_runner_let_go(
     harness: InProcessRunner,
 ) -> None:
-    host = harness.host("svc", {"stepper": Stepper})
-    await harness.runner.register_workflow(loop().build())
-    Stepper.reset()
-    run = await harness.runner.start_run("w", payloads.encode(1))
-    await Stepper.entered.wait()
+    host, run = await stepping(harness)
     before = await harness.store.get_run(run.run_id)
     assert before is not None
     taken = await harness.store.claim_run(run.run_id)  # another runner took it over
@@ -174,11 +173,7 @@ async def test_an_executor_refusal_after_a_takeover_makes_the_runner_let_go(
 async def test_every_takeover_raises_the_epoch_the_executors_see(
     harness: InProcessRunner,
 ) -> None:
-    host = harness.host("svc", {"stepper": Stepper})
-    await harness.runner.register_workflow(loop().build())
-    Stepper.reset()
-    run = await harness.runner.start_run("w", payloads.encode(1))
-    await Stepper.entered.wait()
+    host, run = await stepping(harness)
     cancelled = await harness.runner.cancel_run(run.run_id)
     assert cancelled.epoch == 2  # the cancel fenced out the driver first
     assert host.fence.seen(run.run_id) == 2  # its EndRun said so
@@ -199,11 +194,7 @@ async def test_every_takeover_raises_the_epoch_the_executors_see(
 async def test_a_watcher_follows_commits_of_another_runner_once_woken(
     harness: InProcessRunner,
 ) -> None:
-    harness.host("svc", {"stepper": Stepper})
-    await harness.runner.register_workflow(loop().build())
-    Stepper.reset()
-    run = await harness.runner.start_run("w", payloads.encode(1))
-    await Stepper.entered.wait()
+    _, run = await stepping(harness)
     stored = await harness.store.get_run(run.run_id)
     assert stored is not None
     seen: list[E.Event] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import grpc
 
@@ -26,6 +26,19 @@ Payload = payload_pb2.Payload
 # Two executor ids of one length: an executor may depend on its id (the test
 # stages do, on its length), so each is compared only with runs of the same id.
 X, Y = "conformance-x", "conformance-y"
+
+
+class ExecuteOptions(TypedDict, total=False):
+    """The fields of an ExecuteRequest a check may set (`Probe.execute_request`
+    defaults them)."""
+
+    executor_type: str | None
+    superstep: int
+    responses: Sequence[payload_pb2.InputResponse]
+    shared_state: Mapping[str, Payload] | None
+    epoch: int
+    return_state: bool
+    known_state_hash: str
 
 
 class CheckFailed(Exception):
@@ -151,29 +164,11 @@ class Probe:
         run_id: str,
         executor_id: str,
         messages: Sequence[Payload],
-        *,
-        executor_type: str | None = None,
-        superstep: int = 1,
-        responses: Sequence[payload_pb2.InputResponse] = (),
-        shared_state: Mapping[str, Payload] | None = None,
-        epoch: int = 0,
-        return_state: bool = False,
-        known_state_hash: str = "",
+        **options: Unpack[ExecuteOptions],
     ) -> executor_pb2.ExecuteResponse:
         """One `Execute`; a handler error in the response fails the check
         (the messages are meant to be ones the executor handles)."""
-        response = await self.execute_raw(
-            run_id,
-            executor_id,
-            messages,
-            executor_type=executor_type,
-            superstep=superstep,
-            responses=responses,
-            shared_state=shared_state,
-            epoch=epoch,
-            return_state=return_state,
-            known_state_hash=known_state_hash,
-        )
+        response = await self.execute_raw(run_id, executor_id, messages, **options)
         if response.HasField("error"):
             raise CheckFailed(
                 f"Execute of {len(messages)} message(s) to a {self.target.executor_type!r} "
@@ -187,27 +182,9 @@ class Probe:
         run_id: str,
         executor_id: str,
         messages: Sequence[Payload],
-        *,
-        executor_type: str | None = None,
-        superstep: int = 1,
-        responses: Sequence[payload_pb2.InputResponse] = (),
-        shared_state: Mapping[str, Payload] | None = None,
-        epoch: int = 0,
-        return_state: bool = False,
-        known_state_hash: str = "",
+        **options: Unpack[ExecuteOptions],
     ) -> executor_pb2.ExecuteResponse:
-        request = self.execute_request(
-            run_id,
-            executor_id,
-            messages,
-            executor_type=executor_type,
-            superstep=superstep,
-            responses=responses,
-            shared_state=shared_state,
-            epoch=epoch,
-            return_state=return_state,
-            known_state_hash=known_state_hash,
-        )
+        request = self.execute_request(run_id, executor_id, messages, **options)
         response: executor_pb2.ExecuteResponse = await self.call("Execute", request)
         return response
 
