@@ -5,12 +5,17 @@
 // status details, so a runner that another one superseded cannot change the
 // run's executor state. Epoch 0 (unset) is a caller that does not fence: it
 // is served and leaves the fence alone. A run's fence outlives its EndRun,
-// for the ENDED_RUNS most recently ended runs.
+// for the ENDED_RUNS most recently ended runs. At most LIVE_RUNS runs are kept
+// un-ended (their EndRun may never come): over that, the run called least
+// recently is forgotten, its objects released (onForget), and it is refused at
+// every epoch up to the last it saw, that one included (ForgottenRun), until
+// a resume calls at a new epoch (restoring its executors first).
 
 const grpc = require('@grpc/grpc-js');
 const protobuf = require('protobufjs');
 
 const ENDED_RUNS = 65536;
+const LIVE_RUNS = 65536;
 const DOMAIN = 'stepline.dev';
 const STALE_EPOCH = 'STALE_EPOCH';
 
@@ -49,11 +54,12 @@ const ErrorInfo = rpc.lookupType('google.rpc.ErrorInfo');
 
 /** A call for a run with an older epoch than the service has seen for it. */
 class StaleEpoch extends Error {
-  constructor(runId, epoch, seen) {
+  constructor(runId, epoch, seen, message) {
     super(
-      `run '${runId.slice(0, 128)}': epoch ${epoch} is older than epoch ${seen}, which this ` +
-        'service has seen for the run: another runner took the run over, so this caller ' +
-        'must stop driving it',
+      message ??
+        `run '${runId.slice(0, 128)}': epoch ${epoch} is older than epoch ${seen}, which this ` +
+          'service has seen for the run: another runner took the run over, so this caller ' +
+          'must stop driving it',
     );
     this.name = 'StaleEpoch';
     this.code = grpc.status.FAILED_PRECONDITION;
@@ -62,6 +68,22 @@ class StaleEpoch extends Error {
       epoch: String(epoch),
       seen_epoch: String(seen),
     });
+  }
+}
+
+/** A call for a run forgotten (with its objects) while live, at an epoch no later than its last. */
+class ForgottenRun extends StaleEpoch {
+  constructor(runId, epoch, seen, liveRuns) {
+    super(
+      runId,
+      epoch,
+      seen,
+      `run '${runId.slice(0, 128)}': this service forgot the run at epoch ${seen} and released ` +
+        `its executor objects (it keeps ${liveRuns} runs without EndRun, and was called for ` +
+        `that many others since), so epoch ${epoch} is refused: resume the run from its last ` +
+        'checkpoint (at a new epoch, which restores its executors)',
+    );
+    this.name = 'ForgottenRun';
   }
 }
 
@@ -79,26 +101,41 @@ function statusDetails(code, message, reason, metadata) {
 }
 
 class EpochFence {
-  constructor(endedRuns = ENDED_RUNS) {
-    this.live = new Map(); // run_id -> highest epoch seen
-    this.ended = new Map(); // the same for ended runs, oldest first
+  constructor({ endedRuns = ENDED_RUNS, liveRuns = LIVE_RUNS, onForget = () => {} } = {}) {
+    this.live = new Map(); // run_id -> highest epoch seen, least recently called first
+    this.ended = new Map(); // run_id -> { seen, forgotten } of ended or forgotten runs, oldest first
     this.endedRuns = endedRuns;
+    this.liveRuns = liveRuns;
+    this.onForget = onForget;
   }
 
   /** Let a call with `epoch` through, raising the run's fence; throws StaleEpoch. */
   admit(runId, epoch) {
     const e = Number(epoch);
     if (!(e > 0)) return;
-    const seen = this.seen(runId);
+    const live = this.live.get(runId);
+    if (live !== undefined) {
+      if (e < live) throw new StaleEpoch(runId, e, live);
+      this.live.delete(runId); // to the end: called most recently
+      this.live.set(runId, Math.max(e, live));
+      return;
+    }
+    const { seen, forgotten } = this.ended.get(runId) ?? { seen: 0, forgotten: false };
+    if (forgotten && e <= seen) throw new ForgottenRun(runId, e, seen, this.liveRuns);
     if (e < seen) throw new StaleEpoch(runId, e, seen);
-    if (e > seen) {
-      this.ended.delete(runId);
-      this.live.set(runId, e);
+    if (e === seen) return; // an ended run at its last epoch: still ended
+    this.ended.delete(runId);
+    this.live.set(runId, e);
+    while (this.live.size > this.liveRuns) {
+      const [oldest, last] = this.live.entries().next().value;
+      this.live.delete(oldest);
+      this._close(oldest, last, true);
+      this.onForget(oldest);
     }
   }
 
   seen(runId) {
-    return this.live.get(runId) ?? this.ended.get(runId) ?? 0;
+    return this.live.get(runId) ?? this.ended.get(runId)?.seen ?? 0;
   }
 
   /** The run ended (EndRun with `epoch`): false if the epoch is stale. */
@@ -111,13 +148,15 @@ class EpochFence {
     }
     const seen = this.live.get(runId);
     this.live.delete(runId);
-    if (seen) {
-      this.ended.delete(runId);
-      this.ended.set(runId, seen);
-      while (this.ended.size > this.endedRuns) this.ended.delete(this.ended.keys().next().value);
-    }
+    if (seen) this._close(runId, seen, false);
     return true;
+  }
+
+  _close(runId, seen, forgotten) {
+    this.ended.delete(runId);
+    this.ended.set(runId, { seen, forgotten });
+    while (this.ended.size > this.endedRuns) this.ended.delete(this.ended.keys().next().value);
   }
 }
 
-module.exports = { ENDED_RUNS, EpochFence, StaleEpoch };
+module.exports = { ENDED_RUNS, LIVE_RUNS, EpochFence, ForgottenRun, StaleEpoch };

@@ -169,7 +169,8 @@ class ExecutorHost {
     // Fresh per process: a new id tells the runner this service lost its memory.
     this.incarnationId = crypto.randomUUID().replaceAll('-', '');
     // Refuses the calls of a runner another one superseded (executor.proto, "Fencing").
-    this.fence = new EpochFence();
+    // A run it forgets (un-ended too long) takes its objects with it.
+    this.fence = new EpochFence({ onForget: (runId) => this.runs.delete(runId) });
   }
 
   describe() {

@@ -88,8 +88,9 @@ class ExecutorHost:
         self._objects: dict[tuple[str, str], Executor] = {}
         self.incarnation_id = uuid.uuid4().hex
         self.instruments = instruments
-        # Refuses the calls of a runner another one superseded (executor.proto, "Fencing").
-        self.fence = EpochFence()
+        # Refuses the calls of a runner another one superseded (executor.proto,
+        # "Fencing"); a run it forgets (un-ended too long) takes its objects with it.
+        self.fence = EpochFence(on_forget=self._release)
         self.fast_path = fast_path
 
     @property
@@ -242,10 +243,13 @@ class ExecutorHost:
     def end_run(self, request: executor_pb2.EndRunRequest) -> executor_pb2.EndRunResponse:
         if not self.fence.end(request.run_id, request.epoch):
             return executor_pb2.EndRunResponse(released=0)  # a superseded runner's
-        keys = [key for key in self._objects if key[0] == request.run_id]
+        return executor_pb2.EndRunResponse(released=self._release(request.run_id))
+
+    def _release(self, run_id: str) -> int:
+        keys = [key for key in self._objects if key[0] == run_id]
         for key in keys:
             del self._objects[key]
-        return executor_pb2.EndRunResponse(released=len(keys))
+        return len(keys)
 
     def _create(self, executor_type: str, executor_id: str) -> Executor:
         make = self._makers.get(executor_type or executor_id)

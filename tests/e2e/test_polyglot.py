@@ -179,6 +179,8 @@ class FaultyService(Faulty):
     ) -> executor_pb2.EndRunResponse:
         if self.fault == "keeps-runs":
             return executor_pb2.EndRunResponse(released=0)
+        if self.fault == "stale-end-run":
+            request.epoch = 0  # released whoever sends it
         return self.host.end_run(request)
 
 
@@ -201,6 +203,7 @@ class FaultyService(Faulty):
             "one process must keep one id",
         ),
         ("unfenced", {"epochs"}, "expected status FAILED_PRECONDITION, but the call succeeded"),
+        ("stale-end-run", {"epochs"}, "EndRun with epoch 1 after epoch 2 released 1 object(s)"),
     ],
 )
 async def test_conformance_suite_catches_a_faulty_service(

@@ -4,18 +4,21 @@ the stored run nor its executors' state, and lets go of the run."""
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
 from typing import Any
 
 import pytest
 
-from stepline import payloads
-from stepline.fencing import EpochFence, StaleEpoch
+from stepline import fencing, payloads
+from stepline.fencing import EpochFence, ForgottenRun, StaleEpoch
 from stepline.host import ExecutorHost
 from stepline.testing import InProcessRunner
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import executor_pb2, runner_pb2
 from stepline_runner import errors
 from stepline_runner.store import RunUpdate
+from tests.support.processes import NODE_SERVICE, require_node
 from tests.support.stores import harness_on_both_stores
 from tests.unit.gated import Stepper, loop
 
@@ -59,8 +62,50 @@ def test_the_fence_outlives_end_run_for_the_last_ended_runs() -> None:
     assert fence.seen("b") == 4
 
 
+def test_a_run_forgotten_for_want_of_room_is_refused_up_to_its_epoch() -> None:
+    forgotten: list[str] = []
+    fence = EpochFence(live_runs=2, on_forget=forgotten.append)
+    fence.admit("a", 3)
+    fence.admit("b", 1)
+    fence.admit("a", 3)  # called again: "b" is now the one called least recently
+    fence.admit("c", 1)
+    assert forgotten == ["b"]
+    with pytest.raises(ForgottenRun) as refused:
+        fence.admit("b", 1)  # its own runner: it would get fresh objects
+    assert (refused.value.epoch, refused.value.seen) == (1, 1)
+    assert "forgot the run at epoch 1" in str(refused.value)
+    assert refused.value.reason == "STALE_EPOCH"
+    assert not fence.end("b", 1)  # nothing left to release
+    fence.admit("b", 2)  # a resume: a new epoch, whose restore comes first
+    assert fence.seen("b") == 2 and forgotten == ["b", "a"]
+    for epoch in (2, 3):
+        with pytest.raises(ForgottenRun):
+            fence.admit("a", epoch)
+    fence.admit("a", 4)
+    assert forgotten == ["b", "a", "c"]
+
+
 class Tally(Stepper):
     pass
+
+
+async def test_a_host_releases_the_objects_of_a_run_it_forgets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fencing, "LIVE_RUNS", 1)
+    host = ExecutorHost({"tally": Tally})
+    state = payloads.encode({"count": 7}, "tally.state")
+    await host.restore(executor_pb2.RestoreCheckpointRequest(**key(2), state=state))
+    execute = executor_pb2.ExecuteRequest(**{**key(1), "run_id": "other"}, superstep=1)
+    execute.messages.add(payload=payloads.encode(1))
+    await host.execute(execute)  # a second run: over the cap, "r" is forgotten
+
+    assert host.object_count == 1
+    with pytest.raises(ForgottenRun):
+        await host.save(executor_pb2.SaveCheckpointRequest(**key(2)))
+    await host.restore(executor_pb2.RestoreCheckpointRequest(**key(3), state=state))
+    saved = await host.save(executor_pb2.SaveCheckpointRequest(**key(3)))
+    assert payloads.json_value(saved.state) == {"count": 7}
 
 
 def key(epoch: int) -> dict[str, Any]:
@@ -226,3 +271,36 @@ async def test_a_watcher_follows_commits_of_another_runner_once_woken(
     assert sequences == list(range(1, target[0] + 1))  # each once, in order
     assert [e.message for e in seen[-3:]] == ["elsewhere 0", "elsewhere 1", "elsewhere 2"]
     Stepper.release.set()
+
+
+NODE_FENCE = """
+const { EpochFence, ForgottenRun } = require('./fencing');
+const forgotten = [];
+const fence = new EpochFence({ liveRuns: 2, onForget: (run) => forgotten.push(run) });
+const refused = (run, epoch) => {
+  try { fence.admit(run, epoch); return null; } catch (err) {
+    return [err instanceof ForgottenRun, err.message.includes(`forgot the run at epoch`)];
+  }
+};
+fence.admit('a', 3); fence.admit('b', 1); fence.admit('a', 3); fence.admit('c', 1);
+const out = { first: [...forgotten], b1: refused('b', 1), endB1: fence.end('b', 1) };
+fence.admit('b', 2);
+Object.assign(out, { seenB: fence.seen('b'), then: [...forgotten], a3: refused('a', 3) });
+console.log(JSON.stringify(out));
+"""
+
+
+def test_the_node_fence_forgets_the_same_way() -> None:
+    require_node()
+    done = subprocess.run(
+        ["node", "-e", NODE_FENCE], cwd=NODE_SERVICE, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "first": ["b"],
+        "b1": [True, True],
+        "endB1": False,
+        "seenB": 2,
+        "then": ["b", "a"],
+        "a3": [True, True],
+    }

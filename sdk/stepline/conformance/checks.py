@@ -342,6 +342,11 @@ async def refuses_stale_epochs(probe: Probe) -> str:
     await refused(
         "RestoreCheckpoint with epoch 1 after epoch 2", probe.restore(run, X, None, epoch=1)
     )
+    if released := await probe.end_run(run, epoch=1):
+        raise CheckFailed(
+            f"EndRun with epoch 1 after epoch 2 released {released} object(s), not 0: a "
+            "superseded runner's EndRun must leave the run's objects to the new owner"
+        )
     if not same(after := await probe.state(run, X, epoch=2), kept):
         raise CheckFailed(
             f"calls refused as stale changed the state from {show(kept)} to {show(after)}"
@@ -359,8 +364,9 @@ async def refuses_stale_epochs(probe: Probe) -> str:
     await probe.execute(other, X, message, epoch=1)  # fenced run by run
     return (
         "calls with an older epoch than the run's highest (Execute, SaveCheckpoint, "
-        "RestoreCheckpoint) -> FAILED_PRECONDITION with reason STALE_EPOCH, leaving the state "
-        "as it was; epoch 0 served without lowering the fence; other runs unaffected"
+        "RestoreCheckpoint) -> FAILED_PRECONDITION with reason STALE_EPOCH, and EndRun -> "
+        "released 0, leaving the state as it was; epoch 0 served without lowering the fence; "
+        "other runs unaffected"
     )
 
 

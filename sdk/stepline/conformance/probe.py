@@ -286,9 +286,9 @@ class Probe:
         )
         return response
 
-    async def end_run(self, run_id: str) -> int:
+    async def end_run(self, run_id: str, epoch: int = 0) -> int:
         response: executor_pb2.EndRunResponse = await self.call(
-            "EndRun", executor_pb2.EndRunRequest(run_id=run_id)
+            "EndRun", executor_pb2.EndRunRequest(run_id=run_id, epoch=epoch)
         )
         return response.released
 
