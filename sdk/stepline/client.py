@@ -357,9 +357,24 @@ class RunnerClient(ScheduleCalls, CheckpointCalls):
         response = await self._call(self._stub.SendResponses, request)
         return response.run
 
-    async def list_pending_requests(self, run_id: str) -> list[InputRequest]:
-        """The run's open requests for input."""
-        response = await self._call(
-            self._stub.ListPendingRequests, runner_pb2.ListPendingRequestsRequest(run_id=run_id)
-        )
-        return list(response.requests)
+    async def list_pending_requests(
+        self, run_id: str, *, page_size: int = 100, limit: int | None = None
+    ) -> list[InputRequest]:
+        """The run's open requests for input, oldest first (at most `limit`),
+        fetched `page_size` at a time."""
+
+        async def page(token: str) -> Page[InputRequest]:
+            request = runner_pb2.ListPendingRequestsRequest(
+                run_id=run_id, page_size=page_size, page_token=token
+            )
+            response = await self._call(self._stub.ListPendingRequests, request)
+            return response.requests, response.next_page_token
+
+        found: list[InputRequest] = []
+        if limit is not None and limit <= 0:
+            return found
+        async for request in self._pages(page):
+            found.append(request)
+            if len(found) == limit:
+                break
+        return found

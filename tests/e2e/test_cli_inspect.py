@@ -130,6 +130,11 @@ async def test_request_list_and_answer(cluster: Cluster, client: RunnerClient) -
     as_json = (await cli(cluster, "request", "list", run.run_id, "--json")).json()
     assert as_json[0]["request_id"] == request_id
     assert as_json[0]["data"]["value"]["order_id"] == "o-7"
+    assert (
+        await cli(cluster, "request", "list", run.run_id, "-n", "1", "--json")
+    ).json() == as_json
+    none = await cli(cluster, "request", "list", run.run_id, "--limit", "0")
+    assert none.code == 2 and "--limit" in none.stderr
 
     bad = await cli(cluster, "request", "answer", run.run_id, request_id, "--json", "{yes")
     assert bad.code == 2 and "--json: the value is not JSON" in bad.stderr

@@ -8,6 +8,7 @@ import pytest_asyncio
 
 from stepline import SteplineError, payloads
 from stepline.v1 import events_pb2 as E
+from stepline.v1 import runner_pb2 as R
 from tests.executors.approvals import Decision, Order, approve_workflow, two_keys_workflow
 from tests.support.cluster import Cluster, cluster_fixture
 from tests.support.runs import until_waiting
@@ -139,3 +140,38 @@ async def test_a_fork_of_a_waiting_checkpoint_waits_without_asking_again(desk: C
     assert asked == [request.request_id]
     original = await client.get_run(run.run_id)
     assert original.status == E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS
+
+
+async def test_open_requests_come_a_page_at_a_time(desk: Cluster) -> None:
+    client = desk.client()
+    run = await client.start_run("two-keys", Order("o-6", 9000))
+    await until_waiting(client, run.run_id)
+
+    async def page(size: int, token: str = "") -> R.ListPendingRequestsResponse:
+        request = R.ListPendingRequestsRequest(run_id=run.run_id, page_size=size, page_token=token)
+        return await client._call(client._stub.ListPendingRequests, request)
+
+    everything = await page(0)  # the default page holds both (asked in one superstep)
+    assert sorted(r.executor_id for r in everything.requests) == ["finance", "legal"]
+    assert everything.next_page_token == ""
+    first = await page(1)
+    assert list(first.requests) == [everything.requests[0]] and first.next_page_token
+    second = await page(1, first.next_page_token)
+    assert list(second.requests) == [everything.requests[1]] and second.next_page_token == ""
+    assert await client.list_pending_requests(run.run_id, page_size=1) == list(everything.requests)
+    assert await client.list_pending_requests(run.run_id, limit=1) == [everything.requests[0]]
+
+    for size, token, says in [
+        (-1, "", "page_size must be 0 or more"),
+        (1, "garbage!" * 100, "is not one this runner issued"),
+    ]:
+        with pytest.raises(SteplineError) as refused:
+            await page(size, token)
+        assert refused.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert says in str(refused.value) and len(str(refused.value)) < 300
+
+    # The first page's last request answered before the next page is asked for:
+    # the next page starts at its superstep's first open request, skipping none.
+    await client.send_responses(run.run_id, {first.requests[0].request_id: Decision(True, "fay")})
+    after = await page(1, first.next_page_token)
+    assert list(after.requests) == [everything.requests[1]]

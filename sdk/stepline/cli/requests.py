@@ -30,10 +30,13 @@ REQUEST_COLUMNS = [
 def list_(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """List a run's open requests: what each asks and the response type it wants."""
-    requests: list[InputRequest] = call(ctx, lambda c: c.list_pending_requests(run_id))
+    """List a run's open requests, oldest first: what each asks and the response type it wants."""
+    requests: list[InputRequest] = call(
+        ctx, lambda c: c.list_pending_requests(run_id, page_size=min(limit, 1000), limit=limit)
+    )
     output.print_records(requests, REQUEST_COLUMNS, as_json)
 
 

@@ -420,18 +420,24 @@ class SendResponsesResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
 
 class ListPendingRequestsRequest(_message.Message):
-    __slots__ = ("run_id", "namespace")
+    __slots__ = ("run_id", "namespace", "page_size", "page_token")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     namespace: str
-    def __init__(self, run_id: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, run_id: _Optional[str] = ..., namespace: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListPendingRequestsResponse(_message.Message):
-    __slots__ = ("requests",)
+    __slots__ = ("requests", "next_page_token")
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     requests: _containers.RepeatedCompositeFieldContainer[_payload_pb2.InputRequest]
-    def __init__(self, requests: _Optional[_Iterable[_Union[_payload_pb2.InputRequest, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, requests: _Optional[_Iterable[_Union[_payload_pb2.InputRequest, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class MoveRunsRequest(_message.Message):
     __slots__ = ("workflow_id", "to_version", "run_ids", "all_runs", "namespace")

@@ -401,7 +401,9 @@ class RunnerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListPendingRequests(self, request, context):
-        """A run's open requests for input, oldest first. NOT_FOUND: no such run.
+        """A run's open requests for input, oldest first, a page at a time (a
+        request answered between pages is never skipped; one may come twice).
+        NOT_FOUND: no such run. INVALID_ARGUMENT: a bad page_size or page_token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -171,7 +171,10 @@ class RunnerServiceStub:
     changed since, or an executor could not restore its state.
     """
     ListPendingRequests: _grpc.UnaryUnaryMultiCallable[_runner_pb2.ListPendingRequestsRequest, _runner_pb2.ListPendingRequestsResponse]
-    """A run's open requests for input, oldest first. NOT_FOUND: no such run."""
+    """A run's open requests for input, oldest first, a page at a time (a
+    request answered between pages is never skipped; one may come twice).
+    NOT_FOUND: no such run. INVALID_ARGUMENT: a bad page_size or page_token.
+    """
     MoveRuns: _grpc.UnaryUnaryMultiCallable[_runner_pb2.MoveRunsRequest, _runner_pb2.MoveRunsResponse]
     """Pin runs of a workflow to another of its versions with the same graph
     signature (its executor services moved to new addresses); each moved run
@@ -356,7 +359,10 @@ class RunnerServiceAsyncStub(RunnerServiceStub):
     changed since, or an executor could not restore its state.
     """
     ListPendingRequests: _aio.UnaryUnaryMultiCallable[_runner_pb2.ListPendingRequestsRequest, _runner_pb2.ListPendingRequestsResponse]  # type: ignore[assignment]
-    """A run's open requests for input, oldest first. NOT_FOUND: no such run."""
+    """A run's open requests for input, oldest first, a page at a time (a
+    request answered between pages is never skipped; one may come twice).
+    NOT_FOUND: no such run. INVALID_ARGUMENT: a bad page_size or page_token.
+    """
     MoveRuns: _aio.UnaryUnaryMultiCallable[_runner_pb2.MoveRunsRequest, _runner_pb2.MoveRunsResponse]  # type: ignore[assignment]
     """Pin runs of a workflow to another of its versions with the same graph
     signature (its executor services moved to new addresses); each moved run
@@ -634,7 +640,10 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _runner_pb2.ListPendingRequestsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_runner_pb2.ListPendingRequestsResponse, _abc.Awaitable[_runner_pb2.ListPendingRequestsResponse]]:
-        """A run's open requests for input, oldest first. NOT_FOUND: no such run."""
+        """A run's open requests for input, oldest first, a page at a time (a
+        request answered between pages is never skipped; one may come twice).
+        NOT_FOUND: no such run. INVALID_ARGUMENT: a bad page_size or page_token.
+        """
 
     @_abc_1.abstractmethod
     def MoveRuns(

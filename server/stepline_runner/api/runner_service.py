@@ -197,8 +197,13 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
     async def ListPendingRequests(
         self, request: runner_pb2.ListPendingRequestsRequest, context: Ctx
     ) -> runner_pb2.ListPendingRequestsResponse:
-        requests = await _status(context, _tenant(self.runner).pending_requests(request.run_id))
-        return runner_pb2.ListPendingRequestsResponse(requests=requests)
+        requests, token = await _status(
+            context,
+            _tenant(self.runner).pending_requests(
+                request.run_id, request.page_size, request.page_token
+            ),
+        )
+        return runner_pb2.ListPendingRequestsResponse(requests=requests, next_page_token=token)
 
     async def ResumeRun(
         self, request: runner_pb2.ResumeRunRequest, context: Ctx

@@ -24,6 +24,7 @@ from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
 from ..store import RunDeletion, StoredWorkflow
 from .errors import NotFound, Reason, SteplineError
 from .moves import Moved
+from .request_pages import request_page
 from .runner import Runner
 from .scope import Scope, valid_run_id
 from .validation import short
@@ -185,9 +186,13 @@ class Tenant(Scope):
             raise self._localized(exc) from None
         return self._out_run(run)
 
-    async def pending_requests(self, run_id: str) -> list[payload_pb2.InputRequest]:
+    async def pending_requests(
+        self, run_id: str, page_size: int = 0, page_token: str = ""
+    ) -> tuple[list[payload_pb2.InputRequest], str]:
+        """A page of the run's open requests, oldest first, and the next page's token."""
         try:
-            return await self._runner.pending_requests(self._run(run_id))
+            requests = await self._runner.pending_requests(self._run(run_id))
+            return request_page(requests, page_size, page_token)
         except SteplineError as exc:
             raise self._localized(exc) from None
 
