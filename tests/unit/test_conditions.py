@@ -35,11 +35,18 @@ def test_nesting_counts_brackets_outside_string_literals() -> None:
 
 def test_limits_parse_names_values_and_ceilings() -> None:
     assert Limits.parse(["cel_budget=0.5", "id-length=64"]) == Limits(cel_budget=0.5, id_length=64)
+    assert Limits.parse(["executors=100000", "watch_buffer_bytes=1073741824"]) == Limits(
+        executors=100_000, watch_buffer_bytes=1024 * 1024 * 1024
+    )
     for bad, says in [
         (["nope=1"], "NAME one of"),
         (["edges=many"], "not a number"),
         (["edges=0"], "must be positive"),
-        (["expression_bytes=100000"], "at most 16384"),
+        (["expression_bytes=100000"], "at most 16,384"),
+        (["executors=100001"], "at most 100,000"),
+        (["edges=9999999999"], "at most 1,000,000"),
+        (["watch_buffer_bytes=1073741825"], "at most 1,073,741,824"),
+        (["cel_budget=61"], "at most 60"),
     ]:
         with pytest.raises(ValueError, match=says):
             Limits.parse(bad)

@@ -59,7 +59,8 @@ class Limits:
                 raise ValueError(f"--limit {name}: must be positive, not {value}")
         for name, ceiling in CEILINGS.items():
             if getattr(self, name) > ceiling:
-                raise ValueError(f"--limit {name}: at most {ceiling:g}")
+                shown = f"{int(ceiling):,}" if ceiling == int(ceiling) else f"{ceiling:g}"
+                raise ValueError(f"--limit {name}: at most {shown}")
 
 
 CEILINGS: dict[str, float] = {
@@ -69,6 +70,12 @@ CEILINGS: dict[str, float] = {
     # Its parser refuses from ~100 levels anyway.
     "expression_nesting": 64,
     "id_length": 1024,
+    # A graph that large takes seconds to check and route; and no definition
+    # of 64 MiB holds more.
+    "executors": 100_000,
+    "edges": 1_000_000,
     "definition_bytes": 64 * MIB,
+    # Per subscriber: higher, a few slow watchers could hold the runner's memory.
+    "watch_buffer_bytes": 1024 * MIB,
     "schedules": 1_000_000,
 }
