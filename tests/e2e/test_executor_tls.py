@@ -2,13 +2,12 @@
 reaches executor services over TLS, presenting its client certificate (mTLS)
 or its token, and a caller without them can neither read (`SaveCheckpoint`)
 nor overwrite (`RestoreCheckpoint`) a live run's state there. Plaintext goes
-to loopback only, and the runner's credentials only where its rules point."""
+to loopback only, and the runner's credentials only where its rules point.
+One runner and two services for the module; the tests that start their own
+are in test_executor_tls_own_services.py."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,67 +20,17 @@ import pytest_asyncio
 from stepline import PermissionDeniedError, Reason, RunnerClient, SteplineError
 from stepline.testing import start_runner as start_logged_runner
 from stepline.v1 import events_pb2 as E
-from stepline.v1 import executor_pb2, executor_pb2_grpc, payload_pb2
+from stepline.v1 import executor_pb2
 from tests.e2e.test_polyglot import conformance
 from tests.executors.stages import Token
-from tests.support.certificates import Authority
 from tests.support.cli import stepline
-from tests.support.cluster import Cluster
-from tests.support.processes import (
-    ROOT,
-    Service,
-    refused_start,
-    require_node,
-    start_executors,
-    start_runner,
-)
+from tests.support.executor_tls import Pki, call, forged, pki_fixture, tls_env
+from tests.support.processes import ROOT, Service, start_executors, start_runner
 from tests.support.runs import assert_exact_log, of_kind, stage_loop, until_superstep
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-
-@dataclass
-class Pki:
-    """Ours (the runner's CA, its service and client certificates, its token)
-    and another authority's client certificate, as an attacker would hold."""
-
-    ca: Path
-    server: tuple[Path, Path]
-    runner: tuple[Path, Path]
-    token: Path
-    other_ca: Path
-    mallory: tuple[Path, Path]
-
-    def credentials(
-        self, ca: Path | None = None, client: tuple[Path, Path] | None = None
-    ) -> grpc.ChannelCredentials:
-        cert, key = client or (None, None)
-        return grpc.ssl_channel_credentials(
-            (ca or self.ca).read_bytes(),
-            key.read_bytes() if key else None,
-            cert.read_bytes() if cert else None,
-        )
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    directory = tmp_path_factory.mktemp("pki")
-    ours, other = Authority.create(directory, "ours"), Authority.create(directory, "other")
-    token = directory / "runner.token"
-    token.write_text("s3cret-runner-token\n")
-    return Pki(
-        ours.ca, ours.server("svc"), ours.client("runner"), token, other.ca, other.client("mallory")
-    )
-
-
-def tls_env(pki: Pki, *, client_ca: bool = False, token: bool = False) -> dict[str, str]:
-    cert, key = pki.server
-    env = {"STEPLINE_EXECUTOR_TLS_CERT": str(cert), "STEPLINE_EXECUTOR_TLS_KEY": str(key)}
-    if client_ca:
-        env["STEPLINE_EXECUTOR_CLIENT_CA"] = str(pki.ca)
-    if token:
-        env["STEPLINE_EXECUTOR_TOKEN_FILE"] = str(pki.token)
-    return env
+pki = pki_fixture()
 
 
 @dataclass
@@ -116,39 +65,6 @@ async def services(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> AsyncI
     finally:
         for service in (runner, mtls, tokened):
             await service.kill()
-
-
-async def call(
-    address: str,
-    method: str,
-    request: Any,
-    credentials: grpc.ChannelCredentials | None = None,
-    metadata: tuple[tuple[str, str], ...] = (),
-) -> tuple[grpc.StatusCode, Any]:
-    """One ExecutorService call as an outsider makes it: its status and response."""
-    channel = (
-        grpc.aio.secure_channel(address, credentials)
-        if credentials
-        else grpc.aio.insecure_channel(address)
-    )
-    async with channel:
-        stub = executor_pb2_grpc.ExecutorServiceStub(channel)
-        try:
-            response = await getattr(stub, method)(request, timeout=5, metadata=metadata)
-        except grpc.aio.AioRpcError as exc:
-            return exc.code(), exc.details()
-    return grpc.StatusCode.OK, response
-
-
-def forged(run_id: str, executor_id: str) -> executor_pb2.RestoreCheckpointRequest:
-    state = payload_pb2.Payload(
-        type_name="stage.state",
-        content_type="application/json",
-        data=b'{"count":900,"total":900,"seen":[]}',
-    )
-    return executor_pb2.RestoreCheckpointRequest(
-        run_id=run_id, executor_id=executor_id, executor_type="stage", state=state
-    )
 
 
 async def test_a_live_runs_state_cannot_be_read_or_overwritten_without_the_runners_credentials(
@@ -335,77 +251,6 @@ async def test_a_non_loopback_endpoint_is_never_dialled_in_plaintext(services: S
     assert "--executor-tls" in str(refused.value)
 
 
-async def test_a_mixed_python_and_node_run_over_mtls_survives_a_sigkill(
-    pki: Pki, tmp_path: Path
-) -> None:
-    require_node()
-    cert, key = pki.runner
-    cluster = await Cluster.start(
-        tmp_path,
-        "stages",
-        "node_stages",
-        runner_options=("--executor-tls", "*", f"ca={pki.ca}", f"cert={cert}", f"key={key}"),
-        fixed_ports=True,  # they come back where the workflow says
-        executor_env=tls_env(pki, client_ca=True),
-    )
-    try:
-        python, node = cluster.addresses
-        client = cluster.client()
-        await client.register_workflow(stage_loop("mixed", [python, node, python]))
-        token = Token(value=5, hops=0, limit=21, delay_ms=40)
-        reference = await client.run("mixed", token, output_type=dict)
-        run = await client.start_run("mixed", token)
-        await until_superstep(client, run.run_id, 5)
-        await cluster.kill_all()
-        killed_at, last_checkpoint = cluster.stored_run(run.run_id)
-        outsider = await call(node, "Describe", executor_pb2.DescribeRequest(), pki.credentials())
-
-        await cluster.start_all()  # same ports, same certificates: it resumes by itself
-        resumed = await cluster.client().wait(run.run_id, output_type=dict)
-        node_restores = [e for e in cluster.log("node_stages", 2) if e["kind"] == "restore"]
-    finally:
-        await cluster.close()
-
-    assert 5 <= killed_at < 21, "the kill landed mid-run"
-    assert outsider[0] == grpc.StatusCode.UNAVAILABLE, "the Node service wants a certificate"
-    assert resumed.run.status == E.RUN_STATUS_COMPLETED
-    assert resumed.outputs == reference.outputs
-    assert_exact_log(resumed.events)
-    resumes = of_kind(resumed.events, E.EVENT_KIND_RUN_RESUMED)
-    assert [e.checkpoint_id for e in resumes] == [last_checkpoint]
-    assert [e["executor"] for e in node_restores] == ["b"], "b's state went back over mTLS"
-
-
-async def test_unusable_tls_files_stop_the_runner_and_the_services_at_start(
-    pki: Pki, tmp_path: Path
-) -> None:
-    cert, _ = pki.runner
-    _, other_key = pki.mallory
-    db = str(tmp_path / "s.db")
-    mismatch = await refused_start(
-        "--db", db, "--executor-tls", "*", f"cert={cert}", f"key={other_key}"
-    )
-    unreadable = await refused_start("--db", db, "--executor-tls", "*", "ca=/nonexistent.pem")
-    service = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(ROOT / "tests" / "executors" / "stages.py"),
-        env={**os.environ, **tls_env(pki), "STEPLINE_EXECUTOR_CLIENT_CA": str(other_key)},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, service_stderr = await service.communicate()
-
-    assert mismatch[0] == 2
-    assert (
-        f"the private key {other_key} does not belong to the certificate {cert}".encode()
-        in (mismatch[1])
-    )
-    assert unreadable[0] == 2 and b"ca: cannot read /nonexistent.pem" in unreadable[1]
-    assert service.returncode == 2
-    assert b"STEPLINE_EXECUTOR_CLIENT_CA: " in service_stderr
-    assert b"holds no usable PEM certificate" in service_stderr
-
-
 async def test_the_conformance_command_checks_a_tls_service(services: Services, pki: Pki) -> None:
     cert, key = pki.runner
     ca = ("--ca", str(pki.ca))
@@ -438,38 +283,3 @@ async def test_the_stepline_command_describes_and_checks_a_tls_service(
     assert checked.code == 0 and checked.stdout.endswith(" 0 failed\n"), checked.stdout
     assert refused.code == 1 and "UNAUTHENTICATED" in refused.stderr
     assert unusable.code == 2 and "give --ca too" in unusable.stderr
-
-
-async def test_the_node_service_requires_the_token_on_every_rpc(pki: Pki) -> None:
-    require_node()
-    node = await start_executors("node_stages", tls_env(pki, token=True))
-    bearer = (("authorization", f"Bearer {pki.token.read_text().strip()}"),)
-    tls = pki.credentials()
-    async with node:
-        refused = [
-            await call(node.address, "Describe", executor_pb2.DescribeRequest(), tls),
-            await call(node.address, "SaveCheckpoint", executor_pb2.SaveCheckpointRequest(), tls),
-            await call(node.address, "RestoreCheckpoint", forged("r", "b"), tls),
-            await call(
-                node.address,
-                "EndRun",
-                executor_pb2.EndRunRequest(run_id="r"),
-                tls,
-                (("authorization", "Bearer nope"),),
-            ),
-        ]
-        restored = await call(node.address, "RestoreCheckpoint", forged("r", "b"), tls, bearer)
-        saved = await call(
-            node.address,
-            "SaveCheckpoint",
-            executor_pb2.SaveCheckpointRequest(run_id="r", executor_id="b", executor_type="stage"),
-            tls,
-            bearer,
-        )
-
-    for code, details in refused:
-        assert code == grpc.StatusCode.UNAUTHENTICATED
-        assert "needs a token" in details
-    assert restored[0] == grpc.StatusCode.OK
-    assert saved[0] == grpc.StatusCode.OK
-    assert saved[1].state.data == b'{"count":900,"seen":[],"total":900}'
