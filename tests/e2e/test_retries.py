@@ -59,6 +59,16 @@ async def test_a_handler_that_fails_twice_then_succeeds(registered: Cluster) -> 
         ("flaky", 3, 2),
     ]
     assert [e.error.type for e in scheduled] == ["TimeoutError", "TimeoutError"]
+    # In the order it happened: the superstep started, flaky failed, a retry was scheduled.
+    step2 = [(e.kind, e.executor_id, e.attempt) for e in result.events if e.superstep == 2]
+    assert step2[:6] == [
+        (E.EVENT_KIND_SUPERSTEP_STARTED, "", 0),
+        (E.EVENT_KIND_EXECUTOR_INVOKED, "flaky", 0),
+        (E.EVENT_KIND_EXECUTOR_INVOKED, "steady", 0),
+        (E.EVENT_KIND_EXECUTOR_FAILED, "flaky", 0),
+        (E.EVENT_KIND_RETRY_SCHEDULED, "flaky", 2),
+        (E.EVENT_KIND_EXECUTOR_FAILED, "flaky", 0),
+    ]
     assert "attempt 2 failed" in scheduled[1].error.message
     # The pauses double from the initial backoff: 20 ms, then 40 ms.
     pauses = [(e.due_time.ToNanoseconds() - e.time.ToNanoseconds()) / 1e6 for e in scheduled]

@@ -16,10 +16,18 @@ from . import events as ev
 from .calls import Outcome, RunCalls, SaveFailed
 from .conditions import ConditionEvaluator
 from .features import ServiceFeatures
-from .observe import ROLLBACK_RETRY, ROLLBACK_RUNNER_RESTARTED
+from .observe import ROLLBACK_RUNNER_RESTARTED
 from .ports import ExecutorCallError, ExecutorPort
 from .recovery import ExecutorLost, RetryPolicy, restore_error, restore_with_retries
-from .retries import kept_schedule, next_pause, restore_before_retry, retry_event, retry_failed
+from .retries import (
+    kept_schedule,
+    next_pause,
+    restore_before_retry,
+    retry_event,
+    retry_failed,
+    retrying,
+    unsaved_retrying,
+)
 from .router import Router
 from .runlog import RunLog
 from .state import RunState
@@ -86,6 +94,8 @@ class RunDriver:
         # the last checkpoint: they add to the executor's `attempt`.
         self.retried: dict[tuple[int, str], int] = {}
         self._logging = asyncio.Lock()  # RETRY_SCHEDULED commits, one at a time
+        # Executors a failure calls again: see unsaved_retrying.
+        self.retrying = retrying(state.graph)
         if restore_first:
             # The runner stopped; the next superstep may have been under way.
             self.deliveries[state.superstep + 1] = 1
@@ -185,7 +195,7 @@ class RunDriver:
         outcomes = await retry_failed(
             await self._execute(delivery),
             lambda o: self._pause(step, o),
-            lambda o, pause: self._scheduled(step, o, pause),
+            lambda o, pause: self._scheduled(step, o, pause, events),
             lambda x: self._again(delivery, x),
         )
         lost = [o for o in outcomes if o.lost]
@@ -223,7 +233,9 @@ class RunDriver:
         state.timers = timers
         self.dirty.update(delivery.invoked)
         status = state.settled_status
-        if checkpoint_due(self.policy, step, status):
+        if checkpoint_due(self.policy, step, status) or unsaved_retrying(
+            state, self.dirty, self.retrying
+        ):
             returned = {o.executor_id: o.saved for o in outcomes if o.saved is not None}
             return await self._checkpoint(events, status, returned)
         events.append(ev.event(E.EVENT_KIND_SUPERSTEP_COMPLETED, step))
@@ -274,30 +286,32 @@ class RunDriver:
     def _pause(self, step: int, outcome: Outcome) -> float | None:
         return next_pause(self.state.graph, outcome, self._attempt(step, outcome.executor_id))
 
-    async def _scheduled(self, step: int, outcome: Outcome, pause: float) -> None:
-        """Log RETRY_SCHEDULED now, or with the held supersteps' events (after them)."""
-        if outcome.executor_id in self.dirty:
-            return  # `_again` rolls the run back instead, which the log shows
+    async def _scheduled(
+        self, step: int, outcome: Outcome, pause: float, started: list[events_pb2.Event]
+    ) -> None:
+        """Log the failed call and RETRY_SCHEDULED, after the superstep's
+        `started` events (the first retry takes them): now, or with the held
+        supersteps' events, after them."""
+        assert outcome.error is not None
         attempt = self._attempt(step, outcome.executor_id) + 1
-        event = retry_event(self.state.graph, step, outcome, attempt, pause)
+        events = [
+            *started,
+            *failed_events(step, [outcome.error]),
+            retry_event(self.state.graph, step, outcome, attempt, pause),
+        ]
+        started.clear()  # logged here, not again with the superstep's end
         if self.held:
-            self.held.append(event)
+            self.held += events
             return
         async with self._logging:
-            await self._commit([event], self.status)
+            await self._commit(events, self.status)
 
     async def _again(self, delivery: Delivery, executor_id: str) -> Outcome:
         """Call the executor again with the same delivery, its state first
         put back to the last checkpoint's so the failed call leaves no trace."""
         step = delivery.step
-        if executor_id in self.dirty:
-            # Its state since the last checkpoint was never saved: only a
-            # rollback of the whole run puts it back consistently.
-            raise ExecutorLost(
-                f"retrying {executor_id!r} needs its state after superstep {step - 1}, which "
-                "the checkpoint policy did not save: the run goes back to its last checkpoint",
-                ROLLBACK_RETRY,
-            )
+        # The last checkpoint holds its state as the failed call found it
+        # (unsaved_retrying sees to it under sparse checkpoint policies).
         await restore_before_retry(self.store, self.executors, self.calls, self.state, executor_id)
         key = (step, executor_id)
         self.retried[key] = self.retried.get(key, 0) + 1

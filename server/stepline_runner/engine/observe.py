@@ -25,8 +25,6 @@ ROLLBACK_RUNNER_RESTARTED = "runner_restarted"
 ROLLBACK_EXECUTOR_RESTARTED = "executor_restarted"
 ROLLBACK_EXECUTOR_UNREACHABLE = "executor_unreachable"
 ROLLBACK_EXECUTOR_LOST_RUN = "executor_lost_run"
-# A retry needs an executor's state that only a rollback puts back (retries.py).
-ROLLBACK_RETRY = "retry"
 
 
 class Observer(Protocol):

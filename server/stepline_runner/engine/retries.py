@@ -36,6 +36,8 @@ __all__ = [
     "restore_before_retry",
     "retry_event",
     "retry_failed",
+    "retrying",
+    "unsaved_retrying",
 ]
 
 Again = Callable[[str], Awaitable[Outcome]]
@@ -111,6 +113,27 @@ async def kept_schedule(store: Store, state: RunState) -> tuple[dict[tuple[int, 
     retried = {(step, x): max(e.attempt - 2, 0) for x, e in scheduled.items()}
     due = max((e.due_time.ToNanoseconds() / 1e9 for e in scheduled.values()), default=0.0)
     return retried, max(due - time.time(), 0.0)
+
+
+def retrying(graph: Graph) -> frozenset[str]:
+    """The executors whose retry policy calls them more than once."""
+    return frozenset(
+        x for x, node in graph.nodes.items() if policy_of(graph.definition, node).max_attempts > 1
+    )
+
+
+def unsaved_retrying(state: RunState, dirty: set[str], retried: frozenset[str]) -> bool:
+    """Whether the next superstep invokes an executor of `retried` whose state
+    changed since the last checkpoint (`dirty`). Under a sparse checkpoint
+    policy the superstep just run is then checkpointed anyway: a retry puts
+    back the failed executor alone, from the last checkpoint, which must hold
+    its state as the failed call found it."""
+    unsaved = dirty & retried
+    if not unsaved:
+        return False
+    return any(m.target_id in unsaved for m in state.pending) or any(
+        a.request.executor_id in unsaved for a in state.pending_responses
+    )
 
 
 def next_pause(graph: Graph, outcome: Outcome, attempt: int) -> float | None:
