@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -345,3 +346,66 @@ async def test_a_start_that_fails_for_now_is_retried_and_one_refused_is_skipped(
     assert (schedule.runs_started, schedule.fires_skipped) == (1, 1)
     assert "was refused: input type" in schedule.last_skip_reason
     assert schedule.next_fire_time.seconds == first + 20
+
+
+async def test_schedule_calls_do_not_wait_for_a_start_under_way(env: InProcessRunner) -> None:
+    """A start waits (its executors are away, say): pausing that schedule and
+    creating another answer at once; the pause keeps its effect and the fire
+    still records its run."""
+    Held.release.set()
+    starting, go_on = asyncio.Event(), asyncio.Event()
+
+    async def start(workflow_id: str, payload: Any, run_id: str) -> R.Run:
+        starting.set()
+        await go_on.wait()
+        return await env.runner.start_run(workflow_id, payload, run_id)
+
+    schedules = Schedules(env.store, env.runner.workflows, start, Limits())
+    first = float((await schedules.create(every(10))).next_fire_time.seconds)
+    tick = asyncio.create_task(schedules.tick(first + 0.1))
+    await starting.wait()
+
+    async with asyncio.timeout(10):  # before the fix: for ever (the start never ends)
+        paused = await schedules.pause("s")
+        other = await schedules.create(every(10, schedule_id="t"))
+    assert paused.paused and other.spec.schedule_id == "t"
+    go_on.set()
+    await tick
+
+    schedule = await schedules.get("s")
+    assert schedule.paused  # the pause stands...
+    assert (schedule.runs_started, schedule.last_run_id) == (
+        1,
+        f"s-{_utc(first)}",
+    )  # ...and the run
+    assert schedule.next_fire_time.seconds == paused.next_fire_time.seconds
+    await schedules.tick(first + 10.1)  # paused: nothing more (t fires)
+    assert [r for r in await run_ids(env) if r.startswith("s-")] == [f"s-{_utc(first)}"]
+
+
+async def test_the_scheduler_holds_no_schedule_inputs_in_memory(env: InProcessRunner) -> None:
+    """Ten schedules with 1 MiB inputs each: after start-up the scheduler holds
+    only when each is due; it reads a schedule when it fires."""
+    Held.release.set()
+    big = payloads.encode("x" * (1024 * 1024 - 1024))
+    for n in range(10):
+        spec = every(10, schedule_id=f"s{n}")
+        spec.input.CopyFrom(big)
+        await env.runner.schedules.create(spec)
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        schedules = Schedules(env.store, env.runner.workflows, env.runner.start_run, Limits())
+        await schedules.start()
+        await schedules.close()
+        await env.store.count_schedules()  # aiosqlite's thread keeps its last result till then
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+    assert held < 1024 * 1024, f"the scheduler holds {held} bytes after loading 10 MiB"
+    first = float((await schedules.get("s0")).next_fire_time.seconds)
+    await schedules.tick(first + 0.1)  # each read from the store as it fires
+    await settle(env)
+    assert len(await run_ids(env)) == 10

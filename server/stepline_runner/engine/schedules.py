@@ -2,13 +2,20 @@
 scheduler that starts their runs.
 
 Each schedule is one stored `Schedule` (its spec and where it stands: the next
-fire time, the last run, a fire time waiting for it). The scheduler keeps
-them in memory too, looks at each when its next fire time (plus jitter)
-comes, decides with schedule_times.py, starts the run through `StartRun` and
-only then stores the schedule's progress. A runner killed in between starts
-the same fire time again after its restart: the run id derives from the
-schedule and the fire time, and a start with an existing id and the same
-input returns that run, so no fire time ever starts two runs.
+fire time, the last run, a fire time waiting for it). The scheduler keeps in
+memory only when each is due (an id and a moment: bounded by `--limit
+schedules`, whatever the inputs weigh), reads a schedule from the store when
+its moment comes, decides with schedule_times.py, starts the run through
+`StartRun` and only then stores the schedule's progress. A runner killed in
+between starts the same fire time again after its restart: the run id
+derives from the schedule and the fire time, and a start with an existing id
+and the same input returns that run, so no fire time ever starts two runs.
+
+The lock orders the calls that change a stored schedule (create, pause,
+resume, delete, a fire's record); it is not held while `StartRun` waits (for
+executors that are away, say), so schedule calls never wait for a start. A
+pause or resume that lands during a start keeps its effect: the fire's
+record then adds only what the fire did (`progress`).
 """
 
 from __future__ import annotations
@@ -50,6 +57,8 @@ MAX_SLEEP = 60.0
 # After a start that failed for now (executors away): the next try.
 RETRY_PAUSE = 2.0
 REASON_LENGTH = 300
+# Schedules read per page at start-up (a page also stops at a few MiB).
+LOAD_PAGE = 500
 
 
 class Schedules:
@@ -66,7 +75,6 @@ class Schedules:
         self._start_run = start_run
         self._limits = limits
         self._clock = clock
-        self._schedules: dict[str, runner_pb2.Schedule] = {}
         self._retry_at: dict[str, float] = {}
         # Schedule id -> the moment of its next fire time (jitter included),
         # so the schedules whose time has not come cost a lookup each.
@@ -107,10 +115,9 @@ class Schedules:
                     reason=Reason.SCHEDULE_EXISTS,
                     context={"schedule_id": spec.schedule_id},
                 )
-            self._schedules[spec.schedule_id] = schedule
             self._remember(schedule)
         self.poke()
-        return _copy(schedule)
+        return schedule
 
     async def _check_input(self, spec: runner_pb2.ScheduleSpec) -> None:
         """Refuse an input the workflow's start executor does not take, as
@@ -140,43 +147,44 @@ class Schedules:
 
     async def pause(self, schedule_id: str) -> runner_pb2.Schedule:
         async with self._lock:
-            schedule = self._known(schedule_id)
+            schedule = await self.get(schedule_id)
             if not schedule.paused:
                 schedule.paused = True
                 schedule.ClearField("waiting_fire_time")
-                self._remember(schedule)
                 await self._save(schedule)
-        return _copy(schedule)
+                self._remember(schedule)
+        return schedule
 
     async def resume(self, schedule_id: str) -> runner_pb2.Schedule:
         """Go on from the next fire time after now: the pause is no downtime."""
         async with self._lock:
-            schedule = self._known(schedule_id)
+            schedule = await self.get(schedule_id)
             if schedule.paused:
                 schedule.paused = False
                 after = trigger_of(schedule.spec).after(self._clock())
                 schedule.next_fire_time.FromSeconds(int(after))
-                self._remember(schedule)
                 await self._save(schedule)
+                self._remember(schedule)
         self.poke()
-        return _copy(schedule)
+        return schedule
 
     async def delete(self, schedule_id: str) -> None:
         async with self._lock:
-            self._known(schedule_id)
+            await self.get(schedule_id)  # NotFound if it is not there
             await self._store.delete_schedule(schedule_id)
-            del self._schedules[schedule_id]
-            self._retry_at.pop(schedule_id, None)
-            self._moments.pop(schedule_id, None)
-            self._waiting.discard(schedule_id)
+            self._forget(schedule_id)
 
     # -- the scheduler
 
     async def start(self) -> None:
-        """Load the stored schedules and start firing them."""
-        for schedule in await self._store.all_schedules():
-            self._schedules[schedule.spec.schedule_id] = schedule
-            self._remember(schedule)
+        """Note when each stored schedule is due and start firing them."""
+        token = ""
+        while True:  # a page at a time: the inputs may weigh a MiB each
+            page, token = await self._store.list_schedules("", LOAD_PAGE, token)
+            for schedule in page:
+                self._remember(schedule)
+            if not token:
+                break
         self._task = asyncio.create_task(self._loop(), name="scheduler")
 
     def poke(self) -> None:
@@ -204,17 +212,43 @@ class Schedules:
 
     async def tick(self, now: float) -> float:
         """Act on every schedule whose moment came by `now`; when to look again."""
+        for schedule_id in self._due(now):
+            self._retry_at.pop(schedule_id, None)  # a start failing again sets it again
+            try:
+                await self._fire(schedule_id, now)
+            except Exception:  # the store out of reach, say: the others go on
+                log.exception("schedule %s: the scheduler failed on it", schedule_id)
+                self._retry_at[schedule_id] = now + RETRY_PAUSE
+        return min((self._wake(i) for i in self._moments), default=now + MAX_SLEEP)
+
+    async def _fire(self, schedule_id: str, now: float) -> None:
+        """Read a due schedule, start its runs (the lock not held), then
+        record what it did, on top of a pause or resume that came meanwhile."""
+        read = await self._store.get_schedule(schedule_id)
+        if read is None or read.paused:  # deleted or paused by another runner, say
+            async with self._lock:
+                current = await self._store.get_schedule(schedule_id)
+                if current is None:
+                    self._forget(schedule_id)
+                else:
+                    self._remember(current)
+            return
+        fired = _copy(read)
+        if not await self._tick(fired, now):
+            return
         async with self._lock:
-            for schedule_id in self._due(now):
-                schedule = self._schedules[schedule_id]
-                self._retry_at.pop(schedule_id, None)  # a start failing again sets it again
-                try:
-                    await self._tick(schedule, now)
-                except Exception:  # the store out of reach, say: the others go on
-                    log.exception("schedule %s: the scheduler failed on it", schedule_id)
-                    self._retry_at[schedule_id] = now + RETRY_PAUSE
-                self._remember(schedule)
-            return min((self._wake(i) for i in self._moments), default=now + MAX_SLEEP)
+            current = await self._store.get_schedule(schedule_id)
+            if current is None:
+                self._forget(schedule_id)  # deleted while its run started: the run stays
+                return
+            recorded = progress(read, fired, current)
+            await self._save(recorded)
+            self._remember(recorded)
+
+    def _forget(self, schedule_id: str) -> None:
+        self._retry_at.pop(schedule_id, None)
+        self._moments.pop(schedule_id, None)
+        self._waiting.discard(schedule_id)
 
     def _due(self, now: float) -> Sequence[str]:
         """Active schedules whose moment came, or that wait for their last run
@@ -247,7 +281,8 @@ class Schedules:
         moment = self._moments[schedule_id]
         return max(moment, self._retry_at.get(schedule_id, moment))
 
-    async def _tick(self, schedule: runner_pb2.Schedule, now: float) -> None:
+    async def _tick(self, schedule: runner_pb2.Schedule, now: float) -> bool:
+        """Act on a due schedule: start its runs, move it on; whether it changed."""
         spec = schedule.spec
         going = await self._going(schedule.last_run_id)
         changed = False
@@ -255,7 +290,7 @@ class Schedules:
             fire = float(schedule.waiting_fire_time.seconds)
             started = await self._start(schedule, fire, now)
             if started is None:
-                return  # try again soon, still waiting
+                return False  # try again soon, still waiting
             schedule.ClearField("waiting_fire_time")
             going, changed = started, True
         jitter = seconds_of(spec.jitter)
@@ -267,17 +302,14 @@ class Schedules:
             action, why = decide(found.late, spec.catch_up, spec.overlap, going, waiting)
             if action is Action.START:
                 if await self._start(schedule, found.fire, now) is None:
-                    if changed:
-                        await self._save(schedule)
-                    return  # the same fire time again soon
+                    return changed  # the same fire time again soon
             elif action is Action.WAIT:
                 schedule.waiting_fire_time.FromSeconds(int(found.fire))
             else:
                 _skipped(schedule, found.fire, why)
             schedule.next_fire_time.FromSeconds(int(found.next_fire))
             changed = True
-        if changed:
-            await self._save(schedule)
+        return changed
 
     async def _start(self, schedule: runner_pb2.Schedule, fire: float, now: float) -> bool | None:
         """Start the fire time's run: True if it did, False if it skipped the
@@ -311,12 +343,39 @@ class Schedules:
         schedule.updated_at.CopyFrom(_stamp(self._clock()))
         await self._store.update_schedule(schedule)
 
-    def _known(self, schedule_id: str) -> runner_pb2.Schedule:
-        check_schedule_key(schedule_id)
-        schedule = self._schedules.get(schedule_id)
-        if schedule is None:
-            raise _not_found(schedule_id)
-        return schedule
+
+# What a fire changes on its own; a pause or resume changes the rest.
+PROGRESS = ("last_fire_time", "last_run_id", "runs_started", "fires_skipped", "last_skip_reason")
+
+
+def _control(schedule: runner_pb2.Schedule) -> tuple[bool, int, bool, int]:
+    return (
+        schedule.paused,
+        schedule.next_fire_time.seconds,
+        schedule.HasField("waiting_fire_time"),
+        schedule.waiting_fire_time.seconds,
+    )
+
+
+def progress(
+    read: runner_pb2.Schedule, fired: runner_pb2.Schedule, current: runner_pb2.Schedule
+) -> runner_pb2.Schedule:
+    """What a fire stores: the schedule as it `fired` (from the one it
+    `read`), unless a pause or resume changed it meanwhile (`current`);
+    then `current` with the fire's progress, its next fire time and paused
+    state left as the pause or resume set them."""
+    if _control(current) == _control(read):
+        return fired
+    recorded = _copy(current)
+    for name in PROGRESS:
+        recorded.ClearField(name)
+    for name in PROGRESS:
+        if name == "last_fire_time":
+            if fired.HasField(name):
+                recorded.last_fire_time.CopyFrom(fired.last_fire_time)
+        else:
+            setattr(recorded, name, getattr(fired, name))
+    return recorded
 
 
 def _skipped(schedule: runner_pb2.Schedule, fire: float, why: str) -> None:

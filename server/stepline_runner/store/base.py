@@ -100,8 +100,6 @@ class ScheduleStore(Protocol):
         page at a time."""
         ...
 
-    async def all_schedules(self) -> list[runner_pb2.Schedule]: ...
-
 
 class Store(ScheduleStore, Protocol):
     """Runs, checkpoints, events and schedules. Every write is one atomic transaction."""

@@ -100,8 +100,3 @@ class Schedules:
         )
         token = encode_token(last) if sizes[-1][0] > last else ""
         return [runner_pb2.Schedule.FromString(r[0]) for r in rows], token
-
-    async def all_schedules(self) -> list[runner_pb2.Schedule]:
-        """Every schedule, for the scheduler to load at start-up."""
-        rows = await self._all("SELECT body FROM schedules ORDER BY seq", ())
-        return [runner_pb2.Schedule.FromString(r[0]) for r in rows]
