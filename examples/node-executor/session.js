@@ -1,0 +1,48 @@
+'use strict';
+// The Session stream (executor.proto, "Faster paths"): Execute calls on one
+// stream, each answered as it finishes, as the Python SDK's serve.py does.
+
+const grpc = require('@grpc/grpc-js');
+const { StaleEpoch } = require('./fencing');
+const { toStatus } = require('./host');
+
+// Execute calls one Session stream runs at once, as the Python SDK's
+// MAX_SESSION_CALLS: past it the stream is not read until a call ends.
+const MAX_SESSION_CALLS = 256;
+
+/** The Session stream: each Execute request answered, as it finishes, by the
+ * reply with its call_id: the unary Execute's response, or its status. At most
+ * `maxCalls` run at once: past it the stream is paused (not read), and HTTP/2
+ * flow control holds the caller back, so a caller cannot make the service
+ * start a call per request it sends, without bound. */
+function session(executorHost, call, maxCalls) {
+  if (!executorHost.fastPath) {
+    call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'this service serves unary calls' });
+    return;
+  }
+  const pending = new Set();
+  call.on('data', (request) => {
+    const done = executorHost
+      .execute(request.execute ?? {})
+      .then(
+        (execute) => ({ call_id: request.call_id, execute }),
+        (err) => {
+          const { code, details } = toStatus(err);
+          // The ErrorInfo reason the unary status would carry (a stale epoch).
+          const reason = err instanceof StaleEpoch ? 'STALE_EPOCH' : '';
+          return { call_id: request.call_id, code, message: details, reason };
+        },
+      )
+      .then((reply) => call.write(reply))
+      .finally(() => {
+        pending.delete(done);
+        if (pending.size < maxCalls) call.resume();
+      });
+    pending.add(done);
+    if (pending.size >= maxCalls) call.pause();
+  });
+  call.on('end', () => Promise.allSettled([...pending]).then(() => call.end()));
+  call.on('error', () => {}); // the runner went away: nothing left to answer
+}
+
+module.exports = { MAX_SESSION_CALLS, session };
