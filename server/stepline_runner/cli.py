@@ -72,6 +72,13 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         "S seconds after its holder stopped renewing it (default: off, one runner)",
     )
     parser.add_argument(
+        "--max-runs",
+        type=int,
+        metavar="N",
+        help="with --lease-seconds: drive at most N runs at once, leaving the others to "
+        "runners with room; 0 serves the API only and drives no run (default: no cap)",
+    )
+    parser.add_argument(
         "--no-auto-resume",
         dest="auto_resume",
         action="store_false",
@@ -193,6 +200,13 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
     executor_tls = _executor_tls(parser, args.executor_tls)
     if args.lease_seconds and not 0.3 <= args.lease_seconds <= 3600:
         parser.error(f"--lease-seconds must be between 0.3 and 3600, not {args.lease_seconds:g}")
+    if args.max_runs is not None and not args.lease_seconds:
+        parser.error(
+            "--max-runs leaves runs to other runners on the same database: it needs "
+            "--lease-seconds (and a PostgreSQL --store)"
+        )
+    if args.max_runs is not None and not 0 <= args.max_runs <= 1_000_000:
+        parser.error(f"--max-runs must be between 0 and 1000000, not {args.max_runs}")
     if args.metrics_port is not None and args.metrics_host not in LOOPBACK:
         # Told to, so allowed; but the endpoint has neither TLS nor a token.
         print(
@@ -219,6 +233,7 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         "allowed": AllowList(tuple(args.allow_executors)) if args.allow_executors else None,
         "executor_tls": executor_tls,
         "lease_seconds": args.lease_seconds,
+        "max_runs": args.max_runs,
     }
     try:
         asyncio.run(_serve(args.store, args.host, args.port, options))

@@ -55,6 +55,9 @@ def runner(db: Path, *options: str) -> tuple[str, ...]:
         (("--lease-seconds", "0.1"), "--lease-seconds must be between 0.3 and 3600"),
         (("--lease-seconds", "nan"), "--lease-seconds must be between 0.3 and 3600"),
         (("--lease-seconds", "2"), "a SQLite file is one runner's"),
+        (("--max-runs", "0"), "--max-runs leaves runs to other runners"),
+        (("--lease-seconds", "2", "--max-runs", "-1"), "--max-runs must be between 0 and"),
+        (("--lease-seconds", "2", "--max-runs", "1e9"), "--max-runs: invalid int value"),
     ],
 )
 async def test_the_runner_refuses_bad_configuration_in_one_line(

@@ -73,12 +73,14 @@ async def start_runner(
     allowed: AllowList | None = None,
     executor_tls: Sequence[ExecutorTls] = (),
     lease_seconds: float = 0.0,
+    max_runs: int | None = None,
 ) -> RunnerServer:
     """Open the database and serve RunnerService on host:port (0 picks a port).
 
     `db` is a SQLite file, or a PostgreSQL database by its postgresql:// URL.
     With `lease_seconds` (PostgreSQL only) it shares the database with other
-    runners: each drives the runs it holds a lease of (engine/leases.py).
+    runners: each drives the runs it holds a lease of (engine/leases.py), at
+    most `max_runs` at once (0: none, it serves the API only).
 
     With `auto_resume`, runs that were running when the runner stopped go on
     from their latest checkpoint. `durability` "normal" (WAL, synchronous
@@ -111,6 +113,7 @@ async def start_runner(
             instruments,
             allowed,
             executor_tls,
+            max_runs,
         )
         if metrics_port is not None:
             server.metrics_port = _serve_metrics(instruments, metrics_host, metrics_port)
@@ -140,6 +143,7 @@ async def _serve(
     instruments: Instruments,
     allowed: AllowList | None,
     executor_tls: Sequence[ExecutorTls],
+    max_runs: int | None = None,
 ) -> RunnerServer:
     dial = ExecutorChannels(executor_tls)
     executors = GrpcExecutors(instruments.executor_interceptors(), dial)
@@ -169,7 +173,7 @@ async def _serve(
     for name in ("", service_name):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     if (leased := shared(store)) is not None:
-        runner.share(leased)  # runs come back by lease takeovers, on any runner
+        runner.share(leased, max_runs)  # runs come back by lease takeovers, on any runner
     elif auto_resume:
         await runner.resume_unfinished()
     await runner.schedules.start()

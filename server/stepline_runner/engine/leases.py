@@ -14,7 +14,13 @@ keeper, one task per runner, every third of the lease:
 
 A claim takes at most `batch` runs per round, so the runs of a runner that
 died are spread over the live runners rather than all taken by the first to
-look. A second task follows the other runners' commits (`committed_elsewhere`)
+look. With `max_runs` (`--max-runs N`) a runner drives at most N runs: it
+claims only while it has room, and a run it would start driving beyond that
+(one it starts, answers, resumes, forks or wakes) is committed as usual and
+its lease released at once, so a runner with room claims it within a third
+of its lease. `max_runs=0` serves the API and drives nothing.
+
+A second task follows the other runners' commits (`committed_elsewhere`)
 and wakes this runner's watchers of those runs, which then read the new
 events from the database.
 """
@@ -37,16 +43,45 @@ BATCH = 4
 
 class LeaseKeeper:
     def __init__(
-        self, store: SharedStore, runs: Supervisor, hub: EventHub, batch: int = BATCH
+        self,
+        store: SharedStore,
+        runs: Supervisor,
+        hub: EventHub,
+        batch: int = BATCH,
+        max_runs: int | None = None,
     ) -> None:
         self.store = store
         self.runs = runs
         self.hub = hub
         self.batch = batch
+        self.max_runs = max_runs  # None: no cap
         self.interval = store.lease_seconds / 3
         self._tasks: list[asyncio.Task[None]] = []
+        self._handing_on: set[asyncio.Task[None]] = set()
+        runs.hand_on = self.hand_on
+
+    def room(self) -> int | None:
+        """How many more runs this runner may drive (None: no cap)."""
+        if self.max_runs is None:
+            return None
+        return max(0, self.max_runs - len(self.runs.active_ids()))
+
+    def hand_on(self, run_id: str) -> bool:
+        """Whether the run, about to be driven here, goes to another runner
+        instead (no room): its lease is released for one with room to claim."""
+        if self.room() != 0:
+            return False
+        log.info(
+            "run %s: no room here (max runs %s); left to another runner", run_id, self.max_runs
+        )
+        task = asyncio.create_task(self.release([run_id]), name=f"hand-on-{run_id}")
+        self._handing_on.add(task)
+        task.add_done_callback(self._handing_on.discard)
+        return True
 
     def start(self) -> None:
+        cap = "no cap" if self.max_runs is None else f"at most {self.max_runs} runs"
+        log.info("sharing the database as runner %s (%s)", self.store.runner_id, cap)
         self._tasks = [
             asyncio.create_task(self._keep(), name="lease-keeper"),
             asyncio.create_task(self._follow(), name="commit-follower"),
@@ -55,7 +90,8 @@ class LeaseKeeper:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Releases under way are let finish: short, and they spare a lease's wait.
+        await asyncio.gather(*self._tasks, *self._handing_on, return_exceptions=True)
 
     async def release(self, run_ids: Collection[str]) -> None:
         """Let other runners take those runs over now, not once the lease
@@ -84,7 +120,9 @@ class LeaseKeeper:
         for run_id in active - held:
             log.warning("run %s: another runner took its lease over; letting go", run_id)
             await self.runs.stop(run_id)
-        claimed = await self.store.claim_expired(self.batch)
+        room = self.room()
+        limit = self.batch if room is None else min(self.batch, room)
+        claimed = await self.store.claim_expired(limit) if limit else []
         for run in claimed:
             log.info("run %s: taking it over at epoch %d", run.run_id, run.epoch)
             self.runs.recover(run, claimed=True)

@@ -416,12 +416,12 @@ class Runner:
         await self.admission.admit_all()  # a run may have ended just before the stop
         return resumed
 
-    def share(self, store: SharedStore) -> None:
+    def share(self, store: SharedStore, max_runs: int | None = None) -> None:
         """Share the database with other runners: from now on this runner
-        drives the runs it leases, and takes over those whose lease ran out
-        (instead of `resume_unfinished`), see leases.py."""
+        drives the runs it leases (at most `max_runs` at once), and takes over
+        those whose lease ran out (instead of `resume_unfinished`), see leases.py."""
         self.runs.shared = store
-        self.leases = LeaseKeeper(store, self.runs, self.hub)
+        self.leases = LeaseKeeper(store, self.runs, self.hub, max_runs=max_runs)
         self.leases.start()
 
     async def close(self) -> None:

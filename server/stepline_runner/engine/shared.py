@@ -15,6 +15,7 @@ class SharedStore(Protocol):
     """What a store shared by several runners adds (PostgreSQL)."""
 
     lease_seconds: float
+    runner_id: str  # this runner's, as the runs' `owner` names it
 
     async def renew_leases(self, run_ids: Collection[str]) -> set[str]:
         """Extend this runner's leases of those runs; the ids it still holds."""

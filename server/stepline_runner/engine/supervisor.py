@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from stepline.v1 import events_pb2, executor_pb2, payload_pb2, runner_pb2, workflow_pb2
 
@@ -72,6 +72,8 @@ class Supervisor:
         self.gates = NodeGates()
         # Wakes runs that wait for timers (`start`ed by the Runner with a Waker).
         self.timers = TimerWheel()
+        # Set by the LeaseKeeper: True when a run goes to another runner instead.
+        self.hand_on: Callable[[str], bool] | None = None
 
     def lock(self, run_id: str) -> asyncio.Lock:
         """Held while a call changes what drives the run (start, resume, cancel...).
@@ -276,6 +278,8 @@ class Supervisor:
         `epoch`. `incarnations` are those the caller's restore saw, so a
         restart right after it is noticed."""
         self.check_open()
+        if self.hand_on is not None and self.hand_on(state.run_id):
+            return
         driver = RunDriver(
             state,
             self.store,

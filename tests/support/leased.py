@@ -1,0 +1,71 @@
+"""`Runners`: runner processes sharing one PostgreSQL database (with leases),
+clients of each, and what the database says about a run's owner."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+from pathlib import Path
+
+import psycopg
+
+from stepline import RunnerClient
+from stepline.testing import Service, start_runner
+from tests.support.processes import ROOT
+
+LEASE = 1.0
+
+
+class Runners:
+    """Runner processes sharing one database, and clients of each; runner i
+    logs to `log(i)`."""
+
+    def __init__(self, store: str, tmp: Path) -> None:
+        self.store = store
+        self.tmp = tmp
+        self.services: list[Service] = []
+        self.clients: list[RunnerClient] = []
+
+    def log(self, i: int) -> Path:
+        return self.tmp / f"runner-{i}.log"
+
+    async def start(self, lease: float = LEASE, *options: str) -> RunnerClient:
+        log = self.log(len(self.services))
+        service = await start_runner(
+            self.store, 0, "--lease-seconds", str(lease), *options, log=log, cwd=ROOT
+        )
+        self.services.append(service)
+        client = RunnerClient(service.address)
+        self.clients.append(client)
+        return client
+
+    def runner_id(self, i: int) -> str:
+        """Runner i's id, as the runs it drives name their owner (its log says it)."""
+        found = re.search(r"sharing the database as runner (\w+)", self.log(i).read_text())
+        assert found, f"runner {i} logged no id"
+        return found[1]
+
+    def stored(self, run_id: str) -> tuple[int, str]:
+        """The run's epoch and owner, read from the database."""
+        with psycopg.connect(self.store) as db:
+            row = db.execute(
+                "SELECT epoch, owner FROM runs WHERE run_id = %s", (run_id,)
+            ).fetchone()
+        assert row is not None
+        return int(row[0]), str(row[1])
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.close()
+        for service in self.services:
+            if service.process.returncode is None:
+                service.process.send_signal(signal.SIGCONT)
+                await service.kill()
+
+
+async def logged(path: Path, text: str) -> None:
+    """Return once `text` is in the log at `path`."""
+    # Another process writes it: there is nothing to await but the file.
+    while text not in await asyncio.to_thread(path.read_text, errors="replace"):  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
