@@ -1,5 +1,6 @@
 """`stepline-runner`: serve the runner until SIGTERM or SIGINT.
-(`stepline-runner copy-store SQLITE_FILE POSTGRESQL_URL` copies a database.)
+(`stepline-runner copy-store SQLITE_FILE POSTGRESQL_URL` copies a database;
+`stepline-runner usage STORE` says what a store holds, table by table.)
 
 A start-up failure (bad options, a taken port, an unreadable certificate, a
 database it cannot use) is one line on stderr and exit code 2, with the
@@ -21,7 +22,7 @@ from typing import Any, NoReturn
 from stepline.credentials import CredentialsError
 from stepline.telemetry import TracingConfigError, configure_tracing
 
-from . import copy_command
+from . import copy_command, usage_command
 from .api.auth_config import AuthConfigError, load_auth_config
 from .api.executor_tls import ExecutorTls, parse_executor_tls
 from .api.security import LOOPBACK, Security
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["copy-store"]:
         return copy_command.main(argv[1:], f"{prog} copy-store")
+    if argv[:1] == ["usage"]:
+        return usage_command.main(argv[1:], f"{prog} usage")
     parser = _Parser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--store",
@@ -363,8 +366,18 @@ async def _serve(db: str, host: str, port: int, options: dict[str, Any]) -> None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    # A PostgreSQL store without leases: another runner took the database.
+    lost: asyncio.Event = getattr(server.store, "lost", asyncio.Event())
+    waits = [asyncio.ensure_future(e.wait()) for e in (stop, lost)]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for waiting in waits:
+        waiting.cancel()
     await server.stop()
+    if lost.is_set():
+        raise DatabaseInUse(
+            "another runner took it while the connection holding this runner's lock was "
+            "away (the server restarted); this runner stopped"
+        )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ SteplineError            reason: which cause (stepline.reasons.Reason)
 ├── ResourceExhausted    a limit was reached
 │   └── StoreFull        the store has no room: nothing was changed
 ├── Unavailable          the runner is shutting down
-│   └── StoreUnavailable the store cannot be used right now: nothing was changed
+│   ├── StoreUnavailable the store cannot be used right now: nothing was changed
+│   └── CommitOutcomeUnknown the store's connection was lost during a commit
 └── DataLoss             stored data is damaged or missing
 
 They live beside engine/ and store/, not in either: the engine raises them,
@@ -33,6 +34,7 @@ from stepline.reasons import Reason
 
 __all__ = [
     "AlreadyExists",
+    "CommitOutcomeUnknown",
     "DataLoss",
     "FailedPrecondition",
     "InvalidArgument",
@@ -108,6 +110,16 @@ class StoreUnavailable(Unavailable):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, reason=Reason.STORE_UNAVAILABLE)
+
+
+class CommitOutcomeUnknown(Unavailable):
+    """The connection to the store was lost while a commit was under way, so
+    it may have landed or not. Whoever acts on it reads what it would have
+    changed first (GetRun): the engine re-reads the run's committed position
+    before it goes on, so a commit that landed is neither lost nor repeated."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason=Reason.COMMIT_OUTCOME_UNKNOWN)
 
 
 class StaleEpoch(FailedPrecondition):

@@ -15,6 +15,7 @@ from stepline.v1 import events_pb2, runner_pb2
 
 from ..statuses import ends_run
 from ..store import NewCheckpoint, RunUpdate, Store
+from .errors import CommitOutcomeUnknown
 from .hub import EventHub
 from .observe import NO_OBSERVER, Observer
 
@@ -27,6 +28,15 @@ class RunLog:
         self.observer = observer
         # Told the workflow id when one of its runs ends (admission.py).
         self.on_end: Callable[[str], None] | None = None
+        # Told the run id when a commit's outcome is unknown (supervisor.py).
+        self.on_unknown: Callable[[str], None] | None = None
+
+    def _unknown(self, run_id: str) -> None:
+        """A commit of the run may have landed unpublished: watchers read the
+        store from now on, and the run is read again before it goes on."""
+        self._hub.wake(run_id)
+        if self.on_unknown is not None:
+            self.on_unknown(run_id)
 
     async def create(
         self,
@@ -36,7 +46,11 @@ class RunLog:
         events: list[events_pb2.Event],
     ) -> list[events_pb2.Event]:
         """Store a new run with its first checkpoint and events, then publish them."""
-        stored = await self._store.create_run(run, input_hash, checkpoint, events)
+        try:
+            stored = await self._store.create_run(run, input_hash, checkpoint, events)
+        except CommitOutcomeUnknown:
+            self._unknown(run.run_id)
+            raise
         self._hub.publish(run.run_id, run.workflow_id, stored)
         self.observer.published(run.workflow_id, stored)
         return stored
@@ -52,8 +66,12 @@ class RunLog:
     ) -> list[events_pb2.Event]:
         """Store the events with the run's update (and checkpoint, pruning to
         `keep_last` checkpoints if set), then publish what was stored."""
-        with self.observer.commit(workflow_id):
-            stored = await self._store.commit(run_id, update, events, checkpoint, keep_last)
+        try:
+            with self.observer.commit(workflow_id):
+                stored = await self._store.commit(run_id, update, events, checkpoint, keep_last)
+        except CommitOutcomeUnknown:
+            self._unknown(run_id)
+            raise
         self._hub.publish(run_id, workflow_id, stored)
         self.observer.published(workflow_id, stored)
         if self.on_end is not None and any(ends_run(e) for e in stored):

@@ -80,6 +80,7 @@ class Runner:
         self.resumer = Resumer(store, self.runs, self.workflows, self.log, self.admission)
         self.schedules = Schedules(store, self.workflows, self.start_run, self.limits)
         self.log.on_end = self._run_ended
+        self.log.on_unknown = self.runs.recheck
         self.waker = Waker(store, self.runs, self.workflows, self.log)
         self.runs.timers.start(self.waker.wake)
 

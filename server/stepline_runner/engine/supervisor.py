@@ -17,6 +17,7 @@ from . import events as ev
 from .conditions import ConditionEvaluator
 from .driver import RunDriver
 from .errors import (
+    CommitOutcomeUnknown,
     DataLoss,
     FailedPrecondition,
     InvalidArgument,
@@ -367,6 +368,11 @@ class Supervisor:
         except Exception:
             log.exception("run %s: could not record the failure", driver.state.run_id)
 
+    def recheck(self, run_id: str) -> None:
+        """A commit of the run may or may not have landed: read the run again
+        soon and, if it is running with nothing driving it, go on from there."""
+        self._resume_later(run_id)
+
     def _resume_later(self, run_id: str) -> None:
         pause = self._store_pauses.get(run_id, self.retry.initial_backoff)
         self._store_pauses[run_id] = min(pause * 2, self.retry.max_backoff)
@@ -425,5 +431,6 @@ class Supervisor:
 
 
 def _store_out_of_reach(exc: Exception) -> bool:
-    """The store refused for now (full, locked), not for good."""
-    return isinstance(exc, StoreFull | StoreUnavailable)
+    """The store refused for now (full, locked), not for good, or lost a
+    commit's answer: the run goes on from what the store holds."""
+    return isinstance(exc, StoreFull | StoreUnavailable | CommitOutcomeUnknown)

@@ -10,13 +10,18 @@ write an explicit transaction.
 
 Without leases, one runner uses a database at a time: the store holds a
 session advisory lock on a connection of its own, which the server drops when
-the runner's process dies. With `lease_seconds`, several runners share it,
-each driving the runs it holds a lease of (postgres_leases.py,
-engine/leases.py).
+the runner's process dies, or when that connection drops (the server
+restarted): then the store refuses writes until it took the lock again on a
+new connection, and if another runner took it meanwhile it sets `lost` (the
+runner stops), so two runners never drive one database's runs. With
+`lease_seconds`, several runners share it, each driving the runs it holds a
+lease of (postgres_leases.py, engine/leases.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Collection, Sequence
@@ -29,11 +34,12 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from stepline.v1 import events_pb2, runner_pb2, workflow_pb2
 
+from ..errors import StoreUnavailable
 from .base import NewCheckpoint, RunUpdate
 from .deletion import RunDeletion
 from .opening import StoreOpenError
 from .ownership import DatabaseInUse
-from .postgres_failures import describe, reason, translated
+from .postgres_failures import connection_lost, describe, outcome_unknown, reason, translated
 from .postgres_leases import (
     announce,
     claim,
@@ -71,6 +77,8 @@ from .statements import (
 )
 
 OWNER_LOCK = 0x53544550  # "STEP"; with hashtext(current_schema()) as the second key
+TRY_OWN = "SELECT pg_try_advisory_lock(%s, hashtext(current_schema()))"
+log = logging.getLogger(__name__)
 POOL_SIZE = 10
 # How long a statement waits for a free (or new) connection: SQLite's busy timeout.
 WAIT = 5.0
@@ -95,6 +103,13 @@ class PostgresStore(Schedules, StoreReads):
         # runner's id, and how long its leases last unless renewed.
         self.runner_id = runner_id
         self.lease_seconds = lease_seconds
+        # Without leases: whether this store holds the database's lock right
+        # now, and, once another runner took it, `lost`.
+        self._owned = True
+        self.lost = asyncio.Event()
+        self._keeper: asyncio.Task[None] | None = None
+        if owner is not None:
+            self._keeper = asyncio.create_task(self._keep_owning(), name="database-lock")
 
     @classmethod
     async def open(
@@ -156,9 +171,34 @@ class PostgresStore(Schedules, StoreReads):
         return cls(pool, first if exclusive else None, dsn, runner_id, lease_seconds)
 
     async def close(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
         await self._pool.close()
         if self._owner is not None:
             await self._owner.close()
+
+    async def _keep_owning(self) -> None:
+        """Hold the database's lock while the store is open: when the
+        connection holding it drops, take it again on a new one (writes are
+        refused meanwhile); if another runner has it by then, set `lost`."""
+        where = describe(self._dsn)
+        while self._owner is not None:
+            try:
+                async for _ in self._owner.notifies():  # returns only when the connection drops
+                    pass
+            except psycopg.Error as exc:
+                log.warning("the connection holding %s's lock dropped (%s)", where, reason(exc))
+            self._owned = False
+            owner = await _retake(self._dsn)
+            await self._owner.close()
+            self._owner = owner
+            if owner is None:
+                log.error("another runner took %s while this one's lock was away", where)
+                self.lost.set()
+                return
+            log.info("took %s's lock again", where)
+            self._owned = True
 
     @asynccontextmanager
     async def transaction(self, pipeline: bool = True) -> AsyncIterator[Connection]:
@@ -167,12 +207,27 @@ class PostgresStore(Schedules, StoreReads):
         answers, until one is read (and at the commit), so a commit of a
         superstep costs two round trips, not one per statement (COPY needs
         `pipeline=False`). PostgreSQL's failures leave it as the runner's
-        errors (`translated`)."""
-        async with translated(), self._pool.connection() as db, AsyncExitStack() as stack:
-            if pipeline:
-                await stack.enter_async_context(db.pipeline())
-            await stack.enter_async_context(db.transaction())
-            yield db
+        errors (`translated`); a connection lost once the block is done, while
+        COMMIT is sent or answered, is `CommitOutcomeUnknown`: the server may
+        have committed."""
+        if not self._owned:
+            raise StoreUnavailable(
+                "the runner is taking its database's lock again after the server went away: "
+                "nothing was changed. Try again shortly"
+            )
+        async with translated(), self._pool.connection() as db:
+            committing = False
+            try:
+                async with AsyncExitStack() as stack:
+                    if pipeline:
+                        await stack.enter_async_context(db.pipeline())
+                    await stack.enter_async_context(db.transaction())
+                    yield db
+                    committing = True  # leaving the stack sends COMMIT
+            except psycopg.Error as exc:
+                if committing and connection_lost(exc):
+                    raise outcome_unknown(exc) from exc
+                raise
 
     # -- writes
 
@@ -298,10 +353,28 @@ async def _value(db: Connection, sql: str, params: Sequence[Any]) -> Any:
     return row[0]
 
 
+async def _retake(dsn: str) -> Connection | None:
+    """The database's lock on a new connection, once the server takes one;
+    None when another runner holds it."""
+    pause = 0.1
+    while True:
+        try:
+            db = await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=5)
+            try:
+                if await _value(db, TRY_OWN, (OWNER_LOCK,)):
+                    return db
+            except BaseException:
+                await db.close()
+                raise
+            await db.close()
+            return None
+        except psycopg.Error:
+            await asyncio.sleep(pause)  # the server is not back yet
+            pause = min(pause * 2, 1.0)
+
+
 async def _own(db: Connection, where: str) -> None:
-    locked = await _value(
-        db, "SELECT pg_try_advisory_lock(%s, hashtext(current_schema()))", (OWNER_LOCK,)
-    )
+    locked = await _value(db, TRY_OWN, (OWNER_LOCK,))
     if not locked:
         raise DatabaseInUse(
             f"another runner has {where} open; stop it, or give this one another --store"

@@ -16,7 +16,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import PoolTimeout
 
-from ..errors import DataLoss, SteplineError, StoreFull, StoreUnavailable
+from ..errors import CommitOutcomeUnknown, DataLoss, SteplineError, StoreFull, StoreUnavailable
 
 # SQLSTATE classes and codes (PostgreSQL's Appendix A).
 _FULL = {"53100"}  # disk_full
@@ -30,6 +30,8 @@ _UNAVAILABLE_CLASSES = {
 }
 _UNAVAILABLE = {"42501"}  # insufficient_privilege: the role was changed under the runner
 _DAMAGED = {"XX001", "XX002"}  # data_corrupted, index_corrupted
+# The server ended the session (shutdown, crash, pg_terminate_backend).
+_ENDED = {"57P01", "57P02", "57P03"}
 
 
 def describe(dsn: str) -> str:
@@ -68,6 +70,24 @@ def store_error(exc: Exception) -> SteplineError | None:
             "changed; the server may be down, restarting or overloaded. Try again shortly"
         )
     return None
+
+
+def connection_lost(exc: Exception) -> bool:
+    """The connection went away: what was sent last got no answer."""
+    if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return False
+    state = exc.sqlstate or ""
+    return not state or state[:2] == "08" or state in _ENDED
+
+
+def outcome_unknown(exc: Exception) -> CommitOutcomeUnknown:
+    """The error for a connection lost once COMMIT may have been sent: the
+    server may have committed, and its answer never came."""
+    return CommitOutcomeUnknown(
+        f"the connection to the runner's database was lost during a commit ({reason(exc)}): "
+        "the outcome is unknown, the change may or may not have been stored. Read the run "
+        "with GetRun (or what you changed with its Get call) before trying again"
+    )
 
 
 @asynccontextmanager

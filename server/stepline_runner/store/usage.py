@@ -1,9 +1,10 @@
-"""What a SQLite store's file holds, table by table, read from outside the
-runner (benchmarks, operators): `read_usage(path)`.
+"""What a store holds, table by table, read from outside the runner
+(benchmarks, operators, `stepline-runner usage`): `read_usage(location)`, a
+SQLite file or a PostgreSQL database (postgres_usage.py, same fields).
 
-It opens its own connection and reads one consistent snapshot (a read
-transaction, WAL lets the runner go on writing); it needs SQLite's `dbstat`
-virtual table, which CPython's bundled SQLite has.
+On SQLite it opens its own connection and reads one consistent snapshot (a
+read transaction, WAL lets the runner go on writing); it needs SQLite's
+`dbstat` virtual table, which CPython's bundled SQLite has.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
+
+class UsageError(RuntimeError):
+    """The store cannot be read, or holds no Stepline store; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -29,8 +34,14 @@ class StoreUsage:
     state_bytes: int  # bytes of stored executor states (deduplicated), all checkpoints
 
 
-def read_usage(path: str | Path) -> StoreUsage:
-    con = sqlite3.connect(path, isolation_level=None)
+def read_usage(location: str | Path) -> StoreUsage:
+    """The usage of the store at `location`: a SQLite file's path, or a
+    postgresql:// URL. `UsageError` (PostgreSQL) or `sqlite3.Error` say why not."""
+    if isinstance(location, str) and location.startswith(("postgresql://", "postgres://")):
+        from .postgres_usage import read_postgres_usage  # psycopg: the postgresql extra
+
+        return read_postgres_usage(location)
+    con = sqlite3.connect(location, isolation_level=None)
     try:
         con.execute("BEGIN")  # one snapshot for everything below
         owner = dict(
