@@ -61,8 +61,11 @@ def test_the_usage_command_refuses_what_it_cannot_read_in_one_line(tmp_path: Pat
     refused = usage_command(str(missing))
     assert refused.returncode == 2 and "is not a file" in refused.stderr
     assert not missing.exists()  # never created
-    url = "postgresql://ann:s3cret@127.0.0.1:1/nowhere"
-    refused = usage_command(url)
-    assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
-    assert "cannot read postgresql://ann@127.0.0.1:1/nowhere" in refused.stderr
-    assert "s3cret" not in refused.stderr
+    for url in (
+        "postgresql://ann:s3cret@127.0.0.1:1/nowhere",  # nothing listens there
+        "postgresql://ann:s3cret@127.0.0.1:1/nowhere?sslmode=bogus",  # refused by libpq
+    ):
+        refused = usage_command(url)
+        assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
+        assert "cannot read postgresql://ann@127.0.0.1:1/nowhere" in refused.stderr
+        assert "s3cret" not in refused.stderr

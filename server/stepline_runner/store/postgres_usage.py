@@ -27,7 +27,9 @@ def read_postgres_usage(url: str) -> StoreUsage:
             db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             return _read(db)
     except psycopg.Error as exc:
-        raise UsageError(f"cannot read {describe(url)}: {reason(exc)}") from None
+        # psycopg may quote the whole URL, which may hold a password.
+        said = reason(exc).replace(url, "...")
+        raise UsageError(f"cannot read {describe(url)}: {said}") from None
 
 
 def _read(db: psycopg.Connection[tuple[object, ...]]) -> StoreUsage:
