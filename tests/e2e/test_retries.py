@@ -10,7 +10,7 @@ import pytest_asyncio
 
 from stepline import InvalidArgumentError, RetryPolicy, RunFailedError, WorkflowBuilder
 from stepline.v1 import events_pb2 as E
-from tests.executors.retrying import Job
+from tests.executors.retrying import Job, Late
 from tests.support.cluster import Cluster, cluster_fixture
 from tests.support.runs import latest_states, of_kind
 
@@ -138,6 +138,36 @@ async def test_a_node_handler_marks_an_error_non_retryable(registered: Cluster) 
     assert not of_kind(events, E.EVENT_KIND_RETRY_SCHEDULED)
     # The same wire field as the Python SDK's NonRetryableError.
     assert [e.error.non_retryable for e in of_kind(events, E.EVENT_KIND_RUN_FAILED)] == [True]
+
+
+async def test_a_retry_after_a_deadline_waits_for_the_late_call_to_end(
+    registered: Cluster,
+) -> None:
+    """The first attempt outlives its execute_timeout (1 s) by half of it: the
+    retry waits for its end before putting the executor back, so the late
+    write is undone and the two calls never run side by side."""
+    client = registered.client()
+    workflow = (
+        WorkflowBuilder("late", retry_policy=RetryPolicy(max_attempts=2, initial_backoff=FAST))
+        .add_executor("slow", registered.addresses[0], execute_timeout=timedelta(seconds=1))
+        .add_edge("slow", "slow")
+        .set_start_executor("slow")
+    )
+    await client.register_workflow(workflow.build())
+
+    result = await client.wait((await client.start_run("late", Late(1.5))).run_id, output_type=dict)
+    assert result.outputs == [{"beside": 0, "ledger": ["superstep 1", "attempt 2"]}]
+    (scheduled,) = of_kind(result.events, E.EVENT_KIND_RETRY_SCHEDULED)
+    assert scheduled.error.type == "ExecuteDeadlineExceeded"
+
+    # A call that outlives twice its deadline is not retried: it may still run.
+    still = await client.start_run("late", Late(2.5))
+    with pytest.raises(RunFailedError) as failed:
+        await client.wait(still.run_id)
+    assert failed.value.error.type == "ExecuteDeadlineExceeded"
+    assert "did not return within 2s (twice its execute_timeout); not retried" in str(
+        failed.value.error.message
+    )
 
 
 @pytest.mark.parametrize(

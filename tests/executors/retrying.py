@@ -1,16 +1,18 @@
 """Executors for retries and timers: `flaky` fails a job's first attempts,
-`steady` counts its calls beside it, `split` hands a job to both, `sleeper`
-sends itself a message with a delay, `raw-timer` sends delays unchecked.
+`steady` counts its calls beside it, `split` hands a job to both, `slow`
+outlives its deadline on a first attempt, `sleeper` sends itself a message
+with a delay, `raw-timer` sends delays unchecked.
 
 Run as a script, it serves them on a free port, or on STEPLINE_PORT.
 """
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from stepline import Executor, NonRetryableError, WorkflowContext, handler, payloads, run_executors
 
@@ -79,6 +81,44 @@ class Flaky(Executor):
         self.attempts = state["attempts"]
 
 
+@dataclass
+class Late:
+    seconds: float  # how long the first attempt works, past its deadline
+
+
+class Slow(Executor):
+    """Keeps its state outside the object, as an executor backed by a
+    database would (one run at a time): a late first attempt that wrote after
+    its retry began would corrupt it. Yields whether another call was running."""
+
+    ledger: ClassVar[list[str]] = []
+    running: ClassVar[int] = 0
+
+    @handler(sends=(Late,), yields=(dict,))
+    async def work(self, late: Late, ctx: WorkflowContext) -> None:
+        if ctx.superstep == 1:  # a first state to go back to
+            Slow.ledger = ["superstep 1"]
+            await ctx.send_message(late)
+            return
+        Slow.running += 1
+        try:
+            beside = Slow.running - 1
+            if ctx.attempt == 1:
+                await asyncio.sleep(late.seconds)  # the slow work, past the deadline
+                Slow.ledger.append("late write of attempt 1")
+                return
+            Slow.ledger.append(f"attempt {ctx.attempt}")
+            await ctx.yield_output({"beside": beside, "ledger": Slow.ledger})
+        finally:
+            Slow.running -= 1
+
+    def on_checkpoint_save(self) -> dict[str, Any]:
+        return {"ledger": Slow.ledger}
+
+    def on_checkpoint_restore(self, state: dict[str, Any]) -> None:
+        Slow.ledger = list(state["ledger"])
+
+
 class Steady(Executor):
     def __init__(self) -> None:
         self.calls = 0
@@ -129,6 +169,7 @@ if __name__ == "__main__":
             "flaky": Flaky,
             "steady": Steady,
             "split": Split,
+            "slow": Slow,
             "sleeper": Sleeper,
             "raw-timer": RawTimerSender,
         }

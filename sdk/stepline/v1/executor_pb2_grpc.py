@@ -39,8 +39,11 @@ class ExecutorServiceStub:
     Limits. Servers must accept and send messages of up to 128 MiB
     (134217728 bytes; gRPC's default is 4 MiB). A state must be at most
     127 MiB (133169152 bytes). Execute runs under the node's
-    `execute_timeout` as its deadline (none when unset): past it the run fails
-    (ExecuteDeadlineExceeded). The runner gives RestoreCheckpoint 2 s (waiting
+    `execute_timeout` (none when unset): past it the call counts as failed
+    (ExecuteDeadlineExceeded: the run fails, or retries under a retry policy),
+    yet its deadline is twice that, and a retry waits for the late call's end
+    before it restores the executor (a call still running then is not
+    retried). The runner gives RestoreCheckpoint 2 s (waiting
     that long for a service that is starting) and EndRun 5 s.
 
     Fencing. A runner that takes a run over (starts it, picks it up after a
@@ -127,8 +130,11 @@ class ExecutorServiceServicer:
     Limits. Servers must accept and send messages of up to 128 MiB
     (134217728 bytes; gRPC's default is 4 MiB). A state must be at most
     127 MiB (133169152 bytes). Execute runs under the node's
-    `execute_timeout` as its deadline (none when unset): past it the run fails
-    (ExecuteDeadlineExceeded). The runner gives RestoreCheckpoint 2 s (waiting
+    `execute_timeout` (none when unset): past it the call counts as failed
+    (ExecuteDeadlineExceeded: the run fails, or retries under a retry policy),
+    yet its deadline is twice that, and a retry waits for the late call's end
+    before it restores the executor (a call still running then is not
+    retried). The runner gives RestoreCheckpoint 2 s (waiting
     that long for a service that is starting) and EndRun 5 s.
 
     Fencing. A runner that takes a run over (starts it, picks it up after a
@@ -278,8 +284,11 @@ class ExecutorService:
     Limits. Servers must accept and send messages of up to 128 MiB
     (134217728 bytes; gRPC's default is 4 MiB). A state must be at most
     127 MiB (133169152 bytes). Execute runs under the node's
-    `execute_timeout` as its deadline (none when unset): past it the run fails
-    (ExecuteDeadlineExceeded). The runner gives RestoreCheckpoint 2 s (waiting
+    `execute_timeout` (none when unset): past it the call counts as failed
+    (ExecuteDeadlineExceeded: the run fails, or retries under a retry policy),
+    yet its deadline is twice that, and a retry waits for the late call's end
+    before it restores the executor (a call still running then is not
+    retried). The runner gives RestoreCheckpoint 2 s (waiting
     that long for a service that is starting) and EndRun 5 s.
 
     Fencing. A runner that takes a run over (starts it, picks it up after a

@@ -70,6 +70,9 @@ class RunCalls:
         self.incarnations: dict[str, str] = {}
         # Shared with the runner's other runs: nodes' max_concurrent_executes.
         self.gates: NodeGates | None = None
+        # Executor id -> its call that passed its deadline and may still run
+        # (see `late_call`): a retry waits for its end before the restore.
+        self.late: dict[str, asyncio.Task[executor_pb2.ExecuteResponse]] = {}
 
     async def execute(
         self,
@@ -102,12 +105,11 @@ class RunCalls:
             request.return_state = True
             request.known_state_hash = known.hash if known else ""
         timeout = node.execute_timeout.ToTimedelta().total_seconds() or None
-        gate = self.gates.for_node(self.graph.workflow_id, node) if self.gates else None
         try:
-            async with gate.slot() if gate else contextlib.nullcontext():
-                response = await self.executors.execute(
-                    node.endpoint, request, timeout, session=offers.session
-                )
+            if timeout is None:
+                response = await self._call(executor_id, request, offers.session)
+            else:
+                response = await self._timed_call(executor_id, request, offers.session, timeout)
         except ExecutorCallError as exc:
             raise_if_superseded(exc, self.run_id, self.epoch)
             if exc.code == "UNAVAILABLE":
@@ -140,6 +142,71 @@ class RunCalls:
             error.executor_id = executor_id
             return Outcome(executor_id, error=error)
         return Outcome(executor_id, response=response)
+
+    async def _call(
+        self,
+        executor_id: str,
+        request: executor_pb2.ExecuteRequest,
+        session: bool,
+        deadline: float | None = None,
+        made: asyncio.Event | None = None,
+    ) -> executor_pb2.ExecuteResponse:
+        """The Execute call, once the node's max_concurrent_executes lets it
+        be made (`made` is set then)."""
+        node = self.graph.nodes[executor_id]
+        gate = self.gates.for_node(self.graph.workflow_id, node) if self.gates else None
+        async with gate.slot() if gate else contextlib.nullcontext():
+            if made is not None:
+                made.set()
+            return await self.executors.execute(node.endpoint, request, deadline, session=session)
+
+    async def _timed_call(
+        self, executor_id: str, request: executor_pb2.ExecuteRequest, session: bool, timeout: float
+    ) -> executor_pb2.ExecuteResponse:
+        """The call under the node's execute_timeout, which starts once the
+        call is made. Past it the call is given as much again to end (its
+        own deadline), and kept in `late`: its handler may still be running,
+        and a retry must not put the executor back under it."""
+        made = asyncio.Event()
+        call = self._call(executor_id, request, session, 2 * timeout, made)
+        task = asyncio.ensure_future(call)
+        try:
+            made_wait = asyncio.ensure_future(made.wait())
+            await asyncio.wait({task, made_wait}, return_when=asyncio.FIRST_COMPLETED)
+            made_wait.cancel()
+            if not task.done():
+                await asyncio.wait({task}, timeout=timeout)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if task.done():
+            return task.result()
+        task.add_done_callback(_read)
+        self.late[executor_id] = task
+        raise ExecutorCallError(self.graph.nodes[executor_id].endpoint, "DEADLINE_EXCEEDED", "")
+
+    async def late_call(self, executor_id: str) -> Outcome | None:
+        """Wait for the end of the executor's call that passed its deadline,
+        if it has one; the outcome that fails the run, not retried, when the
+        call outlived its second deadline too (its handler may still run)."""
+        task = self.late.pop(executor_id, None)
+        if task is None:
+            return None
+        await asyncio.wait({task})
+        exc = None if task.cancelled() else task.exception()
+        if not (isinstance(exc, ExecutorCallError) and exc.code == "DEADLINE_EXCEEDED"):
+            return None  # it ended: the executor can be put back
+        node = self.graph.nodes[executor_id]
+        timeout = node.execute_timeout.ToTimedelta().total_seconds()
+        error = payload_pb2.ErrorInfo(
+            type="ExecuteDeadlineExceeded",
+            message=f"executor {executor_id!r} at {node.endpoint}: Execute did not return within "
+            f"{2 * timeout:g}s (twice its execute_timeout); not retried, so that a retry "
+            "cannot run beside a handler that may still be running",
+            executor_id=executor_id,
+            non_retryable=True,
+        )
+        return Outcome(executor_id, error=error)
 
     def restored(self, incarnations: Mapping[str, str]) -> None:
         """The executors were restored; these incarnations answered."""
@@ -201,6 +268,12 @@ class RunCalls:
             return executor_id, reference(known, response)
 
         return dict(await asyncio.gather(*(save(x) for x in executor_ids)))
+
+
+def _read(task: asyncio.Task[executor_pb2.ExecuteResponse]) -> None:
+    """Mark a late call's outcome read: nobody may wait for it."""
+    if not task.cancelled():
+        task.exception()
 
 
 def reference(known: StateRef | None, response: executor_pb2.SaveCheckpointResponse) -> StateRef:

@@ -310,6 +310,9 @@ class RunDriver:
         """Call the executor again with the same delivery, its state first
         put back to the last checkpoint's so the failed call leaves no trace."""
         step = delivery.step
+        late = await self.calls.late_call(executor_id)  # past its deadline, maybe still running
+        if late is not None:
+            return late
         # The last checkpoint holds its state as the failed call found it
         # (unsaved_retrying sees to it under sparse checkpoint policies).
         await restore_before_retry(self.store, self.executors, self.calls, self.state, executor_id)
