@@ -63,7 +63,9 @@ class WorkflowBuilder:
         there (default: the same as `executor_id`); `retry_policy` replaces
         the workflow's for it. `max_concurrent_executes`: at most this many
         Execute calls to it in flight at once, across every run of the
-        workflow (0: no limit)."""
+        workflow on one runner (0: no limit); several runners sharing a
+        database each hold to it on their own, so N runners may make up to N
+        times as many calls."""
         node = self._definition.executors.add(
             id=executor_id,
             endpoint=endpoint,
