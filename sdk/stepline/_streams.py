@@ -28,9 +28,12 @@ async def run_events(
         stream = stub.WatchRun(request, metadata=metadata)
         try:
             async for response in stream:
-                for event in response.events:
-                    request.after_sequence = event.sequence
+                events = response.events
+                for event in events:
                     yield event
+                # Only a read of the stream fails, so never within a response.
+                if events:
+                    request.after_sequence = events[-1].sequence
             return
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.UNAVAILABLE:

@@ -1,5 +1,6 @@
 """Watch responses built from each event's bytes: the same message the
-generated code would send, and each recent event serialised once."""
+generated code would send, each recent event serialised once, and watchers
+of one run paced by their number."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Any
 import pytest
 
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2
-from stepline_runner.api.encoded import events_response, varint
 from stepline_runner.engine.hub import PACE_MAX, PACE_PER_WATCHER, EventHub
+from stepline_runner.engine.replies import Batch, frame, varint
 
 
 def events(run_id: str, sizes: list[int], first: int = 1) -> list[events_pb2.Event]:
@@ -35,7 +36,7 @@ def test_varint_is_protobufs(n: int) -> None:
 @pytest.mark.parametrize("response", [runner_pb2.WatchRunResponse, runner_pb2.WatchRunsResponse])
 def test_a_response_of_bytes_is_the_generated_message(response: Any) -> None:
     batch = events("r", [0, 10, 120, 200, 20_000, 3_000_000])
-    data = events_response(batch, lambda e: e.SerializeToString())
+    data = Batch.of(batch).wire
     assert response.FromString(data) == response(events=batch)
     assert data == response(events=batch).SerializeToString()
 
@@ -44,13 +45,13 @@ def test_a_recent_event_is_serialised_once_and_forgotten_with_the_tail() -> None
     hub = EventHub(tail_size=3)
     published = events("r", [5, 5, 5, 5])
     hub.publish("r", "w", published[:2])
-    first = hub.encoded(published[0])
-    assert hub.encoded(published[0]) is first
-    assert first == published[0].SerializeToString()
+    first = hub.frame(published[0])
+    assert hub.frame(published[0]) is first
+    assert first == frame(published[0].SerializeToString())
     hub.publish("r", "w", published[2:])  # the tail keeps the last 3
-    assert hub.encoded(published[0]) is not first  # no longer held: made anew
-    assert hub.encoded(published[3]) is hub.encoded(published[3])
-    assert hub.encoded(events("other", [1])[0]) == events("other", [1])[0].SerializeToString()
+    assert hub.frame(published[0]) is not first  # no longer held: made anew
+    assert hub.frame(published[3]) is hub.frame(published[3])
+    assert hub.frame(events("other", [1])[0]) == frame(events("other", [1])[0].SerializeToString())
 
 
 def test_watchers_of_one_run_are_paced_by_their_number() -> None:

@@ -1,51 +1,26 @@
-"""Watch responses sent as bytes, each event encoded once for all watchers.
+"""Watch responses sent as bytes, made once for all watchers.
 
-`WatchRunResponse` and `WatchRunsResponse` are both `repeated Event events =
-1`: on the wire, each event's bytes framed by the field's tag and their
-length, one after the other. The hub keeps a recent event's bytes
-(`EventHub.encoded`), so a hundred watchers of a run cost one serialisation
-of each event and a join per response, not a hundred copies into response
-messages and a hundred serialisations. The two streaming methods are
-registered with a serializer that passes such bytes through.
+The engine hands each watcher its batches with the bytes of the response
+that holds them (`engine.replies.Batch.wire`, the same for every watcher of
+a run at the same position), so the two streaming methods are registered
+with a serializer that passes such bytes through instead of serialising a
+response message per watcher.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 
-from stepline.v1 import events_pb2, runner_pb2, runner_pb2_grpc
+from stepline.v1 import runner_pb2, runner_pb2_grpc
 
 SERVICE = "stepline.v1.RunnerService"
-# Field 1, wire type 2 (length-delimited): the tag byte of `events`.
-_EVENTS_TAG = b"\x0a"
 _STREAMS: dict[str, Callable[[bytes], Any]] = {
     "WatchRun": runner_pb2.WatchRunRequest.FromString,
     "WatchRuns": runner_pb2.WatchRunsRequest.FromString,
 }
-
-
-def varint(n: int) -> bytes:
-    """`n` (0 or more) as a protobuf base-128 varint."""
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def events_response(
-    events: Iterable[events_pb2.Event], encoded: Callable[[events_pb2.Event], bytes]
-) -> bytes:
-    """The bytes of a Watch(Run|Runs)Response holding `events`."""
-    parts: list[bytes] = []
-    for event in events:
-        data = encoded(event)
-        parts += (_EVENTS_TAG, varint(len(data)), data)
-    return b"".join(parts)
 
 
 def _serialize(response: Any) -> bytes:

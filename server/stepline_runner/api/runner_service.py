@@ -16,7 +16,6 @@ from ..engine import errors
 from ..engine.runner import Runner
 from ..engine.tenancy import Tenant
 from .auth import CALLER
-from .encoded import events_response
 from .error_details import abort, reason_of
 
 T = TypeVar("T")
@@ -135,7 +134,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             run=await _status(context, _tenant(self.runner).cancel_run(request.run_id))
         )
 
-    # Both yield a response's bytes (see `encoded`), registered to pass through.
+    # Both yield a response's bytes (`Batch.wire`), registered to pass through.
     async def WatchRun(  # type: ignore[override]
         self, request: runner_pb2.WatchRunRequest, context: Ctx
     ) -> AsyncIterator[bytes]:
@@ -146,7 +145,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             batch = await _status(context, _next(events))
             if batch is None:
                 return
-            yield events_response(batch, self.runner.hub.encoded)
+            yield batch.wire
 
     async def WatchRuns(  # type: ignore[override]
         self, request: runner_pb2.WatchRunsRequest, context: Ctx
@@ -156,7 +155,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             batch = await _status(context, _next(events))
             if batch is None:
                 return
-            yield events_response(batch, self.runner.hub.encoded)
+            yield batch.wire
 
     async def ListCheckpoints(
         self, request: runner_pb2.ListCheckpointsRequest, context: Ctx

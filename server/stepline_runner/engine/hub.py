@@ -5,17 +5,18 @@ in-memory tail of the run, or from the store when it fell further behind, then
 waits for the next commit. Nothing is queued per watcher, so a stalled one
 costs no memory and never slows the run or the other watchers.
 
-Many watchers of one run are paced: each sends at most once every
-`PACE_PER_WATCHER` times the run's watchers (at most `PACE_MAX`), so a
-hundred watchers of a fast run cost the runner a few large responses each,
-not one response per commit each (a response costs gRPC far more than an
-event's bytes in it). A lone watcher is not paced; live events reach one of
-N watchers at most min(N x 0.2 ms, 20 ms) later than they would alone.
+Many watchers of one run are woken together, at a pace: the hub lets a run's
+watchers see its commits at most once every `PACE_PER_WATCHER` times their
+number (at most `PACE_MAX`), the first commit after a quiet spell at once. So
+a hundred watchers of a fast run wake at the same moments, read the same
+events, and are sent the same reply, made once (`reply`): a few large
+responses each, not one per commit each (a response costs gRPC far more than
+an event's bytes in it), and one serialisation and one join per response for
+all of them. A lone watcher is not paced; live events reach one of N watchers
+at most min(N x 0.5 ms, 50 ms) later than they would alone.
 
-Watchers of all runs (dashboards) get a live buffer each, bounded in bytes;
-one that falls further behind than the buffer is ended with a message saying
-how to catch up. Every batch handed to a watcher is bounded in bytes too, so
-what waits in the transport for a slow reader stays small.
+Watchers of all runs (dashboards) get a live buffer each
+(`subscriptions.Subscription`), filled as the hub publishes and paced alike.
 """
 
 from __future__ import annotations
@@ -24,54 +25,86 @@ import asyncio
 import contextlib
 import itertools
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from stepline.v1 import events_pb2
 
-from ..namespaces import split_workflow_key
 from ..statuses import ends_run
-from .errors import Reason, ResourceExhausted
+from .replies import Reply, cut, frame
+from .scope import local_event
+from .subscriptions import Framed, Subscription
 
-# Bytes of events per response to a watcher (a larger event goes alone).
-BATCH_BYTES = 1024 * 1024
-# Seconds between two responses to one watcher, per watcher of the run, and at most.
-PACE_PER_WATCHER = 0.0002
-PACE_MAX = 0.02
-
-
-def split(
-    events: Sequence[events_pb2.Event],
-    max_bytes: int = BATCH_BYTES,
-    size_of: Callable[[events_pb2.Event], int] = events_pb2.Event.ByteSize,
-) -> Iterator[list[events_pb2.Event]]:
-    """Consecutive runs of `events` of at most `max_bytes` each (an event
-    larger than that alone); `size_of` gives an event's bytes."""
-    batch: list[events_pb2.Event] = []
-    size = 0
-    for event in events:
-        event_size = size_of(event)
-        if batch and size + event_size > max_bytes:
-            yield batch
-            batch, size = [], 0
-        batch.append(event)
-        size += event_size
-    if batch:
-        yield batch
+# Seconds between two wake-ups of a run's watchers, per watcher of the run, and at most.
+PACE_PER_WATCHER = 0.0005
+PACE_MAX = 0.05
+# Replies a run's tail keeps for its watchers' positions (and kinds) at once.
+REPLIES_KEPT = 16
 
 
-@dataclass
+def pace_of(watchers: int) -> float:
+    """Seconds between two wake-ups of `watchers` watchers."""
+    return min(PACE_MAX, max(0, watchers - 1) * PACE_PER_WATCHER)
+
+
+def _loop() -> asyncio.AbstractEventLoop | None:
+    """The running loop; None outside one (where nobody waits to be paced)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+@dataclass(eq=False)
+class _Pacer:
+    """Wakes its watchers now or, if it woke them less than `pace` seconds
+    ago, once that much time has passed; `wake` is what waking them does."""
+
+    wake: Callable[[], None]
+    woke_at: float = float("-inf")
+    timer: asyncio.TimerHandle | None = None
+
+    def due(self, pace: float) -> None:
+        if self.timer is not None:
+            return  # they wake soon, and see this too
+        loop = _loop()
+        if loop is None or loop.time() >= self.woke_at + pace:
+            self.now()
+        else:
+            self.timer = loop.call_at(self.woke_at + pace, self.now)
+
+    def now(self) -> None:
+        self.cancel()
+        if (loop := _loop()) is not None:
+            self.woke_at = loop.time()
+        self.wake()
+
+    def cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
+@dataclass(eq=False)
 class _RunTail:
     """A run's latest events, at most so many and so many bytes (at least the
-    last one): a watcher further behind reads the store."""
+    last one): a watcher further behind reads the store. Its watchers see
+    them up to `visible`, the last sequence when they were last woken."""
 
     events: deque[events_pb2.Event] = field(default_factory=deque)
     sizes: deque[int] = field(default_factory=deque)
     size: int = 0
     last_sequence: int = 0
+    visible: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
-    # Sequence -> the event's bytes, once a watcher needed them (`EventHub.encoded`).
-    encoded: dict[int, bytes] = field(default_factory=dict)
+    # Sequence -> the event's frame, once a watcher needed it.
+    frames: dict[int, bytes] = field(default_factory=dict)
+    # (position, kinds) -> the reply to a watcher there, until `visible` moves.
+    replies: dict[tuple[int, frozenset[events_pb2.EventKind]], Reply] = field(default_factory=dict)
+    pacer: _Pacer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pacer = _Pacer(self.show)
 
     def extend(self, sized: list[tuple[events_pb2.Event, int]], count: int, size: int) -> None:
         for event, event_size in sized:
@@ -79,81 +112,19 @@ class _RunTail:
             self.sizes.append(event_size)
             self.size += event_size
         while len(self.events) > 1 and (len(self.events) > count or self.size > size):
-            self.encoded.pop(self.events.popleft().sequence, None)
+            self.frames.pop(self.events.popleft().sequence, None)
             self.size -= self.sizes.popleft()
+        self.last_sequence = self.events[-1].sequence
 
     def holds(self, sequence: int) -> bool:
         return bool(self.events) and self.events[0].sequence <= sequence <= self.last_sequence
 
-
-@dataclass(eq=False)  # kept in a set, by identity
-class Subscription:
-    """One watcher of all runs: a buffer, bounded in bytes, that the hub fills
-    as it publishes."""
-
-    workflow_id: str
-    kinds: Collection[events_pb2.EventKind]
-    limit_bytes: int
-    _close: Callable[[Subscription], None]
-    buffer: deque[tuple[events_pb2.Event, int]] = field(default_factory=deque)
-    buffered_bytes: int = 0
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    overflowed: bool = False
-    # Only runs of this namespace; None: of every one. Filtered here, so other
-    # namespaces' events never fill (and overflow) this watcher's buffer.
-    namespace: str | None = None
-
-    def offer(self, workflow_id: str, events: list[tuple[events_pb2.Event, int]]) -> None:
-        if self.overflowed or (self.workflow_id and workflow_id != self.workflow_id):
-            return
-        if self.namespace is not None and split_workflow_key(workflow_id)[0] != self.namespace:
-            return
-        taken = False
-        for event, size in events:
-            if self.kinds and event.kind not in self.kinds:
-                continue
-            if self.buffered_bytes + size > self.limit_bytes:
-                # Ended: what it holds goes now, not when the reader wakes.
-                self.overflowed = True
-                self.buffer.clear()
-                self.buffered_bytes = 0
-                break
-            self.buffer.append((event, size))
-            self.buffered_bytes += size
-            taken = True
-        if taken or self.overflowed:  # a watcher of other kinds sleeps on
-            self.ready.set()
-
-    def _take(self) -> list[events_pb2.Event]:
-        batch: list[events_pb2.Event] = []
-        size = 0
-        while self.buffer and (not batch or size + self.buffer[0][1] <= BATCH_BYTES):
-            event, event_size = self.buffer.popleft()
-            batch.append(event)
-            size += event_size
-        self.buffered_bytes -= size
-        return batch
-
-    async def batches(self) -> AsyncIterator[list[events_pb2.Event]]:
-        """What was published since the last batch, as it comes; ends the
-        subscription when the caller stops."""
-        try:
-            while True:
-                if self.buffer:
-                    yield self._take()
-                    continue
-                if self.overflowed:
-                    raise ResourceExhausted(
-                        f"this watcher fell more than {self.limit_bytes} bytes of events behind "
-                        "(runner option --limit watch_buffer_bytes=N) and was ended; call "
-                        "WatchRuns again for live events, and catch up on each run with "
-                        "WatchRun from the last sequence you saw (after_sequence)",
-                        reason=Reason.WATCHER_TOO_SLOW,
-                    )
-                self.ready.clear()
-                await self.ready.wait()
-        finally:
-            self._close(self)
+    def show(self) -> None:
+        """Let the watchers see every event published so far, and wake them."""
+        self.visible = self.last_sequence
+        self.replies.clear()
+        self.changed.set()
+        self.changed = asyncio.Event()
 
 
 class EventHub:
@@ -169,6 +140,8 @@ class EventHub:
         self._runs: dict[str, _RunTail] = {}
         self._subscribers: set[Subscription] = set()
         self._watchers: dict[str, int] = {}  # run id -> watchers following it
+        self._unread: set[Subscription] = set()  # took events since their last wake
+        self._subscribers_pacer = _Pacer(self._wake_subscribers)
 
     def _tail(self, run_id: str) -> _RunTail:
         tail = self._runs.get(run_id)
@@ -180,17 +153,16 @@ class EventHub:
         """Announce events that are committed, in sequence order."""
         if not events:
             return
-        sized = [(e, e.ByteSize()) for e in events]
-        for subscriber in self._subscribers:
-            subscriber.offer(workflow_id, sized)
         tail = self._tail(run_id)
-        tail.extend(sized, self._tail_size, self._tail_bytes)
-        tail.last_sequence = events[-1].sequence
-        tail.changed.set()
-        tail.changed = asyncio.Event()
+        tail.extend([(e, e.ByteSize()) for e in events], self._tail_size, self._tail_bytes)
+        if self._subscribers:
+            self._offer(workflow_id, [(e, self._frame(tail, e)) for e in events])
         if ends_run(events[-1]):
-            # Finished runs are served from the store; waiters already woke.
+            # Finished runs are served from the store; waiters wake now.
+            tail.pacer.now()
             del self._runs[run_id]
+        else:
+            tail.pacer.due(self.pace(run_id))
 
     @contextlib.contextmanager
     def watching(self, run_id: str) -> Iterator[None]:
@@ -204,33 +176,66 @@ class EventHub:
                 self._watchers[run_id] = left
 
     def pace(self, run_id: str) -> float:
-        """Seconds a watcher of the run leaves between two live responses."""
-        others = self._watchers.get(run_id, 1) - 1
-        return min(PACE_MAX, others * PACE_PER_WATCHER)
+        """Seconds the run's watchers are left between two wake-ups."""
+        return pace_of(self._watchers.get(run_id, 1))
 
-    def encoded(self, event: events_pb2.Event) -> bytes:
-        """The event's bytes: serialised once while it is in its run's tail,
-        however many watchers send it."""
+    def frame(self, event: events_pb2.Event) -> bytes:
+        """The event's frame (`replies.frame`), as its run's namespace sees it:
+        made once while it is in its run's tail, however many watchers send it."""
         tail = self._runs.get(event.run_id)
         if tail is None or not tail.holds(event.sequence):
-            return event.SerializeToString()
-        data = tail.encoded.get(event.sequence)
+            return frame(local_event(event).SerializeToString())
+        return self._frame(tail, event)
+
+    def _frame(self, tail: _RunTail, event: events_pb2.Event) -> bytes:
+        data = tail.frames.get(event.sequence)
         if data is None:
-            data = tail.encoded[event.sequence] = event.SerializeToString()
+            data = tail.frames[event.sequence] = frame(local_event(event).SerializeToString())
         return data
 
+    def cut(
+        self, events: Sequence[events_pb2.Event], kinds: Collection[events_pb2.EventKind]
+    ) -> Reply:
+        """The reply of `events` (of one run, consecutive, at least one) to a
+        watcher of `kinds` (see `replies.cut`)."""
+        return cut(events, kinds, self.frame)
+
     def recent(self, run_id: str, after_sequence: int) -> list[events_pb2.Event] | None:
-        """Events after `after_sequence` from the tail: [] when the caller is up
-        to date, None when the tail does not hold them all (read the store)."""
+        """Events after `after_sequence` its watchers may see, from the tail:
+        [] when the caller is up to date, None when the tail does not hold
+        them all (read the store)."""
         tail = self._runs.get(run_id)
-        if tail is None or not tail.last_sequence:
+        if tail is None or not tail.visible:
             return None
-        if tail.last_sequence <= after_sequence:
+        if tail.visible <= after_sequence:
             return []
         first = tail.events[0].sequence
         if first > after_sequence + 1:
             return None
-        return list(itertools.islice(tail.events, after_sequence + 1 - first, None))
+        return list(
+            itertools.islice(tail.events, after_sequence + 1 - first, tail.visible + 1 - first)
+        )
+
+    def reply(
+        self, run_id: str, after_sequence: int, kinds: frozenset[events_pb2.EventKind]
+    ) -> Reply | None:
+        """What a watcher of `kinds` that has seen the run up to
+        `after_sequence` is sent next, from the tail (made once for every
+        watcher there): its `last` is `after_sequence` when the watcher is up
+        to date; None when the tail does not hold it (read the store)."""
+        events = self.recent(run_id, after_sequence)
+        if events is None:
+            return None
+        if not events:
+            return Reply([], after_sequence)
+        tail = self._runs[run_id]
+        key = (after_sequence, kinds)
+        made = tail.replies.get(key)
+        if made is None:
+            if len(tail.replies) >= REPLIES_KEPT:
+                tail.replies.clear()
+            made = tail.replies[key] = cut(events, kinds, lambda e: self._frame(tail, e))
+        return made
 
     async def wait(
         self,
@@ -246,7 +251,7 @@ class EventHub:
         """
         fresh = run_id not in self._runs
         tail = self._tail(run_id)
-        if tail.last_sequence > after_sequence:
+        if tail.visible > after_sequence:
             return
         changed = tail.changed  # taken first: a publish during the read below sets it
         if fresh:
@@ -276,7 +281,10 @@ class EventHub:
         """The run was deleted: wake whoever waits on it, keep nothing of it."""
         tail = self._runs.pop(run_id, None)
         if tail is not None:
+            tail.pacer.cancel()
             tail.changed.set()
+
+    # -- watchers of all runs
 
     def subscribe_all(
         self,
@@ -290,8 +298,24 @@ class EventHub:
             workflow_id,
             frozenset(kinds),
             self._subscriber_bytes,
-            self._subscribers.discard,
+            self._unsubscribe,
             namespace=namespace,
         )
         self._subscribers.add(subscription)
         return subscription
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        self._subscribers.discard(subscription)
+        self._unread.discard(subscription)
+
+    def _offer(self, workflow_id: str, events: list[Framed]) -> None:
+        for subscriber in self._subscribers:
+            if subscriber.offer(workflow_id, events):
+                self._unread.add(subscriber)
+        if self._unread:
+            self._subscribers_pacer.due(pace_of(len(self._subscribers)))
+
+    def _wake_subscribers(self) -> None:
+        for subscriber in self._unread:
+            subscriber.ready.set()
+        self._unread.clear()

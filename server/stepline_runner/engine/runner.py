@@ -28,6 +28,7 @@ from .observe import NO_OBSERVER, Observer
 from .ports import ExecutorPort
 from .recovery import RetryPolicy
 from .registry import WorkflowRegistry
+from .replies import Batch
 from .requests import accept_responses, received_events
 from .resumes import Resumer
 from .run_filter import run_filter
@@ -380,7 +381,7 @@ class Runner:
         after_sequence: int = 0,
         kinds: Iterable[E.EventKind] = (),
         follow_after_end: bool = False,
-    ) -> AsyncIterator[list[events_pb2.Event]]:
+    ) -> AsyncIterator[Batch]:
         """The run's events after `after_sequence`, stored then live, in batches
         of consecutive events; until the run ends unless `follow_after_end`."""
         run = await self.get_run(run_id)
@@ -398,7 +399,7 @@ class Runner:
         workflow_id: str = "",
         kinds: Iterable[E.EventKind] = (),
         namespace: str | None = None,
-    ) -> AsyncIterator[list[events_pb2.Event]]:
+    ) -> AsyncIterator[Batch]:
         """Live events of every run, or of one workflow's runs (or one
         namespace's), in batches."""
         if workflow_id:

@@ -39,6 +39,19 @@ def check_namespace(namespace: str) -> str:
     return namespace
 
 
+def local_event(event: events_pb2.Event) -> events_pb2.Event:
+    """The event as its run's namespace sees it: ids, not keys (the event
+    itself in default, else a copy: the hub hands one event to every watcher)."""
+    namespace, run_id = split_run_key(event.run_id)
+    if namespace == DEFAULT:
+        return event
+    out = events_pb2.Event()
+    out.CopyFrom(event)
+    out.run_id = run_id
+    out.workflow_id = split_workflow_key(event.workflow_id)[1]
+    return out
+
+
 class Scope:
     """The ids of one namespace, in and out."""
 
@@ -79,14 +92,7 @@ class Scope:
         return out
 
     def _out_event(self, event: events_pb2.Event) -> events_pb2.Event:
-        if self._local:
-            return event
-        # A copy: the hub hands the same event to every subscriber.
-        out = events_pb2.Event()
-        out.CopyFrom(event)
-        out.run_id = self._run_id(event.run_id)
-        out.workflow_id = self._workflow_id(event.workflow_id)
-        return out
+        return event if self._local else local_event(event)
 
     def _out_checkpoint(self, checkpoint: runner_pb2.Checkpoint) -> runner_pb2.Checkpoint:
         if not self._local:

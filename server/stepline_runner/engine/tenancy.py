@@ -24,6 +24,7 @@ from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
 from ..store import RunDeletion, StoredWorkflow
 from .errors import NotFound, Reason, SteplineError
 from .moves import Moved
+from .replies import Batch
 from .request_pages import request_page
 from .runner import Runner
 from .scope import Scope, valid_run_id
@@ -234,24 +235,26 @@ class Tenant(Scope):
         after_sequence: int = 0,
         kinds: Iterable[E.EventKind] = (),
         follow_after_end: bool = False,
-    ) -> AsyncIterator[list[events_pb2.Event]]:
+    ) -> AsyncIterator[Batch]:
         try:
             key = self._run(run_id)
             async for batch in self._runner.watch(key, after_sequence, kinds, follow_after_end):
-                yield [self._out_event(e) for e in batch]
+                yield Batch([self._out_event(e) for e in batch], batch.wire)
         except SteplineError as exc:
             raise self._localized(exc) from None
 
     async def watch_all(
         self, workflow_id: str = "", kinds: Iterable[E.EventKind] = ()
-    ) -> AsyncIterator[list[events_pb2.Event]]:
+    ) -> AsyncIterator[Batch]:
         try:
             workflow = self._workflow(workflow_id, required=False)
             async for batch in self._runner.watch_all(workflow, kinds, self.namespace):
                 # The hub filters by namespace already; this stays the last word.
                 mine = [self._out_event(e) for e in batch if self._mine(e.run_id)]
-                if mine:
-                    yield mine
+                if len(mine) == len(batch):
+                    yield Batch(mine, batch.wire)
+                elif mine:
+                    yield Batch.of(mine)
         except SteplineError as exc:
             raise self._localized(exc) from None
 

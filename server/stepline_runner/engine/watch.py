@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator
 
 from stepline.v1 import events_pb2, runner_pb2
 
-from ..statuses import ends_run, is_terminal
+from ..statuses import is_terminal
 from ..store import Store
 from .errors import NotFound, Reason
-from .hub import EventHub, split
+from .hub import EventHub
+from .replies import Batch
 
 READ_BATCH = 256
 
@@ -20,9 +20,9 @@ async def follow_run(
     hub: EventHub,
     run: runner_pb2.Run,
     after_sequence: int,
-    kinds: Collection[events_pb2.EventKind],
+    kinds: frozenset[events_pb2.EventKind],
     follow_after_end: bool,
-) -> AsyncIterator[list[events_pb2.Event]]:
+) -> AsyncIterator[Batch]:
     """Batches of the run's events after `after_sequence` (only `kinds`, if
     any), until its terminal event unless `follow_after_end`."""
     run_id = run.run_id
@@ -39,27 +39,16 @@ async def follow_run(
 
     seen = after_sequence
     ended = is_terminal(run.status) and run.last_sequence <= seen
-    clock = asyncio.get_running_loop().time
-    sent = 0.0
     with hub.watching(run_id):
         while not (ended and not follow_after_end):
-            # Many watchers: let commits gather into fewer responses (asleep,
-            # not woken by each commit meanwhile).
-            if (pause := sent + hub.pace(run_id) - clock()) > 0:
-                await asyncio.sleep(pause)
-            batch = hub.recent(run_id, seen)
-            if batch is None:
-                batch = await store.read_events(run_id, seen, READ_BATCH)
-            if not batch:
+            # From the tail, the reply every watcher here gets; else the store.
+            reply = hub.reply(run_id, seen, kinds)
+            if reply is None:
+                stored = await store.read_events(run_id, seen, READ_BATCH)
+                reply = hub.cut(stored, kinds) if stored else None
+            if reply is None or reply.last == seen:
                 await hub.wait(run_id, seen, stored_last_sequence)
                 continue
-            end = next((i for i, e in enumerate(batch) if ends_run(e)), None)
-            if end is not None:
-                batch = batch[: end + 1]
-                ended = True
-            seen = batch[-1].sequence
-            chosen = [e for e in batch if e.kind in kinds] if kinds else batch
-            # Sized by their bytes, which the hub keeps for the responses anyway.
-            for part in split(chosen, size_of=lambda e: len(hub.encoded(e))):
-                yield part
-            sent = clock()
+            for batch in reply.batches:
+                yield batch
+            seen, ended = reply.last, reply.ended
