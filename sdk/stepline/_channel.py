@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import grpc
 
+from stepline.credentials import dial
 from stepline.limits import GRPC_MESSAGE_OPTIONS
 from stepline.telemetry import client_interceptors
 
@@ -26,12 +27,9 @@ def open_channel(
 ) -> grpc.aio.Channel:
     """A channel to `address`; with `root_certificates` (PEM), over TLS, and
     with a client certificate when `certificate_chain` and `private_key` are given."""
-    interceptors = client_interceptors()
-    if root_certificates is None and certificate_chain is None:
-        return grpc.aio.insecure_channel(
-            address, options=CHANNEL_OPTIONS, interceptors=interceptors
-        )
-    credentials = grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
-    return grpc.aio.secure_channel(
-        address, credentials, options=CHANNEL_OPTIONS, interceptors=interceptors
+    credentials = (
+        None
+        if root_certificates is None and certificate_chain is None
+        else grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
     )
+    return dial(address, credentials, options=CHANNEL_OPTIONS, interceptors=client_interceptors())

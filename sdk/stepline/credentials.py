@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 import ssl
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -94,6 +96,19 @@ def channel_credentials(
     if token is None:
         return tls
     return grpc.composite_channel_credentials(tls, grpc.access_token_call_credentials(token))
+
+
+def dial(
+    address: str,
+    credentials: grpc.ChannelCredentials | None = None,
+    *,
+    options: Sequence[tuple[str, Any]] = (),
+    interceptors: Sequence[Any] | None = None,
+) -> grpc.aio.Channel:
+    """A channel to `address`: over TLS with `credentials`, else in plaintext."""
+    if credentials is None:
+        return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
+    return grpc.aio.secure_channel(address, credentials, options=options, interceptors=interceptors)
 
 
 def server_credentials(

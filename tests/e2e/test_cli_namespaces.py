@@ -14,7 +14,14 @@ from tests.executors.approvals import Order, approval
 from tests.support.cli import Result, stepline
 from tests.support.cluster import Cluster
 from tests.support.runs import until_waiting
-from tests.support.tenants import ADMIN, EVERYWHERE, OPERATOR, Tenant, client_as, write_auth_config
+from tests.support.tenants import (
+    ADMIN,
+    EVERYWHERE,
+    OPERATOR,
+    Tenant,
+    client_as,
+    tenant_cluster,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -39,14 +46,8 @@ class Setup:
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def setup(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setup]:
     tmp = tmp_path_factory.mktemp("cli-namespaces")
-    options = ["--auth-config", str(write_auth_config(tmp))]
-    cluster = await Cluster.start(tmp, "approvals", "approvals", runner_options=options)
-    try:
-        admin = client_as(cluster, ADMIN, "team-a")
-        await admin.register_workflow(approval("orders", cluster.addresses[0]))
+    async with tenant_cluster(tmp, "approvals", "approvals") as cluster:
         yield Setup(cluster, tmp)
-    finally:
-        await cluster.close()
 
 
 async def test_runs_are_started_and_listed_in_the_namespace_given(setup: Setup) -> None:

@@ -20,7 +20,7 @@ from stepline.v1 import events_pb2 as E
 from tests.executors.approvals import Decision, Order, approval
 from tests.support.cluster import Cluster
 from tests.support.runs import of_kind, until_waiting
-from tests.support.tenants import ADMIN, OPERATOR, OTHER, client_as, write_auth_config
+from tests.support.tenants import ADMIN, OPERATOR, OTHER, client_as, tenant_cluster
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -48,18 +48,12 @@ class TeamA:
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def team_a(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TeamA]:
     tmp = tmp_path_factory.mktemp("tenants")
-    options = ["--auth-config", str(write_auth_config(tmp))]
-    cluster = await Cluster.start(tmp, "approvals", "mallory", runner_options=options)
-    try:
-        admin = client_as(cluster, ADMIN, "team-a")
-        await admin.register_workflow(approval("orders", cluster.addresses[0]))
+    async with tenant_cluster(tmp, "approvals", "mallory") as cluster:
         operator = client_as(cluster, OPERATOR, "team-a")
         run = await operator.start_run("orders", Order("o-1", 900), run_id="r1")
         await until_waiting(operator, "r1")
         latest = (await operator.get_run("r1")).latest_checkpoint_id
         yield TeamA(cluster, latest, run.latest_checkpoint_id)
-    finally:
-        await cluster.close()
 
 
 async def refusal(call: Awaitable[Any]) -> tuple[grpc.StatusCode, str, str]:

@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import pytest
 
+from stepline.credentials import dial
 from stepline.v1 import executor_pb2, executor_pb2_grpc, payload_pb2
 from tests.support.certificates import Authority
 
@@ -76,12 +77,7 @@ async def call(
     metadata: tuple[tuple[str, str], ...] = (),
 ) -> tuple[grpc.StatusCode, Any]:
     """One ExecutorService call as an outsider makes it: its status and response."""
-    channel = (
-        grpc.aio.secure_channel(address, credentials)
-        if credentials
-        else grpc.aio.insecure_channel(address)
-    )
-    async with channel:
+    async with dial(address, credentials) as channel:
         stub = executor_pb2_grpc.ExecutorServiceStub(channel)
         try:
             response = await getattr(stub, method)(request, timeout=5, metadata=metadata)

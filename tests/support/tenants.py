@@ -3,12 +3,15 @@ by token, and clients that call as one of them in one namespace."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from stepline import RunnerClient
+from tests.executors.approvals import approval
 from tests.support.cluster import Cluster
 
 
@@ -45,6 +48,21 @@ def write_auth_config(directory: Path, tenants: tuple[Tenant, ...] = TENANTS) ->
     path = directory / "auth.json"
     path.write_text(json.dumps({"principals": principals}))
     return path
+
+
+@contextlib.asynccontextmanager
+async def tenant_cluster(tmp: Path, *scripts: str) -> AsyncIterator[Cluster]:
+    """A cluster of `scripts` whose runner knows the TENANTS (--auth-config),
+    with team-a's "orders" approval workflow on its first service registered
+    by team-a's admin; closed on leaving."""
+    options = ["--auth-config", str(write_auth_config(tmp))]
+    cluster = await Cluster.start(tmp, *scripts, runner_options=options)
+    try:
+        admin = client_as(cluster, ADMIN, "team-a")
+        await admin.register_workflow(approval("orders", cluster.addresses[0]))
+        yield cluster
+    finally:
+        await cluster.close()
 
 
 def client_as(cluster: Cluster, tenant: Tenant | None, namespace: str) -> RunnerClient:

@@ -13,7 +13,7 @@ import typer
 
 from stepline.conformance import CHECKS, CheckResult, SetupError, connect
 from stepline.conformance.suite import DEFAULT_MESSAGE_TYPE
-from stepline.credentials import CredentialsError, read_channel_credentials
+from stepline.credentials import CredentialsError, dial, read_channel_credentials
 from stepline.errors import from_rpc_error
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 
@@ -63,12 +63,7 @@ TYPE_COLUMNS = [
 async def describe_service(
     endpoint: str, timeout: float, credentials: grpc.ChannelCredentials | None = None
 ) -> executor_pb2.DescribeResponse:
-    channel = (
-        grpc.aio.secure_channel(endpoint, credentials)
-        if credentials
-        else grpc.aio.insecure_channel(endpoint)
-    )
-    async with channel:
+    async with dial(endpoint, credentials) as channel:
         stub = executor_pb2_grpc.ExecutorServiceStub(channel)
         response: executor_pb2.DescribeResponse = await stub.Describe(
             executor_pb2.DescribeRequest(), timeout=timeout

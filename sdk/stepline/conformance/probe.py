@@ -16,6 +16,7 @@ from typing import Any, TypedDict, Unpack
 import grpc
 
 from stepline import payloads
+from stepline.credentials import dial
 from stepline.errors import error_info
 from stepline.limits import GRPC_MESSAGE_OPTIONS
 from stepline.v1 import executor_pb2, executor_pb2_grpc, payload_pb2
@@ -127,9 +128,7 @@ class Probe:
     def channel(
         address: str, credentials: grpc.ChannelCredentials | None = None
     ) -> grpc.aio.Channel:
-        if credentials is None:
-            return grpc.aio.insecure_channel(address, options=GRPC_MESSAGE_OPTIONS)
-        return grpc.aio.secure_channel(address, credentials, options=GRPC_MESSAGE_OPTIONS)
+        return dial(address, credentials, options=GRPC_MESSAGE_OPTIONS)
 
     def for_type(self, executor_type: str) -> Probe:
         """A probe of another type of the same service; it shares the channel,

@@ -25,6 +25,7 @@ import grpc
 from stepline.credentials import (
     CredentialsError,
     channel_credentials,
+    dial,
     read_certificates,
     read_key_pair,
     read_token,
@@ -117,8 +118,5 @@ class ExecutorChannels:
         self, target: str, options: Sequence[tuple[str, Any]], interceptors: Sequence[Any] | None
     ) -> grpc.aio.Channel:
         profile = self.profile(target)
-        if profile is None:
-            return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
-        return grpc.aio.secure_channel(
-            target, profile.credentials(), options=options, interceptors=interceptors
-        )
+        credentials = profile.credentials() if profile is not None else None
+        return dial(target, credentials, options=options, interceptors=interceptors)
