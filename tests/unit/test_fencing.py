@@ -144,6 +144,17 @@ async def stepping(harness: InProcessRunner) -> tuple[ExecutorHost, runner_pb2.R
     return host, run
 
 
+async def released(harness: InProcessRunner, run_id: str) -> runner_pb2.Run:
+    """The run as stored once its gated Execute was let go and its driver ended."""
+    Stepper.release.set()
+    task = harness.runner.runs.task(run_id)
+    assert task is not None
+    await task
+    after = await harness.store.get_run(run_id)
+    assert after is not None
+    return after
+
+
 async def test_a_commit_with_a_stale_epoch_writes_nothing(harness: InProcessRunner) -> None:
     store = harness.store
     _, run = await stepping(harness)
@@ -158,13 +169,7 @@ async def test_a_commit_with_a_stale_epoch_writes_nothing(harness: InProcessRunn
             RunUpdate(E.RUN_STATUS_FAILED, 9, epoch=1),
             [E.Event(kind=E.EVENT_KIND_WARNING)],
         )
-    Stepper.release.set()
-    task = harness.runner.runs.task(run.run_id)
-    assert task is not None
-    await task  # the driver let go of the run, without an error
-
-    after = await store.get_run(run.run_id)
-    assert after is not None
+    after = await released(harness, run.run_id)  # the driver let go of the run, without an error
     # Neither the refused commit nor superstep 3's reached the store.
     assert (after.status, after.last_sequence, after.latest_checkpoint_id) == (
         E.RUN_STATUS_RUNNING,
@@ -182,13 +187,7 @@ async def test_an_executor_refusal_without_a_takeover_fails_the_run(
     host, run = await stepping(harness)
     host.fence.admit(run.run_id, 7)  # the service claims an epoch no runner gave
 
-    Stepper.release.set()
-    task = harness.runner.runs.task(run.run_id)
-    assert task is not None
-    await task
-
-    after = await harness.store.get_run(run.run_id)
-    assert after is not None
+    after = await released(harness, run.run_id)
     # Not left running with nobody driving it: failed, resumable, saying why.
     assert (after.status, after.epoch) == (E.RUN_STATUS_FAILED, 1)
     assert "has seen a later epoch" in after.error.message
@@ -205,13 +204,7 @@ async def test_an_executor_refusal_after_a_takeover_makes_the_runner_let_go(
     taken = await harness.store.claim_run(run.run_id)  # another runner took it over
     host.fence.admit(run.run_id, taken)
 
-    Stepper.release.set()
-    task = harness.runner.runs.task(run.run_id)
-    assert task is not None
-    await task
-
-    after = await harness.store.get_run(run.run_id)
-    assert after is not None
+    after = await released(harness, run.run_id)
     assert (after.status, after.last_sequence) == (E.RUN_STATUS_RUNNING, before.last_sequence)
 
 
