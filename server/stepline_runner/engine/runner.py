@@ -11,11 +11,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
 
-from ..statuses import WITH_OPEN_REQUESTS, is_terminal
+from ..statuses import is_terminal
 from ..store import RunDeletion, RunUpdate, Store, StoredWorkflow
 from . import events as ev
 from .admission import Admission
 from .allowlist import AllowList
+from .answers import Answers
 from .conditions import ConditionEvaluator
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Reason
 from .graph import check_policy
@@ -26,24 +27,21 @@ from .moves import Moved, RunMover
 from .new_runs import check_input, check_signature, started
 from .observe import NO_OBSERVER, Observer
 from .ports import ExecutorPort
+from .reads import Reads
 from .recovery import RetryPolicy
 from .registry import WorkflowRegistry
 from .replies import Batch
-from .requests import accept_responses, received_events
 from .resumes import Resumer
 from .run_filter import run_filter
 from .runlog import RunLog
 from .schedules import Schedules
 from .shared import SharedStore
-from .state import RunState
 from .supervisor import Supervisor
 from .validation import (
-    check_id,
     check_payload,
     check_run_key,
     check_workflow_key,
     clamp_page_size,
-    short,
 )
 from .wakeups import Waker
 from .watch import follow_run
@@ -79,6 +77,8 @@ class Runner:
         self.leases: LeaseKeeper | None = None
         self.admission = Admission(store, self.runs, self.workflows, self.log)
         self.resumer = Resumer(store, self.runs, self.workflows, self.log, self.admission)
+        self.reads = Reads(store, self.runs, self.limits)
+        self.answers = Answers(store, self.runs, self.workflows, self.log, self.reads, self.limits)
         self.schedules = Schedules(store, self.workflows, self.start_run, self.limits)
         self.log.on_end = self._run_ended
         self.log.on_unknown = self.runs.recheck
@@ -168,13 +168,7 @@ class Runner:
         return await self.get_run(run_id)
 
     async def get_run(self, run_id: str) -> runner_pb2.Run:
-        check_run_key(run_id)
-        run = await self.store.get_run(run_id)
-        if run is None:
-            raise NotFound(
-                f"no run {run_id!r}", reason=Reason.RUN_NOT_FOUND, context={"run_id": run_id}
-            )
-        return run
+        return await self.reads.run(run_id)
 
     async def list_runs(
         self,
@@ -253,7 +247,7 @@ class Runner:
     ) -> runner_pb2.Run:
         """Continue from a checkpoint: the same run from its latest, else a fork."""
         self.runs.check_open()
-        checkpoint = await self._checkpoint(checkpoint_id, include_content=True)
+        checkpoint = await self.reads.checkpoint(checkpoint_id, include_content=True)
         source = await self.get_run(checkpoint.run_id)
         forking = fork or bool(new_run_id) or checkpoint_id != source.latest_checkpoint_id
         # A fork is a new run: like a start, it takes the latest version (of
@@ -273,105 +267,32 @@ class Runner:
         self, run_id: str, responses: Mapping[str, payload_pb2.Payload], actor: str = ""
     ) -> runner_pb2.Run:
         """Answer open requests of a run that waits for input; it goes on at once."""
-        self.runs.check_open()
-        for request_id in responses:
-            check_id(request_id, "request id", self.limits.id_length)
-        async with self.runs.lock(run_id):
-            run = await self.get_run(run_id)
-            if self.runs.is_active(run_id) or run.status != E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS:
-                raise FailedPrecondition(
-                    f"run {run_id!r} is not waiting for input "
-                    f"({E.RunStatus.Name(run.status)}); answer when its status is "
-                    "RUN_STATUS_IDLE_WITH_PENDING_REQUESTS",
-                    reason=Reason.NOT_WAITING_FOR_INPUT,
-                    context={"run_id": run_id, "status": E.RunStatus.Name(run.status)},
-                )
-            checkpoint = await self._checkpoint(run.latest_checkpoint_id, include_content=True)
-            workflow = await self.workflows.get(run.workflow_id, run.workflow_version)
-            check_signature(checkpoint, workflow)
-            state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
-            # The log is read only to tell "answered" from "unknown" for an id
-            # that is not pending.
-            unknown = not responses.keys() <= state.pending_requests.keys()
-            answered = await self.store.answered_request_ids(run_id) if unknown else set()
-            accepted = accept_responses(state, responses, answered)
-            # The executors may have restarted while the run waited (days, maybe).
-            epoch = await self.runs.claim(run_id)
-            saved = checkpoint.content.executor_states
-            incarnations = await self.runs.restore(state, saved, epoch)
-            checkpointed = state.checkpoint(checkpoint.checkpoint_id, changed=frozenset())
-            state.checkpoint_id = checkpointed.checkpoint_id
-            status = state.settled_status
-            events = received_events(state.superstep, accepted)
-            events.append(ev.status_changed(status, state.superstep))
-            update = RunUpdate(status, state.superstep, epoch=epoch)
-            await self.log.append(
-                run_id, run.workflow_id, update, ev.by(actor, events), checkpointed
-            )
-            self.runs.launch(
-                state,
-                workflow,
-                run.checkpoint_policy,
-                status,
-                incarnations=incarnations,
-                epoch=epoch,
-            )
+        await self.answers.send(run_id, responses, actor)
         return await self.get_run(run_id)
 
     async def waiting_runs(self) -> list[tuple[runner_pb2.Run, list[payload_pb2.InputRequest]]]:
         """Every run with requests for input still open, and those requests."""
-        unfinished = await self.store.list_unfinished_runs()
-        runs = [r for r in unfinished if r.status in WITH_OPEN_REQUESTS]
-        return [(run, await self.pending_requests(run.run_id)) for run in runs]
+        return await self.reads.waiting_runs()
 
     async def pending_requests(self, run_id: str) -> list[payload_pb2.InputRequest]:
         """The run's open requests for input, oldest first."""
-        run = await self.get_run(run_id)
-        driver = self.runs.driver(run_id)
-        if driver is not None:
-            return list(driver.state.pending_requests.values())
-        checkpoint = await self.store.get_checkpoint(
-            run.latest_checkpoint_id, include_content=True, include_states=False
-        )
-        assert checkpoint is not None, "a run's latest checkpoint is never deleted"
-        return list(checkpoint.content.pending_requests)
+        return await self.reads.pending_requests(run_id)
 
     # -- checkpoints
 
     async def list_checkpoints(
         self, run_id: str, page_size: int, page_token: str
     ) -> tuple[list[runner_pb2.Checkpoint], str]:
-        await self.get_run(run_id)
-        return await self.store.list_checkpoints(run_id, clamp_page_size(page_size), page_token)
+        return await self.reads.checkpoints(run_id, page_size, page_token)
 
     async def get_checkpoint(
         self, checkpoint_id: str, include_content: bool
     ) -> runner_pb2.Checkpoint:
-        return await self._checkpoint(checkpoint_id, include_content)
+        return await self.reads.checkpoint(checkpoint_id, include_content)
 
     async def delete_checkpoint(self, checkpoint_id: str) -> int:
         """Delete a checkpoint that is not its run's latest; return blobs removed."""
-        checkpoint = await self._checkpoint(checkpoint_id, include_content=False)
-        run = await self.get_run(checkpoint.run_id)
-        if run.latest_checkpoint_id == checkpoint_id:
-            raise FailedPrecondition(
-                f"checkpoint {checkpoint_id} is the latest of run {run.run_id!r}, which resumes "
-                "from it; delete older ones, or set a retention policy",
-                reason=Reason.LATEST_CHECKPOINT,
-                context={"run_id": run.run_id, "checkpoint_id": checkpoint_id},
-            )
-        return await self.store.delete_checkpoint(run.run_id, checkpoint_id)
-
-    async def _checkpoint(self, checkpoint_id: str, include_content: bool) -> runner_pb2.Checkpoint:
-        check_id(checkpoint_id, "checkpoint_id", self.limits.id_length)
-        checkpoint = await self.store.get_checkpoint(checkpoint_id, include_content)
-        if checkpoint is None:
-            raise NotFound(
-                f"no checkpoint {short(checkpoint_id)}",
-                reason=Reason.CHECKPOINT_NOT_FOUND,
-                context={"checkpoint_id": checkpoint_id},
-            )
-        return checkpoint
+        return await self.reads.delete_checkpoint(checkpoint_id)
 
     # -- events
 

@@ -15,15 +15,14 @@ from ..statuses import WAITING, is_running, is_terminal
 from ..store import RunUpdate, Store
 from . import events as ev
 from .conditions import ConditionEvaluator
+from .drive_ends import StorePauses, drive, store_out_of_reach
 from .driver import RunDriver
 from .errors import (
-    CommitOutcomeUnknown,
     DataLoss,
     FailedPrecondition,
     InvalidArgument,
     PermissionDenied,
     Reason,
-    StaleEpoch,
     StoreFull,
     StoreUnavailable,
     Unavailable,
@@ -63,8 +62,8 @@ class Supervisor:
         self._active: dict[str, asyncio.Task[None]] = {}
         self._drivers: dict[str, RunDriver] = {}
         self._recovering: set[asyncio.Task[None]] = set()
-        # Run id -> the next pause before retrying a run whose commit the store refused.
-        self._store_pauses: dict[str, float] = {}
+        # Runs whose commit the store refused, and their next pause.
+        self._store_pauses = StorePauses(retry)
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._closing = False
         # The database other runners share, once Runner.share says so.
@@ -157,7 +156,7 @@ class Supervisor:
         try:
             await self._try_resume_unfinished(run, epoch)
         except Exception as exc:
-            if _store_out_of_reach(exc):
+            if store_out_of_reach(exc):
                 log.warning("run %s: cannot resume it (%s); will try again", run.run_id, exc)
                 self._resume_later(run.run_id)
                 return
@@ -313,35 +312,9 @@ class Supervisor:
     async def _drive_observed(self, driver: RunDriver) -> None:
         run_id = driver.state.run_id
         try:
-            try:
-                await driver.run()
-            except StaleEpoch as exc:
-                if await self._superseded(run_id, driver.epoch):
-                    # Another runner owns the run now; it is no longer ours to
-                    # fail, to end, or to retry.
-                    log.warning("run %s: let go of it (%s)", run_id, exc)
-                    return
-                # Nobody took the run over: a service claims an epoch the store
-                # never gave (a bug, or a service shared with another runner's
-                # run of the same id). Fail the run, resumable, rather than
-                # leave it running with nobody driving it.
-                log.error("run %s: %s, yet the store's epoch is still ours", run_id, exc)
-                await self._record_failure(driver, exc)
-            except Exception as exc:
-                if _store_out_of_reach(exc):
-                    # A full disk or a locked database passes: nothing of the
-                    # superstep was stored, so the run goes on from its last
-                    # checkpoint once the store takes commits again.
-                    log.warning("run %s: cannot commit (%s); will try again", run_id, exc)
-                    self._resume_later(run_id)
-                    return
-                # A bug must not leave the run "running" with watchers waiting
-                # for ever: fail it, resumable, and keep the traceback.
-                log.exception("run %s: the driver failed", run_id)
-                await self._record_failure(driver, exc)
             # Still counted active, so a resume cannot race this EndRun.
-            if is_terminal(driver.status):
-                self._store_pauses.pop(run_id, None)
+            if await drive(driver, self.store, self._resume_later) and is_terminal(driver.status):
+                self._store_pauses.clear(run_id)
                 await self.end_run(run_id, driver.state.graph.nodes.values(), driver.epoch)
         finally:
             if self._active.get(run_id) is asyncio.current_task():
@@ -352,30 +325,13 @@ class Supervisor:
             if at is not None and driver.status in WAITING:
                 self.timers.arm(run_id, at)
 
-    async def _superseded(self, run_id: str, epoch: int) -> bool:
-        """Whether the stored run's epoch moved past `epoch`; when the store
-        cannot tell, yes: never drive a run that may be another's."""
-        try:
-            run = await self.store.get_run(run_id)
-        except Exception as exc:
-            log.warning("run %s: cannot read its epoch (%s); letting go of it", run_id, exc)
-            return True
-        return run is None or run.epoch > epoch
-
-    async def _record_failure(self, driver: RunDriver, exc: Exception) -> None:
-        try:
-            await driver.fail_internal(exc)
-        except Exception:
-            log.exception("run %s: could not record the failure", driver.state.run_id)
-
     def recheck(self, run_id: str) -> None:
         """A commit of the run may or may not have landed: read the run again
         soon and, if it is running with nothing driving it, go on from there."""
         self._resume_later(run_id)
 
     def _resume_later(self, run_id: str) -> None:
-        pause = self._store_pauses.get(run_id, self.retry.initial_backoff)
-        self._store_pauses[run_id] = min(pause * 2, self.retry.max_backoff)
+        pause = self._store_pauses.next(run_id)
 
         async def resume() -> None:
             await asyncio.sleep(pause)  # backoff while the store is out of reach
@@ -428,9 +384,3 @@ class Supervisor:
             *(self.executors.end_run(e, request) for e in endpoints),
             return_exceptions=True,
         )
-
-
-def _store_out_of_reach(exc: Exception) -> bool:
-    """The store refused for now (full, locked), not for good, or lost a
-    commit's answer: the run goes on from what the store holds."""
-    return isinstance(exc, StoreFull | StoreUnavailable | CommitOutcomeUnknown)
