@@ -87,7 +87,20 @@ async def test_many_watchers_of_a_run_see_its_commits_together_at_a_pace() -> No
         assert hub.recent("r", 1) == [event(2), event(3)]
         assert waited <= 1.0  # a bound, not a measurement: the pace is 1 ms
         hub.publish("r", "w", [ending(4)])  # the end shows at once, whatever the pace
-        assert hub.recent("r", 3) is None  # the run's tail went with its end
+        assert hub.recent("r", 3) == [ending(4)]
+
+
+async def test_watchers_read_a_run_s_end_from_its_tail_which_the_last_takes_along() -> None:
+    hub = EventHub()
+    with hub.watching("r"):
+        with hub.watching("r"):
+            hub.publish("r", "w", [event(1), ending(2)])
+            reply = hub.reply("r", 0, frozenset())  # not each from the store
+            assert reply is not None and (reply.last, reply.ended) == (2, True)
+        assert hub.reply("r", 0, frozenset()) is reply
+    assert hub.recent("r", 0) is None  # gone with the last watcher
+    hub.publish("r2", "w", [ending(1)])
+    assert hub.recent("r2", 0) is None  # nobody watched: gone at once
 
 
 async def test_dashboards_are_woken_together_at_a_pace() -> None:

@@ -96,6 +96,7 @@ class _RunTail:
     size: int = 0
     last_sequence: int = 0
     visible: int = 0
+    ended: bool = False  # its last event ends the run
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     # Sequence -> the event's frame, once a watcher needed it.
     frames: dict[int, bytes] = field(default_factory=dict)
@@ -157,16 +158,20 @@ class EventHub:
         tail.extend([(e, e.ByteSize()) for e in events], self._tail_size, self._tail_bytes)
         if self._subscribers:
             self._offer(workflow_id, [(e, self._frame(tail, e)) for e in events])
-        if ends_run(events[-1]):
-            # Finished runs are served from the store; waiters wake now.
-            tail.pacer.now()
-            del self._runs[run_id]
-        else:
+        tail.ended = ends_run(events[-1])
+        if not tail.ended:
             tail.pacer.due(self.pace(run_id))
+            return
+        tail.pacer.now()  # the end shows at once, whatever the pace
+        if run_id not in self._watchers:
+            # Finished runs are served from the store. While it has watchers,
+            # they read the end from here (once for all), see `watching`.
+            del self._runs[run_id]
 
     @contextlib.contextmanager
     def watching(self, run_id: str) -> Iterator[None]:
-        """Count a watcher of the run while the block runs (see `pace`)."""
+        """Count a watcher of the run while the block runs (see `pace`); the
+        last to leave a run that ended takes its tail along."""
         self._watchers[run_id] = self._watchers.get(run_id, 0) + 1
         try:
             yield
@@ -174,6 +179,8 @@ class EventHub:
             left = self._watchers.pop(run_id) - 1
             if left:
                 self._watchers[run_id] = left
+            elif (tail := self._runs.get(run_id)) is not None and tail.ended:
+                del self._runs[run_id]
 
     def pace(self, run_id: str) -> float:
         """Seconds the run's watchers are left between two wake-ups."""
