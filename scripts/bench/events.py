@@ -84,6 +84,7 @@ from benchlib import (
     workdir,
 )
 from events_stats import Round, Stats, Subscriber, analyse, report, summary
+from events_subscribers import PRIME
 
 from stepline import RunnerClient
 from stepline.testing import stop, tail
@@ -135,6 +136,24 @@ async def said(procs: list[SubscriberProcess], word: bytes, log: Path) -> None:
                 raise RuntimeError(f"subscriber process {s.index} failed:\n{tail(log)}")
 
 
+async def prime(client: RunnerClient, procs: list[SubscriberProcess], log: Path) -> None:
+    """Short runs of the workflow, one after the other, until every process
+    says each of its subscriptions saw one end (a subscription that reached
+    the runner only after a run began waits for the next)."""
+    primed = asyncio.ensure_future(said(procs, b"primed", log))
+    try:
+        for _ in range(50):
+            run_id = PRIME + uuid.uuid4().hex
+            await client.start_run(WORKFLOW, loop_tick(1, 2), run_id=run_id)
+            check_completed(await wait_run(client, run_id, timeout=60, poll=0.05))
+            done, _ = await asyncio.wait([primed], timeout=1.0)
+            if done:
+                return await primed
+        raise RuntimeError(f"subscriptions not live after 50 priming runs:\n{tail(log)}")
+    finally:
+        primed.cancel()
+
+
 async def read_report(p: SubscriberProcess) -> tuple[list[float], float]:
     """A subscriber process's final JSON line: watch start times and CPU seconds."""
     assert p.process.stdout is not None
@@ -153,10 +172,10 @@ async def one_round(
     out = workdir / "events"
     out.mkdir()
     log = workdir / "subscribers.log"
-    run_id, prime = uuid.uuid4().hex, uuid.uuid4().hex
+    run_id = uuid.uuid4().hex
     extra = ["--watch", watch]
     if watch == "all":
-        extra += ["--workflow", WORKFLOW, "--prime", prime, "--run-id", run_id]
+        extra += ["--workflow", WORKFLOW, "--run-id", run_id]
     async with contextlib.AsyncExitStack() as stack:
         executor = await stack.enter_async_context(
             await start_executors("loop_executor.py", workdir)
@@ -171,9 +190,7 @@ async def one_round(
 
         stack.push_async_callback(stop_subscribers)
         if watch == "all":  # every subscription live before the run starts
-            await client.start_run(WORKFLOW, loop_tick(1, 2), run_id=prime)
-            await said(procs, b"primed", log)
-            check_completed(await wait_run(client, prime, timeout=60, poll=0.05))
+            await prime(client, procs, log)
 
         runner_cpu = cpu_seconds(runner.process.pid)
         begin = time.time()

@@ -6,14 +6,14 @@ from sequence 0): the process connects its clients and prints "ready"; it
 reads a run id line and watches that run with every client until the run
 ends. With `--watch all` (`RunnerClient.watch_all` of the workflow): it
 subscribes with every client, prints "ready", and prints "primed" once every
-subscription has seen the end of a short priming run (id `--prime`), which
-proves it live; it then records the events of run `--run-id` until that
-run's end. Either way it writes each subscriber's events to
+subscription has seen the end of a short priming run (an id starting with
+PRIME), which proves it live; it then records the events of run `--run-id`
+until that run's end. Either way it writes each subscriber's events to
 <out>/<index>-<i>.bin (FIELDS float64 per event: the event's sequence and
 its receipt time) and prints one JSON line {"started": [...], "cpu": s}.
 
     python events_subscribers.py --runner ADDRESS --count N --out DIR --index I
-                                 [--watch run | --watch all --workflow W --prime ID --run-id ID]
+                                 [--watch run | --watch all --workflow W --run-id ID]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from stepline import RunnerClient
 from stepline.v1 import events_pb2 as E
 
 FIELDS = 2  # sequence, receipt time (s)
+PRIME = "prime-"  # the ids of priming runs start so
 TERMINAL = frozenset({E.RUN_STATUS_COMPLETED, E.RUN_STATUS_FAILED, E.RUN_STATUS_CANCELLED})
 
 
@@ -66,13 +67,13 @@ async def watch_run(client: RunnerClient, run_id: str) -> tuple[float, array[flo
 
 
 async def watch_all(
-    client: RunnerClient, workflow: str, prime: str, run_id: str, primed: asyncio.Event
+    client: RunnerClient, workflow: str, run_id: str, primed: asyncio.Event
 ) -> tuple[float, array[float]]:
-    """Follow every run of the workflow: the priming run to its end (then set
+    """Follow every run of the workflow: a priming run to its end (then set
     `primed`), then the measured run."""
     events = aiter(client.watch_all(workflow_id=workflow))
     async for event in events:
-        if event.run_id == prime and ends(event):
+        if event.run_id.startswith(PRIME) and ends(event):
             break
     primed.set()
     started = time.time()
@@ -86,7 +87,7 @@ async def subscriber_process(args: argparse.Namespace) -> None:
         if args.watch == "all":
             flags = [asyncio.Event() for _ in clients]
             watching = [
-                asyncio.ensure_future(watch_all(c, args.workflow, args.prime, args.run_id, f))
+                asyncio.ensure_future(watch_all(c, args.workflow, args.run_id, f))
                 for c, f in zip(clients, flags, strict=True)
             ]
             print("ready", flush=True)
@@ -119,7 +120,6 @@ def main() -> None:
     options.add_argument("--index", type=int, required=True)
     options.add_argument("--watch", choices=["run", "all"], default="run")
     options.add_argument("--workflow", default="")
-    options.add_argument("--prime", default="")
     options.add_argument("--run-id", default="")
     asyncio.run(subscriber_process(options.parse_args()))
 

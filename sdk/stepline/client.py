@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -280,7 +279,7 @@ class RunnerClient(ScheduleCalls, CheckpointCalls):
         # event. A caller that stops early closes it, which cancels the stream.
         return run_events(self._channel, self._stub, self._metadata, request, reconnect_timeout)
 
-    async def watch_all(
+    def watch_all(
         self, *, workflow_id: str = "", kinds: Iterable[events_pb2.EventKind] = ()
     ) -> AsyncIterator[Event]:
         """Live events of every run (or of one workflow's runs), for dashboards.
@@ -291,10 +290,8 @@ class RunnerClient(ScheduleCalls, CheckpointCalls):
         request = runner_pb2.WatchRunsRequest(
             workflow_id=workflow_id, kinds=kinds, namespace=self.namespace
         )
-        events = all_events(self._stub, self._metadata, request)
-        async with contextlib.aclosing(events):
-            async for event in events:
-                yield event
+        # As `watch`: the stream's own generator; closing it cancels the stream.
+        return all_events(self._stub, self._metadata, request)
 
     async def wait(
         self,

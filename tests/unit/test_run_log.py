@@ -37,7 +37,7 @@ async def test_appended_events_are_stored_then_published_with_their_sequence(sto
     )
 
     assert [e.sequence for e in appended] == [2, 3]
-    assert [e for e, _ in watcher.buffer] == appended
+    assert [e for batch in watcher.buffer for e in batch] == appended
     assert await store.read_events("r", 0, 10) == created + appended
     stored = await store.get_run("r")
     assert stored is not None and stored.status == E.RUN_STATUS_FAILED

@@ -115,7 +115,7 @@ async def test_dashboards_are_woken_together_at_a_pace() -> None:
     assert not first.ready.is_set() and not second.ready.is_set()
     await asyncio.gather(first.ready.wait(), second.ready.wait())
 
-    assert [e.sequence for e, _ in first.buffer] == [1, 2]
+    assert [e.sequence for batch in first.buffer for e in batch] == [1, 2]
 
 
 async def _never() -> int:

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from stepline.v1 import events_pb2
 
 from ..statuses import ends_run
-from .replies import Reply, cut, frame
+from .replies import Batch, Reply, batched, cut, frame
 from .scope import local_event
-from .subscriptions import Framed, Subscription
+from .subscriptions import Subscription
 
 # Seconds between two wake-ups of a run's watchers, per watcher of the run, and at most.
 PACE_PER_WATCHER = 0.0005
@@ -157,7 +157,7 @@ class EventHub:
         tail = self._tail(run_id)
         tail.extend([(e, e.ByteSize()) for e in events], self._tail_size, self._tail_bytes)
         if self._subscribers:
-            self._offer(workflow_id, [(e, self._frame(tail, e)) for e in events])
+            self._offer(workflow_id, events, lambda e: self._frame(tail, e))
         tail.ended = ends_run(events[-1])
         if not tail.ended:
             tail.pacer.due(self.pace(run_id))
@@ -315,9 +315,23 @@ class EventHub:
         self._subscribers.discard(subscription)
         self._unread.discard(subscription)
 
-    def _offer(self, workflow_id: str, events: list[Framed]) -> None:
+    def _offer(
+        self,
+        workflow_id: str,
+        events: list[events_pb2.Event],
+        frame_of: Callable[[events_pb2.Event], bytes],
+    ) -> None:
+        # The batches of each set of kinds watched, made once for all its watchers.
+        made: dict[frozenset[events_pb2.EventKind], list[Batch]] = {}
         for subscriber in self._subscribers:
-            if subscriber.offer(workflow_id, events):
+            if not subscriber.watches(workflow_id):
+                continue
+            kinds = subscriber.kinds
+            batches = made.get(kinds)
+            if batches is None:
+                chosen = [e for e in events if e.kind in kinds] if kinds else events
+                batches = made[kinds] = batched(chosen, frame_of)
+            if subscriber.offer(batches):
                 self._unread.add(subscriber)
         if self._unread:
             self._subscribers_pacer.due(pace_of(len(self._subscribers)))

@@ -81,11 +81,21 @@ def cut(
     if end is not None:
         events = events[: end + 1]
     chosen = [e for e in events if e.kind in kinds] if kinds else events
+    return Reply(batched(chosen, frame_of, max_bytes), events[-1].sequence, end is not None)
+
+
+def batched(
+    events: Iterable[events_pb2.Event],
+    frame_of: Callable[[events_pb2.Event], bytes],
+    max_bytes: int = BATCH_BYTES,
+) -> list[Batch]:
+    """`events` in consecutive batches of at most `max_bytes` of frames
+    (`frame_of`) each, a larger event alone."""
     batches: list[Batch] = []
     taken: list[events_pb2.Event] = []
     frames: list[bytes] = []
     size = 0
-    for event in chosen:
+    for event in events:
         data = frame_of(event)
         if taken and size + len(data) > max_bytes:
             batches.append(Batch(taken, b"".join(frames)))
@@ -95,4 +105,4 @@ def cut(
         size += len(data)
     if taken:
         batches.append(Batch(taken, b"".join(frames)))
-    return Reply(batches, events[-1].sequence, end is not None)
+    return batches

@@ -1,17 +1,19 @@
 """Watchers of all runs (dashboards): a live buffer each, bounded in bytes.
 
-The hub offers every committed event to each subscription as it publishes;
-one that falls further behind than its buffer is ended with a message saying
-how to catch up. Events are held with their frames (`replies.frame`, made
-once by the hub for every subscriber), and every batch handed out is bounded
-in bytes, so what waits in the transport for a slow reader stays small.
+The hub offers every commit to each subscription as it publishes, in
+batches made once for every subscriber that watches the same kinds
+(`replies.Batch`, with the bytes of the response that holds them); one that
+falls further behind than its buffer is ended with a message saying how to
+catch up. Every batch handed out is bounded in bytes, so what waits in the
+transport for a slow reader stays small.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from stepline.v1 import events_pb2
@@ -19,9 +21,6 @@ from stepline.v1 import events_pb2
 from ..namespaces import split_workflow_key
 from .errors import Reason, ResourceExhausted
 from .replies import BATCH_BYTES, Batch
-
-# An event and its frame.
-Framed = tuple[events_pb2.Event, bytes]
 
 
 @dataclass(eq=False)  # kept in a set, by identity
@@ -31,10 +30,10 @@ class Subscription:
     buffer holds something or overflowed."""
 
     workflow_id: str
-    kinds: Collection[events_pb2.EventKind]
+    kinds: frozenset[events_pb2.EventKind]
     limit_bytes: int
     _close: Callable[[Subscription], None]
-    buffer: deque[Framed] = field(default_factory=deque)
+    buffer: deque[Batch] = field(default_factory=deque)
     buffered_bytes: int = 0
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     overflowed: bool = False
@@ -42,39 +41,39 @@ class Subscription:
     # namespaces' events never fill (and overflow) this watcher's buffer.
     namespace: str | None = None
 
-    def offer(self, workflow_id: str, events: list[Framed]) -> bool:
-        """Buffer what of `events` (of one run) this watcher watches; whether
-        it took any or overflowed (so its reader has something to wake for)."""
-        if self.overflowed or (self.workflow_id and workflow_id != self.workflow_id):
+    def watches(self, workflow_id: str) -> bool:
+        """Whether events of a run of `workflow_id` are for this watcher."""
+        if self.workflow_id and workflow_id != self.workflow_id:
             return False
-        if self.namespace is not None and split_workflow_key(workflow_id)[0] != self.namespace:
+        return self.namespace is None or split_workflow_key(workflow_id)[0] == self.namespace
+
+    def offer(self, batches: list[Batch]) -> bool:
+        """Buffer `batches` (of a run it watches, of the kinds it watches);
+        whether it took any or overflowed (so its reader has something to
+        wake for)."""
+        if self.overflowed:
             return False
-        taken = False
-        for event, data in events:
-            if self.kinds and event.kind not in self.kinds:
-                continue
-            if self.buffered_bytes + len(data) > self.limit_bytes:
+        for batch in batches:
+            if self.buffered_bytes + len(batch.wire) > self.limit_bytes:
                 # Ended: what it holds goes now, not when the reader wakes.
                 self.overflowed = True
                 self.buffer.clear()
                 self.buffered_bytes = 0
                 return True
-            self.buffer.append((event, data))
-            self.buffered_bytes += len(data)
-            taken = True
-        return taken  # a watcher of other kinds sleeps on
+            self.buffer.append(batch)
+            self.buffered_bytes += len(batch.wire)
+        return bool(batches)  # a watcher of other kinds sleeps on
 
     def _take(self) -> Batch:
-        events: list[events_pb2.Event] = []
-        frames: list[bytes] = []
-        size = 0
-        while self.buffer and (not events or size + len(self.buffer[0][1]) <= BATCH_BYTES):
-            event, data = self.buffer.popleft()
-            events.append(event)
-            frames.append(data)
-            size += len(data)
+        taken = [self.buffer.popleft()]
+        size = len(taken[0].wire)
+        while self.buffer and size + len(self.buffer[0].wire) <= BATCH_BYTES:
+            taken.append(self.buffer.popleft())
+            size += len(taken[-1].wire)
         self.buffered_bytes -= size
-        return Batch(events, b"".join(frames))
+        if len(taken) == 1:
+            return taken[0]  # as made for every subscriber
+        return Batch(itertools.chain.from_iterable(taken), b"".join(b.wire for b in taken))
 
     async def batches(self) -> AsyncIterator[Batch]:
         """What was published since the last batch, as it comes; ends the

@@ -250,10 +250,9 @@ class Tenant(Scope):
             workflow = self._workflow(workflow_id, required=False)
             async for batch in self._runner.watch_all(workflow, kinds, self.namespace):
                 # The hub filters by namespace already; this stays the last word.
-                mine = [self._out_event(e) for e in batch if self._mine(e.run_id)]
-                if len(mine) == len(batch):
-                    yield Batch(mine, batch.wire)
-                elif mine:
+                if all(self._mine(run_id) for run_id in {e.run_id for e in batch}):
+                    yield batch if self._local else Batch(map(self._out_event, batch), batch.wire)
+                elif mine := [self._out_event(e) for e in batch if self._mine(e.run_id)]:
                     yield Batch.of(mine)
         except SteplineError as exc:
             raise self._localized(exc) from None
