@@ -239,7 +239,7 @@ class Tenant(Scope):
         try:
             key = self._run(run_id)
             async for batch in self._runner.watch(key, after_sequence, kinds, follow_after_end):
-                yield Batch([self._out_event(e) for e in batch], batch.wire)
+                yield batch if self._local else Batch(map(self._out_event, batch), batch.wire)
         except SteplineError as exc:
             raise self._localized(exc) from None
 
