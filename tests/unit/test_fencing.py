@@ -13,7 +13,7 @@ import pytest
 from stepline import fencing, payloads
 from stepline.fencing import EpochFence, ForgottenRun, StaleEpoch
 from stepline.host import ExecutorHost
-from stepline.testing import InProcessRunner
+from stepline.testing import InProcessRunner, outputs
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import executor_pb2, runner_pb2
 from stepline_runner import errors
@@ -206,6 +206,31 @@ async def test_an_executor_refusal_after_a_takeover_makes_the_runner_let_go(
 
     after = await released(harness, run.run_id)
     assert (after.status, after.last_sequence) == (E.RUN_STATUS_RUNNING, before.last_sequence)
+
+
+async def test_a_run_its_service_forgot_fails_resumably_and_a_resume_restores_it(
+    harness: InProcessRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fencing, "LIVE_RUNS", 1)
+    host, run = await stepping(harness)
+    host.fence.admit("another-run", 1)  # over the cap: the run is forgotten, its object released
+    assert host.object_count == 0
+
+    failed = await released(harness, run.run_id)
+    assert (failed.status, failed.epoch) == (E.RUN_STATUS_FAILED, 1)
+    assert "this service forgot the run at epoch 1" in failed.error.message
+    assert "resume the run from its last checkpoint" in failed.error.message
+    resumed = await harness.runner.resume(failed.latest_checkpoint_id)
+    assert resumed.epoch == 2
+    task = harness.runner.runs.task(run.run_id)
+    assert task is not None
+    await task
+
+    done = await harness.store.get_run(run.run_id)
+    assert done is not None and done.status == E.RUN_STATUS_COMPLETED
+    events = await harness.store.read_events(run.run_id, 0, 1000)
+    assert outputs(events) == [5]  # the count went on from the restored 3
+    assert host.fence.seen(run.run_id) == 2
 
 
 async def test_every_takeover_raises_the_epoch_the_executors_see(

@@ -21,6 +21,9 @@ def raise_if_superseded(exc: ExecutorCallError, run_id: str, epoch: int) -> None
     """`StaleEpoch` if the executor service refused the call because it saw a
     later epoch of the run; otherwise nothing (the caller handles `exc`)."""
     if exc.reason == Reason.STALE_EPOCH:
+        # Its words too: a service that forgot the run (fencing.py of the SDK)
+        # refuses the current epoch as well, and says what to do.
+        said = exc.message if len(exc.message) <= 400 else exc.message[:400] + "..."
         raise StaleEpoch(
-            run_id, epoch, f"the executor service at {exc.endpoint} has seen a later epoch"
+            run_id, epoch, f"the executor service at {exc.endpoint} has seen a later epoch: {said}"
         ) from exc
