@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -18,7 +18,6 @@ from stepline.conformance import CHECKS, REFERENCE_CHECKS, Check, CheckResult, c
 from stepline.conformance.paired import differential_check
 from stepline.conformance.reference import Reference
 from stepline.host import StateTooLarge
-from stepline.serve import host_error_details, host_error_status
 from stepline.v1 import executor_pb2, executor_pb2_grpc, payload_pb2
 from tests.executors.faulty import Faulty
 from tests.executors.stages import Stage
@@ -138,18 +137,10 @@ class FaultyReference(Faulty):
     ) -> executor_pb2.EndRunResponse:
         return self.host.end_run(request)
 
-    async def _call(
-        self, method: Callable[[Request], Awaitable[Response]], request: Request, context: Ctx
-    ) -> Response:
-        try:
-            return await method(request)
-        except Exception as exc:
-            if self.fault == "no-state-cap" and isinstance(exc, StateTooLarge):
-                raise
-            code = host_error_status(exc)
-            if code is not None:
-                await context.abort(code, str(exc), host_error_details(code, exc))
-            raise
+    def _status(self, exc: Exception) -> grpc.StatusCode | None:
+        if self.fault == "no-state-cap" and isinstance(exc, StateTooLarge):
+            return None
+        return super()._status(exc)
 
 
 def _split_batches(request: executor_pb2.ExecuteRequest) -> None:

@@ -21,8 +21,7 @@ import pytest
 
 from stepline import RunnerClient, payloads
 from stepline.conformance import CHECKS, REFERENCE_CHECKS, CheckResult, connect
-from stepline.host import NoSuchExecutorObject, StaleEpoch, UnknownExecutorType
-from stepline.serve import host_error_details
+from stepline.host import UnknownExecutorType
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 from tests.executors.faulty import Faulty
@@ -113,10 +112,10 @@ class FaultyService(Faulty):
     def _epoch(self, epoch: int) -> int:
         return 0 if self.fault == "unfenced" else epoch
 
-    @staticmethod
-    async def _refuse_stale(context: Ctx, exc: StaleEpoch) -> None:
-        code = grpc.StatusCode.FAILED_PRECONDITION
-        await context.abort(code, str(exc), host_error_details(code, exc))
+    def _status(self, exc: Exception) -> grpc.StatusCode | None:
+        if self.fault == "wrong-status" and isinstance(exc, UnknownExecutorType):
+            return grpc.StatusCode.INTERNAL
+        return super()._status(exc)
 
     async def Execute(
         self, request: executor_pb2.ExecuteRequest, context: Ctx
@@ -127,15 +126,7 @@ class FaultyService(Faulty):
             messages = list(request.messages)[::-1]
             del request.messages[:]
             request.messages.extend(messages)
-        try:
-            response = await self.host.execute(request)
-        except UnknownExecutorType as exc:
-            code = grpc.StatusCode.INTERNAL if self.fault == "wrong-status" else None
-            await context.abort(code or grpc.StatusCode.NOT_FOUND, str(exc))
-            raise
-        except StaleEpoch as exc:
-            await self._refuse_stale(context, exc)
-            raise
+        response = await self._call(self.host.execute, request, context)
         if self.fault == "new-incarnation":
             response.incarnation_id = "another"
         return response
@@ -145,34 +136,23 @@ class FaultyService(Faulty):
     ) -> executor_pb2.SaveCheckpointResponse:
         request.run_id = self._run_id(request.run_id)
         request.epoch = self._epoch(request.epoch)
-        try:
-            return await self.host.save(request)
-        except NoSuchExecutorObject as exc:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-            raise
-        except StaleEpoch as exc:
-            await self._refuse_stale(context, exc)
-            raise
+        return await self._call(self.host.save, request, context)
 
     async def RestoreCheckpoint(
         self, request: executor_pb2.RestoreCheckpointRequest, context: Ctx
     ) -> executor_pb2.RestoreCheckpointResponse:
         request.run_id = self._run_id(request.run_id)
         request.epoch = self._epoch(request.epoch)
-        try:
+
+        async def restore(
+            request: executor_pb2.RestoreCheckpointRequest,
+        ) -> executor_pb2.RestoreCheckpointResponse:
             if self.fault == "lossy-restore" and request.state.data:
-                state = payloads.json_value(request.state)
+                state = payloads.json_value(request.state)  # a PayloadError if it is not JSON
                 request.state.data = json.dumps({**state, "seen": []}).encode()
             return await self.host.restore(request)
-        except UnknownExecutorType as exc:
-            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
-            raise
-        except payloads.PayloadError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-            raise
-        except StaleEpoch as exc:
-            await self._refuse_stale(context, exc)
-            raise
+
+        return await self._call(restore, request, context)
 
     async def EndRun(
         self, request: executor_pb2.EndRunRequest, context: Ctx
