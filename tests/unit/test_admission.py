@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
 
@@ -201,6 +202,96 @@ async def test_a_start_with_the_same_id_and_input_returns_the_queued_run(
     Holder.releases[0].set()
     Holder.releases[1].set()
     assert outputs(await env.events("r1")) == [1]
+
+
+class Tally(Executor):
+    """Adds its input to a total and counts down to 1 in a loop, yielding
+    the total; a negative input holds the run (and its slot) until released."""
+
+    hold: ClassVar[asyncio.Event] = asyncio.Event()
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    @handler
+    async def add(self, n: int, ctx: WorkflowContext) -> None:
+        if n < 0:
+            Holder.arrived.set()
+            await Tally.hold.wait()
+            await ctx.yield_output(n)
+            return
+        self.total += n
+        if n > 1:
+            await ctx.send_message(n - 1)
+        else:
+            await ctx.yield_output(self.total)
+
+    def on_checkpoint_save(self) -> dict[str, int]:
+        return {"total": self.total}
+
+    def on_checkpoint_restore(self, state: dict[str, int]) -> None:
+        self.total = state["total"]
+
+
+async def test_a_queued_fork_goes_on_from_its_executors_restored_states(
+    env: InProcessRunner,
+) -> None:
+    Tally.hold = asyncio.Event()
+    env.host("tally", {"tally": Tally})
+    await env.runner.register_workflow(
+        WorkflowBuilder("t", max_concurrent_runs=1)
+        .add_executor("k", "tally", type="tally")
+        .add_edge("k", "k")
+        .set_start_executor("k")
+        .build()
+    )
+    await env.runner.start_run("t", payloads.encode(3), "a")
+    assert outputs(await env.events("a")) == [6]  # 3 + 2 + 1
+    checkpoints, _ = await env.runner.list_checkpoints("a", 0, "")
+    after_first = next(c for c in checkpoints if c.superstep == 1)  # total 3, 2 to come
+    await env.runner.start_run("t", payloads.encode(-1), "h")
+    await Holder.arrived.wait()  # h holds the slot
+
+    fork = await env.runner.resume(after_first.checkpoint_id, new_run_id="f")
+    assert fork.status == E.RUN_STATUS_QUEUED
+    Tally.hold.set()
+    assert outputs(await env.events("h")) == [-1]
+
+    # Restored when it left the queue: 3 + 2 + 1 again, not 0 + 2 + 1.
+    assert outputs(await env.events("f")) == [6]
+    statuses = [e.status for e in await env.events("f") if e.status]
+    assert statuses[:2] == [E.RUN_STATUS_QUEUED, E.RUN_STATUS_RUNNING]
+
+
+class Worker(Executor):
+    @handler
+    async def work(self, seconds: float, ctx: WorkflowContext) -> None:
+        await asyncio.sleep(seconds)  # the work a slow service does
+        await ctx.yield_output(seconds)
+
+
+async def test_the_execute_timeout_starts_once_the_node_limit_lets_the_call_be_made(
+    env: InProcessRunner,
+) -> None:
+    """Three runs, one call at a time, each working 0.4 s under a 1 s
+    execute_timeout: the third waits 0.8 s for its turn, yet does not time out."""
+    env.host("slow", {"worker": Worker})
+    await env.runner.register_workflow(
+        WorkflowBuilder("x")
+        .add_executor(
+            "w",
+            "slow",
+            type="worker",
+            max_concurrent_executes=1,
+            execute_timeout=timedelta(seconds=1),
+        )
+        .set_start_executor("w")
+        .build()
+    )
+    for n in range(3):
+        await env.runner.start_run("x", payloads.encode(0.4), f"x{n}")
+    for n in range(3):
+        assert outputs(await env.events(f"x{n}")) == [0.4]
 
 
 def test_free_slots_admit_that_many_queued_runs() -> None:

@@ -170,15 +170,16 @@ class RunCalls:
         made = asyncio.Event()
         call = self._call(executor_id, request, session, 2 * timeout, made)
         task = asyncio.ensure_future(call)
+        made_wait = asyncio.ensure_future(made.wait())
         try:
-            made_wait = asyncio.ensure_future(made.wait())
             await asyncio.wait({task, made_wait}, return_when=asyncio.FIRST_COMPLETED)
-            made_wait.cancel()
             if not task.done():
                 await asyncio.wait({task}, timeout=timeout)
         except asyncio.CancelledError:
-            task.cancel()
+            task.cancel()  # the run is stopped: its call with it
             raise
+        finally:
+            made_wait.cancel()
         if task.done():
             return task.result()
         task.add_done_callback(_read)
