@@ -42,6 +42,9 @@ __all__ = [
 ]
 
 STATE_CONTENT_TYPE = payloads.JSON
+# Compact and sorted, so that an unchanged state has the same hash; built
+# once (json.dumps with options builds an encoder per call).
+_STATE_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
 T = TypeVar("T")
 
 
@@ -313,7 +316,7 @@ def _encode_state(executor_type: str, state: Any) -> payload_pb2.Payload:
             f"on_checkpoint_save of executor type {executor_type!r} returned "
             f"{type(state).__name__}, not a dict"
         )
-    data = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
+    data = _STATE_JSON.encode(state).encode()
     return payload_pb2.Payload(
         type_name=f"{executor_type}.state", content_type=STATE_CONTENT_TYPE, data=data
     )

@@ -68,17 +68,59 @@ def encode(value: Any, type_name: str | None = None) -> payload_pb2.Payload:
             content_type=PROTOBUF,
             data=value.SerializeToString(),
         )
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        data: Any = dataclasses.asdict(value)
-        name = type_name or type_name_of(type(value))
-    else:
-        data = value
-        name = type_name or type_name_of(type(value))
+    name = type_name or _class_type_name(type(value))
     try:
-        raw = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+        # Dataclasses (nested ones too) become objects of their fields, as
+        # `dataclasses.asdict` makes them, without its deep copy.
+        raw = _ENCODER.encode(_fields_of(value)).encode()
     except TypeError as exc:
         raise PayloadError(f"cannot encode {type(value).__name__} as JSON: {exc}") from exc
     return payload_pb2.Payload(type_name=name, content_type=JSON, data=raw)
+
+
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """A dataclass's field names; None for any other class."""
+    if cls not in _FIELDS:
+        if len(_FIELDS) >= _CACHED:
+            _FIELDS.clear()  # classes made on the fly: bounded, never wrong
+        is_dataclass = dataclasses.is_dataclass(cls)
+        _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls)) if is_dataclass else None
+    return _FIELDS[cls]
+
+
+def _fields_of(value: Any) -> Any:
+    """A dataclass instance as a dict of its fields; anything else as it is."""
+    names = _field_names(type(value))
+    if names is None:
+        return value
+    return {name: getattr(value, name) for name in names}
+
+
+def _nested(value: Any) -> Any:
+    """The encoder's hook for what it cannot encode itself: dataclasses."""
+    if _field_names(type(value)) is None:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    return _fields_of(value)
+
+
+# Compact and sorted: the same value always gives the same bytes (states are
+# compared by hash). Built once: json.dumps with options builds one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=_nested)
+
+
+def _class_type_name(cls: type) -> str:
+    name = _NAMES.get(cls)
+    if name is None:
+        if len(_NAMES) >= _CACHED:
+            _NAMES.clear()
+        name = _NAMES[cls] = type_name_of(cls)
+    return name
+
+
+# Per class, what encoding a value of it needs to know (looked up per value).
+_CACHED = 1024
+_FIELDS: dict[type, tuple[str, ...] | None] = {}
+_NAMES: dict[type, str] = {}
 
 
 def decode(payload: payload_pb2.Payload, tp: type[T]) -> T:

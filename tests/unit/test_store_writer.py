@@ -1,6 +1,8 @@
 """The store's writer thread: a transaction per call, in order; calls ready at
 the same moment share one transaction (group commit), a failing one rolled
-back alone, and nobody hears of a result before its COMMIT."""
+back alone, and nobody hears of a result before its COMMIT. Small commits
+asked of an idle writer are made inline, on the caller's thread, except
+where commits wait for the disk; WAL checkpoints then stay on the thread."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from stepline_runner.store.writer import GROUP_MAX, Writer
+from stepline_runner.store.sqlite import SqliteStore
+from stepline_runner.store.writer import CHECKPOINT_COMMITS, GROUP_MAX, INLINE_BYTES, Writer
 
 
 @pytest.fixture
@@ -105,3 +108,119 @@ async def test_a_result_is_handed_over_only_after_its_commit(
         seen.append(rows(tmp_path / "w.db"))
 
     assert seen == [[("r", 0)], [("r", 0), ("r", 1)], [("r", 0), ("r", 1), ("r", 2)]]
+
+
+# -- inline commits (an idle writer, a small transaction)
+
+
+@pytest.fixture
+async def inline_writer(tmp_path: Path) -> AsyncIterator[Writer]:
+    writer = Writer.connect(tmp_path / "w.db", inline_bytes=INLINE_BYTES)
+    await writer.call(lambda db: db.execute("PRAGMA journal_mode=WAL").fetchall())
+    await writer.call(
+        lambda db: db.execute("CREATE TABLE t (run TEXT, n INTEGER, UNIQUE (run, n))")
+    )
+    yield writer
+    await writer.close()
+
+
+def on_thread(run: str, n: int, threads: list[int]) -> Callable[[sqlite3.Connection], int]:
+    def work(db: sqlite3.Connection) -> int:
+        threads.append(threading.get_ident())
+        return insert(run, n)(db)
+
+    return work
+
+
+async def test_an_idle_writer_commits_a_small_transaction_on_the_callers_thread(
+    inline_writer: Writer, tmp_path: Path
+) -> None:
+    threads: list[int] = []
+    seen = []
+    for i in range(3):
+        assert await inline_writer.transaction(on_thread("r", i, threads), size=100) == i
+        seen.append(rows(tmp_path / "w.db"))  # committed by the time it returned
+
+    assert threads == [threading.get_ident()] * 3
+    assert seen == [[("r", 0)], [("r", 0), ("r", 1)], [("r", 0), ("r", 1), ("r", 2)]]
+    assert inline_writer.inline == 3
+
+
+async def test_a_large_transaction_or_a_busy_writer_goes_to_the_thread_and_groups(
+    inline_writer: Writer, tmp_path: Path
+) -> None:
+    threads: list[int] = []
+    await inline_writer.transaction(on_thread("big", 0, threads), size=INLINE_BYTES + 1)
+    assert threads[0] != threading.get_ident()
+
+    hold = threading.Event()
+    running = threading.Event()
+
+    def wait(db: sqlite3.Connection) -> bool:
+        running.set()
+        return hold.wait(5)
+
+    busy = asyncio.ensure_future(inline_writer.call(wait))
+    await asyncio.to_thread(running.wait, 5)
+    queued = asyncio.gather(
+        *(inline_writer.transaction(on_thread("q", i, threads), size=10) for i in range(5))
+    )
+    await asyncio.sleep(0)  # all five asked while the writer is busy: queued
+    hold.set()
+    assert await busy is True
+    assert await queued == list(range(5))
+
+    assert threading.get_ident() not in threads
+    assert inline_writer.inline == 0
+    assert inline_writer.grouped == 1  # the five shared one transaction
+    assert rows(tmp_path / "w.db") == [("big", 0)] + [("q", i) for i in range(5)]
+
+
+async def test_a_failing_inline_transaction_raises_and_leaves_nothing(
+    inline_writer: Writer, tmp_path: Path
+) -> None:
+    def twice(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO t VALUES ('bad', 1)")
+        db.execute("INSERT INTO t VALUES ('bad', 1)")
+
+    with pytest.raises(sqlite3.IntegrityError):
+        await inline_writer.transaction(twice, size=10)
+    assert await inline_writer.transaction(insert("ok", 1), size=10) == 1
+
+    assert inline_writer.inline == 2
+    assert rows(tmp_path / "w.db") == [("ok", 1)]
+
+
+async def test_inline_commits_leave_wal_checkpoints_to_the_writers_thread(
+    inline_writer: Writer, tmp_path: Path
+) -> None:
+    database = tmp_path / "w.db"
+    body = "x" * 2000
+
+    def row(n: int) -> Callable[[sqlite3.Connection], None]:
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO t VALUES (?, ?)", (body, n))
+
+        return work
+
+    await inline_writer.call(lambda db: db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+    size = database.stat().st_size
+    for n in range(CHECKPOINT_COMMITS - 1):
+        await inline_writer.transaction(row(n), size=10)
+    # SQLite's automatic checkpoint (at 1000 WAL pages) is off: nothing
+    # reached the database file yet, however many pages the WAL holds.
+    assert database.stat().st_size == size
+    await inline_writer.transaction(row(CHECKPOINT_COMMITS), size=10)
+    await inline_writer.call(lambda db: None)  # queued behind the checkpoint
+
+    assert database.stat().st_size > size + (CHECKPOINT_COMMITS - 1) * len(body)
+    assert inline_writer.inline == CHECKPOINT_COMMITS
+
+
+async def test_a_store_that_waits_for_the_disk_never_commits_inline(tmp_path: Path) -> None:
+    for synchronous, inline in (("FULL", 0), ("NORMAL", INLINE_BYTES)):
+        store = await SqliteStore.open(tmp_path / f"{synchronous}.db", synchronous=synchronous)
+        try:
+            assert store._writer._inline_bytes == inline
+        finally:
+            await store.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from stepline.v1 import events_pb2, payload_pb2
+from stepline.v1 import events_pb2, payload_pb2, runner_pb2
 
 from ..store import RunUpdate, Store
 from . import events as ev
@@ -43,8 +43,9 @@ class Answers:
 
     async def send(
         self, run_id: str, responses: Mapping[str, payload_pb2.Payload], actor: str = ""
-    ) -> None:
-        """Answer open requests of a run that waits for input; it goes on at once."""
+    ) -> runner_pb2.Run:
+        """Answer open requests of a run that waits for input; it goes on at
+        once. The run as the answers left it."""
         self._runs.check_open()
         for request_id in responses:
             check_id(request_id, "request id", self._limits.id_length)
@@ -83,6 +84,9 @@ class Answers:
             await self._log.append(
                 run_id, run.workflow_id, update, ev.by(actor, events), checkpointed
             )
+            # Read now: once launched, its driver may commit its next
+            # superstep before a later read.
+            answered_run = await self._reads.run(run_id)
             self._runs.launch(
                 state,
                 workflow,
@@ -91,3 +95,4 @@ class Answers:
                 incarnations=incarnations,
                 epoch=epoch,
             )
+        return answered_run

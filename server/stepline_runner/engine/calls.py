@@ -104,7 +104,8 @@ class RunCalls:
         if with_state and offers.state_with_execute:
             request.return_state = True
             request.known_state_hash = known.hash if known else ""
-        timeout = node.execute_timeout.ToTimedelta().total_seconds() or None
+        limit = node.execute_timeout  # ToTimedelta costs more than the rest of this
+        timeout = (limit.seconds + limit.nanos / 1e9) or None
         try:
             if timeout is None:
                 response = await self._call(executor_id, request, offers.session)
@@ -234,41 +235,48 @@ class RunCalls:
         `known_states` are the states already stored, by executor id;
         `returned` the states that came back with Execute (no call for them)."""
         returned = returned or {}
+        # One call is awaited as it is, several at once: no task for what needs none.
+        saved = {x: reference(known_states.get(x), r) for x, r in returned.items()}
+        called = [x for x in executor_ids if x not in returned]
+        if len(called) == 1:
+            saved.update([await self._save(known_states, called[0])])
+        elif called:
+            saved.update(await asyncio.gather(*(self._save(known_states, x) for x in called)))
+        return {x: saved[x] for x in executor_ids}  # in the order asked
 
-        async def save(executor_id: str) -> tuple[str, StateRef]:
-            known = known_states.get(executor_id)
-            if executor_id in returned:
-                return executor_id, reference(known, returned[executor_id])
-            node = self.graph.nodes[executor_id]
-            try:
-                response = await self.executors.save(
-                    node.endpoint,
-                    executor_pb2.SaveCheckpointRequest(
-                        run_id=self.run_id,
-                        executor_id=executor_id,
-                        executor_type=self.graph.node_type(executor_id),
-                        known_state_hash=known.hash if known else "",
-                        epoch=self.epoch,
-                    ),
+    async def _save(
+        self, known_states: Mapping[str, StateRef], executor_id: str
+    ) -> tuple[str, StateRef]:
+        """SaveCheckpoint on one executor, and the state it gives."""
+        known = known_states.get(executor_id)
+        node = self.graph.nodes[executor_id]
+        try:
+            response = await self.executors.save(
+                node.endpoint,
+                executor_pb2.SaveCheckpointRequest(
+                    run_id=self.run_id,
+                    executor_id=executor_id,
+                    executor_type=self.graph.node_type(executor_id),
+                    known_state_hash=known.hash if known else "",
+                    epoch=self.epoch,
+                ),
+            )
+        except ExecutorCallError as exc:
+            raise_if_superseded(exc, self.run_id, self.epoch)
+            # FAILED_PRECONDITION: it holds no object for the run any more.
+            if exc.code in ("UNAVAILABLE", "FAILED_PRECONDITION"):
+                reason = (
+                    ROLLBACK_EXECUTOR_UNREACHABLE
+                    if exc.code == "UNAVAILABLE"
+                    else ROLLBACK_EXECUTOR_LOST_RUN
                 )
-            except ExecutorCallError as exc:
-                raise_if_superseded(exc, self.run_id, self.epoch)
-                # FAILED_PRECONDITION: it holds no object for the run any more.
-                if exc.code in ("UNAVAILABLE", "FAILED_PRECONDITION"):
-                    reason = (
-                        ROLLBACK_EXECUTOR_UNREACHABLE
-                        if exc.code == "UNAVAILABLE"
-                        else ROLLBACK_EXECUTOR_LOST_RUN
-                    )
-                    message = f"SaveCheckpoint on {executor_id!r}: {exc}"
-                    raise ExecutorLost(message, reason) from exc
-                raise SaveFailed(executor_id, exc) from exc
-            restarted = self.restarted(node.endpoint, response.incarnation_id)
-            if restarted:
-                raise ExecutorLost(restarted, ROLLBACK_EXECUTOR_RESTARTED)
-            return executor_id, reference(known, response)
-
-        return dict(await asyncio.gather(*(save(x) for x in executor_ids)))
+                message = f"SaveCheckpoint on {executor_id!r}: {exc}"
+                raise ExecutorLost(message, reason) from exc
+            raise SaveFailed(executor_id, exc) from exc
+        restarted = self.restarted(node.endpoint, response.incarnation_id)
+        if restarted:
+            raise ExecutorLost(restarted, ROLLBACK_EXECUTOR_RESTARTED)
+        return executor_id, reference(known, response)
 
 
 def _read(task: asyncio.Task[executor_pb2.ExecuteResponse]) -> None:

@@ -263,6 +263,8 @@ class RunDriver:
         often this superstep was delivered since the last checkpoint."""
         step = delivery.step
         self.deliveries[step] = self.deliveries.get(step, 0) + 1
+        if len(delivery.invoked) == 1:  # no task to gather, in a loop of one executor
+            return [await self._call(delivery, delivery.invoked[0])]
         return await asyncio.gather(*(self._call(delivery, x) for x in delivery.invoked))
 
     async def _call(self, delivery: Delivery, executor_id: str) -> Outcome:

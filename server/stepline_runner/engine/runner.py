@@ -267,8 +267,7 @@ class Runner:
         self, run_id: str, responses: Mapping[str, payload_pb2.Payload], actor: str = ""
     ) -> runner_pb2.Run:
         """Answer open requests of a run that waits for input; it goes on at once."""
-        await self.answers.send(run_id, responses, actor)
-        return await self.get_run(run_id)
+        return await self.answers.send(run_id, responses, actor)
 
     async def waiting_runs(self) -> list[tuple[runner_pb2.Run, list[payload_pb2.InputRequest]]]:
         """Every run with requests for input still open, and those requests."""

@@ -42,7 +42,7 @@ from .statements import (
     workflow_values,
 )
 from .states import LOAD_STATES, CorruptBlob
-from .writer import Writer
+from .writer import INLINE_BYTES, Writer
 from .writes import delete_checkpoints, insert_checkpoint, insert_events
 
 T = TypeVar("T")
@@ -68,7 +68,9 @@ class SqliteStore(Schedules, StoreReads):
 
     @classmethod
     async def _open(cls, path: str | Path, synchronous: str, owner: IO[bytes]) -> SqliteStore:
-        writer = Writer.connect(path)
+        # Commits that need not wait for the disk may be made inline (see writer.py).
+        inline = INLINE_BYTES if synchronous in ("NORMAL", "OFF") else 0
+        writer = Writer.connect(path, inline)
 
         def setup(db: sqlite3.Connection) -> None:
             db.execute("PRAGMA journal_mode=WAL")
@@ -147,7 +149,9 @@ class SqliteStore(Schedules, StoreReads):
             sequence = last_sequence(row, run_id, update)
             return insert_events(db, run_id, events, last_sequence=sequence)
 
-        size = checkpoint_bytes(checkpoint) if checkpoint is not None else 0
+        size = sum(e.ByteSize() for e in events)  # outputs can be large
+        if checkpoint is not None:
+            size += checkpoint_bytes(checkpoint)
         return await self._transact(commit, size)
 
     async def claim_run(self, run_id: str) -> int:

@@ -16,11 +16,24 @@ transaction suffers from sharing is bounded: at most the statements of the
 `GROUP_MAX - 1` transactions after it in its group (a superstep's commit
 runs its statements in tens of microseconds), and it saves the COMMIT (and,
 with synchronous=FULL, the fsync) that each of them would have cost.
+
+Inline commits. A small transaction (at most `inline_bytes`) asked for while
+the writer is idle (nothing queued, nothing running, nothing unanswered) runs
+at once on the caller's thread, as a transaction of its own: waking the
+writer's thread and being woken back costs more than a superstep's
+statements. Its caller hears of it only after its COMMIT, as any other's.
+Commits that find the writer busy queue and group as above. The store turns
+this on only where a commit does not wait for the disk (synchronous=NORMAL),
+so the event loop never waits for an fsync; and for the same reason the
+writer then runs SQLite's WAL checkpoints itself, on its thread (every
+`CHECKPOINT_COMMITS` commits or `CHECKPOINT_BYTES`), instead of letting
+whichever commit crosses SQLite's threshold run one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import sqlite3
 import threading
@@ -33,6 +46,15 @@ T = TypeVar("T")
 
 GROUP_MAX = 32
 GROUP_BYTES = 4 * 1024 * 1024
+# What a transaction may write to be committed inline: its statements take
+# well under a millisecond of the event loop.
+INLINE_BYTES = 64 * 1024
+# SQLite's default is a checkpoint per 1000 WAL pages; a superstep's commit
+# writes about ten.
+CHECKPOINT_COMMITS = 100
+CHECKPOINT_BYTES = 4 * 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,45 +72,78 @@ _CLOSE = object()
 class Writer:
     """Runs write transactions on one connection, on one thread, in order."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, inline_bytes: int = 0) -> None:
+        """`inline_bytes`: commit transactions of at most so many bytes on the
+        caller's thread when the writer is idle (0: never; see the module)."""
         self._db = db
+        self._inline_bytes = inline_bytes
+        if inline_bytes:
+            db.execute("PRAGMA wal_autocheckpoint=0")  # the writer's thread runs them
+        # Jobs submitted and not answered yet: while there are any, the
+        # writer's thread may be using the connection. Changed on the event
+        # loop's thread only (`_enqueue`, `_answer`).
+        self._unanswered = 0
+        self._closed = False
+        # Commits and their bytes since the last WAL checkpoint (inline mode).
+        self._commits = 0
+        self._bytes = 0
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name="stepline-store-writer")
         self._thread.daemon = True
         self._thread.start()
         self.groups = 0  # transactions run, for the tests and benchmarks
         self.grouped = 0  # of which shared by several callers
+        self.inline = 0  # of which run on the caller's thread
 
     @classmethod
-    def connect(cls, path: str | Path) -> Writer:
+    def connect(cls, path: str | Path, inline_bytes: int = 0) -> Writer:
         # Autocommit mode: the writer says BEGIN and COMMIT itself.
         db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        return cls(db)
+        return cls(db, inline_bytes)
 
     async def transaction(self, work: Callable[[sqlite3.Connection], T], size: int = 0) -> T:
         """Run `work(db)` in a write transaction (shared with others ready at
-        the same moment); its result once committed. `size`: the bytes it
-        writes, roughly, so a group stays within `GROUP_BYTES`."""
-        return await self._submit(work, True, size)
+        the same moment, or inline: see the module); its result once
+        committed. `size`: the bytes it writes, roughly, so a group stays
+        within `GROUP_BYTES`."""
+        inline = self._inline_bytes and size <= self._inline_bytes
+        if inline and not self._unanswered and not self._closed:
+            return self._inline(work, size)
+        return await self._enqueue(work, True, size)
 
     async def call(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work(db)` on the writer's thread outside any transaction (a
         PRAGMA, a script that says BEGIN and COMMIT itself)."""
-        return await self._submit(work, False, 0)
+        return await self._enqueue(work, False, 0)
 
     async def close(self) -> None:
+        self._closed = True
         self._jobs.put(_CLOSE)
         await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
 
-    async def _submit(
+    def _enqueue(
         self, work: Callable[[sqlite3.Connection], T], transaction: bool, size: int
-    ) -> T:
+    ) -> asyncio.Future[T]:
+        """Queue a job for the writer's thread; the future of its result."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
+        self._unanswered += 1  # at once: no commit may go inline after this
         self._jobs.put(_Job(work, future, transaction, size, loop))
-        return await future
+        return future
 
-    # -- the writer's thread
+    def _inline(self, work: Callable[[sqlite3.Connection], T], size: int) -> T:
+        """`work` committed here and now: nothing else uses the connection."""
+        self.inline += 1
+        ok, value = self._transact([work], size)[0]
+        if self._checkpoint_due():
+            # On the writer's thread: a checkpoint writes the database file
+            # and may wait for the disk. Commits meanwhile queue behind it.
+            self._enqueue(self._checkpoint, False, 0).add_done_callback(_log_failure)
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    # -- the writer's thread (and inline commits, while it is idle)
 
     def _serve(self) -> None:
         waiting: Any = None
@@ -98,7 +153,7 @@ class Writer:
             if job is _CLOSE:
                 break
             if not job.transaction:
-                _settle([job], [_outcome(job.work, self._db)])
+                self._settle([job], [_outcome(job.work, self._db)])
                 continue
             group = [job]
             size = job.size
@@ -112,10 +167,15 @@ class Writer:
                     break
                 group.append(more)
                 size += more.size
-            _settle(group, self._run(group))
+            results = self._transact([j.work for j in group], size)
+            if self._checkpoint_due() and not (done := _outcome(self._checkpoint, self._db))[0]:
+                log.warning("a WAL checkpoint failed (the next one retries): %s", done[1])
+            self._settle(group, results)
         self._db.close()
 
-    def _run(self, group: list[_Job[Any]]) -> list[tuple[bool, Any]]:
+    def _transact(
+        self, group: list[Callable[[sqlite3.Connection], Any]], size: int
+    ) -> list[tuple[bool, Any]]:
         """Run the group in one transaction: (succeeded, result or exception) each."""
         db = self._db
         self.groups += 1
@@ -124,22 +184,24 @@ class Writer:
         try:
             db.execute("BEGIN IMMEDIATE")
             if len(group) == 1:
-                results.append((True, group[0].work(db)))
+                results.append((True, group[0](db)))
             else:
-                for job in group:
-                    results.append(self._in_savepoint(job))
+                for work in group:
+                    results.append(self._in_savepoint(work))
             db.execute("COMMIT")
         except Exception as exc:  # the whole transaction is gone, or never began
             if db.in_transaction:
                 db.execute("ROLLBACK")
             return [(False, exc)] * len(group)
+        self._commits += 1
+        self._bytes += size
         return results
 
-    def _in_savepoint(self, job: _Job[Any]) -> tuple[bool, Any]:
+    def _in_savepoint(self, work: Callable[[sqlite3.Connection], Any]) -> tuple[bool, Any]:
         db = self._db
         db.execute("SAVEPOINT job")
         try:
-            value = job.work(db)
+            value = work(db)
         except Exception as exc:
             if not db.in_transaction:
                 raise  # SQLite rolled the whole transaction back (a full disk, say)
@@ -149,6 +211,32 @@ class Writer:
         db.execute("RELEASE job")
         return True, value
 
+    def _checkpoint_due(self) -> bool:
+        """Whether the writer should checkpoint the WAL now (inline mode only:
+        SQLite's automatic checkpoints are on otherwise)."""
+        return bool(self._inline_bytes) and (
+            self._commits >= CHECKPOINT_COMMITS or self._bytes >= CHECKPOINT_BYTES
+        )
+
+    def _checkpoint(self, db: sqlite3.Connection) -> None:
+        self._commits = self._bytes = 0
+        # PASSIVE never waits for readers; what it cannot copy yet, the next one does.
+        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def _settle(self, group: list[_Job[Any]], results: list[tuple[bool, Any]]) -> None:
+        """Hand the results to the event loop: one wake-up for the whole group."""
+        group[0].loop.call_soon_threadsafe(self._answer, group, results)
+
+    def _answer(self, group: list[_Job[Any]], results: list[tuple[bool, Any]]) -> None:
+        self._unanswered -= len(group)
+        for job, (ok, value) in zip(group, results, strict=True):
+            if job.future.done():  # its caller was cancelled; the work stands
+                continue
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(value)
+
 
 def _outcome(work: Callable[[sqlite3.Connection], Any], db: sqlite3.Connection) -> tuple[bool, Any]:
     try:
@@ -157,16 +245,6 @@ def _outcome(work: Callable[[sqlite3.Connection], Any], db: sqlite3.Connection) 
         return False, exc
 
 
-def _settle(group: list[_Job[Any]], results: list[tuple[bool, Any]]) -> None:
-    """Hand the results to the event loop: one wake-up for the whole group."""
-    group[0].loop.call_soon_threadsafe(_answer, group, results)
-
-
-def _answer(group: list[_Job[Any]], results: list[tuple[bool, Any]]) -> None:
-    for job, (ok, value) in zip(group, results, strict=True):
-        if job.future.done():  # its caller was cancelled; the work stands
-            continue
-        if ok:
-            job.future.set_result(value)
-        else:
-            job.future.set_exception(value)
+def _log_failure(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.warning("a WAL checkpoint failed (the next one retries): %s", exc)
