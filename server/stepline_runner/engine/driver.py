@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from stepline.v1 import events_pb2, executor_pb2, payload_pb2, workflow_pb2
 
 from ..statuses import is_running, is_terminal
-from ..store import NewCheckpoint, RunUpdate, Store
+from ..store import NewCheckpoint, Store
 from . import events as ev
 from .calls import Outcome, RunCalls, SaveFailed
+from .commits import RunCommits
 from .conditions import ConditionEvaluator
 from .features import ServiceFeatures
 from .observe import ROLLBACK_RUNNER_RESTARTED
@@ -73,15 +74,10 @@ class RunDriver:
         self.executors = executors
         self.log = log
         self.policy = policy or workflow_pb2.CheckpointPolicy()
-        self.status = status
-        # `status` runs ahead of the store while supersteps are held back.
-        self.committed_status = status
-        # Supersteps run since the last checkpoint (sparse checkpoint policies):
-        # their events wait for it, and so do the states of who ran in them.
-        self.held: list[events_pb2.Event] = []
+        self.commits = RunCommits(log, state.run_id, state.graph, epoch, status, state.superstep)
+        # Who ran since the last checkpoint (sparse checkpoint policies): their
+        # states wait for it, as the supersteps' events wait in `commits`.
         self.dirty: set[str] = set()
-        self.committed_superstep = state.superstep
-        self._committing: asyncio.Future[None] | None = None
         self.retry = retry or RetryPolicy()
         # After a runner restart the executors may hold anything: restore them.
         self.restore_first = restore_first
@@ -102,6 +98,11 @@ class RunDriver:
         self.calls = RunCalls(executors, state.run_id, state.graph, epoch, features)
         # Due timers were routed since the last checkpoint: it must be redone.
         self.timers_routed = False
+
+    @property
+    def status(self) -> E.RunStatus:
+        """The run's status, ahead of the store while supersteps are held back."""
+        return self.commits.status
 
     async def run(self) -> None:
         """Run supersteps until there is nothing left to do now. An executor
@@ -130,10 +131,24 @@ class RunDriver:
             # Resumed with nothing to deliver: settle the status now.
             await self._commit([], self.state.settled_status)
 
+    async def _commit(
+        self,
+        events: list[events_pb2.Event],
+        status: E.RunStatus,
+        checkpoint: NewCheckpoint | None = None,
+    ) -> None:
+        await self.commits.commit(events, status, self.state.superstep, checkpoint)
+
+    async def _fail(
+        self, error: payload_pb2.ErrorInfo, events: list[events_pb2.Event], step: int | None = None
+    ) -> None:
+        superstep = self.state.superstep
+        await self.commits.fail(error, events, superstep if step is None else step, superstep)
+
     async def _next(self) -> bool:
         """The next superstep, or the end at the limit; False when the run ended."""
         if self.state.superstep >= self.state.graph.max_supersteps:
-            if self.held and not await self._checkpoint([], self.status):
+            if self.commits.held and not await self._checkpoint([], self.status):
                 return False
             await self._fail(limit_error(self.state.graph.max_supersteps), [])
             return False
@@ -172,10 +187,9 @@ class RunDriver:
             await self._fail(restore_error(exc, self.retry.attempts, checkpoint.checkpoint_id), [])
             return False
         self.state = RunState.from_checkpoint(self.state.run_id, self.state.graph, checkpoint)
-        self.held, self.dirty = [], set()
+        self.commits.rolled_back(checkpoint.superstep)
+        self.dirty = set()
         self.timers_routed = False
-        self.committed_superstep = checkpoint.superstep
-        self.status = self.committed_status
         if reason is None:
             kind, message = E.EVENT_KIND_RUN_RESUMED, self.resumed_because
         else:
@@ -239,10 +253,10 @@ class RunDriver:
             returned = {o.executor_id: o.saved for o in outcomes if o.saved is not None}
             return await self._checkpoint(events, status, returned)
         events.append(ev.event(E.EVENT_KIND_SUPERSTEP_COMPLETED, step))
-        if status != self.status:
+        if status != self.commits.status:
             events.append(ev.status_changed(status, step))
-            self.status = status
-        self.held += events
+            self.commits.status = status
+        self.commits.held += events
         return True
 
     async def _route_due(self) -> bool:
@@ -254,7 +268,7 @@ class RunDriver:
             await self._fail(exc.error, [])
             return False
         if warnings is not None:
-            self.held += warning_events(self.state.superstep, warnings)
+            self.commits.held += warning_events(self.state.superstep, warnings)
             self.timers_routed = True
         return True
 
@@ -302,8 +316,8 @@ class RunDriver:
             retry_event(self.state.graph, step, outcome, attempt, pause),
         ]
         started.clear()  # logged here, not again with the superstep's end
-        if self.held:
-            self.held += events
+        if self.commits.held:
+            self.commits.held += events
             return
         async with self._logging:
             await self._commit(events, self.status)
@@ -338,7 +352,7 @@ class RunDriver:
             error = payload_pb2.ErrorInfo(
                 type="SaveCheckpointFailed", message=str(exc), executor_id=exc.executor_id
             )
-            self.held += events
+            self.commits.held += events
             await self._fail(error, [], state.superstep)
             return False
         changed = frozenset(x for x, ref in saved.items() if state.states.get(x) != ref.stored())
@@ -354,8 +368,8 @@ class RunDriver:
         self.rollbacks = 0
         self.deliveries.clear()
         self.retried.clear()
-        events = self.held + events
-        self.held = []
+        events = self.commits.held + events
+        self.commits.held = []
         events.append(
             ev.event(
                 E.EVENT_KIND_SUPERSTEP_COMPLETED,
@@ -368,8 +382,7 @@ class RunDriver:
 
     async def settle(self) -> None:
         """Wait for a commit that a cancel interrupted to finish."""
-        if self._committing is not None:
-            await asyncio.wait([self._committing])
+        await self.commits.settle()
 
     async def fail_internal(self, exc: Exception) -> None:
         """Fail the run for an error of the runner itself."""
@@ -379,59 +392,5 @@ class RunDriver:
             "be resumed from its latest checkpoint",
             traceback="".join(traceback.format_exception(exc)),
         )
-        self.held = []
+        self.commits.held = []
         await self._fail(error, [])
-
-    async def _fail(
-        self, error: payload_pb2.ErrorInfo, events: list[events_pb2.Event], step: int | None = None
-    ) -> None:
-        step = self.state.superstep if step is None else step
-        if self.held:
-            # Not checkpointed, so they re-run on resume: logging them now
-            # would log their outputs twice.
-            first, last = self.committed_superstep + 1, self.state.superstep
-            events.insert(
-                0,
-                ev.event(
-                    E.EVENT_KIND_WARNING,
-                    step,
-                    message=f"superstep(s) {first}-{last} were not checkpointed; their events "
-                    "are dropped and they re-run on resume",
-                ),
-            )
-            self.held = []
-        events.append(
-            ev.event(E.EVENT_KIND_RUN_FAILED, step, error=error, executor_id=error.executor_id)
-        )
-        await self._commit(events, E.RUN_STATUS_FAILED, error=error)
-
-    async def _commit(
-        self,
-        events: list[events_pb2.Event],
-        status: E.RunStatus,
-        checkpoint: NewCheckpoint | None = None,
-        error: payload_pb2.ErrorInfo | None = None,
-    ) -> None:
-        if status != self.status:
-            events.append(ev.status_changed(status, self.state.superstep))
-            self.status = status
-        if checkpoint is not None:
-            self.committed_superstep = checkpoint.superstep
-        update = RunUpdate(status, self.committed_superstep, error, epoch=self.epoch)
-        # Once a commit starts it finishes, cancel or not; `settle` waits for it.
-        self._committing = asyncio.ensure_future(self._append(update, events, checkpoint))
-        await asyncio.shield(self._committing)
-
-    async def _append(
-        self, update: RunUpdate, events: list[events_pb2.Event], checkpoint: NewCheckpoint | None
-    ) -> None:
-        graph = self.state.graph
-        await self.log.append(
-            self.state.run_id,
-            graph.workflow_id,
-            update,
-            events,
-            checkpoint,
-            graph.definition.retention.keep_last,
-        )
-        self.committed_status = update.status
