@@ -36,7 +36,8 @@
 // Shared state: ctx.getSharedState(key), ctx.setSharedState(key, type, value).
 //
 // Tracing: each call continues the caller's W3C trace context (`traceparent`
-// in the gRPC metadata) in a server span, and each handler call gets a span of
+// in the gRPC metadata, or in a Session request's trace_context) in a server
+// span, and each handler call gets a span of
 // its own, through @opentelemetry/api. They are no-ops until the process
 // registers an OpenTelemetry SDK (for example @opentelemetry/sdk-node, which
 // reads the same OTEL_* variables as the runner).

@@ -5,6 +5,7 @@
 const grpc = require('@grpc/grpc-js');
 const { StaleEpoch } = require('./fencing');
 const { toStatus } = require('./host');
+const { sessionSpan } = require('./spans');
 
 // Execute calls one Session stream runs at once, as the Python SDK's
 // MAX_SESSION_CALLS: past it the stream is not read until a call ends.
@@ -22,8 +23,8 @@ function session(executorHost, call, maxCalls) {
   }
   const pending = new Set();
   call.on('data', (request) => {
-    const done = executorHost
-      .execute(request.execute ?? {})
+    const execute = () => executorHost.execute(request.execute ?? {});
+    const done = sessionSpan(request.trace_context, execute)
       .then(
         (execute) => ({ call_id: request.call_id, execute }),
         (err) => {

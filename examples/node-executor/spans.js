@@ -1,6 +1,7 @@
 'use strict';
 // Spans through @opentelemetry/api: a server span per call, continuing the
-// caller's W3C trace context (`traceparent` in the gRPC metadata), and a span
+// caller's W3C trace context (`traceparent` in the gRPC metadata, or in a
+// Session request's trace_context), and a span
 // per handler call. No-ops until the process registers an OpenTelemetry SDK
 // (tracing.js, or @opentelemetry/sdk-node).
 
@@ -50,4 +51,15 @@ function serverSpan(name, metadata, fn) {
   );
 }
 
-module.exports = { handlerAttributes, serverSpan, traced };
+/** Run `fn` in the server span of an Execute on the Session stream: named as
+ * the unary Execute's (and marked stepline.session), a child of the trace
+ * context the request carries (`trace_context`, W3C keys). */
+function sessionSpan(carrier, fn) {
+  const parent = otel.propagation.extract(otel.ROOT_CONTEXT, carrier ?? {});
+  const attributes = { 'rpc.system': 'grpc', 'rpc.method': 'Execute', 'stepline.session': true };
+  return otel.context.with(parent, () =>
+    traced('ExecutorService/Execute', attributes, fn, { kind: otel.SpanKind.SERVER }),
+  );
+}
+
+module.exports = { handlerAttributes, serverSpan, sessionSpan, traced };

@@ -32,7 +32,13 @@ from stepline.host import (
 from stepline.limits import GRPC_SERVER_OPTIONS
 from stepline.reasons import DOMAIN
 from stepline.service_security import ServiceSecurity, exposure_warning
-from stepline.telemetry import HostInstruments, ServerTracing, configure_tracing, tracing_installed
+from stepline.telemetry import (
+    HostInstruments,
+    ServerTracing,
+    configure_tracing,
+    server_span,
+    tracing_installed,
+)
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 
 if TYPE_CHECKING:
@@ -42,13 +48,18 @@ Executors = Mapping[str, type[Executor] | ExecutorFactory]
 log = logging.getLogger(__name__)
 # Execute calls one Session stream runs at once.
 MAX_SESSION_CALLS = 256
+# The method a Session call stands for, in its span.
+_EXECUTE = "/stepline.v1.ExecutorService/Execute"
 
 
 class _Servicer(executor_pb2_grpc.ExecutorServiceServicer):
-    """Translates between gRPC and `ExecutorHost`; errors become statuses."""
+    """Translates between gRPC and `ExecutorHost`; errors become statuses.
+    `traced`: each Session call gets the server span a unary Execute gets
+    from `ServerTracing`, continuing the trace context its request carries."""
 
-    def __init__(self, host: ExecutorHost) -> None:
+    def __init__(self, host: ExecutorHost, traced: bool = False) -> None:
         self.host = host
+        self.traced = traced
 
     async def Describe(
         self, request: executor_pb2.DescribeRequest, context: Ctx
@@ -102,7 +113,12 @@ class _Servicer(executor_pb2_grpc.ExecutorServiceServicer):
 
         async def call(request: executor_pb2.SessionRequest) -> None:
             try:
-                reply = await session_reply(self.host, request)
+                if self.traced:
+                    carried = request.trace_context
+                    with server_span(_EXECUTE, carried, **{"stepline.session": True}):
+                        reply = await session_reply(self.host, request)
+                else:
+                    reply = await session_reply(self.host, request)
                 async with writing:
                     await context.write(reply)
             finally:
@@ -237,7 +253,8 @@ async def serve_executors(
     # The token check first: a refused call is neither traced nor decoded.
     interceptors = [*security.interceptors(), *([ServerTracing()] if tracing else [])]
     server = grpc.aio.server(options=GRPC_SERVER_OPTIONS, interceptors=interceptors)
-    executor_pb2_grpc.add_ExecutorServiceServicer_to_server(_Servicer(executor_host), server)
+    servicer = _Servicer(executor_host, traced=tracing)
+    executor_pb2_grpc.add_ExecutorServiceServicer_to_server(servicer, server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     bound = bind(server, host, port, security.server_credentials())

@@ -8,14 +8,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from prometheus_client.parser import text_string_to_metric_families
 
 from stepline import (
     ResourceExhaustedError,
@@ -26,40 +24,11 @@ from stepline import (
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import workflow_pb2
 from tests.executors.observed import Hop, hop_pair
+from tests.support.metrics import scrape
 from tests.support.processes import ROOT, Service, free_port, start_executors
 from tests.support.runs import until_superstep, until_waiting
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-Labels = frozenset[tuple[str, str]]
-
-
-@dataclass
-class Scrape:
-    """One scrape: sample name and labels -> value."""
-
-    samples: dict[tuple[str, Labels], float]
-
-    def get(self, name: str, **labels: str) -> float:
-        return self.samples.get((name, frozenset(labels.items())), 0.0)
-
-    def total(self, name: str, **labels: str) -> float:
-        """Summed over every series whose labels include `labels`."""
-        want = set(labels.items())
-        return sum(v for (n, ls), v in self.samples.items() if n == name and want <= ls)
-
-
-async def scrape(port: int) -> Scrape:
-    def fetch() -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-            return str(response.read().decode())
-
-    text = await asyncio.to_thread(fetch)
-    samples: dict[tuple[str, Labels], float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return Scrape(samples)
 
 
 @dataclass

@@ -3,7 +3,9 @@
 answers and statuses as unary calls, calls of many runs at once on one
 stream, and a stream that breaks failing its calls as UNAVAILABLE (as a unary
 call to a stopped service does), then opened anew. A flooded stream runs a
-bounded number of calls at once, in the Python SDK and in the Node example."""
+bounded number of calls at once, in the Python SDK and in the Node example.
+With metrics or tracing on, calls on the stream are timed and traced as
+unary ones are."""
 
 from __future__ import annotations
 
@@ -15,13 +17,20 @@ from typing import Any
 import grpc
 import pytest
 import pytest_asyncio
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 
 import stepline.serve
 from stepline import Executor, WorkflowContext, handler, payloads
+from stepline.host import ExecutorHost
 from stepline.serve import ExecutorServer, serve_executors
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 from stepline_runner.api.executor_client import GrpcExecutors
 from stepline_runner.engine.ports import ExecutorCallError
+from stepline_runner.observability.grpc_calls import ExecutorCalls
+from stepline_runner.observability.metrics import RunnerMetrics
 from tests.executors.stages import Stage, Token
 from tests.support.processes import require_node, start_executors
 
@@ -229,3 +238,52 @@ async def test_the_node_service_runs_a_bounded_number_of_calls_at_once() -> None
     assert sorted(r.call_id for r in answered) == list(range(1, 13))
     assert all(not r.code for r in answered)
     assert max(most_seen(r) for r in answered) == 4
+
+
+async def test_calls_on_the_stream_are_timed_and_traced_as_unary_ones_are(
+    service: ExecutorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Metrics or tracing on keep the Session path: each call on it gets the
+    unary call's metric samples and client span, and its trace context
+    travels in its request (a unary call's travels in its metadata)."""
+    carried: list[dict[str, str]] = []
+    served = stepline.serve.session_reply
+
+    async def session_reply(
+        host: ExecutorHost, call: executor_pb2.SessionRequest
+    ) -> executor_pb2.SessionReply:
+        carried.append(dict(call.trace_context))
+        return await served(host, call)
+
+    monkeypatch.setattr(stepline.serve, "session_reply", session_reply)
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()  # this test's own: the process-wide one stays off
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    metrics = RunnerMetrics()
+    timed = ExecutorCalls(metrics, provider.get_tracer("test"))
+    executors = GrpcExecutors([timed], session_calls=timed)
+    endpoint = f"127.0.0.1:{service.port}"
+    try:
+        for i in range(3):
+            await executors.execute(endpoint, request(f"t{i}", i), session=True)
+        with pytest.raises(ExecutorCallError):
+            await executors.execute(endpoint, request("t", 1, "nope"), session=True)
+    finally:
+        await executors.close()
+
+    assert len(carried) == 4  # every call went on the stream
+    finished = spans.get_finished_spans()
+    assert [s.name for s in finished] == ["Execute stage"] * 3 + ["Execute nope"]
+    for span, context in zip(finished, carried, strict=True):
+        assert span.kind == SpanKind.CLIENT
+        assert span.attributes is not None and span.attributes["stepline.session"] is True
+        assert context["traceparent"].split("-")[1:3] == [
+            f"{span.context.trace_id:032x}",
+            f"{span.context.span_id:016x}",
+        ]
+    assert finished[-1].status.status_code == StatusCode.ERROR
+    registry = metrics.registry
+    labels = {"workflow": "", "executor_type": "stage", "method": "Execute"}
+    assert registry.get_sample_value("stepline_executor_call_duration_seconds_count", labels) == 3
+    failed = {"workflow": "", "executor_type": "nope", "method": "Execute", "code": "NOT_FOUND"}
+    assert registry.get_sample_value("stepline_executor_call_errors_total", failed) == 1

@@ -13,10 +13,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from stepline import RunnerClient, testing
 from stepline.v1 import events_pb2 as E
 from tests.executors.stages import Token
-from tests.support.processes import ROOT, require_node, start_executors
+from tests.support.metrics import scrape
+from tests.support.processes import ROOT, free_port, require_node, start_executors
 from tests.support.runs import stage_loop
 
 HOPS = 4  # supersteps: a, b, a, b
@@ -35,18 +38,26 @@ def tracing_env(path: Path, service: str) -> dict[str, str]:
     }
 
 
-async def test_one_trace_follows_a_run_across_four_processes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("session", [False, True], ids=["unary", "session"])
+async def test_one_trace_follows_a_run_across_four_processes(tmp_path: Path, session: bool) -> None:
+    """Unary: a SaveCheckpoint call (and span) for every superstep. Session
+    (the runner's metrics on too): every Execute on the stream, the state
+    returned with it, each call still a client span with the executor's
+    server span under it, and timed."""
     files = {name: tmp_path / f"{name}.jsonl" for name in ("client", "runner", "first", "second")}
-    # The unary path: a SaveCheckpoint call (and span) for every superstep.
-    unary = {"STEPLINE_FAST_PATH": "off"}
+    path = {} if session else {"STEPLINE_FAST_PATH": "off"}
     first = await start_executors(
-        "observed", {**tracing_env(files["first"], "executors-1"), **unary}
+        "observed", {**tracing_env(files["first"], "executors-1"), **path}
     )
     second = await start_executors(
-        "observed", {**tracing_env(files["second"], "executors-2"), **unary}
+        "observed", {**tracing_env(files["second"], "executors-2"), **path}
     )
+    metrics_port = free_port()
     runner = await testing.start_runner(
         tmp_path / "stepline.db",
+        0,
+        "--metrics-port",
+        str(metrics_port),
         env=tracing_env(files["runner"], "stepline-runner"),
         cwd=ROOT,
         log=tmp_path / "runner.log",
@@ -66,6 +77,7 @@ async def test_one_trace_follows_a_run_across_four_processes(tmp_path: Path) -> 
         )
         out, _ = await asyncio.wait_for(client.communicate(), 60)
         assert client.returncode == 0, "the client process failed"
+        timed = await scrape(metrics_port)
     finally:
         # A clean stop flushes each process's batched spans to its file.
         for process in (runner, first, second):
@@ -112,19 +124,29 @@ async def test_one_trace_follows_a_run_across_four_processes(tmp_path: Path) -> 
         executor_id, service = ("a", "executors-1") if step % 2 else ("b", "executors-2")
         call = only(superstep, "Execute hop", "stepline-runner")
         assert (call["kind"], call["attributes"]["stepline.executor_id"]) == ("CLIENT", executor_id)
+        assert call["attributes"].get("stepline.session", False) is session
         within(call, superstep)
         served = only(call, "ExecutorService/Execute", service)
         assert served["kind"] == "SERVER"
+        assert served["attributes"].get("stepline.session", False) is session
         handled = only(served, "handle hop.on_hop", service)
         assert handled["attributes"]["stepline.superstep"] == step
         within(handled, served)
         user = only(handled, "user work", service)  # user code's own span nests too
         within(user, handled)
-        saved = only(superstep, "SaveCheckpoint hop", "stepline-runner")
-        only(saved, "ExecutorService/SaveCheckpoint", service)
+        saves = [c for c in children[superstep["span_id"]] if c["name"] == "SaveCheckpoint hop"]
+        assert len(saves) == (0 if session else 1)  # the state came with Execute
+        for saved in saves:
+            only(saved, "ExecutorService/SaveCheckpoint", service)
         commit = only(superstep, "commit", "stepline-runner")
         within(commit, superstep)
-        assert saved["end_ns"] <= commit["start_ns"], "states are saved before the commit"
+        assert (saves or [call])[0]["end_ns"] <= commit["start_ns"], "states come before the commit"
+
+    def calls(method: str) -> float:
+        labels = {"workflow": "traced", "executor_type": "hop", "method": method}
+        return timed.get("stepline_executor_call_duration_seconds_count", **labels)
+
+    assert (calls("Execute"), calls("SaveCheckpoint")) == (HOPS, 0 if session else HOPS)
 
 
 async def test_the_node_executor_continues_the_runners_trace(tmp_path: Path) -> None:
@@ -153,6 +175,9 @@ async def test_the_node_executor_continues_the_runners_trace(tmp_path: Path) -> 
     for span in served:
         call = calls[span["parent_id"]]  # each Node server span continues a runner call
         assert (span["service"], span["kind"]) == ("node-executors", "SERVER")
+        # Tracing keeps the Session stream, whose requests carry the context.
+        assert call["attributes"]["stepline.session"] is span["attributes"]["stepline.session"]
+        assert span["attributes"]["stepline.session"] is True
         assert span["trace_id"] == call["trace_id"]
         (handled,) = [s for s in spans if s["parent_id"] == span["span_id"]]
         assert handled["name"] == "handle stage.onToken"

@@ -25,6 +25,7 @@ from stepline.telemetry._grpc import (
     inject_metadata,
     method_name,
     record_status,
+    server_span,
     tracing_installed,
 )
 from stepline.telemetry._host import NO_INSTRUMENTS, HostInstruments
@@ -44,6 +45,7 @@ __all__ = [
     "inject_metadata",
     "method_name",
     "record_status",
+    "server_span",
     "span_exporter",
     "tracing_installed",
 ]

@@ -4,12 +4,15 @@ Clients: `client_interceptors()` gives a channel a span per unary call and
 sends its context as ``traceparent``; streams only carry the caller's context.
 Servers: `ServerTracing` continues the caller's trace in a server span around
 each unary call, so what the handler does (and any span user code opens)
-joins it. Both are only installed when tracing is on.
+joins it; `server_span` makes that span for a call on a stream, whose
+request carries the caller's context. Both are only installed when tracing
+is on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import grpc
@@ -110,9 +113,6 @@ def tracing_installed() -> bool:
 class ServerTracing(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """A server span around each unary call, child of the caller's ``traceparent``."""
 
-    def __init__(self) -> None:
-        self._tracer = trace.get_tracer(_TRACER)
-
     async def intercept_service(
         self,
         continuation: Callable[
@@ -123,16 +123,13 @@ class ServerTracing(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        carrier = {k: v for k, v in handler_call_details.invocation_metadata or () if k in _KEYS}
-        name, attributes = rpc_attributes(handler_call_details.method)
+        metadata = handler_call_details.invocation_metadata or ()
+        carrier = {k: v for k, v in metadata if k in _KEYS and isinstance(v, str)}
+        method = handler_call_details.method
         inner: Callable[..., Awaitable[Any]] = handler.unary_unary
-        tracer = self._tracer
 
         async def traced(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            parent = propagate.extract(carrier)
-            with tracer.start_as_current_span(
-                name, context=parent, kind=SpanKind.SERVER, attributes=attributes
-            ):
+            with server_span(method, carrier):
                 return await inner(request, context)
 
         return grpc.unary_unary_rpc_method_handler(
@@ -140,6 +137,20 @@ class ServerTracing(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+def server_span(
+    method: str, carrier: Mapping[str, str], **attributes: str | bool
+) -> AbstractContextManager[trace.Span]:
+    """The server span of one call to `method` ("/package.Service/Method"),
+    current while the block runs: a child of the caller's trace context in
+    `carrier` (W3C keys, from the call's metadata or, on a Session stream,
+    from the request), with `attributes` added to gRPC's."""
+    name, rpc = rpc_attributes(method)
+    parent = propagate.extract({k: v for k, v in carrier.items() if k in _KEYS})
+    return trace.get_tracer(_TRACER).start_as_current_span(
+        name, context=parent, kind=SpanKind.SERVER, attributes={**rpc, **attributes}
+    )
 
 
 _KEYS = frozenset({"traceparent", "tracestate", "baggage"})

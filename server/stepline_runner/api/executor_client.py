@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 import grpc
 
@@ -30,12 +30,30 @@ _CHANNEL_OPTIONS = [
 ]
 
 
+class SessionCalls(Protocol):
+    """What times and traces the Execute calls on Session streams, which no
+    interceptor sees (`observability.grpc_calls.ExecutorCalls`)."""
+
+    async def session_call(
+        self,
+        request: executor_pb2.ExecuteRequest,
+        call: Callable[[Mapping[str, str]], Awaitable[Resp]],
+    ) -> Resp:
+        """Make `call(trace_context)`, timed and traced."""
+        ...
+
+
 class GrpcExecutors:
     def __init__(
-        self, interceptors: Sequence[Any] = (), dial: ExecutorChannels | None = None
+        self,
+        interceptors: Sequence[Any] = (),
+        dial: ExecutorChannels | None = None,
+        session_calls: SessionCalls | None = None,
     ) -> None:
-        # Telemetry's, when on: they time and trace each call.
+        # Telemetry's, when on: they time and trace each unary call, and
+        # `session_calls` each call on a Session stream.
         self._interceptors = list(interceptors)
+        self._session_calls = session_calls
         # TLS and credentials per endpoint (--executor-tls); plaintext without.
         self.dial = dial or ExecutorChannels()
         self._channels: dict[str, grpc.aio.Channel] = {}
@@ -55,10 +73,14 @@ class GrpcExecutors:
         timeout: float | None = None,
         session: bool = False,
     ) -> executor_pb2.ExecuteResponse:
-        # Telemetry times and traces unary calls: with it on, every call is one.
-        if session and not self._interceptors:
-            return await self._session(endpoint).execute(request, timeout)
-        return await _call(endpoint, self._stub(endpoint).Execute, request, timeout)
+        if not session:
+            return await _call(endpoint, self._stub(endpoint).Execute, request, timeout)
+        stream = self._session(endpoint)
+        if self._session_calls is None:
+            return await stream.execute(request, timeout)
+        return await self._session_calls.session_call(
+            request, lambda trace_context: stream.execute(request, timeout, trace_context)
+        )
 
     async def save(
         self, endpoint: str, request: executor_pb2.SaveCheckpointRequest

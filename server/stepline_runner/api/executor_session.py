@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Mapping
 
 import grpc
 
@@ -35,13 +36,20 @@ class ExecuteSession:
         self._reader = asyncio.ensure_future(self._read())
 
     async def execute(
-        self, request: executor_pb2.ExecuteRequest, timeout: float | None
+        self,
+        request: executor_pb2.ExecuteRequest,
+        timeout: float | None,
+        trace_context: Mapping[str, str] | None = None,
     ) -> executor_pb2.ExecuteResponse:
+        """`trace_context`: the call's W3C trace context, sent with it."""
         call_id = next(self._ids)
         future = self._pending[call_id] = asyncio.get_running_loop().create_future()
+        message = executor_pb2.SessionRequest(call_id=call_id, execute=request)
+        if trace_context:
+            message.trace_context.update(trace_context)
         try:
             async with asyncio.timeout(timeout):
-                await self._write(executor_pb2.SessionRequest(call_id=call_id, execute=request))
+                await self._write(message)
                 reply: executor_pb2.SessionReply = await future
         except TimeoutError:
             raise ExecutorCallError(

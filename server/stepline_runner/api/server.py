@@ -146,7 +146,7 @@ async def _serve(
     max_runs: int | None = None,
 ) -> RunnerServer:
     dial = ExecutorChannels(executor_tls)
-    executors = GrpcExecutors(instruments.executor_interceptors(), dial)
+    executors = GrpcExecutors(instruments.executor_interceptors(), dial, instruments.calls)
     runner = Runner(
         store,
         executors,

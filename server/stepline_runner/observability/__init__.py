@@ -41,6 +41,8 @@ class Instruments:
         self.metrics = RunnerMetrics() if metrics else None
         self.tracer = trace.get_tracer("stepline.runner") if tracing_installed() else None
         self.telemetry: Telemetry | None = None
+        # Times and traces executor calls, unary (an interceptor) or on a Session.
+        self.calls = ExecutorCalls(self.metrics, self.tracer) if metrics or self.tracer else None
         self._http: Any = None
         if self.metrics or self.tracer or log_events:
             self.telemetry = Telemetry(self.metrics, self.tracer, OpenRequests())
@@ -52,9 +54,7 @@ class Instruments:
         return self.telemetry or NO_OBSERVER
 
     def executor_interceptors(self) -> Sequence[Any]:
-        if self.metrics is None and self.tracer is None:
-            return ()
-        return (ExecutorCalls(self.metrics, self.tracer),)
+        return () if self.calls is None else (self.calls,)
 
     def server_interceptors(self) -> list[Any]:
         found: list[Any] = []

@@ -1,20 +1,29 @@
 """gRPC interceptors of the runner: executor calls timed and traced (with
-``traceparent`` sent on), event streams counted."""
+``traceparent`` sent on), event streams counted.
+
+Execute calls on a Session stream pass no interceptor: `ExecutorCalls`
+times and traces each of them too (`session_call`), with the same metrics
+and span names, its trace context sent in the call's request."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, TypeVar
 
 import grpc
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
 from stepline.telemetry import call_status, inject_metadata, method_name, record_status
+from stepline.v1 import executor_pb2
 
+from ..engine.ports import ExecutorCallError
 from .logs import WORKFLOW_ID
 from .metrics import RunnerMetrics
+
+R = TypeVar("R")
 
 
 class ExecutorCalls(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
@@ -33,34 +42,74 @@ class ExecutorCalls(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-
         request: Any,
     ) -> Any:
         method = method_name(client_call_details).rsplit("/", 1)[-1]
-        executor_type = str(getattr(request, "executor_type", ""))
         started = time.perf_counter()
-        if self.tracer is None:
+        with self._span(method, request) as span:
+            if span is not None:
+                client_call_details = inject_metadata(client_call_details)
             call = await continuation(client_call_details, request)
             code = await call_status(call)
-        else:
-            attributes: dict[str, str | int] = {
-                "rpc.system": "grpc",
-                "rpc.service": "stepline.v1.ExecutorService",
-                "rpc.method": method,
-                "stepline.executor_type": executor_type,
-            }
-            if getattr(request, "executor_id", ""):
-                attributes["stepline.executor_id"] = request.executor_id
-            with self.tracer.start_as_current_span(
-                f"{method} {executor_type}".strip(), kind=SpanKind.CLIENT, attributes=attributes
-            ) as span:
-                call = await continuation(inject_metadata(client_call_details), request)
-                code = await call_status(call)
-                if code != grpc.StatusCode.OK:
-                    record_status(span, code)
-        if self.metrics is not None:
-            workflow = WORKFLOW_ID.get()
-            seconds = time.perf_counter() - started
-            self.metrics.call_seconds.labels(workflow, executor_type, method).observe(seconds)
-            if code != grpc.StatusCode.OK:
-                self.metrics.call_errors.labels(workflow, executor_type, method, code.name).inc()
+            if span is not None and code != grpc.StatusCode.OK:
+                record_status(span, code)
+        self._measure(method, request, started, code.name)
         return call
+
+    async def session_call(
+        self,
+        request: executor_pb2.ExecuteRequest,
+        call: Callable[[Mapping[str, str]], Awaitable[R]],
+    ) -> R:
+        """Time and trace one Execute on a Session stream as the interceptor
+        does a unary one: `call(trace_context)` makes it, sending the
+        context (W3C keys) with the request."""
+        started = time.perf_counter()
+        with self._span("Execute", request, session=True) as span:
+            carrier: dict[str, str] = {}
+            if span is not None:
+                propagate.inject(carrier)
+            try:
+                response = await call(carrier)
+            except ExecutorCallError as exc:
+                if span is not None:
+                    record_status(span, _status(exc.code))
+                self._measure("Execute", request, started, exc.code)
+                raise
+        self._measure("Execute", request, started, "OK")
+        return response
+
+    def _span(
+        self, method: str, request: Any, session: bool = False
+    ) -> AbstractContextManager[trace.Span | None]:
+        """The client span of a call (None without tracing)."""
+        if self.tracer is None:
+            return nullcontext()
+        executor_type = str(getattr(request, "executor_type", ""))
+        attributes: dict[str, str | int | bool] = {
+            "rpc.system": "grpc",
+            "rpc.service": "stepline.v1.ExecutorService",
+            "rpc.method": method,
+            "stepline.executor_type": executor_type,
+        }
+        if getattr(request, "executor_id", ""):
+            attributes["stepline.executor_id"] = request.executor_id
+        if session:
+            attributes["stepline.session"] = True  # which path the call took
+        return self.tracer.start_as_current_span(
+            f"{method} {executor_type}".strip(), kind=SpanKind.CLIENT, attributes=attributes
+        )
+
+    def _measure(self, method: str, request: Any, started: float, code: str) -> None:
+        if self.metrics is None:
+            return
+        workflow = WORKFLOW_ID.get()
+        executor_type = str(getattr(request, "executor_type", ""))
+        seconds = time.perf_counter() - started
+        self.metrics.call_seconds.labels(workflow, executor_type, method).observe(seconds)
+        if code != "OK":
+            self.metrics.call_errors.labels(workflow, executor_type, method, code).inc()
+
+
+def _status(name: str) -> grpc.StatusCode:
+    return getattr(grpc.StatusCode, name, grpc.StatusCode.UNKNOWN)
 
 
 class StreamCount(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
