@@ -4,7 +4,8 @@ The executor service runs as its own process, as in `superstep.py`; the runner
 (store, engine, gRPC front) runs inside this process so that its calls can be
 timed: every Execute and SaveCheckpoint call, every store commit, and each
 write transaction's trip to the store's writer thread with the time its
-statements take there. The rest of the superstep is the engine's own Python.
+statements take there, and each superstep whole. The rest of the superstep
+is the engine's own Python.
 With `--cprofile` it also prints the functions that cost most, under cProfile.
 
     python scripts/bench/profile_runner.py [--steps 1000] [--cprofile]
@@ -35,6 +36,7 @@ from benchlib import (
 )
 
 from stepline_runner.api.server import start_runner
+from stepline_runner.engine.driver import RunDriver
 from stepline_runner.store.writer import Writer
 
 Timings = defaultdict[str, list[float]]
@@ -75,6 +77,16 @@ def instrument_writer(into: Timings) -> None:
     Writer.transaction = timed_transaction  # type: ignore[method-assign,assignment]
 
 
+def instrument_supersteps(into: Timings) -> None:
+    """Time each superstep whole, as the driver runs it (its calls and commit)."""
+    superstep = RunDriver._superstep
+
+    async def timed_superstep(driver: RunDriver) -> bool:
+        return await timed("superstep (whole)", superstep, into)(driver)  # type: ignore[no-any-return]
+
+    RunDriver._superstep = timed_superstep  # type: ignore[method-assign,assignment]
+
+
 async def profile(steps: int, use_cprofile: bool, workdir: Path) -> None:
     executor = await start_executors("loop_executor.py", workdir)
     server = await start_runner(workdir / "runner.db")
@@ -87,6 +99,7 @@ async def profile(steps: int, use_cprofile: bool, workdir: Path) -> None:
         store = server.store
         store.commit = timed("store.commit (whole)", store.commit, timings)  # type: ignore[method-assign]
         instrument_writer(timings)
+        instrument_supersteps(timings)
         await runner.register_workflow(loop_workflow("bench-loop", executor.address, steps))
         profiler = cProfile.Profile() if use_cprofile else None
         timings.clear()
@@ -112,7 +125,7 @@ async def profile(steps: int, use_cprofile: bool, workdir: Path) -> None:
     accounted = 0.0
     for name, values in sorted(timings.items(), key=lambda kv: -sum(kv[1])):
         total = sum(values)
-        if not name.startswith("sql:"):
+        if not name.startswith(("sql:", "superstep")):
             accounted += total
         print(
             f"{name:<44} {len(values):>6} {median(values) * 1000:>10.3f}"
@@ -128,7 +141,12 @@ async def profile(steps: int, use_cprofile: bool, workdir: Path) -> None:
     print(" statements took there; the rest is elapsed minus rpc and commit)")
     print()
     print("median ms by tenth of the run (growth shows as a rising row):")
-    for name in ("rpc: Execute", "rpc: SaveCheckpoint", "store.commit (whole)"):
+    for name in (
+        "superstep (whole)",
+        "rpc: Execute",
+        "rpc: SaveCheckpoint",
+        "store.commit (whole)",
+    ):
         values = timings[name]
         if not values:  # no SaveCheckpoint calls: the states came with Execute
             continue

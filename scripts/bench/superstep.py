@@ -18,8 +18,9 @@ It prints a table and verdicts and exits 0: a report, not a test.
 `--variants` compares builds in the same run, repeats interleaved: `off`
 (this checkout, tracing off), `traced` (this checkout, every span of the
 runner and the executor service exported to a JSON-lines file), `metrics`
-(the runner serving Prometheus metrics) and `base`
-(the checkout at `--base-src`: an earlier commit, to see what a change costs).
+(the runner serving Prometheus metrics), `base`
+(the checkout at `--base-src`: an earlier commit, to see what a change costs),
+and `base-metrics` and `base-traced` (that checkout with metrics, or traced).
 
     python scripts/bench/superstep.py [--steps 1000] [--repeats 3]
         [--variants base,off,traced --base-src DIR]
@@ -162,7 +163,7 @@ class Variant:
         return env
 
 
-VARIANTS = ("off", "traced", "metrics", "base")
+VARIANTS = ("off", "traced", "metrics", "base", "base-metrics", "base-traced")
 
 
 async def one_repeat(
@@ -313,13 +314,15 @@ def main() -> None:
     names = [n.strip() for n in args.variants.split(",") if n.strip()]
     if not names or any(n not in VARIANTS for n in names):
         options.error(f"--variants takes {', '.join(VARIANTS)}")
-    if "base" in names and args.base_src is None:
-        options.error("the base variant needs --base-src")
+    if any(n.startswith("base") for n in names) and args.base_src is None:
+        options.error("the base variants need --base-src")
     known = {
         "off": Variant("off"),
         "traced": Variant("traced", traced=True),
         "metrics": Variant("metrics", options=("--metrics-port", "0")),
         "base": Variant("base", args.base_src),
+        "base-metrics": Variant("base-metrics", args.base_src, options=("--metrics-port", "0")),
+        "base-traced": Variant("base-traced", args.base_src, traced=True),
     }
     for name in [k for k in os.environ if k.startswith("OTEL_")]:
         del os.environ[name]  # tracing only where a variant asks for it
