@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from stepline import RunnerClient, RunResult, payloads
+from stepline import RunnerClient
 from stepline.v1 import events_pb2 as E
 from tests.executors.approvals import Decision, Order, approve_workflow
 from tests.executors.stages import Token
-from tests.support.leased import LEASE, Runners, logged
+from tests.support.leased import LEASE, Runners, final, logged
 from tests.support.postgres import TemporaryPostgres
 from tests.support.processes import start_executors
 from tests.support.runs import assert_exact_log, stage_loop, until_superstep, until_waiting
@@ -69,11 +69,6 @@ async def setup(
         await runners.close()
         await stages.kill()
         await approvals.kill()
-
-
-async def final(client: RunnerClient, result: RunResult) -> tuple[list[Any], dict[str, Any]]:
-    states = await client.get_checkpoint_states(result.run.latest_checkpoint_id)
-    return [payloads.json_value(p) for p in result.outputs], states
 
 
 def after(events: list[E.Event], sequence: int, kind: E.EventKind) -> E.Event:

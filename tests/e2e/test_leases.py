@@ -11,15 +11,14 @@ import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
 
-from stepline import RunnerClient, RunResult, payloads
+from stepline import RunnerClient
 from stepline.v1 import events_pb2 as E
 from tests.executors.stages import Token
-from tests.support.leased import LEASE, Runners
+from tests.support.leased import LEASE, Runners, final
 from tests.support.postgres import TemporaryPostgres
 from tests.support.processes import start_executors
 from tests.support.runs import assert_exact_log, stage_loop, until_superstep
@@ -46,11 +45,6 @@ async def runners(postgres_server: TemporaryPostgres, tmp_path: Path) -> AsyncIt
         yield shared
     finally:
         await shared.close()
-
-
-async def final(client: RunnerClient, result: RunResult) -> tuple[list[Any], dict[str, Any]]:
-    states = await client.get_checkpoint_states(result.run.latest_checkpoint_id)
-    return [payloads.json_value(p) for p in result.outputs], states
 
 
 async def watched(client: RunnerClient, run_id: str) -> list[E.Event]:

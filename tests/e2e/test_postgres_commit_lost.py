@@ -19,12 +19,13 @@ import pytest
 import pytest_asyncio
 from psycopg.conninfo import conninfo_to_dict
 
-from stepline import RunnerClient, SteplineError, payloads
+from stepline import RunnerClient, SteplineError
 from stepline.reasons import Reason
 from stepline.testing import Service, start_runner
 from stepline.v1 import events_pb2 as E
 from tests.executors.approvals import Decision, Order, approve_workflow
 from tests.executors.stages import Token
+from tests.support.leased import final
 from tests.support.pgproxy import CommitCutter, Mode
 from tests.support.postgres import TemporaryPostgres
 from tests.support.processes import ROOT, start_executors
@@ -69,11 +70,6 @@ async def setup(
         await stages.kill()
         await approvals.kill()
         await cutter.close()
-
-
-async def final(client: RunnerClient, result: Any) -> tuple[list[Any], dict[str, Any]]:
-    states = await client.get_checkpoint_states(result.run.latest_checkpoint_id)
-    return [payloads.json_value(p) for p in result.outputs], states
 
 
 def count(events: list[E.Event], kind: E.EventKind) -> Counter[int]:

@@ -7,14 +7,21 @@ import asyncio
 import re
 import signal
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
-from stepline import RunnerClient
+from stepline import RunnerClient, RunResult, payloads
 from stepline.testing import Service, start_runner
 from tests.support.processes import ROOT
 
 LEASE = 1.0
+
+
+async def final(client: RunnerClient, result: RunResult) -> tuple[list[Any], dict[str, Any]]:
+    """What a run ended with: its outputs (as JSON values) and its executors' last states."""
+    states = await client.get_checkpoint_states(result.run.latest_checkpoint_id)
+    return [payloads.json_value(p) for p in result.outputs], states
 
 
 class Runners:
