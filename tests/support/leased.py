@@ -71,8 +71,13 @@ class Runners:
                 await service.kill()
 
 
-async def logged(path: Path, text: str) -> None:
-    """Return once `text` is in the log at `path`."""
+async def logged(path: Path, *texts: str) -> None:
+    """Return once one of `texts` is in the log at `path`."""
+
+    async def found() -> bool:
+        said = await asyncio.to_thread(path.read_text, errors="replace")
+        return any(text in said for text in texts)
+
     # Another process writes it: there is nothing to await but the file.
-    while text not in await asyncio.to_thread(path.read_text, errors="replace"):  # noqa: ASYNC110
+    while not await found():  # noqa: ASYNC110
         await asyncio.sleep(0.05)
