@@ -14,6 +14,7 @@ from stepline_runner.engine.graph import Graph
 from stepline_runner.engine.state import RunState
 from stepline_runner.errors import StaleEpoch
 from stepline_runner.store import RunUpdate
+from stepline_runner.store.news import RECONNECTED, Committed
 from stepline_runner.store.postgres import PostgresStore
 from tests.support.postgres import TemporaryPostgres
 from tests.unit.graph_of_three import definition
@@ -83,7 +84,7 @@ async def test_commits_are_announced_to_the_other_runners(
     a, b = pair
     await created(a)
     heard = b.committed_elsewhere()
-    assert await anext(heard) == ""  # listening: whatever came before may be missed
+    assert await anext(heard) == RECONNECTED  # listening: whatever came before may be missed
     await a.commit("r", RunUpdate(E.RUN_STATUS_RUNNING, 1, epoch=1), warning("news"))
-    assert await asyncio.wait_for(anext(heard), 5) == "r"
+    assert await asyncio.wait_for(anext(heard), 5) == Committed("r", first=1)
     await heard.aclose()  # type: ignore[attr-defined]

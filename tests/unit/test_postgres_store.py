@@ -122,4 +122,4 @@ async def test_a_schema_named_in_the_url_holds_the_store(
         "SELECT table_schema, count(*) FROM information_schema.tables"
         " WHERE table_schema IN ('public', 'stepline') GROUP BY table_schema",
     )
-    assert dict(tables) == {"public": 1, "stepline": 9}
+    assert dict(tables) == {"public": 1, "stepline": 11}

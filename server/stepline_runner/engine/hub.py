@@ -27,6 +27,7 @@ import itertools
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from stepline.v1 import events_pb2
 
@@ -34,6 +35,9 @@ from ..statuses import ends_run
 from .replies import Batch, Reply, batched, cut, frame
 from .scope import local_event
 from .subscriptions import Subscription
+
+if TYPE_CHECKING:  # relay.py imports the hub
+    from .relay import Relay
 
 # Seconds between two wake-ups of a run's watchers, per watcher of the run, and at most.
 PACE_PER_WATCHER = 0.0005
@@ -143,6 +147,18 @@ class EventHub:
         self._watchers: dict[str, int] = {}  # run id -> watchers following it
         self._unread: set[Subscription] = set()  # took events since their last wake
         self._subscribers_pacer = _Pacer(self._wake_subscribers)
+        # Runners sharing a database: what the watchers of all runs get goes
+        # through it (relay.py), in order with the other runners' commits.
+        self.relay: Relay | None = None
+
+    @property
+    def subscribed(self) -> bool:
+        """Someone watches all runs (or a workflow's, or a namespace's)."""
+        return bool(self._subscribers)
+
+    def offer(self, workflow_id: str, events: list[events_pb2.Event]) -> None:
+        """Hand committed events of one run to the watchers of all runs."""
+        self._offer(workflow_id, events, self.frame)
 
     def _tail(self, run_id: str) -> _RunTail:
         tail = self._runs.get(run_id)
@@ -156,7 +172,9 @@ class EventHub:
             return
         tail = self._tail(run_id)
         tail.extend([(e, e.ByteSize()) for e in events], self._tail_size, self._tail_bytes)
-        if self._subscribers:
+        if self.relay is not None:  # runners sharing a database: in order with the others'
+            self.relay.published(run_id, workflow_id, events)
+        elif self._subscribers:
             self._offer(workflow_id, events, lambda e: self._frame(tail, e))
         tail.ended = ends_run(events[-1])
         if not tail.ended:

@@ -5,24 +5,31 @@ A runner leases the runs it creates or takes in hand (the shared store's
 `create_run` and `claim_run` do it, with the runner's id and lease). This
 keeper, one task per runner, every third of the lease:
 
+- says this runner is alive (`heartbeat`): the live runners share the runs;
 - renews the leases of the runs this runner drives (`renew_leases`), and lets
   go of those another runner took over meanwhile (it stops their drivers;
   their next commit or executor call would be refused as stale anyway);
 - takes over running runs whose lease expired (`claim_expired`: their owner
   died, or was paused or cut off past its lease), each at a new epoch,
-  restoring their executors from the last checkpoint as after a restart.
+  restoring their executors from the last checkpoint as after a restart, and
+  runs another runner created for any runner to drive (`hand_out`), at epoch
+  1, from their start; never more than its fair share of the running runs;
+- keeps or takes the duty of the leader (`hold_duty`): one runner at a time
+  fires the schedules and sweeps finished runs away.
 
-A claim takes at most `batch` runs per round, so the runs of a runner that
-died are spread over the live runners rather than all taken by the first to
-look. With `max_runs` (`--max-runs N`) a runner drives at most N runs: it
-claims only while it has room, and a run it would start driving beyond that
-(one it starts, answers, resumes, forks or wakes) is committed as usual and
-its lease released at once, so a runner with room claims it within a third
-of its lease. `max_runs=0` serves the API and drives nothing.
+A claim takes at most `batch` runs per round (and rounds follow each other
+while they fill it), so the runs of a runner that died are spread over the
+live runners rather than all taken by the first to look. With `max_runs`
+(`--max-runs N`) a runner drives at most N runs: it claims only while it has
+room, and a run it would start driving beyond that (one it starts, answers,
+resumes, forks or wakes) is committed as usual and its lease released at
+once, so a runner with room claims it within a third of its lease.
+`max_runs=0` serves the API and drives nothing.
 
-A second task follows the other runners' commits (`committed_elsewhere`)
-and wakes this runner's watchers of those runs, which then read the new
-events from the database.
+A second task follows the other runners' commits (`committed_elsewhere`):
+it wakes this runner's watchers of those runs, which then read the new
+events from the database, hands them to the watchers of all runs
+(relay.py), and starts a round at once when a run waits for a runner.
 """
 
 from __future__ import annotations
@@ -30,15 +37,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection
 
+from ..store.news import Committed, News, ScheduleChanged
 from .hub import EventHub
+from .relay import Relay
 from .shared import SharedStore
 from .supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
 BATCH = 4
+LEADER = "leader"  # the duty of firing schedules and sweeping finished runs
 
 
 class LeaseKeeper:
@@ -49,13 +60,23 @@ class LeaseKeeper:
         hub: EventHub,
         batch: int = BATCH,
         max_runs: int | None = None,
+        on_lead: Callable[[], None] = lambda: None,
+        on_schedule: Callable[[str], None] = lambda schedule_id: None,
     ) -> None:
+        """`on_lead` is called when this runner becomes the leader,
+        `on_schedule` when another runner changed a schedule."""
         self.store = store
         self.runs = runs
         self.hub = hub
         self.batch = batch
         self.max_runs = max_runs  # None: no cap
         self.interval = store.lease_seconds / 3
+        self.relay = Relay(runs.store, hub)
+        hub.relay = self.relay
+        self._on_lead = on_lead
+        self._on_schedule = on_schedule
+        self._leader_until = 0.0  # this runner's clock: how long its duty surely lasts
+        self._poked = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._handing_on: set[asyncio.Task[None]] = set()
         runs.hand_on = self.hand_on
@@ -92,12 +113,22 @@ class LeaseKeeper:
             task.cancel()
         # Releases under way are let finish: short, and they spare a lease's wait.
         await asyncio.gather(*self._tasks, *self._handing_on, return_exceptions=True)
+        await self.relay.close()
 
-    async def release(self, run_ids: Collection[str]) -> None:
-        """Let other runners take those runs over now, not once the lease
-        runs out (this runner stops cleanly); best effort."""
+    def leading(self) -> bool:
+        """Whether this runner holds the leader's duty now. By its own clock,
+        which runs on while the process is paused: one that wakes past its
+        lease knows it may have lost the duty before the database says so."""
+        return time.monotonic() < self._leader_until
+
+    async def release(self, run_ids: Collection[str], leaving: bool = False) -> None:
+        """Let other runners take those runs (and, `leaving`: this runner
+        stops cleanly, its duties) over now, not once the lease runs out;
+        best effort."""
         try:
             await self.store.release_leases(run_ids)
+            if leaving:
+                await self.store.leave()
         except Exception:
             log.exception("releasing the leases failed; they run out by themselves")
 
@@ -111,10 +142,17 @@ class LeaseKeeper:
                 log.exception("lease round failed")
                 full = False
             if not full:
-                await asyncio.sleep(self.interval)  # the lease's heartbeat
+                self._poked.clear()
+                # The lease's heartbeat, or at once when a run waits for a runner.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.interval):
+                        await self._poked.wait()
 
     async def round(self) -> bool:
-        """Renew, let go, take over; True when the claim filled its batch."""
+        """Live on, renew, let go, take over, lead; True when the claim filled
+        its batch."""
+        began = time.monotonic()
+        await self.store.heartbeat()
         active = self.runs.active_ids()
         held = await self.store.renew_leases(active) if active else set()
         for run_id in active - held:
@@ -126,12 +164,38 @@ class LeaseKeeper:
         for run in claimed:
             log.info("run %s: taking it over at epoch %d", run.run_id, run.epoch)
             self.runs.recover(run, claimed=True)
+        await self._lead(began)
         return len(claimed) == self.batch
+
+    async def _lead(self, began: float) -> None:
+        was = self.leading()
+        if await self.store.hold_duty(LEADER):
+            # Counted from before the round: the duty's lease began no earlier.
+            self._leader_until = began + self.store.lease_seconds
+            if not was:
+                log.info("leading: this runner fires the schedules now")
+                self._on_lead()
+        else:
+            self._leader_until = 0.0
 
     async def _follow(self) -> None:
         with contextlib.suppress(asyncio.CancelledError):
-            async for run_id in self.store.committed_elsewhere():
-                if run_id:
-                    self.hub.wake(run_id)
-                else:
-                    self.hub.wake_all()
+            async for news in self.store.committed_elsewhere():
+                self._heard(news)
+
+    def _heard(self, news: News) -> None:
+        if isinstance(news, ScheduleChanged):
+            self._on_schedule(news.schedule_id)
+            return
+        self._committed(news)
+
+    def _committed(self, news: Committed) -> None:
+        if news.run_id:
+            self.hub.wake(news.run_id)
+        else:
+            self.hub.wake_all()
+        self.relay.committed(news)
+        if news.unowned or not news.run_id:
+            self._poked.set()  # a run waits for a runner (or may: news was missed)
+        if not news.run_id:
+            self._on_schedule("")  # schedule changes may have been missed too

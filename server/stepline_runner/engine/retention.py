@@ -49,6 +49,9 @@ class Retention:
         self._task: asyncio.Task[None] | None = None
 
     async def sweep(self) -> list[str]:
+        leases = self.runner.leases
+        if leases is not None and not leases.leading():
+            return []  # runners share the database: the leader sweeps
         deleted = await delete_finished(self.runner, self.age, self._clock())
         if deleted:
             log.info("deleted %d finished run(s) older than %gs", len(deleted), self.age)

@@ -163,7 +163,7 @@ class Runner:
             new = started(run_id, workflow, payload, policy)
             queued = await self.admission.hold_back(new, workflow.graph.definition)
             await self.log.create(new.run, input_hash, new.checkpoint, ev.by(actor, new.events))
-            if not queued:
+            if not queued and await self.runs.keeps(run_id):
                 self.runs.launch(new.state, workflow, new.run.checkpoint_policy, epoch=1)
         return await self.get_run(run_id)
 
@@ -343,7 +343,16 @@ class Runner:
         drives the runs it leases (at most `max_runs` at once), and takes over
         those whose lease ran out (instead of `resume_unfinished`), see leases.py."""
         self.runs.shared = store
-        self.leases = LeaseKeeper(store, self.runs, self.hub, max_runs=max_runs)
+        self.leases = LeaseKeeper(
+            store,
+            self.runs,
+            self.hub,
+            max_runs=max_runs,
+            on_lead=self.schedules.lead,
+            on_schedule=self.schedules.changed_elsewhere,
+        )
+        self.schedules.leading = self.leases.leading
+        self.schedules.announce = store.schedule_changed
         self.leases.start()
 
     async def close(self) -> None:
@@ -356,5 +365,5 @@ class Runner:
         await self.runs.close()
         if self.leases is not None:
             # A runner that stops cleanly hands its runs on at once.
-            await self.leases.release(driven)
+            await self.leases.release(driven, leaving=True)
         await self.conditions.close()

@@ -83,6 +83,11 @@ class Schedules:
         self._lock = asyncio.Lock()
         self._poked = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Runners sharing a database (Runner.share): only the leader fires,
+        # and each tells the others of its changes (the leader rereads them).
+        self.leading: Callable[[], bool] = lambda: True
+        self.announce: Callable[[str], Awaitable[None]] | None = None
+        self._stale: set[str] = set()  # changed elsewhere; "" for every one
 
     # -- the calls
 
@@ -116,6 +121,7 @@ class Schedules:
                     context={"schedule_id": spec.schedule_id},
                 )
             self._remember(schedule)
+        await self._announce(spec.schedule_id)
         self.poke()
         return schedule
 
@@ -153,6 +159,7 @@ class Schedules:
                 schedule.ClearField("waiting_fire_time")
                 await self._save(schedule)
                 self._remember(schedule)
+        await self._announce(schedule_id)
         return schedule
 
     async def resume(self, schedule_id: str) -> runner_pb2.Schedule:
@@ -165,6 +172,7 @@ class Schedules:
                 schedule.next_fire_time.FromSeconds(int(after))
                 await self._save(schedule)
                 self._remember(schedule)
+        await self._announce(schedule_id)
         self.poke()
         return schedule
 
@@ -173,11 +181,16 @@ class Schedules:
             await self.get(schedule_id)  # NotFound if it is not there
             await self._store.delete_schedule(schedule_id)
             self._forget(schedule_id)
+        await self._announce(schedule_id)
 
     # -- the scheduler
 
     async def start(self) -> None:
         """Note when each stored schedule is due and start firing them."""
+        await self._load_all()
+        self._task = asyncio.create_task(self._loop(), name="scheduler")
+
+    async def _load_all(self) -> None:
         token = ""
         while True:  # a page at a time: the inputs may weigh a MiB each
             page, token = await self._store.list_schedules("", LOAD_PAGE, token)
@@ -185,11 +198,45 @@ class Schedules:
                 self._remember(schedule)
             if not token:
                 break
-        self._task = asyncio.create_task(self._loop(), name="scheduler")
 
     def poke(self) -> None:
         """Look at the schedules now (one was changed, or a run ended)."""
         self._poked.set()
+
+    def lead(self) -> None:
+        """This runner fires the schedules from now on (runners sharing a
+        database): what it holds of them may be stale, reread them all."""
+        self._stale.add("")
+        self.poke()
+
+    def changed_elsewhere(self, schedule_id: str) -> None:
+        """Another runner changed the schedule ("": maybe any): reread it
+        before the next look. Only the leader looks (`lead` rereads them all)."""
+        if self.leading():
+            self._stale.add(schedule_id)
+            self.poke()
+
+    async def _reread(self) -> None:
+        """Bring what changed elsewhere up to date from the store."""
+        async with self._lock:
+            stale, self._stale = self._stale, set()
+            if "" in stale:
+                for schedule_id in list(self._moments):
+                    self._forget(schedule_id)
+                await self._load_all()
+                return
+            for schedule_id in stale:
+                schedule = await self._store.get_schedule(schedule_id)
+                self._forget(schedule_id)
+                if schedule is not None:
+                    self._remember(schedule)
+
+    async def _announce(self, schedule_id: str) -> None:
+        if self.announce is not None:
+            try:
+                await self.announce(schedule_id)
+            except Exception:  # the leader rereads every schedule when it changes
+                log.exception("schedule %s: telling the other runners failed", schedule_id)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -212,6 +259,10 @@ class Schedules:
 
     async def tick(self, now: float) -> float:
         """Act on every schedule whose moment came by `now`; when to look again."""
+        if not self.leading():  # another runner fires them; a poke says when this one leads
+            return now + MAX_SLEEP
+        if self._stale:
+            await self._reread()
         for schedule_id in self._due(now):
             self._retry_at.pop(schedule_id, None)  # a start failing again sets it again
             try:
@@ -327,6 +378,7 @@ class Schedules:
             _skipped(schedule, fire, f"the start of run {run_id} was refused: {exc}")
             return False
         self._retry_at.pop(spec.schedule_id, None)
+        log.info("schedule %s: started run %s", spec.schedule_id, run.run_id)
         schedule.last_fire_time.FromSeconds(int(fire))
         schedule.last_run_id = run.run_id
         schedule.runs_started += 1

@@ -1,6 +1,7 @@
 """`SharedStore`: what a store several runners share adds to `Store`
-(PostgreSQL with --lease-seconds): leases, and news of the others' commits.
-engine/leases.py says how a runner uses them."""
+(PostgreSQL with --lease-seconds): leases, the runners alive and their
+duties, and news of the others' commits. engine/leases.py says how a runner
+uses them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import AsyncIterator, Collection
 from typing import Protocol, runtime_checkable
 
 from stepline.v1 import runner_pb2
+
+from ..store.news import News
 
 
 @runtime_checkable
@@ -22,8 +25,9 @@ class SharedStore(Protocol):
         ...
 
     async def claim_expired(self, limit: int) -> list[runner_pb2.Run]:
-        """Take over at most `limit` running runs whose lease expired, each at
-        a new epoch (in the returned runs)."""
+        """Take over at most `limit` running runs whose lease expired (or that
+        nobody drove yet), each at a new epoch (in the returned runs), never
+        more than this runner's fair share."""
         ...
 
     async def release_leases(self, run_ids: Collection[str]) -> None:
@@ -34,9 +38,30 @@ class SharedStore(Protocol):
         """Another runner holds a live lease of the running run."""
         ...
 
-    def committed_elsewhere(self) -> AsyncIterator[str]:
-        """Ids of runs other runners commit to, as they do; "" when some may
-        have been missed (after a reconnection)."""
+    def committed_elsewhere(self) -> AsyncIterator[News]:
+        """Other runners' commits (and schedule changes), as they do them;
+        `RECONNECTED` when some may have been missed (after a reconnection)."""
+        ...
+
+    async def schedule_changed(self, schedule_id: str) -> None:
+        """Tell the other runners the schedule was created, changed or deleted."""
+        ...
+
+    async def heartbeat(self) -> None:
+        """This runner is alive for a lease more."""
+        ...
+
+    async def leave(self) -> None:
+        """This runner stops: not alive any more, its duties free."""
+        ...
+
+    async def hand_out(self, run_id: str) -> bool:
+        """Leave the run this runner just created to whichever runner claims
+        it, if this one holds more than its fair share; True if so."""
+        ...
+
+    async def hold_duty(self, duty: str) -> bool:
+        """Take or keep `duty` for a lease; False while another runner has it."""
         ...
 
 

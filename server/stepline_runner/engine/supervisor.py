@@ -90,6 +90,20 @@ class Supervisor:
         """Another runner drives the run (it holds a live lease of it)."""
         return self.shared is not None and await self.shared.held_elsewhere(run_id)
 
+    async def keeps(self, run_id: str) -> bool:
+        """Whether this runner drives the run it just created: yes, unless
+        runners share the database and it holds more than its fair share of
+        the running runs (then another claims it, see leases.py)."""
+        if self.shared is None:
+            return True
+        try:
+            return not await self.shared.hand_out(run_id)
+        except Exception as exc:
+            # Handed out or not, unknown: never drive it twice. Its lease runs
+            # out, and a runner (this one, maybe) claims it then.
+            log.warning("run %s: handing it out failed (%s); a runner claims it", run_id, exc)
+            return False
+
     def active_ids(self) -> set[str]:
         """The runs this runner drives right now."""
         return set(self._active)
@@ -232,9 +246,16 @@ class Supervisor:
                 checkpoint = await self.store.get_checkpoint(current.latest_checkpoint_id, True)
                 assert checkpoint is not None, "a run's latest checkpoint is never deleted"
                 state = RunState.from_checkpoint(run_id, workflow.graph, checkpoint)
+                # Claimed at epoch 1: handed out at its start, never driven.
+                fresh = epoch == 1 and current.superstep == 0
                 epoch = epoch or await self.claim(run_id)
                 self.launch(
-                    state, workflow, current.checkpoint_policy, current.status, True, epoch=epoch
+                    state,
+                    workflow,
+                    current.checkpoint_policy,
+                    current.status,
+                    restore_first=not fresh,
+                    epoch=epoch,
                 )
         if moved:
             await self._try_resume_unfinished(current, epoch)

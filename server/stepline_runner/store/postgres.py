@@ -24,7 +24,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -37,11 +37,13 @@ from stepline.v1 import events_pb2, runner_pb2, workflow_pb2
 from ..errors import StoreUnavailable
 from .base import NewCheckpoint, RunUpdate
 from .deletion import RunDeletion
+from .news import News
 from .opening import StoreOpenError
 from .ownership import DatabaseInUse
 from .postgres_failures import connection_lost, describe, outcome_unknown, reason, translated
 from .postgres_leases import (
     announce,
+    announce_schedule,
     claim,
     claim_expired,
     held_elsewhere,
@@ -50,6 +52,7 @@ from .postgres_leases import (
     release,
     renew,
 )
+from .postgres_runners import hand_out, heartbeat, hold_duty, leave
 from .postgres_schema import migrate
 from .postgres_writes import (
     LOAD_STATES,
@@ -153,6 +156,7 @@ class PostgresStore(Schedules, StoreReads):
                 # of many failed attempts) by the first statement after WAIT.
                 reconnect_timeout=WAIT,
                 name="stepline",
+                configure=_in_time(lease_seconds) if lease_seconds else None,
             )
             try:
                 await pool.open(wait=True, timeout=timeout)
@@ -263,8 +267,9 @@ class PostgresStore(Schedules, StoreReads):
             await db.execute(
                 pg(INSERT_RUN), run_values(run, input_hash, checkpoint, len(events), now)
             )
-            if self.runner_id:  # its creator holds its lease
+            if self.runner_id:  # its creator holds its lease; the others' watchers hear of it
                 await lease(db, run.run_id, self.runner_id, self.lease_seconds)
+                await announce(db, run.run_id, self.runner_id, 1)
             await insert_checkpoint(db, run.run_id, checkpoint, now)
             return await insert_events(db, run.run_id, events, last_sequence=len(events))
 
@@ -283,8 +288,6 @@ class PostgresStore(Schedules, StoreReads):
             # statements were sent too: one round trip for all of them.
             values = update_values(run_id, update, checkpoint, len(events), now)
             updated = await db.execute(pg(UPDATE_RUN), values)
-            if self.runner_id and events:  # sent at commit, for the other runners' watchers
-                await announce(db, run_id, self.runner_id)
             if checkpoint is not None:
                 await insert_checkpoint(db, run_id, checkpoint, now)
                 if keep_last:
@@ -292,6 +295,8 @@ class PostgresStore(Schedules, StoreReads):
                     old = [str(r[0]) for r in await cursor.fetchall()]
                     await delete_checkpoints(db, run_id, old)
             sequence = last_sequence(await updated.fetchone(), run_id, update)
+            if self.runner_id and events:  # sent at commit, for the other runners' watchers
+                await announce(db, run_id, self.runner_id, sequence - len(events) + 1)
             return await insert_events(db, run_id, events, last_sequence=sequence)
 
     async def claim_run(self, run_id: str) -> int:
@@ -320,8 +325,28 @@ class PostgresStore(Schedules, StoreReads):
         async with translated(), self._pool.connection() as db:
             return await held_elsewhere(db, run_id, self.runner_id)
 
-    def committed_elsewhere(self) -> AsyncIterator[str]:
+    def committed_elsewhere(self) -> AsyncIterator[News]:
         return listen(self._dsn, self.runner_id)
+
+    async def schedule_changed(self, schedule_id: str) -> None:
+        async with translated(), self._pool.connection() as db:
+            await announce_schedule(db, schedule_id, self.runner_id)
+
+    async def heartbeat(self) -> None:
+        async with self.transaction() as db:
+            await heartbeat(db, self.runner_id, self.lease_seconds)
+
+    async def leave(self) -> None:
+        async with self.transaction() as db:
+            await leave(db, self.runner_id)
+
+    async def hand_out(self, run_id: str) -> bool:
+        async with translated(), self._pool.connection() as db:
+            return await hand_out(db, self.runner_id, run_id)
+
+    async def hold_duty(self, duty: str) -> bool:
+        async with translated(), self._pool.connection() as db:
+            return await hold_duty(db, duty, self.runner_id, self.lease_seconds)
 
     async def delete_run(self, run_id: str) -> RunDeletion:
         async with self.transaction() as db:
@@ -371,6 +396,18 @@ async def _retake(dsn: str) -> Connection | None:
         except psycopg.Error:
             await asyncio.sleep(pause)  # the server is not back yet
             pause = min(pause * 2, 1.0)
+
+
+def _in_time(lease_seconds: float) -> Callable[[Connection], Awaitable[None]]:
+    """Several runners: the server ends a transaction left open longer than a
+    lease (its runner paused or cut off), so that the rows it locked (a run's)
+    are not kept from the runner taking the run over."""
+
+    async def configure(db: Connection) -> None:
+        timeout = max(1, int(lease_seconds * 1000))
+        await db.execute(f"SET idle_in_transaction_session_timeout = {timeout}")
+
+    return configure
 
 
 async def _own(db: Connection, where: str) -> None:

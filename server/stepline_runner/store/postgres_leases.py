@@ -7,10 +7,10 @@ on theirs. Every claim raises the run's epoch; `claim_expired` takes rows
 with `FOR UPDATE SKIP LOCKED`, so runners claiming at once split the expired
 runs between them instead of queueing on each other's locks.
 
-Commits announce themselves on the channel `stepline_events` (payload: the
-run id and the committing runner), so that a runner serving a `WatchRun` of
-a run another runner drives reads the new events at once; the events table
-stays the truth, and a missed notification costs latency, never events.
+Commits announce themselves on the channel `stepline_events` (news.py says
+what a payload holds), so that a runner serving a `WatchRun` of a run
+another runner drives reads the new events at once; the events table stays
+the truth, and a missed notification costs latency, never events.
 """
 
 from __future__ import annotations
@@ -26,13 +26,14 @@ from psycopg import AsyncConnection
 from stepline.v1 import runner_pb2
 
 from ..statuses import RUNNING
+from .news import RECONNECTED, News, parse
+from .postgres_runners import CHANNEL, SPARE, named
 from .rows import RUN_COLUMNS, run_row
 
 Connection = AsyncConnection[tuple[Any, ...]]
 log = logging.getLogger(__name__)
 
 NOW = "extract(epoch from clock_timestamp())"
-CHANNEL = "stepline_events"
 _RUNNING = sorted(RUNNING)
 
 
@@ -76,14 +77,16 @@ async def release(db: Connection, owner: str, run_ids: Collection[str]) -> None:
 async def claim_expired(
     db: Connection, owner: str, lease: float, limit: int
 ) -> list[runner_pb2.Run]:
-    """Take over at most `limit` running runs whose lease ran out, each at its
-    next epoch, skipping rows another runner is claiming right now."""
+    """Take over at most `limit` running runs whose lease ran out (or that
+    nobody drove yet), each at its next epoch, skipping rows another runner is
+    claiming right now; never more than this runner's fair share (SPARE)."""
     cursor = await db.execute(
-        f"UPDATE runs SET epoch = epoch + 1, owner = %s, lease_until = {NOW} + %s"
-        " WHERE run_id IN (SELECT run_id FROM runs WHERE status = ANY(%s)"
-        f" AND lease_until < {NOW} ORDER BY lease_until LIMIT %s FOR UPDATE SKIP LOCKED)"
-        f" RETURNING {RUN_COLUMNS}",
-        (owner, lease, _RUNNING, limit),
+        "UPDATE runs SET epoch = epoch + 1, owner = %(owner)s,"
+        f" lease_until = {NOW} + %(lease)s"
+        " WHERE run_id IN (SELECT run_id FROM runs WHERE status = ANY(%(running)s)"
+        f" AND lease_until < {NOW} ORDER BY lease_until LIMIT least(%(limit)s, {SPARE})"
+        f" FOR UPDATE SKIP LOCKED) RETURNING {RUN_COLUMNS}",
+        named(owner, lease=lease, limit=limit),
     )
     return [run_row(r) for r in await cursor.fetchall()]
 
@@ -98,26 +101,32 @@ async def held_elsewhere(db: Connection, run_id: str, owner: str) -> bool:
     return await cursor.fetchone() is not None
 
 
-async def announce(db: Connection, run_id: str, owner: str) -> None:
-    """Tell the other runners the run has new events (sent at commit)."""
-    await db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{run_id} {owner}"))
+async def announce(db: Connection, run_id: str, owner: str, first: int) -> None:
+    """Tell the other runners the run has new events from sequence `first` on
+    (sent at commit)."""
+    await db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{owner} {first} c {run_id}"))
 
 
-async def listen(dsn: str, runner_id: str) -> AsyncIterator[str]:
-    """Ids of the runs other runners commit events to, as they do, on a
-    connection of its own; "" each time it (re)connects, since notifications
-    sent while it was away are lost (the caller then rereads everything)."""
+async def announce_schedule(db: Connection, schedule_id: str, owner: str) -> None:
+    """Tell the other runners (the leader) the schedule changed."""
+    await db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{owner} 0 s {schedule_id}"))
+
+
+async def listen(dsn: str, runner_id: str) -> AsyncIterator[News]:
+    """Other runners' commits, as they do them, on a connection of its own;
+    RECONNECTED each time it (re)connects, since notifications sent while it
+    was away are lost (the caller then rereads everything)."""
     pause = 0.1
     while True:
         try:
             async with await AsyncConnection.connect(dsn, autocommit=True) as db:
                 await db.execute(f"LISTEN {CHANNEL}")
                 pause = 0.1
-                yield ""
+                yield RECONNECTED
                 async for note in db.notifies():
-                    run_id, _, committer = note.payload.partition(" ")
-                    if committer != runner_id:
-                        yield run_id
+                    news = parse(note.payload, runner_id)
+                    if news is not None:
+                        yield news
         except psycopg.Error as exc:
             log.warning("listening for other runners' commits: %s; again in %gs", exc, pause)
         await asyncio.sleep(pause)  # backoff while the database is away

@@ -36,6 +36,18 @@ CREATE INDEX schedules_by_namespace ON schedules (namespace, seq);
 ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN lease_until DOUBLE PRECISION NOT NULL DEFAULT 0;
 """,
+    # The runners sharing the database, and the duties one of them does at a time.
+    8: """
+CREATE TABLE runners (
+    runner_id TEXT PRIMARY KEY,
+    alive_until DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE duties (
+    duty TEXT PRIMARY KEY,
+    runner_id TEXT NOT NULL,
+    lease_until DOUBLE PRECISION NOT NULL
+);
+""",
 }
 
 # Any 64-bit number, the same in every runner: the lock migrations take.
@@ -100,6 +112,18 @@ CREATE TABLE schedules (
 );
 CREATE INDEX schedules_by_workflow ON schedules (workflow_id, seq);
 CREATE INDEX schedules_by_namespace ON schedules (namespace, seq);
+-- The runners sharing the database (postgres_leases.py): live while
+-- alive_until (the server's clock) is ahead; each renews its row by heartbeat.
+CREATE TABLE runners (
+    runner_id TEXT PRIMARY KEY,
+    alive_until DOUBLE PRECISION NOT NULL
+);
+-- What one runner at a time does (firing schedules, retention): who, until when.
+CREATE TABLE duties (
+    duty TEXT PRIMARY KEY,
+    runner_id TEXT NOT NULL,
+    lease_until DOUBLE PRECISION NOT NULL
+);
 CREATE TABLE checkpoints (
     seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     checkpoint_id TEXT NOT NULL UNIQUE,

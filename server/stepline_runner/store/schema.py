@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 # version -> statements that turn a database of that version into the next.
 MIGRATIONS: dict[int, str] = {
@@ -77,6 +77,9 @@ CREATE INDEX schedules_by_namespace ON schedules (namespace, seq);
 ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN lease_until REAL NOT NULL DEFAULT 0;
 """,
+    # Runners and their duties (several runners on one PostgreSQL database):
+    # nothing on SQLite, which one runner has to itself.
+    8: "",
 }
 
 SCHEMA = """

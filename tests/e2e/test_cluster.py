@@ -1,0 +1,147 @@
+"""Several runners on one PostgreSQL database, real processes: new runs
+spread over the live runners whichever one the clients call, and WatchRuns
+on any runner shows every run's events, also of a run that moves to
+another runner while watched."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from stepline import RunnerClient
+from stepline.v1 import events_pb2 as E
+from tests.executors.stages import Token
+from tests.support.postgres import TemporaryPostgres
+from tests.support.processes import start_executors
+from tests.support.runners import Runners
+from tests.support.runs import assert_exact_log, of_kind, stage_loop, until_superstep
+from tests.support.stores import rows
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+STEPS = 40
+TOKEN = Token(value=3, hops=0, limit=STEPS, delay_ms=20)
+SHORT = Token(value=1, hops=0, limit=3)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def executors() -> AsyncIterator[str]:
+    service = await start_executors("stages")
+    try:
+        yield service.address
+    finally:
+        await service.kill()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def runners(postgres_server: TemporaryPostgres, tmp_path: Path) -> AsyncIterator[Runners]:
+    shared = Runners(postgres_server.new_database(), tmp_path)
+    try:
+        yield shared
+    finally:
+        await shared.close()
+
+
+async def alive(runners: Runners, count: int) -> None:
+    """Return once `count` runners say in the database that they are alive."""
+    query = "SELECT count(*) FROM runners WHERE alive_until > extract(epoch from now())"
+    # Other processes write it: there is nothing to await but the table.
+    while rows(runners.store, query) != [(count,)]:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+
+
+async def test_runs_started_through_one_runner_are_driven_by_every_live_runner(
+    runners: Runners, executors: str
+) -> None:
+    a, b, c = [await runners.start() for _ in range(3)]
+    await a.register_workflow(stage_loop("spread", [executors, executors], STEPS + 10))
+    await alive(runners, 3)
+
+    run_ids = [(await a.start_run("spread", TOKEN)).run_id for _ in range(9)]  # all through A
+    results = [await a.wait(run_id) for run_id in run_ids]
+
+    assert [r.run.status for r in results] == [E.RUN_STATUS_COMPLETED] * 9
+    for result in results:
+        assert_exact_log(result.events)  # each once, from its start
+        assert len(of_kind(result.events, E.EVENT_KIND_RUN_STARTED)) == 1
+        assert of_kind(result.events, E.EVENT_KIND_RUN_RESUMED) == []  # started, not restored
+    owners = runners.owners(run_ids)
+    assert {epoch for _, epoch in owners.values()} == {1}  # driven by one runner each, at once
+    per_runner = Counter(owner for owner, _ in owners.values())
+    print(f"\nruns per runner (9 started through one): {sorted(per_runner.values())}")
+    assert len(per_runner) == 3
+    assert min(per_runner.values()) >= 2
+    assert await b.get_run(run_ids[0]) == await c.get_run(run_ids[0])  # any runner answers
+
+
+class Dashboard:
+    """A WatchRuns stream on one runner: every event it got, by run."""
+
+    def __init__(self, client: RunnerClient, workflow_id: str = "") -> None:
+        self.events: dict[str, list[E.Event]] = {}
+        self.changed = asyncio.Event()
+        self._task = asyncio.create_task(self._watch(client, workflow_id))
+
+    async def _watch(self, client: RunnerClient, workflow_id: str) -> None:
+        async for event in client.watch_all(workflow_id=workflow_id):
+            self.events.setdefault(event.run_id, []).append(event)
+            self.changed.set()
+
+    async def until(self, run_ids: list[str], ended: bool = True) -> None:
+        """Return once it saw an event of each run (its last, with `ended`)."""
+        while not all(self._has(r, ended) for r in run_ids):
+            self.changed.clear()
+            await self.changed.wait()
+
+    def _has(self, run_id: str, ended: bool) -> bool:
+        events = self.events.get(run_id, [])
+        return bool(events) and (not ended or events[-1].status == E.RUN_STATUS_COMPLETED)
+
+    async def close(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def test_watch_runs_on_any_runner_shows_every_event_of_every_run(
+    runners: Runners, executors: str
+) -> None:
+    a, b, c = [await runners.start() for _ in range(3)]
+    for workflow_id in ("watched", "other"):
+        await a.register_workflow(stage_loop(workflow_id, [executors, executors], STEPS + 10))
+    await alive(runners, 3)
+    every, theirs = Dashboard(c), Dashboard(b, "watched")  # all runs; one workflow's
+    try:
+        # The subscriptions are live once their runners have them; a run proves it.
+        probes: list[str] = []
+        while not (probes and every.events and theirs.events):
+            probes.append((await a.run("watched", SHORT)).run.run_id)
+            await asyncio.wait_for(every.until(probes[-1:], ended=False), 10)
+        run_ids = [(await a.start_run("watched", TOKEN)).run_id for _ in range(6)]
+        other = (await a.start_run("other", SHORT)).run_id
+        owners = runners.owners(run_ids)
+        first = owners[run_ids[0]][0]  # A drives its first run: the share was free
+        moving = [r for r in run_ids if owners[r][0] == first]
+        await until_superstep(b, moving[-1], 6)
+        await runners.services[0].kill()  # SIGKILL A mid-run: B and C take its runs over
+        results = [await b.wait(run_id) for run_id in run_ids]
+        async with asyncio.timeout(30):
+            await every.until([*run_ids, other])
+            await theirs.until(run_ids)
+    finally:
+        await every.close()
+        await theirs.close()
+
+    moved = runners.owners(moving)
+    assert {epoch for _, epoch in moved.values()} == {2}  # each taken over once
+    for result in results:
+        logged = [e.SerializeToString() for e in result.events]
+        assert_exact_log(result.events)
+        for dashboard in (every, theirs):  # every event once, in order, on both runners
+            assert [e.SerializeToString() for e in dashboard.events[result.run.run_id]] == logged
+    assert other in every.events and other not in theirs.events
+    print(f"\nwatched across runners: {len(run_ids)} runs, {len(moving)} moved mid-watch")
