@@ -35,9 +35,7 @@ async def here(store: Store, hub: EventHub, run_id: str, *messages: str) -> None
     hub.publish(run_id, "w", await elsewhere(store, run_id, *messages))
 
 
-async def received(
-    batches: AsyncIterator[list[E.Event]], count: int
-) -> list[tuple[str, int]]:
+async def received(batches: AsyncIterator[list[E.Event]], count: int) -> list[tuple[str, int]]:
     got: list[tuple[str, int]] = []
     async with asyncio.timeout(5):
         while len(got) < count:

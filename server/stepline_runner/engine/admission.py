@@ -6,7 +6,8 @@ A workflow's `max_concurrent_runs` counts its runs that have not ended
 restart; a StartRun beyond it stores the run as QUEUED, checkpoint 0 and all,
 and `Admission` starts queued runs, oldest first, whenever one of the
 workflow's runs ends (and once at start-up). One asyncio lock per workflow
-makes "count, then start or queue" atomic on this runner.
+makes "count, then start or queue" atomic on this runner; runners sharing
+a database take an advisory lock of the workflow's there too.
 
 A node's `max_concurrent_executes` is enforced in gates.py.
 """
@@ -14,8 +15,10 @@ A node's `max_concurrent_executes` is enforced in gates.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from stepline.v1 import events_pb2, runner_pb2, workflow_pb2
@@ -88,12 +91,20 @@ class Admission:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
-    def lock(self, workflow_id: str) -> asyncio.Lock:
-        """Held from counting a workflow's runs to storing the one that counts."""
+    @contextlib.asynccontextmanager
+    async def lock(self, workflow_id: str, limited: bool = True) -> AsyncIterator[None]:
+        """Held from counting a workflow's runs to storing the one that counts:
+        on this runner, and (`limited`: the workflow has a limit) across the
+        runners sharing the database, whose counts are the same rows."""
         lock = self._locks.get(workflow_id)
         if lock is None:
             lock = self._locks[workflow_id] = asyncio.Lock()
-        return lock
+        async with lock:
+            if limited and self._runs.shared is not None:
+                async with self._runs.shared.admitting(workflow_id):
+                    yield
+            else:
+                yield
 
     async def hold_back(self, new: NewRun, definition: workflow_pb2.WorkflowDefinition) -> bool:
         """Whether a new run must wait, and if so make it a QUEUED one (call
@@ -180,6 +191,20 @@ class Admission:
             self._runs.launch(
                 state, workflow, run.checkpoint_policy, incarnations=incarnations, epoch=epoch
             )
+
+    def admit_all_later(self) -> None:
+        """`admit_all` in a task of its own (a runner becoming the leader)."""
+
+        async def admit_all() -> None:
+            try:
+                await self.admit_all()
+            except Exception:  # the store out of reach: the next run that ends admits
+                log.exception("starting queued runs failed")
+
+        if not self._closed:
+            task = asyncio.create_task(admit_all(), name="admit-all")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def admit_all(self) -> None:
         """At start-up: every workflow with queued runs, once."""

@@ -147,7 +147,8 @@ class Runner:
         input_hash = hashlib.sha256(payload.SerializeToString(deterministic=True)).hexdigest()
         run_id = run_id or uuid.uuid4().hex
         # Counting the workflow's runs and storing this one are one step.
-        async with self.admission.lock(workflow_id), self.runs.lock(run_id):
+        limited = workflow.graph.definition.max_concurrent_runs > 0
+        async with self.admission.lock(workflow_id, limited), self.runs.lock(run_id):
             existing = await self.store.get_run(run_id)
             if existing is not None:
                 if (
@@ -338,6 +339,12 @@ class Runner:
         await self.admission.admit_all()  # a run may have ended just before the stop
         return resumed
 
+    def _lead(self) -> None:
+        # This runner fires the schedules now, and starts the runs that queued
+        # while the runner that would have started them stopped.
+        self.schedules.lead()
+        self.admission.admit_all_later()
+
     def share(self, store: SharedStore, max_runs: int | None = None) -> None:
         """Share the database with other runners: from now on this runner
         drives the runs it leases (at most `max_runs` at once), and takes over
@@ -348,7 +355,7 @@ class Runner:
             self.runs,
             self.hub,
             max_runs=max_runs,
-            on_lead=self.schedules.lead,
+            on_lead=self._lead,
             on_schedule=self.schedules.changed_elsewhere,
         )
         self.schedules.leading = self.leases.leading

@@ -6,6 +6,7 @@ uses them."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
 from stepline.v1 import runner_pb2
@@ -58,6 +59,11 @@ class SharedStore(Protocol):
     async def hand_out(self, run_id: str) -> bool:
         """Leave the run this runner just created to whichever runner claims
         it, if this one holds more than its fair share; True if so."""
+        ...
+
+    def admitting(self, workflow_id: str) -> AbstractAsyncContextManager[None]:
+        """Held while a runner counts the workflow's runs and starts or
+        queues one: one decision across runners (max_concurrent_runs)."""
         ...
 
     async def hold_duty(self, duty: str) -> bool:

@@ -113,6 +113,9 @@ class PostgresStore(Schedules, StoreReads):
         self._keeper: asyncio.Task[None] | None = None
         if owner is not None:
             self._keeper = asyncio.create_task(self._keep_owning(), name="database-lock")
+        # Admission locks held at once: each holds a connection while the
+        # decision it guards takes others from the pool.
+        self._admitting = asyncio.Semaphore(max(1, pool.max_size // 2))
 
     @classmethod
     async def open(
@@ -343,6 +346,23 @@ class PostgresStore(Schedules, StoreReads):
     async def hand_out(self, run_id: str) -> bool:
         async with translated(), self._pool.connection() as db:
             return await hand_out(db, self.runner_id, run_id)
+
+    @asynccontextmanager
+    async def admitting(self, workflow_id: str) -> AsyncIterator[None]:
+        """Hold the workflow's admission lock across runners: a session
+        advisory lock (not a transaction's, which the server ends after a
+        lease idle), dropped with its connection if that breaks."""
+        key = (OWNER_LOCK + 2, workflow_id)
+        async with self._admitting, self._pool.connection() as db:
+            async with translated():
+                await db.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", key)
+            try:
+                yield
+            finally:
+                try:
+                    await db.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", key)
+                except psycopg.Error:
+                    await db.close()  # never back in the pool holding it
 
     async def hold_duty(self, duty: str) -> bool:
         async with translated(), self._pool.connection() as db:
