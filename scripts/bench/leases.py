@@ -5,8 +5,8 @@
   `--steps` supersteps each, one executor service) started at once, spread
   round-robin over N runner processes (`--lease-seconds`); runs/s is the
   number of runs over the time from the first start to the last completion.
-- failover: two runners; `--failover-runs` long runs started on runner A,
-  then A is SIGKILLed; for each run, the time from the kill to the first
+- failover: `--failover-runs` long runs started on runner A alone, then a
+  runner B starts and A is SIGKILLed; for each run, the time from the kill to the first
   SUPERSTEP_STARTED after its RUN_RESUMED (the other runner's first
   superstep of it). The target is the lease + 1 s.
 
@@ -86,12 +86,18 @@ async def failover(
     server: TemporaryPostgres, endpoint: str, args: argparse.Namespace, work: Path
 ) -> list[float]:
     lease, count = args.lease_seconds, args.failover_runs
-    a, b = await runners(server.new_database("bench_failover"), 2, lease, work, "fo")
-    on_a, on_b = RunnerClient(a.address), RunnerClient(b.address)
+    store = server.new_database("bench_failover")
+    (a,) = await runners(store, 1, lease, work, "fo-a")
+    on_a = RunnerClient(a.address)
+    on_b: RunnerClient | None = None
+    b: Service | None = None
     try:
         await on_a.register_workflow(loop_workflow("long", endpoint, 100_000))
         # Paced by the executor (loop_executor.py sleeps LOOP_DELAY_MS) so they outlive A.
+        # A alone when they start: its fair share is every run.
         started = [await on_a.start_run("long", loop_tick(0, 100_000)) for _ in range(count)]
+        (b,) = await runners(store, 1, lease, work, "fo-b")
+        on_b = RunnerClient(b.address)
         for run in started:
             async for event in on_b.watch(run.run_id):  # under way on A
                 if event.kind == E.EVENT_KIND_SUPERSTEP_COMPLETED and event.superstep >= 3:
@@ -110,9 +116,11 @@ async def failover(
         return gaps
     finally:
         await on_a.close()
-        await on_b.close()
+        if on_b is not None:
+            await on_b.close()
         await a.kill()
-        await b.kill()
+        if b is not None:
+            await b.kill()
 
 
 async def main() -> None:

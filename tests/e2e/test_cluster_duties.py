@@ -141,3 +141,22 @@ async def test_one_runner_fires_a_schedule_and_another_once_it_dies(
         events = [e async for e in alive.watch(run_id)]
         assert [e.kind for e in events].count(E.EVENT_KIND_RUN_STARTED) == 1
     print(f"\nschedule: {len(before)} runs fired by the leader, then {len(fired)} by the other")
+
+
+async def test_one_runner_at_a_time_sweeps_finished_runs_away(runners: Runners, flow: str) -> None:
+    clients = [await runners.start("--delete-finished-after", "1s") for _ in range(2)]
+    await clients[0].register_workflow(
+        WorkflowBuilder("stamped")
+        .add_executor("stamp", flow, type="stamp")
+        .set_start_executor("stamp")
+        .build()
+    )
+    for i in range(6):
+        await clients[i % 2].run("stamped", "x")
+    query = "SELECT count(*) FROM runs"
+    # The sweeps are other processes': there is nothing to await but the table.
+    while rows(runners.store, query) != [(0,)]:  # noqa: ASYNC110
+        await asyncio.sleep(0.2)
+    swept = [re.findall(r"deleted (\d+) finished run", runners.log(i).read_text()) for i in (0, 1)]
+    assert sorted(bool(s) for s in swept) == [False, True]  # the leader's sweeps only
+    assert sum(int(n) for s in swept for n in s) == 6

@@ -40,7 +40,7 @@ import logging
 import time
 from collections.abc import Callable, Collection
 
-from ..store.news import Committed, News, ScheduleChanged
+from ..store import Committed, News, ScheduleChanged
 from .hub import EventHub
 from .relay import Relay
 from .shared import SharedStore
@@ -134,6 +134,7 @@ class LeaseKeeper:
 
     async def _keep(self) -> None:
         while True:
+            self._poked.clear()  # a poke during the round starts the next at once
             try:
                 full = await self.round()
             except Exception:
@@ -142,7 +143,6 @@ class LeaseKeeper:
                 log.exception("lease round failed")
                 full = False
             if not full:
-                self._poked.clear()
                 # The lease's heartbeat, or at once when a run waits for a runner.
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.interval):

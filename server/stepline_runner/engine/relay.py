@@ -25,8 +25,7 @@ from collections.abc import Sequence
 from stepline.v1 import events_pb2
 
 from ..statuses import ends_run
-from ..store import Store
-from ..store.news import Committed
+from ..store import Committed, Store
 from .hub import EventHub
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 from stepline.v1 import runner_pb2
 
-from ..store.news import News
+from ..store import News
 
 
 @runtime_checkable
