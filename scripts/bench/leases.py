@@ -3,8 +3,10 @@
 
 - throughput: `--runs` short runs (the self-loop of `loop_executor.py`,
   `--steps` supersteps each, one executor service) started at once, spread
-  round-robin over N runner processes (`--lease-seconds`); runs/s is the
-  number of runs over the time from the first start to the last completion.
+  round-robin over N runner processes (`--lease-seconds`), or all through
+  the first (`--through-one`: the runners spread them); runs/s is the
+  number of runs over the time from the first start to the last completion,
+  and the database says how many runs each runner drove.
 - failover: `--failover-runs` long runs started on runner A alone, then a
   runner B starts and A is SIGKILLed; for each run, the time from the kill to the first
   SUPERSTEP_STARTED after its RUN_RESUMED (the other runner's first
@@ -15,7 +17,7 @@ or the one STEPLINE_TEST_POSTGRES_DSN names; each measurement gets a fresh
 database and fresh runner processes. A report, not a test: it prints a table
 and exits 0.
 
-    python scripts/bench/leases.py [--runs 60] [--steps 5] [--repeats 2]
+    python scripts/bench/leases.py [--runs 60] [--steps 5] [--repeats 2] [--through-one]
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
 from benchlib import (
     ROOT,
     check_completed,
@@ -60,21 +63,27 @@ async def runners(store: str, count: int, lease: float, work: Path, tag: str) ->
 
 async def throughput(
     server: TemporaryPostgres, endpoint: str, count: int, args: argparse.Namespace, work: Path
-) -> float:
+) -> tuple[float, list[int]]:
+    """Runs/s, and how many runs each runner drove (fewest first)."""
     runs, steps, lease = args.runs, args.steps, args.lease_seconds
-    services = await runners(server.new_database("bench_leases"), count, lease, work, "tp")
+    store = server.new_database("bench_leases")
+    services = await runners(store, count, lease, work, "tp")
     clients = [RunnerClient(s.address) for s in services]
     try:
         await clients[0].register_workflow(loop_workflow("bench", endpoint, steps))
         began = time.monotonic()
+        # Round robin, or (--through-one) every start through the first runner.
+        spread = 1 if args.through_one else count
         started = await asyncio.gather(
-            *(clients[i % count].start_run("bench", loop_tick(0, steps)) for i in range(runs))
+            *(clients[i % spread].start_run("bench", loop_tick(0, steps)) for i in range(runs))
         )
         ended = await asyncio.gather(*(wait_run(clients[0], r.run_id, 600) for r in started))
         elapsed = time.monotonic() - began
         for run in ended:
             check_completed(run)
-        return float(runs / elapsed)
+        with psycopg.connect(store) as db:
+            owners = db.execute("SELECT count(*) FROM runs GROUP BY owner").fetchall()
+        return float(runs / elapsed), sorted(int(n) for (n,) in owners)
     finally:
         for client in clients:
             await client.close()
@@ -130,6 +139,9 @@ async def main() -> None:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--lease-seconds", type=float, default=2.0)
     p.add_argument("--failover-runs", type=int, default=6)
+    p.add_argument(
+        "--through-one", action="store_true", help="start every run through the first runner"
+    )
     p.add_argument("--keep", help="keep the logs in this directory")
     args = p.parse_args()
     with TemporaryPostgres(os.environ.get(DSN_VARIABLE)) as server, workdir(args.keep) as work:
@@ -137,11 +149,15 @@ async def main() -> None:
         try:
             print(f"load average before: {load_average()}")
             rates: dict[int, list[float]] = {1: [], 2: [], 3: []}
+            shares: dict[int, list[int]] = {}
             for repeat in range(args.repeats):
                 for count in rates:  # in turn, so the machine's load hits each alike
-                    rate = await throughput(server, fast.address, count, args, work)
+                    rate, shares[count] = await throughput(server, fast.address, count, args, work)
                     rates[count].append(rate)
-                    print(f"repeat {repeat + 1}: {count} runner(s): {rate:6.1f} runs/s")
+                    print(
+                        f"repeat {repeat + 1}: {count} runner(s): {rate:6.1f} runs/s, "
+                        f"runs per runner {shares[count]}"
+                    )
         finally:
             await fast.kill()
         slow = await start_executors("loop_executor.py", work, "slow", {"LOOP_DELAY_MS": "50"})
@@ -150,10 +166,11 @@ async def main() -> None:
         finally:
             await slow.kill()
         print(f"load average after: {load_average()}")
-    print(f"\n{args.runs} runs of {args.steps} supersteps, lease {args.lease_seconds:g}s")
-    print("runners | runs/s (median of repeats)")
+    how = "all through one runner" if args.through_one else "round robin"
+    print(f"\n{args.runs} runs of {args.steps} supersteps ({how}), lease {args.lease_seconds:g}s")
+    print("runners | runs/s (median of repeats) | runs per runner (last repeat)")
     for count, values in rates.items():
-        print(f"{count:7} | {median(values):6.1f}")
+        print(f"{count:7} | {median(values):6.1f} | {shares[count]}")
     worst = max(gaps)
     print(
         f"failover of {len(gaps)} runs: first superstep on the other runner after "

@@ -20,6 +20,7 @@ from tests.support.stores import execute, rows
 from tests.unit.graph_of_three import definition
 
 LEASE = 60.0
+NOW = "extract(epoch from clock_timestamp())"
 
 
 @pytest.fixture
@@ -54,9 +55,7 @@ async def test_a_runner_beyond_its_fair_share_hands_new_runs_out(
     assert not await a.hand_out("r1")  # 1 of 1 running: within ceil(1 / 2)
     await created(a, "r2")
     assert await a.hand_out("r2")  # 2 of 2: beyond ceil(2 / 2)
-    assert rows(url(a), "SELECT owner, epoch, lease_until FROM runs WHERE run_id = 'r2'") == [
-        ("", 0, 0.0)
-    ]
+    assert rows(url(a), "SELECT owner, epoch FROM runs WHERE run_id = 'r2'") == [("", 0)]
     assert not await a.hand_out("r2")  # not its own any more
     assert await a.claim_expired(4) == []  # A holds its share already
     (taken,) = await b.claim_expired(4)
@@ -77,13 +76,24 @@ async def test_no_runner_claims_more_than_its_fair_share(trio: list[PostgresStor
         await store.heartbeat()
     for i in range(7):
         await created(c, f"r{i}")
-    await c.release_leases([f"r{i}" for i in range(7)])
-    await c.leave()  # C stops: A and B share its runs
+    await c.leave()  # C stops: A and B share its runs, whose leases just ran out
+    execute(url(a), f"UPDATE runs SET lease_until = {NOW}")
 
     first = await a.claim_expired(10)
     second = await b.claim_expired(10)
     assert (len(first), len(second)) == (4, 3)  # ceil(7 / 2), then what is left
     assert await a.claim_expired(10) == []
+
+
+async def test_runs_unclaimed_past_the_grace_are_anyones(trio: list[PostgresStore]) -> None:
+    a, b, _ = trio
+    await a.heartbeat()
+    await b.heartbeat()  # alive, but (say) at its --max-runs: it claims nothing
+    for i in range(4):
+        await created(b, f"r{i}")
+    await b.release_leases([f"r{i}" for i in range(4)])  # ran out long ago
+
+    assert len(await a.claim_expired(10)) == 4  # beyond its share of 2: overdue
 
 
 async def test_a_dead_runner_is_not_counted_alive(trio: list[PostgresStore]) -> None:

@@ -86,7 +86,7 @@ async def claim_expired(
         " WHERE run_id IN (SELECT run_id FROM runs WHERE status = ANY(%(running)s)"
         f" AND lease_until < {NOW} ORDER BY lease_until LIMIT least(%(limit)s, {SPARE})"
         f" FOR UPDATE SKIP LOCKED) RETURNING {RUN_COLUMNS}",
-        named(owner, lease=lease, limit=limit),
+        named(owner, lease=lease, limit=limit, grace=lease),
     )
     return [run_row(r) for r in await cursor.fetchall()]
 

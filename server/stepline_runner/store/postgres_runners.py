@@ -8,7 +8,10 @@ dead one's row runs out, and is forgotten a while later). A runner's fair
 share is ceiling(running runs / live runners): a runner that holds more
 hands a new run to the others (`hand_out`), and no runner claims more than
 its share (`SPARE`, postgres_leases.claim_expired), so runs spread over the
-live runners whichever one the clients call.
+live runners whichever one the clients call. A run left unclaimed longer
+than a grace (a lease: three rounds of every runner) is anyone's
+(`OVERDUE`): a runner that cannot take its share (`--max-runs`) never
+leaves runs without a driver.
 
 `duties` holds one row per duty (firing schedules, retention): the runner
 holding it, until when. A runner takes a duty whose holder let its lease run
@@ -43,8 +46,13 @@ _MINE = (
     f" AND lease_until > {NOW})"
 )
 SHARE = f"ceil({_ACTIVE}::numeric / {_LIVE})"
-# How many more runs this runner may claim (0 or more).
-SPARE = f"greatest(0, {SHARE} - {_MINE})"
+# Running runs nobody claimed within the grace (named parameter `grace`).
+_OVERDUE = (
+    "(SELECT count(*) FROM runs WHERE status = ANY(%(running)s)"
+    f" AND lease_until < {NOW} - %(grace)s)"
+)
+# How many more runs this runner may claim: its share's room, or the overdue ones.
+SPARE = f"greatest(0, {SHARE} - {_MINE}, {_OVERDUE})"
 
 
 def named(owner: str, **more: Any) -> dict[str, Any]:
@@ -73,10 +81,10 @@ async def hand_out(db: Connection, owner: str, run_id: str) -> bool:
     runner claims it first, when `owner` holds more than its fair share
     counting it; tell the others (a claim wakes them). True if given.
 
-    The run goes back to epoch 0, with no owner and an expired lease: no
-    runner ever drove it, and its first claim gives it epoch 1."""
+    The run goes back to epoch 0, with no owner and a lease that ends now:
+    no runner ever drove it, and its first claim gives it epoch 1."""
     cursor = await db.execute(
-        "WITH given AS (UPDATE runs SET owner = '', lease_until = 0, epoch = 0"
+        f"WITH given AS (UPDATE runs SET owner = '', lease_until = {NOW}, epoch = 0"
         " WHERE run_id = %(run_id)s AND owner = %(owner)s AND epoch = 1"
         f" AND {_MINE} > {SHARE} RETURNING run_id)"
         " SELECT pg_notify(%(channel)s, %(owner)s || ' 1 n ' || run_id) FROM given",
