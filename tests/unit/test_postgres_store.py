@@ -11,9 +11,10 @@ from psycopg_pool import PoolTimeout
 
 from stepline_runner.errors import DataLoss, Reason, StoreFull, StoreUnavailable
 from stepline_runner.store import schema
+from stepline_runner.store.opening import StoreOpenError
 from stepline_runner.store.ownership import DatabaseInUse
 from stepline_runner.store.postgres import PostgresStore
-from stepline_runner.store.postgres_failures import describe, store_error, translated
+from stepline_runner.store.postgres_failures import describe, reason, store_error, translated
 from stepline_runner.store.postgres_schema import FIRST_VERSION, MIGRATIONS
 from stepline_runner.store.schema import SchemaError
 from tests.support.postgres import TemporaryPostgres
@@ -105,6 +106,25 @@ def test_messages_name_the_database_without_its_password() -> None:
         "postgresql://ann@db.internal:6432/runs"
     )
     assert "s3cret" not in describe("host=h password=s3cret dbname=d")
+    quoting = psycopg.ProgrammingError('bad value "s3cret"')
+    assert reason(quoting, "host=h password=s3cret") == 'bad value "..."'
+    quoting = psycopg.ProgrammingError('bad value "s3 cret"')
+    assert reason(quoting, "host=h password='s3 cret' port=x") == 'bad value "..."'
+
+
+# libpq quotes the part of a URL it cannot decode: here the password.
+UNPARSED = (
+    "postgresql://ann:s3%zzcret@db.internal/runs",
+    "postgresql://db.internal/runs?password=s3%zzcret",
+)
+
+
+@pytest.mark.parametrize("url", UNPARSED)
+async def test_a_url_that_does_not_parse_is_refused_without_its_password(url: str) -> None:
+    with pytest.raises(StoreOpenError) as refused:
+        await PostgresStore.open(url)
+    assert "not a PostgreSQL URL" in str(refused.value)
+    assert "s3" not in str(refused.value) and "cret" not in str(refused.value)
 
 
 async def test_a_schema_named_in_the_url_holds_the_store(

@@ -69,3 +69,7 @@ def test_the_usage_command_refuses_what_it_cannot_read_in_one_line(tmp_path: Pat
         assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
         assert "cannot read postgresql://ann@127.0.0.1:1/nowhere" in refused.stderr
         assert "s3cret" not in refused.stderr
+    # libpq quotes the part of a URL it cannot decode: here the password.
+    refused = usage_command("postgresql://ann:s3%zzcret@127.0.0.1:1/nowhere")
+    assert refused.returncode == 2 and "invalid percent-encoded token" in refused.stderr
+    assert "cret" not in refused.stderr, refused.stderr

@@ -135,15 +135,15 @@ class PostgresStore(Schedules, StoreReads):
         try:
             conninfo_to_dict(dsn)
         except psycopg.ProgrammingError as exc:
-            # psycopg quotes the whole text, which may hold a password.
-            said = reason(exc).replace(dsn, "...")
+            # psycopg quotes the text, or the part it cannot decode: a password.
+            said = reason(exc, dsn)
             raise StoreOpenError(f"not a PostgreSQL URL the runner can use: {said}") from None
         try:
             first = await psycopg.AsyncConnection.connect(
                 dsn, autocommit=True, connect_timeout=max(1, int(timeout))
             )
         except psycopg.Error as exc:
-            raise StoreOpenError(f"cannot connect to {where}: {reason(exc)}") from None
+            raise StoreOpenError(f"cannot connect to {where}: {reason(exc, dsn)}") from None
         try:
             await migrate(first)
             if exclusive:
@@ -168,7 +168,7 @@ class PostgresStore(Schedules, StoreReads):
                 raise
         except (psycopg.Error, PoolTimeout) as exc:
             await first.close()
-            raise StoreOpenError(f"cannot use {where}: {reason(exc)}") from None
+            raise StoreOpenError(f"cannot use {where}: {reason(exc, dsn)}") from None
         except BaseException:
             await first.close()
             raise

@@ -9,8 +9,10 @@ up as it is. Messages name the server without its password (`describe`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -102,7 +104,31 @@ async def translated() -> AsyncIterator[None]:
         raise error from exc
 
 
-def reason(exc: Exception) -> str:
-    """The first line of the error, bounded: server messages can be long."""
+def reason(exc: Exception, dsn: str = "") -> str:
+    """The first line of the error, bounded: server messages can be long;
+    with `dsn`, neither it nor its password (see `_secrets`) is in it."""
     text = " ".join(str(exc).split()) or type(exc).__name__
+    for secret in _secrets(dsn):
+        text = text.replace(secret, "...")
     return text if len(text) <= 300 else text[:300] + "..."
+
+
+# A password in a URL's query or a keyword DSN: quoted, or up to a space or '&'.
+_PASSWORD = re.compile(r"password\s*=\s*('(?:[^'\\]|\\.)*'|[^&\s]+)")
+
+
+def _secrets(dsn: str) -> list[str]:
+    """What a libpq message about `dsn` must not quote, longest first: the
+    DSN, and its password as written and decoded (libpq quotes the part of
+    a URL it cannot decode, which may be the password)."""
+    if not dsn:
+        return []
+    found = {dsn, *(m.group(1) for m in _PASSWORD.finditer(dsn))}
+    try:
+        password = urlsplit(dsn).password
+    except ValueError:
+        password = None
+    if password:
+        found |= {password, unquote(password)}
+    found |= {unquote(s) for s in list(found)} | {s.strip("'") for s in list(found)}
+    return sorted((s for s in found if s), key=len, reverse=True)

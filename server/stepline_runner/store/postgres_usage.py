@@ -27,9 +27,8 @@ def read_postgres_usage(url: str) -> StoreUsage:
             db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             return _read(db)
     except psycopg.Error as exc:
-        # psycopg may quote the whole URL, which may hold a password.
-        said = reason(exc).replace(url, "...")
-        raise UsageError(f"cannot read {describe(url)}: {said}") from None
+        # psycopg may quote the URL, or the part it cannot decode: a password.
+        raise UsageError(f"cannot read {describe(url)}: {reason(exc, url)}") from None
 
 
 def _read(db: psycopg.Connection[tuple[object, ...]]) -> StoreUsage:
