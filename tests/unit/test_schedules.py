@@ -409,3 +409,30 @@ async def test_the_scheduler_holds_no_schedule_inputs_in_memory(env: InProcessRu
     await schedules.tick(first + 0.1)  # each read from the store as it fires
     await settle(env)
     assert len(await run_ids(env)) == 10
+
+
+async def test_a_schedule_deleted_and_created_again_during_a_start_is_left_new(
+    env: InProcessRunner,
+) -> None:
+    """The fire of the old schedule records nothing on the new one of the
+    same id (its run stays, as when the schedule is only deleted)."""
+    Held.release.set()
+    starting, go_on = asyncio.Event(), asyncio.Event()
+
+    async def start(workflow_id: str, payload: Any, run_id: str) -> R.Run:
+        starting.set()
+        await go_on.wait()
+        return await env.runner.start_run(workflow_id, payload, run_id)
+
+    schedules = Schedules(env.store, env.runner.workflows, start, Limits())
+    first = float((await schedules.create(every(10))).next_fire_time.seconds)
+    tick = asyncio.create_task(schedules.tick(first + 0.1))
+    await starting.wait()
+    await schedules.delete("s")
+    new = await schedules.create(every(20))
+    go_on.set()
+    await tick
+
+    schedule = await schedules.get("s")
+    assert schedule == new  # before the fix: the old one's run and count on it
+    assert f"s-{_utc(first)}" in await run_ids(env)  # the old one's run stays

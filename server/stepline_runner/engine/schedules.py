@@ -289,8 +289,12 @@ class Schedules:
             return
         async with self._lock:
             current = await self._store.get_schedule(schedule_id)
-            if current is None:
-                self._forget(schedule_id)  # deleted while its run started: the run stays
+            if current is None or current.created_at != read.created_at:
+                # Deleted while its run started (and maybe created anew): the run
+                # stays, and a new schedule of the id keeps nothing of the old one.
+                self._forget(schedule_id)
+                if current is not None:
+                    self._remember(current)
                 return
             recorded = progress(read, fired, current)
             await self._save(recorded)
