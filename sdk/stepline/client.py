@@ -356,7 +356,8 @@ class RunnerClient(ScheduleCalls, CheckpointCalls):
         self, run_id: str, *, page_size: int = 100, limit: int | None = None
     ) -> list[InputRequest]:
         """The run's open requests for input, oldest first (at most `limit`),
-        fetched `page_size` at a time."""
+        fetched `page_size` at a time, each once (a page may repeat one when
+        requests are answered between pages)."""
 
         async def page(token: str) -> Page[InputRequest]:
             request = runner_pb2.ListPendingRequestsRequest(
@@ -368,7 +369,11 @@ class RunnerClient(ScheduleCalls, CheckpointCalls):
         found: list[InputRequest] = []
         if limit is not None and limit <= 0:
             return found
+        seen: set[str] = set()
         async for request in self._pages(page):
+            if request.request_id in seen:
+                continue
+            seen.add(request.request_id)
             found.append(request)
             if len(found) == limit:
                 break
