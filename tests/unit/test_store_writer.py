@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from stepline.v1 import runner_pb2
 from stepline_runner.store.sqlite import SqliteStore
 from stepline_runner.store.writer import CHECKPOINT_COMMITS, GROUP_MAX, INLINE_BYTES, Writer
 
@@ -224,3 +225,23 @@ async def test_a_store_that_waits_for_the_disk_never_commits_inline(tmp_path: Pa
             assert store._writer._inline_bytes == inline
         finally:
             await store.close()
+
+
+async def test_deletions_and_large_writes_of_the_store_are_never_inline(tmp_path: Path) -> None:
+    """A run's deletion takes time in proportion to the run (its events), a
+    schedule's write to its input: neither runs on the event loop."""
+    store = await SqliteStore.open(tmp_path / "s.db")
+    try:
+        writer = store._writer
+        assert writer._inline_bytes  # synchronous=NORMAL: small commits go inline
+        await store.delete_schedule("none")
+        assert writer.inline == 1  # a small write: inline
+        await store.delete_run("r")
+        await store.delete_checkpoint("r", "c")
+        schedule = runner_pb2.Schedule()
+        schedule.spec.schedule_id = "s"
+        schedule.spec.input.data = b"x" * (INLINE_BYTES + 1)
+        assert await store.insert_schedule(schedule)
+        assert writer.inline == 1  # before the fix: 4
+    finally:
+        await store.close()
