@@ -29,6 +29,13 @@ BUFFER = 8 * 1024 * 1024
 # the byte bounds it was ~360 MB (RSS 59 -> 416 MB).
 GROWTH_BOUND = 150 * 1024 * 1024
 
+# A dashboard that reads nothing must stall its stream at the runner. With
+# gRPC's BDP probing its channel may instead raise its HTTP/2 windows (the more
+# so the slower a loaded machine answers pings) until it takes in all 60 MB
+# unread; the runner's writes then never wait, its buffer never fills, and
+# nothing ends the stream. Without probing the window stays 64 KiB.
+STALLED_OPTIONS = [*GRPC_MESSAGE_OPTIONS, ("grpc.http2.bdp_probe", 0)]
+
 cluster = cluster_fixture(
     "blobs", scope="module", runner_options=("--limit", f"watch_buffer_bytes={BUFFER}")
 )
@@ -54,7 +61,7 @@ async def test_stalled_dashboards_cost_bounded_memory_and_are_told_to_catch_up(
         .build()
     )
     channels = [
-        grpc.aio.insecure_channel(cluster.runner.address, options=GRPC_MESSAGE_OPTIONS)
+        grpc.aio.insecure_channel(cluster.runner.address, options=STALLED_OPTIONS)
         for _ in range(SUBSCRIBERS)
     ]
     try:
