@@ -4,10 +4,12 @@ outcome is unknown, so the runner says so (UNAVAILABLE, reason
 COMMIT_OUTCOME_UNKNOWN, "read the run with GetRun") rather than "nothing was
 changed", and reads the run's committed position again before it goes on: a
 commit that landed is neither lost nor repeated, one that did not is made
-again, exactly once."""
+again, exactly once. A dashboard (WatchRuns) sees every event of the run once,
+in order, those of a commit that landed unheard too."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -36,6 +38,32 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 TOKEN = Token(value=3, hops=0, limit=12, delay_ms=30)
 
 
+class Dashboard:
+    """A WatchRuns stream: every event it got, by run."""
+
+    def __init__(self, client: RunnerClient) -> None:
+        self.events: dict[str, list[E.Event]] = {}
+        self.changed = asyncio.Event()
+        self._task = asyncio.create_task(self._watch(client))
+
+    async def _watch(self, client: RunnerClient) -> None:
+        async for event in client.watch_all():
+            self.events.setdefault(event.run_id, []).append(event)
+            self.changed.set()
+
+    async def until(self, run_id: str, sequence: int) -> list[E.Event]:
+        """The run's events it got, once it got one at `sequence` or later."""
+        async with asyncio.timeout(30):
+            while not any(e.sequence >= sequence for e in self.events.get(run_id, [])):
+                self.changed.clear()
+                await self.changed.wait()
+        return self.events[run_id]
+
+    async def close(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
 @dataclass
 class Setup:
     client: RunnerClient
@@ -43,6 +71,14 @@ class Setup:
     runner: Service
     log: Path
     expected: tuple[list[Any], dict[str, Any]]
+    dashboard: Dashboard
+
+
+async def assert_dashboard_saw_all(setup: Setup, run_id: str) -> None:
+    """The dashboard got every event of the run's log once, in order."""
+    stored = (await setup.client.wait(run_id)).events
+    seen = await setup.dashboard.until(run_id, stored[-1].sequence)
+    assert [(e.sequence, e.kind) for e in seen] == [(e.sequence, e.kind) for e in stored]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -59,12 +95,16 @@ async def setup(
     log = tmp_path_factory.mktemp("commit-lost") / "runner.log"
     runner = await start_runner(via, 0, log=log, cwd=ROOT)
     client = RunnerClient(runner.address)
+    dashboard = Dashboard(client)
     try:
         await client.register_workflow(stage_loop("loop", [stages.address] * 2, 40))
         await client.register_workflow(approve_workflow(approvals.address))
-        expected = await final(client, await client.run("loop", TOKEN))
-        yield Setup(client, cutter, runner, log, expected)
+        # The dashboard's subscription is live once it saw a run.
+        while not dashboard.events:
+            expected = await final(client, await client.run("loop", TOKEN))
+        yield Setup(client, cutter, runner, log, expected, dashboard)
     finally:
+        await dashboard.close()
         await client.close()
         await runner.kill()
         await stages.kill()
@@ -104,6 +144,7 @@ async def test_a_superstep_commit_whose_answer_was_lost_is_neither_lost_nor_repe
     said = setup.log.read_text()
     assert f"run {run.run_id}: cannot commit (the connection" in said
     assert "the outcome is unknown" in said and "nothing was changed" not in said
+    await assert_dashboard_saw_all(setup, run.run_id)
 
 
 async def answered(setup: Setup, order: str, mode: Mode) -> tuple[str, str, SteplineError]:
@@ -135,6 +176,7 @@ async def test_an_answer_whose_commit_landed_unheard_is_consumed_once(setup: Set
     assert_exact_log(result.events)
     states = await client.get_checkpoint_states(result.run.latest_checkpoint_id)
     assert states["boss"] == {"asked": 1, "decisions": [True]}
+    await assert_dashboard_saw_all(setup, run_id)
 
 
 async def test_an_answer_whose_commit_never_landed_can_be_sent_again(setup: Setup) -> None:
@@ -149,3 +191,4 @@ async def test_an_answer_whose_commit_never_landed_can_be_sent_again(setup: Setu
     assert_exact_log(result.events)
     states = await client.get_checkpoint_states(result.run.latest_checkpoint_id)
     assert states["boss"] == {"asked": 1, "decisions": [True]}
+    await assert_dashboard_saw_all(setup, run_id)

@@ -9,15 +9,19 @@ or publishes them, any other way.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from stepline.v1 import events_pb2, runner_pb2
 
 from ..statuses import ends_run
 from ..store import NewCheckpoint, RunUpdate, Store
-from .errors import CommitOutcomeUnknown
+from .errors import CommitOutcomeUnknown, StoreFull, StoreUnavailable
 from .hub import EventHub
 from .observe import NO_OBSERVER, Observer
+
+# Events read from the store at once when catching up after an unknown outcome.
+CATCH_UP_BATCH = 256
 
 
 class RunLog:
@@ -30,13 +34,60 @@ class RunLog:
         self.on_end: Callable[[str], None] | None = None
         # Told the run id when a commit's outcome is unknown (supervisor.py).
         self.on_unknown: Callable[[str], None] | None = None
+        # Run id -> the last sequence published, while the run goes on.
+        self._published: dict[str, int] = {}
+        # Run id -> its workflow, while a commit of unknown outcome may have
+        # landed unpublished (until `catch_up` published what the store holds).
+        self._unsure: dict[str, str] = {}
 
-    def _unknown(self, run_id: str) -> None:
+    def _unknown(self, run_id: str, workflow_id: str) -> None:
         """A commit of the run may have landed unpublished: watchers read the
         store from now on, and the run is read again before it goes on."""
+        self._unsure[run_id] = workflow_id
         self._hub.wake(run_id)
         if self.on_unknown is not None:
             self.on_unknown(run_id)
+
+    def _publish(self, run_id: str, workflow_id: str, events: list[events_pb2.Event]) -> None:
+        """Publish the events past the last published (each once, in order)."""
+        after = self._published.get(run_id, 0)
+        stored = [e for e in events if e.sequence > after]
+        if not stored:
+            return
+        self._hub.publish(run_id, workflow_id, stored)
+        self.observer.published(workflow_id, stored)
+        if ends_run(stored[-1]):
+            self._published.pop(run_id, None)
+            self._unsure.pop(run_id, None)
+        else:
+            self._published[run_id] = stored[-1].sequence
+        if self.on_end is not None and any(ends_run(e) for e in stored):
+            self.on_end(workflow_id)
+
+    async def catch_up(self, run_id: str) -> None:
+        """After a commit of unknown outcome, once the store answers again:
+        publish what it holds past the last event published (the commit, if
+        it landed unheard), in order and once, so the watchers of all runs
+        (WatchRuns), who hear only what is published, miss none of it."""
+        workflow_id = self._unsure.get(run_id)
+        if workflow_id is None:
+            return
+        while run_id in self._unsure:
+            after = self._published.get(run_id, 0)
+            events = await self._store.read_events(run_id, after, CATCH_UP_BATCH)
+            if not events:
+                break
+            self._publish(run_id, workflow_id, events)
+        self._unsure.pop(run_id, None)
+
+    async def _committed(
+        self, run_id: str, workflow_id: str, stored: list[events_pb2.Event]
+    ) -> None:
+        if stored and run_id in self._unsure:
+            # Committed before the run was read again: what landed unheard goes first.
+            with contextlib.suppress(StoreUnavailable, StoreFull):
+                await self.catch_up(run_id)
+        self._publish(run_id, workflow_id, stored)
 
     async def create(
         self,
@@ -49,10 +100,9 @@ class RunLog:
         try:
             stored = await self._store.create_run(run, input_hash, checkpoint, events)
         except CommitOutcomeUnknown:
-            self._unknown(run.run_id)
+            self._unknown(run.run_id, run.workflow_id)
             raise
-        self._hub.publish(run.run_id, run.workflow_id, stored)
-        self.observer.published(run.workflow_id, stored)
+        await self._committed(run.run_id, run.workflow_id, stored)
         return stored
 
     async def append(
@@ -70,10 +120,7 @@ class RunLog:
             with self.observer.commit(workflow_id):
                 stored = await self._store.commit(run_id, update, events, checkpoint, keep_last)
         except CommitOutcomeUnknown:
-            self._unknown(run_id)
+            self._unknown(run_id, workflow_id)
             raise
-        self._hub.publish(run_id, workflow_id, stored)
-        self.observer.published(workflow_id, stored)
-        if self.on_end is not None and any(ends_run(e) for e in stored):
-            self.on_end(workflow_id)
+        await self._committed(run_id, workflow_id, stored)
         return stored

@@ -358,6 +358,8 @@ class Supervisor:
             await asyncio.sleep(pause)  # backoff while the store is out of reach
             try:
                 run = await self.store.get_run(run_id)
+                # Before the run goes on: what landed unheard reaches watchers first.
+                await self.log.catch_up(run_id)
             except (StoreFull, StoreUnavailable) as exc:  # a server away: reads fail too
                 log.warning("run %s: the store is still out of reach (%s)", run_id, exc)
                 self._resume_later(run_id)
