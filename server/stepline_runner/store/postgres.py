@@ -8,14 +8,10 @@ and in postgres_writes.py (how writers of shared blobs lock them). Connections
 come from a psycopg pool in autocommit mode: a read is one round trip, a
 write an explicit transaction.
 
-Without leases, one runner uses a database at a time: the store holds a
-session advisory lock on a connection of its own, which the server drops when
-the runner's process dies, or when that connection drops (the server
-restarted): then the store refuses writes until it took the lock again on a
-new connection, and if another runner took it meanwhile it sets `lost` (the
-runner stops), so two runners never drive one database's runs. With
-`lease_seconds`, several runners share it, each driving the runs it holds a
-lease of (postgres_leases.py, engine/leases.py).
+Without leases, one runner uses a database at a time: the store holds the
+database's lock, and takes it again if its connection drops
+(postgres_ownership.py). With `lease_seconds`, several runners share it, each
+driving the runs it holds a lease of (postgres_leases.py, engine/leases.py).
 """
 
 from __future__ import annotations
@@ -39,7 +35,6 @@ from .base import NewCheckpoint, RunUpdate
 from .deletion import RunDeletion
 from .news import News
 from .opening import StoreOpenError
-from .ownership import DatabaseInUse
 from .postgres_failures import connection_lost, describe, outcome_unknown, reason, translated
 from .postgres_leases import (
     announce,
@@ -52,6 +47,7 @@ from .postgres_leases import (
     release,
     renew,
 )
+from .postgres_ownership import OWNER_LOCK, own, retake, value
 from .postgres_runners import hand_out, heartbeat, hold_duty, leave
 from .postgres_schema import migrate
 from .postgres_writes import (
@@ -79,8 +75,6 @@ from .statements import (
     workflow_values,
 )
 
-OWNER_LOCK = 0x53544550  # "STEP"; with hashtext(current_schema()) as the second key
-TRY_OWN = "SELECT pg_try_advisory_lock(%s, hashtext(current_schema()))"
 log = logging.getLogger(__name__)
 POOL_SIZE = 10
 # How long a statement waits for a free (or new) connection: SQLite's busy timeout.
@@ -147,7 +141,7 @@ class PostgresStore(Schedules, StoreReads):
         try:
             await migrate(first)
             if exclusive:
-                await _own(first, where)
+                await own(first, where)
             pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
                 dsn,
                 min_size=1,
@@ -197,7 +191,7 @@ class PostgresStore(Schedules, StoreReads):
             except psycopg.Error as exc:
                 log.warning("the connection holding %s's lock dropped (%s)", where, reason(exc))
             self._owned = False
-            owner = await _retake(self._dsn)
+            owner = await retake(self._dsn)
             await self._owner.close()
             self._owner = owner
             if owner is None:
@@ -249,7 +243,7 @@ class PostgresStore(Schedules, StoreReads):
             await db.execute(
                 "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (OWNER_LOCK + 1, workflow_id)
             )
-            version = int(await _value(db, pg(NEXT_WORKFLOW_VERSION), (workflow_id,)))
+            version = int(await value(db, pg(NEXT_WORKFLOW_VERSION), (workflow_id,)))
             await db.execute(
                 pg(INSERT_WORKFLOW_VERSION), (workflow_id, version, data, signature, now)
             )
@@ -389,35 +383,6 @@ class PostgresStore(Schedules, StoreReads):
             return await cursor.fetchall()
 
 
-async def _value(db: Connection, sql: str, params: Sequence[Any]) -> Any:
-    """The first column of the one row a statement returns."""
-    cursor = await db.execute(sql, params)
-    row = await cursor.fetchone()
-    if row is None:
-        raise LookupError(f"no row from {sql[:60]!r}")
-    return row[0]
-
-
-async def _retake(dsn: str) -> Connection | None:
-    """The database's lock on a new connection, once the server takes one;
-    None when another runner holds it."""
-    pause = 0.1
-    while True:
-        try:
-            db = await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=5)
-            try:
-                if await _value(db, TRY_OWN, (OWNER_LOCK,)):
-                    return db
-            except BaseException:
-                await db.close()
-                raise
-            await db.close()
-            return None
-        except psycopg.Error:
-            await asyncio.sleep(pause)  # the server is not back yet
-            pause = min(pause * 2, 1.0)
-
-
 def _in_time(lease_seconds: float) -> Callable[[Connection], Awaitable[None]]:
     """Several runners: the server ends a transaction left open longer than a
     lease (its runner paused or cut off), so that the rows it locked (a run's)
@@ -428,11 +393,3 @@ def _in_time(lease_seconds: float) -> Callable[[Connection], Awaitable[None]]:
         await db.execute(f"SET idle_in_transaction_session_timeout = {timeout}")
 
     return configure
-
-
-async def _own(db: Connection, where: str) -> None:
-    locked = await _value(db, TRY_OWN, (OWNER_LOCK,))
-    if not locked:
-        raise DatabaseInUse(
-            f"another runner has {where} open; stop it, or give this one another --store"
-        )
