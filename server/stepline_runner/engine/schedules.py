@@ -15,7 +15,8 @@ The lock orders the calls that change a stored schedule (create, pause,
 resume, delete, a fire's record); it is not held while `StartRun` waits (for
 executors that are away, say), so schedule calls never wait for a start. A
 pause or resume that lands during a start keeps its effect: the fire's
-record then adds only what the fire did (`progress`).
+record then adds only what the fire did (`progress`, in schedule_records.py,
+with the other pure parts of a schedule's record).
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from stepline.v1 import payload_pb2, runner_pb2
 
 from ..statuses import is_terminal
@@ -36,7 +35,6 @@ from .errors import (
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
-    NotFound,
     Reason,
     ResourceExhausted,
     SteplineError,
@@ -46,8 +44,9 @@ from .limits import Limits
 from .new_runs import check_input
 from .registry import WorkflowRegistry
 from .schedule_checks import check_schedule_key, check_spec
+from .schedule_records import copy_of, not_found, progress, skipped, stamp
 from .schedule_times import Action, decide, delay_of, due, run_id_of, seconds_of, trigger_of
-from .validation import check_workflow_key, clamp_page_size, short
+from .validation import check_workflow_key, clamp_page_size
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,6 @@ StartRun = Callable[[str, payload_pb2.Payload, str], Awaitable[runner_pb2.Run]]
 MAX_SLEEP = 60.0
 # After a start that failed for now (executors away): the next try.
 RETRY_PAUSE = 2.0
-REASON_LENGTH = 300
 # Schedules read per page at start-up (a page also stops at a few MiB).
 LOAD_PAGE = 500
 
@@ -111,8 +109,8 @@ class Schedules:
                     reason=Reason.TOO_MANY_SCHEDULES,
                 )
             schedule = runner_pb2.Schedule(spec=spec, paused=spec.paused)
-            schedule.created_at.CopyFrom(_stamp(now))
-            schedule.updated_at.CopyFrom(_stamp(now))
+            schedule.created_at.CopyFrom(stamp(now))
+            schedule.updated_at.CopyFrom(stamp(now))
             schedule.next_fire_time.FromSeconds(int(trigger.after(now)))
             if not await self._store.insert_schedule(schedule):
                 raise AlreadyExists(
@@ -140,7 +138,7 @@ class Schedules:
         check_schedule_key(schedule_id)
         schedule = await self._store.get_schedule(schedule_id)
         if schedule is None:
-            raise _not_found(schedule_id)
+            raise not_found(schedule_id)
         return schedule
 
     async def list(
@@ -284,7 +282,7 @@ class Schedules:
                 else:
                     self._remember(current)
             return
-        fired = _copy(read)
+        fired = copy_of(read)
         if not await self._tick(fired, now):
             return
         async with self._lock:
@@ -361,7 +359,7 @@ class Schedules:
             elif action is Action.WAIT:
                 schedule.waiting_fire_time.FromSeconds(int(found.fire))
             else:
-                _skipped(schedule, found.fire, why)
+                skipped(schedule, found.fire, why)
             schedule.next_fire_time.FromSeconds(int(found.next_fire))
             changed = True
         return changed
@@ -379,7 +377,7 @@ class Schedules:
             return None
         except SteplineError as exc:
             log.warning("schedule %s: run %s refused: %s", spec.schedule_id, run_id, exc)
-            _skipped(schedule, fire, f"the start of run {run_id} was refused: {exc}")
+            skipped(schedule, fire, f"the start of run {run_id} was refused: {exc}")
             return False
         self._retry_at.pop(spec.schedule_id, None)
         log.info("schedule %s: started run %s", spec.schedule_id, run.run_id)
@@ -396,65 +394,5 @@ class Schedules:
         return run is not None and not is_terminal(run.status)
 
     async def _save(self, schedule: runner_pb2.Schedule) -> None:
-        schedule.updated_at.CopyFrom(_stamp(self._clock()))
+        schedule.updated_at.CopyFrom(stamp(self._clock()))
         await self._store.update_schedule(schedule)
-
-
-# What a fire changes on its own; a pause or resume changes the rest.
-PROGRESS = ("last_fire_time", "last_run_id", "runs_started", "fires_skipped", "last_skip_reason")
-
-
-def _control(schedule: runner_pb2.Schedule) -> tuple[bool, int, bool, int]:
-    return (
-        schedule.paused,
-        schedule.next_fire_time.seconds,
-        schedule.HasField("waiting_fire_time"),
-        schedule.waiting_fire_time.seconds,
-    )
-
-
-def progress(
-    read: runner_pb2.Schedule, fired: runner_pb2.Schedule, current: runner_pb2.Schedule
-) -> runner_pb2.Schedule:
-    """What a fire stores: the schedule as it `fired` (from the one it
-    `read`), unless a pause or resume changed it meanwhile (`current`);
-    then `current` with the fire's progress, its next fire time and paused
-    state left as the pause or resume set them."""
-    if _control(current) == _control(read):
-        return fired
-    recorded = _copy(current)
-    for name in PROGRESS:
-        recorded.ClearField(name)
-    for name in PROGRESS:
-        if name == "last_fire_time":
-            if fired.HasField(name):
-                recorded.last_fire_time.CopyFrom(fired.last_fire_time)
-        else:
-            setattr(recorded, name, getattr(fired, name))
-    return recorded
-
-
-def _skipped(schedule: runner_pb2.Schedule, fire: float, why: str) -> None:
-    schedule.last_fire_time.FromSeconds(int(fire))
-    schedule.last_skip_reason = why[:REASON_LENGTH]
-    schedule.fires_skipped += 1
-
-
-def _not_found(schedule_id: str) -> NotFound:
-    return NotFound(
-        f"no schedule {short(schedule_id)}",
-        reason=Reason.SCHEDULE_NOT_FOUND,
-        context={"schedule_id": schedule_id},
-    )
-
-
-def _stamp(t: float) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromNanoseconds(int(t * 1e9))
-    return stamp
-
-
-def _copy(schedule: runner_pb2.Schedule) -> runner_pb2.Schedule:
-    copy = runner_pb2.Schedule()
-    copy.CopyFrom(schedule)
-    return copy

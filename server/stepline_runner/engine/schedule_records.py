@@ -1,0 +1,78 @@
+"""The pure parts of a stored schedule's record: what a fire stores on top
+of a pause or resume that came meanwhile (`progress`), a skipped fire time
+(`skipped`), the schedule-not-found error, timestamps and copies.
+
+No I/O, no locks and no clock here: `schedules.py` (the calls and the
+scheduler) uses these on the `Schedule` messages it reads and stores.
+"""
+
+from __future__ import annotations
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from stepline.v1 import runner_pb2
+
+from .errors import NotFound, Reason
+from .validation import short
+
+REASON_LENGTH = 300
+
+
+# What a fire changes on its own; a pause or resume changes the rest.
+PROGRESS = ("last_fire_time", "last_run_id", "runs_started", "fires_skipped", "last_skip_reason")
+
+
+def control(schedule: runner_pb2.Schedule) -> tuple[bool, int, bool, int]:
+    return (
+        schedule.paused,
+        schedule.next_fire_time.seconds,
+        schedule.HasField("waiting_fire_time"),
+        schedule.waiting_fire_time.seconds,
+    )
+
+
+def progress(
+    read: runner_pb2.Schedule, fired: runner_pb2.Schedule, current: runner_pb2.Schedule
+) -> runner_pb2.Schedule:
+    """What a fire stores: the schedule as it `fired` (from the one it
+    `read`), unless a pause or resume changed it meanwhile (`current`);
+    then `current` with the fire's progress, its next fire time and paused
+    state left as the pause or resume set them."""
+    if control(current) == control(read):
+        return fired
+    recorded = copy_of(current)
+    for name in PROGRESS:
+        recorded.ClearField(name)
+    for name in PROGRESS:
+        if name == "last_fire_time":
+            if fired.HasField(name):
+                recorded.last_fire_time.CopyFrom(fired.last_fire_time)
+        else:
+            setattr(recorded, name, getattr(fired, name))
+    return recorded
+
+
+def skipped(schedule: runner_pb2.Schedule, fire: float, why: str) -> None:
+    schedule.last_fire_time.FromSeconds(int(fire))
+    schedule.last_skip_reason = why[:REASON_LENGTH]
+    schedule.fires_skipped += 1
+
+
+def not_found(schedule_id: str) -> NotFound:
+    return NotFound(
+        f"no schedule {short(schedule_id)}",
+        reason=Reason.SCHEDULE_NOT_FOUND,
+        context={"schedule_id": schedule_id},
+    )
+
+
+def stamp(t: float) -> Timestamp:
+    result = Timestamp()
+    result.FromNanoseconds(int(t * 1e9))
+    return result
+
+
+def copy_of(schedule: runner_pb2.Schedule) -> runner_pb2.Schedule:
+    result = runner_pb2.Schedule()
+    result.CopyFrom(schedule)
+    return result
