@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from stepline.v1 import executor_pb2, payload_pb2
 
+from .errors import FailedPrecondition, Reason
 from .fencing import raise_if_superseded
 from .graph import Graph
 from .observe import ROLLBACK_EXECUTOR_UNREACHABLE
@@ -115,3 +116,26 @@ async def restore_with_retries(
             if on_retry is not None:
                 on_retry()
             await asyncio.sleep(pause)  # backoff before the next attempt
+
+
+async def restore_run(
+    executors: ExecutorPort,
+    run_id: str,
+    graph: Graph,
+    saved: Mapping[str, payload_pb2.Payload],
+    epoch: int,
+    retry: RetryPolicy,
+    on_retry: Callable[[], None] | None = None,
+) -> dict[str, str]:
+    """`restore_with_retries`, for a caller that puts a run back in hand: an
+    executor that fails it (or stays away) is a FailedPrecondition."""
+    try:
+        return await restore_with_retries(executors, run_id, graph, saved, epoch, retry, on_retry)
+    except ExecutorCallError as exc:
+        # Not what answered, when it was not an executor service (see registry.py).
+        said = "is unreachable" if exc.unreachable else f"answered {exc.code}: {exc.message}"
+        raise FailedPrecondition(
+            f"cannot restore the run's executors: the service at {exc.endpoint} {said}",
+            reason=Reason.RESTORE_FAILED,
+            context={"run_id": run_id, "endpoint": exc.endpoint},
+        ) from exc

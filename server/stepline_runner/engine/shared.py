@@ -5,6 +5,7 @@ uses them."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Collection
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
@@ -12,6 +13,8 @@ from typing import Protocol, runtime_checkable
 from stepline.v1 import runner_pb2
 
 from ..store import News
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -76,3 +79,18 @@ def shared(store: object) -> SharedStore | None:
     if isinstance(store, SharedStore) and store.lease_seconds > 0:
         return store
     return None
+
+
+async def keeps_created(shared: SharedStore | None, run_id: str) -> bool:
+    """Whether a runner drives the run it just created: yes, unless runners
+    share the database (`shared`) and it holds more than its fair share of
+    the running runs (then another claims it, see leases.py)."""
+    if shared is None:
+        return True
+    try:
+        return not await shared.hand_out(run_id)
+    except Exception as exc:
+        # Handed out or not, unknown: never drive it twice. Its lease runs
+        # out, and a runner (this one, maybe) claims it then.
+        log.warning("run %s: handing it out failed (%s); a runner claims it", run_id, exc)
+        return False

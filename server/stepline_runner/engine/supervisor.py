@@ -29,11 +29,11 @@ from .errors import (
 )
 from .features import ServiceFeatures
 from .gates import NodeGates
-from .ports import ExecutorCallError, ExecutorPort
-from .recovery import RetryPolicy, restore_with_retries
+from .ports import ExecutorPort
+from .recovery import RetryPolicy, restore_run
 from .registry import Workflow, WorkflowRegistry
 from .runlog import RunLog
-from .shared import SharedStore
+from .shared import SharedStore, keeps_created
 from .state import RunState
 from .timers import TimerWheel, next_due
 
@@ -94,15 +94,7 @@ class Supervisor:
         """Whether this runner drives the run it just created: yes, unless
         runners share the database and it holds more than its fair share of
         the running runs (then another claims it, see leases.py)."""
-        if self.shared is None:
-            return True
-        try:
-            return not await self.shared.hand_out(run_id)
-        except Exception as exc:
-            # Handed out or not, unknown: never drive it twice. Its lease runs
-            # out, and a runner (this one, maybe) claims it then.
-            log.warning("run %s: handing it out failed (%s); a runner claims it", run_id, exc)
-            return False
+        return await keeps_created(self.shared, run_id)
 
     def active_ids(self) -> set[str]:
         """The runs this runner drives right now."""
@@ -377,25 +369,16 @@ class Supervisor:
         """Put every executor of the run back to the checkpoint's state, with
         the caller's claim `epoch`, waiting (with the retry policy) for services
         that are just coming back. Returns each endpoint's incarnation id."""
-        try:
-            workflow_id = state.graph.workflow_id
-            return await restore_with_retries(
-                self.executors,
-                state.run_id,
-                state.graph,
-                saved,
-                epoch,
-                self.retry,
-                lambda: self.log.observer.executor_retry(workflow_id),
-            )
-        except ExecutorCallError as exc:
-            # Not what answered, when it was not an executor service (see registry.py).
-            said = "is unreachable" if exc.unreachable else f"answered {exc.code}: {exc.message}"
-            raise FailedPrecondition(
-                f"cannot restore the run's executors: the service at {exc.endpoint} {said}",
-                reason=Reason.RESTORE_FAILED,
-                context={"run_id": state.run_id, "endpoint": exc.endpoint},
-            ) from exc
+        workflow_id = state.graph.workflow_id
+        return await restore_run(
+            self.executors,
+            state.run_id,
+            state.graph,
+            saved,
+            epoch,
+            self.retry,
+            lambda: self.log.observer.executor_retry(workflow_id),
+        )
 
     async def end_run(
         self, run_id: str, nodes: Iterable[workflow_pb2.ExecutorNode], epoch: int
