@@ -7,18 +7,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from stepline import RunnerClient
 from stepline.v1 import events_pb2 as E
 from tests.executors.stages import Token
-from tests.support.postgres import TemporaryPostgres
-from tests.support.processes import start_executors
-from tests.support.runners import Runners
+from tests.support.runners import Runners, executors_fixture, runners_fixture
 from tests.support.runs import assert_exact_log, of_kind, stage_loop, until_superstep
 from tests.support.stores import rows
 
@@ -29,22 +24,8 @@ TOKEN = Token(value=3, hops=0, limit=STEPS, delay_ms=20)
 SHORT = Token(value=1, hops=0, limit=3)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def executors() -> AsyncIterator[str]:
-    service = await start_executors("stages")
-    try:
-        yield service.address
-    finally:
-        await service.kill()
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def runners(postgres_server: TemporaryPostgres, tmp_path: Path) -> AsyncIterator[Runners]:
-    shared = Runners(postgres_server.new_database(), tmp_path)
-    try:
-        yield shared
-    finally:
-        await shared.close()
+executors = executors_fixture("stages")
+runners = runners_fixture(Runners)
 
 
 async def alive(runners: Runners, count: int) -> None:

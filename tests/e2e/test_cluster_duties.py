@@ -7,18 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from stepline import RunnerClient, WorkflowBuilder
 from stepline.v1 import events_pb2 as E
-from tests.support.postgres import TemporaryPostgres
-from tests.support.processes import start_executors
-from tests.support.runners import Runners
+from tests.support.runners import Runners, executors_fixture, runners_fixture
 from tests.support.runs import until_waiting
 from tests.support.stores import rows
 
@@ -29,22 +24,8 @@ RUNS = 9
 EVERY = 1  # seconds between a schedule's fire times
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def flow() -> AsyncIterator[str]:
-    service = await start_executors("flow")
-    try:
-        yield service.address
-    finally:
-        await service.kill()
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def runners(postgres_server: TemporaryPostgres, tmp_path: Path) -> AsyncIterator[Runners]:
-    shared = Runners(postgres_server.new_database(), tmp_path)
-    try:
-        yield shared
-    finally:
-        await shared.close()
+flow = executors_fixture("flow")
+runners = runners_fixture(Runners)
 
 
 async def statuses(client: RunnerClient, run_ids: list[str]) -> dict[str, int]:

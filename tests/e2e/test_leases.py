@@ -9,18 +9,14 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from stepline import RunnerClient
 from stepline.v1 import events_pb2 as E
 from tests.executors.stages import Token
 from tests.support.leased import LEASE, Runners, final
-from tests.support.postgres import TemporaryPostgres
-from tests.support.processes import start_executors
+from tests.support.runners import executors_fixture, runners_fixture
 from tests.support.runs import assert_exact_log, stage_loop, until_superstep
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -29,22 +25,8 @@ STEPS = 40
 TOKEN = Token(value=3, hops=0, limit=STEPS, delay_ms=20)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def executors() -> AsyncIterator[str]:
-    service = await start_executors("stages")
-    try:
-        yield service.address
-    finally:
-        await service.kill()
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def runners(postgres_server: TemporaryPostgres, tmp_path: Path) -> AsyncIterator[Runners]:
-    shared = Runners(postgres_server.new_database(), tmp_path)
-    try:
-        yield shared
-    finally:
-        await shared.close()
+executors = executors_fixture("stages")
+runners = runners_fixture(Runners)
 
 
 async def watched(client: RunnerClient, run_id: str) -> list[E.Event]:
