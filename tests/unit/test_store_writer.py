@@ -245,3 +245,79 @@ async def test_deletions_and_large_writes_of_the_store_are_never_inline(tmp_path
         assert writer.inline == 1  # before the fix: 4
     finally:
         await store.close()
+
+
+# -- inline commits asked for in one turn of the event loop
+
+
+async def test_inline_commits_asked_for_in_one_loop_turn_share_one_transaction_in_order(
+    inline_writer: Writer, tmp_path: Path
+) -> None:
+    threads: list[int] = []
+    before = inline_writer.groups
+    # Five runs' commits, each run's own two in its order, all asked at once.
+    calls = [
+        inline_writer.transaction(on_thread(f"r{i % 5}", i, threads), size=10) for i in range(10)
+    ]
+    assert await asyncio.gather(*calls) == list(range(10))
+
+    assert threads == [threading.get_ident()] * 10  # on the event loop's thread
+    assert inline_writer.groups - before == 1  # one BEGIN..COMMIT for the ten
+    assert inline_writer.grouped == 1 and inline_writer.inline == 10
+    assert rows(tmp_path / "w.db") == [(f"r{i % 5}", i) for i in range(10)]
+
+
+async def test_a_failing_commit_in_a_loop_turn_fails_alone(
+    inline_writer: Writer, tmp_path: Path
+) -> None:
+    def twice(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO t VALUES ('bad', 1)")
+        db.execute("INSERT INTO t VALUES ('bad', 1)")  # violates UNIQUE
+
+    results = await asyncio.gather(
+        inline_writer.transaction(insert("a", 1), size=10),
+        inline_writer.transaction(twice, size=10),
+        inline_writer.transaction(insert("b", 2), size=10),
+        return_exceptions=True,
+    )
+
+    assert results[0] == 1 and results[2] == 2
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert inline_writer.grouped == 1
+    assert rows(tmp_path / "w.db") == [("a", 1), ("b", 2)]  # nothing of 'bad'
+
+
+async def test_nobody_in_a_loop_turn_hears_of_its_commit_before_the_groups_commit(
+    inline_writer: Writer, tmp_path: Path
+) -> None:
+    seen: list[list[tuple[str, int]]] = []
+
+    async def commit_then_look(n: int) -> None:
+        await inline_writer.transaction(insert("r", n), size=10)
+        seen.append(rows(tmp_path / "w.db"))
+
+    await asyncio.gather(*(commit_then_look(n) for n in range(3)))
+
+    # Each caller, as it heard of its commit, saw the whole group committed.
+    assert seen == [[("r", 0), ("r", 1), ("r", 2)]] * 3
+
+
+async def test_a_group_of_a_loop_turn_is_at_most_group_max(inline_writer: Writer) -> None:
+    before = inline_writer.groups
+    calls = [inline_writer.transaction(insert("r", i), size=10) for i in range(GROUP_MAX + 1)]
+    assert await asyncio.gather(*calls) == list(range(GROUP_MAX + 1))
+
+    assert inline_writer.groups - before == 2  # GROUP_MAX, then the one more
+
+
+async def test_a_thread_job_asked_for_after_a_loop_turns_commits_comes_after_them(
+    inline_writer: Writer, tmp_path: Path
+) -> None:
+    threads: list[int] = []
+    small = [inline_writer.transaction(insert("small", i), size=10) for i in range(3)]
+    # Asked for after the three (large: for the writer's thread), in the same turn.
+    big = inline_writer.transaction(on_thread("big", 0, threads), size=INLINE_BYTES + 1)
+    await asyncio.gather(*small, big)
+
+    assert threads and threads[0] != threading.get_ident()
+    assert rows(tmp_path / "w.db") == [("small", 0), ("small", 1), ("small", 2), ("big", 0)]

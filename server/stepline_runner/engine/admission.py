@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from stepline.v1 import events_pb2, runner_pb2, workflow_pb2
@@ -89,13 +89,21 @@ class Admission:
         self._log = log
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Workflows whose admit task has not counted their runs yet: a slot
+        # freed meanwhile is counted by it, so it needs no task of its own.
+        self._uncounted: set[str] = set()
         self._closed = False
 
     @contextlib.asynccontextmanager
     async def lock(self, workflow_id: str, limited: bool = True) -> AsyncIterator[None]:
         """Held from counting a workflow's runs to storing the one that counts:
         on this runner, and (`limited`: the workflow has a limit) across the
-        runners sharing the database, whose counts are the same rows."""
+        runners sharing the database, whose counts are the same rows. A run
+        of a workflow without a limit counts for nothing: its start takes no
+        lock (`limited` False), so many start at once."""
+        if not limited:
+            yield
+            return
         lock = self._locks.get(workflow_id)
         if lock is None:
             lock = self._locks[workflow_id] = asyncio.Lock()
@@ -136,14 +144,26 @@ class Admission:
         (the caller may hold a run's lock, which starting one takes too)."""
         if self._closed:
             return  # the runner stops; a restart starts them (admit_all)
-        task = asyncio.create_task(self.admit(workflow_id), name=f"admit-{workflow_id}")
+        if workflow_id in self._uncounted:
+            return  # the task that will count them is waiting: it sees this slot
+        self._uncounted.add(workflow_id)
+        task = asyncio.create_task(self._admit_freed(workflow_id), name=f"admit-{workflow_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def admit(self, workflow_id: str) -> None:
-        """Start the workflow's oldest queued runs while slots are free."""
+    async def _admit_freed(self, workflow_id: str) -> None:
+        try:
+            await self.admit(workflow_id, counting=self._uncounted.discard)
+        finally:
+            self._uncounted.discard(workflow_id)  # cancelled before it counted
+
+    async def admit(self, workflow_id: str, counting: Callable[[str], None] | None = None) -> None:
+        """Start the workflow's oldest queued runs while slots are free;
+        `counting(workflow_id)` is told just before the runs are counted."""
         try:
             async with self.lock(workflow_id):
+                if counting is not None:
+                    counting(workflow_id)
                 await self._admit(workflow_id)
         except Exception:
             # The runs stay QUEUED; the next run that ends (or a restart) tries again.

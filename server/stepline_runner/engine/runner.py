@@ -145,11 +145,13 @@ class Runner:
         workflow = await self.workflows.get(workflow_id)
         check_input(workflow, payload)
         input_hash = hashlib.sha256(payload.SerializeToString(deterministic=True)).hexdigest()
+        # A run id the caller chose may be taken; one made here is new.
+        chosen = bool(run_id)
         run_id = run_id or uuid.uuid4().hex
         # Counting the workflow's runs and storing this one are one step.
         limited = workflow.graph.definition.max_concurrent_runs > 0
         async with self.admission.lock(workflow_id, limited), self.runs.lock(run_id):
-            existing = await self.store.get_run(run_id)
+            existing = await self.store.get_run(run_id) if chosen else None
             if existing is not None:
                 if (
                     existing.workflow_id == workflow_id

@@ -19,9 +19,18 @@ with synchronous=FULL, the fsync) that each of them would have cost.
 
 Inline commits. A small transaction (at most `inline_bytes`) asked for while
 the writer is idle (nothing queued, nothing running, nothing unanswered) runs
-at once on the caller's thread, as a transaction of its own: waking the
-writer's thread and being woken back costs more than a superstep's
-statements. Its caller hears of it only after its COMMIT, as any other's.
+on the caller's thread: waking the writer's thread and being woken back
+costs more than a superstep's statements. Those asked for in one turn of the
+event loop share one transaction, as a group above (savepoints, at most
+`GROUP_MAX`), made once the callbacks ready when the first was asked have
+run (`loop.call_soon`): many runs' commits ready together cost one BEGIN and
+one COMMIT, and the pages they share are written once. The delay this adds
+to a commit is bounded by that one turn of the loop (the callbacks already
+ready: each a step of some coroutine, tens of microseconds) plus the
+statements of the others in its group; nothing waits for more to come. A
+caller hears of its result only after that COMMIT, as any other's; a job
+for the writer's thread asked for meanwhile first commits the pending group
+here, so the order of asking is the order of committing.
 Commits that find the writer busy queue and group as above. The store turns
 this on only where a commit does not wait for the disk (synchronous=NORMAL),
 so the event loop never waits for an fsync; and for the same reason the
@@ -91,6 +100,10 @@ class Writer:
         self._thread = threading.Thread(target=self._serve, name="stepline-store-writer")
         self._thread.daemon = True
         self._thread.start()
+        # Inline transactions asked for in this turn of the event loop, to be
+        # committed together (`_commit_turn`).
+        self._turn: list[_Job[Any]] = []
+        self._turn_bytes = 0
         self.groups = 0  # transactions run, for the tests and benchmarks
         self.grouped = 0  # of which shared by several callers
         self.inline = 0  # of which run on the caller's thread
@@ -108,7 +121,7 @@ class Writer:
         within `GROUP_BYTES`."""
         inline = self._inline_bytes and size <= self._inline_bytes
         if inline and not self._unanswered and not self._closed:
-            return self._inline(work, size)
+            return await self._in_turn(work, size)
         return await self._enqueue(work, True, size)
 
     async def call(self, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -118,6 +131,7 @@ class Writer:
 
     async def close(self) -> None:
         self._closed = True
+        self._commit_turn()
         self._jobs.put(_CLOSE)
         await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
 
@@ -125,23 +139,39 @@ class Writer:
         self, work: Callable[[sqlite3.Connection], T], transaction: bool, size: int
     ) -> asyncio.Future[T]:
         """Queue a job for the writer's thread; the future of its result."""
+        self._commit_turn()  # what was asked for before goes first
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._unanswered += 1  # at once: no commit may go inline after this
         self._jobs.put(_Job(work, future, transaction, size, loop))
         return future
 
-    def _inline(self, work: Callable[[sqlite3.Connection], T], size: int) -> T:
-        """`work` committed here and now: nothing else uses the connection."""
-        self.inline += 1
-        ok, value = self._transact([work], size)[0]
+    def _in_turn(self, work: Callable[[sqlite3.Connection], T], size: int) -> asyncio.Future[T]:
+        """`work` committed inline with the others asked for in this turn of
+        the event loop: nothing else uses the connection meanwhile."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        if self._turn and (len(self._turn) >= GROUP_MAX or self._turn_bytes + size > GROUP_BYTES):
+            self._commit_turn()  # a full group: committed now, this one starts the next
+        if not self._turn:
+            loop.call_soon(self._commit_turn)
+        self._turn.append(_Job(work, future, True, size, loop))
+        self._turn_bytes += size
+        return future
+
+    def _commit_turn(self) -> None:
+        """Commit this turn's inline transactions, here and now, in one."""
+        group, size = self._turn, self._turn_bytes
+        if not group:
+            return  # committed already (a full group, a queued job, closing)
+        self._turn, self._turn_bytes = [], 0
+        self.inline += len(group)
+        results = self._transact([job.work for job in group], size)
         if self._checkpoint_due():
             # On the writer's thread: a checkpoint writes the database file
             # and may wait for the disk. Commits meanwhile queue behind it.
             self._enqueue(self._checkpoint, False, 0).add_done_callback(_log_failure)
-        if not ok:
-            raise value
-        return value  # type: ignore[no-any-return]
+        _hand_over(group, results)
 
     # -- the writer's thread (and inline commits, while it is idle)
 
@@ -229,13 +259,18 @@ class Writer:
 
     def _answer(self, group: list[_Job[Any]], results: list[tuple[bool, Any]]) -> None:
         self._unanswered -= len(group)
-        for job, (ok, value) in zip(group, results, strict=True):
-            if job.future.done():  # its caller was cancelled; the work stands
-                continue
-            if ok:
-                job.future.set_result(value)
-            else:
-                job.future.set_exception(value)
+        _hand_over(group, results)
+
+
+def _hand_over(group: list[_Job[Any]], results: list[tuple[bool, Any]]) -> None:
+    """Each caller its result (on the event loop's thread)."""
+    for job, (ok, value) in zip(group, results, strict=True):
+        if job.future.done():  # its caller was cancelled; the work stands
+            continue
+        if ok:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(value)
 
 
 def _outcome(work: Callable[[sqlite3.Connection], Any], db: sqlite3.Connection) -> tuple[bool, Any]:
