@@ -27,6 +27,7 @@ from .api.auth_config import AuthConfigError, load_auth_config
 from .api.executor_tls import ExecutorTls, parse_executor_tls
 from .api.security import LOOPBACK, Security
 from .api.server import start_runner
+from .collector import tune_collector
 from .engine.allowlist import DEFAULT_RULES, AllowList, Rule, RuleError, parse_rule
 from .engine.limits import Limits
 from .engine.recovery import RetryPolicy
@@ -358,6 +359,7 @@ def _security(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Secu
 
 async def _serve(db: str, host: str, port: int, options: dict[str, Any]) -> None:
     server = await start_runner(db, host, port, **options)
+    tune_collector()
     if server.metrics_port is not None:
         print(f"stepline runner metrics on {options['metrics_host']}:{server.metrics_port}")
     # Tests and scripts wait for this line rather than sleeping.
