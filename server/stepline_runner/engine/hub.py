@@ -61,27 +61,30 @@ def _loop() -> asyncio.AbstractEventLoop | None:
 
 @dataclass(eq=False)
 class _Pacer:
-    """Wakes its watchers now or, if it woke them less than `pace` seconds
-    ago, once that much time has passed; `wake` is what waking them does."""
+    """Calls `wake` now or, if it woke its watchers less than `pace` seconds
+    ago, once that much time has passed. It keeps no `wake` of its own: a
+    run's tail holds its pacer, and a pacer holding the tail's `show` would
+    make a cycle that only the cyclic GC frees, so every finished run's tail
+    (its events) would wait in memory for a full collection. Only a pending
+    timer holds `wake`, and it is cancelled when the run ends or is forgotten."""
 
-    wake: Callable[[], None]
     woke_at: float = float("-inf")
     timer: asyncio.TimerHandle | None = None
 
-    def due(self, pace: float) -> None:
+    def due(self, pace: float, wake: Callable[[], None]) -> None:
         if self.timer is not None:
             return  # they wake soon, and see this too
         loop = _loop()
         if loop is None or loop.time() >= self.woke_at + pace:
-            self.now()
+            self.now(wake)
         else:
-            self.timer = loop.call_at(self.woke_at + pace, self.now)
+            self.timer = loop.call_at(self.woke_at + pace, self.now, wake)
 
-    def now(self) -> None:
+    def now(self, wake: Callable[[], None]) -> None:
         self.cancel()
         if (loop := _loop()) is not None:
             self.woke_at = loop.time()
-        self.wake()
+        wake()
 
     def cancel(self) -> None:
         if self.timer is not None:
@@ -106,10 +109,7 @@ class _RunTail:
     frames: dict[int, bytes] = field(default_factory=dict)
     # (position, kinds) -> the reply to a watcher there, until `visible` moves.
     replies: dict[tuple[int, frozenset[events_pb2.EventKind]], Reply] = field(default_factory=dict)
-    pacer: _Pacer = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.pacer = _Pacer(self.show)
+    pacer: _Pacer = field(default_factory=_Pacer)
 
     def extend(self, sized: list[tuple[events_pb2.Event, int]], count: int, size: int) -> None:
         for event, event_size in sized:
@@ -146,7 +146,7 @@ class EventHub:
         self._subscribers: set[Subscription] = set()
         self._watchers: dict[str, int] = {}  # run id -> watchers following it
         self._unread: set[Subscription] = set()  # took events since their last wake
-        self._subscribers_pacer = _Pacer(self._wake_subscribers)
+        self._subscribers_pacer = _Pacer()
         # Runners sharing a database: what the watchers of all runs get goes
         # through it (relay.py), in order with the other runners' commits.
         self.relay: Relay | None = None
@@ -178,9 +178,9 @@ class EventHub:
             self._offer(workflow_id, events, lambda e: self._frame(tail, e))
         tail.ended = ends_run(events[-1])
         if not tail.ended:
-            tail.pacer.due(self.pace(run_id))
+            tail.pacer.due(self.pace(run_id), tail.show)
             return
-        tail.pacer.now()  # the end shows at once, whatever the pace
+        tail.pacer.now(tail.show)  # the end shows at once, whatever the pace
         if run_id not in self._watchers:
             # Finished runs are served from the store. While it has watchers,
             # they read the end from here (once for all), see `watching`.
@@ -352,7 +352,7 @@ class EventHub:
             if subscriber.offer(batches):
                 self._unread.add(subscriber)
         if self._unread:
-            self._subscribers_pacer.due(pace_of(len(self._subscribers)))
+            self._subscribers_pacer.due(pace_of(len(self._subscribers)), self._wake_subscribers)
 
     def _wake_subscribers(self) -> None:
         for subscriber in self._unread:
