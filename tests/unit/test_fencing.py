@@ -181,6 +181,18 @@ async def test_a_commit_with_a_stale_epoch_writes_nothing(harness: InProcessRunn
     assert ("svc", "EndRun") not in harness.executors.calls
 
 
+async def test_a_runner_that_lets_go_of_a_run_keeps_no_record_of_it(
+    harness: InProcessRunner,
+) -> None:
+    _, run = await stepping(harness)
+    assert run.run_id in harness.runner.log._published  # its first events, published here
+    assert await harness.store.claim_run(run.run_id) == 2  # another runner took it over
+
+    await released(harness, run.run_id)  # refused as stale: let go
+
+    assert run.run_id not in harness.runner.log._published
+
+
 async def test_an_executor_refusal_without_a_takeover_fails_the_run(
     harness: InProcessRunner,
 ) -> None:

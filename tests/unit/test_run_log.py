@@ -1,4 +1,5 @@
-"""The run log: what is appended is stored, then published exactly as stored."""
+"""The run log: what is appended is stored, then published exactly as stored;
+nothing is kept of a run deleted or taken over by another runner."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from typing import Any, cast
 
 import pytest
 
+from stepline import payloads
+from stepline.testing import InProcessRunner
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import payload_pb2, runner_pb2
 from stepline_runner.engine import events as ev
@@ -16,6 +19,7 @@ from stepline_runner.engine.state import RunState
 from stepline_runner.engine.subscriptions import Subscription
 from stepline_runner.errors import CommitOutcomeUnknown
 from stepline_runner.store import RunUpdate, Store
+from tests.unit.asker import Asker, asking
 from tests.unit.graph_of_three import definition
 
 
@@ -117,3 +121,39 @@ async def test_the_read_again_publishes_a_commit_that_landed_unheard(store: Stor
     await log.catch_up("r")
     await log.catch_up("r")
     assert seen(watcher) == [2]
+
+
+async def waiting(harness: InProcessRunner, run_id: str) -> None:
+    """Return once the run waits for input."""
+    async for batch in harness.runner.watch(run_id):
+        if any(e.status == E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS for e in batch):
+            return
+
+
+async def test_a_run_made_again_under_a_deleted_run_s_id_is_published_from_its_start(
+    harness: InProcessRunner,
+) -> None:
+    """The log's record of the last sequence it published goes with a deleted
+    run: a run that another runner ended (its end never published here) and
+    this one deleted leaves nothing behind, and a run made again under its
+    id reaches the watchers of all runs from its first event."""
+    harness.host("svc", {"asker": Asker})
+    await harness.runner.register_workflow(asking())
+    await harness.runner.start_run("ask", payloads.encode(1), "r1")
+    await waiting(harness, "r1")
+    stored = await harness.store.get_run("r1")
+    assert stored is not None and stored.last_sequence > 1
+    ended = E.RUN_STATUS_CANCELLED
+    await harness.store.commit(
+        "r1", RunUpdate(ended, stored.superstep), [ev.status_changed(ended, stored.superstep)]
+    )
+    await harness.runner.delete_run("r1")
+    assert harness.runner.log._published == {}  # nothing kept of the deleted run
+
+    watcher = harness.runner.hub.subscribe_all("ask")
+    await harness.runner.start_run("ask", payloads.encode(2), "r1")
+    await waiting(harness, "r1")
+
+    again = await harness.store.get_run("r1")
+    assert again is not None
+    assert seen(watcher) == list(range(1, again.last_sequence + 1))

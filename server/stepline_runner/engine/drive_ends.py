@@ -27,6 +27,7 @@ async def drive(driver: RunDriver, store: Store, resume_later: Callable[[str], N
             # Another runner owns the run now; it is no longer ours to
             # fail, to end, or to retry.
             log.warning("run %s: let go of it (%s)", run_id, exc)
+            driver.log.forget(run_id)
             return False
         # Nobody took the run over: a service claims an epoch the store
         # never gave (a bug, or a service shared with another runner's

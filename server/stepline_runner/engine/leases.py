@@ -159,6 +159,7 @@ class LeaseKeeper:
         for run_id in active - held:
             log.warning("run %s: another runner took its lease over; letting go", run_id)
             await self.runs.stop(run_id)
+            self.runs.log.forget(run_id)
         room = self.room()
         limit = self.batch if room is None else min(self.batch, room)
         claimed = await self.store.claim_expired(limit) if limit else []

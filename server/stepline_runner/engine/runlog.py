@@ -34,11 +34,20 @@ class RunLog:
         self.on_end: Callable[[str], None] | None = None
         # Told the run id when a commit's outcome is unknown (supervisor.py).
         self.on_unknown: Callable[[str], None] | None = None
-        # Run id -> the last sequence published, while the run goes on.
+        # Run id -> the last sequence published, while the run goes on here
+        # (dropped when it ends, is deleted, or another runner takes it: `forget`).
         self._published: dict[str, int] = {}
         # Run id -> its workflow, while a commit of unknown outcome may have
         # landed unpublished (until `catch_up` published what the store holds).
         self._unsure: dict[str, str] = {}
+
+    def forget(self, run_id: str) -> None:
+        """The run was deleted, or another runner drives it now: this runner
+        publishes nothing more of it, so keep nothing of it (here or in the
+        hub). A run made again under its id is published from its start."""
+        self._published.pop(run_id, None)
+        self._unsure.pop(run_id, None)
+        self._hub.forget(run_id)
 
     def _unknown(self, run_id: str, workflow_id: str) -> None:
         """A commit of the run may have landed unpublished: watchers read the

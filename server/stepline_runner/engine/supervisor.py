@@ -292,6 +292,7 @@ class Supervisor:
         restart right after it is noticed."""
         self.check_open()
         if self.hand_on is not None and self.hand_on(state.run_id):
+            self.log.forget(state.run_id)  # another runner drives it from its start
             return
         driver = RunDriver(
             state,
