@@ -147,6 +147,7 @@ async def session_reply(
             str(exc) if code != grpc.StatusCode.UNKNOWN else f"{type(exc).__name__}: {exc}"
         )
         if isinstance(exc, StaleEpoch):  # as `host_error_details` says it
+            _refused(exc)
             reply.reason = exc.reason
     return reply
 
@@ -183,11 +184,15 @@ def host_error_details(
     return tuple(rpc_status.to_status(status).trailing_metadata)
 
 
+def _refused(exc: StaleEpoch) -> None:
+    # Worth a line, on either path: a runner was superseded, and this service kept it out.
+    log.warning("refused a stale call: %s", exc)
+
+
 async def _abort(context: Ctx, exc: Exception) -> None:
     code = host_error_status(exc)
     if isinstance(exc, StaleEpoch):
-        # Worth a line: a runner was superseded, and this service kept it out.
-        log.warning("refused a stale call: %s", exc)
+        _refused(exc)
     if code is not None:
         await context.abort(code, str(exc), host_error_details(code, exc))
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import subprocess
 from typing import Any
 
+import grpc
 import pytest
 
 from stepline import fencing, payloads
 from stepline.fencing import EpochFence, ForgottenRun, StaleEpoch
 from stepline.host import ExecutorHost
+from stepline.serve import session_reply
 from stepline.testing import InProcessRunner, outputs
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import executor_pb2, runner_pb2
@@ -131,6 +134,24 @@ async def test_a_host_refuses_stale_calls_and_keeps_the_state() -> None:
     saved = await host.save(executor_pb2.SaveCheckpointRequest(**key(2)))
     assert payloads.json_value(saved.state) == {"count": 7}
     assert host.end_run(executor_pb2.EndRunRequest(run_id="r", epoch=2)).released == 1
+
+
+async def test_a_stale_call_on_a_session_stream_is_refused_and_logged_as_a_unary_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The log line operators (and the lease chaos test) count refusals by."""
+    host = ExecutorHost({"tally": Tally})
+    state = payloads.encode({"count": 7}, "tally.state")
+    await host.restore(executor_pb2.RestoreCheckpointRequest(**key(2), state=state))
+    execute = executor_pb2.ExecuteRequest(**key(1), superstep=1)
+    execute.messages.add(payload=payloads.encode(1))
+
+    with caplog.at_level(logging.WARNING, logger="stepline.serve"):
+        reply = await session_reply(host, executor_pb2.SessionRequest(call_id=4, execute=execute))
+
+    assert (reply.call_id, reply.reason) == (4, "STALE_EPOCH")
+    assert reply.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["refused a stale call"]
 
 
 async def stepping(harness: InProcessRunner) -> tuple[ExecutorHost, runner_pb2.Run]:
