@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from stepline import WorkflowBuilder
+from stepline import WorkflowBuilder, payloads
 from stepline.executor import Executor, WorkflowContext, handler
+from stepline.host import ExecutorHost
+from stepline.testing import InProcessRunner
+from stepline.v1 import runner_pb2
 from tests.support.runs import self_loop
 
 
@@ -44,3 +47,25 @@ class Stepper(Executor):
 def loop(workflow_id: str = "w") -> WorkflowBuilder:
     """One `stepper` executor "s" at endpoint "svc", sending to itself."""
     return self_loop(workflow_id, "s", "stepper")
+
+
+async def stepping(harness: InProcessRunner) -> tuple[ExecutorHost, runner_pb2.Run]:
+    """A run of the gated loop, its first Execute under way (held until
+    `Stepper.release`), and the host it runs on."""
+    host = harness.host("svc", {"stepper": Stepper})
+    await harness.runner.register_workflow(loop().build())
+    Stepper.reset()
+    run = await harness.runner.start_run("w", payloads.encode(1))
+    await Stepper.entered.wait()
+    return host, run
+
+
+async def released(harness: InProcessRunner, run_id: str) -> runner_pb2.Run:
+    """The run as stored once its gated Execute was let go and its driver ended."""
+    Stepper.release.set()
+    task = harness.runner.runs.task(run_id)
+    assert task is not None
+    await task
+    after = await harness.store.get_run(run_id)
+    assert after is not None
+    return after

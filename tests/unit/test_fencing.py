@@ -18,12 +18,12 @@ from stepline.host import ExecutorHost
 from stepline.serve import session_reply
 from stepline.testing import InProcessRunner, outputs
 from stepline.v1 import events_pb2 as E
-from stepline.v1 import executor_pb2, runner_pb2
+from stepline.v1 import executor_pb2
 from stepline_runner import errors
 from stepline_runner.store import RunUpdate
 from tests.support.processes import NODE_SERVICE, require_node
 from tests.support.stores import harness_on_both_stores
-from tests.unit.gated import Stepper, loop
+from tests.unit.gated import Stepper, released, stepping
 
 __all__ = ["harness_on_both_stores"]  # every test here runs on SQLite and PostgreSQL
 
@@ -154,28 +154,6 @@ async def test_a_stale_call_on_a_session_stream_is_refused_and_logged_as_a_unary
     assert [r.getMessage().split(":")[0] for r in caplog.records] == ["refused a stale call"]
 
 
-async def stepping(harness: InProcessRunner) -> tuple[ExecutorHost, runner_pb2.Run]:
-    """A run of the gated loop, its first Execute under way (held until
-    `Stepper.release`), and the host it runs on."""
-    host = harness.host("svc", {"stepper": Stepper})
-    await harness.runner.register_workflow(loop().build())
-    Stepper.reset()
-    run = await harness.runner.start_run("w", payloads.encode(1))
-    await Stepper.entered.wait()
-    return host, run
-
-
-async def released(harness: InProcessRunner, run_id: str) -> runner_pb2.Run:
-    """The run as stored once its gated Execute was let go and its driver ended."""
-    Stepper.release.set()
-    task = harness.runner.runs.task(run_id)
-    assert task is not None
-    await task
-    after = await harness.store.get_run(run_id)
-    assert after is not None
-    return after
-
-
 async def test_a_commit_with_a_stale_epoch_writes_nothing(harness: InProcessRunner) -> None:
     store = harness.store
     _, run = await stepping(harness)
@@ -200,18 +178,6 @@ async def test_a_commit_with_a_stale_epoch_writes_nothing(harness: InProcessRunn
     assert after.epoch == 2
     # Not ended either: the objects belong to the new owner now.
     assert ("svc", "EndRun") not in harness.executors.calls
-
-
-async def test_a_runner_that_lets_go_of_a_run_keeps_no_record_of_it(
-    harness: InProcessRunner,
-) -> None:
-    _, run = await stepping(harness)
-    assert run.run_id in harness.runner.log._published  # its first events, published here
-    assert await harness.store.claim_run(run.run_id) == 2  # another runner took it over
-
-    await released(harness, run.run_id)  # refused as stale: let go
-
-    assert run.run_id not in harness.runner.log._published
 
 
 async def test_an_executor_refusal_without_a_takeover_fails_the_run(
