@@ -272,8 +272,10 @@ def main() -> None:
     options.add_argument(
         "--ring-hops", type=int, default=10, help="supersteps of a ring run (default: 10)"
     )
+    # Long enough that a batch's runs are all in flight at once: starting 200
+    # takes 1-2 s on a loaded machine, and the peak rises with the runs in flight.
     options.add_argument(
-        "--delay-ms", type=int, default=20, help="work per ring Execute (default: 20)"
+        "--delay-ms", type=int, default=300, help="work per ring Execute (default: 300)"
     )
     options.add_argument(
         "--settle", type=float, default=2.0, help="seconds before reading idle RSS (default: 2)"

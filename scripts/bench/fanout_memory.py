@@ -1,23 +1,42 @@
-"""Part 2 of the fan-out benchmark (`fanout.py`), memory: a fresh runner;
-its RSS (VmRSS of /proc/<pid>/status) at idle after start, the peak while a
-batch of ring runs (4 executors, one per process) is in flight at once, and
-after they all finished; then again for each further batch, to show whether
-RSS grows with finished runs."""
+"""Runner memory, part 2 of the fan-out benchmark (`fanout.py`), also run on
+its own: a fresh runner; its RSS (VmRSS of /proc/<pid>/status) at idle after
+start, the peak while a batch of ring runs (4 executors, one per process) is
+in flight at once, and after they all finished; then again for each further
+batch, to show whether RSS grows with finished runs.
+
+On its own it runs `--rounds` fresh runners of `--batches` batches each, and
+with `--base-src DIR` (once or more) the same on the runner of the checkout
+in DIR (PYTHONPATH on DIR's `server` and `sdk`; the executors and this
+client stay this checkout's), interleaved round by round; it prints each
+variant's peak and after-batch RSS over batches 2-N of every round (median,
+min, max) and this checkout's medians against each base's.
+
+    python scripts/bench/fanout_memory.py [--runs 200] [--batches 6] [--rounds 3]
+        [--base-src DIR ...]
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchlib import (
     TERMINAL,
     E,
+    load_average,
+    median,
+    parser,
     rss_kib,
+    run_benchmark,
     seconds,
     start_bench_runner,
+    start_executors,
     tail_on_failure,
+    workdir,
 )
 
 from stepline import RunnerClient, WorkflowBuilder, payloads
@@ -28,6 +47,14 @@ RING_WORKFLOW = "bench-ring"
 
 def mib(kib: int) -> str:
     return f"{kib / 1024:7.1f} MiB"
+
+
+def mib_spread(kibs: list[int]) -> str:
+    """ "median M MiB (min-max, n N)" """
+    return (
+        f"median {median(kibs) / 1024:.1f} MiB ({min(kibs) / 1024:.1f}-{max(kibs) / 1024:.1f},"
+        f" n {len(kibs)})"
+    )
 
 
 @dataclass
@@ -137,8 +164,9 @@ async def part_memory(
     delay_ms: int,
     settle: float,
     workdir: Path,
+    env: dict[str, str] | None = None,
 ) -> MemoryResult:
-    async with await start_bench_runner(workdir, "memory") as runner:
+    async with await start_bench_runner(workdir, "memory", env) as runner:
         pid = runner.process.pid
         await asyncio.sleep(settle)
         idle = rss_kib(pid)
@@ -193,9 +221,109 @@ def report_memory(m: MemoryResult, runs: int, hops: int, delay_ms: int) -> None:
             f"{finished} more finished runs ({grown * 1024 / finished:+.0f} bytes/run); "
             f"peak {(last.peak_kib - first.peak_kib) / 1024:+.1f} MiB"
         )
+        later = m.batches[1:]
+        print(
+            f"  batches 2-{len(m.batches)}: peak "
+            f"{mib_spread([b.peak_kib for b in later])}; after "
+            f"{mib_spread([b.after_kib for b in later])}"
+        )
+        short = [i for i, b in enumerate(m.batches, 1) if b.max_in_flight < runs]
+        if short:
+            # The peak rises with the runs in flight: such batches compare with nothing.
+            print(
+                f"  NOT ALL IN FLIGHT in batches {', '.join(map(str, short))}: runs ended "
+                "before the last started (a loaded machine; raise --delay-ms)"
+            )
         kept = last.after_kib > first.peak_kib
         print(
             "  RSS after a batch moves by a few MiB either way (the allocator keeps some freed\n"
             "  memory); finished runs kept in memory would lift it above the first batch's peak:\n"
             f"  {'GROWS: above the first peak' if kept else 'does not grow with finished runs'}"
         )
+
+
+# -- on its own: rounds, and base checkouts
+
+
+def checkout_env(src: Path) -> dict[str, str]:
+    """The environment that makes a runner process the checkout in `src`'s."""
+    return {"PYTHONPATH": f"{src / 'server'}{os.pathsep}{src / 'sdk'}"}
+
+
+def report_variants(results: dict[str, list[MemoryResult]], runs: int) -> None:
+    print()
+    print(f"RUNNER MEMORY BY VARIANT: batches 2-N of every round, {runs} runs a batch (MiB)")
+    peaks: dict[str, float] = {}
+    for name, rounds in results.items():
+        later = [b for m in rounds for b in m.batches[1:]]
+        peaks[name] = median(b.peak_kib for b in later) / 1024
+        print(f"  {name}: peak {mib_spread([b.peak_kib for b in later])}")
+        print(f"  {name}: after {mib_spread([b.after_kib for b in later])}")
+        print(
+            f"  {name}: first batch's peak "
+            f"{mib_spread([m.batches[0].peak_kib for m in rounds])}; in flight "
+            f"{min(b.max_in_flight for m in rounds for b in m.batches)}-{runs}"
+        )
+    for name, peak in peaks.items():
+        if name != "this":
+            print(f"  peak median: this - {name} = {peaks['this'] - peak:+.1f} MiB")
+    print(f"  load average at the end: {load_average()}")
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    variants: dict[str, dict[str, str] | None] = {
+        f"base {src}": checkout_env(src.resolve()) for src in args.base_src
+    }
+    variants["this"] = None
+    results: dict[str, list[MemoryResult]] = {name: [] for name in variants}
+    with workdir(prefix="stepline-memory-") as tmp:
+        async with contextlib.AsyncExitStack() as stack:
+            executors = [
+                await stack.enter_async_context(
+                    await start_executors("fanout_executors.py", tmp, f"executors-{i}")
+                )
+                for i in range(4)
+            ]
+            endpoints, pids = [e.address for e in executors], [e.process.pid for e in executors]
+            for r in range(1, args.rounds + 1):
+                for name, env in variants.items():
+                    print(f"round {r}/{args.rounds}, {name} (load {load_average()})", flush=True)
+                    result = await part_memory(
+                        endpoints,
+                        pids,
+                        args.runs,
+                        args.batches,
+                        args.ring_hops,
+                        args.delay_ms,
+                        args.settle,
+                        tmp,
+                        env,
+                    )
+                    results[name].append(result)
+    for name, rounds in results.items():
+        print(f"\n[{name}, the last round]", end="")
+        report_memory(rounds[-1], args.runs, args.ring_hops, args.delay_ms)
+    report_variants(results, args.runs)
+
+
+def main() -> None:
+    options = parser(__doc__)
+    options.add_argument("--runs", type=int, default=200, help="runs per batch (default: 200)")
+    options.add_argument("--batches", type=int, default=6, help="batches a round (default: 6)")
+    options.add_argument("--rounds", type=int, default=1, help="runners a variant (default: 1)")
+    options.add_argument("--ring-hops", type=int, default=10, help="supersteps of a run")
+    options.add_argument(
+        "--delay-ms", type=int, default=300, help="work per Execute (default: 300, see fanout.py)"
+    )
+    options.add_argument("--settle", type=float, default=2.0, help="seconds before reading RSS")
+    options.add_argument(
+        "--base-src", type=Path, action="append", default=[], help="a base checkout's runner"
+    )
+    args = options.parse_args()
+    if args.batches < 2:
+        options.error("--batches must be at least 2 (the first batch is the reference)")
+    run_benchmark(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
