@@ -40,9 +40,10 @@ class Resumer:
 
     async def resume(
         self, checkpoint: runner_pb2.Checkpoint, source: runner_pb2.Run, actor: str = ""
-    ) -> None:
+    ) -> runner_pb2.Run:
         """Restore run `source` to its latest `checkpoint` and drive it on; one
-        that had ended takes a slot of its workflow again, or queues."""
+        that had ended takes a slot of its workflow again, or queues. The run
+        as resumed, read before its driver could go on."""
         run_id = source.run_id
         # The admission lock first, as StartRun takes them.
         async with self.admission.lock(source.workflow_id), self.runs.lock(run_id):
@@ -78,7 +79,7 @@ class Resumer:
                 limit = await self.admission.queue_limit(source.workflow_id)
                 if limit:
                     await self._queue(checkpoint, source, state.superstep, limit, actor)
-                    return
+                    return await self._read(run_id)
             epoch = await self.runs.claim(run_id)
             saved = checkpoint.content.executor_states
             incarnations = await self.runs.restore(state, saved, epoch)
@@ -88,9 +89,11 @@ class Resumer:
                 events.append(ev.status_changed(status, state.superstep))
             update = RunUpdate(status, state.superstep, epoch=epoch)
             await self.log.append(run_id, source.workflow_id, update, ev.by(actor, events))
+            resumed = await self._read(run_id)
             self.runs.launch(
                 state, workflow, source.checkpoint_policy, incarnations=incarnations, epoch=epoch
             )
+        return resumed
 
     async def _queue(
         self,
@@ -115,8 +118,9 @@ class Resumer:
         workflow: Workflow,
         new_run_id: str,
         actor: str = "",
-    ) -> str:
-        """A new run from `checkpoint` of `source`, driven at once; its id."""
+    ) -> runner_pb2.Run:
+        """A new run from `checkpoint` of `source`, driven at once (or
+        queued); the run as started, read before its driver could go on."""
         if new_run_id:
             check_run_key(new_run_id, "new_run_id")
         # A fork lives in its source's namespace.
@@ -133,15 +137,25 @@ class Resumer:
             if await self.admission.hold_back(new, workflow.graph.definition):
                 # Its executors are restored when it leaves the queue.
                 await self.log.create(new.run, "", new.checkpoint, ev.by(actor, new.events))
-                return run_id
+                return await self._read(run_id)
             saved = checkpoint.content.executor_states
             # A new run's epoch is 1: its creator's.
             incarnations = await self.runs.restore(new.state, saved, 1)
             await self.log.create(new.run, "", new.checkpoint, ev.by(actor, new.events))
+            started = await self._read(run_id)
             self.runs.launch(
                 new.state, workflow, source.checkpoint_policy, incarnations=incarnations, epoch=1
             )
-        return run_id
+        return started
+
+    async def _read(self, run_id: str) -> runner_pb2.Run:
+        """The run just written (another runner may have deleted it since)."""
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise NotFound(
+                f"no run {run_id!r}", reason=Reason.RUN_NOT_FOUND, context={"run_id": run_id}
+            )
+        return run
 
 
 def resumed_event(checkpoint: runner_pb2.Checkpoint, superstep: int) -> events_pb2.Event:

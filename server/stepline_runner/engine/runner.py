@@ -166,9 +166,11 @@ class Runner:
             new = started(run_id, workflow, payload, policy)
             queued = await self.admission.hold_back(new, workflow.graph.definition)
             await self.log.create(new.run, input_hash, new.checkpoint, ev.by(actor, new.events))
+            # Read before the launch: its driver may commit a superstep before a later read.
+            run = await self.get_run(run_id)
             if not queued and await self.runs.keeps(run_id):
                 self.runs.launch(new.state, workflow, new.run.checkpoint_policy, epoch=1)
-        return await self.get_run(run_id)
+        return run
 
     async def get_run(self, run_id: str) -> runner_pb2.Run:
         return await self.reads.run(run_id)
@@ -248,7 +250,8 @@ class Runner:
     async def resume(
         self, checkpoint_id: str, fork: bool = False, new_run_id: str = "", actor: str = ""
     ) -> runner_pb2.Run:
-        """Continue from a checkpoint: the same run from its latest, else a fork."""
+        """Continue from a checkpoint: the same run from its latest, else a
+        fork; the run as resumed (or queued)."""
         self.runs.check_open()
         checkpoint = await self.reads.checkpoint(checkpoint_id, include_content=True)
         source = await self.get_run(checkpoint.run_id)
@@ -259,10 +262,8 @@ class Runner:
         workflow = await self.workflows.get(source.workflow_id, version)
         check_signature(checkpoint, workflow)
         if forking:
-            run_id = await self.resumer.fork(checkpoint, source, workflow, new_run_id, actor)
-            return await self.get_run(run_id)
-        await self.resumer.resume(checkpoint, source, actor)
-        return await self.get_run(source.run_id)
+            return await self.resumer.fork(checkpoint, source, workflow, new_run_id, actor)
+        return await self.resumer.resume(checkpoint, source, actor)
 
     # -- requests for input
 
