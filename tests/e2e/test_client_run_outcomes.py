@@ -107,6 +107,23 @@ async def test_run_raises_when_the_run_fails(client: RunnerClient) -> None:
     assert caught.value.error.message == "boom at 7"
 
 
+async def test_a_watch_from_the_start_goes_on_past_an_end_a_resume_went_on_from(
+    client: RunnerClient,
+) -> None:
+    with pytest.raises(RunFailedError) as caught:
+        await client.run("boom", 3, run_id="boom-twice", timeout=60)
+    first = caught.value.run
+    await client.resume(first.latest_checkpoint_id)
+    with pytest.raises(RunFailedError) as again:
+        await client.wait("boom-twice", after=first.last_sequence, timeout=60)
+
+    events = [e async for e in client.watch("boom-twice")]
+
+    ends = [e.sequence for e in events if e.status == E.RUN_STATUS_FAILED]
+    assert ends == [first.last_sequence, again.value.run.last_sequence]
+    assert [e.sequence for e in events] == list(range(1, ends[-1] + 1))
+
+
 async def test_wait_raises_when_the_run_is_cancelled(client: RunnerClient) -> None:
     run = await client.start_run("stall", 1)
     waiting = asyncio.create_task(client.wait(run.run_id, timeout=60))

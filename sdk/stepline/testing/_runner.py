@@ -62,7 +62,9 @@ class InProcessRunner:
         return events
 
     async def events(self, run_id: str, after_sequence: int = 0) -> list[events_pb2.Event]:
-        """The run's events after `after_sequence`, until it ends (or waits)."""
+        """The run's events after `after_sequence` until it ends, as a real
+        runner's `WatchRun` sends them: to its last end (a resume goes on past
+        an earlier one); a run that waits for input is followed on."""
         return [e async for b in self.runner.watch(run_id, after_sequence) for e in b]
 
     async def get_run(self, run_id: str) -> runner_pb2.Run:

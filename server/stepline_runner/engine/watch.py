@@ -24,7 +24,8 @@ async def follow_run(
     follow_after_end: bool,
 ) -> AsyncIterator[Batch]:
     """Batches of the run's events after `after_sequence` (only `kinds`, if
-    any), until its terminal event unless `follow_after_end`."""
+    any), until its terminal event unless `follow_after_end`: its last one,
+    an end that a resume went on from is passed over."""
     run_id = run.run_id
 
     async def stored_last_sequence() -> int:
@@ -52,3 +53,15 @@ async def follow_run(
             for batch in reply.batches:
                 yield batch
             seen, ended = reply.last, reply.ended
+            if ended and not follow_after_end:
+                ended = await _is_last(store, hub, run_id, seen)
+
+
+async def _is_last(store: Store, hub: EventHub, run_id: str, sequence: int) -> bool:
+    """Whether the run's event `sequence` is its last: the live tail knows
+    without a read while a watcher is there."""
+    later = hub.recent(run_id, sequence)
+    if later is not None:
+        return not later
+    current = await store.get_run(run_id)
+    return current is None or current.last_sequence <= sequence
