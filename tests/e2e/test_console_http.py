@@ -141,6 +141,14 @@ async def test_a_runner_that_is_down_gets_a_page_that_says_so_until_it_is_back(
     assert (await http.get("/api/runs")).status_code == 200
 
 
+def cookie_flags(response: httpx.Response) -> set[str]:
+    """The attributes of the session cookie a response sets, but its value and path."""
+    (cookie,) = response.headers.get_list("set-cookie")
+    name_value, *attributes = (part.strip().lower() for part in cookie.split(";"))
+    assert name_value.startswith("stepline_console=")
+    return {a for a in attributes if not a.startswith("path=")}
+
+
 async def test_beyond_loopback_the_console_needs_its_login_token(
     cluster: Cluster, tmp_path: Path
 ) -> None:
@@ -161,6 +169,12 @@ async def test_beyond_loopback_the_console_needs_its_login_token(
             logged = await http.post("/login", data={"token": "s3cret-token"})
             assert logged.status_code == 303
             assert (await http.get("/")).status_code == 200
+            # Over TLS (here a proxy on loopback that ends it) the cookie is Secure.
+            tls = await http.post(
+                "/login", data={"token": "s3cret-token"}, headers={"x-forwarded-proto": "https"}
+            )
+            assert cookie_flags(tls) == {"httponly", "samesite=strict", "secure"}
+            assert cookie_flags(logged) == {"httponly", "samesite=strict"}
 
 
 async def test_cross_site_requests_are_refused(

@@ -1,6 +1,7 @@
 """The console's own login, required when it listens beyond loopback: a token
 given once (`/login?token=...` or the login form) becomes an HttpOnly cookie,
-or comes on each request as `Authorization: Bearer <token>`."""
+or comes on each request as `Authorization: Bearer <token>`. The cookie is
+SameSite=Strict, and Secure when the console is reached over TLS."""
 
 from __future__ import annotations
 
@@ -84,5 +85,8 @@ class LoginRequired:
         if not _matches(given, self.token):
             return pages.login_page("wrong token", status_code=401)
         response = pages.redirect("/")
-        response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict")
+        # Secure over TLS (its own, or a proxy's that ends it on loopback, as
+        # uvicorn trusts X-Forwarded-Proto from there): never sent in clear.
+        secure = request.url.scheme == "https"
+        response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict", secure=secure)
         return response
