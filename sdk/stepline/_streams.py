@@ -5,7 +5,7 @@ run's live events."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import grpc
 
@@ -43,21 +43,55 @@ async def run_events(
             stream.cancel()
 
 
-async def all_events(
-    stub: runner_pb2_grpc.RunnerServiceAsyncStub,
-    metadata: Metadata,
-    request: runner_pb2.WatchRunsRequest,
-) -> AsyncGenerator[events_pb2.Event, None]:
-    """Live events of every run (or of one workflow's runs), errors mapped."""
-    stream = stub.WatchRuns(request, metadata=metadata)
-    try:
-        async for response in stream:
-            for event in response.events:
-                yield event
-    except grpc.aio.AioRpcError as exc:
-        raise from_rpc_error(exc) from exc
-    finally:
-        stream.cancel()
+class LiveEvents(AsyncIterator[events_pb2.Event]):
+    """Live events of every run (or of one workflow's runs), what
+    `RunnerClient.watch_all` returns: iterate it for the events, errors
+    mapped to `SteplineError`; `aclose()` ends the stream.
+
+    The stream is live-only: it holds what is committed after the runner
+    subscribed it, nothing from before. `await subscribed()` returns once it
+    has, so that a run started after that is seen from its first event.
+    """
+
+    def __init__(
+        self,
+        stub: runner_pb2_grpc.RunnerServiceAsyncStub,
+        metadata: Metadata,
+        request: runner_pb2.WatchRunsRequest,
+    ) -> None:
+        self._stream = stub.WatchRuns(request, metadata=metadata)
+        self._events = self._read()
+
+    async def subscribed(self) -> None:
+        """Return once the runner has subscribed this stream (or the stream
+        ended: the next read raises why). A runner older than this SDK says
+        so with the first event only."""
+        try:
+            await self._stream.initial_metadata()
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from exc
+
+    def __aiter__(self) -> AsyncIterator[events_pb2.Event]:
+        # The stream's own generator: one step less per event in `async for`.
+        return self._events
+
+    async def __anext__(self) -> events_pb2.Event:
+        return await anext(self._events)
+
+    async def aclose(self) -> None:
+        """End the stream (the runner drops the subscription)."""
+        await self._events.aclose()
+        self._stream.cancel()
+
+    async def _read(self) -> AsyncGenerator[events_pb2.Event, None]:
+        try:
+            async for response in self._stream:
+                for event in response.events:
+                    yield event
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from exc
+        finally:
+            self._stream.cancel()
 
 
 async def _reconnect(

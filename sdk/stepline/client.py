@@ -24,7 +24,7 @@ from stepline._channel import open_channel
 from stepline._checkpoints import CheckpointCalls
 from stepline._outcome import read_outcome, settled
 from stepline._schedules import ScheduleCalls
-from stepline._streams import all_events, run_events
+from stepline._streams import LiveEvents, run_events
 from stepline.errors import UnavailableError, from_rpc_error
 from stepline.results import RunResult
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2, runner_pb2_grpc, workflow_pb2
@@ -281,17 +281,18 @@ class RunnerClient(ScheduleCalls, CheckpointCalls):
 
     def watch_all(
         self, *, workflow_id: str = "", kinds: Iterable[events_pb2.EventKind] = ()
-    ) -> AsyncIterator[Event]:
+    ) -> LiveEvents:
         """Live events of every run (or of one workflow's runs), for dashboards.
 
+        Live only: nothing committed before the runner subscribed the stream
+        (the call starts it); `await events.subscribed()` returns once it has.
         Raises `SteplineError` with RESOURCE_EXHAUSTED if the caller reads so
         slowly that the runner's buffer for it overflows.
         """
         request = runner_pb2.WatchRunsRequest(
             workflow_id=workflow_id, kinds=kinds, namespace=self.namespace
         )
-        # As `watch`: the stream's own generator; closing it cancels the stream.
-        return all_events(self._stub, self._metadata, request)
+        return LiveEvents(self._stub, self._metadata, request)
 
     async def wait(
         self,

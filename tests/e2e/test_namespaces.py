@@ -6,10 +6,10 @@ record who did them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 import grpc
 import pytest
@@ -150,30 +150,26 @@ async def test_watching_every_run_shows_only_the_namespace_s_own(team_a: TeamA) 
     b = client_as(team_a.cluster, OTHER, "team-b")
     operator = client_as(team_a.cluster, OPERATOR, "team-a")
     seen: list[E.Event] = []
-    subscribed = asyncio.Event()  # the watcher saw a run: its subscription is live
+    events = b.watch_all()
+    # Live only: what is committed before the runner subscribed goes unseen.
+    await asyncio.wait_for(events.subscribed(), 60)
 
     async def watch() -> None:
-        async for event in b.watch_all():
+        async for event in events:
             seen.append(event)
-            subscribed.set()
             if event.run_id == "b-last" and event.status == E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS:
                 return
 
     watcher = asyncio.create_task(watch())
-    # A run whose events were all published before the subscription was live
-    # goes unseen: team b starts runs until the watcher sees one.
-    started: list[str] = []
-    while not subscribed.is_set():
-        started.append(f"b-{len(started) + 1}")
-        await b.start_run("orders", Order("o-2", 5), run_id=started[-1])
-        await until_waiting(b, started[-1])
+    await b.start_run("orders", Order("o-2", 5), run_id="b-1")
+    await until_waiting(b, "b-1")
     await operator.start_run("orders", Order("o-3", 5), run_id="a-2")
     await until_waiting(operator, "a-2")  # committed before b-last starts
     await b.start_run("orders", Order("o-4", 5), run_id="b-last")
     await asyncio.wait_for(watcher, 60)
 
-    watched = {e.run_id for e in seen}
-    assert "b-last" in watched and watched <= {*started, "b-last"}  # never a-2
+    assert {e.run_id for e in seen} == {"b-1", "b-last"}  # never a-2
+    assert (seen[0].run_id, seen[0].kind) == ("b-1", E.EVENT_KIND_RUN_STARTED)
     code, _, _ = await refusal(other.get_run("b-1"))
     assert code == grpc.StatusCode.PERMISSION_DENIED  # admin-b has no role there
 
@@ -187,11 +183,16 @@ async def test_control_actions_record_their_principal(team_a: TeamA) -> None:
     resumed = await operator.resume(cancelled.latest_checkpoint_id)
     await until_waiting(operator, "a-3", after=cancelled.last_sequence)
     fork = await admin.resume(resumed.latest_checkpoint_id, fork=True, new_run_id="a-3-fork")
-    events = [e async for e in operator.watch("a-3") if e.principal]  # up to the cancel
-    async for event in operator.watch("a-3", after=cancelled.last_sequence):
-        events += [event] if event.principal else []
-        if event.status == E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS:
+    log: list[E.Event] = []
+    # From the start: past the cancel (a resume went on from it) to the wait.
+    async for event in operator.watch("a-3"):
+        log.append(event)
+        if (
+            event.sequence > cancelled.last_sequence
+            and event.status == E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS
+        ):
             break
+    events = [e for e in log if e.principal]
 
     assert [(E.EventKind.Name(e.kind), e.principal) for e in events] == [
         ("EVENT_KIND_RUN_STARTED", "operator-a"),
@@ -209,7 +210,7 @@ async def test_control_actions_record_their_principal(team_a: TeamA) -> None:
         break
     # What the runner does by itself names nobody.
     own = (E.EVENT_KIND_SUPERSTEP_STARTED, E.EVENT_KIND_REQUEST_INFO)
-    by_itself = [e async for e in operator.watch("a-3") if e.kind in own]  # up to the cancel
+    by_itself = [e for e in log if e.kind in own]
     assert by_itself and not any(e.principal for e in by_itself)
 
 
@@ -229,7 +230,8 @@ async def test_a_client_without_a_namespace_is_in_default_and_sees_no_team(
 async def test_schedules_are_the_namespace_s_own_and_start_runs_there(team_a: TeamA) -> None:
     operator = client_as(team_a.cluster, OPERATOR, "team-a")
     other = client_as(team_a.cluster, OTHER, "team-b")
-    seen = operator.watch_all()  # live from here on
+    seen = operator.watch_all()
+    await asyncio.wait_for(seen.subscribed(), 60)  # live from here on
     first = asyncio.ensure_future(anext(seen))
     await operator.create_schedule(
         "tick", "orders", Order("o-6", 5), interval=timedelta(seconds=1), overlap="allow"
@@ -238,7 +240,7 @@ async def test_schedules_are_the_namespace_s_own_and_start_runs_there(team_a: Te
     while not (started.kind == E.EVENT_KIND_RUN_STARTED and started.run_id.startswith("tick-")):
         started = await asyncio.wait_for(anext(seen), 60)
     await operator.pause_schedule("tick")
-    await cast(AsyncGenerator[E.Event, None], seen).aclose()
+    await seen.aclose()
 
     for theirs, nothing in [
         (other.get_schedule("tick"), other.get_schedule(NEVER)),

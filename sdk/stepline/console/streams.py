@@ -72,7 +72,7 @@ async def runs_feed(request: Request) -> EventSourceResponse:
         yield {"event": "hello", "data": "{}", "retry": RETRY_MS}
         watching = client.watch_all(kinds=RUNS_FEED_KINDS)
         try:
-            async with contextlib.aclosing(watching) as events:  # type: ignore[type-var]
+            async with contextlib.aclosing(watching) as events:
                 async for event in events:
                     data = {
                         "run_id": event.run_id,

@@ -330,7 +330,8 @@ class RunnerServiceServicer:
 
     def WatchRun(self, request, context):
         """A run's stored events after a sequence number, then live ones; the
-        stream ends after the run's terminal event unless `follow_after_end`.
+        stream ends after the run's terminal event unless `follow_after_end`
+        (its last one: an end that a resume went on from is passed over).
         NOT_FOUND: no such run. INVALID_ARGUMENT: a negative after_sequence.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -338,7 +339,9 @@ class RunnerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchRuns(self, request, context):
-        """Live events of all runs, or of one workflow's runs.
+        """Live events of all runs, or of one workflow's runs: only those
+        committed after the subscription, none from before. The runner sends the
+        stream's initial metadata once subscribed, for a client to wait on.
         NOT_FOUND: no such workflow. RESOURCE_EXHAUSTED (ending the stream): the
         subscriber fell more than its buffer behind; reconnect.
         """

@@ -128,11 +128,14 @@ class RunnerServiceStub:
     """
     WatchRun: _grpc.UnaryStreamMultiCallable[_runner_pb2.WatchRunRequest, _runner_pb2.WatchRunResponse]
     """A run's stored events after a sequence number, then live ones; the
-    stream ends after the run's terminal event unless `follow_after_end`.
+    stream ends after the run's terminal event unless `follow_after_end`
+    (its last one: an end that a resume went on from is passed over).
     NOT_FOUND: no such run. INVALID_ARGUMENT: a negative after_sequence.
     """
     WatchRuns: _grpc.UnaryStreamMultiCallable[_runner_pb2.WatchRunsRequest, _runner_pb2.WatchRunsResponse]
-    """Live events of all runs, or of one workflow's runs.
+    """Live events of all runs, or of one workflow's runs: only those
+    committed after the subscription, none from before. The runner sends the
+    stream's initial metadata once subscribed, for a client to wait on.
     NOT_FOUND: no such workflow. RESOURCE_EXHAUSTED (ending the stream): the
     subscriber fell more than its buffer behind; reconnect.
     """
@@ -316,11 +319,14 @@ class RunnerServiceAsyncStub(RunnerServiceStub):
     """
     WatchRun: _aio.UnaryStreamMultiCallable[_runner_pb2.WatchRunRequest, _runner_pb2.WatchRunResponse]  # type: ignore[assignment]
     """A run's stored events after a sequence number, then live ones; the
-    stream ends after the run's terminal event unless `follow_after_end`.
+    stream ends after the run's terminal event unless `follow_after_end`
+    (its last one: an end that a resume went on from is passed over).
     NOT_FOUND: no such run. INVALID_ARGUMENT: a negative after_sequence.
     """
     WatchRuns: _aio.UnaryStreamMultiCallable[_runner_pb2.WatchRunsRequest, _runner_pb2.WatchRunsResponse]  # type: ignore[assignment]
-    """Live events of all runs, or of one workflow's runs.
+    """Live events of all runs, or of one workflow's runs: only those
+    committed after the subscription, none from before. The runner sends the
+    stream's initial metadata once subscribed, for a client to wait on.
     NOT_FOUND: no such workflow. RESOURCE_EXHAUSTED (ending the stream): the
     subscriber fell more than its buffer behind; reconnect.
     """
@@ -555,7 +561,8 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_runner_pb2.WatchRunResponse], _abc.AsyncIterator[_runner_pb2.WatchRunResponse]]:
         """A run's stored events after a sequence number, then live ones; the
-        stream ends after the run's terminal event unless `follow_after_end`.
+        stream ends after the run's terminal event unless `follow_after_end`
+        (its last one: an end that a resume went on from is passed over).
         NOT_FOUND: no such run. INVALID_ARGUMENT: a negative after_sequence.
         """
 
@@ -565,7 +572,9 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _runner_pb2.WatchRunsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_runner_pb2.WatchRunsResponse], _abc.AsyncIterator[_runner_pb2.WatchRunsResponse]]:
-        """Live events of all runs, or of one workflow's runs.
+        """Live events of all runs, or of one workflow's runs: only those
+        committed after the subscription, none from before. The runner sends the
+        stream's initial metadata once subscribed, for a client to wait on.
         NOT_FOUND: no such workflow. RESOURCE_EXHAUSTED (ending the stream): the
         subscriber fell more than its buffer behind; reconnect.
         """

@@ -151,11 +151,18 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         self, request: runner_pb2.WatchRunsRequest, context: Ctx
     ) -> AsyncIterator[bytes]:
         events = _tenant(self.runner).watch_all(request.workflow_id, request.kinds)
+        subscribed = False
         while True:
             batch = await _status(context, _next(events))
             if batch is None:
                 return
-            yield batch.wire
+            if batch:
+                yield batch.wire
+            elif not subscribed:
+                # The first batch, empty: live from here on. Headers now let a
+                # client wait for that (it sees nothing committed before).
+                subscribed = True
+                await context.send_initial_metadata(())
 
     async def ListCheckpoints(
         self, request: runner_pb2.ListCheckpointsRequest, context: Ctx

@@ -325,11 +325,13 @@ class Runner:
         namespace: str | None = None,
     ) -> AsyncIterator[Batch]:
         """Live events of every run, or of one workflow's runs (or one
-        namespace's), in batches."""
+        namespace's), in batches. The first is empty, once subscribed: the
+        events committed from then on follow (none from before)."""
         if workflow_id:
             check_workflow_key(workflow_id, "workflow_id", self.limits.id_length)
             await self.workflows.definition(workflow_id)
         subscription = self.hub.subscribe_all(workflow_id, frozenset(kinds), namespace)
+        yield Batch((), b"")
         async for batch in subscription.batches():
             yield batch
 
