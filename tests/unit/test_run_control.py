@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -172,7 +173,7 @@ async def test_a_fork_keeps_its_states_when_the_source_checkpoint_goes(
     source = checkpoints[2]  # level 1: the only checkpoint holding that state
     restore = harness.runner.runs.restore
 
-    async def restore_while_deleted(*args: Any) -> dict[str, str]:
+    async def restore_while_deleted(*args: Any) -> Mapping[str, str]:
         await harness.runner.delete_checkpoint(source.checkpoint_id)  # meanwhile
         return await restore(*args)
 

@@ -80,6 +80,7 @@ class LeaseKeeper:
         self._tasks: list[asyncio.Task[None]] = []
         self._handing_on: set[asyncio.Task[None]] = set()
         runs.hand_on = self.hand_on
+        runs.full = lambda: self.room() == 0
 
     def room(self) -> int | None:
         """How many more runs this runner may drive (None: no cap)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from stepline.v1 import executor_pb2, payload_pb2
 
@@ -13,6 +14,10 @@ from .fencing import raise_if_superseded
 from .graph import Graph
 from .observe import ROLLBACK_EXECUTOR_UNREACHABLE
 from .ports import ExecutorCallError, ExecutorPort
+
+# What Supervisor.restore gives a runner with no room to drive the run: the
+# executors are left for the runner that claims it to restore.
+LEFT_TO_DRIVER: Mapping[str, str] = MappingProxyType({})
 
 
 class ExecutorLost(Exception):

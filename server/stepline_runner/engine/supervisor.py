@@ -30,7 +30,7 @@ from .errors import (
 from .features import ServiceFeatures
 from .gates import NodeGates
 from .ports import ExecutorPort
-from .recovery import RetryPolicy, restore_run
+from .recovery import LEFT_TO_DRIVER, RetryPolicy, restore_run
 from .registry import Workflow, WorkflowRegistry
 from .runlog import RunLog
 from .shared import SharedStore, keeps_created
@@ -72,8 +72,10 @@ class Supervisor:
         self.gates = NodeGates()
         # Wakes runs that wait for timers (`start`ed by the Runner with a Waker).
         self.timers = TimerWheel()
-        # Set by the LeaseKeeper: True when a run goes to another runner instead.
+        # Set by the LeaseKeeper: True when a run goes to another runner instead
+        # (`full`: while one launched now would).
         self.hand_on: Callable[[str], bool] | None = None
+        self.full: Callable[[], bool] = lambda: False
 
     def lock(self, run_id: str) -> asyncio.Lock:
         """Held while a call changes what drives the run (start, resume, cancel...).
@@ -291,6 +293,8 @@ class Supervisor:
         `epoch`. `incarnations` are those the caller's restore saw, so a
         restart right after it is noticed."""
         self.check_open()
+        if incarnations is LEFT_TO_DRIVER:  # not restored: whoever drives it restores first
+            restore_first, incarnations = True, None
         if self.hand_on is not None and self.hand_on(state.run_id):
             self.log.forget(state.run_id)  # another runner drives it from its start
             return
@@ -366,10 +370,14 @@ class Supervisor:
 
     async def restore(
         self, state: RunState, saved: Mapping[str, payload_pb2.Payload], epoch: int
-    ) -> dict[str, str]:
+    ) -> Mapping[str, str]:
         """Put every executor of the run back to the checkpoint's state, with
         the caller's claim `epoch`, waiting (with the retry policy) for services
-        that are just coming back. Returns each endpoint's incarnation id."""
+        that are just coming back. Returns each endpoint's incarnation id, for
+        `launch`; or LEFT_TO_DRIVER when this runner has no room to drive the
+        run: the runner that claims it restores them (once, not twice)."""
+        if self.full():
+            return LEFT_TO_DRIVER
         workflow_id = state.graph.workflow_id
         return await restore_run(
             self.executors,
