@@ -1,7 +1,7 @@
-"""A client's first call waits out a slow connection handshake (a loaded
-machine, a runner busy starting) instead of failing it as unreachable: its
-channel gives a connection attempt gRPC's 20 s, not the 100 ms of its
-reconnect backoff."""
+"""A client's first call, and the runner's first call to an executor
+service, wait out a slow connection handshake (a loaded machine, a service
+busy starting) instead of failing it as unreachable: their channels give a
+connection attempt gRPC's 20 s, not the 100 ms of their reconnect backoff."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import grpc
 import pytest
 
 from stepline import RunnerClient, SteplineError
+from stepline_runner.api.executor_client import GrpcExecutors
+from stepline_runner.engine.ports import ExecutorCallError
 
 SLOW_HANDSHAKE = 0.5  # seconds: well past 100 ms, far below 20 s
 
@@ -61,3 +63,15 @@ async def test_the_first_call_waits_out_a_slow_handshake() -> None:
 
     # It reached the server (which serves nothing), rather than UNAVAILABLE.
     assert caught.value.code == grpc.StatusCode.UNIMPLEMENTED, caught.value
+
+
+async def test_the_runners_first_call_to_an_executor_waits_out_a_slow_handshake() -> None:
+    executors = GrpcExecutors()
+    try:
+        async with slow_server() as address:
+            with pytest.raises(ExecutorCallError) as caught:
+                await executors.describe(address, timeout=60)
+    finally:
+        await executors.close()
+
+    assert caught.value.code == "UNIMPLEMENTED", caught.value

@@ -21,11 +21,13 @@ Resp = TypeVar("Resp")
 END_RUN_TIMEOUT = 5.0
 RESTORE_TIMEOUT = 2.0
 # Notice a restarted executor service within a fraction of a second, not after
-# gRPC's default reconnect backoff, which grows to minutes.
+# gRPC's default reconnect backoff, which grows to minutes. gRPC takes its
+# min_reconnect_backoff as the time a connection attempt may take: left at its
+# 20 s, since at 100 ms a loaded machine failed first calls as UNAVAILABLE.
 _CHANNEL_OPTIONS = [
     *GRPC_MESSAGE_OPTIONS,
     ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 20_000),
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
 
