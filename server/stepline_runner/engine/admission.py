@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
@@ -92,6 +93,11 @@ class Admission:
         # Workflows whose admit task has not counted their runs yet: a slot
         # freed meanwhile is counted by it, so it needs no task of its own.
         self._uncounted: set[str] = set()
+        # Workflows whose latest version has no limit and no run queued, while
+        # no other runner uses the database (every version is registered
+        # here then): no run of theirs waits for a slot. None once shared.
+        self._unlimited: set[str] | None = set()
+        self._registered: Counter[str] = Counter()  # changes to that, by workflow
         self._closed = False
 
     @contextlib.asynccontextmanager
@@ -120,6 +126,8 @@ class Admission:
         already (first come, first served)."""
         if not await self.must_queue(definition.workflow_id, definition.max_concurrent_runs):
             return False
+        # A fork keeps its source's version, whose limit the latest may not have.
+        self._may_queue(definition.workflow_id)
         new.run.status = QUEUED
         new.events[-1] = queued_event(definition.max_concurrent_runs)
         return True
@@ -130,7 +138,10 @@ class Admission:
         (call under `lock(workflow_id)`)."""
         stored = await self._store.get_workflow(workflow_id)
         limit = 0 if stored is None else stored.definition.max_concurrent_runs
-        return limit if await self.must_queue(workflow_id, limit) else 0
+        if not await self.must_queue(workflow_id, limit):
+            return 0
+        self._may_queue(workflow_id)
+        return limit
 
     async def must_queue(self, workflow_id: str, limit: int) -> bool:
         if not limit:
@@ -139,11 +150,28 @@ class Admission:
             return True
         return await self._store.count_runs(workflow_id, OCCUPYING) >= limit
 
+    def share(self) -> None:
+        """Other runners register versions and queue runs too: count each time."""
+        self._unlimited = None
+
+    def limit_changed(self, workflow_id: str) -> None:
+        """A new version of the workflow was registered: its limit may free slots."""
+        self._may_queue(workflow_id)
+        self.slot_freed(workflow_id)
+
+    def _may_queue(self, workflow_id: str) -> None:
+        """A run of the workflow may be queued now: its ends are counted again."""
+        self._registered[workflow_id] += 1
+        if self._unlimited is not None:
+            self._unlimited.discard(workflow_id)
+
     def slot_freed(self, workflow_id: str) -> None:
         """A run of the workflow ended: start queued ones, in a task of their own
         (the caller may hold a run's lock, which starting one takes too)."""
         if self._closed:
             return  # the runner stops; a restart starts them (admit_all)
+        if self._unlimited is not None and workflow_id in self._unlimited:
+            return  # nothing queued, and nothing can queue
         if workflow_id in self._uncounted:
             return  # the task that will count them is waiting: it sees this slot
         self._uncounted.add(workflow_id)
@@ -170,12 +198,17 @@ class Admission:
             log.exception("workflow %s: starting queued runs failed", workflow_id)
 
     async def _admit(self, workflow_id: str) -> None:
+        registered = self._registered[workflow_id]
         stored = await self._store.get_workflow(workflow_id)
         if stored is None:
             return
         limit = stored.definition.max_concurrent_runs
         occupying = await self._store.count_runs(workflow_id, OCCUPYING) if limit else 0
         queued = await self._store.count_runs(workflow_id, QUEUED_ONLY)
+        # Until a new version or a queued run (and none since the read).
+        unchanged = registered == self._registered[workflow_id]
+        if not limit and not queued and unchanged and self._unlimited is not None:
+            self._unlimited.add(workflow_id)
         count = to_admit(limit, occupying, queued)
         if not count:
             return

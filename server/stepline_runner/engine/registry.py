@@ -53,6 +53,18 @@ class WorkflowRegistry:
         self._limits = limits
         # (workflow id, version) -> compiled; 0 stands for no version.
         self._compiled: dict[tuple[str, int], Workflow] = {}
+        # Workflow id -> its latest version, while no other runner uses the
+        # database: every new version is registered here then, so finding
+        # the latest needs no read. None once shared (`share`).
+        self._latest: dict[str, int] | None = {}
+
+    def share(self) -> None:
+        """Other runners register versions too: read the latest each time."""
+        self._latest = None
+
+    def _saw(self, workflow_id: str, version: int) -> None:
+        if self._latest is not None:
+            self._latest[workflow_id] = max(self._latest.get(workflow_id, 0), version)
 
     def dialable(
         self, nodes: Iterable[workflow_pb2.ExecutorNode]
@@ -79,16 +91,20 @@ class WorkflowRegistry:
         version = await self._store.put_workflow(definition, graph.signature)
         workflow = Workflow(graph, workflow.accepts, version)
         self._compiled[graph.workflow_id, version] = workflow
+        self._saw(graph.workflow_id, version)
         return workflow
 
     async def get(self, workflow_id: str, version: int = 0) -> Workflow:
         """A version of the workflow (0: the latest), described afresh after a
         runner restart."""
-        if version:
-            workflow = self._compiled.get((workflow_id, version))
+        known = version or (self._latest or {}).get(workflow_id, 0)
+        if known:
+            workflow = self._compiled.get((workflow_id, known))
             if workflow is not None:
                 return workflow
         stored = await self.stored(workflow_id, version)
+        if not version:
+            self._saw(workflow_id, stored.version)
         workflow = self._compiled.get((workflow_id, stored.version))
         if workflow is not None:
             return workflow

@@ -99,7 +99,7 @@ class Runner:
         return its graph signature and version."""
         workflow = await self.workflows.register(definition)
         # A raised (or removed) max_concurrent_runs frees slots for queued runs now.
-        self.admission.slot_freed(workflow.graph.workflow_id)
+        self.admission.limit_changed(workflow.graph.workflow_id)
         return workflow.graph.signature, workflow.version
 
     async def get_workflow(self, workflow_id: str, version: int = 0) -> StoredWorkflow:
@@ -355,6 +355,8 @@ class Runner:
         drives the runs it leases (at most `max_runs` at once), and takes over
         those whose lease ran out (instead of `resume_unfinished`), see leases.py."""
         self.runs.shared = store
+        self.workflows.share()
+        self.admission.share()
         self.leases = LeaseKeeper(
             store,
             self.runs,
