@@ -2,7 +2,8 @@
 the same moment share one transaction (group commit), a failing one rolled
 back alone, and nobody hears of a result before its COMMIT. Small commits
 asked of an idle writer are made inline, on the caller's thread, except
-where commits wait for the disk; WAL checkpoints then stay on the thread."""
+where commits wait for the disk; WAL checkpoints run on a connection and a
+thread of their own, and no commit waits for one."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from stepline.v1 import runner_pb2
+from stepline.v1 import runner_pb2, workflow_pb2
+from stepline_runner.store import checkpointer as checkpointing
+from stepline_runner.store.checkpointer import checkpoint
 from stepline_runner.store.sqlite import SqliteStore
 from stepline_runner.store.writer import CHECKPOINT_COMMITS, GROUP_MAX, INLINE_BYTES, Writer
 
@@ -192,7 +195,7 @@ async def test_a_failing_inline_transaction_raises_and_leaves_nothing(
     assert rows(tmp_path / "w.db") == [("ok", 1)]
 
 
-async def test_inline_commits_leave_wal_checkpoints_to_the_writers_thread(
+async def test_inline_commits_leave_wal_checkpoints_to_the_checkpointer(
     inline_writer: Writer, tmp_path: Path
 ) -> None:
     database = tmp_path / "w.db"
@@ -212,10 +215,115 @@ async def test_inline_commits_leave_wal_checkpoints_to_the_writers_thread(
     # reached the database file yet, however many pages the WAL holds.
     assert database.stat().st_size == size
     await inline_writer.transaction(row(CHECKPOINT_COMMITS), size=10)
-    await inline_writer.call(lambda db: None)  # queued behind the checkpoint
+    checkpointer = inline_writer.checkpointer
+    assert checkpointer is not None
+    assert await asyncio.to_thread(checkpointer.wait, 1, 5)
 
     assert database.stat().st_size > size + (CHECKPOINT_COMMITS - 1) * len(body)
     assert inline_writer.inline == CHECKPOINT_COMMITS
+
+
+async def test_no_commit_waits_for_a_wal_checkpoint(
+    inline_writer: Writer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint waits for the disk; it used to run on the write
+    connection, and the commit asked for meanwhile waited for all of it."""
+    checkpointer = inline_writer.checkpointer
+    assert checkpointer is not None
+    running, hold = threading.Event(), threading.Event()
+    checkpoint = checkpointer._checkpoint
+
+    def slow_checkpoint() -> None:
+        running.set()
+        hold.wait(5)
+        checkpoint()
+
+    monkeypatch.setattr(checkpointer, "_checkpoint", slow_checkpoint)
+    for n in range(CHECKPOINT_COMMITS):
+        await inline_writer.transaction(insert("before", n), size=10)
+    assert await asyncio.to_thread(running.wait, 5)  # the checkpoint is under way
+
+    threads: list[int] = []
+    for n in range(3):  # made inline, and committed, while it stays under way
+        assert await inline_writer.transaction(on_thread("during", n, threads), size=10) == n
+    assert threads == [threading.get_ident()] * 3
+    assert rows(tmp_path / "w.db")[-3:] == [("during", n) for n in range(3)]
+    assert checkpointer.checkpoints == 0
+    hold.set()
+    assert await asyncio.to_thread(checkpointer.wait, 1, 5)
+
+
+async def test_the_wal_starts_over_once_past_its_bound(
+    inline_writer: Writer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint beside the commits leaves what they added meanwhile, and
+    SQLite starts the WAL over only once it was copied whole: past the bound
+    the writer's thread copies the rest between two commits. Before, the WAL
+    only grew."""
+    checkpointer = inline_writer.checkpointer
+    assert checkpointer is not None
+    checkpointer._restart_frames = 1  # the bound: any WAL at all
+    copied, hold = threading.Event(), threading.Event()
+
+    def checkpoint_then_hold(db: sqlite3.Connection) -> int:
+        frames = checkpoint(db)
+        copied.set()
+        hold.wait(5)  # commits arrive "while it runs"
+        return frames
+
+    monkeypatch.setattr(checkpointing, "checkpoint", checkpoint_then_hold)
+    for n in range(CHECKPOINT_COMMITS):
+        await inline_writer.transaction(insert("before", n), size=10)
+    assert await asyncio.to_thread(copied.wait, 5)
+    for n in range(3):
+        await inline_writer.transaction(insert("during", n), size=10)
+    hold.set()
+    assert await asyncio.to_thread(checkpointer.wait, 1, 5)
+    salts = wal_salts(tmp_path / "w.db")
+    threads: list[int] = []
+    await inline_writer.transaction(on_thread("after", 0, threads), size=10)
+
+    assert threads[0] != threading.get_ident()  # on the writer's thread, after the rest
+    assert wal_salts(tmp_path / "w.db") != salts  # the WAL started over with it
+    assert inline_writer.inline == CHECKPOINT_COMMITS + 3
+    assert rows(tmp_path / "w.db")[-1] == ("after", 0)
+
+
+def wal_salts(database: Path) -> bytes:
+    """The WAL header's salts: SQLite draws new ones when it starts the WAL over."""
+    return (database.parent / f"{database.name}-wal").read_bytes()[16:24]
+
+
+async def test_a_stores_checkpoints_copy_its_wal_into_the_file(tmp_path: Path) -> None:
+    """The checkpointer's connection is opened before the file is put in WAL
+    mode: its checkpoints did nothing until it had read the file."""
+    store = await SqliteStore.open(tmp_path / "s.db")
+    try:
+        checkpointer = store._writer.checkpointer
+        assert checkpointer is not None
+        size = (tmp_path / "s.db").stat().st_size
+        for n in range(CHECKPOINT_COMMITS):
+            await store.put_workflow(workflow_pb2.WorkflowDefinition(workflow_id=f"w{n}"), "g")
+        assert await asyncio.to_thread(checkpointer.wait, 1, 5)
+
+        assert (tmp_path / "s.db").stat().st_size > size + CHECKPOINT_COMMITS * 10
+    finally:
+        await store.close()
+
+
+async def test_the_checkpointer_waits_for_the_disk_as_the_store_does(tmp_path: Path) -> None:
+    """Its synchronous level decides whether a checkpoint syncs the files."""
+    for synchronous, level in (("FULL", 2), ("NORMAL", 1)):
+        store = await SqliteStore.open(tmp_path / f"{synchronous}.db", synchronous=synchronous)
+        try:
+            writer = store._writer
+            assert writer.checkpointer is not None
+            for db in (writer._db, writer.checkpointer._db):
+                assert db.execute("PRAGMA synchronous").fetchone() == (level,)
+            # No commit runs one either (SQLite's automatic checkpoints).
+            assert writer._db.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+        finally:
+            await store.close()
 
 
 async def test_a_store_that_waits_for_the_disk_never_commits_inline(tmp_path: Path) -> None:

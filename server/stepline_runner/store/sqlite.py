@@ -72,12 +72,14 @@ class SqliteStore(Schedules, StoreReads):
     async def _open(cls, path: str | Path, synchronous: str, owner: IO[bytes]) -> SqliteStore:
         # Commits that need not wait for the disk may be made inline (see writer.py).
         inline = INLINE_BYTES if synchronous in ("NORMAL", "OFF") else 0
-        writer = Writer.connect(path, inline)
+        # Both of the writer's connections: the checkpoints' too wait for the
+        # disk as the commits' do.
+        writer = Writer.connect(
+            path, inline, [f"PRAGMA synchronous={synchronous}", "PRAGMA busy_timeout=5000"]
+        )
 
         def setup(db: sqlite3.Connection) -> None:
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA synchronous={synchronous}")
-            db.execute("PRAGMA busy_timeout=5000")
             migrate(db)
 
         try:

@@ -33,10 +33,17 @@ for the writer's thread asked for meanwhile first commits the pending group
 here, so the order of asking is the order of committing.
 Commits that find the writer busy queue and group as above. The store turns
 this on only where a commit does not wait for the disk (synchronous=NORMAL),
-so the event loop never waits for an fsync; and for the same reason the
-writer then runs SQLite's WAL checkpoints itself, on its thread (every
-`CHECKPOINT_COMMITS` commits or `CHECKPOINT_BYTES`), instead of letting
-whichever commit crosses SQLite's threshold run one.
+so the event loop never waits for an fsync.
+
+WAL checkpoints. SQLite's automatic ones are off: the commit that crossed its
+threshold ran one, and waited for the disk. The writer asks its
+`Checkpointer` (a connection and a thread of their own) for one every
+`CHECKPOINT_COMMITS` commits or `CHECKPOINT_BYTES`, and no commit waits for
+it. When the WAL has grown past `checkpointer.RESTART_BYTES`, the next
+transaction goes to the writer's thread, which first copies the frames
+committed while the last checkpoint ran, so that the WAL is copied whole and
+that transaction starts it over: it waits for this short checkpoint and for
+the disk (three syncs, never on the event loop), once per 16 MiB of WAL.
 """
 
 from __future__ import annotations
@@ -46,10 +53,12 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
+
+from .checkpointer import Checkpointer, checkpoint
 
 T = TypeVar("T")
 
@@ -59,7 +68,7 @@ GROUP_BYTES = 4 * 1024 * 1024
 # well under a millisecond of the event loop.
 INLINE_BYTES = 64 * 1024
 # SQLite's default is a checkpoint per 1000 WAL pages; a superstep's commit
-# writes about ten.
+# writes about fifteen.
 CHECKPOINT_COMMITS = 100
 CHECKPOINT_BYTES = 4 * 1024 * 1024
 
@@ -81,19 +90,29 @@ _CLOSE = object()
 class Writer:
     """Runs write transactions on one connection, on one thread, in order."""
 
-    def __init__(self, db: sqlite3.Connection, inline_bytes: int = 0) -> None:
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        inline_bytes: int = 0,
+        checkpointer: Checkpointer | None = None,
+    ) -> None:
         """`inline_bytes`: commit transactions of at most so many bytes on the
-        caller's thread when the writer is idle (0: never; see the module)."""
+        caller's thread when the writer is idle (0: never; see the module).
+        `checkpointer`: who checkpoints the WAL (None: SQLite, in commits)."""
         self._db = db
         self._inline_bytes = inline_bytes
-        if inline_bytes:
-            db.execute("PRAGMA wal_autocheckpoint=0")  # the writer's thread runs them
+        self.checkpointer = checkpointer
+        # The WAL is to start over: what the checkpointer left is to be copied.
+        self._rest_due = False
+        if checkpointer is not None:
+            db.execute("PRAGMA wal_autocheckpoint=0")
+            checkpointer.on_full = self._rest_left
         # Jobs submitted and not answered yet: while there are any, the
         # writer's thread may be using the connection. Changed on the event
         # loop's thread only (`_enqueue`, `_answer`).
         self._unanswered = 0
         self._closed = False
-        # Commits and their bytes since the last WAL checkpoint (inline mode).
+        # Commits and their bytes since the last WAL checkpoint was asked for.
         self._commits = 0
         self._bytes = 0
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -109,10 +128,21 @@ class Writer:
         self.inline = 0  # of which run on the caller's thread
 
     @classmethod
-    def connect(cls, path: str | Path, inline_bytes: int = 0) -> Writer:
+    def connect(
+        cls, path: str | Path, inline_bytes: int = 0, pragmas: Sequence[str] = ()
+    ) -> Writer:
+        """A writer of the database at `path` with a `Checkpointer`, both
+        connections set up with `pragmas`."""
         # Autocommit mode: the writer says BEGIN and COMMIT itself.
         db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        return cls(db, inline_bytes)
+        try:
+            for pragma in pragmas:
+                db.execute(pragma).fetchall()
+            checkpointer = Checkpointer.connect(path, pragmas)
+        except BaseException:
+            db.close()
+            raise
+        return cls(db, inline_bytes, checkpointer)
 
     async def transaction(self, work: Callable[[sqlite3.Connection], T], size: int = 0) -> T:
         """Run `work(db)` in a write transaction (shared with others ready at
@@ -120,7 +150,7 @@ class Writer:
         committed. `size`: the bytes it writes, roughly, so a group stays
         within `GROUP_BYTES`."""
         inline = self._inline_bytes and size <= self._inline_bytes
-        if inline and not self._unanswered and not self._closed:
+        if inline and not self._unanswered and not self._closed and not self._rest_due:
             return await self._in_turn(work, size)
         return await self._enqueue(work, True, size)
 
@@ -133,7 +163,10 @@ class Writer:
         self._closed = True
         self._commit_turn()
         self._jobs.put(_CLOSE)
-        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._thread.join)
+        if self.checkpointer is not None:
+            await loop.run_in_executor(None, self.checkpointer.close)
 
     def _enqueue(
         self, work: Callable[[sqlite3.Connection], T], transaction: bool, size: int
@@ -166,12 +199,7 @@ class Writer:
             return  # committed already (a full group, a queued job, closing)
         self._turn, self._turn_bytes = [], 0
         self.inline += len(group)
-        results = self._transact([job.work for job in group], size)
-        if self._checkpoint_due():
-            # On the writer's thread: a checkpoint writes the database file
-            # and may wait for the disk. Commits meanwhile queue behind it.
-            self._enqueue(self._checkpoint, False, 0).add_done_callback(_log_failure)
-        _hand_over(group, results)
+        _hand_over(group, self._transact([job.work for job in group], size))
 
     # -- the writer's thread (and inline commits, while it is idle)
 
@@ -197,11 +225,21 @@ class Writer:
                     break
                 group.append(more)
                 size += more.size
-            results = self._transact([j.work for j in group], size)
-            if self._checkpoint_due() and not (done := _outcome(self._checkpoint, self._db))[0]:
-                log.warning("a WAL checkpoint failed (the next one retries): %s", done[1])
-            self._settle(group, results)
+            self._copy_the_rest()
+            self._settle(group, self._transact([j.work for j in group], size))
         self._db.close()
+
+    def _rest_left(self) -> None:
+        self._rest_due = True  # a plain store: read on the other threads as it is
+
+    def _copy_the_rest(self) -> None:
+        """When the WAL is to start over, copy what was committed since the
+        checkpointer's last checkpoint began, with no commit beside it: SQLite
+        starts the WAL over at the next commit only once it was copied whole."""
+        if self._rest_due:
+            self._rest_due = False
+            if not (done := _outcome(checkpoint, self._db))[0]:
+                log.warning("a WAL checkpoint failed (the next one retries): %s", done[1])
 
     def _transact(
         self, group: list[Callable[[sqlite3.Connection], Any]], size: int
@@ -223,8 +261,7 @@ class Writer:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             return [(False, exc)] * len(group)
-        self._commits += 1
-        self._bytes += size
+        self._count(size)
         return results
 
     def _in_savepoint(self, work: Callable[[sqlite3.Connection], Any]) -> tuple[bool, Any]:
@@ -241,17 +278,14 @@ class Writer:
         db.execute("RELEASE job")
         return True, value
 
-    def _checkpoint_due(self) -> bool:
-        """Whether the writer should checkpoint the WAL now (inline mode only:
-        SQLite's automatic checkpoints are on otherwise)."""
-        return bool(self._inline_bytes) and (
-            self._commits >= CHECKPOINT_COMMITS or self._bytes >= CHECKPOINT_BYTES
-        )
-
-    def _checkpoint(self, db: sqlite3.Connection) -> None:
-        self._commits = self._bytes = 0
-        # PASSIVE never waits for readers; what it cannot copy yet, the next one does.
-        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    def _count(self, size: int) -> None:
+        """A commit of `size` bytes: ask for a WAL checkpoint when one is due."""
+        self._commits += 1
+        self._bytes += size
+        due = self._commits >= CHECKPOINT_COMMITS or self._bytes >= CHECKPOINT_BYTES
+        if due and self.checkpointer is not None:
+            self._commits = self._bytes = 0
+            self.checkpointer.request()
 
     def _settle(self, group: list[_Job[Any]], results: list[tuple[bool, Any]]) -> None:
         """Hand the results to the event loop: one wake-up for the whole group."""
@@ -278,8 +312,3 @@ def _outcome(work: Callable[[sqlite3.Connection], Any], db: sqlite3.Connection) 
         return True, work(db)
     except Exception as exc:
         return False, exc
-
-
-def _log_failure(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled() and (exc := future.exception()) is not None:
-        log.warning("a WAL checkpoint failed (the next one retries): %s", exc)
