@@ -34,16 +34,13 @@ from .statements import (
     INSERT_WORKFLOW_VERSION,
     NEXT_WORKFLOW_VERSION,
     OLD_CHECKPOINTS,
-    UPDATE_RUN,
     UPSERT_WORKFLOW,
-    last_sequence,
     run_values,
-    update_values,
     workflow_values,
 )
 from .states import LOAD_STATES, CorruptBlob
 from .writer import GROUP_BYTES, INLINE_BYTES, Writer
-from .writes import delete_checkpoints, insert_checkpoint, insert_events
+from .writes import delete_checkpoints, insert_checkpoint, insert_events, update_run
 
 T = TypeVar("T")
 # The size of a write whose work is not known in advance: alone in its group, never inline.
@@ -141,7 +138,6 @@ class SqliteStore(Schedules, StoreReads):
         keep_last: int = 0,
     ) -> list[events_pb2.Event]:
         now = time.time()
-        values = update_values(run_id, update, checkpoint, len(events), now)
 
         def commit(db: sqlite3.Connection) -> list[events_pb2.Event]:
             if checkpoint is not None:
@@ -149,8 +145,7 @@ class SqliteStore(Schedules, StoreReads):
                 if keep_last:
                     rows = db.execute(OLD_CHECKPOINTS, (run_id, run_id, keep_last)).fetchall()
                     delete_checkpoints(db, run_id, [r[0] for r in rows])
-            row = db.execute(UPDATE_RUN, values).fetchone()
-            sequence = last_sequence(row, run_id, update)
+            sequence = update_run(db, run_id, update, checkpoint, len(events), now)
             return insert_events(db, run_id, events, last_sequence=sequence)
 
         size = sum(e.ByteSize() for e in events)  # outputs can be large

@@ -95,7 +95,8 @@ def last_sequence(row: Sequence[Any] | None, run_id: str, update: RunUpdate) -> 
 def update_values(
     run_id: str, update: RunUpdate, checkpoint: NewCheckpoint | None, events: int, now: float
 ) -> tuple[Any, ...]:
-    """UPDATE_RUN's parameters."""
+    """UPDATE_RUN's parameters (the status first: SQLite sets it apart, see
+    writes.update_run)."""
     return (
         update.status,
         update.superstep,

@@ -6,9 +6,47 @@ import sqlite3
 
 from stepline.v1 import events_pb2
 
-from .base import NewCheckpoint
-from .statements import INSERT_CHECKPOINT, INSERT_EVENT, checkpoint_values, event_rows
+from .base import NewCheckpoint, RunUpdate
+from .statements import (
+    INSERT_CHECKPOINT,
+    INSERT_EVENT,
+    checkpoint_values,
+    event_rows,
+    last_sequence,
+    update_values,
+)
 from .states import collect_garbage, insert_states
+
+# UPDATE_RUN without the status: SQLite rewrites the entries of every index
+# over a column the statement sets, equal or not, and two indexes hold the
+# status (runs_by_status, runs_by_workflow_status): two of a superstep's 15
+# pages. Its commits seldom change the status; when one does, SET_STATUS.
+UPDATE_RUN_BUT_STATUS = (
+    "UPDATE runs SET superstep = ?, error = ?, updated_at = ?,"
+    " latest_checkpoint_id = COALESCE(?, latest_checkpoint_id),"
+    " workflow_version = COALESCE(NULLIF(?, 0), workflow_version),"
+    " last_sequence = last_sequence + ? WHERE run_id = ? AND ? IN (0, epoch)"
+    " RETURNING last_sequence, status"
+)
+SET_STATUS = "UPDATE runs SET status = ? WHERE run_id = ?"
+
+
+def update_run(
+    db: sqlite3.Connection,
+    run_id: str,
+    update: RunUpdate,
+    checkpoint: NewCheckpoint | None,
+    events: int,
+    now: float,
+) -> int:
+    """UPDATE_RUN's change, the status set only when it changes; the run's
+    last event sequence number (`StaleEpoch` when fenced off)."""
+    status, *values = update_values(run_id, update, checkpoint, events, now)
+    row = db.execute(UPDATE_RUN_BUT_STATUS, values).fetchone()
+    sequence = last_sequence(row, run_id, update)
+    if row[1] != status:
+        db.execute(SET_STATUS, (status, run_id))
+    return sequence
 
 
 def delete_checkpoints(db: sqlite3.Connection, run_id: str, checkpoint_ids: list[str]) -> int:
