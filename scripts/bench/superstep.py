@@ -63,6 +63,7 @@ from stepline.testing import stop
 WITHIN = 1.0  # issue #15's bound, times the floor
 TRUE_WITHIN = 2.0  # and times the true floor (a Session round trip + a raw sqlite3 commit)
 GROWTH_LIMIT = 1.1  # "must not grow": step N over step 10 above this counts as growth
+STALL = 0.005  # a superstep this long is counted apart (six times the usual)
 
 
 # -- measurements
@@ -133,6 +134,15 @@ class Repeat:
     @property
     def median(self) -> float:
         return median(self.intervals.values())
+
+    @property
+    def mean(self) -> float:
+        return sum(self.intervals.values()) / len(self.intervals)
+
+    @property
+    def stalls(self) -> int:
+        """Supersteps that took over STALL (a commit waiting for something)."""
+        return sum(v > STALL for v in self.intervals.values())
 
     @property
     def floor_median(self) -> float:
@@ -224,6 +234,11 @@ def report(repeats: list[Repeat], steps: int) -> None:
     )
     print()
     print(f"spread over repeats: superstep {spread([r.median for r in repeats])}")
+    print(
+        f"                     mean      {spread([r.mean for r in repeats])}; supersteps over "
+        f"{STALL * 1000:g} ms: {', '.join(str(r.stalls) for r in repeats)} "
+        f"(longest {ms(max(max(r.intervals.values()) for r in repeats)).strip()} ms)"
+    )
     print(f"                     floor     {spread([r.floor_median for r in repeats])}")
     print(f"~10 = median of supersteps {early[0]}-{early[1]}; ~{steps} = {late[0]}-{late[1]}")
     print(
