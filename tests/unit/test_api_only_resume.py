@@ -1,11 +1,13 @@
 """A resume sent to a runner that drives nothing (--max-runs 0) restores the
-run's executors once, by the runner that claims the run; not by both.
+run's executors once, by the runner that claims the run; not by both. That
+runner claims it at once (the release is announced), not at its next round.
 
 Two runner engines in this process on one PostgreSQL database, as two runner
 processes would be, calling the same in-process executors."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,12 +15,13 @@ import pytest
 from stepline import payloads
 from stepline.testing import InProcessExecutors
 from stepline.v1 import events_pb2 as E
+from stepline_runner.engine.replies import Batch
 from stepline_runner.engine.runner import Runner
 from stepline_runner.store.postgres import PostgresStore
 from tests.support.postgres import TemporaryPostgres
 from tests.unit.gated import Stepper, loop
 
-LEASE = 6.0  # never runs out here (renewed every 2 s); a claim round every 2 s
+LEASE = 600.0  # never runs out here, and no round comes by itself during a test
 
 
 @pytest.fixture
@@ -40,6 +43,10 @@ async def runners(postgres_server: TemporaryPostgres) -> AsyncIterator[tuple[Run
             await store.close()
 
 
+async def collected(batches: AsyncIterator[Batch]) -> list[E.Event]:
+    return [e async for b in batches for e in b]
+
+
 async def test_a_resume_through_a_runner_that_drives_nothing_restores_once(
     runners: tuple[Runner, Runner],
 ) -> None:
@@ -53,7 +60,8 @@ async def test_a_resume_through_a_runner_that_drives_nothing_restores_once(
     before = len(calls)
 
     resumed = await api_only.resume(cancelled.latest_checkpoint_id)
-    events = [e async for b in api_only.watch(run.run_id, cancelled.last_sequence) for e in b]
+    watch = api_only.watch(run.run_id, cancelled.last_sequence)
+    events = await asyncio.wait_for(collected(watch), 60)  # claimed on the announcement
 
     assert resumed.status == E.RUN_STATUS_RUNNING
     assert events[-1].status == E.RUN_STATUS_COMPLETED

@@ -23,7 +23,8 @@ live runners rather than all taken by the first to look. With `max_runs`
 (`--max-runs N`) a runner drives at most N runs: it claims only while it has
 room, and a run it would start driving beyond that (one it starts, answers,
 resumes, forks or wakes) is committed as usual and its lease released at
-once, so a runner with room claims it within a third of its lease.
+once, announced, so a runner with room claims it at once (within a third of
+its lease if the news is missed).
 `max_runs=0` serves the API and drives nothing.
 
 A second task follows the other runners' commits (`committed_elsewhere`):

@@ -67,10 +67,14 @@ async def renew(db: Connection, owner: str, lease: float, run_ids: Collection[st
 
 
 async def release(db: Connection, owner: str, run_ids: Collection[str]) -> None:
-    """End `owner`'s leases of those runs now: others may claim them at once."""
+    """End `owner`'s leases of those runs now, and tell the others (as
+    postgres_runners.hand_out does): one with room claims each at once."""
     await db.execute(
-        "UPDATE runs SET lease_until = 0 WHERE owner = %s AND run_id = ANY(%s)",
-        (owner, list(run_ids)),
+        "WITH released AS (UPDATE runs SET lease_until = 0"
+        " WHERE owner = %(owner)s AND run_id = ANY(%(run_ids)s) RETURNING run_id, last_sequence)"
+        " SELECT pg_notify(%(channel)s, %(owner)s || ' ' || (last_sequence + 1) || ' n ' || run_id)"
+        " FROM released",
+        {"owner": owner, "run_ids": list(run_ids), "channel": CHANNEL},
     )
 
 
