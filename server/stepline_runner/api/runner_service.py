@@ -34,13 +34,20 @@ _CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
 ]
 
 
+_ERRORS = tuple(e for e, _ in _CODES)
+
+
 async def _status(context: Ctx, call: Awaitable[T]) -> T:
     try:
         return await call
-    except tuple(e for e, _ in _CODES) as exc:
-        code = next(c for e, c in _CODES if isinstance(exc, e))
-        await abort(context, code, str(exc), *reason_of(exc))
+    except _ERRORS as exc:
+        await _abort(context, exc)
         raise  # abort raises; this keeps type checkers informed
+
+
+async def _abort(context: Ctx, exc: Exception) -> None:
+    code = next(c for e, c in _CODES if isinstance(exc, e))
+    await abort(context, code, str(exc), *reason_of(exc))
 
 
 def _tenant(runner: Runner) -> Tenant:
@@ -134,35 +141,38 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             run=await _status(context, _tenant(self.runner).cancel_run(request.run_id))
         )
 
-    # Both yield a response's bytes (`Batch.wire`), registered to pass through.
+    # Both yield a response's bytes (`Batch.wire`), registered to pass through;
+    # errors are mapped around the whole stream, not once per response.
     async def WatchRun(  # type: ignore[override]
         self, request: runner_pb2.WatchRunRequest, context: Ctx
     ) -> AsyncIterator[bytes]:
-        events = _tenant(self.runner).watch(
+        batches = _tenant(self.runner).watch(
             request.run_id, request.after_sequence, request.kinds, request.follow_after_end
         )
-        while True:
-            batch = await _status(context, _next(events))
-            if batch is None:
-                return
-            yield batch.wire
+        try:
+            async for batch in batches:
+                yield batch.wire
+        except _ERRORS as exc:
+            await _abort(context, exc)
+            raise
 
     async def WatchRuns(  # type: ignore[override]
         self, request: runner_pb2.WatchRunsRequest, context: Ctx
     ) -> AsyncIterator[bytes]:
-        events = _tenant(self.runner).watch_all(request.workflow_id, request.kinds)
+        batches = _tenant(self.runner).watch_all(request.workflow_id, request.kinds)
         subscribed = False
-        while True:
-            batch = await _status(context, _next(events))
-            if batch is None:
-                return
-            if batch:
-                yield batch.wire
-            elif not subscribed:
-                # The first batch, empty: live from here on. Headers now let a
-                # client wait for that (it sees nothing committed before).
-                subscribed = True
-                await context.send_initial_metadata(())
+        try:
+            async for batch in batches:
+                if batch:
+                    yield batch.wire
+                elif not subscribed:
+                    # The first batch, empty: live from here on. Headers now let a
+                    # client wait for that (it sees nothing committed before).
+                    subscribed = True
+                    await context.send_initial_metadata(())
+        except _ERRORS as exc:
+            await _abort(context, exc)
+            raise
 
     async def ListCheckpoints(
         self, request: runner_pb2.ListCheckpointsRequest, context: Ctx
@@ -281,10 +291,3 @@ def _filters(
     after = request.created_after if request.HasField("created_after") else None
     before = request.created_before if request.HasField("created_before") else None
     return list(request.statuses), after, before
-
-
-async def _next(iterator: AsyncIterator[T]) -> T | None:
-    try:
-        return await anext(iterator)
-    except StopAsyncIteration:
-        return None

@@ -13,7 +13,11 @@ events, and are sent the same reply, made once (`reply`): a few large
 responses each, not one per commit each (a response costs gRPC far more than
 an event's bytes in it), and one serialisation and one join per response for
 all of them. A lone watcher is not paced; live events reach one of N watchers
-at most min(N x 0.5 ms, 50 ms) later than they would alone.
+at most min(N x 0.5 ms, 50 ms) later than they would alone. Watchers that
+join a live run (a hundred start within some 100 ms of each other) push a
+wake-up that is due to the pace of their new number, and one that joins
+while a wake-up is due catches up with it (`joined`): fewer, fuller
+responses while they arrive, within the same bound.
 
 Watchers of all runs (dashboards) get a live buffer each
 (`subscriptions.Subscription`), filled as the hub publishes and paced alike.
@@ -78,6 +82,13 @@ class _Pacer:
         if loop is None or loop.time() >= self.woke_at + pace:
             self.now(wake)
         else:
+            self.timer = loop.call_at(self.woke_at + pace, self.now, wake)
+
+    def later(self, pace: float, wake: Callable[[], None]) -> None:
+        """Their number grew: a wake-up that is due comes `pace` seconds after
+        the last (no earlier than it would have)."""
+        if self.timer is not None and (loop := _loop()) is not None:
+            self.timer.cancel()
             self.timer = loop.call_at(self.woke_at + pace, self.now, wake)
 
     def now(self, wake: Callable[[], None]) -> None:
@@ -191,6 +202,8 @@ class EventHub:
         """Count a watcher of the run while the block runs (see `pace`); the
         last to leave a run that ended takes its tail along."""
         self._watchers[run_id] = self._watchers.get(run_id, 0) + 1
+        if (tail := self._runs.get(run_id)) is not None:
+            tail.pacer.later(self.pace(run_id), tail.show)
         try:
             yield
         finally:
@@ -261,6 +274,17 @@ class EventHub:
                 tail.replies.clear()
             made = tail.replies[key] = cut(events, kinds, lambda e: self._frame(tail, e))
         return made
+
+    async def joined(self, run_id: str, after_sequence: int) -> None:
+        """A watcher that starts at `after_sequence` waits for the run's next
+        wake-up if one is due (at most the pace away) and the tail holds
+        what it has not seen: what it catches up on then goes out with what
+        the others are sent, one response for it instead of two."""
+        tail = self._runs.get(run_id)
+        if tail is None or tail.pacer.timer is None or not tail.visible:
+            return
+        if tail.events[0].sequence <= after_sequence + 1:
+            await tail.changed.wait()
 
     async def wait(
         self,

@@ -41,6 +41,8 @@ async def follow_run(
     seen = after_sequence
     ended = is_terminal(run.status) and run.last_sequence <= seen
     with hub.watching(run_id):
+        if not ended:
+            await hub.joined(run_id, seen)
         while not (ended and not follow_after_end):
             # From the tail, the reply every watcher here gets; else the store.
             reply = hub.reply(run_id, seen, kinds)
