@@ -57,6 +57,19 @@ async def test_a_wake_up_that_is_due_moves_to_the_pace_of_the_watchers_there_are
         assert hub.recent("r", 1) == [_event(2), end]
 
 
+async def test_a_wake_up_that_is_due_never_moves_earlier() -> None:
+    hub = EventHub()
+    with hub.watching("r"):
+        with hub.watching("r"), hub.watching("r"):
+            hub.publish("r", "w", [_event(1)])  # shown at once
+            hub.publish("r", "w", [_event(2)])  # due once the pace of 3 has passed
+            pacer = hub._runs["r"].pacer
+            assert pacer.timer is not None
+            due = pacer.timer.when()
+        with hub.watching("r"):  # 2 now: a shorter pace, and the wake-up stays
+            assert pacer.timer is not None and pacer.timer.when() == due
+
+
 async def test_a_watcher_joining_while_a_wake_up_is_due_catches_up_with_it() -> None:
     hub = EventHub()
     with hub.watching("r"), hub.watching("r"):  # others: the run's commits are paced

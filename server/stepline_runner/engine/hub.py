@@ -86,10 +86,12 @@ class _Pacer:
 
     def later(self, pace: float, wake: Callable[[], None]) -> None:
         """Their number grew: a wake-up that is due comes `pace` seconds after
-        the last (no earlier than it would have)."""
-        if self.timer is not None and (loop := _loop()) is not None:
-            self.timer.cancel()
-            self.timer = loop.call_at(self.woke_at + pace, self.now, wake)
+        the last, if that is later than it would have."""
+        loop = _loop()
+        if loop is None or self.timer is None or self.woke_at + pace <= self.timer.when():
+            return
+        self.timer.cancel()
+        self.timer = loop.call_at(self.woke_at + pace, self.now, wake)
 
     def now(self, wake: Callable[[], None]) -> None:
         self.cancel()
