@@ -69,6 +69,12 @@ async def start_executors(
     return await start_executor_service(HERE / script, name=name, log=log, cwd=ROOT, env=env)
 
 
+def checkout_env(src: Path) -> dict[str, str]:
+    """The environment that runs a process on the checkout in `src` (an
+    earlier commit's `git worktree`): PYTHONPATH on its `sdk` and `server`."""
+    return {"PYTHONPATH": f"{src / 'sdk'}{os.pathsep}{src / 'server'}"}
+
+
 async def start_bench_runner(
     workdir: Path,
     name: str = "runner",

@@ -25,7 +25,10 @@ the workflow to its end (so it is live), then the run is started.
 Count 0 is a reference round: the same run, nobody watching. `--rounds N`
 repeats the counts N times and ends with medians (min-max) over repeats,
 with each count's run time over that of its repeat's round with nobody
-watching.
+watching. `--base-src DIR` runs every repeat on the checkout in DIR too
+(the runner, executor and subscriber processes with PYTHONPATH on its `sdk`
+and `server`), the two in turns, and ends with both summaries and this
+checkout's figures over the base's.
 
 Reported per subscriber count:
 
@@ -53,6 +56,7 @@ It prints tables and exits 0: a report, not a test.
 
     python scripts/bench/events.py [--steps 500] [--subscribers 0,1,10,100]
                                    [--per-process 25] [--watch run|all] [--rounds 1]
+                                   [--base-src DIR]
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ from pathlib import Path
 from benchlib import (
     ROOT,
     check_completed,
+    checkout_env,
     cpu_seconds,
     loop_tick,
     loop_workflow,
@@ -83,7 +88,7 @@ from benchlib import (
     wait_run,
     workdir,
 )
-from events_stats import Round, Stats, Subscriber, analyse, report, summary
+from events_stats import Round, Stats, Subscriber, analyse, compare, report, summary
 from events_subscribers import PRIME
 
 from stepline import RunnerClient
@@ -101,10 +106,10 @@ class SubscriberProcess:
 
 
 async def start_subscribers(
-    runner: str, counts: list[int], out: Path, log: Path, extra: list[str]
+    runner: str, counts: list[int], out: Path, log: Path, extra: list[str], env: dict[str, str]
 ) -> list[SubscriberProcess]:
     """Start one subscriber process per entry of `counts` (`extra`: more of
-    its options); wait until all are ready."""
+    its options, `env`: more of its environment); wait until all are ready."""
     started: list[SubscriberProcess] = []
     try:
         for index, count in enumerate(counts):
@@ -118,6 +123,7 @@ async def start_subscribers(
                     stdout=asyncio.subprocess.PIPE,
                     stderr=err,
                     cwd=ROOT,
+                    env={**os.environ, **env},
                 )
             started.append(SubscriberProcess(index, count, process))
         await said(started, b"ready", log)
@@ -166,8 +172,15 @@ async def read_report(p: SubscriberProcess) -> tuple[list[float], float]:
 
 
 async def one_round(
-    steps: int, subscribers: int, per_process: int, watch: str, workdir: Path
+    steps: int,
+    subscribers: int,
+    per_process: int,
+    watch: str,
+    workdir: Path,
+    env: dict[str, str] | None = None,
 ) -> Round:
+    """One run watched by `subscribers`; `env`: more of its processes' environment."""
+    env = env or {}
     counts = [min(per_process, subscribers - i) for i in range(0, subscribers, per_process)]
     out = workdir / "events"
     out.mkdir()
@@ -178,12 +191,12 @@ async def one_round(
         extra += ["--workflow", WORKFLOW, "--run-id", run_id]
     async with contextlib.AsyncExitStack() as stack:
         executor = await stack.enter_async_context(
-            await start_executors("loop_executor.py", workdir)
+            await start_executors("loop_executor.py", workdir, env=env)
         )
-        runner = await stack.enter_async_context(await start_bench_runner(workdir))
+        runner = await stack.enter_async_context(await start_bench_runner(workdir, env=env))
         client = await stack.enter_async_context(RunnerClient(runner.address))
         await client.register_workflow(loop_workflow(WORKFLOW, executor.address, steps))
-        procs = await start_subscribers(runner.address, counts, out, log, extra)
+        procs = await start_subscribers(runner.address, counts, out, log, extra, env)
 
         async def stop_subscribers() -> None:
             await asyncio.gather(*(stop(p.process) for p in procs))
@@ -238,26 +251,36 @@ async def main_async(args: argparse.Namespace) -> None:
     task = asyncio.current_task()
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    rounds: list[list[Stats]] = []
+    variants: list[tuple[str, dict[str, str]]] = [("this", {})]
+    if args.base_src is not None:
+        variants.insert(0, ("base", checkout_env(args.base_src.resolve())))
+    rounds: dict[str, list[list[Stats]]] = {name: [] for name, _ in variants}
     started = time.monotonic()
     for repeat in range(args.rounds):
-        stats: list[Stats] = []
-        for n in args.subscribers:
-            with workdir() as tmp:
-                r = await one_round(args.steps, n, args.per_process, args.watch, tmp)
-            s = analyse(r)
-            stats.append(s)
-            print(
-                f"{n} subscribers: run {s.run_seconds:.2f}s, {s.delivered} events delivered, "
-                f"runner cpu {s.runner_cpu:.2f}s, subscribers cpu {s.subscriber_cpu:.2f}s "
-                f"({time.monotonic() - started:.0f}s)",
-                flush=True,
-            )
-        rounds.append(stats)
-        if repeat == args.rounds - 1 or args.rounds == 1:
-            report(stats, args.steps, args.per_process, args.watch)
-    if args.rounds > 1:
-        summary(rounds)
+        # In turns, the other one first every other repeat.
+        for name, env in variants if repeat % 2 == 0 else variants[::-1]:
+            stats: list[Stats] = []
+            for n in args.subscribers:
+                with workdir() as tmp:
+                    r = await one_round(args.steps, n, args.per_process, args.watch, tmp, env)
+                s = analyse(r)
+                stats.append(s)
+                label = f"{name}: " if len(variants) > 1 else ""
+                print(
+                    f"{label}{n} subscribers: run {s.run_seconds:.2f}s, {s.delivered} events "
+                    f"delivered, runner cpu {s.runner_cpu:.2f}s, subscribers cpu "
+                    f"{s.subscriber_cpu:.2f}s ({time.monotonic() - started:.0f}s)",
+                    flush=True,
+                )
+            rounds[name].append(stats)
+    for name, _ in variants:
+        if len(variants) > 1:
+            print(f"\n== {name}")
+        report(rounds[name][-1], args.steps, args.per_process, args.watch)
+        if args.rounds > 1:
+            summary(rounds[name])
+    if len(variants) > 1:
+        compare(rounds["base"], rounds["this"])
 
 
 def counts(text: str) -> list[int]:
@@ -289,6 +312,9 @@ def main() -> None:
         help="run: WatchRun of the run (default); all: WatchRuns of its workflow",
     )
     options.add_argument("--rounds", type=int, default=1, help="repeats of the counts (default: 1)")
+    options.add_argument(
+        "--base-src", type=Path, help="a checkout to run in turns with this one (the base)"
+    )
     args = options.parse_args()
     if args.steps < 10:
         options.error("--steps must be at least 10")

@@ -3,9 +3,11 @@ medians over rounds, with what every column means."""
 
 from __future__ import annotations
 
+import functools
 import os
 from array import array
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from benchlib import median, quantile
@@ -197,28 +199,78 @@ def spread(values: list[float], digits: int = 2) -> str:
     return f"{median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
-def summary(rounds: list[list[Stats]]) -> None:
-    """Medians (min-max) over repeats of every count; the run-time ratio to
-    the repeat's own round with nobody watching."""
+def _by_count(rounds: list[list[Stats]]) -> dict[int, list[tuple[Stats, Stats | None]]]:
+    """Every count's rounds, each with its repeat's round with nobody watching."""
     by_count: dict[int, list[tuple[Stats, Stats | None]]] = defaultdict(list)
     for repeat in rounds:
         alone = next((s for s in repeat if not s.subscribers), None)
         for s in repeat:
             by_count[s.subscribers].append((s, alone))
+    return by_count
+
+
+def _ratios(pairs: list[tuple[Stats, Stats | None]]) -> list[float]:
+    return [s.run_seconds / a.run_seconds for s, a in pairs if a is not None]
+
+
+def summary(rounds: list[list[Stats]]) -> None:
+    """Medians (min-max) over repeats of every count; the run-time ratio to
+    the repeat's own round with nobody watching; live latency commit->recv
+    (each repeat's median and p99, their medians over repeats)."""
     print()
     print(f"over {len(rounds)} repeats: median (min-max)")
     head = (
         f"{'subs':>5} {'run s':>18} {'vs none':>18} {'runner cpu s':>18} {'subs cpu s':>18}"
-        f" {'all ok':>6}"
+        f" {'c->r med ms':>11} {'p99':>6} {'all ok':>6}"
     )
     print(head)
     print("-" * len(head))
-    for count, pairs in sorted(by_count.items()):
-        ratios = [s.run_seconds / a.run_seconds for s, a in pairs if a is not None]
+    for count, pairs in sorted(_by_count(rounds).items()):
+        ratios = _ratios(pairs)
+        watched = [s for s, _ in pairs if s.subscribers]
+        latency = (
+            f"{median(s.commit[0] for s in watched) * 1000:>11.1f}"
+            f" {median(s.commit[1] for s in watched) * 1000:>6.1f}"
+            if watched
+            else f"{'-':>11} {'-':>6}"
+        )
         print(
             f"{count:>5} {spread([s.run_seconds for s, _ in pairs]):>18}"
             f" {spread(ratios) if ratios else '-':>18}"
             f" {spread([s.runner_cpu for s, _ in pairs]):>18}"
             f" {spread([s.subscriber_cpu for s, _ in pairs]):>18}"
-            f" {'yes' if all(s.complete for s, _ in pairs) else 'NO':>6}"
+            f" {latency} {'yes' if all(s.complete for s, _ in pairs) else 'NO':>6}"
+        )
+    loads = [s.load for repeat in rounds for s in repeat]
+    print(f"load average at the rounds' ends: {min(loads):.1f}-{max(loads):.1f}")
+
+
+def _ratio_of_medians(
+    before: list[tuple[Stats, Stats | None]],
+    after: list[tuple[Stats, Stats | None]],
+    value: Callable[[Stats], float],
+) -> str:
+    old = median(value(s) for s, _ in before)
+    return f"{median(value(s) for s, _ in after) / old:.2f}x" if old else "-"
+
+
+def compare(base: list[list[Stats]], this: list[list[Stats]]) -> None:
+    """This checkout's medians over the base's, count by count (the two ran in turns)."""
+    print()
+    print("this / base, medians over repeats")
+    head = f"{'subs':>5} {'run s':>7} {'vs none':>15} {'runner cpu':>10} {'subs cpu':>8}"
+    print(head)
+    print("-" * len(head))
+    before, after = _by_count(base), _by_count(this)
+    for count in sorted(set(before) & set(after)):
+        b, a = before[count], after[count]
+        ratio = functools.partial(_ratio_of_medians, b, a)
+        vs_none = (
+            f"{median(_ratios(a)):.2f}x / {median(_ratios(b)):.2f}x"
+            if count and _ratios(a) and _ratios(b)
+            else "-"
+        )
+        print(
+            f"{count:>5} {ratio(lambda s: s.run_seconds):>7} {vs_none:>15}"
+            f" {ratio(lambda s: s.runner_cpu):>10} {ratio(lambda s: s.subscriber_cpu):>8}"
         )
