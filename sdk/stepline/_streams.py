@@ -60,7 +60,10 @@ class LiveEvents(AsyncIterator[events_pb2.Event]):
         request: runner_pb2.WatchRunsRequest,
     ) -> None:
         self._stream = stub.WatchRuns(request, metadata=metadata)
-        self._events = self._read()
+        # Not a method: a generator holding `self` would be a cycle, and a
+        # stream left unclosed (a `break` out of `async for`) would stay open
+        # until a cyclic collection, not be cancelled as soon as it is dropped.
+        self._events = _live(self._stream)
 
     async def subscribed(self) -> None:
         """Return once the runner has subscribed this stream (or the stream
@@ -83,15 +86,18 @@ class LiveEvents(AsyncIterator[events_pb2.Event]):
         await self._events.aclose()
         self._stream.cancel()
 
-    async def _read(self) -> AsyncGenerator[events_pb2.Event, None]:
-        try:
-            async for response in self._stream:
-                for event in response.events:
-                    yield event
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from exc
-        finally:
-            self._stream.cancel()
+
+async def _live(
+    stream: grpc.aio.UnaryStreamCall[runner_pb2.WatchRunsRequest, runner_pb2.WatchRunsResponse],
+) -> AsyncGenerator[events_pb2.Event, None]:
+    try:
+        async for response in stream:
+            for event in response.events:
+                yield event
+    except grpc.aio.AioRpcError as exc:
+        raise from_rpc_error(exc) from exc
+    finally:
+        stream.cancel()
 
 
 async def _reconnect(
