@@ -8,6 +8,7 @@ thread of their own, and no commit waits for one."""
 from __future__ import annotations
 
 import asyncio
+import math
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -17,6 +18,7 @@ import pytest
 
 from stepline.v1 import runner_pb2, workflow_pb2
 from stepline_runner.store import checkpointer as checkpointing
+from stepline_runner.store import writer as writer_module
 from stepline_runner.store.checkpointer import checkpoint
 from stepline_runner.store.sqlite import SqliteStore
 from stepline_runner.store.writer import CHECKPOINT_COMMITS, GROUP_MAX, INLINE_BYTES, Writer
@@ -358,8 +360,27 @@ async def test_deletions_and_large_writes_of_the_store_are_never_inline(tmp_path
 # -- inline commits asked for in one turn of the event loop
 
 
+@pytest.fixture
+def close_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every inline commit counts as asked for close to the last (as with
+    many runs at once): it waits for the others of its loop turn."""
+    monkeypatch.setattr(writer_module, "TURN_GAP", math.inf)
+
+
+async def test_a_commit_long_after_the_last_is_made_before_the_caller_yields(
+    inline_writer: Writer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(writer_module, "TURN_GAP", 0.0)  # each one long after the last
+    ran: list[str] = []
+    asyncio.get_running_loop().call_soon(ran.append, "a callback ready before")
+    assert await inline_writer.transaction(insert("lone", 1), size=10) == 1
+
+    assert ran == []  # no turn of the loop waited for: a lone run pays nothing
+    assert rows(tmp_path / "w.db") == [("lone", 1)]
+
+
 async def test_inline_commits_asked_for_in_one_loop_turn_share_one_transaction_in_order(
-    inline_writer: Writer, tmp_path: Path
+    inline_writer: Writer, tmp_path: Path, close_together: None
 ) -> None:
     threads: list[int] = []
     before = inline_writer.groups
@@ -376,7 +397,7 @@ async def test_inline_commits_asked_for_in_one_loop_turn_share_one_transaction_i
 
 
 async def test_a_failing_commit_in_a_loop_turn_fails_alone(
-    inline_writer: Writer, tmp_path: Path
+    inline_writer: Writer, tmp_path: Path, close_together: None
 ) -> None:
     def twice(db: sqlite3.Connection) -> None:
         db.execute("INSERT INTO t VALUES ('bad', 1)")
@@ -396,7 +417,7 @@ async def test_a_failing_commit_in_a_loop_turn_fails_alone(
 
 
 async def test_nobody_in_a_loop_turn_hears_of_its_commit_before_the_groups_commit(
-    inline_writer: Writer, tmp_path: Path
+    inline_writer: Writer, tmp_path: Path, close_together: None
 ) -> None:
     seen: list[list[tuple[str, int]]] = []
 
@@ -410,7 +431,9 @@ async def test_nobody_in_a_loop_turn_hears_of_its_commit_before_the_groups_commi
     assert seen == [[("r", 0), ("r", 1), ("r", 2)]] * 3
 
 
-async def test_a_group_of_a_loop_turn_is_at_most_group_max(inline_writer: Writer) -> None:
+async def test_a_group_of_a_loop_turn_is_at_most_group_max(
+    inline_writer: Writer, close_together: None
+) -> None:
     before = inline_writer.groups
     calls = [inline_writer.transaction(insert("r", i), size=10) for i in range(GROUP_MAX + 1)]
     assert await asyncio.gather(*calls) == list(range(GROUP_MAX + 1))
@@ -419,7 +442,7 @@ async def test_a_group_of_a_loop_turn_is_at_most_group_max(inline_writer: Writer
 
 
 async def test_a_thread_job_asked_for_after_a_loop_turns_commits_comes_after_them(
-    inline_writer: Writer, tmp_path: Path
+    inline_writer: Writer, tmp_path: Path, close_together: None
 ) -> None:
     threads: list[int] = []
     small = [inline_writer.transaction(insert("small", i), size=10) for i in range(3)]
