@@ -26,7 +26,9 @@ async def test_close_waits_for_the_commit_under_way(harness: InProcessRunner) ->
         return stored
 
     harness.store.commit = held_commit  # type: ignore[method-assign]
-    run = await harness.runner.start_run("w", payloads.encode(0))
+    # Superstep 1 takes n=2; superstep 2 (n=3) is held in Stepper: whenever
+    # the close cancels the driver, the run cannot have gone past 1.
+    run = await harness.runner.start_run("w", payloads.encode(2))
     await entered.wait()
 
     closing = asyncio.ensure_future(harness.runner.close())
