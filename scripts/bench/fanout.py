@@ -53,7 +53,7 @@ from benchlib import (
     wait_run,
     workdir,
 )
-from fanout_memory import part_memory, report_memory
+from fanout_memory import add_memory_options, part_memory, report_memory
 from fanout_raw import raw_rounds
 
 from stepline import RunnerClient, WorkflowBuilder, payloads
@@ -267,19 +267,7 @@ def main() -> None:
     options = parser(__doc__)
     options.add_argument("--supersteps", type=int, default=100, help="fan-out run (default: 100)")
     options.add_argument("--repeats", type=int, default=3, help="fan-out runs (default: 3)")
-    options.add_argument("--runs", type=int, default=200, help="runs per batch (default: 200)")
-    options.add_argument("--batches", type=int, default=3, help="memory batches (default: 3)")
-    options.add_argument(
-        "--ring-hops", type=int, default=10, help="supersteps of a ring run (default: 10)"
-    )
-    # Long enough that a batch's runs are all in flight at once: starting 200
-    # takes 1-2 s on a loaded machine, and the peak rises with the runs in flight.
-    options.add_argument(
-        "--delay-ms", type=int, default=300, help="work per ring Execute (default: 300)"
-    )
-    options.add_argument(
-        "--settle", type=float, default=2.0, help="seconds before reading idle RSS (default: 2)"
-    )
+    add_memory_options(options, batches=3)
     args = options.parse_args()
     if args.supersteps < 3:
         options.error("--supersteps must be at least 3")

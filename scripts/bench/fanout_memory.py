@@ -306,16 +306,29 @@ async def main_async(args: argparse.Namespace) -> None:
     report_variants(results, args.runs)
 
 
+def add_memory_options(options: argparse.ArgumentParser, batches: int) -> None:
+    """The memory part's options (here and in `fanout.py`), `batches` by default."""
+    options.add_argument("--runs", type=int, default=200, help="runs per batch (default: 200)")
+    options.add_argument(
+        "--batches", type=int, default=batches, help=f"memory batches (default: {batches})"
+    )
+    options.add_argument(
+        "--ring-hops", type=int, default=10, help="supersteps of a ring run (default: 10)"
+    )
+    # Long enough that a batch's runs are all in flight at once: starting 200
+    # takes 1-2 s on a loaded machine, and the peak rises with the runs in flight.
+    options.add_argument(
+        "--delay-ms", type=int, default=300, help="work per ring Execute (default: 300)"
+    )
+    options.add_argument(
+        "--settle", type=float, default=2.0, help="seconds before reading idle RSS (default: 2)"
+    )
+
+
 def main() -> None:
     options = parser(__doc__)
-    options.add_argument("--runs", type=int, default=200, help="runs per batch (default: 200)")
-    options.add_argument("--batches", type=int, default=6, help="batches a round (default: 6)")
+    add_memory_options(options, batches=6)
     options.add_argument("--rounds", type=int, default=1, help="runners a variant (default: 1)")
-    options.add_argument("--ring-hops", type=int, default=10, help="supersteps of a run")
-    options.add_argument(
-        "--delay-ms", type=int, default=300, help="work per Execute (default: 300, see fanout.py)"
-    )
-    options.add_argument("--settle", type=float, default=2.0, help="seconds before reading RSS")
     options.add_argument(
         "--base-src", type=Path, action="append", default=[], help="a base checkout's runner"
     )
