@@ -2,7 +2,10 @@
 runs at once while runners are SIGKILLed (and restarted) and SIGSTOPped past
 their lease (then SIGCONTed) at random. Every run must end exactly as an
 uninterrupted run does; whatever a superseded runner tried afterwards was
-refused (the runners' and executors' logs say how often)."""
+refused (the runners' and executors' logs say how often). Executors seldom
+refuse one: with the state returned with Execute, a superseded runner's next
+step after its Execute is its commit, which the store refuses first (then
+it lets go); the executors' refusals are tested in tests/unit/test_fencing.py."""
 
 from __future__ import annotations
 
