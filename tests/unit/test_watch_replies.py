@@ -148,3 +148,26 @@ async def test_a_namespace_s_watcher_is_sent_its_own_run_s_events_in_its_ids(
         assert {e.run_id for e in sent} == {"r1"}
         assert {e.workflow_id for e in sent} <= {"", "ask"}
         assert [payloads.json_value(e.request.data) for e in asked] == [n]
+
+
+async def test_a_namespace_s_watchers_at_one_position_share_one_batch_in_its_ids(
+    harness: InProcessRunner,
+) -> None:
+    """The copies of a run's events in a namespace's ids are made once for
+    all its watchers at one position, not once for each."""
+    harness.host("svc", {"asker": Asker})
+    team_a = Tenant(harness.runner, "team-a")
+    await team_a.register_workflow(asking())
+    await team_a.start_run("ask", payloads.encode(1), "r1")
+    async for batch in harness.runner.watch("team-a/r1"):  # it waits for input: tail held
+        if any(e.status == E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS for e in batch):
+            break
+
+    first, second = team_a.watch("r1"), team_a.watch("r1")
+    mine, theirs = await anext(first), await anext(second)
+
+    assert mine is theirs
+    assert {e.run_id for e in mine} == {"r1"}
+    assert list(runner_pb2.WatchRunResponse.FromString(mine.wire).events) == mine
+    await first.aclose()  # type: ignore[attr-defined]
+    await second.aclose()  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from stepline.v1 import events_pb2
 
 from ..statuses import ends_run
+from .scope import local_event
 
 # Bytes of events per response to a watcher (a larger event goes alone).
 BATCH_BYTES = 1024 * 1024
@@ -45,11 +46,19 @@ class Batch(list[events_pb2.Event]):
     """Consecutive events of one response, and `wire`: the bytes of the
     Watch(Run|Runs)Response that holds them."""
 
-    __slots__ = ("wire",)
+    __slots__ = ("_local", "wire")
 
     def __init__(self, events: Iterable[events_pb2.Event], wire: bytes) -> None:
         super().__init__(events)
         self.wire = wire
+        self._local: Batch | None = None
+
+    def local(self) -> Batch:
+        """The batch as its runs' namespaces see them (ids, not keys, see
+        `scope.local_event`), made once for every watcher it is sent to."""
+        if self._local is None:
+            self._local = Batch(map(local_event, self), self.wire)
+        return self._local
 
     @classmethod
     def of(cls, events: Sequence[events_pb2.Event]) -> Batch:
