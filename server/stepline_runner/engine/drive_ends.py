@@ -8,7 +8,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from ..store import Store
+from stepline.v1 import events_pb2, payload_pb2, runner_pb2
+
+from ..store import RunUpdate, Store
+from . import events as ev
 from .driver import RunDriver
 from .errors import CommitOutcomeUnknown, StaleEpoch, StoreFull, StoreUnavailable
 from .recovery import RetryPolicy
@@ -94,3 +97,18 @@ class StorePauses:
     def clear(self, run_id: str) -> None:
         """The run ended: its next outage starts from the initial backoff."""
         self._pauses.pop(run_id, None)
+
+
+def stored_failure(
+    run: runner_pb2.Run, kind: str, message: str
+) -> tuple[RunUpdate, list[events_pb2.Event]]:
+    """What failing a run that nothing drives writes: its update and events,
+    an error of type `kind`. Fenced by the epoch read with `run`: a run taken
+    over since stays its owner's."""
+    error = payload_pb2.ErrorInfo(type=kind, message=message)
+    events = [
+        ev.event(events_pb2.EVENT_KIND_RUN_FAILED, run.superstep, error=error),
+        ev.status_changed(events_pb2.RUN_STATUS_FAILED, run.superstep),
+    ]
+    update = RunUpdate(events_pb2.RUN_STATUS_FAILED, run.superstep, error, epoch=run.epoch)
+    return update, events

@@ -12,10 +12,9 @@ from collections.abc import Callable, Iterable, Mapping
 from stepline.v1 import events_pb2, executor_pb2, payload_pb2, runner_pb2, workflow_pb2
 
 from ..statuses import WAITING, is_running, is_terminal
-from ..store import RunUpdate, Store
-from . import events as ev
+from ..store import Store
 from .conditions import ConditionEvaluator
-from .drive_ends import StorePauses, drive, store_out_of_reach
+from .drive_ends import StorePauses, drive, store_out_of_reach, stored_failure
 from .driver import RunDriver
 from .errors import (
     DataLoss,
@@ -256,13 +255,7 @@ class Supervisor:
 
     async def fail_stored(self, run: runner_pb2.Run, kind: str, message: str) -> None:
         """Fail a run that nothing drives, with an error of type `kind`."""
-        error = payload_pb2.ErrorInfo(type=kind, message=message)
-        events = [
-            ev.event(E.EVENT_KIND_RUN_FAILED, run.superstep, error=error),
-            ev.status_changed(E.RUN_STATUS_FAILED, run.superstep),
-        ]
-        # Fenced by the epoch read with `run`: a run taken over since stays its owner's.
-        update = RunUpdate(E.RUN_STATUS_FAILED, run.superstep, error, epoch=run.epoch)
+        update, events = stored_failure(run, kind, message)
         await self.log.append(run.run_id, run.workflow_id, update, events)
 
     async def close(self) -> None:
