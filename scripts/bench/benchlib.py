@@ -69,6 +69,31 @@ async def start_executors(
     return await start_executor_service(HERE / script, name=name, log=log, cwd=ROOT, env=env)
 
 
+@contextlib.contextmanager
+def on_cpu(cpu: int | None) -> Iterator[None]:
+    """Processes started inside the block run on CPU `cpu` alone, all their
+    threads (a child inherits the affinity of the thread that starts it);
+    None: where the OS puts them. The calling thread's own is put back after."""
+    if cpu is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def two_cpus() -> tuple[int, int]:
+    """Two CPUs this process may run on (for a runner and an executor each
+    on its own); SystemExit when there are fewer."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise SystemExit(f"pinning needs two CPUs; this process may use {len(cpus)}")
+    return cpus[0], cpus[1]
+
+
 def checkout_env(src: Path) -> dict[str, str]:
     """The environment that runs a process on the checkout in `src` (an
     earlier commit's `git worktree`): PYTHONPATH on its `sdk` and `server`."""

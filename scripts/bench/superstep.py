@@ -46,6 +46,7 @@ from benchlib import (
     loop_workflow,
     median,
     ms,
+    on_cpu,
     parser,
     run_benchmark,
     spread,
@@ -53,6 +54,7 @@ from benchlib import (
     start_executors,
     superstep_times,
     tail_on_failure,
+    two_cpus,
     wait_run,
     workdir,
 )
@@ -131,6 +133,15 @@ class Repeat:
     def window(self, lo: int, hi: int) -> float:
         return median(v for k, v in self.intervals.items() if lo <= k <= hi)
 
+    def tenths(self) -> list[float]:
+        """The median superstep of each tenth of the run, in order."""
+        steps = sorted(self.intervals)
+        size = len(steps) / 10
+        return [
+            median(self.intervals[k] for k in steps[round(i * size) : round((i + 1) * size)])
+            for i in range(10)
+        ]
+
     @property
     def median(self) -> float:
         return median(self.intervals.values())
@@ -162,6 +173,7 @@ class Variant:
     src: Path | None = None
     traced: bool = False
     options: tuple[str, ...] = ()  # the runner's
+    pinned: bool = False  # the runner on one CPU, the executor service on another
 
     def env(self, workdir: Path, process: str) -> dict[str, str]:
         env = {}
@@ -173,21 +185,40 @@ class Variant:
         return env
 
 
-VARIANTS = ("off", "traced", "metrics", "base", "base-metrics", "base-traced")
+VARIANTS = (
+    "off",
+    "pinned",
+    "traced",
+    "metrics",
+    "base",
+    "base-pinned",
+    "base-metrics",
+    "base-traced",
+)
 
 
 async def one_repeat(
     steps: int, floor_iterations: int, workdir: Path, variant: Variant = Variant("off")
 ) -> Repeat:
     executor_env, runner_env = variant.env(workdir, "executor"), variant.env(workdir, "runner")
-    async with (
-        await start_executors("loop_executor.py", workdir, env=executor_env) as executor,
-        await start_bench_runner(workdir, env=runner_env, options=variant.options) as runner,
-    ):
-        floor = await measure_floor(executor.address, workdir / "floor.db", floor_iterations)
-        async with tail_on_failure(runner):
-            times = await run_loop(runner.address, executor.address, steps, timeout=600)
-        floor.extend(await measure_floor(executor.address, workdir / "floor.db", floor_iterations))
+    # Pinned: the runner (and the floor probe, which runs while the runner
+    # idles) on one CPU, the executor service on the other.
+    runner_cpu, executor_cpu = two_cpus() if variant.pinned else (None, None)
+    with on_cpu(executor_cpu):
+        executor_service = await start_executors("loop_executor.py", workdir, env=executor_env)
+    async with executor_service as executor:
+        with on_cpu(runner_cpu):
+            runner_service = await start_bench_runner(
+                workdir, env=runner_env, options=variant.options
+            )
+        async with runner_service as runner:
+            probe_db = workdir / "floor.db"
+            with on_cpu(runner_cpu):
+                floor = await measure_floor(executor.address, probe_db, floor_iterations)
+            async with tail_on_failure(runner):
+                times = await run_loop(runner.address, executor.address, steps, timeout=600)
+            with on_cpu(runner_cpu):
+                floor.extend(await measure_floor(executor.address, probe_db, floor_iterations))
     return Repeat(intervals(times), floor, times[steps] - times[1])
 
 
@@ -245,6 +276,8 @@ def report(repeats: list[Repeat], steps: int) -> None:
         f"wider windows: supersteps {wide_late[0]}-{wide_late[1]} over "
         f"{wide_early[0]}-{wide_early[1]}: {wide:.2f}"
     )
+    tenths = [median(r.tenths()[i] for r in repeats) for i in range(10)]
+    print(f"median by tenth of the run: {' '.join(ms(t).strip() for t in tenths)}")
     print()
     ratio = med[6]
     print(f"superstep / floor (median of repeats): {ratio:.2f}x")
@@ -331,11 +364,15 @@ def main() -> None:
         options.error(f"--variants takes {', '.join(VARIANTS)}")
     if any(n.startswith("base") for n in names) and args.base_src is None:
         options.error("the base variants need --base-src")
+    if any(n.endswith("pinned") for n in names):
+        two_cpus()  # says so now, before any repeat, when there are fewer than two
     known = {
         "off": Variant("off"),
+        "pinned": Variant("pinned", pinned=True),
         "traced": Variant("traced", traced=True),
         "metrics": Variant("metrics", options=("--metrics-port", "0")),
         "base": Variant("base", args.base_src),
+        "base-pinned": Variant("base-pinned", args.base_src, pinned=True),
         "base-metrics": Variant("base-metrics", args.base_src, options=("--metrics-port", "0")),
         "base-traced": Variant("base-traced", args.base_src, traced=True),
     }
