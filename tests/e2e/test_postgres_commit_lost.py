@@ -192,3 +192,25 @@ async def test_an_answer_whose_commit_never_landed_can_be_sent_again(setup: Setu
     states = await client.get_checkpoint_states(result.run.latest_checkpoint_id)
     assert states["boss"] == {"asked": 1, "decisions": [True]}
     await assert_dashboard_saw_all(setup, run_id)
+
+
+async def test_a_registration_whose_commit_landed_unheard_is_the_version_new_runs_use(
+    setup: Setup,
+) -> None:
+    """The lone runner knows its workflows' latest versions without a read;
+    a registration whose outcome it never heard must not leave it on the
+    version before, when the new one landed."""
+    client = setup.client
+    definition, _ = await client.get_workflow("loop")
+    definition.workflow_id = "versions"
+    first = await client.register_workflow(definition)
+    setup.cutter.arm("after")  # the next commit: the registration of version 2
+    with pytest.raises(SteplineError) as lost:
+        await client.register_workflow(definition)
+    assert_outcome_unknown(lost.value)
+    stored, _ = await client.get_workflow("versions", version=first.version + 1)
+    assert stored.workflow_id == "versions"  # it landed
+
+    run = await client.start_run("versions", TOKEN)
+    assert run.workflow_version == first.version + 1
+    assert (await client.wait(run.run_id)).run.status == E.RUN_STATUS_COMPLETED

@@ -66,6 +66,10 @@ class WorkflowRegistry:
         if self._latest is not None:
             self._latest[workflow_id] = max(self._latest.get(workflow_id, 0), version)
 
+    def _unsure(self, workflow_id: str) -> None:
+        if self._latest is not None:
+            self._latest.pop(workflow_id, None)
+
     def dialable(
         self, nodes: Iterable[workflow_pb2.ExecutorNode]
     ) -> list[workflow_pb2.ExecutorNode]:
@@ -88,7 +92,13 @@ class WorkflowRegistry:
         described = await self._describe_all(graph)
         workflow = self._bind(graph, described, 0)
         _check_edge_types(graph, workflow.accepts, described)
-        version = await self._store.put_workflow(definition, graph.signature)
+        try:
+            version = await self._store.put_workflow(definition, graph.signature)
+        except BaseException:
+            # It may have landed (a connection lost at COMMIT): the latest is
+            # not known any more until read.
+            self._unsure(graph.workflow_id)
+            raise
         workflow = Workflow(graph, workflow.accepts, version)
         self._compiled[graph.workflow_id, version] = workflow
         self._saw(graph.workflow_id, version)

@@ -18,7 +18,14 @@ from .admission import Admission
 from .allowlist import AllowList
 from .answers import Answers
 from .conditions import ConditionEvaluator
-from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Reason
+from .errors import (
+    AlreadyExists,
+    CommitOutcomeUnknown,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Reason,
+)
 from .graph import check_policy
 from .hub import EventHub
 from .leases import LeaseKeeper
@@ -97,7 +104,12 @@ class Runner:
     ) -> tuple[str, int]:
         """Validate and store a definition as the workflow's next version;
         return its graph signature and version."""
-        workflow = await self.workflows.register(definition)
+        try:
+            workflow = await self.workflows.register(definition)
+        except CommitOutcomeUnknown:
+            # It may have landed: new limits count from now, as if it did.
+            self.admission.limit_changed(definition.workflow_id)
+            raise
         # A raised (or removed) max_concurrent_runs frees slots for queued runs now.
         self.admission.limit_changed(workflow.graph.workflow_id)
         return workflow.graph.signature, workflow.version
