@@ -61,9 +61,16 @@ async def follow_run(
 
 async def _is_last(store: Store, hub: EventHub, run_id: str, sequence: int) -> bool:
     """Whether the run's event `sequence` is its last: the live tail knows
-    without a read while a watcher is there."""
+    without a read while a watcher is there, unless runners share the
+    database (`hub.relay`): another may have resumed the run, and this one
+    hears of it by a notification, later. So then the store says, once per
+    end; a tail it proves stale is dropped, as that notification will."""
     later = hub.recent(run_id, sequence)
-    if later is not None:
+    if later or (later is not None and hub.relay is None):
         return not later
     current = await store.get_run(run_id)
-    return current is None or current.last_sequence <= sequence
+    if current is None or current.last_sequence <= sequence:
+        return True
+    if later is not None:
+        hub.wake(run_id)  # the watcher reads what the tail lacks from the store
+    return False
