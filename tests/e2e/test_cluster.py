@@ -1,12 +1,15 @@
 """Several runners on one PostgreSQL database, real processes: new runs
 spread over the live runners whichever one the clients call, and WatchRuns
 on any runner shows every run's events, also of a run that moves to
-another runner while watched."""
+another runner while watched, and of a run made again under the id of one
+deleted while that runner was not listening."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 
@@ -126,3 +129,57 @@ async def test_watch_runs_on_any_runner_shows_every_event_of_every_run(
             assert [e.SerializeToString() for e in dashboard.events[result.run.run_id]] == logged
     assert other in every.events and other not in theirs.events
     print(f"\nwatched across runners: {len(run_ids)} runs, {len(moving)} moved mid-watch")
+
+
+async def test_watch_runs_relays_a_run_made_again_under_a_deleted_id_from_its_start(
+    runners: Runners, executors: str
+) -> None:
+    """A's dashboard followed run r1 (driven by B) part of the way when A
+    was paused; meanwhile r1 ended, was deleted and made again under its id:
+    once A goes on, the dashboard gets the new run from its first event,
+    not from where the deleted one had got to."""
+    a = await runners.start("--max-runs", "0")  # serves WatchRuns, drives nothing
+    b = await runners.start()
+    await b.register_workflow(stage_loop("again", [executors, executors], STEPS + 10))
+    await alive(runners, 1)
+    live = a.watch_all(workflow_id="again")
+    await live.subscribed()
+    got: list[E.Event] = []
+    changed = asyncio.Event()
+
+    async def watch() -> None:
+        async for event in live:
+            got.append(event)
+            changed.set()
+
+    async def until(done: Callable[[], bool]) -> None:
+        async with asyncio.timeout(30):
+            while not done():
+                changed.clear()
+                await changed.wait()
+
+    watching = asyncio.create_task(watch())
+    try:
+        await b.start_run("again", TOKEN, run_id="r1")
+        await until(lambda: any(e.sequence >= 3 for e in got))
+        runners.services[0].process.send_signal(signal.SIGSTOP)
+        followed = len(got)
+        assert not any(
+            e.kind == E.EVENT_KIND_STATUS_CHANGED and e.status == E.RUN_STATUS_COMPLETED
+            for e in got
+        )
+        await b.wait("r1")
+        await b.delete_run("r1")
+        await b.start_run("again", TOKEN, run_id="r1")  # a new run, the same id
+        again = (await b.wait("r1")).events
+        runners.services[0].process.send_signal(signal.SIGCONT)
+        last = again[-1].SerializeToString()
+        await until(lambda: bool(got) and got[-1].SerializeToString() == last)
+    finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
+
+    assert_exact_log(again)
+    relayed = [e.SerializeToString() for e in got[followed:]]
+    new = [e.SerializeToString() for e in again]
+    assert relayed[-len(new) :] == new  # the new run whole, from sequence 1

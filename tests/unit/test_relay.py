@@ -1,7 +1,9 @@
 """The relay: what other runners commit reaches this runner's watchers of
 all runs, in order and once with this runner's own commits of the same run,
 also when the run moves between them. On both stores; "elsewhere" is a
-commit straight to the store, as another runner's would be."""
+commit straight to the store, as another runner's would be. Events are
+stamped with the time they are made, as the engine's are (a run made again
+under a deleted id is told from the old one by it)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import runner_pb2
+from stepline_runner.engine import events as ev
 from stepline_runner.engine.graph import Graph
 from stepline_runner.engine.hub import EventHub
 from stepline_runner.engine.relay import Relay
@@ -22,12 +25,12 @@ from tests.unit.graph_of_three import definition
 async def created(store: Store, run_id: str, workflow_id: str = "w") -> None:
     state = RunState(run_id, Graph.compile(definition()), superstep=0, checkpoint_id="")
     run = runner_pb2.Run(run_id=run_id, workflow_id=workflow_id, status=E.RUN_STATUS_RUNNING)
-    started = [E.Event(kind=E.EVENT_KIND_RUN_STARTED)]
+    started = [ev.event(E.EVENT_KIND_RUN_STARTED)]
     await store.create_run(run, "", state.checkpoint(parent_checkpoint_id=""), started)
 
 
 async def elsewhere(store: Store, run_id: str, *messages: str) -> list[E.Event]:
-    events = [E.Event(kind=E.EVENT_KIND_WARNING, message=m) for m in messages]
+    events = [ev.event(E.EVENT_KIND_WARNING, message=m) for m in messages]
     return await store.commit(run_id, RunUpdate(E.RUN_STATUS_RUNNING, 1), events)
 
 
@@ -88,4 +91,65 @@ async def test_without_watchers_of_all_runs_it_reads_nothing(store: Store) -> No
     relay.committed(Committed("r", 1))
     await here(store, hub, "r", "two")
     assert relay._reading == {} and relay._cursors == {}
+    await relay.close()
+
+
+async def deleted_elsewhere(store: Store, run_id: str) -> None:
+    """Another runner ended the run and deleted it, unheard here."""
+    ended = E.RUN_STATUS_CANCELLED
+    await store.commit(run_id, RunUpdate(ended, 1), [ev.status_changed(ended, 1)])
+    await store.delete_run(run_id)
+
+
+async def followed(store: Store, hub: EventHub, relay: Relay) -> AsyncIterator[list[E.Event]]:
+    """A watcher of all runs that got run r's events up to sequence 3."""
+    watcher = hub.subscribe_all().batches()
+    await created(store, "r")
+    await elsewhere(store, "r", "two", "three")
+    relay.committed(Committed("r", 1))
+    assert await received(watcher, 3) == [("r", 1), ("r", 2), ("r", 3)]
+    return watcher
+
+
+async def test_a_run_made_again_elsewhere_under_a_deleted_id_is_relayed_from_its_start(
+    store: Store,
+) -> None:
+    hub = EventHub()
+    hub.relay = relay = Relay(store, hub)
+    watcher = await followed(store, hub, relay)
+    await deleted_elsewhere(store, "r")
+    relay.committed(Committed("r", 4))  # the end's news, read once the run was gone
+    await asyncio.gather(*relay._reading.values())
+
+    await created(store, "r")  # made again under its id
+    await elsewhere(store, "r", "two", "three", "four")
+    relay.committed(Committed("r", 1))
+    assert await received(watcher, 4) == [("r", 1), ("r", 2), ("r", 3), ("r", 4)]
+    await relay.close()
+
+
+async def test_a_run_made_again_here_under_an_id_deleted_elsewhere_is_relayed_from_its_start(
+    store: Store,
+) -> None:
+    hub = EventHub()
+    hub.relay = relay = Relay(store, hub)
+    watcher = await followed(store, hub, relay)
+    await deleted_elsewhere(store, "r")  # nothing heard of it
+
+    await created(store, "r")  # this runner makes it again, and publishes
+    hub.publish("r", "w", await store.read_events("r", 0, 10))
+    await here(store, hub, "r", "two", "three")
+    assert await received(watcher, 3) == [("r", 1), ("r", 2), ("r", 3)]
+    await here(store, hub, "r", "four")
+    assert await received(watcher, 1) == [("r", 4)]
+    await relay.close()
+
+
+async def test_a_run_deleted_here_leaves_no_cursor(store: Store) -> None:
+    hub = EventHub()
+    hub.relay = relay = Relay(store, hub)
+    await followed(store, hub, relay)
+    assert relay._cursors == {"r": 3}
+    relay.forget("r")  # RunLog.deleted
+    assert relay._cursors == {} and relay._marks == {} and relay._reading == {}
     await relay.close()

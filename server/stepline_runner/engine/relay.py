@@ -13,6 +13,12 @@ the table, which has it too. The table is the truth: the run's workflow
 (which watchers may see it) comes from the run's row, never from a
 notification.
 
+A run may be deleted and made again under its id (by any runner, unheard
+here), so a cursor may be stale: each names the event at it too (its kind
+and time, `Mark`), and a read starts one event early to check that this
+event is still there; where it is not, the run is followed afresh from its
+row. A commit of this runner that ends before the cursor is checked so too.
+
 It costs nothing while nobody watches all runs: no reads, no cursors kept.
 """
 
@@ -35,12 +41,21 @@ READ_BATCH = 256
 # then start from what its notification says).
 MAX_RUNS = 10_000
 
+# What tells an event from the one a run made again under its id has at the
+# same sequence: its kind and the time it was made (ns).
+Mark = tuple[int, int, int]
+
+
+def mark(event: events_pb2.Event) -> Mark:
+    return event.kind, event.time.seconds, event.time.nanos
+
 
 class Relay:
     def __init__(self, store: Store, hub: EventHub) -> None:
         self._store = store
         self._hub = hub
         self._cursors: dict[str, int] = {}  # run id -> the last sequence handed on
+        self._marks: dict[str, Mark] = {}  # run id -> the mark of the event at its cursor
         self._workflows: dict[str, str] = {}  # run id -> its workflow, as stored
         self._reading: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()  # read once more: committed while reading
@@ -54,11 +69,35 @@ class Relay:
         cursor = self._cursors.get(run_id)
         if run_id in self._reading:
             self._again.add(run_id)
-        elif cursor is None or events[0].sequence <= cursor + 1:
+        elif cursor is None or events[0].sequence == cursor + 1 or self._overlaps(run_id, events):
             self._workflows.setdefault(run_id, workflow_id)
-            self._hand_on(run_id, workflow_id, events, cursor or 0)
+            self._hand_on(run_id, workflow_id, events, self._cursors.get(run_id, 0))
         else:
-            self._read(run_id)
+            self._read(run_id)  # a gap, or a cursor the store tells stale or not
+
+    def _overlaps(self, run_id: str, events: list[events_pb2.Event]) -> bool:
+        """Whether the events (which begin at or before the cursor) hold the
+        event at the cursor, unchanged. One that differs makes the cursor
+        stale (the run was made again): it is forgotten, and a read from
+        the run's row hands them on."""
+        cursor = self._cursors[run_id]
+        first = events[0].sequence
+        if not first <= cursor <= events[-1].sequence:
+            return False
+        known = self._marks.get(run_id)
+        if known is not None and mark(events[cursor - first]) != known:
+            self._forget(run_id)
+            return False
+        return True
+
+    def forget(self, run_id: str) -> None:
+        """The run was deleted here: a run made again under its id is
+        followed from its start."""
+        task = self._reading.pop(run_id, None)
+        if task is not None:
+            task.cancel()  # what it read is the deleted run's
+        self._again.discard(run_id)
+        self._forget(run_id)
 
     def committed(self, news: Committed) -> None:
         """Another runner committed events (or some may have gone unheard:
@@ -94,6 +133,7 @@ class Relay:
             return
         self._cursors.pop(run_id, None)  # to the end: the oldest are first
         self._cursors[run_id] = last.sequence
+        self._marks[run_id] = mark(last)
         if len(self._cursors) > MAX_RUNS:
             self._forget(next(iter(self._cursors)))
 
@@ -107,7 +147,15 @@ class Relay:
             start = await self._start(run_id, first)
             while start is not None:
                 self._again.discard(run_id)
-                batch = await self._store.read_events(run_id, start, READ_BATCH)
+                known = self._marks.get(run_id) if start else None
+                batch = await self._store.read_events(run_id, start - bool(known), READ_BATCH)
+                if known is not None:
+                    if not batch or mark(batch[0]) != known:
+                        # Deleted since (and perhaps made again): follow it afresh.
+                        self._forget(run_id)
+                        start = await self._start(run_id, 0)
+                        continue
+                    batch = batch[1:]
                 if not batch and run_id not in self._again:
                     return
                 self._offer(run_id, batch, start)
@@ -118,8 +166,9 @@ class Relay:
             # The store out of reach, say: the run's next news reads again.
             log.exception("run %s: reading events committed elsewhere failed", run_id[:64])
         finally:
-            del self._reading[run_id]
-            self._again.discard(run_id)
+            if self._reading.get(run_id) is asyncio.current_task():  # not forgotten meanwhile
+                del self._reading[run_id]
+                self._again.discard(run_id)
 
     async def _start(self, run_id: str, first: int) -> int | None:
         """The sequence to read after: the cursor, or for a run not followed
@@ -145,9 +194,11 @@ class Relay:
 
     def _forget(self, run_id: str) -> None:
         self._cursors.pop(run_id, None)
+        self._marks.pop(run_id, None)
         self._workflows.pop(run_id, None)
 
     def _forget_all(self) -> None:
         if self._cursors:
             self._cursors.clear()
+            self._marks.clear()
             self._workflows.clear()

@@ -49,6 +49,13 @@ class RunLog:
         self._unsure.pop(run_id, None)
         self._hub.forget(run_id)
 
+    def deleted(self, run_id: str) -> None:
+        """The run was deleted here: `forget` it, and so does the relay (its
+        cursor would skip the first events of a run made again under its id)."""
+        self.forget(run_id)
+        if self._hub.relay is not None:
+            self._hub.relay.forget(run_id)
+
     def _unknown(self, run_id: str, workflow_id: str) -> None:
         """A commit of the run may have landed unpublished: watchers read the
         store from now on, and the run is read again before it goes on."""

@@ -231,7 +231,7 @@ class Runner:
                 )
             deleted = await self.store.delete_run(run_id)
         # Watchers still reading the run's stored events learn it is gone.
-        self.log.forget(run_id)
+        self.log.deleted(run_id)
         return deleted
 
     async def cancel_run(self, run_id: str, actor: str = "") -> runner_pb2.Run:
