@@ -14,7 +14,7 @@ from stepline.limits import MAX_MESSAGE_BYTES
 from stepline.v1 import runner_pb2, workflow_pb2
 from tests.executors.stages import Token
 from tests.support.cluster import Cluster, cluster_fixture
-from tests.support.processes import free_port
+from tests.support.processes import closed_address
 from tests.support.runs import stage_loop
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -60,7 +60,7 @@ async def input_of_wrong_type(client: RunnerClient, cluster: Cluster) -> Any:
 async def endpoint_not_answering(client: RunnerClient, cluster: Cluster) -> Any:
     definition = (
         WorkflowBuilder("unreachable")
-        .add_executor("a", f"127.0.0.1:{free_port()}", type="stage")
+        .add_executor("a", closed_address(), type="stage")
         .set_start_executor("a")
         .build()
     )

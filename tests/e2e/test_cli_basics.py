@@ -14,7 +14,7 @@ from stepline.v1 import runner_pb2, runner_pb2_grpc
 from tests.executors.stages import Token
 from tests.support.cli import stepline
 from tests.support.cluster import Cluster, cluster_fixture
-from tests.support.processes import free_port
+from tests.support.processes import closed_address
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -107,7 +107,7 @@ async def test_the_address_comes_from_the_environment(setup: Setup) -> None:
 
 
 async def test_an_unreachable_runner_exits_1_unavailable() -> None:
-    result = await stepline("run", "list", address=f"127.0.0.1:{free_port()}")
+    result = await stepline("run", "list", address=closed_address())
     assert result.code == 1
     assert "UNAVAILABLE" in result.stderr
 

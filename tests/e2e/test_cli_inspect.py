@@ -16,7 +16,7 @@ from tests.executors.approvals import Order
 from tests.executors.stages import Token
 from tests.support.cli import Result, stepline
 from tests.support.cluster import Cluster, cluster_fixture
-from tests.support.processes import ROOT, free_port
+from tests.support.processes import ROOT, closed_address
 from tests.support.runs import stage_loop, until_waiting
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -164,7 +164,7 @@ async def test_executor_describe(cluster: Cluster) -> None:
     assert {"stage", "boom", "intake", "reviewer"} <= names
     assert described["incarnation_id"]
 
-    away = await stepline("executor", "describe", f"127.0.0.1:{free_port()}", "--timeout", "2")
+    away = await stepline("executor", "describe", closed_address(), "--timeout", "2")
     assert away.code == 1 and "UNAVAILABLE" in away.stderr
 
 

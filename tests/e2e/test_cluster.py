@@ -19,6 +19,7 @@ from tests.executors.stages import Token
 from tests.support.runners import Runners, executors_fixture, runners_fixture
 from tests.support.runs import assert_exact_log, of_kind, stage_loop, until_superstep
 from tests.support.stores import rows
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -35,8 +36,7 @@ async def alive(runners: Runners, count: int) -> None:
     """Return once `count` runners say in the database that they are alive."""
     query = "SELECT count(*) FROM runners WHERE alive_until > extract(epoch from now())"
     # Other processes write it: there is nothing to await but the table.
-    while rows(runners.store, query) != [(count,)]:  # noqa: ASYNC110
-        await asyncio.sleep(0.05)
+    await until(lambda: rows(runners.store, query) == [(count,)], f"{count} runners alive")
 
 
 async def test_runs_started_through_one_runner_are_driven_by_every_live_runner(

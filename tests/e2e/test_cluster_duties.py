@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from stepline.v1 import events_pb2 as E
 from tests.support.runners import Runners, executors_fixture, runners_fixture
 from tests.support.runs import until_waiting
 from tests.support.stores import rows
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -84,13 +86,20 @@ def fires_of(runners: Runners, i: int) -> list[str]:
     return re.findall(r"schedule tick: started run (\S+)", text)
 
 
-async def scheduled(runners: Runners, count: int) -> list[str]:
-    """Return once the schedule has `count` runs in the database: their ids."""
+async def scheduled(runners: Runners, count: int, since: Sequence[str] = ()) -> list[str]:
+    """Return once the schedule has `count` runs in the database, all but the
+    last of them not in `since` named by the logs (a start is logged after it
+    commits): their ids."""
     query = "SELECT run_id FROM runs WHERE run_id LIKE 'tick-%' ORDER BY run_id"
-    # The schedulers are other processes: there is nothing to await but the table.
-    while len(found := rows(runners.store, query)) < count:  # noqa: ASYNC110
-        await asyncio.sleep(0.1)
-    return [str(r[0]) for r in found]
+
+    def started() -> list[str]:
+        found = [str(r[0]) for r in rows(runners.store, query)]
+        logged = {r for i in range(len(runners.services)) for r in fires_of(runners, i)}
+        return found if len(found) >= count and set(found[:-1]) - set(since) <= logged else []
+
+    # The schedulers are other processes: there is nothing to await but the
+    # table and their logs.
+    return await until(started, f"{count} runs of the schedule, logged")
 
 
 async def test_one_runner_fires_a_schedule_and_another_once_it_dies(
@@ -110,11 +119,11 @@ async def test_one_runner_fires_a_schedule_and_another_once_it_dies(
     leader = 0 if by_runner[0] else 1
     assert by_runner[1 - leader] == []  # the other runner fired nothing meanwhile
     await runners.services[leader].kill()  # SIGKILL the leader
-    after = await scheduled(runners, len(before) + 3)  # the other took the duty over
+    after = await scheduled(runners, len(before) + 3, before)  # the other took the duty over
 
     fired = fires_of(runners, 1 - leader)
     assert fired and len(fired) == len(set(fired))  # no fire time started twice by it
-    assert set(after) - set(before) <= set(fired) | {after[-1]}  # its log lags the table
+    assert set(after) - set(before) <= set(fired) | {after[-1]}  # the last may not be logged yet
     alive = runners.clients[1 - leader]
     for run_id in after[:-1]:
         result = await alive.wait(run_id, output_type=str)
@@ -134,10 +143,15 @@ async def test_one_runner_at_a_time_sweeps_finished_runs_away(runners: Runners, 
     )
     for i in range(6):
         await clients[i % 2].run("stamped", "x")
-    query = "SELECT count(*) FROM runs"
-    # The sweeps are other processes': there is nothing to await but the table.
-    while rows(runners.store, query) != [(0,)]:  # noqa: ASYNC110
-        await asyncio.sleep(0.2)
-    swept = [re.findall(r"deleted (\d+) finished run", runners.log(i).read_text()) for i in (0, 1)]
-    assert sorted(bool(s) for s in swept) == [False, True]  # the leader's sweeps only
-    assert sum(int(n) for s in swept for n in s) == 6
+
+    def swept() -> list[list[int]]:
+        said = [runners.log(i).read_text(errors="replace") for i in (0, 1)]
+        counts = [[int(n) for n in re.findall(r"deleted (\d+) finished run", s)] for s in said]
+        return counts if sum(map(sum, counts)) >= 6 else []
+
+    # The sweeps are other processes': there is nothing to await but their
+    # logs, where a sweep's line follows its deletions' commits.
+    counts = await until(swept, "six runs logged as deleted")
+    assert rows(runners.store, "SELECT count(*) FROM runs") == [(0,)]
+    assert sorted(bool(c) for c in counts) == [False, True]  # the leader's sweeps only
+    assert sum(map(sum, counts)) == 6

@@ -21,7 +21,14 @@ from stepline.host import StateTooLarge
 from stepline.v1 import executor_pb2, executor_pb2_grpc, payload_pb2
 from tests.executors.faulty import Faulty
 from tests.executors.stages import Stage
-from tests.support.processes import ROOT, Service, free_port, require_node, spawn, start_executors
+from tests.support.processes import (
+    ROOT,
+    Service,
+    on_free_port,
+    require_node,
+    spawn,
+    start_executors,
+)
 
 if TYPE_CHECKING:
     Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -35,12 +42,19 @@ RESTARTER = "tests/support/restarter.py"
 async def restartable(language: str) -> Service:
     """The stage + reference service of `language` on a fixed port, under a
     process that restarts it on SIGHUP."""
-    port = free_port()
     if language == "python":
         command = [sys.executable, "tests/executors/stages.py"]
-        return await spawn(RESTARTER, *command, env={"STEPLINE_PORT": str(port)})
-    require_node()
-    return await spawn(RESTARTER, "node", str(NODE_STAGE), "--port", str(port))
+
+        async def start(port: int) -> Service:
+            return await spawn(RESTARTER, *command, env={"STEPLINE_PORT": str(port)})
+    else:
+        require_node()
+
+        async def start(port: int) -> Service:
+            return await spawn(RESTARTER, "node", str(NODE_STAGE), "--port", str(port))
+
+    _, service = await on_free_port(start)
+    return service
 
 
 async def conformance(*args: str) -> tuple[int, str]:

@@ -16,7 +16,7 @@ import pytest_asyncio
 from stepline import PermissionDeniedError, Reason, RunnerClient, SteplineError
 from tests.executors.approvals import Order, approval
 from tests.support.cluster import Cluster, cluster_fixture
-from tests.support.processes import free_port, refused_start, start_runner
+from tests.support.processes import closed_address, refused_start, start_runner
 from tests.support.runs import until_waiting
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -72,7 +72,7 @@ async def test_closed_non_grpc_and_other_grpc_endpoints_are_all_just_unreachable
     cluster: Cluster, not_grpc: str
 ) -> None:
     client = cluster.client()
-    closed = f"127.0.0.1:{free_port()}"
+    closed = closed_address()
     other_grpc = cluster.runner.address  # a gRPC server, but no ExecutorService
 
     messages = {}
@@ -99,9 +99,7 @@ async def test_a_runner_given_rules_dials_what_they_allow_only(
         registered = await client.register_workflow(approval("allowed", service))
         run = await client.start_run("allowed", Order("o-1", 5))
         await until_waiting(client, run.run_id)
-        other_port = await refusal(
-            client.register_workflow(approval("x", f"127.0.0.1:{free_port()}"))
-        )
+        other_port = await refusal(client.register_workflow(approval("x", closed_address())))
         by_name = await refusal(client.register_workflow(approval("x", f"localhost:{port}")))
 
     assert registered.version == 1

@@ -19,7 +19,7 @@ from stepline.v1 import runner_pb2, runner_pb2_grpc
 from tests.executors.approvals import Decision, Order, approve_workflow, two_keys_workflow
 from tests.executors.stages import Token
 from tests.support.cluster import Cluster, cluster_fixture
-from tests.support.processes import free_port
+from tests.support.processes import closed_address
 from tests.support.runs import until_waiting
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -188,7 +188,7 @@ async def test_registration_refusals_name_their_cause(desk: Desk) -> None:
         grpc.StatusCode.INVALID_ARGUMENT,
         Reason.INVALID_WORKFLOW,
     )
-    nowhere = f"127.0.0.1:{free_port()}"
+    nowhere = closed_address()
     unreachable = await refusal(
         client.register_workflow(
             WorkflowBuilder("away").add_executor("a", nowhere).set_start_executor("a").build()

@@ -17,7 +17,7 @@ from stepline.v1 import events_pb2 as E
 from tests.executors.stages import Token
 from tests.support.processes import (
     Service,
-    free_port,
+    on_free_port,
     require_node,
     start_executors,
     start_runner,
@@ -79,8 +79,11 @@ async def test_a_restart_that_changes_the_path_leaves_the_run_as_an_uninterrupte
     services: dict[str, Service], before: str, after: str
 ) -> None:
     token = Token(value=7, hops=0, limit=30, delay_ms=20)
-    port = free_port()
-    service = await start_executors("stages", {**PATHS[before], "STEPLINE_PORT": str(port)})
+
+    async def start(port: int) -> Service:
+        return await start_executors("stages", {**PATHS[before], "STEPLINE_PORT": str(port)})
+
+    port, service = await on_free_port(start)
     try:
         async with RunnerClient(services["runner"].address) as client:
             reference_id = f"reference-{before}"

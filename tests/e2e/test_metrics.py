@@ -25,7 +25,7 @@ from stepline.v1 import events_pb2 as E
 from stepline.v1 import workflow_pb2
 from tests.executors.observed import Hop, hop_pair
 from tests.support.metrics import scrape
-from tests.support.processes import ROOT, Service, free_port, start_executors
+from tests.support.processes import ROOT, Service, on_free_port, start_executors
 from tests.support.runs import until_superstep, until_waiting
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -35,12 +35,18 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 class Setup:
     runner: Service
     executor: Service
-    executor_port: int
-    runner_metrics: int
-    executor_metrics: int
+    executor_port: int  # the executor service comes back on it after a kill
     env: dict[str, str]
     client: RunnerClient
     tmp: Path
+
+    @property
+    def runner_metrics(self) -> int:
+        return metrics_port(self.runner)
+
+    @property
+    def executor_metrics(self) -> int:
+        return metrics_port(self.executor)
 
     def workflow(self, workflow_id: str) -> workflow_pb2.WorkflowDefinition:
         """a -> b -> a ..., both hops in the one executor service."""
@@ -48,12 +54,17 @@ class Setup:
         return hop_pair(workflow_id, address, address)
 
 
-async def start_runner(tmp: Path, metrics_port: int) -> Service:
+def metrics_port(service: Service) -> int:
+    assert service.metrics_port is not None, f"{service.name} said nothing of its metrics"
+    return service.metrics_port
+
+
+async def start_runner(tmp: Path) -> Service:
     return await testing.start_runner(
         tmp / "stepline.db",
         0,
         "--metrics-port",
-        str(metrics_port),
+        "0",
         "--retry-backoff",
         "0.05",
         "--log-format",
@@ -66,19 +77,20 @@ async def start_runner(tmp: Path, metrics_port: int) -> Service:
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def setup(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setup]:
     tmp: Path = tmp_path_factory.mktemp("metrics")
-    executor_port, runner_metrics, executor_metrics = free_port(), free_port(), free_port()
     env = {
-        "STEPLINE_PORT": str(executor_port),
-        "STEPLINE_METRICS_PORT": str(executor_metrics),
+        "STEPLINE_METRICS_PORT": "0",
         # The unary path, so that SaveCheckpoint calls show in the metrics.
         "STEPLINE_FAST_PATH": "off",
     }
-    executor = await start_executors("observed", env)
-    runner = await start_runner(tmp, runner_metrics)
+
+    async def start(port: int) -> Service:
+        return await start_executors("observed", {**env, "STEPLINE_PORT": str(port)})
+
+    executor_port, executor = await on_free_port(start)
+    env["STEPLINE_PORT"] = str(executor_port)
+    runner = await start_runner(tmp)
     client = RunnerClient(runner.address)
-    setup = Setup(
-        runner, executor, executor_port, runner_metrics, executor_metrics, env, client, tmp
-    )
+    setup = Setup(runner, executor, executor_port, env, client, tmp)
     try:
         yield setup
     finally:
@@ -217,7 +229,7 @@ async def test_requests_left_open_are_counted_after_a_runner_restart(setup: Setu
     await setup.client.close()
     await setup.runner.kill()  # SIGKILL: the new runner learns of the request from the store
 
-    setup.runner = await start_runner(setup.tmp, setup.runner_metrics)
+    setup.runner = await start_runner(setup.tmp)
     setup.client = RunnerClient(setup.runner.address)
     after = await scrape(setup.runner_metrics)
     await setup.client.cancel_run(run.run_id)
@@ -228,12 +240,11 @@ async def test_requests_left_open_are_counted_after_a_runner_restart(setup: Setu
 
 async def test_a_watcher_that_falls_behind_counts_as_dropped(setup: Setup) -> None:
     # A runner of its own whose watchers of all runs may buffer almost nothing.
-    metrics_port = free_port()
     runner = await testing.start_runner(
         setup.tmp / "tiny-buffers.db",
         0,
         "--metrics-port",
-        str(metrics_port),
+        "0",
         "--limit",
         "watch_buffer_bytes=64",
         cwd=ROOT,
@@ -244,13 +255,14 @@ async def test_a_watcher_that_falls_behind_counts_as_dropped(setup: Setup) -> No
             await client.register_workflow(setup.workflow("m-drop"))
             watcher = client.watch_all()
             opened = asyncio.ensure_future(anext(watcher))  # subscribes, then waits
-            await until_positive(metrics_port, "stepline_active_subscribers", method="WatchRuns")
+            port = metrics_port(runner)
+            await until_positive(port, "stepline_active_subscribers", method="WatchRuns")
             await client.run("m-drop", Hop(0, 2))  # each commit is over 64 bytes
             with pytest.raises(ResourceExhaustedError):
                 await opened
                 async for _ in watcher:
                     pass
-            after = await scrape(metrics_port)
+            after = await scrape(port)
     finally:
         await runner.kill()
     assert after.get("stepline_subscribers_dropped_total") == 1

@@ -21,14 +21,13 @@ from stepline.v1 import events_pb2 as E
 from tests.executors.stages import Token
 from tests.support.cluster import Cluster
 from tests.support.postgres import TemporaryPostgres
-from tests.support.processes import free_port, refused_start
+from tests.support.processes import refused_start
 from tests.support.runs import assert_exact_log, stage_loop, until_superstep
 from tests.support.stores import rows
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 STEPS = 30
-METRICS = free_port()
 TOKEN = Token(value=7, hops=0, limit=STEPS, delay_ms=2)
 
 
@@ -42,7 +41,7 @@ async def on_postgres(
         "stages",
         fixed_ports=True,
         store=postgres_server.new_database(),
-        runner_options=("--metrics-port", str(METRICS)),
+        runner_options=("--metrics-port", "0"),
     )
     try:
         yield cluster
@@ -79,8 +78,10 @@ async def test_runs_killed_with_the_runner_resume_from_postgres(on_postgres: Clu
 
 
 async def test_its_metrics_count_the_runs_in_the_database(on_postgres: Cluster) -> None:
+    port = on_postgres.runner.metrics_port
+
     def fetch() -> str:
-        url = f"http://127.0.0.1:{METRICS}/metrics"
+        url = f"http://127.0.0.1:{port}/metrics"
         with urllib.request.urlopen(url, timeout=10) as response:
             return str(response.read().decode())
 

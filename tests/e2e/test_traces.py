@@ -19,7 +19,7 @@ from stepline import RunnerClient, testing
 from stepline.v1 import events_pb2 as E
 from tests.executors.stages import Token
 from tests.support.metrics import scrape
-from tests.support.processes import ROOT, free_port, require_node, start_executors
+from tests.support.processes import ROOT, require_node, start_executors
 from tests.support.runs import stage_loop
 
 HOPS = 4  # supersteps: a, b, a, b
@@ -52,12 +52,11 @@ async def test_one_trace_follows_a_run_across_four_processes(tmp_path: Path, ses
     second = await start_executors(
         "observed", {**tracing_env(files["second"], "executors-2"), **path}
     )
-    metrics_port = free_port()
     runner = await testing.start_runner(
         tmp_path / "stepline.db",
         0,
         "--metrics-port",
-        str(metrics_port),
+        "0",
         env=tracing_env(files["runner"], "stepline-runner"),
         cwd=ROOT,
         log=tmp_path / "runner.log",
@@ -77,7 +76,8 @@ async def test_one_trace_follows_a_run_across_four_processes(tmp_path: Path, ses
         )
         out, _ = await asyncio.wait_for(client.communicate(), 60)
         assert client.returncode == 0, "the client process failed"
-        timed = await scrape(metrics_port)
+        assert runner.metrics_port is not None
+        timed = await scrape(runner.metrics_port)
     finally:
         # A clean stop flushes each process's batched spans to its file.
         for process in (runner, first, second):

@@ -31,7 +31,7 @@ import pytest_asyncio
 
 from stepline import RunnerClient
 from stepline.testing import start_executor_service
-from tests.support.processes import ROOT, Service, free_port, start_runner
+from tests.support.processes import ROOT, Service, on_free_port, start_runner
 
 __all__ = ["Cluster", "ExecutorProcess", "cluster_fixture"]
 
@@ -43,7 +43,7 @@ class ExecutorProcess:
 
     script: str  # as given to Cluster.start: "stages", "af_style front", "examples/x.py"
     name: str
-    port: int = 0  # 0: a new port for each process
+    port: int = 0  # 0: a new port for each process (unless the cluster's are fixed)
     service: Service | None = None
     incarnation: int = 0
 
@@ -62,7 +62,9 @@ class Cluster:
     tmp: Path
     executors: list[ExecutorProcess]
     runner_options: tuple[str, ...] = ()
-    runner_port: int = 0  # 0: a new port for each runner process
+    runner_port: int = 0  # 0: a new port for each runner process (unless fixed)
+    # Each service's first process takes a free port, and every later one that port.
+    fixed_ports: bool = False
     runner_service: Service | None = None
     clients: list[RunnerClient] = field(default_factory=list)
     # Added to every executor process's environment (STEPLINE_EXECUTOR_*, say).
@@ -87,15 +89,11 @@ class Cluster:
             s if scripts.count(s) == 1 else f"{s}{scripts[:i].count(s)}"
             for i, s in enumerate(scripts)
         ]
-        port = free_port if fixed_ports else lambda: 0
         cluster = cls(
             tmp,
-            [
-                ExecutorProcess(script, name, port())
-                for script, name in zip(scripts, names, strict=True)
-            ],
+            [ExecutorProcess(script, name) for script, name in zip(scripts, names, strict=True)],
             tuple(runner_options),
-            port(),
+            fixed_ports=fixed_ports,
             executor_env=dict(executor_env or {}),
             store=store,
         )
@@ -135,10 +133,16 @@ class Cluster:
         """Start the runner (after a kill, on the same file)."""
         if self.runner_service is not None:
             raise RuntimeError("the runner is already running")
-        self.runner_service = await start_runner(
-            self.store or self.db, self.runner_port, *self.runner_options
-        )
-        return self.runner_service
+
+        async def start(port: int) -> Service:
+            return await start_runner(self.store or self.db, port, *self.runner_options)
+
+        if self.fixed_ports and not self.runner_port:
+            self.runner_port, service = await on_free_port(start)
+        else:
+            service = await start(self.runner_port)
+        self.runner_service = service
+        return service
 
     async def kill_runner(self) -> None:
         if self.runner_service is not None:
@@ -159,18 +163,25 @@ class Cluster:
             **self.executor_env,
             "STEPLINE_TEST_LOG": str(self.log_path(executor.name, executor.incarnation)),
         }
-        if executor.port:
-            env["STEPLINE_PORT"] = str(executor.port)
         script, *args = executor.script.split()
         path = (
             ROOT / script
             if script.endswith(".py")
             else ROOT / "tests" / "executors" / f"{script}.py"
         )
-        executor.service = await start_executor_service(
-            path, *args, env=env, cwd=ROOT, name=executor.name
-        )
-        return executor.service
+
+        async def start(port: int) -> Service:
+            port_env = {"STEPLINE_PORT": str(port)} if port else {}
+            return await start_executor_service(
+                path, *args, env={**env, **port_env}, cwd=ROOT, name=executor.name
+            )
+
+        if self.fixed_ports and not executor.port:
+            executor.port, service = await on_free_port(start)
+        else:
+            service = await start(executor.port)
+        executor.service = service
+        return service
 
     async def kill_executor(self, i: int) -> None:
         executor = self.executors[i]

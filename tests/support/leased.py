@@ -3,7 +3,6 @@ clients of each, and what the database says about a run's owner."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import signal
 from pathlib import Path
@@ -14,6 +13,7 @@ import psycopg
 from stepline import RunnerClient, RunResult, payloads
 from stepline.testing import Service, start_runner
 from tests.support.processes import ROOT
+from tests.support.waiting import until
 
 LEASE = 1.0
 
@@ -71,13 +71,12 @@ class Runners:
                 await service.kill()
 
 
-async def logged(path: Path, *texts: str) -> None:
-    """Return once one of `texts` is in the log at `path`."""
+async def logged(path: Path, *texts: str, deadline: float = 60) -> None:
+    """Return once one of `texts` is in the log at `path` (another process
+    writes it: there is nothing to await but the file)."""
 
-    async def found() -> bool:
-        said = await asyncio.to_thread(path.read_text, errors="replace")
+    def found() -> bool:
+        said = path.read_text(errors="replace")
         return any(text in said for text in texts)
 
-    # Another process writes it: there is nothing to await but the file.
-    while not await found():  # noqa: ASYNC110
-        await asyncio.sleep(0.05)
+    await until(found, f"{path.name} saying one of {texts}", deadline)

@@ -1,12 +1,21 @@
 """Start the runner and executor services as real processes on loopback ports,
-with `stepline.testing` (which waits for each service's `listening on` line)."""
+with `stepline.testing` (which waits for each service's `listening on` line).
+
+Ports: a service binds port 0 and says where it listens (`Service.address`,
+`Service.metrics_port`), never a port picked for it beforehand, except one
+that must come back at the same address after a restart: `on_free_port`
+starts it on a `free_port()`, and picks again when another process took that
+port first. `closed_address()` is an address where connections are refused."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -16,7 +25,9 @@ from stepline.testing import Service, free_port
 __all__ = [
     "ROOT",
     "Service",
+    "closed_address",
     "free_port",
+    "on_free_port",
     "refused_start",
     "require_node",
     "spawn",
@@ -25,6 +36,44 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+PORT_TRIES = 5
+_held: list[socket.socket] = []
+
+
+async def on_free_port(start: Callable[[int], Awaitable[T]]) -> tuple[int, T]:
+    """`start(port)` on a `free_port()`, for a service that must come back on
+    the same port: the port and what `start` returned. Another process may
+    bind the port between the pick and the service's bind; when `start` fails
+    and the port is taken, another is picked. Any other failure is raised."""
+    for _ in range(PORT_TRIES - 1):
+        port = free_port()
+        try:
+            return port, await start(port)
+        except RuntimeError:
+            if not _taken(port):
+                raise
+    port = free_port()
+    return port, await start(port)
+
+
+def _taken(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def closed_address() -> str:
+    """A loopback `HOST:PORT` that refuses connections for as long as the test
+    process lives: a socket bound there (and never listening) holds the port,
+    so no service can come to listen on it."""
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    _held.append(held)
+    return f"127.0.0.1:{held.getsockname()[1]}"
 
 
 async def spawn(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> Service:

@@ -2,7 +2,8 @@
 
 A service (the runner, or executors served with `stepline.run_executors`) says
 `... listening on HOST:PORT` once it serves; `spawn` waits for that line, never
-sleeping, and reads the address from it, so services can bind port 0:
+sleeping, and reads the address from it, so services can bind port 0 (and
+from an earlier `... metrics on HOST:PORT` line, the port metrics are served on):
 
     async with (
         await start_executor_service("my_executors.py") as executors,
@@ -28,16 +29,21 @@ from typing import TypedDict, Unpack
 
 READY = re.compile(rb"listening on (\S+:\d+)")
 """The line a service prints once it serves; group 1 is its address."""
+METRICS = re.compile(rb"metrics on \S+:(\d+)")
+"""The line a service prints before READY when it serves metrics; group 1 is their port."""
 
 
 @dataclass
 class Service:
-    """A service process and the `HOST:PORT` it serves at; `async with` stops it."""
+    """A service process and the `HOST:PORT` it serves at; `async with` stops it.
+    `metrics_port` is where it serves metrics (None: it said nothing of them),
+    so a service can be given metrics port 0."""
 
     process: asyncio.subprocess.Process
     address: str
     name: str = "service"
     log: Path | None = None
+    metrics_port: int | None = None
     _drain: asyncio.Task[None] | None = field(default=None, repr=False)
 
     async def kill(self) -> None:
@@ -83,12 +89,16 @@ async def spawn(*args: str, **options: Unpack[SpawnOptions]) -> Service:
             sys.executable, *args, stdout=PIPE, stderr=stderr, env=env, cwd=options.get("cwd")
         )
     assert process.stdout is not None
+    metrics_port = None
     try:
         async with asyncio.timeout(timeout):
             while line := await process.stdout.readline():
-                if match := READY.search(line):
+                if match := METRICS.search(line):
+                    metrics_port = int(match.group(1))
+                elif match := READY.search(line):
                     drain = asyncio.create_task(_drain(process.stdout))
-                    return Service(process, match.group(1).decode(), name, log, drain)
+                    address = match.group(1).decode()
+                    return Service(process, address, name, log, metrics_port, drain)
         problem = f"exited with {await process.wait()} before serving"
     except TimeoutError:
         problem = f"did not serve within {timeout:g} s"
@@ -126,9 +136,12 @@ async def stop(process: asyncio.subprocess.Process, grace: float = 5.0) -> int:
 
 def free_port() -> int:
     """A loopback port nothing listens on now, for a service that must come
-    back at the same address after a restart. It lies below the range the
-    kernel hands out to outgoing connections, so none of those can take it
-    while the service is down."""
+    back at the same address after a restart (any other service binds port 0
+    and says where it listens). It lies below the range the kernel hands out
+    to outgoing connections, so none of those can take it while the service is
+    down (nor connect to itself there, as a client retrying a port of that
+    range can). Another process may still bind it before the service's first
+    start does: if that start fails while the port is taken, pick another."""
     low = _ephemeral_low()
     for _ in range(200):
         port = random.randrange(max(1024, low - 12000), low)
