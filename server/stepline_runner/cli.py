@@ -26,7 +26,7 @@ from . import copy_command, usage_command
 from .api.auth_config import AuthConfigError, load_auth_config
 from .api.executor_tls import ExecutorTls, parse_executor_tls
 from .api.security import LOOPBACK, Security
-from .api.server import start_runner
+from .api.server import RunnerServer, start_runner
 from .collector import tune_collector
 from .engine.allowlist import DEFAULT_RULES, AllowList, Rule, RuleError, parse_rule
 from .engine.limits import Limits
@@ -357,9 +357,14 @@ def _security(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Secu
     return security
 
 
+async def start(db: str, host: str, port: int, options: dict[str, Any]) -> RunnerServer:
+    """The runner as the command starts it: what start-up made is frozen out
+    of the cyclic collector before any run exists (recovered runs' too)."""
+    return await start_runner(db, host, port, before_runs=tune_collector, **options)
+
+
 async def _serve(db: str, host: str, port: int, options: dict[str, Any]) -> None:
-    server = await start_runner(db, host, port, **options)
-    tune_collector()
+    server = await start(db, host, port, options)
     if server.metrics_port is not None:
         print(f"stepline runner metrics on {options['metrics_host']}:{server.metrics_port}")
     # Tests and scripts wait for this line rather than sleeping.

@@ -20,8 +20,10 @@ YOUNG_THRESHOLD = 7_000
 
 
 def tune_collector() -> None:
-    """Once the runner is up: freeze what start-up made, and collect the
-    youngest generation every `YOUNG_THRESHOLD` net allocations."""
+    """Once start-up is done and before any run exists (`start_runner`'s
+    `before_runs`; a run frozen would never have its cycles collected):
+    freeze what start-up made, and collect the youngest generation every
+    `YOUNG_THRESHOLD` net allocations."""
     gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()

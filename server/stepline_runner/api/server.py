@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -74,6 +74,7 @@ async def start_runner(
     executor_tls: Sequence[ExecutorTls] = (),
     lease_seconds: float = 0.0,
     max_runs: int | None = None,
+    before_runs: Callable[[], None] = lambda: None,
 ) -> RunnerServer:
     """Open the database and serve RunnerService on host:port (0 picks a port).
 
@@ -95,7 +96,10 @@ async def start_runner(
     with the database closed (and its lock released). With `metrics_port`,
     Prometheus metrics are served on `metrics_host`:`metrics_port` (0 picks a
     port); with a tracer provider installed, runs are traced; `log_events`
-    logs notable events even without either.
+    logs notable events even without either. `before_runs()` is called once
+    start-up is done, before the server takes calls and before any run is
+    recovered, claimed or fired (the command freezes start-up's objects there,
+    collector.py, so that nothing of a run is frozen).
     """
     security = security or Security()
     instruments = Instruments(db, metrics_port is not None, log_events)
@@ -114,6 +118,7 @@ async def start_runner(
             allowed,
             executor_tls,
             max_runs,
+            before_runs,
         )
         if metrics_port is not None:
             server.metrics_port = _serve_metrics(instruments, metrics_host, metrics_port)
@@ -143,7 +148,8 @@ async def _serve(
     instruments: Instruments,
     allowed: AllowList | None,
     executor_tls: Sequence[ExecutorTls],
-    max_runs: int | None = None,
+    max_runs: int | None,
+    before_runs: Callable[[], None],
 ) -> RunnerServer:
     dial = ExecutorChannels(executor_tls)
     executors = GrpcExecutors(instruments.executor_interceptors(), dial, instruments.calls)
@@ -169,6 +175,7 @@ async def _serve(
     credentials = security.credentials()
     bound = bind(server, host, port, credentials)
     await instruments.seed(runner)
+    before_runs()
     await server.start()
     for name in ("", service_name):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
