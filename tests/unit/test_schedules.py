@@ -6,10 +6,12 @@ scheduler's clock, so no test waits for one."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import gc
+import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
+from types import CodeType, FunctionType, ModuleType
 from typing import Any, ClassVar
 
 import pytest
@@ -384,19 +386,30 @@ async def test_schedule_calls_do_not_wait_for_a_start_under_way(env: InProcessRu
     assert [r for r in await run_ids(env) if r.startswith("s-")] == [f"s-{_utc(first)}"]
 
 
-def held_by(scheduler: Schedules) -> Iterator[object]:
-    """What the scheduler's attributes hold, through containers and dataclasses
-    (the store and other parts it calls are not looked into)."""
-    stack: list[object] = list(vars(scheduler).values())
+def held_by(scheduler: Schedules, *parts: object) -> list[object]:
+    """Every object the scheduler holds, as the collector sees references
+    (gc.get_referents): through anything, its own objects' attributes and
+    closures included, but not into `parts` (what it was given to call),
+    nor into classes, modules, functions' code or the event loop."""
+    skip = {id(p) for p in parts}
+    seen: dict[int, object] = {}
+    stack: list[object] = [scheduler]
     while stack:
         item = stack.pop()
-        yield item
+        if id(item) in seen or id(item) in skip:
+            continue
+        seen[id(item)] = item
+        if isinstance(item, type | ModuleType | CodeType | asyncio.AbstractEventLoop):
+            continue
+        if isinstance(item, FunctionType):  # what it closes over, not its module's globals
+            stack += [*(item.__closure__ or ()), *(item.__defaults__ or ())]
+            stack += (item.__kwdefaults__ or {}).values()
+            continue
+        stack += gc.get_referents(item)
         if isinstance(item, dict):
-            stack += [*item.keys(), *item.values()]
-        elif isinstance(item, list | tuple | set | frozenset):
-            stack += item
-        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
-            stack += [getattr(item, f.name) for f in dataclasses.fields(item)]
+            stack += item.keys()  # text keys are left out of the collector's traversal
+    del seen[id(scheduler)]
+    return list(seen.values())
 
 
 async def test_the_scheduler_holds_no_schedule_inputs_in_memory(env: InProcessRunner) -> None:
@@ -409,13 +422,16 @@ async def test_the_scheduler_holds_no_schedule_inputs_in_memory(env: InProcessRu
         spec.input.CopyFrom(big)
         await env.runner.schedules.create(spec)
 
-    schedules = Schedules(env.store, env.runner.workflows, env.runner.start_run, Limits())
+    start, limits = env.runner.start_run, Limits()
+    schedules = Schedules(env.store, env.runner.workflows, start, limits)
     await schedules.start()
     await schedules.close()
 
-    kept = list(held_by(schedules))
+    kept = held_by(schedules, env.store, env.runner.workflows, start, limits)
     assert not [x for x in kept if isinstance(x, Message)], "the scheduler keeps messages"
-    assert max(len(x) for x in kept if isinstance(x, str | bytes)) < 64  # ids, never inputs
+    texts = [x for x in kept if isinstance(x, str | bytes | bytearray | memoryview)]
+    assert max(len(x) for x in texts) < 64  # ids, never inputs
+    assert sum(sys.getsizeof(x) for x in kept) < 64 * 1024  # nothing input-sized in any form
     assert {f"s{n}" for n in range(10)} <= {x for x in kept if isinstance(x, str)}  # each due
     first = float((await schedules.get("s0")).next_fire_time.seconds)
     await schedules.tick(first + 0.1)  # each read from the store as it fires
