@@ -73,7 +73,11 @@ class RunnerClient(ScheduleCalls, CheckpointCalls):
         presenting the client certificate `certificate_chain` (PEM, with its
         `private_key`) when given, and with `token` sending it as a bearer token
         on every call. Every call is about `namespace`'s workflows and runs
-        ("" is the runner's "default")."""
+        ("" is the runner's "default").
+
+        The client has connections of its own, none shared with other clients:
+        made after the runner came up, its first call reaches it, whatever
+        earlier clients in the process found at that address."""
         self.address = address
         self.namespace = namespace
         self._channel = open_channel(address, root_certificates, certificate_chain, private_key)
@@ -98,8 +102,9 @@ class RunnerClient(ScheduleCalls, CheckpointCalls):
     async def wait_for_ready(self, timeout: float = 30.0) -> None:
         """Wait until the runner accepts connections (after it starts or restarts).
 
-        Calls fail fast with `UnavailableError` while it cannot be reached;
-        this waits instead, up to `timeout` seconds.
+        Calls fail fast with `UnavailableError` while it cannot be reached,
+        and for up to a second after it is back (the client tries to connect
+        again at most a second apart); this waits instead, up to `timeout` seconds.
         """
         try:
             async with asyncio.timeout(timeout):

@@ -1,4 +1,5 @@
-"""Size limits shared by the runner, the SDK's services and its client."""
+"""Size limits and gRPC options shared by the runner, the SDK's services and
+its client: one definition, which every channel and server takes."""
 
 # gRPC's default cap is 4 MiB; executor states may be far larger (issue: 64 MiB
 # states must work end to end), so every channel and server raises it to this.
@@ -11,6 +12,27 @@ MAX_STATE_BYTES = MAX_MESSAGE_BYTES - 1024 * 1024
 GRPC_MESSAGE_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+]
+
+MAX_RECONNECT_BACKOFF_MS = 1000
+"""A channel whose service went away tries again at most this long apart."""
+
+# Client channels: `RunnerClient`'s to the runner, the runner's to executor services.
+GRPC_CHANNEL_OPTIONS = [
+    *GRPC_MESSAGE_OPTIONS,
+    # Reconnect within a second of a service's restart, not after gRPC's
+    # default backoff, which grows to minutes.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
+    # gRPC also takes min_reconnect_backoff as the time one connection attempt
+    # may take (the handshake included): left at its 20 s, since at 100 ms a
+    # loaded machine failed first calls as UNAVAILABLE.
+    ("grpc.min_reconnect_backoff_ms", 20_000),
+    # Connections of the channel's own. In gRPC's process-wide pool a new
+    # channel to an address shares the connection an earlier channel failed
+    # to make, and its calls fail at once until that one's backoff is over,
+    # though the service has come up meanwhile.
+    ("grpc.use_local_subchannel_pool", 1),
 ]
 
 # Servers: gRPC lets two processes share a port by default (SO_REUSEPORT); a

@@ -14,7 +14,7 @@ from stepline.errors import UnavailableError
 
 T = TypeVar("T")
 
-# Longer than the client's longest reconnect backoff (2 s), so that the first
+# Longer than the client's longest reconnect backoff (1 s, limits.py), so that the first
 # page asked for after the runner is back shows it.
 RECONNECT_WAIT = 2.5
 

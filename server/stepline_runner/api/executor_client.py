@@ -8,7 +8,7 @@ from typing import Any, Protocol, TypeVar
 import grpc
 
 from stepline.errors import error_info
-from stepline.limits import GRPC_MESSAGE_OPTIONS
+from stepline.limits import GRPC_CHANNEL_OPTIONS
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 
 from ..engine.ports import ExecutorCallError
@@ -20,16 +20,6 @@ Resp = TypeVar("Resp")
 
 END_RUN_TIMEOUT = 5.0
 RESTORE_TIMEOUT = 2.0
-# Notice a restarted executor service within a fraction of a second, not after
-# gRPC's default reconnect backoff, which grows to minutes. gRPC takes its
-# min_reconnect_backoff as the time a connection attempt may take: left at its
-# 20 s, since at 100 ms a loaded machine failed first calls as UNAVAILABLE.
-_CHANNEL_OPTIONS = [
-    *GRPC_MESSAGE_OPTIONS,
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 20_000),
-    ("grpc.max_reconnect_backoff_ms", 1000),
-]
 
 
 class SessionCalls(Protocol):
@@ -124,7 +114,7 @@ class GrpcExecutors:
     def _stub(self, endpoint: str) -> executor_pb2_grpc.ExecutorServiceAsyncStub:
         stub = self._stubs.get(endpoint)
         if stub is None:
-            channel = self.dial.open(endpoint, _CHANNEL_OPTIONS, self._interceptors or None)
+            channel = self.dial.open(endpoint, GRPC_CHANNEL_OPTIONS, self._interceptors or None)
             self._channels[endpoint] = channel
             stub = self._stubs[endpoint] = executor_pb2_grpc.ExecutorServiceStub(channel)
         return stub
