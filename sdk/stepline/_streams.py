@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Self
 
 import grpc
 
@@ -13,6 +14,7 @@ from stepline.errors import from_rpc_error
 from stepline.v1 import events_pb2, runner_pb2, runner_pb2_grpc
 
 Metadata = tuple[tuple[str, str], ...]
+RunsCall = grpc.aio.UnaryStreamCall[runner_pb2.WatchRunsRequest, runner_pb2.WatchRunsResponse]
 
 
 async def run_events(
@@ -46,7 +48,14 @@ async def run_events(
 class LiveEvents(AsyncIterator[events_pb2.Event]):
     """Live events of every run (or of one workflow's runs), what
     `RunnerClient.watch_all` returns: iterate it for the events, errors
-    mapped to `SteplineError`; `aclose()` ends the stream.
+    mapped to `SteplineError`. The stream starts when first used (iterated,
+    `subscribed()`, or entered with `async with`), not when made; leaving
+    `async with`, or `aclose()`, ends it::
+
+        async with client.watch_all() as events:
+            await events.subscribed()
+            async for event in events:
+                ...
 
     The stream is live-only: it holds what is committed after the runner
     subscribed it, nothing from before. `await subscribed()` returns once it
@@ -59,16 +68,26 @@ class LiveEvents(AsyncIterator[events_pb2.Event]):
         metadata: Metadata,
         request: runner_pb2.WatchRunsRequest,
     ) -> None:
-        self._stream = stub.WatchRuns(request, metadata=metadata)
-        # Not a method: a generator holding `self` would be a cycle, and a
-        # stream left unclosed (a `break` out of `async for`) would stay open
-        # until a cyclic collection, not be cancelled as soon as it is dropped.
-        self._events = _live(self._stream)
+        self._stub, self._metadata, self._request = stub, metadata, request
+        self._stream: RunsCall | None = None
+        self._events: AsyncGenerator[events_pb2.Event, None] | None = None
+
+    def _started(self) -> AsyncGenerator[events_pb2.Event, None]:
+        if self._events is None:
+            self._stream = self._stub.WatchRuns(self._request, metadata=self._metadata)
+            # Not a method: a generator holding `self` would be a cycle, and a
+            # stream left unclosed (a `break` out of `async for`) would stay
+            # open until a cyclic collection, not be cancelled once dropped.
+            self._events = _live(self._stream)
+        return self._events
 
     async def subscribed(self) -> None:
-        """Return once the runner has subscribed this stream (or the stream
-        ended: the next read raises why). A runner older than this SDK says
-        so with the first event only."""
+        """Start the stream if it has not started, and return once the runner
+        has subscribed it (or the stream ended: the next read raises why). A
+        runner older than this SDK says so with the first event only."""
+        self._started()
+        if self._stream is None:  # closed before it started
+            return
         try:
             await self._stream.initial_metadata()
         except grpc.aio.AioRpcError as exc:
@@ -76,20 +95,29 @@ class LiveEvents(AsyncIterator[events_pb2.Event]):
 
     def __aiter__(self) -> AsyncIterator[events_pb2.Event]:
         # The stream's own generator: one step less per event in `async for`.
-        return self._events
+        return self._started()
 
     async def __anext__(self) -> events_pb2.Event:
-        return await anext(self._events)
+        return await anext(self._started())
+
+    async def __aenter__(self) -> Self:
+        self._started()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     async def aclose(self) -> None:
-        """End the stream (the runner drops the subscription)."""
+        """End the stream (the runner drops the subscription); one never
+        started is not started."""
+        if self._events is None:
+            self._events = _nothing()
         await self._events.aclose()
-        self._stream.cancel()
+        if self._stream is not None:
+            self._stream.cancel()
 
 
-async def _live(
-    stream: grpc.aio.UnaryStreamCall[runner_pb2.WatchRunsRequest, runner_pb2.WatchRunsResponse],
-) -> AsyncGenerator[events_pb2.Event, None]:
+async def _live(stream: RunsCall) -> AsyncGenerator[events_pb2.Event, None]:
     try:
         async for response in stream:
             for event in response.events:
@@ -98,6 +126,11 @@ async def _live(
         raise from_rpc_error(exc) from exc
     finally:
         stream.cancel()
+
+
+async def _nothing() -> AsyncGenerator[events_pb2.Event, None]:
+    return
+    yield  # an async generator that ends at once
 
 
 async def _reconnect(

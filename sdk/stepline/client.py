@@ -287,12 +287,20 @@ class RunnerClient(ScheduleCalls, CheckpointCalls):
     def watch_all(
         self, *, workflow_id: str = "", kinds: Iterable[events_pb2.EventKind] = ()
     ) -> LiveEvents:
-        """Live events of every run (or of one workflow's runs), for dashboards.
+        """Live events of every run (or of one workflow's runs), for dashboards::
 
-        Live only: nothing committed before the runner subscribed the stream
-        (the call starts it); `await events.subscribed()` returns once it has.
-        Raises `SteplineError` with RESOURCE_EXHAUSTED if the caller reads so
-        slowly that the runner's buffer for it overflows.
+            async with client.watch_all() as events:
+                await events.subscribed()  # live from here on
+                async for event in events:
+                    ...
+
+        Live only: nothing committed before the runner subscribed the stream,
+        which starts when it is first used (iterated, `subscribed()`, `async
+        with`), not by this call; `await events.subscribed()` returns once the
+        runner has it. Leaving `async with` (or `aclose()`, or a `break` out of
+        `async for client.watch_all()`) ends it. Raises `SteplineError` with
+        RESOURCE_EXHAUSTED if the caller reads so slowly that the runner's
+        buffer for it overflows.
         """
         request = runner_pb2.WatchRunsRequest(
             workflow_id=workflow_id, kinds=kinds, namespace=self.namespace
