@@ -19,7 +19,7 @@ import contextlib
 import logging
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from stepline.v1 import events_pb2, runner_pb2, workflow_pb2
@@ -143,12 +143,52 @@ class Admission:
         self._may_queue(workflow_id)
         return limit
 
-    async def must_queue(self, workflow_id: str, limit: int) -> bool:
+    async def must_queue(self, workflow_id: str, limit: int, counted: int = 0) -> bool:
+        """Whether a run that begins now must queue; `counted`: it is among
+        the occupying runs already."""
         if not limit:
             return False
         if await self._store.count_runs(workflow_id, QUEUED_ONLY):
             return True
-        return await self._store.count_runs(workflow_id, OCCUPYING) >= limit
+        return await self._store.count_runs(workflow_id, OCCUPYING) - counted >= limit
+
+    def seen(self, workflow_id: str) -> int:
+        """What a start that takes no lock (no limit) is told before it reads
+        the workflow, for `limit_came`."""
+        return self._registered[workflow_id]
+
+    async def limit_came(self, workflow_id: str, seen: int) -> bool:
+        """Whether a version with a limit may have been registered since
+        `seen` (a start without the lock created its run meanwhile, and a
+        limited start may not have counted it): here, or, runners sharing
+        the database, elsewhere, which only the store can say."""
+        if self._registered[workflow_id] != seen:
+            return True
+        if self._unlimited is not None:  # every version is registered here
+            return False
+        stored = await self._store.get_workflow(workflow_id)
+        return stored is not None and stored.definition.max_concurrent_runs > 0
+
+    async def settle(
+        self, workflow_id: str, run_id: str, launch: Callable[[], Awaitable[None]]
+    ) -> runner_pb2.Run | None:
+        """A run created without the lock when a limit came meanwhile (see
+        `limit_came`): under the lock, counted with the others, it queues
+        if the limit is exceeded with it, else `launch` drives it. Returns
+        the run as read before its launch (None: deleted)."""
+        async with self.lock(workflow_id), self._runs.lock(run_id):
+            run = await self._store.get_run(run_id)
+            if run is None or run.status != E.RUN_STATUS_RUNNING or self._runs.is_active(run_id):
+                return run  # cancelled meanwhile, say
+            stored = await self._store.get_workflow(workflow_id)
+            limit = 0 if stored is None else stored.definition.max_concurrent_runs
+            if await self.must_queue(workflow_id, limit, counted=1):
+                self._may_queue(workflow_id)
+                update = RunUpdate(QUEUED, run.superstep, epoch=run.epoch)
+                await self._log.append(run_id, workflow_id, update, [queued_event(limit)])
+                return await self._store.get_run(run_id)
+            await launch()
+            return run
 
     def share(self) -> None:
         """Other runners register versions and queue runs too: count each time."""

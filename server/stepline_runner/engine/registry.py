@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from stepline.v1 import executor_pb2, workflow_pb2
@@ -57,6 +57,9 @@ class WorkflowRegistry:
         # database: every new version is registered here then, so finding
         # the latest needs no read. None once shared (`share`).
         self._latest: dict[str, int] | None = {}
+        # Told a workflow's id when a registration of it failed, or may have
+        # landed unheard (admission.py counts it as a new limit).
+        self.on_unsure: Callable[[str], None] = lambda workflow_id: None
 
     def share(self) -> None:
         """Other runners register versions too: read the latest each time."""
@@ -69,6 +72,7 @@ class WorkflowRegistry:
     def _unsure(self, workflow_id: str) -> None:
         if self._latest is not None:
             self._latest.pop(workflow_id, None)
+        self.on_unsure(workflow_id)
 
     def dialable(
         self, nodes: Iterable[workflow_pb2.ExecutorNode]

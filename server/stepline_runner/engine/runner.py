@@ -18,14 +18,7 @@ from .admission import Admission
 from .allowlist import AllowList
 from .answers import Answers
 from .conditions import ConditionEvaluator
-from .errors import (
-    AlreadyExists,
-    CommitOutcomeUnknown,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    Reason,
-)
+from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Reason
 from .graph import check_policy
 from .hub import EventHub
 from .leases import LeaseKeeper
@@ -83,6 +76,7 @@ class Runner:
         self.mover = RunMover(store, self.runs, self.workflows, self.log)
         self.leases: LeaseKeeper | None = None
         self.admission = Admission(store, self.runs, self.workflows, self.log)
+        self.workflows.on_unsure = self.admission.limit_changed  # it may have landed
         self.resumer = Resumer(store, self.runs, self.workflows, self.log, self.admission)
         self.reads = Reads(store, self.runs, self.limits)
         self.answers = Answers(store, self.runs, self.workflows, self.log, self.reads, self.limits)
@@ -104,12 +98,7 @@ class Runner:
     ) -> tuple[str, int]:
         """Validate and store a definition as the workflow's next version;
         return its graph signature and version."""
-        try:
-            workflow = await self.workflows.register(definition)
-        except CommitOutcomeUnknown:
-            # It may have landed: new limits count from now, as if it did.
-            self.admission.limit_changed(definition.workflow_id)
-            raise
+        workflow = await self.workflows.register(definition)
         # A raised (or removed) max_concurrent_runs frees slots for queued runs now.
         self.admission.limit_changed(workflow.graph.workflow_id)
         return workflow.graph.signature, workflow.version
@@ -154,6 +143,7 @@ class Runner:
         check_payload(payload, "input")
         if run_id:
             check_run_key(run_id)
+        seen = self.admission.seen(workflow_id)
         workflow = await self.workflows.get(workflow_id)
         check_input(workflow, payload)
         input_hash = hashlib.sha256(payload.SerializeToString(deterministic=True)).hexdigest()
@@ -178,10 +168,19 @@ class Runner:
             new = started(run_id, workflow, payload, policy)
             queued = await self.admission.hold_back(new, workflow.graph.definition)
             await self.log.create(new.run, input_hash, new.checkpoint, ev.by(actor, new.events))
+            # Without the lock, a limit registered meanwhile counts this run too.
+            unsure = not limited and await self.admission.limit_came(workflow_id, seen)
+
+            async def launch() -> None:
+                if await self.runs.keeps(run_id):
+                    self.runs.launch(new.state, workflow, new.run.checkpoint_policy, epoch=1)
+
             # Read before the launch: its driver may commit a superstep before a later read.
             run = await self.get_run(run_id)
-            if not queued and await self.runs.keeps(run_id):
-                self.runs.launch(new.state, workflow, new.run.checkpoint_policy, epoch=1)
+            if not queued and not unsure:
+                await launch()
+        if unsure:
+            return await self.admission.settle(workflow_id, run_id, launch) or run
         return run
 
     async def get_run(self, run_id: str) -> runner_pb2.Run:
