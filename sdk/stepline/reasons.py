@@ -54,6 +54,8 @@ class Reason(StrEnum):
     EXECUTOR_SERVICE_UNREACHABLE = "EXECUTOR_SERVICE_UNREACHABLE"
     EXECUTOR_TYPE_NOT_HOSTED = "EXECUTOR_TYPE_NOT_HOSTED"
     RESTORE_FAILED = "RESTORE_FAILED"
+    # An Execute of the run outlived twice its execute_timeout: not restored under it.
+    LATE_CALL_RUNNING = "LATE_CALL_RUNNING"
     # Another runner took the run over (a higher epoch): the caller is stale.
     # Executor services refuse a stale runner's calls with it too.
     STALE_EPOCH = "STALE_EPOCH"

@@ -116,9 +116,9 @@ class _Servicer(executor_pb2_grpc.ExecutorServiceServicer):
                 if self.traced:
                     carried = request.trace_context
                     with server_span(_EXECUTE, carried, **{"stepline.session": True}):
-                        reply = await session_reply(self.host, request)
+                        reply = await timed_reply(self.host, request)
                 else:
-                    reply = await session_reply(self.host, request)
+                    reply = await timed_reply(self.host, request)
                 async with writing:
                     await context.write(reply)
             finally:
@@ -131,6 +131,24 @@ class _Servicer(executor_pb2_grpc.ExecutorServiceServicer):
             calls.add(task)
             task.add_done_callback(calls.discard)
         await asyncio.gather(*calls)
+
+
+async def timed_reply(
+    host: ExecutorHost, request: executor_pb2.SessionRequest
+) -> executor_pb2.SessionReply:
+    """`session_reply` under the call's `timeout`: past it the handler is
+    cancelled, as gRPC cancels a unary call's past its deadline (the runner
+    waits no longer), and the reply is DEADLINE_EXCEEDED."""
+    if not request.HasField("timeout"):
+        return await session_reply(host, request)
+    try:
+        async with asyncio.timeout(request.timeout.ToNanoseconds() / 1e9):
+            return await session_reply(host, request)
+    except TimeoutError:
+        code = grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
+        return executor_pb2.SessionReply(
+            call_id=request.call_id, code=code, message="Deadline Exceeded"
+        )
 
 
 async def session_reply(

@@ -1,7 +1,8 @@
 """Executors for retries and timers: `flaky` fails a job's first attempts,
 `steady` counts its calls beside it, `split` hands a job to both, `slow`
-outlives its deadline on a first attempt, `sleeper` sends itself a message
-with a delay, `raw-timer` sends delays unchecked.
+outlives its deadline on a first call, `twin` beside it looks restarted
+once, `sleeper` sends itself a message with a delay, `raw-timer` sends
+delays unchecked.
 
 Run as a script, it serves them on a free port, or on STEPLINE_PORT.
 """
@@ -83,40 +84,67 @@ class Flaky(Executor):
 
 @dataclass
 class Late:
-    seconds: float  # how long the first attempt works, past its deadline
+    seconds: float  # how long the run's first call past superstep 1 works, past its deadline
 
 
 class Slow(Executor):
-    """Keeps its state outside the object, as an executor backed by a
-    database would (one run at a time): a late first attempt that wrote after
-    its retry began would corrupt it. Yields whether another call was running."""
+    """Keeps its state outside the object, in a table by run, as an executor
+    backed by a database would: a late call that wrote after the executor
+    was put back would corrupt it. The run's first call past superstep 1 is
+    the slow one; a later call that finds it still running waits for its
+    write (so a write landing under it shows) and yields whether another
+    call of the run was running, and the ledger."""
 
-    ledger: ClassVar[list[str]] = []
-    running: ClassVar[int] = 0
+    ledgers: ClassVar[dict[str, list[str]]] = {}
+    running: ClassVar[dict[str, int]] = {}
+    written: ClassVar[dict[str, asyncio.Event]] = {}  # the run's slow call ended
+
+    def __init__(self) -> None:
+        self.run_id = ""  # known from the first call or restore
 
     @handler(sends=(Late,), yields=(dict,))
     async def work(self, late: Late, ctx: WorkflowContext) -> None:
+        run_id = self.run_id = ctx.run_id
         if ctx.superstep == 1:  # a first state to go back to
-            Slow.ledger = ["superstep 1"]
+            Slow.ledgers[run_id] = ["superstep 1"]
             await ctx.send_message(late)
             return
-        Slow.running += 1
+        beside = Slow.running.get(run_id, 0)
+        Slow.running[run_id] = beside + 1
         try:
-            beside = Slow.running - 1
-            if ctx.attempt == 1:
-                await asyncio.sleep(late.seconds)  # the slow work, past the deadline
-                Slow.ledger.append("late write of attempt 1")
+            if run_id not in Slow.written:
+                written = Slow.written[run_id] = asyncio.Event()
+                try:
+                    await asyncio.sleep(late.seconds)  # the slow work, past the deadline
+                    Slow.ledgers[run_id].append("late write of attempt 1")
+                finally:
+                    written.set()  # a cancelled call writes nothing
                 return
-            Slow.ledger.append(f"attempt {ctx.attempt}")
-            await ctx.yield_output({"beside": beside, "ledger": Slow.ledger})
+            if beside:
+                await Slow.written[run_id].wait()
+            Slow.ledgers[run_id].append(f"attempt {ctx.attempt}")
+            await ctx.yield_output({"beside": beside, "ledger": Slow.ledgers[run_id]})
         finally:
-            Slow.running -= 1
+            Slow.running[run_id] -= 1
 
     def on_checkpoint_save(self) -> dict[str, Any]:
-        return {"ledger": Slow.ledger}
+        return {"ledger": Slow.ledgers[self.run_id], "run_id": self.run_id}
 
     def on_checkpoint_restore(self, state: dict[str, Any]) -> None:
-        Slow.ledger = list(state["ledger"])
+        # The run's id is not given to a restore: the state carries it.
+        self.run_id = state["run_id"]
+        Slow.ledgers[self.run_id] = list(state["ledger"])
+
+
+class Twin(Executor):
+    """Beside `slow` in its superstep 2: its first attempt answers as a
+    service that restarted would (another incarnation id), so the runner
+    rolls the whole run back while `slow`'s late call still runs."""
+
+    @handler
+    async def work(self, late: Late, ctx: WorkflowContext) -> None:
+        if ctx.attempt == 1:
+            ctx.result.incarnation_id = "as-if-restarted"
 
 
 class Steady(Executor):
@@ -170,6 +198,7 @@ if __name__ == "__main__":
             "steady": Steady,
             "split": Split,
             "slow": Slow,
+            "twin": Twin,
             "sleeper": Sleeper,
             "raw-timer": RawTimerSender,
         }

@@ -42,10 +42,16 @@ class ExecutorServiceStub:
     127 MiB (133169152 bytes). Execute runs under the node's
     `execute_timeout` (none when unset): past it the call counts as failed
     (ExecuteDeadlineExceeded: the run fails, or retries under a retry policy),
-    yet its deadline is twice that, and a retry waits for the late call's end
-    before it restores the executor (a call still running then is not
-    retried). The runner gives RestoreCheckpoint 2 s (waiting
-    that long for a service that is starting) and EndRun 5 s.
+    yet its deadline is twice that, and whatever puts the executor back (a
+    retry, a rollback of the whole run, a ResumeRun) waits for the late
+    call's end before RestoreCheckpoint; a call still running then is not
+    restored under (the retry and the rollback fail the run, the ResumeRun is
+    refused once with reason LATE_CALL_RUNNING). Past its deadline (gRPC's,
+    or a Session call's `timeout`) the runner has given up on a call: a
+    service should stop its handler and apply nothing more of it (the Python
+    SDK cancels the handler's task; the Node example aborts `ctx.signal` and
+    drops what the handler does after). The runner gives RestoreCheckpoint
+    2 s (waiting that long for a service that is starting) and EndRun 5 s.
 
     Fencing. A runner that takes a run over (starts it, picks it up after a
     restart, takes over another runner's lease) raises the run's epoch, and
@@ -135,10 +141,16 @@ class ExecutorServiceAsyncStub(ExecutorServiceStub):
     127 MiB (133169152 bytes). Execute runs under the node's
     `execute_timeout` (none when unset): past it the call counts as failed
     (ExecuteDeadlineExceeded: the run fails, or retries under a retry policy),
-    yet its deadline is twice that, and a retry waits for the late call's end
-    before it restores the executor (a call still running then is not
-    retried). The runner gives RestoreCheckpoint 2 s (waiting
-    that long for a service that is starting) and EndRun 5 s.
+    yet its deadline is twice that, and whatever puts the executor back (a
+    retry, a rollback of the whole run, a ResumeRun) waits for the late
+    call's end before RestoreCheckpoint; a call still running then is not
+    restored under (the retry and the rollback fail the run, the ResumeRun is
+    refused once with reason LATE_CALL_RUNNING). Past its deadline (gRPC's,
+    or a Session call's `timeout`) the runner has given up on a call: a
+    service should stop its handler and apply nothing more of it (the Python
+    SDK cancels the handler's task; the Node example aborts `ctx.signal` and
+    drops what the handler does after). The runner gives RestoreCheckpoint
+    2 s (waiting that long for a service that is starting) and EndRun 5 s.
 
     Fencing. A runner that takes a run over (starts it, picks it up after a
     restart, takes over another runner's lease) raises the run's epoch, and
@@ -224,10 +236,16 @@ class ExecutorServiceServicer(metaclass=_abc_1.ABCMeta):
     127 MiB (133169152 bytes). Execute runs under the node's
     `execute_timeout` (none when unset): past it the call counts as failed
     (ExecuteDeadlineExceeded: the run fails, or retries under a retry policy),
-    yet its deadline is twice that, and a retry waits for the late call's end
-    before it restores the executor (a call still running then is not
-    retried). The runner gives RestoreCheckpoint 2 s (waiting
-    that long for a service that is starting) and EndRun 5 s.
+    yet its deadline is twice that, and whatever puts the executor back (a
+    retry, a rollback of the whole run, a ResumeRun) waits for the late
+    call's end before RestoreCheckpoint; a call still running then is not
+    restored under (the retry and the rollback fail the run, the ResumeRun is
+    refused once with reason LATE_CALL_RUNNING). Past its deadline (gRPC's,
+    or a Session call's `timeout`) the runner has given up on a call: a
+    service should stop its handler and apply nothing more of it (the Python
+    SDK cancels the handler's task; the Node example aborts `ctx.signal` and
+    drops what the handler does after). The runner gives RestoreCheckpoint
+    2 s (waiting that long for a service that is starting) and EndRun 5 s.
 
     Fencing. A runner that takes a run over (starts it, picks it up after a
     restart, takes over another runner's lease) raises the run's epoch, and

@@ -47,6 +47,8 @@ class ExecuteSession:
         message = executor_pb2.SessionRequest(call_id=call_id, execute=request)
         if trace_context:
             message.trace_context.update(trace_context)
+        if timeout is not None:  # the service stops the handler then, as for a unary call
+            message.timeout.FromNanoseconds(int(timeout * 1e9))
         try:
             async with asyncio.timeout(timeout):
                 await self._write(message)

@@ -16,6 +16,7 @@ from .features import ServiceFeatures
 from .fencing import raise_if_superseded
 from .gates import NodeGates
 from .graph import Graph
+from .late_calls import NOT_RETRIED, NOT_ROLLED_BACK, LateCall, LateCalls
 from .observe import (
     ROLLBACK_EXECUTOR_LOST_RUN,
     ROLLBACK_EXECUTOR_RESTARTED,
@@ -59,6 +60,7 @@ class RunCalls:
         graph: Graph,
         epoch: int,
         features: ServiceFeatures | None = None,
+        late: LateCalls | None = None,
     ) -> None:
         self.executors = executors
         self.run_id = run_id
@@ -70,9 +72,9 @@ class RunCalls:
         self.incarnations: dict[str, str] = {}
         # Shared with the runner's other runs: nodes' max_concurrent_executes.
         self.gates: NodeGates | None = None
-        # Executor id -> its call that passed its deadline and may still run
-        # (see `late_call`): a retry waits for its end before the restore.
-        self.late: dict[str, asyncio.Task[executor_pb2.ExecuteResponse]] = {}
+        # Calls that passed their deadline and may still run (late_calls.py),
+        # shared with the runner's other runs and its ResumeRun.
+        self.late = LateCalls() if late is None else late
 
     async def execute(
         self,
@@ -110,7 +112,7 @@ class RunCalls:
             if timeout is None:
                 response = await self._call(executor_id, request, offers.session)
             else:
-                response = await self._timed_call(executor_id, request, offers.session, timeout)
+                response = await self._timed_call(request, offers.session, timeout)
         except ExecutorCallError as exc:
             raise_if_superseded(exc, self.run_id, self.epoch)
             if exc.code == "UNAVAILABLE":
@@ -162,12 +164,13 @@ class RunCalls:
             return await self.executors.execute(node.endpoint, request, deadline, session=session)
 
     async def _timed_call(
-        self, executor_id: str, request: executor_pb2.ExecuteRequest, session: bool, timeout: float
+        self, request: executor_pb2.ExecuteRequest, session: bool, timeout: float
     ) -> executor_pb2.ExecuteResponse:
         """The call under the node's execute_timeout, which starts once the
         call is made. Past it the call is given as much again to end (its
         own deadline), and kept in `late`: its handler may still be running,
-        and a retry must not put the executor back under it."""
+        and nothing may put the executor back under it."""
+        executor_id = request.executor_id
         made = asyncio.Event()
         call = self._call(executor_id, request, session, 2 * timeout, made)
         task = asyncio.ensure_future(call)
@@ -183,32 +186,26 @@ class RunCalls:
             made_wait.cancel()
         if task.done():
             return task.result()
-        task.add_done_callback(_read)
-        self.late[executor_id] = task
-        raise ExecutorCallError(self.graph.nodes[executor_id].endpoint, "DEADLINE_EXCEEDED", "")
+        endpoint = self.graph.nodes[executor_id].endpoint
+        step = request.superstep
+        self.late.add(LateCall(self.run_id, executor_id, endpoint, step, timeout, task))
+        raise ExecutorCallError(endpoint, "DEADLINE_EXCEEDED", "")
 
     async def late_call(self, executor_id: str) -> Outcome | None:
         """Wait for the end of the executor's call that passed its deadline,
         if it has one; the outcome that fails the run, not retried, when the
         call outlived its second deadline too (its handler may still run)."""
-        task = self.late.pop(executor_id, None)
-        if task is None:
-            return None
-        await asyncio.wait({task})
-        exc = None if task.cancelled() else task.exception()
-        if not (isinstance(exc, ExecutorCallError) and exc.code == "DEADLINE_EXCEEDED"):
-            return None  # it ended: the executor can be put back
-        node = self.graph.nodes[executor_id]
-        timeout = node.execute_timeout.ToTimedelta().total_seconds()
-        error = payload_pb2.ErrorInfo(
-            type="ExecuteDeadlineExceeded",
-            message=f"executor {executor_id!r} at {node.endpoint}: Execute did not return within "
-            f"{2 * timeout:g}s (twice its execute_timeout); not retried, so that a retry "
-            "cannot run beside a handler that may still be running",
-            executor_id=executor_id,
-            non_retryable=True,
-        )
-        return Outcome(executor_id, error=error)
+        for call in await self.late.outlived(self.run_id, [executor_id]):
+            return Outcome(executor_id, error=call.error(NOT_RETRIED))
+        return None
+
+    async def rollback_refused(self) -> payload_pb2.ErrorInfo | None:
+        """Wait for the run's calls past their deadline before its executors
+        are all put back; the run's error when one outlived its second
+        deadline (its handler may run on, over the restored state)."""
+        for call in await self.late.outlived(self.run_id):
+            return call.error(NOT_ROLLED_BACK)
+        return None
 
     def restored(self, incarnations: Mapping[str, str]) -> None:
         """The executors were restored; these incarnations answered."""
@@ -277,12 +274,6 @@ class RunCalls:
         if restarted:
             raise ExecutorLost(restarted, ROLLBACK_EXECUTOR_RESTARTED)
         return executor_id, reference(known, response)
-
-
-def _read(task: asyncio.Task[executor_pb2.ExecuteResponse]) -> None:
-    """Mark a late call's outcome read: nobody may wait for it."""
-    if not task.cancelled():
-        task.exception()
 
 
 def reference(known: StateRef | None, response: executor_pb2.SaveCheckpointResponse) -> StateRef:

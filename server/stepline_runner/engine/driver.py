@@ -169,6 +169,10 @@ class RunDriver:
             )
             await self._fail(error, [])
             return False
+        refused = await self.calls.rollback_refused()  # a late handler could undo it all
+        if refused is not None:
+            await self._fail(refused, [])
+            return False
         observer.rollback(workflow_id, cause)
         checkpoint = await self.store.get_checkpoint(self.state.checkpoint_id, True)
         assert checkpoint is not None, "a run's latest checkpoint is never deleted"

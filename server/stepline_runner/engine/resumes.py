@@ -13,6 +13,7 @@ from ..store import RunUpdate, Store
 from . import events as ev
 from .admission import Admission, queued_event
 from .errors import AlreadyExists, FailedPrecondition, NotFound, Reason
+from .late_calls import refuse_resume
 from .new_runs import forked
 from .registry import Workflow, WorkflowRegistry
 from .runlog import RunLog
@@ -45,6 +46,9 @@ class Resumer:
         that had ended takes a slot of its workflow again, or queues. The run
         as resumed, read before its driver could go on."""
         run_id = source.run_id
+        driver = self.runs.driver(run_id)
+        if driver is None or is_terminal(driver.status):  # else its calls are its driver's
+            await self.runs.late.settled(run_id)  # not under the locks: seconds, maybe
         # The admission lock first, as StartRun takes them.
         async with self.admission.lock(source.workflow_id), self.runs.lock(run_id):
             if self.runs.is_active(run_id) or await self.runs.driven_elsewhere(run_id):
@@ -53,6 +57,7 @@ class Resumer:
                     reason=Reason.RUN_ACTIVE,
                     context={"run_id": run_id},
                 )
+            refuse_resume(self.runs.late, run_id)
             stored = await self.store.get_run(run_id)
             if stored is None:  # deleted meanwhile
                 raise NotFound(

@@ -28,6 +28,7 @@ from .errors import (
 )
 from .features import ServiceFeatures
 from .gates import NodeGates
+from .late_calls import LateCalls
 from .ports import ExecutorPort
 from .recovery import LEFT_TO_DRIVER, RetryPolicy, restore_run
 from .registry import Workflow, WorkflowRegistry
@@ -69,6 +70,8 @@ class Supervisor:
         self.shared: SharedStore | None = None
         # Per-node limits on Execute calls in flight, across runs.
         self.gates = NodeGates()
+        # Calls past their deadline, which whatever restores a run waits for.
+        self.late = LateCalls()
         # Wakes runs that wait for timers (`start`ed by the Runner with a Waker).
         self.timers = TimerWheel()
         # Set by the LeaseKeeper: True when a run goes to another runner instead
@@ -307,6 +310,7 @@ class Supervisor:
         )
         driver.calls.incarnations.update(incarnations or {})
         driver.calls.gates = self.gates
+        driver.calls.late = self.late
         if state.run_id in self._store_pauses:
             driver.resumed_because = "the store takes writes again"
         resumed = restore_first or incarnations is not None
