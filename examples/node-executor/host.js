@@ -34,14 +34,26 @@ class StatusError extends Error {
 }
 
 const MAX_DELAY_MS = 366 * 86400 * 1000;
-/** What a handler can do besides changing its own state; collected into the ExecuteResponse. */
+// Never aborted: the signal of a call without a deadline.
+const NEVER = new AbortController().signal;
+
+/**
+ * What a handler can do besides changing its own state; collected into the
+ * ExecuteResponse. `signal` (an AbortSignal) is aborted once the runner
+ * gives up on the call: its deadline passed (reason a 'TimeoutError'
+ * DOMException) or it was cancelled ('AbortError'). Pass it on to what the
+ * handler awaits (fetch, timers) and stop: from then on every method here
+ * throws its reason, and nothing of the call is applied (the Python SDK
+ * cancels the handler's task instead; grpc-js cannot stop a handler).
+ */
 class Context {
-  constructor(request, result) {
+  constructor(request, result, signal = NEVER) {
     this.runId = request.run_id;
     this.executorId = request.executor_id;
     this.superstep = request.superstep;
     this.attempt = request.attempt;
     this.sharedState = request.shared_state;
+    this.signal = signal;
     this._result = result;
   }
 
@@ -51,6 +63,7 @@ class Context {
    * time has passed (the runner keeps it in the run's checkpoint).
    */
   sendMessage(typeName, value, targetId = '', { delayMs } = {}) {
+    this.signal.throwIfAborted();
     const payload = jsonPayload(typeName, value);
     const message = { source_id: this.executorId, target_id: targetId, payload };
     if (delayMs !== undefined) {
@@ -65,6 +78,7 @@ class Context {
 
   /** Yield a run output. */
   yieldOutput(typeName, value) {
+    this.signal.throwIfAborted();
     this._result.outputs.push(jsonPayload(typeName, value));
   }
 
@@ -76,11 +90,13 @@ class Context {
 
   /** Write shared-state `key`; other executors see it from the next superstep on. */
   setSharedState(key, typeName, value) {
+    this.signal.throwIfAborted();
     this._result.shared_state_writes.push({ key, value: jsonPayload(typeName, value) });
   }
 
   /** Remove shared-state `key` from the next superstep on. */
   deleteSharedState(key) {
+    this.signal.throwIfAborted();
     this._result.shared_state_writes.push({ key, delete: true });
   }
 
@@ -91,6 +107,7 @@ class Context {
    * `requestId` lets the runner choose one.
    */
   requestInfo(typeName, data, responseType, requestId = '') {
+    this.signal.throwIfAborted();
     if (!this._answerable(typeName, responseType)) {
       throw new TypeError(
         `executor '${this.executorId}' asked for a response of type '${responseType}' to a ` +
@@ -136,7 +153,8 @@ class ExecutorHost {
     };
   }
 
-  async execute(request) {
+  // `signal`: aborted when the runner gives up on the call (deadlines.js).
+  async execute(request, signal = NEVER) {
     this.fence.admit(request.run_id, request.epoch);
     let executor = this._object(request.run_id, request.executor_id);
     if (!executor) {
@@ -150,12 +168,13 @@ class ExecutorHost {
       shared_state_writes: [],
       incarnation_id: this.incarnationId,
     };
-    const ctx = new Context(request, result);
+    const ctx = new Context(request, result, signal);
     const answers = executor.constructor.responseHandlers ?? {};
     ctx._answerable = (q, r) => Object.hasOwn(answers, q) && Object.hasOwn(answers[q], r);
     try {
       // Responses first, then messages, each in order (as the Python SDK does).
       for (const answer of request.responses) {
+        signal.throwIfAborted();
         const asked = answer.request?.data ?? { type_name: '' };
         const response = answer.response ?? { type_name: '' };
         if (!ctx._answerable(asked.type_name, response.type_name)) {
@@ -170,6 +189,7 @@ class ExecutorHost {
         );
       }
       for (const message of request.messages) {
+        signal.throwIfAborted();
         const payload = message.payload ?? { type_name: '', content_type: '', data: Buffer.alloc(0) };
         const { handlers } = executor.constructor;
         const exact = Object.hasOwn(handlers, payload.type_name);
@@ -187,6 +207,7 @@ class ExecutorHost {
         );
       }
     } catch (err) {
+      if (signal.aborted) throw abandoned(signal); // the runner has given up on it
       // A handler's failure fails the run with this error; the call itself succeeded.
       const error = err instanceof Error ? err : new Error(String(err));
       return {
@@ -200,6 +221,7 @@ class ExecutorHost {
         },
       };
     }
+    if (signal.aborted) throw abandoned(signal); // nothing of it applied, its state not sent
     if (request.return_state && this.fastPath) this._returnState(request, result);
     return result;
   }
@@ -296,6 +318,15 @@ class ExecutorHost {
     if (!this.runs.has(runId)) this.runs.set(runId, new Map());
     this.runs.get(runId).set(executorId, executor);
   }
+}
+
+/** The status of a call the runner gave up on (`signal` aborted). */
+function abandoned(signal) {
+  const late = signal.reason?.name === 'TimeoutError';
+  return new StatusError(
+    late ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED,
+    late ? 'Deadline Exceeded' : 'Cancelled',
+  );
 }
 
 /** The gRPC status an error of the host is sent as. */

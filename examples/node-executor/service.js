@@ -14,7 +14,10 @@
 //   a state over MAX_STATE_BYTES -> RESOURCE_EXHAUSTED (the run then fails);
 // - states are JSON objects; incarnation_id is new every time the process starts;
 // - a call with an older epoch than one seen for its run -> FAILED_PRECONDITION
-//   with reason STALE_EPOCH in the status details (fencing.js).
+//   with reason STALE_EPOCH in the status details (fencing.js);
+// - past a call's deadline (or once the caller cancels it) ctx.signal is
+//   aborted, ctx refuses any more changes and the call's result is dropped
+//   (deadlines.js): a handler should pass ctx.signal on and stop.
 //
 // An executor type is a class:
 //
@@ -50,6 +53,7 @@ const { ExecutorHost, MAX_MESSAGE_BYTES, MAX_STATE_BYTES, toStatus } = require('
 const { PayloadError, canonicalJson } = require('./payloads');
 const { NonRetryableError } = require('./retry');
 const security = require('./security');
+const { unarySignal } = require('./deadlines');
 const { MAX_SESSION_CALLS, session } = require('./session');
 const { serverSpan } = require('./spans');
 
@@ -69,7 +73,7 @@ function loadExecutorService() {
  * in a server span that continues the caller's trace. */
 function unary(name, fn) {
   return (call, callback) => {
-    serverSpan(name, call.metadata, () => fn(call.request)).then(
+    serverSpan(name, call.metadata, () => fn(call.request, call)).then(
       (response) => callback(null, response),
       (err) => callback(toStatus(err)),
     );
@@ -101,7 +105,10 @@ function serveExecutors(
   });
   server.addService(loadExecutorService().service, {
     Describe: unary('Describe', () => executorHost.describe()),
-    Execute: unary('Execute', (request) => executorHost.execute(request)),
+    Execute: unary('Execute', (request, call) => {
+      const { signal, done } = unarySignal(call);
+      return executorHost.execute(request, signal).finally(done);
+    }),
     SaveCheckpoint: unary('SaveCheckpoint', (request) => executorHost.saveCheckpoint(request)),
     RestoreCheckpoint: unary('RestoreCheckpoint', (request) =>
       executorHost.restoreCheckpoint(request),

@@ -3,6 +3,7 @@
 // stream, each answered as it finishes, as the Python SDK's serve.py does.
 
 const grpc = require('@grpc/grpc-js');
+const { sessionSignal } = require('./deadlines');
 const { StaleEpoch } = require('./fencing');
 const { toStatus } = require('./host');
 const { sessionSpan } = require('./spans');
@@ -23,7 +24,8 @@ function session(executorHost, call, maxCalls) {
   }
   const pending = new Set();
   call.on('data', (request) => {
-    const execute = () => executorHost.execute(request.execute ?? {});
+    const { signal, done: timed } = sessionSignal(request.timeout);
+    const execute = () => executorHost.execute(request.execute ?? {}, signal).finally(timed);
     const done = sessionSpan(request.trace_context, execute)
       .then(
         (execute) => ({ call_id: request.call_id, execute }),

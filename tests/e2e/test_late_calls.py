@@ -23,7 +23,8 @@ from tests.support.runs import latest_states, of_kind
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-cluster = cluster_fixture("retrying", scope="module")
+# The Node service (node_late.js) is the twin of retrying.py's Slow.
+cluster = cluster_fixture("retrying", "node_late", scope="module")
 DEADLINE = timedelta(seconds=1)
 
 
@@ -46,8 +47,14 @@ async def registered(cluster: Cluster) -> Cluster:
         .add_edge("slow", "slow")
         .set_start_executor("slow")
     )
-    await client.register_workflow(rollback.build())
-    await client.register_workflow(alone.build())
+    node = (
+        WorkflowBuilder("late-node")
+        .add_executor("slow", cluster.addresses[1], execute_timeout=DEADLINE)
+        .add_edge("slow", "slow")
+        .set_start_executor("slow")
+    )
+    for workflow in (rollback, alone, node):
+        await client.register_workflow(workflow.build())
     return cluster
 
 
@@ -118,3 +125,29 @@ async def test_a_resume_under_a_call_past_twice_its_deadline_is_refused_once(
     await client.resume(checkpoint_id)
     result = await client.wait(run.run_id, output_type=dict)
     assert result.outputs[-1]["ledger"] == ["superstep 1", "attempt 1"]
+
+
+async def test_a_node_handler_past_its_deadline_is_told_and_applies_nothing(
+    registered: Cluster,
+) -> None:
+    """grpc-js does not stop a handler: past the call's deadline (2 s, on
+    the Session stream) its ctx.signal is aborted, its timer with it, and
+    ctx refuses what it would still do; the resume after it finds the state
+    as the checkpoint left it."""
+    client = registered.client()
+    run = await client.start_run("late-node", Late(2.5))
+    with pytest.raises(RunFailedError):
+        await client.wait(run.run_id)
+    checkpoint_id = (await client.get_run(run.run_id)).latest_checkpoint_id
+    with pytest.raises(FailedPreconditionError) as refused:
+        await client.resume(checkpoint_id)
+    assert refused.value.reason == Reason.LATE_CALL_RUNNING
+
+    await client.resume(checkpoint_id)
+    result = await client.wait(run.run_id, output_type=dict)
+    assert result.outputs == [
+        {
+            "ledger": ["superstep 1", "attempt 1"],
+            "told": ["TimeoutError", "output refused: TimeoutError"],
+        }
+    ]
