@@ -5,8 +5,11 @@
 //
 //   node reference.js [--port N] [--host H]
 
+const { setTimeout: sleep } = require('node:timers/promises');
 const { PayloadError } = require('./payloads');
 const { runExecutors } = require('./service');
+
+const MAX_WAIT_MS = 60000; // the longest a Ref wait waits
 
 function integer(value, what) {
   if (!Number.isSafeInteger(value)) {
@@ -60,6 +63,13 @@ class Reference {
       case 'write':
         ctx.setSharedState(ref.key, 'integer', value);
         this.log.push(`write:${ref.key}:${value}`);
+        break;
+      case 'wait': // a slow handler, for the late-call check
+        if (value < 0 || value > MAX_WAIT_MS) {
+          throw new RangeError(`Ref: wait takes 0 to ${MAX_WAIT_MS} ms, got ${value}`);
+        }
+        await sleep(value, undefined, { signal: ctx.signal });
+        this.log.push(`wait:${value}`);
         break;
       case 'pad':
         this.pad = 'x'.repeat(value);

@@ -6,6 +6,7 @@ deliberately faulty service."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -109,6 +110,7 @@ class FaultyReference(Faulty):
 
     def __init__(self, fault: str) -> None:
         super().__init__({"stage": Stage, "reference": Reference}, fault)
+        self._late: set[asyncio.Future[executor_pb2.ExecuteResponse]] = set()
 
     async def Execute(
         self, request: executor_pb2.ExecuteRequest, context: Ctx
@@ -123,6 +125,12 @@ class FaultyReference(Faulty):
         if fault == "token-off-by-one" and request.executor_type == "stage":
             for message in request.messages:
                 message.payload.data = message.payload.data.replace(b'"value":1}', b'"value":2}')
+        if fault == "restores-under-a-late-call":
+            # The handler runs on past the call's deadline, as grpc-js lets one.
+            late = asyncio.ensure_future(self._call(self.host.execute, request, context))
+            self._late.add(late)
+            late.add_done_callback(self._late.discard)
+            return await asyncio.shield(late)
         response = await self._call(self.host.execute, request, context)
         if fault == "drops-writes":
             del response.shared_state_writes[:]
@@ -144,6 +152,12 @@ class FaultyReference(Faulty):
     async def RestoreCheckpoint(
         self, request: executor_pb2.RestoreCheckpointRequest, context: Ctx
     ) -> executor_pb2.RestoreCheckpointResponse:
+        held = self.host._objects.get((request.run_id, request.executor_id))
+        if self.fault == "restores-under-a-late-call" and held and request.state.data:
+            # Into the object a late handler may still hold, not a new one.
+            self.host.fence.admit(request.run_id, request.epoch)
+            held.on_checkpoint_restore(json.loads(request.state.data))
+            return executor_pb2.RestoreCheckpointResponse(incarnation_id=self.host.incarnation_id)
         return await self._call(self.host.restore, request, context)
 
     async def EndRun(
@@ -186,6 +200,7 @@ def _split_batches(request: executor_pb2.ExecuteRequest) -> None:
         ("no-state-cap", {"reference-state-cap"}, "expected status RESOURCE_EXHAUSTED"),
         ("token-off-by-one", {"differential"}, "this service sent"),
         ("stale-fast-state", {"fast-path"}, "they must be the same bytes"),
+        ("restores-under-a-late-call", {"reference-late-call"}, '"log":["add:1","wait:600"]'),
     ],
 )
 async def test_each_new_check_catches_a_faulty_service(

@@ -291,9 +291,11 @@ class Probe:
         )
         return response.released
 
-    async def call(self, method: str, request: Any) -> Any:
+    async def call(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        """`method` with the target's timeout (or `timeout`, in seconds)."""
         try:
-            response = await getattr(self._stub, method)(request, timeout=self.target.timeout)
+            deadline = self.target.timeout if timeout is None else timeout
+            response = await getattr(self._stub, method)(request, timeout=deadline)
         except grpc.aio.AioRpcError as exc:
             info = error_info(exc)
             reason = info.reason if info is not None else ""

@@ -18,6 +18,7 @@ Serve it with `python -m stepline.conformance.reference [--port N]`.
 from __future__ import annotations
 
 import argparse
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,8 @@ from stepline.context import WorkflowContext
 from stepline.executor import Executor, handler, response_handler
 
 TYPE = "reference"
+# The longest a Ref wait waits.
+MAX_WAIT_MS = 60_000
 
 
 @dataclass
@@ -86,6 +89,11 @@ class Reference(Executor):
         elif ref.op == "write":
             await ctx.set_shared_state(ref.key, value)
             s.log.append(f"write:{ref.key}:{value}")
+        elif ref.op == "wait":
+            if not 0 <= value <= MAX_WAIT_MS:
+                raise ValueError(f"Ref: wait takes 0 to {MAX_WAIT_MS} ms, got {value}")
+            await asyncio.sleep(value / 1000)  # a slow handler, for the late-call check
+            self.state.log.append(f"wait:{value}")
         elif ref.op == "pad":
             s.pad = "x" * value
             s.log.append(f"pad:{value}")

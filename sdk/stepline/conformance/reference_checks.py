@@ -1,11 +1,13 @@
 """Checks of the `reference` executor type against its specification (README,
 "The reference executor"): responses to requests, shared-state reads and
-writes, fan-in batches and a state over the size cap. Unlike the generic
-checks, these know what the type must do, so they compare with the text.
+writes, fan-in batches, a state over the size cap and a call past its
+deadline. Unlike the generic checks, these know what the type must do, so
+they compare with the text.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -143,6 +145,32 @@ async def refuses_a_state_over_the_cap(base: Probe) -> str:
     return f"a state over the cap -> RESOURCE_EXHAUSTED: {details[:100]}"
 
 
+# A Ref wait this long under a deadline this long; then the state is read
+# again once the wait would have ended, and a margin more.
+WAIT_MS, DEADLINE_MS, MARGIN_MS = 600, 200, 400
+
+
+async def leaves_a_restored_state_to_a_late_call(base: Probe) -> str:
+    """What a runner relies on once a call is past its own deadline: the
+    RestoreCheckpoint it sends then is not overwritten by that call."""
+    probe = _reference(base)
+    run = probe.new_run()
+    await probe.execute(run, X, [ref("add", 1)])
+    saved = await probe.state(run, X)
+    request = probe.execute_request(run, X, [ref("wait", WAIT_MS)])
+    await probe.expect_status(
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        f"Execute of a Ref wait of {WAIT_MS} ms under a {DEADLINE_MS} ms deadline",
+        probe.call("Execute", request, timeout=DEADLINE_MS / 1000),
+    )
+    await probe.restore(run, X, saved)
+    # The suite cannot see the handler: it waits until the wait would have ended.
+    await asyncio.sleep((WAIT_MS + MARGIN_MS) / 1000)
+    what = f"after a restore under a Ref wait of {WAIT_MS} ms past its deadline"
+    await _state_is(probe, run, ["add:1"], 1, what)
+    return "a Ref wait past its deadline left the state a RestoreCheckpoint put back as it was"
+
+
 REFERENCE_CHECKS: tuple[Check, ...] = (
     Check("reference-responses", "responses reach the response handler", answers_requests),
     Check(
@@ -151,6 +179,11 @@ REFERENCE_CHECKS: tuple[Check, ...] = (
     Check("reference-fan-in", "fan-in batches are taken as one", takes_fan_in_batches),
     Check(
         "reference-state-cap", "a state over the size cap is refused", refuses_a_state_over_the_cap
+    ),
+    Check(
+        "reference-late-call",
+        "a call past its deadline leaves a restored state alone",
+        leaves_a_restored_state_to_a_late_call,
     ),
 )
 
