@@ -258,7 +258,7 @@ async def test_schedules_are_the_namespace_s_own_and_start_runs_there(team_a: Te
         ("tick", "orders", True)
     ]
     run = await operator.get_run(started.run_id)  # a run of team-a, by its id there
-    assert run.workflow_id == "orders" and not started.principal
+    assert run.workflow_id == "orders" and started.principal == "operator-a"
     # The same schedule id is free in another namespace, on its own workflow.
     created = await other.create_schedule("tick", "orders", Order("o-7", 5), cron="@yearly")
     assert created.spec.schedule_id == "tick"

@@ -33,6 +33,7 @@ from stepline_runner.engine.errors import (
     ResourceExhausted,
 )
 from stepline_runner.engine.limits import Limits
+from stepline_runner.engine.schedule_records import progress
 from stepline_runner.engine.schedules import Schedules
 from tests.support.stores import harness_on_both_stores
 
@@ -194,9 +195,25 @@ async def test_an_id_is_taken_once_and_the_count_is_capped(tmp_path: Path) -> No
         assert "at most 1048576" in str(too_big.value) and len(str(too_big.value)) < 200
         assert [[s.spec.schedule_id for s in page] for page, _ in pages] == [["a"], ["b"]]
         assert pages[1][1] == ""
+        # The cap is each namespace's: team-b's first two are not the default's third.
+        await schedules.create(every(10, "team-b/c"))
+        await schedules.create(every(10, "team-b/d"))
+        with pytest.raises(ResourceExhausted) as full_b:
+            await schedules.create(every(10, "team-b/e"))
         assert taken.value.reason == Reason.SCHEDULE_EXISTS
-        assert full.value.reason == Reason.TOO_MANY_SCHEDULES
-        assert [s.spec.schedule_id for s in (await schedules.list("", 0, ""))[0]] == ["a", "b"]
+        assert full.value.reason == full_b.value.reason == Reason.TOO_MANY_SCHEDULES
+        assert str(full_b.value) == (
+            "namespace 'team-b' holds 2 schedules, as many as the runner allows a namespace; "
+            "delete some (or raise the runner's --limit schedules=N)"
+        )
+        assert full_b.value.context == {"namespace": "team-b", "limit": "2"}
+        assert [s.spec.schedule_id for s in (await schedules.list("", 0, ""))[0]] == [
+            "a",
+            "b",
+            "team-b/c",
+            "team-b/d",
+        ]
+        assert await harness.store.count_schedules("team-b") == 2
 
 
 async def test_a_schedule_starts_one_run_per_fire_time_with_a_derived_id(
@@ -321,7 +338,7 @@ async def test_a_start_that_fails_for_now_is_retried_and_one_refused_is_skipped(
     Held.release.set()
     calls: list[str] = []
 
-    async def start(workflow_id: str, payload: Any, run_id: str) -> R.Run:
+    async def start(workflow_id: str, payload: Any, run_id: str, actor: str = "") -> R.Run:
         calls.append(run_id)
         if len(calls) == 1:
             raise FailedPrecondition("executors away", reason=Reason.EXECUTOR_SERVICE_UNREACHABLE)
@@ -358,7 +375,7 @@ async def test_schedule_calls_do_not_wait_for_a_start_under_way(env: InProcessRu
     Held.release.set()
     starting, go_on = asyncio.Event(), asyncio.Event()
 
-    async def start(workflow_id: str, payload: Any, run_id: str) -> R.Run:
+    async def start(workflow_id: str, payload: Any, run_id: str, actor: str = "") -> R.Run:
         starting.set()
         await go_on.wait()
         return await env.runner.start_run(workflow_id, payload, run_id)
@@ -447,7 +464,7 @@ async def test_a_schedule_deleted_and_created_again_during_a_start_is_left_new(
     Held.release.set()
     starting, go_on = asyncio.Event(), asyncio.Event()
 
-    async def start(workflow_id: str, payload: Any, run_id: str) -> R.Run:
+    async def start(workflow_id: str, payload: Any, run_id: str, actor: str = "") -> R.Run:
         starting.set()
         await go_on.wait()
         return await env.runner.start_run(workflow_id, payload, run_id)
@@ -464,3 +481,51 @@ async def test_a_schedule_deleted_and_created_again_during_a_start_is_left_new(
     schedule = await schedules.get("s")
     assert schedule == new  # before the fix: the old one's run and count on it
     assert f"s-{_utc(first)}" in await run_ids(env)  # the old one's run stays
+
+
+async def test_a_scheduled_run_names_its_schedule_s_principal_and_has_its_rights(
+    env: InProcessRunner,
+) -> None:
+    """The run of a fire time starts on behalf of whoever created the schedule
+    or last paused or resumed it; one that may no longer start runs in the
+    namespace has the fire time skipped, saying why."""
+    Held.release.set()
+    schedules = env.runner.schedules
+    schedules.may_start = lambda name, namespace: (
+        "" if (name, namespace) == ("alice", "default") else f"{name} is reader in {namespace}"
+    )
+    first = float((await schedules.create(every(10), actor="alice")).next_fire_time.seconds)
+    await schedules.tick(first + 0.1)
+    await settle(env)
+    await schedules.pause("s", actor="bob")
+    resumed = await schedules.resume("s", actor="bob")
+    await schedules.tick(float(resumed.next_fire_time.seconds) + 0.1)
+
+    schedule = await schedules.get("s")
+    assert await run_ids(env) == [f"s-{_utc(first)}"]
+    (started,) = [
+        e for e in await env.events(f"s-{_utc(first)}") if e.kind == E.EVENT_KIND_RUN_STARTED
+    ]
+    assert started.principal == "alice"
+    assert (schedule.principal, schedule.runs_started, schedule.fires_skipped) == ("bob", 1, 1)
+    assert schedule.last_skip_reason.endswith("was refused: bob is reader in default")
+
+
+def test_a_fire_s_record_keeps_the_principal_of_a_pause_and_resume_meanwhile() -> None:
+    """Bob paused and resumed the schedule while alice's fire started its run,
+    landing on the same next fire time: the record is bob's, with the fire's
+    progress."""
+    read = R.Schedule(spec=every(10), principal="alice")
+    read.next_fire_time.FromSeconds(100)
+    fired = R.Schedule()
+    fired.CopyFrom(read)
+    fired.runs_started, fired.last_run_id = 1, "s-1"
+    fired.next_fire_time.FromSeconds(110)
+    current = R.Schedule()
+    current.CopyFrom(read)
+    current.principal = "bob"
+
+    recorded = progress(read, fired, current)
+    assert (recorded.principal, recorded.runs_started, recorded.last_run_id) == ("bob", 1, "s-1")
+    assert recorded.next_fire_time.seconds == 100  # as the resume set it
+    assert progress(read, fired, read) == fired

@@ -43,7 +43,8 @@ class RunnerServiceStub:
     DeleteRun, ResumeRun, SendResponses, DeleteCheckpoint, and Create, Pause,
     Resume and DeleteSchedule) or admin (also RegisterWorkflow, MoveRuns).
     Schedules are the namespace's own too, and so are the runs they start. The events of a start, cancel, resume, fork
-    and answer name the principal that did it (`Event.principal`).
+    and answer name the principal that did it (`Event.principal`); a
+    scheduled run's start names the schedule's principal (`Schedule.principal`).
 
     Statuses. Besides those listed per call, any call may return:
     - UNAUTHENTICATED: the runner requires credentials (a bearer token or a
@@ -196,8 +197,9 @@ class RunnerServiceStub:
     parse (5 fields, or @hourly, @daily...), an unknown time zone, an
     interval outside 1 s..366 days or not whole seconds, a jitter that is
     negative, over 1 hour or not shorter than the period, a bad input or
-    policy. RESOURCE_EXHAUSTED (reason TOO_MANY_SCHEDULES): the runner holds
-    as many schedules as it allows (10000; `--limit schedules=N`).
+    policy. RESOURCE_EXHAUSTED (reason TOO_MANY_SCHEDULES): the namespace
+    holds as many schedules as the runner allows one (10000; `--limit
+    schedules=N`); the other namespaces' do not count.
     NOT_FOUND: no such workflow. ALREADY_EXISTS: the schedule id is taken.
     """
     GetSchedule: _grpc.UnaryUnaryMultiCallable[_runner_pb2.GetScheduleRequest, _runner_pb2.GetScheduleResponse]
@@ -237,7 +239,8 @@ class RunnerServiceAsyncStub(RunnerServiceStub):
     DeleteRun, ResumeRun, SendResponses, DeleteCheckpoint, and Create, Pause,
     Resume and DeleteSchedule) or admin (also RegisterWorkflow, MoveRuns).
     Schedules are the namespace's own too, and so are the runs they start. The events of a start, cancel, resume, fork
-    and answer name the principal that did it (`Event.principal`).
+    and answer name the principal that did it (`Event.principal`); a
+    scheduled run's start names the schedule's principal (`Schedule.principal`).
 
     Statuses. Besides those listed per call, any call may return:
     - UNAUTHENTICATED: the runner requires credentials (a bearer token or a
@@ -387,8 +390,9 @@ class RunnerServiceAsyncStub(RunnerServiceStub):
     parse (5 fields, or @hourly, @daily...), an unknown time zone, an
     interval outside 1 s..366 days or not whole seconds, a jitter that is
     negative, over 1 hour or not shorter than the period, a bad input or
-    policy. RESOURCE_EXHAUSTED (reason TOO_MANY_SCHEDULES): the runner holds
-    as many schedules as it allows (10000; `--limit schedules=N`).
+    policy. RESOURCE_EXHAUSTED (reason TOO_MANY_SCHEDULES): the namespace
+    holds as many schedules as the runner allows one (10000; `--limit
+    schedules=N`); the other namespaces' do not count.
     NOT_FOUND: no such workflow. ALREADY_EXISTS: the schedule id is taken.
     """
     GetSchedule: _aio.UnaryUnaryMultiCallable[_runner_pb2.GetScheduleRequest, _runner_pb2.GetScheduleResponse]  # type: ignore[assignment]
@@ -427,7 +431,8 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
     DeleteRun, ResumeRun, SendResponses, DeleteCheckpoint, and Create, Pause,
     Resume and DeleteSchedule) or admin (also RegisterWorkflow, MoveRuns).
     Schedules are the namespace's own too, and so are the runs they start. The events of a start, cancel, resume, fork
-    and answer name the principal that did it (`Event.principal`).
+    and answer name the principal that did it (`Event.principal`); a
+    scheduled run's start names the schedule's principal (`Schedule.principal`).
 
     Statuses. Besides those listed per call, any call may return:
     - UNAUTHENTICATED: the runner requires credentials (a bearer token or a
@@ -683,8 +688,9 @@ class RunnerServiceServicer(metaclass=_abc_1.ABCMeta):
         parse (5 fields, or @hourly, @daily...), an unknown time zone, an
         interval outside 1 s..366 days or not whole seconds, a jitter that is
         negative, over 1 hour or not shorter than the period, a bad input or
-        policy. RESOURCE_EXHAUSTED (reason TOO_MANY_SCHEDULES): the runner holds
-        as many schedules as it allows (10000; `--limit schedules=N`).
+        policy. RESOURCE_EXHAUSTED (reason TOO_MANY_SCHEDULES): the namespace
+        holds as many schedules as the runner allows one (10000; `--limit
+        schedules=N`); the other namespaces' do not count.
         NOT_FOUND: no such workflow. ALREADY_EXISTS: the schedule id is taken.
         """
 

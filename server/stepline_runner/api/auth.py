@@ -191,6 +191,28 @@ def authorize(principal: Principal, method: str, namespace: str) -> Caller:
     return Caller(principal.name, namespace)
 
 
+def may_start_runs(config: AuthConfig) -> Callable[[str, str], str]:
+    """For the scheduler: whether the principal named may start runs in a
+    namespace as StartRun is authorised ("" if so, else why not), so that a
+    schedule's runs have its principal's rights, no more, as they are now."""
+    known = [p for _, p in config.tokens] + list(config.subjects.values())
+    if config.anonymous is not None:
+        known.append(config.anonymous)
+    by_name = {p.name: p for p in known}
+
+    def check(name: str, namespace: str) -> str:
+        principal = by_name.get(name)
+        if principal is None:
+            return f"principal {name[:64]!r} is not in the runner's auth configuration"
+        try:
+            authorize(principal, "StartRun", namespace)
+        except PermissionError as exc:
+            return str(exc.args[0])
+        return ""
+
+    return check
+
+
 if TYPE_CHECKING:
     Handler = grpc.RpcMethodHandler[Any, Any]
     Ctx = grpc.aio.ServicerContext[Any, Any]

@@ -23,6 +23,7 @@ from ..engine.runner import Runner
 from ..engine.shared import shared
 from ..observability import Instruments
 from ..store import Store, open_store
+from .auth import may_start_runs
 from .encoded import add_runner_service
 from .executor_client import GrpcExecutors
 from .executor_tls import ExecutorChannels, ExecutorTls
@@ -165,6 +166,7 @@ async def _serve(
         options=GRPC_SERVER_OPTIONS,
         interceptors=[*security.interceptors(), *instruments.server_interceptors()],
     )
+    runner.schedules.may_start = may_start_runs(security.auth_config())
     add_runner_service(RunnerServicer(runner), server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

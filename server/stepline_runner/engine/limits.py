@@ -28,7 +28,7 @@ class Limits:
     definition_bytes: int = MIB
     # Events a WatchRuns subscriber may have waiting before it is ended.
     watch_buffer_bytes: int = 16 * MIB
-    # Schedules the runner holds at most.
+    # Schedules a namespace holds at most (each namespace its own count).
     schedules: int = 10_000
 
     @classmethod

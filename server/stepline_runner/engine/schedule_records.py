@@ -1,6 +1,6 @@
 """The pure parts of a stored schedule's record: what a fire stores on top
 of a pause or resume that came meanwhile (`progress`), a skipped fire time
-(`skipped`), the schedule-not-found error, timestamps and copies.
+(`skipped`), the schedule-not-found and too-many errors, timestamps and copies.
 
 No I/O, no locks and no clock here: `schedules.py` (the calls and the
 scheduler) uses these on the `Schedule` messages it reads and stores.
@@ -12,7 +12,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from stepline.v1 import runner_pb2
 
-from .errors import NotFound, Reason
+from ..namespaces import split_run_key
+from .errors import NotFound, Reason, ResourceExhausted
 from .validation import short
 
 REASON_LENGTH = 300
@@ -22,12 +23,14 @@ REASON_LENGTH = 300
 PROGRESS = ("last_fire_time", "last_run_id", "runs_started", "fires_skipped", "last_skip_reason")
 
 
-def control(schedule: runner_pb2.Schedule) -> tuple[bool, int, bool, int]:
+def control(schedule: runner_pb2.Schedule) -> tuple[bool, int, bool, int, str]:
+    """What a pause or resume changes (a fire never does)."""
     return (
         schedule.paused,
         schedule.next_fire_time.seconds,
         schedule.HasField("waiting_fire_time"),
         schedule.waiting_fire_time.seconds,
+        schedule.principal,
     )
 
 
@@ -63,6 +66,18 @@ def not_found(schedule_id: str) -> NotFound:
         f"no schedule {short(schedule_id)}",
         reason=Reason.SCHEDULE_NOT_FOUND,
         context={"schedule_id": schedule_id},
+    )
+
+
+def too_many(schedule_id: str, limit: int) -> ResourceExhausted:
+    """A namespace holds as many schedules as the runner allows one: the
+    others' are theirs (a namespace never learns of them)."""
+    namespace = split_run_key(schedule_id)[0]
+    return ResourceExhausted(
+        f"namespace {namespace!r} holds {limit} schedules, as many as the runner allows "
+        "a namespace; delete some (or raise the runner's --limit schedules=N)",
+        reason=Reason.TOO_MANY_SCHEDULES,
+        context={"namespace": namespace, "limit": str(limit)},
     )
 
 

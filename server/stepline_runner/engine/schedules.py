@@ -2,14 +2,17 @@
 scheduler that starts their runs.
 
 Each schedule is one stored `Schedule` (its spec and where it stands: the next
-fire time, the last run, a fire time waiting for it). The scheduler keeps in
-memory only when each is due (an id and a moment: bounded by `--limit
-schedules`, whatever the inputs weigh), reads a schedule from the store when
-its moment comes, decides with schedule_times.py, starts the run through
-`StartRun` and only then stores the schedule's progress. A runner killed in
-between starts the same fire time again after its restart: the run id
-derives from the schedule and the fire time, and a start with an existing id
-and the same input returns that run, so no fire time ever starts two runs.
+fire time, the last run, a fire time waiting for it, its principal). A
+namespace holds at most `--limit schedules`, counted by the store as it
+inserts one (across runners too). The scheduler keeps in memory only when
+each is due (`Moments`, in schedule_moments.py), reads a schedule from the
+store when its moment comes, decides with schedule_times.py, starts the run
+through `StartRun` on behalf of the schedule's principal (if the API's auth
+configuration still lets it start runs in the namespace) and only then
+stores the schedule's progress. A runner killed in between starts the same
+fire time again after its restart: the run id derives from the schedule and
+the fire time, and a start with an existing id and the same input returns
+that run, so no fire time ever starts two runs.
 
 The lock orders the calls that change a stored schedule (create, pause,
 resume, delete, a fire's record); it is not held while `StartRun` waits (for
@@ -25,10 +28,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from stepline.v1 import payload_pb2, runner_pb2
 
+from ..namespaces import split_run_key
 from ..statuses import is_terminal
 from ..store import Store
 from .errors import (
@@ -44,13 +49,27 @@ from .limits import Limits
 from .new_runs import check_input
 from .registry import WorkflowRegistry
 from .schedule_checks import check_schedule_key, check_spec
-from .schedule_records import copy_of, not_found, progress, skipped, stamp
+from .schedule_moments import Moments
+from .schedule_records import copy_of, not_found, progress, skipped, stamp, too_many
 from .schedule_times import Action, decide, delay_of, due, run_id_of, seconds_of, trigger_of
 from .validation import check_workflow_key, clamp_page_size
 
 log = logging.getLogger(__name__)
 
-StartRun = Callable[[str, payload_pb2.Payload, str], Awaitable[runner_pb2.Run]]
+
+class StartRun(Protocol):
+    """Runner.start_run, as the scheduler calls it: `actor` is the principal
+    on whose behalf the run starts (the schedule's)."""
+
+    def __call__(
+        self, workflow_id: str, payload: payload_pb2.Payload, run_id: str, *, actor: str
+    ) -> Awaitable[runner_pb2.Run]: ...
+
+
+# Whether the principal named may start runs in the namespace: "" if so, else
+# why not (the API's auth configuration decides; everyone may without one).
+MayStart = Callable[[str, str], str]
+
 # The longest the scheduler sleeps without looking (a run that ended, say).
 MAX_SLEEP = 60.0
 # After a start that failed for now (executors away): the next try.
@@ -73,11 +92,7 @@ class Schedules:
         self._start_run = start_run
         self._limits = limits
         self._clock = clock
-        self._retry_at: dict[str, float] = {}
-        # Schedule id -> the moment of its next fire time (jitter included),
-        # so the schedules whose time has not come cost a lookup each.
-        self._moments: dict[str, float] = {}
-        self._waiting: set[str] = set()  # those with a fire time waiting (QUEUE)
+        self._moments = Moments()
         self._lock = asyncio.Lock()
         self._poked = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -85,11 +100,14 @@ class Schedules:
         # and each tells the others of its changes (the leader rereads them).
         self.leading: Callable[[], bool] = lambda: True
         self.announce: Callable[[str], Awaitable[None]] | None = None
+        # Set by the API from its auth configuration.
+        self.may_start: MayStart = lambda principal, namespace: ""
         self._stale: set[str] = set()  # changed elsewhere; "" for every one
 
     # -- the calls
 
-    async def create(self, spec: runner_pb2.ScheduleSpec) -> runner_pb2.Schedule:
+    async def create(self, spec: runner_pb2.ScheduleSpec, actor: str = "") -> runner_pb2.Schedule:
+        """Store a new schedule; `actor` (the principal creating it) starts its runs."""
         now = self._clock()
         if spec.ByteSize() > self._limits.definition_bytes:
             raise InvalidArgument(
@@ -102,23 +120,19 @@ class Schedules:
         await self._workflows.stored(spec.workflow_id)  # NotFound if it is not registered
         await self._check_input(spec)
         async with self._lock:
-            if await self._store.count_schedules() >= self._limits.schedules:
-                raise ResourceExhausted(
-                    f"the runner holds {self._limits.schedules} schedules, as many as it allows; "
-                    "delete some (or raise --limit schedules=N)",
-                    reason=Reason.TOO_MANY_SCHEDULES,
-                )
-            schedule = runner_pb2.Schedule(spec=spec, paused=spec.paused)
+            schedule = runner_pb2.Schedule(spec=spec, paused=spec.paused, principal=actor)
             schedule.created_at.CopyFrom(stamp(now))
             schedule.updated_at.CopyFrom(stamp(now))
             schedule.next_fire_time.FromSeconds(int(trigger.after(now)))
-            if not await self._store.insert_schedule(schedule):
+            if not await self._store.insert_schedule(schedule, at_most=self._limits.schedules):
+                if await self._store.get_schedule(spec.schedule_id) is None:
+                    raise too_many(spec.schedule_id, self._limits.schedules)
                 raise AlreadyExists(
                     f"schedule {spec.schedule_id!r} exists; choose another schedule_id",
                     reason=Reason.SCHEDULE_EXISTS,
                     context={"schedule_id": spec.schedule_id},
                 )
-            self._remember(schedule)
+            self._moments.remember(schedule)
         await self._announce(spec.schedule_id)
         self.poke()
         return schedule
@@ -149,27 +163,30 @@ class Schedules:
         size = clamp_page_size(page_size)
         return await self._store.list_schedules(workflow_id, size, page_token, namespace=namespace)
 
-    async def pause(self, schedule_id: str) -> runner_pb2.Schedule:
+    async def pause(self, schedule_id: str, actor: str = "") -> runner_pb2.Schedule:
         async with self._lock:
             schedule = await self.get(schedule_id)
             if not schedule.paused:
                 schedule.paused = True
+                schedule.principal = actor
                 schedule.ClearField("waiting_fire_time")
                 await self._save(schedule)
-                self._remember(schedule)
+                self._moments.remember(schedule)
         await self._announce(schedule_id)
         return schedule
 
-    async def resume(self, schedule_id: str) -> runner_pb2.Schedule:
-        """Go on from the next fire time after now: the pause is no downtime."""
+    async def resume(self, schedule_id: str, actor: str = "") -> runner_pb2.Schedule:
+        """Go on from the next fire time after now: the pause is no downtime.
+        `actor` (the principal resuming it) starts its runs from now on."""
         async with self._lock:
             schedule = await self.get(schedule_id)
             if schedule.paused:
                 schedule.paused = False
+                schedule.principal = actor
                 after = trigger_of(schedule.spec).after(self._clock())
                 schedule.next_fire_time.FromSeconds(int(after))
                 await self._save(schedule)
-                self._remember(schedule)
+                self._moments.remember(schedule)
         await self._announce(schedule_id)
         self.poke()
         return schedule
@@ -178,7 +195,7 @@ class Schedules:
         async with self._lock:
             await self.get(schedule_id)  # NotFound if it is not there
             await self._store.delete_schedule(schedule_id)
-            self._forget(schedule_id)
+            self._moments.forget(schedule_id)
         await self._announce(schedule_id)
 
     # -- the scheduler
@@ -193,7 +210,7 @@ class Schedules:
         while True:  # a page at a time: the inputs may weigh a MiB each
             page, token = await self._store.list_schedules("", LOAD_PAGE, token)
             for schedule in page:
-                self._remember(schedule)
+                self._moments.remember(schedule)
             if not token:
                 break
 
@@ -219,15 +236,15 @@ class Schedules:
         async with self._lock:
             stale, self._stale = self._stale, set()
             if "" in stale:
-                for schedule_id in list(self._moments):
-                    self._forget(schedule_id)
+                for schedule_id in self._moments.ids():
+                    self._moments.forget(schedule_id)
                 await self._load_all()
                 return
             for schedule_id in stale:
                 schedule = await self._store.get_schedule(schedule_id)
-                self._forget(schedule_id)
+                self._moments.forget(schedule_id)
                 if schedule is not None:
-                    self._remember(schedule)
+                    self._moments.remember(schedule)
 
     async def _announce(self, schedule_id: str) -> None:
         if self.announce is not None:
@@ -261,14 +278,14 @@ class Schedules:
             return now + MAX_SLEEP
         if self._stale:
             await self._reread()
-        for schedule_id in self._due(now):
-            self._retry_at.pop(schedule_id, None)  # a start failing again sets it again
+        for schedule_id in self._moments.due(now):
+            self._moments.retried(schedule_id)  # a start failing again sets it again
             try:
                 await self._fire(schedule_id, now)
             except Exception:  # the store out of reach, say: the others go on
                 log.exception("schedule %s: the scheduler failed on it", schedule_id)
-                self._retry_at[schedule_id] = now + RETRY_PAUSE
-        return min((self._wake(i) for i in self._moments), default=now + MAX_SLEEP)
+                self._moments.retry(schedule_id, now + RETRY_PAUSE)
+        return self._moments.next_wake(default=now + MAX_SLEEP)
 
     async def _fire(self, schedule_id: str, now: float) -> None:
         """Read a due schedule, start its runs (the lock not held), then
@@ -278,9 +295,9 @@ class Schedules:
             async with self._lock:
                 current = await self._store.get_schedule(schedule_id)
                 if current is None:
-                    self._forget(schedule_id)
+                    self._moments.forget(schedule_id)
                 else:
-                    self._remember(current)
+                    self._moments.remember(current)
             return
         fired = copy_of(read)
         if not await self._tick(fired, now):
@@ -290,49 +307,13 @@ class Schedules:
             if current is None or current.created_at != read.created_at:
                 # Deleted while its run started (and maybe created anew): the run
                 # stays, and a new schedule of the id keeps nothing of the old one.
-                self._forget(schedule_id)
+                self._moments.forget(schedule_id)
                 if current is not None:
-                    self._remember(current)
+                    self._moments.remember(current)
                 return
             recorded = progress(read, fired, current)
             await self._save(recorded)
-            self._remember(recorded)
-
-    def _forget(self, schedule_id: str) -> None:
-        self._retry_at.pop(schedule_id, None)
-        self._moments.pop(schedule_id, None)
-        self._waiting.discard(schedule_id)
-
-    def _due(self, now: float) -> Sequence[str]:
-        """Active schedules whose moment came, or that wait for their last run
-        to end. The others cost a float comparison each: the scheduler looks
-        at every schedule whenever one is due, and cron arithmetic takes
-        milliseconds."""
-        return [
-            i
-            for i, moment in self._moments.items()
-            if (moment <= now or i in self._waiting) and self._retry_at.get(i, 0.0) <= now
-        ]
-
-    def _remember(self, schedule: runner_pb2.Schedule) -> None:
-        """Note when an active schedule is due next (or forget a paused one)."""
-        spec = schedule.spec
-        if schedule.paused:
-            self._moments.pop(spec.schedule_id, None)
-            self._waiting.discard(spec.schedule_id)
-            return
-        fire = float(schedule.next_fire_time.seconds)
-        delay = delay_of(spec.schedule_id, fire, seconds_of(spec.jitter))
-        self._moments[spec.schedule_id] = fire + delay
-        if schedule.HasField("waiting_fire_time"):
-            self._waiting.add(spec.schedule_id)
-        else:
-            self._waiting.discard(spec.schedule_id)
-
-    def _wake(self, schedule_id: str) -> float:
-        """Its moment, or the retry of a start that failed for now."""
-        moment = self._moments[schedule_id]
-        return max(moment, self._retry_at.get(schedule_id, moment))
+            self._moments.remember(recorded)
 
     async def _tick(self, schedule: runner_pb2.Schedule, now: float) -> bool:
         """Act on a due schedule: start its runs, move it on; whether it changed."""
@@ -369,22 +350,37 @@ class Schedules:
         fire time (a start refused for good), None to try again soon."""
         spec = schedule.spec
         run_id = run_id_of(spec.schedule_id, fire)
+        if refused := self._refused(schedule):
+            log.warning("schedule %s: run %s not started: %s", spec.schedule_id, run_id, refused)
+            skipped(schedule, fire, f"the start of run {run_id} was refused: {refused}")
+            return False
         try:
-            run = await self._start_run(spec.workflow_id, spec.input, run_id)
+            run = await self._start_run(
+                spec.workflow_id, spec.input, run_id, actor=schedule.principal
+            )
         except (FailedPrecondition, Unavailable, ResourceExhausted) as exc:
             log.warning("schedule %s: cannot start run %s now: %s", spec.schedule_id, run_id, exc)
-            self._retry_at[spec.schedule_id] = now + RETRY_PAUSE
+            self._moments.retry(spec.schedule_id, now + RETRY_PAUSE)
             return None
         except SteplineError as exc:
             log.warning("schedule %s: run %s refused: %s", spec.schedule_id, run_id, exc)
             skipped(schedule, fire, f"the start of run {run_id} was refused: {exc}")
             return False
-        self._retry_at.pop(spec.schedule_id, None)
+        self._moments.retried(spec.schedule_id)
         log.info("schedule %s: started run %s", spec.schedule_id, run.run_id)
         schedule.last_fire_time.FromSeconds(int(fire))
         schedule.last_run_id = run.run_id
         schedule.runs_started += 1
         return True
+
+    def _refused(self, schedule: runner_pb2.Schedule) -> str:
+        """Why the schedule's principal may not start its runs now ("": it may).
+        A schedule stored before principals were recorded names none: it was
+        created when its creator could, and its runs name no one, as before."""
+        if not schedule.principal:
+            return ""
+        namespace = split_run_key(schedule.spec.schedule_id)[0]
+        return self.may_start(schedule.principal, namespace)
 
     async def _going(self, run_id: str) -> bool:
         """Whether the schedule's last run has not ended (queued ones included)."""

@@ -265,7 +265,7 @@ class Tenant(Scope):
             scoped.CopyFrom(spec)
             scoped.schedule_id = self._schedule(spec.schedule_id)
             scoped.workflow_id = self._workflow(spec.workflow_id, required=False)
-            return self._out_schedule(await self._runner.schedules.create(scoped))
+            return self._out_schedule(await self._runner.schedules.create(scoped, self._actor))
         except SteplineError as exc:
             raise self._localized(exc) from None
 
@@ -290,14 +290,14 @@ class Tenant(Scope):
     async def pause_schedule(self, schedule_id: str) -> runner_pb2.Schedule:
         try:
             key = self._schedule(schedule_id)
-            return self._out_schedule(await self._runner.schedules.pause(key))
+            return self._out_schedule(await self._runner.schedules.pause(key, self._actor))
         except SteplineError as exc:
             raise self._localized(exc) from None
 
     async def resume_schedule(self, schedule_id: str) -> runner_pb2.Schedule:
         try:
             key = self._schedule(schedule_id)
-            return self._out_schedule(await self._runner.schedules.resume(key))
+            return self._out_schedule(await self._runner.schedules.resume(key, self._actor))
         except SteplineError as exc:
             raise self._localized(exc) from None
 

@@ -79,8 +79,10 @@ class RunFilter:
 class ScheduleStore(Protocol):
     """Schedules, each one record: what was asked and where it stands."""
 
-    async def insert_schedule(self, schedule: runner_pb2.Schedule) -> bool:
-        """Store a new schedule; False when its id is taken (nothing changed)."""
+    async def insert_schedule(self, schedule: runner_pb2.Schedule, at_most: int = 0) -> bool:
+        """Store a new schedule; False when its id is taken or (`at_most`) its
+        namespace holds that many already, counted atomically with the
+        insert, across runners too (nothing changed then)."""
         ...
 
     async def update_schedule(self, schedule: runner_pb2.Schedule) -> bool:
@@ -91,7 +93,7 @@ class ScheduleStore(Protocol):
 
     async def get_schedule(self, schedule_id: str) -> runner_pb2.Schedule | None: ...
 
-    async def count_schedules(self) -> int: ...
+    async def count_schedules(self, namespace: str | None = None) -> int: ...
 
     async def list_schedules(
         self, workflow_id: str, page_size: int, page_token: str, *, namespace: str | None = None

@@ -77,6 +77,9 @@ from .statements import (
 
 log = logging.getLogger(__name__)
 POOL_SIZE = 10
+# `_write_in_turn`'s advisory locks, one a key (a workflow's registrations
+# use OWNER_LOCK + 1, its admissions + 2).
+IN_TURN_LOCK = OWNER_LOCK + 3
 # How long a statement waits for a free (or new) connection: SQLite's busy timeout.
 WAIT = 5.0
 
@@ -374,6 +377,14 @@ class PostgresStore(Schedules, StoreReads):
 
     async def _write(self, sql: str, params: Sequence[Any]) -> int:
         async with self.transaction() as db:
+            cursor = await db.execute(pg(sql), params)
+        return int(cursor.rowcount)
+
+    async def _write_in_turn(self, key: str, sql: str, params: Sequence[Any]) -> int:
+        # Read committed: without the lock, two runners' statements would each
+        # count the rows committed before either inserted.
+        async with self.transaction() as db:
+            await db.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (IN_TURN_LOCK, key))
             cursor = await db.execute(pg(sql), params)
         return int(cursor.rowcount)
 

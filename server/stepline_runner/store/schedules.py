@@ -28,18 +28,36 @@ class Schedules:
     async def _all(self, sql: str, params: Sequence[Any]) -> list[Any]:
         raise NotImplementedError
 
-    async def insert_schedule(self, schedule: runner_pb2.Schedule) -> bool:
-        """Store a new schedule; False when its id is taken (nothing changed)."""
+    async def _write_in_turn(self, key: str, sql: str, params: Sequence[Any]) -> int:
+        """`_write`, in turn with every other of the same `key` across the
+        runners sharing the database: a statement that counts rows before it
+        inserts one must not run beside another doing the same."""
+        raise NotImplementedError
+
+    async def insert_schedule(self, schedule: runner_pb2.Schedule, at_most: int = 0) -> bool:
+        """Store a new schedule; False when its id is taken or (`at_most`)
+        its namespace holds that many already: nothing changed then.
+
+        The count and the insert are one statement, in turn with the other
+        creations in the namespace (`_write_in_turn`): two runners sharing a
+        database, each counting `at_most - 1`, cannot both insert."""
         spec = schedule.spec
-        changed = await self._write(
+        namespace = split_run_key(spec.schedule_id)[0]  # keyed as runs are
+        changed = await self._write_in_turn(
+            namespace,
             "INSERT INTO schedules (schedule_id, workflow_id, body, updated_at, namespace)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (schedule_id) DO NOTHING",
+            " SELECT ?, ?, ?, ?, ? WHERE ? = 0"
+            " OR (SELECT count(*) FROM schedules WHERE namespace = ?) < ?"
+            " ON CONFLICT (schedule_id) DO NOTHING",
             (
                 spec.schedule_id,
                 spec.workflow_id,
                 schedule.SerializeToString(),
                 time.time(),
-                split_run_key(spec.schedule_id)[0],  # keyed as runs are
+                namespace,
+                at_most,
+                namespace,
+                at_most,
             ),
         )
         return changed == 1
@@ -60,8 +78,14 @@ class Schedules:
         rows = await self._all("SELECT body FROM schedules WHERE schedule_id = ?", (schedule_id,))
         return runner_pb2.Schedule.FromString(rows[0][0]) if rows else None
 
-    async def count_schedules(self) -> int:
-        rows = await self._all("SELECT count(*) FROM schedules", ())
+    async def count_schedules(self, namespace: str | None = None) -> int:
+        """Schedules of one namespace, if given, else of all."""
+        if namespace is None:
+            rows = await self._all("SELECT count(*) FROM schedules", ())
+        else:
+            rows = await self._all(
+                "SELECT count(*) FROM schedules WHERE namespace = ?", (namespace,)
+            )
         return int(rows[0][0])
 
     async def list_schedules(

@@ -184,6 +184,10 @@ class SqliteStore(Schedules, StoreReads):
         size = sum(len(p) for p in params if isinstance(p, bytes | str))  # a schedule's input
         return await self._transact(lambda db: int(db.execute(sql, params).rowcount), size)
 
+    async def _write_in_turn(self, key: str, sql: str, params: Sequence[Any]) -> int:
+        # One runner, one writer connection: every statement is in turn already.
+        return await self._write(sql, params)
+
     async def _all(self, sql: str, params: Sequence[Any]) -> list[Any]:
         # One call, so the statement is finished before any other coroutine's
         # query runs on this connection: a statement left open would pin the

@@ -1,0 +1,194 @@
+"""Schedules among tenants, against real processes: `--limit schedules` holds
+per namespace (a tenant at its cap locks no other out, and two runners
+sharing a PostgreSQL database cannot both create the last one), and the runs
+a schedule starts name its principal and have that principal's rights as the
+runner's auth configuration gives them now."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import grpc
+import pytest
+import pytest_asyncio
+
+from stepline import RunnerClient, SteplineError
+from stepline.v1 import events_pb2 as E
+from stepline.v1 import runner_pb2 as R
+from tests.executors.approvals import Order, approval
+from tests.support.cluster import Cluster
+from tests.support.postgres import TemporaryPostgres
+from tests.support.processes import start_executors
+from tests.support.runners import Runners
+from tests.support.tenants import ADMIN, OPERATOR, OTHER, TENANTS, client_as, write_auth_config
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+LIMIT = 3
+NAMESPACES = [f"team-{i}" for i in range(20)]  # of the two runners' test
+ORDER = Order("o-1", 5)
+FULL = (
+    f"namespace 'team-a' holds {LIMIT} schedules, as many as the runner allows a namespace; "
+    "delete some (or raise the runner's --limit schedules=N)"
+)
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cluster]:
+    tmp = tmp_path_factory.mktemp("schedule-tenants")
+    options = ["--auth-config", str(write_auth_config(tmp)), "--limit", f"schedules={LIMIT}"]
+    cluster = await Cluster.start(tmp, "approvals", runner_options=options, fixed_ports=True)
+    try:
+        for tenant, namespace in ((ADMIN, "team-a"), (OTHER, "team-b")):
+            admin = client_as(cluster, tenant, namespace)
+            await admin.register_workflow(approval("orders", cluster.addresses[0]))
+        yield cluster
+    finally:
+        await cluster.close()
+
+
+async def refused(call: Awaitable[R.Schedule]) -> SteplineError:
+    with pytest.raises(SteplineError) as error:
+        await call
+    return error.value
+
+
+async def test_a_namespace_at_its_cap_locks_no_other_out(cluster: Cluster) -> None:
+    mine = client_as(cluster, OPERATOR, "team-a")
+    theirs = client_as(cluster, OTHER, "team-b")
+    for i in range(LIMIT):
+        await mine.create_schedule(f"y{i}", "orders", ORDER, cron="@yearly")
+
+    full = await refused(mine.create_schedule("one-more", "orders", ORDER, cron="@yearly"))
+    # Team-b creates as many of its own: team-a's do not count for it.
+    for i in range(LIMIT):
+        await theirs.create_schedule(f"y{i}", "orders", ORDER, cron="@yearly")
+    taken = await refused(mine.create_schedule("y0", "orders", ORDER, cron="@yearly"))
+    await mine.delete_schedule("y0")
+    await mine.create_schedule("one-more", "orders", ORDER, cron="@yearly")
+
+    assert (full.code, full.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "TOO_MANY_SCHEDULES")
+    assert str(full) == FULL  # names team-a's limit, nothing of team-b's
+    assert dict(full.metadata) == {"namespace": "team-a", "limit": str(LIMIT)}
+    assert taken.reason == "SCHEDULE_EXISTS"  # a taken id is not "full"
+    assert sorted([s.spec.schedule_id async for s in mine.list_schedules()]) == [
+        "one-more",
+        "y1",
+        "y2",
+    ]
+    for client, ids in ((mine, ["one-more", "y1", "y2"]), (theirs, ["y0", "y1", "y2"])):
+        for schedule_id in ids:
+            await client.delete_schedule(schedule_id)
+
+
+async def started_by(client: RunnerClient, schedule_id: str, count: int) -> list[E.Event]:
+    """The next `count` RUN_STARTED events of the schedule's runs."""
+    found: list[E.Event] = []
+    async for event in client.watch_all(kinds=[E.EVENT_KIND_RUN_STARTED]):
+        if event.run_id.startswith(f"{schedule_id}-"):
+            found.append(event)
+            if len(found) == count:
+                return found
+    raise AssertionError("the stream ended")
+
+
+async def test_scheduled_runs_name_the_schedule_s_principal(cluster: Cluster) -> None:
+    operator = client_as(cluster, OPERATOR, "team-a")
+    admin = client_as(cluster, ADMIN, "team-a")
+    watching = asyncio.ensure_future(started_by(admin, "tick", 1))
+    created = await operator.create_schedule(
+        "tick", "orders", ORDER, interval=timedelta(seconds=1), overlap="allow"
+    )
+    (first,) = await asyncio.wait_for(watching, 60)
+    await admin.pause_schedule("tick")
+    watching = asyncio.ensure_future(started_by(operator, "tick", 1))
+    resumed = await admin.resume_schedule("tick")
+    (later,) = await asyncio.wait_for(watching, 60)
+    await admin.pause_schedule("tick")
+
+    assert created.principal == "operator-a" and resumed.principal == "admin-a"
+    assert (first.principal, later.principal) == ("operator-a", "admin-a")
+    assert (await operator.get_schedule("tick")).principal == "admin-a"
+    await admin.delete_schedule("tick")
+
+
+async def test_a_fire_needs_the_principal_s_role_as_it_is_now(cluster: Cluster) -> None:
+    """The runner restarts with operator-a demoted to reader: its schedule
+    starts nothing more, each fire time skipped saying why."""
+    operator = client_as(cluster, OPERATOR, "team-a")
+    watching = asyncio.ensure_future(started_by(operator, "demoted", 1))
+    await operator.create_schedule(
+        "demoted", "orders", ORDER, interval=timedelta(seconds=1), overlap="allow"
+    )
+    await asyncio.wait_for(watching, 60)
+    demoted = tuple(replace(t, roles={"team-a": "reader"}) if t is OPERATOR else t for t in TENANTS)
+    (cluster.tmp / "demoted").mkdir()
+    config = write_auth_config(cluster.tmp / "demoted", demoted)
+    cluster.runner_options = ("--auth-config", str(config), "--limit", f"schedules={LIMIT}")
+    await cluster.restart_runner()  # SIGKILL; the same database and port
+    admin = client_as(cluster, ADMIN, "team-a")
+    await admin.wait_for_ready()
+    before = sorted([r.run_id async for r in admin.list_runs("orders")])
+    skipped = (await admin.get_schedule("demoted")).fires_skipped
+
+    # Two more fire times (a second apart) skipped. A skip is no event: its
+    # record is all there is to look at.
+    async with asyncio.timeout(60):
+        while (schedule := await admin.get_schedule("demoted")).fires_skipped < skipped + 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+    after = sorted([r.run_id async for r in admin.list_runs("orders")])
+    await admin.delete_schedule("demoted")
+
+    assert "StartRun needs the operator role in namespace 'team-a'" in schedule.last_skip_reason
+    assert "principal 'operator-a' is reader there" in schedule.last_skip_reason
+    assert after == before  # no run started on operator-a's behalf since
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def two_runners(
+    postgres_server: TemporaryPostgres, tmp_path: Path
+) -> AsyncIterator[tuple[RunnerClient, RunnerClient]]:
+    approvals = await start_executors("approvals")
+    runners = Runners(postgres_server.new_database(), tmp_path)
+    try:
+        limit = ("--limit", f"schedules={LIMIT}")
+        pair = (await runners.start(*limit), await runners.start(*limit))
+        for namespace in NAMESPACES:
+            async with RunnerClient(pair[0].address, namespace=namespace) as admin:
+                await admin.register_workflow(approval("orders", approvals.address))
+        yield pair
+    finally:
+        await runners.close()
+        await approvals.kill()
+
+
+async def test_two_runners_on_one_database_cannot_both_create_the_last_one(
+    two_runners: tuple[RunnerClient, RunnerClient],
+) -> None:
+    """Each runner counts the namespace's schedules in the database; creations
+    sent to both at once in many namespaces: in none do more than the cap land."""
+    calls = []
+    for namespace in NAMESPACES:
+        for i, runner in enumerate(two_runners):
+            client = RunnerClient(runner.address, namespace=namespace)
+            for j in range(LIMIT):
+                calls.append((client, f"s{i}-{j}"))
+    results = await asyncio.gather(
+        *(c.create_schedule(s, "orders", ORDER, cron="@yearly") for c, s in calls),
+        return_exceptions=True,
+    )
+    for client, _ in calls:
+        await client.close()
+
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert all(isinstance(e, SteplineError) for e in errors), errors
+    assert {e.reason for e in errors if isinstance(e, SteplineError)} == {"TOO_MANY_SCHEDULES"}
+    for namespace in NAMESPACES:
+        client = RunnerClient(two_runners[0].address, namespace=namespace)
+        held = [s async for s in client.list_schedules()]
+        await client.close()
+        assert len(held) == LIMIT, (namespace, [s.spec.schedule_id for s in held])
