@@ -434,10 +434,16 @@ async def test_the_scheduler_holds_no_schedule_inputs_in_memory(env: InProcessRu
     only when each is due; it reads a schedule when it fires."""
     Held.release.set()
     big = payloads.encode("x" * (1024 * 1024 - 1024))
+    # Created at one moment: a 10 s boundary passed between two creations
+    # would put the last first fire times 10 s later than the first ones.
+    now = time.time()
+    creating = Schedules(
+        env.store, env.runner.workflows, env.runner.start_run, Limits(), clock=lambda: now
+    )
     for n in range(10):
         spec = every(10, schedule_id=f"s{n}")
         spec.input.CopyFrom(big)
-        await env.runner.schedules.create(spec)
+        await creating.create(spec)
 
     start, limits = env.runner.start_run, Limits()
     schedules = Schedules(env.store, env.runner.workflows, start, limits)
