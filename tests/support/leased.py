@@ -15,7 +15,12 @@ from stepline.testing import Service, start_runner
 from tests.support.processes import ROOT
 from tests.support.waiting import until
 
-LEASE = 1.0
+# Long enough that a runner on a loaded machine renews its leases in time (a
+# round every third of it): at 1 s, runners at load 12 missed renewals, lost
+# the runs they drove and took them back at a later epoch (and the leader's
+# duty bounced between them). A killed or paused runner's runs are taken over
+# once it runs out.
+LEASE = 3.0
 
 
 async def final(client: RunnerClient, result: RunResult) -> tuple[list[Any], dict[str, Any]]:

@@ -18,13 +18,14 @@ import pytest_asyncio
 
 from stepline import RunnerClient
 from stepline.testing import Service, start_runner
+from tests.support.leased import LEASE
 from tests.support.postgres import TemporaryPostgres
 from tests.support.processes import ROOT, start_executors
 from tests.support.stores import rows
 
 
 class Runners:
-    def __init__(self, store: str, tmp: Path, lease: float = 1.0) -> None:
+    def __init__(self, store: str, tmp: Path, lease: float = LEASE) -> None:
         self.store = store
         self.tmp = tmp
         self.lease = lease
