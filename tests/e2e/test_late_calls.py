@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import grpc
 import pytest
 import pytest_asyncio
 
-from stepline import FailedPreconditionError, Reason, RunFailedError, WorkflowBuilder
+from stepline import FailedPreconditionError, Reason, RunFailedError, WorkflowBuilder, payloads
 from stepline.v1 import events_pb2 as E
+from stepline.v1 import executor_pb2, executor_pb2_grpc
 from tests.executors.retrying import Late
 from tests.support.cluster import Cluster, cluster_fixture
 from tests.support.runs import latest_states, of_kind
@@ -151,3 +153,31 @@ async def test_a_node_handler_past_its_deadline_is_told_and_applies_nothing(
             "told": ["TimeoutError", "output refused: TimeoutError"],
         }
     ]
+
+
+async def test_a_node_handler_past_a_unary_deadline_is_told_too(registered: Cluster) -> None:
+    """The unary Execute, called as a runner would call it: grpc-js answers
+    DEADLINE_EXCEEDED and aborts ctx.signal; the run's next call (which
+    waits for the slow one's end) reports what it was told."""
+    async with grpc.aio.insecure_channel(registered.addresses[1]) as channel:
+        stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+
+        def call(superstep: int) -> executor_pb2.ExecuteRequest:
+            request = executor_pb2.ExecuteRequest(
+                run_id="unary-late", executor_id="slow", executor_type="slow", superstep=superstep
+            )
+            request.messages.add(payload=payloads.encode(Late(2.5)))
+            request.attempt = 1
+            return request
+
+        await stub.Execute(call(1), timeout=10)
+        with pytest.raises(grpc.aio.AioRpcError) as late:
+            await stub.Execute(call(2), timeout=0.3)
+        assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        # Well before the 2.5 s the slow call would take were it not stopped.
+        response = await stub.Execute(call(3), timeout=2)
+    (output,) = response.outputs
+    assert payloads.json_value(output) == {
+        "ledger": ["superstep 1", "attempt 1"],
+        "told": ["TimeoutError", "output refused: TimeoutError"],
+    }
