@@ -5,15 +5,17 @@ run's live events."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Self
 
 import grpc
 
-from stepline.errors import from_rpc_error
+from stepline.errors import SteplineError
 from stepline.v1 import events_pb2, runner_pb2, runner_pb2_grpc
 
 Metadata = tuple[tuple[str, str], ...]
+Errors = Callable[[grpc.aio.AioRpcError], SteplineError]
+"""What turns a failed call into the SDK's error (the client's `Dialled.error`)."""
 RunsCall = grpc.aio.UnaryStreamCall[runner_pb2.WatchRunsRequest, runner_pb2.WatchRunsResponse]
 
 
@@ -23,6 +25,7 @@ async def run_events(
     metadata: Metadata,
     request: runner_pb2.WatchRunRequest,
     reconnect_timeout: float,
+    errors: Errors,
 ) -> AsyncGenerator[events_pb2.Event, None]:
     """`request`'s events; on UNAVAILABLE, wait for the runner up to
     `reconnect_timeout` seconds and ask again after the last event delivered."""
@@ -39,8 +42,8 @@ async def run_events(
             return
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.UNAVAILABLE:
-                raise from_rpc_error(exc) from exc
-            await _reconnect(channel, exc, reconnect_timeout)
+                raise errors(exc) from exc
+            await _reconnect(channel, exc, errors, reconnect_timeout)
         finally:
             stream.cancel()
 
@@ -67,8 +70,10 @@ class LiveEvents(AsyncIterator[events_pb2.Event]):
         stub: runner_pb2_grpc.RunnerServiceAsyncStub,
         metadata: Metadata,
         request: runner_pb2.WatchRunsRequest,
+        errors: Errors,
     ) -> None:
         self._stub, self._metadata, self._request = stub, metadata, request
+        self._errors = errors
         self._stream: RunsCall | None = None
         self._events: AsyncGenerator[events_pb2.Event, None] | None = None
 
@@ -78,7 +83,7 @@ class LiveEvents(AsyncIterator[events_pb2.Event]):
             # Not a method: a generator holding `self` would be a cycle, and a
             # stream left unclosed (a `break` out of `async for`) would stay
             # open until a cyclic collection, not be cancelled once dropped.
-            self._events = _live(self._stream)
+            self._events = _live(self._stream, self._errors)
         return self._events
 
     async def subscribed(self) -> None:
@@ -91,7 +96,7 @@ class LiveEvents(AsyncIterator[events_pb2.Event]):
         try:
             await self._stream.initial_metadata()
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from exc
+            raise self._errors(exc) from exc
 
     def __aiter__(self) -> AsyncIterator[events_pb2.Event]:
         # The stream's own generator: one step less per event in `async for`.
@@ -117,13 +122,13 @@ class LiveEvents(AsyncIterator[events_pb2.Event]):
             self._stream.cancel()
 
 
-async def _live(stream: RunsCall) -> AsyncGenerator[events_pb2.Event, None]:
+async def _live(stream: RunsCall, errors: Errors) -> AsyncGenerator[events_pb2.Event, None]:
     try:
         async for response in stream:
             for event in response.events:
                 yield event
     except grpc.aio.AioRpcError as exc:
-        raise from_rpc_error(exc) from exc
+        raise errors(exc) from exc
     finally:
         stream.cancel()
 
@@ -134,11 +139,12 @@ async def _nothing() -> AsyncGenerator[events_pb2.Event, None]:
 
 
 async def _reconnect(
-    channel: grpc.aio.Channel, error: grpc.aio.AioRpcError, timeout: float
+    channel: grpc.aio.Channel, error: grpc.aio.AioRpcError, errors: Errors, timeout: float
 ) -> None:
-    """Wait (on the channel, not a clock) until the runner answers again."""
+    """Wait (on the channel, not a clock) until the runner answers again;
+    past `timeout`, raise why the stream broke (`error`)."""
     try:
         async with asyncio.timeout(timeout):
             await channel.channel_ready()
     except TimeoutError:
-        raise from_rpc_error(error) from error
+        raise errors(error) from error

@@ -20,12 +20,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from stepline import payloads
 from stepline._calls import Page, Req, Resp, T
-from stepline._channel import open_channel
+from stepline._channel import Dialled, open_channel
 from stepline._checkpoints import CheckpointCalls
 from stepline._outcome import read_outcome, settled
 from stepline._schedules import ScheduleCalls
 from stepline._streams import LiveEvents, run_events
-from stepline.errors import UnavailableError, from_rpc_error
+from stepline.errors import UnavailableError
 from stepline.results import RunResult
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2, runner_pb2_grpc, workflow_pb2
 
@@ -81,6 +81,8 @@ class RunnerClient(ScheduleCalls, CheckpointCalls):
         self.address = address
         self.namespace = namespace
         self._channel = open_channel(address, root_certificates, certificate_chain, private_key)
+        tls = root_certificates is not None or certificate_chain is not None
+        self._dialled = Dialled(address, tls, client_certificate=certificate_chain is not None)
         self._stub = runner_pb2_grpc.RunnerServiceStub(self._channel)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
 
@@ -121,7 +123,7 @@ class RunnerClient(ScheduleCalls, CheckpointCalls):
         try:
             return await method(self._in_namespace(request), metadata=self._metadata)
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from exc
+            raise self._dialled.error(exc) from exc
 
     def _in_namespace(self, request: Req) -> Req:
         """`request` about the client's namespace (every runner request has one)."""
@@ -282,7 +284,14 @@ class RunnerClient(ScheduleCalls, CheckpointCalls):
         )
         # The stream's own generator, not one wrapping it: one step less per
         # event. A caller that stops early closes it, which cancels the stream.
-        return run_events(self._channel, self._stub, self._metadata, request, reconnect_timeout)
+        return run_events(
+            self._channel,
+            self._stub,
+            self._metadata,
+            request,
+            reconnect_timeout,
+            self._dialled.error,
+        )
 
     def watch_all(
         self, *, workflow_id: str = "", kinds: Iterable[events_pb2.EventKind] = ()
@@ -305,7 +314,7 @@ class RunnerClient(ScheduleCalls, CheckpointCalls):
         request = runner_pb2.WatchRunsRequest(
             workflow_id=workflow_id, kinds=kinds, namespace=self.namespace
         )
-        return LiveEvents(self._stub, self._metadata, request)
+        return LiveEvents(self._stub, self._metadata, request, self._dialled.error)
 
     async def wait(
         self,

@@ -25,7 +25,7 @@ involved::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import cast
 
@@ -195,12 +195,22 @@ _BY_CODE: dict[grpc.StatusCode, type[SteplineError]] = {
 }
 
 
-def from_rpc_error(exc: grpc.aio.AioRpcError) -> SteplineError:
-    """The SDK error for a failed call, with the reason from its status details."""
+def from_rpc_error(
+    exc: grpc.aio.AioRpcError, hint: Callable[[grpc.StatusCode, str], str] | None = None
+) -> SteplineError:
+    """The SDK error for a failed call, with the reason from its status details.
+
+    For a status gRPC gave itself (no runner's reason: the runner could not
+    be reached, say), `hint(code, details)` may say what to check first: the
+    message is then the hint, with gRPC's details (at most 300 characters) after it.
+    """
     cls = _BY_CODE.get(exc.code(), SteplineError)
     info = error_info(exc)
+    message = exc.details() or exc.code().name
+    if info is None and hint is not None and (first := hint(exc.code(), message)):
+        message = f"{first} ({message[:300]})"
     return cls(
-        exc.details() or exc.code().name,
+        message,
         exc.code(),
         reason=info.reason if info is not None else "",
         metadata=info.metadata if info is not None else None,

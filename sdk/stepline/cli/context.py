@@ -18,6 +18,7 @@ from typing import NoReturn, TypeVar
 
 import typer
 
+from stepline._channel import check_address
 from stepline.client import RunnerClient
 from stepline.errors import SteplineError
 
@@ -53,6 +54,10 @@ class Connection:
         cannot be read is a usage error."""
         if (self.cert_file is None) != (self.key_file is None):
             usage_error("--cert-file and --key-file go together")
+        try:
+            check_address(self.address)
+        except ValueError as exc:
+            usage_error(f"--address: {exc}")
         return RunnerClient(
             self.address,
             root_certificates=self._ca(),
