@@ -17,6 +17,13 @@ keeper, one task per runner, every third of the lease:
 - keeps or takes the duty of the leader (`hold_duty`): one runner at a time
   fires the schedules and sweeps finished runs away.
 
+A runner back after more than a lease out of touch with the database (the
+database was away, for every runner perhaps, or this one was paused) renews
+and lets go first and claims nothing that round: every lease ran out
+meanwhile, and the other runners, back too, renew theirs within a round;
+claiming at once would take runs from live runners (epochs keep that safe,
+but each such run is stopped, restored and driven again for nothing).
+
 A claim takes at most `batch` runs per round (and rounds follow each other
 while they fill it), so the runs of a runner that died are spread over the
 live runners rather than all taken by the first to look. With `max_runs`
@@ -63,9 +70,12 @@ class LeaseKeeper:
         max_runs: int | None = None,
         on_lead: Callable[[], None] = lambda: None,
         on_schedule: Callable[[str], None] = lambda schedule_id: None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`on_lead` is called when this runner becomes the leader,
         `on_schedule` when another runner changed a schedule."""
+        self._clock = clock
+        self._in_touch = clock()  # when the last round reached the database
         self.store = store
         self.runs = runs
         self.hub = hub
@@ -121,7 +131,7 @@ class LeaseKeeper:
         """Whether this runner holds the leader's duty now. By its own clock,
         which runs on while the process is paused: one that wakes past its
         lease knows it may have lost the duty before the database says so."""
-        return time.monotonic() < self._leader_until
+        return self._clock() < self._leader_until
 
     async def release(self, run_ids: Collection[str], leaving: bool = False) -> None:
         """Let other runners take those runs (and, `leaving`: this runner
@@ -153,9 +163,11 @@ class LeaseKeeper:
     async def round(self) -> bool:
         """Live on, renew, let go, take over, lead; True when the claim filled
         its batch."""
-        began = time.monotonic()
+        began = self._clock()
         if self.max_runs != 0:  # one that drives nothing takes no share
             await self.store.heartbeat()
+        away = began - self._in_touch
+        back = away > self.store.lease_seconds
         active = self.runs.active_ids()
         held = await self.store.renew_leases(active) if active else set()
         for run_id in active - held:
@@ -164,11 +176,15 @@ class LeaseKeeper:
             self.runs.log.forget(run_id)
         room = self.room()
         limit = self.batch if room is None else min(self.batch, room)
+        if back:
+            log.warning("back after %.1f s away from the database: claiming from next round", away)
+            limit = 0
         claimed = await self.store.claim_expired(limit) if limit else []
         for run in claimed:
             log.info("run %s: taking it over at epoch %d", run.run_id, run.epoch)
             self.runs.recover(run, claimed=True)
         await self._lead(began)
+        self._in_touch = began
         return len(claimed) == self.batch
 
     async def _lead(self, began: float) -> None:
