@@ -153,3 +153,15 @@ async def test_a_run_deleted_here_leaves_no_cursor(store: Store) -> None:
     relay.forget("r")  # RunLog.deleted
     assert relay._cursors == {} and relay._marks == {} and relay._reading == {}
     await relay.close()
+
+
+async def test_after_the_news_reconnects_runs_followed_catch_up_from_the_store(
+    store: Store,
+) -> None:
+    hub = EventHub()
+    hub.relay = relay = Relay(store, hub)
+    watcher = await followed(store, hub, relay)
+    await elsewhere(store, "r", "four", "five")  # committed while nothing was heard
+    relay.committed(RECONNECTED)
+    assert await received(watcher, 2) == [("r", 4), ("r", 5)]
+    await relay.close()
