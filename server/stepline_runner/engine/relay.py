@@ -107,12 +107,15 @@ class Relay:
             return
         if not news.run_id:
             for run_id in list(self._cursors):
-                self._read(run_id)
+                self._heard(run_id)
             return
-        if news.run_id in self._reading:
-            self._again.add(news.run_id)
-            return
-        self._read(news.run_id, news.first)
+        self._heard(news.run_id, news.first)
+
+    def _heard(self, run_id: str, first: int = 0) -> None:
+        if run_id in self._reading:
+            self._again.add(run_id)  # the read under way may have read before it
+        else:
+            self._read(run_id, first)
 
     async def close(self) -> None:
         tasks = list(self._reading.values())
