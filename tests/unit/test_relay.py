@@ -108,6 +108,7 @@ async def followed(store: Store, hub: EventHub, relay: Relay) -> AsyncIterator[l
     await elsewhere(store, "r", "two", "three")
     relay.committed(Committed("r", 1))
     assert await received(watcher, 3) == [("r", 1), ("r", 2), ("r", 3)]
+    await asyncio.gather(*relay._reading.values())  # its read is over: what follows is unheard
     return watcher
 
 
