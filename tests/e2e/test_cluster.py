@@ -69,10 +69,15 @@ class Dashboard:
     def __init__(self, client: RunnerClient, workflow_id: str = "") -> None:
         self.events: dict[str, list[E.Event]] = {}
         self.changed = asyncio.Event()
-        self._task = asyncio.create_task(self._watch(client, workflow_id))
+        self._stream = client.watch_all(workflow_id=workflow_id)
+        self._task = asyncio.create_task(self._watch())
 
-    async def _watch(self, client: RunnerClient, workflow_id: str) -> None:
-        async for event in client.watch_all(workflow_id=workflow_id):
+    async def subscribed(self) -> None:
+        """Return once its runner has subscribed the stream: live from here on."""
+        await self._stream.subscribed()
+
+    async def _watch(self) -> None:
+        async for event in self._stream:
             self.events.setdefault(event.run_id, []).append(event)
             self.changed.set()
 
@@ -100,11 +105,14 @@ async def test_watch_runs_on_any_runner_shows_every_event_of_every_run(
     await alive(runners, 3)
     every, theirs = Dashboard(c), Dashboard(b, "watched")  # all runs; one workflow's
     try:
-        # The subscriptions are live once their runners have them; a run proves it.
-        probes: list[str] = []
-        while not (probes and every.events and theirs.events):
-            probes.append((await a.run("watched", SHORT)).run.run_id)
-            await asyncio.wait_for(every.until(probes[-1:], ended=False), 10)
+        # Live once their runners have subscribed them: a run after that is
+        # seen by both (before, a probe run the dashboard missed timed out).
+        for dashboard in (every, theirs):
+            await dashboard.subscribed()
+        probe = (await a.run("watched", SHORT)).run.run_id
+        async with asyncio.timeout(60):  # a guard against hanging, not a measure
+            await every.until([probe], ended=False)
+            await theirs.until([probe], ended=False)
         run_ids = [(await a.start_run("watched", TOKEN)).run_id for _ in range(6)]
         other = (await a.start_run("other", SHORT)).run_id
         owners = runners.owners(run_ids)
