@@ -4,40 +4,29 @@ fork, a new run whose parent is the checkpoint."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from stepline.v1 import events_pb2, runner_pb2
 
 from ..namespaces import sibling_run_key
 from ..statuses import QUEUED, is_terminal
-from ..store import RunUpdate, Store
+from ..store import RunUpdate
 from . import events as ev
 from .admission import Admission, queued_event
 from .errors import AlreadyExists, FailedPrecondition, NotFound, Reason
 from .late_calls import refuse_resume
 from .new_runs import forked
-from .registry import Workflow, WorkflowRegistry
-from .runlog import RunLog
+from .registry import Workflow
+from .run_parts import RunParts
 from .state import RunState
-from .supervisor import Supervisor
 from .validation import check_run_key
 
 E = events_pb2
 
 
-class Resumer:
-    def __init__(
-        self,
-        store: Store,
-        runs: Supervisor,
-        workflows: WorkflowRegistry,
-        log: RunLog,
-        admission: Admission,
-    ) -> None:
-        self.store = store
-        self.runs = runs
-        self.workflows = workflows
-        self.log = log
-        self.admission = admission
+@dataclass(eq=False)
+class Resumer(RunParts):
+    admission: Admission
 
     async def resume(
         self, checkpoint: runner_pb2.Checkpoint, source: runner_pb2.Run, actor: str = ""
