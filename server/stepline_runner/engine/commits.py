@@ -6,9 +6,7 @@ superstep. Under a sparse checkpoint policy the events of supersteps not
 checkpointed yet are held here, and go out with the next checkpoint; a run
 that fails first drops them with a warning (they re-run on resume, and
 logging them now would log their outputs twice). A commit once started
-finishes even if the driver is stopped meanwhile (`stop`): it runs in the
-driver's own task (a task of its own and a shield around it cost a superstep
-more than its statements' Python), and the stop takes effect when it landed.
+finishes even if the driver is cancelled meanwhile: `settle` waits for it.
 """
 
 from __future__ import annotations
@@ -45,8 +43,7 @@ class RunCommits:
         self.committed_superstep = superstep
         # Events of the supersteps run since the last checkpoint.
         self.held: list[events_pb2.Event] = []
-        self._committing = False
-        self._stopped = False  # a stop was asked for while committing
+        self._committing: asyncio.Future[None] | None = None
 
     def rolled_back(self, superstep: int) -> None:
         """The run went back to its checkpoint at `superstep`: what was held is gone."""
@@ -70,15 +67,9 @@ class RunCommits:
         if checkpoint is not None:
             self.committed_superstep = checkpoint.superstep
         update = RunUpdate(status, self.committed_superstep, error, epoch=self.epoch)
-        self._committing = True
-        try:
-            await self._append(update, events, checkpoint)
-        finally:
-            self._committing = False
-            if self._stopped:
-                # What the commit raised, if anything, is the stop's to drop:
-                # the driver ends cancelled, as if cancelled at once.
-                raise asyncio.CancelledError
+        # Once a commit starts it finishes, cancel or not; `settle` waits for it.
+        self._committing = asyncio.ensure_future(self._append(update, events, checkpoint))
+        await asyncio.shield(self._committing)
 
     async def fail(
         self,
@@ -108,13 +99,10 @@ class RunCommits:
         )
         await self.commit(events, E.RUN_STATUS_FAILED, superstep, error=error)
 
-    def stop(self, task: asyncio.Task[None]) -> None:
-        """Cancel `task`, the driver's, now or, if it is committing, once
-        that commit landed: a stop never interrupts a commit."""
-        if self._committing:
-            self._stopped = True
-        else:
-            task.cancel()
+    async def settle(self) -> None:
+        """Wait for a commit that a cancel interrupted to finish."""
+        if self._committing is not None:
+            await asyncio.wait([self._committing])
 
     async def _append(
         self, update: RunUpdate, events: list[events_pb2.Event], checkpoint: NewCheckpoint | None

@@ -210,14 +210,12 @@ class RunDriver:
         delivery = plan(state)
         step = delivery.step
         events = delivery.started()
-        outcomes = await self._execute(delivery)
-        if any(o.error is not None for o in outcomes):
-            outcomes = await retry_failed(
-                outcomes,
-                lambda o: self._pause(step, o),
-                lambda o, pause: self._scheduled(step, o, pause, events),
-                lambda x: self._again(delivery, x),
-            )
+        outcomes = await retry_failed(
+            await self._execute(delivery),
+            lambda o: self._pause(step, o),
+            lambda o, pause: self._scheduled(step, o, pause, events),
+            lambda x: self._again(delivery, x),
+        )
         lost = [o for o in outcomes if o.lost]
         if lost:
             raise ExecutorLost(lost[0].lost, lost[0].lost_reason)
@@ -386,9 +384,9 @@ class RunDriver:
         await self._commit(events, status, checkpoint)
         return True
 
-    def stop(self, task: asyncio.Task[None]) -> None:
-        """Cancel `task`, the one driving this run; a commit under way lands first."""
-        self.commits.stop(task)
+    async def settle(self) -> None:
+        """Wait for a commit that a cancel interrupted to finish."""
+        await self.commits.settle()
 
     async def fail_internal(self, exc: Exception) -> None:
         """Fail the run for an error of the runner itself."""

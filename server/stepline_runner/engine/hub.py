@@ -190,12 +190,6 @@ class EventHub:
         elif self._subscribers:
             self._offer(workflow_id, events, lambda e: self._frame(tail, e))
         tail.ended = ends_run(events[-1])
-        if run_id not in self._watchers and not tail.ended:
-            # Nobody to wake or pace (every waiter is `watching`): one who
-            # comes sees up to here, and waits for the next.
-            tail.visible = tail.last_sequence
-            tail.replies.clear()
-            return
         if not tail.ended:
             tail.pacer.due(self.pace(run_id), tail.show)
             return

@@ -123,10 +123,12 @@ class Supervisor:
         """Cancel the run's driver, in-flight calls included, and wait for it."""
         task = self._active.pop(run_id, None)
         driver = self._drivers.pop(run_id, None)
-        if task is not None and driver is not None:
-            driver.stop(task)  # its commit under way lands before the caller's
+        if task is not None:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if driver is not None:
+            await driver.settle()  # its last commit lands before the caller's
 
     async def resume_unfinished(self) -> list[str]:
         """After a restart: go on with every run that was running, from its
@@ -263,13 +265,14 @@ class Supervisor:
         """Stop driving runs. They stay as stored, to be resumed on restart."""
         self._closing = True
         await self.timers.close()
-        # A stop never interrupts a commit: those under way land before the
-        # caller closes the store under them.
-        for run_id, task in self._active.items():
-            self._drivers[run_id].stop(task)
-        for task in self._recovering:
+        tasks = [*self._active.values(), *self._recovering]
+        drivers = list(self._drivers.values())
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._active.values(), *self._recovering, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        # A cancel never interrupts a commit (it is shielded): let those under
+        # way land before the caller closes the store under them.
+        await asyncio.gather(*(d.settle() for d in drivers))
 
     def launch(
         self,
