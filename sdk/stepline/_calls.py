@@ -4,9 +4,11 @@ stand on: its stub, and its two seams, which `RunnerClient` provides."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from stepline.v1 import runner_pb2_grpc
 
@@ -29,3 +31,14 @@ class ClientCalls:
 
     def _pages(self, page: Callable[[str], Awaitable[Page[T]]]) -> AsyncIterator[T]:
         raise NotImplementedError
+
+
+def timestamp(moment: datetime | None) -> Timestamp | None:
+    """`moment` as a protobuf Timestamp (naive means UTC); None stays None."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    ts = Timestamp()
+    ts.FromDatetime(moment)
+    return ts

@@ -11,15 +11,14 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, cast
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from stepline import payloads
-from stepline._calls import Page, Req, Resp, T
+from stepline._calls import Page, Req, Resp, T, timestamp
 from stepline._channel import Dialled, open_channel
 from stepline._checkpoints import CheckpointCalls
 from stepline._outcome import read_outcome, settled
@@ -39,16 +38,6 @@ InputRequest = payload_pb2.InputRequest
 Schedule = runner_pb2.Schedule
 EventKind = events_pb2.EventKind
 RunStatus = events_pb2.RunStatus
-
-
-def _timestamp(moment: datetime | None) -> Timestamp | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    ts = Timestamp()
-    ts.FromDatetime(moment)
-    return ts
 
 
 class RunnerClient(ScheduleCalls, CheckpointCalls):
@@ -235,8 +224,8 @@ class RunnerClient(ScheduleCalls, CheckpointCalls):
             workflow_id=workflow_id,
             page_size=page_size,
             statuses=list(statuses),
-            created_after=_timestamp(created_after),
-            created_before=_timestamp(created_before),
+            created_after=timestamp(created_after),
+            created_before=timestamp(created_before),
         )
 
         async def page(token: str) -> Page[Run]:

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -42,6 +42,7 @@ from .postgres_leases import (
     claim,
     claim_expired,
     held_elsewhere,
+    in_time,
     lease,
     listen,
     release,
@@ -156,7 +157,7 @@ class PostgresStore(Schedules, StoreReads):
                 # of many failed attempts) by the first statement after WAIT.
                 reconnect_timeout=WAIT,
                 name="stepline",
-                configure=_in_time(lease_seconds) if lease_seconds else None,
+                configure=in_time(lease_seconds) if lease_seconds else None,
             )
             try:
                 await pool.open(wait=True, timeout=timeout)
@@ -392,15 +393,3 @@ class PostgresStore(Schedules, StoreReads):
         async with translated(), self._pool.connection() as db:
             cursor = await db.execute(pg(sql), params)
             return await cursor.fetchall()
-
-
-def _in_time(lease_seconds: float) -> Callable[[Connection], Awaitable[None]]:
-    """Several runners: the server ends a transaction left open longer than a
-    lease (its runner paused or cut off), so that the rows it locked (a run's)
-    are not kept from the runner taking the run over."""
-
-    async def configure(db: Connection) -> None:
-        timeout = max(1, int(lease_seconds * 1000))
-        await db.execute(f"SET idle_in_transaction_session_timeout = {timeout}")
-
-    return configure

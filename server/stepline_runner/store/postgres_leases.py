@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any
 
 import psycopg
@@ -135,3 +135,15 @@ async def listen(dsn: str, runner_id: str) -> AsyncIterator[News]:
             log.warning("listening for other runners' commits: %s; again in %gs", exc, pause)
         await asyncio.sleep(pause)  # backoff while the database is away
         pause = min(pause * 2, 5.0)
+
+
+def in_time(lease_seconds: float) -> Callable[[Connection], Awaitable[None]]:
+    """Several runners: the server ends a transaction left open longer than a
+    lease (its runner paused or cut off), so that the rows it locked (a run's)
+    are not kept from the runner taking the run over."""
+
+    async def configure(db: Connection) -> None:
+        timeout = max(1, int(lease_seconds * 1000))
+        await db.execute(f"SET idle_in_transaction_session_timeout = {timeout}")
+
+    return configure
