@@ -4,10 +4,14 @@ shutdown never leaves a superstep half-stored or an error nobody reads."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
+
+import pytest
 
 from stepline import payloads
 from stepline.testing import InProcessRunner
+from stepline_runner.engine.errors import StoreUnavailable
 from tests.unit.gated import Stepper, loop
 
 
@@ -38,3 +42,36 @@ async def test_close_waits_for_the_commit_under_way(harness: InProcessRunner) ->
     assert finished.is_set()  # the commit landed before close returned
     stored = await harness.store.get_run(run.run_id)
     assert stored is not None and stored.superstep == 1  # what that commit held
+
+
+async def test_a_commit_that_fails_under_a_close_is_logged(
+    harness: InProcessRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The driver is cancelled while its commit is held: what the commit then
+    # raises has no driver to hear it, so it is logged (review m1).
+    Stepper.reset()
+    harness.host("svc", {"stepper": Stepper})
+    await harness.runner.register_workflow(loop().build())
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def failing_commit(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        await release.wait()
+        raise StoreUnavailable("the disk went away")
+
+    run = await harness.runner.start_run("w", payloads.encode(2))
+    harness.store.commit = failing_commit  # type: ignore[method-assign]
+    await entered.wait()
+    driving = harness.runner.runs.task(run.run_id)
+    assert driving is not None
+
+    with caplog.at_level(logging.WARNING):
+        closing = asyncio.ensure_future(harness.runner.close())
+        await asyncio.wait([driving])  # cancelled, its commit still held
+        release.set()
+        await closing
+
+    assert [r.getMessage() for r in caplog.records] == [
+        f"run {run.run_id}: the commit under way when its driver stopped failed "
+        "(StoreUnavailable: the disk went away)"
+    ]

@@ -12,6 +12,7 @@ finishes even if the driver is cancelled meanwhile: `settle` waits for it.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from stepline.v1 import events_pb2, payload_pb2
 
@@ -21,6 +22,7 @@ from .graph import Graph
 from .runlog import RunLog
 
 E = events_pb2
+log = logging.getLogger(__name__)
 
 
 class RunCommits:
@@ -68,8 +70,17 @@ class RunCommits:
             self.committed_superstep = checkpoint.superstep
         update = RunUpdate(status, self.committed_superstep, error, epoch=self.epoch)
         # Once a commit starts it finishes, cancel or not; `settle` waits for it.
-        self._committing = asyncio.ensure_future(self._append(update, events, checkpoint))
-        await asyncio.shield(self._committing)
+        committing = self._committing = asyncio.ensure_future(
+            self._append(update, events, checkpoint)
+        )
+        try:
+            await asyncio.shield(committing)
+        except asyncio.CancelledError:
+            raise  # a stop: `settle` waits for the commit, and tells what it raised
+        except BaseException:
+            self._committing = None  # the driver hears what it raised
+            raise
+        self._committing = None
 
     async def fail(
         self,
@@ -100,9 +111,20 @@ class RunCommits:
         await self.commit(events, E.RUN_STATUS_FAILED, superstep, error=error)
 
     async def settle(self) -> None:
-        """Wait for a commit that a cancel interrupted to finish."""
-        if self._committing is not None:
-            await asyncio.wait([self._committing])
+        """Wait for a commit that a cancel interrupted to finish; what it
+        raised, the driver (stopped) never hears: it is logged here."""
+        committing = self._committing
+        if committing is None:
+            return
+        await asyncio.wait([committing])
+        self._committing = None
+        if not committing.cancelled() and (exc := committing.exception()) is not None:
+            log.warning(
+                "run %s: the commit under way when its driver stopped failed (%s: %s)",
+                self.run_id,
+                type(exc).__name__,
+                exc,
+            )
 
     async def _append(
         self, update: RunUpdate, events: list[events_pb2.Event], checkpoint: NewCheckpoint | None

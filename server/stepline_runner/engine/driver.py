@@ -210,12 +210,14 @@ class RunDriver:
         delivery = plan(state)
         step = delivery.step
         events = delivery.started()
-        outcomes = await retry_failed(
-            await self._execute(delivery),
-            lambda o: self._pause(step, o),
-            lambda o, pause: self._scheduled(step, o, pause, events),
-            lambda x: self._again(delivery, x),
-        )
+        outcomes = await self._execute(delivery)
+        if any(o.error is not None for o in outcomes):  # no retry bookkeeping otherwise
+            outcomes = await retry_failed(
+                outcomes,
+                lambda o: self._pause(step, o),
+                lambda o, pause: self._scheduled(step, o, pause, events),
+                lambda x: self._again(delivery, x),
+            )
         lost = [o for o in outcomes if o.lost]
         if lost:
             raise ExecutorLost(lost[0].lost, lost[0].lost_reason)

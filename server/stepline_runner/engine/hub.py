@@ -48,6 +48,8 @@ PACE_PER_WATCHER = 0.0005
 PACE_MAX = 0.05
 # Replies a run's tail keeps for its watchers' positions (and kinds) at once.
 REPLIES_KEPT = 16
+# A commit of a run nobody watches wakes nobody (`publish`): an uncounted waiter sleeps on.
+WATCHING = "a run's waiter is counted by hub.watching first"
 
 
 def pace_of(watchers: int) -> float:
@@ -191,7 +193,13 @@ class EventHub:
             self._offer(workflow_id, events, lambda e: self._frame(tail, e))
         tail.ended = ends_run(events[-1])
         if not tail.ended:
-            tail.pacer.due(self.pace(run_id), tail.show)
+            if run_id not in self._watchers:
+                # Nobody to wake or pace (every waiter is `watching`: WATCHING):
+                # one who comes sees up to here, and waits for the next.
+                tail.visible = tail.last_sequence
+                tail.replies.clear()
+            else:
+                tail.pacer.due(self.pace(run_id), tail.show)
             return
         tail.pacer.now(tail.show)  # the end shows at once, whatever the pace
         if run_id not in self._watchers:
@@ -282,6 +290,7 @@ class EventHub:
         wake-up if one is due (at most the pace away) and the tail holds
         what it has not seen: what it catches up on then goes out with what
         the others are sent, one response for it instead of two."""
+        assert run_id in self._watchers, WATCHING
         tail = self._runs.get(run_id)
         if tail is None or tail.pacer.timer is None or not tail.visible:
             return
@@ -300,6 +309,7 @@ class EventHub:
         the store too: the run's last commit may have been published while the
         waiter was reading, and nothing would ever wake it.
         """
+        assert run_id in self._watchers, WATCHING
         fresh = run_id not in self._runs
         tail = self._tail(run_id)
         if tail.visible > after_sequence:
