@@ -24,7 +24,15 @@ from tests.support.cluster import Cluster
 from tests.support.postgres import TemporaryPostgres
 from tests.support.processes import start_executors
 from tests.support.runners import Runners
-from tests.support.tenants import ADMIN, OPERATOR, OTHER, TENANTS, client_as, write_auth_config
+from tests.support.tenants import (
+    ADMIN,
+    EVERYWHERE,
+    OPERATOR,
+    OTHER,
+    TENANTS,
+    client_as,
+    write_auth_config,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -146,6 +154,60 @@ async def test_a_fire_needs_the_principal_s_role_as_it_is_now(cluster: Cluster) 
     assert "StartRun needs the operator role in namespace 'team-a'" in schedule.last_skip_reason
     assert "principal 'operator-a' is reader there" in schedule.last_skip_reason
     assert after == before  # no run started on operator-a's behalf since
+
+
+async def restarted(cluster: Cluster, *auth: str) -> None:
+    """SIGKILL the runner; start it again on the same database and port with
+    `auth` (none: open, everyone admin everywhere)."""
+    cluster.runner_options = (*auth, "--limit", f"schedules={LIMIT}")
+    await cluster.restart_runner()
+    await client_as(cluster, EVERYWHERE if auth else None, "team-a").wait_for_ready()
+
+
+async def next_outcome(client: RunnerClient, schedule_id: str) -> R.Schedule:
+    """The schedule once a fire time after now started a run or was refused."""
+    before = (await client.get_schedule(schedule_id)).runs_started
+    async with asyncio.timeout(60):
+        while True:
+            schedule = await client.get_schedule(schedule_id)
+            if schedule.runs_started > before or "refused" in schedule.last_skip_reason:
+                return schedule
+            await asyncio.sleep(0.1)
+
+
+async def test_a_restart_with_auth_or_without_judges_schedules_as_callers_now(
+    cluster: Cluster,
+) -> None:
+    """A schedule created on the runner without auth names no principal:
+    restarted with an auth configuration that lets no caller without
+    credentials start runs, it starts nothing more, saying why. Admin-a's
+    schedule, on the runner restarted open, goes on: everyone may there."""
+    admin = client_as(cluster, ADMIN, "team-a")
+    second = timedelta(seconds=1)
+    await admin.create_schedule("named", "orders", ORDER, interval=second, overlap="allow")
+    await restarted(cluster)
+    anonymous = client_as(cluster, None, "team-a")
+    named = await next_outcome(anonymous, "named")
+    await anonymous.create_schedule("anon", "orders", ORDER, interval=second, overlap="allow")
+    created = await next_outcome(anonymous, "anon")
+    await restarted(cluster, "--auth-config", str(write_auth_config(cluster.tmp)))
+    before = sorted([r.run_id async for r in admin.list_runs("orders")])
+    anon = await next_outcome(admin, "anon")
+    after = sorted([r.run_id async for r in admin.list_runs("orders")])
+    for schedule_id in ("named", "anon"):
+        await admin.delete_schedule(schedule_id)
+
+    # Before the fix: refused, "principal 'admin-a' is not in the runner's auth configuration".
+    assert named.last_skip_reason == "" and named.principal == "admin-a"
+    assert created.principal == "" and created.runs_started >= 1
+    # Before the fix: its runs went on starting on nobody's behalf.
+    assert anon.last_skip_reason.endswith(
+        "was refused: the schedule names no principal (it was created on a runner without "
+        "auth), and callers without credentials may not start runs here; pause the schedule "
+        "and resume it as a principal who may"
+    )
+    assert [r for r in before if "anon-" in r]  # it started runs while the runner was open
+    assert [r for r in after if "anon-" in r] == [r for r in before if "anon-" in r]
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -15,6 +15,7 @@ from stepline_runner.api.auth import (
     Unauthenticated,
     authorize,
     identify,
+    may_start_runs,
 )
 from stepline_runner.api.auth_config import AuthConfigError, load_auth_config, parse_auth_config
 
@@ -149,3 +150,19 @@ def test_roles_allow_what_they_include_and_the_open_runner_allows_everything() -
     assert authorize(anyone, "MoveRuns", "whatever").principal == ""
     ((_, token),) = AuthConfig.single_token("t").tokens
     assert token.role("any-namespace") == Role.ADMIN
+
+
+def test_a_schedule_s_principal_has_a_caller_s_rights_as_the_configuration_is_now() -> None:
+    """Review S2: a name the configuration does not know ("" too: created on
+    a runner without auth) has the rights of a caller without credentials."""
+    strict = may_start_runs(parse_auth_config(config(alice()), "auth.yaml"))
+    anyone = may_start_runs(AuthConfig.open())
+
+    assert strict("alice", "team-a") == ""
+    assert strict("alice", "team-b") == (
+        "StartRun needs the operator role in namespace 'team-b'; "
+        "principal 'alice' has no role there"
+    )
+    assert strict("", "team-a").startswith("the schedule names no principal")
+    assert strict("b" * 500, "team-a").startswith(f"the principal '{'b' * 64}' is not in")
+    assert anyone("", "prod") == anyone("alice", "prod") == ""

@@ -194,16 +194,27 @@ def authorize(principal: Principal, method: str, namespace: str) -> Caller:
 def may_start_runs(config: AuthConfig) -> Callable[[str, str], str]:
     """For the scheduler: whether the principal named may start runs in a
     namespace as StartRun is authorised ("" if so, else why not), so that a
-    schedule's runs have its principal's rights, no more, as they are now."""
+    schedule's runs have its principal's rights, no more, as they are now.
+
+    A name the configuration does not know ("" among them: a schedule
+    created on a runner without auth) has the rights of a caller without
+    credentials, as its creator would now: everything on an open runner,
+    nothing under a configuration that names no anonymous principal."""
     known = [p for _, p in config.tokens] + list(config.subjects.values())
-    if config.anonymous is not None:
-        known.append(config.anonymous)
     by_name = {p.name: p for p in known}
 
     def check(name: str, namespace: str) -> str:
-        principal = by_name.get(name)
+        principal = by_name.get(name, config.anonymous)
         if principal is None:
-            return f"principal {name[:64]!r} is not in the runner's auth configuration"
+            who = (
+                f"principal {name[:64]!r} is not in the runner's auth configuration"
+                if name
+                else "schedule names no principal (it was created on a runner without auth)"
+            )
+            return (
+                f"the {who}, and callers without credentials may not start runs here; "
+                "pause the schedule and resume it as a principal who may"
+            )
         try:
             authorize(principal, "StartRun", namespace)
         except PermissionError as exc:

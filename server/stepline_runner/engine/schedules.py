@@ -374,11 +374,10 @@ class Schedules:
         return True
 
     def _refused(self, schedule: runner_pb2.Schedule) -> str:
-        """Why the schedule's principal may not start its runs now ("": it may).
-        A schedule stored before principals were recorded names none: it was
-        created when its creator could, and its runs name no one, as before."""
-        if not schedule.principal:
-            return ""
+        """Why the schedule's principal may not start its runs now ("": it
+        may). One that names none ("", created on a runner without auth, or
+        stored before principals were recorded) is checked too: as a caller
+        without credentials (`MayStart`)."""
         namespace = split_run_key(schedule.spec.schedule_id)[0]
         return self.may_start(schedule.principal, namespace)
 
