@@ -37,7 +37,7 @@ from tests.support.tenants import (
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 LIMIT = 3
-NAMESPACES = [f"team-{i}" for i in range(20)]  # of the two runners' test
+NAMESPACES = [f"team-{i}" for i in range(11)]  # of the two runners' test: one more than fits
 ORDER = Order("o-1", 5)
 FULL = (
     f"namespace 'team-a' holds {LIMIT} schedules, as many as the runner allows a namespace; "
@@ -91,6 +91,32 @@ async def test_a_namespace_at_its_cap_locks_no_other_out(cluster: Cluster) -> No
     for client, ids in ((mine, ["one-more", "y1", "y2"]), (theirs, ["y0", "y1", "y2"])):
         for schedule_id in ids:
             await client.delete_schedule(schedule_id)
+
+
+async def test_the_runner_holds_ten_namespaces_worth_of_schedules_in_all(
+    cluster: Cluster,
+) -> None:
+    """Review S3: namespaces are any number (an open runner, a role on "*"),
+    and the scheduler holds every schedule's moment in memory: past ten
+    namespaces' worth in all, a creation in any namespace is refused."""
+    root = {n: client_as(cluster, EVERYWHERE, n) for n in (f"many-{i}" for i in range(11))}
+    for namespace, client in root.items():
+        await client.register_workflow(approval("orders", cluster.addresses[0]))
+        for i in range(LIMIT if namespace != "many-10" else 0):
+            await client.create_schedule(f"y{i}", "orders", ORDER, cron="@yearly")
+    full = await refused(root["many-10"].create_schedule("y0", "orders", ORDER, cron="@yearly"))
+    await root["many-0"].delete_schedule("y0")
+    await root["many-10"].create_schedule("y0", "orders", ORDER, cron="@yearly")
+    for client in root.values():
+        for schedule in [s async for s in client.list_schedules()]:
+            await client.delete_schedule(schedule.spec.schedule_id)
+
+    assert (full.code, full.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "TOO_MANY_SCHEDULES")
+    assert str(full) == (
+        f"the runner holds {10 * LIMIT} schedules in all, as many as it allows (ten times "
+        "--limit schedules=N, at most 1000000); delete some, or ask its operator"
+    )
+    assert dict(full.metadata) == {"limit": str(10 * LIMIT)}  # no namespace of the others
 
 
 async def started_by(client: RunnerClient, schedule_id: str, count: int) -> list[E.Event]:
@@ -231,8 +257,9 @@ async def two_runners(
 async def test_two_runners_on_one_database_cannot_both_create_the_last_one(
     two_runners: tuple[RunnerClient, RunnerClient],
 ) -> None:
-    """Each runner counts the namespace's schedules in the database; creations
-    sent to both at once in many namespaces: in none do more than the cap land."""
+    """Each runner counts the namespace's schedules, and all of them, in the
+    database; creations sent to both at once in eleven namespaces: in none do
+    more than the cap land, nor more than ten namespaces' worth in all."""
     calls = []
     for namespace in NAMESPACES:
         for i, runner in enumerate(two_runners):
@@ -249,8 +276,9 @@ async def test_two_runners_on_one_database_cannot_both_create_the_last_one(
     errors = [r for r in results if isinstance(r, BaseException)]
     assert all(isinstance(e, SteplineError) for e in errors), errors
     assert {e.reason for e in errors if isinstance(e, SteplineError)} == {"TOO_MANY_SCHEDULES"}
+    held = {}
     for namespace in NAMESPACES:
         client = RunnerClient(two_runners[0].address, namespace=namespace)
-        held = [s async for s in client.list_schedules()]
+        held[namespace] = len([s async for s in client.list_schedules()])
         await client.close()
-        assert len(held) == LIMIT, (namespace, [s.spec.schedule_id for s in held])
+    assert max(held.values()) == LIMIT and sum(held.values()) == 10 * LIMIT, held

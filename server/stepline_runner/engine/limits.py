@@ -28,8 +28,19 @@ class Limits:
     definition_bytes: int = MIB
     # Events a WatchRuns subscriber may have waiting before it is ended.
     watch_buffer_bytes: int = 16 * MIB
-    # Schedules a namespace holds at most (each namespace its own count).
+    # Schedules a namespace holds at most (each namespace its own count);
+    # the runner holds `schedules_in_all`.
     schedules: int = 10_000
+
+    @property
+    def schedules_in_all(self) -> int:
+        """Schedules the runner holds at most, whatever the namespaces (there
+        may be any number): the scheduler keeps each one's next moment in
+        memory. Ten namespaces' worth, but no more than one namespace may
+        hold at most (and never fewer than one may)."""
+        return max(
+            self.schedules, min(SCHEDULES_IN_ALL * self.schedules, int(CEILINGS["schedules"]))
+        )
 
     @classmethod
     def parse(cls, items: list[str]) -> Limits:
@@ -62,6 +73,9 @@ class Limits:
                 shown = f"{int(ceiling):,}" if ceiling == int(ceiling) else f"{ceiling:g}"
                 raise ValueError(f"--limit {name}: at most {shown}")
 
+
+# Namespaces' worth of schedules the runner holds at most (`schedules_in_all`).
+SCHEDULES_IN_ALL = 10
 
 CEILINGS: dict[str, float] = {
     "cel_budget": 60.0,

@@ -1,6 +1,7 @@
 """The pure parts of a stored schedule's record: what a fire stores on top
 of a pause or resume that came meanwhile (`progress`), a skipped fire time
-(`skipped`), the schedule-not-found and too-many errors, timestamps and copies.
+(`skipped`), why a creation was refused (`refusal`), the not-found error,
+timestamps and copies.
 
 No I/O, no locks and no clock here: `schedules.py` (the calls and the
 scheduler) uses these on the `Schedule` messages it reads and stores.
@@ -13,7 +14,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from stepline.v1 import runner_pb2
 
 from ..namespaces import split_run_key
-from .errors import NotFound, Reason, ResourceExhausted
+from .errors import AlreadyExists, NotFound, Reason, ResourceExhausted, SteplineError
+from .limits import Limits
 from .validation import short
 
 REASON_LENGTH = 300
@@ -69,6 +71,20 @@ def not_found(schedule_id: str) -> NotFound:
     )
 
 
+def refusal(schedule_id: str, taken: bool, held: int, limits: Limits) -> SteplineError:
+    """Why the store inserted no schedule: its id `taken`, its namespace
+    holding its limit (`held` in it), else the runner holding its own."""
+    if taken:
+        return AlreadyExists(
+            f"schedule {schedule_id!r} exists; choose another schedule_id",
+            reason=Reason.SCHEDULE_EXISTS,
+            context={"schedule_id": schedule_id},
+        )
+    if held >= limits.schedules:
+        return too_many(schedule_id, limits.schedules)
+    return too_many_in_all(limits.schedules_in_all)
+
+
 def too_many(schedule_id: str, limit: int) -> ResourceExhausted:
     """A namespace holds as many schedules as the runner allows one: the
     others' are theirs (a namespace never learns of them)."""
@@ -78,6 +94,17 @@ def too_many(schedule_id: str, limit: int) -> ResourceExhausted:
         "a namespace; delete some (or raise the runner's --limit schedules=N)",
         reason=Reason.TOO_MANY_SCHEDULES,
         context={"namespace": namespace, "limit": str(limit)},
+    )
+
+
+def too_many_in_all(limit: int) -> ResourceExhausted:
+    """The runner holds as many schedules as it allows in all namespaces
+    together: which namespaces hold them is theirs."""
+    return ResourceExhausted(
+        f"the runner holds {limit} schedules in all, as many as it allows (ten times "
+        "--limit schedules=N, at most 1000000); delete some, or ask its operator",
+        reason=Reason.TOO_MANY_SCHEDULES,
+        context={"limit": str(limit)},
     )
 
 

@@ -3,9 +3,10 @@ scheduler that starts their runs.
 
 Each schedule is one stored `Schedule` (its spec and where it stands: the next
 fire time, the last run, a fire time waiting for it, its principal). A
-namespace holds at most `--limit schedules`, counted by the store as it
-inserts one (across runners too). The scheduler keeps in memory only when
-each is due (`Moments`, in schedule_moments.py), reads a schedule from the
+namespace holds at most `--limit schedules`, the runner ten times that in
+all (`Limits.schedules_in_all`), counted by the store as it inserts one
+(across runners too). The scheduler keeps in memory only when each is due
+(`Moments`, a heap, in schedule_moments.py), reads a schedule from the
 store when its moment comes, decides with schedule_times.py, starts the run
 through `StartRun` on behalf of the schedule's principal (if the API's auth
 configuration still lets it start runs in the namespace) and only then
@@ -37,7 +38,6 @@ from ..namespaces import split_run_key
 from ..statuses import is_terminal
 from ..store import Store
 from .errors import (
-    AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     Reason,
@@ -50,7 +50,7 @@ from .new_runs import check_input
 from .registry import WorkflowRegistry
 from .schedule_checks import check_schedule_key, check_spec
 from .schedule_moments import Moments
-from .schedule_records import copy_of, not_found, progress, skipped, stamp, too_many
+from .schedule_records import copy_of, not_found, progress, refusal, skipped, stamp
 from .schedule_times import Action, decide, delay_of, due, run_id_of, seconds_of, trigger_of
 from .validation import check_workflow_key, clamp_page_size
 
@@ -124,14 +124,14 @@ class Schedules:
             schedule.created_at.CopyFrom(stamp(now))
             schedule.updated_at.CopyFrom(stamp(now))
             schedule.next_fire_time.FromSeconds(int(trigger.after(now)))
-            if not await self._store.insert_schedule(schedule, at_most=self._limits.schedules):
-                if await self._store.get_schedule(spec.schedule_id) is None:
-                    raise too_many(spec.schedule_id, self._limits.schedules)
-                raise AlreadyExists(
-                    f"schedule {spec.schedule_id!r} exists; choose another schedule_id",
-                    reason=Reason.SCHEDULE_EXISTS,
-                    context={"schedule_id": spec.schedule_id},
-                )
+            limit, in_all = self._limits.schedules, self._limits.schedules_in_all
+            held = await self._store.count_schedules(split_run_key(spec.schedule_id)[0])
+            # Counted by a read first: calls at a cap cost reads, not the writer's time.
+            full = held >= limit or await self._store.count_schedules() >= in_all
+            if full or not await self._store.insert_schedule(schedule, limit, in_all):
+                taken = await self._store.get_schedule(spec.schedule_id) is not None
+                held = await self._store.count_schedules(split_run_key(spec.schedule_id)[0])
+                raise refusal(spec.schedule_id, taken, held, self._limits)
             self._moments.remember(schedule)
         await self._announce(spec.schedule_id)
         self.poke()
@@ -374,10 +374,8 @@ class Schedules:
         return True
 
     def _refused(self, schedule: runner_pb2.Schedule) -> str:
-        """Why the schedule's principal may not start its runs now ("": it
-        may). One that names none ("", created on a runner without auth, or
-        stored before principals were recorded) is checked too: as a caller
-        without credentials (`MayStart`)."""
+        """Why the schedule's principal may not start its runs now ("": it may);
+        one naming none (created without auth) as a caller without credentials."""
         namespace = split_run_key(schedule.spec.schedule_id)[0]
         return self.may_start(schedule.principal, namespace)
 

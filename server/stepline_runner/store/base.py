@@ -79,10 +79,13 @@ class RunFilter:
 class ScheduleStore(Protocol):
     """Schedules, each one record: what was asked and where it stands."""
 
-    async def insert_schedule(self, schedule: runner_pb2.Schedule, at_most: int = 0) -> bool:
-        """Store a new schedule; False when its id is taken or (`at_most`) its
-        namespace holds that many already, counted atomically with the
-        insert, across runners too (nothing changed then)."""
+    async def insert_schedule(
+        self, schedule: runner_pb2.Schedule, at_most: int = 0, at_most_in_all: int = 0
+    ) -> bool:
+        """Store a new schedule; False when its id is taken, or (`at_most`) its
+        namespace holds that many already, or (`at_most_in_all`) the store
+        does, counted atomically with the insert, across runners too (nothing
+        changed then)."""
         ...
 
     async def update_schedule(self, schedule: runner_pb2.Schedule) -> bool:

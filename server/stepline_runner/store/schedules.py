@@ -34,20 +34,25 @@ class Schedules:
         inserts one must not run beside another doing the same."""
         raise NotImplementedError
 
-    async def insert_schedule(self, schedule: runner_pb2.Schedule, at_most: int = 0) -> bool:
-        """Store a new schedule; False when its id is taken or (`at_most`)
-        its namespace holds that many already: nothing changed then.
+    async def insert_schedule(
+        self, schedule: runner_pb2.Schedule, at_most: int = 0, at_most_in_all: int = 0
+    ) -> bool:
+        """Store a new schedule; False when its id is taken, or (`at_most`)
+        its namespace holds that many already, or (`at_most_in_all`) the
+        store does: nothing changed then.
 
-        The count and the insert are one statement, in turn with the other
-        creations in the namespace (`_write_in_turn`): two runners sharing a
-        database, each counting `at_most - 1`, cannot both insert."""
+        The counts and the insert are one statement, in turn with every other
+        creation (`_write_in_turn`, one key for all: the count of all is
+        shared by every namespace): two runners sharing a database, each
+        counting `at_most - 1`, cannot both insert."""
         spec = schedule.spec
         namespace = split_run_key(spec.schedule_id)[0]  # keyed as runs are
         changed = await self._write_in_turn(
-            namespace,
+            "schedules",
             "INSERT INTO schedules (schedule_id, workflow_id, body, updated_at, namespace)"
-            " SELECT ?, ?, ?, ?, ? WHERE ? = 0"
-            " OR (SELECT count(*) FROM schedules WHERE namespace = ?) < ?"
+            " SELECT ?, ?, ?, ?, ?"
+            " WHERE (? = 0 OR (SELECT count(*) FROM schedules WHERE namespace = ?) < ?)"
+            " AND (? = 0 OR (SELECT count(*) FROM schedules) < ?)"
             " ON CONFLICT (schedule_id) DO NOTHING",
             (
                 spec.schedule_id,
@@ -58,6 +63,8 @@ class Schedules:
                 at_most,
                 namespace,
                 at_most,
+                at_most_in_all,
+                at_most_in_all,
             ),
         )
         return changed == 1
