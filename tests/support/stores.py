@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from stepline.testing import InProcessRunner
-from stepline_runner.store import Store
+from stepline_runner.store import Store, states
 from stepline_runner.store.opening import open_store
 
 from .postgres import TemporaryPostgres
@@ -76,3 +76,31 @@ def execute(location: str | Path, statement: str) -> None:
     else:
         with psycopg.connect(location) as pg:
             pg.execute(statement)
+
+
+def state_copies(location: str | Path) -> int:
+    """How many copies of executors' states the store holds: its blobs, and on
+    SQLite the small states kept in their references (store/states.py)."""
+    if isinstance(location, Path):
+        inline = "SELECT count(*) FROM checkpoint_states WHERE data IS NOT NULL"
+        return int(rows(location, f"SELECT (SELECT count(*) FROM blobs) + ({inline})")[0][0])
+    return int(rows(location, "SELECT count(*) FROM blobs")[0][0])
+
+
+def corrupt_states(location: str | Path, text: str) -> None:
+    """Overwrite the bytes of every stored state with `text`, behind the store's back."""
+    if isinstance(location, Path):
+        execute(location, f"UPDATE blobs SET data = CAST('{text}' AS BLOB)")
+        execute(
+            location,
+            f"UPDATE checkpoint_states SET data = CAST('{text}' AS BLOB) WHERE data IS NOT NULL",
+        )
+    else:
+        execute(location, f"UPDATE blobs SET data = CAST('{text}' AS BYTEA)")
+
+
+@pytest.fixture
+def every_state_a_blob(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite stores even small states as blobs, as it does larger ones (and
+    PostgreSQL every state): for tests of blobs shared across runs."""
+    monkeypatch.setattr(states, "INLINE_BYTES", -1)

@@ -12,7 +12,7 @@ from stepline.v1 import events_pb2 as E
 from stepline.v1 import workflow_pb2
 from stepline_runner.engine.errors import FailedPrecondition, InvalidArgument, NotFound
 from stepline_runner.store.sqlite import CorruptBlob
-from tests.support.stores import execute, harness_on_both_stores, rows
+from tests.support.stores import corrupt_states, harness_on_both_stores, rows, state_copies
 from tests.unit.plateau import Plateau, plateau_loop
 
 Mode = workflow_pb2.CheckpointPolicy
@@ -43,7 +43,7 @@ async def test_an_unchanged_state_costs_no_new_bytes(
     assert rows(db, "SELECT count(*) FROM checkpoints") == [(10,)]  # 0..9
     # A reference only where the state changed (supersteps 1-4), bytes once each.
     assert rows(db, "SELECT count(*) FROM checkpoint_states") == [(4,)]
-    assert rows(db, "SELECT count(*) FROM blobs") == [(4,)]  # levels 0, 1, 2, 3
+    assert state_copies(db) == 4  # levels 0, 1, 2, 3
     assert saves.count(True) == 5  # supersteps 5-9: the executor said "unchanged"
     checkpoints, _ = await harness.runner.list_checkpoints(events[0].run_id, 0, "")
     levels = []
@@ -66,7 +66,7 @@ async def test_retention_keeps_the_last_n_and_collects_garbage(
     checkpoints, _ = await harness.runner.list_checkpoints(events[0].run_id, 0, "")
     assert [c.superstep for c in checkpoints] == [8, 9]
     db = store_location
-    assert rows(db, "SELECT count(*) FROM blobs") == [(1,)]  # only level 3 is referenced
+    assert state_copies(db) == 1  # only level 3 is referenced
     latest = await harness.runner.get_checkpoint(checkpoints[-1].checkpoint_id, True)
     assert payloads.json_value(latest.content.executor_states["p"]) == {"level": 3}
 
@@ -145,8 +145,7 @@ async def test_a_corrupted_blob_is_refused_and_nothing_changes(
     events = await harness.run("w", 0)
     checkpoints, _ = await harness.runner.list_checkpoints(events[0].run_id, 0, "")
     db = store_location
-    blob = "BLOB" if isinstance(db, Path) else "BYTEA"
-    execute(db, f"UPDATE blobs SET data = CAST('{{\"level\":99}}' AS {blob})")
+    corrupt_states(db, '{"level":99}')
     before = rows(db, "SELECT count(*), max(superstep) FROM checkpoints")
 
     with pytest.raises(CorruptBlob, match="does not match its hash"):

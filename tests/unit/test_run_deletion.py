@@ -14,7 +14,7 @@ from stepline.v1 import events_pb2 as E
 from stepline_runner.engine.errors import FailedPrecondition, InvalidArgument, NotFound
 from stepline_runner.engine.retention import Retention, delete_finished
 from tests.support.runs import self_loop
-from tests.support.stores import harness_on_both_stores, rows
+from tests.support.stores import every_state_a_blob, harness_on_both_stores, rows, state_copies
 from tests.unit.asker import Asker, asking
 from tests.unit.conftest import Harness
 from tests.unit.countdown import Counter
@@ -28,7 +28,8 @@ async def counting(harness: Harness) -> Harness:
     return harness
 
 
-__all__ = ["harness_on_both_stores"]  # every test here runs on SQLite and PostgreSQL
+# Every test here runs on SQLite and PostgreSQL.
+__all__ = ["every_state_a_blob", "harness_on_both_stores"]
 
 
 def table_counts(db: str | Path) -> dict[str, int]:
@@ -43,6 +44,7 @@ async def finished(harness: Harness, value: int, run_id: str) -> str:
     return run_id
 
 
+@pytest.mark.usefixtures("every_state_a_blob")
 async def test_deleting_a_run_removes_its_events_checkpoints_and_blobs(
     counting: Harness, store_location: str | Path
 ) -> None:
@@ -70,6 +72,7 @@ async def test_deleting_a_run_removes_its_events_checkpoints_and_blobs(
     assert table_counts(db) == dict.fromkeys(before, 0)
 
 
+@pytest.mark.usefixtures("every_state_a_blob")
 async def test_a_fork_keeps_the_blobs_it_shares_with_a_deleted_run(counting: Harness) -> None:
     source = await finished(counting, 4, "source")
     checkpoints, _ = await counting.runner.list_checkpoints(source, 0, "")
@@ -93,6 +96,33 @@ async def test_a_fork_keeps_the_blobs_it_shares_with_a_deleted_run(counting: Har
         full = await counting.runner.get_checkpoint(checkpoint.checkpoint_id, True)
         assert payloads.json_value(full.content.executor_states["c"])["seen"][:2] == [4, 3]
     assert (await counting.get_run(fork.run_id)).status == E.RUN_STATUS_COMPLETED
+
+
+async def test_small_states_are_each_runs_own_and_go_with_it(
+    counting: Harness, store_location: str | Path
+) -> None:
+    """Small states kept in their references (SQLite; PostgreSQL keeps them as
+    blobs): a fork has its own copies, deleting the source leaves them whole."""
+    db = store_location
+    source = await finished(counting, 4, "source")
+    checkpoints, _ = await counting.runner.list_checkpoints(source, 0, "")
+    fork = await counting.runner.resume(checkpoints[2].checkpoint_id, fork=True)
+    await counting.events(fork.run_id)
+    before = state_copies(db)
+    mine = rows(db, "SELECT count(*) FROM checkpoint_states WHERE run_id = 'source'")[0][0]
+
+    deleted = await counting.runner.delete_run(source)
+
+    assert mine == 5  # [4], [4, 3] ... [4, 3, 2, 1, 0]
+    if isinstance(db, Path):
+        assert deleted.blobs == mine and state_copies(db) == before - mine
+        assert rows(db, "SELECT count(*) FROM blobs") == [(0,)]
+    else:
+        assert deleted.blobs == 1  # [4]: the fork stored the same states from [4, 3] on
+    fork_checkpoints, _ = await counting.runner.list_checkpoints(fork.run_id, 0, "")
+    for checkpoint in fork_checkpoints:
+        full = await counting.runner.get_checkpoint(checkpoint.checkpoint_id, True)
+        assert payloads.json_value(full.content.executor_states["c"])["seen"][:2] == [4, 3]
 
 
 async def test_a_run_that_has_not_ended_is_not_deleted(counting: Harness) -> None:

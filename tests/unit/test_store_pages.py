@@ -1,6 +1,7 @@
 """What a superstep's commit writes to the SQLite file, page by page (read
 from the WAL): a commit that keeps the run's status leaves the two indexes
-over the status alone, one that changes it moves the run in them."""
+over the status alone, one that changes it moves the run in them; a small
+state is written with its reference, a large one as a blob."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from stepline_runner.store.sqlite import SqliteStore
 STATUS_INDEXES = {"runs_by_status", "runs_by_workflow_status"}
 
 
-def checkpoint(superstep: int) -> NewCheckpoint:
-    state = payloads.encode({"step": superstep}, type_name="S")
+def checkpoint(superstep: int, pad: str = "") -> NewCheckpoint:
+    state = payloads.encode({"step": superstep, "pad": pad}, type_name="S")
     ref = StateRef(state_hash(state), state.type_name, state.content_type, state.data)
     return NewCheckpoint(
         checkpoint_id=f"c{superstep}",
@@ -65,11 +66,13 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     await store.close()
 
 
-async def commit_alone(store: SqliteStore, status: E.RunStatus, superstep: int) -> None:
+async def commit_alone(
+    store: SqliteStore, status: E.RunStatus, superstep: int, pad: str = ""
+) -> None:
     """A superstep's commit, alone in the WAL."""
     await store._writer.call(lambda db: db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
     update = RunUpdate(status, superstep, epoch=1)
-    await store.commit("r", update, events(superstep), checkpoint(superstep))
+    await store.commit("r", update, events(superstep), checkpoint(superstep, pad))
 
 
 async def test_a_commit_that_keeps_the_status_writes_no_status_index(
@@ -78,7 +81,7 @@ async def test_a_commit_that_keeps_the_status_writes_no_status_index(
     await commit_alone(store, E.RUN_STATUS_RUNNING, 1)
 
     trees = written(tmp_path / "s.db")
-    assert {"runs", "checkpoints", "events", "blobs"} <= trees
+    assert {"runs", "checkpoints", "events", "checkpoint_states"} <= trees
     assert not trees & STATUS_INDEXES  # before: both, every commit
     run = await store.get_run("r")
     assert run is not None
@@ -107,3 +110,26 @@ async def test_a_stale_commit_changes_neither_the_run_nor_its_status(store: Sqli
     run = await store.get_run("r")
     assert run is not None
     assert (run.status, run.superstep, run.last_sequence) == (E.RUN_STATUS_RUNNING, 0, 0)
+
+
+async def test_a_small_state_is_written_with_its_reference_alone(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    await commit_alone(store, E.RUN_STATUS_RUNNING, 1)
+
+    trees = written(tmp_path / "s.db")
+    # No blob, no entry of the blobs' index, no AUTOINCREMENT counter: 4 of 12 pages.
+    assert not trees & {"blobs", "checkpoint_states_by_blob", "sqlite_sequence"}
+    loaded = await store.get_checkpoint("c1", include_content=True)
+    assert loaded is not None
+    assert payloads.json_value(loaded.content.executor_states["x"]) == {"step": 1, "pad": ""}
+
+
+async def test_a_large_state_is_a_blob(store: SqliteStore, tmp_path: Path) -> None:
+    await commit_alone(store, E.RUN_STATUS_RUNNING, 1, pad="p" * 600)
+
+    assert {"blobs", "checkpoint_states_by_blob"} <= written(tmp_path / "s.db")
+    loaded = await store.get_checkpoint("c1", include_content=True)
+    assert loaded is not None
+    state = payloads.json_value(loaded.content.executor_states["x"])
+    assert state == {"step": 1, "pad": "p" * 600}

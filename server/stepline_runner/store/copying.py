@@ -119,9 +119,18 @@ def _sqlite_columns(lite: sqlite3.Connection) -> dict[str, set[str]]:
     }
 
 
+# PostgreSQL keeps every state as a blob; SQLite keeps small ones with their
+# references (states.py): those become blobs of the copy, once per hash.
+BLOBS = (
+    "(SELECT hash, data FROM blobs UNION ALL SELECT blob_hash, min(data) FROM checkpoint_states"
+    " WHERE data IS NOT NULL AND blob_hash NOT IN (SELECT hash FROM blobs) GROUP BY blob_hash)"
+)
+
+
 def _select(table: str, columns: list[str], present: set[str]) -> str:
     """The SQLite query yielding `columns` of `table`, in order. A `seq` the
-    SQLite table lacks is its rowid (workflows: registration order)."""
+    SQLite table lacks is its rowid (workflows: registration order); the
+    blobs are those of the table and the states kept inline (BLOBS)."""
     chosen = []
     for column in columns:
         if column in present:
@@ -134,7 +143,8 @@ def _select(table: str, columns: list[str], present: set[str]) -> str:
                 "it is not at this Stepline's schema"
             )
     order = f" ORDER BY {chosen[columns.index('seq')]}" if "seq" in columns else ""
-    return f'SELECT {", ".join(chosen)} FROM "{table}"{order}'
+    source = BLOBS if table == "blobs" else f'"{table}"'
+    return f"SELECT {', '.join(chosen)} FROM {source}{order}"
 
 
 async def _copy_table(

@@ -48,6 +48,8 @@ CREATE TABLE duties (
     lease_until DOUBLE PRECISION NOT NULL
 );
 """,
+    # How SQLite keeps checkpoints and small states (schema.py): nothing here.
+    9: "",
 }
 
 # Any 64-bit number, the same in every runner: the lock migrations take.

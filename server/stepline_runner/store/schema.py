@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 # version -> statements that turn a database of that version into the next.
 MIGRATIONS: dict[int, str] = {
@@ -80,6 +80,31 @@ ALTER TABLE runs ADD COLUMN lease_until REAL NOT NULL DEFAULT 0;
     # Runners and their duties (several runners on one PostgreSQL database):
     # nothing on SQLite, which one runner has to itself.
     8: "",
+    # What a superstep's commit writes, fewer pages: checkpoints without
+    # AUTOINCREMENT (no sqlite_sequence row to update; a seq is reused only
+    # after the run holding the greatest was deleted whole, and nothing of it
+    # is left to refer to it), and small states stored with their reference
+    # (states.py), so neither a blob nor an index entry is written for them.
+    9: """
+CREATE TABLE checkpoints_v10 (
+    seq INTEGER PRIMARY KEY,
+    checkpoint_id TEXT NOT NULL UNIQUE,
+    run_id TEXT NOT NULL,
+    superstep INTEGER NOT NULL,
+    parent_checkpoint_id TEXT NOT NULL,
+    graph_signature TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    content BLOB NOT NULL
+);
+INSERT INTO checkpoints_v10 SELECT seq, checkpoint_id, run_id, superstep, parent_checkpoint_id,
+    graph_signature, created_at, content FROM checkpoints;
+DROP TABLE checkpoints;
+ALTER TABLE checkpoints_v10 RENAME TO checkpoints;
+CREATE INDEX checkpoints_by_run ON checkpoints (run_id, seq);
+ALTER TABLE checkpoint_states ADD COLUMN data BLOB;
+DROP INDEX checkpoint_states_by_blob;
+CREATE INDEX checkpoint_states_by_blob ON checkpoint_states (blob_hash) WHERE data IS NULL;
+""",
 }
 
 SCHEMA = """
@@ -140,8 +165,9 @@ CREATE INDEX schedules_by_workflow ON schedules (workflow_id, seq);
 CREATE INDEX schedules_by_namespace ON schedules (namespace, seq);
 -- Counting a workflow's runs in some statuses (max_concurrent_runs).
 CREATE INDEX runs_by_workflow_status ON runs (workflow_id, status);
+-- seq: creation order (no AUTOINCREMENT: see MIGRATIONS[9]).
 CREATE TABLE checkpoints (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     checkpoint_id TEXT NOT NULL UNIQUE,
     run_id TEXT NOT NULL,
     superstep INTEGER NOT NULL,
@@ -158,6 +184,7 @@ CREATE TABLE blobs (
 ) WITHOUT ROWID;
 -- A state reference where an executor's state changed: it stands for every
 -- checkpoint of the run from since_seq (checkpoints.seq) to the executor's next.
+-- A small state's bytes are `data`; NULL: they are the blob `blob_hash`.
 CREATE TABLE checkpoint_states (
     run_id TEXT NOT NULL,
     executor_id TEXT NOT NULL,
@@ -165,9 +192,11 @@ CREATE TABLE checkpoint_states (
     blob_hash TEXT NOT NULL,
     type_name TEXT NOT NULL,
     content_type TEXT NOT NULL,
+    data BLOB,
     PRIMARY KEY (run_id, executor_id, since_seq)
 ) WITHOUT ROWID;
-CREATE INDEX checkpoint_states_by_blob ON checkpoint_states (blob_hash);
+-- Which references keep a blob (garbage collection).
+CREATE INDEX checkpoint_states_by_blob ON checkpoint_states (blob_hash) WHERE data IS NULL;
 CREATE TABLE events (
     run_id TEXT NOT NULL,
     sequence INTEGER NOT NULL,

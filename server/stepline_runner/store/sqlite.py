@@ -35,6 +35,7 @@ from .statements import (
     NEXT_WORKFLOW_VERSION,
     OLD_CHECKPOINTS,
     UPSERT_WORKFLOW,
+    event_bodies,
     run_values,
     workflow_values,
 )
@@ -121,13 +122,14 @@ class SqliteStore(Schedules, StoreReads):
     ) -> list[events_pb2.Event]:
         now = time.time()
         values = run_values(run, input_hash, checkpoint, len(events), now)
+        bodies = event_bodies(events)
 
         def create(db: sqlite3.Connection) -> list[events_pb2.Event]:
             db.execute(INSERT_RUN, values)
             insert_checkpoint(db, run.run_id, checkpoint, now)
-            return insert_events(db, run.run_id, events, last_sequence=len(events))
+            return insert_events(db, run.run_id, events, bodies, last_sequence=len(events))
 
-        return await self._transact(create, checkpoint_bytes(checkpoint))
+        return await self._transact(create, sum(map(len, bodies)) + checkpoint_bytes(checkpoint))
 
     async def commit(
         self,
@@ -138,6 +140,8 @@ class SqliteStore(Schedules, StoreReads):
         keep_last: int = 0,
     ) -> list[events_pb2.Event]:
         now = time.time()
+        # Encoded here, once: their sizes size the transaction (outputs can be large).
+        bodies = event_bodies(events)
 
         def commit(db: sqlite3.Connection) -> list[events_pb2.Event]:
             if checkpoint is not None:
@@ -146,9 +150,9 @@ class SqliteStore(Schedules, StoreReads):
                     rows = db.execute(OLD_CHECKPOINTS, (run_id, run_id, keep_last)).fetchall()
                     delete_checkpoints(db, run_id, [r[0] for r in rows])
             sequence = update_run(db, run_id, update, checkpoint, len(events), now)
-            return insert_events(db, run_id, events, last_sequence=sequence)
+            return insert_events(db, run_id, events, bodies, last_sequence=sequence)
 
-        size = sum(e.ByteSize() for e in events)  # outputs can be large
+        size = sum(map(len, bodies))
         if checkpoint is not None:
             size += checkpoint_bytes(checkpoint)
         return await self._transact(commit, size)

@@ -48,7 +48,6 @@ INSERT_CHECKPOINT = (
     "INSERT INTO checkpoints (checkpoint_id, run_id, superstep, parent_checkpoint_id,"
     " graph_signature, created_at, content) VALUES (?,?,?,?,?,?,?) RETURNING seq"
 )
-INSERT_STATE = "INSERT INTO checkpoint_states VALUES (?, ?, ?, ?, ?, ?)"
 INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?, ?)"
 
 
@@ -128,13 +127,33 @@ def event_rows(
 ) -> list[tuple[str, int, int, bytes]]:
     """INSERT_EVENT's rows, numbered so the last is `last_sequence`; each event
     gets its run id and sequence (the stored body holds neither: the key does)."""
-    first = last_sequence - len(events) + 1
+    return numbered_rows(run_id, events, event_bodies(events), last_sequence)
+
+
+def event_bodies(events: list[events_pb2.Event]) -> list[bytes]:
+    """What is stored of each event: all but its run id and sequence, which
+    are cleared (an event is numbered as it is stored, see `numbered_rows`)."""
+    bodies = []
+    for event in events:
+        if event.run_id or event.sequence:
+            event.ClearField("run_id")
+            event.ClearField("sequence")
+        bodies.append(event.SerializeToString())
+    return bodies
+
+
+def numbered_rows(
+    run_id: str, events: list[events_pb2.Event], bodies: list[bytes], last_sequence: int
+) -> list[tuple[str, int, int, bytes]]:
+    """INSERT_EVENT's rows of the events and their `event_bodies`, numbered so
+    the last is `last_sequence`; each event gets its run id and sequence."""
+    sequence = last_sequence - len(events)
     rows: list[tuple[str, int, int, bytes]] = []
-    for offset, event in enumerate(events):
-        event.ClearField("run_id")
-        event.ClearField("sequence")
-        rows.append((run_id, first + offset, event.kind, event.SerializeToString()))
-        event.run_id, event.sequence = run_id, first + offset
+    for event, body in zip(events, bodies, strict=True):
+        sequence += 1
+        rows.append((run_id, sequence, event.kind, body))
+        event.run_id = run_id
+        event.sequence = sequence
     return rows
 
 
@@ -144,7 +163,8 @@ def state_rows(
     states: Mapping[str, StateRef],
     changed: Collection[str] | None,
 ) -> list[tuple[str, str, int, str, str, str]]:
-    """INSERT_STATE's rows: a reference for each executor in `changed` (None: all)."""
+    """Reference rows (run, executor, seq, hash, type name, content type): one
+    for each executor in `changed` (None: all)."""
     return [
         (run_id, executor_id, checkpoint_seq, s.hash, s.type_name, s.content_type)
         for executor_id, s in states.items()

@@ -5,6 +5,14 @@ line, so `checkpoint_states` holds a reference only where an executor's state
 changed: the row (run, executor, since_seq) stands for every checkpoint of the
 run from `since_seq` until that executor's next row. A checkpoint where one of
 32 executors changed costs one row, not 32.
+
+A small state (at most `INLINE_BYTES`) is kept in its reference row itself
+(`data`): a superstep's commit then writes no blob and no entry of the
+index that garbage collection finds a blob's references by (only rows
+without `data` are in it), three B-tree pages of its twelve. Its bytes are
+stored again at each change, and a fork stores those of its first
+checkpoint again: each time fewer bytes than the hash that would name them
+in a second run. Larger states are blobs, shared by hash across runs.
 """
 
 from __future__ import annotations
@@ -17,7 +25,18 @@ from stepline.v1 import payload_pb2
 
 from ..errors import DataLoss
 from .base import StateRef
-from .statements import INSERT_STATE, state_rows
+from .deletion import drop_states
+
+# The largest state kept in its reference row (see the module): well within
+# what a row of checkpoint_states holds on its B-tree page.
+INLINE_BYTES = 512
+
+INSERT_STATE = "INSERT INTO checkpoint_states VALUES (?, ?, ?, ?, ?, ?, ?)"
+INSERT_BLOB = "INSERT OR IGNORE INTO blobs VALUES (?, ?)"
+# The bytes of a state the caller says are stored, but not as a blob: kept
+# inline in some reference (no index finds it: a scan, and no caller in the
+# runner asks; see `insert_states`).
+INLINE_COPY = "SELECT data FROM checkpoint_states WHERE blob_hash = ? AND data IS NOT NULL LIMIT 1"
 
 
 class CorruptBlob(DataLoss):
@@ -31,25 +50,47 @@ def insert_states(
     states: Mapping[str, StateRef],
     changed: Collection[str] | None,
 ) -> None:
-    """Store the states of a new checkpoint: the bytes nobody stored yet, and a
-    reference for each executor in `changed` (None: every executor)."""
-    new_blobs = [(s.hash, s.data) for s in states.values() if s.data is not None]
-    if new_blobs:
-        db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?)", new_blobs)
-    rows = state_rows(run_id, checkpoint_seq, states, changed)
-    if rows:
+    """Store the states of a new checkpoint: a reference for each executor in
+    `changed` (None: every executor), with a small state's bytes in it, and
+    a larger one's bytes as a blob unless stored already."""
+    rows = []
+    for executor_id, s in states.items():
+        if changed is not None and executor_id not in changed:
+            continue
+        data = s.data
+        if data is None:
+            data = _stored_inline(db, s.hash)
+        elif len(data) > INLINE_BYTES:
+            db.execute(INSERT_BLOB, (s.hash, data))
+            data = None
+        row = (run_id, executor_id, checkpoint_seq, s.hash, s.type_name, s.content_type, data)
+        rows.append(row)
+    if len(rows) == 1:
+        db.execute(INSERT_STATE, rows[0])
+    elif rows:
         db.executemany(INSERT_STATE, rows)
+
+
+def _stored_inline(db: sqlite3.Connection, blob_hash: str) -> bytes | None:
+    """For a state given without its bytes: None when they are a blob (the
+    reference points there), else a copy of them from a reference that holds
+    them inline (None too when there is none: LOAD_STATES will say so)."""
+    if db.execute("SELECT 1 FROM blobs WHERE hash = ?", (blob_hash,)).fetchone():
+        return None
+    row = db.execute(INLINE_COPY, (blob_hash,)).fetchone()
+    return None if row is None else bytes(row[0])
 
 
 # Each executor's row with the greatest since_seq not after the checkpoint
 # (SQLite takes the bare columns from the row that holds the max).
 LOAD_STATES = """
 WITH refs AS (
-    SELECT executor_id, blob_hash, type_name, content_type, max(since_seq)
+    SELECT executor_id, blob_hash, type_name, content_type, data, max(since_seq)
     FROM checkpoint_states WHERE run_id = ? AND since_seq <= ? GROUP BY executor_id
 )
-SELECT refs.executor_id, refs.blob_hash, refs.type_name, refs.content_type, blobs.data
-FROM refs LEFT JOIN blobs ON blobs.hash = refs.blob_hash
+SELECT refs.executor_id, refs.blob_hash, refs.type_name, refs.content_type,
+    coalesce(refs.data, blobs.data)
+FROM refs LEFT JOIN blobs ON refs.data IS NULL AND blobs.hash = refs.blob_hash
 """
 
 
@@ -76,10 +117,12 @@ def decode_states(
 
 def collect_garbage(db: sqlite3.Connection, run_id: str) -> int:
     """After checkpoints of a run were deleted: drop the references no remaining
-    checkpoint uses, then the blobs nothing references. Returns blobs dropped."""
+    checkpoint uses, then the blobs nothing references. Returns the states
+    dropped (`drop_states`)."""
     unused = db.execute(
         """
-        SELECT s.executor_id, s.since_seq, s.blob_hash FROM checkpoint_states s
+        SELECT s.executor_id, s.since_seq, s.blob_hash, s.data IS NOT NULL
+        FROM checkpoint_states s
         WHERE s.run_id = ?1 AND NOT EXISTS (
             SELECT 1 FROM checkpoints c WHERE c.run_id = ?1 AND c.seq >= s.since_seq
             AND c.seq < coalesce((
@@ -93,12 +136,6 @@ def collect_garbage(db: sqlite3.Connection, run_id: str) -> int:
         return 0
     db.executemany(
         "DELETE FROM checkpoint_states WHERE run_id = ? AND executor_id = ? AND since_seq = ?",
-        [(run_id, executor_id, since) for executor_id, since, _ in unused],
+        [(run_id, executor_id, since) for executor_id, since, _, _ in unused],
     )
-    hashes = sorted({blob_hash for _, _, blob_hash in unused})
-    dropped = db.execute(
-        f"DELETE FROM blobs WHERE hash IN ({','.join('?' * len(hashes))}) AND NOT EXISTS"
-        " (SELECT 1 FROM checkpoint_states s WHERE s.blob_hash = blobs.hash) RETURNING hash",
-        hashes,
-    ).fetchall()
-    return len(dropped)
+    return drop_states(db, [(blob_hash, bool(held)) for _, _, blob_hash, held in unused])

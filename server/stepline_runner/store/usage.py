@@ -31,7 +31,9 @@ class StoreUsage:
     index_bytes: dict[str, int]  # its indexes together
     record_bytes: dict[str, int]  # record bytes in the table's own b-tree (leaf + overflow)
     rows: dict[str, int]
-    state_bytes: int  # bytes of stored executor states (deduplicated), all checkpoints
+    # Bytes of stored executor states, all checkpoints: a blob's once, a small
+    # state's (kept with its reference, states.py) at each change.
+    state_bytes: int
 
 
 def read_usage(location: str | Path) -> StoreUsage:
@@ -67,7 +69,7 @@ def read_usage(location: str | Path) -> StoreUsage:
                 index_bytes[table] = index_bytes.get(table, 0) + size
         rows = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
         (superstep,) = con.execute("SELECT max(superstep) FROM checkpoints").fetchone()
-        (state_bytes,) = con.execute("SELECT coalesce(sum(length(data)), 0) FROM blobs").fetchone()
+        (state_bytes,) = con.execute(STATE_BYTES + _inline_state_bytes(con)).fetchone()
         (page_size,) = con.execute("PRAGMA page_size").fetchone()
         (page_count,) = con.execute("PRAGMA page_count").fetchone()
         (freelist,) = con.execute("PRAGMA freelist_count").fetchone()
@@ -85,6 +87,18 @@ def read_usage(location: str | Path) -> StoreUsage:
         rows=rows,
         state_bytes=int(state_bytes),
     )
+
+
+STATE_BYTES = "SELECT (SELECT coalesce(sum(length(data)), 0) FROM blobs)"
+
+
+def _inline_state_bytes(con: sqlite3.Connection) -> str:
+    """What STATE_BYTES adds for the states kept with their references: none
+    in a file of a schema before 10 (read here before a runner migrated it)."""
+    columns = {row[1] for row in con.execute("PRAGMA table_info(checkpoint_states)")}
+    if "data" not in columns:
+        return ""
+    return " + (SELECT coalesce(sum(length(data)), 0) FROM checkpoint_states)"
 
 
 CHECKPOINT_TABLES = ("blobs", "checkpoints", "checkpoint_states")

@@ -11,8 +11,8 @@ from .statements import (
     INSERT_CHECKPOINT,
     INSERT_EVENT,
     checkpoint_values,
-    event_rows,
     last_sequence,
+    numbered_rows,
     update_values,
 )
 from .states import collect_garbage, insert_states
@@ -59,11 +59,18 @@ def delete_checkpoints(db: sqlite3.Connection, run_id: str, checkpoint_ids: list
 
 
 def insert_events(
-    db: sqlite3.Connection, run_id: str, events: list[events_pb2.Event], last_sequence: int
+    db: sqlite3.Connection,
+    run_id: str,
+    events: list[events_pb2.Event],
+    bodies: list[bytes],
+    last_sequence: int,
 ) -> list[events_pb2.Event]:
-    """Number the events so the last one is `last_sequence`, and insert them."""
-    rows = event_rows(run_id, events, last_sequence)
-    if rows:
+    """Number the events (their `event_bodies`) so the last one is
+    `last_sequence`, and insert them."""
+    rows = numbered_rows(run_id, events, bodies, last_sequence)
+    if len(rows) == 1:
+        db.execute(INSERT_EVENT, rows[0])
+    elif rows:
         db.executemany(INSERT_EVENT, rows)
     return events
 
