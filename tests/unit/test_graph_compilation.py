@@ -11,9 +11,14 @@ import re
 import pytest
 
 from stepline.v1 import workflow_pb2 as W
-from stepline_runner.engine.edges import EdgeKind
+from stepline_runner.engine.edges import CompiledEdge, EdgeKind
 from stepline_runner.engine.errors import InvalidArgument
-from stepline_runner.engine.graph import DEFAULT_MAX_SUPERSTEPS, Graph, signature_of
+from stepline_runner.engine.graph import (
+    DEFAULT_MAX_SUPERSTEPS,
+    Graph,
+    edges_by_source,
+    signature_of,
+)
 from stepline_runner.engine.inputs import accepts_any, accepts_type
 from tests.unit.graph_of_three import definition
 
@@ -47,6 +52,21 @@ def test_every_edge_kind_compiles_to_its_sources_targets_and_expressions() -> No
     assert graph.start_id == "a" and graph.max_supersteps == DEFAULT_MAX_SUPERSTEPS
     assert [e.index for e in graph.edges_from("b")] == [2, 3]
     assert graph.connected("a", "c") and not graph.connected("c", "a")
+    assert [x.where for x in graph.expressions_from("a")] == [
+        "edges[0] (direct)",
+        "edges[1] (fan_out)",
+    ]
+    assert graph.expressions_from("b") == tuple(switch.expressions)
+    assert graph.edges_from("c") == () and graph.expressions_from("c") == ()
+
+
+def test_edges_by_source_keeps_the_definitions_order_and_each_edge_once() -> None:
+    a_b = CompiledEdge(0, EdgeKind.DIRECT, ("a",), ("b",))
+    fan_in = CompiledEdge(1, EdgeKind.FAN_IN, ("b", "a", "b"), ("c",))
+    b_a = CompiledEdge(2, EdgeKind.DIRECT, ("b",), ("a",))
+    found = edges_by_source([a_b, fan_in, b_a])
+    assert found == {"a": (a_b, fan_in), "b": (fan_in, b_a)}
+    assert edges_by_source([]) == {}
 
 
 REFUSED = {

@@ -9,8 +9,7 @@ their caps here; `conditions` compiles and evaluates them, out of process.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from stepline.v1 import workflow_pb2
 
@@ -32,6 +31,18 @@ class Graph:
     nodes: dict[str, workflow_pb2.ExecutorNode]
     edges: list[CompiledEdge]
     signature: str
+    # What routing asks of each source, every superstep: made once per graph.
+    _from: dict[str, tuple[CompiledEdge, ...]] = field(init=False, repr=False, compare=False)
+    _expressions_from: dict[str, tuple[Expression, ...]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        self._from = edges_by_source(self.edges)
+        self._expressions_from = {
+            source: tuple(x for e in edges for x in e.expressions)
+            for source, edges in self._from.items()
+        }
 
     @property
     def workflow_id(self) -> str:
@@ -49,8 +60,13 @@ class Graph:
         node = self.nodes[executor_id]
         return node.type or node.id
 
-    def edges_from(self, source_id: str) -> Iterator[CompiledEdge]:
-        return (e for e in self.edges if source_id in e.sources)
+    def edges_from(self, source_id: str) -> tuple[CompiledEdge, ...]:
+        """The edges from `source_id`, in the definition's order."""
+        return self._from.get(source_id, ())
+
+    def expressions_from(self, source_id: str) -> tuple[Expression, ...]:
+        """The expressions of `edges_from(source_id)`, in evaluation order."""
+        return self._expressions_from.get(source_id, ())
 
     def connected(self, source_id: str, target_id: str) -> bool:
         return any(target_id in e.targets for e in self.edges_from(source_id))
@@ -98,6 +114,15 @@ class Graph:
         check_retry_policies(definition)
         edges = [compile_edge(i, e, nodes, limits) for i, e in enumerate(definition.edges)]
         return cls(definition, nodes, edges, signature_of(definition))
+
+
+def edges_by_source(edges: list[CompiledEdge]) -> dict[str, tuple[CompiledEdge, ...]]:
+    """Each source's edges, in the order of `edges` (an edge once per source)."""
+    found: dict[str, list[CompiledEdge]] = {}
+    for edge in edges:
+        for source in dict.fromkeys(edge.sources):
+            found.setdefault(source, []).append(edge)
+    return {source: tuple(from_it) for source, from_it in found.items()}
 
 
 def _check_size(definition: workflow_pb2.WorkflowDefinition, limits: Limits) -> None:

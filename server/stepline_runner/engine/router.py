@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from stepline.v1 import payload_pb2
 
-from .conditions import ConditionEvaluator
+from .conditions import ConditionEvaluator, Verdicts
 from .graph import Graph
 from .routing import ConditionError, RoutingResult, UndeliverableError, queries, route, settle
 from .state import RunState
@@ -34,7 +34,9 @@ class Router:
             return RoutingResult(fan_in=fan_in), []
         graph = self.graph
         try:
-            verdicts = await self.conditions.verdicts(queries(graph, sent), sent)
+            asked = queries(graph, sent)
+            # No expression to ask about (most edges): no trip to the evaluator.
+            verdicts = await self.conditions.verdicts(asked, sent) if asked else Verdicts(sent)
             routed = route(graph, sent, fan_in, self.accepts, verdicts)
             return routed, settle(graph, routed)
         except ConditionError as exc:

@@ -9,7 +9,7 @@ non-boolean. `route` reports them; `settle` fails the run with the first one
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,9 +85,9 @@ def queries(graph: Graph, sent: list[payload_pb2.Message]) -> list[tuple[int, Ex
     return [
         (i, expression)
         for i, message in enumerate(sent)
-        if not message.target_id or graph.connected(message.source_id, message.target_id)
-        for edge in graph.edges_from(message.source_id)
-        for expression in edge.expressions
+        if (expressions := graph.expressions_from(message.source_id))
+        and (not message.target_id or graph.connected(message.source_id, message.target_id))
+        for expression in expressions
     ]
 
 
@@ -165,7 +165,7 @@ def _route_one(
         return
     routed = delivered = False
     refused: list[tuple[str, str]] = []
-    edges = list(graph.edges_from(source))
+    edges = graph.edges_from(source)
     for edge in edges:
         targets = _targets(edge, judge)
         if explicit:
@@ -181,9 +181,10 @@ def _route_one(
             continue
         for target in targets:
             why = _deliver(target, message, accepts, result)
-            delivered = delivered or not why
             if why:
                 refused.append((target, why))
+            else:
+                delivered = True
     if not routed:
         detail = (
             f"no edge's condition held for it (edges from {source!r}: {len(edges)})"
@@ -194,12 +195,15 @@ def _route_one(
     elif not delivered:
         detail = "; ".join(why for _, why in refused)
         result.undeliverable.append(_undeliverable(message, NOT_ACCEPTED, detail))
-    else:
+    elif refused:
         type_name = message.payload.type_name
         result.warnings += [
             (t, f"message of type {type_name!r} from {source!r} not delivered: {why}")
             for t, why in refused
         ]
+
+
+_TAKES_ANY: frozenset[str] = frozenset()
 
 
 def _deliver(
@@ -209,8 +213,8 @@ def _deliver(
     result: RoutingResult,
 ) -> str:
     """Deliver `message` to `target`; or why not ("" when delivered)."""
-    types = accepts.get(target, frozenset())
-    if not accepts_type(types, message.payload.type_name):
+    types = accepts.get(target, _TAKES_ANY)
+    if types and not accepts_type(types, message.payload.type_name):
         return f"{target!r} takes {type_list(types)}"
     result.deliveries.append(
         payload_pb2.Message(source_id=message.source_id, target_id=target, payload=message.payload)
@@ -218,22 +222,23 @@ def _deliver(
     return ""
 
 
-def _targets(edge: CompiledEdge, judge: _Judge) -> list[str]:
-    if edge.kind is EdgeKind.FAN_IN:
-        return list(edge.targets)
-    if edge.kind is EdgeKind.DIRECT:
+def _targets(edge: CompiledEdge, judge: _Judge) -> Sequence[str]:
+    kind = edge.kind
+    if kind is EdgeKind.FAN_IN:
+        return edge.targets
+    if kind is EdgeKind.DIRECT:
         if edge.condition and not judge.holds(edge.condition):
-            return []
-        return list(edge.targets)
-    if edge.kind is EdgeKind.FAN_OUT:
+            return ()
+        return edge.targets
+    if kind is EdgeKind.FAN_OUT:
         if edge.selection is None:
-            return list(edge.targets)
+            return edge.targets
         chosen = judge.chosen(edge.selection)
         return [t for t in edge.targets if t in chosen]
     for condition, target in edge.cases:
         if judge.holds(condition):
-            return [target]
-    return [edge.default_target]
+            return (target,)
+    return (edge.default_target,)
 
 
 def _buffer(
