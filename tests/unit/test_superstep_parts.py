@@ -3,6 +3,8 @@ answers add up to (`collect`), when a checkpoint is due, and `RunState`."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from stepline.v1 import events_pb2 as E
@@ -11,7 +13,7 @@ from stepline.v1 import payload_pb2 as P
 from stepline.v1 import runner_pb2
 from stepline.v1 import workflow_pb2 as W
 from stepline_runner.engine.graph import Graph
-from stepline_runner.engine.state import RunState
+from stepline_runner.engine.state import RunState, random_id
 from stepline_runner.engine.superstep import CollectError, checkpoint_due, collect, plan
 from stepline_runner.store import StateRef
 from tests.unit.graph_of_three import definition
@@ -199,3 +201,35 @@ def test_collect_refuses_a_request_id_an_executor_made_up_badly(bad: str) -> Non
     error = caught.value.error
     assert (error.type, error.executor_id) == ("InvalidRequestId", "a")
     assert len(error.message) < 200  # a prefix of the id, not the id
+
+
+def test_checkpoint_content_is_every_field_the_state_holds_and_only_those() -> None:
+    s = state()
+    assert s.checkpoint("cp4").content == runner_pb2.CheckpointContent()
+    s.pending = [P.Message(source_id="a", target_id="b", payload=text("m"))]
+    s.fan_in = {3: [P.Message(source_id="b", payload=text("g"))], 2: [P.Message(source_id="a")]}
+    s.shared_state = {"k": text("v")}
+    s.pending_requests = {"q": P.InputRequest(request_id="q", executor_id="c")}
+    s.pending_responses = [P.InputResponse(request=P.InputRequest(request_id="q0"))]
+    s.timers = [P.Message(source_id="a", target_id="b", payload=text("t"))]
+
+    content = s.checkpoint("cp4").content
+    assert content == runner_pb2.CheckpointContent(
+        pending_messages=s.pending,
+        fan_in_buffers=[
+            runner_pb2.FanInBuffer(edge_index=2, messages=s.fan_in[2]),
+            runner_pb2.FanInBuffer(edge_index=3, messages=s.fan_in[3]),
+        ],
+        shared_state=s.shared_state,
+        pending_requests=list(s.pending_requests.values()),
+        pending_responses=s.pending_responses,
+        timers=s.timers,
+    )
+
+
+def test_random_ids_have_the_form_of_uuid4_hex() -> None:
+    made = {random_id() for _ in range(2000)}
+    assert len(made) == 2000
+    for id_ in made:
+        parsed = uuid.UUID(hex=id_)
+        assert (parsed.hex, parsed.version, parsed.variant) == (id_, 4, uuid.RFC_4122)

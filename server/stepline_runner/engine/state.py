@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from stepline.payloads import state_hash
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2
@@ -11,6 +12,15 @@ from stepline.v1 import events_pb2, payload_pb2, runner_pb2
 from ..statuses import settled
 from ..store import NewCheckpoint, StateRef
 from .graph import Graph
+
+
+def random_id() -> str:
+    """A random id of the form of `uuid.uuid4().hex` (32 hex digits, version 4,
+    RFC 4122 variant), made in a third of the time."""
+    made = bytearray(os.urandom(16))
+    made[6] = made[6] & 0x0F | 0x40
+    made[8] = made[8] & 0x3F | 0x80
+    return made.hex()
 
 
 @dataclass
@@ -61,19 +71,9 @@ class RunState:
     ) -> NewCheckpoint:
         """This state as a checkpoint; `changed` names the executors whose state
         differs from the parent's (None: treat every state as new)."""
-        content = runner_pb2.CheckpointContent(
-            pending_messages=self.pending,
-            fan_in_buffers=[
-                runner_pb2.FanInBuffer(edge_index=i, messages=m)
-                for i, m in sorted(self.fan_in.items())
-            ],
-            shared_state=self.shared_state,
-            pending_requests=self.pending_requests.values(),
-            pending_responses=self.pending_responses,
-            timers=self.timers,
-        )
+        content = runner_pb2.CheckpointContent(**self._content_fields())
         return NewCheckpoint(
-            checkpoint_id=uuid.uuid4().hex,
+            checkpoint_id=random_id(),
             superstep=self.superstep,
             parent_checkpoint_id=parent_checkpoint_id,
             graph_signature=self.graph.signature,
@@ -81,6 +81,27 @@ class RunState:
             content=content,
             changed=changed,
         )
+
+    def _content_fields(self) -> dict[str, Any]:
+        """The checkpoint content's fields that are not empty (most are, most
+        supersteps: passing them empty costs as much as the rest)."""
+        fields: dict[str, Any] = {}
+        if self.pending:
+            fields["pending_messages"] = self.pending
+        if self.fan_in:
+            fields["fan_in_buffers"] = [
+                runner_pb2.FanInBuffer(edge_index=i, messages=m)
+                for i, m in sorted(self.fan_in.items())
+            ]
+        if self.shared_state:
+            fields["shared_state"] = self.shared_state
+        if self.pending_requests:
+            fields["pending_requests"] = self.pending_requests.values()
+        if self.pending_responses:
+            fields["pending_responses"] = self.pending_responses
+        if self.timers:
+            fields["timers"] = self.timers
+        return fields
 
     @classmethod
     def from_checkpoint(

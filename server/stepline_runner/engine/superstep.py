@@ -98,25 +98,31 @@ def collect(
     not changed. Raises `CollectError` for a request id that is malformed or
     still open, or a delay the runner refuses."""
     collected = Collected([], [], [], dict(shared_state), dict(open_requests))
+    events = collected.events
     for x, answer in answers:
-        events = collected.events
         events.append(ev.event(E.EVENT_KIND_EXECUTOR_COMPLETED, step, executor_id=x))
-        events += [
-            ev.event(E.EVENT_KIND_OUTPUT, step, executor_id=x, data=p) for p in answer.outputs
-        ]
-        events += [
-            ev.event(E.EVENT_KIND_CUSTOM, step, executor_id=x, name=c.name, data=c.data)
-            for c in answer.events
-        ]
-        for i, asked in enumerate(answer.requests):
-            request = open_request(run_id, step, x, i, asked, collected.requests)
-            collected.requests[request.request_id] = request
-            events.append(ev.event(E.EVENT_KIND_REQUEST_INFO, step, executor_id=x, request=request))
-        for write in answer.shared_state_writes:
-            if write.delete:
-                collected.shared_state.pop(write.key, None)
-            else:
-                collected.shared_state[write.key] = write.value
+        # Each field read once, and skipped when empty (most are): a repeated
+        # field's read makes a new wrapper every time.
+        if outputs := answer.outputs:
+            events += [ev.event(E.EVENT_KIND_OUTPUT, step, executor_id=x, data=p) for p in outputs]
+        if custom := answer.events:
+            events += [
+                ev.event(E.EVENT_KIND_CUSTOM, step, executor_id=x, name=c.name, data=c.data)
+                for c in custom
+            ]
+        if asked_for := answer.requests:
+            for i, asked in enumerate(asked_for):
+                request = open_request(run_id, step, x, i, asked, collected.requests)
+                collected.requests[request.request_id] = request
+                events.append(
+                    ev.event(E.EVENT_KIND_REQUEST_INFO, step, executor_id=x, request=request)
+                )
+        if writes := answer.shared_state_writes:
+            for write in writes:
+                if write.delete:
+                    collected.shared_state.pop(write.key, None)
+                else:
+                    collected.shared_state[write.key] = write.value
         for message in answer.sent:
             sent = payload_pb2.Message()
             sent.CopyFrom(message)
