@@ -4,7 +4,6 @@ result, the executor's own error, or a sign that it lost the run's state."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -102,7 +101,7 @@ class RunCalls:
             attempt=attempt,
             epoch=self.epoch,
         )
-        offers = await self.features.of(node.endpoint)
+        offers = self.features.known(node.endpoint) or await self.features.of(node.endpoint)
         if with_state and offers.state_with_execute:
             request.return_state = True
             request.known_state_hash = known.hash if known else ""
@@ -158,7 +157,11 @@ class RunCalls:
         be made (`made` is set then)."""
         node = self.graph.nodes[executor_id]
         gate = self.gates.for_node(self.graph.workflow_id, node) if self.gates else None
-        async with gate.slot() if gate else contextlib.nullcontext():
+        if gate is None:  # no limit (most nodes): no slot to take, no context to enter
+            if made is not None:
+                made.set()
+            return await self.executors.execute(node.endpoint, request, deadline, session=session)
+        async with gate.slot():
             if made is not None:
                 made.set()
             return await self.executors.execute(node.endpoint, request, deadline, session=session)

@@ -48,6 +48,11 @@ class ServiceFeatures:
             known = await self._describe(endpoint)
         return known or NOTHING
 
+    def known(self, endpoint: str) -> Advertised | None:
+        """What the service at `endpoint` advertised, if that is known (no
+        Describe, no wait: `of` without a coroutine, for every Execute)."""
+        return self._known.get(endpoint)
+
     def seen(self, endpoint: str, incarnation_id: str) -> None:
         """A reply came from `incarnation_id`: forget what another one advertised."""
         known = self._known.get(endpoint)
