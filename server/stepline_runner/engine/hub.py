@@ -126,15 +126,18 @@ class _RunTail:
     replies: dict[tuple[int, frozenset[events_pb2.EventKind]], Reply] = field(default_factory=dict)
     pacer: _Pacer = field(default_factory=_Pacer)
 
-    def extend(self, sized: list[tuple[events_pb2.Event, int]], count: int, size: int) -> None:
-        for event, event_size in sized:
-            self.events.append(event)
-            self.sizes.append(event_size)
-            self.size += event_size
-        while len(self.events) > 1 and (len(self.events) > count or self.size > size):
-            self.frames.pop(self.events.popleft().sequence, None)
-            self.size -= self.sizes.popleft()
-        self.last_sequence = self.events[-1].sequence
+    def extend(self, events: list[events_pb2.Event], count: int, size: int) -> None:
+        kept, sizes = self.events, self.sizes
+        added = [e.ByteSize() for e in events]
+        kept.extend(events)
+        sizes.extend(added)
+        self.size += sum(added)
+        while len(kept) > 1 and (len(kept) > count or self.size > size):
+            dropped = kept.popleft()
+            self.size -= sizes.popleft()
+            if self.frames:  # none until a watcher needs one
+                self.frames.pop(dropped.sequence, None)
+        self.last_sequence = kept[-1].sequence
 
     def holds(self, sequence: int) -> bool:
         return bool(self.events) and self.events[0].sequence <= sequence <= self.last_sequence
@@ -186,7 +189,7 @@ class EventHub:
         if not events:
             return
         tail = self._tail(run_id)
-        tail.extend([(e, e.ByteSize()) for e in events], self._tail_size, self._tail_bytes)
+        tail.extend(events, self._tail_size, self._tail_bytes)
         if self.relay is not None:  # runners sharing a database: in order with the others'
             self.relay.published(run_id, workflow_id, events)
         elif self._subscribers:

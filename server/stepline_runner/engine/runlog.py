@@ -67,7 +67,10 @@ class RunLog:
     def _publish(self, run_id: str, workflow_id: str, events: list[events_pb2.Event]) -> None:
         """Publish the events past the last published (each once, in order)."""
         after = self._published.get(run_id, 0)
-        stored = [e for e in events if e.sequence > after]
+        # In sequence order: all are past it when the first is (every commit).
+        if not events or events[0].sequence <= after:
+            events = [e for e in events if e.sequence > after]
+        stored = events
         if not stored:
             return
         self._hub.publish(run_id, workflow_id, stored)
