@@ -52,6 +52,9 @@ REPLIES_KEPT = 16
 WATCHING = "a run's waiter is counted by hub.watching first"
 
 
+_BYTE_SIZE = events_pb2.Event.ByteSize
+
+
 def pace_of(watchers: int) -> float:
     """Seconds between two wake-ups of `watchers` watchers."""
     return min(PACE_MAX, max(0, watchers - 1) * PACE_PER_WATCHER)
@@ -128,7 +131,7 @@ class _RunTail:
 
     def extend(self, events: list[events_pb2.Event], count: int, size: int) -> None:
         kept, sizes = self.events, self.sizes
-        added = [e.ByteSize() for e in events]
+        added = list(map(_BYTE_SIZE, events))  # no frame of a comprehension
         kept.extend(events)
         sizes.extend(added)
         self.size += sum(added)
