@@ -11,10 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import re
 import signal
 import sqlite3
-import ssl
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -23,10 +21,9 @@ from stepline.credentials import CredentialsError
 from stepline.telemetry import TracingConfigError, configure_tracing
 
 from . import copy_command, usage_command
-from .api.auth_config import AuthConfigError, load_auth_config
 from .api.executor_tls import ExecutorTls, parse_executor_tls
-from .api.security import LOOPBACK, Security
 from .api.server import RunnerServer, start_runner
+from .cli_security import check_metrics_host, one_line, security_of
 from .collector import tune_collector
 from .engine.allowlist import DEFAULT_RULES, AllowList, Rule, RuleError, parse_rule
 from .engine.limits import Limits
@@ -140,7 +137,8 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
     parser.add_argument(
         "--insecure",
         action="store_true",
-        help="allow a non-loopback --host without TLS and a token (trusted networks only)",
+        help="allow a non-loopback --host without TLS and a token, or --metrics-host without "
+        "TLS (trusted networks only)",
     )
     parser.add_argument(
         "--allow-executors",
@@ -176,13 +174,15 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
     parser.add_argument(
         "--metrics-port",
         type=int,
-        help="serve Prometheus metrics over HTTP on this port (0 picks one); off by default",
+        help="serve Prometheus metrics on this port (0 picks one), over HTTPS when the "
+        "runner has --tls-cert; off by default",
     )
     parser.add_argument(
         "--metrics-host",
         default="127.0.0.1",
-        help="listen address of the metrics endpoint, which has no TLS nor token "
-        "(default: %(default)s)",
+        help="listen address of the metrics endpoint, served over TLS with --tls-cert (and "
+        "client certificates with --tls-client-ca); beyond loopback it needs --tls-cert or "
+        "--insecure (default: %(default)s)",
     )
     parser.add_argument(
         "--log-format",
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         limits = Limits.parse(args.limit)
     except ValueError as exc:
         parser.error(str(exc))
-    security = _security(parser, args)
+    security = security_of(parser, args)
     executor_tls = _executor_tls(parser, args.executor_tls)
     if args.lease_seconds and not 0.3 <= args.lease_seconds <= 3600:
         parser.error(f"--lease-seconds must be between 0.3 and 3600, not {args.lease_seconds:g}")
@@ -211,19 +211,13 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         )
     if args.max_runs is not None and not 0 <= args.max_runs <= 1_000_000:
         parser.error(f"--max-runs must be between 0 and 1000000, not {args.max_runs}")
-    if args.metrics_port is not None and args.metrics_host not in LOOPBACK:
-        # Told to, so allowed; but the endpoint has neither TLS nor a token.
-        print(
-            f"{prog}: warning: metrics on {args.metrics_host} are readable by anyone who can "
-            "reach that address",
-            file=sys.stderr,
-        )
+    check_metrics_host(parser, args, security)
     configure_logging(args.log_format)
     try:
         # Traces go where the standard OTEL_* environment variables say.
         tracer_provider = configure_tracing("stepline-runner")
     except TracingConfigError as exc:
-        parser.exit(2, f"{prog}: {_one_line(exc)}\n")
+        parser.exit(2, f"{prog}: {one_line(exc)}\n")
     options = {
         "auto_resume": args.auto_resume,
         "retry": RetryPolicy(args.executor_retries, args.retry_backoff),
@@ -242,21 +236,16 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
     try:
         asyncio.run(_serve(args.store, args.host, args.port, options))
     except StoreOpenError as exc:  # its message names the database
-        parser.exit(2, f"{prog}: {_one_line(exc)}\n")
+        parser.exit(2, f"{prog}: {one_line(exc)}\n")
     except (SchemaError, DatabaseInUse, sqlite3.Error) as exc:
-        parser.exit(2, f"{prog}: cannot use database {shown(args.store)}: {_one_line(exc)}\n")
+        parser.exit(2, f"{prog}: cannot use database {shown(args.store)}: {one_line(exc)}\n")
     except OSError as exc:
-        parser.exit(2, f"{prog}: {_one_line(exc)}\n")
+        parser.exit(2, f"{prog}: {one_line(exc)}\n")
     finally:
         if tracer_provider is not None:
             tracer_provider.shutdown()  # flush the spans still batched
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
-
-
-TOKEN = re.compile(r"[!-~]+")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -286,75 +275,6 @@ def _executor_tls(parser: argparse.ArgumentParser, given: list[list[str]]) -> li
         return [parse_executor_tls(words) for words in given]
     except CredentialsError as exc:
         parser.error(str(exc))
-
-
-def _security(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Security:
-    if (args.tls_cert is None) != (args.tls_key is None):
-        parser.error("--tls-cert and --tls-key go together")
-    if args.auth_config and args.auth_token_file:
-        parser.error(
-            "give --auth-config or --auth-token-file, not both (a config can name the "
-            "token's principal)"
-        )
-    if args.tls_client_ca and not args.tls_cert:
-        parser.error(
-            "--tls-client-ca needs --tls-cert and --tls-key (client certificates need TLS)"
-        )
-    try:
-        auth = load_auth_config(args.auth_config) if args.auth_config else None
-    except AuthConfigError as exc:
-        parser.error(f"--auth-config: {exc}")
-    if auth is not None and auth.needs_client_certificates and not args.tls_client_ca:
-        names = ", ".join(sorted(p.name for p in auth.subjects.values()))[:200]
-        parser.error(
-            f"--auth-config {args.auth_config} names principals by tls_subject ({names}): "
-            "give --tls-cert, --tls-key and --tls-client-ca (the CA of their certificates)"
-        )
-    try:
-        security = Security(
-            tls_cert=args.tls_cert.read_bytes() if args.tls_cert else None,
-            tls_key=args.tls_key.read_bytes() if args.tls_key else None,
-            token=args.auth_token_file.read_text().strip() if args.auth_token_file else None,
-            auth=auth,
-            client_ca=args.tls_client_ca.read_bytes() if args.tls_client_ca else None,
-        )
-    except OSError as exc:
-        parser.error(f"cannot read {exc.filename}: {exc.strerror}")
-    if security.client_ca is not None:
-        try:
-            ssl.create_default_context(cadata=security.client_ca.decode(errors="replace"))
-        except (ssl.SSLError, ValueError) as exc:
-            parser.error(
-                f"--tls-client-ca {args.tls_client_ca}: not PEM CA certificates ({_one_line(exc)})"
-            )
-    if args.tls_cert:
-        try:
-            # gRPC would only say "Failed to bind", after logging its own lines.
-            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
-                args.tls_cert, args.tls_key
-            )
-        except (ssl.SSLError, ValueError) as exc:
-            parser.error(
-                f"--tls-cert {args.tls_cert} / --tls-key {args.tls_key}: not a PEM certificate "
-                f"and its private key ({_one_line(exc)})"
-            )
-    if args.auth_token_file and not security.token:
-        parser.error(f"{args.auth_token_file} is empty")
-    if security.token and not TOKEN.fullmatch(security.token):
-        # No caller could send it: gRPC metadata takes printable ASCII only.
-        parser.error(
-            f"{args.auth_token_file}: a token is one line of printable ASCII characters, "
-            "without spaces"
-        )
-    exposed = args.host not in LOOPBACK
-    authenticated = security.token or security.auth is not None
-    if exposed and not (security.tls_cert and authenticated) and not args.insecure:
-        parser.error(
-            f"--host {args.host} exposes the runner beyond this machine: give --tls-cert, "
-            "--tls-key and --auth-config (or --auth-token-file), or --insecure on a network "
-            "you trust"
-        )
-    return security
 
 
 async def start(db: str, host: str, port: int, options: dict[str, Any]) -> RunnerServer:

@@ -11,6 +11,7 @@ import grpc
 from stepline.credentials import server_credentials
 from stepline.service_security import LOOPBACK_HOSTS
 
+from ..observability.metrics_http import MetricsTls
 from .auth import AuthConfig, Authorizer
 
 LOOPBACK = LOOPBACK_HOSTS
@@ -27,6 +28,12 @@ class Security:
     token: str | None = None
     auth: AuthConfig | None = None
     client_ca: bytes | None = None
+
+    def metrics_tls(self) -> MetricsTls | None:
+        """The metrics endpoint's TLS: the runner's own, client certificates too."""
+        if self.tls_cert is None or self.tls_key is None:
+            return None
+        return MetricsTls(self.tls_cert, self.tls_key, self.client_ca)
 
     def credentials(self) -> grpc.ServerCredentials | None:
         return server_credentials(self.tls_cert, self.tls_key, self.client_ca)

@@ -21,7 +21,7 @@ from ..engine.recovery import RetryPolicy
 from ..engine.retention import Retention
 from ..engine.runner import Runner
 from ..engine.shared import shared
-from ..observability import Instruments
+from ..observability import Instruments, MetricsTls
 from ..store import Store, open_store
 from .auth import may_start_runs
 from .encoded import add_runner_service
@@ -96,8 +96,10 @@ async def start_runner(
     plaintext is for loopback endpoints only). Raises OSError when it cannot listen,
     with the database closed (and its lock released). With `metrics_port`,
     Prometheus metrics are served on `metrics_host`:`metrics_port` (0 picks a
-    port); with a tracer provider installed, runs are traced; `log_events`
-    logs notable events even without either. `before_runs()` is called once
+    port), over TLS with the runner's certificate when it has one (and
+    requiring client certificates when it does); with a tracer provider
+    installed, runs are traced; `log_events` logs notable events even
+    without either. `before_runs()` is called once
     start-up is done, before the server takes calls and before any run is
     recovered, claimed or fired (the command freezes start-up's objects there,
     collector.py, so that nothing of a run is frozen).
@@ -122,7 +124,8 @@ async def start_runner(
             before_runs,
         )
         if metrics_port is not None:
-            server.metrics_port = _serve_metrics(instruments, metrics_host, metrics_port)
+            tls = security.metrics_tls()
+            server.metrics_port = _serve_metrics(instruments, metrics_host, metrics_port, tls)
         return server
     except BaseException:
         await store.close()
@@ -130,9 +133,9 @@ async def start_runner(
         raise
 
 
-def _serve_metrics(instruments: Instruments, host: str, port: int) -> int:
+def _serve_metrics(instruments: Instruments, host: str, port: int, tls: MetricsTls | None) -> int:
     try:
-        return instruments.serve_metrics(host, port)
+        return instruments.serve_metrics(host, port, tls)
     except OSError as exc:
         raise OSError(f"cannot serve metrics on {host}:{port}: {exc}") from exc
 

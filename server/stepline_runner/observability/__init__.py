@@ -1,4 +1,5 @@
-"""The runner's observability: Prometheus metrics on a port of their own,
+"""The runner's observability: Prometheus metrics on a port of their own
+(over TLS when the runner has a certificate, metrics_http.py),
 OpenTelemetry spans, and event log lines, assembled around the engine.
 
 The engine only knows `engine.observe.Observer`; `Telemetry` implements it.
@@ -12,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
-from prometheus_client import start_http_server
 
 from stepline.telemetry import ServerTracing, tracing_installed
 
@@ -21,11 +21,13 @@ from ..engine.runner import Runner
 from .grpc_calls import ExecutorCalls, StreamCount
 from .logs import JsonFormatter, configure_logging
 from .metrics import OpenRequests, RunnerMetrics, StateCollector
+from .metrics_http import MetricsTls, serve
 from .telemetry import Telemetry
 
 __all__ = [
     "Instruments",
     "JsonFormatter",
+    "MetricsTls",
     "RunnerMetrics",
     "Telemetry",
     "configure_logging",
@@ -64,10 +66,11 @@ class Instruments:
             found.append(StreamCount(self.metrics))
         return found
 
-    def serve_metrics(self, host: str, port: int) -> int:
-        """Serve /metrics over HTTP on host:port (0 picks one); returns the port."""
+    def serve_metrics(self, host: str, port: int, tls: MetricsTls | None = None) -> int:
+        """Serve /metrics on host:port (0 picks one), over TLS with `tls`;
+        returns the port."""
         assert self.metrics is not None, "metrics are off"
-        self._http, _ = start_http_server(port, host, self.metrics.registry)
+        self._http, _ = serve(self.metrics.registry, host, port, tls)
         return int(self._http.server_port)
 
     async def seed(self, runner: Runner) -> None:
