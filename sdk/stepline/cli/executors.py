@@ -12,8 +12,9 @@ import grpc
 import typer
 
 from stepline.conformance import CHECKS, CheckResult, SetupError, connect
+from stepline.conformance.probe import Probe
 from stepline.conformance.suite import DEFAULT_MESSAGE_TYPE
-from stepline.credentials import CredentialsError, dial, read_channel_credentials
+from stepline.credentials import CredentialsError, read_channel_credentials
 from stepline.errors import from_rpc_error
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 
@@ -63,7 +64,7 @@ TYPE_COLUMNS = [
 async def describe_service(
     endpoint: str, timeout: float, credentials: grpc.ChannelCredentials | None = None
 ) -> executor_pb2.DescribeResponse:
-    async with dial(endpoint, credentials) as channel:
+    async with Probe.channel(endpoint, credentials) as channel:
         stub = executor_pb2_grpc.ExecutorServiceStub(channel)
         response: executor_pb2.DescribeResponse = await stub.Describe(
             executor_pb2.DescribeRequest(), timeout=timeout

@@ -18,7 +18,7 @@ import grpc
 from stepline import payloads
 from stepline.credentials import dial
 from stepline.errors import error_info
-from stepline.limits import GRPC_MESSAGE_OPTIONS
+from stepline.limits import GRPC_CHANNEL_OPTIONS
 from stepline.v1 import executor_pb2, executor_pb2_grpc, payload_pb2
 
 Payload = payload_pb2.Payload
@@ -128,7 +128,10 @@ class Probe:
     def channel(
         address: str, credentials: grpc.ChannelCredentials | None = None
     ) -> grpc.aio.Channel:
-        return dial(address, credentials, options=GRPC_MESSAGE_OPTIONS)
+        """A channel to an executor service with the options every client
+        channel takes (`stepline.limits.GRPC_CHANNEL_OPTIONS`): the message
+        cap, quick reconnects after a restart, connections of its own."""
+        return dial(address, credentials, options=GRPC_CHANNEL_OPTIONS)
 
     def for_type(self, executor_type: str) -> Probe:
         """A probe of another type of the same service; it shares the channel,
