@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Never
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from typing_extensions import TypeVar
 
 from stepline import payloads
@@ -83,21 +84,27 @@ class WorkflowContext(Generic[T_Out, T_W_Out]):
         is a durable timer: the runner keeps it in the run's checkpoint and
         routes it once due, across restarts; the run waits meanwhile if
         nothing else is left to do. At most 366 days ahead."""
-        sent = payload_pb2.Message(
-            source_id=self.executor_id, target_id=target_id or "", payload=payloads.encode(message)
-        )
+        payload = payloads.encode(message)
         if delay is not None and at is not None:
             raise ValueError("send_message takes delay or at, not both")
+        seconds = 0.0
         if delay is not None:
             seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
             if not 0 <= seconds <= MAX_TIMER_SECONDS:
                 raise ValueError(f"delay is {seconds:g}s: it must be from 0 to 366 days")
-            sent.delay.FromNanoseconds(round(seconds * 1e9))
         elif at is not None:
             if at.tzinfo is None:
                 raise ValueError("at must be an aware datetime (with a time zone)")
-            sent.deliver_at.FromDatetime(at.astimezone(UTC))
-        self.result.sent.append(sent)
+            deliver_at = Timestamp()
+            deliver_at.FromDatetime(at.astimezone(UTC))
+        # Made in place in the result, once checked: a refused send adds nothing.
+        sent = self.result.sent.add(
+            source_id=self.executor_id, target_id=target_id or "", payload=payload
+        )
+        if delay is not None:
+            sent.delay.FromNanoseconds(round(seconds * 1e9))
+        elif at is not None:
+            sent.deliver_at.CopyFrom(deliver_at)
 
     async def yield_output(self, output: T_W_Out) -> None:
         """Yield a run output; it appears once in the run's event log."""

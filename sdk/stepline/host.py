@@ -8,7 +8,6 @@ it in-process.
 from __future__ import annotations
 
 import inspect
-import json
 import traceback
 import uuid
 from collections.abc import Awaitable, Mapping
@@ -42,9 +41,8 @@ __all__ = [
 ]
 
 STATE_CONTENT_TYPE = payloads.JSON
-# Compact and sorted, so that an unchanged state has the same hash; built
-# once (json.dumps with options builds an encoder per call).
-_STATE_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+# Compact and sorted, so that an unchanged state has the same hash.
+_state_json = payloads.json_encoder()
 T = TypeVar("T")
 
 
@@ -121,28 +119,30 @@ class ExecutorHost:
         return response
 
     async def execute(self, request: executor_pb2.ExecuteRequest) -> executor_pb2.ExecuteResponse:
-        self.fence.admit(request.run_id, request.epoch)
-        key = (request.run_id, request.executor_id)
+        run_id, executor_id = request.run_id, request.executor_id
+        self.fence.admit(run_id, request.epoch)
+        key = (run_id, executor_id)
         executor = self._objects.get(key)
         if executor is None:
-            executor = self._objects[key] = self._create(request.executor_type, request.executor_id)
-        executor_type = request.executor_type or request.executor_id
+            executor = self._objects[key] = self._create(request.executor_type, executor_id)
+        executor_type = request.executor_type or executor_id
         specs = self._specs.get(executor_type)
         if specs is None:
             raise self._unknown(executor_type)
         answers = self._response_specs[executor_type]
         ctx: WorkflowContext[Any, Any] = WorkflowContext(
-            run_id=request.run_id,
-            executor_id=request.executor_id,
+            run_id=run_id,
+            executor_id=executor_id,
             superstep=request.superstep,
             attempt=request.attempt,
             shared_state=dict(request.shared_state),
+            result=executor_pb2.ExecuteResponse(incarnation_id=self.incarnation_id),
             answerable=answers.keys(),
         )
-        ctx.result.incarnation_id = self.incarnation_id
+        observed = self.instruments.active
         try:
             for answer in request.responses:
-                handler = _response_handler_for(answers, answer, request.executor_id)
+                handler = _response_handler_for(answers, answer, executor_id)
                 with self._observed(request, executor_type, handler.name):
                     await getattr(executor, handler.name)(
                         payloads.decode(answer.request.data, handler.request_type),
@@ -150,8 +150,11 @@ class ExecutorHost:
                         ctx,
                     )
             for message in request.messages:
-                spec = _handler_for(specs, message.payload, request.executor_id)
+                spec = _handler_for(specs, message.payload, executor_id)
                 value = _decode(message.payload, spec)
+                if not observed:  # no span nor metrics: no context manager either
+                    await getattr(executor, spec.name)(value, ctx)
+                    continue
                 with self._observed(request, executor_type, spec.name):
                     await getattr(executor, spec.name)(value, ctx)
         except Exception as exc:
@@ -159,7 +162,7 @@ class ExecutorHost:
             failed.error.type = type(exc).__name__
             failed.error.message = str(exc)
             failed.error.traceback = traceback.format_exc()
-            failed.error.executor_id = request.executor_id
+            failed.error.executor_id = executor_id
             failed.error.non_retryable = isinstance(exc, NonRetryableError)
             return failed
         if request.return_state and self.fast_path:
@@ -172,21 +175,28 @@ class ExecutorHost:
         """Put what SaveCheckpoint would answer now into `result.checkpoint`;
         leave it unset when SaveCheckpoint would fail, so that the runner's
         SaveCheckpoint call reports why, with its status."""
+        run_id, executor_id = request.run_id, request.executor_id
         try:
-            saved = await self.save(
-                executor_pb2.SaveCheckpointRequest(
-                    run_id=request.run_id,
-                    executor_id=request.executor_id,
-                    executor_type=request.executor_type,
-                    known_state_hash=request.known_state_hash,
-                    epoch=request.epoch,
-                )
-            )
+            # SaveCheckpoint's checks again: the handlers may have awaited
+            # while another runner took the run over, or the run ended.
+            self.fence.admit(run_id, request.epoch)
+            executor = self._objects[(run_id, executor_id)]
+            state = await self._state(executor, request.executor_type or executor_id)
         except Exception:  # SaveCheckpoint raises it again, as a status
             return
+        if len(state.data) > MAX_STATE_BYTES:
+            return
+        size = result.ByteSize()
+        checkpoint = result.checkpoint
+        checkpoint.incarnation_id = self.incarnation_id
+        known = request.known_state_hash
+        if known and payloads.state_hash(state) == known:
+            checkpoint.unchanged = True
+        else:
+            checkpoint.state.CopyFrom(state)
         # Both in one reply must fit the message cap; else the state goes alone.
-        if result.ByteSize() + saved.ByteSize() <= MAX_STATE_BYTES:
-            result.checkpoint.CopyFrom(saved)
+        if size + checkpoint.ByteSize() > MAX_STATE_BYTES:
+            result.ClearField("checkpoint")
 
     def _observed(
         self, request: executor_pb2.ExecuteRequest, executor_type: str, handler: str
@@ -206,10 +216,7 @@ class ExecutorHost:
                 f"in this service (incarnation {self.incarnation_id}): it never ran here, "
                 "its run ended, or the service restarted"
             )
-        state = _encode_state(
-            request.executor_type or request.executor_id,
-            await _result(executor.on_checkpoint_save()),
-        )
+        state = await self._state(executor, request.executor_type or request.executor_id)
         if len(state.data) > MAX_STATE_BYTES:
             raise StateTooLarge(
                 f"the state of executor {request.executor_id!r} is {len(state.data):,} bytes, over "
@@ -222,6 +229,14 @@ class ExecutorHost:
         else:
             response.state.CopyFrom(state)
         return response
+
+    @staticmethod
+    async def _state(executor: Executor, executor_type: str) -> payload_pb2.Payload:
+        """The executor's state as it travels (`on_checkpoint_save`, encoded)."""
+        saved = executor.on_checkpoint_save()
+        if inspect.isawaitable(saved):
+            saved = await saved
+        return _encode_state(executor_type, saved)
 
     async def restore(
         self, request: executor_pb2.RestoreCheckpointRequest
@@ -316,7 +331,7 @@ def _encode_state(executor_type: str, state: Any) -> payload_pb2.Payload:
             f"on_checkpoint_save of executor type {executor_type!r} returned "
             f"{type(state).__name__}, not a dict"
         )
-    data = _STATE_JSON.encode(state).encode()
+    data = _state_json(state)
     return payload_pb2.Payload(
         type_name=f"{executor_type}.state", content_type=STATE_CONTENT_TYPE, data=data
     )

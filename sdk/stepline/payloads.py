@@ -14,9 +14,12 @@ is explicit and stable; nothing here ever pickles.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import hashlib
 import json
+import json.encoder
 import typing
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message as ProtoMessage
@@ -72,7 +75,7 @@ def encode(value: Any, type_name: str | None = None) -> payload_pb2.Payload:
     try:
         # Dataclasses (nested ones too) become objects of their fields, as
         # `dataclasses.asdict` makes them, without its deep copy.
-        raw = _ENCODER.encode(_fields_of(value)).encode()
+        raw = _dumps(_fields_of(value))
     except TypeError as exc:
         raise PayloadError(f"cannot encode {type(value).__name__} as JSON: {exc}") from exc
     return payload_pb2.Payload(type_name=name, content_type=JSON, data=raw)
@@ -103,9 +106,27 @@ def _nested(value: Any) -> Any:
     return _fields_of(value)
 
 
-# Compact and sorted: the same value always gives the same bytes (states are
-# compared by hash). Built once: json.dumps with options builds one per call.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=_nested)
+def json_encoder(default: Callable[[Any], Any] | None = None) -> Callable[[Any], bytes]:
+    """What `JSONEncoder(separators=(",", ":"), sort_keys=True, default=default)
+    .encode(value).encode()` gives: compact and sorted, so that the same value
+    always gives the same bytes (states are compared by hash). Made by the C
+    encoder that method makes per call too, without the Python around it
+    (this is on every message's path)."""
+    reference = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=default)
+    make = json.encoder.c_make_encoder  # type: ignore[attr-defined]
+    if make is None:  # a Python without the C accelerator
+        return lambda value: reference.encode(value).encode()
+    # c_make_encoder's arguments as JSONEncoder.iterencode passes them.
+    options = (reference.default, json.encoder.encode_basestring_ascii, None, ":", ",")
+    flags = (True, False, True)  # sort_keys, skipkeys, allow_nan
+
+    def dumps(value: Any) -> bytes:
+        return "".join(make({}, *options, *flags)(value, 0)).encode()
+
+    return dumps
+
+
+_dumps = json_encoder(_nested)
 
 
 def _class_type_name(cls: type) -> str:
@@ -125,11 +146,11 @@ _NAMES: dict[type, str] = {}
 
 def decode(payload: payload_pb2.Payload, tp: type[T]) -> T:
     """Decode a payload into an instance of `tp` (see the module docstring)."""
-    origin = typing.get_origin(tp) or tp
-    if origin is payload_pb2.Payload:
+    origin, kind = _kind(tp)
+    if kind is _Kind.PAYLOAD:
         return typing.cast(T, payload)
     content_type = payload.content_type or JSON
-    if isinstance(origin, type) and issubclass(origin, ProtoMessage):
+    if kind is _Kind.PROTOBUF:
         if content_type != PROTOBUF:
             raise PayloadError(f"{payload.type_name}: expected {PROTOBUF}, got {content_type}")
         message = origin()
@@ -138,10 +159,10 @@ def decode(payload: payload_pb2.Payload, tp: type[T]) -> T:
     if content_type != JSON:
         raise PayloadError(f"{payload.type_name}: expected {JSON}, got {content_type}")
     try:
-        data = json.loads(payload.data) if payload.data else None
+        data = _loads(payload.data) if payload.data else None
     except ValueError as exc:
         raise PayloadError(f"{payload.type_name}: invalid JSON: {exc}") from exc
-    if dataclasses.is_dataclass(origin) and isinstance(origin, type):
+    if kind is _Kind.DATACLASS:
         if not isinstance(data, dict):
             raise PayloadError(f"{payload.type_name}: expected a JSON object")
         try:
@@ -150,9 +171,58 @@ def decode(payload: payload_pb2.Payload, tp: type[T]) -> T:
             raise PayloadError(f"{payload.type_name}: {exc}") from exc
     if origin is float and isinstance(data, int) and not isinstance(data, bool):
         data = float(data)
-    if isinstance(origin, type) and not isinstance(data, origin):
+    if kind is _Kind.CLASS and not isinstance(data, origin):
         raise PayloadError(f"{payload.type_name}: expected {origin.__name__}, got {data!r}")
     return typing.cast(T, data)
+
+
+class _Kind(enum.Enum):
+    """How `decode` makes a value of a type."""
+
+    PAYLOAD = "the payload itself"
+    PROTOBUF = "a protobuf message"
+    DATACLASS = "a dataclass from a JSON object"
+    CLASS = "a JSON value of that class"
+    ANY = "a JSON value, unchecked"
+
+
+def _kind(tp: Any) -> tuple[Any, _Kind]:
+    """`tp`'s origin and how to decode it, looked up per type once (it is on
+    every message's path)."""
+    try:
+        return _KINDS[tp]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable annotation
+        return _kind_of(tp)
+    if len(_KINDS) >= _CACHED:
+        _KINDS.clear()  # types made on the fly: bounded, never wrong
+    found = _KINDS[tp] = _kind_of(tp)
+    return found
+
+
+def _kind_of(tp: Any) -> tuple[Any, _Kind]:
+    origin = typing.get_origin(tp) or tp
+    if origin is payload_pb2.Payload:
+        return origin, _Kind.PAYLOAD
+    if isinstance(origin, type) and issubclass(origin, ProtoMessage):
+        return origin, _Kind.PROTOBUF
+    if dataclasses.is_dataclass(origin) and isinstance(origin, type):
+        return origin, _Kind.DATACLASS
+    return origin, _Kind.CLASS if isinstance(origin, type) else _Kind.ANY
+
+
+_KINDS: dict[Any, tuple[Any, _Kind]] = {}
+_DECODER = json.JSONDecoder()
+
+
+def _loads(data: bytes) -> Any:
+    """`json.loads(data)`. Bytes that start as UTF-8 does (what every SDK
+    sends) are read as UTF-8 at once, as json.loads would after guessing the
+    encoding; any other start (a BOM, UTF-16 or -32) goes through json.loads."""
+    if len(data) > 1 and 0 < data[0] < 0x80 and data[1]:
+        return _DECODER.decode(data.decode("utf-8", "surrogatepass"))
+    return json.loads(data)
 
 
 def json_value(payload: payload_pb2.Payload) -> Any:
@@ -160,7 +230,7 @@ def json_value(payload: payload_pb2.Payload) -> Any:
     if (payload.content_type or JSON) != JSON:
         raise PayloadError(f"{payload.type_name}: not a JSON payload")
     try:
-        return json.loads(payload.data) if payload.data else None
+        return _loads(payload.data) if payload.data else None
     except ValueError as exc:
         raise PayloadError(f"{payload.type_name}: invalid JSON: {exc}") from exc
 

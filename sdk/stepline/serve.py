@@ -105,28 +105,25 @@ class _Servicer(executor_pb2_grpc.ExecutorServiceServicer):
         if not self.host.fast_path:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this service serves unary calls")
         writing = asyncio.Lock()  # one write at a time on a stream
-        # At most so many calls at once: past it the stream is not read, and
-        # HTTP/2 flow control holds the caller back (a caller cannot make
-        # the service start a call per request it sends, without bound).
-        room = asyncio.Semaphore(MAX_SESSION_CALLS)
         calls: set[asyncio.Task[None]] = set()
 
         async def call(request: executor_pb2.SessionRequest) -> None:
-            try:
-                if self.traced:
-                    carried = request.trace_context
-                    with server_span(_EXECUTE, carried, **{"stepline.session": True}):
-                        reply = await timed_reply(self.host, request)
-                else:
+            if self.traced:
+                carried = request.trace_context
+                with server_span(_EXECUTE, carried, **{"stepline.session": True}):
                     reply = await timed_reply(self.host, request)
-                async with writing:
-                    await context.write(reply)
-            finally:
-                room.release()
+            else:
+                reply = await timed_reply(self.host, request)
+            async with writing:
+                await context.write(reply)
 
         async for request in request_iterator:
+            # At most so many calls at once: past it the stream is not read,
+            # and HTTP/2 flow control holds the caller back (a caller cannot
+            # make the service start a call per request it sends, without bound).
+            while len(calls) >= MAX_SESSION_CALLS:
+                await asyncio.wait(calls, return_when=asyncio.FIRST_COMPLETED)
             # Concurrently: calls of other runs must not wait for this one.
-            await room.acquire()
             task = asyncio.create_task(call(request))
             calls.add(task)
             task.add_done_callback(calls.discard)
