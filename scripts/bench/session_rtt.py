@@ -106,7 +106,8 @@ class Target:
     async def raw_loop(self, i: int) -> None:
         execute = loop_request("raw", i, self.known["raw"])
         await self.raw.write(executor_pb2.SessionRequest(call_id=i, execute=execute))
-        reply: executor_pb2.SessionReply = await self.raw.read()
+        reply = await self.raw.read()
+        assert isinstance(reply, executor_pb2.SessionReply)
         self.known["raw"] = _hash(reply.execute)
 
     async def session_loop(self, i: int) -> None:
