@@ -118,7 +118,13 @@ class ExecutorHost:
             )
         return response
 
-    async def execute(self, request: executor_pb2.ExecuteRequest) -> executor_pb2.ExecuteResponse:
+    async def execute(
+        self,
+        request: executor_pb2.ExecuteRequest,
+        result: executor_pb2.ExecuteResponse | None = None,
+    ) -> executor_pb2.ExecuteResponse:
+        """The response to `request`, made in `result` when given (a Session
+        reply's, so that it is not copied there), else in a new one."""
         run_id, executor_id = request.run_id, request.executor_id
         self.fence.admit(run_id, request.epoch)
         key = (run_id, executor_id)
@@ -130,13 +136,16 @@ class ExecutorHost:
         if specs is None:
             raise self._unknown(executor_type)
         answers = self._response_specs[executor_type]
+        if result is None:
+            result = executor_pb2.ExecuteResponse()
+        result.incarnation_id = self.incarnation_id
         ctx: WorkflowContext[Any, Any] = WorkflowContext(
             run_id=run_id,
             executor_id=executor_id,
             superstep=request.superstep,
             attempt=request.attempt,
             shared_state=dict(request.shared_state),
-            result=executor_pb2.ExecuteResponse(incarnation_id=self.incarnation_id),
+            result=result,
             answerable=answers.keys(),
         )
         observed = self.instruments.active
@@ -158,16 +167,18 @@ class ExecutorHost:
                 with self._observed(request, executor_type, spec.name):
                     await getattr(executor, spec.name)(value, ctx)
         except Exception as exc:
-            failed = executor_pb2.ExecuteResponse(incarnation_id=self.incarnation_id)
-            failed.error.type = type(exc).__name__
-            failed.error.message = str(exc)
-            failed.error.traceback = traceback.format_exc()
-            failed.error.executor_id = executor_id
-            failed.error.non_retryable = isinstance(exc, NonRetryableError)
-            return failed
+            result.Clear()  # what the handlers did before failing goes nowhere
+            result.incarnation_id = self.incarnation_id
+            error = result.error
+            error.type = type(exc).__name__
+            error.message = str(exc)
+            error.traceback = traceback.format_exc()
+            error.executor_id = executor_id
+            error.non_retryable = isinstance(exc, NonRetryableError)
+            return result
         if request.return_state and self.fast_path:
-            await self._return_state(request, ctx.result)
-        return ctx.result
+            await self._return_state(request, result)
+        return result
 
     async def _return_state(
         self, request: executor_pb2.ExecuteRequest, result: executor_pb2.ExecuteResponse
@@ -181,19 +192,23 @@ class ExecutorHost:
             # while another runner took the run over, or the run ended.
             self.fence.admit(run_id, request.epoch)
             executor = self._objects[(run_id, executor_id)]
-            state = await self._state(executor, request.executor_type or executor_id)
+            executor_type = request.executor_type or executor_id
+            data = await _state_data(executor, executor_type)
         except Exception:  # SaveCheckpoint raises it again, as a status
             return
-        if len(state.data) > MAX_STATE_BYTES:
+        if len(data) > MAX_STATE_BYTES:
             return
         size = result.ByteSize()
         checkpoint = result.checkpoint
         checkpoint.incarnation_id = self.incarnation_id
         known = request.known_state_hash
-        if known and payloads.state_hash(state) == known:
+        if known and payloads.data_hash(data) == known:
             checkpoint.unchanged = True
-        else:
-            checkpoint.state.CopyFrom(state)
+        else:  # made in place: what _state_payload makes
+            state = checkpoint.state
+            state.type_name = f"{executor_type}.state"
+            state.content_type = STATE_CONTENT_TYPE
+            state.data = data
         # Both in one reply must fit the message cap; else the state goes alone.
         if size + checkpoint.ByteSize() > MAX_STATE_BYTES:
             result.ClearField("checkpoint")
@@ -216,7 +231,8 @@ class ExecutorHost:
                 f"in this service (incarnation {self.incarnation_id}): it never ran here, "
                 "its run ended, or the service restarted"
             )
-        state = await self._state(executor, request.executor_type or request.executor_id)
+        executor_type = request.executor_type or request.executor_id
+        state = _state_payload(executor_type, await _state_data(executor, executor_type))
         if len(state.data) > MAX_STATE_BYTES:
             raise StateTooLarge(
                 f"the state of executor {request.executor_id!r} is {len(state.data):,} bytes, over "
@@ -229,14 +245,6 @@ class ExecutorHost:
         else:
             response.state.CopyFrom(state)
         return response
-
-    @staticmethod
-    async def _state(executor: Executor, executor_type: str) -> payload_pb2.Payload:
-        """The executor's state as it travels (`on_checkpoint_save`, encoded)."""
-        saved = executor.on_checkpoint_save()
-        if inspect.isawaitable(saved):
-            saved = await saved
-        return _encode_state(executor_type, saved)
 
     async def restore(
         self, request: executor_pb2.RestoreCheckpointRequest
@@ -325,13 +333,20 @@ def _decode(payload: payload_pb2.Payload, spec: HandlerSpec) -> object:
     return [payloads.decode(m.payload, item_type) for m in batch.messages]
 
 
-def _encode_state(executor_type: str, state: Any) -> payload_pb2.Payload:
+async def _state_data(executor: Executor, executor_type: str) -> bytes:
+    """The executor's state (`on_checkpoint_save`, plain or awaited) as JSON."""
+    state = executor.on_checkpoint_save()
+    if inspect.isawaitable(state):
+        state = await state
     if not isinstance(state, dict):
         raise TypeError(
             f"on_checkpoint_save of executor type {executor_type!r} returned "
             f"{type(state).__name__}, not a dict"
         )
-    data = _state_json(state)
+    return _state_json(state)
+
+
+def _state_payload(executor_type: str, data: bytes) -> payload_pb2.Payload:
     return payload_pb2.Payload(
         type_name=f"{executor_type}.state", content_type=STATE_CONTENT_TYPE, data=data
     )

@@ -237,4 +237,9 @@ def json_value(payload: payload_pb2.Payload) -> Any:
 
 def state_hash(payload: payload_pb2.Payload) -> str:
     """Hash that names a state's content (see SaveCheckpointRequest.known_state_hash)."""
-    return hashlib.sha256(payload.data).hexdigest()
+    return data_hash(payload.data)
+
+
+def data_hash(data: bytes) -> str:
+    """`state_hash` of a state whose bytes are `data`."""
+    return hashlib.sha256(data).hexdigest()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_status import rpc_status
 
 from stepline import payloads
+from stepline._session import Reply, SessionCalls
 from stepline.binding import bind
 from stepline.executor import Executor
 from stepline.host import (
@@ -104,30 +106,17 @@ class _Servicer(executor_pb2_grpc.ExecutorServiceServicer):
     ) -> None:
         if not self.host.fast_path:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this service serves unary calls")
-        writing = asyncio.Lock()  # one write at a time on a stream
-        calls: set[asyncio.Task[None]] = set()
+        reply: Reply = functools.partial(traced_reply if self.traced else timed_reply, self.host)
+        await SessionCalls(context, reply, MAX_SESSION_CALLS).serve()
 
-        async def call(request: executor_pb2.SessionRequest) -> None:
-            if self.traced:
-                carried = request.trace_context
-                with server_span(_EXECUTE, carried, **{"stepline.session": True}):
-                    reply = await timed_reply(self.host, request)
-            else:
-                reply = await timed_reply(self.host, request)
-            async with writing:
-                await context.write(reply)
 
-        async for request in request_iterator:
-            # At most so many calls at once: past it the stream is not read,
-            # and HTTP/2 flow control holds the caller back (a caller cannot
-            # make the service start a call per request it sends, without bound).
-            while len(calls) >= MAX_SESSION_CALLS:
-                await asyncio.wait(calls, return_when=asyncio.FIRST_COMPLETED)
-            # Concurrently: calls of other runs must not wait for this one.
-            task = asyncio.create_task(call(request))
-            calls.add(task)
-            task.add_done_callback(calls.discard)
-        await asyncio.gather(*calls)
+async def traced_reply(
+    host: ExecutorHost, request: executor_pb2.SessionRequest
+) -> executor_pb2.SessionReply:
+    """`timed_reply` in the server span a unary Execute gets from
+    `ServerTracing`, continuing the trace context the request carries."""
+    with server_span(_EXECUTE, request.trace_context, **{"stepline.session": True}):
+        return await timed_reply(host, request)
 
 
 async def timed_reply(
@@ -154,8 +143,9 @@ async def session_reply(
     """What the unary Execute would answer, as a Session reply."""
     reply = executor_pb2.SessionReply(call_id=request.call_id)
     try:
-        reply.execute.CopyFrom(await host.execute(request.execute))
+        await host.execute(request.execute, reply.execute)  # made in the reply
     except Exception as exc:
+        reply.ClearField("execute")
         code = host_error_status(exc) or grpc.StatusCode.UNKNOWN
         reply.code = code.value[0]
         reply.message = (

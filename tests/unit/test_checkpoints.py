@@ -26,15 +26,22 @@ async def test_an_unchanged_state_costs_no_new_bytes(
 ) -> None:
     host = harness.host("svc", {"plateau": Plateau})
     await harness.runner.register_workflow(plateau_loop())
-    saves: list[bool] = []
-    save = host.save
+    saves: list[bool] = []  # what each state answered, with Execute or SaveCheckpoint
+    save, execute_call = host.save, host.execute
 
-    async def spy(request):  # type: ignore[no-untyped-def]
+    async def spy_save(request):  # type: ignore[no-untyped-def]
         response = await save(request)
         saves.append(response.unchanged)
         return response
 
-    host.save = spy  # type: ignore[method-assign]
+    async def spy_execute(request, *result):  # type: ignore[no-untyped-def]
+        response = await execute_call(request, *result)
+        if response.HasField("checkpoint"):
+            saves.append(response.checkpoint.unchanged)
+        return response
+
+    host.save = spy_save  # type: ignore[method-assign]
+    host.execute = spy_execute  # type: ignore[method-assign]
 
     events = await harness.run("w", 0)
 

@@ -1,0 +1,88 @@
+"""`SessionCalls`: the calls of one Session stream, on the executor's side.
+
+The task that reads a request makes its call and writes its reply, having
+first started the task that reads the next request: so a reply is not one
+task switch behind its request (a lone call, the common case, goes from
+read to reply in one step of the loop), and calls of other runs never wait
+for this one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from stepline.v1 import executor_pb2
+
+Reply = Callable[[executor_pb2.SessionRequest], Awaitable[executor_pb2.SessionReply]]
+
+
+class SessionCalls:
+    """Serves one stream: `reply` makes a request's reply; at most `most`
+    calls run at once (past it the stream is not read, and HTTP/2 flow
+    control holds the caller back: a caller cannot make the service start a
+    call per request it sends, without bound)."""
+
+    def __init__(
+        self, context: grpc.aio.ServicerContext[Any, Any], reply: Reply, most: int
+    ) -> None:
+        self._context = context
+        self._reply = reply
+        self._writing = asyncio.Lock()  # one write at a time on a stream
+        self._room = asyncio.Semaphore(most)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reader: asyncio.Task[None] | None = None
+        # Done when the caller closed its side of the stream, or a read failed.
+        self._ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def serve(self) -> None:
+        """Until the caller has closed its side and every call has replied;
+        a read that failed raises what it raised."""
+        self._next()
+        try:
+            await self._ended
+        finally:
+            if self._reader is not None:
+                self._reader.cancel()  # waiting for a request that will not come
+        await asyncio.gather(*self._tasks)
+
+    def _next(self) -> None:
+        task = self._reader = asyncio.create_task(self._read_and_call())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _read_and_call(self) -> None:
+        await self._room.acquire()
+        try:
+            request = await self._read()
+            if request is None:
+                return
+            self._next()  # the next request is read meanwhile, by another task
+            reply = await self._reply(request)
+            async with self._writing:
+                await self._context.write(reply)
+        finally:
+            self._room.release()
+
+    async def _read(self) -> executor_pb2.SessionRequest | None:
+        """The next request; None at the end of the stream or when the read
+        failed (`serve` raises why)."""
+        try:
+            request = await self._context.read()
+        except asyncio.CancelledError:
+            with contextlib.suppress(asyncio.InvalidStateError):
+                self._ended.cancel()
+            raise
+        except BaseException as exc:
+            with contextlib.suppress(asyncio.InvalidStateError):
+                self._ended.set_exception(exc)
+            return None
+        self._reader = None
+        if request is grpc.aio.EOF:  # type: ignore[attr-defined]
+            self._ended.set_result(None)
+            return None
+        return request  # type: ignore[no-any-return]
