@@ -7,6 +7,11 @@ checkpointed yet are held here, and go out with the next checkpoint; a run
 that fails first drops them with a warning (they re-run on resume, and
 logging them now would log their outputs twice). A commit once started
 finishes even if the driver is cancelled meanwhile: `settle` waits for it.
+
+A superstep's commit may go on while the next superstep's calls are under
+way (`begin`, then `wait`): the driver waits for it before anything else
+uses the store's latest checkpoint or calls an executor again, and every
+commit waits for the one before, so a run's commits stay in order.
 """
 
 from __future__ import annotations
@@ -61,8 +66,23 @@ class RunCommits:
         checkpoint: NewCheckpoint | None = None,
         error: payload_pb2.ErrorInfo | None = None,
     ) -> None:
-        """Commit `events` (and `checkpoint`) with the run's new `status`;
-        `superstep` is the run's current one."""
+        """Commit `events` (and `checkpoint`) with the run's new `status`,
+        after the commit under way (`begin`); `superstep` is the run's current one."""
+        await self.wait()
+        self.begin(events, status, superstep, checkpoint, error)
+        await self.wait()
+
+    def begin(
+        self,
+        events: list[events_pb2.Event],
+        status: E.RunStatus,
+        superstep: int,
+        checkpoint: NewCheckpoint | None = None,
+        error: payload_pb2.ErrorInfo | None = None,
+    ) -> None:
+        """Start the commit of `commit` and return at once; `wait` hears how it
+        went. The caller has `wait`ed for the one before (one at a time, in order)."""
+        assert self._committing is None, "a run's commits go one at a time"
         if status != self.status:
             events.append(ev.status_changed(status, superstep))
             self.status = status
@@ -70,15 +90,20 @@ class RunCommits:
             self.committed_superstep = checkpoint.superstep
         update = RunUpdate(status, self.committed_superstep, error, epoch=self.epoch)
         # Once a commit starts it finishes, cancel or not; `settle` waits for it.
-        committing = self._committing = asyncio.ensure_future(
-            self._append(update, events, checkpoint)
-        )
+        self._committing = asyncio.ensure_future(self._append(update, events, checkpoint))
+
+    async def wait(self) -> None:
+        """Wait for the commit under way, if any (cancelling the caller does
+        not cancel it); raise what it raised."""
+        committing = self._committing
+        if committing is None:
+            return
         try:
             await asyncio.shield(committing)
         except asyncio.CancelledError:
             raise  # a stop: `settle` waits for the commit, and tells what it raised
         except BaseException:
-            self._committing = None  # the driver hears what it raised
+            self._committing = None  # the caller hears what it raised
             raise
         self._committing = None
 
@@ -109,6 +134,12 @@ class RunCommits:
             ev.event(E.EVENT_KIND_RUN_FAILED, step, error=error, executor_id=error.executor_id)
         )
         await self.commit(events, E.RUN_STATUS_FAILED, superstep, error=error)
+
+    async def landed(self) -> None:
+        """Wait for the commit under way, if any, to end (raising nothing:
+        the driver hears how it went)."""
+        if self._committing is not None:
+            await asyncio.wait([self._committing])
 
     async def settle(self) -> None:
         """Wait for a commit that a cancel interrupted to finish; what it

@@ -1,5 +1,12 @@
 """`RunDriver`: drives one run, superstep after superstep, until it finishes,
-fails, waits for input or is cancelled."""
+fails, waits for input or is cancelled.
+
+A superstep's checkpoint commit goes on while the next superstep's Execute
+calls are under way (RunCommits.begin; they are the only calls made
+meanwhile): whatever else reads the latest checkpoint, calls an executor,
+commits or ends the run waits for it first (`commits.wait`), and one that
+failed is what the driver raises, the next superstep's work dropped.
+"""
 
 from __future__ import annotations
 
@@ -13,28 +20,19 @@ from stepline.v1 import events_pb2, executor_pb2, payload_pb2, workflow_pb2
 from ..statuses import is_running, is_terminal
 from ..store import NewCheckpoint, Store
 from . import events as ev
-from .calls import Outcome, RunCalls, SaveFailed
+from .calls import RunCalls, SaveFailed
 from .commits import RunCommits
 from .conditions import ConditionEvaluator
 from .features import ServiceFeatures
 from .observe import ROLLBACK_RUNNER_RESTARTED
 from .ports import ExecutorCallError, ExecutorPort
 from .recovery import ExecutorLost, RetryPolicy, restore_error, restore_with_retries
-from .retries import (
-    kept_schedule,
-    next_pause,
-    restore_before_retry,
-    retry_event,
-    retry_failed,
-    retrying,
-    unsaved_retrying,
-)
+from .retries import kept_schedule, retrying, unsaved_retrying
 from .router import Router
 from .runlog import RunLog
 from .state import RunState
 from .superstep import (
     CollectError,
-    Delivery,
     checkpoint_due,
     collect,
     failed_events,
@@ -42,6 +40,7 @@ from .superstep import (
     plan,
     warning_events,
 )
+from .superstep_calls import SuperstepCalls
 from .timers import merged, split_due
 
 E = events_pb2
@@ -82,20 +81,14 @@ class RunDriver:
         # After a runner restart the executors may hold anything: restore them.
         self.restore_first = restore_first
         self.resumed_because = "the runner restarted"
-        # Rollbacks since the last checkpoint, and how often each superstep since
-        # was delivered: Execute's `attempt` tells a retry from a first delivery.
-        self.rollbacks = 0
-        self.deliveries: dict[int, int] = {}
-        # (superstep, executor id) -> retries under its retry policy since
-        # the last checkpoint: they add to the executor's `attempt`.
-        self.retried: dict[tuple[int, str], int] = {}
-        self._logging = asyncio.Lock()  # RETRY_SCHEDULED commits, one at a time
+        self.rollbacks = 0  # since the last checkpoint
         # Executors a failure calls again: see unsaved_retrying.
         self.retrying = retrying(state.graph)
+        self.calls = RunCalls(executors, state.run_id, state.graph, epoch, features)
+        self.supersteps = SuperstepCalls(self.calls, self.commits, store, executors, self.policy)
         if restore_first:
             # The runner stopped; the next superstep may have been under way.
-            self.deliveries[state.superstep + 1] = 1
-        self.calls = RunCalls(executors, state.run_id, state.graph, epoch, features)
+            self.supersteps.deliveries[state.superstep + 1] = 1
         # Due timers were routed since the last checkpoint: it must be redone.
         self.timers_routed = False
 
@@ -106,12 +99,22 @@ class RunDriver:
 
     async def run(self) -> None:
         """Run supersteps until there is nothing left to do now. An executor
-        that restarts or goes away costs a rollback to the last checkpoint."""
+        that restarts or goes away costs a rollback to the last checkpoint.
+        Whatever stops it, the last superstep's commit landed first (a stop's
+        cancel aside: `settle`), and one that failed is what it raises."""
+        try:
+            await self._run()
+        except Exception:
+            await self.commits.wait()
+            raise
+        await self.commits.wait()
+
+    async def _run(self) -> None:
         if self.restore_first:
             if not await self._recover(None):
                 return
             retried, pause = await kept_schedule(self.store, self.state)
-            self.retried.update(retried)
+            self.supersteps.retried.update(retried)
             await asyncio.sleep(pause)  # the retry schedule the log shows, kept across the restart
         if not await self._route_due():
             return
@@ -160,6 +163,7 @@ class RunDriver:
         those that are away) and go on from there; False when the run failed.
         `reason` None means the runner itself restarted; `cause` names it as
         an observe.ROLLBACK_* word."""
+        await self.commits.wait()  # the latest checkpoint is the one begun last
         observer, workflow_id = self.log.observer, self.state.graph.workflow_id
         self.rollbacks += 1
         if self.rollbacks > self.retry.attempts:
@@ -210,14 +214,7 @@ class RunDriver:
         delivery = plan(state)
         step = delivery.step
         events = delivery.started()
-        outcomes = await self._execute(delivery)
-        if any(o.error is not None for o in outcomes):  # no retry bookkeeping otherwise
-            outcomes = await retry_failed(
-                outcomes,
-                lambda o: self._pause(step, o),
-                lambda o, pause: self._scheduled(step, o, pause, events),
-                lambda x: self._again(delivery, x),
-            )
+        outcomes = await self.supersteps.run(state, delivery, events)
         lost = [o for o in outcomes if o.lost]
         if lost:
             raise ExecutorLost(lost[0].lost, lost[0].lost_reason)
@@ -257,7 +254,8 @@ class RunDriver:
             state, self.dirty, self.retrying
         ):
             returned = {o.executor_id: o.saved for o in outcomes if o.saved is not None}
-            return await self._checkpoint(events, status, returned)
+            # Committed while the next superstep's calls are under way.
+            return await self._checkpoint(events, status, returned, begin=True)
         events.append(ev.event(E.EVENT_KIND_SUPERSTEP_COMPLETED, step))
         if status != self.commits.status:
             events.append(ev.status_changed(status, step))
@@ -278,79 +276,18 @@ class RunDriver:
             self.timers_routed = True
         return True
 
-    async def _execute(self, delivery: Delivery) -> list[Outcome]:
-        """Execute on every invoked executor at once; `attempt` counts how
-        often this superstep was delivered since the last checkpoint."""
-        step = delivery.step
-        self.deliveries[step] = self.deliveries.get(step, 0) + 1
-        if len(delivery.invoked) == 1:  # no task to gather, in a loop of one executor
-            return [await self._call(delivery, delivery.invoked[0])]
-        return await asyncio.gather(*(self._call(delivery, x) for x in delivery.invoked))
-
-    async def _call(self, delivery: Delivery, executor_id: str) -> Outcome:
-        step = delivery.step
-        return await self.calls.execute(
-            executor_id,
-            step,
-            delivery.inboxes.get(executor_id, []),
-            delivery.responses.get(executor_id, []),
-            self.state.shared_state,
-            attempt=self._attempt(step, executor_id),
-            known=self.state.states.get(executor_id),
-            # A checkpoint surely follows (a run that stops running gets one
-            # too, but whether it stops is known only after): ask for the state.
-            with_state=checkpoint_due(self.policy, step, E.RUN_STATUS_RUNNING),
-        )
-
-    def _attempt(self, step: int, executor_id: str) -> int:
-        return self.deliveries[step] + self.retried.get((step, executor_id), 0)
-
-    def _pause(self, step: int, outcome: Outcome) -> float | None:
-        return next_pause(self.state.graph, outcome, self._attempt(step, outcome.executor_id))
-
-    async def _scheduled(
-        self, step: int, outcome: Outcome, pause: float, started: list[events_pb2.Event]
-    ) -> None:
-        """Log the failed call and RETRY_SCHEDULED, after the superstep's
-        `started` events (the first retry takes them): now, or with the held
-        supersteps' events, after them."""
-        assert outcome.error is not None
-        attempt = self._attempt(step, outcome.executor_id) + 1
-        events = [
-            *started,
-            *failed_events(step, [outcome.error]),
-            retry_event(self.state.graph, step, outcome, attempt, pause),
-        ]
-        started.clear()  # logged here, not again with the superstep's end
-        if self.commits.held:
-            self.commits.held += events
-            return
-        async with self._logging:
-            await self._commit(events, self.status)
-
-    async def _again(self, delivery: Delivery, executor_id: str) -> Outcome:
-        """Call the executor again with the same delivery, its state first
-        put back to the last checkpoint's so the failed call leaves no trace."""
-        step = delivery.step
-        late = await self.calls.late_call(executor_id)  # past its deadline, maybe still running
-        if late is not None:
-            return late
-        # The last checkpoint holds its state as the failed call found it
-        # (unsaved_retrying sees to it under sparse checkpoint policies).
-        await restore_before_retry(self.store, self.executors, self.calls, self.state, executor_id)
-        key = (step, executor_id)
-        self.retried[key] = self.retried.get(key, 0) + 1
-        return await self._call(delivery, executor_id)
-
     async def _checkpoint(
         self,
         events: list[events_pb2.Event],
         status: E.RunStatus,
         returned: Mapping[str, executor_pb2.SaveCheckpointResponse] | None = None,
+        begin: bool = False,
     ) -> bool:
         """Save the states of who ran since the last checkpoint (`returned`:
         those that came with Execute), then commit the checkpoint with every
-        event held since; False when the run failed."""
+        event held since (`begin`: only start it, see RunCommits.begin);
+        False when the run failed."""
+        await self.commits.wait()  # SaveCheckpoint calls only after the last commit landed
         state = self.state
         try:
             saved = await self.calls.save_states(state.states, sorted(self.dirty), returned)
@@ -372,8 +309,7 @@ class RunDriver:
         self.dirty.clear()
         self.timers_routed = False
         self.rollbacks = 0
-        self.deliveries.clear()
-        self.retried.clear()
+        self.supersteps.checkpointed()
         events = self.commits.held + events
         self.commits.held = []
         events.append(
@@ -383,7 +319,10 @@ class RunDriver:
                 checkpoint_id=checkpoint.checkpoint_id,
             )
         )
-        await self._commit(events, status, checkpoint)
+        if begin:
+            self.commits.begin(events, status, state.superstep, checkpoint)
+        else:
+            await self._commit(events, status, checkpoint)
         return True
 
     async def settle(self) -> None:

@@ -43,7 +43,7 @@ class RunnerMetrics:
         r = self.registry = registry or CollectorRegistry()
         self.superstep_seconds = Histogram(
             "stepline_superstep_duration_seconds",
-            "One superstep: executor calls, checkpoint and commit.",
+            "One superstep: executor calls and checkpoint (its commit overlaps the next one).",
             ["workflow"],
             registry=r,
             buckets=FAST_BUCKETS,

@@ -1,0 +1,182 @@
+"""A superstep's commit goes on while the next superstep's Execute calls are
+under way (RunCommits.begin). A commit that fails meanwhile stops the run
+before any other executor call, as if it had failed before them; a stop (or
+its caller's cancel) lets it land and be published; a resume restores the
+executors, whose state ran ahead of the store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from stepline import payloads
+from stepline.testing import InProcessRunner, outputs
+from stepline.v1 import events_pb2 as E
+from stepline_runner.engine.errors import StoreUnavailable
+from tests.support.runs import assert_exact_log
+from tests.unit.gated import Stepper, loop
+
+# What the commit of superstep 2's checkpoint does once superstep 3's
+# Execute is under way, before it goes to the store.
+Meanwhile = Callable[[str], Awaitable[None]]
+
+
+def hold_commit_of_superstep_2(harness: InProcessRunner, meanwhile: Meanwhile) -> asyncio.Event:
+    """Superstep 2's commit waits for superstep 3's Execute (held in Stepper:
+    were the commit awaited before that call, it would never come), then
+    `meanwhile`, then goes to the store; the event is set once it ended.
+    Once: a re-run of superstep 2 commits as any other."""
+    commit = harness.store.commit
+    ended = asyncio.Event()
+
+    async def held(run_id: str, update: Any, events: Any, checkpoint: Any, *rest: Any) -> Any:
+        if ended.is_set() or checkpoint is None or checkpoint.superstep != 2:
+            return await commit(run_id, update, events, checkpoint, *rest)
+        await asyncio.wait_for(Stepper.entered.wait(), 5)  # superstep 3 runs meanwhile
+        try:
+            await meanwhile(run_id)
+            return await commit(run_id, update, events, checkpoint, *rest)
+        finally:
+            ended.set()
+
+    harness.store.commit = held  # type: ignore[method-assign, assignment]
+    return ended
+
+
+async def started(harness: InProcessRunner) -> tuple[str, asyncio.Task[None]]:
+    Stepper.reset()
+    harness.host("svc", {"stepper": Stepper})
+    await harness.runner.register_workflow(loop().build())
+    run = await harness.runner.start_run("w", payloads.encode(1))
+    task = harness.runner.runs.task(run.run_id)
+    assert task is not None
+    return run.run_id, task
+
+
+async def to_its_end(harness: InProcessRunner, run_id: str) -> None:
+    async for _ in harness.runner.watch(run_id):
+        pass
+
+
+async def resumed_to_its_end(harness: InProcessRunner, run_id: str) -> list[E.Event]:
+    stored = await harness.store.get_run(run_id)
+    assert stored is not None
+    await harness.runner.resume(stored.latest_checkpoint_id)
+    task = harness.runner.runs.task(run_id)
+    assert task is not None
+    await task
+    done = await harness.store.get_run(run_id)
+    assert done is not None and done.status == E.RUN_STATUS_COMPLETED
+    return await harness.store.read_events(run_id, 0, 1000)
+
+
+async def test_a_commit_refused_while_the_next_superstep_runs_stops_the_run_first(
+    harness: InProcessRunner,
+) -> None:
+    async def taken_over(run_id: str) -> None:
+        await harness.store.claim_run(run_id)  # another runner took the run over
+
+    ended = hold_commit_of_superstep_2(harness, taken_over)
+    run_id, task = await started(harness)
+    await ended.wait()  # refused (StaleEpoch), superstep 3's Execute still under way
+    calls = list(harness.executors.calls)
+    Stepper.release.set()
+    await task
+
+    # No call after the refusal: no save, no retry, no EndRun (the run is the
+    # new owner's), and superstep 3's outcome was dropped.
+    assert harness.executors.calls == calls
+    assert calls.count(("svc", "Execute")) == 3
+    after = await harness.store.get_run(run_id)
+    assert after is not None
+    assert (after.status, after.superstep, after.epoch) == (E.RUN_STATUS_RUNNING, 1, 2)
+    # Resumed from superstep 1's checkpoint: the executor, which counted up to
+    # 3 meanwhile, is restored to 1 first, so the count is the right one.
+    events = await resumed_to_its_end(harness, run_id)
+    assert outputs(events) == [5]
+    assert_exact_log(events)
+
+
+async def test_a_commit_failing_while_the_next_superstep_runs_pauses_the_run_and_it_resumes(
+    harness: InProcessRunner,
+) -> None:
+    async def away(run_id: str) -> None:
+        raise StoreUnavailable("the disk went away")
+
+    ended = hold_commit_of_superstep_2(harness, away)
+    run_id, task = await started(harness)
+    await ended.wait()
+    calls = len(harness.executors.calls)
+    Stepper.release.set()
+    await task  # paused: resumed later (after a backoff) from what the store holds
+    await asyncio.wait_for(to_its_end(harness, run_id), 10)
+
+    # The first call after the failure is the resume's restore.
+    methods = [m for _, m in harness.executors.calls[calls:] if m != "Describe"]
+    assert methods[0] == "RestoreCheckpoint"
+    events = await harness.store.read_events(run_id, 0, 1000)
+    assert outputs(events) == [5]
+    assert_exact_log(events)
+
+
+async def test_a_cancel_during_the_overlap_lets_the_commit_land_first(
+    harness: InProcessRunner,
+) -> None:
+    release = asyncio.Event()
+
+    async def held(run_id: str) -> None:
+        await release.wait()
+
+    ended = hold_commit_of_superstep_2(harness, held)
+    run_id, task = await started(harness)
+    await Stepper.entered.wait()
+    cancelling = asyncio.ensure_future(harness.runner.cancel_run(run_id))
+    await asyncio.wait([task])  # the driver is stopped, superstep 3's Execute with it
+    calls = list(harness.executors.calls)
+    release.set()
+    cancelled = await cancelling
+
+    assert ended.is_set()
+    assert (cancelled.status, cancelled.superstep) == (E.RUN_STATUS_CANCELLED, 2)
+    # Nothing ran after the stop; the cancel's EndRun only.
+    assert harness.executors.calls == [*calls, ("svc", "EndRun")]
+    events = await harness.store.read_events(run_id, 0, 1000)
+    kinds = [(e.kind, e.superstep) for e in events]
+    completed = kinds.index((E.EVENT_KIND_SUPERSTEP_COMPLETED, 2))
+    assert kinds[completed + 1 :] == [(E.EVENT_KIND_STATUS_CHANGED, 2)]  # CANCELLED, last
+
+
+async def test_a_cancelled_canceller_does_not_cancel_the_commit_under_way(
+    harness: InProcessRunner,
+) -> None:
+    # A CancelRun whose client gives up (grpc.aio cancels the handler) while
+    # the driver's last commit is held: it lands, and is published (review M1).
+    release = asyncio.Event()
+
+    async def held(run_id: str) -> None:
+        await release.wait()
+
+    ended = hold_commit_of_superstep_2(harness, held)
+    run_id, task = await started(harness)
+    seen: list[E.Event] = []
+
+    async def watch() -> None:
+        async for batch in harness.runner.watch(run_id):
+            seen.extend(batch)
+
+    watcher = asyncio.ensure_future(watch())
+    await Stepper.entered.wait()
+    cancelling = asyncio.ensure_future(harness.runner.cancel_run(run_id))
+    await asyncio.wait([task])
+    cancelling.cancel()
+    await asyncio.wait([cancelling])
+    release.set()
+    await ended.wait()
+    cancelled = await harness.runner.cancel_run(run_id)  # asked again
+    await asyncio.wait_for(watcher, 5)  # the watch ends with the run
+
+    assert (cancelled.status, cancelled.superstep) == (E.RUN_STATUS_CANCELLED, 2)
+    stored = await harness.store.read_events(run_id, 0, 1000)
+    assert [e.sequence for e in seen] == [e.sequence for e in stored]
+    assert (E.EVENT_KIND_SUPERSTEP_COMPLETED, 2) in [(e.kind, e.superstep) for e in seen]
