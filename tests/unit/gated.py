@@ -51,17 +51,23 @@ def loop(workflow_id: str = "w") -> WorkflowBuilder:
 
 async def stepping(harness: InProcessRunner) -> tuple[ExecutorHost, runner_pb2.Run]:
     """A run of the gated loop, its Execute of n=3 under way (held until
-    `Stepper.release`) and the commits before it landed (the last one goes
-    on while that Execute is under way), and the host it runs on."""
+    `Stepper.release`) and the commits before it landed (`held`), and the
+    host it runs on."""
     host = harness.host("svc", {"stepper": Stepper})
     await harness.runner.register_workflow(loop().build())
     Stepper.reset()
     run = await harness.runner.start_run("w", payloads.encode(1))
+    await held(harness, run.run_id)
+    return host, run
+
+
+async def held(harness: InProcessRunner, run_id: str) -> None:
+    """Wait for the run's Execute of n=3 (held in Stepper) and for the
+    commits before it (the last one goes on while that Execute is under way)."""
     await Stepper.entered.wait()
-    driver = harness.runner.runs.driver(run.run_id)
+    driver = harness.runner.runs.driver(run_id)
     assert driver is not None
     await driver.commits.landed()
-    return host, run
 
 
 async def released(harness: InProcessRunner, run_id: str) -> runner_pb2.Run:

@@ -14,7 +14,7 @@ from stepline.v1 import events_pb2 as E
 from stepline.v1 import runner_pb2
 from stepline_runner.engine.errors import FailedPrecondition, NotFound
 from stepline_runner.store.base import READ_BYTES
-from tests.unit.gated import Stepper, loop
+from tests.unit.gated import Stepper, held, loop
 from tests.unit.plateau import Plateau, plateau_loop
 
 
@@ -109,7 +109,7 @@ async def test_watch_after_the_end_waits_for_new_events(harness: InProcessRunner
     harness.host("svc", {"stepper": Stepper})
     await harness.runner.register_workflow(loop().build())
     run = await harness.runner.start_run("w", payloads.encode(0))
-    await Stepper.entered.wait()
+    await held(harness, run.run_id)
     current = (await harness.get_run(run.run_id)).last_sequence
     beyond = current + 3
 
@@ -133,7 +133,7 @@ async def test_a_watcher_whose_read_races_the_final_commit_still_ends(
     harness.host("svc", {"stepper": Stepper})
     await harness.runner.register_workflow(loop().build())
     run = await harness.runner.start_run("w", payloads.encode(0))
-    await Stepper.entered.wait()
+    await held(harness, run.run_id)
     store, hub = harness.runner.store, harness.runner.hub
     ended = asyncio.Event()
     publish, read_events = hub.publish, store.read_events
