@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 from ..errors import DataLoss, SteplineError, StoreFull, StoreUnavailable
 
@@ -46,7 +47,12 @@ def translated() -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        error = store_error(exc)
-        if error is None:
-            raise
-        raise error from exc
+        reraise(exc)
+
+
+def reraise(exc: sqlite3.Error) -> NoReturn:
+    """Raise the runner's error for `exc`, or `exc` itself (a bug)."""
+    error = store_error(exc)
+    if error is None:
+        raise exc
+    raise error from exc

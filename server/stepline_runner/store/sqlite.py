@@ -5,8 +5,10 @@ Every write is one transaction, a plain function run whole on the writer's
 thread (`Writer`): a superstep's commit is one hop there and one back, and
 commits of several runs that are ready at once share a transaction (group
 commit, see `writer`). Reads use a second connection (aiosqlite), which WAL
-lets proceed while a write is in progress. One `UPDATE runs ... RETURNING`
-both updates the run and reserves the events' sequence numbers.
+lets proceed while a write is in progress. One `UPDATE runs` both updates
+the run and reserves the events' sequence numbers: from the run's row as its
+last commit left it (`writes.Known`), which the statement checks, else
+read back (RETURNING).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from stepline.v1 import events_pb2, runner_pb2, workflow_pb2
 
 from .base import NewCheckpoint, RunUpdate
 from .deletion import RunDeletion, delete_run
-from .failures import translated
+from .failures import reraise, translated
 from .ownership import DatabaseInUse, own
 from .reads import StoreReads
 from .schedules import Schedules
@@ -41,7 +43,7 @@ from .statements import (
 )
 from .states import LOAD_STATES, CorruptBlob
 from .writer import GROUP_BYTES, INLINE_BYTES, Writer
-from .writes import delete_checkpoints, insert_checkpoint, insert_events, update_run
+from .writes import Known, delete_checkpoints, insert_checkpoint, insert_events, update_run
 
 T = TypeVar("T")
 # The size of a write whose work is not known in advance: alone in its group, never inline.
@@ -56,6 +58,7 @@ class SqliteStore(Schedules, StoreReads):
         self._writer = writer
         self._reader = reader
         self._owner = owner
+        self._known = Known()  # used in write transactions only, one at a time
 
     @classmethod
     async def open(cls, path: str | Path, synchronous: str = "NORMAL") -> SqliteStore:
@@ -127,6 +130,7 @@ class SqliteStore(Schedules, StoreReads):
         def create(db: sqlite3.Connection) -> list[events_pb2.Event]:
             db.execute(INSERT_RUN, values)
             insert_checkpoint(db, run.run_id, checkpoint, now)
+            self._known.note(run.run_id, len(events), run.status)
             return insert_events(db, run.run_id, events, bodies, last_sequence=len(events))
 
         return await self._transact(create, sum(map(len, bodies)) + checkpoint_bytes(checkpoint))
@@ -149,7 +153,7 @@ class SqliteStore(Schedules, StoreReads):
                 if keep_last:
                     rows = db.execute(OLD_CHECKPOINTS, (run_id, run_id, keep_last)).fetchall()
                     delete_checkpoints(db, run_id, [r[0] for r in rows])
-            sequence = update_run(db, run_id, update, checkpoint, len(events), now)
+            sequence = update_run(db, run_id, update, checkpoint, len(events), now, self._known)
             return insert_events(db, run_id, events, bodies, last_sequence=sequence)
 
         size = sum(map(len, bodies))
@@ -181,8 +185,10 @@ class SqliteStore(Schedules, StoreReads):
 
     async def _transact(self, work: Callable[[sqlite3.Connection], T], size: int = 0) -> T:
         """`work` in a write transaction; SQLite's failures as the runner's errors."""
-        with translated():
+        try:  # not `translated()`: a superstep's commit saves its generator's microsecond
             return await self._writer.transaction(work, size)
+        except sqlite3.Error as exc:
+            reraise(exc)
 
     async def _write(self, sql: str, params: Sequence[Any]) -> int:
         size = sum(len(p) for p in params if isinstance(p, bytes | str))  # a schedule's input
