@@ -101,10 +101,11 @@ def check_metrics_host(
             "give --tls-cert and --tls-key (metrics then go over TLS, asking for client "
             "certificates with --tls-client-ca), or --insecure on a network you trust"
         )
-    if security.client_ca is None:
+    if security.client_ca is None and security.token is None and security.auth is None:
         # Told to, so allowed; but the endpoint asks for no credentials.
         print(
             f"{parser.prog}: warning: metrics on {args.metrics_host[:100]} are readable by "
-            "anyone who can reach that address (--tls-client-ca asks for client certificates)",
+            "anyone who can reach that address (--auth-config or --auth-token-file asks for "
+            "a token, --tls-client-ca for a client certificate)",
             file=sys.stderr,
         )

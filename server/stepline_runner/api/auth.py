@@ -31,6 +31,7 @@ from stepline.v1 import runner_pb2
 
 from ..engine.errors import InvalidArgument
 from ..engine.scope import check_namespace
+from ..observability.metrics_http import Allow, Refusal
 from .error_details import abort
 
 ANY_NAMESPACE = "*"
@@ -220,6 +221,28 @@ def may_start_runs(config: AuthConfig) -> Callable[[str, str], str]:
         except PermissionError as exc:
             return str(exc.args[0])
         return ""
+
+    return check
+
+
+def may_read_metrics(config: AuthConfig) -> Allow:
+    """For the metrics endpoint: they cover every namespace, so only a
+    principal with a role on "*" (reader or more) reads them, known by a
+    bearer token or a client certificate's subject as a call's caller is."""
+
+    def check(authorization: str | None, subject: str | None) -> Refusal | None:
+        metadata = [("authorization", authorization)] if authorization is not None else []
+        try:
+            principal = identify(config, metadata, [subject.encode()] if subject else [])
+        except Unauthenticated as exc:
+            return Refusal(401, str(exc))
+        if principal.roles.get(ANY_NAMESPACE) is None:
+            return Refusal(
+                403,
+                f"the metrics cover every namespace: principal {principal.name!r} needs a "
+                "role on '*' in the runner's auth configuration",
+            )
+        return None
 
     return check
 

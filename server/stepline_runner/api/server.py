@@ -21,9 +21,9 @@ from ..engine.recovery import RetryPolicy
 from ..engine.retention import Retention
 from ..engine.runner import Runner
 from ..engine.shared import shared
-from ..observability import Instruments, MetricsTls
+from ..observability import Instruments
 from ..store import Store, open_store
-from .auth import may_start_runs
+from .auth import may_read_metrics, may_start_runs
 from .encoded import add_runner_service
 from .executor_client import GrpcExecutors
 from .executor_tls import ExecutorChannels, ExecutorTls
@@ -97,7 +97,8 @@ async def start_runner(
     with the database closed (and its lock released). With `metrics_port`,
     Prometheus metrics are served on `metrics_host`:`metrics_port` (0 picks a
     port), over TLS with the runner's certificate when it has one (and
-    requiring client certificates when it does); with a tracer provider
+    requiring client certificates when it does), to principals with a role
+    on "*" (`api.auth.may_read_metrics`); with a tracer provider
     installed, runs are traced; `log_events` logs notable events even
     without either. `before_runs()` is called once
     start-up is done, before the server takes calls and before any run is
@@ -124,8 +125,7 @@ async def start_runner(
             before_runs,
         )
         if metrics_port is not None:
-            tls = security.metrics_tls()
-            server.metrics_port = _serve_metrics(instruments, metrics_host, metrics_port, tls)
+            server.metrics_port = _serve_metrics(instruments, metrics_host, metrics_port, security)
         return server
     except BaseException:
         await store.close()
@@ -133,9 +133,10 @@ async def start_runner(
         raise
 
 
-def _serve_metrics(instruments: Instruments, host: str, port: int, tls: MetricsTls | None) -> int:
+def _serve_metrics(instruments: Instruments, host: str, port: int, security: Security) -> int:
+    allow = may_read_metrics(security.auth_config())
     try:
-        return instruments.serve_metrics(host, port, tls)
+        return instruments.serve_metrics(host, port, security.metrics_tls(), allow)
     except OSError as exc:
         raise OSError(f"cannot serve metrics on {host}:{port}: {exc}") from exc
 

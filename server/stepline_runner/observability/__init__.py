@@ -21,7 +21,7 @@ from ..engine.runner import Runner
 from .grpc_calls import ExecutorCalls, StreamCount
 from .logs import JsonFormatter, configure_logging
 from .metrics import OpenRequests, RunnerMetrics, StateCollector
-from .metrics_http import MetricsTls, serve
+from .metrics_http import Allow, MetricsTls, serve
 from .telemetry import Telemetry
 
 __all__ = [
@@ -66,11 +66,16 @@ class Instruments:
             found.append(StreamCount(self.metrics))
         return found
 
-    def serve_metrics(self, host: str, port: int, tls: MetricsTls | None = None) -> int:
-        """Serve /metrics on host:port (0 picks one), over TLS with `tls`;
-        returns the port."""
+    def serve_metrics(
+        self, host: str, port: int, tls: MetricsTls | None = None, allow: Allow | None = None
+    ) -> int:
+        """Serve /metrics on host:port (0 picks one), over TLS with `tls`, to
+        whom `allow` lets read them (None: anyone); returns the port."""
         assert self.metrics is not None, "metrics are off"
-        self._http, _ = serve(self.metrics.registry, host, port, tls)
+        if allow is None:
+            self._http, _ = serve(self.metrics.registry, host, port, tls)
+        else:
+            self._http, _ = serve(self.metrics.registry, host, port, tls, allow)
         return int(self._http.server_port)
 
     async def seed(self, runner: Runner) -> None:

@@ -1,6 +1,8 @@
 """The metrics endpoint: `/metrics` of a Prometheus registry over HTTP, or over
 TLS with the runner's own certificate (requiring a client certificate its
-client CA signed, when it has one), on a thread of its own.
+client CA signed, when it has one), on a thread of its own. `allow` decides
+who may read them, from the request's `Authorization` header and its client
+certificate's subject (the API's auth configuration: api/auth.py).
 
 prometheus-client's `start_http_server` takes a certificate too, but does the
 TLS handshake in its accept loop: one connection that never sends a
@@ -18,6 +20,7 @@ import socket
 import ssl
 import tempfile
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,20 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 # Seconds a connection may take for its handshake, and for each read or write.
 IO_SECONDS = 10.0
 MAX_CONNECTIONS = 16
+SUBJECT = "stepline.client_subject"  # the WSGI environ key of the client's subject
+# OpenSSL's short names, as gRPC writes a subject (RFC 2253: "CN=a,O=b").
+SHORT_NAMES = {
+    "commonName": "CN",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+    "countryName": "C",
+    "localityName": "L",
+    "stateOrProvinceName": "ST",
+    "domainComponent": "DC",
+    "streetAddress": "STREET",
+    "userId": "UID",
+}
+SPECIAL = ',+"\\<>;'
 
 
 @dataclass(frozen=True)
@@ -41,7 +58,9 @@ class MetricsTls:
 
     def context(self) -> ssl.SSLContext:
         """A server context; ssl.SSLError or ValueError for unusable PEM."""
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        # No default CAs: only client certificates `client_ca` signed are trusted.
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
         with tempfile.TemporaryDirectory() as private:  # mode 0700; gone once loaded
             cert, key = Path(private, "cert.pem"), Path(private, "key.pem")
             for path, data in ((cert, self.cert), (key, self.key)):
@@ -55,9 +74,62 @@ class MetricsTls:
         return context
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request may not read the metrics: 401 (no credentials the runner
+    knows) or 403 (a principal without a role in every namespace)."""
+
+    status: int
+    message: str
+
+
+# (the Authorization header, the client certificate's subject) -> None: allowed.
+Allow = Callable[[str | None, str | None], Refusal | None]
+
+
+def subject_of(certificate: dict[str, Any]) -> str:
+    """A peer certificate's subject (`SSLSocket.getpeercert()`) as gRPC's
+    x509_subject writes it, so that one tls_subject names it on both ports."""
+    rdns = reversed(certificate.get("subject", ()))
+    return ",".join("+".join(f"{SHORT_NAMES.get(k, k)}={_escaped(v)}" for k, v in r) for r in rdns)
+
+
+def _escaped(value: str) -> str:
+    value = "".join(f"\\{c}" if c in SPECIAL else c for c in value)
+    if value[:1] in ("#", " "):
+        value = "\\" + value
+    return value[:-1] + "\\ " if value.endswith(" ") else value
+
+
 class _Quiet(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # a scrape every few seconds is no news
+
+    def get_environ(self) -> dict[str, Any]:
+        environ = super().get_environ()
+        if isinstance(self.connection, ssl.SSLSocket):
+            certificate = self.connection.getpeercert()
+            environ[SUBJECT] = subject_of(dict(certificate)) if certificate else None
+        return environ
+
+
+def guarded(app: Any, allow: Allow) -> Any:
+    """The WSGI app, answering 401 or 403 (a line of text, no metrics) when
+    `allow` refuses the request."""
+
+    def guarded_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        refusal = allow(environ.get("HTTP_AUTHORIZATION"), environ.get(SUBJECT))
+        if refusal is None:
+            result: Iterable[bytes] = app(environ, start_response)
+            return result
+        headers = [("Content-Type", "text/plain; charset=utf-8")]
+        if refusal.status == 401:
+            headers.append(("WWW-Authenticate", 'Bearer realm="stepline metrics"'))
+        reason = "Unauthorized" if refusal.status == 401 else "Forbidden"
+        start_response(f"{refusal.status} {reason}", headers)
+        return [refusal.message.encode() + b"\n"]
+
+    return guarded_app
 
 
 class _Server(WSGIServer):
@@ -88,9 +160,14 @@ class _Server(WSGIServer):
 
 
 def serve(
-    registry: CollectorRegistry, host: str, port: int, tls: MetricsTls | None = None
+    registry: CollectorRegistry,
+    host: str,
+    port: int,
+    tls: MetricsTls | None = None,
+    allow: Allow = lambda authorization, subject: None,
 ) -> tuple[WSGIServer, threading.Thread]:
-    """Serve /metrics on host:port (0 picks one) until `shutdown()`."""
+    """Serve /metrics on host:port (0 picks one), to whom `allow` lets read
+    them, until `shutdown()`."""
     context = tls.context() if tls is not None else None
 
     class Server(_Server):
@@ -98,7 +175,8 @@ def serve(
         slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
 
     Server.tls = context
-    httpd = make_server(host, port, make_wsgi_app(registry), Server, handler_class=_Quiet)
+    app = guarded(make_wsgi_app(registry), allow)
+    httpd = make_server(host, port, app, Server, handler_class=_Quiet)
     thread = threading.Thread(target=httpd.serve_forever, name="metrics", daemon=True)
     thread.start()
     return httpd, thread
