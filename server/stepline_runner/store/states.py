@@ -34,9 +34,16 @@ INLINE_BYTES = 512
 INSERT_STATE = "INSERT INTO checkpoint_states VALUES (?, ?, ?, ?, ?, ?, ?)"
 INSERT_BLOB = "INSERT OR IGNORE INTO blobs VALUES (?, ?)"
 # The bytes of a state the caller says are stored, but not as a blob: kept
-# inline in some reference (no index finds it: a scan, and no caller in the
-# runner asks; see `insert_states`).
-INLINE_COPY = "SELECT data FROM checkpoint_states WHERE blob_hash = ? AND data IS NOT NULL LIMIT 1"
+# inline in one of the run's own references of that executor (the caller
+# knows the state from there: the run's last one, or the checkpoint it was
+# rewound to). Found by the primary key: by hash alone no index serves it
+# (the one by hash holds only rows without bytes), a scan of every run's
+# states inside the writer.
+INLINE_COPY = """
+SELECT data FROM checkpoint_states
+WHERE run_id = ? AND executor_id = ? AND blob_hash = ? AND data IS NOT NULL
+ORDER BY since_seq DESC LIMIT 1
+"""
 
 
 class CorruptBlob(DataLoss):
@@ -59,7 +66,7 @@ def insert_states(
             continue
         data = s.data
         if data is None:
-            data = _stored_inline(db, s.hash)
+            data = _stored_inline(db, run_id, executor_id, s.hash)
         elif len(data) > INLINE_BYTES:
             db.execute(INSERT_BLOB, (s.hash, data))
             data = None
@@ -71,13 +78,17 @@ def insert_states(
         db.executemany(INSERT_STATE, rows)
 
 
-def _stored_inline(db: sqlite3.Connection, blob_hash: str) -> bytes | None:
-    """For a state given without its bytes: None when they are a blob (the
-    reference points there), else a copy of them from a reference that holds
-    them inline (None too when there is none: LOAD_STATES will say so)."""
+def _stored_inline(
+    db: sqlite3.Connection, run_id: str, executor_id: str, blob_hash: str
+) -> bytes | None:
+    """For a state given without its bytes (the same bytes as before, under
+    another type name or content type): None when they are a blob (the
+    reference points there), else a copy of them from the run's reference
+    that holds them inline (None too when there is none: LOAD_STATES will
+    say so)."""
     if db.execute("SELECT 1 FROM blobs WHERE hash = ?", (blob_hash,)).fetchone():
         return None
-    row = db.execute(INLINE_COPY, (blob_hash,)).fetchone()
+    row = db.execute(INLINE_COPY, (run_id, executor_id, blob_hash)).fetchone()
     return None if row is None else bytes(row[0])
 
 
