@@ -7,9 +7,11 @@ certificate's subject (the API's auth configuration: api/auth.py).
 prometheus-client's `start_http_server` takes a certificate too, but does the
 TLS handshake in its accept loop: one connection that never sends a
 ClientHello would stop every scrape. Here each connection is handled in a
-thread of its own, the handshake included, with a deadline for each read and
-write, and at most `MAX_CONNECTIONS` at once (more are closed at once), so
-what a caller that can reach the port costs is bounded.
+thread of its own, the handshake included, with one deadline for all of it
+(a deadline for each read would let a caller that drips a byte now and then
+hold its connection forever), and at most `MAX_CONNECTIONS` at once (more
+are closed at once), so what a caller that can reach the port costs is
+bounded.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
-# Seconds a connection may take for its handshake, and for each read or write.
-IO_SECONDS = 10.0
+# Seconds a connection may take for all of it: handshake, request and reply.
+DEADLINE_SECONDS = 10.0
 MAX_CONNECTIONS = 16
 SUBJECT = "stepline.client_subject"  # the WSGI environ key of the client's subject
 # OpenSSL's short names, as gRPC writes a subject (RFC 2253: "CN=a,O=b").
@@ -132,6 +134,32 @@ def guarded(app: Any, allow: Allow) -> Any:
     return guarded_app
 
 
+class _Deadline:
+    """Shuts a connection's socket down (its reads and writes fail at once)
+    when its time is up, unless `cancel`led first."""
+
+    def __init__(self, request: socket.socket, seconds: float) -> None:
+        # A twin descriptor of the same socket: it stays valid (and unwrapped)
+        # after the TLS wrapper takes over the original.
+        self._twin: socket.socket | None = request.dup()
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        with self._lock, contextlib.suppress(OSError):
+            if self._twin is not None:
+                self._twin.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+        with self._lock:  # not while _expire uses the descriptor
+            if self._twin is not None:
+                self._twin.close()
+                self._twin = None
+
+
 class _Server(WSGIServer):
     """One thread per connection, at most MAX_CONNECTIONS; TLS in that thread."""
 
@@ -146,14 +174,15 @@ class _Server(WSGIServer):
         thread.start()
 
     def _handle(self, request: socket.socket, client_address: Any) -> None:
+        deadline = _Deadline(request, DEADLINE_SECONDS)
         try:
-            request.settimeout(IO_SECONDS)
             if self.tls is not None:
                 request = self.tls.wrap_socket(request, server_side=True)
             self.finish_request(request, client_address)
         except (OSError, ssl.SSLError):
             pass  # a caller that went away, took too long, or failed the handshake
         finally:
+            deadline.cancel()
             with contextlib.suppress(OSError):
                 request.close()
             self.slots.release()
