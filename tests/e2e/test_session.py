@@ -121,6 +121,86 @@ async def test_a_call_past_its_deadline_is_deadline_exceeded(service: ExecutorSe
     assert late.value.code == "DEADLINE_EXCEEDED"
 
 
+class Gate(Executor):
+    """Holds each call until the test lets them all go; `entered` is set
+    once `expected` calls are held."""
+
+    held = 0
+    expected = 1
+    entered = asyncio.Event()
+    go = asyncio.Event()
+
+    @classmethod
+    def reset(cls, expected: int) -> None:
+        cls.held, cls.expected = 0, expected
+        cls.entered, cls.go = asyncio.Event(), asyncio.Event()
+
+    @handler
+    async def hold(self, n: int, ctx: WorkflowContext) -> None:
+        Gate.held += 1
+        if Gate.held == Gate.expected:
+            Gate.entered.set()
+        await Gate.go.wait()
+        await ctx.yield_output(n)
+
+
+def held(run_id: str, n: int) -> executor_pb2.ExecuteRequest:
+    message = executor_pb2.ExecuteRequest(run_id=run_id, executor_id="g", executor_type="gate")
+    message.messages.add(payload=payloads.encode(n))
+    return message
+
+
+async def test_cancelling_a_call_fails_no_call_made_meanwhile() -> None:
+    """The first call in flight has a stream to itself and reads its reply
+    itself; cancelling it (its run stopped) cancels that stream, never the
+    calls of other runs made meanwhile, which share another stream."""
+    server = await serve_executors({"gate": Gate, "stage": Stage})
+    endpoint = f"127.0.0.1:{server.port}"
+    executors = GrpcExecutors()
+    try:
+        Gate.reset(expected=1)
+        first = asyncio.ensure_future(executors.execute(endpoint, held("r1", 1), session=True))
+        await Gate.entered.wait()  # on its own stream
+        Gate.reset(expected=1)
+        second = asyncio.ensure_future(executors.execute(endpoint, held("r2", 2), session=True))
+        await Gate.entered.wait()  # on the shared one
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        Gate.go.set()
+        answered = await second
+        after = await executors.execute(endpoint, request("r3", 1), session=True)
+    finally:
+        Gate.go.set()
+        await executors.close()
+        await server.stop(None)
+
+    assert [payloads.decode(o, int) for o in answered.outputs] == [2]
+    assert after.sent  # a new stream of its own
+
+
+async def test_closing_the_streams_under_a_call_fails_it_as_unavailable() -> None:
+    server = await serve_executors({"gate": Gate})
+    endpoint = f"127.0.0.1:{server.port}"
+    executors = GrpcExecutors()
+    try:
+        Gate.reset(expected=2)
+        calls = [
+            asyncio.ensure_future(executors.execute(endpoint, held(f"c{i}", i), session=True))
+            for i in range(2)
+        ]
+        await Gate.entered.wait()  # one on each stream
+        await executors.close()
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    finally:
+        Gate.go.set()
+        await server.stop(None)
+
+    for outcome in outcomes:
+        assert isinstance(outcome, ExecutorCallError), outcome
+        assert outcome.code == "UNAVAILABLE" and "the runner closed it" in outcome.message
+
+
 class Held(Executor):
     """Waits for the test to let it go, counting how many wait at once."""
 

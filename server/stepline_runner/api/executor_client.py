@@ -104,11 +104,10 @@ class GrpcExecutors:
         self._stubs.clear()
 
     def _session(self, endpoint: str) -> ExecuteSession:
-        """The open Session stream to `endpoint`, a new one if it broke."""
+        """The Session streams to `endpoint` (which open new ones for broken ones)."""
         session = self._sessions.get(endpoint)
-        if session is None or session.broken is not None:
-            stub = self._stub(endpoint)
-            session = self._sessions[endpoint] = ExecuteSession(endpoint, stub)
+        if session is None:
+            session = self._sessions[endpoint] = ExecuteSession(endpoint, self._stub(endpoint))
         return session
 
     def _stub(self, endpoint: str) -> executor_pb2_grpc.ExecutorServiceAsyncStub:

@@ -1,12 +1,18 @@
-"""`ExecuteSession`: Execute calls to one executor service on one open stream.
+"""`ExecuteSession`: Execute calls to one executor service on open streams.
 
 For a service that advertises `features.session`: each call is a request on
-the stream with a `call_id` and comes back as the reply with that id, in any
-order, so the calls of many runs share the stream without a call's set-up
-each. A reply's status is the one the unary Execute would have had. A
-stream that breaks (the service stopped or restarted) fails the calls in
-flight as UNAVAILABLE, as a unary call to it would, and the next call opens
-a new stream.
+a stream with a `call_id` and comes back as the reply with that id, so calls
+go without a call's set-up each. A reply's status is the one the unary
+Execute would have had. A stream that breaks (the service stopped or
+restarted) fails the calls in flight as UNAVAILABLE, as a unary call to it
+would, and the next call opens a new stream.
+
+Two streams per service: a call that finds the first one free has it to
+itself and reads its reply off it in its own task (`_LoneStream`: no reader
+task between the reply and the caller). Calls made meanwhile share the
+other (`_SharedStream`), in any order, its replies read by a task of its
+own; so a call's cancel or timeout, which cancels a lone read and with it
+the stream, never fails a call of another run.
 """
 
 from __future__ import annotations
@@ -22,18 +28,17 @@ from stepline.v1 import executor_pb2, executor_pb2_grpc
 from ..engine.ports import ExecutorCallError
 
 _CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+# What a stream's write or read raises once the stream is over.
+_STREAM_ERRORS = (grpc.aio.AioRpcError, asyncio.InvalidStateError, grpc.aio.UsageError)
 
 
 class ExecuteSession:
     def __init__(self, endpoint: str, stub: executor_pb2_grpc.ExecutorServiceAsyncStub) -> None:
         self._endpoint = endpoint
-        # No request iterator: requests go by `write`, as calls come.
-        self._call = stub.Session()  # type: ignore[call-arg]
-        self._pending: dict[int, asyncio.Future[executor_pb2.SessionReply]] = {}
+        self._stub = stub
         self._ids = itertools.count(1)
-        self._writing = asyncio.Lock()  # one write at a time on a stream
-        self.broken: ExecutorCallError | None = None
-        self._reader = asyncio.ensure_future(self._read())
+        self._lone: _LoneStream | None = None
+        self._shared: _SharedStream | None = None
 
     async def execute(
         self,
@@ -42,21 +47,125 @@ class ExecuteSession:
         trace_context: Mapping[str, str] | None = None,
     ) -> executor_pb2.ExecuteResponse:
         """`trace_context`: the call's W3C trace context, sent with it."""
-        call_id = next(self._ids)
-        future = self._pending[call_id] = asyncio.get_running_loop().create_future()
-        message = executor_pb2.SessionRequest(call_id=call_id, execute=request)
+        message = executor_pb2.SessionRequest(call_id=next(self._ids), execute=request)
         if trace_context:
             message.trace_context.update(trace_context)
         if timeout is not None:  # the service stops the handler then, as for a unary call
             message.timeout.FromNanoseconds(int(timeout * 1e9))
+        lone = self._lone
+        if lone is None or lone.broken is not None:
+            lone = self._lone = _LoneStream(self._endpoint, self._stub)
+        if not lone.busy:
+            reply = await lone.call(message, timeout)
+        else:
+            shared = self._shared
+            if shared is None or shared.broken is not None:
+                shared = self._shared = _SharedStream(self._endpoint, self._stub)
+            reply = await shared.call(message, timeout)
+        if reply.code:
+            raise ExecutorCallError(
+                self._endpoint, _CODE_NAMES.get(reply.code, "UNKNOWN"), reply.message, reply.reason
+            )
+        return reply.execute
+
+    async def close(self) -> None:
+        for stream in (self._lone, self._shared):
+            if stream is not None:
+                await stream.close()
+
+
+def _deadline(endpoint: str) -> ExecutorCallError:
+    return ExecutorCallError(endpoint, "DEADLINE_EXCEEDED", "Deadline Exceeded")
+
+
+def _broken(endpoint: str, why: str) -> ExecutorCallError:
+    return ExecutorCallError(endpoint, "UNAVAILABLE", f"the Execute session stream broke ({why})")
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"{exc.code().name}: {exc.details() or ''}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class _LoneStream:
+    """A stream with one call at a time, its reply read in the caller's task.
+    A cancel or timeout of that read cancels the stream (gRPC cancels a call
+    whose read is cancelled): it is broken then, and the next call opens one."""
+
+    def __init__(self, endpoint: str, stub: executor_pb2_grpc.ExecutorServiceAsyncStub) -> None:
+        self._endpoint = endpoint
+        self._call = stub.Session()  # type: ignore[call-arg]  # requests go by write
+        self.busy = False
+        self.broken: ExecutorCallError | None = None
+
+    async def call(
+        self, message: executor_pb2.SessionRequest, timeout: float | None
+    ) -> executor_pb2.SessionReply:
+        self.busy = True
+        try:
+            if timeout is None:
+                reply = await self._round_trip(message)
+            else:
+                async with asyncio.timeout(timeout):
+                    reply = await self._round_trip(message)
+        except TimeoutError:
+            self._end("a call's deadline cancelled it")
+            raise _deadline(self._endpoint) from None
+        except asyncio.CancelledError:
+            broken = self._end("the runner closed it")
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this call was cancelled (its run stopped)
+            raise broken from None  # the stream was (`close`), under the call
+        except _STREAM_ERRORS as exc:
+            raise self._end(_why(exc)) from exc
+        finally:
+            self.busy = False
+        return reply
+
+    def _end(self, why: str) -> ExecutorCallError:
+        """Mark the stream broken (the next call opens another) and end it."""
+        if self.broken is None:
+            self.broken = _broken(self._endpoint, why)
+        self._call.cancel()
+        return self.broken
+
+    async def _round_trip(self, message: executor_pb2.SessionRequest) -> executor_pb2.SessionReply:
+        await self._call.write(message)
+        reply = await self._call.read()
+        if not isinstance(reply, executor_pb2.SessionReply):  # the end of the stream
+            raise self._end("the service ended it")
+        return reply
+
+    async def close(self) -> None:
+        self._call.cancel()
+
+
+class _SharedStream:
+    """A stream of calls in flight at once, its replies read by a task of its
+    own and handed to their callers by `call_id`."""
+
+    def __init__(self, endpoint: str, stub: executor_pb2_grpc.ExecutorServiceAsyncStub) -> None:
+        self._endpoint = endpoint
+        self._call = stub.Session()  # type: ignore[call-arg]  # requests go by write
+        self._pending: dict[int, asyncio.Future[executor_pb2.SessionReply]] = {}
+        self._writing = asyncio.Lock()  # one write at a time on a stream
+        self.broken: ExecutorCallError | None = None
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def call(
+        self, message: executor_pb2.SessionRequest, timeout: float | None
+    ) -> executor_pb2.SessionReply:
+        call_id = message.call_id
+        future: asyncio.Future[executor_pb2.SessionReply]
+        future = self._pending[call_id] = asyncio.get_running_loop().create_future()
         try:
             async with asyncio.timeout(timeout):
                 await self._write(message)
-                reply: executor_pb2.SessionReply = await future
+                return await future
         except TimeoutError:
-            raise ExecutorCallError(
-                self._endpoint, "DEADLINE_EXCEEDED", "Deadline Exceeded"
-            ) from None
+            raise _deadline(self._endpoint) from None
         finally:
             self._pending.pop(call_id, None)
             if future.done() and not future.cancelled():
@@ -64,11 +173,6 @@ class ExecuteSession:
                 # too; the write's error is what was raised, so mark this one
                 # read (else it is logged when collected, mid-anything).
                 future.exception()
-        if reply.code:
-            raise ExecutorCallError(
-                self._endpoint, _CODE_NAMES.get(reply.code, "UNKNOWN"), reply.message, reply.reason
-            )
-        return reply.execute
 
     async def close(self) -> None:
         self._call.cancel()
@@ -80,8 +184,8 @@ class ExecuteSession:
         try:
             async with self._writing:
                 await self._call.write(request)
-        except (grpc.aio.AioRpcError, asyncio.InvalidStateError, grpc.aio.UsageError) as exc:
-            self._break(f"{type(exc).__name__}: {exc}")
+        except _STREAM_ERRORS as exc:
+            self._break(_why(exc))
             raise self.broken from exc  # type: ignore[misc]
 
     async def _read(self) -> None:
@@ -91,7 +195,7 @@ class ExecuteSession:
                 if future is not None and not future.done():
                     future.set_result(reply)
         except grpc.aio.AioRpcError as exc:
-            self._break(f"{exc.code().name}: {exc.details() or ''}")
+            self._break(_why(exc))
         except asyncio.CancelledError:
             self._break("the runner closed it")
         else:
@@ -99,9 +203,7 @@ class ExecuteSession:
 
     def _break(self, why: str) -> None:
         if self.broken is None:
-            self.broken = ExecutorCallError(
-                self._endpoint, "UNAVAILABLE", f"the Execute session stream broke ({why})"
-            )
+            self.broken = _broken(self._endpoint, why)
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(self.broken)
