@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ import grpc
 
 from stepline.v1 import executor_pb2
 
+log = logging.getLogger("stepline.serve")
 Reply = Callable[[executor_pb2.SessionRequest], Awaitable[executor_pb2.SessionReply]]
 
 
@@ -35,7 +37,7 @@ class SessionCalls:
         self._writing = asyncio.Lock()  # one write at a time on a stream
         self._room = asyncio.Semaphore(most)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._reader: asyncio.Task[None] | None = None
+        self._reading: set[asyncio.Task[None]] = set()  # waiting for a request
         # Done when the caller closed its side of the stream, or a read failed.
         self._ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -46,14 +48,16 @@ class SessionCalls:
         try:
             await self._ended
         finally:
-            if self._reader is not None:
-                self._reader.cancel()  # waiting for a request that will not come
+            for reader in list(self._reading):
+                reader.cancel()  # waiting for a request that will not come
         await asyncio.gather(*self._tasks)
 
     def _next(self) -> None:
-        task = self._reader = asyncio.create_task(self._read_and_call())
+        task = asyncio.create_task(self._read_and_call())
         self._tasks.add(task)
+        self._reading.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._reading.discard)
 
     async def _read_and_call(self) -> None:
         await self._room.acquire()
@@ -64,7 +68,12 @@ class SessionCalls:
             self._next()  # the next request is read meanwhile, by another task
             reply = await self._reply(request)
             async with self._writing:
-                await self._context.write(reply)
+                try:
+                    await self._context.write(reply)
+                except Exception as exc:  # grpc's ExecuteBatchError, say
+                    # The caller ended the stream (its call was cancelled or
+                    # timed out): the reply goes nowhere, as a unary one's would.
+                    log.debug("a Session reply found its stream ended: %r", exc)
         finally:
             self._room.release()
 
@@ -81,7 +90,8 @@ class SessionCalls:
             with contextlib.suppress(asyncio.InvalidStateError):
                 self._ended.set_exception(exc)
             return None
-        self._reader = None
+        finally:
+            self._reading.discard(asyncio.current_task())
         if request is grpc.aio.EOF:  # type: ignore[attr-defined]
             self._ended.set_result(None)
             return None
