@@ -69,6 +69,9 @@ def test_timers_keep_time_order_then_send_order() -> None:
     due, rest = split_due(timers, NOW + 1)
     assert [t.payload.type_name for t in due] == ["e", "e2"] and rest == [late]
     assert next_due(rest) == NOW + 9 and next_due([]) is None
+    assert merged([], []) == [] and split_due([], NOW) == ([], [])
+    assert [t.payload.type_name for t in merged([late, early], [])] == ["e", "l"]
+    assert [t.payload.type_name for t in merged([], [late, early])] == ["e", "l"]
 
 
 def test_only_timers_left_is_a_status_of_its_own() -> None:

@@ -36,10 +36,10 @@ class Delivery:
     def started(self) -> list[events_pb2.Event]:
         """The superstep's first events: it started, and whom it invokes."""
         step = self.step
-        return [
-            ev.event(E.EVENT_KIND_SUPERSTEP_STARTED, step),
-            *(ev.event(E.EVENT_KIND_EXECUTOR_INVOKED, step, executor_id=x) for x in self.invoked),
-        ]
+        events = [ev.event(E.EVENT_KIND_SUPERSTEP_STARTED, step)]
+        for x in self.invoked:
+            events.append(ev.event(E.EVENT_KIND_EXECUTOR_INVOKED, step, executor_id=x))
+        return events
 
 
 def plan(state: RunState) -> Delivery:

@@ -74,6 +74,8 @@ def merged(
     timers: Sequence[payload_pb2.Message], new: Sequence[payload_pb2.Message]
 ) -> list[payload_pb2.Message]:
     """Both lists as one, the earliest first; equal times keep send order."""
+    if not timers and not new:  # most supersteps
+        return []
     return sorted([*timers, *new], key=due_at)  # stable
 
 
@@ -81,6 +83,8 @@ def split_due(
     timers: Sequence[payload_pb2.Message], now: float
 ) -> tuple[list[payload_pb2.Message], list[payload_pb2.Message]]:
     """(the timers due at `now`, the others), each in order."""
+    if not timers:  # most supersteps
+        return [], []
     due = [t for t in timers if due_at(t) <= now]
     return due, [t for t in timers if due_at(t) > now]
 
