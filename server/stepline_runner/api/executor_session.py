@@ -133,10 +133,15 @@ class _LoneStream:
 
     async def _round_trip(self, message: executor_pb2.SessionRequest) -> executor_pb2.SessionReply:
         await self._call.write(message)
-        reply = await self._call.read()
-        if not isinstance(reply, executor_pb2.SessionReply):  # the end of the stream
-            raise self._end("the service ended it")
-        return reply
+        while True:
+            reply = await self._call.read()
+            if not isinstance(reply, executor_pb2.SessionReply):  # the end of the stream
+                raise self._end("the service ended it")
+            # A reply to an earlier call (answered twice, or late) is dropped, as the
+            # shared stream drops it: taken for this call, it would hand one run's
+            # outputs and state to another.
+            if reply.call_id == message.call_id:
+                return reply
 
     async def close(self) -> None:
         self._call.cancel()
