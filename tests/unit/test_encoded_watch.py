@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2
-from stepline_runner.engine.hub import PACE_MAX, PACE_PER_WATCHER, EventHub
+from stepline_runner.engine.hub import EventHub
+from stepline_runner.engine.pacing import PACE_MAX, PACE_PER_WATCHER
 from stepline_runner.engine.replies import Batch, frame, varint
 
 

@@ -12,7 +12,8 @@ import pytest
 
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import runner_pb2
-from stepline_runner.engine.hub import EventHub, pace_of
+from stepline_runner.engine.hub import EventHub
+from stepline_runner.engine.pacing import pace_of
 from stepline_runner.engine.watch import follow_run
 
 

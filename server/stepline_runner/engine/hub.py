@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 from stepline.v1 import events_pb2
 
 from ..statuses import ends_run
+from .pacing import Pacer, pace_of
 from .replies import Batch, Reply, batched, cut, frame
 from .scope import local_event
 from .subscriptions import Subscription
@@ -43,9 +44,6 @@ from .subscriptions import Subscription
 if TYPE_CHECKING:  # relay.py imports the hub
     from .relay import Relay
 
-# Seconds between two wake-ups of a run's watchers, per watcher of the run, and at most.
-PACE_PER_WATCHER = 0.0005
-PACE_MAX = 0.05
 # Replies a run's tail keeps for its watchers' positions (and kinds) at once.
 REPLIES_KEPT = 16
 # A commit of a run nobody watches wakes nobody (`publish`): an uncounted waiter sleeps on.
@@ -53,61 +51,6 @@ WATCHING = "a run's waiter is counted by hub.watching first"
 
 
 _BYTE_SIZE = events_pb2.Event.ByteSize
-
-
-def pace_of(watchers: int) -> float:
-    """Seconds between two wake-ups of `watchers` watchers."""
-    return min(PACE_MAX, max(0, watchers - 1) * PACE_PER_WATCHER)
-
-
-def _loop() -> asyncio.AbstractEventLoop | None:
-    """The running loop; None outside one (where nobody waits to be paced)."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
-@dataclass(eq=False)
-class _Pacer:
-    """Calls `wake` now or, if it woke its watchers less than `pace` seconds
-    ago, once that much time has passed. It keeps no `wake` of its own: a
-    run's tail holds its pacer, and a pacer holding the tail's `show` would
-    make a cycle that only the cyclic GC frees, so every finished run's tail
-    (its events) would wait in memory for a full collection. Only a pending
-    timer holds `wake`, and it is cancelled when the run ends or is forgotten."""
-
-    woke_at: float = float("-inf")
-    timer: asyncio.TimerHandle | None = None
-
-    def due(self, pace: float, wake: Callable[[], None]) -> None:
-        if self.timer is not None:
-            return  # they wake soon, and see this too
-        loop = _loop()
-        if loop is None or loop.time() >= self.woke_at + pace:
-            self.now(wake)
-        else:
-            self.timer = loop.call_at(self.woke_at + pace, self.now, wake)
-
-    def later(self, pace: float, wake: Callable[[], None]) -> None:
-        """Their number grew: a wake-up that is due comes `pace` seconds after
-        the last, if that is later than it would have."""
-        loop = _loop()
-        if loop is None or self.timer is None or self.woke_at + pace <= self.timer.when():
-            return
-        self.timer.cancel()
-        self.timer = loop.call_at(self.woke_at + pace, self.now, wake)
-
-    def now(self, wake: Callable[[], None]) -> None:
-        self.cancel()
-        if (loop := _loop()) is not None:
-            self.woke_at = loop.time()
-        wake()
-
-    def cancel(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
 
 
 @dataclass(eq=False)
@@ -127,7 +70,7 @@ class _RunTail:
     frames: dict[int, bytes] = field(default_factory=dict)
     # (position, kinds) -> the reply to a watcher there, until `visible` moves.
     replies: dict[tuple[int, frozenset[events_pb2.EventKind]], Reply] = field(default_factory=dict)
-    pacer: _Pacer = field(default_factory=_Pacer)
+    pacer: Pacer = field(default_factory=Pacer)
 
     def extend(self, events: list[events_pb2.Event], count: int, size: int) -> None:
         kept, sizes = self.events, self.sizes
@@ -167,7 +110,7 @@ class EventHub:
         self._subscribers: set[Subscription] = set()
         self._watchers: dict[str, int] = {}  # run id -> watchers following it
         self._unread: set[Subscription] = set()  # took events since their last wake
-        self._subscribers_pacer = _Pacer()
+        self._subscribers_pacer = Pacer()
         # Runners sharing a database: what the watchers of all runs get goes
         # through it (relay.py), in order with the other runners' commits.
         self.relay: Relay | None = None

@@ -1,0 +1,67 @@
+"""Pacing of a run's watchers (see hub.py): how often they are woken, and
+the timer that wakes them no sooner than that."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# Seconds between two wake-ups of a run's watchers, per watcher of the run, and at most.
+PACE_PER_WATCHER = 0.0005
+PACE_MAX = 0.05
+
+
+def pace_of(watchers: int) -> float:
+    """Seconds between two wake-ups of `watchers` watchers."""
+    return min(PACE_MAX, max(0, watchers - 1) * PACE_PER_WATCHER)
+
+
+def _loop() -> asyncio.AbstractEventLoop | None:
+    """The running loop; None outside one (where nobody waits to be paced)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+@dataclass(eq=False)
+class Pacer:
+    """Calls `wake` now or, if it woke its watchers less than `pace` seconds
+    ago, once that much time has passed. It keeps no `wake` of its own: a
+    run's tail holds its pacer, and a pacer holding the tail's `show` would
+    make a cycle that only the cyclic GC frees, so every finished run's tail
+    (its events) would wait in memory for a full collection. Only a pending
+    timer holds `wake`, and it is cancelled when the run ends or is forgotten."""
+
+    woke_at: float = float("-inf")
+    timer: asyncio.TimerHandle | None = None
+
+    def due(self, pace: float, wake: Callable[[], None]) -> None:
+        if self.timer is not None:
+            return  # they wake soon, and see this too
+        loop = _loop()
+        if loop is None or loop.time() >= self.woke_at + pace:
+            self.now(wake)
+        else:
+            self.timer = loop.call_at(self.woke_at + pace, self.now, wake)
+
+    def later(self, pace: float, wake: Callable[[], None]) -> None:
+        """Their number grew: a wake-up that is due comes `pace` seconds after
+        the last, if that is later than it would have."""
+        loop = _loop()
+        if loop is None or self.timer is None or self.woke_at + pace <= self.timer.when():
+            return
+        self.timer.cancel()
+        self.timer = loop.call_at(self.woke_at + pace, self.now, wake)
+
+    def now(self, wake: Callable[[], None]) -> None:
+        self.cancel()
+        if (loop := _loop()) is not None:
+            self.woke_at = loop.time()
+        wake()
+
+    def cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
