@@ -180,3 +180,45 @@ async def test_a_cancelled_canceller_does_not_cancel_the_commit_under_way(
     stored = await harness.store.read_events(run_id, 0, 1000)
     assert [e.sequence for e in seen] == [e.sequence for e in stored]
     assert (E.EVENT_KIND_SUPERSTEP_COMPLETED, 2) in [(e.kind, e.superstep) for e in seen]
+
+
+async def test_a_cancel_asked_again_while_a_cancelled_cancels_commit_lands_waits_for_it(
+    harness: InProcessRunner,
+) -> None:
+    # The first CancelRun's client gives up while the driver's last commit is
+    # held, and the second comes before that commit lands. Were the stop the
+    # first handler's own, cancelled with it, the second would find no driver,
+    # raise the run's epoch and so make the commit under way stale.
+    release = asyncio.Event()
+
+    async def held(run_id: str) -> None:
+        await release.wait()
+
+    ended = hold_commit_of_superstep_2(harness, held)
+    run_id, task = await started(harness)
+    runs = harness.runner.runs
+    stop, claim = runs.stop, harness.store.claim_run
+    claimed_before_the_commit: list[bool] = []
+
+    async def second_stop(run_id: str) -> None:
+        release.set()  # the commit may land now: the second cancel waits for it, or not
+        await stop(run_id)
+
+    async def noted_claim(run_id: str) -> int:
+        claimed_before_the_commit.append(not ended.is_set())
+        return await claim(run_id)
+
+    await Stepper.entered.wait()
+    first = asyncio.ensure_future(harness.runner.cancel_run(run_id))
+    await asyncio.wait([task])
+    first.cancel()
+    await asyncio.wait([first])
+    runs.stop = second_stop  # type: ignore[method-assign]
+    harness.store.claim_run = noted_claim  # type: ignore[method-assign]
+    cancelled = await harness.runner.cancel_run(run_id)
+
+    assert claimed_before_the_commit == [False]
+    assert (cancelled.status, cancelled.superstep) == (E.RUN_STATUS_CANCELLED, 2)
+    events = await harness.store.read_events(run_id, 0, 1000)
+    kinds = [(e.kind, e.superstep) for e in events]
+    assert kinds[-2:] == [(E.EVENT_KIND_SUPERSTEP_COMPLETED, 2), (E.EVENT_KIND_STATUS_CHANGED, 2)]

@@ -61,6 +61,8 @@ class Supervisor:
         self.retry = retry
         self._active: dict[str, asyncio.Task[None]] = {}
         self._drivers: dict[str, RunDriver] = {}
+        # Runs being stopped (`stop`): active until their last commit landed.
+        self._stopping: dict[str, asyncio.Future[None]] = {}
         self._recovering: set[asyncio.Task[None]] = set()
         # Runs whose commit the store refused, and their next pause.
         self._store_pauses = StorePauses(retry)
@@ -88,7 +90,7 @@ class Supervisor:
         return lock
 
     def is_active(self, run_id: str) -> bool:
-        return run_id in self._active
+        return run_id in self._active or run_id in self._stopping
 
     async def driven_elsewhere(self, run_id: str) -> bool:
         """Another runner drives the run (it holds a live lease of it)."""
@@ -120,15 +122,24 @@ class Supervisor:
             raise Unavailable("the runner is shutting down", reason=Reason.SHUTTING_DOWN)
 
     async def stop(self, run_id: str) -> None:
-        """Cancel the run's driver, in-flight calls included, and wait for it."""
-        task = self._active.pop(run_id, None)
-        driver = self._drivers.pop(run_id, None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if driver is not None:
-            await driver.settle()  # its last commit lands before the caller's
+        """Cancel the run's driver, in-flight calls included, and wait for it
+        and for its last commit. A cancelled caller leaves the stop going on
+        (the run still active): a later one waits for it, and so never claims
+        the run, which would make that commit stale, before it landed."""
+        stopping = self._stopping.get(run_id)
+        if stopping is None:
+            task, driver = self._active.pop(run_id, None), self._drivers.pop(run_id, None)
+            if task is None or driver is None:
+                return
+            stopping = self._stopping[run_id] = asyncio.ensure_future(self._stop(task, driver))
+            stopping.add_done_callback(lambda _: self._stopping.pop(run_id, None))
+        await asyncio.shield(stopping)
+
+    async def _stop(self, task: asyncio.Task[None], driver: RunDriver) -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await driver.settle()  # its last commit lands before the caller's
 
     async def resume_unfinished(self) -> list[str]:
         """After a restart: go on with every run that was running, from its
@@ -272,7 +283,7 @@ class Supervisor:
         await asyncio.gather(*tasks, return_exceptions=True)
         # A cancel never interrupts a commit (it is shielded): let those under
         # way land before the caller closes the store under them.
-        await asyncio.gather(*(d.settle() for d in drivers))
+        await asyncio.gather(*(d.settle() for d in drivers), *self._stopping.values())
 
     def launch(
         self,
