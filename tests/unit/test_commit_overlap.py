@@ -1,8 +1,9 @@
 """A superstep's commit goes on while the next superstep's Execute calls are
 under way (RunCommits.begin). A commit that fails meanwhile stops the run
-before any other executor call, as if it had failed before them; a stop (or
-its caller's cancel) lets it land and be published; a resume restores the
-executors, whose state ran ahead of the store."""
+before any other executor call, as if it had failed before them, and the run
+stays as of its last stored checkpoint; a stop (or its caller's cancel) lets
+it land and be published; a resume restores the executors, whose state ran
+ahead of the store."""
 
 from __future__ import annotations
 
@@ -222,3 +223,72 @@ async def test_a_cancel_asked_again_while_a_cancelled_cancels_commit_lands_waits
     events = await harness.store.read_events(run_id, 0, 1000)
     kinds = [(e.kind, e.superstep) for e in events]
     assert kinds[-2:] == [(E.EVENT_KIND_SUPERSTEP_COMPLETED, 2), (E.EVENT_KIND_STATUS_CHANGED, 2)]
+
+
+async def test_a_commit_failing_for_a_bug_fails_the_run_at_its_last_durable_superstep(
+    harness: InProcessRunner,
+) -> None:
+    # Not the store's refusal: a bug in making the commit, which never reached
+    # the store. The run fails as of what the store holds, and resumes from it.
+    async def bug(run_id: str) -> None:
+        raise RuntimeError("a bug making the commit")
+
+    ended = hold_commit_of_superstep_2(harness, bug)
+    run_id, task = await started(harness)
+    await ended.wait()
+    Stepper.release.set()
+    await task
+
+    failed = await harness.store.get_run(run_id)
+    assert failed is not None
+    assert (failed.status, failed.superstep, failed.error.type) == (
+        E.RUN_STATUS_FAILED,
+        1,
+        "InternalError",
+    )
+    latest = await harness.store.get_checkpoint(failed.latest_checkpoint_id, False)
+    assert latest is not None and latest.superstep == 1
+    events = await resumed_to_its_end(harness, run_id)
+    assert outputs(events) == [5]
+    assert_exact_log(events)
+
+
+async def test_a_commit_stored_but_not_published_goes_on_and_its_watchers_miss_nothing(
+    harness: InProcessRunner,
+) -> None:
+    # A bug in telling watchers of superstep 2's commit, which the store holds:
+    # the run goes on from there (not failed a superstep behind its store),
+    # and its watchers read what they missed from the store.
+    hub = harness.runner.hub
+    publish = hub.publish
+    broke: list[int] = []
+
+    def breaks_once(run_id: str, workflow_id: str, events: list[E.Event]) -> None:
+        if not broke and any(
+            e.kind == E.EVENT_KIND_SUPERSTEP_COMPLETED and e.superstep == 2 for e in events
+        ):
+            broke.append(events[-1].sequence)
+            raise RuntimeError("a bug publishing the commit")
+        publish(run_id, workflow_id, events)
+
+    hub.publish = breaks_once  # type: ignore[method-assign]
+    run_id, task = await started(harness)
+    seen: list[E.Event] = []
+
+    async def watch() -> None:
+        async for batch in harness.runner.watch(run_id):
+            seen.extend(batch)
+
+    watcher = asyncio.ensure_future(watch())
+    await Stepper.entered.wait()
+    Stepper.release.set()
+    await task
+    await asyncio.wait_for(watcher, 5)
+
+    assert broke
+    done = await harness.store.get_run(run_id)
+    assert done is not None and done.status == E.RUN_STATUS_COMPLETED
+    stored = await harness.store.read_events(run_id, 0, 1000)
+    assert outputs(stored) == [5]
+    assert_exact_log(stored)
+    assert [e.sequence for e in seen] == [e.sequence for e in stored]

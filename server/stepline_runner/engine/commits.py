@@ -86,9 +86,10 @@ class RunCommits:
         if status != self.status:
             events.append(ev.status_changed(status, superstep))
             self.status = status
-        if checkpoint is not None:
-            self.committed_superstep = checkpoint.superstep
-        update = RunUpdate(status, self.committed_superstep, error, epoch=self.epoch)
+        # The committed superstep moves once the checkpoint is stored: a commit
+        # that fails short of the store leaves the run as of the last one.
+        committed = self.committed_superstep if checkpoint is None else checkpoint.superstep
+        update = RunUpdate(status, committed, error, epoch=self.epoch)
         # Once a commit starts it finishes, cancel or not; `settle` waits for it.
         self._committing = asyncio.ensure_future(self._append(update, events, checkpoint))
 
@@ -116,6 +117,7 @@ class RunCommits:
     ) -> None:
         """Fail the run in `step` with `error`, after `events`; `superstep`
         is the run's current one."""
+        await self.wait()  # what it left committed is what the warning counts from
         if self.held:
             # Not checkpointed, so they re-run on resume: logging them now
             # would log their outputs twice.
@@ -170,3 +172,4 @@ class RunCommits:
             graph.definition.retention.keep_last,
         )
         self.committed_status = update.status
+        self.committed_superstep = update.superstep

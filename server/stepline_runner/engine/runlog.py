@@ -10,6 +10,7 @@ or publishes them, any other way.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 
 from stepline.v1 import events_pb2, runner_pb2
@@ -20,6 +21,7 @@ from .errors import CommitOutcomeUnknown, StoreFull, StoreUnavailable
 from .hub import EventHub
 from .observe import NO_OBSERVER, Observer
 
+log = logging.getLogger(__name__)
 # Events read from the store at once when catching up after an unknown outcome.
 CATCH_UP_BATCH = 256
 
@@ -106,7 +108,13 @@ class RunLog:
             # Committed before the run was read again: what landed unheard goes first.
             with contextlib.suppress(StoreUnavailable, StoreFull):
                 await self.catch_up(run_id)
-        self._publish(run_id, workflow_id, stored)
+        try:
+            self._publish(run_id, workflow_id, stored)
+        except Exception:
+            # Stored, so committed: the commit stands (its run going on from
+            # it), and the events reach watchers as an unknown outcome's do.
+            log.exception("run %s: publishing a commit failed", run_id)
+            self._unknown(run_id, workflow_id)
 
     async def create(
         self,
