@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from stepline import payloads
+from stepline.executor import WorkflowContext, handler, response_handler
 from stepline.testing import InProcessRunner, outputs
 from stepline.v1 import events_pb2 as E
 from stepline_runner.engine.errors import StoreUnavailable
@@ -45,9 +46,11 @@ def hold_commit_of_superstep_2(harness: InProcessRunner, meanwhile: Meanwhile) -
     return ended
 
 
-async def started(harness: InProcessRunner) -> tuple[str, asyncio.Task[None]]:
+async def started(
+    harness: InProcessRunner, stepper: type[Stepper] = Stepper
+) -> tuple[str, asyncio.Task[None]]:
     Stepper.reset()
-    harness.host("svc", {"stepper": Stepper})
+    harness.host("svc", {"stepper": stepper})
     await harness.runner.register_workflow(loop().build())
     run = await harness.runner.start_run("w", payloads.encode(1))
     task = harness.runner.runs.task(run.run_id)
@@ -292,3 +295,44 @@ async def test_a_commit_stored_but_not_published_goes_on_and_its_watchers_miss_n
     assert outputs(stored) == [5]
     assert_exact_log(stored)
     assert [e.sequence for e in seen] == [e.sequence for e in stored]
+
+
+class AskingStepper(Stepper):
+    """Stepper that also asks for input in superstep 2."""
+
+    @handler
+    async def step(self, n: int, ctx: WorkflowContext) -> None:
+        if n == 2:
+            await ctx.request_info(n, int, request_id="asked-in-2")
+        await super().step(n, ctx)
+
+    @response_handler
+    async def answered(self, request: int, answer: int, ctx: WorkflowContext) -> None:
+        await ctx.yield_output(answer)
+
+
+async def test_a_request_for_input_is_listed_once_its_superstep_is_committed(
+    harness: InProcessRunner,
+) -> None:
+    # What a caller is shown is what the store holds: a request of superstep 2
+    # is not open before superstep 2's commit (under way during superstep 3) landed.
+    release = asyncio.Event()
+    listed: list[list[str]] = []
+
+    async def listing(run_id: str) -> None:
+        listed.append([r.request_id for r in await harness.runner.pending_requests(run_id)])
+        await release.wait()
+
+    ended = hold_commit_of_superstep_2(harness, listing)
+    run_id, task = await started(harness, AskingStepper)
+    await Stepper.entered.wait()
+    release.set()
+    await ended.wait()
+    listed.append([r.request_id for r in await harness.runner.pending_requests(run_id)])
+    Stepper.release.set()
+    await task
+
+    assert listed == [[], ["asked-in-2"]]
+    waiting = await harness.store.get_run(run_id)
+    assert waiting is not None and waiting.status == E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS
+    assert [r.request_id for r in await harness.runner.pending_requests(run_id)] == ["asked-in-2"]

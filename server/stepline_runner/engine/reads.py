@@ -10,14 +10,12 @@ from ..statuses import WITH_OPEN_REQUESTS
 from ..store import Store
 from .errors import FailedPrecondition, NotFound, Reason
 from .limits import Limits
-from .supervisor import Supervisor
 from .validation import check_id, check_run_key, clamp_page_size, short
 
 
 class Reads:
-    def __init__(self, store: Store, runs: Supervisor, limits: Limits) -> None:
+    def __init__(self, store: Store, limits: Limits) -> None:
         self._store = store
-        self._runs = runs
         self._limits = limits
 
     async def run(self, run_id: str) -> runner_pb2.Run:
@@ -69,13 +67,14 @@ class Reads:
         return [(run, await self.pending_requests(run.run_id)) for run in runs]
 
     async def pending_requests(self, run_id: str) -> list[payload_pb2.InputRequest]:
-        """The run's open requests for input, oldest first."""
+        """The run's open requests for input, oldest first, as its latest
+        checkpoint holds them: never its driver's, which run ahead of the
+        store (a commit under way, supersteps not checkpointed yet)."""
         run = await self.run(run_id)
-        driver = self._runs.driver(run_id)
-        if driver is not None:
-            return list(driver.state.pending_requests.values())
-        checkpoint = await self._store.get_checkpoint(
-            run.latest_checkpoint_id, include_content=True, include_states=False
-        )
-        assert checkpoint is not None, "a run's latest checkpoint is never deleted"
-        return list(checkpoint.content.pending_requests)
+        while True:
+            checkpoint = await self._store.get_checkpoint(
+                run.latest_checkpoint_id, include_content=True, include_states=False
+            )
+            if checkpoint is not None:
+                return list(checkpoint.content.pending_requests)
+            run = await self.run(run_id)  # pruned as a newer one landed since the read

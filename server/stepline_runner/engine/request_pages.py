@@ -1,6 +1,6 @@
 """A run's open requests for input a page at a time (ListPendingRequests).
 
-They are all at hand (the driver's, or its latest checkpoint's), oldest
+They are all at hand (in the run's latest checkpoint), oldest
 first, so a page is a slice; what must hold across pages is where the next
 one starts. Its token names the last request of the page before, by
 superstep and id: the next page starts after that request even when others

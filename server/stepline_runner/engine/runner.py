@@ -78,7 +78,7 @@ class Runner:
         self.admission = Admission(store, self.runs, self.workflows, self.log)
         self.workflows.on_unsure = self.admission.limit_changed  # it may have landed
         self.resumer = Resumer(store, self.runs, self.workflows, self.log, self.admission)
-        self.reads = Reads(store, self.runs, self.limits)
+        self.reads = Reads(store, self.limits)
         self.answers = Answers(store, self.runs, self.workflows, self.log, self.reads, self.limits)
         self.schedules = Schedules(store, self.workflows, self.start_run, self.limits)
         self.log.on_end = self._run_ended
