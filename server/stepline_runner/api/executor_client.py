@@ -19,7 +19,17 @@ Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
 END_RUN_TIMEOUT = 5.0
+# A restore waits this long for a restarting service to accept it, and on top
+# of that a second per RESTORE_BYTES_PER_SECOND of state: a large state's
+# transfer and the service's restore of it are not a service that is away
+# (a 64 MiB state took over 2 s on a loaded 2-core machine).
 RESTORE_TIMEOUT = 2.0
+RESTORE_BYTES_PER_SECOND = 4 * 1024 * 1024
+
+
+def restore_timeout(request: executor_pb2.RestoreCheckpointRequest) -> float:
+    """Seconds a RestoreCheckpoint call may take, by the size of its state."""
+    return RESTORE_TIMEOUT + request.state.ByteSize() / RESTORE_BYTES_PER_SECOND
 
 
 class SessionCalls(Protocol):
@@ -86,7 +96,11 @@ class GrpcExecutors:
         # (briefly) for it to accept connections rather than fail at once.
         stub = self._stub(endpoint)
         return await _call(
-            endpoint, stub.RestoreCheckpoint, request, RESTORE_TIMEOUT, wait_for_ready=True
+            endpoint,
+            stub.RestoreCheckpoint,
+            request,
+            restore_timeout(request),
+            wait_for_ready=True,
         )
 
     async def end_run(
