@@ -11,7 +11,7 @@ import pytest
 
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2
 from stepline_runner.engine.hub import EventHub
-from stepline_runner.engine.pacing import PACE_MAX, PACE_PER_WATCHER
+from stepline_runner.engine.pacing import PACE_MAX, PACE_PER_WATCHER, pace_of
 from stepline_runner.engine.replies import Batch, frame, varint
 
 
@@ -67,3 +67,11 @@ def test_watchers_of_one_run_are_paced_by_their_number() -> None:
                 many.enter_context(hub.watching("r"))
             assert hub.pace("r") == PACE_MAX
     assert hub.pace("r") == 0
+
+
+def test_the_pace_is_the_stated_bound_min_of_n_times_2_ms_and_200_ms() -> None:
+    # README ("Runs, checkpoints and events") and hub.py state it: a change here changes them.
+    assert pace_of(1) == 0
+    assert pace_of(11) == pytest.approx(0.02)
+    assert pace_of(100) == pytest.approx(0.198)
+    assert pace_of(101) == pace_of(10_000) == pytest.approx(0.2)

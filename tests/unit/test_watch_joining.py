@@ -37,7 +37,7 @@ RUNNING = runner_pb2.Run(run_id="r", status=E.RUN_STATUS_RUNNING)
 @contextlib.contextmanager
 def clock_still() -> Iterator[None]:
     """The running loop's clock stands still inside the block: two publishes
-    in a row fall within one pace (half a millisecond) however loaded the
+    in a row fall within one pace (2 ms) however loaded the
     machine. Nothing inside may wait for the loop."""
     loop = asyncio.get_running_loop()
     now = loop.time()

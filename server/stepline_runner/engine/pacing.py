@@ -8,8 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 # Seconds between two wake-ups of a run's watchers, per watcher of the run, and at most.
-PACE_PER_WATCHER = 0.0005
-PACE_MAX = 0.05
+# Waking N watchers costs N responses, and a response costs gRPC (both ends)
+# some 50-300 us of CPU whatever it holds (more on a loaded machine): at 2 ms
+# per watcher, waking them takes a few percent of the runner's time however
+# many there are, where at 0.5 ms it took 15-40% and made the run slower,
+# hence longer, hence woken more often (bench README, Session 7).
+PACE_PER_WATCHER = 0.002
+PACE_MAX = 0.2
 
 
 def pace_of(watchers: int) -> float:
