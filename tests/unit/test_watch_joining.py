@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,6 +14,7 @@ from stepline.v1 import runner_pb2
 from stepline_runner.engine.hub import EventHub
 from stepline_runner.engine.pacing import pace_of
 from stepline_runner.engine.watch import follow_run
+from tests.unit.clocks import clock_still
 
 
 def _event(sequence: int) -> E.Event:
@@ -32,20 +32,6 @@ class _NoStore:
 
 
 RUNNING = runner_pb2.Run(run_id="r", status=E.RUN_STATUS_RUNNING)
-
-
-@contextlib.contextmanager
-def clock_still() -> Iterator[None]:
-    """The running loop's clock stands still inside the block: two publishes
-    in a row fall within one pace (2 ms) however loaded the
-    machine. Nothing inside may wait for the loop."""
-    loop = asyncio.get_running_loop()
-    now = loop.time()
-    loop.time = lambda: now  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        del loop.time
 
 
 async def test_a_wake_up_that_is_due_moves_to_the_pace_of_the_watchers_there_are_now() -> None:

@@ -15,6 +15,7 @@ from stepline_runner.engine.hub import EventHub
 from stepline_runner.engine.replies import Batch, cut, frame
 from stepline_runner.engine.tenancy import Tenant
 from tests.unit.asker import Asker, asking
+from tests.unit.clocks import clock_still
 
 
 def event(sequence: int, kind: int = E.EVENT_KIND_CUSTOM, **fields: object) -> E.Event:
@@ -74,12 +75,13 @@ async def test_watchers_at_one_position_share_one_reply_until_new_events_show() 
 async def test_many_watchers_of_a_run_see_its_commits_together_at_a_pace() -> None:
     hub = EventHub()
     with hub.watching("r"), hub.watching("r"), hub.watching("r"):
-        hub.publish("r", "w", [event(1)])  # the first commit shows at once
-        assert hub.recent("r", 0) == [event(1)]
-        hub.publish("r", "w", [event(2)])
-        hub.publish("r", "w", [event(3)])
-        # Held back until the pace has passed, then shown together.
-        assert hub.recent("r", 1) == []
+        with clock_still():  # the three publishes fall within one pace
+            hub.publish("r", "w", [event(1)])  # the first commit shows at once
+            assert hub.recent("r", 0) == [event(1)]
+            hub.publish("r", "w", [event(2)])
+            hub.publish("r", "w", [event(3)])
+            # Held back until the pace has passed, then shown together.
+            assert hub.recent("r", 1) == []
         waited = asyncio.get_running_loop().time()
         await hub.wait("r", 1, stored_last_sequence=_never)
         waited = asyncio.get_running_loop().time() - waited
@@ -106,13 +108,14 @@ async def test_watchers_read_a_run_s_end_from_its_tail_which_the_last_takes_alon
 async def test_dashboards_are_woken_together_at_a_pace() -> None:
     hub = EventHub()
     first, second = hub.subscribe_all(), hub.subscribe_all()
-    hub.publish("r", "w", [event(1)])
-    assert first.ready.is_set() and second.ready.is_set()
-    first.ready.clear()
-    second.ready.clear()
+    with clock_still():  # the two publishes fall within one pace
+        hub.publish("r", "w", [event(1)])
+        assert first.ready.is_set() and second.ready.is_set()
+        first.ready.clear()
+        second.ready.clear()
 
-    hub.publish("r", "w", [event(2)])
-    assert not first.ready.is_set() and not second.ready.is_set()
+        hub.publish("r", "w", [event(2)])
+        assert not first.ready.is_set() and not second.ready.is_set()
     await asyncio.gather(first.ready.wait(), second.ready.wait())
 
     assert [e.sequence for batch in first.buffer for e in batch] == [1, 2]
