@@ -1,4 +1,5 @@
-"""A restore's deadline grows with the state it carries (api/executor_client.py)."""
+"""A restore's deadline grows with the state it carries (api/executor_client.py),
+and a restore that ran out of it says so (engine/recovery.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from stepline_runner.api.executor_client import (
     RESTORE_TIMEOUT,
     restore_timeout,
 )
+from stepline_runner.engine.ports import ExecutorCallError
+from stepline_runner.engine.recovery import what_it_did
 
 MIB = 1024 * 1024
 
@@ -28,3 +31,12 @@ def test_a_large_state_gets_time_for_its_bytes_on_top() -> None:
     assert RESTORE_TIMEOUT < small < large
     assert large - RESTORE_TIMEOUT >= 64 * MIB / RESTORE_BYTES_PER_SECOND
     assert large >= 18.0  # 64 MiB: well past the 2 s a loaded machine overran
+
+
+def test_a_restore_that_timed_out_says_so_not_that_the_service_is_unreachable() -> None:
+    late = ExecutorCallError("127.0.0.1:1", "DEADLINE_EXCEEDED", "Deadline Exceeded")
+    away = ExecutorCallError("127.0.0.1:1", "UNAVAILABLE", "connection refused")
+    refused = ExecutorCallError("127.0.0.1:1", "INTERNAL", "boom")
+    assert what_it_did(late) == "did not answer in time (not up, or slow to restore the state)"
+    assert what_it_did(away) == "is unreachable"
+    assert what_it_did(refused) == "answered INTERNAL: boom"

@@ -137,10 +137,20 @@ async def restore_run(
     try:
         return await restore_with_retries(executors, run_id, graph, saved, epoch, retry, on_retry)
     except ExecutorCallError as exc:
-        # Not what answered, when it was not an executor service (see registry.py).
-        said = "is unreachable" if exc.unreachable else f"answered {exc.code}: {exc.message}"
         raise FailedPrecondition(
-            f"cannot restore the run's executors: the service at {exc.endpoint} {said}",
+            f"cannot restore the run's executors: the service at {exc.endpoint} {what_it_did(exc)}",
             reason=Reason.RESTORE_FAILED,
             context={"run_id": run_id, "endpoint": exc.endpoint},
         ) from exc
+
+
+def what_it_did(exc: ExecutorCallError) -> str:
+    """What the service did, for a person: not what answered, when it was not
+    an executor service (see registry.py)."""
+    if exc.code == "DEADLINE_EXCEEDED":
+        # A restore waits for a service that is starting (wait_for_ready), so
+        # this is a service that stayed away or one slow to restore the state.
+        return "did not answer in time (not up, or slow to restore the state)"
+    if exc.unreachable:
+        return "is unreachable"
+    return f"answered {exc.code}: {exc.message}"
