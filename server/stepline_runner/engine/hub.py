@@ -39,6 +39,7 @@ from ..statuses import ends_run
 from .pacing import Pacer, pace_of
 from .replies import Batch, Reply, batched, cut, frame
 from .scope import local_event
+from .shared_reads import SharedReads
 from .subscriptions import Subscription
 
 if TYPE_CHECKING:  # relay.py imports the hub
@@ -111,6 +112,8 @@ class EventHub:
         self._watchers: dict[str, int] = {}  # run id -> watchers following it
         self._unread: set[Subscription] = set()  # took events since their last wake
         self._subscribers_pacer = Pacer()
+        # Watchers at the same position of a run the tail does not hold read it once.
+        self.stored = SharedReads()
         # Runners sharing a database: what the watchers of all runs get goes
         # through it (relay.py), in order with the other runners' commits.
         self.relay: Relay | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 
 from stepline.v1 import events_pb2, runner_pb2
@@ -10,7 +11,7 @@ from ..statuses import is_terminal
 from ..store import Store
 from .errors import NotFound, Reason
 from .hub import EventHub
-from .replies import Batch
+from .replies import Batch, Reply
 
 READ_BATCH = 256
 
@@ -38,17 +39,21 @@ async def follow_run(
             )
         return current.last_sequence
 
+    async def read(at: int) -> Reply | None:
+        stored = await store.read_events(run_id, at, READ_BATCH)
+        return hub.cut(stored, kinds) if stored else None
+
     seen = after_sequence
     ended = is_terminal(run.status) and run.last_sequence <= seen
     with hub.watching(run_id):
         if not ended:
             await hub.joined(run_id, seen)
         while not (ended and not follow_after_end):
-            # From the tail, the reply every watcher here gets; else the store.
+            # From the tail, the reply every watcher here gets; else the store
+            # (one read for every watcher here at once).
             reply = hub.reply(run_id, seen, kinds)
             if reply is None:
-                stored = await store.read_events(run_id, seen, READ_BATCH)
-                reply = hub.cut(stored, kinds) if stored else None
+                reply = await hub.stored.reply((run_id, seen, kinds), functools.partial(read, seen))
             if reply is None or reply.last == seen:
                 await hub.wait(run_id, seen, stored_last_sequence)
                 continue
