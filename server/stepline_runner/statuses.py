@@ -40,6 +40,12 @@ def ends_run(event: events_pb2.Event) -> bool:
     return event.kind == E.EVENT_KIND_STATUS_CHANGED and is_terminal(event.status)
 
 
+def leaves_waiting(events: list[events_pb2.Event]) -> bool:
+    """Whether a commit's events leave the run waiting (for input or timers):
+    nothing follows until a client answers or a timer is due."""
+    return any(e.kind == E.EVENT_KIND_STATUS_CHANGED and e.status in WAITING for e in events)
+
+
 def settled(has_work: bool, has_pending_requests: bool, has_timers: bool = False) -> E.RunStatus:
     """The status of a run that is not failed or cancelled: running while
     messages or responses wait for delivery, waiting for input while

@@ -92,6 +92,20 @@ async def test_many_watchers_of_a_run_see_its_commits_together_at_a_pace() -> No
         assert hub.recent("r", 3) == [ending(4)]
 
 
+async def test_a_commit_that_leaves_the_run_waiting_for_input_shows_at_once() -> None:
+    hub = EventHub()
+    waiting = event(4, E.EVENT_KIND_STATUS_CHANGED, status=E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS)
+    with hub.watching("r"), hub.watching("r"), hub.watching("r"), clock_still():
+        hub.publish("r", "w", [event(1)])  # the first commit shows at once
+        hub.publish("r", "w", [event(2)])
+        assert hub.recent("r", 1) == []  # held back: the pace has not passed
+        # Whoever answers the request may be a watcher: it waits no pace.
+        hub.publish("r", "w", [event(3, E.EVENT_KIND_REQUEST_INFO), waiting])
+        assert [e.sequence for e in hub.recent("r", 1) or []] == [2, 3, 4]
+        hub.publish("r", "w", [event(5)])  # the answer's commit: at the pace again
+        assert hub.recent("r", 4) == []
+
+
 async def test_watchers_read_a_run_s_end_from_its_tail_which_the_last_takes_along() -> None:
     hub = EventHub()
     with hub.watching("r"):
