@@ -149,7 +149,11 @@ class ExecutorHost {
       incarnation_id: this.incarnationId,
       executor_types: executorTypes,
       sdk: `stepline-node-example/${version}`,
-      features: { state_with_execute: this.fastPath, session: this.fastPath },
+      features: {
+        state_with_execute: this.fastPath,
+        session: this.fastPath,
+        session_end_run: this.fastPath,
+      },
     };
   }
 

@@ -1,6 +1,7 @@
 'use strict';
 // The Session stream (executor.proto, "Faster paths"): Execute calls on one
-// stream, each answered as it finishes, as the Python SDK's serve.py does.
+// stream, each answered as it finishes, as the Python SDK's serve.py does;
+// EndRun calls too (`end_run`, several runs' in one request).
 
 const grpc = require('@grpc/grpc-js');
 const { sessionSignal } = require('./deadlines');
@@ -24,6 +25,11 @@ function session(executorHost, call, maxCalls) {
   }
   const pending = new Set();
   call.on('data', (request) => {
+    if (request.end_run && request.end_run.length) { // never fails, as the unary EndRun
+      const released = request.end_run.reduce((n, r) => n + executorHost.endRun(r).released, 0);
+      call.write({ call_id: request.call_id, end_run: { released } });
+      return;
+    }
     const { signal, done: timed } = sessionSignal(request.timeout);
     const execute = () => executorHost.execute(request.execute ?? {}, signal).finally(timed);
     const done = sessionSpan(request.trace_context, execute)

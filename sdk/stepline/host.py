@@ -106,6 +106,7 @@ class ExecutorHost:
         # The Session stream is the transport's (`stepline.serve`), on with the rest.
         response.features.state_with_execute = self.fast_path
         response.features.session = self.fast_path
+        response.features.session_end_run = self.fast_path
         for name, specs in self._specs.items():
             answers = self._response_specs[name]
             every: list[HandlerSpec | ResponseHandlerSpec] = [*specs.values(), *answers.values()]

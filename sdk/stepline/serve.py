@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 MAX_SESSION_CALLS = 256
 # The method a Session call stands for, in its span.
 _EXECUTE = "/stepline.v1.ExecutorService/Execute"
+_END_RUN = "/stepline.v1.ExecutorService/EndRun"
 
 
 class _Servicer(executor_pb2_grpc.ExecutorServiceServicer):
@@ -115,7 +116,8 @@ async def traced_reply(
 ) -> executor_pb2.SessionReply:
     """`timed_reply` in the server span a unary Execute gets from
     `ServerTracing`, continuing the trace context the request carries."""
-    with server_span(_EXECUTE, request.trace_context, **{"stepline.session": True}):
+    method = _END_RUN if request.end_run else _EXECUTE
+    with server_span(method, request.trace_context, **{"stepline.session": True}):
         return await timed_reply(host, request)
 
 
@@ -140,8 +142,11 @@ async def timed_reply(
 async def session_reply(
     host: ExecutorHost, request: executor_pb2.SessionRequest
 ) -> executor_pb2.SessionReply:
-    """What the unary Execute would answer, as a Session reply."""
+    """What the unary Execute (or EndRun) would answer, as a Session reply."""
     reply = executor_pb2.SessionReply(call_id=request.call_id)
+    if request.end_run:  # never fails, as the unary EndRun
+        reply.end_run.released = sum(host.end_run(r).released for r in request.end_run)
+        return reply
     try:
         await host.execute(request.execute, reply.execute)  # made in the reply
     except Exception as exc:

@@ -6,7 +6,8 @@ A service that advertises `features.state_with_execute` must give, with
 `ExecuteResponse.checkpoint`, exactly what SaveCheckpoint answers right
 after: the runner takes one for the other. One that advertises
 `features.session` must answer Execute calls on the stream as the unary
-calls, statuses included. A service that does not
+calls, statuses included, and with `features.session_end_run` its EndRun
+calls too (several runs in one message). A service that does not
 advertise it passes (the unary path is all the contract requires), and must
 then ignore `return_state`: the runner never sets it for such a service, but
 an older build behind the same address may still get it once.
@@ -14,9 +15,14 @@ an older build behind the same address may still get it once.
 
 from __future__ import annotations
 
+import uuid
+
+import grpc
+
 from stepline import payloads
-from stepline.conformance.probe import CheckFailed, Effects, Probe, X, show
+from stepline.conformance.probe import CheckFailed, Effects, Probe, X, Y, show
 from stepline.conformance.probe import same_state as same
+from stepline.v1 import executor_pb2
 
 
 async def state_with_execute_matches(probe: Probe) -> str:
@@ -68,7 +74,8 @@ async def state_with_execute_matches(probe: Probe) -> str:
 
 
 async def session_matches_unary(probe: Probe) -> str:
-    if not (await probe.describe()).features.session:
+    features = (await probe.describe()).features
+    if not features.session:
         return "not advertised (optional): every Execute is a unary call"
     messages = list(probe.target.messages)
     streamed, unary = probe.new_run(), probe.new_run()
@@ -103,7 +110,34 @@ async def session_matches_unary(probe: Probe) -> str:
             "Execute of an unknown executor type on the Session stream must be answered with "
             f"code 5 (NOT_FOUND), as the unary call; got {refused.code} {refused.message!r}"
         )
+    ended = await _ends_on_the_stream(probe) if features.session_end_run else ""
     return (
         f"{len(messages)} Execute call(s) on the Session stream gave the same results and state "
-        "bytes as unary calls; an unknown type was answered NOT_FOUND"
+        f"bytes as unary calls; an unknown type was answered NOT_FOUND{ended}"
     )
+
+
+async def _ends_on_the_stream(probe: Probe) -> str:
+    """EndRun on the stream releases as the unary EndRun (`end_run_releases`)."""
+    message = list(probe.target.messages[:1])
+    ended, other = probe.new_run(), probe.new_run()
+    for run, executor_id in ((ended, X), (ended, Y), (other, X)):
+        await probe.execute(run, executor_id, message)
+    never = f"conformance-never-{uuid.uuid4().hex}"
+    both = executor_pb2.SessionRequest(end_run=[{"run_id": ended}, {"run_id": never}])
+    (reply,) = await probe.session([both])
+    if reply.call_id != 1 or reply.code or reply.end_run.released != 2:
+        raise CheckFailed(
+            f"EndRun on the Session stream of a run with executors {X} and {Y} and of a run "
+            f"never seen was answered with call_id {reply.call_id}, status {reply.code} "
+            f"{reply.message!r}, released {reply.end_run.released}: expected call_id 1, "
+            "released 2"
+        )
+    for executor_id in (X, Y):
+        await probe.expect_status(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            f"SaveCheckpoint for ({ended}, {executor_id}) after EndRun on the Session stream",
+            probe.save(ended, executor_id),
+        )
+    await probe.state(other, X)  # another run's object stays
+    return "; EndRun on the stream released 2 objects, as the unary EndRun"

@@ -191,16 +191,20 @@ class Probe:
         return response
 
     async def session(
-        self, requests: Sequence[executor_pb2.ExecuteRequest]
+        self, requests: Sequence[executor_pb2.ExecuteRequest | executor_pb2.SessionRequest]
     ) -> list[executor_pb2.SessionReply]:
         """The requests on one Session stream, one at a time (each answered
-        before the next is sent), with call ids 1, 2, ...; their replies."""
+        before the next is sent), with call ids 1, 2, ...; their replies. An
+        ExecuteRequest goes as a SessionRequest's `execute`."""
         timeout = self.target.timeout * max(1, len(requests))
         stream = self._stub.Session(timeout=timeout)  # type: ignore[call-arg]
         replies: list[executor_pb2.SessionReply] = []
         try:
             for call_id, request in enumerate(requests, start=1):
-                await stream.write(executor_pb2.SessionRequest(call_id=call_id, execute=request))
+                if isinstance(request, executor_pb2.ExecuteRequest):
+                    request = executor_pb2.SessionRequest(execute=request)
+                request.call_id = call_id
+                await stream.write(request)
                 reply = await stream.read()
                 if not isinstance(reply, executor_pb2.SessionReply):  # grpc.aio.EOF
                     raise CheckFailed(f"the Session stream ended before answering call {call_id}")

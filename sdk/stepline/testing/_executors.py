@@ -89,6 +89,6 @@ class InProcessExecutors:
         return await self._call(endpoint, "RestoreCheckpoint", lambda h: h.restore(request))  # type: ignore[no-any-return]
 
     async def end_run(
-        self, endpoint: str, request: executor_pb2.EndRunRequest
+        self, endpoint: str, request: executor_pb2.EndRunRequest, session: bool = False
     ) -> executor_pb2.EndRunResponse:
         return await self._call(endpoint, "EndRun", lambda h: h.end_run(request))  # type: ignore[no-any-return]

@@ -27,15 +27,17 @@ class DescribeResponse(_message.Message):
     def __init__(self, incarnation_id: _Optional[str] = ..., executor_types: _Optional[_Iterable[_Union[ExecutorType, _Mapping]]] = ..., sdk: _Optional[str] = ..., features: _Optional[_Union[ExecutorFeatures, _Mapping]] = ...) -> None: ...
 
 class ExecutorFeatures(_message.Message):
-    __slots__ = ("state_with_execute", "session")
+    __slots__ = ("state_with_execute", "session", "session_end_run")
     STATE_WITH_EXECUTE_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
+    SESSION_END_RUN_FIELD_NUMBER: _ClassVar[int]
     state_with_execute: bool
     session: bool
-    def __init__(self, state_with_execute: _Optional[bool] = ..., session: _Optional[bool] = ...) -> None: ...
+    session_end_run: bool
+    def __init__(self, state_with_execute: _Optional[bool] = ..., session: _Optional[bool] = ..., session_end_run: _Optional[bool] = ...) -> None: ...
 
 class SessionRequest(_message.Message):
-    __slots__ = ("call_id", "execute", "trace_context", "timeout")
+    __slots__ = ("call_id", "execute", "trace_context", "timeout", "end_run")
     class TraceContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -47,25 +49,29 @@ class SessionRequest(_message.Message):
     EXECUTE_FIELD_NUMBER: _ClassVar[int]
     TRACE_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    END_RUN_FIELD_NUMBER: _ClassVar[int]
     call_id: int
     execute: ExecuteRequest
     trace_context: _containers.ScalarMap[str, str]
     timeout: _duration_pb2.Duration
-    def __init__(self, call_id: _Optional[int] = ..., execute: _Optional[_Union[ExecuteRequest, _Mapping]] = ..., trace_context: _Optional[_Mapping[str, str]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    end_run: _containers.RepeatedCompositeFieldContainer[EndRunRequest]
+    def __init__(self, call_id: _Optional[int] = ..., execute: _Optional[_Union[ExecuteRequest, _Mapping]] = ..., trace_context: _Optional[_Mapping[str, str]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., end_run: _Optional[_Iterable[_Union[EndRunRequest, _Mapping]]] = ...) -> None: ...
 
 class SessionReply(_message.Message):
-    __slots__ = ("call_id", "execute", "code", "message", "reason")
+    __slots__ = ("call_id", "execute", "code", "message", "reason", "end_run")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     EXECUTE_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    END_RUN_FIELD_NUMBER: _ClassVar[int]
     call_id: int
     execute: ExecuteResponse
     code: int
     message: str
     reason: str
-    def __init__(self, call_id: _Optional[int] = ..., execute: _Optional[_Union[ExecuteResponse, _Mapping]] = ..., code: _Optional[int] = ..., message: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    end_run: EndRunResponse
+    def __init__(self, call_id: _Optional[int] = ..., execute: _Optional[_Union[ExecuteResponse, _Mapping]] = ..., code: _Optional[int] = ..., message: _Optional[str] = ..., reason: _Optional[str] = ..., end_run: _Optional[_Union[EndRunResponse, _Mapping]] = ...) -> None: ...
 
 class ExecutorType(_message.Message):
     __slots__ = ("name", "input_types", "output_types", "yield_types", "response_types")

@@ -76,7 +76,8 @@ class ExecutorServiceStub:
     give the state (the state is over the cap, the hook raised): SaveCheckpoint
     then says why with its status. A service that sets `features.session`
     takes the same Execute calls on one stream (`Session`), saving each call's
-    set-up.
+    set-up; one that also sets `features.session_end_run` takes EndRun on it
+    too (`SessionRequest.end_run`, several runs' at once).
 
     Conformance. `stepline-conformance HOST:PORT` checks a service against
     this contract. A port also hosts the executor type `reference`, whose
@@ -118,6 +119,7 @@ class ExecutorServiceStub:
     request answered once by the reply of the same `call_id`, in any order
     (calls of different runs run concurrently). A reply carries what the
     unary Execute would: its response, or the status it would fail with.
+    With `features.session_end_run`, EndRun calls too (`end_run`).
     The runner opens one per service and opens a new one when it breaks.
     The stream's own status: a service that does not offer it ends it at
     once (UNIMPLEMENTED); the runner takes any end of a stream with calls in
@@ -175,7 +177,8 @@ class ExecutorServiceAsyncStub(ExecutorServiceStub):
     give the state (the state is over the cap, the hook raised): SaveCheckpoint
     then says why with its status. A service that sets `features.session`
     takes the same Execute calls on one stream (`Session`), saving each call's
-    set-up.
+    set-up; one that also sets `features.session_end_run` takes EndRun on it
+    too (`SessionRequest.end_run`, several runs' at once).
 
     Conformance. `stepline-conformance HOST:PORT` checks a service against
     this contract. A port also hosts the executor type `reference`, whose
@@ -214,6 +217,7 @@ class ExecutorServiceAsyncStub(ExecutorServiceStub):
     request answered once by the reply of the same `call_id`, in any order
     (calls of different runs run concurrently). A reply carries what the
     unary Execute would: its response, or the status it would fail with.
+    With `features.session_end_run`, EndRun calls too (`end_run`).
     The runner opens one per service and opens a new one when it breaks.
     The stream's own status: a service that does not offer it ends it at
     once (UNIMPLEMENTED); the runner takes any end of a stream with calls in
@@ -270,7 +274,8 @@ class ExecutorServiceServicer(metaclass=_abc_1.ABCMeta):
     give the state (the state is over the cap, the hook raised): SaveCheckpoint
     then says why with its status. A service that sets `features.session`
     takes the same Execute calls on one stream (`Session`), saving each call's
-    set-up.
+    set-up; one that also sets `features.session_end_run` takes EndRun on it
+    too (`SessionRequest.end_run`, several runs' at once).
 
     Conformance. `stepline-conformance HOST:PORT` checks a service against
     this contract. A port also hosts the executor type `reference`, whose
@@ -343,6 +348,7 @@ class ExecutorServiceServicer(metaclass=_abc_1.ABCMeta):
         request answered once by the reply of the same `call_id`, in any order
         (calls of different runs run concurrently). A reply carries what the
         unary Execute would: its response, or the status it would fail with.
+        With `features.session_end_run`, EndRun calls too (`end_run`).
         The runner opens one per service and opens a new one when it breaks.
         The stream's own status: a service that does not offer it ends it at
         once (UNIMPLEMENTED); the runner takes any end of a stream with calls in

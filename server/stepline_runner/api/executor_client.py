@@ -41,10 +41,11 @@ class SessionCalls(Protocol):
 
     async def session_call(
         self,
-        request: executor_pb2.ExecuteRequest,
+        request: executor_pb2.ExecuteRequest | executor_pb2.EndRunRequest,
         call: Callable[[Mapping[str, str]], Awaitable[Resp]],
+        method: str = "Execute",
     ) -> Resp:
-        """Make `call(trace_context)`, timed and traced."""
+        """Make `call(trace_context)`, timed and traced as `method`."""
         ...
 
 
@@ -107,9 +108,18 @@ class GrpcExecutors:
         )
 
     async def end_run(
-        self, endpoint: str, request: executor_pb2.EndRunRequest
+        self, endpoint: str, request: executor_pb2.EndRunRequest, session: bool = False
     ) -> executor_pb2.EndRunResponse:
-        return await _call(endpoint, self._stub(endpoint).EndRun, request, END_RUN_TIMEOUT)
+        if not session:
+            return await _call(endpoint, self._stub(endpoint).EndRun, request, END_RUN_TIMEOUT)
+        stream = self._session(endpoint)
+        if self._session_calls is None:
+            return await stream.end_run(request, END_RUN_TIMEOUT)
+        return await self._session_calls.session_call(
+            request,
+            lambda trace_context: stream.end_run(request, END_RUN_TIMEOUT, trace_context),
+            "EndRun",
+        )
 
     async def close(self) -> None:
         for session in self._sessions.values():

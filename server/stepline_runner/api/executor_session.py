@@ -3,9 +3,10 @@
 For a service that advertises `features.session`: each call is a request on
 a stream with a `call_id` and comes back as the reply with that id, so calls
 go without a call's set-up each. A reply's status is the one the unary
-Execute would have had. A stream that breaks (the service stopped or
-restarted) fails the calls in flight as UNAVAILABLE, as a unary call to it
-would, and the next call opens a new stream.
+Execute would have had; a service that advertises `features.session_end_run`
+takes EndRun calls on the same streams. A stream that breaks (the service
+stopped or restarted) fails the calls in flight as UNAVAILABLE, as a unary
+call to it would, and the next call opens a new stream.
 
 Two streams per service: a call that finds the first one free has it to
 itself and reads its reply off it in its own task (`_LoneStream`: no reader
@@ -39,6 +40,10 @@ class ExecuteSession:
         self._ids = itertools.count(1)
         self._lone: _LoneStream | None = None
         self._shared: _SharedStream | None = None
+        # The EndRun calls of this turn of the loop: their message, and its reply.
+        self._ending: (
+            tuple[executor_pb2.SessionRequest, asyncio.Future[executor_pb2.SessionReply]] | None
+        ) = None
 
     async def execute(
         self,
@@ -48,6 +53,43 @@ class ExecuteSession:
     ) -> executor_pb2.ExecuteResponse:
         """`trace_context`: the call's W3C trace context, sent with it."""
         message = executor_pb2.SessionRequest(call_id=next(self._ids), execute=request)
+        return (await self._call(message, timeout, trace_context)).execute
+
+    async def end_run(
+        self,
+        request: executor_pb2.EndRunRequest,
+        timeout: float | None,
+        trace_context: Mapping[str, str] | None = None,
+    ) -> executor_pb2.EndRunResponse:
+        """EndRun as a call on the stream (`features.session_end_run`): those
+        asked for in one turn of the event loop (runs that ended together, as
+        a group commit ends them) go in one message, one write and one reply
+        for all; a traced one goes alone, in a span of its own."""
+        if trace_context:
+            message = executor_pb2.SessionRequest(call_id=next(self._ids), end_run=[request])
+            return (await self._call(message, timeout, trace_context)).end_run
+        ending = self._ending
+        if ending is None:
+            message = executor_pb2.SessionRequest()
+            ending = self._ending = (message, asyncio.ensure_future(self._end(message, timeout)))
+        ending[0].end_run.append(request)
+        # Shielded: a caller cancelled (its run stopped) ends nobody else's run.
+        return (await asyncio.shield(ending[1])).end_run
+
+    async def _end(
+        self, message: executor_pb2.SessionRequest, timeout: float | None
+    ) -> executor_pb2.SessionReply:
+        # The task's first step: the callbacks of the turn that asked for it have run.
+        self._ending = None
+        message.call_id = next(self._ids)
+        return await self._call(message, timeout, None)
+
+    async def _call(
+        self,
+        message: executor_pb2.SessionRequest,
+        timeout: float | None,
+        trace_context: Mapping[str, str] | None,
+    ) -> executor_pb2.SessionReply:
         if trace_context:
             message.trace_context.update(trace_context)
         if timeout is not None:  # the service stops the handler then, as for a unary call
@@ -66,7 +108,7 @@ class ExecuteSession:
             raise ExecutorCallError(
                 self._endpoint, _CODE_NAMES.get(reply.code, "UNKNOWN"), reply.message, reply.reason
             )
-        return reply.execute
+        return reply
 
     async def close(self) -> None:
         for stream in (self._lone, self._shared):

@@ -2,8 +2,8 @@
 advertises in Describe, as of the incarnation that said so.
 
 The runner asks for the state with Execute (`ExecuteRequest.return_state`),
-and sends Execute on the Session stream, only to a service that advertises
-it. A service may restart as another build that does not: a reply from a new
+and sends Execute (and EndRun) on the Session stream, only to a service that
+advertises it. A service may restart as another build that does not: a reply from a new
 incarnation drops what the old one said, and the next call asks Describe
 again. Correctness does not hang on this cache: a reply without the state
 makes the runner call SaveCheckpoint, and a session the new process refuses
@@ -27,6 +27,7 @@ class Advertised:
     incarnation_id: str = ""
     state_with_execute: bool = False
     session: bool = False
+    session_end_run: bool = False
 
 
 NOTHING = Advertised()
@@ -53,6 +54,12 @@ class ServiceFeatures:
         Describe, no wait: `of` without a coroutine, for every Execute)."""
         return self._known.get(endpoint)
 
+    def ends_on_stream(self, endpoint: str) -> bool:
+        """Whether the service at `endpoint` is known to take EndRun on its
+        Session stream (not known: the unary call, which every service takes)."""
+        known = self._known.get(endpoint)
+        return known is not None and known.session_end_run
+
     def seen(self, endpoint: str, incarnation_id: str) -> None:
         """A reply came from `incarnation_id`: forget what another one advertised."""
         known = self._known.get(endpoint)
@@ -72,6 +79,11 @@ class ServiceFeatures:
         except ExecutorCallError:
             return None  # not cached: ask again next time
         features = described.features
-        known = Advertised(described.incarnation_id, features.state_with_execute, features.session)
+        known = Advertised(
+            described.incarnation_id,
+            features.state_with_execute,
+            features.session,
+            features.session and features.session_end_run,
+        )
         self._known[endpoint] = known
         return known

@@ -58,5 +58,8 @@ class ExecutorPort(Protocol):
     ) -> executor_pb2.RestoreCheckpointResponse: ...
 
     async def end_run(
-        self, endpoint: str, request: executor_pb2.EndRunRequest
-    ) -> executor_pb2.EndRunResponse: ...
+        self, endpoint: str, request: executor_pb2.EndRunRequest, session: bool = False
+    ) -> executor_pb2.EndRunResponse:
+        """`session`: the service takes EndRun on its Session stream; the call
+        may go on it (a transport without one ignores it)."""
+        ...

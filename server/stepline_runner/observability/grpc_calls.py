@@ -55,14 +55,15 @@ class ExecutorCalls(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-
 
     async def session_call(
         self,
-        request: executor_pb2.ExecuteRequest,
+        request: executor_pb2.ExecuteRequest | executor_pb2.EndRunRequest,
         call: Callable[[Mapping[str, str]], Awaitable[R]],
+        method: str = "Execute",
     ) -> R:
-        """Time and trace one Execute on a Session stream as the interceptor
-        does a unary one: `call(trace_context)` makes it, sending the
-        context (W3C keys) with the request."""
+        """Time and trace one call of `method` (Execute, EndRun) on a Session
+        stream as the interceptor does a unary one: `call(trace_context)`
+        makes it, sending the context (W3C keys) with the request."""
         started = time.perf_counter()
-        with self._span("Execute", request, session=True) as span:
+        with self._span(method, request, session=True) as span:
             carrier: dict[str, str] = {}
             if span is not None:
                 propagate.inject(carrier)
@@ -71,9 +72,9 @@ class ExecutorCalls(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-
             except ExecutorCallError as exc:
                 if span is not None:
                     record_status(span, _status(exc.code))
-                self._measure("Execute", request, started, exc.code)
+                self._measure(method, request, started, exc.code)
                 raise
-        self._measure("Execute", request, started, "OK")
+        self._measure(method, request, started, "OK")
         return response
 
     def _span(

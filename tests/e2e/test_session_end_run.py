@@ -1,0 +1,112 @@
+"""EndRun on the Session stream (`features.session_end_run`) against a real
+executor service on a loopback port: the calls asked for together go in one
+message and release what unary calls would; a runner whose runs end on such
+a service makes no unary EndRun, and the service keeps no object of them."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+import stepline.serve
+from stepline import WorkflowBuilder, payloads
+from stepline.host import ExecutorHost
+from stepline.serve import serve_executors
+from stepline.v1 import events_pb2, executor_pb2
+from stepline_runner.api.executor_client import GrpcExecutors
+from stepline_runner.api.server import start_runner
+from tests.executors.stages import Stage, Token
+
+
+def execute(run_id: str, executor_id: str) -> executor_pb2.ExecuteRequest:
+    message = executor_pb2.ExecuteRequest(
+        run_id=run_id, executor_id=executor_id, executor_type="stage", superstep=1, attempt=1
+    )
+    message.messages.add(payload=payloads.encode(Token(1, 0, 10)))
+    return message
+
+
+async def test_end_runs_asked_for_together_go_in_one_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = await serve_executors({"stage": Stage})
+    endpoint = f"127.0.0.1:{server.port}"
+    messages: list[executor_pb2.SessionRequest] = []
+    reply = stepline.serve.session_reply
+
+    async def counted(
+        host: ExecutorHost, request: executor_pb2.SessionRequest
+    ) -> executor_pb2.SessionReply:
+        messages.append(request)
+        return await reply(host, request)
+
+    monkeypatch.setattr(stepline.serve, "session_reply", counted)
+    executors = GrpcExecutors()
+    try:
+        assert (await executors.describe(endpoint)).features.session_end_run
+        for i in range(10):
+            for executor_id in ("a", "b"):
+                await executors.execute(endpoint, execute(f"r{i}", executor_id), session=True)
+        assert server.host.object_count == 20
+        ends = [executor_pb2.EndRunRequest(run_id=f"r{i}") for i in range(10)]
+        ends.append(executor_pb2.EndRunRequest(run_id="never-seen"))
+        replies = await asyncio.gather(
+            *(executors.end_run(endpoint, end, session=True) for end in ends)
+        )
+        again = await executors.end_run(endpoint, ends[0], session=True)
+        unary_again = await executors.end_run(endpoint, ends[0])
+    finally:
+        await executors.close()
+        await server.stop(None)
+
+    assert server.host.object_count == 0
+    ending = [m for m in messages if m.end_run]
+    assert [[r.run_id for r in m.end_run] for m in ending] == [
+        [e.run_id for e in ends],
+        ["r0"],
+    ]
+    # One reply for the message, to each of its callers: the objects it released.
+    assert {r.released for r in replies} == {20}
+    assert again.released == unary_again.released == 0
+
+
+async def test_a_runner_ends_its_runs_on_the_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unary: list[executor_pb2.EndRunRequest] = []
+    end_run = stepline.serve._Servicer.EndRun
+
+    async def counted(
+        servicer: stepline.serve._Servicer, request: executor_pb2.EndRunRequest, context: object
+    ) -> executor_pb2.EndRunResponse:
+        unary.append(request)
+        return await end_run(servicer, request, context)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stepline.serve._Servicer, "EndRun", counted)
+    service = await serve_executors({"stage": Stage})
+    runner = await start_runner(tmp_path / "runner.db")
+    try:
+        endpoint = f"127.0.0.1:{service.port}"
+        builder = WorkflowBuilder("chain")
+        for node in ("a", "b"):
+            builder.add_executor(node, endpoint, type="stage")
+        await runner.runner.register_workflow(
+            builder.add_chain(["a", "b"]).set_start_executor("a").build()
+        )
+        token = payloads.encode(Token(1, 0, 2))
+        started = await asyncio.gather(
+            *(runner.runner.start_run("chain", token) for _ in range(20))
+        )
+        for run in started:
+            if (task := runner.runner.runs.task(run.run_id)) is not None:
+                await task  # its EndRun included
+        statuses = {(await runner.runner.get_run(r.run_id)).status for r in started}
+    finally:
+        await runner.stop()
+        await service.stop(None)
+
+    assert statuses == {events_pb2.RUN_STATUS_COMPLETED}
+    assert service.host.object_count == 0
+    assert unary == []
