@@ -5,6 +5,13 @@ first started the task that reads the next request: so a reply is not one
 task switch behind its request (a lone call, the common case, goes from
 read to reply in one step of the loop), and calls of other runs never wait
 for this one.
+
+Batches (executor.proto, Session): the stream says in its initial metadata
+that it takes several calls in one request (`BATCHES`); each call of such a
+request runs as a call of its own. Once the caller sent one, the replies
+ready while a write is under way go in the next write together
+(`SessionReply.replies`): a caller that batches its calls gets fewer writes
+back too.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ import grpc
 from stepline.v1 import executor_pb2
 
 log = logging.getLogger("stepline.serve")
+# The initial metadata of a Session stream that takes `SessionRequest.calls`.
+BATCHES = ("stepline-session-batches", "1")
 Reply = Callable[[executor_pb2.SessionRequest], Awaitable[executor_pb2.SessionReply]]
 
 
@@ -40,6 +49,9 @@ class SessionCalls:
         self._reading: set[asyncio.Task[None]] = set()  # waiting for a request
         # Done when the caller closed its side of the stream, or a read failed.
         self._ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._batched = False  # the caller sent several calls in one request
+        self._replies: list[executor_pb2.SessionReply] = []  # for the next write
+        self._replying = False  # a task writes them
 
     async def serve(self) -> None:
         """Until the caller has closed its side and every call has replied;
@@ -50,7 +62,8 @@ class SessionCalls:
         finally:
             for reader in list(self._reading):
                 reader.cancel()  # waiting for a request that will not come
-        await asyncio.gather(*self._tasks)
+        while self._tasks:  # a call's task may start another (a batch's, a reply writer)
+            await asyncio.gather(*self._tasks)
 
     def _next(self) -> None:
         task = asyncio.create_task(self._read_and_call())
@@ -59,6 +72,11 @@ class SessionCalls:
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(self._reading.discard)
 
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def _read_and_call(self) -> None:
         await self._room.acquire()
         try:
@@ -66,16 +84,49 @@ class SessionCalls:
             if request is None:
                 return
             self._next()  # the next request is read meanwhile, by another task
-            reply = await self._reply(request)
-            async with self._writing:
-                try:
-                    await self._context.write(reply)
-                except Exception as exc:  # grpc's ExecuteBatchError, say
-                    # The caller ended the stream (its call was cancelled or
-                    # timed out): the reply goes nowhere, as a unary one's would.
-                    log.debug("a Session reply found its stream ended: %r", exc)
+            if request.calls:
+                self._batched = True
+                for call in request.calls[1:]:
+                    self._spawn(self._call_in_room(call))
+                request = request.calls[0]  # this task's own
+            await self._call(request)
         finally:
             self._room.release()
+
+    async def _call_in_room(self, request: executor_pb2.SessionRequest) -> None:
+        async with self._room:
+            await self._call(request)
+
+    async def _call(self, request: executor_pb2.SessionRequest) -> None:
+        reply = await self._reply(request)
+        if self._batched:
+            self._replies.append(reply)
+            if not self._replying:
+                self._replying = True
+                self._spawn(self._write_replies())
+            return
+        await self._write(reply)
+
+    async def _write_replies(self) -> None:
+        """Write the replies ready, all of them in one, until none is."""
+        try:
+            while self._replies:
+                replies, self._replies = self._replies, []
+                if len(replies) == 1:
+                    await self._write(replies[0])
+                else:
+                    await self._write(executor_pb2.SessionReply(replies=replies))
+        finally:
+            self._replying = False
+
+    async def _write(self, reply: executor_pb2.SessionReply) -> None:
+        async with self._writing:
+            try:
+                await self._context.write(reply)
+            except Exception as exc:  # grpc's ExecuteBatchError, say
+                # The caller ended the stream (its call was cancelled or
+                # timed out): the reply goes nowhere, as a unary one's would.
+                log.debug("a Session reply found its stream ended: %r", exc)
 
     async def _read(self) -> executor_pb2.SessionRequest | None:
         """The next request; None at the end of the stream or when the read

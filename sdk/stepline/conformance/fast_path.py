@@ -111,10 +111,47 @@ async def session_matches_unary(probe: Probe) -> str:
             f"code 5 (NOT_FOUND), as the unary call; got {refused.code} {refused.message!r}"
         )
     ended = await _ends_on_the_stream(probe) if features.session_end_run else ""
+    batched = await _batches_on_the_stream(probe)
     return (
         f"{len(messages)} Execute call(s) on the Session stream gave the same results and state "
-        f"bytes as unary calls; an unknown type was answered NOT_FOUND{ended}"
+        f"bytes as unary calls; an unknown type was answered NOT_FOUND{ended}{batched}"
     )
+
+
+async def _batches_on_the_stream(probe: Probe) -> str:
+    """Calls in one request, where the stream says it takes them, are answered
+    as if each had come alone (one run per call, and an unknown type)."""
+    messages = list(probe.target.messages)
+    runs = [probe.new_run() for _ in messages]
+    requests = [
+        probe.execute_request(run, X, [message], superstep=1)
+        for run, message in zip(runs, messages, strict=True)
+    ]
+    unknown = probe.execute_request(
+        probe.new_run(), X, messages[:1], executor_type="conformance-nope"
+    )
+    batches, replies = await probe.session_batch([*requests, unknown])
+    if not batches:
+        return ""
+    if sorted(replies) != list(range(1, len(requests) + 2)):
+        raise CheckFailed(
+            f"{len(requests) + 1} calls in one Session request were answered under call ids "
+            f"{sorted(replies)}: expected each once"
+        )
+    for call_id, message in enumerate(messages, start=1):
+        reply = replies[call_id]
+        without = await probe.execute(probe.new_run(), X, [message], superstep=1)
+        if reply.code or Effects.of(reply.execute) != Effects.of(without):
+            raise CheckFailed(
+                f"call {call_id} of several in one Session request gave other results than "
+                f"the unary Execute (status {reply.code} {reply.message!r})"
+            )
+    if replies[len(requests) + 1].code != 5:
+        raise CheckFailed(
+            "an unknown executor type among several calls in one Session request must be "
+            f"answered with code 5 (NOT_FOUND); got {replies[len(requests) + 1].code}"
+        )
+    return f"; {len(requests) + 1} calls in one request were answered as if each came alone"
 
 
 async def _ends_on_the_stream(probe: Probe) -> str:

@@ -216,6 +216,41 @@ class Probe:
             stream.cancel()
         return replies
 
+    async def session_batch(
+        self, requests: Sequence[executor_pb2.ExecuteRequest]
+    ) -> tuple[bool, dict[int, executor_pb2.SessionReply]]:
+        """Whether a Session stream's initial metadata says it takes several
+        calls in one request and, if it does, the requests in one
+        (`SessionRequest.calls`, call ids 1, 2, ...) and their replies by call
+        id (those that came several in one included)."""
+        timeout = self.target.timeout * max(1, len(requests))
+        stream = self._stub.Session(timeout=timeout)  # type: ignore[call-arg]
+        replies: dict[int, executor_pb2.SessionReply] = {}
+        try:
+            batches = ("stepline-session-batches", "1") in tuple(await stream.initial_metadata())
+            if not batches:
+                return False, replies
+            calls = [
+                executor_pb2.SessionRequest(call_id=call_id, execute=request)
+                for call_id, request in enumerate(requests, start=1)
+            ]
+            await stream.write(executor_pb2.SessionRequest(calls=calls))
+            while len(replies) < len(calls):
+                reply = await stream.read()
+                if not isinstance(reply, executor_pb2.SessionReply):  # grpc.aio.EOF
+                    raise CheckFailed(
+                        f"the Session stream ended with {len(replies)} of the {len(calls)} "
+                        "calls of one request answered"
+                    )
+                for one in reply.replies or [reply]:
+                    replies[one.call_id] = one
+            await stream.done_writing()
+        except grpc.aio.AioRpcError as exc:
+            raise RpcFailed("Session", exc.code(), exc.details() or "") from exc
+        finally:
+            stream.cancel()
+        return True, replies
+
     def execute_request(
         self,
         run_id: str,

@@ -37,7 +37,7 @@ class ExecutorFeatures(_message.Message):
     def __init__(self, state_with_execute: _Optional[bool] = ..., session: _Optional[bool] = ..., session_end_run: _Optional[bool] = ...) -> None: ...
 
 class SessionRequest(_message.Message):
-    __slots__ = ("call_id", "execute", "trace_context", "timeout", "end_run")
+    __slots__ = ("call_id", "execute", "trace_context", "timeout", "end_run", "calls")
     class TraceContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -50,28 +50,32 @@ class SessionRequest(_message.Message):
     TRACE_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     END_RUN_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
     call_id: int
     execute: ExecuteRequest
     trace_context: _containers.ScalarMap[str, str]
     timeout: _duration_pb2.Duration
     end_run: _containers.RepeatedCompositeFieldContainer[EndRunRequest]
-    def __init__(self, call_id: _Optional[int] = ..., execute: _Optional[_Union[ExecuteRequest, _Mapping]] = ..., trace_context: _Optional[_Mapping[str, str]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., end_run: _Optional[_Iterable[_Union[EndRunRequest, _Mapping]]] = ...) -> None: ...
+    calls: _containers.RepeatedCompositeFieldContainer[SessionRequest]
+    def __init__(self, call_id: _Optional[int] = ..., execute: _Optional[_Union[ExecuteRequest, _Mapping]] = ..., trace_context: _Optional[_Mapping[str, str]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., end_run: _Optional[_Iterable[_Union[EndRunRequest, _Mapping]]] = ..., calls: _Optional[_Iterable[_Union[SessionRequest, _Mapping]]] = ...) -> None: ...
 
 class SessionReply(_message.Message):
-    __slots__ = ("call_id", "execute", "code", "message", "reason", "end_run")
+    __slots__ = ("call_id", "execute", "code", "message", "reason", "end_run", "replies")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     EXECUTE_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     END_RUN_FIELD_NUMBER: _ClassVar[int]
+    REPLIES_FIELD_NUMBER: _ClassVar[int]
     call_id: int
     execute: ExecuteResponse
     code: int
     message: str
     reason: str
     end_run: EndRunResponse
-    def __init__(self, call_id: _Optional[int] = ..., execute: _Optional[_Union[ExecuteResponse, _Mapping]] = ..., code: _Optional[int] = ..., message: _Optional[str] = ..., reason: _Optional[str] = ..., end_run: _Optional[_Union[EndRunResponse, _Mapping]] = ...) -> None: ...
+    replies: _containers.RepeatedCompositeFieldContainer[SessionReply]
+    def __init__(self, call_id: _Optional[int] = ..., execute: _Optional[_Union[ExecuteResponse, _Mapping]] = ..., code: _Optional[int] = ..., message: _Optional[str] = ..., reason: _Optional[str] = ..., end_run: _Optional[_Union[EndRunResponse, _Mapping]] = ..., replies: _Optional[_Iterable[_Union[SessionReply, _Mapping]]] = ...) -> None: ...
 
 class ExecutorType(_message.Message):
     __slots__ = ("name", "input_types", "output_types", "yield_types", "response_types")

@@ -76,7 +76,10 @@ class ExecutorServiceStub:
     then says why with its status. A service that sets `features.session`
     takes the same Execute calls on one stream (`Session`), saving each call's
     set-up; one that also sets `features.session_end_run` takes EndRun on it
-    too (`SessionRequest.end_run`, several runs' at once).
+    too (`SessionRequest.end_run`, several runs' at once). A Session stream
+    may also carry several calls in one request and several replies in one
+    (`SessionRequest.calls`, `SessionReply.replies`), where the service says so
+    on the stream (see Session).
 
     Conformance. `stepline-conformance HOST:PORT` checks a service against
     this contract. A port also hosts the executor type `reference`, whose
@@ -174,7 +177,10 @@ class ExecutorServiceServicer:
     then says why with its status. A service that sets `features.session`
     takes the same Execute calls on one stream (`Session`), saving each call's
     set-up; one that also sets `features.session_end_run` takes EndRun on it
-    too (`SessionRequest.end_run`, several runs' at once).
+    too (`SessionRequest.end_run`, several runs' at once). A Session stream
+    may also carry several calls in one request and several replies in one
+    (`SessionRequest.calls`, `SessionReply.replies`), where the service says so
+    on the stream (see Session).
 
     Conformance. `stepline-conformance HOST:PORT` checks a service against
     this contract. A port also hosts the executor type `reference`, whose
@@ -234,7 +240,13 @@ class ExecutorServiceServicer:
         request answered once by the reply of the same `call_id`, in any order
         (calls of different runs run concurrently). A reply carries what the
         unary Execute would: its response, or the status it would fail with.
-        With `features.session_end_run`, EndRun calls too (`end_run`).
+        With `features.session_end_run`, EndRun calls too (`end_run`). Batches:
+        a service that takes several calls in one request (`calls`) says so in
+        the stream's initial metadata, which it sends at once:
+        `stepline-session-batches: 1`. The runner sends `calls` only on a stream
+        that said so (a stream, unlike Describe, cannot outlive the process that
+        answered it), and a service answers with `replies` only on a stream that
+        has sent it `calls`.
         The runner opens one per service and opens a new one when it breaks.
         The stream's own status: a service that does not offer it ends it at
         once (UNIMPLEMENTED); the runner takes any end of a stream with calls in
@@ -336,7 +348,10 @@ class ExecutorService:
     then says why with its status. A service that sets `features.session`
     takes the same Execute calls on one stream (`Session`), saving each call's
     set-up; one that also sets `features.session_end_run` takes EndRun on it
-    too (`SessionRequest.end_run`, several runs' at once).
+    too (`SessionRequest.end_run`, several runs' at once). A Session stream
+    may also carry several calls in one request and several replies in one
+    (`SessionRequest.calls`, `SessionReply.replies`), where the service says so
+    on the stream (see Session).
 
     Conformance. `stepline-conformance HOST:PORT` checks a service against
     this contract. A port also hosts the executor type `reference`, whose

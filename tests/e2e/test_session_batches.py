@@ -1,7 +1,10 @@
-"""EndRun on the Session stream (`features.session_end_run`) against a real
-executor service on a loopback port: the calls asked for together go in one
-message and release what unary calls would; a runner whose runs end on such
-a service makes no unary EndRun, and the service keeps no object of them."""
+"""Several calls in one Session message, against a real executor service on
+a loopback port. Execute calls asked for while a write is under way go in
+one request (`SessionRequest.calls`) on a stream whose service says it takes
+them, and are answered as unary calls are. EndRun on the stream
+(`features.session_end_run`): the calls asked for together go in one message
+and release what unary calls would; a runner whose runs end on such a
+service makes no unary EndRun, and the service keeps no object of them."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import stepline._session
 import stepline.serve
 from stepline import WorkflowBuilder, payloads
 from stepline.host import ExecutorHost
@@ -26,6 +30,43 @@ def execute(run_id: str, executor_id: str) -> executor_pb2.ExecuteRequest:
     )
     message.messages.add(payload=payloads.encode(Token(1, 0, 10)))
     return message
+
+
+async def test_calls_made_together_go_in_few_requests_and_answer_as_unary_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = await serve_executors({"stage": Stage})
+    endpoint = f"127.0.0.1:{server.port}"
+    requests: list[executor_pb2.SessionRequest] = []
+    read = stepline._session.SessionCalls._read
+
+    async def counted(calls: stepline._session.SessionCalls) -> executor_pb2.SessionRequest | None:
+        request = await read(calls)
+        if request is not None:
+            requests.append(request)
+        return request
+
+    monkeypatch.setattr(stepline._session.SessionCalls, "_read", counted)
+    executors = GrpcExecutors()
+    try:
+        unary = [await executors.execute(endpoint, execute(f"u{i}", "a")) for i in range(200)]
+        # Calls made before the shared stream's initial metadata came go one by one.
+        await asyncio.gather(
+            *(executors.execute(endpoint, execute(f"w{i}", "a"), session=True) for i in range(5))
+        )
+        requests.clear()
+        streamed = await asyncio.gather(
+            *(executors.execute(endpoint, execute(f"s{i}", "a"), session=True) for i in range(200))
+        )
+    finally:
+        await executors.close()
+        await server.stop(None)
+
+    assert [list(r.sent) for r in streamed] == [list(r.sent) for r in unary]
+    batched = [r for r in requests if r.calls]
+    assert batched, "no request carried several calls"
+    assert sum(len(r.calls) for r in batched) + len(requests) - len(batched) == 200
+    assert len(requests) < 200
 
 
 async def test_end_runs_asked_for_together_go_in_one_message(
