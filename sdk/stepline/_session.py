@@ -24,6 +24,7 @@ from typing import Any
 
 import grpc
 
+from stepline.limits import batch_size
 from stepline.v1 import executor_pb2
 
 log = logging.getLogger("stepline.serve")
@@ -108,10 +109,12 @@ class SessionCalls:
         await self._write(reply)
 
     async def _write_replies(self) -> None:
-        """Write the replies ready, all of them in one, until none is."""
+        """Write the replies ready, in one (as many as `batch_size` lets one
+        take), until none is."""
         try:
             while self._replies:
-                replies, self._replies = self._replies, []
+                count = batch_size(self._replies)
+                replies, self._replies = self._replies[:count], self._replies[count:]
                 if len(replies) == 1:
                     await self._write(replies[0])
                 else:

@@ -1,6 +1,10 @@
 """Size limits and gRPC options shared by the runner, the SDK's services and
 its client: one definition, which every channel and server takes."""
 
+from collections.abc import Sequence
+
+from google.protobuf.message import Message
+
 # gRPC's default cap is 4 MiB; executor states may be far larger (issue: 64 MiB
 # states must work end to end), so every channel and server raises it to this.
 MAX_MESSAGE_BYTES = 128 * 1024 * 1024
@@ -8,6 +12,27 @@ MAX_MESSAGE_BYTES = 128 * 1024 * 1024
 # Largest executor state the SDK will send: the message cap less room for the
 # rest of the response. Larger data belongs outside the state (store a reference).
 MAX_STATE_BYTES = MAX_MESSAGE_BYTES - 1024 * 1024
+
+# What one Session message carrying several calls or replies may hold
+# (`SessionRequest.calls`, `SessionReply.replies`): far under the cap, so that
+# a batch never fails where each of its parts alone would go.
+SESSION_BATCH_BYTES = 4 * 1024 * 1024
+
+
+def batch_size(messages: Sequence[Message], max_bytes: int | None = None) -> int:
+    """How many of `messages`, from the first, one batch takes: as many as
+    stay within `max_bytes` (`SESSION_BATCH_BYTES`) together, and always the
+    first (alone, it goes as it would without batches)."""
+    if len(messages) == 1:
+        return 1  # the common case: no size to compute
+    max_bytes = SESSION_BATCH_BYTES if max_bytes is None else max_bytes
+    size = 0
+    for count, message in enumerate(messages):
+        size += message.ByteSize()
+        if count and size > max_bytes:
+            return count
+    return len(messages)
+
 
 GRPC_MESSAGE_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import stepline._session
+import stepline.limits
 import stepline.serve
 from stepline import WorkflowBuilder, payloads
 from stepline.host import ExecutorHost
@@ -151,3 +152,41 @@ async def test_a_runner_ends_its_runs_on_the_stream(
     assert statuses == {events_pb2.RUN_STATUS_COMPLETED}
     assert service.host.object_count == 0
     assert unary == []
+
+
+async def test_a_request_carries_calls_up_to_its_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = await serve_executors({"stage": Stage})
+    endpoint = f"127.0.0.1:{server.port}"
+    sizes: list[int] = []
+    read = stepline._session.SessionCalls._read
+
+    async def counted(calls: stepline._session.SessionCalls) -> executor_pb2.SessionRequest | None:
+        request = await read(calls)
+        if request is not None:
+            sizes.append(request.ByteSize())
+        return request
+
+    monkeypatch.setattr(stepline._session.SessionCalls, "_read", counted)
+    monkeypatch.setattr(stepline.limits, "SESSION_BATCH_BYTES", 300_000)
+
+    def large(run_id: str) -> executor_pb2.ExecuteRequest:
+        request = execute(run_id, "a")
+        request.shared_state["pad"].data = b"x" * 100_000  # the executor reads none of it
+        return request
+
+    executors = GrpcExecutors()
+    try:
+        await asyncio.gather(
+            *(executors.execute(endpoint, execute(f"w{i}", "a"), session=True) for i in range(5))
+        )
+        sizes.clear()
+        streamed = await asyncio.gather(
+            *(executors.execute(endpoint, large(f"s{i}"), session=True) for i in range(40))
+        )
+    finally:
+        await executors.close()
+        await server.stop(None)
+
+    assert len(streamed) == 40 and all(r.sent for r in streamed)
+    assert max(sizes) <= 300_000 + 1_000
+    assert any(size > 150_000 for size in sizes)  # some carried several

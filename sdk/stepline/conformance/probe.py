@@ -220,21 +220,27 @@ class Probe:
         self, requests: Sequence[executor_pb2.ExecuteRequest]
     ) -> tuple[bool, dict[int, executor_pb2.SessionReply]]:
         """Whether a Session stream's initial metadata says it takes several
-        calls in one request and, if it does, the requests in one
-        (`SessionRequest.calls`, call ids 1, 2, ...) and their replies by call
-        id (those that came several in one included)."""
+        calls in one request and, if it does, the requests after the first in
+        one (`SessionRequest.calls`, call ids 1, 2, ...) and their replies by
+        call id (those that came several in one included). The first goes
+        alone: the metadata has come by its reply, whenever a service sends it."""
         timeout = self.target.timeout * max(1, len(requests))
         stream = self._stub.Session(timeout=timeout)  # type: ignore[call-arg]
         replies: dict[int, executor_pb2.SessionReply] = {}
+        calls = [
+            executor_pb2.SessionRequest(call_id=call_id, execute=request)
+            for call_id, request in enumerate(requests, start=1)
+        ]
         try:
+            await stream.write(calls[0])
+            first = await stream.read()
+            if not isinstance(first, executor_pb2.SessionReply):  # grpc.aio.EOF
+                raise CheckFailed("the Session stream ended before answering call 1")
+            replies[first.call_id] = first
             batches = ("stepline-session-batches", "1") in tuple(await stream.initial_metadata())
             if not batches:
                 return False, replies
-            calls = [
-                executor_pb2.SessionRequest(call_id=call_id, execute=request)
-                for call_id, request in enumerate(requests, start=1)
-            ]
-            await stream.write(executor_pb2.SessionRequest(calls=calls))
+            await stream.write(executor_pb2.SessionRequest(calls=calls[1:]))
             while len(replies) < len(calls):
                 reply = await stream.read()
                 if not isinstance(reply, executor_pb2.SessionReply):  # grpc.aio.EOF

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 
 import grpc
 
+from stepline.limits import batch_size
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 
 from ..engine.ports import ExecutorCallError
@@ -261,10 +262,12 @@ class _SharedStream:
             self._writer = asyncio.ensure_future(self._write_queued())
 
     async def _write_queued(self) -> None:
-        """Write what is queued, all of it in one request, until nothing is."""
+        """Write what is queued, in one request (as much as `batch_size` lets
+        one take), until nothing is."""
         try:
             while self._queued and self.broken is None:
-                calls, self._queued = self._queued, []
+                count = batch_size(self._queued)
+                calls, self._queued = self._queued[:count], self._queued[count:]
                 request = calls[0] if len(calls) == 1 else executor_pb2.SessionRequest(calls=calls)
                 async with self._writing:
                     await self._call.write(request)
