@@ -232,7 +232,7 @@ class _SharedStream:
             raise _deadline(self._endpoint) from None
         finally:
             self._pending.pop(call_id, None)
-            if self._queued:  # given up before it was sent: it never is
+            if not future.done() and self._queued:  # given up, perhaps before it was sent
                 self._queued = [m for m in self._queued if m is not message]
             if future.done() and not future.cancelled():
                 # A stream that broke under this call's write failed its future
