@@ -80,23 +80,32 @@ class SessionCalls:
 
     async def _read_and_call(self) -> None:
         await self._room.acquire()
+        held = True  # this task's slot
         try:
             request = await self._read()
             if request is None:
                 return
-            self._next()  # the next request is read meanwhile, by another task
             if request.calls:
                 self._batched = True
-                for call in request.calls[1:]:
-                    self._spawn(self._call_in_room(call))
-                request = request.calls[0]  # this task's own
+                *others, request = request.calls  # the last is this task's own
+                for call in others:
+                    # The slot goes to the call's task; the next call waits for
+                    # one (the stream is not read on meanwhile, as for a lone call).
+                    held = False
+                    self._spawn(self._call_then_free(call))
+                    await self._room.acquire()
+                    held = True
+            self._next()  # the next request is read meanwhile, by another task
+            await self._call(request)
+        finally:
+            if held:
+                self._room.release()
+
+    async def _call_then_free(self, request: executor_pb2.SessionRequest) -> None:
+        try:
             await self._call(request)
         finally:
             self._room.release()
-
-    async def _call_in_room(self, request: executor_pb2.SessionRequest) -> None:
-        async with self._room:
-            await self._call(request)
 
     async def _call(self, request: executor_pb2.SessionRequest) -> None:
         reply = await self._reply(request)

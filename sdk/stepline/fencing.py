@@ -128,7 +128,16 @@ class EpochFence:
 
     def end(self, run_id: str, epoch: int) -> bool:
         """The run ended (EndRun with `epoch`): False if `epoch` is stale, and
-        the run's objects must stay. The fence is kept among the ended runs'."""
+        the run's objects must stay. The fence is kept among the ended runs'.
+        A run not live here is recorded as ended, never admitted as live (that
+        could make the service forget a live run's objects)."""
+        if epoch > 0 and run_id not in self._live:
+            seen, forgotten = self._ended.get(run_id, (0, False))
+            if epoch < seen or (forgotten and epoch <= seen):
+                return False
+            if epoch > seen:
+                self._close(run_id, epoch, forgotten=False)
+            return True
         try:
             self.admit(run_id, epoch)
         except StaleEpoch:

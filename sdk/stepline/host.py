@@ -87,6 +87,9 @@ class ExecutorHost:
         self._specs = {name: cls.handler_specs() for name, cls in classes.items()}
         self._response_specs = {name: cls.response_handler_specs() for name, cls in classes.items()}
         self._objects: dict[tuple[str, str], Executor] = {}
+        # The executor ids of each run's objects: an EndRun finds its own
+        # without a scan of every run's (a Session EndRun may end 500 at once).
+        self._by_run: dict[str, set[str]] = {}
         self.incarnation_id = uuid.uuid4().hex
         self.instruments = instruments
         # Refuses the calls of a runner another one superseded (executor.proto,
@@ -132,6 +135,7 @@ class ExecutorHost:
         executor = self._objects.get(key)
         if executor is None:
             executor = self._objects[key] = self._create(request.executor_type, executor_id)
+            self._by_run.setdefault(run_id, set()).add(executor_id)
         executor_type = request.executor_type or executor_id
         specs = self._specs.get(executor_type)
         if specs is None:
@@ -265,6 +269,7 @@ class ExecutorHost:
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
         self._objects[(request.run_id, request.executor_id)] = executor
+        self._by_run.setdefault(request.run_id, set()).add(request.executor_id)
         return executor_pb2.RestoreCheckpointResponse(incarnation_id=self.incarnation_id)
 
     def end_run(self, request: executor_pb2.EndRunRequest) -> executor_pb2.EndRunResponse:
@@ -273,10 +278,10 @@ class ExecutorHost:
         return executor_pb2.EndRunResponse(released=self._release(request.run_id))
 
     def _release(self, run_id: str) -> int:
-        keys = [key for key in self._objects if key[0] == run_id]
-        for key in keys:
-            del self._objects[key]
-        return len(keys)
+        executor_ids = self._by_run.pop(run_id, ())
+        for executor_id in executor_ids:
+            self._objects.pop((run_id, executor_id), None)
+        return len(executor_ids)
 
     def _create(self, executor_type: str, executor_id: str) -> Executor:
         make = self._makers.get(executor_type or executor_id)

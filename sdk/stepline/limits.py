@@ -34,6 +34,10 @@ def batch_size(messages: Sequence[Message], max_bytes: int | None = None) -> int
     return len(messages)
 
 
+# The EndRun calls one Session message may carry (`SessionRequest.end_run`):
+# a service refuses more (INVALID_ARGUMENT), the runner sends no more.
+SESSION_END_RUNS = 1024
+
 GRPC_MESSAGE_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

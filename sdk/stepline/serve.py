@@ -31,7 +31,7 @@ from stepline.host import (
     StateTooLarge,
     UnknownExecutorType,
 )
-from stepline.limits import GRPC_SERVER_OPTIONS
+from stepline.limits import GRPC_SERVER_OPTIONS, SESSION_END_RUNS
 from stepline.reasons import DOMAIN
 from stepline.service_security import ServiceSecurity, exposure_warning
 from stepline.telemetry import (
@@ -146,7 +146,11 @@ async def session_reply(
 ) -> executor_pb2.SessionReply:
     """What the unary Execute (or EndRun) would answer, as a Session reply."""
     reply = executor_pb2.SessionReply(call_id=request.call_id)
-    if request.end_run:  # never fails, as the unary EndRun
+    if request.end_run:  # never fails, as the unary EndRun, but for too many at once
+        if len(request.end_run) > SESSION_END_RUNS:
+            reply.code = grpc.StatusCode.INVALID_ARGUMENT.value[0]
+            reply.message = f"at most {SESSION_END_RUNS} EndRun calls in one request"
+            return reply
         reply.end_run.released = sum(host.end_run(r).released for r in request.end_run)
         return reply
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import grpc
 import pytest
 
 import stepline._session
@@ -18,8 +19,9 @@ import stepline.limits
 import stepline.serve
 from stepline import WorkflowBuilder, payloads
 from stepline.host import ExecutorHost
+from stepline.limits import SESSION_END_RUNS
 from stepline.serve import serve_executors
-from stepline.v1 import events_pb2, executor_pb2
+from stepline.v1 import events_pb2, executor_pb2, executor_pb2_grpc
 from stepline_runner.api.executor_client import GrpcExecutors
 from stepline_runner.api.server import start_runner
 from tests.executors.stages import Stage, Token
@@ -190,3 +192,63 @@ async def test_a_request_carries_calls_up_to_its_bytes(monkeypatch: pytest.Monke
     assert len(streamed) == 40 and all(r.sent for r in streamed)
     assert max(sizes) <= 300_000 + 1_000
     assert any(size > 150_000 for size in sizes)  # some carried several
+
+
+async def test_an_end_run_the_stream_refuses_goes_unary(monkeypatch: pytest.MonkeyPatch) -> None:
+    reply = stepline.serve.session_reply
+
+    async def refusing(
+        host: ExecutorHost, request: executor_pb2.SessionRequest
+    ) -> executor_pb2.SessionReply:
+        if request.end_run:  # as a build that took it for an Execute of nothing might
+            return executor_pb2.SessionReply(call_id=request.call_id, code=5, message="nope")
+        return await reply(host, request)
+
+    monkeypatch.setattr(stepline.serve, "session_reply", refusing)
+    server = await serve_executors({"stage": Stage})
+    endpoint = f"127.0.0.1:{server.port}"
+    executors = GrpcExecutors()
+    try:
+        for executor_id in ("a", "b"):
+            await executors.execute(endpoint, execute("r", executor_id), session=True)
+        ended = await executors.end_run(endpoint, executor_pb2.EndRunRequest(run_id="r"), True)
+    finally:
+        await executors.close()
+        await server.stop(None)
+
+    assert ended.released == 2
+    assert server.host.object_count == 0
+
+
+async def test_end_runs_go_at_most_so_many_in_one_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = await serve_executors({"stage": Stage})
+    endpoint = f"127.0.0.1:{server.port}"
+    messages: list[int] = []
+    reply = stepline.serve.session_reply
+
+    async def counted(
+        host: ExecutorHost, request: executor_pb2.SessionRequest
+    ) -> executor_pb2.SessionReply:
+        messages.append(len(request.end_run))
+        return await reply(host, request)
+
+    monkeypatch.setattr(stepline.serve, "session_reply", counted)
+    executors = GrpcExecutors()
+    channel = grpc.aio.insecure_channel(endpoint)
+    stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+    try:
+        ends = [executor_pb2.EndRunRequest(run_id=f"r{i}") for i in range(SESSION_END_RUNS + 5)]
+        await asyncio.gather(*(executors.end_run(endpoint, end, session=True) for end in ends))
+        stream = stub.Session()  # type: ignore[call-arg]  # requests go by write
+        await stream.write(executor_pb2.SessionRequest(call_id=1, end_run=ends))
+        refused = await stream.read()
+        assert isinstance(refused, executor_pb2.SessionReply)
+        stream.cancel()
+    finally:
+        await channel.close(None)
+        await executors.close()
+        await server.stop(None)
+
+    assert sorted(messages[:2]) == [5, SESSION_END_RUNS]  # on the two streams, either first
+    assert refused.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert f"at most {SESSION_END_RUNS}" in refused.message

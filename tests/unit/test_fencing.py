@@ -321,3 +321,13 @@ def test_the_node_fence_forgets_the_same_way() -> None:
         "then": ["b", "a"],
         "a3": [True, True],
     }
+
+
+def test_an_end_run_of_a_run_never_live_forgets_no_live_run() -> None:
+    forgotten: list[str] = []
+    fence = EpochFence(live_runs=1, on_forget=forgotten.append)
+    fence.admit("live", 1)
+    assert fence.end("never-seen", 3)  # made up, or long gone: recorded as ended
+    assert forgotten == []
+    assert fence.seen("live") == 1 and fence.seen("never-seen") == 3
+    assert not fence.end("never-seen", 2)  # stale now

@@ -110,16 +110,24 @@ class GrpcExecutors:
     async def end_run(
         self, endpoint: str, request: executor_pb2.EndRunRequest, session: bool = False
     ) -> executor_pb2.EndRunResponse:
+        unary = self._stub(endpoint).EndRun
         if not session:
-            return await _call(endpoint, self._stub(endpoint).EndRun, request, END_RUN_TIMEOUT)
+            return await _call(endpoint, unary, request, END_RUN_TIMEOUT)
         stream = self._session(endpoint)
-        if self._session_calls is None:
-            return await stream.end_run(request, END_RUN_TIMEOUT)
-        return await self._session_calls.session_call(
-            request,
-            lambda trace_context: stream.end_run(request, END_RUN_TIMEOUT, trace_context),
-            "EndRun",
-        )
+        try:
+            if self._session_calls is None:
+                return await stream.end_run(request, END_RUN_TIMEOUT)
+            return await self._session_calls.session_call(
+                request,
+                lambda trace_context: stream.end_run(request, END_RUN_TIMEOUT, trace_context),
+                "EndRun",
+            )
+        except ExecutorCallError as exc:
+            if exc.unreachable:
+                raise
+            # A service that refused it on the stream (a bug, or an older build
+            # that took it for an Execute) still releases the run's objects.
+            return await _call(endpoint, unary, request, END_RUN_TIMEOUT)
 
     async def close(self) -> None:
         for session in self._sessions.values():

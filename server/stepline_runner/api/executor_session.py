@@ -24,7 +24,7 @@ from collections.abc import Mapping
 
 import grpc
 
-from stepline.limits import batch_size
+from stepline.limits import SESSION_END_RUNS, batch_size
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 
 from ..engine.ports import ExecutorCallError
@@ -73,7 +73,7 @@ class ExecuteSession:
             message = executor_pb2.SessionRequest(call_id=next(self._ids), end_run=[request])
             return (await self._call(message, timeout, trace_context)).end_run
         ending = self._ending
-        if ending is None:
+        if ending is None or len(ending[0].end_run) >= SESSION_END_RUNS:
             message = executor_pb2.SessionRequest()
             ending = self._ending = (message, asyncio.ensure_future(self._end(message, timeout)))
         ending[0].end_run.append(request)
@@ -84,7 +84,8 @@ class ExecuteSession:
         self, message: executor_pb2.SessionRequest, timeout: float | None
     ) -> executor_pb2.SessionReply:
         # The task's first step: the callbacks of the turn that asked for it have run.
-        self._ending = None
+        if self._ending is not None and self._ending[0] is message:
+            self._ending = None
         message.call_id = next(self._ids)
         return await self._call(message, timeout, None)
 

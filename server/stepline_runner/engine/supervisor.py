@@ -403,10 +403,8 @@ class Supervisor:
         """Let executor services release the run's objects (best effort)."""
         endpoints = {n.endpoint for n in nodes}
         request = executor_pb2.EndRunRequest(run_id=run_id, epoch=epoch)
-        # On the Session stream where the service takes it there: a unary
-        # call's set-up each was a fifth of a short run's CPU.
-        on_stream = self.features.ends_on_stream
+        stream = self.features.ends_on_stream  # where the service takes it there
         await asyncio.gather(
-            *(self.executors.end_run(e, request, on_stream(e)) for e in endpoints),
+            *(self.executors.end_run(e, request, stream(e)) for e in endpoints),
             return_exceptions=True,
         )
