@@ -40,10 +40,15 @@ def ends_run(event: events_pb2.Event) -> bool:
     return event.kind == E.EVENT_KIND_STATUS_CHANGED and is_terminal(event.status)
 
 
-def leaves_waiting(events: list[events_pb2.Event]) -> bool:
-    """Whether a commit's events leave the run waiting (for input or timers):
-    nothing follows until a client answers or a timer is due."""
-    return any(e.kind == E.EVENT_KIND_STATUS_CHANGED and e.status in WAITING for e in events)
+def leaves_waiting_for_input(events: list[events_pb2.Event]) -> bool:
+    """Whether a commit's events leave the run idle with requests for input
+    open: nothing follows until a client answers. (Not waiting for timers: a
+    run polling on short timers waits after every commit.)"""
+    return any(
+        e.kind == E.EVENT_KIND_STATUS_CHANGED
+        and e.status == E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS
+        for e in events
+    )
 
 
 def settled(has_work: bool, has_pending_requests: bool, has_timers: bool = False) -> E.RunStatus:

@@ -106,6 +106,16 @@ async def test_a_commit_that_leaves_the_run_waiting_for_input_shows_at_once() ->
         assert hub.recent("r", 4) == []
 
 
+async def test_a_run_waiting_for_timers_is_still_paced() -> None:
+    # A run polling on short timers waits after every commit: not shown at once.
+    hub = EventHub()
+    waiting = event(3, E.EVENT_KIND_STATUS_CHANGED, status=E.RUN_STATUS_WAITING_FOR_TIMERS)
+    with hub.watching("r"), hub.watching("r"), hub.watching("r"), clock_still():
+        hub.publish("r", "w", [event(1)])  # the first commit shows at once
+        hub.publish("r", "w", [event(2), waiting])
+        assert hub.recent("r", 1) == []  # held back: the pace has not passed
+
+
 async def test_watchers_read_a_run_s_end_from_its_tail_which_the_last_takes_along() -> None:
     hub = EventHub()
     with hub.watching("r"):

@@ -8,7 +8,7 @@ costs no memory and never slows the run or the other watchers.
 Many watchers of one run are woken together, at a pace: the hub lets a run's
 watchers see its commits at most once every `PACE_PER_WATCHER` times their
 number (at most `PACE_MAX`), the first commit after a quiet spell at once, as
-one that leaves the run waiting for input or timers (and its end). So
+one that leaves the run waiting for input (and its end). So
 a hundred watchers of a fast run wake at the same moments, read the same
 events, and are sent the same reply, made once (`reply`): a few large
 responses each, not one per commit each (a response costs gRPC far more than
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 from stepline.v1 import events_pb2
 
-from ..statuses import ends_run, leaves_waiting
+from ..statuses import ends_run, leaves_waiting_for_input
 from .pacing import Pacer, pace_of
 from .replies import Batch, Reply, batched, cut, frame
 from .scope import local_event
@@ -151,7 +151,7 @@ class EventHub:
                 # one who comes sees up to here, and waits for the next.
                 tail.visible = tail.last_sequence
                 tail.replies.clear()
-            elif leaves_waiting(events):
+            elif leaves_waiting_for_input(events):
                 # Nothing follows soon, and whoever answers its requests may be
                 # one of the watchers: held back, each answer would wait a pace.
                 tail.pacer.now(tail.show)
