@@ -4,7 +4,6 @@ locks, and bringing them back after a restart."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import weakref
 from collections.abc import Callable, Iterable, Mapping
@@ -35,6 +34,7 @@ from .registry import Workflow, WorkflowRegistry
 from .runlog import RunLog
 from .shared import SharedStore, keeps_created
 from .state import RunState
+from .stops import Stops
 from .timers import TimerWheel, next_due
 
 E = events_pb2
@@ -61,8 +61,7 @@ class Supervisor:
         self.retry = retry
         self._active: dict[str, asyncio.Task[None]] = {}
         self._drivers: dict[str, RunDriver] = {}
-        # Runs being stopped (`stop`): active until their last commit landed.
-        self._stopping: dict[str, asyncio.Future[None]] = {}
+        self._stops = Stops()  # runs being stopped: active until their last commit landed
         self._recovering: set[asyncio.Task[None]] = set()
         # Runs whose commit the store refused, and their next pause.
         self._store_pauses = StorePauses(retry)
@@ -90,7 +89,7 @@ class Supervisor:
         return lock
 
     def is_active(self, run_id: str) -> bool:
-        return run_id in self._active or run_id in self._stopping
+        return run_id in self._active or run_id in self._stops
 
     async def driven_elsewhere(self, run_id: str) -> bool:
         """Another runner drives the run (it holds a live lease of it)."""
@@ -123,23 +122,10 @@ class Supervisor:
 
     async def stop(self, run_id: str) -> None:
         """Cancel the run's driver, in-flight calls included, and wait for it
-        and for its last commit. A cancelled caller leaves the stop going on
-        (the run still active): a later one waits for it, and so never claims
-        the run, which would make that commit stale, before it landed."""
-        stopping = self._stopping.get(run_id)
-        if stopping is None:
-            task, driver = self._active.pop(run_id, None), self._drivers.pop(run_id, None)
-            if task is None or driver is None:
-                return
-            stopping = self._stopping[run_id] = asyncio.ensure_future(self._stop(task, driver))
-            stopping.add_done_callback(lambda _: self._stopping.pop(run_id, None))
-        await asyncio.shield(stopping)
-
-    async def _stop(self, task: asyncio.Task[None], driver: RunDriver) -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await driver.settle()  # its last commit lands before the caller's
+        and for its last commit (see stops.py)."""
+        await self._stops.stop(
+            run_id, self._active.pop(run_id, None), self._drivers.pop(run_id, None)
+        )
 
     async def resume_unfinished(self) -> list[str]:
         """After a restart: go on with every run that was running, from its
@@ -237,7 +223,7 @@ class Supervisor:
             if (
                 current is None
                 or not is_running(current.status)
-                or run_id in self._active
+                or self.is_active(run_id)
                 or self._closing
                 or (epoch and current.epoch != epoch)  # taken over again meanwhile
             ):
@@ -283,7 +269,7 @@ class Supervisor:
         await asyncio.gather(*tasks, return_exceptions=True)
         # A cancel never interrupts a commit (it is shielded): let those under
         # way land before the caller closes the store under them.
-        await asyncio.gather(*(d.settle() for d in drivers), *self._stopping.values())
+        await asyncio.gather(*(d.settle() for d in drivers), *self._stops.under_way())
 
     def launch(
         self,
