@@ -8,7 +8,7 @@ from stepline.v1 import payload_pb2, runner_pb2
 
 from ..statuses import WITH_OPEN_REQUESTS
 from ..store import Store
-from .errors import FailedPrecondition, NotFound, Reason
+from .errors import DataLoss, FailedPrecondition, NotFound, Reason
 from .limits import Limits
 from .validation import check_id, check_run_key, clamp_page_size, short
 
@@ -64,17 +64,23 @@ class Reads:
         """Every run with requests for input still open, and those requests."""
         unfinished = await self._store.list_unfinished_runs()
         runs = [r for r in unfinished if r.status in WITH_OPEN_REQUESTS]
-        return [(run, await self.pending_requests(run.run_id)) for run in runs]
+        return [(run, await self._requests(run)) for run in runs]
 
     async def pending_requests(self, run_id: str) -> list[payload_pb2.InputRequest]:
         """The run's open requests for input, oldest first, as its latest
         checkpoint holds them: never its driver's, which run ahead of the
         store (a commit under way, supersteps not checkpointed yet)."""
-        run = await self.run(run_id)
+        return await self._requests(await self.run(run_id))
+
+    async def _requests(self, run: runner_pb2.Run) -> list[payload_pb2.InputRequest]:
         while True:
             checkpoint = await self._store.get_checkpoint(
                 run.latest_checkpoint_id, include_content=True, include_states=False
             )
             if checkpoint is not None:
                 return list(checkpoint.content.pending_requests)
-            run = await self.run(run_id)  # pruned as a newer one landed since the read
+            # Pruned as a newer one landed since the read, else the store lost it.
+            missing = run.latest_checkpoint_id
+            run = await self.run(run.run_id)
+            if run.latest_checkpoint_id == missing:
+                raise DataLoss(f"run {run.run_id!r}: its latest checkpoint {missing} is missing")
