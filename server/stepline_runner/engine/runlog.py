@@ -76,14 +76,18 @@ class RunLog:
         if not stored:
             return
         self._hub.publish(run_id, workflow_id, stored)
-        self.observer.published(workflow_id, stored)
         if ends_run(stored[-1]):
             self._published.pop(run_id, None)
             self._unsure.pop(run_id, None)
         else:
             self._published[run_id] = stored[-1].sequence
-        if self.on_end is not None and any(ends_run(e) for e in stored):
-            self.on_end(workflow_id)
+        # Published now: what else is told cannot make it published again.
+        try:
+            self.observer.published(workflow_id, stored)
+            if self.on_end is not None and any(ends_run(e) for e in stored):
+                self.on_end(workflow_id)
+        except Exception:
+            log.exception("run %s: telling of published events failed", run_id)
 
     async def catch_up(self, run_id: str) -> None:
         """After a commit of unknown outcome, once the store answers again:
@@ -113,6 +117,7 @@ class RunLog:
         except Exception:
             # Stored, so committed: the commit stands (its run going on from
             # it), and the events reach watchers as an unknown outcome's do.
+            # The hub's own failure: the observer's and on_end's are `_publish`'s.
             log.exception("run %s: publishing a commit failed", run_id)
             self._unknown(run_id, workflow_id)
 
