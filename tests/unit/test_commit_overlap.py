@@ -175,9 +175,10 @@ async def test_a_cancelled_canceller_does_not_cancel_the_commit_under_way(
     await asyncio.wait([task])
     cancelling.cancel()
     await asyncio.wait([cancelling])
+    asked_again = asyncio.ensure_future(harness.runner.cancel_run(run_id))  # joins that one
     release.set()
     await ended.wait()
-    cancelled = await harness.runner.cancel_run(run_id)  # asked again
+    cancelled = await asked_again
     await asyncio.wait_for(watcher, 5)  # the watch ends with the run
 
     assert (cancelled.status, cancelled.superstep) == (E.RUN_STATUS_CANCELLED, 2)
@@ -200,13 +201,8 @@ async def test_a_cancel_asked_again_while_a_cancelled_cancels_commit_lands_waits
 
     ended = hold_commit_of_superstep_2(harness, held)
     run_id, task = await started(harness)
-    runs = harness.runner.runs
-    stop, claim = runs.stop, harness.store.claim_run
+    claim = harness.store.claim_run
     claimed_before_the_commit: list[bool] = []
-
-    async def second_stop(run_id: str) -> None:
-        release.set()  # the commit may land now: the second cancel waits for it, or not
-        await stop(run_id)
 
     async def noted_claim(run_id: str) -> int:
         claimed_before_the_commit.append(not ended.is_set())
@@ -217,9 +213,10 @@ async def test_a_cancel_asked_again_while_a_cancelled_cancels_commit_lands_waits
     await asyncio.wait([task])
     first.cancel()
     await asyncio.wait([first])
-    runs.stop = second_stop  # type: ignore[method-assign]
     harness.store.claim_run = noted_claim  # type: ignore[method-assign]
-    cancelled = await harness.runner.cancel_run(run_id)
+    second = asyncio.ensure_future(harness.runner.cancel_run(run_id))
+    release.set()
+    cancelled = await second
 
     assert claimed_before_the_commit == [False]
     assert (cancelled.status, cancelled.superstep) == (E.RUN_STATUS_CANCELLED, 2)
@@ -336,3 +333,31 @@ async def test_a_request_for_input_is_listed_once_its_superstep_is_committed(
     waiting = await harness.store.get_run(run_id)
     assert waiting is not None and waiting.status == E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS
     assert [r.request_id for r in await harness.runner.pending_requests(run_id)] == ["asked-in-2"]
+
+
+async def test_a_cancel_whose_client_gave_up_goes_on_to_its_end(harness: InProcessRunner) -> None:
+    # The client gives up while the stop waits for the commit under way. Stopped
+    # yet stored RUNNING, the run would be driven again (a restart, a runner
+    # taking its lease over): the cancel goes on, and until it ended the run
+    # counts as driven here (its lease renewed).
+    release = asyncio.Event()
+
+    async def held(run_id: str) -> None:
+        await release.wait()
+
+    ended = hold_commit_of_superstep_2(harness, held)
+    run_id, task = await started(harness)
+    await Stepper.entered.wait()
+    cancelling = asyncio.ensure_future(harness.runner.cancel_run(run_id))
+    await asyncio.wait([task])
+    cancelling.cancel()
+    await asyncio.wait([cancelling])
+    assert run_id in harness.runner.runs.active_ids()
+    release.set()
+    await ended.wait()
+    async with harness.runner.runs.lock(run_id):  # the cancel under way holds it to its end
+        stored = await harness.store.get_run(run_id)
+
+    assert stored is not None
+    assert (stored.status, stored.superstep) == (E.RUN_STATUS_CANCELLED, 2)
+    assert not harness.runner.runs.is_active(run_id)

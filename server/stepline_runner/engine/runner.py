@@ -36,6 +36,7 @@ from .run_filter import run_filter
 from .runlog import RunLog
 from .schedules import Schedules
 from .shared import SharedStore
+from .stops import Joined
 from .supervisor import Supervisor
 from .validation import (
     check_payload,
@@ -79,6 +80,7 @@ class Runner:
         self.workflows.on_unsure = self.admission.limit_changed  # it may have landed
         self.resumer = Resumer(store, self.runs, self.workflows, self.log, self.admission)
         self.reads = Reads(store, self.limits)
+        self._cancels: Joined[runner_pb2.Run] = Joined()  # CancelRuns under way, by run
         self.answers = Answers(store, self.runs, self.workflows, self.log, self.reads, self.limits)
         self.schedules = Schedules(store, self.workflows, self.start_run, self.limits)
         self.log.on_end = self._run_ended
@@ -234,6 +236,10 @@ class Runner:
         return deleted
 
     async def cancel_run(self, run_id: str, actor: str = "") -> runner_pb2.Run:
+        # Goes on if its caller gives up: stopped, yet stored running, it would be driven again.
+        return await self._cancels.run(run_id, lambda: self._cancel_run(run_id, actor))
+
+    async def _cancel_run(self, run_id: str, actor: str) -> runner_pb2.Run:
         async with self.runs.lock(run_id):
             run = await self.get_run(run_id)
             if is_terminal(run.status):

@@ -1,4 +1,5 @@
-"""`Stops`: the runs whose driver is being stopped (`Supervisor.stop`).
+"""Work on a run that its caller's cancel does not stop (`Joined`), and the
+runs whose driver is being stopped (`Stops`, for `Supervisor.stop`).
 
 A stop (cancel the driver, in-flight calls included, then let its last
 commit land: `RunDriver.settle`) is a task of its own, which a cancelled
@@ -11,32 +12,56 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 from .driver import RunDriver
 
+T = TypeVar("T")
 
-class Stops:
+
+class Joined(Generic[T]):
+    """One piece of work per run at a time, in a task of its own: cancelling
+    its caller does not cancel it, and a caller that comes while it is under
+    way waits for it (and gets its result) instead of starting another."""
+
     def __init__(self) -> None:
-        self._stopping: dict[str, asyncio.Future[None]] = {}
+        self._under_way: dict[str, asyncio.Future[T]] = {}
 
     def __contains__(self, run_id: str) -> bool:
-        return run_id in self._stopping
+        return run_id in self._under_way
 
-    def under_way(self) -> list[asyncio.Future[None]]:
-        return list(self._stopping.values())
+    def run_ids(self) -> list[str]:
+        return list(self._under_way)
 
+    def under_way(self) -> list[asyncio.Future[T]]:
+        return list(self._under_way.values())
+
+    async def join(self, run_id: str) -> None:
+        """Wait for the run's work under way, if any."""
+        future = self._under_way.get(run_id)
+        if future is not None:
+            await asyncio.shield(future)
+
+    async def run(self, run_id: str, work: Callable[[], Awaitable[T]]) -> T:
+        """`work()` for the run, or the result of the work under way."""
+        future = self._under_way.get(run_id)
+        if future is None:
+            future = self._under_way[run_id] = asyncio.ensure_future(work())
+            future.add_done_callback(lambda _: self._under_way.pop(run_id, None))
+        return await asyncio.shield(future)
+
+
+class Stops(Joined[None]):
     async def stop(
         self, run_id: str, task: asyncio.Task[None] | None, driver: RunDriver | None
     ) -> None:
         """Stop the run's `task` and `driver` (None: no longer driven), or
         wait for the stop under way; cancelling the caller stops neither."""
-        stopping = self._stopping.get(run_id)
-        if stopping is None:
-            if task is None or driver is None:
-                return
-            stopping = self._stopping[run_id] = asyncio.ensure_future(_stop(task, driver))
-            stopping.add_done_callback(lambda _: self._stopping.pop(run_id, None))
-        await asyncio.shield(stopping)
+        if task is None or driver is None:
+            await self.join(run_id)
+        else:
+            await self.run(run_id, lambda: _stop(task, driver))
 
 
 async def _stop(task: asyncio.Task[None], driver: RunDriver) -> None:

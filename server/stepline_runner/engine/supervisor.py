@@ -102,8 +102,8 @@ class Supervisor:
         return await keeps_created(self.shared, run_id)
 
     def active_ids(self) -> set[str]:
-        """The runs this runner drives right now."""
-        return set(self._active)
+        """The runs this runner drives right now, or is stopping."""
+        return {*self._active, *self._stops.run_ids()}
 
     def driver(self, run_id: str) -> RunDriver | None:
         return self._drivers.get(run_id)
