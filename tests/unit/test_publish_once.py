@@ -60,3 +60,33 @@ async def test_watchers_of_all_runs_get_each_event_once_when_publishing_breaks(
     assert sorted(set(seen)) == [e.sequence for e in stored]
     twice = sorted(s for s in set(seen) if seen.count(s) > 1)
     assert not twice, f"twice: {twice}"
+
+
+async def test_a_run_s_end_is_told_when_the_observer_fails_on_it(harness: InProcessRunner) -> None:
+    # Admission frees the workflow's slot when told of the end (on_end): an
+    # observer (metrics) that fails on the same events must not keep it from that.
+    log = harness.runner.log
+    inner, on_end = log.observer, log.on_end
+    ends: list[str] = []
+
+    class BreaksOnTheEnd(BreaksOnce):
+        def published(self, workflow_id: str, events: list[E.Event]) -> None:
+            if any(e.status == E.RUN_STATUS_COMPLETED for e in events):
+                self.broke = True
+                raise RuntimeError("a bug in the observer")
+            self.inner.published(workflow_id, events)
+
+    def told(workflow_id: str) -> None:
+        ends.append(workflow_id)
+        if on_end is not None:
+            on_end(workflow_id)
+
+    observer = log.observer = BreaksOnTheEnd(inner)  # type: ignore[assignment]
+    log.on_end = told
+    _, task = await started(harness)
+    await Stepper.entered.wait()
+    Stepper.release.set()
+    await task
+
+    assert observer.broke
+    assert ends == ["w"]

@@ -81,13 +81,16 @@ class RunLog:
             self._unsure.pop(run_id, None)
         else:
             self._published[run_id] = stored[-1].sequence
-        # Published now: what else is told cannot make it published again.
+        # Published now: what else is told, each on its own, cannot make it published again.
         try:
             self.observer.published(workflow_id, stored)
-            if self.on_end is not None and any(ends_run(e) for e in stored):
-                self.on_end(workflow_id)
         except Exception:
-            log.exception("run %s: telling of published events failed", run_id)
+            log.exception("run %s: the observer failed on published events", run_id)
+        if self.on_end is not None and any(ends_run(e) for e in stored):
+            try:
+                self.on_end(workflow_id)
+            except Exception:
+                log.exception("run %s: telling of its end failed", run_id)
 
     async def catch_up(self, run_id: str) -> None:
         """After a commit of unknown outcome, once the store answers again:
