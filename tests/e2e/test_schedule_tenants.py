@@ -224,7 +224,8 @@ async def test_a_restart_with_auth_or_without_judges_schedules_as_callers_now(
         await admin.delete_schedule(schedule_id)
 
     # Before the fix: refused, "principal 'admin-a' is not in the runner's auth configuration".
-    assert named.last_skip_reason == "" and named.principal == "admin-a"
+    # (A fire time the restart took too long for reads "missed": not a refusal.)
+    assert "refused" not in named.last_skip_reason and named.principal == "admin-a"
     assert created.principal == "" and created.runs_started >= 1
     # Before the fix: its runs went on starting on nobody's behalf.
     assert anon.last_skip_reason.endswith(
