@@ -51,7 +51,8 @@ class ExecutorServiceStub:
     service should stop its handler and apply nothing more of it (the Python
     SDK cancels the handler's task; the Node example aborts `ctx.signal` and
     drops what the handler does after). The runner gives RestoreCheckpoint
-    2 s (waiting that long for a service that is starting) and EndRun 5 s.
+    2 s (waiting that long for a service that is starting) plus 1 s per 4 MiB
+    of the state it carries, and EndRun 5 s.
 
     Fencing. A runner that takes a run over (starts it, picks it up after a
     restart, takes over another runner's lease) raises the run's epoch, and
@@ -161,7 +162,8 @@ class ExecutorServiceAsyncStub(ExecutorServiceStub):
     service should stop its handler and apply nothing more of it (the Python
     SDK cancels the handler's task; the Node example aborts `ctx.signal` and
     drops what the handler does after). The runner gives RestoreCheckpoint
-    2 s (waiting that long for a service that is starting) and EndRun 5 s.
+    2 s (waiting that long for a service that is starting) plus 1 s per 4 MiB
+    of the state it carries, and EndRun 5 s.
 
     Fencing. A runner that takes a run over (starts it, picks it up after a
     restart, takes over another runner's lease) raises the run's epoch, and
@@ -267,7 +269,8 @@ class ExecutorServiceServicer(metaclass=_abc_1.ABCMeta):
     service should stop its handler and apply nothing more of it (the Python
     SDK cancels the handler's task; the Node example aborts `ctx.signal` and
     drops what the handler does after). The runner gives RestoreCheckpoint
-    2 s (waiting that long for a service that is starting) and EndRun 5 s.
+    2 s (waiting that long for a service that is starting) plus 1 s per 4 MiB
+    of the state it carries, and EndRun 5 s.
 
     Fencing. A runner that takes a run over (starts it, picks it up after a
     restart, takes over another runner's lease) raises the run's epoch, and
