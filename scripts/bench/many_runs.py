@@ -79,13 +79,14 @@ def environment(src: Path | None) -> dict[str, str] | None:
     return {"PYTHONPATH": f"{src / 'sdk'}{os.pathsep}{src / 'server'}"}
 
 
-# What a run not ended yet may be in.
+# What a run of the chain not ended yet may be in. The chain sets no
+# max_concurrent_runs and waits for no timer, so its runs are never queued or
+# waiting for timers; leaving those out keeps the bench runnable against
+# runners older than both (652dc2a, where the figures were taken).
 UNENDED = [
-    E.RUN_STATUS_QUEUED,
     E.RUN_STATUS_RUNNING,
     E.RUN_STATUS_RUNNING_WITH_PENDING_REQUESTS,
     E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS,
-    E.RUN_STATUS_WAITING_FOR_TIMERS,
 ]
 
 
