@@ -45,10 +45,14 @@ function unarySignal(call) {
 }
 
 /** The signal of a Session call: aborted once its `timeout` (a Duration,
- * null when unset) has passed since it was read. */
+ * null when unset) has passed since it was read, or by `cancel()` (the runner
+ * gave the call up: a `cancel` request, or the stream cancelled). */
 function sessionSignal(timeout) {
-  if (!timeout) return deadlineSignal(Infinity);
-  return deadlineSignal(Number(timeout.seconds) * 1000 + Number(timeout.nanos) / 1e6);
+  const controller = new AbortController();
+  const ms = timeout ? Number(timeout.seconds) * 1000 + Number(timeout.nanos) / 1e6 : Infinity;
+  const timed = deadlineSignal(ms, controller);
+  const cancel = () => controller.abort(new DOMException('the caller cancelled the call', 'AbortError'));
+  return { signal: controller.signal, done: timed.done, cancel };
 }
 
 module.exports = { sessionSignal, unarySignal };

@@ -1,7 +1,9 @@
 'use strict';
 // The Session stream (executor.proto, "Faster paths"): Execute calls on one
 // stream, each answered as it finishes, as the Python SDK's serve.py does;
-// EndRun calls too (`end_run`, several runs' in one request).
+// EndRun calls too (`end_run`, several runs' in one request), and cancels
+// (`cancel`: the call's handler is aborted and sends no reply), which the
+// stream's initial metadata says it takes.
 
 const grpc = require('@grpc/grpc-js');
 const { sessionSignal } = require('./deadlines');
@@ -12,6 +14,8 @@ const { sessionSpan } = require('./spans');
 // Execute calls one Session stream runs at once, as the Python SDK's
 // MAX_SESSION_CALLS: past it the stream is not read until a call ends.
 const MAX_SESSION_CALLS = 256;
+// What the stream's initial metadata says: it stops a call on a `cancel`.
+const CANCELS = ['stepline-session-cancel', '1'];
 
 /** The Session stream: each Execute request answered, as it finishes, by the
  * reply with its call_id: the unary Execute's response, or its status. At most
@@ -24,13 +28,27 @@ function session(executorHost, call, maxCalls) {
     return;
   }
   const pending = new Set();
+  const running = new Map(); // call id -> the call's cancel, while it runs
+  const said = new grpc.Metadata();
+  said.set(...CANCELS);
+  call.sendMetadata(said);
   call.on('data', (request) => {
+    if (request.cancel) { // no reply: the call's own is dropped too
+      running.get(String(request.call_id))?.();
+      return;
+    }
     if (request.end_run && request.end_run.length) { // never fails, as the unary EndRun
       const released = request.end_run.reduce((n, r) => n + executorHost.endRun(r).released, 0);
       call.write({ call_id: request.call_id, end_run: { released } });
       return;
     }
-    const { signal, done: timed } = sessionSignal(request.timeout);
+    const id = String(request.call_id);
+    const { signal, done: timed, cancel } = sessionSignal(request.timeout);
+    let cancelled = false;
+    running.set(id, () => {
+      cancelled = true;
+      cancel();
+    });
     const execute = () => executorHost.execute(request.execute ?? {}, signal).finally(timed);
     const done = sessionSpan(request.trace_context, execute)
       .then(
@@ -42,8 +60,9 @@ function session(executorHost, call, maxCalls) {
           return { call_id: request.call_id, code, message: details, reason };
         },
       )
-      .then((reply) => call.write(reply))
+      .then((reply) => cancelled || call.write(reply))
       .finally(() => {
+        running.delete(id);
         pending.delete(done);
         if (pending.size < maxCalls) call.resume();
       });
@@ -51,7 +70,10 @@ function session(executorHost, call, maxCalls) {
     if (pending.size >= maxCalls) call.pause();
   });
   call.on('end', () => Promise.allSettled([...pending]).then(() => call.end()));
-  call.on('error', () => {}); // the runner went away: nothing left to answer
+  // The runner cancelled the stream (or went away): its calls stop, as a
+  // cancelled unary call's handler does; nothing is left to answer.
+  call.on('cancelled', () => running.forEach((stop) => stop()));
+  call.on('error', () => {});
 }
 
 module.exports = { MAX_SESSION_CALLS, session };

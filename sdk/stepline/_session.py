@@ -12,6 +12,10 @@ request runs as a call of its own. Once the caller sent one, the replies
 ready while a write is under way go in the next write together
 (`SessionReply.replies`): a caller that batches its calls gets fewer writes
 back too.
+
+Cancels: the stream says it takes them (`CANCELS`); a `cancel` request stops
+its call's handler, and the call sends no reply. A stream the caller cancels
+stops every call in flight on it, as a unary call's cancel stops its handler.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from stepline.v1 import executor_pb2
 log = logging.getLogger("stepline.serve")
 # The initial metadata of a Session stream that takes `SessionRequest.calls`.
 BATCHES = ("stepline-session-batches", "1")
+# ... and that stops a call on a `SessionRequest.cancel`.
+CANCELS = ("stepline-session-cancel", "1")
 Reply = Callable[[executor_pb2.SessionRequest], Awaitable[executor_pb2.SessionReply]]
 
 
@@ -53,6 +59,8 @@ class SessionCalls:
         self._batched = False  # the caller sent several calls in one request
         self._replies: list[executor_pb2.SessionReply] = []  # for the next write
         self._replying = False  # a task writes them
+        self._running: dict[int, asyncio.Task[Any]] = {}  # call id -> its task, while it runs
+        self._cancelled: set[int] = set()  # calls stopped by a `cancel`
 
     async def serve(self) -> None:
         """Until the caller has closed its side and every call has replied;
@@ -60,6 +68,12 @@ class SessionCalls:
         self._next()
         try:
             await self._ended
+        except asyncio.CancelledError:
+            # The caller cancelled the stream: its calls stop, as unary ones would.
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            raise
         finally:
             for reader in list(self._reading):
                 reader.cancel()  # waiting for a request that will not come
@@ -108,7 +122,24 @@ class SessionCalls:
             self._room.release()
 
     async def _call(self, request: executor_pb2.SessionRequest) -> None:
-        reply = await self._reply(request)
+        call_id = request.call_id
+        if request.cancel:
+            self._cancel(call_id)
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._running[call_id] = task
+        try:
+            reply = await self._reply(request)
+        except asyncio.CancelledError:
+            if call_id in self._cancelled:
+                task.uncancel()
+                return  # stopped as asked: no reply is due
+            raise
+        finally:
+            if self._running.get(call_id) is task:
+                del self._running[call_id]
+            self._cancelled.discard(call_id)
         if self._batched:
             self._replies.append(reply)
             if not self._replying:
@@ -116,6 +147,12 @@ class SessionCalls:
                 self._spawn(self._write_replies())
             return
         await self._write(reply)
+
+    def _cancel(self, call_id: int) -> None:
+        task = self._running.get(call_id)
+        if task is not None and call_id not in self._cancelled:
+            self._cancelled.add(call_id)
+            task.cancel()
 
     async def _write_replies(self) -> None:
         """Write the replies ready, in one (as many as `batch_size` lets one

@@ -19,7 +19,7 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_status import rpc_status
 
 from stepline import payloads
-from stepline._session import BATCHES, Reply, SessionCalls
+from stepline._session import BATCHES, CANCELS, Reply, SessionCalls
 from stepline.binding import bind
 from stepline.executor import Executor
 from stepline.host import (
@@ -107,8 +107,8 @@ class _Servicer(executor_pb2_grpc.ExecutorServiceServicer):
     ) -> None:
         if not self.host.fast_path:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this service serves unary calls")
-        # This stream takes several calls in one request (executor.proto, Session).
-        await context.send_initial_metadata((BATCHES,))
+        # This stream takes several calls in one request, and cancels (executor.proto, Session).
+        await context.send_initial_metadata((BATCHES, CANCELS))
         reply: Reply = functools.partial(traced_reply if self.traced else timed_reply, self.host)
         await SessionCalls(context, reply, MAX_SESSION_CALLS).serve()
 

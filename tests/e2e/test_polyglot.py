@@ -81,6 +81,8 @@ async def test_conformance_suite_passes(language: str) -> None:
     assert out.count("\nPASS ") == checks, out
     assert out.splitlines()[-1] == f"{checks} passed, 0 failed"
     assert "NOTE" not in out, "the default messages must make order and isolation observable"
+    # Both say they take cancels on the Session stream, so the check ran for real.
+    assert "a cancelled Ref wait of a minute stopped at once, with no reply" in out
 
 
 async def test_conformance_command_says_why_it_cannot_start() -> None:

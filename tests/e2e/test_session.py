@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import grpc
 import pytest
@@ -177,6 +177,63 @@ async def test_cancelling_a_call_fails_no_call_made_meanwhile() -> None:
 
     assert [payloads.decode(o, int) for o in answered.outputs] == [2]
     assert after.sent  # a new stream of its own
+
+
+class Stoppable(Executor):
+    """Waits until cancelled, telling the test when it started waiting
+    (`entered`) and when it was stopped (`stopped`, by run id)."""
+
+    entered = asyncio.Event()
+    stopped: ClassVar[dict[str, asyncio.Event]] = {}
+
+    @handler
+    async def wait(self, n: int, ctx: WorkflowContext) -> None:
+        Stoppable.entered.set()
+        try:
+            await asyncio.Event().wait()  # until cancelled
+        except asyncio.CancelledError:
+            Stoppable.stopped[ctx.run_id].set()
+            raise
+
+
+def stoppable(run_id: str) -> executor_pb2.ExecuteRequest:
+    Stoppable.stopped[run_id] = asyncio.Event()
+    message = executor_pb2.ExecuteRequest(run_id=run_id, executor_id="w", executor_type="wait")
+    message.messages.add(payload=payloads.encode(1))
+    return message
+
+
+async def test_a_cancelled_call_stops_its_handler_on_either_stream() -> None:
+    """A call given up (its run cancelled) stops its handler as a unary
+    call's does: the lone stream's by the stream's cancel, the shared
+    stream's by a `cancel` request; calls of other runs go on."""
+    server = await serve_executors({"wait": Stoppable, "stage": Stage})
+    endpoint = f"127.0.0.1:{server.port}"
+    executors = GrpcExecutors()
+    try:
+        Stoppable.entered.clear()
+        lone = asyncio.ensure_future(executors.execute(endpoint, stoppable("lone"), session=True))
+        await Stoppable.entered.wait()
+        Stoppable.entered.clear()
+        shared = asyncio.ensure_future(
+            executors.execute(endpoint, stoppable("shared"), session=True)
+        )
+        await Stoppable.entered.wait()
+        shared.cancel()
+        async with asyncio.timeout(10):  # a bound, not a wait: it stops at once
+            await Stoppable.stopped["shared"].wait()
+        assert not lone.done() and not Stoppable.stopped["lone"].is_set()
+        lone.cancel()
+        async with asyncio.timeout(10):
+            await Stoppable.stopped["lone"].wait()
+        after = await executors.execute(endpoint, request("after", 1), session=True)
+    finally:
+        await executors.close()
+        await server.stop(None)
+
+    for call in (lone, shared):
+        assert call.cancelled()
+    assert after.sent
 
 
 async def test_closing_the_streams_under_a_call_fails_it_as_unavailable() -> None:

@@ -216,6 +216,11 @@ class Probe:
             stream.cancel()
         return replies
 
+    def open_session(self, timeout: float) -> Any:
+        """A Session stream of its own (a `grpc.aio` stream-stream call) for
+        a check that drives it; the check cancels it when done."""
+        return self._stub.Session(timeout=timeout)  # type: ignore[call-arg]
+
     async def session_batch(
         self, requests: Sequence[executor_pb2.ExecuteRequest]
     ) -> tuple[bool, dict[int, executor_pb2.SessionReply]]:

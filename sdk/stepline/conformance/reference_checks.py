@@ -1,7 +1,7 @@
 """Checks of the `reference` executor type against its specification (README,
 "The reference executor"): responses to requests, shared-state reads and
 writes, fan-in batches, a state over the size cap and a call past its
-deadline. Unlike the generic checks, these know what the type must do, so
+deadline, a cancelled Session call. Unlike the generic checks, these know what the type must do, so
 they compare with the text.
 """
 
@@ -15,9 +15,9 @@ import grpc
 
 from stepline import payloads
 from stepline.conformance.checks import Check
-from stepline.conformance.probe import CheckFailed, Payload, Probe, X, show
+from stepline.conformance.probe import CheckFailed, Payload, Probe, RpcFailed, X, show
 from stepline.limits import MAX_STATE_BYTES
-from stepline.v1 import payload_pb2
+from stepline.v1 import executor_pb2, payload_pb2
 
 REFERENCE_TYPE = "reference"
 STATE_TYPE = f"{REFERENCE_TYPE}.state"
@@ -54,12 +54,13 @@ async def _state_is(probe: Probe, run: str, log: list[str], total: int, what: st
         )
 
 
-def _reference(probe: Probe) -> Probe:
+def reference(probe: Probe) -> Probe:
+    """A probe of the service's reference type."""
     return probe.for_type(REFERENCE_TYPE)
 
 
 async def answers_requests(base: Probe) -> str:
-    probe = _reference(base)
+    probe = reference(base)
     run = probe.new_run()
     asked = await probe.execute(run, X, [ref("ask", 5, "q")])
     if len(asked.requests) != 1:
@@ -93,7 +94,7 @@ async def answers_requests(base: Probe) -> str:
 
 
 async def reads_and_writes_shared_state(base: Probe) -> str:
-    probe = _reference(base)
+    probe = reference(base)
     run = probe.new_run()
     shared = {"k": payloads.encode(7)}
     messages = [ref("write", 4, "k"), ref("read", key="k"), ref("read", key="absent")]
@@ -114,7 +115,7 @@ async def reads_and_writes_shared_state(base: Probe) -> str:
 
 
 async def takes_fan_in_batches(base: Probe) -> str:
-    probe = _reference(base)
+    probe = reference(base)
     run = probe.new_run()
     batch = payload_pb2.MessageBatch()
     for source, value in (("a", 2), ("b", 5)):
@@ -131,7 +132,7 @@ async def takes_fan_in_batches(base: Probe) -> str:
 
 
 async def refuses_a_state_over_the_cap(base: Probe) -> str:
-    probe = _reference(base)
+    probe = reference(base)
     run = probe.new_run()
     await probe.execute(run, X, [ref("pad", MAX_STATE_BYTES)])
     try:
@@ -145,6 +146,8 @@ async def refuses_a_state_over_the_cap(base: Probe) -> str:
     return f"a state over the cap -> RESOURCE_EXHAUSTED: {details[:100]}"
 
 
+# The longest Ref wait the specification allows.
+MAX_WAIT_MS = 60_000
 # A Ref wait this long under a deadline this long; then the state is read
 # again once the wait would have ended, and a margin more.
 WAIT_MS, DEADLINE_MS, MARGIN_MS = 600, 200, 400
@@ -153,7 +156,7 @@ WAIT_MS, DEADLINE_MS, MARGIN_MS = 600, 200, 400
 async def leaves_a_restored_state_to_a_late_call(base: Probe) -> str:
     """What a runner relies on once a call is past its own deadline: the
     RestoreCheckpoint it sends then is not overwritten by that call."""
-    probe = _reference(base)
+    probe = reference(base)
     run = probe.new_run()
     await probe.execute(run, X, [ref("add", 1)])
     saved = await probe.state(run, X)
@@ -171,6 +174,57 @@ async def leaves_a_restored_state_to_a_late_call(base: Probe) -> str:
     return "a Ref wait past its deadline left the state a RestoreCheckpoint put back as it was"
 
 
+# A Session call the runner gives up: `SessionRequest.cancel`.
+#
+# A service whose Session stream says in its initial metadata that it takes
+# cancels (`stepline-session-cancel: 1`, executor.proto) must stop the
+# handler of a call it is asked to cancel and send no reply for it, as a unary
+# Execute's handler stops when its caller cancels it. The check cancels a
+# reference `Ref` wait of a minute and ends its side of the stream: a service
+# that stopped the handler ends the stream at once, with no reply to it; one
+# that did not has the call still running, and the stream is still open when
+# the check gives up (the target's timeout). A stream that does not say so
+# passes: the runner never sends it a cancel.
+CANCELS = ("stepline-session-cancel", "1")
+
+
+async def stops_a_cancelled_call(base: Probe) -> str:
+    probe = reference(base)
+    if not (await probe.describe()).features.session:
+        return "not advertised (optional): no Session stream"
+    quick = probe.execute_request(probe.new_run(), X, [ref("add", 1)])
+    slow = probe.execute_request(probe.new_run(), X, [ref("wait", MAX_WAIT_MS)])
+    timeout = probe.target.timeout
+    stream = probe.open_session(timeout * 2)
+    try:
+        # The metadata has come by the first reply, whenever a service sends it.
+        await stream.write(executor_pb2.SessionRequest(call_id=1, execute=quick))
+        if not isinstance(await stream.read(), executor_pb2.SessionReply):  # grpc.aio.EOF
+            raise CheckFailed("the Session stream ended before answering call 1")
+        if CANCELS not in tuple(await stream.initial_metadata()):
+            return "not said (optional): the stream takes no cancels"
+        await stream.write(executor_pb2.SessionRequest(call_id=2, execute=slow))
+        await stream.write(executor_pb2.SessionRequest(call_id=2, cancel=True))
+        await stream.done_writing()
+        while isinstance(reply := await stream.read(), executor_pb2.SessionReply):
+            if reply.call_id == 2:
+                raise CheckFailed(
+                    "a cancelled Session call was answered (status "
+                    f"{reply.code} {reply.message[:100]!r}): a cancelled call sends no reply"
+                )
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+            raise CheckFailed(
+                f"a Session call of a {MAX_WAIT_MS // 1000} s Ref wait, cancelled, and the end "
+                f"of the requests did not end the stream within {timeout * 2:g} s: the "
+                "cancelled call's handler must stop (the stream says it takes cancels)"
+            ) from exc
+        raise RpcFailed("Session", exc.code(), exc.details() or "") from exc
+    finally:
+        stream.cancel()
+    return "a cancelled Ref wait of a minute stopped at once, with no reply"
+
+
 REFERENCE_CHECKS: tuple[Check, ...] = (
     Check("reference-responses", "responses reach the response handler", answers_requests),
     Check(
@@ -184,6 +238,11 @@ REFERENCE_CHECKS: tuple[Check, ...] = (
         "reference-late-call",
         "a call past its deadline leaves a restored state alone",
         leaves_a_restored_state_to_a_late_call,
+    ),
+    Check(
+        "reference-session-cancel",
+        "a cancelled Session call stops, with no reply",
+        stops_a_cancelled_call,
     ),
 )
 

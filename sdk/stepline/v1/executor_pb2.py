@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from stepline.v1 import payload_pb2 as stepline_dot_v1_dot_payload__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1astepline/v1/executor.proto\x12\x0bstepline.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x19stepline/v1/payload.proto\"\x11\n\x0f\x44\x65scribeRequest\"\x9b\x01\n\x10\x44\x65scribeResponse\x12\x16\n\x0eincarnation_id\x18\x01 \x01(\t\x12\x31\n\x0e\x65xecutor_types\x18\x02 \x03(\x0b\x32\x19.stepline.v1.ExecutorType\x12\x0b\n\x03sdk\x18\x03 \x01(\t\x12/\n\x08\x66\x65\x61tures\x18\x14 \x01(\x0b\x32\x1d.stepline.v1.ExecutorFeatures\"X\n\x10\x45xecutorFeatures\x12\x1a\n\x12state_with_execute\x18\x01 \x01(\x08\x12\x0f\n\x07session\x18\x02 \x01(\x08\x12\x17\n\x0fsession_end_run\x18\x03 \x01(\x08\"\xcf\x02\n\x0eSessionRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12,\n\x07\x65xecute\x18\x02 \x01(\x0b\x32\x1b.stepline.v1.ExecuteRequest\x12\x44\n\rtrace_context\x18\x03 \x03(\x0b\x32-.stepline.v1.SessionRequest.TraceContextEntry\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12+\n\x07\x65nd_run\x18\x05 \x03(\x0b\x32\x1a.stepline.v1.EndRunRequest\x12*\n\x05\x63\x61lls\x18\x06 \x03(\x0b\x32\x1b.stepline.v1.SessionRequest\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd7\x01\n\x0cSessionReply\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12-\n\x07\x65xecute\x18\x02 \x01(\x0b\x32\x1c.stepline.v1.ExecuteResponse\x12\x0c\n\x04\x63ode\x18\x03 \x01(\x05\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12,\n\x07\x65nd_run\x18\x06 \x01(\x0b\x32\x1b.stepline.v1.EndRunResponse\x12*\n\x07replies\x18\x07 \x03(\x0b\x32\x19.stepline.v1.SessionReply\"t\n\x0c\x45xecutorType\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0binput_types\x18\x02 \x03(\t\x12\x14\n\x0coutput_types\x18\x03 \x03(\t\x12\x13\n\x0byield_types\x18\x04 \x03(\t\x12\x16\n\x0eresponse_types\x18\x05 \x03(\t\"\x94\x03\n\x0e\x45xecuteRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\x02 \x01(\t\x12\x15\n\rexecutor_type\x18\x03 \x01(\t\x12\x11\n\tsuperstep\x18\x04 \x01(\x03\x12&\n\x08messages\x18\x05 \x03(\x0b\x32\x14.stepline.v1.Message\x12-\n\tresponses\x18\x06 \x03(\x0b\x32\x1a.stepline.v1.InputResponse\x12\x42\n\x0cshared_state\x18\x07 \x03(\x0b\x32,.stepline.v1.ExecuteRequest.SharedStateEntry\x12\x0f\n\x07\x61ttempt\x18\x08 \x01(\x05\x12\r\n\x05\x65poch\x18\t \x01(\x03\x12\x14\n\x0creturn_state\x18\x14 \x01(\x08\x12\x18\n\x10known_state_hash\x18\x15 \x01(\t\x1aH\n\x10SharedStateEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.stepline.v1.Payload:\x02\x38\x01\"\xe7\x02\n\x0f\x45xecuteResponse\x12\"\n\x04sent\x18\x01 \x03(\x0b\x32\x14.stepline.v1.Message\x12%\n\x07outputs\x18\x02 \x03(\x0b\x32\x14.stepline.v1.Payload\x12(\n\x06\x65vents\x18\x03 \x03(\x0b\x32\x18.stepline.v1.CustomEvent\x12+\n\x08requests\x18\x04 \x03(\x0b\x32\x19.stepline.v1.InputRequest\x12:\n\x13shared_state_writes\x18\x05 \x03(\x0b\x32\x1d.stepline.v1.SharedStateWrite\x12%\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x16.stepline.v1.ErrorInfo\x12\x16\n\x0eincarnation_id\x18\x07 \x01(\t\x12\x37\n\ncheckpoint\x18\x14 \x01(\x0b\x32#.stepline.v1.SaveCheckpointResponse\"?\n\x0b\x43ustomEvent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\"\n\x04\x64\x61ta\x18\x02 \x01(\x0b\x32\x14.stepline.v1.Payload\"|\n\x15SaveCheckpointRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\x02 \x01(\t\x12\x15\n\rexecutor_type\x18\x03 \x01(\t\x12\x18\n\x10known_state_hash\x18\x04 \x01(\t\x12\r\n\x05\x65poch\x18\x05 \x01(\x03\"h\n\x16SaveCheckpointResponse\x12#\n\x05state\x18\x01 \x01(\x0b\x32\x14.stepline.v1.Payload\x12\x11\n\tunchanged\x18\x02 \x01(\x08\x12\x16\n\x0eincarnation_id\x18\x03 \x01(\t\"\x8a\x01\n\x18RestoreCheckpointRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\x02 \x01(\t\x12\x15\n\rexecutor_type\x18\x03 \x01(\t\x12#\n\x05state\x18\x04 \x01(\x0b\x32\x14.stepline.v1.Payload\x12\r\n\x05\x65poch\x18\x05 \x01(\x03\"3\n\x19RestoreCheckpointResponse\x12\x16\n\x0eincarnation_id\x18\x01 \x01(\t\".\n\rEndRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\"\"\n\x0e\x45ndRunResponse\x12\x10\n\x08released\x18\x01 \x01(\x05\x32\xe9\x03\n\x0f\x45xecutorService\x12G\n\x08\x44\x65scribe\x12\x1c.stepline.v1.DescribeRequest\x1a\x1d.stepline.v1.DescribeResponse\x12\x44\n\x07\x45xecute\x12\x1b.stepline.v1.ExecuteRequest\x1a\x1c.stepline.v1.ExecuteResponse\x12Y\n\x0eSaveCheckpoint\x12\".stepline.v1.SaveCheckpointRequest\x1a#.stepline.v1.SaveCheckpointResponse\x12\x62\n\x11RestoreCheckpoint\x12%.stepline.v1.RestoreCheckpointRequest\x1a&.stepline.v1.RestoreCheckpointResponse\x12\x41\n\x06\x45ndRun\x12\x1a.stepline.v1.EndRunRequest\x1a\x1b.stepline.v1.EndRunResponse\x12\x45\n\x07Session\x12\x1b.stepline.v1.SessionRequest\x1a\x19.stepline.v1.SessionReply(\x01\x30\x01\x42l\n\x0f\x64\x65v.stepline.v1B\rExecutorProtoP\x01Z:github.com/stepline/stepline/gen/go/stepline/v1;steplinev1\xaa\x02\x0bStepline.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1astepline/v1/executor.proto\x12\x0bstepline.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x19stepline/v1/payload.proto\"\x11\n\x0f\x44\x65scribeRequest\"\x9b\x01\n\x10\x44\x65scribeResponse\x12\x16\n\x0eincarnation_id\x18\x01 \x01(\t\x12\x31\n\x0e\x65xecutor_types\x18\x02 \x03(\x0b\x32\x19.stepline.v1.ExecutorType\x12\x0b\n\x03sdk\x18\x03 \x01(\t\x12/\n\x08\x66\x65\x61tures\x18\x14 \x01(\x0b\x32\x1d.stepline.v1.ExecutorFeatures\"X\n\x10\x45xecutorFeatures\x12\x1a\n\x12state_with_execute\x18\x01 \x01(\x08\x12\x0f\n\x07session\x18\x02 \x01(\x08\x12\x17\n\x0fsession_end_run\x18\x03 \x01(\x08\"\xdf\x02\n\x0eSessionRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12,\n\x07\x65xecute\x18\x02 \x01(\x0b\x32\x1b.stepline.v1.ExecuteRequest\x12\x44\n\rtrace_context\x18\x03 \x03(\x0b\x32-.stepline.v1.SessionRequest.TraceContextEntry\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12+\n\x07\x65nd_run\x18\x05 \x03(\x0b\x32\x1a.stepline.v1.EndRunRequest\x12*\n\x05\x63\x61lls\x18\x06 \x03(\x0b\x32\x1b.stepline.v1.SessionRequest\x12\x0e\n\x06\x63\x61ncel\x18\x07 \x01(\x08\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd7\x01\n\x0cSessionReply\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12-\n\x07\x65xecute\x18\x02 \x01(\x0b\x32\x1c.stepline.v1.ExecuteResponse\x12\x0c\n\x04\x63ode\x18\x03 \x01(\x05\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12,\n\x07\x65nd_run\x18\x06 \x01(\x0b\x32\x1b.stepline.v1.EndRunResponse\x12*\n\x07replies\x18\x07 \x03(\x0b\x32\x19.stepline.v1.SessionReply\"t\n\x0c\x45xecutorType\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0binput_types\x18\x02 \x03(\t\x12\x14\n\x0coutput_types\x18\x03 \x03(\t\x12\x13\n\x0byield_types\x18\x04 \x03(\t\x12\x16\n\x0eresponse_types\x18\x05 \x03(\t\"\x94\x03\n\x0e\x45xecuteRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\x02 \x01(\t\x12\x15\n\rexecutor_type\x18\x03 \x01(\t\x12\x11\n\tsuperstep\x18\x04 \x01(\x03\x12&\n\x08messages\x18\x05 \x03(\x0b\x32\x14.stepline.v1.Message\x12-\n\tresponses\x18\x06 \x03(\x0b\x32\x1a.stepline.v1.InputResponse\x12\x42\n\x0cshared_state\x18\x07 \x03(\x0b\x32,.stepline.v1.ExecuteRequest.SharedStateEntry\x12\x0f\n\x07\x61ttempt\x18\x08 \x01(\x05\x12\r\n\x05\x65poch\x18\t \x01(\x03\x12\x14\n\x0creturn_state\x18\x14 \x01(\x08\x12\x18\n\x10known_state_hash\x18\x15 \x01(\t\x1aH\n\x10SharedStateEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.stepline.v1.Payload:\x02\x38\x01\"\xe7\x02\n\x0f\x45xecuteResponse\x12\"\n\x04sent\x18\x01 \x03(\x0b\x32\x14.stepline.v1.Message\x12%\n\x07outputs\x18\x02 \x03(\x0b\x32\x14.stepline.v1.Payload\x12(\n\x06\x65vents\x18\x03 \x03(\x0b\x32\x18.stepline.v1.CustomEvent\x12+\n\x08requests\x18\x04 \x03(\x0b\x32\x19.stepline.v1.InputRequest\x12:\n\x13shared_state_writes\x18\x05 \x03(\x0b\x32\x1d.stepline.v1.SharedStateWrite\x12%\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x16.stepline.v1.ErrorInfo\x12\x16\n\x0eincarnation_id\x18\x07 \x01(\t\x12\x37\n\ncheckpoint\x18\x14 \x01(\x0b\x32#.stepline.v1.SaveCheckpointResponse\"?\n\x0b\x43ustomEvent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\"\n\x04\x64\x61ta\x18\x02 \x01(\x0b\x32\x14.stepline.v1.Payload\"|\n\x15SaveCheckpointRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\x02 \x01(\t\x12\x15\n\rexecutor_type\x18\x03 \x01(\t\x12\x18\n\x10known_state_hash\x18\x04 \x01(\t\x12\r\n\x05\x65poch\x18\x05 \x01(\x03\"h\n\x16SaveCheckpointResponse\x12#\n\x05state\x18\x01 \x01(\x0b\x32\x14.stepline.v1.Payload\x12\x11\n\tunchanged\x18\x02 \x01(\x08\x12\x16\n\x0eincarnation_id\x18\x03 \x01(\t\"\x8a\x01\n\x18RestoreCheckpointRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\x02 \x01(\t\x12\x15\n\rexecutor_type\x18\x03 \x01(\t\x12#\n\x05state\x18\x04 \x01(\x0b\x32\x14.stepline.v1.Payload\x12\r\n\x05\x65poch\x18\x05 \x01(\x03\"3\n\x19RestoreCheckpointResponse\x12\x16\n\x0eincarnation_id\x18\x01 \x01(\t\".\n\rEndRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\"\"\n\x0e\x45ndRunResponse\x12\x10\n\x08released\x18\x01 \x01(\x05\x32\xe9\x03\n\x0f\x45xecutorService\x12G\n\x08\x44\x65scribe\x12\x1c.stepline.v1.DescribeRequest\x1a\x1d.stepline.v1.DescribeResponse\x12\x44\n\x07\x45xecute\x12\x1b.stepline.v1.ExecuteRequest\x1a\x1c.stepline.v1.ExecuteResponse\x12Y\n\x0eSaveCheckpoint\x12\".stepline.v1.SaveCheckpointRequest\x1a#.stepline.v1.SaveCheckpointResponse\x12\x62\n\x11RestoreCheckpoint\x12%.stepline.v1.RestoreCheckpointRequest\x1a&.stepline.v1.RestoreCheckpointResponse\x12\x41\n\x06\x45ndRun\x12\x1a.stepline.v1.EndRunRequest\x1a\x1b.stepline.v1.EndRunResponse\x12\x45\n\x07Session\x12\x1b.stepline.v1.SessionRequest\x1a\x19.stepline.v1.SessionReply(\x01\x30\x01\x42l\n\x0f\x64\x65v.stepline.v1B\rExecutorProtoP\x01Z:github.com/stepline/stepline/gen/go/stepline/v1;steplinev1\xaa\x02\x0bStepline.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,33 +45,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXECUTORFEATURES']._serialized_start=279
   _globals['_EXECUTORFEATURES']._serialized_end=367
   _globals['_SESSIONREQUEST']._serialized_start=370
-  _globals['_SESSIONREQUEST']._serialized_end=705
-  _globals['_SESSIONREQUEST_TRACECONTEXTENTRY']._serialized_start=654
-  _globals['_SESSIONREQUEST_TRACECONTEXTENTRY']._serialized_end=705
-  _globals['_SESSIONREPLY']._serialized_start=708
-  _globals['_SESSIONREPLY']._serialized_end=923
-  _globals['_EXECUTORTYPE']._serialized_start=925
-  _globals['_EXECUTORTYPE']._serialized_end=1041
-  _globals['_EXECUTEREQUEST']._serialized_start=1044
-  _globals['_EXECUTEREQUEST']._serialized_end=1448
-  _globals['_EXECUTEREQUEST_SHAREDSTATEENTRY']._serialized_start=1376
-  _globals['_EXECUTEREQUEST_SHAREDSTATEENTRY']._serialized_end=1448
-  _globals['_EXECUTERESPONSE']._serialized_start=1451
-  _globals['_EXECUTERESPONSE']._serialized_end=1810
-  _globals['_CUSTOMEVENT']._serialized_start=1812
-  _globals['_CUSTOMEVENT']._serialized_end=1875
-  _globals['_SAVECHECKPOINTREQUEST']._serialized_start=1877
-  _globals['_SAVECHECKPOINTREQUEST']._serialized_end=2001
-  _globals['_SAVECHECKPOINTRESPONSE']._serialized_start=2003
-  _globals['_SAVECHECKPOINTRESPONSE']._serialized_end=2107
-  _globals['_RESTORECHECKPOINTREQUEST']._serialized_start=2110
-  _globals['_RESTORECHECKPOINTREQUEST']._serialized_end=2248
-  _globals['_RESTORECHECKPOINTRESPONSE']._serialized_start=2250
-  _globals['_RESTORECHECKPOINTRESPONSE']._serialized_end=2301
-  _globals['_ENDRUNREQUEST']._serialized_start=2303
-  _globals['_ENDRUNREQUEST']._serialized_end=2349
-  _globals['_ENDRUNRESPONSE']._serialized_start=2351
-  _globals['_ENDRUNRESPONSE']._serialized_end=2385
-  _globals['_EXECUTORSERVICE']._serialized_start=2388
-  _globals['_EXECUTORSERVICE']._serialized_end=2877
+  _globals['_SESSIONREQUEST']._serialized_end=721
+  _globals['_SESSIONREQUEST_TRACECONTEXTENTRY']._serialized_start=670
+  _globals['_SESSIONREQUEST_TRACECONTEXTENTRY']._serialized_end=721
+  _globals['_SESSIONREPLY']._serialized_start=724
+  _globals['_SESSIONREPLY']._serialized_end=939
+  _globals['_EXECUTORTYPE']._serialized_start=941
+  _globals['_EXECUTORTYPE']._serialized_end=1057
+  _globals['_EXECUTEREQUEST']._serialized_start=1060
+  _globals['_EXECUTEREQUEST']._serialized_end=1464
+  _globals['_EXECUTEREQUEST_SHAREDSTATEENTRY']._serialized_start=1392
+  _globals['_EXECUTEREQUEST_SHAREDSTATEENTRY']._serialized_end=1464
+  _globals['_EXECUTERESPONSE']._serialized_start=1467
+  _globals['_EXECUTERESPONSE']._serialized_end=1826
+  _globals['_CUSTOMEVENT']._serialized_start=1828
+  _globals['_CUSTOMEVENT']._serialized_end=1891
+  _globals['_SAVECHECKPOINTREQUEST']._serialized_start=1893
+  _globals['_SAVECHECKPOINTREQUEST']._serialized_end=2017
+  _globals['_SAVECHECKPOINTRESPONSE']._serialized_start=2019
+  _globals['_SAVECHECKPOINTRESPONSE']._serialized_end=2123
+  _globals['_RESTORECHECKPOINTREQUEST']._serialized_start=2126
+  _globals['_RESTORECHECKPOINTREQUEST']._serialized_end=2264
+  _globals['_RESTORECHECKPOINTRESPONSE']._serialized_start=2266
+  _globals['_RESTORECHECKPOINTRESPONSE']._serialized_end=2317
+  _globals['_ENDRUNREQUEST']._serialized_start=2319
+  _globals['_ENDRUNREQUEST']._serialized_end=2365
+  _globals['_ENDRUNRESPONSE']._serialized_start=2367
+  _globals['_ENDRUNRESPONSE']._serialized_end=2401
+  _globals['_EXECUTORSERVICE']._serialized_start=2404
+  _globals['_EXECUTORSERVICE']._serialized_end=2893
 # @@protoc_insertion_point(module_scope)

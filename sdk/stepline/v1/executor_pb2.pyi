@@ -37,7 +37,7 @@ class ExecutorFeatures(_message.Message):
     def __init__(self, state_with_execute: _Optional[bool] = ..., session: _Optional[bool] = ..., session_end_run: _Optional[bool] = ...) -> None: ...
 
 class SessionRequest(_message.Message):
-    __slots__ = ("call_id", "execute", "trace_context", "timeout", "end_run", "calls")
+    __slots__ = ("call_id", "execute", "trace_context", "timeout", "end_run", "calls", "cancel")
     class TraceContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -51,13 +51,15 @@ class SessionRequest(_message.Message):
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     END_RUN_FIELD_NUMBER: _ClassVar[int]
     CALLS_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
     call_id: int
     execute: ExecuteRequest
     trace_context: _containers.ScalarMap[str, str]
     timeout: _duration_pb2.Duration
     end_run: _containers.RepeatedCompositeFieldContainer[EndRunRequest]
     calls: _containers.RepeatedCompositeFieldContainer[SessionRequest]
-    def __init__(self, call_id: _Optional[int] = ..., execute: _Optional[_Union[ExecuteRequest, _Mapping]] = ..., trace_context: _Optional[_Mapping[str, str]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., end_run: _Optional[_Iterable[_Union[EndRunRequest, _Mapping]]] = ..., calls: _Optional[_Iterable[_Union[SessionRequest, _Mapping]]] = ...) -> None: ...
+    cancel: bool
+    def __init__(self, call_id: _Optional[int] = ..., execute: _Optional[_Union[ExecuteRequest, _Mapping]] = ..., trace_context: _Optional[_Mapping[str, str]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., end_run: _Optional[_Iterable[_Union[EndRunRequest, _Mapping]]] = ..., calls: _Optional[_Iterable[_Union[SessionRequest, _Mapping]]] = ..., cancel: _Optional[bool] = ...) -> None: ...
 
 class SessionReply(_message.Message):
     __slots__ = ("call_id", "execute", "code", "message", "reason", "end_run", "replies")

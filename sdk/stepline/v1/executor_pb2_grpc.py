@@ -248,7 +248,10 @@ class ExecutorServiceServicer:
         `stepline-session-batches: 1`. The runner sends `calls` only on a stream
         that said so (a stream, unlike Describe, cannot outlive the process that
         answered it), and a service answers with `replies` only on a stream that
-        has sent it `calls`.
+        has sent it `calls`. Cancels: a service that stops a call when asked
+        (`cancel`) says so alike, `stepline-session-cancel: 1`. The runner cancels
+        a stream to stop its calls in flight: the service stops their handlers
+        then, as a unary call's when its caller cancels it.
         The runner opens one per service and opens a new one when it breaks.
         The stream's own status: a service that does not offer it ends it at
         once (UNIMPLEMENTED); the runner takes any end of a stream with calls in

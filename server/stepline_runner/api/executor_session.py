@@ -13,7 +13,10 @@ itself and reads its reply off it in its own task (`_LoneStream`: no reader
 task between the reply and the caller). Calls made meanwhile share the
 other (`_SharedStream`), in any order, its replies read by a task of its
 own; so a call's cancel or timeout, which cancels a lone read and with it
-the stream, never fails a call of another run.
+the stream, never fails a call of another run. A call given up on the shared
+stream is cancelled by a request of its own (`SessionRequest.cancel`), where
+the stream says it takes them: its handler stops, as it does when the lone
+stream is cancelled under it, and as a unary call's does.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ _CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 # What a service that takes several calls in one request puts in a Session
 # stream's initial metadata (executor.proto, Session).
 BATCHES = ("stepline-session-batches", "1")
+# ... and that stops a call on a `SessionRequest.cancel`.
+CANCELS = ("stepline-session-cancel", "1")
 # What a stream's write or read raises once the stream is over.
 _STREAM_ERRORS = (grpc.aio.AioRpcError, asyncio.InvalidStateError, grpc.aio.UsageError)
 
@@ -212,6 +217,8 @@ class _SharedStream:
         self._writing = asyncio.Lock()  # one write at a time on a stream
         self.broken: ExecutorCallError | None = None
         self._batches = False  # the service said it takes them
+        self._cancels = False  # ... and that it stops a call on a `cancel`
+        self._cancelling: set[asyncio.Task[None]] = set()  # writing a `cancel`
         self._queued: list[executor_pb2.SessionRequest] = []  # for the next write
         self._writer: asyncio.Task[None] | None = None  # writes what is queued
         self._reader = asyncio.ensure_future(self._read())
@@ -231,6 +238,12 @@ class _SharedStream:
                 return await future
         except TimeoutError:
             raise _deadline(self._endpoint) from None
+        except asyncio.CancelledError:
+            # Its future is cancelled with it, unless a reply had come.
+            unanswered = future.cancelled() or not future.done()
+            if unanswered and all(m is not message for m in self._queued):
+                self._cancel(call_id)  # it was sent: the service stops its handler
+            raise
         finally:
             self._pending.pop(call_id, None)
             if not future.done() and self._queued:  # given up, perhaps before it was sent
@@ -244,6 +257,24 @@ class _SharedStream:
     async def close(self) -> None:
         self._call.cancel()
         await asyncio.gather(self._reader, return_exceptions=True)
+
+    def _cancel(self, call_id: int) -> None:
+        """Ask the service to stop a call given up (no reply is due then),
+        written by another task: the caller that gave up waits for nothing."""
+        if not self._cancels or self.broken is not None:
+            return
+        cancel = executor_pb2.SessionRequest(call_id=call_id, cancel=True)
+        if self._batches:
+            self._queue(cancel)  # with the next write's calls
+        else:
+            task = asyncio.ensure_future(self._write(cancel))
+            self._cancelling.add(task)  # the loop keeps only a weak reference
+            task.add_done_callback(self._cancel_written)
+
+    def _cancel_written(self, task: asyncio.Task[None]) -> None:
+        self._cancelling.discard(task)
+        if not task.cancelled():
+            task.exception()  # a stream that broke meanwhile failed its calls already
 
     async def _write(self, request: executor_pb2.SessionRequest) -> None:
         if self.broken is not None:
@@ -280,7 +311,8 @@ class _SharedStream:
     async def _read(self) -> None:
         try:
             metadata = await self._call.initial_metadata()
-            self._batches = BATCHES in tuple(metadata or ())
+            said = tuple(metadata or ())
+            self._batches, self._cancels = BATCHES in said, CANCELS in said
             async for reply in self._call:
                 if reply.replies:
                     for one in reply.replies:
