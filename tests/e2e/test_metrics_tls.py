@@ -125,7 +125,7 @@ async def test_only_a_principal_with_a_role_on_every_namespace_reads_the_metrics
         "the metrics cover every namespace: principal 'admin-a' needs a role on '*' in "
         "the runner's auth configuration\n",
     )
-    assert bad_token == (401, "the 'authorization' metadata must be 'Bearer <token>'\n")
+    assert bad_token == (401, "the 'Authorization' header must be 'Bearer <token>'\n")
 
 
 async def test_a_connection_that_never_says_hello_blocks_no_scrape(endpoint: Endpoint) -> None:

@@ -15,6 +15,7 @@ from stepline_runner.api.auth import (
     Unauthenticated,
     authorize,
     identify,
+    may_read_metrics,
     may_start_runs,
 )
 from stepline_runner.api.auth_config import AuthConfigError, load_auth_config, parse_auth_config
@@ -136,6 +137,17 @@ def test_unknown_credentials_are_refused(
         identify(KNOWN, metadata, subjects)
     assert says in str(refused.value)
     assert "tok-alice" not in str(refused.value)
+
+
+def test_the_metrics_endpoint_s_refusals_name_the_http_header() -> None:
+    """A scrape is an HTTP request: its refusals say what header to send,
+    not gRPC metadata."""
+    check = may_read_metrics(KNOWN)
+    missing, malformed = check(None, None), check("tok-alice", None)
+    assert missing is not None and missing.status == 401
+    assert missing.message.endswith("send an 'Authorization: Bearer <token>' header")
+    assert malformed is not None and malformed.status == 401
+    assert malformed.message == "the 'Authorization' header must be 'Bearer <token>'"
 
 
 def test_roles_allow_what_they_include_and_the_open_runner_allows_everything() -> None:

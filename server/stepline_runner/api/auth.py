@@ -134,18 +134,33 @@ class Unauthenticated(Exception):
     """The call carries no credentials the runner knows (the message says which)."""
 
 
+@dataclass(frozen=True)
+class Carrier:
+    """What carries the token, as a refusal names it: a gRPC call's metadata,
+    or an HTTP request's header (the metrics endpoint)."""
+
+    what: str
+    example: str
+
+
+METADATA = Carrier("'authorization' metadata", "'authorization: Bearer <token>' metadata")
+HEADER = Carrier("'Authorization' header", "an 'Authorization: Bearer <token>' header")
+
+
 def identify(
     config: AuthConfig,
     metadata: Sequence[tuple[str, str | bytes]],
     subjects: Sequence[bytes],
+    carrier: Carrier = METADATA,
 ) -> Principal:
     """The principal of a call: its bearer token's, else its client certificate
-    subject's, else the anonymous one; Unauthenticated when none."""
+    subject's, else the anonymous one; Unauthenticated when none, its message
+    naming `carrier` (METADATA or HEADER) as what to send."""
     given = [v for k, v in metadata if k == "authorization"]
     if len(given) > 1:
-        raise Unauthenticated("send one 'authorization' metadata entry, not several")
+        raise Unauthenticated(f"send one {carrier.what} entry, not several")
     if given:
-        return _by_token(config, given[0])
+        return _by_token(config, given[0], carrier)
     for subject in subjects:
         principal = config.subjects.get(subject.decode(errors="replace"))
         if principal is not None:
@@ -155,16 +170,14 @@ def identify(
     if config.anonymous is not None:
         return config.anonymous
     certificate = " (or a client certificate it knows)" if config.subjects else ""
-    raise Unauthenticated(
-        f"this runner needs a token{certificate}: send 'authorization: Bearer <token>' metadata"
-    )
+    raise Unauthenticated(f"this runner needs a token{certificate}: send {carrier.example}")
 
 
-def _by_token(config: AuthConfig, value: str | bytes) -> Principal:
+def _by_token(config: AuthConfig, value: str | bytes, carrier: Carrier) -> Principal:
     text = value.decode(errors="replace") if isinstance(value, bytes) else value
     scheme, _, token = text.partition(" ")
     if len(text) > MAX_AUTHORIZATION or scheme.lower() != "bearer" or not token:
-        raise Unauthenticated("the 'authorization' metadata must be 'Bearer <token>'")
+        raise Unauthenticated(f"the {carrier.what} must be 'Bearer <token>'")
     digest = token_digest(token)
     found = None
     # Every digest is compared, so the time taken says nothing of which matched.
@@ -233,7 +246,7 @@ def may_read_metrics(config: AuthConfig) -> Allow:
     def check(authorization: str | None, subject: str | None) -> Refusal | None:
         metadata = [("authorization", authorization)] if authorization is not None else []
         try:
-            principal = identify(config, metadata, [subject.encode()] if subject else [])
+            principal = identify(config, metadata, [subject.encode()] if subject else [], HEADER)
         except Unauthenticated as exc:
             return Refusal(401, str(exc))
         if principal.roles.get(ANY_NAMESPACE) is None:
