@@ -345,13 +345,7 @@ class EventHub:
                 batches = made[kinds] = batched(chosen, frame_of)
             if subscriber.offer(batches):
                 self._unread.add(subscriber)
-        if not self._unread:
-            return
-        if ends_run(events[-1]) or leaves_waiting_for_input(events):
-            # As for a run's own watchers: nothing may follow soon, and whoever
-            # answers its requests may be watching all runs.
-            self._subscribers_pacer.now(self._wake_subscribers)
-        else:
+        if self._unread:
             self._subscribers_pacer.due(pace_of(len(self._subscribers)), self._wake_subscribers)
 
     def _wake_subscribers(self) -> None:
