@@ -60,7 +60,8 @@ class SessionCalls:
         self._replies: list[executor_pb2.SessionReply] = []  # for the next write
         self._replying = False  # a task writes them
         self._running: dict[int, asyncio.Task[Any]] = {}  # call id -> its task, while it runs
-        self._cancelled: set[int] = set()  # calls stopped by a `cancel`
+        # The tasks of calls stopped by a `cancel` (by task: a caller may reuse an id).
+        self._cancelled: set[asyncio.Task[Any]] = set()
 
     async def serve(self) -> None:
         """Until the caller has closed its side and every call has replied;
@@ -132,14 +133,14 @@ class SessionCalls:
         try:
             reply = await self._reply(request)
         except asyncio.CancelledError:
-            if call_id in self._cancelled:
+            if task in self._cancelled:
                 task.uncancel()
                 return  # stopped as asked: no reply is due
             raise
         finally:
             if self._running.get(call_id) is task:
                 del self._running[call_id]
-            self._cancelled.discard(call_id)
+            self._cancelled.discard(task)
         if self._batched:
             self._replies.append(reply)
             if not self._replying:
@@ -150,8 +151,8 @@ class SessionCalls:
 
     def _cancel(self, call_id: int) -> None:
         task = self._running.get(call_id)
-        if task is not None and call_id not in self._cancelled:
-            self._cancelled.add(call_id)
+        if task is not None and task not in self._cancelled:
+            self._cancelled.add(task)
             task.cancel()
 
     async def _write_replies(self) -> None:

@@ -218,7 +218,8 @@ class _SharedStream:
         self.broken: ExecutorCallError | None = None
         self._batches = False  # the service said it takes them
         self._cancels = False  # ... and that it stops a call on a `cancel`
-        self._cancelling: set[asyncio.Task[None]] = set()  # writing a `cancel`
+        self._cancelling: set[asyncio.Task[None]] = set()  # sending a `cancel`
+        self._said = asyncio.Event()  # the service's initial metadata came (or the stream ended)
         self._queued: list[executor_pb2.SessionRequest] = []  # for the next write
         self._writer: asyncio.Task[None] | None = None  # writes what is queued
         self._reader = asyncio.ensure_future(self._read())
@@ -246,7 +247,8 @@ class _SharedStream:
             raise
         finally:
             self._pending.pop(call_id, None)
-            if not future.done() and self._queued:  # given up, perhaps before it was sent
+            answered = future.done() and not future.cancelled()
+            if not answered and self._queued:  # given up, perhaps before it was sent
                 self._queued = [m for m in self._queued if m is not message]
             if future.done() and not future.cancelled():
                 # A stream that broke under this call's write failed its future
@@ -259,19 +261,25 @@ class _SharedStream:
         await asyncio.gather(self._reader, return_exceptions=True)
 
     def _cancel(self, call_id: int) -> None:
-        """Ask the service to stop a call given up (no reply is due then),
-        written by another task: the caller that gave up waits for nothing."""
+        """Ask the service to stop a call given up (no reply is due then), by
+        a task of its own: the caller that gave up waits for nothing."""
+        task = asyncio.ensure_future(self._send_cancel(call_id))
+        self._cancelling.add(task)  # the loop keeps only a weak reference
+        task.add_done_callback(self._cancel_sent)
+
+    async def _send_cancel(self, call_id: int) -> None:
+        # A call given up at once may precede the metadata that says whether
+        # the service takes cancels: it is sent once that is known.
+        await self._said.wait()
         if not self._cancels or self.broken is not None:
             return
         cancel = executor_pb2.SessionRequest(call_id=call_id, cancel=True)
         if self._batches:
             self._queue(cancel)  # with the next write's calls
         else:
-            task = asyncio.ensure_future(self._write(cancel))
-            self._cancelling.add(task)  # the loop keeps only a weak reference
-            task.add_done_callback(self._cancel_written)
+            await self._write(cancel)
 
-    def _cancel_written(self, task: asyncio.Task[None]) -> None:
+    def _cancel_sent(self, task: asyncio.Task[None]) -> None:
         self._cancelling.discard(task)
         if not task.cancelled():
             task.exception()  # a stream that broke meanwhile failed its calls already
@@ -313,6 +321,7 @@ class _SharedStream:
             metadata = await self._call.initial_metadata()
             said = tuple(metadata or ())
             self._batches, self._cancels = BATCHES in said, CANCELS in said
+            self._said.set()
             async for reply in self._call:
                 if reply.replies:
                     for one in reply.replies:
@@ -334,6 +343,7 @@ class _SharedStream:
     def _break(self, why: str) -> None:
         if self.broken is None:
             self.broken = _broken(self._endpoint, why)
+        self._said.set()  # no cancel is sent on it now
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(self.broken)
