@@ -11,9 +11,10 @@ subscribers are `RunnerClient.watch(run_id)` calls from sequence 0 (or with
 `--watch all`, `RunnerClient.watch_all(workflow_id=...)`, WatchRuns), each
 with a `RunnerClient` (channel) of its own, in subscriber processes
 (`events_subscribers.py`, `--per-process` subscribers each, default 25: 100
-subscribers are 4 processes; neither the runner's nor this process). gRPC
-shares one TCP connection among the channels of a process to one address, so
-a process's subscribers are HTTP/2 streams on one connection. Each records
+subscribers are 4 processes; neither the runner's nor this process). Each
+client has a TCP connection of its own (the SDK's channels take no shared
+subchannel pool: `stepline.limits`), as subscribers on 100 machines would:
+100 subscribers are 100 connections to the runner. Each records
 only the sequence and receipt time of every event (the rest is looked up in
 the stored run afterwards), so that what is measured is the delivery.
 WatchRun: the channels are connected first; the run is started with a run id

@@ -135,7 +135,7 @@ def report(stats: list[Stats], steps: int, per_process: int, watch: str) -> None
         f"subscribers: RunnerClient.{how}, one channel each, up to {per_process} per "
         "subscriber process"
     )
-    print("  (a process's channels share one TCP connection: one HTTP/2 stream per subscriber)")
+    print("  (each client has a TCP connection of its own: one connection per subscriber)")
     print()
     head = (
         f"{'subs':>5} {'procs':>5} {'events':>6} {'run s':>6} {'run ev/s':>8}"
