@@ -236,6 +236,34 @@ async def test_a_cancelled_call_stops_its_handler_on_either_stream() -> None:
     assert after.sent
 
 
+async def test_a_cancel_of_no_call_in_flight_is_ignored(service: ExecutorServer) -> None:
+    """A cancel names a call of its own stream: one never made, or one that
+    has ended, stops nothing and is answered by nothing; the stream goes on."""
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.port}")
+    stub: executor_pb2_grpc.ExecutorServiceAsyncStub = executor_pb2_grpc.ExecutorServiceStub(
+        channel
+    )
+    try:
+        stream = stub.Session()  # type: ignore[call-arg]  # requests go by write
+        await stream.write(executor_pb2.SessionRequest(call_id=99, cancel=True))  # never made
+        await stream.write(executor_pb2.SessionRequest(call_id=1, execute=request("c1", 1)))
+        first = await stream.read()
+        assert isinstance(first, executor_pb2.SessionReply)
+        answered = [first]
+        await stream.write(executor_pb2.SessionRequest(call_id=1, cancel=True))  # ended
+        await stream.write(executor_pb2.SessionRequest(call_id=2, execute=request("c2", 2)))
+        await stream.done_writing()
+        while isinstance(reply := await stream.read(), executor_pb2.SessionReply):
+            answered.append(reply)  # until the end of the stream (grpc.aio.EOF)
+        said = tuple(await stream.initial_metadata())
+    finally:
+        await channel.close(None)
+
+    assert ("stepline-session-cancel", "1") in said
+    assert [r.call_id for r in answered] == [1, 2]
+    assert all(not r.code and r.execute.sent for r in answered)
+
+
 async def test_closing_the_streams_under_a_call_fails_it_as_unavailable() -> None:
     server = await serve_executors({"gate": Gate})
     endpoint = f"127.0.0.1:{server.port}"
