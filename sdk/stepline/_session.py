@@ -7,13 +7,13 @@ read to reply in one step of the loop), and calls of other runs never wait
 for this one.
 
 Batches (executor.proto, Session): the stream says in its initial metadata
-that it takes several calls in one request (`BATCHES`); each call of such a
+that it takes several calls in one request (`stepline.limits.SESSION_BATCHES`); each call of such a
 request runs as a call of its own. Once the caller sent one, the replies
 ready while a write is under way go in the next write together
 (`SessionReply.replies`): a caller that batches its calls gets fewer writes
 back too.
 
-Cancels: the stream says it takes them (`CANCELS`); a `cancel` request stops
+Cancels: the stream says it takes them (`stepline.limits.SESSION_CANCELS`); a `cancel` request stops
 its call's handler, and the call sends no reply. A stream the caller cancels
 stops every call in flight on it, as a unary call's cancel stops its handler.
 """
@@ -32,10 +32,6 @@ from stepline.limits import batch_size
 from stepline.v1 import executor_pb2
 
 log = logging.getLogger("stepline.serve")
-# The initial metadata of a Session stream that takes `SessionRequest.calls`.
-BATCHES = ("stepline-session-batches", "1")
-# ... and that stops a call on a `SessionRequest.cancel`.
-CANCELS = ("stepline-session-cancel", "1")
 Reply = Callable[[executor_pb2.SessionRequest], Awaitable[executor_pb2.SessionReply]]
 
 

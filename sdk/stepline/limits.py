@@ -38,6 +38,11 @@ def batch_size(messages: Sequence[Message], max_bytes: int | None = None) -> int
 # a service refuses more (INVALID_ARGUMENT), the runner sends no more.
 SESSION_END_RUNS = 1024
 
+# What a Session stream's initial metadata says (executor.proto, Session): its
+# service takes several calls in one request, and stops a call on a `cancel`.
+SESSION_BATCHES = ("stepline-session-batches", "1")
+SESSION_CANCELS = ("stepline-session-cancel", "1")
+
 GRPC_MESSAGE_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

@@ -19,7 +19,7 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_status import rpc_status
 
 from stepline import payloads
-from stepline._session import BATCHES, CANCELS, Reply, SessionCalls
+from stepline._session import Reply, SessionCalls
 from stepline.binding import bind
 from stepline.executor import Executor
 from stepline.host import (
@@ -31,7 +31,12 @@ from stepline.host import (
     StateTooLarge,
     UnknownExecutorType,
 )
-from stepline.limits import GRPC_SERVER_OPTIONS, SESSION_END_RUNS
+from stepline.limits import (
+    GRPC_SERVER_OPTIONS,
+    SESSION_BATCHES,
+    SESSION_CANCELS,
+    SESSION_END_RUNS,
+)
 from stepline.reasons import DOMAIN
 from stepline.service_security import ServiceSecurity, exposure_warning
 from stepline.telemetry import (
@@ -108,7 +113,7 @@ class _Servicer(executor_pb2_grpc.ExecutorServiceServicer):
         if not self.host.fast_path:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this service serves unary calls")
         # This stream takes several calls in one request, and cancels (executor.proto, Session).
-        await context.send_initial_metadata((BATCHES, CANCELS))
+        await context.send_initial_metadata((SESSION_BATCHES, SESSION_CANCELS))
         reply: Reply = functools.partial(traced_reply if self.traced else timed_reply, self.host)
         await SessionCalls(context, reply, MAX_SESSION_CALLS).serve()
 

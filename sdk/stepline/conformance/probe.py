@@ -18,7 +18,7 @@ import grpc
 from stepline import payloads
 from stepline.credentials import dial
 from stepline.errors import error_info
-from stepline.limits import GRPC_CHANNEL_OPTIONS
+from stepline.limits import GRPC_CHANNEL_OPTIONS, SESSION_BATCHES
 from stepline.v1 import executor_pb2, executor_pb2_grpc, payload_pb2
 
 Payload = payload_pb2.Payload
@@ -196,8 +196,7 @@ class Probe:
         """The requests on one Session stream, one at a time (each answered
         before the next is sent), with call ids 1, 2, ...; their replies. An
         ExecuteRequest goes as a SessionRequest's `execute`."""
-        timeout = self.target.timeout * max(1, len(requests))
-        stream = self._stub.Session(timeout=timeout)  # type: ignore[call-arg]
+        stream = self.open_session(len(requests))
         replies: list[executor_pb2.SessionReply] = []
         try:
             for call_id, request in enumerate(requests, start=1):
@@ -216,10 +215,9 @@ class Probe:
             stream.cancel()
         return replies
 
-    def open_session(self, timeout: float) -> Any:
-        """A Session stream of its own (a `grpc.aio` stream-stream call) for
-        a check that drives it; the check cancels it when done."""
-        return self._stub.Session(timeout=timeout)  # type: ignore[call-arg]
+    def open_session(self, calls: int = 1) -> Any:
+        """A Session stream with the target's timeout per call; its caller cancels it."""
+        return self._stub.Session(timeout=self.target.timeout * max(1, calls))  # type: ignore[call-arg]
 
     async def session_batch(
         self, requests: Sequence[executor_pb2.ExecuteRequest]
@@ -229,8 +227,7 @@ class Probe:
         one (`SessionRequest.calls`, call ids 1, 2, ...) and their replies by
         call id (those that came several in one included). The first goes
         alone: the metadata has come by its reply, whenever a service sends it."""
-        timeout = self.target.timeout * max(1, len(requests))
-        stream = self._stub.Session(timeout=timeout)  # type: ignore[call-arg]
+        stream = self.open_session(len(requests))
         replies: dict[int, executor_pb2.SessionReply] = {}
         calls = [
             executor_pb2.SessionRequest(call_id=call_id, execute=request)
@@ -242,7 +239,7 @@ class Probe:
             if not isinstance(first, executor_pb2.SessionReply):  # grpc.aio.EOF
                 raise CheckFailed("the Session stream ended before answering call 1")
             replies[first.call_id] = first
-            batches = ("stepline-session-batches", "1") in tuple(await stream.initial_metadata())
+            batches = SESSION_BATCHES in tuple(await stream.initial_metadata())
             if not batches:
                 return False, replies
             await stream.write(executor_pb2.SessionRequest(calls=calls[1:]))

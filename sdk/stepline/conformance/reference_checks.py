@@ -16,7 +16,7 @@ import grpc
 from stepline import payloads
 from stepline.conformance.checks import Check
 from stepline.conformance.probe import CheckFailed, Payload, Probe, RpcFailed, X, show
-from stepline.limits import MAX_STATE_BYTES
+from stepline.limits import MAX_STATE_BYTES, SESSION_CANCELS
 from stepline.v1 import executor_pb2, payload_pb2
 
 REFERENCE_TYPE = "reference"
@@ -185,7 +185,6 @@ async def leaves_a_restored_state_to_a_late_call(base: Probe) -> str:
 # that did not has the call still running, and the stream is still open when
 # the check gives up (the target's timeout). A stream that does not say so
 # passes: the runner never sends it a cancel.
-CANCELS = ("stepline-session-cancel", "1")
 
 
 async def stops_a_cancelled_call(base: Probe) -> str:
@@ -194,14 +193,13 @@ async def stops_a_cancelled_call(base: Probe) -> str:
         return "not advertised (optional): no Session stream"
     quick = probe.execute_request(probe.new_run(), X, [ref("add", 1)])
     slow = probe.execute_request(probe.new_run(), X, [ref("wait", MAX_WAIT_MS)])
-    timeout = probe.target.timeout
-    stream = probe.open_session(timeout * 2)
+    stream = probe.open_session(2)
     try:
         # The metadata has come by the first reply, whenever a service sends it.
         await stream.write(executor_pb2.SessionRequest(call_id=1, execute=quick))
         if not isinstance(await stream.read(), executor_pb2.SessionReply):  # grpc.aio.EOF
             raise CheckFailed("the Session stream ended before answering call 1")
-        if CANCELS not in tuple(await stream.initial_metadata()):
+        if SESSION_CANCELS not in tuple(await stream.initial_metadata()):
             return "not said (optional): the stream takes no cancels"
         await stream.write(executor_pb2.SessionRequest(call_id=2, execute=slow))
         await stream.write(executor_pb2.SessionRequest(call_id=2, cancel=True))
@@ -215,9 +213,10 @@ async def stops_a_cancelled_call(base: Probe) -> str:
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
             raise CheckFailed(
-                f"a Session call of a {MAX_WAIT_MS // 1000} s Ref wait, cancelled, and the end "
-                f"of the requests did not end the stream within {timeout * 2:g} s: the "
-                "cancelled call's handler must stop (the stream says it takes cancels)"
+                f"a Session call of a {MAX_WAIT_MS // 1000} s Ref wait, cancelled, and the end of "
+                "the requests did not end the stream within the check's deadline "
+                f"({probe.target.timeout * 2:g} s): the cancelled call's handler must stop (the "
+                "stream says it takes cancels)"
             ) from exc
         raise RpcFailed("Session", exc.code(), exc.details() or "") from exc
     finally:

@@ -27,17 +27,12 @@ from collections.abc import Mapping
 
 import grpc
 
-from stepline.limits import SESSION_END_RUNS, batch_size
+from stepline.limits import SESSION_BATCHES, SESSION_CANCELS, SESSION_END_RUNS, batch_size
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 
 from ..engine.ports import ExecutorCallError
 
 _CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
-# What a service that takes several calls in one request puts in a Session
-# stream's initial metadata (executor.proto, Session).
-BATCHES = ("stepline-session-batches", "1")
-# ... and that stops a call on a `SessionRequest.cancel`.
-CANCELS = ("stepline-session-cancel", "1")
 # What a stream's write or read raises once the stream is over.
 _STREAM_ERRORS = (grpc.aio.AioRpcError, asyncio.InvalidStateError, grpc.aio.UsageError)
 
@@ -203,7 +198,7 @@ class _SharedStream:
     """A stream of calls in flight at once, its replies read by a task of its
     own and handed to their callers by `call_id`.
 
-    Batches: once the service said it takes them (`BATCHES` in the stream's
+    Batches: once the service said it takes them (`SESSION_BATCHES` in the stream's
     initial metadata), the calls asked for while a write is under way go in
     the next write together (`SessionRequest.calls`), and its replies may come
     several in one. A write is a system call made with the GIL held (gRPC's
@@ -320,7 +315,7 @@ class _SharedStream:
         try:
             metadata = await self._call.initial_metadata()
             said = tuple(metadata or ())
-            self._batches, self._cancels = BATCHES in said, CANCELS in said
+            self._batches, self._cancels = SESSION_BATCHES in said, SESSION_CANCELS in said
             self._said.set()
             async for reply in self._call:
                 if reply.replies:
