@@ -33,6 +33,12 @@ from stepline.v1 import executor_pb2, executor_pb2_grpc
 from ..engine.ports import ExecutorCallError
 
 _CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+# How long past a call's `timeout` the runner waits for the service's own
+# DEADLINE_EXCEEDED: the service's clock starts when it reads the call, later
+# than the runner's, so without it the runner gave up first (on the lone
+# stream by cancelling the stream), and a handler was told it was cancelled,
+# not late, whenever the stream's cancel outran the service's timer.
+DEADLINE_GRACE = 0.25
 # What a stream's write or read raises once the stream is over.
 _STREAM_ERRORS = (grpc.aio.AioRpcError, asyncio.InvalidStateError, grpc.aio.UsageError)
 
@@ -99,6 +105,7 @@ class ExecuteSession:
             message.trace_context.update(trace_context)
         if timeout is not None:  # the service stops the handler then, as for a unary call
             message.timeout.FromNanoseconds(int(timeout * 1e9))
+            timeout += DEADLINE_GRACE
         lone = self._lone
         if lone is None or lone.broken is not None:
             lone = self._lone = _LoneStream(self._endpoint, self._stub)
