@@ -361,3 +361,31 @@ async def test_a_cancel_whose_client_gave_up_goes_on_to_its_end(harness: InProce
     assert stored is not None
     assert (stored.status, stored.superstep) == (E.RUN_STATUS_CANCELLED, 2)
     assert not harness.runner.runs.is_active(run_id)
+
+
+async def test_closing_the_runner_waits_for_a_cancel_whose_client_gave_up(
+    harness: InProcessRunner,
+) -> None:
+    # The cancel is past the part the runner's close waits for (the stop, the
+    # commit under way) but not yet stored: closed before it was, the store
+    # would close under it, the cancel lost, the run driven again on restart.
+    release = asyncio.Event()
+
+    async def held(run_id: str) -> None:
+        await release.wait()
+
+    ended = hold_commit_of_superstep_2(harness, held)
+    run_id, task = await started(harness)
+    await Stepper.entered.wait()
+    cancelling = asyncio.ensure_future(harness.runner.cancel_run(run_id))
+    await asyncio.wait([task])
+    cancelling.cancel()
+    await asyncio.wait([cancelling])
+    closing = asyncio.ensure_future(harness.runner.close())
+    release.set()
+    await ended.wait()
+    await closing
+    stored = await harness.store.get_run(run_id)
+
+    assert stored is not None
+    assert (stored.status, stored.superstep) == (E.RUN_STATUS_CANCELLED, 2)

@@ -3,6 +3,7 @@ runs; the gRPC layer translates its calls and errors, nothing more."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -394,6 +395,9 @@ class Runner:
         await self.schedules.close()
         await self.admission.close()
         await self.runs.close()
+        # A cancel whose client gave up goes on past the stop the line above
+        # waits for: let it be stored before the caller closes the store.
+        await asyncio.gather(*self._cancels.under_way(), return_exceptions=True)
         if self.leases is not None:
             # A runner that stops cleanly hands its runs on at once.
             await self.leases.release(driven, leaving=True)
