@@ -46,6 +46,27 @@ def hold_commit_of_superstep_2(harness: InProcessRunner, meanwhile: Meanwhile) -
     return ended
 
 
+def hold_commit_until_released(harness: InProcessRunner) -> tuple[asyncio.Event, asyncio.Event]:
+    """Superstep 2's commit held (as above) until the first event is set;
+    the second is set once it ended."""
+    release = asyncio.Event()
+
+    async def held(run_id: str) -> None:
+        await release.wait()
+
+    return release, hold_commit_of_superstep_2(harness, held)
+
+
+async def cancel_given_up(harness: InProcessRunner, run_id: str, task: asyncio.Task[None]) -> None:
+    """A CancelRun whose client gives up once the driver stopped, while the
+    commit under way is held (grpc.aio cancels the handler)."""
+    await Stepper.entered.wait()
+    cancelling = asyncio.ensure_future(harness.runner.cancel_run(run_id))
+    await asyncio.wait([task])
+    cancelling.cancel()
+    await asyncio.wait([cancelling])
+
+
 async def started(
     harness: InProcessRunner, stepper: type[Stepper] = Stepper
 ) -> tuple[str, asyncio.Task[None]]:
@@ -127,12 +148,7 @@ async def test_a_commit_failing_while_the_next_superstep_runs_pauses_the_run_and
 async def test_a_cancel_during_the_overlap_lets_the_commit_land_first(
     harness: InProcessRunner,
 ) -> None:
-    release = asyncio.Event()
-
-    async def held(run_id: str) -> None:
-        await release.wait()
-
-    ended = hold_commit_of_superstep_2(harness, held)
+    release, ended = hold_commit_until_released(harness)
     run_id, task = await started(harness)
     await Stepper.entered.wait()
     cancelling = asyncio.ensure_future(harness.runner.cancel_run(run_id))
@@ -156,12 +172,7 @@ async def test_a_cancelled_canceller_does_not_cancel_the_commit_under_way(
 ) -> None:
     # A CancelRun whose client gives up (grpc.aio cancels the handler) while
     # the driver's last commit is held: it lands, and is published (review M1).
-    release = asyncio.Event()
-
-    async def held(run_id: str) -> None:
-        await release.wait()
-
-    ended = hold_commit_of_superstep_2(harness, held)
+    release, ended = hold_commit_until_released(harness)
     run_id, task = await started(harness)
     seen: list[E.Event] = []
 
@@ -170,11 +181,7 @@ async def test_a_cancelled_canceller_does_not_cancel_the_commit_under_way(
             seen.extend(batch)
 
     watcher = asyncio.ensure_future(watch())
-    await Stepper.entered.wait()
-    cancelling = asyncio.ensure_future(harness.runner.cancel_run(run_id))
-    await asyncio.wait([task])
-    cancelling.cancel()
-    await asyncio.wait([cancelling])
+    await cancel_given_up(harness, run_id, task)
     asked_again = asyncio.ensure_future(harness.runner.cancel_run(run_id))  # joins that one
     release.set()
     await ended.wait()
@@ -194,12 +201,7 @@ async def test_a_cancel_asked_again_while_a_cancelled_cancels_commit_lands_waits
     # held, and the second comes before that commit lands. Were the stop the
     # first handler's own, cancelled with it, the second would find no driver,
     # raise the run's epoch and so make the commit under way stale.
-    release = asyncio.Event()
-
-    async def held(run_id: str) -> None:
-        await release.wait()
-
-    ended = hold_commit_of_superstep_2(harness, held)
+    release, ended = hold_commit_until_released(harness)
     run_id, task = await started(harness)
     claim = harness.store.claim_run
     claimed_before_the_commit: list[bool] = []
@@ -208,11 +210,7 @@ async def test_a_cancel_asked_again_while_a_cancelled_cancels_commit_lands_waits
         claimed_before_the_commit.append(not ended.is_set())
         return await claim(run_id)
 
-    await Stepper.entered.wait()
-    first = asyncio.ensure_future(harness.runner.cancel_run(run_id))
-    await asyncio.wait([task])
-    first.cancel()
-    await asyncio.wait([first])
+    await cancel_given_up(harness, run_id, task)
     harness.store.claim_run = noted_claim  # type: ignore[method-assign]
     second = asyncio.ensure_future(harness.runner.cancel_run(run_id))
     release.set()
@@ -340,18 +338,9 @@ async def test_a_cancel_whose_client_gave_up_goes_on_to_its_end(harness: InProce
     # yet stored RUNNING, the run would be driven again (a restart, a runner
     # taking its lease over): the cancel goes on, and until it ended the run
     # counts as driven here (its lease renewed).
-    release = asyncio.Event()
-
-    async def held(run_id: str) -> None:
-        await release.wait()
-
-    ended = hold_commit_of_superstep_2(harness, held)
+    release, ended = hold_commit_until_released(harness)
     run_id, task = await started(harness)
-    await Stepper.entered.wait()
-    cancelling = asyncio.ensure_future(harness.runner.cancel_run(run_id))
-    await asyncio.wait([task])
-    cancelling.cancel()
-    await asyncio.wait([cancelling])
+    await cancel_given_up(harness, run_id, task)
     assert run_id in harness.runner.runs.active_ids()
     release.set()
     await ended.wait()
@@ -369,18 +358,9 @@ async def test_closing_the_runner_waits_for_a_cancel_whose_client_gave_up(
     # The cancel is past the part the runner's close waits for (the stop, the
     # commit under way) but not yet stored: closed before it was, the store
     # would close under it, the cancel lost, the run driven again on restart.
-    release = asyncio.Event()
-
-    async def held(run_id: str) -> None:
-        await release.wait()
-
-    ended = hold_commit_of_superstep_2(harness, held)
+    release, ended = hold_commit_until_released(harness)
     run_id, task = await started(harness)
-    await Stepper.entered.wait()
-    cancelling = asyncio.ensure_future(harness.runner.cancel_run(run_id))
-    await asyncio.wait([task])
-    cancelling.cancel()
-    await asyncio.wait([cancelling])
+    await cancel_given_up(harness, run_id, task)
     closing = asyncio.ensure_future(harness.runner.close())
     release.set()
     await ended.wait()
