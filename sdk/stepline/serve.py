@@ -43,6 +43,7 @@ from stepline.telemetry import (
     HostInstruments,
     ServerTracing,
     configure_tracing,
+    serve_metrics,
     server_span,
     tracing_installed,
 )
@@ -261,9 +262,12 @@ async def serve_executors(
 
     With `metrics_port`, Prometheus metrics of the handlers (duration and
     errors by executor type) are served over HTTP on `host`:`metrics_port`
-    (0 picks one). With a tracer provider installed
-    (`stepline.telemetry.configure_tracing`), each call continues the caller's
-    trace and each handler call gets a span.
+    (0 picks one); with `security`, over TLS with the same certificate, and
+    to a scraper with the client certificate and the token (the HTTP header
+    `Authorization: Bearer <token>`) that it requires of gRPC callers.
+
+    With a tracer provider installed (`stepline.telemetry.configure_tracing`),
+    each call continues the caller's trace and each handler call gets a span.
 
     `fast_path` False: do not advertise or answer the optional state with
     Execute (`ExecutorHost`); the runner then calls SaveCheckpoint for every state.
@@ -286,9 +290,8 @@ async def serve_executors(
     bound = bind(server, host, port, security.server_credentials())
     metrics = None
     if registry is not None and metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        metrics, _ = start_http_server(metrics_port, host, registry)
+        tls, allow = security.metrics_tls(), security.metrics_allow()
+        metrics, _ = serve_metrics(registry, host, metrics_port, tls, allow)
         metrics_port = metrics.server_port
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)

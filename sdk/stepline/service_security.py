@@ -33,6 +33,7 @@ from stepline.credentials import (
     server_credentials,
 )
 from stepline.interceptors import HandlerInterceptor, same_shape
+from stepline.telemetry import MetricsAllow, MetricsRefusal, MetricsTls
 
 ENV_TLS_CERT = "STEPLINE_EXECUTOR_TLS_CERT"
 ENV_TLS_KEY = "STEPLINE_EXECUTOR_TLS_KEY"
@@ -124,6 +125,27 @@ class ServiceSecurity:
         """What to bind the port with; None for plaintext."""
         return server_credentials(self.tls_cert, self.tls_key, self.client_ca)
 
+    def metrics_tls(self) -> MetricsTls | None:
+        """The metrics endpoint's TLS: the service's certificate, and its
+        client CA (then a scraper must present a certificate it signed)."""
+        if self.tls_cert is None or self.tls_key is None:
+            return None
+        return MetricsTls(self.tls_cert, self.tls_key, self.client_ca)
+
+    def metrics_allow(self) -> MetricsAllow:
+        """Who may read the metrics: with a token, a request that sends it
+        (`Authorization: Bearer <token>`, compared in constant time) only."""
+        if not self.token:
+            return lambda authorization, subject: None
+        expected = f"Bearer {self.token}".encode()
+
+        def allow(authorization: str | None, subject: str | None) -> MetricsRefusal | None:
+            if hmac.compare_digest((authorization or "").encode(), expected):
+                return None
+            return MetricsRefusal(401, _METRICS_REFUSED)
+
+        return allow
+
     def interceptors(self) -> list[grpc.aio.ServerInterceptor[Any, Any]]:
         """The server interceptors to serve with: with a token, one requiring it."""
         return [RequireToken(self.token)] if self.token else []
@@ -159,6 +181,10 @@ def exposure_warning(host: str, security: ServiceSecurity) -> str | None:
 
 _ENV = (ENV_TLS_CERT, ENV_TLS_KEY, ENV_CLIENT_CA, ENV_TOKEN_FILE)
 _REFUSED = "this executor service needs a token: send 'authorization: Bearer <token>' metadata"
+_METRICS_REFUSED = (
+    "this executor service's metrics need its token: send the HTTP header "
+    "'Authorization: Bearer <token>'"
+)
 
 
 class RequireToken(HandlerInterceptor):

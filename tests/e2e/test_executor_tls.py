@@ -8,6 +8,9 @@ are in test_executor_tls_own_services.py."""
 
 from __future__ import annotations
 
+import asyncio
+import ssl
+import urllib.error
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +24,7 @@ from stepline import PermissionDeniedError, Reason, RunnerClient, SteplineError
 from stepline.testing import start_runner as start_logged_runner
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import executor_pb2
+from tests.e2e.test_metrics_tls import fetch
 from tests.e2e.test_polyglot import conformance
 from tests.executors.stages import Token
 from tests.support.cli import stepline
@@ -51,8 +55,9 @@ class Services:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def services(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Services]:
     cert, key = pki.runner
-    mtls = await start_executors("stages", tls_env(pki, client_ca=True))
-    tokened = await start_executors("stages", tls_env(pki, token=True))
+    metrics = {"STEPLINE_METRICS_PORT": "0"}
+    mtls = await start_executors("stages", {**tls_env(pki, client_ca=True), **metrics})
+    tokened = await start_executors("stages", {**tls_env(pki, token=True), **metrics})
     options = (
         *("--executor-tls", mtls.address, f"ca={pki.ca}", f"cert={cert}", f"key={key}"),
         *("--executor-tls", tokened.address, f"ca={pki.ca}", f"token={pki.token}"),
@@ -283,3 +288,47 @@ async def test_the_stepline_command_describes_and_checks_a_tls_service(
     assert checked.code == 0 and checked.stdout.endswith(" 0 failed\n"), checked.stdout
     assert refused.code == 1 and "UNAUTHENTICATED" in refused.stderr
     assert unusable.code == 2 and "give --ca too" in unusable.stderr
+
+
+async def test_a_services_metrics_want_what_its_grpc_port_wants(
+    services: Services, pki: Pki
+) -> None:
+    """Its metrics are served over its TLS, to a scraper with the client
+    certificate, or the token, that its gRPC callers need (they were plain
+    HTTP to anyone who could reach the port)."""
+
+    def scraper(client: tuple[Path, Path] | None = None) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=pki.ca)
+        if client is not None:
+            context.load_cert_chain(*client)
+        return context
+
+    def url(service: Service) -> str:
+        assert service.metrics_port is not None, f"{service.name} said nothing of its metrics"
+        return f"https://127.0.0.1:{service.metrics_port}/metrics"
+
+    async def scrape(service: Service, context: ssl.SSLContext, token: str = "") -> str:
+        return await asyncio.to_thread(fetch, url(service), context, token)
+
+    async def refused(service: Service, context: ssl.SSLContext, token: str = "") -> int:
+        with pytest.raises(urllib.error.HTTPError) as refusal:
+            await scrape(service, context, token)
+        assert "Authorization: Bearer <token>" in refusal.value.read().decode()
+        return refusal.value.code
+
+    token = pki.token.read_text().strip()
+    by_certificate = await scrape(services.mtls, scraper(pki.runner))
+    by_token = await scrape(services.tokened, scraper(), token)
+    # Refused in the handshake, or (TLS 1.3) at the first read: an OSError either way.
+    with pytest.raises(OSError):
+        await scrape(services.mtls, scraper())
+    with pytest.raises(OSError):
+        await scrape(services.mtls, scraper(pki.mallory))
+    for service in (services.mtls, services.tokened):
+        with pytest.raises(OSError):  # plaintext to a TLS port
+            await asyncio.to_thread(fetch, url(service).replace("https:", "http:"))
+
+    for text in (by_certificate, by_token):
+        assert "# TYPE stepline_executor_handler_duration_seconds histogram" in text
+    assert await refused(services.tokened, scraper()) == 401
+    assert await refused(services.tokened, scraper(), "not-the-token") == 401

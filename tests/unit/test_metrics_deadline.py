@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from stepline_runner.observability import metrics_http
+from stepline.telemetry import _metrics as metrics_http
 
 DEADLINE = 1.0  # 10 s in the runner
 DRIP = 0.1 * DEADLINE  # each byte well within any per-read timeout
@@ -25,7 +25,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[metrics_http._Server]:
     monkeypatch.setattr(metrics_http, "DEADLINE_SECONDS", DEADLINE)
     registry = CollectorRegistry()
     Counter("scrapes_test", "a metric to find", registry=registry).inc()
-    httpd, thread = metrics_http.serve(registry, "127.0.0.1", 0)
+    httpd, thread = metrics_http.serve_metrics(registry, "127.0.0.1", 0)
     assert isinstance(httpd, metrics_http._Server)
     try:
         yield httpd

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from stepline_runner.observability.metrics_http import subject_of
+from stepline.telemetry import metrics_subject
 from tests.support.certificates import _builder
 
 
@@ -31,5 +31,5 @@ def test_a_subject_reads_as_grpc_writes_it(tmp_path: Path) -> None:
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     decoded = ssl._ssl._test_decode_cert(str(path))  # type: ignore[attr-defined]  # getpeercert()'s form
 
-    assert subject_of(decoded) == name.rfc4514_string()
-    assert subject_of(decoded) == "CN=\\#deployer\\ ,OU=ops,O=Example\\, Inc. \\+1,C=DE"
+    assert metrics_subject(decoded) == name.rfc4514_string()
+    assert metrics_subject(decoded) == "CN=\\#deployer\\ ,OU=ops,O=Example\\, Inc. \\+1,C=DE"

@@ -30,12 +30,22 @@ from stepline.telemetry._grpc import (
 )
 from stepline.telemetry._host import NO_INSTRUMENTS, HostInstruments
 from stepline.telemetry._jsonl import JsonLinesSpanExporter
+from stepline.telemetry._metrics import (
+    MetricsAllow,
+    MetricsRefusal,
+    MetricsTls,
+    metrics_subject,
+    serve_metrics,
+)
 
 __all__ = [
     "NO_INSTRUMENTS",
     "TRACES_FILE_ENV",
     "HostInstruments",
     "JsonLinesSpanExporter",
+    "MetricsAllow",
+    "MetricsRefusal",
+    "MetricsTls",
     "ServerTracing",
     "TracingConfigError",
     "call_status",
@@ -44,7 +54,9 @@ __all__ = [
     "exporter_names",
     "inject_metadata",
     "method_name",
+    "metrics_subject",
     "record_status",
+    "serve_metrics",
     "server_span",
     "span_exporter",
     "tracing_installed",

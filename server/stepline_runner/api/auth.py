@@ -27,11 +27,11 @@ import grpc
 
 from stepline.interceptors import HandlerInterceptor
 from stepline.reasons import Reason
+from stepline.telemetry import MetricsAllow, MetricsRefusal
 from stepline.v1 import runner_pb2
 
 from ..engine.errors import InvalidArgument
 from ..engine.scope import check_namespace
-from ..observability.metrics_http import Allow, Refusal
 from .error_details import abort
 
 ANY_NAMESPACE = "*"
@@ -238,19 +238,19 @@ def may_start_runs(config: AuthConfig) -> Callable[[str, str], str]:
     return check
 
 
-def may_read_metrics(config: AuthConfig) -> Allow:
+def may_read_metrics(config: AuthConfig) -> MetricsAllow:
     """For the metrics endpoint: they cover every namespace, so only a
     principal with a role on "*" (reader or more) reads them, known by a
     bearer token or a client certificate's subject as a call's caller is."""
 
-    def check(authorization: str | None, subject: str | None) -> Refusal | None:
+    def check(authorization: str | None, subject: str | None) -> MetricsRefusal | None:
         metadata = [("authorization", authorization)] if authorization is not None else []
         try:
             principal = identify(config, metadata, [subject.encode()] if subject else [], HEADER)
         except Unauthenticated as exc:
-            return Refusal(401, str(exc))
+            return MetricsRefusal(401, str(exc))
         if principal.roles.get(ANY_NAMESPACE) is None:
-            return Refusal(
+            return MetricsRefusal(
                 403,
                 f"the metrics cover every namespace: principal {principal.name!r} needs a "
                 "role on '*' in the runner's auth configuration",

@@ -10,8 +10,8 @@ import grpc
 
 from stepline.credentials import server_credentials
 from stepline.service_security import LOOPBACK_HOSTS
+from stepline.telemetry import MetricsTls
 
-from ..observability.metrics_http import MetricsTls
 from .auth import AuthConfig, Authorizer
 
 LOOPBACK = LOOPBACK_HOSTS

@@ -1,5 +1,5 @@
 """The runner's observability: Prometheus metrics on a port of their own
-(over TLS when the runner has a certificate, metrics_http.py),
+(over TLS when the runner has a certificate, stepline.telemetry._metrics),
 OpenTelemetry spans, and event log lines, assembled around the engine.
 
 The engine only knows `engine.observe.Observer`; `Telemetry` implements it.
@@ -14,14 +14,19 @@ from typing import Any
 
 from opentelemetry import trace
 
-from stepline.telemetry import ServerTracing, tracing_installed
+from stepline.telemetry import (
+    MetricsAllow,
+    MetricsTls,
+    ServerTracing,
+    serve_metrics,
+    tracing_installed,
+)
 
 from ..engine.observe import NO_OBSERVER, Observer
 from ..engine.runner import Runner
 from .grpc_calls import ExecutorCalls, StreamCount
 from .logs import JsonFormatter, configure_logging
 from .metrics import OpenRequests, RunnerMetrics, StateCollector
-from .metrics_http import Allow, MetricsTls, serve
 from .telemetry import Telemetry
 
 __all__ = [
@@ -67,15 +72,15 @@ class Instruments:
         return found
 
     def serve_metrics(
-        self, host: str, port: int, tls: MetricsTls | None = None, allow: Allow | None = None
+        self, host: str, port: int, tls: MetricsTls | None = None, allow: MetricsAllow | None = None
     ) -> int:
         """Serve /metrics on host:port (0 picks one), over TLS with `tls`, to
         whom `allow` lets read them (None: anyone); returns the port."""
         assert self.metrics is not None, "metrics are off"
         if allow is None:
-            self._http, _ = serve(self.metrics.registry, host, port, tls)
+            self._http, _ = serve_metrics(self.metrics.registry, host, port, tls)
         else:
-            self._http, _ = serve(self.metrics.registry, host, port, tls, allow)
+            self._http, _ = serve_metrics(self.metrics.registry, host, port, tls, allow)
         return int(self._http.server_port)
 
     async def seed(self, runner: Runner) -> None:

@@ -1,8 +1,9 @@
-"""The metrics endpoint: `/metrics` of a Prometheus registry over HTTP, or over
-TLS with the runner's own certificate (requiring a client certificate its
+"""A metrics endpoint: `/metrics` of a Prometheus registry over HTTP, or over
+TLS with the process's own certificate (requiring a client certificate its
 client CA signed, when it has one), on a thread of its own. `allow` decides
 who may read them, from the request's `Authorization` header and its client
-certificate's subject (the API's auth configuration: api/auth.py).
+certificate's subject: the runner's from its API's auth configuration, an
+executor service's from its `ServiceSecurity` token.
 
 prometheus-client's `start_http_server` takes a certificate too, but does the
 TLS handshake in its accept loop: one connection that never sends a
@@ -51,7 +52,7 @@ SPECIAL = ',+"\\<>;'
 
 @dataclass(frozen=True)
 class MetricsTls:
-    """The runner's key pair (PEM), and the CA its callers' certificates are
+    """The process's key pair (PEM), and the CA its callers' certificates are
     signed by (None: no client certificate asked for)."""
 
     cert: bytes
@@ -77,19 +78,19 @@ class MetricsTls:
 
 
 @dataclass(frozen=True)
-class Refusal:
-    """Why a request may not read the metrics: 401 (no credentials the runner
-    knows) or 403 (a principal without a role in every namespace)."""
+class MetricsRefusal:
+    """Why a request may not read the metrics: 401 (no credentials the process
+    knows) or 403 (the runner's: a principal without a role in every namespace)."""
 
     status: int
     message: str
 
 
 # (the Authorization header, the client certificate's subject) -> None: allowed.
-Allow = Callable[[str | None, str | None], Refusal | None]
+MetricsAllow = Callable[[str | None, str | None], MetricsRefusal | None]
 
 
-def subject_of(certificate: dict[str, Any]) -> str:
+def metrics_subject(certificate: dict[str, Any]) -> str:
     """A peer certificate's subject (`SSLSocket.getpeercert()`) as gRPC's
     x509_subject writes it, so that one tls_subject names it on both ports."""
     rdns = reversed(certificate.get("subject", ()))
@@ -111,11 +112,11 @@ class _Quiet(WSGIRequestHandler):
         environ = super().get_environ()
         if isinstance(self.connection, ssl.SSLSocket):
             certificate = self.connection.getpeercert()
-            environ[SUBJECT] = subject_of(dict(certificate)) if certificate else None
+            environ[SUBJECT] = metrics_subject(dict(certificate)) if certificate else None
         return environ
 
 
-def guarded(app: Any, allow: Allow) -> Any:
+def guarded(app: Any, allow: MetricsAllow) -> Any:
     """The WSGI app, answering 401 or 403 (a line of text, no metrics) when
     `allow` refuses the request."""
 
@@ -188,12 +189,12 @@ class _Server(WSGIServer):
             self.slots.release()
 
 
-def serve(
+def serve_metrics(
     registry: CollectorRegistry,
     host: str,
     port: int,
     tls: MetricsTls | None = None,
-    allow: Allow = lambda authorization, subject: None,
+    allow: MetricsAllow = lambda authorization, subject: None,
 ) -> tuple[WSGIServer, threading.Thread]:
     """Serve /metrics on host:port (0 picks one), to whom `allow` lets read
     them, until `shutdown()`."""
