@@ -180,11 +180,15 @@ async def leaves_a_restored_state_to_a_late_call(base: Probe) -> str:
 # cancels (`stepline-session-cancel: 1`, executor.proto) must stop the
 # handler of a call it is asked to cancel and send no reply for it, as a unary
 # Execute's handler stops when its caller cancels it. The check cancels a
-# reference `Ref` wait of a minute and ends its side of the stream: a service
-# that stopped the handler ends the stream at once, with no reply to it; one
-# that did not has the call still running, and the stream is still open when
-# the check gives up (the target's timeout). A stream that does not say so
-# passes: the runner never sends it a cancel.
+# reference `Ref` wait of a minute, beside a short one, and ends its side of
+# the stream: a service that stopped the cancelled handler answers the short
+# call and then ends the stream, with no reply to the cancelled one; one that
+# did not stop it has the call still running, and the stream is still open
+# when the check gives up (the target's timeout); one that ends the stream
+# without waiting for its calls, or stops them all, leaves the short call
+# unanswered. A stream that does not say so passes: the runner never sends it
+# a cancel.
+BESIDE_MS = 300
 
 
 async def stops_a_cancelled_call(base: Probe) -> str:
@@ -193,6 +197,7 @@ async def stops_a_cancelled_call(base: Probe) -> str:
         return "not advertised (optional): no Session stream"
     quick = probe.execute_request(probe.new_run(), X, [ref("add", 1)])
     slow = probe.execute_request(probe.new_run(), X, [ref("wait", MAX_WAIT_MS)])
+    beside = probe.execute_request(probe.new_run(), X, [ref("wait", BESIDE_MS)])
     stream = probe.open_session(2)
     try:
         # The metadata has come by the first reply, whenever a service sends it.
@@ -202,14 +207,23 @@ async def stops_a_cancelled_call(base: Probe) -> str:
         if SESSION_CANCELS not in tuple(await stream.initial_metadata()):
             return "not said (optional): the stream takes no cancels"
         await stream.write(executor_pb2.SessionRequest(call_id=2, execute=slow))
+        await stream.write(executor_pb2.SessionRequest(call_id=3, execute=beside))
         await stream.write(executor_pb2.SessionRequest(call_id=2, cancel=True))
         await stream.done_writing()
+        answered: set[int] = set()
         while isinstance(reply := await stream.read(), executor_pb2.SessionReply):
             if reply.call_id == 2:
                 raise CheckFailed(
                     "a cancelled Session call was answered (status "
                     f"{reply.code} {reply.message[:100]!r}): a cancelled call sends no reply"
                 )
+            answered.add(reply.call_id)
+        if 3 not in answered:
+            raise CheckFailed(
+                f"the Session stream ended without answering call 3 (a {BESIDE_MS} ms Ref wait "
+                "made beside the cancelled call): a cancel stops its own call only, and the "
+                "stream ends once the calls it did not cancel are answered"
+            )
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
             raise CheckFailed(
@@ -221,7 +235,7 @@ async def stops_a_cancelled_call(base: Probe) -> str:
         raise RpcFailed("Session", exc.code(), exc.details() or "") from exc
     finally:
         stream.cancel()
-    return "a cancelled Ref wait of a minute stopped at once, with no reply"
+    return "a cancelled Ref wait of a minute stopped, with no reply; the call beside it ended"
 
 
 REFERENCE_CHECKS: tuple[Check, ...] = (
