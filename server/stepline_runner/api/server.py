@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -46,13 +46,27 @@ class RunnerServer:
     metrics_port: int | None = None
 
     async def stop(self, grace: float = 2.0) -> None:
-        await self.health.enter_graceful_shutdown()
+        """Each step runs even when one before it failed, and the failures
+        are raised after: a runner whose close failed must still close its
+        store, whose threads would keep the process (and the database's
+        lock) alive."""
+        steps: list[Callable[[], Awaitable[object]]] = [self.health.enter_graceful_shutdown]
         if self.retention is not None:
-            await self.retention.stop()
-        await self.runner.close()
-        await self.server.stop(grace)
-        await self.executors.close()
-        await self.store.close()
+            steps.append(self.retention.stop)
+        steps += [self.runner.close, lambda: self.server.stop(grace)]
+        steps += [self.executors.close, self.store.close, self._close_instruments]
+        failures: list[Exception] = []
+        for step in steps:
+            try:
+                await step()
+            except Exception as exc:
+                failures.append(exc)
+        if len(failures) == 1:
+            raise failures[0]
+        if failures:
+            raise ExceptionGroup("the runner's shutdown failed", failures)
+
+    async def _close_instruments(self) -> None:
         if self.instruments is not None:
             self.instruments.close()
 
