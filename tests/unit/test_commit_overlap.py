@@ -11,11 +11,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
+
 from stepline import payloads
 from stepline.executor import WorkflowContext, handler, response_handler
 from stepline.testing import InProcessRunner, outputs
 from stepline.v1 import events_pb2 as E
-from stepline_runner.engine.errors import StoreUnavailable
+from stepline_runner.engine.errors import Reason, StoreUnavailable, Unavailable
 from tests.support.runs import assert_exact_log
 from tests.unit.gated import Stepper, loop
 
@@ -366,6 +368,9 @@ async def test_closing_the_runner_waits_for_a_cancel_whose_client_gave_up(
     await ended.wait()
     await closing
     stored = await harness.store.get_run(run_id)
+    with pytest.raises(Unavailable) as refused:  # none is left behind by a close
+        await harness.runner.cancel_run(run_id)
 
     assert stored is not None
     assert (stored.status, stored.superstep) == (E.RUN_STATUS_CANCELLED, 2)
+    assert refused.value.reason == Reason.SHUTTING_DOWN

@@ -46,25 +46,25 @@ class RunnerServer:
     metrics_port: int | None = None
 
     async def stop(self, grace: float = 2.0) -> None:
-        """Each step runs even when one before it failed, and the failures
-        are raised after: a runner whose close failed must still close its
-        store, whose threads would keep the process (and the database's
-        lock) alive."""
+        """Each step runs even when one before it failed (or was cancelled),
+        and the failures are raised after: a runner whose close failed must
+        still close its store, whose threads would keep the process (and the
+        database's lock) alive."""
         steps: list[Callable[[], Awaitable[object]]] = [self.health.enter_graceful_shutdown]
         if self.retention is not None:
             steps.append(self.retention.stop)
         steps += [self.runner.close, lambda: self.server.stop(grace)]
         steps += [self.executors.close, self.store.close, self._close_instruments]
-        failures: list[Exception] = []
+        failures: list[BaseException] = []
         for step in steps:
             try:
                 await step()
-            except Exception as exc:
+            except BaseException as exc:
                 failures.append(exc)
         if len(failures) == 1:
             raise failures[0]
         if failures:
-            raise ExceptionGroup("the runner's shutdown failed", failures)
+            raise BaseExceptionGroup("the runner's shutdown failed", failures)
 
     async def _close_instruments(self) -> None:
         if self.instruments is not None:

@@ -3,7 +3,6 @@ runs; the gRPC layer translates its calls and errors, nothing more."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -237,6 +236,7 @@ class Runner:
         return deleted
 
     async def cancel_run(self, run_id: str, actor: str = "") -> runner_pb2.Run:
+        self.runs.check_open()
         # Goes on if its caller gives up: stopped, yet stored running, it would be driven again.
         return await self._cancels.run(run_id, lambda: self._cancel_run(run_id, actor))
 
@@ -396,8 +396,8 @@ class Runner:
         await self.admission.close()
         await self.runs.close()
         # A cancel whose client gave up goes on past the stop the line above
-        # waits for: let it be stored before the caller closes the store.
-        await asyncio.gather(*self._cancels.under_way(), return_exceptions=True)
+        # waits for (none starts now: closed runs refuse it, `check_open`).
+        await self._cancels.settle()
         if self.leases is not None:
             # A runner that stops cleanly hands its runs on at once.
             await self.leases.release(driven, leaving=True)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from .driver import RunDriver
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class Joined(Generic[T]):
@@ -42,6 +44,17 @@ class Joined(Generic[T]):
         future = self._under_way.get(run_id)
         if future is not None:
             await asyncio.shield(future)
+
+    async def settle(self) -> None:
+        """Wait for all the work under way (cancelling the waiter cancels
+        none of it), logging what failed: its callers may have given up."""
+        under_way = self.under_way()
+        if not under_way:
+            return
+        await asyncio.wait(under_way)
+        for done in under_way:
+            if not done.cancelled() and (exc := done.exception()) is not None:
+                log.error("work on a run failed as the runner stopped", exc_info=exc)
 
     async def run(self, run_id: str, work: Callable[[], Awaitable[T]]) -> T:
         """`work()` for the run, or the result of the work under way."""
