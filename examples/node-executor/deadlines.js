@@ -50,8 +50,14 @@ function unarySignal(call) {
 function sessionSignal(timeout) {
   const controller = new AbortController();
   const ms = timeout ? Number(timeout.seconds) * 1000 + Number(timeout.nanos) / 1e6 : Infinity;
+  const at = Date.now() + ms;
   const timed = deadlineSignal(ms, controller);
-  const cancel = () => controller.abort(new DOMException('the caller cancelled the call', 'AbortError'));
+  // A cancel once the deadline has passed (the runner gave up as its timer
+  // fired, before ours did) is the deadline's, as for a unary call.
+  const cancel = () => {
+    if (Date.now() >= at) controller.abort(new DOMException('the call passed its deadline', TIMEOUT));
+    else controller.abort(new DOMException('the caller cancelled the call', 'AbortError'));
+  };
   return { signal: controller.signal, done: timed.done, cancel };
 }
 

@@ -19,6 +19,7 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_status import rpc_status
 
 from stepline import payloads
+from stepline._service_metrics import serve_service_metrics
 from stepline._session import Reply, SessionCalls
 from stepline.binding import bind
 from stepline.executor import Executor
@@ -43,7 +44,6 @@ from stepline.telemetry import (
     HostInstruments,
     ServerTracing,
     configure_tracing,
-    serve_metrics,
     server_span,
     tracing_installed,
 )
@@ -133,8 +133,8 @@ async def timed_reply(
     host: ExecutorHost, request: executor_pb2.SessionRequest
 ) -> executor_pb2.SessionReply:
     """`session_reply` under the call's `timeout`: past it the handler is
-    cancelled, as gRPC cancels a unary call's past its deadline (the runner
-    waits no longer), and the reply is DEADLINE_EXCEEDED."""
+    cancelled, as gRPC cancels a unary call's past its deadline, and the
+    reply is DEADLINE_EXCEEDED (the runner waits a little longer for it)."""
     if not request.HasField("timeout"):
         return await session_reply(host, request)
     try:
@@ -262,7 +262,7 @@ async def serve_executors(
 
     With `metrics_port`, Prometheus metrics of the handlers (duration and
     errors by executor type) are served over HTTP on `host`:`metrics_port`
-    (0 picks one); with `security`, over TLS with the same certificate, and
+    (0 picks one); with a `security` that has a certificate, over TLS with it, and
     to a scraper with the client certificate and the token (the HTTP header
     `Authorization: Bearer <token>`) that it requires of gRPC callers.
 
@@ -290,12 +290,16 @@ async def serve_executors(
     bound = bind(server, host, port, security.server_credentials())
     metrics = None
     if registry is not None and metrics_port is not None:
-        tls, allow = security.metrics_tls(), security.metrics_allow()
-        metrics, _ = serve_metrics(registry, host, metrics_port, tls, allow)
+        metrics = serve_service_metrics(registry, host, metrics_port, security)
         metrics_port = metrics.server_port
-    await server.start()
-    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    return ExecutorServer(server, executor_host, bound, metrics_port, metrics)
+    started = ExecutorServer(server, executor_host, bound, metrics_port, metrics)
+    try:
+        await server.start()
+        await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    except BaseException:
+        await started.stop(None)  # the metrics' port and thread too
+        raise
+    return started
 
 
 METRICS_PORT_ENV = "STEPLINE_METRICS_PORT"

@@ -16,6 +16,7 @@ nothing but "serving".
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -33,7 +34,6 @@ from stepline.credentials import (
     server_credentials,
 )
 from stepline.interceptors import HandlerInterceptor, same_shape
-from stepline.telemetry import MetricsAllow, MetricsRefusal, MetricsTls
 
 ENV_TLS_CERT = "STEPLINE_EXECUTOR_TLS_CERT"
 ENV_TLS_KEY = "STEPLINE_EXECUTOR_TLS_KEY"
@@ -125,26 +125,10 @@ class ServiceSecurity:
         """What to bind the port with; None for plaintext."""
         return server_credentials(self.tls_cert, self.tls_key, self.client_ca)
 
-    def metrics_tls(self) -> MetricsTls | None:
-        """The metrics endpoint's TLS: the service's certificate, and its
-        client CA (then a scraper must present a certificate it signed)."""
-        if self.tls_cert is None or self.tls_key is None:
-            return None
-        return MetricsTls(self.tls_cert, self.tls_key, self.client_ca)
-
-    def metrics_allow(self) -> MetricsAllow:
-        """Who may read the metrics: with a token, a request that sends it
-        (`Authorization: Bearer <token>`, compared in constant time) only."""
-        if not self.token:
-            return lambda authorization, subject: None
-        expected = f"Bearer {self.token}".encode()
-
-        def allow(authorization: str | None, subject: str | None) -> MetricsRefusal | None:
-            if hmac.compare_digest((authorization or "").encode(), expected):
-                return None
-            return MetricsRefusal(401, _METRICS_REFUSED)
-
-        return allow
+    def accepts(self, authorization: str | bytes | None) -> bool:
+        """Whether a caller sending this `authorization` (metadata, or the
+        HTTP header of the metrics endpoint) may in: yes without a token."""
+        return self.token is None or bearer_matches(authorization, bearer_digest(self.token))
 
     def interceptors(self) -> list[grpc.aio.ServerInterceptor[Any, Any]]:
         """The server interceptors to serve with: with a token, one requiring it."""
@@ -181,10 +165,6 @@ def exposure_warning(host: str, security: ServiceSecurity) -> str | None:
 
 _ENV = (ENV_TLS_CERT, ENV_TLS_KEY, ENV_CLIENT_CA, ENV_TOKEN_FILE)
 _REFUSED = "this executor service needs a token: send 'authorization: Bearer <token>' metadata"
-_METRICS_REFUSED = (
-    "this executor service's metrics need its token: send the HTTP header "
-    "'Authorization: Bearer <token>'"
-)
 
 
 class RequireToken(HandlerInterceptor):
@@ -194,16 +174,27 @@ class RequireToken(HandlerInterceptor):
     open_prefixes = OPEN_PREFIXES
 
     def __init__(self, token: str) -> None:
-        self._expected = f"Bearer {token}".encode()
+        self._expected = bearer_digest(token)
 
     def wrap(
         self, handler: grpc.RpcMethodHandler[Any, Any], details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler[Any, Any]:
         given = next((v for k, v in details.invocation_metadata or () if k == "authorization"), "")
-        sent = given if isinstance(given, bytes) else str(given).encode()
-        if hmac.compare_digest(sent, self._expected):
+        if bearer_matches(given, self._expected):
             return handler
         return refused(handler)
+
+
+def bearer_digest(token: str) -> bytes:
+    return hashlib.sha256(f"Bearer {token}".encode()).digest()
+
+
+def bearer_matches(sent: str | bytes | None, expected: bytes) -> bool:
+    """`sent` is `Bearer <the token>` of `expected` (`bearer_digest`): the
+    digests are compared, in constant time, so not even the token's length
+    shows in how long a refusal takes."""
+    raw = sent if isinstance(sent, bytes) else str(sent or "").encode()
+    return hmac.compare_digest(hashlib.sha256(raw).digest(), expected)
 
 
 def refused(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:

@@ -24,11 +24,11 @@ from stepline import PermissionDeniedError, Reason, RunnerClient, SteplineError
 from stepline.testing import start_runner as start_logged_runner
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import executor_pb2
-from tests.e2e.test_metrics_tls import fetch
 from tests.e2e.test_polyglot import conformance
 from tests.executors.stages import Token
 from tests.support.cli import stepline
 from tests.support.executor_tls import Pki, call, forged, pki_fixture, tls_env
+from tests.support.metrics import fetch
 from tests.support.processes import ROOT, Service, start_executors, start_runner
 from tests.support.runs import assert_exact_log, of_kind, stage_loop, until_superstep
 

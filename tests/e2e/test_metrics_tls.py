@@ -25,6 +25,7 @@ import pytest_asyncio
 from stepline import testing
 from tests.e2e.test_observability_startup import runner_exit
 from tests.support.certificates import Authority, authority_fixture
+from tests.support.metrics import fetch
 from tests.support.processes import ROOT
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -68,13 +69,6 @@ async def endpoint(
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def fetch(url: str, context: ssl.SSLContext | None = None, token: str = "") -> str:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    request = urllib.request.Request(url, headers=headers)
-    with urllib.request.urlopen(request, timeout=10, context=context) as response:
-        return str(response.read().decode())
 
 
 def scraper(

@@ -10,7 +10,6 @@ executor's dependencies.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -21,12 +20,8 @@ import grpc
 import pytest
 
 from stepline import RunnerClient, payloads
-from stepline._session import SessionCalls
-from stepline.conformance import CHECKS, REFERENCE_CHECKS, REFERENCE_TYPE, CheckResult, connect
-from stepline.conformance.reference import Reference
-from stepline.host import ExecutorHost, UnknownExecutorType
-from stepline.limits import SESSION_BATCHES, SESSION_CANCELS
-from stepline.serve import _Servicer, timed_reply
+from stepline.conformance import CHECKS, REFERENCE_CHECKS, CheckResult, connect
+from stepline.host import UnknownExecutorType
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 from tests.executors.faulty import Faulty
@@ -212,44 +207,6 @@ async def test_conformance_suite_catches_a_faulty_service(
     failed = {r.name: r for r in results if not r.passed}
     assert set(failed) == caught_by, _report(results)
     assert any(reason in r.detail for r in failed.values()), _report(results)
-
-
-class CancelsAll(SessionCalls):
-    """A cancel stops every call of the stream, not only its own."""
-
-    def _cancel(self, call_id: int) -> None:
-        for running in list(self._running):
-            super()._cancel(running)
-
-
-class CancelsAllService(_Servicer):
-    """The Python SDK's service, hosting the reference type, with that fault."""
-
-    async def Session(  # type: ignore[override]
-        self, request_iterator: AsyncIterator[executor_pb2.SessionRequest], context: Ctx
-    ) -> None:
-        await context.send_initial_metadata((SESSION_BATCHES, SESSION_CANCELS))
-        await CancelsAll(context, functools.partial(timed_reply, self.host), 8).serve()
-
-
-async def test_the_session_cancel_check_catches_a_cancel_that_stops_other_calls() -> None:
-    server = grpc.aio.server()
-    servicer = CancelsAllService(ExecutorHost({REFERENCE_TYPE: Reference}))
-    executor_pb2_grpc.add_ExecutorServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        suite = await connect(f"127.0.0.1:{port}", executor_type=REFERENCE_TYPE)
-        try:
-            checks = [c for c in REFERENCE_CHECKS if c.name == "reference-session-cancel"]
-            [result] = await suite.run(checks)
-        finally:
-            await suite.close()
-    finally:
-        await server.stop(None)
-
-    assert not result.passed, _report([result])
-    assert "ended without answering call 3" in result.detail, _report([result])
 
 
 def _report(results: list[CheckResult]) -> str:

@@ -1,9 +1,10 @@
 """Prometheus endpoints scraped as the tests read them: sample name and
-labels -> value."""
+labels -> value; or their text, over TLS and with a token (`fetch`)."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import urllib.request
 from dataclasses import dataclass
 
@@ -25,6 +26,14 @@ class Scrape:
         """Summed over every series whose labels include `labels`."""
         want = set(labels.items())
         return sum(v for (n, ls), v in self.samples.items() if n == name and want <= ls)
+
+
+def fetch(url: str, context: ssl.SSLContext | None = None, token: str = "") -> str:
+    """The text at `url`; `token` goes as `Authorization: Bearer <token>`."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=10, context=context) as response:
+        return str(response.read().decode())
 
 
 async def scrape(port: int) -> Scrape:

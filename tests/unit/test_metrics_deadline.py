@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from stepline.telemetry import _metrics as metrics_http
 
-DEADLINE = 1.0  # 10 s in the runner
+DEADLINE = 1.0  # 10 s in the runner and executor services
 DRIP = 0.1 * DEADLINE  # each byte well within any per-read timeout
 
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from stepline.telemetry import metrics_subject
+from stepline.telemetry._metrics import metrics_subject
 from tests.support.certificates import _builder
 
 

@@ -183,3 +183,21 @@ def test_a_service_open_to_anyone_beyond_loopback_is_warned_of(ca: Authority) ->
     assert anyone is not None and "without client authentication" in anyone
     assert "STEPLINE_EXECUTOR_CLIENT_CA" in anyone and "STEPLINE_EXECUTOR_TOKEN_FILE" in anyone
     assert exposure_warning("0.0.0.0", guarded) is None
+
+
+@pytest.mark.parametrize(
+    ("sent", "accepted"),
+    [
+        ("Bearer abc", True),
+        (b"Bearer abc", True),
+        ("Bearer abcd", False),
+        ("Bearer ab", False),
+        ("bearer abc", False),
+        ("abc", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_only_the_token_is_accepted(sent: str | bytes | None, accepted: bool) -> None:
+    assert ServiceSecurity(b"cert", b"key", token="abc").accepts(sent) is accepted
+    assert ServiceSecurity().accepts(sent)  # no token: anyone

@@ -215,9 +215,11 @@ class Probe:
             stream.cancel()
         return replies
 
-    def open_session(self, calls: int = 1) -> Any:
-        """A Session stream with the target's timeout per call; its caller cancels it."""
-        return self._stub.Session(timeout=self.target.timeout * max(1, calls))  # type: ignore[call-arg]
+    def open_session(self, calls: int = 1, slack: float = 0.0) -> Any:
+        """A Session stream with the target's timeout per call, and `slack`
+        seconds more (a wait the check makes); its caller cancels it."""
+        deadline = self.target.timeout * max(1, calls) + slack
+        return self._stub.Session(timeout=deadline)  # type: ignore[call-arg]
 
     async def session_batch(
         self, requests: Sequence[executor_pb2.ExecuteRequest]

@@ -188,7 +188,7 @@ async def leaves_a_restored_state_to_a_late_call(base: Probe) -> str:
 # without waiting for its calls, or stops them all, leaves the short call
 # unanswered. A stream that does not say so passes: the runner never sends it
 # a cancel.
-BESIDE_MS = 300
+BESIDE_MS = 1000
 
 
 async def stops_a_cancelled_call(base: Probe) -> str:
@@ -198,7 +198,8 @@ async def stops_a_cancelled_call(base: Probe) -> str:
     quick = probe.execute_request(probe.new_run(), X, [ref("add", 1)])
     slow = probe.execute_request(probe.new_run(), X, [ref("wait", MAX_WAIT_MS)])
     beside = probe.execute_request(probe.new_run(), X, [ref("wait", BESIDE_MS)])
-    stream = probe.open_session(2)
+    stream = probe.open_session(3, slack=BESIDE_MS / 1000)
+    deadline = probe.target.timeout * 3 + BESIDE_MS / 1000
     try:
         # The metadata has come by the first reply, whenever a service sends it.
         await stream.write(executor_pb2.SessionRequest(call_id=1, execute=quick))
@@ -210,26 +211,33 @@ async def stops_a_cancelled_call(base: Probe) -> str:
         await stream.write(executor_pb2.SessionRequest(call_id=3, execute=beside))
         await stream.write(executor_pb2.SessionRequest(call_id=2, cancel=True))
         await stream.done_writing()
-        answered: set[int] = set()
+        beside_reply = None
         while isinstance(reply := await stream.read(), executor_pb2.SessionReply):
             if reply.call_id == 2:
                 raise CheckFailed(
                     "a cancelled Session call was answered (status "
                     f"{reply.code} {reply.message[:100]!r}): a cancelled call sends no reply"
                 )
-            answered.add(reply.call_id)
-        if 3 not in answered:
+            if reply.call_id == 3:
+                beside_reply = reply
+        if beside_reply is None:
             raise CheckFailed(
                 f"the Session stream ended without answering call 3 (a {BESIDE_MS} ms Ref wait "
                 "made beside the cancelled call): a cancel stops its own call only, and the "
                 "stream ends once the calls it did not cancel are answered"
+            )
+        if beside_reply.code:
+            raise CheckFailed(
+                f"call 3 (a {BESIDE_MS} ms Ref wait made beside the cancelled call) failed with "
+                f"status {beside_reply.code} {beside_reply.message[:100]!r}: a cancel stops "
+                "its own call only"
             )
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
             raise CheckFailed(
                 f"a Session call of a {MAX_WAIT_MS // 1000} s Ref wait, cancelled, and the end of "
                 "the requests did not end the stream within the check's deadline "
-                f"({probe.target.timeout * 2:g} s): the cancelled call's handler must stop (the "
+                f"({deadline:g} s): the cancelled call's handler must stop (the "
                 "stream says it takes cancels)"
             ) from exc
         raise RpcFailed("Session", exc.code(), exc.details() or "") from exc

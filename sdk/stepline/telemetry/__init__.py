@@ -34,7 +34,6 @@ from stepline.telemetry._metrics import (
     MetricsAllow,
     MetricsRefusal,
     MetricsTls,
-    metrics_subject,
     serve_metrics,
 )
 
@@ -54,7 +53,6 @@ __all__ = [
     "exporter_names",
     "inject_metadata",
     "method_name",
-    "metrics_subject",
     "record_status",
     "serve_metrics",
     "server_span",

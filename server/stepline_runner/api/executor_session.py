@@ -13,7 +13,8 @@ itself and reads its reply off it in its own task (`_LoneStream`: no reader
 task between the reply and the caller). Calls made meanwhile share the
 other (`_SharedStream`), in any order, its replies read by a task of its
 own; so a call's cancel or timeout, which cancels a lone read and with it
-the stream, never fails a call of another run. A call given up on the shared
+the stream (a timeout only once the service's own DEADLINE_EXCEEDED has not
+come within `DEADLINE_GRACE`), never fails a call of another run. A call given up on the shared
 stream is cancelled by a request of its own (`SessionRequest.cancel`), where
 the stream says it takes them: its handler stops, as it does when the lone
 stream is cancelled under it, and as a unary call's does.
