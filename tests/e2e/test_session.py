@@ -2,16 +2,14 @@
 `session=True`) against a real executor service on a loopback port: the same
 answers and statuses as unary calls, calls of many runs at once on one
 stream, and a stream that breaks failing its calls as UNAVAILABLE (as a unary
-call to a stopped service does), then opened anew. A flooded stream runs a
-bounded number of calls at once, in the Python SDK and in the Node example.
-With metrics or tracing on, calls on the stream are timed and traced as
-unary ones are."""
+call to a stopped service does), then opened anew; a call past its timeout,
+answered by the service itself, keeps its stream; cancels. With metrics or
+tracing on, calls on the stream are timed and traced as unary ones are."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import grpc
@@ -33,7 +31,6 @@ from stepline_runner.engine.ports import ExecutorCallError
 from stepline_runner.observability.grpc_calls import ExecutorCalls
 from stepline_runner.observability.metrics import RunnerMetrics
 from tests.executors.stages import Stage, Token
-from tests.support.processes import require_node, start_executors
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -304,125 +301,6 @@ async def test_closing_the_streams_under_a_call_fails_it_as_unavailable() -> Non
     for outcome in outcomes:
         assert isinstance(outcome, ExecutorCallError), outcome
         assert outcome.code == "UNAVAILABLE" and "the runner closed it" in outcome.message
-
-
-class Held(Executor):
-    """Waits for the test to let it go, counting how many wait at once."""
-
-    active = 0
-    most = 0
-    go = asyncio.Event()
-    full = asyncio.Event()  # as many wait as a stream runs at once
-
-    @handler
-    async def hold(self, n: int, ctx: WorkflowContext) -> None:
-        Held.active += 1
-        Held.most = max(Held.most, Held.active)
-        if Held.active == stepline.serve.MAX_SESSION_CALLS:
-            Held.full.set()
-        try:
-            await Held.go.wait()
-        finally:
-            Held.active -= 1
-
-
-async def flood(
-    channel: grpc.aio.Channel, count: int, message: Any
-) -> grpc.aio.StreamStreamCall[executor_pb2.SessionRequest, executor_pb2.SessionReply]:
-    """A Session stream with `count` calls of the `held` executor written on it
-    (each of another run), its writing side closed."""
-    stub: executor_pb2_grpc.ExecutorServiceAsyncStub = executor_pb2_grpc.ExecutorServiceStub(
-        channel
-    )
-    stream = stub.Session()  # type: ignore[call-arg]  # requests go by write
-    for i in range(count):
-        held = executor_pb2.ExecuteRequest(run_id=f"r{i}", executor_id="h")
-        held.executor_type = "held"
-        held.messages.add(payload=payloads.encode(message))
-        await stream.write(executor_pb2.SessionRequest(call_id=i + 1, execute=held))
-    await stream.done_writing()
-    return stream
-
-
-async def replies(stream: grpc.aio.StreamStreamCall[Any, Any]) -> list[executor_pb2.SessionReply]:
-    """Every reply of the stream, in the order they came."""
-    return [reply async for reply in stream]
-
-
-async def test_a_stream_runs_a_bounded_number_of_calls_at_once(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A caller that floods one stream gets its calls run a few at a time,
-    not one task per request it sent."""
-    monkeypatch.setattr(stepline.serve, "MAX_SESSION_CALLS", 4)
-    server = await serve_executors({"held": Held})
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-    try:
-        stream = await flood(channel, 12, 0)
-        await Held.full.wait()  # four run; the other eight wait unread
-        Held.go.set()
-        answered = await replies(stream)
-    finally:
-        Held.go.set()
-        await channel.close(None)
-        await server.stop(None)
-
-    assert sorted(r.call_id for r in answered) == list(range(1, 13))
-    assert all(not r.code for r in answered)
-    assert Held.most == 4
-
-
-@dataclass
-class Hold:
-    pass
-
-
-@dataclass
-class Probe:
-    pass
-
-
-@dataclass
-class Release:
-    pass
-
-
-@dataclass
-class Count:
-    most: int
-    active: int = 0
-
-
-def most_seen(reply: executor_pb2.SessionReply) -> int:
-    return payloads.decode(reply.execute.outputs[0], Count).most
-
-
-async def test_the_node_service_runs_a_bounded_number_of_calls_at_once() -> None:
-    """The Node example's Session stream caps its calls in flight as the
-    Python SDK's does (tests/executors/held.js: a cap of 4, calls that wait
-    for a Release sent by unary Execute)."""
-    require_node()
-    async with await start_executors("node_held") as service:
-        channel = grpc.aio.insecure_channel(service.address)
-        executors = GrpcExecutors()
-        try:
-            stream = await flood(channel, 12, Hold())
-            probe = request("probe", 0, "held")
-            probe.messages[0].payload.CopyFrom(payloads.encode(Probe()))
-            # Answered once four Holds wait: by then all twelve would run uncapped.
-            at_cap = await executors.execute(service.address, probe)
-            release = request("release", 0, "held")
-            release.messages[0].payload.CopyFrom(payloads.encode(Release()))
-            await executors.execute(service.address, release)
-            answered = await replies(stream)
-        finally:
-            await executors.close()
-            await channel.close(None)
-
-    assert payloads.decode(at_cap.outputs[0], Count) == Count(most=4, active=4)
-    assert sorted(r.call_id for r in answered) == list(range(1, 13))
-    assert all(not r.code for r in answered)
-    assert max(most_seen(r) for r in answered) == 4
 
 
 async def test_calls_on_the_stream_are_timed_and_traced_as_unary_ones_are(

@@ -1,0 +1,143 @@
+"""A flooded Session stream runs a bounded number of calls at once, in the
+Python SDK and in the Node example: a caller cannot make a service start a
+call per request it sends."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import pytest
+
+import stepline.serve
+from stepline import Executor, WorkflowContext, handler, payloads
+from stepline.serve import serve_executors
+from stepline.v1 import executor_pb2, executor_pb2_grpc
+from stepline_runner.api.executor_client import GrpcExecutors
+from tests.support.processes import require_node, start_executors
+
+pytestmark = pytest.mark.asyncio
+
+
+def unary(run_id: str, message: Any) -> executor_pb2.ExecuteRequest:
+    """An Execute of the `held` executor type with one message."""
+    request = executor_pb2.ExecuteRequest(run_id=run_id, executor_id="a", executor_type="held")
+    request.messages.add(payload=payloads.encode(message))
+    return request
+
+
+class Held(Executor):
+    """Waits for the test to let it go, counting how many wait at once."""
+
+    active = 0
+    most = 0
+    go = asyncio.Event()
+    full = asyncio.Event()  # as many wait as a stream runs at once
+
+    @handler
+    async def hold(self, n: int, ctx: WorkflowContext) -> None:
+        Held.active += 1
+        Held.most = max(Held.most, Held.active)
+        if Held.active == stepline.serve.MAX_SESSION_CALLS:
+            Held.full.set()
+        try:
+            await Held.go.wait()
+        finally:
+            Held.active -= 1
+
+
+async def flood(
+    channel: grpc.aio.Channel, count: int, message: Any
+) -> grpc.aio.StreamStreamCall[executor_pb2.SessionRequest, executor_pb2.SessionReply]:
+    """A Session stream with `count` calls of the `held` executor written on it
+    (each of another run), its writing side closed."""
+    stub: executor_pb2_grpc.ExecutorServiceAsyncStub = executor_pb2_grpc.ExecutorServiceStub(
+        channel
+    )
+    stream = stub.Session()  # type: ignore[call-arg]  # requests go by write
+    for i in range(count):
+        held = executor_pb2.ExecuteRequest(run_id=f"r{i}", executor_id="h")
+        held.executor_type = "held"
+        held.messages.add(payload=payloads.encode(message))
+        await stream.write(executor_pb2.SessionRequest(call_id=i + 1, execute=held))
+    await stream.done_writing()
+    return stream
+
+
+async def replies(stream: grpc.aio.StreamStreamCall[Any, Any]) -> list[executor_pb2.SessionReply]:
+    """Every reply of the stream, in the order they came."""
+    return [reply async for reply in stream]
+
+
+async def test_a_stream_runs_a_bounded_number_of_calls_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A caller that floods one stream gets its calls run a few at a time,
+    not one task per request it sent."""
+    monkeypatch.setattr(stepline.serve, "MAX_SESSION_CALLS", 4)
+    server = await serve_executors({"held": Held})
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+    try:
+        stream = await flood(channel, 12, 0)
+        await Held.full.wait()  # four run; the other eight wait unread
+        Held.go.set()
+        answered = await replies(stream)
+    finally:
+        Held.go.set()
+        await channel.close(None)
+        await server.stop(None)
+
+    assert sorted(r.call_id for r in answered) == list(range(1, 13))
+    assert all(not r.code for r in answered)
+    assert Held.most == 4
+
+
+@dataclass
+class Hold:
+    pass
+
+
+@dataclass
+class Probe:
+    pass
+
+
+@dataclass
+class Release:
+    pass
+
+
+@dataclass
+class Count:
+    most: int
+    active: int = 0
+
+
+def most_seen(reply: executor_pb2.SessionReply) -> int:
+    return payloads.decode(reply.execute.outputs[0], Count).most
+
+
+async def test_the_node_service_runs_a_bounded_number_of_calls_at_once() -> None:
+    """The Node example's Session stream caps its calls in flight as the
+    Python SDK's does (tests/executors/held.js: a cap of 4, calls that wait
+    for a Release sent by unary Execute)."""
+    require_node()
+    async with await start_executors("node_held") as service:
+        channel = grpc.aio.insecure_channel(service.address)
+        executors = GrpcExecutors()
+        try:
+            stream = await flood(channel, 12, Hold())
+            # Answered once four Holds wait: by then all twelve would run uncapped.
+            at_cap = await executors.execute(service.address, unary("probe", Probe()))
+            await executors.execute(service.address, unary("release", Release()))
+            answered = await replies(stream)
+        finally:
+            await executors.close()
+            await channel.close(None)
+
+    assert payloads.decode(at_cap.outputs[0], Count) == Count(most=4, active=4)
+    assert sorted(r.call_id for r in answered) == list(range(1, 13))
+    assert all(not r.code for r in answered)
+    assert max(most_seen(r) for r in answered) == 4
