@@ -12,11 +12,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from stepline.v1 import events_pb2, payload_pb2, runner_pb2, workflow_pb2
 
 from ..statuses import is_terminal
-from ..store import RunDeletion, RunUpdate, Store, StoredWorkflow
+from ..store import RunDeletion, Store, StoredWorkflow
 from . import events as ev
 from .admission import Admission
 from .allowlist import AllowList
 from .answers import Answers
+from .cancels import Canceller
 from .conditions import ConditionEvaluator
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Reason
 from .graph import check_policy
@@ -36,7 +37,6 @@ from .run_filter import run_filter
 from .runlog import RunLog
 from .schedules import Schedules
 from .shared import SharedStore
-from .stops import Joined
 from .supervisor import Supervisor
 from .validation import (
     check_payload,
@@ -80,7 +80,7 @@ class Runner:
         self.workflows.on_unsure = self.admission.limit_changed  # it may have landed
         self.resumer = Resumer(store, self.runs, self.workflows, self.log, self.admission)
         self.reads = Reads(store, self.limits)
-        self._cancels: Joined[runner_pb2.Run] = Joined()  # CancelRuns under way, by run
+        self.cancels = Canceller(self.runs, self.workflows, self.log, self.reads)
         self.answers = Answers(store, self.runs, self.workflows, self.log, self.reads, self.limits)
         self.schedules = Schedules(store, self.workflows, self.start_run, self.limits)
         self.log.on_end = self._run_ended
@@ -236,34 +236,7 @@ class Runner:
         return deleted
 
     async def cancel_run(self, run_id: str, actor: str = "") -> runner_pb2.Run:
-        self.runs.check_open()
-        # Goes on if its caller gives up: stopped, yet stored running, it would be driven again.
-        return await self._cancels.run(run_id, lambda: self._cancel_run(run_id, actor))
-
-    async def _cancel_run(self, run_id: str, actor: str) -> runner_pb2.Run:
-        async with self.runs.lock(run_id):
-            run = await self.get_run(run_id)
-            if is_terminal(run.status):
-                raise FailedPrecondition(
-                    f"run {run_id!r} already ended ({E.RunStatus.Name(run.status)})",
-                    reason=Reason.RUN_ENDED,
-                    context={"run_id": run_id, "status": E.RunStatus.Name(run.status)},
-                )
-            await self.runs.stop(run_id)
-            # Fences out whoever still drives it (its executor calls too).
-            epoch = await self.runs.claim(run_id)
-            run = await self.get_run(run_id)
-            if not is_terminal(run.status):
-                events = [ev.status_changed(E.RUN_STATUS_CANCELLED, run.superstep)]
-                update = RunUpdate(E.RUN_STATUS_CANCELLED, run.superstep, epoch=epoch)
-                await self.log.append(run_id, run.workflow_id, update, ev.by(actor, events))
-            # Under the lock, so it cannot land after a resume's restore. The
-            # stored definition, not a described one: cancelling must work
-            # while executor services are down. Only endpoints the runner may dial now.
-            stored = await self.workflows.stored(run.workflow_id, run.workflow_version)
-            nodes = self.workflows.dialable(stored.definition.executors)
-            await self.runs.end_run(run_id, nodes, epoch)
-        return await self.get_run(run_id)
+        return await self.cancels.cancel(run_id, actor)
 
     async def resume(
         self, checkpoint_id: str, fork: bool = False, new_run_id: str = "", actor: str = ""
@@ -395,9 +368,7 @@ class Runner:
         await self.schedules.close()
         await self.admission.close()
         await self.runs.close()
-        # A cancel whose client gave up goes on past the stop the line above
-        # waits for (none starts now: closed runs refuse it, `check_open`).
-        await self._cancels.settle()
+        await self.cancels.settle()  # those whose clients gave up, past the stops above
         if self.leases is not None:
             # A runner that stops cleanly hands its runs on at once.
             await self.leases.release(driven, leaving=True)
