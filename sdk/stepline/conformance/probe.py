@@ -216,10 +216,8 @@ class Probe:
         return replies
 
     def open_session(self, calls: int = 1, slack: float = 0.0) -> Any:
-        """A Session stream with the target's timeout per call, and `slack`
-        seconds more (a wait the check makes); its caller cancels it."""
-        deadline = self.target.timeout * max(1, calls) + slack
-        return self._stub.Session(timeout=deadline)  # type: ignore[call-arg]
+        """A stream with the target's timeout per call, `slack` s more; the caller cancels it."""
+        return self._stub.Session(timeout=self.target.timeout * max(1, calls) + slack)  # type: ignore[call-arg]
 
     async def session_batch(
         self, requests: Sequence[executor_pb2.ExecuteRequest]
