@@ -9,13 +9,23 @@ const TIMEOUT = 'TimeoutError'; // as AbortSignal.timeout() names its reason
 // setTimeout's longest delay (about 24.8 days); a deadline past it is none.
 const MAX_DELAY_MS = 2 ** 31 - 1;
 
+/** Why a call was given up, told at time `Date.now()`: its deadline (`at`,
+ * ms since the epoch) has passed, or its caller cancelled it. A cancel once
+ * the deadline has passed is the deadline's: the caller's timer fired before
+ * ours, for the same deadline. */
+function givenUp(at = -Infinity) {
+  return Date.now() >= at
+    ? new DOMException('the call passed its deadline', TIMEOUT)
+    : new DOMException('the caller cancelled the call', 'AbortError');
+}
+
 /** A signal aborted `ms` from now, or never (ms not finite or too far);
  * `done()` clears its timer once the call ended. */
 function deadlineSignal(ms, controller = new AbortController()) {
   let timer;
   if (Number.isFinite(ms) && ms <= MAX_DELAY_MS) {
     timer = setTimeout(
-      () => controller.abort(new DOMException('the call passed its deadline', TIMEOUT)),
+      () => controller.abort(givenUp()),
       Math.max(ms, 0),
     );
   }
@@ -28,12 +38,8 @@ function unarySignal(call) {
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : Number(deadline);
   const timed = deadlineSignal(at - Date.now(), controller);
-  const cancelled = () => {
-    // grpc-js also reports a call it ended at its deadline as cancelled.
-    const late = Number.isFinite(at) && Date.now() >= at;
-    if (late) controller.abort(new DOMException('the call passed its deadline', TIMEOUT));
-    else controller.abort(new DOMException('the caller cancelled the call', 'AbortError'));
-  };
+  // grpc-js also reports a call it ended at its deadline as cancelled.
+  const cancelled = () => controller.abort(givenUp(Number.isFinite(at) ? at : Infinity));
   call.once('cancelled', cancelled);
   return {
     signal: controller.signal,
@@ -52,12 +58,7 @@ function sessionSignal(timeout) {
   const ms = timeout ? Number(timeout.seconds) * 1000 + Number(timeout.nanos) / 1e6 : Infinity;
   const at = Date.now() + ms;
   const timed = deadlineSignal(ms, controller);
-  // A cancel once the deadline has passed (the runner gave up as its timer
-  // fired, before ours did) is the deadline's, as for a unary call.
-  const cancel = () => {
-    if (Date.now() >= at) controller.abort(new DOMException('the call passed its deadline', TIMEOUT));
-    else controller.abort(new DOMException('the caller cancelled the call', 'AbortError'));
-  };
+  const cancel = () => controller.abort(givenUp(at));
   return { signal: controller.signal, done: timed.done, cancel };
 }
 
