@@ -29,7 +29,11 @@ with each count's run time over that of its repeat's round with nobody
 watching. `--base-src DIR` runs every repeat on the checkout in DIR too
 (the runner, executor and subscriber processes with PYTHONPATH on its `sdk`
 and `server`), the two in turns, and ends with both summaries and this
-checkout's figures over the base's.
+checkout's figures over the base's. `--postgres` puts the runner on a
+PostgreSQL database (a temporary server, as `leases.py` does) instead; with
+`--front` too, the subscribers watch through a second runner on that
+database that drives no runs (`--max-runs 0`): the run is driven by one
+process and watched through another.
 
 Reported per subscriber count:
 
@@ -49,15 +53,16 @@ Reported per subscriber count:
     commit->recv: receipt time minus the latest `time` in the event's commit
       batch (all events of one superstep), which is built just before the
       commit: an upper bound of commit-to-receipt that includes the commit.
-- CPU: CPU seconds of the runner over the round and of the subscriber
-  processes while they watched, and the 1-minute load average at the round's
+- CPU: CPU seconds of the runner over the round, of the executor's process
+  (and the front runner's) over the round, and of the subscriber processes
+  while they watched, and the 1-minute load average at the round's
   end (other work on the machine shows there).
 
 It prints tables and exits 0: a report, not a test.
 
     python scripts/bench/events.py [--steps 500] [--subscribers 0,1,10,100]
                                    [--per-process 25] [--watch run|all] [--rounds 1]
-                                   [--base-src DIR]
+                                   [--base-src DIR] [--postgres [--front]]
 """
 
 from __future__ import annotations
@@ -93,7 +98,10 @@ from events_stats import Round, Stats, Subscriber, analyse, compare, report, sum
 from events_subscribers import PRIME
 
 from stepline import RunnerClient
-from stepline.testing import stop, tail
+from stepline.testing import Service, start_runner, stop, tail
+
+sys.path.insert(0, str(ROOT))  # tests.support.postgres: the server the tests use
+from tests.support.postgres import DSN_VARIABLE, TemporaryPostgres
 
 SUBSCRIBERS = Path(__file__).resolve().with_name("events_subscribers.py")
 WORKFLOW = "bench-events"
@@ -172,6 +180,35 @@ async def read_report(p: SubscriberProcess) -> tuple[list[float], float]:
     return [float(s) for s in data["started"]], float(data["cpu"])
 
 
+async def start_runners(
+    stack: contextlib.AsyncExitStack,
+    workdir: Path,
+    env: dict[str, str],
+    postgres: TemporaryPostgres | None,
+    on_front: bool,
+) -> tuple[Service, Service]:
+    """The runner that drives the run, on a fresh SQLite file or (`postgres`)
+    a fresh database of that server; and the one the subscribers watch through:
+    the same, or (`on_front`) a second runner on that database that drives
+    no runs (`--max-runs 0`)."""
+    if postgres is None:
+        runner = await stack.enter_async_context(await start_bench_runner(workdir, env=env))
+        return runner, runner
+    db = postgres.new_database("bench_events")
+    shared = ("--lease-seconds", "10")
+    runner = await stack.enter_async_context(
+        await start_runner(db, 0, *shared, log=workdir / "runner.log", cwd=ROOT, env=env)
+    )
+    if not on_front:
+        return runner, runner
+    front = await stack.enter_async_context(
+        await start_runner(
+            db, 0, *shared, "--max-runs", "0", log=workdir / "front.log", cwd=ROOT, env=env
+        )
+    )
+    return runner, front
+
+
 async def one_round(
     steps: int,
     subscribers: int,
@@ -179,8 +216,11 @@ async def one_round(
     watch: str,
     workdir: Path,
     env: dict[str, str] | None = None,
+    postgres: TemporaryPostgres | None = None,
+    on_front: bool = False,
 ) -> Round:
-    """One run watched by `subscribers`; `env`: more of its processes' environment."""
+    """One run watched by `subscribers`; `env`: more of its processes'
+    environment; `postgres`, `on_front`: as `start_runners`."""
     env = env or {}
     counts = [min(per_process, subscribers - i) for i in range(0, subscribers, per_process)]
     out = workdir / "events"
@@ -194,10 +234,11 @@ async def one_round(
         executor = await stack.enter_async_context(
             await start_executors("loop_executor.py", workdir, env=env)
         )
-        runner = await stack.enter_async_context(await start_bench_runner(workdir, env=env))
+        runner, front = await start_runners(stack, workdir, env, postgres, on_front)
         client = await stack.enter_async_context(RunnerClient(runner.address))
         await client.register_workflow(loop_workflow(WORKFLOW, executor.address, steps))
-        procs = await start_subscribers(runner.address, counts, out, log, extra, env)
+        procs = await start_subscribers(front.address, counts, out, log, extra, env)
+        others = {executor.process.pid, front.process.pid} - {runner.process.pid}
 
         async def stop_subscribers() -> None:
             await asyncio.gather(*(stop(p.process) for p in procs))
@@ -207,6 +248,7 @@ async def one_round(
             await prime(client, procs, log)
 
         runner_cpu = cpu_seconds(runner.process.pid)
+        other_cpu = sum(map(cpu_seconds, others))
         begin = time.time()
         await client.start_run(WORKFLOW, loop_tick(1, steps), run_id=run_id)
         if watch == "run":
@@ -220,6 +262,7 @@ async def one_round(
             ended = await wait_run(client, run_id, timeout=300, poll=0.05)
         wall = time.time() - begin
         runner_cpu = cpu_seconds(runner.process.pid) - runner_cpu
+        other_cpu = sum(map(cpu_seconds, others)) - other_cpu
         try:
             check_completed(ended)
         except RuntimeError as exc:
@@ -241,6 +284,7 @@ async def one_round(
         stored=stored,
         wall=wall,
         runner_cpu=runner_cpu,
+        other_cpu=other_cpu,
         subscriber_cpu=sum(cpu for _, cpu in reports),
         load=os.getloadavg()[0],
         received=received,
@@ -252,6 +296,13 @@ async def main_async(args: argparse.Namespace) -> None:
     task = asyncio.current_task()
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    if not args.postgres:
+        return await measure(args, None)
+    with TemporaryPostgres(os.environ.get(DSN_VARIABLE)) as postgres:
+        await measure(args, postgres)
+
+
+async def measure(args: argparse.Namespace, postgres: TemporaryPostgres | None) -> None:
     variants: list[tuple[str, dict[str, str]]] = [("this", {})]
     if args.base_src is not None:
         variants.insert(0, ("base", checkout_env(args.base_src.resolve())))
@@ -263,7 +314,9 @@ async def main_async(args: argparse.Namespace) -> None:
             stats: list[Stats] = []
             for n in args.subscribers:
                 with workdir() as tmp:
-                    r = await one_round(args.steps, n, args.per_process, args.watch, tmp, env)
+                    r = await one_round(
+                        args.steps, n, args.per_process, args.watch, tmp, env, postgres, args.front
+                    )
                 s = analyse(r)
                 stats.append(s)
                 label = f"{name}: " if len(variants) > 1 else ""
@@ -314,6 +367,18 @@ def main() -> None:
     )
     options.add_argument("--rounds", type=int, default=1, help="repeats of the counts (default: 1)")
     options.add_argument(
+        "--postgres",
+        action="store_true",
+        help="the runners on a PostgreSQL database (a temporary server, or $"
+        + DSN_VARIABLE
+        + "), not a SQLite file",
+    )
+    options.add_argument(
+        "--front",
+        action="store_true",
+        help="with --postgres: the subscribers watch through a second runner that drives no runs",
+    )
+    options.add_argument(
         "--base-src", type=Path, help="a checkout to run in turns with this one (the base)"
     )
     args = options.parse_args()
@@ -323,6 +388,8 @@ def main() -> None:
         options.error("--per-process must be at least 1")
     if args.rounds < 1:
         options.error("--rounds must be at least 1")
+    if args.front and not args.postgres:
+        options.error("--front needs --postgres: runners share a PostgreSQL database only")
     run_benchmark(main_async(args))
 
 

@@ -33,6 +33,7 @@ class Round:
     stored: list[tuple[int, float]]
     wall: float  # start of the run to the end of the last watch (or of the run)
     runner_cpu: float
+    other_cpu: float  # the executor's, and with --front the front runner's
     subscriber_cpu: float
     load: float  # 1-minute load average at the end
     received: list[Subscriber]
@@ -52,6 +53,7 @@ class Stats:
     run_seconds: float
     wall: float
     runner_cpu: float
+    other_cpu: float
     subscriber_cpu: float
     load: float
     complete: bool  # every subscriber got 1..events, in order, once each
@@ -82,6 +84,7 @@ def analyse(r: Round) -> Stats:
         r.run_seconds,
         r.wall,
         r.runner_cpu,
+        r.other_cpu,
         r.subscriber_cpu,
         r.load,
         complete=True,
@@ -183,6 +186,7 @@ def report(stats: list[Stats], steps: int, per_process: int, watch: str) -> None
     print("end lag: last receipt (any subscriber) minus the run's last event time.")
     print("runner cpu s, subs cpu s: CPU seconds of the runner over the round, and of all")
     print("  subscriber processes while they watched;")
+    print("  other cpu s (in the summary): the executor's, with --front the front runner's too;")
     print(f"  load: 1-minute load average at the round's end ({os.cpu_count()} CPUs).")
     print("ok: every subscriber received sequences 1..events, in order, once each.")
     print("built->recv: receipt time.time() in the subscriber minus the event's `time`; the")
@@ -220,7 +224,8 @@ def summary(rounds: list[list[Stats]]) -> None:
     print()
     print(f"over {len(rounds)} repeats: median (min-max)")
     head = (
-        f"{'subs':>5} {'run s':>18} {'vs none':>18} {'runner cpu s':>18} {'subs cpu s':>18}"
+        f"{'subs':>5} {'run s':>18} {'vs none':>18} {'runner cpu s':>18} {'other cpu s':>18}"
+        f" {'subs cpu s':>18}"
         f" {'c->r med ms':>11} {'p99':>6} {'all ok':>6}"
     )
     print(head)
@@ -238,6 +243,7 @@ def summary(rounds: list[list[Stats]]) -> None:
             f"{count:>5} {spread([s.run_seconds for s, _ in pairs]):>18}"
             f" {spread(ratios) if ratios else '-':>18}"
             f" {spread([s.runner_cpu for s, _ in pairs]):>18}"
+            f" {spread([s.other_cpu for s, _ in pairs]):>18}"
             f" {spread([s.subscriber_cpu for s, _ in pairs]):>18}"
             f" {latency} {'yes' if all(s.complete for s, _ in pairs) else 'NO':>6}"
         )
