@@ -10,10 +10,12 @@ import asyncio
 import signal
 import time
 
+import grpc
 import pytest
 
 from stepline import RunnerClient
 from stepline.v1 import events_pb2 as E
+from stepline.v1 import runner_pb2, runner_pb2_grpc
 from tests.executors.stages import Token
 from tests.support.leased import LEASE, Runners, final
 from tests.support.runners import executors_fixture, runners_fixture
@@ -111,3 +113,33 @@ async def test_a_runner_that_stops_cleanly_hands_its_runs_on_at_once(
     assert_exact_log(result.events)
     print(f"\nhanded on and finished {took:.2f}s after SIGTERM (lease {long:g}s)")
     assert took < long * 2 / 3  # sooner than any lease could have run out
+
+
+async def test_many_watchers_on_a_runner_that_does_not_drive_the_run_are_paced(
+    runners: Runners, executors: str
+) -> None:
+    # Each hears of the run by news of A's commits and reads it from the
+    # store: at the run's pace (min(N x 2 ms, 200 ms)), one read and one
+    # response for all of them, not a response per commit each.
+    steps, count = 200, 50
+    a = await runners.start()
+    b = await runners.start(LEASE, "--max-runs", "0")
+    await a.register_workflow(stage_loop("paced", [executors, executors], steps + 10))
+    run = await a.start_run("paced", Token(value=1, hops=0, limit=steps, delay_ms=0))
+    request = runner_pb2.WatchRunRequest(run_id=run.run_id)
+    async with grpc.aio.insecure_channel(runners.services[-1].address) as channel:
+        stub = runner_pb2_grpc.RunnerServiceStub(channel)
+
+        async def responses() -> list[list[int]]:
+            return [[e.sequence for e in r.events] async for r in stub.WatchRun(request)]
+
+        watched = await asyncio.gather(*(responses() for _ in range(count)))
+    result = await b.wait(run.run_id)
+    assert result.run.status == E.RUN_STATUS_COMPLETED
+    sequences = [e.sequence for e in result.events]
+    for replies in watched:
+        assert [s for reply in replies for s in reply] == sequences  # each once, in order
+    # Paced at 98 ms, a run of some 1-3 s is a few dozen responses a watcher;
+    # unpaced, each had about one per commit (200 supersteps, 200 commits).
+    most = max(len(replies) for replies in watched)
+    assert most <= steps // 4, most

@@ -20,6 +20,10 @@ wake-up that is due to the pace of their new number, and one that joins
 while a wake-up is due catches up with it (`joined`): fewer, fuller
 responses while they arrive, within the same bound.
 
+Watchers of a run another runner drives (runners sharing a database) are
+woken by news of its commits (`heard`) at the same pace: they read the store
+once a pace, one read for all of them, not once a commit each.
+
 Watchers of all runs (dashboards) get a live buffer each
 (`subscriptions.Subscription`), filled as the hub publishes and paced alike.
 """
@@ -37,7 +41,7 @@ from typing import TYPE_CHECKING
 from stepline.v1 import events_pb2
 
 from ..statuses import ends_run, leaves_waiting_for_input
-from .pacing import Pacer, pace_of
+from .pacing import Heard, Pacer, pace_of
 from .replies import Batch, Reply, batched, cut, frame
 from .scope import local_event
 from .shared_reads import SharedReads
@@ -113,6 +117,9 @@ class EventHub:
         self._watchers: dict[str, int] = {}  # run id -> watchers following it
         self._unread: set[Subscription] = set()  # took events since their last wake
         self._subscribers_pacer = Pacer()
+        # Run id -> its watchers' wake-ups held back at the pace, for news of
+        # another runner's commits (`heard`).
+        self._heard: dict[str, Heard] = {}
         # Watchers at the same position of a run the tail does not hold read it once.
         self.stored = SharedReads()
         # Runners sharing a database: what the watchers of all runs get goes
@@ -171,14 +178,18 @@ class EventHub:
         self._watchers[run_id] = self._watchers.get(run_id, 0) + 1
         if (tail := self._runs.get(run_id)) is not None:
             tail.pacer.later(self.pace(run_id), tail.show)
+        if (heard := self._heard.get(run_id)) is not None:
+            heard.pacer.later(self.pace(run_id), heard.wake)
         try:
             yield
         finally:
             left = self._watchers.pop(run_id) - 1
             if left:
                 self._watchers[run_id] = left
-            elif (tail := self._runs.get(run_id)) is not None and tail.ended:
-                del self._runs[run_id]
+            else:
+                self._wake_heard(run_id)
+                if (tail := self._runs.get(run_id)) is not None and tail.ended:
+                    del self._runs[run_id]
 
     def pace(self, run_id: str) -> float:
         """Seconds the run's watchers are left between two wake-ups."""
@@ -282,22 +293,57 @@ class EventHub:
                     self.forget(run_id)
                 raise
             if stored > after_sequence:
-                return
+                # Committed unheard of here (by another runner, or published
+                # while this read): as news is, at the pace; the empty tail
+                # goes, so that the next waiter asks the store again.
+                if self._runs.get(run_id) is tail and not tail.last_sequence:
+                    del self._runs[run_id]
+                self._hold(run_id, changed)
         await changed.wait()
 
     def wake(self, run_id: str) -> None:
-        """Another runner committed events of the run (runners sharing a
-        database): drop what this hub holds of it, stale now, and wake its
-        waiters, who then read the new events from the store."""
+        """Events of the run may have been committed unseen here: drop what
+        this hub holds of it, stale now, and wake its waiters, who then read
+        the new events from the store."""
         self.forget(run_id)
+
+    def heard(self, run_id: str) -> None:
+        """Another runner committed events of the run (runners sharing a
+        database): `wake`, at the run's pace as for commits made here, so
+        that a hundred watchers of a run driven elsewhere read the store and
+        are answered once a pace, not once a commit each. The stale tail goes
+        at once (whoever comes reads the store); its waiters wake at the pace,
+        the run's end too: the news does not say which commit ends it."""
+        tail = self._runs.pop(run_id, None)
+        if tail is None:
+            return  # nobody waits: a watcher that comes reads the store
+        tail.pacer.cancel()
+        if run_id not in self._watchers:
+            tail.changed.set()  # nobody waits (every waiter is `watching`)
+            return
+        self._hold(run_id, tail.changed)
+
+    def _hold(self, run_id: str, changed: asyncio.Event) -> None:
+        """Set `changed` at the run's next wake-up by news."""
+        heard = self._heard.setdefault(run_id, Heard())
+        heard.waiters.append(changed)
+        heard.pacer.due(self.pace(run_id), heard.wake)
+
+    def _wake_heard(self, run_id: str) -> None:
+        if (heard := self._heard.pop(run_id, None)) is not None:
+            heard.end()
 
     def wake_all(self) -> None:
         """`wake` every run: commits elsewhere may have gone unannounced."""
+        for heard in self._heard.values():
+            heard.end()
+        self._heard.clear()
         for run_id in list(self._runs):
             self.forget(run_id)
 
     def forget(self, run_id: str) -> None:
         """The run was deleted: wake whoever waits on it, keep nothing of it."""
+        self._wake_heard(run_id)
         tail = self._runs.pop(run_id, None)
         if tail is not None:
             tail.pacer.cancel()

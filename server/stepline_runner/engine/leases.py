@@ -211,7 +211,7 @@ class LeaseKeeper:
 
     def _committed(self, news: Committed) -> None:
         if news.run_id:
-            self.hub.wake(news.run_id)
+            self.hub.heard(news.run_id)
         else:
             self.hub.wake_all()
         self.relay.committed(news)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Seconds between two wake-ups of a run's watchers, per watcher of the run, and at most.
 # Waking N watchers costs N responses, and a response costs gRPC (both ends)
@@ -70,3 +70,22 @@ class Pacer:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+
+
+@dataclass(eq=False)
+class Heard:
+    """The pace of a watched run's wake-ups by news of another runner's
+    commits, and the waiters the next is to wake: each waits on the `changed`
+    of a tail dropped as stale."""
+
+    pacer: Pacer = field(default_factory=Pacer)
+    waiters: list[asyncio.Event] = field(default_factory=list)
+
+    def wake(self) -> None:
+        waiters, self.waiters = self.waiters, []
+        for changed in waiters:
+            changed.set()
+
+    def end(self) -> None:
+        self.pacer.cancel()
+        self.wake()

@@ -52,8 +52,10 @@ async def follow_run(
             # From the tail, the reply every watcher here gets; else the store
             # (one read for every watcher here at once).
             reply = hub.reply(run_id, seen, kinds)
+            at_end = False  # of what the store held: a read that came back short
             if reply is None:
                 reply = await hub.stored.reply((run_id, seen, kinds), functools.partial(read, seen))
+                at_end = reply is not None and reply.last - seen < READ_BATCH
             if reply is None or reply.last == seen:
                 await hub.wait(run_id, seen, stored_last_sequence)
                 continue
@@ -62,6 +64,11 @@ async def follow_run(
             seen, ended = reply.last, reply.ended
             if ended and not follow_after_end:
                 ended = await _is_last(store, hub, run_id, seen)
+            elif at_end:
+                # Read again at once, and the watchers of a run another runner
+                # drives would each be answered once a read, at no pace: the
+                # next events come by the hub, at the run's pace.
+                await hub.wait(run_id, seen, stored_last_sequence)
 
 
 async def _is_last(store: Store, hub: EventHub, run_id: str, sequence: int) -> bool:
