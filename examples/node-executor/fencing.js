@@ -138,8 +138,20 @@ class EpochFence {
     return this.live.get(runId) ?? this.ended.get(runId)?.seen ?? 0;
   }
 
-  /** The run ended (EndRun with `epoch`): false if the epoch is stale. */
+  /**
+   * The run ended (EndRun with `epoch`): false if the epoch is stale, and the
+   * run's objects must stay. A run not live here is recorded as ended, never
+   * admitted as live: that could push a live run out (forgotten, its objects
+   * released) for an EndRun of a run made up or long gone.
+   */
   end(runId, epoch) {
+    const e = Number(epoch);
+    if (e > 0 && !this.live.has(runId)) {
+      const { seen, forgotten } = this.ended.get(runId) ?? { seen: 0, forgotten: false };
+      if (e < seen || (forgotten && e <= seen)) return false;
+      if (e > seen) this._close(runId, e, false);
+      return true;
+    }
     try {
       this.admit(runId, epoch);
     } catch (err) {

@@ -290,6 +290,16 @@ async def test_a_watcher_follows_commits_of_another_runner_once_woken(
     Stepper.release.set()
 
 
+def _node(script: str) -> Any:
+    """What the Node script printed, as JSON (it runs beside the Node example)."""
+    require_node()
+    done = subprocess.run(
+        ["node", "-e", script], cwd=NODE_SERVICE, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 NODE_FENCE = """
 const { EpochFence, ForgottenRun } = require('./fencing');
 const forgotten = [];
@@ -308,12 +318,7 @@ console.log(JSON.stringify(out));
 
 
 def test_the_node_fence_forgets_the_same_way() -> None:
-    require_node()
-    done = subprocess.run(
-        ["node", "-e", NODE_FENCE], cwd=NODE_SERVICE, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {
+    assert _node(NODE_FENCE) == {
         "first": ["b"],
         "b1": [True, True],
         "endB1": False,
@@ -331,3 +336,26 @@ def test_an_end_run_of_a_run_never_live_forgets_no_live_run() -> None:
     assert forgotten == []
     assert fence.seen("live") == 1 and fence.seen("never-seen") == 3
     assert not fence.end("never-seen", 2)  # stale now
+
+
+NODE_END_UNSEEN = """
+const { EpochFence } = require('./fencing');
+const forgotten = [];
+const fence = new EpochFence({ liveRuns: 1, onForget: (run) => forgotten.push(run) });
+fence.admit('live', 1);
+const ended = fence.end('never-seen', 3);
+console.log(JSON.stringify({
+  ended, forgotten, live: fence.seen('live'), unseen: fence.seen('never-seen'),
+  stale: fence.end('never-seen', 2),
+}));
+"""
+
+
+def test_the_node_fence_forgets_no_live_run_for_an_end_run_of_a_run_never_live() -> None:
+    assert _node(NODE_END_UNSEEN) == {
+        "ended": True,
+        "forgotten": [],
+        "live": 1,
+        "unseen": 3,
+        "stale": False,
+    }
