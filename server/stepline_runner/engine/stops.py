@@ -17,9 +17,13 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from .driver import RunDriver
+from .errors import FailedPrecondition, NotFound
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+# What work on a run may end in that its caller would have been answered.
+ANSWERS = (FailedPrecondition, NotFound)
 
 
 class Joined(Generic[T]):
@@ -47,14 +51,20 @@ class Joined(Generic[T]):
 
     async def settle(self) -> None:
         """Wait for all the work under way (cancelling the waiter cancels
-        none of it), logging what failed: its callers may have given up."""
-        under_way = self.under_way()
+        none of it), logging what failed: its callers may have given up. An
+        answer a caller would have had (the run ended meanwhile, was deleted
+        or taken over) is no failure of the runner's: logged, not as an error."""
+        under_way = list(self._under_way.items())
         if not under_way:
             return
-        await asyncio.wait(under_way)
-        for done in under_way:
-            if not done.cancelled() and (exc := done.exception()) is not None:
-                log.error("work on a run failed as the runner stopped", exc_info=exc)
+        await asyncio.wait([future for _, future in under_way])
+        for run_id, done in under_way:
+            if done.cancelled() or (exc := done.exception()) is None:
+                continue
+            if isinstance(exc, ANSWERS):
+                log.info("work on run %r as the runner stopped: %s", run_id[:128], exc)
+            else:
+                log.error("work on run %r failed as the runner stopped", run_id[:128], exc_info=exc)
 
     async def run(self, run_id: str, work: Callable[[], Awaitable[T]]) -> T:
         """`work()` for the run, or the result of the work under way."""
