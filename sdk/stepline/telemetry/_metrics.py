@@ -10,19 +10,22 @@ TLS handshake in its accept loop: one connection that never sends a
 ClientHello would stop every scrape. Here each connection is handled in a
 thread of its own, the handshake included, with one deadline for all of it
 (a deadline for each read would let a caller that drips a byte now and then
-hold its connection forever), and at most `MAX_CONNECTIONS` at once (more
-are closed at once), so what a caller that can reach the port costs is
-bounded.
+hold its connection forever) and a shorter one for the handshake, and at
+most `MAX_CONNECTIONS` at once, `MAX_PER_PEER` of them from one address
+(more are closed at once), so what a caller that can reach the port costs
+is bounded, and one address cannot take every slot from the scraper.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import socket
 import ssl
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +36,11 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 
 # Seconds a connection may take for all of it: handshake, request and reply.
 DEADLINE_SECONDS = 10.0
+# Seconds the TLS handshake may take of that: a caller that never finishes it
+# (or speaks plain HTTP to TLS) lets its slot go sooner.
+HANDSHAKE_SECONDS = 3.0
 MAX_CONNECTIONS = 16
+MAX_PER_PEER = 4  # a scraper needs one; the rest stay for other addresses
 SUBJECT = "stepline.client_subject"  # the WSGI environ key of the client's subject
 # OpenSSL's short names, as gRPC writes a subject (RFC 2253: "CN=a,O=b").
 SHORT_NAMES = {
@@ -144,9 +151,18 @@ class _Deadline:
         # after the TLS wrapper takes over the original.
         self._twin: socket.socket | None = request.dup()
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
+        self._timer = self._start(seconds)
+
+    def _start(self, seconds: float) -> threading.Timer:
+        timer = threading.Timer(seconds, self._expire)
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    def move(self, seconds: float) -> None:
+        """End the connection `seconds` from now instead (unless it ended)."""
+        self._timer.cancel()
+        self._timer = self._start(seconds)
 
     def _expire(self) -> None:
         with self._lock, contextlib.suppress(OSError):
@@ -162,23 +178,38 @@ class _Deadline:
 
 
 class _Server(WSGIServer):
-    """One thread per connection, at most MAX_CONNECTIONS; TLS in that thread."""
+    """One thread per connection, at most MAX_CONNECTIONS, MAX_PER_PEER from
+    one address; TLS in that thread."""
 
     tls: ssl.SSLContext | None = None
-    slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.peers: collections.Counter[str] = collections.Counter()  # address -> connections
+        self.peers_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):
+        peer = str(client_address[0])
+        with self.peers_lock:
+            admitted = self.peers[peer] < MAX_PER_PEER and self.slots.acquire(blocking=False)
+            if admitted:
+                self.peers[peer] += 1
+        if not admitted:
             self.shutdown_request(request)  # busy: the scraper tries again
             return
-        thread = threading.Thread(target=self._handle, args=(request, client_address), daemon=True)
+        thread = threading.Thread(
+            target=self._handle, args=(request, client_address, peer), daemon=True
+        )
         thread.start()
 
-    def _handle(self, request: socket.socket, client_address: Any) -> None:
-        deadline = _Deadline(request, DEADLINE_SECONDS)
+    def _handle(self, request: socket.socket, client_address: Any, peer: str) -> None:
+        started = time.monotonic()
+        deadline = _Deadline(request, min(HANDSHAKE_SECONDS, DEADLINE_SECONDS))
         try:
             if self.tls is not None:
                 request = self.tls.wrap_socket(request, server_side=True)
+            deadline.move(DEADLINE_SECONDS - (time.monotonic() - started))
             self.finish_request(request, client_address)
         except (OSError, ssl.SSLError):
             pass  # a caller that went away, took too long, or failed the handshake
@@ -186,6 +217,10 @@ class _Server(WSGIServer):
             deadline.cancel()
             with contextlib.suppress(OSError):
                 request.close()
+            with self.peers_lock:
+                self.peers[peer] -= 1
+                if not self.peers[peer]:
+                    del self.peers[peer]
             self.slots.release()
 
 
@@ -202,7 +237,6 @@ def serve_metrics(
 
     class Server(_Server):
         address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
 
     Server.tls = context
     app = guarded(make_wsgi_app(registry), allow)
