@@ -59,3 +59,27 @@ async def test_a_waiter_that_is_not_counted_as_watching_is_refused() -> None:
         await hub.wait("r", 1, stored_last_sequence=_never)
     with pytest.raises(AssertionError, match="watching"):
         await hub.joined("r", 0)
+
+
+def _waiting_for_input(sequence: int) -> E.Event:
+    return E.Event(
+        run_id="r",
+        sequence=sequence,
+        kind=E.EVENT_KIND_STATUS_CHANGED,
+        status=E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS,
+    )
+
+
+async def test_dashboards_see_a_run_waiting_for_input_at_once() -> None:
+    # Paced, as a run's watchers are; but nothing follows a commit that
+    # leaves a run waiting for input, and one of them may be who answers.
+    hub = EventHub()
+    subscriptions = [hub.subscribe_all() for _ in range(20)]
+    hub.publish("r", "w", [_event(1)])  # the first after a quiet spell: at once
+    assert all(s.ready.is_set() for s in subscriptions)
+    for s in subscriptions:
+        s.ready.clear()
+    hub.publish("r", "w", [_event(2)])  # within the pace: held back
+    assert not any(s.ready.is_set() for s in subscriptions)
+    hub.publish("r", "w", [_waiting_for_input(3)])
+    assert all(s.ready.is_set() for s in subscriptions)

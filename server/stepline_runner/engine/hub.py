@@ -42,10 +42,10 @@ from stepline.v1 import events_pb2
 
 from ..statuses import ends_run, leaves_waiting_for_input
 from .pacing import Heard, Pacer, pace_of
-from .replies import Batch, Reply, batched, cut, frame
+from .replies import Reply, cut, frame
 from .scope import local_event
 from .shared_reads import SharedReads
-from .subscriptions import Subscription
+from .subscriptions import Dashboards, Subscription
 
 if TYPE_CHECKING:  # relay.py imports the hub
     from .relay import Relay
@@ -111,12 +111,9 @@ class EventHub:
     ) -> None:
         self._tail_size = tail_size
         self._tail_bytes = tail_bytes
-        self._subscriber_bytes = subscriber_bytes
         self._runs: dict[str, _RunTail] = {}
-        self._subscribers: set[Subscription] = set()
         self._watchers: dict[str, int] = {}  # run id -> watchers following it
-        self._unread: set[Subscription] = set()  # took events since their last wake
-        self._subscribers_pacer = Pacer()
+        self._dashboards = Dashboards(subscriber_bytes)  # watchers of all runs
         # Run id -> its watchers' wake-ups held back at the pace, for news of
         # another runner's commits (`heard`).
         self._heard: dict[str, Heard] = {}
@@ -129,11 +126,11 @@ class EventHub:
     @property
     def subscribed(self) -> bool:
         """Someone watches all runs (or a workflow's, or a namespace's)."""
-        return bool(self._subscribers)
+        return bool(self._dashboards)
 
     def offer(self, workflow_id: str, events: list[events_pb2.Event]) -> None:
         """Hand committed events of one run to the watchers of all runs."""
-        self._offer(workflow_id, events, self.frame)
+        self._dashboards.offer(workflow_id, events, self.frame)
 
     def _tail(self, run_id: str) -> _RunTail:
         tail = self._runs.get(run_id)
@@ -149,8 +146,8 @@ class EventHub:
         tail.extend(events, self._tail_size, self._tail_bytes)
         if self.relay is not None:  # runners sharing a database: in order with the others'
             self.relay.published(run_id, workflow_id, events)
-        elif self._subscribers:
-            self._offer(workflow_id, events, lambda e: self._frame(tail, e))
+        elif self._dashboards:
+            self._dashboards.offer(workflow_id, events, lambda e: self._frame(tail, e))
         tail.ended = ends_run(events[-1])
         if not tail.ended:
             if run_id not in self._watchers:
@@ -359,42 +356,4 @@ class EventHub:
     ) -> Subscription:
         """Live events of every run (or one workflow's runs, or one namespace's)
         from now on."""
-        subscription = Subscription(
-            workflow_id,
-            frozenset(kinds),
-            self._subscriber_bytes,
-            self._unsubscribe,
-            namespace=namespace,
-        )
-        self._subscribers.add(subscription)
-        return subscription
-
-    def _unsubscribe(self, subscription: Subscription) -> None:
-        self._subscribers.discard(subscription)
-        self._unread.discard(subscription)
-
-    def _offer(
-        self,
-        workflow_id: str,
-        events: list[events_pb2.Event],
-        frame_of: Callable[[events_pb2.Event], bytes],
-    ) -> None:
-        # The batches of each set of kinds watched, made once for all its watchers.
-        made: dict[frozenset[events_pb2.EventKind], list[Batch]] = {}
-        for subscriber in self._subscribers:
-            if not subscriber.watches(workflow_id):
-                continue
-            kinds = subscriber.kinds
-            batches = made.get(kinds)
-            if batches is None:
-                chosen = [e for e in events if e.kind in kinds] if kinds else events
-                batches = made[kinds] = batched(chosen, frame_of)
-            if subscriber.offer(batches):
-                self._unread.add(subscriber)
-        if self._unread:
-            self._subscribers_pacer.due(pace_of(len(self._subscribers)), self._wake_subscribers)
-
-    def _wake_subscribers(self) -> None:
-        for subscriber in self._unread:
-            subscriber.ready.set()
-        self._unread.clear()
+        return self._dashboards.subscribe(workflow_id, frozenset(kinds), namespace)

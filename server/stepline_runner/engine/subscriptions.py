@@ -5,7 +5,8 @@ batches made once for every subscriber that watches the same kinds
 (`replies.Batch`, with the bytes of the response that holds them); one that
 falls further behind than its buffer is ended with a message saying how to
 catch up. Every batch handed out is bounded in bytes, so what waits in the
-transport for a slow reader stays small.
+transport for a slow reader stays small. `Dashboards` holds them all and
+wakes them together, at a pace.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from dataclasses import dataclass, field
 from stepline.v1 import events_pb2
 
 from ..namespaces import split_workflow_key
+from ..statuses import leaves_waiting_for_input
 from .errors import Reason, ResourceExhausted
-from .replies import BATCH_BYTES, Batch
+from .pacing import Pacer, pace_of
+from .replies import BATCH_BYTES, Batch, batched
 
 
 @dataclass(eq=False)  # kept in a set, by identity
@@ -95,3 +98,63 @@ class Subscription:
                 await self.ready.wait()
         finally:
             self._close(self)
+
+
+class Dashboards:
+    """Every watcher of all runs: the hub offers them each commit, and they
+    are woken together at a pace (`pacing.py`) of their number."""
+
+    def __init__(self, subscriber_bytes: int) -> None:
+        self._subscriber_bytes = subscriber_bytes
+        self._subscribers: set[Subscription] = set()
+        self._unread: set[Subscription] = set()  # took events since their last wake
+        self._pacer = Pacer()
+
+    def __bool__(self) -> bool:
+        return bool(self._subscribers)
+
+    def subscribe(
+        self, workflow_id: str, kinds: frozenset[events_pb2.EventKind], namespace: str | None
+    ) -> Subscription:
+        subscription = Subscription(
+            workflow_id, kinds, self._subscriber_bytes, self._unsubscribe, namespace=namespace
+        )
+        self._subscribers.add(subscription)
+        return subscription
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        self._subscribers.discard(subscription)
+        self._unread.discard(subscription)
+
+    def offer(
+        self,
+        workflow_id: str,
+        events: list[events_pb2.Event],
+        frame_of: Callable[[events_pb2.Event], bytes],
+    ) -> None:
+        """Hand one run's committed events to its watchers here."""
+        # The batches of each set of kinds watched, made once for all its watchers.
+        made: dict[frozenset[events_pb2.EventKind], list[Batch]] = {}
+        for subscriber in self._subscribers:
+            if not subscriber.watches(workflow_id):
+                continue
+            kinds = subscriber.kinds
+            batches = made.get(kinds)
+            if batches is None:
+                chosen = [e for e in events if e.kind in kinds] if kinds else events
+                batches = made[kinds] = batched(chosen, frame_of)
+            if subscriber.offer(batches):
+                self._unread.add(subscriber)
+        if not self._unread:
+            return
+        # Nothing follows soon, and whoever answers the run's requests may be
+        # one of them (as for a run's watchers, hub.publish): at once.
+        if leaves_waiting_for_input(events):
+            self._pacer.now(self._wake)
+        else:
+            self._pacer.due(pace_of(len(self._subscribers)), self._wake)
+
+    def _wake(self) -> None:
+        for subscriber in self._unread:
+            subscriber.ready.set()
+        self._unread.clear()
