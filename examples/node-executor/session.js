@@ -12,36 +12,44 @@ const { toStatus } = require('./host');
 const { sessionSpan } = require('./spans');
 
 // Execute calls one Session stream runs at once, as the Python SDK's
-// MAX_SESSION_CALLS: past it the stream is not read until a call ends.
+// MAX_SESSION_CALLS; as many more may wait, read, before the stream is paused.
 const MAX_SESSION_CALLS = 256;
 // What the stream's initial metadata says: it stops a call on a `cancel`.
 const CANCELS = ['stepline-session-cancel', '1'];
 
 /** The Session stream: each Execute request answered, as it finishes, by the
  * reply with its call_id: the unary Execute's response, or its status. At most
- * `maxCalls` run at once: past it the stream is paused (not read), and HTTP/2
- * flow control holds the caller back, so a caller cannot make the service
- * start a call per request it sends, without bound. */
+ * `maxCalls` run at once; calls read past that wait their turn, in order, and
+ * the stream is read on while fewer than `maxCalls` wait, so a cancel is still
+ * read when every slot is taken by a call that will not end by itself: it
+ * aborts its call, or drops it unstarted (as the Python SDK's). Past that the
+ * stream is paused (not read), and HTTP/2 flow control holds the caller back,
+ * so a caller cannot make the service hold calls without bound. */
 function session(executorHost, call, maxCalls) {
   if (!executorHost.fastPath) {
     call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'this service serves unary calls' });
     return;
   }
   const pending = new Set();
+  const waiting = []; // Execute requests read, waiting for a slot
   const running = new Map(); // call id -> the call's cancel, while it runs
+  let ended = false; // the caller closed its side
+  let closed = false; // and this one too
   const said = new grpc.Metadata();
   said.set(...CANCELS);
   call.sendMetadata(said);
-  call.on('data', (request) => {
-    if (request.cancel) { // no reply: the call's own is dropped too
-      running.get(String(request.call_id))?.();
-      return;
+  const finish = () => {
+    if (ended && !closed && !pending.size && !waiting.length) {
+      closed = true;
+      call.end();
     }
-    if (request.end_run && request.end_run.length) { // never fails, as the unary EndRun
-      const released = request.end_run.reduce((n, r) => n + executorHost.endRun(r).released, 0);
-      call.write({ call_id: request.call_id, end_run: { released } });
-      return;
-    }
+  };
+  const next = () => {
+    while (pending.size < maxCalls && waiting.length) pending.add(start(waiting.shift()));
+    if (waiting.length < maxCalls) call.resume();
+    finish();
+  };
+  const start = (request) => {
     const id = String(request.call_id);
     const { signal, done: timed, cancel } = sessionSignal(request.timeout);
     let cancelled = false;
@@ -64,15 +72,37 @@ function session(executorHost, call, maxCalls) {
       .finally(() => {
         running.delete(id);
         pending.delete(done);
-        if (pending.size < maxCalls) call.resume();
+        next();
       });
-    pending.add(done);
-    if (pending.size >= maxCalls) call.pause();
+    return done;
+  };
+  call.on('data', (request) => {
+    if (request.cancel) { // no reply: the call's own is dropped too
+      const id = String(request.call_id);
+      const at = waiting.findIndex((w) => String(w.call_id) === id); // fewer than maxCalls
+      if (at >= 0) waiting.splice(at, 1);
+      else running.get(id)?.();
+      return;
+    }
+    if (request.end_run && request.end_run.length) { // never fails, as the unary EndRun
+      const released = request.end_run.reduce((n, r) => n + executorHost.endRun(r).released, 0);
+      call.write({ call_id: request.call_id, end_run: { released } });
+      return;
+    }
+    waiting.push(request);
+    next();
+    if (waiting.length >= maxCalls) call.pause();
   });
-  call.on('end', () => Promise.allSettled([...pending]).then(() => call.end()));
+  call.on('end', () => {
+    ended = true;
+    finish();
+  });
   // The runner cancelled the stream (or went away): its calls stop, as a
   // cancelled unary call's handler does; nothing is left to answer.
-  call.on('cancelled', () => running.forEach((stop) => stop()));
+  call.on('cancelled', () => {
+    waiting.length = 0;
+    running.forEach((stop) => stop());
+  });
   call.on('error', () => {});
 }
 

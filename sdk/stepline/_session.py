@@ -16,6 +16,15 @@ back too.
 Cancels: the stream says it takes them (`stepline.limits.SESSION_CANCELS`); a `cancel` request stops
 its call's handler, and the call sends no reply. A stream the caller cancels
 stops every call in flight on it, as a unary call's cancel stops its handler.
+
+Room: at most `most` calls run at once. Calls read past that wait their turn
+in order (`_waiting`), and the stream is read on while fewer than `most` wait
+and they hold less than `WAITING_BYTES` (at least one may): so a cancel is
+read, and stops its call or drops it unstarted, when every slot is taken by a
+call that will not end by itself (no deadline); before, the stream was not
+read past the room, and such a stream never took a cancel again. Past both
+bounds it is not read, and HTTP/2 flow control holds the caller back: a
+caller cannot make the service hold calls without bound.
 """
 
 from __future__ import annotations
@@ -23,7 +32,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -33,25 +44,47 @@ from stepline.v1 import executor_pb2
 
 log = logging.getLogger("stepline.serve")
 Reply = Callable[[executor_pb2.SessionRequest], Awaitable[executor_pb2.SessionReply]]
+# Bytes of the calls read that wait for a slot, past which the stream is not read.
+WAITING_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(eq=False, slots=True)
+class _Waiting:
+    """A call read that waits for a slot; `dropped` by a cancel meanwhile."""
+
+    call: executor_pb2.SessionRequest
+    size: int
+    dropped: bool = False
 
 
 class SessionCalls:
     """Serves one stream: `reply` makes a request's reply; at most `most`
-    calls run at once (past it the stream is not read, and HTTP/2 flow
-    control holds the caller back: a caller cannot make the service start a
-    call per request it sends, without bound)."""
+    calls run at once, and the stream is not read while `most` more (or
+    `waiting_bytes` of them) wait their turn (see the module's docstring)."""
 
     def __init__(
-        self, context: grpc.aio.ServicerContext[Any, Any], reply: Reply, most: int
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        reply: Reply,
+        most: int,
+        waiting_bytes: int = WAITING_BYTES,
     ) -> None:
         self._context = context
         self._reply = reply
         self._writing = asyncio.Lock()  # one write at a time on a stream
-        self._room = asyncio.Semaphore(most)
+        self._most = most
+        self._free = most  # slots: calls that may start now
+        self._waiting: deque[_Waiting] = deque()  # calls read, in order
+        self._waiting_ids: dict[int, _Waiting] = {}  # of those, by id
+        self._waiting_count = 0  # of those, not dropped
+        self._waiting_size = 0  # their bytes
+        self._waiting_bytes = waiting_bytes
+        self._held = False  # the next read waits for room among the waiting
         self._tasks: set[asyncio.Task[None]] = set()
         self._reading: set[asyncio.Task[None]] = set()  # waiting for a request
         # Done when the caller closed its side of the stream, or a read failed.
         self._ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._stopping = False  # cancelled: nothing more starts
         self._batched = False  # the caller sent several calls in one request
         self._replies: list[executor_pb2.SessionReply] = []  # for the next write
         self._replying = False  # a task writes them
@@ -67,6 +100,8 @@ class SessionCalls:
             await self._ended
         except asyncio.CancelledError:
             # The caller cancelled the stream: its calls stop, as unary ones would.
+            self._stopping = True
+            self._waiting.clear()
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -74,58 +109,107 @@ class SessionCalls:
         finally:
             for reader in list(self._reading):
                 reader.cancel()  # waiting for a request that will not come
-        while self._tasks:  # a call's task may start another (a batch's, a reply writer)
+        while self._tasks:  # a call's task may start another (a waiting call, a reply writer)
             await asyncio.gather(*self._tasks)
 
     def _next(self) -> None:
-        task = asyncio.create_task(self._read_and_call())
-        self._tasks.add(task)
+        task = self._spawn(self._read_and_call())
         self._reading.add(task)
-        task.add_done_callback(self._tasks.discard)
         task.add_done_callback(self._reading.discard)
 
-    def _spawn(self, work: Awaitable[None]) -> None:
+    def _spawn(self, work: Awaitable[None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _read_and_call(self) -> None:
-        await self._room.acquire()
-        held = True  # this task's slot
-        try:
-            request = await self._read()
-            if request is None:
-                return
-            if request.calls:
-                self._batched = True
-                *others, request = request.calls  # the last is this task's own
-                for call in others:
-                    # The slot goes to the call's task; the next call waits for
-                    # one (the stream is not read on meanwhile, as for a lone call).
-                    held = False
-                    self._spawn(self._call_then_free(call))
-                    await self._room.acquire()
-                    held = True
-            self._next()  # the next request is read meanwhile, by another task
-            await self._call(request)
-        finally:
-            if held:
-                self._room.release()
+        request = await self._read()
+        if request is None:
+            return
+        if request.calls:
+            self._batched = True
+        own = None  # the request's last call, run in this task if it may start now
+        for call in request.calls or (request,):
+            if call.cancel:
+                self._cancel(call.call_id)
+            else:
+                own = self._wait(call)
+        if own is not None and (own.dropped or self._free < len(self._waiting)):
+            own = None  # it waits its turn (a call that ends starts it), or was cancelled
+        self._start(keep=own)  # the others, in tasks of their own
+        if own is not None:  # `_start` stopped at it, each call before it started
+            self._take()
+            self._running[own.call.call_id] = self._current()
+        self._read_on()  # the next request is read meanwhile, by another task
+        if own is not None:
+            await self._run(own.call)
 
-    async def _call_then_free(self, request: executor_pb2.SessionRequest) -> None:
+    def _wait(self, call: executor_pb2.SessionRequest) -> _Waiting:
+        waiting = _Waiting(call, call.ByteSize())
+        self._waiting.append(waiting)
+        self._waiting_ids[call.call_id] = waiting
+        self._waiting_count += 1
+        self._waiting_size += waiting.size
+        return waiting
+
+    def _take(self) -> _Waiting:
+        """The first call waiting leaves the line (to start, unless it was dropped)."""
+        waiting = self._waiting.popleft()
+        if self._waiting_ids.get(waiting.call.call_id) is waiting:
+            del self._waiting_ids[waiting.call.call_id]
+        if not waiting.dropped:
+            self._unwait(waiting)
+            self._free -= 1
+        return waiting
+
+    def _unwait(self, waiting: _Waiting) -> None:
+        self._waiting_count -= 1
+        self._waiting_size -= waiting.size
+
+    def _start(self, keep: _Waiting | None = None) -> None:
+        """Start waiting calls, in order, while slots are free (up to `keep`,
+        which the caller starts); cancelled ones leave the line, unstarted."""
+        while self._free and self._waiting and self._waiting[0] is not keep:
+            if self._stopping:
+                return
+            waiting = self._take()
+            if not waiting.dropped:
+                call = waiting.call
+                self._running[call.call_id] = self._spawn(self._run(call))
+
+    def _read_on(self) -> None:
+        """Read the next request now, or (too many wait) once some start."""
+        if self._waiting_count and (
+            self._waiting_count >= self._most or self._waiting_size >= self._waiting_bytes
+        ):
+            self._held = True
+        else:
+            self._held = False
+            self._next()
+
+    def _freed(self) -> None:
+        self._free += 1
+        self._start()
+        if self._held and not self._stopping:
+            self._read_on()
+
+    @staticmethod
+    def _current() -> asyncio.Task[Any]:
+        task = asyncio.current_task()
+        assert task is not None
+        return task
+
+    async def _run(self, request: executor_pb2.SessionRequest) -> None:
+        """The call, in its slot (`_running` names its task), its reply written."""
         try:
             await self._call(request)
         finally:
-            self._room.release()
+            self._freed()
 
     async def _call(self, request: executor_pb2.SessionRequest) -> None:
         call_id = request.call_id
-        if request.cancel:
-            self._cancel(call_id)
-            return
-        task = asyncio.current_task()
-        assert task is not None
-        self._running[call_id] = task
+        task = self._current()
         try:
             reply = await self._reply(request)
         except asyncio.CancelledError:
@@ -146,6 +230,11 @@ class SessionCalls:
         await self._write(reply)
 
     def _cancel(self, call_id: int) -> None:
+        """Stop the call's handler, or drop it if it waits unstarted."""
+        if (waiting := self._waiting_ids.pop(call_id, None)) is not None:
+            waiting.dropped = True  # it leaves the line when it comes first
+            self._unwait(waiting)
+            return
         task = self._running.get(call_id)
         if task is not None and task not in self._cancelled:
             self._cancelled.add(task)

@@ -1,12 +1,12 @@
 """A flooded Session stream runs a bounded number of calls at once, in the
 Python SDK and in the Node example: a caller cannot make a service start a
-call per request it sends."""
+call per request it sends. At the cap it still takes cancels."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import grpc
 import pytest
@@ -96,7 +96,7 @@ async def test_a_stream_runs_a_bounded_number_of_calls_at_once(
 
 @dataclass
 class Hold:
-    pass
+    n: int = 0
 
 
 @dataclass
@@ -110,9 +110,15 @@ class Release:
 
 
 @dataclass
+class Begun:
+    count: int
+
+
+@dataclass
 class Count:
     most: int
     active: int = 0
+    begun: list[int] = field(default_factory=list)
 
 
 def most_seen(reply: executor_pb2.SessionReply) -> int:
@@ -141,3 +147,100 @@ async def test_the_node_service_runs_a_bounded_number_of_calls_at_once() -> None
     assert sorted(r.call_id for r in answered) == list(range(1, 13))
     assert all(not r.code for r in answered)
     assert max(most_seen(r) for r in answered) == 4
+
+
+class Stuck(Executor):
+    """Runs until its call is cancelled, or the test lets it go."""
+
+    begun: ClassVar[list[int]] = []
+    changed = asyncio.Condition()
+    go = asyncio.Event()
+
+    @handler
+    async def stick(self, n: int, ctx: WorkflowContext) -> None:
+        async with Stuck.changed:
+            Stuck.begun.append(n)
+            Stuck.changed.notify_all()
+        await Stuck.go.wait()
+
+
+async def begun(count: int) -> list[int]:
+    """Once `count` Stuck calls have begun: which, in order."""
+    async with Stuck.changed:
+        await Stuck.changed.wait_for(lambda: len(Stuck.begun) >= count)
+    return list(Stuck.begun)
+
+
+async def calls_then_cancels(
+    stream: grpc.aio.StreamStreamCall[executor_pb2.SessionRequest, executor_pb2.SessionReply],
+    executor_type: str,
+    messages: list[Any],
+) -> None:
+    for i, message in enumerate(messages, 1):
+        held = unary(f"r{i}", message)
+        held.executor_type = executor_type
+        await stream.write(executor_pb2.SessionRequest(call_id=i, execute=held))
+
+
+async def test_a_stream_at_its_cap_still_takes_cancels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four calls that never end by themselves take every slot, two more
+    wait: a cancel of a waiting one drops it unstarted, a cancel of a running
+    one stops it, and the next waiting call starts. Neither cancelled call
+    replies. (The stream was not read past the cap: the cancels waited for
+    a call to end, for ever here.)"""
+    monkeypatch.setattr(stepline.serve, "MAX_SESSION_CALLS", 4)
+    Stuck.begun, Stuck.changed, Stuck.go = [], asyncio.Condition(), asyncio.Event()
+    server = await serve_executors({"stuck": Stuck})
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+    stub: executor_pb2_grpc.ExecutorServiceAsyncStub = executor_pb2_grpc.ExecutorServiceStub(
+        channel
+    )
+    try:
+        stream = stub.Session()  # type: ignore[call-arg]
+        await calls_then_cancels(stream, "stuck", list(range(1, 7)))
+        async with asyncio.timeout(10):
+            assert await begun(4) == [1, 2, 3, 4]
+            for call_id in (5, 1):  # a waiting one, then a running one
+                await stream.write(executor_pb2.SessionRequest(call_id=call_id, cancel=True))
+            assert await begun(5) == [1, 2, 3, 4, 6]
+        Stuck.go.set()
+        await stream.done_writing()
+        answered = await replies(stream)
+    finally:
+        Stuck.go.set()
+        await channel.close(None)
+        await server.stop(None)
+
+    assert sorted(r.call_id for r in answered) == [2, 3, 4, 6]
+    assert all(not r.code for r in answered)
+
+
+async def test_the_node_service_at_its_cap_still_takes_cancels() -> None:
+    """As the Python SDK's (tests/executors/held.js: a cap of 4; a Hold ends
+    when its call is cancelled, Begun answers once so many Holds began)."""
+    require_node()
+    async with await start_executors("node_held") as service:
+        channel = grpc.aio.insecure_channel(service.address)
+        stub: executor_pb2_grpc.ExecutorServiceAsyncStub = executor_pb2_grpc.ExecutorServiceStub(
+            channel
+        )
+        executors = GrpcExecutors()
+        try:
+            stream = stub.Session()  # type: ignore[call-arg]
+            await calls_then_cancels(stream, "held", [Hold(n) for n in range(1, 7)])
+            async with asyncio.timeout(20):
+                four = await executors.execute(service.address, unary("b4", Begun(4)))
+                for call_id in (5, 1):
+                    await stream.write(executor_pb2.SessionRequest(call_id=call_id, cancel=True))
+                five = await executors.execute(service.address, unary("b5", Begun(5)))
+                await executors.execute(service.address, unary("release", Release()))
+                await stream.done_writing()
+                answered = await replies(stream)
+        finally:
+            await executors.close()
+            await channel.close(None)
+
+    assert payloads.decode(four.outputs[0], Count).begun == [1, 2, 3, 4]
+    assert payloads.decode(five.outputs[0], Count).begun == [1, 2, 3, 4, 6]
+    assert sorted(r.call_id for r in answered) == [2, 3, 4, 6]
+    assert all(not r.code for r in answered)

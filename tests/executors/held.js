@@ -2,9 +2,12 @@
 // A Node service (examples/node-executor/service.js) whose Session stream runs
 // at most 4 Execute calls at once, for tests/e2e/test_node_session.py:
 //
-// - a `held` executor's Hold message waits until a Release arrives, counting
-//   how many Holds wait at once; it yields {"most": the most seen so far};
+// - a `held` executor's Hold message waits until a Release arrives (or its
+//   call is cancelled), counting how many Holds wait at once; it yields
+//   {"most": the most seen so far};
 // - Probe answers once 4 Holds wait (the cap), yielding {"active", "most"};
+// - Begun {"count": n} answers once n Holds have begun, yielding {"active",
+//   "most", "begun": the Holds begun, in order of their message's "n"};
 // - Release lets every Hold go, now and later.
 //
 //   node held.js [--port N]
@@ -19,18 +22,23 @@ let full;
 const filled = new Promise((resolve) => (full = resolve));
 let release;
 const released = new Promise((resolve) => (release = resolve));
+const begun = [];
+const waits = []; // [count, resolve] of the Begun calls waiting
+const aborted = (signal) => new Promise((resolve) => signal.addEventListener('abort', resolve));
 
 class Held {
-  static handlers = { Hold: 'onHold', Probe: 'onProbe', Release: 'onRelease' };
+  static handlers = { Hold: 'onHold', Probe: 'onProbe', Begun: 'onBegun', Release: 'onRelease' };
   static sends = [];
   static yields = ['Count'];
 
-  async onHold(_message, ctx) {
+  async onHold(message, ctx) {
     active += 1;
     most = Math.max(most, active);
     if (active === CAP) full();
+    begun.push(message.n ?? 0);
+    waits.filter(([count]) => begun.length >= count).forEach(([, resolve]) => resolve());
     try {
-      await released;
+      await Promise.race([released, aborted(ctx.signal)]);
     } finally {
       active -= 1;
     }
@@ -40,6 +48,11 @@ class Held {
   async onProbe(_message, ctx) {
     await filled;
     ctx.yieldOutput('Count', { active, most });
+  }
+
+  async onBegun(message, ctx) {
+    if (begun.length < message.count) await new Promise((resolve) => waits.push([message.count, resolve]));
+    ctx.yieldOutput('Count', { active, most, begun });
   }
 
   onRelease() {
