@@ -1,5 +1,7 @@
 """Reading a run's events from the store, as a watcher catching up does: at
-most so many events and about so many bytes per read, never none."""
+most so many events and about so many bytes per read, never none; a page
+says whether the store holds more after it (a watcher waits for news only
+then)."""
 
 from __future__ import annotations
 
@@ -14,12 +16,17 @@ from tests.unit.graph_of_three import definition
 MIB = 1024 * 1024
 
 
-async def test_reads_are_bounded_in_bytes_and_always_make_progress(store: Store) -> None:
+async def _ten_of_a_mebibyte(store: Store) -> None:
+    """Run r with 10 events of 1 MiB each."""
     state = RunState("r", Graph.compile(definition()), superstep=0, checkpoint_id="")
     run = runner_pb2.Run(run_id="r", workflow_id="w", status=E.RUN_STATUS_RUNNING)
     await store.create_run(run, "", state.checkpoint(parent_checkpoint_id=""), [])
     big = [ev.event(E.EVENT_KIND_CUSTOM, name="big", message="x" * MIB) for _ in range(10)]
     await store.commit("r", RunUpdate(E.RUN_STATUS_RUNNING, 0), big)
+
+
+async def test_reads_are_bounded_in_bytes_and_always_make_progress(store: Store) -> None:
+    await _ten_of_a_mebibyte(store)
 
     first = await store.read_events("r", 0, 256, max_bytes=3 * MIB)
     alone = await store.read_events("r", 0, 256, max_bytes=10)
@@ -31,3 +38,16 @@ async def test_reads_are_bounded_in_bytes_and_always_make_progress(store: Store)
     assert [e.sequence for e in default] == [1, 2, 3]  # 4 MiB by default
     assert [e.sequence for e in counted] == [1, 2]
     assert await store.read_events("r", 10, 256) == []
+
+
+async def test_a_page_says_whether_more_events_follow_it(store: Store) -> None:
+    await _ten_of_a_mebibyte(store)
+
+    def seen(page: tuple[list[E.Event], bool]) -> tuple[list[int], bool]:
+        return [e.sequence for e in page[0]], page[1]
+
+    assert seen(await store.page_events("r", 0, 256, max_bytes=3 * MIB)) == ([1, 2], True)
+    assert seen(await store.page_events("r", 0, 2)) == ([1, 2], True)
+    assert seen(await store.page_events("r", 7, 3)) == ([8, 9, 10], False)  # the limit, no more
+    assert seen(await store.page_events("r", 8, 256)) == ([9, 10], False)
+    assert seen(await store.page_events("r", 10, 256)) == ([], False)

@@ -1,7 +1,8 @@
 """News of another runner's commits (runners sharing a database) wakes a
 run's watchers at the run's pace, as its commits made here do: a lone
 watcher at once, many once a pace; the stale tail goes at once, so nobody
-reads it; a deleted run, `wake_all` and the last watcher leaving wake at once."""
+reads it; a deleted run, `wake_all`, the last watcher leaving and a commit
+made here that shows at once (the run's end, or its wait for input) wake at once."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import contextlib
 from stepline.v1 import events_pb2 as E
 from stepline_runner.engine.hub import EventHub
 from stepline_runner.engine.pacing import pace_of
+from tests.unit.clocks import clock_still
 
 
 def _event(sequence: int) -> E.Event:
@@ -111,6 +113,32 @@ async def test_a_deleted_run_or_the_last_watcher_leaving_wakes_held_waiters_at_o
                 await asyncio.sleep(0)
             assert waiter.done(), end
             assert not hub._heard, end
+
+
+async def test_a_commit_here_that_shows_at_once_wakes_waiters_held_by_news() -> None:
+    # The run moved back here: its end (or its wait for input) must not reach
+    # those held on the news' pace a pace late (review of 8fd0af0).
+    waiting_for_input = E.Event(
+        run_id="r",
+        kind=E.EVENT_KIND_STATUS_CHANGED,
+        status=E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS,
+    )
+    end = E.Event(run_id="r", kind=E.EVENT_KIND_STATUS_CHANGED, status=E.RUN_STATUS_COMPLETED)
+    for shown in (waiting_for_input, end):
+        hub = EventHub()
+        with contextlib.ExitStack() as watching, clock_still():
+            for _ in range(20):
+                watching.enter_context(hub.watching("r"))
+            _tail_of(hub, 1)
+            hub.heard("r")
+            hub.publish("r", "w", [_event(2)])
+            waiter = await _waiting(hub, 2)
+            hub.heard("r")  # held back: the clock stands still, its timer never fires
+            shown.sequence = 3
+            hub.publish("r", "w", [shown])
+            for _ in range(3):
+                await asyncio.sleep(0)
+            assert waiter.done(), shown.status
 
 
 async def test_a_waiter_that_finds_the_store_ahead_waits_for_the_pace_too() -> None:

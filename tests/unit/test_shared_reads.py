@@ -42,11 +42,12 @@ class _Store:
         self.gate.set()
         self.reading = asyncio.Event()
 
-    async def read_events(self, run_id: str, after: int, limit: int) -> list[E.Event]:
+    async def page_events(self, run_id: str, after: int, limit: int) -> tuple[list[E.Event], bool]:
         self.reads.append(after)
         self.reading.set()
         await self.gate.wait()
-        return [_event(s) for s in range(after + 1, min(after + limit, EVENTS) + 1)]
+        last = min(after + limit, EVENTS)
+        return [_event(s) for s in range(after + 1, last + 1)], last < EVENTS
 
     async def get_run(self, run_id: str) -> runner_pb2.Run:
         return RUN

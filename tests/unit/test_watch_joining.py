@@ -24,7 +24,7 @@ def _event(sequence: int) -> E.Event:
 class _NoStore:
     """The run's tail holds everything: the store is never read."""
 
-    async def read_events(self, run_id: str, after: int, limit: int) -> list[E.Event]:
+    async def page_events(self, run_id: str, after: int, limit: int) -> tuple[list[E.Event], bool]:
         raise AssertionError("read from the store")
 
     async def get_run(self, run_id: str) -> runner_pb2.Run:

@@ -158,15 +158,21 @@ class EventHub:
             elif leaves_waiting_for_input(events):
                 # Nothing follows soon, and whoever answers its requests may be
                 # one of the watchers: held back, each answer would wait a pace.
-                tail.pacer.now(tail.show)
+                self._show_now(run_id, tail)
             else:
                 tail.pacer.due(self.pace(run_id), tail.show)
             return
-        tail.pacer.now(tail.show)  # the end shows at once, whatever the pace
+        self._show_now(run_id, tail)  # the end shows at once, whatever the pace
         if run_id not in self._watchers:
             # Finished runs are served from the store. While it has watchers,
             # they read the end from here (once for all), see `watching`.
             del self._runs[run_id]
+
+    def _show_now(self, run_id: str, tail: _RunTail) -> None:
+        """Wake the run's watchers now: those of its tail, and those held on
+        the pace of news (a tail dropped as stale, `heard`, `wait`)."""
+        tail.pacer.now(tail.show)
+        self._wake_heard(run_id)
 
     @contextlib.contextmanager
     def watching(self, run_id: str) -> Iterator[None]:

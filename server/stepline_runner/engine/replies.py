@@ -70,11 +70,13 @@ class Batch(list[events_pb2.Event]):
 class Reply:
     """What a watcher at some position is sent next: `batches` (none when
     every event read was of kinds it does not watch), the sequence it has
-    then read up to, and whether that was the run's end."""
+    then read up to, whether that was the run's end, and (`drained`, a
+    store's reply) whether the store held no event after it when read."""
 
     batches: list[Batch]
     last: int
     ended: bool = False
+    drained: bool = False
 
 
 def cut(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import AsyncIterator
 
@@ -40,8 +41,13 @@ async def follow_run(
         return current.last_sequence
 
     async def read(at: int) -> Reply | None:
-        stored = await store.read_events(run_id, at, READ_BATCH)
-        return hub.cut(stored, kinds) if stored else None
+        stored, more = await store.page_events(run_id, at, READ_BATCH)
+        if not stored:
+            return None
+        reply = hub.cut(stored, kinds)
+        # A run's end cuts a reply short: what follows it (a resume) is stored.
+        drained = not more and reply.last == stored[-1].sequence
+        return dataclasses.replace(reply, drained=drained) if drained else reply
 
     seen = after_sequence
     ended = is_terminal(run.status) and run.last_sequence <= seen
@@ -52,10 +58,8 @@ async def follow_run(
             # From the tail, the reply every watcher here gets; else the store
             # (one read for every watcher here at once).
             reply = hub.reply(run_id, seen, kinds)
-            at_end = False  # of what the store held: a read that came back short
             if reply is None:
                 reply = await hub.stored.reply((run_id, seen, kinds), functools.partial(read, seen))
-                at_end = reply is not None and reply.last - seen < READ_BATCH
             if reply is None or reply.last == seen:
                 await hub.wait(run_id, seen, stored_last_sequence)
                 continue
@@ -64,7 +68,7 @@ async def follow_run(
             seen, ended = reply.last, reply.ended
             if ended and not follow_after_end:
                 ended = await _is_last(store, hub, run_id, seen)
-            elif at_end:
+            elif reply.drained:
                 # Read again at once, and the watchers of a run another runner
                 # drives would each be answered once a read, at no pace: the
                 # next events come by the hub, at the run's pace.

@@ -213,6 +213,12 @@ class Store(ScheduleStore, Protocol):
         most `max_bytes` (but at least one event, however large)."""
         ...
 
+    async def page_events(
+        self, run_id: str, after_sequence: int, limit: int, max_bytes: int = READ_BYTES
+    ) -> tuple[list[events_pb2.Event], bool]:
+        """`read_events`, and whether the store held events after those then."""
+        ...
+
     async def answered_request_ids(self, run_id: str) -> set[str]:
         """Ids of the requests for input the run's log shows answered."""
         ...

@@ -207,16 +207,23 @@ class StoreReads:
     async def read_events(
         self, run_id: str, after_sequence: int, limit: int, max_bytes: int = READ_BYTES
     ) -> list[events_pb2.Event]:
+        events, _ = await self.page_events(run_id, after_sequence, limit, max_bytes)
+        return events
+
+    async def page_events(
+        self, run_id: str, after_sequence: int, limit: int, max_bytes: int = READ_BYTES
+    ) -> tuple[list[events_pb2.Event], bool]:
         # Sizes first: a watcher catching up on a run of large outputs must
-        # not hold `limit` of them at once.
+        # not hold `limit` of them at once. One more row says if more follow.
         sizes = await self._all(
             "SELECT sequence, length(body) FROM events WHERE run_id = ? AND sequence > ?"
             " ORDER BY sequence LIMIT ?",
-            (run_id, after_sequence, limit),
+            (run_id, after_sequence, limit + 1),
         )
-        last = last_within(sizes, after_sequence, max_bytes)
+        last = last_within(sizes[:limit], after_sequence, max_bytes)
+        more = bool(sizes) and sizes[-1][0] > last
         if last == after_sequence:
-            return []
+            return [], more
         rows = await self._all(
             "SELECT sequence, body FROM events WHERE run_id = ? AND sequence > ?"
             " AND sequence <= ? ORDER BY sequence",
@@ -227,7 +234,7 @@ class StoreReads:
             event = events_pb2.Event.FromString(body)
             event.run_id, event.sequence = run_id, sequence
             events.append(event)
-        return events
+        return events, more
 
     async def answered_request_ids(self, run_id: str) -> set[str]:
         """The requests for input the run's log shows answered."""
