@@ -63,7 +63,12 @@ _BYTE_SIZE = events_pb2.Event.ByteSize
 class _RunTail:
     """A run's latest events, at most so many and so many bytes (at least the
     last one): a watcher further behind reads the store. Its watchers see
-    them up to `visible`, the last sequence when they were last woken."""
+    them up to `visible`, the last sequence when they were last woken; those
+    not shown yet stay past the count (within the bytes), so that watchers
+    who kept up read what a wake-up shows them here, once for all, however
+    many events a pace held (at 200 ms, a fast run commits thousands: with
+    512 kept, every wake-up sent them all to the store, a response per 256
+    events each)."""
 
     events: deque[events_pb2.Event] = field(default_factory=deque)
     sizes: deque[int] = field(default_factory=deque)
@@ -84,7 +89,9 @@ class _RunTail:
         kept.extend(events)
         sizes.extend(added)
         self.size += sum(added)
-        while len(kept) > 1 and (len(kept) > count or self.size > size):
+        while len(kept) > 1 and (
+            self.size > size or (len(kept) > count and kept[0].sequence <= self.visible)
+        ):
             dropped = kept.popleft()
             self.size -= sizes.popleft()
             if self.frames:  # none until a watcher needs one

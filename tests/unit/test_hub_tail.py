@@ -1,0 +1,49 @@
+"""A watched run's tail keeps the events its watchers were not shown yet,
+past its count (within its bytes): at the pace of a hundred watchers a fast
+run commits more events than the count between two wake-ups, and without
+them every wake-up sent its watchers to the store. Shown events go beyond
+the count, as ever."""
+
+from __future__ import annotations
+
+import contextlib
+
+from stepline.v1 import events_pb2 as E
+from stepline_runner.engine.hub import EventHub
+from tests.unit.clocks import clock_still
+
+
+def _event(sequence: int) -> E.Event:
+    return E.Event(run_id="r", sequence=sequence, kind=E.EVENT_KIND_CUSTOM)
+
+
+def _waits_for_input(sequence: int) -> E.Event:
+    return E.Event(
+        run_id="r",
+        sequence=sequence,
+        kind=E.EVENT_KIND_STATUS_CHANGED,
+        status=E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS,
+    )
+
+
+async def test_a_wake_up_finds_what_it_shows_in_the_tail() -> None:
+    hub = EventHub(tail_size=8)
+    with clock_still(), contextlib.ExitStack() as watching:
+        for _ in range(100):
+            watching.enter_context(hub.watching("r"))
+        hub.publish("r", "w", [_event(1)])  # the first after a quiet spell: shown at once
+        for sequence in range(2, 51):
+            hub.publish("r", "w", [_event(sequence)])  # held back for the pace
+        assert hub.recent("r", 1) == []
+        hub.publish("r", "w", [_waits_for_input(51)])  # shown at once
+
+        assert hub.recent("r", 1) == [*map(_event, range(2, 51)), _waits_for_input(51)]
+        hub.publish("r", "w", [_event(52)])
+        assert [e.sequence for e in hub._runs["r"].events] == list(range(45, 53))
+
+
+async def test_a_run_nobody_watches_keeps_its_count() -> None:
+    hub = EventHub(tail_size=8)
+    for sequence in range(1, 51):
+        hub.publish("r", "w", [_event(sequence)])
+    assert [e.sequence for e in hub._runs["r"].events] == list(range(43, 51))
