@@ -4,7 +4,8 @@ large outputs a read), or at a run's end that a resume went on from. Only a
 read that held all the store had waits for the hub (review of 8fd0af0: a
 read that came back short was taken for the end of what is stored, and the
 watcher slept on the run's tail, which another watcher had made, until a
-commit that may never come)."""
+commit that may never come). A read that held the run's end and all the
+store had proves that end the last: no second read of the run for it."""
 
 from __future__ import annotations
 
@@ -68,8 +69,11 @@ async def _asleep_on_the_tail(store: _PagedStore, hub: EventHub) -> asyncio.Futu
     return watcher
 
 
-async def _sequences(store: _PagedStore, hub: EventHub, count: int, after_end: bool) -> list[int]:
-    """The first `count` sequences a watcher from 0 gets (5 s at most)."""
+async def _sequences(
+    store: _PagedStore, hub: EventHub, count: int | None, after_end: bool
+) -> list[int]:
+    """The first `count` sequences a watcher from 0 gets, or (None) all until
+    its watch ends (5 s at most)."""
     got: list[int] = []
     watch = cast(
         AsyncGenerator[Batch, None],
@@ -78,7 +82,7 @@ async def _sequences(store: _PagedStore, hub: EventHub, count: int, after_end: b
     async with asyncio.timeout(5), contextlib.aclosing(watch):
         async for batch in watch:
             got += [e.sequence for e in batch]
-            if len(got) >= count:
+            if count is not None and len(got) >= count:
                 break
     return got
 
@@ -88,7 +92,7 @@ async def test_reads_cut_by_the_byte_cap_go_on_to_the_end() -> None:
     hub = EventHub()
     other = await _asleep_on_the_tail(store, hub)
     try:
-        assert await _sequences(store, hub, 10, after_end=False) == list(range(1, 11))
+        assert await _sequences(store, hub, None, after_end=False) == list(range(1, 11))
     finally:
         other.cancel()
 
@@ -102,3 +106,15 @@ async def test_a_watcher_past_the_end_reads_what_a_resume_added_after_it() -> No
         assert await _sequences(store, hub, 9, after_end=True) == list(range(1, 10))
     finally:
         other.cancel()
+
+
+async def test_a_finished_run_read_to_its_end_is_not_read_again_to_prove_it() -> None:
+    store = _PagedStore([*map(_event, range(1, 10)), _end(10)], E.RUN_STATUS_COMPLETED, page=100)
+    assert await _sequences(store, EventHub(), None, after_end=False) == list(range(1, 11))
+    assert not store.asked.is_set()  # the run's row: read once, by the caller
+
+
+async def test_an_end_a_resume_went_on_from_is_passed_over() -> None:
+    events = [*map(_event, range(1, 5)), _end(5), *map(_event, range(6, 9)), _end(9)]
+    store = _PagedStore(events, E.RUN_STATUS_COMPLETED, page=3)
+    assert await _sequences(store, EventHub(), None, after_end=False) == list(range(1, 10))

@@ -70,7 +70,8 @@ async def follow_run(
                 yield batch
             seen, ended = reply.last, reply.ended
             if ended and not follow_after_end:
-                ended = await _is_last(store, hub, run_id, seen)
+                # A drained read of the store showed nothing after the end.
+                ended = reply.drained or await _is_last(store, hub, run_id, seen)
             elif reply.drained:
                 # Read again at once, and the watchers of a run another runner
                 # drives would each be answered once a read, at no pace: the
