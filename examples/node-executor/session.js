@@ -22,7 +22,8 @@ const CANCELS = ['stepline-session-cancel', '1'];
  * `maxCalls` run at once; calls read past that wait their turn, in order, and
  * the stream is read on while fewer than `maxCalls` wait, so a cancel is still
  * read when every slot is taken by a call that will not end by itself: it
- * aborts its call, or drops it unstarted (as the Python SDK's). Past that the
+ * aborts its call, or drops it unstarted (as the Python SDK's, which bounds
+ * the waiting calls' bytes too; this example counts them only). Past that the
  * stream is paused (not read), and HTTP/2 flow control holds the caller back,
  * so a caller cannot make the service hold calls without bound. */
 function session(executorHost, call, maxCalls) {

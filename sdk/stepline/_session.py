@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import itertools
 import logging
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -46,15 +47,6 @@ log = logging.getLogger("stepline.serve")
 Reply = Callable[[executor_pb2.SessionRequest], Awaitable[executor_pb2.SessionReply]]
 # Bytes of the calls read that wait for a slot, past which the stream is not read.
 WAITING_BYTES = 64 * 1024 * 1024
-
-
-@dataclass(eq=False, slots=True)
-class _Waiting:
-    """A call read that waits for a slot; `dropped` by a cancel meanwhile."""
-
-    call: executor_pb2.SessionRequest
-    size: int
-    dropped: bool = False
 
 
 class SessionCalls:
@@ -74,9 +66,11 @@ class SessionCalls:
         self._writing = asyncio.Lock()  # one write at a time on a stream
         self._most = most
         self._free = most  # slots: calls that may start now
-        self._waiting: deque[_Waiting] = deque()  # calls read, in order
-        self._waiting_ids: dict[int, _Waiting] = {}  # of those, by id
-        self._waiting_count = 0  # of those, not dropped
+        # Calls read that wait for a slot, in order: by their place in line
+        # (an OrderedDict: a cancel takes one out of the middle at no cost).
+        self._waiting: OrderedDict[int, executor_pb2.SessionRequest] = OrderedDict()
+        self._places: dict[int, int] = {}  # call id -> its place in line
+        self._arrivals = itertools.count()
         self._waiting_size = 0  # their bytes
         self._waiting_bytes = waiting_bytes
         self._held = False  # the next read waits for room among the waiting
@@ -84,7 +78,7 @@ class SessionCalls:
         self._reading: set[asyncio.Task[None]] = set()  # waiting for a request
         # Done when the caller closed its side of the stream, or a read failed.
         self._ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._stopping = False  # cancelled: nothing more starts
+        self._stopping = False  # the stream is over: nothing more starts
         self._batched = False  # the caller sent several calls in one request
         self._replies: list[executor_pb2.SessionReply] = []  # for the next write
         self._replying = False  # a task writes them
@@ -98,8 +92,9 @@ class SessionCalls:
         self._next()
         try:
             await self._ended
-        except asyncio.CancelledError:
-            # The caller cancelled the stream: its calls stop, as unary ones would.
+        except BaseException:
+            # The caller cancelled the stream, or it broke: its calls stop, as
+            # unary ones would (their replies could go nowhere).
             self._stopping = True
             self._waiting.clear()
             for task in list(self._tasks):
@@ -110,7 +105,7 @@ class SessionCalls:
             for reader in list(self._reading):
                 reader.cancel()  # waiting for a request that will not come
         while self._tasks:  # a call's task may start another (a waiting call, a reply writer)
-            await asyncio.gather(*self._tasks)
+            await asyncio.wait(self._tasks)
 
     def _next(self) -> None:
         task = self._spawn(self._read_and_call())
@@ -120,8 +115,13 @@ class SessionCalls:
     def _spawn(self, work: Awaitable[None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._over)
         return task
+
+    def _over(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("a Session stream's task failed: %r", error, exc_info=error)
 
     async def _read_and_call(self) -> None:
         request = await self._read()
@@ -133,66 +133,69 @@ class SessionCalls:
         for call in request.calls or (request,):
             if call.cancel:
                 self._cancel(call.call_id)
+                own = None if own is not None and own.call_id == call.call_id else own
             else:
-                own = self._wait(call)
-        if own is not None and (own.dropped or self._free < len(self._waiting)):
-            own = None  # it waits its turn (a call that ends starts it), or was cancelled
+                self._wait(call)
+                own = call
+        if own is not None and self._free < len(self._waiting):
+            own = None  # it waits its turn: a call that ends starts it
         self._start(keep=own)  # the others, in tasks of their own
         if own is not None:  # `_start` stopped at it, each call before it started
             self._take()
-            self._running[own.call.call_id] = self._current()
+            self._running[own.call_id] = task = self._current()
         self._read_on()  # the next request is read meanwhile, by another task
         if own is not None:
-            await self._run(own.call)
+            try:
+                await self._call(own)
+            finally:
+                self._ran(own.call_id, task)
 
-    def _wait(self, call: executor_pb2.SessionRequest) -> _Waiting:
-        waiting = _Waiting(call, call.ByteSize())
-        self._waiting.append(waiting)
-        self._waiting_ids[call.call_id] = waiting
-        self._waiting_count += 1
-        self._waiting_size += waiting.size
-        return waiting
+    def _wait(self, call: executor_pb2.SessionRequest) -> None:
+        place = next(self._arrivals)
+        self._waiting[place] = call
+        self._places[call.call_id] = place
+        self._waiting_size += call.ByteSize()
 
-    def _take(self) -> _Waiting:
-        """The first call waiting leaves the line (to start, unless it was dropped)."""
-        waiting = self._waiting.popleft()
-        if self._waiting_ids.get(waiting.call.call_id) is waiting:
-            del self._waiting_ids[waiting.call.call_id]
-        if not waiting.dropped:
-            self._unwait(waiting)
-            self._free -= 1
-        return waiting
+    def _take(self) -> executor_pb2.SessionRequest:
+        """The first call waiting leaves the line, to start: it has a slot."""
+        place, call = self._waiting.popitem(last=False)
+        if self._places.get(call.call_id) == place:  # (a later call may reuse its id)
+            del self._places[call.call_id]
+        self._waiting_size -= call.ByteSize()
+        self._free -= 1
+        return call
 
-    def _unwait(self, waiting: _Waiting) -> None:
-        self._waiting_count -= 1
-        self._waiting_size -= waiting.size
-
-    def _start(self, keep: _Waiting | None = None) -> None:
+    def _start(self, keep: executor_pb2.SessionRequest | None = None) -> None:
         """Start waiting calls, in order, while slots are free (up to `keep`,
-        which the caller starts); cancelled ones leave the line, unstarted."""
-        while self._free and self._waiting and self._waiting[0] is not keep:
-            if self._stopping:
+        which the caller starts)."""
+        while self._free and self._waiting and not self._stopping:
+            if next(iter(self._waiting.values())) is keep:
                 return
-            waiting = self._take()
-            if not waiting.dropped:
-                call = waiting.call
-                self._running[call.call_id] = self._spawn(self._run(call))
+            call = self._take()
+            task = self._running[call.call_id] = self._spawn(self._call(call))
+            # Not in the call's own `finally`: a task cancelled before its
+            # first step never runs its code, and would keep its slot.
+            task.add_done_callback(functools.partial(self._ran, call.call_id))
+
+    def _ran(self, call_id: int, task: asyncio.Task[Any]) -> None:
+        """The call in `task` is over: its slot is free."""
+        if self._running.get(call_id) is task:
+            del self._running[call_id]
+        self._cancelled.discard(task)
+        self._free += 1
+        self._start()
+        if self._held and not self._stopping:
+            self._read_on()
 
     def _read_on(self) -> None:
         """Read the next request now, or (too many wait) once some start."""
-        if self._waiting_count and (
-            self._waiting_count >= self._most or self._waiting_size >= self._waiting_bytes
+        if self._waiting and (
+            len(self._waiting) >= self._most or self._waiting_size >= self._waiting_bytes
         ):
             self._held = True
         else:
             self._held = False
             self._next()
-
-    def _freed(self) -> None:
-        self._free += 1
-        self._start()
-        if self._held and not self._stopping:
-            self._read_on()
 
     @staticmethod
     def _current() -> asyncio.Task[Any]:
@@ -200,15 +203,8 @@ class SessionCalls:
         assert task is not None
         return task
 
-    async def _run(self, request: executor_pb2.SessionRequest) -> None:
-        """The call, in its slot (`_running` names its task), its reply written."""
-        try:
-            await self._call(request)
-        finally:
-            self._freed()
-
     async def _call(self, request: executor_pb2.SessionRequest) -> None:
-        call_id = request.call_id
+        """The call, in its slot (`_running` names its task), its reply written."""
         task = self._current()
         try:
             reply = await self._reply(request)
@@ -217,10 +213,6 @@ class SessionCalls:
                 task.uncancel()
                 return  # stopped as asked: no reply is due
             raise
-        finally:
-            if self._running.get(call_id) is task:
-                del self._running[call_id]
-            self._cancelled.discard(task)
         if self._batched:
             self._replies.append(reply)
             if not self._replying:
@@ -230,10 +222,10 @@ class SessionCalls:
         await self._write(reply)
 
     def _cancel(self, call_id: int) -> None:
-        """Stop the call's handler, or drop it if it waits unstarted."""
-        if (waiting := self._waiting_ids.pop(call_id, None)) is not None:
-            waiting.dropped = True  # it leaves the line when it comes first
-            self._unwait(waiting)
+        """Stop the call's handler, or take it out of the line if it waits."""
+        place = self._places.pop(call_id, None)
+        if place is not None and (waiting := self._waiting.pop(place, None)) is not None:
+            self._waiting_size -= waiting.ByteSize()
             return
         task = self._running.get(call_id)
         if task is not None and task not in self._cancelled:
