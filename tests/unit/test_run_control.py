@@ -136,7 +136,7 @@ async def test_a_watcher_whose_read_races_the_final_commit_still_ends(
     await held(harness, run.run_id)
     store, hub = harness.runner.store, harness.runner.hub
     ended = asyncio.Event()
-    publish, read_events = hub.publish, store.read_events
+    publish, page_events = hub.publish, store.page_events
 
     def spy_publish(run_id: str, workflow_id: str, events: list[E.Event]) -> None:
         publish(run_id, workflow_id, events)
@@ -145,16 +145,16 @@ async def test_a_watcher_whose_read_races_the_final_commit_still_ends(
 
     async def stale_read(
         run_id: str, after_sequence: int, limit: int, max_bytes: int = READ_BYTES
-    ) -> list[E.Event]:
-        events = await read_events(run_id, after_sequence, limit, max_bytes)
+    ) -> tuple[list[E.Event], bool]:
+        events, more = await page_events(run_id, after_sequence, limit, max_bytes)
         if not events and not ended.is_set():
             Stepper.release.set()  # let the run finish while this read is "in flight"
             await ended.wait()
-        return events
+        return events, more
 
     hub._runs.pop(run.run_id)  # as after a runner restart: the watcher must read the store
     hub.publish = spy_publish  # type: ignore[method-assign]
-    store.read_events = stale_read  # type: ignore[method-assign]
+    store.page_events = stale_read  # type: ignore[method-assign]
     last = (await harness.get_run(run.run_id)).last_sequence
 
     async with asyncio.timeout(10):

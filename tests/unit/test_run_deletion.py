@@ -11,6 +11,7 @@ import pytest
 
 from stepline import payloads
 from stepline.v1 import events_pb2 as E
+from stepline_runner.engine import watch as watching
 from stepline_runner.engine.errors import FailedPrecondition, InvalidArgument, NotFound
 from stepline_runner.engine.retention import Retention, delete_finished
 from tests.support.runs import self_loop
@@ -155,7 +156,10 @@ async def test_bad_run_ids_are_refused_with_bounded_messages(counting: Harness) 
     assert len(str(caught.value)) < 200
 
 
-async def test_a_watcher_reading_a_deleted_run_gets_not_found(counting: Harness) -> None:
+async def test_a_watcher_reading_a_deleted_run_gets_not_found(
+    counting: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watching, "READ_BATCH", 100)
     run_id = await finished(counting, 150, "long")  # more events than one read batch
     watch = counting.runner.watch(run_id)
     first = await anext(watch)

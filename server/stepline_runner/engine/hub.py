@@ -52,6 +52,9 @@ if TYPE_CHECKING:  # relay.py imports the hub
 
 # Replies a run's tail keeps for its watchers' positions (and kinds) at once.
 REPLIES_KEPT = 16
+# A tail keeps at most this many times its count, shown to its watchers or
+# not (its bytes bound them, measured serialised: parsed, they are larger).
+UNSHOWN_KEPT = 16
 # A commit of a run nobody watches wakes nobody (`publish`): an uncounted waiter sleeps on.
 WATCHING = "a run's waiter is counted by hub.watching first"
 
@@ -64,11 +67,11 @@ class _RunTail:
     """A run's latest events, at most so many and so many bytes (at least the
     last one): a watcher further behind reads the store. Its watchers see
     them up to `visible`, the last sequence when they were last woken; those
-    not shown yet stay past the count (within the bytes), so that watchers
-    who kept up read what a wake-up shows them here, once for all, however
-    many events a pace held (at 200 ms, a fast run commits thousands: with
-    512 kept, every wake-up sent them all to the store, a response per 256
-    events each)."""
+    not shown yet stay past the count (within the bytes, and UNSHOWN_KEPT
+    times the count), so that watchers who kept up read what a wake-up
+    shows them here, once for all, however many events a pace held (at
+    200 ms, a fast run commits thousands: with 512 kept, every wake-up sent
+    them all to the store, a response per 256 events each)."""
 
     events: deque[events_pb2.Event] = field(default_factory=deque)
     sizes: deque[int] = field(default_factory=deque)
@@ -90,7 +93,9 @@ class _RunTail:
         sizes.extend(added)
         self.size += sum(added)
         while len(kept) > 1 and (
-            self.size > size or (len(kept) > count and kept[0].sequence <= self.visible)
+            self.size > size
+            or len(kept) > UNSHOWN_KEPT * count
+            or (len(kept) > count and kept[0].sequence <= self.visible)
         ):
             dropped = kept.popleft()
             self.size -= sizes.popleft()
@@ -150,6 +155,10 @@ class EventHub:
         if not events:
             return
         tail = self._tail(run_id)
+        if run_id not in self._watchers:
+            # Nobody to show them to: they count as shown (so the tail keeps
+            # its count, not a whole fan-out's commit until the next).
+            tail.visible = events[-1].sequence
         tail.extend(events, self._tail_size, self._tail_bytes)
         if self.relay is not None:  # runners sharing a database: in order with the others'
             self.relay.published(run_id, workflow_id, events)
