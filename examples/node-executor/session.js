@@ -16,6 +16,8 @@ const { sessionSpan } = require('./spans');
 const MAX_SESSION_CALLS = 256;
 // What the stream's initial metadata says: it stops a call on a `cancel`.
 const CANCELS = ['stepline-session-cancel', '1'];
+// ... and how many calls it runs at once.
+const CALLS = 'stepline-session-calls';
 
 /** The Session stream: each Execute request answered, as it finishes, by the
  * reply with its call_id: the unary Execute's response, or its status. At most
@@ -38,6 +40,7 @@ function session(executorHost, call, maxCalls) {
   let closed = false; // and this one too
   const said = new grpc.Metadata();
   said.set(...CANCELS);
+  said.set(CALLS, String(maxCalls)); // the runner keeps no more in flight on it
   call.sendMetadata(said);
   const finish = () => {
     if (ended && !closed && !pending.size && !waiting.length) {

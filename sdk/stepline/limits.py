@@ -42,6 +42,21 @@ SESSION_END_RUNS = 1024
 # service takes several calls in one request, and stops a call on a `cancel`.
 SESSION_BATCHES = ("stepline-session-batches", "1")
 SESSION_CANCELS = ("stepline-session-cancel", "1")
+# ... and how many calls it runs at once (past that they wait, read): the
+# runner keeps no more in flight on the stream, so that its cancels are read.
+SESSION_CALLS = "stepline-session-calls"
+# The most a stream may say it runs at once (a larger figure is taken as this).
+SESSION_CALLS_MOST = 1_000_000
+
+
+def session_calls(metadata: Sequence[tuple[str, str | bytes]]) -> int | None:
+    """How many calls a Session stream's initial metadata says its service
+    runs at once; None if it does not say (or says nothing a count can be)."""
+    said = next((v for k, v in metadata if k == SESSION_CALLS), None)
+    if not isinstance(said, str) or not said.isascii() or not said.isdigit() or len(said) > 9:
+        return None
+    return min(int(said), SESSION_CALLS_MOST) or None
+
 
 GRPC_MESSAGE_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -35,6 +35,7 @@ from stepline.host import (
 from stepline.limits import (
     GRPC_SERVER_OPTIONS,
     SESSION_BATCHES,
+    SESSION_CALLS,
     SESSION_CANCELS,
     SESSION_END_RUNS,
 )
@@ -113,10 +114,14 @@ class _Servicer(executor_pb2_grpc.ExecutorServiceServicer):
     ) -> None:
         if not self.host.fast_path:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this service serves unary calls")
-        # This stream takes several calls in one request, and cancels (executor.proto, Session).
-        await context.send_initial_metadata((SESSION_BATCHES, SESSION_CANCELS))
+        # This stream takes several calls in one request, and cancels, and runs
+        # so many at once (executor.proto, Session).
+        most = MAX_SESSION_CALLS
+        await context.send_initial_metadata(
+            (SESSION_BATCHES, SESSION_CANCELS, (SESSION_CALLS, str(most)))
+        )
         reply: Reply = functools.partial(traced_reply if self.traced else timed_reply, self.host)
-        await SessionCalls(context, reply, MAX_SESSION_CALLS).serve()
+        await SessionCalls(context, reply, most).serve()
 
 
 async def traced_reply(

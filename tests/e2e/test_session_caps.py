@@ -244,3 +244,43 @@ async def test_the_node_service_at_its_cap_still_takes_cancels() -> None:
     assert payloads.decode(five.outputs[0], Count).begun == [1, 2, 3, 4, 6]
     assert sorted(r.call_id for r in answered) == [2, 3, 4, 6]
     assert all(not r.code for r in answered)
+
+
+async def test_the_runner_keeps_no_more_calls_on_a_stream_than_its_service_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The service says it runs 2 calls at once a stream (and reads 2 more
+    past that): the runner sends no more on the shared stream, so that a
+    cancel of a run whose call is stuck (no deadline) is read at once. Sent
+    all (1 on the lone stream, 7 on the shared one), the cancel was the 8th
+    request behind 4 the service took, never read."""
+    monkeypatch.setattr(stepline.serve, "MAX_SESSION_CALLS", 2)
+    Stuck.begun, Stuck.changed, Stuck.go = [], asyncio.Condition(), asyncio.Event()
+    server = await serve_executors({"stuck": Stuck})
+    address = f"127.0.0.1:{server.port}"
+    executors = GrpcExecutors()
+
+    def stuck(n: int) -> executor_pb2.ExecuteRequest:
+        request = unary(f"r{n}", n)
+        request.executor_type = "stuck"
+        return request
+
+    calls: dict[int, asyncio.Task[executor_pb2.ExecuteResponse]] = {}
+    try:
+        async with asyncio.timeout(10):
+            calls[1] = asyncio.ensure_future(executors.execute(address, stuck(1), session=True))
+            await begun(1)  # the lone stream is busy: the others share the other
+            for n in range(2, 9):
+                calls[n] = asyncio.ensure_future(executors.execute(address, stuck(n), session=True))
+            running = await begun(3)
+            calls[running[1]].cancel()  # a call of the shared stream
+            assert len(await begun(4)) == 4  # its slot went to the next
+        Stuck.go.set()
+        done = await asyncio.gather(*calls.values(), return_exceptions=True)
+    finally:
+        Stuck.go.set()
+        await executors.close()
+        await server.stop(None)
+
+    assert sum(isinstance(r, asyncio.CancelledError) for r in done) == 1
+    assert sum(isinstance(r, executor_pb2.ExecuteResponse) for r in done) == 7

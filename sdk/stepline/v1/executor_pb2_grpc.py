@@ -251,7 +251,10 @@ class ExecutorServiceServicer:
         has sent it `calls`. Cancels: a service that stops a call when asked
         (`cancel`) says so alike, `stepline-session-cancel: 1`. The runner cancels
         a stream to stop its calls in flight: the service stops their handlers
-        then, as a unary call's when its caller cancels it.
+        then, as a unary call's when its caller cancels it. A service that runs
+        at most N calls of a stream at once says so, `stepline-session-calls: N`:
+        the runner keeps at most N in flight on the stream (one until it knows),
+        so that its cancels are read.
         The runner opens one per service and opens a new one when it breaks.
         The stream's own status: a service that does not offer it ends it at
         once (UNIMPLEMENTED); the runner takes any end of a stream with calls in

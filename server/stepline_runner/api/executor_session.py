@@ -17,7 +17,10 @@ the stream (a timeout only once the service's own DEADLINE_EXCEEDED has not
 come within `DEADLINE_GRACE`), never fails a call of another run. A call given up on the shared
 stream is cancelled by a request of its own (`SessionRequest.cancel`), where
 the stream says it takes them: its handler stops, as it does when the lone
-stream is cancelled under it, and as a unary call's does.
+stream is cancelled under it, and as a unary call's does. The shared stream
+carries no more calls at once than its service says it runs
+(`session_room.Room`), so that a cancel is never stuck behind calls the
+service has not read.
 """
 
 from __future__ import annotations
@@ -28,10 +31,17 @@ from collections.abc import Mapping
 
 import grpc
 
-from stepline.limits import SESSION_BATCHES, SESSION_CANCELS, SESSION_END_RUNS, batch_size
+from stepline.limits import (
+    SESSION_BATCHES,
+    SESSION_CANCELS,
+    SESSION_END_RUNS,
+    batch_size,
+    session_calls,
+)
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 
 from ..engine.ports import ExecutorCallError
+from .session_room import Room
 
 _CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 # How long past a call's `timeout` the runner waits for the service's own
@@ -225,6 +235,7 @@ class _SharedStream:
         self._said = asyncio.Event()  # the service's initial metadata came (or the stream ended)
         self._queued: list[executor_pb2.SessionRequest] = []  # for the next write
         self._writer: asyncio.Task[None] | None = None  # writes what is queued
+        self._room = Room()  # calls in flight, as many as the service runs at once
         self._reader = asyncio.ensure_future(self._read())
 
     async def call(
@@ -233,8 +244,13 @@ class _SharedStream:
         call_id = message.call_id
         future: asyncio.Future[executor_pb2.SessionReply]
         future = self._pending[call_id] = asyncio.get_running_loop().create_future()
+        entered = False  # the room: the call is, or is about to be, sent
         try:
             async with asyncio.timeout(timeout):
+                await self._room.enter()
+                entered = True
+                if self.broken is not None:  # while it waited for room
+                    raise self.broken
                 if self._batches:
                     self._queue(message)
                 else:
@@ -245,10 +261,12 @@ class _SharedStream:
         except asyncio.CancelledError:
             # Its future is cancelled with it, unless a reply had come.
             unanswered = future.cancelled() or not future.done()
-            if unanswered and all(m is not message for m in self._queued):
+            if entered and unanswered and all(m is not message for m in self._queued):
                 self._cancel(call_id)  # it was sent: the service stops its handler
             raise
         finally:
+            if entered:
+                self._room.leave()
             self._pending.pop(call_id, None)
             answered = future.done() and not future.cancelled()
             if not answered and self._queued:  # given up, perhaps before it was sent
@@ -324,6 +342,7 @@ class _SharedStream:
             metadata = await self._call.initial_metadata()
             said = tuple(metadata or ())
             self._batches, self._cancels = SESSION_BATCHES in said, SESSION_CANCELS in said
+            self._room.limit(session_calls(said))
             self._said.set()
             async for reply in self._call:
                 if reply.replies:
@@ -347,6 +366,7 @@ class _SharedStream:
         if self.broken is None:
             self.broken = _broken(self._endpoint, why)
         self._said.set()  # no cancel is sent on it now
+        self._room.limit(None)  # the calls waiting for room fail at once
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(self.broken)

@@ -1,0 +1,112 @@
+"""The room of a shared Session stream: as many calls in flight as its
+service says it runs at once, the others wait in order; a call that gives
+up while it waits leaves the line, and one handed a slot as it gives up
+passes the slot on."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from stepline.limits import SESSION_CALLS, session_calls
+from stepline_runner.api.session_room import Room
+
+
+async def _entering(room: Room, count: int) -> list[asyncio.Task[None]]:
+    tasks = [asyncio.ensure_future(room.enter()) for _ in range(count)]
+    for _ in range(3):
+        await asyncio.sleep(0)  # each as far as it goes
+    return tasks
+
+
+async def test_one_until_the_service_says_and_no_bound_if_it_says_none() -> None:
+    room = Room()
+    entered = await _entering(room, 5)
+    assert [t.done() for t in entered] == [True, False, False, False, False]
+    room.limit(None)  # an older service, which says nothing
+    await asyncio.sleep(0)
+    assert all(t.done() for t in entered) and room.taken == 5
+
+
+async def test_calls_past_the_room_wait_in_order() -> None:
+    room = Room()
+    room.limit(2)
+    first = await _entering(room, 2)
+    waiting = await _entering(room, 3)
+    assert all(t.done() for t in first) and not any(t.done() for t in waiting)
+
+    room.leave()
+    await asyncio.sleep(0)
+    assert [t.done() for t in waiting] == [True, False, False]
+    assert room.taken == 2
+
+
+async def test_a_call_that_gives_up_waiting_leaves_the_line() -> None:
+    room = Room()
+    room.limit(1)
+    await _entering(room, 1)
+    gives_up, next_one = await _entering(room, 2)
+    gives_up.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await gives_up
+    room.leave()
+    await asyncio.sleep(0)
+    assert next_one.done() and room.taken == 1
+
+
+async def test_a_slot_handed_to_a_call_as_it_gives_up_goes_to_the_next() -> None:
+    room = Room()
+    room.limit(1)
+    await _entering(room, 1)
+    gives_up, next_one = await _entering(room, 2)
+    room.leave()  # hands the slot to `gives_up` ...
+    gives_up.cancel()  # ... which is cancelled before it resumes
+    with pytest.raises(asyncio.CancelledError):
+        await gives_up
+    await asyncio.sleep(0)
+    assert next_one.done() and room.taken == 1
+
+
+async def test_a_cancelled_waiter_is_passed_over_when_a_slot_frees() -> None:
+    room = Room()
+    room.limit(1)
+    await _entering(room, 1)
+    gives_up, next_one = await _entering(room, 2)
+    gives_up.cancel()  # its future is cancelled now; its task takes it out later
+    room.leave()
+    await asyncio.gather(gives_up, return_exceptions=True)
+    await asyncio.sleep(0)
+    assert next_one.done() and room.taken == 1
+
+
+async def test_the_bound_going_lets_every_waiter_in() -> None:
+    room = Room()
+    room.limit(1)
+    await _entering(room, 1)
+    waiting = await _entering(room, 3)
+    room.limit(None)  # the stream broke: they go, to fail at once
+    await asyncio.sleep(0)
+    assert all(t.done() for t in waiting) and room.taken == 4
+
+
+@pytest.mark.parametrize(
+    ("said", "most"),
+    [
+        ("256", 256),
+        ("1", 1),
+        ("0", None),  # no room is none: no bound
+        ("5000000", 1_000_000),
+        ("-4", None),
+        ("4.5", None),
+        ("٣", None),  # a digit, not ASCII
+        ("9" * 40, None),
+        (b"256", None),
+    ],
+)
+def test_what_a_stream_says_of_its_room(said: str | bytes, most: int | None) -> None:
+    assert session_calls([("stepline-session-batches", "1"), (SESSION_CALLS, said)]) == most
+
+
+def test_a_stream_that_says_nothing_of_its_room_has_none() -> None:
+    assert session_calls([("stepline-session-batches", "1")]) is None
