@@ -91,9 +91,16 @@ class SessionCalls:
         a read that failed raises what it raised."""
         self._next()
         try:
-            await self._ended
+            try:
+                await self._ended
+            finally:
+                for reader in list(self._reading):
+                    reader.cancel()  # waiting for a request that will not come
+            while self._tasks:  # a call's task may start another (a waiting call, a reply writer)
+                await asyncio.wait(self._tasks)
         except BaseException:
-            # The caller cancelled the stream, or it broke: its calls stop, as
+            # The caller cancelled the stream (perhaps once its side was
+            # closed, as a cancel may read), or it broke: its calls stop, as
             # unary ones would (their replies could go nowhere).
             self._stopping = True
             self._waiting.clear()
@@ -101,11 +108,6 @@ class SessionCalls:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             raise
-        finally:
-            for reader in list(self._reading):
-                reader.cancel()  # waiting for a request that will not come
-        while self._tasks:  # a call's task may start another (a waiting call, a reply writer)
-            await asyncio.wait(self._tasks)
 
     def _next(self) -> None:
         task = self._spawn(self._read_and_call())

@@ -2,12 +2,17 @@
 at once): a cancel takes a waiting call out of the line, request and all,
 and a call that is cancelled before its task first ran still gives its slot
 back (review of bcdbe60: the slot was lost for good, and a flood of "call,
-cancel" pairs kept every request in memory)."""
+cancel" pairs kept every request in memory). A stream cancelled after its
+caller's side was closed (a cancel may read as that first) stops its calls
+(0cc4e5d waited for them, and a stuck one ran on: 2 runs in 100 of
+tests/e2e/test_session_cancel.py)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
+
+import grpc
 
 from stepline._session import SessionCalls
 from stepline.v1 import executor_pb2
@@ -19,12 +24,16 @@ class FakeContext:
     def __init__(self) -> None:
         self.requests: asyncio.Queue[Any] = asyncio.Queue()
         self.drained = asyncio.Event()  # a read found nothing more to read
+        self.emptied = asyncio.Event()  # a read took the last request there was
         self.written: list[int] = []
 
     async def read(self) -> Any:
         if self.requests.empty():
             self.drained.set()
-        return await self.requests.get()
+        request = await self.requests.get()
+        if self.requests.empty():
+            self.emptied.set()
+        return request
 
     async def write(self, reply: executor_pb2.SessionReply) -> None:
         self.written.append(reply.call_id)
@@ -38,6 +47,7 @@ class Calls:
         self.started: dict[int, asyncio.Event] = {}
         self.go: dict[int, asyncio.Event] = {}
         self.order: list[int] = []
+        self.cancelled: list[int] = []
 
     def of(self, call_id: int) -> tuple[asyncio.Event, asyncio.Event]:
         return (
@@ -49,7 +59,11 @@ class Calls:
         started, go = self.of(request.call_id)
         self.order.append(request.call_id)
         started.set()
-        await go.wait()
+        try:
+            await go.wait()
+        except asyncio.CancelledError:
+            self.cancelled.append(request.call_id)
+            raise
         return executor_pb2.SessionReply(call_id=request.call_id)
 
 
@@ -95,3 +109,18 @@ async def test_calls_cancelled_while_they_wait_leave_nothing_behind() -> None:
         serving.cancel()
         await asyncio.gather(serving, return_exceptions=True)
     assert calls.order == [1]
+
+
+async def test_a_stream_cancelled_once_its_side_was_closed_stops_its_calls() -> None:
+    context, calls = FakeContext(), Calls()
+    serving = asyncio.ensure_future(SessionCalls(context, calls.reply, 4).serve())  # type: ignore[arg-type]
+    context.requests.put_nowait(Request(call_id=1))
+    context.requests.put_nowait(grpc.aio.EOF)  # type: ignore[attr-defined]
+    async with asyncio.timeout(5):
+        await calls.of(1)[0].wait()
+        await context.emptied.wait()  # the EOF is read
+    for _ in range(3):
+        await asyncio.sleep(0)  # serve waits for the call now
+    serving.cancel()
+    await asyncio.gather(serving, return_exceptions=True)
+    assert calls.cancelled == [1]
