@@ -215,6 +215,8 @@ class SessionCalls:
                 task.uncancel()
                 return  # stopped as asked: no reply is due
             raise
+        if self._stopping:
+            return  # the stream is over: the reply goes nowhere
         if self._batched:
             self._replies.append(reply)
             if not self._replying:

@@ -53,8 +53,10 @@ def session_calls(metadata: Sequence[tuple[str, str | bytes]]) -> int | None:
     """How many calls a Session stream's initial metadata says its service
     runs at once; None if it does not say (or says nothing a count can be)."""
     said = next((v for k, v in metadata if k == SESSION_CALLS), None)
-    if not isinstance(said, str) or not said.isascii() or not said.isdigit() or len(said) > 9:
+    if not isinstance(said, str) or not said.isascii() or not said.isdigit():
         return None
+    if len(said) > len(str(SESSION_CALLS_MOST)):
+        return SESSION_CALLS_MOST if said.strip("0") else None
     return min(int(said), SESSION_CALLS_MOST) or None
 
 

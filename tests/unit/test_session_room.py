@@ -10,10 +10,12 @@ import asyncio
 import pytest
 
 from stepline.limits import SESSION_CALLS, session_calls
+from stepline.v1 import executor_pb2
+from stepline_runner.api.executor_session import DEADLINE_GRACE, _LateInLine, _waited
 from stepline_runner.api.session_room import Room
 
 
-async def _entering(room: Room, count: int) -> list[asyncio.Task[None]]:
+async def _entering(room: Room, count: int) -> list[asyncio.Task[bool]]:
     tasks = [asyncio.ensure_future(room.enter()) for _ in range(count)]
     for _ in range(3):
         await asyncio.sleep(0)  # each as far as it goes
@@ -100,7 +102,8 @@ async def test_the_bound_going_lets_every_waiter_in() -> None:
         ("-4", None),
         ("4.5", None),
         ("٣", None),  # a digit, not ASCII
-        ("9" * 40, None),
+        ("9" * 40, 1_000_000),
+        ("0" * 40, None),
         (b"256", None),
     ],
 )
@@ -110,3 +113,12 @@ def test_what_a_stream_says_of_its_room(said: str | bytes, most: int | None) -> 
 
 def test_a_stream_that_says_nothing_of_its_room_has_none() -> None:
     assert session_calls([("stepline-session-batches", "1")]) is None
+
+
+def test_a_call_that_waited_for_room_tells_the_service_what_is_left_of_its_time() -> None:
+    message = executor_pb2.SessionRequest()
+    message.timeout.FromSeconds(5)
+    _waited(message, 2.0 + DEADLINE_GRACE)  # of 5 s, 3 went waiting
+    assert message.timeout.ToNanoseconds() == 2_000_000_000
+    with pytest.raises(_LateInLine):  # only the grace was left: it is not sent
+        _waited(message, DEADLINE_GRACE)

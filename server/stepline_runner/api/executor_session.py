@@ -50,6 +50,10 @@ _CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 # stream by cancelling the stream), and a handler was told it was cancelled,
 # not late, whenever the stream's cancel outran the service's timer.
 DEADLINE_GRACE = 0.25
+# How long a shared stream's calls go one at a time waiting for the service's
+# initial metadata to say how many it runs at once (the SDK's and the Node
+# example's come at once), before they go unbounded.
+HEADERS_WAIT = 0.05
 # What a stream's write or read raises once the stream is over.
 _STREAM_ERRORS = (grpc.aio.AioRpcError, asyncio.InvalidStateError, grpc.aio.UsageError)
 
@@ -137,6 +141,20 @@ class ExecuteSession:
         for stream in (self._lone, self._shared):
             if stream is not None:
                 await stream.close()
+
+
+class _LateInLine(Exception):
+    """A call's deadline (but its grace) passed while it waited for room."""
+
+
+def _waited(message: executor_pb2.SessionRequest, left: float) -> None:
+    """A call that waited for room has that much less time: the service is
+    told what is left of its `timeout`, so that its own deadline still comes
+    first (DEADLINE_GRACE), not the runner's cancel."""
+    left -= DEADLINE_GRACE
+    if left <= 0:
+        raise _LateInLine
+    message.timeout.FromNanoseconds(int(left * 1e9))
 
 
 def _deadline(endpoint: str) -> ExecutorCallError:
@@ -236,6 +254,9 @@ class _SharedStream:
         self._queued: list[executor_pb2.SessionRequest] = []  # for the next write
         self._writer: asyncio.Task[None] | None = None  # writes what is queued
         self._room = Room()  # calls in flight, as many as the service runs at once
+        # A service that sends its headers only with its first reply says no
+        # room in time: its calls go unbounded past that, not one at a time.
+        self._unsaid = asyncio.get_running_loop().call_later(HEADERS_WAIT, self._room.limit, None)
         self._reader = asyncio.ensure_future(self._read())
 
     async def call(
@@ -245,9 +266,12 @@ class _SharedStream:
         future: asyncio.Future[executor_pb2.SessionReply]
         future = self._pending[call_id] = asyncio.get_running_loop().create_future()
         entered = False  # the room: the call is, or is about to be, sent
+        loop = asyncio.get_running_loop()
+        began = loop.time()
         try:
             async with asyncio.timeout(timeout):
-                await self._room.enter()
+                if await self._room.enter() and timeout is not None:
+                    _waited(message, timeout - (loop.time() - began))
                 entered = True
                 if self.broken is not None:  # while it waited for room
                     raise self.broken
@@ -256,7 +280,7 @@ class _SharedStream:
                 else:
                     await self._write(message)
                 return await future
-        except TimeoutError:
+        except (TimeoutError, _LateInLine):
             raise _deadline(self._endpoint) from None
         except asyncio.CancelledError:
             # Its future is cancelled with it, unless a reply had come.
@@ -342,6 +366,7 @@ class _SharedStream:
             metadata = await self._call.initial_metadata()
             said = tuple(metadata or ())
             self._batches, self._cancels = SESSION_BATCHES in said, SESSION_CANCELS in said
+            self._unsaid.cancel()
             self._room.limit(session_calls(said))
             self._said.set()
             async for reply in self._call:
@@ -366,6 +391,7 @@ class _SharedStream:
         if self.broken is None:
             self.broken = _broken(self._endpoint, why)
         self._said.set()  # no cancel is sent on it now
+        self._unsaid.cancel()
         self._room.limit(None)  # the calls waiting for room fail at once
         for future in self._pending.values():
             if not future.done():

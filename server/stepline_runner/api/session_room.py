@@ -16,15 +16,17 @@ class Room:
 
     def __init__(self) -> None:
         # One until the stream's initial metadata says (calls sent before it
-        # came went past the room unbounded); None: it said none.
+        # came went past the room unbounded); None: it said none, or nothing
+        # in time (executor_session.HEADERS_WAIT).
         self.most: int | None = 1
         self.taken = 0
         self._line: deque[asyncio.Future[None]] = deque()
 
-    async def enter(self) -> None:
+    async def enter(self) -> bool:
+        """Take a slot, waiting in line if there is none; whether it waited."""
         if not self._line and (self.most is None or self.taken < self.most):
             self.taken += 1
-            return
+            return False
         turn = asyncio.get_running_loop().create_future()
         self._line.append(turn)
         try:
@@ -35,6 +37,7 @@ class Room:
             elif turn in self._line:
                 self._line.remove(turn)
             raise
+        return True
 
     def leave(self) -> None:
         self.taken -= 1
