@@ -13,6 +13,7 @@ from stepline.v1 import events_pb2 as E
 from stepline_runner.engine.hub import EventHub
 from stepline_runner.engine.pacing import pace_of
 from tests.unit.clocks import clock_still
+from tests.unit.run_events import ending, waiting_for_input
 
 
 def _event(sequence: int) -> E.Event:
@@ -92,17 +93,23 @@ async def test_a_commit_made_here_after_news_starts_a_fresh_tail() -> None:
         await asyncio.wait_for(waiter, 5)
 
 
+async def _held_by_news(hub: EventHub, watching: contextlib.ExitStack) -> asyncio.Future[None]:
+    """A waiter of run r (one of 20 watchers) held back by news at the pace."""
+    for _ in range(20):
+        watching.enter_context(hub.watching("r"))
+    _tail_of(hub, 1)
+    hub.heard("r")
+    hub.publish("r", "w", [_event(2)])
+    waiter = await _waiting(hub, 2)
+    hub.heard("r")  # held back for most of 38 ms
+    return waiter
+
+
 async def test_a_deleted_run_or_the_last_watcher_leaving_wakes_held_waiters_at_once() -> None:
     for end in ("forget", "wake_all", "leave"):
         hub = EventHub()
         with contextlib.ExitStack() as watching:
-            for _ in range(20):
-                watching.enter_context(hub.watching("r"))
-            _tail_of(hub, 1)
-            hub.heard("r")
-            hub.publish("r", "w", [_event(2)])
-            waiter = await _waiting(hub, 2)
-            hub.heard("r")  # held back for most of 38 ms
+            waiter = await _held_by_news(hub, watching)
             if end == "forget":
                 hub.forget("r")
             elif end == "wake_all":
@@ -118,23 +125,10 @@ async def test_a_deleted_run_or_the_last_watcher_leaving_wakes_held_waiters_at_o
 async def test_a_commit_here_that_shows_at_once_wakes_waiters_held_by_news() -> None:
     # The run moved back here: its end (or its wait for input) must not reach
     # those held on the news' pace a pace late (review of 8fd0af0).
-    waiting_for_input = E.Event(
-        run_id="r",
-        kind=E.EVENT_KIND_STATUS_CHANGED,
-        status=E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS,
-    )
-    end = E.Event(run_id="r", kind=E.EVENT_KIND_STATUS_CHANGED, status=E.RUN_STATUS_COMPLETED)
-    for shown in (waiting_for_input, end):
+    for shown in (waiting_for_input(3), ending(3)):
         hub = EventHub()
-        with contextlib.ExitStack() as watching, clock_still():
-            for _ in range(20):
-                watching.enter_context(hub.watching("r"))
-            _tail_of(hub, 1)
-            hub.heard("r")
-            hub.publish("r", "w", [_event(2)])
-            waiter = await _waiting(hub, 2)
-            hub.heard("r")  # held back: the clock stands still, its timer never fires
-            shown.sequence = 3
+        with contextlib.ExitStack() as watching, clock_still():  # its timer never fires
+            waiter = await _held_by_news(hub, watching)
             hub.publish("r", "w", [shown])
             for _ in range(3):
                 await asyncio.sleep(0)

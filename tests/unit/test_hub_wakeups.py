@@ -10,6 +10,7 @@ import pytest
 
 from stepline.v1 import events_pb2 as E
 from stepline_runner.engine.hub import EventHub
+from tests.unit.run_events import waiting_for_input
 
 
 async def test_a_dashboard_of_some_kinds_is_not_woken_by_others() -> None:
@@ -61,15 +62,6 @@ async def test_a_waiter_that_is_not_counted_as_watching_is_refused() -> None:
         await hub.joined("r", 0)
 
 
-def _waiting_for_input(sequence: int) -> E.Event:
-    return E.Event(
-        run_id="r",
-        sequence=sequence,
-        kind=E.EVENT_KIND_STATUS_CHANGED,
-        status=E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS,
-    )
-
-
 async def test_dashboards_see_a_run_waiting_for_input_at_once() -> None:
     # Paced, as a run's watchers are; but nothing follows a commit that
     # leaves a run waiting for input, and one of them may be who answers.
@@ -81,5 +73,5 @@ async def test_dashboards_see_a_run_waiting_for_input_at_once() -> None:
         s.ready.clear()
     hub.publish("r", "w", [_event(2)])  # within the pace: held back
     assert not any(s.ready.is_set() for s in subscriptions)
-    hub.publish("r", "w", [_waiting_for_input(3)])
+    hub.publish("r", "w", [waiting_for_input(3)])
     assert all(s.ready.is_set() for s in subscriptions)

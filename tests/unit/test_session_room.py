@@ -44,40 +44,28 @@ async def test_calls_past_the_room_wait_in_order() -> None:
     assert room.taken == 2
 
 
-async def test_a_call_that_gives_up_waiting_leaves_the_line() -> None:
+@pytest.mark.parametrize(
+    "order",
+    [
+        "gives up, then a slot frees",  # it leaves the line
+        "a slot frees for it, then it gives up",  # it passes the slot on
+        "gives up, a slot frees before its task resumes",  # it is passed over
+    ],
+)
+async def test_a_call_that_gives_up_waiting_keeps_no_slot(order: str) -> None:
     room = Room()
     room.limit(1)
     await _entering(room, 1)
     gives_up, next_one = await _entering(room, 2)
+    if order.startswith("a slot frees"):
+        room.leave()
     gives_up.cancel()
+    if order == "gives up, then a slot frees":
+        await asyncio.gather(gives_up, return_exceptions=True)
+    if order.startswith("gives up"):
+        room.leave()
     with pytest.raises(asyncio.CancelledError):
         await gives_up
-    room.leave()
-    await asyncio.sleep(0)
-    assert next_one.done() and room.taken == 1
-
-
-async def test_a_slot_handed_to_a_call_as_it_gives_up_goes_to_the_next() -> None:
-    room = Room()
-    room.limit(1)
-    await _entering(room, 1)
-    gives_up, next_one = await _entering(room, 2)
-    room.leave()  # hands the slot to `gives_up` ...
-    gives_up.cancel()  # ... which is cancelled before it resumes
-    with pytest.raises(asyncio.CancelledError):
-        await gives_up
-    await asyncio.sleep(0)
-    assert next_one.done() and room.taken == 1
-
-
-async def test_a_cancelled_waiter_is_passed_over_when_a_slot_frees() -> None:
-    room = Room()
-    room.limit(1)
-    await _entering(room, 1)
-    gives_up, next_one = await _entering(room, 2)
-    gives_up.cancel()  # its future is cancelled now; its task takes it out later
-    room.leave()
-    await asyncio.gather(gives_up, return_exceptions=True)
     await asyncio.sleep(0)
     assert next_one.done() and room.taken == 1
 

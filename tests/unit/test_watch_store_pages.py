@@ -19,19 +19,7 @@ from stepline.v1 import runner_pb2
 from stepline_runner.engine.hub import EventHub
 from stepline_runner.engine.replies import Batch
 from stepline_runner.engine.watch import follow_run
-
-
-def _event(sequence: int) -> E.Event:
-    return E.Event(run_id="r", sequence=sequence, kind=E.EVENT_KIND_CUSTOM)
-
-
-def _end(sequence: int) -> E.Event:
-    return E.Event(
-        run_id="r",
-        sequence=sequence,
-        kind=E.EVENT_KIND_STATUS_CHANGED,
-        status=E.RUN_STATUS_COMPLETED,
-    )
+from tests.unit.run_events import custom, ending
 
 
 class _PagedStore:
@@ -87,8 +75,8 @@ async def _sequences(
     return got
 
 
-async def test_reads_cut_by_the_byte_cap_go_on_to_the_end() -> None:
-    store = _PagedStore([*map(_event, range(1, 10)), _end(10)], E.RUN_STATUS_COMPLETED, page=2)
+async def test_reads_cut_by_the_byte_cap_go_on_to_theending() -> None:
+    store = _PagedStore([*map(custom, range(1, 10)), ending(10)], E.RUN_STATUS_COMPLETED, page=2)
     hub = EventHub()
     other = await _asleep_on_the_tail(store, hub)
     try:
@@ -98,7 +86,7 @@ async def test_reads_cut_by_the_byte_cap_go_on_to_the_end() -> None:
 
 
 async def test_a_watcher_past_the_end_reads_what_a_resume_added_after_it() -> None:
-    events = [*map(_event, range(1, 5)), _end(5), *map(_event, range(6, 10))]
+    events = [*map(custom, range(1, 5)), ending(5), *map(custom, range(6, 10))]
     store = _PagedStore(events, E.RUN_STATUS_RUNNING, page=100)
     hub = EventHub()
     other = await _asleep_on_the_tail(store, hub)
@@ -109,12 +97,12 @@ async def test_a_watcher_past_the_end_reads_what_a_resume_added_after_it() -> No
 
 
 async def test_a_finished_run_read_to_its_end_is_not_read_again_to_prove_it() -> None:
-    store = _PagedStore([*map(_event, range(1, 10)), _end(10)], E.RUN_STATUS_COMPLETED, page=100)
+    store = _PagedStore([*map(custom, range(1, 10)), ending(10)], E.RUN_STATUS_COMPLETED, page=100)
     assert await _sequences(store, EventHub(), None, after_end=False) == list(range(1, 11))
     assert not store.asked.is_set()  # the run's row: read once, by the caller
 
 
 async def test_an_end_a_resume_went_on_from_is_passed_over() -> None:
-    events = [*map(_event, range(1, 5)), _end(5), *map(_event, range(6, 9)), _end(9)]
+    events = [*map(custom, range(1, 5)), ending(5), *map(custom, range(6, 9)), ending(9)]
     store = _PagedStore(events, E.RUN_STATUS_COMPLETED, page=3)
     assert await _sequences(store, EventHub(), None, after_end=False) == list(range(1, 10))
