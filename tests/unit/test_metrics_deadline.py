@@ -1,9 +1,8 @@
 """A metrics connection has one deadline for all of it: callers that drip
 their request a byte at a time (each read quick, the whole never done) are
 cut off at the deadline, and their slots serve scrapes again. One address
-holds at most MAX_PER_PEER of the slots (an IPv6 /64 counts as one address:
-a host may have all of it), and a TLS handshake has a shorter deadline of
-its own."""
+holds at most MAX_PER_PEER of the slots, and a TLS handshake has a shorter
+deadline of its own."""
 
 from __future__ import annotations
 
@@ -159,21 +158,3 @@ def test_a_tls_handshake_never_begun_is_cut_off_at_its_own_deadline(
         thread.join()
     # At the handshake's deadline, not the connection's (20 of them).
     assert DEADLINE <= took < 10 * DEADLINE
-
-
-@pytest.mark.parametrize(
-    ("address", "peer"),
-    [
-        ("127.0.0.1", "127.0.0.1"),
-        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
-        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),  # the same host's
-        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
-        ("::ffff:192.0.2.7", "192.0.2.7"),
-        ("fe80::1%eth0", "fe80::/64"),
-        ("not an address", "not an address"),
-    ],
-)
-def test_an_ipv6_host_counts_as_one_peer_whatever_address_of_its_64_it_uses(
-    address: str, peer: str
-) -> None:
-    assert metrics_http.peer_of(address) == peer

@@ -12,16 +12,14 @@ thread of its own, the handshake included, with one deadline for all of it
 (a deadline for each read would let a caller that drips a byte now and then
 hold its connection forever) and a shorter one for the handshake, and at
 most `MAX_CONNECTIONS` at once, `MAX_PER_PEER` of them from one address
-(an IPv6 /64, which one host is given whole: `peer_of`; more are closed at
-once), so what a caller that can reach the port costs is bounded, and one
-address cannot take every slot from the scraper.
+(more are closed at once), so what a caller that can reach the port costs
+is bounded, and one address cannot take every slot from the scraper.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import ipaddress
 import os
 import socket
 import ssl
@@ -179,21 +177,6 @@ class _Deadline:
                 self._twin = None
 
 
-def peer_of(address: str) -> str:
-    """Whom a connection from `address` counts against: the address, or for
-    IPv6 its /64 (a host may have every address of one: counted by address,
-    it could take every slot), an IPv4 address mapped into IPv6 as itself."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])  # no zone (fe80::1%eth0)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
-
-
 class _Server(WSGIServer):
     """One thread per connection, at most MAX_CONNECTIONS, MAX_PER_PEER from
     one address; TLS in that thread."""
@@ -207,7 +190,7 @@ class _Server(WSGIServer):
         super().__init__(*args, **kwargs)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        peer = peer_of(str(client_address[0]))
+        peer = str(client_address[0])
         with self.peers_lock:
             admitted = self.peers[peer] < MAX_PER_PEER and self.slots.acquire(blocking=False)
             if admitted:
