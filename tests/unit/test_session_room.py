@@ -6,13 +6,20 @@ passes the slot on."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 
 from stepline.limits import SESSION_CALLS, session_calls
 from stepline.v1 import executor_pb2
-from stepline_runner.api.executor_session import DEADLINE_GRACE, _LateInLine, _waited
+from stepline_runner.api.executor_session import (
+    DEADLINE_GRACE,
+    _LateInLine,
+    _SharedStream,
+    _waited,
+)
 from stepline_runner.api.session_room import Room
+from stepline_runner.engine.ports import ExecutorCallError
 
 
 async def _entering(room: Room, count: int) -> list[asyncio.Task[bool]]:
@@ -110,3 +117,56 @@ def test_a_call_that_waited_for_room_tells_the_service_what_is_left_of_its_time(
     assert message.timeout.ToNanoseconds() == 2_000_000_000
     with pytest.raises(_LateInLine):  # only the grace was left: it is not sent
         _waited(message, DEADLINE_GRACE)
+
+
+class _FakeCall:
+    """A Session stream whose service runs one call at once; its replies
+    are what the test puts in `replies` (None ends the stream)."""
+
+    def __init__(self) -> None:
+        self.replies: asyncio.Queue[executor_pb2.SessionReply | None] = asyncio.Queue()
+
+    async def initial_metadata(self) -> tuple[tuple[str, str], ...]:
+        return ((SESSION_CALLS, "1"),)
+
+    async def write(self, request: executor_pb2.SessionRequest) -> None:
+        pass
+
+    def __aiter__(self) -> _FakeCall:
+        return self
+
+    async def __anext__(self) -> executor_pb2.SessionReply:
+        reply = await self.replies.get()
+        if reply is None:
+            raise StopAsyncIteration
+        return reply
+
+    def cancel(self) -> None:
+        pass
+
+
+async def test_a_call_too_late_once_it_has_room_gives_its_slot_back() -> None:
+    # Review of 1781762: it raised before it counted as entered, and the
+    # slot stayed taken, so every later call on the stream waited for ever.
+    loop = asyncio.get_running_loop()
+    now = [loop.time()]
+    loop.time = lambda: now[0]  # type: ignore[method-assign]
+    try:
+        call = _FakeCall()
+        stream = _SharedStream("svc", SimpleNamespace(Session=lambda: call))  # type: ignore[arg-type]
+        await stream._said.wait()  # the room is 1
+        first = asyncio.ensure_future(stream.call(executor_pb2.SessionRequest(call_id=1), None))
+        late = asyncio.ensure_future(
+            stream.call(executor_pb2.SessionRequest(call_id=2), DEADLINE_GRACE + 0.1)
+        )
+        await asyncio.sleep(0)
+        now[0] += 0.15  # its own 0.1 s went by in line; the grace is left
+        call.replies.put_nowait(executor_pb2.SessionReply(call_id=1))
+        await first
+        with pytest.raises(ExecutorCallError, match="DEADLINE_EXCEEDED"):
+            await late
+        assert stream._room.taken == 0
+        call.replies.put_nowait(None)
+        await stream.close()
+    finally:
+        del loop.time

@@ -4,8 +4,7 @@ large outputs a read), or at a run's end that a resume went on from. Only a
 read that held all the store had waits for the hub (review of 8fd0af0: a
 read that came back short was taken for the end of what is stored, and the
 watcher slept on the run's tail, which another watcher had made, until a
-commit that may never come). A read that held the run's end and all the
-store had proves that end the last: no second read of the run for it."""
+commit that may never come)."""
 
 from __future__ import annotations
 
@@ -75,7 +74,7 @@ async def _sequences(
     return got
 
 
-async def test_reads_cut_by_the_byte_cap_go_on_to_theending() -> None:
+async def test_reads_cut_by_the_byte_cap_go_on_to_the_end() -> None:
     store = _PagedStore([*map(custom, range(1, 10)), ending(10)], E.RUN_STATUS_COMPLETED, page=2)
     hub = EventHub()
     other = await _asleep_on_the_tail(store, hub)
@@ -96,13 +95,44 @@ async def test_a_watcher_past_the_end_reads_what_a_resume_added_after_it() -> No
         other.cancel()
 
 
-async def test_a_finished_run_read_to_its_end_is_not_read_again_to_prove_it() -> None:
-    store = _PagedStore([*map(custom, range(1, 10)), ending(10)], E.RUN_STATUS_COMPLETED, page=100)
-    assert await _sequences(store, EventHub(), None, after_end=False) == list(range(1, 11))
-    assert not store.asked.is_set()  # the run's row: read once, by the caller
-
-
 async def test_an_end_a_resume_went_on_from_is_passed_over() -> None:
     events = [*map(custom, range(1, 5)), ending(5), *map(custom, range(6, 9)), ending(9)]
     store = _PagedStore(events, E.RUN_STATUS_COMPLETED, page=3)
     assert await _sequences(store, EventHub(), None, after_end=False) == list(range(1, 10))
+
+
+class _HeldStore(_PagedStore):
+    """Its reads see the events there were when they began, and return once
+    `gate` opens."""
+
+    def __init__(self, events: list[E.Event]) -> None:
+        super().__init__(events, E.RUN_STATUS_COMPLETED, page=100)
+        self.gate, self.reading = asyncio.Event(), asyncio.Event()
+
+    async def page_events(self, run_id: str, after: int, limit: int) -> tuple[list[E.Event], bool]:
+        seen = await super().page_events(run_id, after, limit)
+        self.reading.set()
+        await self.gate.wait()
+        return seen
+
+
+async def test_an_end_read_before_a_resume_is_not_taken_for_the_last() -> None:
+    # Review of 640a98c, which took a read that held all the store had for
+    # proof of the end: a watcher that came after a resume joined a read
+    # begun before it, and ended at the end the resume went on from.
+    store, hub = _HeldStore([*map(custom, range(1, 10)), ending(10)]), EventHub()
+
+    async def watch() -> list[int]:
+        return await _sequences(store, hub, None, after_end=False)
+
+    first = asyncio.ensure_future(watch())
+    await store.reading.wait()
+    resumed = [custom(11), ending(12)]  # while that read is under way
+    store.events += resumed
+    hub.publish("r", "w", resumed)
+    second = asyncio.ensure_future(watch())  # its run row says 12
+    for _ in range(3):
+        await asyncio.sleep(0)  # it joins the read under way
+    store.gate.set()
+    assert await second == list(range(1, 13))
+    assert await first == list(range(1, 13))

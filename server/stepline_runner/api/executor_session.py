@@ -52,8 +52,10 @@ _CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 DEADLINE_GRACE = 0.25
 # How long a shared stream's calls go one at a time waiting for the service's
 # initial metadata to say how many it runs at once (the SDK's and the Node
-# example's come at once), before they go unbounded.
-HEADERS_WAIT = 0.05
+# example's come at once: a round trip), before they go unbounded until it
+# comes (a service far away may then have a round trip's calls past its room
+# to read on: it does, up to a bound of its own).
+HEADERS_WAIT = 0.2
 # What a stream's write or read raises once the stream is over.
 _STREAM_ERRORS = (grpc.aio.AioRpcError, asyncio.InvalidStateError, grpc.aio.UsageError)
 
@@ -270,11 +272,12 @@ class _SharedStream:
         began = loop.time()
         try:
             async with asyncio.timeout(timeout):
-                if await self._room.enter() and timeout is not None:
-                    _waited(message, timeout - (loop.time() - began))
-                entered = True
+                waited = await self._room.enter()
+                entered = True  # its slot is freed below, whatever comes
                 if self.broken is not None:  # while it waited for room
                     raise self.broken
+                if waited and timeout is not None:
+                    _waited(message, timeout - (loop.time() - began))
                 if self._batches:
                     self._queue(message)
                 else:

@@ -70,8 +70,9 @@ async def follow_run(
                 yield batch
             seen, ended = reply.last, reply.ended
             if ended and not follow_after_end:
-                # A drained read of the store showed nothing after the end.
-                ended = reply.drained or await _is_last(store, hub, run_id, seen)
+                # Not `reply.drained`: a read shared with others may have begun
+                # before a resume that this watcher's run row already shows.
+                ended = await _is_last(store, hub, run_id, seen)
             elif reply.drained:
                 # Read again at once, and the watchers of a run another runner
                 # drives would each be answered once a read, at no pace: the
