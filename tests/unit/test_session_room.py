@@ -12,13 +12,8 @@ import pytest
 
 from stepline.limits import SESSION_CALLS, session_calls
 from stepline.v1 import executor_pb2
-from stepline_runner.api.executor_session import (
-    DEADLINE_GRACE,
-    _LateInLine,
-    _SharedStream,
-    _waited,
-)
-from stepline_runner.api.session_room import Room
+from stepline_runner.api.executor_session import DEADLINE_GRACE, _SharedStream
+from stepline_runner.api.session_room import LateInLine, Room, told_time_left
 from stepline_runner.engine.ports import ExecutorCallError
 
 
@@ -113,10 +108,10 @@ def test_a_stream_that_says_nothing_of_its_room_has_none() -> None:
 def test_a_call_that_waited_for_room_tells_the_service_what_is_left_of_its_time() -> None:
     message = executor_pb2.SessionRequest()
     message.timeout.FromSeconds(5)
-    _waited(message, 2.0 + DEADLINE_GRACE)  # of 5 s, 3 went waiting
+    told_time_left(message, 2.25, 0.25)  # of 5 s, 2.75 went waiting
     assert message.timeout.ToNanoseconds() == 2_000_000_000
-    with pytest.raises(_LateInLine):  # only the grace was left: it is not sent
-        _waited(message, DEADLINE_GRACE)
+    with pytest.raises(LateInLine):  # only the grace was left: it is not sent
+        told_time_left(message, 0.25, 0.25)
 
 
 class _FakeCall:

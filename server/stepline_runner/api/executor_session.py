@@ -41,7 +41,7 @@ from stepline.limits import (
 from stepline.v1 import executor_pb2, executor_pb2_grpc
 
 from ..engine.ports import ExecutorCallError
-from .session_room import Room
+from .session_room import LateInLine, Room, told_time_left
 
 _CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 # How long past a call's `timeout` the runner waits for the service's own
@@ -143,20 +143,6 @@ class ExecuteSession:
         for stream in (self._lone, self._shared):
             if stream is not None:
                 await stream.close()
-
-
-class _LateInLine(Exception):
-    """A call's deadline (but its grace) passed while it waited for room."""
-
-
-def _waited(message: executor_pb2.SessionRequest, left: float) -> None:
-    """A call that waited for room has that much less time: the service is
-    told what is left of its `timeout`, so that its own deadline still comes
-    first (DEADLINE_GRACE), not the runner's cancel."""
-    left -= DEADLINE_GRACE
-    if left <= 0:
-        raise _LateInLine
-    message.timeout.FromNanoseconds(int(left * 1e9))
 
 
 def _deadline(endpoint: str) -> ExecutorCallError:
@@ -277,13 +263,13 @@ class _SharedStream:
                 if self.broken is not None:  # while it waited for room
                     raise self.broken
                 if waited and timeout is not None:
-                    _waited(message, timeout - (loop.time() - began))
+                    told_time_left(message, timeout - (loop.time() - began), DEADLINE_GRACE)
                 if self._batches:
                     self._queue(message)
                 else:
                     await self._write(message)
                 return await future
-        except (TimeoutError, _LateInLine):
+        except (TimeoutError, LateInLine):
             raise _deadline(self._endpoint) from None
         except asyncio.CancelledError:
             # Its future is cancelled with it, unless a reply had come.

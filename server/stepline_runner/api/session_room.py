@@ -1,10 +1,13 @@
 """`Room`: the calls in flight on a shared Session stream, as many as its
-service says it runs at once."""
+service says it runs at once; and what a call that waited for room tells
+the service of its deadline."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+
+from stepline.v1 import executor_pb2
 
 
 class Room:
@@ -54,3 +57,18 @@ class Room:
             if not turn.done():  # (cancelled: its caller takes it out, or has)
                 self.taken += 1
                 turn.set_result(None)
+
+
+class LateInLine(Exception):
+    """A call's deadline (but its grace) passed while it waited for room."""
+
+
+def told_time_left(message: executor_pb2.SessionRequest, left: float, grace: float) -> None:
+    """A call that waited for room has that much less time (`left`, of which
+    `grace` is the runner's own): the service is told what is left of its
+    `timeout`, so that its own deadline still comes first, not the runner's
+    cancel. LateInLine when only the grace is left: it is not sent."""
+    left -= grace
+    if left <= 0:
+        raise LateInLine
+    message.timeout.FromNanoseconds(int(left * 1e9))
