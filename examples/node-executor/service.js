@@ -54,7 +54,7 @@ const { PayloadError, canonicalJson } = require('./payloads');
 const { NonRetryableError } = require('./retry');
 const security = require('./security');
 const { unarySignal } = require('./deadlines');
-const { MAX_SESSION_CALLS, session } = require('./session');
+const { MAX_SESSION_CALLS, WIRE_BYTES, session } = require('./session');
 const { serverSpan } = require('./spans');
 
 const PROTOS = path.resolve(__dirname, '..', '..', 'protos');
@@ -66,7 +66,13 @@ function loadExecutorService() {
     longs: Number, // superstep is an int64; supersteps never get near 2^53
     defaults: true, // absent scalars read as '' / 0 / [], an unset message as null
   });
-  return grpc.loadPackageDefinition(definition).stepline.v1.ExecutorService;
+  const service = grpc.loadPackageDefinition(definition).stepline.v1.ExecutorService;
+  // A Session request keeps its size on the wire: session.js bounds the
+  // bytes of the calls that wait for a slot.
+  const method = service.service.Session;
+  const parse = method.requestDeserialize;
+  method.requestDeserialize = (bytes) => Object.assign(parse(bytes), { [WIRE_BYTES]: bytes.length });
+  return service;
 }
 
 /** A gRPC unary handler around a (possibly async) function of the request,
@@ -172,6 +178,7 @@ module.exports = {
   NonRetryableError,
   PayloadError,
   canonicalJson,
+  loadExecutorService,
   runExecutors,
   serveExecutors,
 };

@@ -18,16 +18,21 @@ const MAX_SESSION_CALLS = 256;
 const CANCELS = ['stepline-session-cancel', '1'];
 // ... and how many calls it runs at once.
 const CALLS = 'stepline-session-calls';
+// A request's size on the wire, which service.js puts on it as it is read.
+const WIRE_BYTES = Symbol('wire bytes');
+// Bytes of the calls read that wait for a slot, past which the stream is
+// paused (as the Python SDK's WAITING_BYTES; at least one call may wait).
+const WAITING_BYTES = 64 * 1024 * 1024;
 
 /** The Session stream: each Execute request answered, as it finishes, by the
  * reply with its call_id: the unary Execute's response, or its status. At most
  * `maxCalls` run at once; calls read past that wait their turn, in order, and
  * the stream is read on while fewer than `maxCalls` wait, so a cancel is still
  * read when every slot is taken by a call that will not end by itself: it
- * aborts its call, or drops it unstarted (as the Python SDK's, which bounds
- * the waiting calls' bytes too; this example counts them only). Past that the
- * stream is paused (not read), and HTTP/2 flow control holds the caller back,
- * so a caller cannot make the service hold calls without bound. */
+ * aborts its call, or drops it unstarted (as the Python SDK's). Past that, or
+ * once those waiting hold WAITING_BYTES, the stream is paused (not read), and
+ * HTTP/2 flow control holds the caller back, so a caller cannot make the
+ * service hold calls without bound. */
 function session(executorHost, call, maxCalls) {
   if (!executorHost.fastPath) {
     call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'this service serves unary calls' });
@@ -35,6 +40,9 @@ function session(executorHost, call, maxCalls) {
   }
   const pending = new Set();
   const waiting = []; // Execute requests read, waiting for a slot
+  let waitingBytes = 0; // theirs
+  const roomy = () => waiting.length < maxCalls && waitingBytes < WAITING_BYTES;
+  const left = (request) => (waitingBytes -= request[WIRE_BYTES] ?? 0);
   const running = new Map(); // call id -> the call's cancel, while it runs
   let ended = false; // the caller closed its side
   let closed = false; // and this one too
@@ -49,8 +57,12 @@ function session(executorHost, call, maxCalls) {
     }
   };
   const next = () => {
-    while (pending.size < maxCalls && waiting.length) pending.add(start(waiting.shift()));
-    if (waiting.length < maxCalls) call.resume();
+    while (pending.size < maxCalls && waiting.length) {
+      const request = waiting.shift();
+      left(request);
+      pending.add(start(request));
+    }
+    if (roomy()) call.resume();
     finish();
   };
   const start = (request) => {
@@ -84,8 +96,10 @@ function session(executorHost, call, maxCalls) {
     if (request.cancel) { // no reply: the call's own is dropped too
       const id = String(request.call_id);
       const at = waiting.findIndex((w) => String(w.call_id) === id); // fewer than maxCalls
-      if (at >= 0) waiting.splice(at, 1);
-      else running.get(id)?.();
+      if (at >= 0) {
+        left(waiting.splice(at, 1)[0]);
+        if (roomy()) call.resume();
+      } else running.get(id)?.();
       return;
     }
     if (request.end_run && request.end_run.length) { // never fails, as the unary EndRun
@@ -94,8 +108,9 @@ function session(executorHost, call, maxCalls) {
       return;
     }
     waiting.push(request);
+    waitingBytes += request[WIRE_BYTES] ?? 0;
     next();
-    if (waiting.length >= maxCalls) call.pause();
+    if (!roomy()) call.pause();
   });
   call.on('end', () => {
     ended = true;
@@ -105,9 +120,10 @@ function session(executorHost, call, maxCalls) {
   // cancelled unary call's handler does; nothing is left to answer.
   call.on('cancelled', () => {
     waiting.length = 0;
+    waitingBytes = 0;
     running.forEach((stop) => stop());
   });
   call.on('error', () => {});
 }
 
-module.exports = { MAX_SESSION_CALLS, session };
+module.exports = { MAX_SESSION_CALLS, WAITING_BYTES, WIRE_BYTES, session };
