@@ -68,7 +68,8 @@ class SessionCalls:
         self._free = most  # slots: calls that may start now
         # Calls read that wait for a slot, in order: by their place in line
         # (an OrderedDict: a cancel takes one out of the middle at no cost).
-        self._waiting: OrderedDict[int, executor_pb2.SessionRequest] = OrderedDict()
+        # Each with its size, measured once.
+        self._waiting: OrderedDict[int, tuple[executor_pb2.SessionRequest, int]] = OrderedDict()
         self._places: dict[int, int] = {}  # call id -> its place in line
         self._arrivals = itertools.count()
         self._waiting_size = 0  # their bytes
@@ -153,17 +154,17 @@ class SessionCalls:
                 self._ran(own.call_id, task)
 
     def _wait(self, call: executor_pb2.SessionRequest) -> None:
-        place = next(self._arrivals)
-        self._waiting[place] = call
+        place, size = next(self._arrivals), call.ByteSize()
+        self._waiting[place] = (call, size)
         self._places[call.call_id] = place
-        self._waiting_size += call.ByteSize()
+        self._waiting_size += size
 
     def _take(self) -> executor_pb2.SessionRequest:
         """The first call waiting leaves the line, to start: it has a slot."""
-        place, call = self._waiting.popitem(last=False)
+        place, (call, size) = self._waiting.popitem(last=False)
         if self._places.get(call.call_id) == place:  # (a later call may reuse its id)
             del self._places[call.call_id]
-        self._waiting_size -= call.ByteSize()
+        self._waiting_size -= size
         self._free -= 1
         return call
 
@@ -171,7 +172,7 @@ class SessionCalls:
         """Start waiting calls, in order, while slots are free (up to `keep`,
         which the caller starts)."""
         while self._free and self._waiting and not self._stopping:
-            if next(iter(self._waiting.values())) is keep:
+            if next(iter(self._waiting.values()))[0] is keep:
                 return
             call = self._take()
             task = self._running[call.call_id] = self._spawn(self._call(call))
@@ -229,7 +230,7 @@ class SessionCalls:
         """Stop the call's handler, or take it out of the line if it waits."""
         place = self._places.pop(call_id, None)
         if place is not None and (waiting := self._waiting.pop(place, None)) is not None:
-            self._waiting_size -= waiting.ByteSize()
+            self._waiting_size -= waiting[1]
             return
         task = self._running.get(call_id)
         if task is not None and task not in self._cancelled:

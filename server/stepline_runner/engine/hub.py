@@ -168,8 +168,8 @@ class EventHub:
         if not tail.ended:
             if run_id not in self._watchers:
                 # Nobody to wake or pace (every waiter is `watching`: WATCHING):
-                # one who comes sees up to here, and waits for the next.
-                tail.visible = tail.last_sequence
+                # one who comes sees up to here (`visible`, set above), and
+                # waits for the next.
                 tail.replies.clear()
             elif leaves_waiting_for_input(events):
                 # Nothing follows soon, and whoever answers its requests may be
