@@ -30,10 +30,11 @@ watching. `--base-src DIR` runs every repeat on the checkout in DIR too
 (the runner, executor and subscriber processes with PYTHONPATH on its `sdk`
 and `server`), the two in turns, and ends with both summaries and this
 checkout's figures over the base's. `--postgres` puts the runner on a
-PostgreSQL database (a temporary server, as `leases.py` does) instead; with
-`--front` too, the subscribers watch through a second runner on that
-database that drives no runs (`--max-runs 0`): the run is driven by one
-process and watched through another.
+PostgreSQL database (a temporary server, as `leases.py` does) instead. With
+`--front`, the subscribers watch through a second runner on that
+database that drives no runs (`--max-runs 0`; on the SQLite file, one
+that follows it, `--follow`): the run is driven by one process and watched
+through another.
 
 Reported per subscriber count:
 
@@ -62,7 +63,7 @@ It prints tables and exits 0: a report, not a test.
 
     python scripts/bench/events.py [--steps 500] [--subscribers 0,1,10,100]
                                    [--per-process 25] [--watch run|all] [--rounds 1]
-                                   [--base-src DIR] [--postgres [--front]]
+                                   [--base-src DIR] [--postgres] [--front]
 """
 
 from __future__ import annotations
@@ -190,10 +191,15 @@ async def start_runners(
     """The runner that drives the run, on a fresh SQLite file or (`postgres`)
     a fresh database of that server; and the one the subscribers watch through:
     the same, or (`on_front`) a second runner on that database that drives
-    no runs (`--max-runs 0`)."""
+    no runs (`--max-runs 0`; on SQLite, one that follows the file, `--follow`)."""
     if postgres is None:
         runner = await stack.enter_async_context(await start_bench_runner(workdir, env=env))
-        return runner, runner
+        if not on_front:
+            return runner, runner
+        follower = await start_runner(
+            workdir / "runner.db", 0, "--follow", log=workdir / "front.log", cwd=ROOT, env=env
+        )
+        return runner, await stack.enter_async_context(follower)
     db = postgres.new_database("bench_events")
     shared = ("--lease-seconds", "10")
     runner = await stack.enter_async_context(
@@ -376,7 +382,8 @@ def main() -> None:
     options.add_argument(
         "--front",
         action="store_true",
-        help="with --postgres: the subscribers watch through a second runner that drives no runs",
+        help="the subscribers watch through a second runner that drives no runs: on "
+        "PostgreSQL one with --max-runs 0, on SQLite one that follows the file (--follow)",
     )
     options.add_argument(
         "--base-src", type=Path, help="a checkout to run in turns with this one (the base)"
@@ -388,8 +395,6 @@ def main() -> None:
         options.error("--per-process must be at least 1")
     if args.rounds < 1:
         options.error("--rounds must be at least 1")
-    if args.front and not args.postgres:
-        options.error("--front needs --postgres: runners share a PostgreSQL database only")
     run_benchmark(main_async(args))
 
 

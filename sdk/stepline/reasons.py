@@ -59,6 +59,8 @@ class Reason(StrEnum):
     # Another runner took the run over (a higher epoch): the caller is stale.
     # Executor services refuse a stale runner's calls with it too.
     STALE_EPOCH = "STALE_EPOCH"
+    # A runner that follows another's database (--follow) changes nothing.
+    READ_ONLY = "READ_ONLY"
 
     # PERMISSION_DENIED
     ENDPOINT_NOT_ALLOWED = "ENDPOINT_NOT_ALLOWED"

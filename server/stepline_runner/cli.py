@@ -80,6 +80,13 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         "runners with room; 0 serves the API only and drives no run (default: no cap)",
     )
     parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="serve the reads and run watchers (WatchRun) of a SQLite --store that another "
+        "runner on this machine owns and drives, taking that load off it; drive, write and "
+        "resume nothing, and refuse the calls that would (default: own the --store)",
+    )
+    parser.add_argument(
         "--no-auto-resume",
         dest="auto_resume",
         action="store_false",
@@ -211,6 +218,7 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         )
     if args.max_runs is not None and not 0 <= args.max_runs <= 1_000_000:
         parser.error(f"--max-runs must be between 0 and 1000000, not {args.max_runs}")
+    _check_follow(parser, args)
     check_metrics_host(parser, args, security)
     configure_logging(args.log_format)
     try:
@@ -232,6 +240,7 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         "executor_tls": executor_tls,
         "lease_seconds": args.lease_seconds,
         "max_runs": args.max_runs,
+        "follow": args.follow,
     }
     try:
         asyncio.run(_serve(args.store, args.host, args.port, options))
@@ -244,6 +253,24 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
     finally:
         if tracer_provider is not None:
             tracer_provider.shutdown()  # flush the spans still batched
+
+
+def _check_follow(parser: _Parser, args: argparse.Namespace) -> None:
+    """A follower owns nothing: the options of what it would own are refused."""
+    if not args.follow:
+        return
+    owned = {
+        "--lease-seconds": bool(args.lease_seconds),
+        "--max-runs": args.max_runs is not None,
+        "--delete-finished-after": args.delete_finished_after is not None,
+        "--durability full": args.durability != "normal",
+        "--no-auto-resume": not args.auto_resume,
+    }
+    if given := [name for name, on in owned.items() if on]:
+        parser.error(
+            f"--follow drives and writes nothing, so {', '.join(given)} would do nothing: "
+            "give it to the runner that owns the --store"
+        )
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

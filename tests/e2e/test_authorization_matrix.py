@@ -1,5 +1,7 @@
 """Every RunnerService call, the streams included, by every kind of caller in
-namespace team-a: exactly the expected allow or deny, against a real runner.
+namespace team-a: exactly the expected allow or deny, against a real runner,
+and against a runner that follows its file (--follow), which refuses what it
+does not serve (READ_ONLY) only once the caller was authorised.
 
 The calls come from the service descriptor, so a new RPC without a line in
 CALLS fails here. An allowed call is sent with ids that do not exist (or an
@@ -17,6 +19,7 @@ import pytest_asyncio
 
 from stepline.v1 import payload_pb2, runner_pb2, runner_pb2_grpc, workflow_pb2
 from tests.support.cluster import Cluster
+from tests.support.processes import start_runner
 from tests.support.tenants import (
     ADMIN,
     EVERYWHERE,
@@ -81,18 +84,35 @@ CALLERS: dict[str, tuple[Tenant | None, int | None]] = {
 }
 
 
+# What a follower serves; it refuses the rest with FAILED_PRECONDITION.
+FOLLOWER_SERVES = {m for m, (role, _, _) in CALLS.items() if role == "reader"} - {"WatchRuns"}
+Stubs = dict[str, "runner_pb2_grpc.RunnerServiceAsyncStub"]
+
+
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def stub(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[runner_pb2_grpc.RunnerServiceAsyncStub]:
+async def stubs(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stubs]:
+    """Of the runner ("owner") and of one that follows its file ("follower")."""
     tmp = tmp_path_factory.mktemp("matrix")
     options = ["--auth-config", str(write_auth_config(tmp))]
     cluster = await Cluster.start(tmp, runner_options=options)
+    follower = await start_runner(cluster.db, 0, "--follow", *options)
     try:
-        async with grpc.aio.insecure_channel(cluster.runner.address) as channel:
-            yield runner_pb2_grpc.RunnerServiceStub(channel)
+        async with (
+            grpc.aio.insecure_channel(cluster.runner.address) as owner,
+            grpc.aio.insecure_channel(follower.address) as following,
+        ):
+            yield {
+                "owner": runner_pb2_grpc.RunnerServiceStub(owner),
+                "follower": runner_pb2_grpc.RunnerServiceStub(following),
+            }
     finally:
+        await follower.terminate()
         await cluster.close()
+
+
+@pytest.fixture
+def stub(stubs: Stubs) -> runner_pb2_grpc.RunnerServiceAsyncStub:
+    return stubs["owner"]
 
 
 async def test_every_rpc_of_the_service_has_a_line_in_the_matrix() -> None:
@@ -131,6 +151,24 @@ async def test_each_call_by_each_caller(
     else:
         expected = allowed
     assert await status_of(stub, method, tenant) == expected
+
+
+@pytest.mark.parametrize("caller", list(CALLERS))
+@pytest.mark.parametrize("method", list(SERVICE.methods), ids=lambda m: m.name)
+async def test_each_call_by_each_caller_to_a_follower(
+    stubs: Stubs, method: Any, caller: str
+) -> None:
+    tenant, rank = CALLERS[caller]
+    role, _, allowed = CALLS[method.name]
+    if rank is None:
+        expected = Code.UNAUTHENTICATED
+    elif rank < RANK[role]:
+        expected = Code.PERMISSION_DENIED
+    elif method.name not in FOLLOWER_SERVES:
+        expected = Code.FAILED_PRECONDITION
+    else:
+        expected = allowed
+    assert await status_of(stubs["follower"], method, tenant) == expected
 
 
 async def test_a_denial_names_the_role_and_says_nothing_of_the_namespace(

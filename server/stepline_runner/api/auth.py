@@ -265,14 +265,24 @@ if TYPE_CHECKING:
     Ctx = grpc.aio.ServicerContext[Any, Any]
 
 
+# What a runner that follows another's database (`--follow`) serves: the reads
+# but WatchRuns (engine/follower.py). Any other call is refused once authorised.
+FOLLOWER_SERVES = frozenset(
+    method for method, role in REQUIRED_ROLE.items() if role == Role.READER
+) - {"WatchRuns"}
+
+
 class Authorizer(HandlerInterceptor):
     """Authorises every RunnerService call before its servicer runs; health
-    checks and reflection stay open, every other service is closed."""
+    checks and reflection stay open, every other service is closed. With
+    `followed` (the database, as messages show it) the runner follows it:
+    an authorised call it does not serve is FAILED_PRECONDITION."""
 
     open_prefixes = OPEN_PREFIXES
 
-    def __init__(self, config: AuthConfig) -> None:
+    def __init__(self, config: AuthConfig, followed: str = "") -> None:
         self._config = config
+        self._followed = followed
 
     def wrap(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
         service, _, method = details.method.lstrip("/").rpartition("/")
@@ -302,14 +312,34 @@ class Authorizer(HandlerInterceptor):
                 context, grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc.reason, exc.context
             )
         try:
-            return authorize(principal, method, namespace)
+            caller = authorize(principal, method, namespace)
         except PermissionError as exc:
             message, required = exc.args
             ids = {"namespace": namespace, "required_role": required}
             await abort(
                 context, grpc.StatusCode.PERMISSION_DENIED, message, Reason.ROLE_REQUIRED, ids
             )
-        raise AssertionError("abort raises")  # pragma: no cover
+        if self._followed and method not in FOLLOWER_SERVES:
+            await abort(
+                context,
+                grpc.StatusCode.FAILED_PRECONDITION,
+                not_served(self._followed, method),
+                Reason.READ_ONLY,
+            )
+        return caller
+
+
+def not_served(followed: str, method: str) -> str:
+    """Why a runner that follows `followed` refuses `method`."""
+    if method == "WatchRuns":
+        return (
+            f"this runner follows {followed} (--follow) and cannot watch all runs: "
+            "call WatchRuns on the runner that owns the file"
+        )
+    return (
+        f"this runner follows {followed} read-only (--follow): {method} would change it; "
+        "call the runner that owns the file"
+    )
 
 
 Check = Callable[[Any, "Ctx"], Awaitable[Caller]]

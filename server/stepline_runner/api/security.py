@@ -45,5 +45,6 @@ class Security:
             return AuthConfig.single_token(self.token)
         return AuthConfig.open()
 
-    def interceptors(self) -> list[grpc.aio.ServerInterceptor[Any, Any]]:
-        return [Authorizer(self.auth_config())]
+    def interceptors(self, followed: str = "") -> list[grpc.aio.ServerInterceptor[Any, Any]]:
+        """`followed`: the database the runner follows (auth.FOLLOWER_SERVES)."""
+        return [Authorizer(self.auth_config(), followed)]

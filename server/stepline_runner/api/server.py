@@ -22,7 +22,7 @@ from ..engine.retention import Retention
 from ..engine.runner import Runner
 from ..engine.shared import shared
 from ..observability import Instruments
-from ..store import Store, open_store
+from ..store import FollowedStore, Store, follow_store, open_store, shown
 from .auth import may_read_metrics, may_start_runs
 from .encoded import add_runner_service
 from .executor_client import GrpcExecutors
@@ -89,6 +89,7 @@ async def start_runner(
     executor_tls: Sequence[ExecutorTls] = (),
     lease_seconds: float = 0.0,
     max_runs: int | None = None,
+    follow: bool = False,
     before_runs: Callable[[], None] = lambda: None,
 ) -> RunnerServer:
     """Open the database and serve RunnerService on host:port (0 picks a port).
@@ -117,11 +118,14 @@ async def start_runner(
     without either. `before_runs()` is called once
     start-up is done, before the server takes calls and before any run is
     recovered, claimed or fired (the command freezes start-up's objects there,
-    collector.py, so that nothing of a run is frozen).
+    collector.py, so that nothing of a run is frozen). With `follow`, `db` is
+    a SQLite file another runner owns: this one serves its reads and the
+    watchers of its runs (not WatchRuns), and drives, resumes, fires and
+    deletes nothing (engine/follower.py).
     """
     security = security or Security()
     instruments = Instruments(db, metrics_port is not None, log_events)
-    store = await open_store(db, durability, lease_seconds)
+    store = await (follow_store(db) if follow else open_store(db, durability, lease_seconds))
     try:
         server = await _serve(
             store,
@@ -137,6 +141,7 @@ async def start_runner(
             executor_tls,
             max_runs,
             before_runs,
+            shown(db) if follow else "",
         )
         if metrics_port is not None:
             server.metrics_port = _serve_metrics(instruments, metrics_host, metrics_port, security)
@@ -169,6 +174,7 @@ async def _serve(
     executor_tls: Sequence[ExecutorTls],
     max_runs: int | None,
     before_runs: Callable[[], None],
+    followed: str,
 ) -> RunnerServer:
     dial = ExecutorChannels(executor_tls)
     executors = GrpcExecutors(instruments.executor_interceptors(), dial, instruments.calls)
@@ -182,7 +188,7 @@ async def _serve(
     )
     server = grpc.aio.server(
         options=GRPC_SERVER_OPTIONS,
-        interceptors=[*security.interceptors(), *instruments.server_interceptors()],
+        interceptors=[*security.interceptors(followed), *instruments.server_interceptors()],
     )
     runner.schedules.may_start = may_start_runs(security.auth_config())
     add_runner_service(RunnerServicer(runner), server)
@@ -199,6 +205,11 @@ async def _serve(
     await server.start()
     for name in ("", service_name):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    if isinstance(store, FollowedStore):
+        runner.follow(store)  # the owner drives, fires and sweeps
+        return RunnerServer(
+            server, runner, store, executors, health_servicer, bound, instruments=instruments
+        )
     if (leased := shared(store)) is not None:
         runner.share(leased, max_runs)  # runs come back by lease takeovers, on any runner
     elif auto_resume:

@@ -210,6 +210,10 @@ class EventHub:
                 if (tail := self._runs.get(run_id)) is not None and tail.ended:
                     del self._runs[run_id]
 
+    def watched(self) -> Collection[str]:
+        """The runs someone follows here (a view: it changes as they come and go)."""
+        return self._watchers.keys()
+
     def pace(self, run_id: str) -> float:
         """Seconds the run's watchers are left between two wake-ups."""
         return pace_of(self._watchers.get(run_id, 1))

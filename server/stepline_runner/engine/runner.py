@@ -20,6 +20,7 @@ from .answers import Answers
 from .cancels import Canceller
 from .conditions import ConditionEvaluator
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Reason
+from .follower import FollowedStore, Follower
 from .graph import check_policy
 from .hub import EventHub
 from .leases import LeaseKeeper
@@ -31,6 +32,7 @@ from .ports import ExecutorPort
 from .reads import Reads
 from .recovery import RetryPolicy
 from .registry import WorkflowRegistry
+from .relay import Relay
 from .replies import Batch
 from .resumes import Resumer
 from .run_filter import run_filter
@@ -76,6 +78,7 @@ class Runner:
         )
         self.mover = RunMover(store, self.runs, self.workflows, self.log)
         self.leases: LeaseKeeper | None = None
+        self.follower: Follower | None = None
         self.admission = Admission(store, self.runs, self.workflows, self.log)
         self.workflows.on_unsure = self.admission.limit_changed  # it may have landed
         self.resumer = Resumer(store, self.runs, self.workflows, self.log, self.admission)
@@ -360,9 +363,19 @@ class Runner:
         self.schedules.announce = store.schedule_changed
         self.leases.start()
 
+    def follow(self, store: FollowedStore) -> None:
+        """Follow a database another runner owns and drives (follower.py): serve
+        its reads and watchers, drive nothing (nor resume, fire, or sweep)."""
+        # A run's end here is read from the store, as with runners sharing one.
+        self.hub.relay = Relay(self.store, self.hub)
+        self.follower = Follower(store, self.hub)
+        self.follower.start()
+
     async def close(self) -> None:
         """Stop driving runs. They stay as stored, to be resumed on restart."""
         driven = self.runs.active_ids()
+        if self.follower is not None:
+            await self.follower.stop()
         if self.leases is not None:
             await self.leases.stop()
         await self.schedules.close()

@@ -1,16 +1,19 @@
 """Where runs, checkpoints and events are kept. `Store` is the interface;
 `SqliteStore` the embedded default, `postgres.PostgresStore` the one for a
-PostgreSQL server; `open_store` opens either by location."""
+PostgreSQL server; `open_store` opens either by location, `follow_store` a
+SQLite file another runner owns, read only (`FollowedStore`)."""
 
 from .base import NewCheckpoint, RunFilter, RunUpdate, StateRef, Store, StoredWorkflow
 from .deletion import RunDeletion
+from .following import FollowedStore
 from .news import RECONNECTED, Committed, News, ScheduleChanged
-from .opening import open_store
+from .opening import follow_store, open_store, shown
 from .sqlite import SqliteStore
 
 __all__ = [
     "RECONNECTED",
     "Committed",
+    "FollowedStore",
     "NewCheckpoint",
     "News",
     "RunDeletion",
@@ -21,5 +24,7 @@ __all__ = [
     "StateRef",
     "Store",
     "StoredWorkflow",
+    "follow_store",
     "open_store",
+    "shown",
 ]

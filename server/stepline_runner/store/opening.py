@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .base import Store
+from .following import FollowedStore
 from .sqlite import SqliteStore
 
 SCHEMES = ("postgresql://", "postgres://")
@@ -37,6 +38,20 @@ def shown(location: str | Path) -> str:
     except ValueError:
         return f"{url.scheme}://(a URL that does not parse)"
     return f"{url.scheme}://{user}{host}{port}{url.path}"
+
+
+async def follow_store(location: str | Path) -> FollowedStore:
+    """The SQLite file at `location` that another runner owns, read only
+    (following.py)."""
+    if is_postgres(location):
+        raise StoreOpenError(
+            "--follow reads a SQLite file another runner owns; runners share a PostgreSQL "
+            "database by --lease-seconds (with --max-runs 0 for one that drives no runs)"
+        )
+    try:
+        return await FollowedStore.follow(location)
+    except FileNotFoundError as exc:
+        raise StoreOpenError(str(exc)) from None
 
 
 async def open_store(
