@@ -34,7 +34,10 @@ PostgreSQL database (a temporary server, as `leases.py` does) instead. With
 `--front`, the subscribers watch through a second runner on that
 database that drives no runs (`--max-runs 0`; on the SQLite file, one
 that follows it, `--follow`): the run is driven by one process and watched
-through another.
+through another. `--apart CPUS` keeps the subscriber processes (and the
+front runner) on those CPUs: on a small machine the subscribers, which
+stand for clients on other machines, otherwise take the CPU the run's two
+processes overlap on, and the run slows as much by them as by its server.
 
 Reported per subscriber count:
 
@@ -63,7 +66,7 @@ It prints tables and exits 0: a report, not a test.
 
     python scripts/bench/events.py [--steps 500] [--subscribers 0,1,10,100]
                                    [--per-process 25] [--watch run|all] [--rounds 1]
-                                   [--base-src DIR] [--postgres] [--front]
+                                   [--base-src DIR] [--postgres] [--front] [--apart CPUS]
 """
 
 from __future__ import annotations
@@ -113,6 +116,13 @@ class SubscriberProcess:
     index: int
     count: int
     process: asyncio.subprocess.Process
+
+
+def cpu_list(text: str) -> set[int]:
+    cpus = {int(c) for c in text.split(",") if c.strip().isdigit()}
+    if not cpus or not cpus <= os.sched_getaffinity(0):
+        raise argparse.ArgumentTypeError(f"not CPUs of this machine: {text[:40]!r}")
+    return cpus
 
 
 async def start_subscribers(
@@ -215,6 +225,13 @@ async def start_runners(
     return runner, front
 
 
+def pin(pid: int, cpus: set[int]) -> None:
+    """Keep every thread of the process on `cpus` (threads it makes later
+    inherit it)."""
+    for thread in os.listdir(f"/proc/{pid}/task"):
+        os.sched_setaffinity(int(thread), cpus)
+
+
 async def one_round(
     steps: int,
     subscribers: int,
@@ -224,9 +241,11 @@ async def one_round(
     env: dict[str, str] | None = None,
     postgres: TemporaryPostgres | None = None,
     on_front: bool = False,
+    apart: set[int] | None = None,
 ) -> Round:
     """One run watched by `subscribers`; `env`: more of its processes'
-    environment; `postgres`, `on_front`: as `start_runners`."""
+    environment; `postgres`, `on_front`: as `start_runners`; `apart`: the
+    CPUs the subscriber processes (and a front runner) are kept on."""
     env = env or {}
     counts = [min(per_process, subscribers - i) for i in range(0, subscribers, per_process)]
     out = workdir / "events"
@@ -245,6 +264,9 @@ async def one_round(
         await client.register_workflow(loop_workflow(WORKFLOW, executor.address, steps))
         procs = await start_subscribers(front.address, counts, out, log, extra, env)
         others = {executor.process.pid, front.process.pid} - {runner.process.pid}
+        if apart is not None:
+            for pid in [p.process.pid for p in procs] + list(others - {executor.process.pid}):
+                pin(pid, apart)
 
         async def stop_subscribers() -> None:
             await asyncio.gather(*(stop(p.process) for p in procs))
@@ -321,7 +343,15 @@ async def measure(args: argparse.Namespace, postgres: TemporaryPostgres | None) 
             for n in args.subscribers:
                 with workdir() as tmp:
                     r = await one_round(
-                        args.steps, n, args.per_process, args.watch, tmp, env, postgres, args.front
+                        args.steps,
+                        n,
+                        args.per_process,
+                        args.watch,
+                        tmp,
+                        env,
+                        postgres,
+                        args.front,
+                        args.apart,
                     )
                 s = analyse(r)
                 stats.append(s)
@@ -384,6 +414,14 @@ def main() -> None:
         action="store_true",
         help="the subscribers watch through a second runner that drives no runs: on "
         "PostgreSQL one with --max-runs 0, on SQLite one that follows the file (--follow)",
+    )
+    options.add_argument(
+        "--apart",
+        type=cpu_list,
+        metavar="CPUS",
+        help="keep the subscriber processes (and the front runner) on these CPUs (e.g. 1 or "
+        "2,3), standing for the other machines subscribers are on; the runner and the "
+        "executor run anywhere (default: all run anywhere)",
     )
     options.add_argument(
         "--base-src", type=Path, help="a checkout to run in turns with this one (the base)"

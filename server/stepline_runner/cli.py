@@ -29,6 +29,7 @@ from .engine.allowlist import DEFAULT_RULES, AllowList, Rule, RuleError, parse_r
 from .engine.limits import Limits
 from .engine.recovery import RetryPolicy
 from .observability import configure_logging
+from .store.following import FileChanged
 from .store.opening import StoreOpenError, shown
 from .store.sqlite import DatabaseInUse, SchemaError
 
@@ -246,7 +247,7 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         asyncio.run(_serve(args.store, args.host, args.port, options))
     except StoreOpenError as exc:  # its message names the database
         parser.exit(2, f"{prog}: {one_line(exc)}\n")
-    except (SchemaError, DatabaseInUse, sqlite3.Error) as exc:
+    except (SchemaError, DatabaseInUse, FileChanged, sqlite3.Error) as exc:
         parser.exit(2, f"{prog}: cannot use database {shown(args.store)}: {one_line(exc)}\n")
     except OSError as exc:
         parser.exit(2, f"{prog}: {one_line(exc)}\n")
@@ -265,6 +266,8 @@ def _check_follow(parser: _Parser, args: argparse.Namespace) -> None:
         "--delete-finished-after": args.delete_finished_after is not None,
         "--durability full": args.durability != "normal",
         "--no-auto-resume": not args.auto_resume,
+        # Its runs' metrics are the owner's to serve: seeded here, they would never move.
+        "--metrics-port": args.metrics_port is not None,
     }
     if given := [name for name, on in owned.items() if on]:
         parser.error(
@@ -328,7 +331,8 @@ async def _serve(db: str, host: str, port: int, options: dict[str, Any]) -> None
         waiting.cancel()
     await server.stop()
     if lost.is_set():
-        raise DatabaseInUse(
+        # A follower's file changed under it (store/following.py), or a PostgreSQL lock went.
+        raise getattr(server.store, "lost_because", None) or DatabaseInUse(
             "another runner took it while the connection holding this runner's lock was "
             "away (the server restarted); this runner stopped"
         )

@@ -15,10 +15,12 @@ import pytest
 from stepline import RunnerClient
 from stepline.errors import FailedPreconditionError
 from stepline.reasons import Reason
+from stepline.testing import start_runner
 from stepline.v1 import events_pb2 as E
+from stepline_runner.store.sqlite import SqliteStore
 from tests.executors.stages import Token
 from tests.support.cluster import Cluster, cluster_fixture
-from tests.support.processes import ROOT, Service, start_runner
+from tests.support.processes import ROOT, Service
 from tests.support.runs import assert_exact_log, stage_loop, until_superstep
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -30,7 +32,7 @@ cluster = cluster_fixture("stages", "stages", scope="module", fixed_ports=True)
 
 
 async def follower_of(cluster: Cluster) -> Service:
-    return await start_runner(cluster.db, 0, "--follow")
+    return await start_runner(cluster.db, 0, "--follow", cwd=ROOT)
 
 
 async def watched(client: RunnerClient, run_id: str) -> list[E.Event]:
@@ -132,8 +134,23 @@ async def test_a_follower_refuses_what_it_cannot_follow_in_one_line(tmp_path: Pa
         ("--db", "postgresql://u@h/d"): "runners share a PostgreSQL database by --lease-seconds",
         ("--db", str(older), "--delete-finished-after", "1d"): "--delete-finished-after would",
         ("--db", str(older), "--durability", "full"): "--durability full would do nothing",
+        ("--db", str(older), "--metrics-port", "0"): "--metrics-port would do nothing",
     }
     for args, says in cases.items():
         code, stderr = await run_follower(*args)
         assert code == 2, stderr
         assert len(stderr.splitlines()) == 1 and says in stderr, stderr
+
+
+async def test_a_follower_whose_file_is_replaced_stops_saying_why(tmp_path: Path) -> None:
+    db, log = tmp_path / "runs.db", tmp_path / "follower.log"
+    await (await SqliteStore.open(db)).close()
+    service = await start_runner(db, 0, "--follow", log=log, cwd=ROOT)
+    db.rename(tmp_path / "elsewhere.db")  # a restore from a backup would do this too
+    async with asyncio.timeout(30):
+        code = await service.process.wait()
+    assert code == 2
+    assert log.read_text().splitlines()[-1] == (
+        f"stepline-runner: cannot use database {db}: "
+        f"{db} was replaced or removed since this runner opened it"
+    )

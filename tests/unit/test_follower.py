@@ -5,6 +5,7 @@ follower's polls publish what the owner commits to the watchers here."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Collection
 from pathlib import Path
@@ -20,9 +21,9 @@ from stepline_runner.engine.hub import EventHub
 from stepline_runner.engine.relay import Relay
 from stepline_runner.engine.watch import follow_run
 from stepline_runner.errors import FailedPrecondition, NotFound, Reason, StoreUnavailable
-from stepline_runner.store import RunUpdate
+from stepline_runner.store import FileChanged, Position, RunUpdate
 from stepline_runner.store.following import FollowedStore
-from stepline_runner.store.schema import SchemaError
+from stepline_runner.store.schema import SCHEMA_VERSION, SchemaError
 from stepline_runner.store.sqlite import SqliteStore
 from tests.unit.test_relay import created, elsewhere
 
@@ -53,7 +54,7 @@ class Reads:
     def changed(self) -> bool:
         return self._store.changed()
 
-    async def positions_of(self, run_ids: Collection[str]) -> dict[str, tuple[int, str]]:
+    async def positions_of(self, run_ids: Collection[str]) -> dict[str, Position]:
         self.positions += 1
         if self.failing:
             self.failing -= 1
@@ -227,3 +228,131 @@ async def test_only_a_stepline_file_of_this_schema_is_followed(tmp_path: Path) -
     sqlite3.connect(other).close()  # empty: a file no runner created
     with pytest.raises(SchemaError, match="creates or migrates"):
         await FollowedStore.follow(other)
+
+
+async def test_a_run_watched_again_after_commits_unseen_here_is_read_afresh(
+    owner: SqliteStore, followed: FollowedStore
+) -> None:
+    hub = EventHub()
+    hub.relay = Relay(followed, hub)
+    follower = Follower(followed, hub)
+    await created(owner, "r")
+    await created(owner, "other")
+    await elsewhere(owner, "r", "2", "3")
+    with hub.watching("other"):  # the follower polls on for this one throughout
+        with hub.watching("r"):
+            await follower.poll()  # publishes r's 1..3 to its tail
+        await elsewhere(owner, "r", "4", "5")
+        await ended(owner, "r")
+        await follower.poll()  # r is watched no more: its commits are not published
+        run = await followed.get_run("r")
+        assert run is not None
+        async with asyncio.timeout(10):  # a tail kept would say 3 is the last
+            seen = [
+                e.sequence
+                async for batch in follow_run(followed, hub, run, 3, frozenset(), False)
+                for e in batch
+            ]
+    assert seen == [4, 5, 6]
+
+
+async def test_a_run_made_again_under_its_id_is_published_from_the_new_one(
+    owner: SqliteStore, followed: FollowedStore
+) -> None:
+    hub = EventHub()
+    hub.relay = Relay(followed, hub)
+    follower = Follower(followed, hub)
+    await created(owner, "r")
+    await elsewhere(owner, "r", *(f"old {i}" for i in range(4)))
+    with hub.watching("r"):
+        await follower.poll()
+        await owner.delete_run("r")
+        await created(owner, "r")
+        await elsewhere(owner, "r", *(f"new {i}" for i in range(9)))
+        await follower.poll()
+        run = await followed.get_run("r")
+        assert run is not None
+        await ended(owner, "r")
+        await follower.poll()
+        async with asyncio.timeout(10):
+            seen = [
+                e.SerializeToString()
+                async for batch in follow_run(followed, hub, run, 0, frozenset(), False)
+                for e in batch
+            ]
+    assert seen == [e.SerializeToString() for e in await owner.read_events("r", 0, 100)]
+
+
+async def test_an_ended_run_is_kept_out_of_memory_until_it_moves(
+    owner: SqliteStore, followed: FollowedStore
+) -> None:
+    hub, reads = EventHub(), Reads(followed)
+    follower = follower_of(reads, hub)
+    await created(owner, "r")
+    await elsewhere(owner, "r", *(f"event {i}" for i in range(100)))
+    await ended(owner, "r")
+    with hub.watching("r"):  # WatchRun(follow_after_end) of a finished run
+        await follower.poll()
+        assert reads.pages == []
+        await elsewhere(owner, "r", "resumed")  # as a resume of it would
+        await follower.poll()
+    assert reads.pages == [102]
+
+
+async def test_a_replaced_or_migrated_file_stops_the_follower(
+    owner: SqliteStore, followed: FollowedStore, tmp_path: Path
+) -> None:
+    followed.changed()
+    with sqlite3.connect(tmp_path / "runs.db") as db:
+        db.execute("PRAGMA user_version = 99")  # a newer owner migrated it
+    with pytest.raises(FileChanged, match="migrated to schema version 99"):
+        followed.changed()
+    assert followed.lost.is_set()
+    with sqlite3.connect(tmp_path / "runs.db") as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    other = await FollowedStore.follow(tmp_path / "runs.db")
+    try:
+        (tmp_path / "runs.db").rename(tmp_path / "moved.db")
+        with pytest.raises(FileChanged, match="replaced or removed"):
+            other.changed()
+        assert isinstance(other.lost_because, FileChanged)
+    finally:
+        await other.close()
+
+
+async def test_a_failing_file_is_logged_once_until_it_mends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "stepline_runner.engine.follower")
+    polled = asyncio.Event()
+
+    class Failing:
+        calls = 0
+
+        def changed(self) -> bool:
+            Failing.calls += 1
+            if Failing.calls == 8:
+                polled.set()
+            if Failing.calls < 5:
+                raise StoreUnavailable("the file is locked")
+            return False
+
+        async def positions(self, run_ids: Collection[str]) -> dict[str, Position]:
+            raise AssertionError("nothing is watched")
+
+        async def page_events(
+            self, run_id: str, after_sequence: int, limit: int
+        ) -> tuple[list[E.Event], bool]:
+            raise AssertionError("nothing is watched")
+
+    follower = Follower(Failing(), EventHub(), poll=0)
+    follower.start()
+    async with asyncio.timeout(10):
+        await polled.wait()
+    await follower.stop()
+    said = [r.getMessage() for r in caplog.records if "following the database" in r.getMessage()]
+    assert said == [
+        "following the database failed, trying again: the file is locked",
+        "following the database again",
+    ]

@@ -22,7 +22,7 @@ from ..engine.retention import Retention
 from ..engine.runner import Runner
 from ..engine.shared import shared
 from ..observability import Instruments
-from ..store import FollowedStore, Store, follow_store, open_store, shown
+from ..store import FollowedStore, Store, follow_store, open_store
 from .auth import may_read_metrics, may_start_runs
 from .encoded import add_runner_service
 from .executor_client import GrpcExecutors
@@ -141,7 +141,7 @@ async def start_runner(
             executor_tls,
             max_runs,
             before_runs,
-            shown(db) if follow else "",
+            Path(db).name if follow else "",
         )
         if metrics_port is not None:
             server.metrics_port = _serve_metrics(instruments, metrics_host, metrics_port, security)

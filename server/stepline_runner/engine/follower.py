@@ -3,7 +3,7 @@ owns and drives (`--follow`, a SQLite file) in step with it.
 
 Such a runner serves reads and the watchers of runs, and drives nothing. Its
 store says whether the owner committed since it last asked (`changed`); it
-asks every POLL_SECONDS while anyone watches a run here, and then reads the
+asks every POLL_SECONDS, and while anyone watches a run here then reads the
 rows of the watched runs (`positions`, one query for 500) and, of each that
 moved, the new events, which it publishes to the hub as if committed here.
 So the watchers here are served as the owner serves its own: from the run's
@@ -11,8 +11,12 @@ tail in memory, at the run's pace, one reply for all of them at a position,
 and a run's end or wait for input at once; a commit shows here within a poll
 of the owner's. The owner, however many watch here, serves none of them.
 
-A run seen the first time (or made again under its id) is published from
-its latest SEED events on; its watchers wake to read anything older.
+A running run seen the first time (or made again under its id) is
+published from its latest SEED events on, an ended one from its next
+commit; its watchers wake to read anything older from the store. A run
+nobody watches here any more is forgotten, its tail too (nobody would keep
+it up to date). The file replaced, removed or migrated stops the follower
+(`FileChanged`): the command then stops the runner, saying why.
 """
 
 from __future__ import annotations
@@ -20,34 +24,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Collection
 from typing import Protocol
 
 from stepline.v1 import events_pb2
 
 from ..errors import SteplineError
+from ..statuses import is_terminal
+from ..store import FileChanged, Position
 from .hub import EventHub
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.01
+# A poll that took long (thousands of runs watched) is followed by a pause
+# this many times as long: following takes at most a fifth of the loop.
+PAUSE_PER_POLL = 4
 # Events of a run read at one poll; a run further on is read on at the next.
 READ_BATCH = 2048
-# A run seen the first time is published from this many events before its
-# last: the watchers who join it as it starts are served from its tail too.
+# A running run seen the first time is published from this many events before
+# its last: the watchers who join it as it starts are served from its tail too.
 SEED = 512
-GONE = -1  # the last sequence published of a run deleted
 
 
 class FollowedStore(Protocol):
     """What a store of a database another runner owns adds (store/following.py)."""
 
     def changed(self) -> bool:
-        """Whether the owner committed since the last call (the first: True)."""
+        """Whether the owner committed since the last call (the first: True);
+        raises FileChanged when the file cannot be followed on."""
         ...
 
-    async def positions(self, run_ids: Collection[str]) -> dict[str, tuple[int, str]]:
-        """Run id -> (last sequence, workflow id) of those of the runs that exist."""
+    async def positions(self, run_ids: Collection[str]) -> dict[str, Position]:
+        """Where those of the runs that exist stand."""
         ...
 
     async def page_events(
@@ -60,7 +70,9 @@ class Follower:
         self._store = store
         self._hub = hub
         self._poll = poll
-        self._known: dict[str, int] = {}  # watched run id -> last sequence published
+        # Watched run id -> its incarnation and the last sequence published
+        # (None: deleted, its watchers told).
+        self._known: dict[str, tuple[int, int] | None] = {}
         self._behind = False  # read again at the next poll, changed or not
         self._task: asyncio.Task[None] | None = None
 
@@ -74,49 +86,81 @@ class Follower:
                 await self._task
 
     async def _follow(self) -> None:
+        failing = False
+        pause = self._poll
         while True:
-            await asyncio.sleep(self._poll)
+            await asyncio.sleep(pause)
+            began = time.monotonic()
             try:
                 await self.poll()
-            except SteplineError as exc:  # the file is locked or failing: it may pass
-                log.warning("following the database failed, trying again: %s", exc)
+            except FileChanged as exc:
+                log.error("following the database stopped: %s", exc)
+                return  # the store is `lost`: the command stops the runner
+            except Exception as exc:
+                if not failing:  # once, not every poll
+                    trace = not isinstance(exc, SteplineError)  # a bug or damage: its stack
+                    log.warning(
+                        "following the database failed, trying again: %s", exc, exc_info=trace
+                    )
+                failing = True
+            else:
+                if failing:
+                    log.info("following the database again")
+                failing = False
+            pause = max(self._poll, PAUSE_PER_POLL * (time.monotonic() - began))
 
     async def poll(self) -> None:
         """Publish what the owner committed of the watched runs since the last poll."""
-        watched = list(self._hub.watched())
-        self._known = {run_id: self._known[run_id] for run_id in watched if run_id in self._known}
-        if not watched or not (self._store.changed() or self._behind):
+        changed = self._store.changed()  # asked even so: it tells a file replaced
+        watched = self._hub.watched()
+        if not watched:
+            self._forget(list(self._known))
             return
+        if not (changed or self._behind):
+            return  # nothing committed: nothing any tail here lacks
+        self._forget([run_id for run_id in self._known if run_id not in watched])
         self._behind = True  # until this poll is through: a failed one is read again
-        positions = await self._store.positions(watched)
+        ids = list(watched)
+        positions = await self._store.positions(ids)
         behind = False
-        for run_id in watched:
+        for run_id in ids:
             position = positions.get(run_id)
-            if position is None:  # deleted: its watchers find out by the store, once
-                if self._known.get(run_id) != GONE:
-                    self._known[run_id] = GONE
-                    self._hub.wake(run_id)
-                continue
-            behind |= await self._catch_up(run_id, *position)
+            if position is not None:
+                behind |= await self._catch_up(run_id, position)
+            elif self._known.get(run_id, ()) is not None:
+                self._known[run_id] = None  # deleted: its watchers find out by the store
+                self._hub.wake(run_id)
         self._behind = behind
 
-    async def _catch_up(self, run_id: str, last: int, workflow_id: str) -> bool:
-        """Publish the run's events after the last published (a run seen the
-        first time: its latest SEED); whether more wait."""
+    def _forget(self, run_ids: Collection[str]) -> None:
+        """Runs watched no more: what the hub holds of them goes stale from now
+        on (nobody publishes their commits), so it goes."""
+        for run_id in run_ids:
+            del self._known[run_id]
+            self._hub.forget(run_id)
+
+    async def _catch_up(self, run_id: str, position: Position) -> bool:
+        """Publish the run's events after the last published; whether more wait.
+        A run seen the first time (or made again under its id) is published
+        from its latest SEED events if running, else from its next commit."""
         known = self._known.get(run_id)
-        if known is not None and (known == GONE or last < known):  # made again under its id
-            known = None
-        if known == last:
+        last = position.last_sequence
+        if known is not None and (known[0] != position.incarnation or last < known[1]):
+            known = None  # made again under its id: what the hub holds is the old run's
+        if known is None:
+            self._hub.wake(run_id)  # its watchers read the store
+            if is_terminal(position.status):  # nothing to keep in memory for them
+                self._known[run_id] = (position.incarnation, last)
+                return False
+        elif known[1] == last:
             return False
-        after = max(0, last - SEED) if known is None else known
+        after = known[1] if known is not None else max(0, last - SEED)
         events, more = await self._store.page_events(run_id, after, READ_BATCH)
         if not events or events[0].sequence != after + 1:
             # Deleted (and made again) since its row was read: from the store.
             self._known.pop(run_id, None)
             self._hub.wake(run_id)
             return False
-        if known is None:
-            self._hub.wake(run_id)  # whatever the hub held of the run is not this
-        self._known[run_id] = events[-1].sequence
-        self._hub.publish(run_id, workflow_id, events)
+        self._known[run_id] = (position.incarnation, events[-1].sequence)
+        self._hub.publish(run_id, position.workflow_id, events)
         return more

@@ -5,7 +5,7 @@ SQLite file another runner owns, read only (`FollowedStore`)."""
 
 from .base import NewCheckpoint, RunFilter, RunUpdate, StateRef, Store, StoredWorkflow
 from .deletion import RunDeletion
-from .following import FollowedStore
+from .following import FileChanged, FollowedStore, Position
 from .news import RECONNECTED, Committed, News, ScheduleChanged
 from .opening import follow_store, open_store, shown
 from .sqlite import SqliteStore
@@ -13,9 +13,11 @@ from .sqlite import SqliteStore
 __all__ = [
     "RECONNECTED",
     "Committed",
+    "FileChanged",
     "FollowedStore",
     "NewCheckpoint",
     "News",
+    "Position",
     "RunDeletion",
     "RunFilter",
     "RunUpdate",

@@ -12,13 +12,17 @@ runs to follow, so the watchers of all runs (WatchRuns) are not served here.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sqlite3
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 from urllib.parse import quote
 
 import aiosqlite
+
+from stepline.v1 import events_pb2
 
 from ..errors import FailedPrecondition, Reason
 from .failures import translated
@@ -35,15 +39,31 @@ def read_only_uri(path: str | Path) -> str:
     return f"file:{quote(str(Path(path).resolve()))}?mode=ro"
 
 
+class FileChanged(RuntimeError):
+    """The followed file is not the one the follower opened any more (replaced,
+    deleted, or migrated by a newer owner): it cannot be followed on."""
+
+
+class Position(NamedTuple):
+    """Where a run stands in the file."""
+
+    last_sequence: int
+    workflow_id: str
+    incarnation: int  # its row's seq: a run deleted and made again under its id has another
+    status: events_pb2.RunStatus
+
+
 class FileNews:
     """Whether anyone committed to the file since the last `changed()`."""
 
     def __init__(self, path: str | Path) -> None:
-        # On the event loop: a read of shared memory, never a wait for a lock.
         if not Path(path).is_file():  # else SQLite says "unable to open database file"
             raise FileNotFoundError(f"{path} does not exist: follow a file its runner created")
         self._path = path
-        self._db = sqlite3.connect(read_only_uri(path), uri=True, isolation_level=None)
+        self._file = _identity(path)
+        # On the event loop: a read of shared memory. timeout=0: a lock held
+        # (the owner recovering its WAL) fails this poll, never waits on the loop.
+        self._db = sqlite3.connect(read_only_uri(path), uri=True, isolation_level=None, timeout=0)
         self._version: int | None = None
 
     def check(self) -> None:
@@ -63,19 +83,41 @@ class FileNews:
             raise SchemaError(f"{self._path} is not in WAL mode: not a Stepline runner's file")
 
     def changed(self) -> bool:
+        """Raises FileChanged when the path names another file now, or the
+        owner migrated it to another schema."""
+        if _identity(self._path) != self._file:
+            raise FileChanged(f"{self._path} was replaced or removed since this runner opened it")
         with translated():
             version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
-        changed = version != self._version
+            changed = version != self._version
+            if changed:
+                (schema,) = self._db.execute("PRAGMA user_version").fetchone()
         self._version = version
+        if changed and schema != SCHEMA_VERSION:
+            raise FileChanged(
+                f"{self._path} was migrated to schema version {schema}; this runner reads "
+                f"{SCHEMA_VERSION}: start it with the Stepline version of the owner"
+            )
         return changed
 
     def close(self) -> None:
         self._db.close()
 
 
+def _identity(path: str | Path) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 def positions_query(count: int) -> str:
     marks = ",".join("?" * count)
-    return f"SELECT run_id, last_sequence, workflow_id FROM runs WHERE run_id IN ({marks})"
+    return (
+        "SELECT run_id, last_sequence, workflow_id, seq, status FROM runs"
+        f" WHERE run_id IN ({marks})"
+    )
 
 
 def batches(run_ids: Collection[str]) -> list[list[str]]:
@@ -92,6 +134,10 @@ class FollowedStore(SqliteStore):
         self._path = path
         self._reader = reader
         self._news = news
+        # Set when the file cannot be followed on (`lost_because` says why): the
+        # command stops the runner then, as it does when a PostgreSQL one loses its lock.
+        self.lost = asyncio.Event()
+        self.lost_because: FileChanged | None = None
 
     @classmethod
     async def follow(cls, path: str | Path) -> FollowedStore:
@@ -112,19 +158,26 @@ class FollowedStore(SqliteStore):
     async def _transact(self, work: Callable[[sqlite3.Connection], T], size: int = 0) -> T:
         # The API refuses every write before this (api/auth.py): the last word.
         raise FailedPrecondition(
-            f"this runner follows {self._path} read-only (--follow): it changes nothing; "
-            "call the runner that owns the file",
+            f"this runner follows {Path(self._path).name} read-only (--follow): it changes "
+            "nothing; call the runner that owns the file",
             reason=Reason.READ_ONLY,
         )
 
     def changed(self) -> bool:
-        """Whether the owner committed since the last call (the first: True)."""
-        return self._news.changed()
+        """Whether the owner committed since the last call (the first: True);
+        FileChanged (and `lost` set) when the file cannot be followed on."""
+        try:
+            return self._news.changed()
+        except FileChanged as exc:
+            self.lost_because = exc
+            self.lost.set()
+            raise
 
-    async def positions(self, run_ids: Collection[str]) -> dict[str, tuple[int, str]]:
-        """Run id -> (last sequence, workflow id) of those that exist."""
-        found: dict[str, tuple[int, str]] = {}
+    async def positions(self, run_ids: Collection[str]) -> dict[str, Position]:
+        """Where those of the runs that exist stand."""
+        found: dict[str, Position] = {}
         for batch in batches(run_ids):
-            for run_id, last, workflow_id in await self._all(positions_query(len(batch)), batch):
-                found[run_id] = (int(last), str(workflow_id))
+            for run_id, *row in await self._all(positions_query(len(batch)), batch):
+                last, workflow_id, seq, status = row
+                found[run_id] = Position(int(last), str(workflow_id), int(seq), status)
         return found
