@@ -247,7 +247,9 @@ def main(argv: list[str] | None = None, prog: str = "stepline-runner") -> None:
         asyncio.run(_serve(args.store, args.host, args.port, options))
     except StoreOpenError as exc:  # its message names the database
         parser.exit(2, f"{prog}: {one_line(exc)}\n")
-    except (SchemaError, DatabaseInUse, FileChanged, sqlite3.Error) as exc:
+    except FileChanged as exc:  # its message names the file
+        parser.exit(2, f"{prog}: stopped following: {one_line(exc)}\n")
+    except (SchemaError, DatabaseInUse, sqlite3.Error) as exc:
         parser.exit(2, f"{prog}: cannot use database {shown(args.store)}: {one_line(exc)}\n")
     except OSError as exc:
         parser.exit(2, f"{prog}: {one_line(exc)}\n")

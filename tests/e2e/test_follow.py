@@ -151,6 +151,6 @@ async def test_a_follower_whose_file_is_replaced_stops_saying_why(tmp_path: Path
         code = await service.process.wait()
     assert code == 2
     assert log.read_text().splitlines()[-1] == (
-        f"stepline-runner: cannot use database {db}: "
-        f"{db} was replaced or removed since this runner opened it"
+        f"stepline-runner: stopped following: {db} was replaced or removed since this "
+        "runner opened it"
     )

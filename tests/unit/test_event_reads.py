@@ -5,13 +5,17 @@ then)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from stepline.v1 import events_pb2 as E
 from stepline.v1 import runner_pb2
 from stepline_runner.engine import events as ev
 from stepline_runner.engine.graph import Graph
 from stepline_runner.engine.state import RunState
 from stepline_runner.store import RunUpdate, Store
+from tests.support.stores import rows
 from tests.unit.graph_of_three import definition
+from tests.unit.test_relay import created
 
 MIB = 1024 * 1024
 
@@ -51,3 +55,20 @@ async def test_a_page_says_whether_more_events_follow_it(store: Store) -> None:
     assert seen(await store.page_events("r", 7, 3)) == ([8, 9, 10], False)  # the limit, no more
     assert seen(await store.page_events("r", 8, 256)) == ([9, 10], False)
     assert seen(await store.page_events("r", 10, 256)) == ([], False)
+
+
+async def test_a_read_of_a_run_made_again_under_its_id_finds_none_of_the_new_one(
+    store: Store, store_location: str | Path
+) -> None:
+    """`incarnation` (the row's seq): a follower's read between a run's row and
+    its events never hands on another run's events under the same id."""
+    await created(store, "r")
+    ((old,),) = rows(store_location, "SELECT seq FROM runs WHERE run_id = 'r'")
+    await store.delete_run("r")
+    await created(store, "r")
+    await store.commit("r", RunUpdate(E.RUN_STATUS_RUNNING, 0), [ev.event(E.EVENT_KIND_CUSTOM)])
+    ((new,),) = rows(store_location, "SELECT seq FROM runs WHERE run_id = 'r'")
+
+    assert await store.page_events("r", 0, 10, incarnation=old) == ([], False)
+    events, more = await store.page_events("r", 0, 10, incarnation=new)
+    assert ([e.sequence for e in events], more) == ([1, 2], False)

@@ -62,10 +62,10 @@ class Reads:
         return await self._store.positions(run_ids)
 
     async def page_events(
-        self, run_id: str, after_sequence: int, limit: int
+        self, run_id: str, after_sequence: int, limit: int, *, incarnation: int
     ) -> tuple[list[E.Event], bool]:
         self.pages.append(after_sequence)
-        return await self._store.page_events(run_id, after_sequence, limit)
+        return await self._store.page_events(run_id, after_sequence, limit, incarnation=incarnation)
 
 
 def follower_of(reads: Reads, hub: EventHub) -> Follower:
@@ -342,7 +342,7 @@ async def test_a_failing_file_is_logged_once_until_it_mends(
             raise AssertionError("nothing is watched")
 
         async def page_events(
-            self, run_id: str, after_sequence: int, limit: int
+            self, run_id: str, after_sequence: int, limit: int, *, incarnation: int
         ) -> tuple[list[E.Event], bool]:
             raise AssertionError("nothing is watched")
 

@@ -144,9 +144,13 @@ async def test_a_watcher_whose_read_races_the_final_commit_still_ends(
             ended.set()
 
     async def stale_read(
-        run_id: str, after_sequence: int, limit: int, max_bytes: int = READ_BYTES
+        run_id: str,
+        after_sequence: int,
+        limit: int,
+        max_bytes: int = READ_BYTES,
+        incarnation: int | None = None,
     ) -> tuple[list[E.Event], bool]:
-        events, more = await page_events(run_id, after_sequence, limit, max_bytes)
+        events, more = await page_events(run_id, after_sequence, limit, max_bytes, incarnation)
         if not events and not ended.is_set():
             Stepper.release.set()  # let the run finish while this read is "in flight"
             await ended.wait()

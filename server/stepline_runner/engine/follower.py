@@ -39,8 +39,10 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.01
 # A poll that took long (thousands of runs watched) is followed by a pause
-# this many times as long: following takes at most a fifth of the loop.
+# this many times as long (its time counts the loop's other work too, so
+# this is a bound on its share of the loop only roughly), at most PAUSE_MAX.
 PAUSE_PER_POLL = 4
+PAUSE_MAX = 0.2
 # Events of a run read at one poll; a run further on is read on at the next.
 READ_BATCH = 2048
 # A running run seen the first time is published from this many events before
@@ -61,8 +63,10 @@ class FollowedStore(Protocol):
         ...
 
     async def page_events(
-        self, run_id: str, after_sequence: int, limit: int
-    ) -> tuple[list[events_pb2.Event], bool]: ...
+        self, run_id: str, after_sequence: int, limit: int, *, incarnation: int
+    ) -> tuple[list[events_pb2.Event], bool]:
+        """Events of the run after `after_sequence`, if its row is `incarnation` still."""
+        ...
 
 
 class Follower:
@@ -95,6 +99,7 @@ class Follower:
                 await self.poll()
             except FileChanged as exc:
                 log.error("following the database stopped: %s", exc)
+                self._hub.wake_all()  # nothing is published from now on: to the store
                 return  # the store is `lost`: the command stops the runner
             except Exception as exc:
                 if not failing:  # once, not every poll
@@ -102,12 +107,12 @@ class Follower:
                     log.warning(
                         "following the database failed, trying again: %s", exc, exc_info=trace
                     )
-                failing = True
-            else:
-                if failing:
-                    log.info("following the database again")
-                failing = False
-            pause = max(self._poll, PAUSE_PER_POLL * (time.monotonic() - began))
+                failing, pause = True, self._poll
+                continue
+            if failing:
+                log.info("following the database again")
+            took = time.monotonic() - began
+            failing, pause = False, min(PAUSE_MAX, max(self._poll, PAUSE_PER_POLL * took))
 
     async def poll(self) -> None:
         """Publish what the owner committed of the watched runs since the last poll."""
@@ -155,7 +160,9 @@ class Follower:
         elif known[1] == last:
             return False
         after = known[1] if known is not None else max(0, last - SEED)
-        events, more = await self._store.page_events(run_id, after, READ_BATCH)
+        events, more = await self._store.page_events(
+            run_id, after, READ_BATCH, incarnation=position.incarnation
+        )
         if not events or events[0].sequence != after + 1:
             # Deleted (and made again) since its row was read: from the store.
             self._known.pop(run_id, None)

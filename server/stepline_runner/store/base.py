@@ -214,9 +214,16 @@ class Store(ScheduleStore, Protocol):
         ...
 
     async def page_events(
-        self, run_id: str, after_sequence: int, limit: int, max_bytes: int = READ_BYTES
+        self,
+        run_id: str,
+        after_sequence: int,
+        limit: int,
+        max_bytes: int = READ_BYTES,
+        incarnation: int | None = None,
     ) -> tuple[list[events_pb2.Event], bool]:
-        """`read_events`, and whether the store held events after those then."""
+        """`read_events`, and whether the store held events after those then;
+        with `incarnation`, none unless the run's row is that one still (its
+        `seq`: a run deleted and made again under its id has another)."""
         ...
 
     async def answered_request_ids(self, run_id: str) -> set[str]:

@@ -60,7 +60,10 @@ class FileNews:
         if not Path(path).is_file():  # else SQLite says "unable to open database file"
             raise FileNotFoundError(f"{path} does not exist: follow a file its runner created")
         self._path = path
-        self._file = _identity(path)
+        # Absolute, as the connections' URI is: a later chdir changes nothing;
+        # not resolved: a link made to point elsewhere counts as replaced.
+        self._where = os.path.abspath(path)
+        self._file = _identity(self._where)
         # On the event loop: a read of shared memory. timeout=0: a lock held
         # (the owner recovering its WAL) fails this poll, never waits on the loop.
         self._db = sqlite3.connect(read_only_uri(path), uri=True, isolation_level=None, timeout=0)
@@ -85,7 +88,7 @@ class FileNews:
     def changed(self) -> bool:
         """Raises FileChanged when the path names another file now, or the
         owner migrated it to another schema."""
-        if _identity(self._path) != self._file:
+        if _identity(self._where) != self._file:
             raise FileChanged(f"{self._path} was replaced or removed since this runner opened it")
         with translated():
             version = int(self._db.execute("PRAGMA data_version").fetchone()[0])

@@ -35,6 +35,9 @@ def marks(values: Sequence[Any]) -> str:
     return ",".join("?" * len(values))
 
 
+SAME_RUN = " AND EXISTS (SELECT 1 FROM runs WHERE run_id = ? AND seq = ?)"
+
+
 class StoreReads:
     WORKFLOW_ORDER: ClassVar[str]
     LOAD_STATES: ClassVar[str]
@@ -211,14 +214,22 @@ class StoreReads:
         return events
 
     async def page_events(
-        self, run_id: str, after_sequence: int, limit: int, max_bytes: int = READ_BYTES
+        self,
+        run_id: str,
+        after_sequence: int,
+        limit: int,
+        max_bytes: int = READ_BYTES,
+        incarnation: int | None = None,
     ) -> tuple[list[events_pb2.Event], bool]:
         # Sizes first: a watcher catching up on a run of large outputs must
         # not hold `limit` of them at once. One more row says if more follow.
+        # `incarnation`: none unless the run's row is still that one (its seq),
+        # read in each query's own snapshot (a run made again under its id).
+        same, also = ("", ()) if incarnation is None else (SAME_RUN, (run_id, incarnation))
         sizes = await self._all(
             "SELECT sequence, length(body) FROM events WHERE run_id = ? AND sequence > ?"
-            " ORDER BY sequence LIMIT ?",
-            (run_id, after_sequence, limit + 1),
+            f"{same} ORDER BY sequence LIMIT ?",
+            (run_id, after_sequence, *also, limit + 1),
         )
         last = last_within(sizes[:limit], after_sequence, max_bytes)
         more = bool(sizes) and sizes[-1][0] > last
@@ -226,8 +237,8 @@ class StoreReads:
             return [], more
         rows = await self._all(
             "SELECT sequence, body FROM events WHERE run_id = ? AND sequence > ?"
-            " AND sequence <= ? ORDER BY sequence",
-            (run_id, after_sequence, last),
+            f" AND sequence <= ?{same} ORDER BY sequence",
+            (run_id, after_sequence, last, *also),
         )
         events = []
         for sequence, body in rows:
