@@ -137,20 +137,27 @@ async def status_of(
     return Code.OK
 
 
+def expected(method: str, caller: str, follower: bool = False) -> Code:
+    """What the caller gets: refused for its credentials, then its role, then
+    (by a follower) for what the call would do; else the call's own status."""
+    _, rank = CALLERS[caller]
+    role, _, allowed = CALLS[method]
+    if rank is None:
+        return Code.UNAUTHENTICATED
+    if rank < RANK[role]:
+        return Code.PERMISSION_DENIED
+    if follower and method not in FOLLOWER_SERVES:
+        return Code.FAILED_PRECONDITION
+    return allowed
+
+
 @pytest.mark.parametrize("caller", list(CALLERS))
 @pytest.mark.parametrize("method", list(SERVICE.methods), ids=lambda m: m.name)
 async def test_each_call_by_each_caller(
     stub: runner_pb2_grpc.RunnerServiceAsyncStub, method: Any, caller: str
 ) -> None:
-    tenant, rank = CALLERS[caller]
-    role, _, allowed = CALLS[method.name]
-    if rank is None:
-        expected = Code.UNAUTHENTICATED
-    elif rank < RANK[role]:
-        expected = Code.PERMISSION_DENIED
-    else:
-        expected = allowed
-    assert await status_of(stub, method, tenant) == expected
+    tenant, _ = CALLERS[caller]
+    assert await status_of(stub, method, tenant) == expected(method.name, caller)
 
 
 @pytest.mark.parametrize("caller", list(CALLERS))
@@ -158,17 +165,9 @@ async def test_each_call_by_each_caller(
 async def test_each_call_by_each_caller_to_a_follower(
     stubs: Stubs, method: Any, caller: str
 ) -> None:
-    tenant, rank = CALLERS[caller]
-    role, _, allowed = CALLS[method.name]
-    if rank is None:
-        expected = Code.UNAUTHENTICATED
-    elif rank < RANK[role]:
-        expected = Code.PERMISSION_DENIED
-    elif method.name not in FOLLOWER_SERVES:
-        expected = Code.FAILED_PRECONDITION
-    else:
-        expected = allowed
-    assert await status_of(stubs["follower"], method, tenant) == expected
+    tenant, _ = CALLERS[caller]
+    status = expected(method.name, caller, follower=True)
+    assert await status_of(stubs["follower"], method, tenant) == status
 
 
 async def test_a_denial_names_the_role_and_says_nothing_of_the_namespace(

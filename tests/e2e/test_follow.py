@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from stepline.v1 import events_pb2 as E
 from stepline_runner.store.sqlite import SqliteStore
 from tests.executors.stages import Token
 from tests.support.cluster import Cluster, cluster_fixture
-from tests.support.processes import ROOT, Service
+from tests.support.processes import ROOT, Service, refused_start
 from tests.support.runs import assert_exact_log, stage_loop, until_superstep
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -110,19 +109,6 @@ async def test_a_follower_changes_nothing(cluster: Cluster) -> None:
         await service.terminate()
 
 
-async def run_follower(*args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "stepline_runner", "--port", "0", "--follow", *args),
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, stderr = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, stderr.decode()
-
-
 async def test_a_follower_refuses_what_it_cannot_follow_in_one_line(tmp_path: Path) -> None:
     older = tmp_path / "older.db"
     with sqlite3.connect(older) as db:
@@ -137,9 +123,9 @@ async def test_a_follower_refuses_what_it_cannot_follow_in_one_line(tmp_path: Pa
         ("--db", str(older), "--metrics-port", "0"): "--metrics-port would do nothing",
     }
     for args, says in cases.items():
-        code, stderr = await run_follower(*args)
+        code, stderr = await refused_start("--port", "0", "--follow", *args)
         assert code == 2, stderr
-        assert len(stderr.splitlines()) == 1 and says in stderr, stderr
+        assert len(stderr.splitlines()) == 1 and says.encode() in stderr, stderr
 
 
 async def test_a_follower_whose_file_is_replaced_stops_saying_why(tmp_path: Path) -> None:

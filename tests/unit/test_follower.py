@@ -42,6 +42,14 @@ async def followed(owner: SqliteStore, tmp_path: Path) -> AsyncIterator[Followed
     await store.close()
 
 
+def following(followed: FollowedStore, poll: float = 1.0) -> tuple[EventHub, Follower]:
+    """A hub as a follower's is (its relay set: a run's end is read from the
+    store) and the follower feeding it (polled by hand unless started)."""
+    hub = EventHub()
+    hub.relay = Relay(followed, hub)
+    return hub, Follower(followed, hub, poll)
+
+
 class Reads:
     """Counts the follower's reads of the store."""
 
@@ -98,9 +106,7 @@ async def watch(store: FollowedStore, hub: EventHub, run_id: str) -> list[int]:
 async def test_watchers_here_see_every_commit_of_the_owner_once_in_order(
     owner: SqliteStore, followed: FollowedStore
 ) -> None:
-    hub = EventHub()
-    hub.relay = Relay(followed, hub)
-    follower = Follower(followed, hub, poll=0.001)
+    hub, follower = following(followed, poll=0.001)
     await created(owner, "r")
     watchers = [asyncio.create_task(watch(followed, hub, "r")) for _ in range(5)]
     follower.start()
@@ -170,9 +176,7 @@ async def test_a_failed_read_is_made_again_at_the_next_poll(
 async def test_a_watcher_of_a_run_deleted_by_the_owner_is_told(
     owner: SqliteStore, followed: FollowedStore
 ) -> None:
-    hub = EventHub()
-    hub.relay = Relay(followed, hub)
-    follower = Follower(followed, hub, poll=0.001)
+    hub, follower = following(followed, poll=0.001)
     await created(owner, "r")
     run = await followed.get_run("r")
     assert run is not None
@@ -233,9 +237,7 @@ async def test_only_a_stepline_file_of_this_schema_is_followed(tmp_path: Path) -
 async def test_a_run_watched_again_after_commits_unseen_here_is_read_afresh(
     owner: SqliteStore, followed: FollowedStore
 ) -> None:
-    hub = EventHub()
-    hub.relay = Relay(followed, hub)
-    follower = Follower(followed, hub)
+    hub, follower = following(followed)
     await created(owner, "r")
     await created(owner, "other")
     await elsewhere(owner, "r", "2", "3")
@@ -259,9 +261,7 @@ async def test_a_run_watched_again_after_commits_unseen_here_is_read_afresh(
 async def test_a_run_made_again_under_its_id_is_published_from_the_new_one(
     owner: SqliteStore, followed: FollowedStore
 ) -> None:
-    hub = EventHub()
-    hub.relay = Relay(followed, hub)
-    follower = Follower(followed, hub)
+    hub, follower = following(followed)
     await created(owner, "r")
     await elsewhere(owner, "r", *(f"old {i}" for i in range(4)))
     with hub.watching("r"):
