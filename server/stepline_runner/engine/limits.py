@@ -28,6 +28,8 @@ class Limits:
     definition_bytes: int = MIB
     # Events a WatchRuns subscriber may have waiting before it is ended.
     watch_buffer_bytes: int = 16 * MIB
+    # Streams of events (WatchRun, WatchRuns) one principal has open at once.
+    watchers: int = 1000
     # Schedules a namespace holds at most (each namespace its own count);
     # the runner holds `schedules_in_all`.
     schedules: int = 10_000
@@ -91,5 +93,6 @@ CEILINGS: dict[str, float] = {
     "definition_bytes": 64 * MIB,
     # Per subscriber: higher, a few slow watchers could hold the runner's memory.
     "watch_buffer_bytes": 1024 * MIB,
+    "watchers": 1_000_000,
     "schedules": 1_000_000,
 }

@@ -48,6 +48,7 @@ from .validation import (
 )
 from .wakeups import Waker
 from .watch import follow_run
+from .watchers import StreamCounts
 
 E = events_pb2
 
@@ -83,6 +84,7 @@ class Runner:
         self.workflows.on_unsure = self.admission.limit_changed  # it may have landed
         self.resumer = Resumer(store, self.runs, self.workflows, self.log, self.admission)
         self.reads = Reads(store, self.limits)
+        self.streams = StreamCounts(self.limits.watchers)  # per principal, tenancy.py
         self.cancels = Canceller(self.runs, self.workflows, self.log, self.reads)
         self.answers = Answers(store, self.runs, self.workflows, self.log, self.reads, self.limits)
         self.schedules = Schedules(store, self.workflows, self.start_run, self.limits)

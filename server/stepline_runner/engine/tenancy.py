@@ -238,8 +238,10 @@ class Tenant(Scope):
     ) -> AsyncIterator[Batch]:
         try:
             key = self._run(run_id)
-            async for batch in self._runner.watch(key, after_sequence, kinds, follow_after_end):
-                yield batch if self._local else batch.local()
+            with self._runner.streams.held(self._actor):
+                batches = self._runner.watch(key, after_sequence, kinds, follow_after_end)
+                async for batch in batches:
+                    yield batch if self._local else batch.local()
         except SteplineError as exc:
             raise self._localized(exc) from None
 
@@ -248,12 +250,13 @@ class Tenant(Scope):
     ) -> AsyncIterator[Batch]:
         try:
             workflow = self._workflow(workflow_id, required=False)
-            async for batch in self._runner.watch_all(workflow, kinds, self.namespace):
-                # The hub filters by namespace already; this stays the last word.
-                if all(self._mine(run_id) for run_id in {e.run_id for e in batch}):
-                    yield batch if self._local else batch.local()
-                elif mine := [self._out_event(e) for e in batch if self._mine(e.run_id)]:
-                    yield Batch.of(mine)
+            with self._runner.streams.held(self._actor):
+                async for batch in self._runner.watch_all(workflow, kinds, self.namespace):
+                    # The hub filters by namespace already; this stays the last word.
+                    if all(self._mine(run_id) for run_id in {e.run_id for e in batch}):
+                        yield batch if self._local else batch.local()
+                    elif mine := [self._out_event(e) for e in batch if self._mine(e.run_id)]:
+                        yield Batch.of(mine)
         except SteplineError as exc:
             raise self._localized(exc) from None
 
