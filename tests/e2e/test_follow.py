@@ -9,13 +9,16 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from stepline import RunnerClient
 from stepline.errors import FailedPreconditionError
 from stepline.reasons import Reason
 from stepline.testing import start_runner
 from stepline.v1 import events_pb2 as E
+from stepline_runner.api.server import start_runner as serve
 from stepline_runner.store.sqlite import SqliteStore
 from tests.executors.stages import Token
 from tests.support.cluster import Cluster, cluster_fixture
@@ -140,3 +143,25 @@ async def test_a_follower_whose_file_is_replaced_stops_saying_why(tmp_path: Path
         f"stepline-runner: stopped following: {db} was replaced or removed since this "
         "runner opened it"
     )
+
+
+async def test_an_embedded_follower_whose_file_is_replaced_says_not_serving(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "runs.db"
+    await (await SqliteStore.open(db)).close()
+    server = await serve(db, follow=True)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            statuses = health.Watch(health_pb2.HealthCheckRequest(service=""))
+            async with asyncio.timeout(30):
+                assert (
+                    await anext(aiter(statuses))
+                ).status == health_pb2.HealthCheckResponse.SERVING
+                db.rename(tmp_path / "elsewhere.db")
+                changed = await anext(aiter(statuses))
+            assert changed.status == health_pb2.HealthCheckResponse.NOT_SERVING
+            assert server.store.lost.is_set()  # type: ignore[attr-defined]
+    finally:
+        await server.stop()

@@ -206,7 +206,12 @@ async def _serve(
     for name in ("", service_name):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     if isinstance(store, FollowedStore):
-        runner.follow(store)  # the owner drives, fires and sweeps
+
+        async def not_serving() -> None:  # what it would serve is stale from now on
+            for name in ("", service_name):
+                await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+        runner.follow(store, not_serving)  # the owner drives, fires and sweeps
         return RunnerServer(
             server, runner, store, executors, health_servicer, bound, instruments=instruments
         )

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from typing import Protocol
 
 from stepline.v1 import events_pb2
@@ -69,11 +69,23 @@ class FollowedStore(Protocol):
         ...
 
 
+async def _nothing() -> None:
+    pass
+
+
 class Follower:
-    def __init__(self, store: FollowedStore, hub: EventHub, poll: float = POLL_SECONDS) -> None:
+    def __init__(
+        self,
+        store: FollowedStore,
+        hub: EventHub,
+        poll: float = POLL_SECONDS,
+        on_lost: Callable[[], Awaitable[None]] = _nothing,
+    ) -> None:
+        """`on_lost`: awaited once the file cannot be followed on (FileChanged)."""
         self._store = store
         self._hub = hub
         self._poll = poll
+        self._on_lost = on_lost
         # Watched run id -> its incarnation and the last sequence published
         # (None: deleted, its watchers told).
         self._known: dict[str, tuple[int, int] | None] = {}
@@ -100,7 +112,8 @@ class Follower:
             except FileChanged as exc:
                 log.error("following the database stopped: %s", exc)
                 self._hub.wake_all()  # nothing is published from now on: to the store
-                return  # the store is `lost`: the command stops the runner
+                await self._on_lost()  # the command stops the runner too (`store.lost`)
+                return
             except Exception as exc:
                 if not failing:  # once, not every poll
                     trace = not isinstance(exc, SteplineError)  # a bug or damage: its stack

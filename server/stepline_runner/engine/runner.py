@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -365,12 +365,13 @@ class Runner:
         self.schedules.announce = store.schedule_changed
         self.leases.start()
 
-    def follow(self, store: FollowedStore) -> None:
+    def follow(self, store: FollowedStore, on_lost: Callable[[], Awaitable[None]]) -> None:
         """Follow a database another runner owns and drives (follower.py): serve
-        its reads and watchers, drive nothing (nor resume, fire, or sweep)."""
+        its reads and watchers, drive nothing (nor resume, fire, or sweep);
+        `on_lost` once the file cannot be followed on."""
         # A run's end here is read from the store, as with runners sharing one.
         self.hub.relay = Relay(self.store, self.hub)
-        self.follower = Follower(store, self.hub)
+        self.follower = Follower(store, self.hub, on_lost=on_lost)
         self.follower.start()
 
     async def close(self) -> None:
