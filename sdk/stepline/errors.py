@@ -225,7 +225,13 @@ def error_info(exc: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None:
     Details that do not parse, or come from another domain, count as none.
     """
     # grpc-stubs types trailers as objects; at run time they are (key, value) pairs.
-    trailers = cast("Iterable[tuple[str, str | bytes]]", exc.trailing_metadata() or ())
+    return error_info_in(cast("Iterable[tuple[str, str | bytes]]", exc.trailing_metadata() or ()))
+
+
+def error_info_in(
+    trailers: Iterable[tuple[str, str | bytes]],
+) -> error_details_pb2.ErrorInfo | None:
+    """`error_info` of a status's trailers (a servicer's own, once it aborted)."""
     for key, value in trailers:
         if key != _DETAILS_KEY or not isinstance(value, bytes):
             continue

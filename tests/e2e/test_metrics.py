@@ -269,6 +269,34 @@ async def test_a_watcher_that_falls_behind_counts_as_dropped(setup: Setup) -> No
     assert after.get("stepline_active_subscribers", method="WatchRuns") == 0
 
 
+async def test_a_stream_refused_for_the_callers_streams_open_is_not_a_drop(setup: Setup) -> None:
+    # RESOURCE_EXHAUSTED too, but TOO_MANY_WATCHERS: no watcher fell behind.
+    runner = await testing.start_runner(
+        setup.tmp / "one-stream.db",
+        0,
+        *("--metrics-port", "0", "--limit", "watchers=1"),
+        cwd=ROOT,
+        log=setup.tmp / "one-stream.log",
+    )
+    try:
+        async with RunnerClient(runner.address) as client:
+            await client.register_workflow(setup.workflow("m-capped"))
+            held = client.watch_all()
+            opened = asyncio.ensure_future(anext(held))
+            port = metrics_port(runner)
+            await until_positive(port, "stepline_active_subscribers", method="WatchRuns")
+            for _ in range(3):
+                with pytest.raises(ResourceExhaustedError, match="watchers=1"):
+                    async for _ in client.watch_all():
+                        pass
+            after = await scrape(port)
+            opened.cancel()
+    finally:
+        await runner.kill()
+    assert after.get("stepline_subscribers_dropped_total") == 0
+    assert after.get("stepline_active_subscribers", method="WatchRuns") == 1
+
+
 async def until_positive(port: int, name: str, deadline: float = 30, **labels: str) -> None:
     """Poll the endpoint until the metric is positive (it is what we wait for)."""
     async with asyncio.timeout(deadline):

@@ -16,6 +16,8 @@ import grpc
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
+from stepline.errors import error_info_in
+from stepline.reasons import Reason
 from stepline.telemetry import call_status, inject_metadata, method_name, record_status
 from stepline.v1 import executor_pb2
 
@@ -113,6 +115,15 @@ def _status(name: str) -> grpc.StatusCode:
     return getattr(grpc.StatusCode, name, grpc.StatusCode.UNKNOWN)
 
 
+def _cut_off(context: grpc.aio.ServicerContext[Any, Any]) -> bool:
+    """Whether the hub cut the stream off, its watcher too far behind (not
+    refused for the caller's streams open, RESOURCE_EXHAUSTED too)."""
+    if context.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return False
+    info = error_info_in(context.trailing_metadata())
+    return info is not None and info.reason == Reason.WATCHER_TOO_SLOW
+
+
 class StreamCount(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Counts the open WatchRun / WatchRuns streams."""
 
@@ -142,8 +153,7 @@ class StreamCount(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                     yield item
             finally:
                 gauge.dec()
-                # The hub cuts off a watcher that fell too far behind so.
-                if context.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                if _cut_off(context):
                     dropped.inc()
 
         return grpc.unary_stream_rpc_method_handler(
