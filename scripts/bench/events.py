@@ -119,8 +119,9 @@ class SubscriberProcess:
 
 
 def cpu_list(text: str) -> set[int]:
-    cpus = {int(c) for c in text.split(",") if c.strip().isdigit()}
-    if not cpus or not cpus <= os.sched_getaffinity(0):
+    parts = [c.strip() for c in text.split(",")]
+    cpus = {int(c) for c in parts if c.isdigit()}
+    if len(cpus) != len(set(parts)) or not cpus or not cpus <= os.sched_getaffinity(0):
         raise argparse.ArgumentTypeError(f"not CPUs of this machine: {text[:40]!r}")
     return cpus
 

@@ -14,28 +14,31 @@ from stepline.reasons import Reason
 from stepline.v1 import events_pb2 as E
 from tests.executors.approvals import Decision, Order, approve_workflow
 from tests.support.cluster import Cluster, cluster_fixture
-from tests.support.runs import until_waiting
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 cluster = cluster_fixture("approvals", scope="module", runner_options=["--limit", "watchers=2"])
 
 
-async def opened(client: RunnerClient, run_id: str) -> tuple[asyncio.Task[list[int]], int]:
-    """A stream of the run, once its first event came (it holds a place then)."""
-    first: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+async def opened(
+    client: RunnerClient, run_id: str, until: E.RunStatus = E.RUN_STATUS_UNSPECIFIED
+) -> asyncio.Task[list[int]]:
+    """A stream of the run, once its first event came (or one with status
+    `until`): it holds a place then."""
+    there: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def follow() -> list[int]:
         seen = []
         async for event in client.watch(run_id, reconnect_timeout=0):
             seen.append(event.sequence)
-            if not first.done():
-                first.set_result(event.sequence)
+            if not there.done() and until in (E.RUN_STATUS_UNSPECIFIED, event.status):
+                there.set_result(None)
         return seen
 
     task = asyncio.create_task(follow())
     async with asyncio.timeout(30):
-        return task, await first
+        await there
+    return task
 
 
 async def test_a_third_stream_of_one_principal_is_refused_until_one_ends(
@@ -44,9 +47,8 @@ async def test_a_third_stream_of_one_principal_is_refused_until_one_ends(
     client = cluster.client()
     await client.register_workflow(approve_workflow(cluster.addresses[0]))
     run = await client.start_run("approve", Order("o-1", 250))
-    await until_waiting(client, run.run_id)  # its stream has ended: no place held
-    one, _ = await opened(client, run.run_id)
-    two, _ = await opened(client, run.run_id)
+    one = await opened(client, run.run_id, until=E.RUN_STATUS_IDLE_WITH_PENDING_REQUESTS)
+    two = await opened(client, run.run_id)
 
     with pytest.raises(ResourceExhaustedError, match="watchers=2") as refused:
         async for _ in client.watch(run.run_id, reconnect_timeout=0):

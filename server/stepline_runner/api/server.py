@@ -141,7 +141,6 @@ async def start_runner(
             executor_tls,
             max_runs,
             before_runs,
-            Path(db).name if follow else "",
         )
         if metrics_port is not None:
             server.metrics_port = _serve_metrics(instruments, metrics_host, metrics_port, security)
@@ -174,7 +173,6 @@ async def _serve(
     executor_tls: Sequence[ExecutorTls],
     max_runs: int | None,
     before_runs: Callable[[], None],
-    followed: str,
 ) -> RunnerServer:
     dial = ExecutorChannels(executor_tls)
     executors = GrpcExecutors(instruments.executor_interceptors(), dial, instruments.calls)
@@ -186,6 +184,8 @@ async def _serve(
         observer=instruments.observer,
         allowed=replace(allowed or AllowList.of(), secured=dial.secured),
     )
+    # A follower refuses what it does not serve, naming the file (auth.FOLLOWER_SERVES).
+    followed = Path(store.path).name if isinstance(store, FollowedStore) else ""
     server = grpc.aio.server(
         options=GRPC_SERVER_OPTIONS,
         interceptors=[*security.interceptors(followed), *instruments.server_interceptors()],
@@ -205,25 +205,45 @@ async def _serve(
     await server.start()
     for name in ("", service_name):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    if isinstance(store, FollowedStore):
+    retention = None
+    if isinstance(store, FollowedStore):  # the owner drives, fires and sweeps
+        runner.follow(store, _not_serving(health_servicer, service_name))
+    else:
+        retention = await _drive(runner, store, auto_resume, max_runs, delete_finished_after)
+    return RunnerServer(
+        server, runner, store, executors, health_servicer, bound, retention, instruments
+    )
 
-        async def not_serving() -> None:  # what it would serve is stale from now on
-            for name in ("", service_name):
-                await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
 
-        runner.follow(store, not_serving)  # the owner drives, fires and sweeps
-        return RunnerServer(
-            server, runner, store, executors, health_servicer, bound, instruments=instruments
-        )
+async def _drive(
+    runner: Runner,
+    store: Store,
+    auto_resume: bool,
+    max_runs: int | None,
+    delete_finished_after: float | None,
+) -> Retention | None:
+    """What a runner that owns its store (or shares it) starts: the runs
+    (resumed, or by leases), the schedules, the sweep of finished runs."""
     if (leased := shared(store)) is not None:
         runner.share(leased, max_runs)  # runs come back by lease takeovers, on any runner
     elif auto_resume:
         await runner.resume_unfinished()
     await runner.schedules.start()
-    retention = None
-    if delete_finished_after is not None:
-        retention = Retention(runner, delete_finished_after)
-        await retention.start()
-    return RunnerServer(
-        server, runner, store, executors, health_servicer, bound, retention, instruments
-    )
+    if delete_finished_after is None:
+        return None
+    retention = Retention(runner, delete_finished_after)
+    await retention.start()
+    return retention
+
+
+def _not_serving(
+    health: health_aio.HealthServicer, service_name: str
+) -> Callable[[], Awaitable[None]]:
+    """What a follower whose file changed under it does: what it would serve
+    is stale from now on."""
+
+    async def not_serving() -> None:
+        for name in ("", service_name):
+            await health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    return not_serving

@@ -26,7 +26,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from stepline.v1 import events_pb2
 
@@ -50,7 +50,7 @@ READ_BATCH = 2048
 SEED = 512
 
 
-class FollowedStore(Protocol):
+class FollowSource(Protocol):
     """What a store of a database another runner owns adds (store/following.py)."""
 
     def changed(self) -> bool:
@@ -69,6 +69,13 @@ class FollowedStore(Protocol):
         ...
 
 
+class Published(NamedTuple):
+    """What was published of a run: of which incarnation (its row's seq), up to where."""
+
+    incarnation: int
+    last: int
+
+
 async def _nothing() -> None:
     pass
 
@@ -76,7 +83,7 @@ async def _nothing() -> None:
 class Follower:
     def __init__(
         self,
-        store: FollowedStore,
+        store: FollowSource,
         hub: EventHub,
         poll: float = POLL_SECONDS,
         on_lost: Callable[[], Awaitable[None]] = _nothing,
@@ -86,9 +93,8 @@ class Follower:
         self._hub = hub
         self._poll = poll
         self._on_lost = on_lost
-        # Watched run id -> its incarnation and the last sequence published
-        # (None: deleted, its watchers told).
-        self._known: dict[str, tuple[int, int] | None] = {}
+        # Watched run id -> what was published of it (None: deleted, its watchers told).
+        self._known: dict[str, Published | None] = {}
         self._behind = False  # read again at the next poll, changed or not
         self._task: asyncio.Task[None] | None = None
 
@@ -145,7 +151,7 @@ class Follower:
             position = positions.get(run_id)
             if position is not None:
                 behind |= await self._catch_up(run_id, position)
-            elif self._known.get(run_id, ()) is not None:
+            elif run_id not in self._known or self._known[run_id] is not None:
                 self._known[run_id] = None  # deleted: its watchers find out by the store
                 self._hub.wake(run_id)
         self._behind = behind
@@ -163,16 +169,16 @@ class Follower:
         from its latest SEED events if running, else from its next commit."""
         known = self._known.get(run_id)
         last = position.last_sequence
-        if known is not None and (known[0] != position.incarnation or last < known[1]):
+        if known is not None and (known.incarnation != position.incarnation or last < known.last):
             known = None  # made again under its id: what the hub holds is the old run's
         if known is None:
             self._hub.wake(run_id)  # its watchers read the store
             if is_terminal(position.status):  # nothing to keep in memory for them
-                self._known[run_id] = (position.incarnation, last)
+                self._known[run_id] = Published(position.incarnation, last)
                 return False
-        elif known[1] == last:
+        elif known.last == last:
             return False
-        after = known[1] if known is not None else max(0, last - SEED)
+        after = known.last if known is not None else max(0, last - SEED)
         events, more = await self._store.page_events(
             run_id, after, READ_BATCH, incarnation=position.incarnation
         )
@@ -181,6 +187,6 @@ class Follower:
             self._known.pop(run_id, None)
             self._hub.wake(run_id)
             return False
-        self._known[run_id] = (position.incarnation, events[-1].sequence)
+        self._known[run_id] = Published(position.incarnation, events[-1].sequence)
         self._hub.publish(run_id, position.workflow_id, events)
         return more

@@ -20,7 +20,7 @@ from .answers import Answers
 from .cancels import Canceller
 from .conditions import ConditionEvaluator
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Reason
-from .follower import FollowedStore, Follower
+from .follower import Follower, FollowSource
 from .graph import check_policy
 from .hub import EventHub
 from .leases import LeaseKeeper
@@ -365,7 +365,7 @@ class Runner:
         self.schedules.announce = store.schedule_changed
         self.leases.start()
 
-    def follow(self, store: FollowedStore, on_lost: Callable[[], Awaitable[None]]) -> None:
+    def follow(self, store: FollowSource, on_lost: Callable[[], Awaitable[None]]) -> None:
         """Follow a database another runner owns and drives (follower.py): serve
         its reads and watchers, drive nothing (nor resume, fire, or sweep);
         `on_lost` once the file cannot be followed on."""

@@ -7,7 +7,7 @@ from .base import NewCheckpoint, RunFilter, RunUpdate, StateRef, Store, StoredWo
 from .deletion import RunDeletion
 from .following import FileChanged, FollowedStore, Position
 from .news import RECONNECTED, Committed, News, ScheduleChanged
-from .opening import follow_store, open_store, shown
+from .opening import follow_store, open_store
 from .sqlite import SqliteStore
 
 __all__ = [
@@ -28,5 +28,4 @@ __all__ = [
     "StoredWorkflow",
     "follow_store",
     "open_store",
-    "shown",
 ]

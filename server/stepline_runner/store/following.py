@@ -134,7 +134,7 @@ class FollowedStore(SqliteStore):
 
     def __init__(self, path: str | Path, reader: aiosqlite.Connection, news: FileNews) -> None:
         # No writer and no lock: this runner writes nothing, the owner holds the file.
-        self._path = path
+        self.path = path
         self._reader = reader
         self._news = news
         # Set when the file cannot be followed on (`lost_because` says why): the
@@ -161,7 +161,7 @@ class FollowedStore(SqliteStore):
     async def _transact(self, work: Callable[[sqlite3.Connection], T], size: int = 0) -> T:
         # The API refuses every write before this (api/auth.py): the last word.
         raise FailedPrecondition(
-            f"this runner follows {Path(self._path).name} read-only (--follow): it changes "
+            f"this runner follows {Path(self.path).name} read-only (--follow): it changes "
             "nothing; call the runner that owns the file",
             reason=Reason.READ_ONLY,
         )
