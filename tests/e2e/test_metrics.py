@@ -238,18 +238,20 @@ async def test_requests_left_open_are_counted_after_a_runner_restart(setup: Setu
     assert (await scrape(setup.runner_metrics)).get("stepline_open_requests") == 0
 
 
+async def limited_runner(setup: Setup, name: str, limit: str) -> Service:
+    """A runner of its own, with metrics and `--limit limit`, on `name`.db."""
+    return await testing.start_runner(
+        setup.tmp / f"{name}.db",
+        0,
+        *("--metrics-port", "0", "--limit", limit),
+        cwd=ROOT,
+        log=setup.tmp / f"{name}.log",
+    )
+
+
 async def test_a_watcher_that_falls_behind_counts_as_dropped(setup: Setup) -> None:
     # A runner of its own whose watchers of all runs may buffer almost nothing.
-    runner = await testing.start_runner(
-        setup.tmp / "tiny-buffers.db",
-        0,
-        "--metrics-port",
-        "0",
-        "--limit",
-        "watch_buffer_bytes=64",
-        cwd=ROOT,
-        log=setup.tmp / "tiny-buffers.log",
-    )
+    runner = await limited_runner(setup, "tiny-buffers", "watch_buffer_bytes=64")
     try:
         async with RunnerClient(runner.address) as client:
             await client.register_workflow(setup.workflow("m-drop"))
@@ -271,18 +273,11 @@ async def test_a_watcher_that_falls_behind_counts_as_dropped(setup: Setup) -> No
 
 async def test_a_stream_refused_for_the_callers_streams_open_is_not_a_drop(setup: Setup) -> None:
     # RESOURCE_EXHAUSTED too, but TOO_MANY_WATCHERS: no watcher fell behind.
-    runner = await testing.start_runner(
-        setup.tmp / "one-stream.db",
-        0,
-        *("--metrics-port", "0", "--limit", "watchers=1"),
-        cwd=ROOT,
-        log=setup.tmp / "one-stream.log",
-    )
+    runner = await limited_runner(setup, "one-stream", "watchers=1")
     try:
         async with RunnerClient(runner.address) as client:
             await client.register_workflow(setup.workflow("m-capped"))
-            held = client.watch_all()
-            opened = asyncio.ensure_future(anext(held))
+            opened = asyncio.ensure_future(anext(client.watch_all()))  # held open
             port = metrics_port(runner)
             await until_positive(port, "stepline_active_subscribers", method="WatchRuns")
             for _ in range(3):
