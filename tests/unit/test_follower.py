@@ -76,13 +76,16 @@ class Reads:
         return await self._store.page_events(run_id, after_sequence, limit, incarnation=incarnation)
 
 
-def follower_of(reads: Reads, hub: EventHub) -> Follower:
+def spied(followed: FollowedStore) -> tuple[EventHub, Reads, Follower]:
+    """A hub, the follower's reads counted, and the follower (polled by hand)."""
+    hub, reads = EventHub(), Reads(followed)
+
     class Store:
         changed = reads.changed
         positions = reads.positions_of
         page_events = reads.page_events
 
-    return Follower(Store(), hub)
+    return hub, reads, Follower(Store(), hub)
 
 
 async def ended(store: SqliteStore, run_id: str) -> None:
@@ -128,8 +131,7 @@ async def test_watchers_here_see_every_commit_of_the_owner_once_in_order(
 async def test_a_run_nobody_watches_costs_no_read(
     owner: SqliteStore, followed: FollowedStore
 ) -> None:
-    hub, reads = EventHub(), Reads(followed)
-    follower = follower_of(reads, hub)
+    _, reads, follower = spied(followed)
     await created(owner, "r")
     await elsewhere(owner, "r", "committed")
 
@@ -141,8 +143,7 @@ async def test_a_run_nobody_watches_costs_no_read(
 async def test_a_run_seen_the_first_time_is_published_from_its_latest_events(
     owner: SqliteStore, followed: FollowedStore
 ) -> None:
-    hub, reads = EventHub(), Reads(followed)
-    follower = follower_of(reads, hub)
+    hub, reads, follower = spied(followed)
     await created(owner, "r")
     last = SEED + 100
     await elsewhere(owner, "r", *(f"event {i}" for i in range(last - 1)))  # after RUN_STARTED
@@ -159,8 +160,7 @@ async def test_a_run_seen_the_first_time_is_published_from_its_latest_events(
 async def test_a_failed_read_is_made_again_at_the_next_poll(
     owner: SqliteStore, followed: FollowedStore
 ) -> None:
-    hub, reads = EventHub(), Reads(followed)
-    follower = follower_of(reads, hub)
+    hub, reads, follower = spied(followed)
     await created(owner, "r")
     with hub.watching("r"):
         await follower.poll()
@@ -287,8 +287,7 @@ async def test_a_run_made_again_under_its_id_is_published_from_the_new_one(
 async def test_an_ended_run_is_kept_out_of_memory_until_it_moves(
     owner: SqliteStore, followed: FollowedStore
 ) -> None:
-    hub, reads = EventHub(), Reads(followed)
-    follower = follower_of(reads, hub)
+    hub, reads, follower = spied(followed)
     await created(owner, "r")
     await elsewhere(owner, "r", *(f"event {i}" for i in range(100)))
     await ended(owner, "r")
